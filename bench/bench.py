@@ -1,0 +1,155 @@
+#!/usr/bin/env python3
+"""systrace benchmark: every workload under every configuration, alternated run by run.
+
+    python3 bench/bench.py [--runs 5] [--only WORKLOAD] [--json bench/results.json]
+
+Prints a Markdown table of medians and ratios against native; the ratio of each run is
+taken against the native run right before it (pair by pair), and the table shows the
+median of those ratios. Timing is never asserted by the test suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+SYSTRACE = [sys.executable, "-m", "systrace"]
+
+
+@dataclass
+class Workload:
+    name: str
+    argv: list[str]
+    calls: int = 0  # notified calls per run, for the per-call figure
+    shell: bool = False
+
+
+@dataclass
+class Config:
+    name: str
+    prefix: list[str]
+    needs: str | None = None  # a program that must be installed
+
+
+@dataclass
+class Result:
+    workload: str
+    config: str
+    seconds: list[float] = field(default_factory=list)
+    ratios: list[float] = field(default_factory=list)
+    errors: int = 0
+
+
+def build(scratch: Path) -> dict[str, str]:
+    out = {}
+    for name in ("openat_loop", "getppid_loop"):
+        binary = scratch / name
+        subprocess.run(["gcc", "-O2", "-o", str(binary), str(HERE / f"{name}.c")], check=True)
+        out[name] = str(binary)
+    return out
+
+
+def workloads(binaries: dict[str, str], openat_iterations: int) -> list[Workload]:
+    return [
+        Workload("getppid loop (200k, kernel fast path)", [binaries["getppid_loop"], "200000"]),
+        Workload(f"openat+close loop ({openat_iterations // 1000}k)", [binaries["openat_loop"], str(openat_iterations)],
+                 calls=openat_iterations),
+        Workload("python3 -c 'import json, email, http.client'", ["python3", "-c", "import json, email, http.client"]),
+    ]
+
+
+def configs() -> list[Config]:
+    return [
+        Config("native", []),
+        Config("systrace (permit all)", SYSTRACE),
+        Config("systrace -E /dev/null (every call notified)", SYSTRACE + ["-E", "/dev/null"]),
+        Config("strace -f", ["strace", "-f", "-qq", "-o", "/dev/null"], needs="strace"),
+    ]
+
+
+def time_once(argv: list[str], env: dict[str, str]) -> float | None:
+    start = time.perf_counter()
+    result = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    elapsed = time.perf_counter() - start
+    return elapsed if result.returncode == 0 else None
+
+
+def run(runs: int, only: str | None, openat_iterations: int) -> tuple[list[Workload], list[Config], dict]:
+    scratch = Path(tempfile.mkdtemp(prefix="systrace-bench-"))
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
+    try:
+        binaries = build(scratch)
+        chosen = [w for w in workloads(binaries, openat_iterations) if not only or only in w.name]
+        cfgs = [c for c in configs() if c.needs is None or shutil.which(c.needs)]
+        results: dict[tuple[str, str], Result] = {}
+        for workload in chosen:
+            time_once(workload.argv, env)  # warm caches
+            for _ in range(runs):
+                native = None
+                for config in cfgs:  # alternate configurations run by run
+                    seconds = time_once(config.prefix + workload.argv, env)
+                    result = results.setdefault((workload.name, config.name), Result(workload.name, config.name))
+                    if seconds is None:
+                        result.errors += 1
+                        continue
+                    result.seconds.append(seconds)
+                    if config.name == "native":
+                        native = seconds
+                    elif native:
+                        result.ratios.append(seconds / native)
+        return chosen, cfgs, results
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def table(chosen: list[Workload], cfgs: list[Config], results: dict) -> str:
+    lines = ["| workload | configuration | median s | ratio vs native | per notified call |", "|---|---|---:|---:|---:|"]
+    for workload in chosen:
+        native = results.get((workload.name, "native"))
+        native_median = statistics.median(native.seconds) if native and native.seconds else None
+        for config in cfgs:
+            result = results.get((workload.name, config.name))
+            if not result or not result.seconds:
+                lines.append(f"| {workload.name} | {config.name} | failed | | |")
+                continue
+            median = statistics.median(result.seconds)
+            ratio = f"{statistics.median(result.ratios):.2f}x" if result.ratios else "1.00x"
+            per_call = ""
+            if workload.calls and native_median and config.name != "native":
+                per_call = f"{(median - native_median) / workload.calls * 1e6:.1f} µs"
+            lines.append(f"| {workload.name} | {config.name} | {median:.4f} | {ratio} | {per_call} |")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--only", help="run workloads whose name contains this")
+    parser.add_argument("--openat-iterations", type=int, default=100_000)
+    parser.add_argument("--json", type=Path, help="write the raw results here")
+    args = parser.parse_args()
+    if args.runs < 1:
+        parser.error("--runs must be at least 1")
+    chosen, cfgs, results = run(args.runs, args.only, args.openat_iterations)
+    print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Linux {platform.release()}, Python {platform.python_version()}")
+    print(f"runs: {args.runs} per configuration, alternated; medians\n")
+    print(table(chosen, cfgs, results))
+    if args.json:
+        args.json.write_text(json.dumps([r.__dict__ for r in results.values()], indent=1))
+    return 0 if all(not r.errors for r in results.values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,56 @@
+"""Deciders: each looks at an intercepted call and returns a Decision, or None to pass
+the call to the next one. The last decider of a chain is the mode's fallback."""
+
+from __future__ import annotations
+
+import errno
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from ..call import Call
+
+PERMIT = "permit"
+DENY = "deny"
+KILL = "kill"
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    verdict: str  # PERMIT, DENY or KILL
+    errno: int = errno.EPERM
+    log: bool = False
+    source: str = ""  # which decider: "policy", "learn", "fault", "default", "error"
+
+    def __post_init__(self) -> None:
+        if self.verdict not in (PERMIT, DENY, KILL):
+            raise ValueError(f"unknown verdict {self.verdict!r}")
+
+
+class Decider(Protocol):
+    def decide(self, call: Call) -> Decision | None: ...
+
+
+class Chain:
+    """Ask each decider in turn; the first answer wins. No answer at all is a denial:
+    when nothing decides, the call does not run."""
+
+    def __init__(self, deciders: list[Decider]):
+        self.deciders = deciders
+
+    def decide(self, call: Call) -> Decision:
+        for decider in self.deciders:
+            decision = decider.decide(call)
+            if decision is not None:
+                return decision
+        return Decision(DENY, errno.EPERM, log=True, source="undecided")
+
+
+class PermitAll:
+    """The engine's own mode: every call runs; each is logged when asked to."""
+
+    def __init__(self, log: bool):
+        self.decision = Decision(PERMIT, log=log, source="default")
+
+    def decide(self, call: Call) -> Decision:
+        return self.decision

@@ -1,0 +1,44 @@
+"""Run one command under supervision: launch it with a compiled filter plan and serve
+its notifications with a Session until the whole tree is gone."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+from .kernel import abi, bpf
+from .kernel import filter as kfilter
+from .kernel.filter import FilterPlan
+from .kernel.launch import LaunchError, spawn
+from .kernel.libc import prctl
+from .kernel.notify import Listener
+from .kernel.signals import SignalFd
+from .session import Session
+from .supervisor import FORWARDED_SIGNALS, Supervisor
+
+
+def supervise(path: str, argv: list[str], env: dict[str, str], session: Session, plan: FilterPlan) -> int:
+    """Returns the command's exit status (128+N when killed by signal N). Raises
+    LaunchError when the command cannot be started under a filter."""
+    program = bpf.to_bytes(kfilter.compile_plan(plan))
+    prctl(abi.PR_SET_CHILD_SUBREAPER, 1)  # orphans of the tree come back to us
+    signals = SignalFd([signal.SIGCHLD, *FORWARDED_SIGNALS])
+    try:
+        launched = spawn(path, argv, env, program, signals.previous_mask)
+    except LaunchError:
+        signals.close()
+        raise
+    # Not dumpable: a tracee of the same user can no longer ptrace us or open our /proc
+    # memory (the child had to stay dumpable until we took its listener).
+    prctl(abi.PR_SET_DUMPABLE, 0)
+    listener = Listener(launched.listener_fd)
+    listener.set_sync_wake_up()
+    supervisor = Supervisor(session, listener, launched, signals)
+    try:
+        status = supervisor.run()
+    finally:
+        listener.close()
+        signals.close()
+    if supervisor.exec_error:
+        raise LaunchError(f"{argv[0]}: {os.strerror(supervisor.exec_error)}", status)
+    return status

@@ -1,0 +1,55 @@
+"""The original systrace's question line, also used as the log's `prog:` text.
+
+`BINARY, pid: PID(POLICYNR)[PPID], policy: NAME, filters: N, syscall: EMUL-NAME(NR), ARG: VALUE...`
+or `..., args: N` when no translator applies. Values are escaped as the original did
+(\\ \" \n \r); other control bytes and bytes that are not UTF-8 become \\xNN."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+_SPECIAL = re.compile(r'[\\"\x00-\x1f\x7f\udc80-\udcff]')
+_NAMED = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r"}
+
+
+def _escape_char(match: re.Match[str]) -> str:
+    char = match.group()
+    named = _NAMED.get(char)
+    if named is not None:
+        return named
+    code = ord(char)
+    if code >= 0xDC80:  # a byte that was not UTF-8 (surrogateescape)
+        code -= 0xDC00
+    return f"\\x{code:02x}"
+
+
+def escape(value: str) -> str:
+    if _SPECIAL.search(value) is None:  # the common case: nothing to escape
+        return value
+    return _SPECIAL.sub(_escape_char, value)
+
+
+@dataclass(frozen=True)
+class Question:
+    binary: str
+    pid: int
+    policy_number: int
+    ppid: int
+    policy_name: str
+    filters: int
+    emulation: str
+    syscall: str
+    nr: int
+    args: tuple[tuple[str, str], ...] = ()
+    arg_count: int = 0
+
+    def line(self) -> str:
+        head = (
+            f"{escape(self.binary)}, pid: {self.pid}({self.policy_number})[{self.ppid}], "
+            f"policy: {escape(self.policy_name)}, filters: {self.filters}, "
+            f"syscall: {self.emulation}-{self.syscall}({self.nr})"
+        )
+        if not self.args:
+            return f"{head}, args: {self.arg_count}"
+        return head + "".join(f", {name}: {escape(value)}" for name, value in self.args)

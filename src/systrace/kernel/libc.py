@@ -1,0 +1,35 @@
+"""ctypes bindings to the few libc entry points the standard library lacks."""
+
+from __future__ import annotations
+
+import ctypes
+import os
+
+libc = ctypes.CDLL(None, use_errno=True)
+libc.syscall.restype = ctypes.c_long
+libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+libc.ioctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_void_p]
+libc.process_vm_readv.restype = ctypes.c_ssize_t
+
+SYS_pidfd_open = 434
+SYS_pidfd_send_signal = 424
+SYS_pidfd_getfd = 438
+
+
+def check(result: int) -> int:
+    if result < 0:
+        code = ctypes.get_errno()
+        raise OSError(code, os.strerror(code))
+    return result
+
+
+def prctl(option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0, arg5: int = 0) -> int:
+    return check(libc.prctl(option, arg2, arg3, arg4, arg5))
+
+
+def pidfd_getfd(pidfd: int, targetfd: int) -> int:
+    return check(libc.syscall(SYS_pidfd_getfd, pidfd, targetfd, 0))
+
+
+def pidfd_send_signal(pidfd: int, signal_number: int) -> None:
+    check(libc.syscall(SYS_pidfd_send_signal, pidfd, signal_number, None, 0))

@@ -1,0 +1,49 @@
+"""A signalfd, so signals are read in the poll loop with their sender and cause."""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import struct
+
+from .libc import check, libc
+
+SFD_NONBLOCK = os.O_NONBLOCK
+SFD_CLOEXEC = os.O_CLOEXEC
+SI_USER = 0
+SI_KERNEL = 0x80
+_SIGINFO = struct.Struct("=IiiI")  # ssi_signo, ssi_errno, ssi_code, ssi_pid (of 128 bytes)
+
+
+class SignalFd:
+    """Blocks `signals` in this process and delivers them through a descriptor.
+    `previous_mask` is what a child must restore before exec."""
+
+    def __init__(self, signals: list[int]):
+        self.previous_mask = signal.pthread_sigmask(signal.SIG_BLOCK, signals)
+        mask = ctypes.create_string_buffer(128)
+        libc.sigemptyset(mask)
+        for number in signals:
+            libc.sigaddset(mask, int(number))
+        self.fd = check(libc.signalfd(-1, mask, SFD_NONBLOCK | SFD_CLOEXEC))
+
+    def fileno(self) -> int:
+        return self.fd
+
+    def read(self) -> list[tuple[int, int, int]]:
+        """Pending signals as (number, si_code, sender pid)."""
+        out = []
+        while True:
+            try:
+                data = os.read(self.fd, 128)
+            except BlockingIOError:
+                return out
+            if len(data) < 128:
+                return out
+            number, _, code, sender = _SIGINFO.unpack_from(data)
+            out.append((number, code, sender))
+
+    def close(self) -> None:
+        os.close(self.fd)
+        signal.pthread_sigmask(signal.SIG_SETMASK, self.previous_mask)

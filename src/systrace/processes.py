@@ -1,0 +1,91 @@
+"""Which process a notifying thread belongs to.
+
+notif.pid is a thread id. Its thread group, parent and credentials are cached per thread
+id together with a pidfd for that thread: a thread id is only reused after its task
+died, so a cache hit is trusted only while that pidfd still names a live task (a cheap
+signal-0 check). This is what lets clone/fork stay out of the notified set; notifying
+them would let a signal that arrives before we receive the notification turn fork()
+into EINTR, which a native fork never returns. A group's entries are dropped when it
+calls execve. The binary is not cached at all: it is read from /proc/TID/exe per call."""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import os
+from dataclasses import dataclass
+
+from .kernel import procfs
+from .kernel.libc import libc
+
+PIDFD_THREAD = os.O_EXCL  # pidfd_open flag (Linux 6.9): a pidfd for one thread
+SYS_pidfd_send_signal = 424
+SWEEP_AT = 512  # entries; past this, dead threads' entries are swept out
+
+
+@dataclass(frozen=True, slots=True)
+class ThreadInfo:
+    tgid: int
+    ppid: int
+    uid: int
+    gid: int
+
+
+class ProcessTable:
+    def __init__(self) -> None:
+        self._threads: dict[int, tuple[ThreadInfo, int]] = {}
+        self._sweep_at = SWEEP_AT
+        self._thread_pidfds = True
+
+    def info(self, tid: int) -> ThreadInfo:
+        entry = self._threads.get(tid)
+        if entry is not None:
+            if _alive(entry[1]):
+                return entry[0]
+            self._drop(tid)
+        pidfd = self._open_pidfd(tid)
+        status = procfs.status(tid)
+        info = ThreadInfo(status.tgid, status.ppid, status.euid, status.egid)
+        if pidfd >= 0:
+            self._threads[tid] = (info, pidfd)
+            if len(self._threads) >= self._sweep_at:
+                self._sweep()
+        return info
+
+    def forget_group(self, tgid: int) -> None:
+        for tid in [tid for tid, (info, _) in self._threads.items() if info.tgid == tgid or tid == tgid]:
+            self._drop(tid)
+
+    def close(self) -> None:
+        for tid in list(self._threads):
+            self._drop(tid)
+
+    def __len__(self) -> int:
+        return len(self._threads)
+
+    def _open_pidfd(self, tid: int) -> int:
+        if not self._thread_pidfds:
+            return -1
+        try:
+            return os.pidfd_open(tid, PIDFD_THREAD)
+        except OSError as error:
+            if error.errno == errno.EINVAL:  # kernel before 6.9: no caching at all
+                self._thread_pidfds = False
+            return -1
+
+    def _drop(self, tid: int) -> None:
+        entry = self._threads.pop(tid, None)
+        if entry is not None:
+            os.close(entry[1])
+
+    def _sweep(self) -> None:
+        for tid in [tid for tid, (_, pidfd) in self._threads.items() if not _alive(pidfd)]:
+            self._drop(tid)
+        self._sweep_at = max(SWEEP_AT, 2 * len(self._threads))
+
+
+def _alive(pidfd: int) -> bool:
+    """Signal 0 through the pidfd: ESRCH once its task is gone (EPERM means alive)."""
+    if libc.syscall(SYS_pidfd_send_signal, pidfd, 0, None, 0) == 0:
+        return True
+    return ctypes.get_errno() != errno.ESRCH

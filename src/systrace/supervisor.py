@@ -1,0 +1,179 @@
+"""The event loop: one notification at a time, failing closed.
+
+poll() waits on the listener and a signalfd. Each notification is mapped to its process
+and binary, decided by the session's chain and answered. An exception while deciding
+denies that call (EPERM) and is logged; serving goes on. The loop ends when the listener
+reports that no supervised task is left (POLLHUP)."""
+
+from __future__ import annotations
+
+import errno
+import os
+import select
+import signal
+from typing import TYPE_CHECKING
+
+from .call import Call, syscall_name
+from .decide import DENY, KILL, PERMIT, Decision
+from .kernel import procfs
+from .kernel.launch import Launched, exec_outcome
+from .kernel.libc import pidfd_send_signal
+from .kernel.signals import SI_KERNEL, SignalFd
+from .kernel.syscalls_x86_64 import SYSCALLS
+
+if TYPE_CHECKING:
+    from .kernel.notify import Listener, Notification
+    from .session import Session
+
+EXECVE_NRS = frozenset((SYSCALLS["execve"], SYSCALLS["execveat"]))
+FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
+INTERNAL_ERROR = Decision(DENY, errno.EPERM, log=True, source="error")
+
+
+class Supervisor:
+    def __init__(self, session: Session, listener: Listener, launched: Launched, signals: SignalFd):
+        self.session = session
+        self.listener = listener
+        self.child_pid = launched.pid
+        self.child_pidfd = launched.pidfd
+        self.report_fd = launched.report_fd
+        self.signals = signals
+        self.child_status: int | None = None
+        self.exec_pending = False  # the child asked to exec the command
+        self.child_started = False  # ... and that exec succeeded
+        self.exec_error = 0  # errno of a failed exec of the command
+        self.served = 0
+
+    # -- the loop ---------------------------------------------------------------
+    def run(self) -> int:
+        """Serve until no supervised task is left; return the command's exit status."""
+        poller = select.poll()
+        listener_fd = self.listener.fileno()
+        poller.register(listener_fd, select.POLLIN)
+        poller.register(self.signals.fileno(), select.POLLIN)
+        serving = True
+        while serving:
+            for fd, events in poller.poll():
+                if fd == listener_fd:
+                    if events & select.POLLIN:
+                        self.serve_one()
+                    elif events & (select.POLLHUP | select.POLLERR):
+                        serving = False
+                else:
+                    self.on_signals()
+        self.reap(block_for_child=True)
+        if self.report_fd >= 0:
+            self.child_exec_succeeded()
+        return self.exit_status()
+
+    def serve_one(self) -> None:
+        notif = self.listener.recv()
+        if notif is None:
+            return
+        self.served += 1
+        try:
+            decision = self.decide(notif)
+        except Exception as error:  # noqa: BLE001 - fail closed, keep serving
+            self.session.log.message(
+                f"internal error deciding {syscall_name(notif.nr)} of pid {notif.pid}: {error!r}; denied",
+                event="error",
+                pid=notif.pid,
+                syscall=syscall_name(notif.nr),
+            )
+            decision = INTERNAL_ERROR
+        self.answer(notif, decision)
+
+    def decide(self, notif: Notification) -> Decision | None:
+        """None means: let the call run without a record (the launcher's own calls)."""
+        processes = self.session.processes
+        info = processes.info(notif.pid)
+        if not self.child_started and info.tgid == self.child_pid:
+            # systrace's own child before it becomes the command: only our code runs
+            # here (the child is single-threaded until its exec succeeds).
+            if self.exec_pending and self.child_exec_succeeded():
+                self.child_started = True
+            else:
+                self.exec_pending = self.exec_pending or notif.nr in EXECVE_NRS
+                return None
+        exe = procfs.exe(notif.pid)
+        call = Call(notif, info.tgid, info.ppid, exe, info.uid, info.gid)
+        decision = self.session.decide(call)
+        if notif.nr in EXECVE_NRS and decision.verdict == PERMIT:
+            processes.forget_group(info.tgid)
+        return decision
+
+    def answer(self, notif: Notification, decision: Decision | None) -> None:
+        if decision is None or decision.verdict == PERMIT:
+            self.listener.allow(notif.id)
+        elif decision.verdict == DENY:
+            self.listener.fail(notif.id, decision.errno)
+        elif decision.verdict == KILL:
+            self.kill_process_of(notif)
+            self.listener.fail(notif.id, errno.EPERM)  # the call must not run either way
+
+    def kill_process_of(self, notif: Notification) -> None:
+        """SIGKILL the whole process through a pidfd, checked to be the one that made the
+        call (the notification is still pending, so its thread and tgid are alive)."""
+        try:
+            tgid = self.session.processes.info(notif.pid).tgid
+            pidfd = os.pidfd_open(tgid)
+        except OSError:
+            return  # already gone
+        try:
+            if self.listener.id_valid(notif.id):
+                pidfd_send_signal(pidfd, signal.SIGKILL)
+        finally:
+            os.close(pidfd)
+
+    def child_exec_succeeded(self) -> bool:
+        if self.report_fd < 0:
+            return True
+        outcome = exec_outcome(self.report_fd)
+        if outcome is None:
+            return False  # the child is reporting a failed exec right now
+        os.close(self.report_fd)
+        self.report_fd = -1
+        self.exec_error = outcome
+        return outcome == 0
+
+    # -- signals and children ------------------------------------------------------
+    def on_signals(self) -> None:
+        for number, code, sender in self.signals.read():
+            if number == signal.SIGCHLD:
+                self.reap(block_for_child=False)
+            elif code != SI_KERNEL and sender != self.child_pid:
+                # Sent to systrace by someone (kill, a service manager): pass it on. A
+                # terminal's signal (SI_KERNEL) already reached the command's group.
+                self.forward(number)
+
+    def forward(self, number: int) -> None:
+        if self.child_status is not None:
+            return
+        try:
+            pidfd_send_signal(self.child_pidfd, number)
+        except OSError as error:
+            if error.errno != errno.ESRCH:
+                raise
+
+    def reap(self, block_for_child: bool) -> None:
+        """Collect the child and any orphans reparented to us (we are a subreaper)."""
+        if block_for_child and self.child_status is None:
+            _, status = os.waitpid(self.child_pid, 0)
+            self.child_status = status
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            if pid == self.child_pid:
+                self.child_status = status
+
+    def exit_status(self) -> int:
+        status = self.child_status
+        if status is None:
+            return 1
+        if os.WIFSIGNALED(status):
+            return 128 + os.WTERMSIG(status)
+        return os.WEXITSTATUS(status)

@@ -1,0 +1,135 @@
+"""Shared fixtures: run systrace on real programs, compile C helpers, act as a user."""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SRC = ROOT / "src"
+C_SOURCES = Path(__file__).resolve().parent / "c"
+TEST_USER = os.environ.get("SYSTRACE_TEST_USER", "systrace-test")
+TIMEOUT = 120  # safety net only
+
+
+def systrace_argv(python: str = sys.executable) -> list[str]:
+    return [python, "-m", "systrace"]
+
+
+def base_env(**extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(SRC)
+    env.update(extra)
+    return env
+
+
+def run(argv: list[str], *, input: bytes | None = None, env: dict[str, str] | None = None, cwd: str | None = None,
+        timeout: float = TIMEOUT) -> subprocess.CompletedProcess:
+    return subprocess.run(argv, input=input, capture_output=True, env=env or base_env(), cwd=cwd, timeout=timeout)
+
+
+def systrace(*args: str, **kwargs) -> subprocess.CompletedProcess:
+    return run(systrace_argv() + list(args), **kwargs)
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    """A world-readable scratch directory (pytest's tmp dirs are private to root)."""
+    path = Path(tempfile.mkdtemp(prefix="systrace-tests-"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def cbin(shared_dir: Path):
+    """cbin("zoo") compiles tests/c/zoo.c once and returns the binary's path."""
+    built: dict[str, str] = {}
+
+    def build(name: str, *flags: str) -> str:
+        if name not in built:
+            out = shared_dir / name
+            source = C_SOURCES / f"{name}.c"
+            subprocess.run(["gcc", "-O1", "-o", str(out), str(source), "-pthread", *flags], check=True, timeout=TIMEOUT)
+            out.chmod(0o755)
+            built[name] = str(out)
+        return built[name]
+
+    return build
+
+
+@pytest.fixture(scope="session")
+def test_user(shared_dir: Path) -> pwd.struct_passwd:
+    """An unprivileged account to run systrace as (created when we are root)."""
+    if os.geteuid() != 0:
+        pytest.skip("switching to another user needs root")
+    try:
+        return pwd.getpwnam(TEST_USER)
+    except KeyError:
+        subprocess.run(["useradd", "--create-home", "--shell", "/bin/sh", TEST_USER], check=True)
+        return pwd.getpwnam(TEST_USER)
+
+
+class Runner:
+    """Runs argv natively or under systrace, as root or as the unprivileged test user."""
+
+    def __init__(self, name: str, prefix: list[str], python: str, env: dict[str, str], cwd: str | None):
+        self.name, self.prefix, self.python, self.env, self.cwd = name, prefix, python, env, cwd
+
+    def argv(self, *args: str) -> list[str]:
+        return self.prefix + [self.python, "-m", "systrace", *args]
+
+    def native_argv(self, *args: str) -> list[str]:
+        return self.prefix + list(args)
+
+    def __call__(self, *args: str, **kwargs) -> subprocess.CompletedProcess:
+        return run(self.argv(*args), env=self.env, cwd=self.cwd, **kwargs)
+
+    def native(self, *args: str, **kwargs) -> subprocess.CompletedProcess:
+        return run(self.native_argv(*args), env=self.env, cwd=self.cwd, **kwargs)
+
+    def writable(self, path: Path) -> Path:
+        """A fresh file this runner's systrace may write (a log, a map)."""
+        path.unlink(missing_ok=True)
+        path.touch()
+        path.chmod(0o666)
+        return path
+
+
+@pytest.fixture(scope="session")
+def root_runner() -> Runner:
+    return Runner("root", [], sys.executable, base_env(), None)
+
+
+@pytest.fixture(scope="session")
+def user_runner(test_user: pwd.struct_passwd, shared_dir: Path) -> Runner:
+    """systrace as the test user, importable from a world-readable copy of src/ (the
+    supervisor needs only the standard library, so the system python will do)."""
+    src_copy = shared_dir / "src"
+    shutil.copytree(SRC / "systrace", src_copy / "systrace", ignore=shutil.ignore_patterns("__pycache__"))
+    for path in [src_copy, *src_copy.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    python = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
+    env = {
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "HOME": test_user.pw_dir,
+        "USER": test_user.pw_name,
+        "LANG": "C.UTF-8",
+        "PYTHONPATH": str(src_copy),
+        "PYTHONDONTWRITEBYTECODE": "1",
+    }
+    prefix = ["setpriv", f"--reuid={test_user.pw_uid}", f"--regid={test_user.pw_gid}", "--init-groups", "--"]
+    return Runner("user", prefix, python, env, "/")
+
+
+@pytest.fixture(params=["root", "user"])
+def runner(request) -> Runner:
+    """Parametrizes a test over root and the unprivileged user."""
+    return request.getfixturevalue(f"{request.param}_runner")
