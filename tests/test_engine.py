@@ -108,14 +108,17 @@ def test_signals_to_systrace_reach_the_command(runner: Runner, signame: str) -> 
     number = int(getattr(signal, signame))
     script = textwrap.dedent(
         f"""
-        import signal, sys
-        signal.signal({number}, lambda n, f: (print("got", n, flush=True), sys.exit(40)))
+        import os, signal, sys
+        # os.write: the signal may land while print("ready") is still returning
+        signal.signal({number}, lambda n, f: (os.write(1, b"got %d\\n" % n), sys.exit(40)))
         print("ready", flush=True)
         while True:
             signal.pause()
         """
     )
-    proc = subprocess.Popen(runner.argv("python3", "-c", script), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    # the interpreter itself, not a PATH wrapper (pyenv's shims are shell scripts that
+    # may still be the direct child when the signal arrives)
+    proc = subprocess.Popen(runner.argv(runner.python, "-c", script), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             env=runner.env, cwd=runner.cwd)
     try:
         assert proc.stdout.readline() == b"ready\n"
@@ -123,7 +126,7 @@ def test_signals_to_systrace_reach_the_command(runner: Runner, signame: str) -> 
         out, err = proc.communicate(timeout=TIMEOUT)
     finally:
         proc.kill()
-    assert out == f"got {number}\n".encode()
+    assert out == f"got {number}\n".encode(), (proc.returncode, err)
     assert proc.returncode == 40, err
 
 

@@ -5,15 +5,32 @@ from __future__ import annotations
 import errno
 
 from .kernel import abi
-from .kernel.filter import FilterPlan
+from .kernel.filter import ArgRule, ArgTest, FilterPlan
 from .kernel.syscalls_x86_64 import SYSCALLS
 
 # Cannot usefully be refused, and must work even if the supervisor is gone.
 ALWAYS_ALLOWED = ("exit", "exit_group", "rt_sigreturn", "restart_syscall")
+# Cannot fail, so programs do not check them: a refused getpid() returns -1 and the
+# program goes on to kill(-1, SIGABRT) -- every process it may signal.
+NEVER_FAIL = ("getpid", "getppid", "gettid", "getuid", "geteuid", "getgid", "getegid", "getpgrp", "sched_yield")
+# Descriptor and signal plumbing that grants no access, and whose spurious failure
+# programs never check: a notified close() hit by a signal before the supervisor reads
+# it returns EINTR *without closing*, so a shell keeps a pipe's write end open and the
+# reader waits forever.
+PLUMBING = ("close", "dup", "dup2", "dup3", "rt_sigaction", "rt_sigprocmask")
 # io_uring performs opens, connects... without system calls: seccomp never sees them.
 ALWAYS_REFUSED = {"io_uring_setup": errno.ENOSYS, "io_uring_enter": errno.ENOSYS, "io_uring_register": errno.ENOSYS}
 # The supervisor must see these: exec changes the binary and its policy.
 ALWAYS_NOTIFIED = ("execve", "execveat")
+# Creating a process or thread grants nothing (the child is under the same filter, its
+# exec is checked), and a notified fork is unsafe: a signal that arrives before the
+# supervisor reads the notification turns it into EINTR, which a native fork never
+# returns ("sh: Cannot fork"). So fork and vfork, and clone without namespace flags, are
+# decided in the kernel; clone3 hides its flags in memory, so it gets ENOSYS and glibc
+# falls back to clone. A clone that creates namespaces still goes to the policy.
+PROCESS_CREATION = ("fork", "vfork")
+CLONE_NAMESPACE_FLAGS = 0x7E020000  # NEWNS NEWCGROUP NEWUTS NEWIPC NEWUSER NEWPID NEWNET
+ALWAYS_REFUSED_CLONE3 = errno.ENOSYS
 
 
 def base_plan(default: int) -> FilterPlan:
@@ -24,7 +41,12 @@ def base_plan(default: int) -> FilterPlan:
 
 def apply_baseline(plan: FilterPlan) -> None:
     """Force the fixed decisions into a plan (they override anything a policy says)."""
-    for name in ALWAYS_ALLOWED:
+    clone = SYSCALLS["clone"]
+    plain_clone = ArgRule((ArgTest(0, "masked_eq", 0, mask=CLONE_NAMESPACE_FLAGS),), abi.RET_ALLOW)
+    plan.arg_rules[clone] = (plain_clone,) + tuple(r for r in plan.arg_rules.get(clone, ()) if r != plain_clone)
+    plan.actions[SYSCALLS["clone3"]] = abi.ret_errno(ALWAYS_REFUSED_CLONE3)
+    plan.arg_rules.pop(SYSCALLS["clone3"], None)
+    for name in ALWAYS_ALLOWED + NEVER_FAIL + PLUMBING + PROCESS_CREATION:
         plan.actions[SYSCALLS[name]] = abi.RET_ALLOW
         plan.arg_rules.pop(SYSCALLS[name], None)
     for name, code in ALWAYS_REFUSED.items():

@@ -8,7 +8,7 @@ import sys
 
 from . import __version__
 
-USAGE = "systrace [-AaeituUV] [-d policydir] [-E logfile] [-f file] [-g gui] [--json-log] command ..."
+USAGE = "systrace [-AaeiUuV] [-d policydir] [-E logfile] [-f file] [--json-log] [--kill-on-violation] command ..."
 
 
 class UsageError(Exception):
@@ -21,17 +21,26 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
-        prog="systrace",
-        usage=USAGE,
-        description="Run a command under system call policies (seccomp user notification).",
-        add_help=True,
-    )
+    parser = _Parser(prog="systrace", usage=USAGE,
+                     description="Run a command under system call policies (seccomp user notification).")
     parser.add_argument("-V", action="version", version=f"systrace {__version__} (Linux, seccomp user notification)")
-    parser.add_argument("-e", dest="log_stderr", action="store_true", help="log to stderr (in the default mode: every call)")
-    parser.add_argument("-E", dest="log_file", metavar="FILE", help="log to FILE (in the default mode: every call)")
-    parser.add_argument("--json-log", action="store_true", help="write log records as JSON lines")
-    parser.add_argument("--permit-all", action="store_true", help="permit every call (the default for now)")
+    mode = parser.add_argument_group("modes")
+    mode.add_argument("-A", dest="learn", action="store_true", help="learn: permit unmatched calls and add them to the policy")
+    mode.add_argument("-a", dest="enforce", action="store_true", help="enforce: deny unmatched calls (EPERM) and log them")
+    mode.add_argument("--permit-all", action="store_true", help="permit every call (the default without -a or -A)")
+    mode.add_argument("--kill-on-violation", action="store_true", help="with -a: kill a process at its first unmatched call")
+    policies = parser.add_argument_group("policies")
+    policies.add_argument("-d", dest="policy_dir", metavar="DIR", help="user policy directory (default ~/.systrace)")
+    policies.add_argument("-f", dest="policy_files", metavar="FILE", action="append", default=[],
+                          help="also use the policies in FILE (may be repeated)")
+    policies.add_argument("-U", dest="no_user", action="store_true",
+                          help="ignore user policies (only /etc/systrace and -f); write nothing")
+    policies.add_argument("-u", dest="no_aliases", action="store_true", help="no aliases (fsread, fswrite)")
+    policies.add_argument("-i", dest="inherit", action="store_true", help="after execve a process keeps its parent's policy")
+    logs = parser.add_argument_group("logging")
+    logs.add_argument("-e", dest="log_stderr", action="store_true", help="log to stderr")
+    logs.add_argument("-E", dest="log_file", metavar="FILE", help="log to FILE")
+    logs.add_argument("--json-log", action="store_true", help="write log records as JSON lines")
     parser.add_argument("command", nargs=argparse.REMAINDER, help="the command and its arguments")
     return parser
 
@@ -54,18 +63,22 @@ def _main(argv: list[str]) -> int:
         command = command[1:]
     if not command:
         raise UsageError("no command given")
+    if options.learn and options.enforce:
+        raise UsageError("-a and -A cannot be used together")
+    if options.permit_all and (options.learn or options.enforce):
+        raise UsageError("--permit-all cannot be combined with -a or -A")
+    if options.kill_on_violation and not options.enforce:
+        raise UsageError("--kill-on-violation needs -a")
     return run(options, command)
 
 
 def run(options: argparse.Namespace, command: list[str]) -> int:
     # Import the whole engine now: the child must not import anything after fork.
-    from .baseline import base_plan
-    from .decide import Chain, PermitAll
     from .engine import supervise
-    from .kernel import abi
     from .kernel.launch import LaunchError, resolve_command, user_notification_available
     from .log import Log, SyslogSink, open_file_sink, stderr_sink
-    from .session import Session
+    from .policy.errors import PolicyError
+    from .wiring import build
 
     try:
         path = resolve_command(command[0], os.environ.get("PATH"))
@@ -82,14 +95,20 @@ def run(options: argparse.Namespace, command: list[str]) -> int:
             sinks.append(open_file_sink(options.log_file, options.json_log))
     except OSError as error:
         return _fail(f"{options.log_file}: {error.strerror}", 2)
-    log_calls = bool(sinks)
     log = Log(sinks or [SyslogSink()])
-    session = Session(log=log, chain=Chain([PermitAll(log=log_calls)]))
-    plan = base_plan(abi.RET_USER_NOTIF if log_calls else abi.RET_ALLOW)
     try:
-        return supervise(path, command, dict(os.environ), session, plan)
-    except LaunchError as error:
-        return _fail(str(error), error.status)
+        try:
+            session, plan = build(options, log, explicit_log=bool(sinks))
+        except PolicyError as error:
+            return _fail(str(error), 2)
+        try:
+            status = supervise(path, command, dict(os.environ), session, plan)
+        except LaunchError as error:
+            status = _fail(str(error), error.status)
+        for problem in session.finish():
+            print(f"systrace: {problem}", file=sys.stderr)
+            status = status or 2
+        return status
     finally:
         log.close()
 

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import pwd
+import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from .call import Call
 from .decide import Chain, Decision
 from .frontend.question import Question
 from .log import Log
 from .processes import ProcessTable
+
+if TYPE_CHECKING:
+    from .policy.store import Store
 
 EMULATION = "linux"
 
@@ -19,6 +24,9 @@ class Session:
     log: Log
     chain: Chain
     processes: ProcessTable = field(default_factory=ProcessTable)
+    store: Store | None = None
+    save_interval: float | None = None  # seconds between writes of learned rules
+    _last_save: float = field(default_factory=time.monotonic)
     _users: dict[int, str] = field(default_factory=dict)
     _policy_numbers: dict[str, int] = field(default_factory=dict)
 
@@ -31,8 +39,10 @@ class Session:
     def log_decision(self, call: Call, decision: Decision) -> None:
         user = self.user_name(call.uid)
         verdict = decision.verdict if decision.verdict != "deny" or decision.errno == 1 else f"deny[{_errno_name(decision.errno)}]"
+        reason = call.extra.get("reason")
+        suffix = f" ({reason})" if reason else ""
         self.log.message(
-            f"{verdict} user: {user}, prog: {self.question(call).line()}",
+            f"{verdict} user: {user}, prog: {self.question(call).line()}{suffix}",
             event="decision",
             verdict=decision.verdict,
             errno=decision.errno if decision.verdict != "permit" else 0,
@@ -46,14 +56,16 @@ class Session:
         )
 
     def question(self, call: Call) -> Question:
-        number = self._policy_numbers.setdefault(call.exe, len(self._policy_numbers) + 1)
+        stored = call.extra.get("policy")
+        policy_name = stored.policy.name if stored is not None else call.exe  # type: ignore[attr-defined]
+        number = self._policy_numbers.setdefault(policy_name, len(self._policy_numbers) + 1)
         args = call.extra.get("translated", ())
         return Question(
             binary=call.exe,
             pid=call.tgid,
             policy_number=number,
             ppid=call.ppid,
-            policy_name=call.exe,
+            policy_name=policy_name,
             filters=int(call.extra.get("filters", 0)),  # type: ignore[arg-type]
             emulation=EMULATION,
             syscall=call.name,
@@ -61,6 +73,29 @@ class Session:
             args=args,  # type: ignore[arg-type]
             arg_count=int(call.extra.get("arg_count", 6)),  # type: ignore[arg-type]
         )
+
+    def poll_timeout(self) -> int:
+        """Milliseconds until the next periodic duty (-1: none)."""
+        if self.save_interval is None:
+            return -1
+        remaining = self._last_save + self.save_interval - time.monotonic()
+        return max(0, int(remaining * 1000))
+
+    def tick(self) -> None:
+        if self.save_interval is not None and time.monotonic() >= self._last_save + self.save_interval:
+            self.save()
+
+    def save(self) -> list[str]:
+        self._last_save = time.monotonic()
+        problems = self.store.save() if self.store is not None else []
+        for problem in problems:
+            self.log.message(f"policy not written: {problem}", event="error")
+        return problems
+
+    def finish(self) -> list[str]:
+        """At exit: write what was learned; the problems are reported by the caller."""
+        self.processes.close()
+        return self.save()
 
     def user_name(self, uid: int) -> str:
         name = self._users.get(uid)

@@ -53,7 +53,10 @@ class Supervisor:
         poller.register(self.signals.fileno(), select.POLLIN)
         serving = True
         while serving:
-            for fd, events in poller.poll():
+            ready = poller.poll(self.session.poll_timeout())
+            if not ready:
+                self.session.tick()
+            for fd, events in ready:
                 if fd == listener_fd:
                     if events & select.POLLIN:
                         self.serve_one()

@@ -1,0 +1,121 @@
+"""The fallbacks that decide a call no rule matched: learn (-A) and enforce (-a)."""
+
+from __future__ import annotations
+
+import errno
+import re
+from typing import TYPE_CHECKING
+
+from ..policy import ast
+from . import DENY, KILL, PERMIT, Decision
+
+DEFAULT_TEMP_DIRS = ("/tmp", "/var/tmp", "/dev/shm")
+_RANDOM_PART = re.compile(r"[A-Za-z0-9]{6,}")
+_EXTENSION = re.compile(r"(\.[A-Za-z0-9]{1,4})$")
+
+if TYPE_CHECKING:
+    from ..call import Call
+    from ..policy.store import Store
+
+
+class Enforce:
+    """-a: an unmatched call is denied with EPERM and logged (or, with
+    --kill-on-violation, its process is killed)."""
+
+    def __init__(self, kill: bool = False):
+        self.decision = Decision(KILL if kill else DENY, errno.EPERM, log=True, source="enforce")
+
+    def decide(self, call: Call) -> Decision:
+        return self.decision
+
+
+class Learn:
+    """-A: an unmatched call is permitted and recorded as an exact rule in the binary's
+    policy: `filename eq "/x" then permit` for an aliased call, every translated argument
+    for others, a plain `permit` when nothing is translated."""
+
+    def __init__(self, store: Store, use_aliases: bool = True, temp_dirs: tuple[str, ...] = DEFAULT_TEMP_DIRS):
+        self.store = store
+        self.use_aliases = use_aliases
+        self.temp_dirs = temp_dirs
+        self.permit = Decision(PERMIT, source="learn")
+
+    def decide(self, call: Call) -> Decision:
+        stored = call.extra.get("policy")
+        if stored is not None and not call.extra.get("ask") and not call.extra.get("no_learn"):
+            self.store.add_rule(stored, learned_rule(call, self.use_aliases, self.temp_dirs))  # type: ignore[arg-type]
+        return self.permit
+
+
+def learned_rule(call: Call, use_aliases: bool, temp_dirs: tuple[str, ...] = ()) -> ast.Rule:
+    translation = call.extra.get("translation")
+    args: list[tuple[str, str]] = list(call.extra.get("translated", ()))  # type: ignore[arg-type]
+    syscall = call.name
+    alias = getattr(translation, "alias", None) if use_aliases else None
+    if alias:
+        syscall = alias
+        args = list(getattr(translation, "alias_list", []))
+    return ast.Rule("native", syscall, exact_expr(args, temp_dirs), ast.Action("permit"))
+
+
+def exact_expr(args: list[tuple[str, str]], temp_dirs: tuple[str, ...] = ()) -> ast.Expr | None:
+    """`a eq "x" and b eq "y"`; a repeated name gets its index ([1], [2]...). A file
+    with a random name in a temporary directory gets `match` with the name generalised."""
+    symbols: list[ast.Expr] = []
+    seen: dict[str, int] = {}
+    for name, value in args:
+        index = seen.get(name, 0)
+        seen[name] = index + 1
+        pattern = None
+        if name == "filename":
+            pattern = temporary_pattern(value, temp_dirs)
+        elif name == "argv":
+            pattern = temporary_argv_pattern(value, temp_dirs)
+        if pattern is not None:
+            symbols.append(ast.Symbol(name, index or None, "match", pattern))
+        else:
+            symbols.append(ast.Symbol(name, index or None, "eq", value))
+    if not symbols:
+        return None
+    expr = symbols[-1]
+    for symbol in reversed(symbols[:-1]):
+        expr = ast.BinOp("and", symbol, expr)
+    return expr
+
+
+def temporary_pattern(path: str, temp_dirs: tuple[str, ...]) -> str | None:
+    """`/tmp/ccQwlzjf.s` -> `/tmp/*.s`: a name made up by mkstemp and friends is never the
+    same twice, so an exact rule for it could not match again. Only the components below
+    a temporary directory that look random (6+ letters and digits mixing case or
+    digits) are replaced; the extension is kept."""
+    for directory in temp_dirs:
+        if not path.startswith(directory + "/"):
+            continue
+        parts = path[len(directory) + 1 :].split("/")
+        changed = False
+        for i, part in enumerate(parts):
+            if any(_looks_random(chunk) for chunk in _RANDOM_PART.findall(part)):
+                extension = _EXTENSION.search(part)
+                parts[i] = "*" + (extension.group(1) if extension and extension.start() > 0 else "")
+                changed = True
+        if changed:
+            return directory + "/" + "/".join(_escape_glob(p) if p[:1] != "*" else p for p in parts)
+    return None
+
+
+def temporary_argv_pattern(argv: str, temp_dirs: tuple[str, ...]) -> str | None:
+    """`cc1 ... -o /tmp/ccGbS918.s` -> `cc1 ... -o /tmp/*.s`, everything else escaped."""
+    words = argv.split(" ")
+    patterns = [temporary_pattern(word, temp_dirs) for word in words]
+    if not any(patterns):
+        return None
+    return " ".join(p if p is not None else _escape_glob(w) for w, p in zip(words, patterns, strict=True))
+
+
+def _looks_random(chunk: str) -> bool:
+    classes = sum((any(c.islower() for c in chunk), any(c.isupper() for c in chunk), any(c.isdigit() for c in chunk)))
+    return classes >= 2
+
+
+def _escape_glob(part: str) -> str:
+    return re.sub(r"([*?\[\\])", r"\\\1", part)

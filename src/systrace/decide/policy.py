@@ -1,0 +1,157 @@
+"""Deciding by the binary's policy: rules for the real syscall name first, then rules for
+its alias; the first rule that matches wins. No match passes the call on to the mode's
+fallback (learn, enforce, ask)."""
+
+from __future__ import annotations
+
+import errno
+import grp
+import os
+import pwd
+from typing import TYPE_CHECKING
+
+from ..policy import ast, errnos
+from ..policy.match import evaluate
+from ..translate.tracee import LiveTracee
+from ..translate.translator import Translated, arg_count, translate
+from . import DENY, KILL, PERMIT, Decision
+
+if TYPE_CHECKING:
+    from ..call import Call
+    from ..policy.store import Store, StoredPolicy
+
+EXEC_NAMES = ("execve", "execveat")
+
+
+class PolicyDecider:
+    def __init__(self, store: Store, expand, use_aliases: bool = True, inherit: bool = False,
+                 require_policy: bool = False, create_missing: bool = False):
+        self.store = store
+        self.expand = expand
+        self.use_aliases = use_aliases
+        self.inherit = inherit  # -i: after execve a process keeps its parent's policy
+        self.require_policy = require_policy  # -a: a binary without a policy may not run
+        self.create_missing = create_missing  # -A: start an empty policy for a new binary
+        self.inherited: dict[int, StoredPolicy] = {}  # tgid -> policy kept across exec
+        self.detached: set[int] = set()
+
+    def policy_for(self, call: Call) -> StoredPolicy | None:
+        stored = self.inherited.get(call.tgid) or self.store.find(call.exe)
+        if stored is None and self.create_missing:
+            stored = self.store.create(call.exe)
+        return stored
+
+    def decide(self, call: Call) -> Decision | None:
+        if call.tgid in self.detached:
+            return Decision(PERMIT, source="detached")
+        stored = self.policy_for(call)
+        translated = translate(call.name, call.args, LiveTracee(call.tid, call.tgid), self.use_aliases)
+        call.extra["translated"] = tuple(translated.args)
+        call.extra["translation"] = translated
+        call.extra["arg_count"] = arg_count(call.name)
+        if stored is None:
+            call.extra["filters"] = 0
+            if self.require_policy:  # it got past the exec check (e.g. the file was swapped)
+                call.extra["reason"] = f"no policy for {call.exe}"
+                return Decision(KILL, log=True, source="no-policy")
+            return None
+        call.extra["policy"] = stored
+        call.extra["filters"] = len(stored.policy.rules)
+        if self.inherit and call.name in EXEC_NAMES:
+            # -i: whatever decides this exec, the new image keeps this policy (a refused
+            # exec leaves the process running this binary under it anyway)
+            self.inherited[call.tgid] = stored
+        rule = self.first_match(stored.policy, call, translated)
+        if rule is None:
+            return None
+        call.extra["rule"] = rule
+        decision = self.decision_of(rule, call)
+        if decision is not None and call.name in EXEC_NAMES and decision.verdict == PERMIT:
+            return self.check_exec(call, translated, rule, decision, stored)
+        return decision
+
+    def first_match(self, policy: ast.Policy, call: Call, translated: Translated) -> ast.Rule | None:
+        args = translated.by_name()
+        for rule in policy.rules_for(call.name):
+            if self.rule_matches(rule, args, call):
+                return rule
+        if translated.alias:
+            alias_args = translated.alias_args()
+            for rule in policy.rules_for(translated.alias):
+                if self.rule_matches(rule, alias_args, call):
+                    return rule
+        return None
+
+    def rule_matches(self, rule: ast.Rule, args, call: Call) -> bool:
+        if rule.expr is not None and not evaluate(rule.expr, args, self.expand):
+            return False
+        predicate = rule.action.predicate
+        return predicate is None or predicate_holds(predicate, call)
+
+    def decision_of(self, rule: ast.Rule, call: Call) -> Decision | None:
+        action = rule.action
+        if action.verdict == "permit":
+            return Decision(PERMIT, log=action.log, source="policy")
+        if action.verdict == "deny":
+            code = errnos.lookup(action.errno) if action.errno else errno.EPERM
+            return Decision(DENY, code or errno.EPERM, log=action.log, source="policy")
+        if action.verdict == "kill":
+            return Decision(KILL, log=True, source="policy")
+        call.extra["ask"] = True  # `ask`: the mode's fallback decides (enforce denies)
+        return None
+
+    def check_exec(self, call: Call, translated: Translated, rule: ast.Rule, decision: Decision,
+                   stored: StoredPolicy) -> Decision:
+        flag = rule.action.flag
+        if flag == "detach":
+            self.detached.add(call.tgid)
+        if self.inherit or flag == "inherit":
+            self.inherited[call.tgid] = stored
+            return decision
+        self.inherited.pop(call.tgid, None)
+        if self.require_policy:
+            target = exec_target(translated)
+            if target is not None and self.store.find(target) is None:
+                call.extra["reason"] = f"no policy for {target}"
+                return Decision(DENY, errno.EACCES, log=True, source="no-policy")
+        return decision
+
+
+def exec_target(translated: Translated) -> str | None:
+    """The binary an execve will run: the file, or the interpreter of a #! script."""
+    names = translated.by_name().get("filename", [])
+    if not names or names[0].startswith("/<"):
+        return None
+    path = names[0]
+    for _ in range(4):  # nested interpreters
+        try:
+            with open(path, "rb") as handle:
+                head = handle.read(256)
+        except OSError:
+            return path
+        if not head.startswith(b"#!"):
+            return os.path.realpath(path)
+        interpreter = head[2:].split(b"\n", 1)[0].strip().split(maxsplit=1)
+        if not interpreter:
+            return path
+        path = os.fsdecode(interpreter[0])
+    return os.path.realpath(path)
+
+
+def predicate_holds(predicate: ast.Predicate, call: Call) -> bool:
+    if predicate.kind == "user":
+        actual, wanted = call.uid, _id_of(predicate.value, pwd.getpwnam, "pw_uid")
+    else:
+        actual, wanted = call.gid, _id_of(predicate.value, grp.getgrnam, "gr_gid")
+    if wanted is None:
+        return False
+    return {"=": actual == wanted, "!=": actual != wanted, "<": actual < wanted, ">": actual > wanted}[predicate.op]
+
+
+def _id_of(value: str, lookup, field_name: str) -> int | None:
+    if value.isdigit():
+        return int(value)
+    try:
+        return getattr(lookup(value), field_name)
+    except KeyError:
+        return None

@@ -1,0 +1,162 @@
+"""What the kernel can decide for a set of policies (the fast path).
+
+One seccomp filter serves every binary the command may exec, and it cannot be changed
+after exec. So a syscall is decided in the kernel only when every policy that may apply
+decides it the same way without looking at anything the kernel cannot see:
+
+- a plain `permit`, `deny[errno]` or `kill` rule (no `log`, no predicate) as the first
+  rule for the real syscall name, with no alias in play -> ALLOW / ERRNO / KILL_PROCESS;
+- filter rules whose symbols are all integer arguments compared with eq/neq (prot, fd,
+  uid, gid, signame, cmd, sockdom, socktype, mode) -> BPF argument tests, falling back
+  to USER_NOTIF for the values no rule names.
+Everything else goes to the supervisor. This is only used with -a (enforce): binaries
+without a policy are not allowed to run there, so the loaded policies are all that apply.
+"""
+
+from __future__ import annotations
+
+import signal
+import socket
+
+from ..kernel import abi
+from ..kernel.filter import ArgRule, ArgTest, FilterPlan
+from ..kernel.syscalls_x86_64 import SYSCALLS
+from ..translate import formats
+from ..translate.table import TRANSLATORS, IntArg
+from . import ast, errnos
+from .match import ascii_casefold
+
+NOTIFY = abi.RET_USER_NOTIF
+MAX_ARG_RULES = 64
+
+
+def kernel_plan(policies: list[ast.Policy]) -> FilterPlan:
+    plan = FilterPlan(default=NOTIFY)
+    if not policies:
+        return plan
+    for name, nr in SYSCALLS.items():
+        decisions = [_decide(policy, name) for policy in policies]
+        first = decisions[0]
+        if first is None or any(d != first for d in decisions[1:]):
+            continue
+        if isinstance(first, int):
+            if first != NOTIFY:
+                plan.actions[nr] = first
+        else:
+            plan.arg_rules[nr] = first
+    return plan
+
+
+def _decide(policy: ast.Policy, syscall: str):
+    """An int return value, a tuple of ArgRules, or None (the supervisor decides).
+
+    Rules for the real name are evaluated before alias rules, so whatever they decide the
+    kernel may decide too; values no rule names fall to USER_NOTIF (the plan's default),
+    where the supervisor evaluates the real-name and alias rules in order."""
+    rules = policy.rules_for(syscall)
+    if not rules:
+        return None  # unmatched: enforce denies *and logs*, which needs the supervisor
+    arg_rules: list[ArgRule] = []
+    for rule in rules:
+        action = _plain_action(rule.action)
+        if action is None:
+            break  # this rule needs the supervisor; so does everything after it
+        if rule.expr is None:
+            return tuple(arg_rules) + (ArgRule((), action),) if arg_rules else action
+        alternatives = _compile_expr(rule.expr, syscall)
+        if alternatives is None:
+            break
+        arg_rules.extend(ArgRule(tests, action) for tests in alternatives)
+        if len(arg_rules) > MAX_ARG_RULES:
+            return None
+    return tuple(arg_rules) or None
+
+
+def _plain_action(action: ast.Action) -> int | None:
+    if action.log or action.predicate is not None or action.elevate is not None or action.flag is not None:
+        return None
+    if action.verdict == "permit":
+        return abi.RET_ALLOW
+    if action.verdict == "deny":
+        return abi.ret_errno(errnos.lookup(action.errno) if action.errno else 1)
+    if action.verdict == "kill":
+        return abi.RET_KILL_PROCESS
+    return None
+
+
+def _compile_expr(expr: ast.Expr, syscall: str) -> list[tuple[ArgTest, ...]] | None:
+    """Disjunctive normal form of kernel tests; [] means never true; None: not compilable."""
+    if isinstance(expr, ast.TrueExpr):
+        return [()]
+    if isinstance(expr, ast.Symbol):
+        return _compile_symbol(expr, syscall, negate=False)
+    if isinstance(expr, ast.Not):
+        if isinstance(expr.expr, ast.Symbol):
+            return _compile_symbol(expr.expr, syscall, negate=True)
+        return None
+    left = _compile_expr(expr.left, syscall)
+    right = _compile_expr(expr.right, syscall)
+    if left is None or right is None:
+        return None
+    if expr.op == "or":
+        return left + right
+    product = [a + b for a in left for b in right]
+    return product if len(product) <= MAX_ARG_RULES else None
+
+
+def _compile_symbol(symbol: ast.Symbol, syscall: str, negate: bool) -> list[tuple[ArgTest, ...]] | None:
+    if symbol.op not in ("eq", "neq"):
+        return None
+    specs = [spec for spec in TRANSLATORS.get(syscall, ()) if isinstance(spec, IntArg) and spec.name == symbol.name]
+    all_names = [getattr(spec, "name", "filename") for spec in TRANSLATORS.get(syscall, ())]
+    index = symbol.index or 0
+    if index >= len(specs) or all_names.count(symbol.name) != len(specs):
+        return None  # the argument is absent, or shares its name with a non-integer one
+    spec = specs[index]
+    value = invert(spec.format, symbol.value)
+    equal = symbol.op == "eq"
+    if negate:
+        equal = not equal
+    if value is None:  # the text is no value's spelling: eq never holds, neq always does
+        return [] if equal else [()]
+    return [(ArgTest(spec.index, "eq" if equal else "ne", value, width=spec.width),)]
+
+
+def invert(format_function, text: str) -> int | None:
+    """The integer whose formatted form is `text` (ignoring ASCII case), if any."""
+    candidate = _parse(format_function, text)
+    if candidate is None:
+        return None
+    if ascii_casefold(format_function(candidate)) != ascii_casefold(text):
+        return None
+    return candidate & 0xFFFFFFFF
+
+
+def _parse(format_function, text: str) -> int | None:
+    upper = text.upper()
+    try:
+        if format_function in (formats.decimal,):
+            return int(text, 10)
+        if format_function is formats.mode:
+            return int(text, 8)
+        if format_function is formats.prot:
+            if upper == "PROT_NONE":
+                return 0
+            bits = dict(formats.PROT_NAMES)
+            return sum(bits[part] for part in upper.split("|"))
+        if format_function is formats.signame:
+            return 0 if upper == "SIG0" else int(signal.Signals[upper])
+        if format_function is formats.fcntl_cmd:
+            reverse = {name: number for number, name in formats.FCNTL_COMMANDS.items()}
+            return reverse[upper] if upper in reverse else int(text)
+        if format_function is formats.sockdom:
+            return int(getattr(socket, upper)) if upper.startswith("AF_") else None
+        if format_function is formats.socktype:
+            parts = upper.split("|")
+            total = int(getattr(socket, parts[0]))
+            for part in parts[1:]:
+                total |= int(getattr(socket, part))
+            return total
+    except (KeyError, ValueError, AttributeError):
+        return None
+    return None

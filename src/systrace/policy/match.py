@@ -1,0 +1,158 @@
+"""Evaluating filter expressions on translated arguments, exactly as the original did.
+
+- eq / neq: equal ignoring ASCII case (strcasecmp)
+- match: fnmatch(FNM_PATHNAME | FNM_LEADING_DIR): `*` and `?` never match '/', and a
+  pattern matching a leading directory matches everything below it
+- sub / nsub: substring (case-sensitive)
+- inpath: the argument is a path prefix of the rule's value ("/usr" is in "/usr/bin/x")
+- re: POSIX extended regular expression, unanchored
+- an argument the call does not have makes its symbol false, whatever the operator
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from functools import lru_cache
+
+from . import ast
+
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+_POSIX_CLASSES = {
+    "alpha": "a-zA-Z", "digit": "0-9", "alnum": "a-zA-Z0-9", "upper": "A-Z", "lower": "a-z",
+    "space": " \\t\\n\\r\\f\\v", "blank": " \\t", "punct": "!-/:-@\\[-`{-~", "xdigit": "0-9A-Fa-f",
+    "cntrl": "\\x00-\\x1f\\x7f", "print": " -~", "graph": "!-~",
+}
+
+Args = Mapping[str, Sequence[str]]  # argument name -> its values, in order
+
+
+def ascii_casefold(text: str) -> str:
+    return text.translate(_ASCII_LOWER)
+
+
+@lru_cache(maxsize=4096)
+def compile_fnmatch(pattern: str) -> re.Pattern[str]:
+    """fnmatch with FNM_PATHNAME | FNM_LEADING_DIR (backslash escapes, no FNM_PERIOD)."""
+    out = []
+    index = 0
+    while index < len(pattern):
+        char = pattern[index]
+        if char == "*":
+            out.append("[^/]*")
+        elif char == "?":
+            out.append("[^/]")
+        elif char == "\\" and index + 1 < len(pattern):
+            index += 1
+            out.append(re.escape(pattern[index]))
+        elif char == "[":
+            end, klass = _bracket(pattern, index)
+            if klass is None:
+                out.append(re.escape(char))
+            else:
+                out.append(klass)
+                index = end
+        else:
+            out.append(re.escape(char))
+        index += 1
+    return re.compile("(?s:" + "".join(out) + ")(?:/.*)?\\Z")
+
+
+def _bracket(pattern: str, start: int) -> tuple[int, str | None]:
+    """A [...] class (never matching '/'); (index of ']', regex) or (start, None)."""
+    index = start + 1
+    negate = index < len(pattern) and pattern[index] in "!^"
+    if negate:
+        index += 1
+    body = []
+    first = True
+    while index < len(pattern):
+        char = pattern[index]
+        if char == "]" and not first:
+            inner = "".join(body)
+            return index, f"(?!/)[{'^' if negate else ''}{inner}]"
+        if char == "[" and pattern.startswith("[:", index):
+            close = pattern.find(":]", index + 2)
+            name = pattern[index + 2 : close] if close > 0 else ""
+            if name in _POSIX_CLASSES:
+                body.append(_POSIX_CLASSES[name])
+                index = close + 2
+                first = False
+                continue
+        if char == "\\" and index + 1 < len(pattern):
+            index += 1
+            char = pattern[index]
+        body.append(re.escape(char) if char not in "-" else "-")
+        first = False
+        index += 1
+    return start, None
+
+
+@lru_cache(maxsize=4096)
+def compile_ere(pattern: str) -> re.Pattern[str]:
+    """POSIX ERE to Python: bracket classes like [[:digit:]] are translated."""
+    translated = re.sub(r"\[:(\w+):\]", lambda m: _POSIX_CLASSES.get(m.group(1), m.group()), pattern)
+    return re.compile(translated)
+
+
+def inpath(value: str, path: str) -> bool:
+    if not value or len(value) > len(path):
+        return False
+    if value == "/":
+        return path.startswith("/")
+    if not path.startswith(value):
+        return False
+    return len(path) == len(value) or path[len(value)] == "/"
+
+
+def symbol_holds(symbol: ast.Symbol, value: str) -> bool:
+    """The symbol's operator applied to one present argument value (already expanded)."""
+    op = symbol.op
+    if op == "eq":
+        return ascii_casefold(value) == ascii_casefold(symbol.value)
+    if op == "neq":
+        return ascii_casefold(value) != ascii_casefold(symbol.value)
+    if op == "match":
+        return compile_fnmatch(symbol.value).match(value) is not None
+    if op == "sub":
+        return symbol.value in value
+    if op == "nsub":
+        return symbol.value not in value
+    if op == "inpath":
+        return inpath(value, symbol.value)
+    if op == "re":
+        return compile_ere(symbol.value).search(value) is not None
+    raise ValueError(f"unknown operator {op}")
+
+
+def evaluate(expr: ast.Expr, args: Args, expand=lambda text: text) -> bool:
+    """Does the expression hold for these arguments? `expand` substitutes $HOME etc. in
+    the rule's values."""
+    if isinstance(expr, ast.TrueExpr):
+        return True
+    if isinstance(expr, ast.Symbol):
+        values = args.get(expr.name)
+        index = expr.index or 0
+        if values is None or index >= len(values):
+            return False
+        value = expand(expr.value)
+        if value is not expr.value:
+            expr = ast.Symbol(expr.name, expr.index, expr.op, value)
+        return symbol_holds(expr, values[index])
+    if isinstance(expr, ast.Not):
+        return not evaluate(expr.expr, args, expand)
+    if expr.op == "and":
+        return evaluate(expr.left, args, expand) and evaluate(expr.right, args, expand)
+    return evaluate(expr.left, args, expand) or evaluate(expr.right, args, expand)
+
+
+def expander(variables: Mapping[str, str]):
+    """$HOME, $USER, $CWD (and ${NAME}) in rule values."""
+    pattern = re.compile(r"\$(\{(\w+)\}|(\w+))")
+
+    def expand(text: str) -> str:
+        if "$" not in text:
+            return text
+        return pattern.sub(lambda m: variables.get(m.group(2) or m.group(3), m.group()), text)
+
+    return expand

@@ -1,0 +1,356 @@
+"""Parser for policy files, rule lines and filter expressions.
+
+    Policy: /usr/bin/cat, Emulation: native
+            native-fsread: filename eq "/etc/hostname" then permit
+            native-mmap: permit
+
+Grammar as in the original (no precedence between `and` and `or`, both right-associative,
+`not` applies to the whole expression after it):
+
+    rule      = simple | filter
+    simple    = verdict ["[" WORD "]"] ["log"] [predicate]
+    filter    = expr ("then" | "->") verdict ["[" WORD "]"] ["log"] [elevate] [predicate]
+    expr      = "not" expr | primary [("and" | "or") expr]
+    primary   = "(" expr ")" | "true" | NAME ["[" NUMBER "]"] OP STRING
+    elevate   = "as" [user] [":" group]
+    predicate = "," "if" ("user" | "group") ("=" | "!=" | "<" | ">") value
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from . import ast, errnos
+from .errors import PolicyError
+
+NATIVE_EMULATIONS = ("linux", "linux64", "native")
+TOKEN = re.compile(
+    r"""
+    (?P<space>[ \t]+)
+  | (?P<string>"(?:[^"\\\n]|\\.)*")
+  | (?P<badstring>"(?:[^"\\\n]|\\.)*)
+  | (?P<arrow>->)
+  | (?P<op>!=|[=<>\[\](),:])
+  | (?P<word>[A-Za-z0-9_$./*@+-]+)
+  | (?P<other>.)
+    """,
+    re.VERBOSE,
+)
+_ESCAPES = {"\\": "\\", '"': '"', "n": "\n", "r": "\r", "t": "\t"}
+
+
+@dataclass(frozen=True)
+class Token:
+    kind: str  # string, word, op, arrow, end
+    text: str
+    column: int  # 1-based
+
+
+def unescape(body: str) -> str:
+    """The inside of a quoted string: \\\\ \\" \\n \\r \\t and \\xNN (a raw byte)."""
+    out: list[str] = []
+    raw = bytearray()
+
+    def flush() -> None:
+        if raw:
+            out.append(os.fsdecode(bytes(raw)))
+            raw.clear()
+
+    index = 0
+    while index < len(body):
+        char = body[index]
+        if char == "\\" and index + 1 < len(body):
+            nxt = body[index + 1]
+            if nxt == "x" and re.fullmatch(r"[0-9a-fA-F]{2}", body[index + 2 : index + 4]):
+                raw.append(int(body[index + 2 : index + 4], 16))
+                index += 4
+                continue
+            flush()
+            out.append(_ESCAPES.get(nxt, nxt))
+            index += 2
+            continue
+        flush()
+        out.append(char)
+        index += 1
+    flush()
+    return "".join(out)
+
+
+class _Cursor:
+    def __init__(self, text: str, fail: Callable[[str, int], PolicyError]):
+        self.text = text
+        self.fail = fail
+        self.tokens: list[Token] = []
+        for match in TOKEN.finditer(text):
+            kind = match.lastgroup or "other"
+            column = match.start() + 1
+            if kind == "space":
+                continue
+            if kind == "badstring":
+                raise fail("unterminated string", column)
+            if kind == "other":
+                raise fail(f"unexpected character {match.group()!r}", column)
+            self.tokens.append(Token(kind, match.group(), column))
+        self.tokens.append(Token("end", "", len(text) + 1))
+        self.position = 0
+
+    def peek(self, offset: int = 0) -> Token:
+        return self.tokens[min(self.position + offset, len(self.tokens) - 1)]
+
+    def take(self) -> Token:
+        token = self.peek()
+        self.position = min(self.position + 1, len(self.tokens) - 1)
+        return token
+
+    def at(self, text: str) -> bool:
+        token = self.peek()
+        return token.kind in ("word", "op", "arrow") and token.text == text
+
+    def expect(self, text: str, what: str | None = None) -> Token:
+        if not self.at(text):
+            raise self.error(f"expected {what or repr(text)}")
+        return self.take()
+
+    def error(self, message: str, token: Token | None = None) -> PolicyError:
+        token = token or self.peek()
+        found = "end of line" if token.kind == "end" else repr(token.text)
+        return self.fail(f"{message}, found {found}", token.column)
+
+
+class Parser:
+    """Parses with positions. `syscall_known` says whether a syscall or alias name exists;
+    `is_root` allows `as user:group`."""
+
+    def __init__(self, source: str = "<policy>", syscall_known: Callable[[str], bool] | None = None,
+                 all_syscalls: Callable[[], list[str]] | None = None, is_root: bool | None = None):
+        self.source = source
+        self.syscall_known = syscall_known
+        self.all_syscalls = all_syscalls
+        self.is_root = (os.geteuid() == 0) if is_root is None else is_root
+
+    # -- files -----------------------------------------------------------------
+    def parse_file(self, text: str) -> ast.PolicyFile:
+        result = ast.PolicyFile()
+        current: ast.Policy | None = None
+        # "\n" only: str.splitlines() would also split inside values at U+0085, U+2028...
+        for number, raw in enumerate(text.split("\n"), start=1):
+            raw = raw.removesuffix("\r")
+            line = raw.strip()
+            fail = self._failer(number, raw)
+            indent = len(raw) - len(raw.lstrip())
+            if not line:
+                continue
+            if line.startswith("#"):
+                comment = ast.Comment(line)
+                (current.lines if current else result.preamble).append(comment)
+                continue
+            if line.startswith(("Policy:", "Template:")):
+                current = self._header(line, indent, fail)
+                result.policies.append(current)
+                continue
+            if current is None:
+                raise fail("expected 'Policy: PATH, Emulation: NAME' before any rule", indent + 1)
+            if line == "detached":
+                current.lines.append(ast.Detached())
+                continue
+            current.lines.append(self._rule_line(raw, number, fail))
+        return result
+
+    def _failer(self, number: int, raw: str) -> Callable[[str, int], PolicyError]:
+        def fail(message: str, column: int) -> PolicyError:
+            return PolicyError(message, self.source, number, column, raw)
+
+        return fail
+
+    def _header(self, line: str, indent: int, fail: Callable[[str, int], PolicyError]) -> ast.Policy:
+        template = line.startswith("Template:")
+        keyword = "Template:" if template else "Policy:"
+        rest = line[len(keyword):]
+        name, sep, tail = rest.partition(", Emulation:")
+        if not sep:
+            raise fail("expected ', Emulation: NAME' after the policy name", indent + len(line) + 1)
+        name = name.strip()
+        if not name:
+            raise fail("empty policy name", indent + len(keyword) + 1)
+        emulation, _, description = tail.partition(", Description:")
+        emulation = emulation.strip()
+        column = indent + line.index(", Emulation:") + len(", Emulation:") + 2
+        self._check_emulation(emulation, fail, column)
+        return ast.Policy(name=name, emulation=emulation, template=template, description=description.strip())
+
+    def _check_emulation(self, emulation: str, fail: Callable[[str, int], PolicyError], column: int) -> None:
+        if emulation not in NATIVE_EMULATIONS:
+            raise fail(f"emulation {emulation!r} is not this host's (use linux, linux64 or native)", column)
+
+    def _rule_line(self, raw: str, number: int, fail: Callable[[str, int], PolicyError]) -> ast.Rule:
+        indent = len(raw) - len(raw.lstrip())
+        head, colon, body = raw.strip().partition(":")
+        if not colon:
+            raise fail("expected 'EMULATION-SYSCALL: RULE'", indent + 1)
+        emulation, dash, syscall = head.partition("-")
+        if not dash or not syscall:
+            raise fail("expected 'EMULATION-SYSCALL' before ':'", indent + 1)
+        self._check_emulation(emulation, fail, indent + 1)
+        self._check_syscall(syscall, fail, indent + len(emulation) + 2)
+        offset = indent + len(head) + 1  # columns in the body are shifted by this
+        return self.parse_rule(body, emulation, syscall, fail=lambda m, c: fail(m, c + offset))
+
+    def _check_syscall(self, name: str, fail: Callable[[str, int], PolicyError], column: int) -> None:
+        if self.syscall_known is None or self.syscall_known(name):
+            return
+        hint = ""
+        if self.all_syscalls is not None:
+            close = difflib.get_close_matches(name, self.all_syscalls(), n=1)
+            if close:
+                hint = f"; did you mean '{close[0]}'?"
+        raise fail(f"unknown system call '{name}'{hint}", column)
+
+    # -- rules and expressions ---------------------------------------------------
+    def parse_rule(self, text: str, emulation: str = "native", syscall: str = "",
+                   fail: Callable[[str, int], PolicyError] | None = None) -> ast.Rule:
+        cursor = _Cursor(text, fail or self._failer(1, text))
+        first = cursor.peek()
+        if first.kind == "word" and first.text in ast.VERDICTS and cursor.peek(1).text not in ast.OPS:
+            action = self._action(cursor, allow_elevate=False)
+            expr = None
+        else:
+            expr = self._expr(cursor)
+            if not (cursor.at("then") or cursor.at("->")):
+                raise cursor.error("expected 'then'")
+            cursor.take()
+            action = self._action(cursor, allow_elevate=True)
+        if cursor.peek().kind != "end":
+            raise cursor.error("expected end of rule")
+        return ast.Rule(emulation, syscall, expr, action)
+
+    def parse_expr(self, text: str) -> ast.Expr:
+        cursor = _Cursor(text, self._failer(1, text))
+        expr = self._expr(cursor)
+        if cursor.peek().kind != "end":
+            raise cursor.error("expected end of expression")
+        return expr
+
+    def _expr(self, cursor: _Cursor) -> ast.Expr:
+        if cursor.at("not"):
+            cursor.take()
+            return ast.Not(self._expr(cursor))
+        left = self._primary(cursor)
+        if cursor.at("and") or cursor.at("or"):
+            op = cursor.take().text
+            return ast.BinOp(op, left, self._expr(cursor))
+        return left
+
+    def _primary(self, cursor: _Cursor) -> ast.Expr:
+        token = cursor.peek()
+        if cursor.at("("):
+            cursor.take()
+            expr = self._expr(cursor)
+            cursor.expect(")")
+            return expr
+        if cursor.at("true"):
+            cursor.take()
+            return ast.TrueExpr()
+        if token.kind != "word" or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", token.text):
+            raise cursor.error("expected an argument name, 'true', 'not' or '('")
+        cursor.take()
+        index = None
+        if cursor.at("["):
+            cursor.take()
+            number = cursor.take()
+            if number.kind != "word" or not number.text.isdigit():
+                raise cursor.error("expected an argument index", number)
+            index = int(number.text)
+            if index >= 6:
+                raise cursor.fail(f"Bad offset: {index}", number.column)
+            cursor.expect("]")
+        op = cursor.peek()
+        if op.kind != "word" or op.text not in ast.OPS:
+            raise cursor.error(f"expected an operator ({', '.join(ast.OPS)})")
+        cursor.take()
+        value = cursor.peek()
+        if value.kind != "string":
+            raise cursor.error("expected a quoted string")
+        cursor.take()
+        text = unescape(value.text[1:-1])
+        if op.text == "re":
+            from .match import compile_ere
+
+            try:
+                compile_ere(text)
+            except re.error as error:
+                raise cursor.fail(f"Invalid regular expression: {error}", value.column) from None
+        return ast.Symbol(token.text, index, op.text, text)
+
+    def _action(self, cursor: _Cursor, allow_elevate: bool) -> ast.Action:
+        token = cursor.peek()
+        if token.kind != "word" or token.text not in ast.VERDICTS:
+            raise cursor.error("expected permit, deny, ask or kill")
+        verdict = cursor.take().text
+        errno_name = flag = None
+        if cursor.at("["):
+            cursor.take()
+            word = cursor.take()
+            if word.kind != "word":
+                raise cursor.error("expected an error code or flag", word)
+            cursor.expect("]")
+            if verdict == "deny":
+                if errnos.lookup(word.text) is None:
+                    raise cursor.fail(f"Unknown error code: {word.text}", word.column)
+                errno_name = word.text
+            elif verdict == "permit":
+                if word.text.lower() not in ("inherit", "detach"):
+                    raise cursor.fail(f"Unknown flag: {word.text}", word.column)
+                flag = word.text.lower()
+            else:
+                raise cursor.fail(f"'{verdict}' takes no [...]", word.column)
+        log = False
+        if cursor.at("log"):
+            cursor.take()
+            log = True
+        elevate = None
+        if cursor.at("as"):
+            as_token = cursor.take()
+            if not allow_elevate:
+                raise cursor.fail("'as' needs a filter rule", as_token.column)
+            elevate = self._elevate(cursor, as_token)
+        predicate = None
+        if cursor.at(","):
+            cursor.take()
+            cursor.expect("if")
+            kind = cursor.peek()
+            if kind.text not in ("user", "group"):
+                raise cursor.error("expected 'user' or 'group'")
+            cursor.take()
+            op = cursor.peek()
+            if op.text not in ast.PREDICATE_OPS:
+                raise cursor.error("expected =, !=, < or >")
+            cursor.take()
+            value = cursor.take()
+            if value.kind != "word":
+                raise cursor.error("expected a name or a number", value)
+            predicate = ast.Predicate(kind.text, op.text, value.text)
+        return ast.Action(verdict, errno_name, flag, log, elevate, predicate)
+
+    def _elevate(self, cursor: _Cursor, as_token: Token) -> ast.Elevate:
+        user = group = None
+        if cursor.peek().kind == "word":
+            user = cursor.take().text
+        if cursor.at(":"):
+            cursor.take()
+            token = cursor.take()
+            if token.kind != "word":
+                raise cursor.error("expected a group", token)
+            group = token.text
+        if user is None and group is None:
+            raise cursor.error("expected a user or ':group'")
+        if not self.is_root:
+            raise cursor.fail("Privilege elevation not allowed.", as_token.column)
+        return ast.Elevate(user, group)
+
+
+def parse_policy_text(text: str, source: str = "<policy>", **options) -> ast.PolicyFile:
+    return Parser(source, **options).parse_file(text)

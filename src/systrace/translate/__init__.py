@@ -1,0 +1,1 @@
+"""Raw system call arguments to the readable values policies are written against."""

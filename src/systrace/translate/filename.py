@@ -1,0 +1,94 @@
+"""Resolving a path as the tracee would see it: its root, its cwd or a dirfd, `..`, and
+symlinks (the last one kept for lstat/unlink/rename...). /proc/self and /dev/fd mean the
+tracee, never the supervisor."""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+
+from .tracee import Tracee
+
+AT_FDCWD = -100
+MAX_LINKS = 40
+NONEXISTENT = "/<non-existent filename>: "
+
+
+class Unresolvable(Exception):
+    pass
+
+
+def resolve(tracee: Tracee, path: bytes, dirfd: int | None = None, follow: bool = True) -> str:
+    """The canonical path the call would act on, or `/<non-existent filename>: PATH`."""
+    try:
+        return os.fsdecode(resolve_bytes(tracee, path, dirfd, follow))
+    except Unresolvable:
+        return NONEXISTENT + os.fsdecode(path)
+
+
+def resolve_bytes(tracee: Tracee, path: bytes, dirfd: int | None, follow: bool) -> bytes:
+    if not path:
+        raise Unresolvable("empty path")
+    if path.startswith(b"/"):
+        base = b"/"
+    elif dirfd is None or dirfd == AT_FDCWD:
+        base = tracee.cwd()
+    else:
+        try:
+            base = tracee.fd_path(dirfd)
+        except OSError as error:
+            raise Unresolvable(f"bad dirfd {dirfd}") from error
+    if not base.startswith(b"/"):
+        raise Unresolvable(f"dirfd {dirfd} is not a directory ({base!r})")
+    root = tracee.root()
+    prefix = b"" if root == b"/" else f"/proc/{tracee.tid}/root".encode()
+    return walk(prefix, _parts(base), path, follow, tracee)
+
+
+def _parts(path: bytes) -> list[bytes]:
+    return [part for part in path.split(b"/") if part]
+
+
+def walk(prefix: bytes, parts: list[bytes], path: bytes, follow_last: bool, tracee: Tracee) -> bytes:
+    pending = path.split(b"/")
+    trailing_slash = path.endswith(b"/")
+    links = 0
+    while pending:
+        component = pending.pop(0)
+        if component in (b"", b"."):
+            continue
+        if component == b"..":
+            if parts:
+                parts.pop()
+            continue
+        last = all(c in (b"", b".") for c in pending)
+        if parts == [b"proc"] and component == b"self":
+            component = str(tracee.tgid).encode()
+        elif parts == [b"proc"] and component == b"thread-self":
+            parts = [b"proc", str(tracee.tgid).encode(), b"task"]
+            component = str(tracee.tid).encode()
+        candidate = parts + [component]
+        full = prefix + b"/" + b"/".join(candidate)
+        try:
+            mode = os.lstat(full).st_mode
+        except OSError as error:
+            if last and error.errno == errno.ENOENT:
+                return b"/" + b"/".join(candidate)  # to be created
+            raise Unresolvable(os.strerror(error.errno)) from None
+        if stat.S_ISLNK(mode) and (not last or follow_last or trailing_slash):
+            links += 1
+            if links > MAX_LINKS:
+                raise Unresolvable("too many levels of symbolic links")
+            target = os.readlink(full)
+            if not target.startswith(b"/") and len(candidate) >= 3 and candidate[0] == b"proc":
+                # a magic link naming no path (pipe:[123], anon_inode:...)
+                if last:
+                    return target
+                raise Unresolvable("not a directory")
+            if target.startswith(b"/"):
+                parts = []
+            pending = target.split(b"/") + pending
+            continue
+        parts = candidate
+    return b"/" + b"/".join(parts)

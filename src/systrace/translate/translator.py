@@ -1,0 +1,194 @@
+"""Translate one intercepted call: the readable arguments of the real system call, and
+the alias it belongs to with the arguments passed to the alias (its filenames)."""
+
+from __future__ import annotations
+
+import os
+import pwd
+from dataclasses import dataclass, field
+
+from ..kernel.memory import MemoryError_
+from . import aliases, formats
+from .filename import resolve
+from .table import (
+    ARG_COUNTS,
+    AT_EMPTY_PATH,
+    AT_SYMLINK_FOLLOW,
+    AT_SYMLINK_NOFOLLOW,
+    TRANSLATORS,
+    ArgSpec,
+    ArgvArg,
+    IntArg,
+    OpenHowArg,
+    PathArg,
+    PidArg,
+    SockaddrArg,
+    UnameArg,
+)
+from .tracee import Tracee
+
+UNREADABLE = "<unreadable>"
+MAX_SOCKADDR = 128
+MAX_ARGV = 256
+
+
+@dataclass
+class Translated:
+    args: list[tuple[str, str]] = field(default_factory=list)  # in order; a name may repeat
+    alias: str | None = None
+    alias_list: list[tuple[str, str]] = field(default_factory=list)  # what the alias's rules see
+    read_memory: bool = False  # the tracee's memory was read: check the id is still valid
+
+    def by_name(self) -> dict[str, list[str]]:
+        return _group(self.args)
+
+    def alias_args(self) -> dict[str, list[str]]:
+        return _group(self.alias_list)
+
+
+def _group(pairs: list[tuple[str, str]]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for name, value in pairs:
+        out.setdefault(name, []).append(value)
+    return out
+
+
+def has_translators(syscall: str) -> bool:
+    return syscall in TRANSLATORS
+
+
+def arg_count(syscall: str) -> int:
+    return ARG_COUNTS.get(syscall, 6)
+
+
+def translate(syscall: str, raw: tuple[int, ...], tracee: Tracee, use_aliases: bool = True) -> Translated:
+    result = Translated()
+    open_flags = _open_flags(syscall, raw, tracee)
+    for spec in TRANSLATORS.get(syscall, ()):
+        _translate_one(spec, syscall, raw, tracee, result, open_flags)
+    if not use_aliases:
+        return result
+    if syscall in aliases.EFFECTIVE_ID:
+        alias, index = aliases.EFFECTIVE_ID[syscall]
+        effective = formats.s32(raw[index])
+        if effective != -1:  # -1 leaves the effective id alone
+            result.alias = alias
+            if alias == "seteuid":
+                result.alias_list = [("uid", str(effective)), ("uname", _uname(effective))]
+            else:
+                result.alias_list = [("gid", str(effective))]
+    elif any(name == "filename" for name, _ in result.args):
+        # an fd operation (AT_EMPTY_PATH, utimensat(fd, NULL)) names no file: no alias
+        result.alias = aliases.alias_of(syscall, open_flags)
+        result.alias_list = [(name, value) for name, value in result.args if name == "filename"]
+    return result
+
+
+def _open_flags(syscall: str, raw: tuple[int, ...], tracee: Tracee) -> int | None:
+    if syscall == "open":
+        return raw[1] & 0xFFFFFFFF
+    if syscall == "openat":
+        return raw[2] & 0xFFFFFFFF
+    if syscall == "openat2":
+        how = _open_how(raw, tracee)
+        return None if how is None else how[0]
+    if syscall == "creat":
+        return os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+    return None
+
+
+def _open_how(raw: tuple[int, ...], tracee: Tracee) -> tuple[int, int] | None:
+    """struct open_how {u64 flags; u64 mode; u64 resolve}: flags and mode."""
+    if raw[3] < 16:
+        return None
+    try:
+        data = tracee.read(raw[2], 16)
+    except MemoryError_:
+        return None
+    return int.from_bytes(data[:8], "little"), int.from_bytes(data[8:16], "little")
+
+
+def _translate_one(spec: ArgSpec, syscall: str, raw: tuple[int, ...], tracee: Tracee, out: Translated,
+                   open_flags: int | None) -> None:
+    if isinstance(spec, IntArg):
+        out.args.append((spec.name, spec.format(raw[spec.index])))
+    elif isinstance(spec, PathArg):
+        out.read_memory = True
+        out.args.append(_filename(spec, syscall, raw, tracee, open_flags))
+    elif isinstance(spec, OpenHowArg):
+        out.read_memory = True
+        how = _open_how(raw, tracee)
+        out.args.append(("oflags", formats.oflags(how[0]) if how else UNREADABLE))
+        out.args.append(("mode", formats.mode(how[1]) if how else UNREADABLE))
+    elif isinstance(spec, SockaddrArg):
+        out.read_memory = True
+        out.args.append(("sockaddr", _sockaddr(raw[spec.index], raw[spec.length], tracee)))
+    elif isinstance(spec, ArgvArg):
+        out.read_memory = True
+        out.args.append(("argv", _argv(raw[spec.index], tracee)))
+    elif isinstance(spec, PidArg):
+        out.args.append(("pidname", _pidname(formats.s32(raw[spec.index]), tracee)))
+    elif isinstance(spec, UnameArg):
+        out.args.append(("uname", _uname(formats.s32(raw[spec.index]))))
+
+
+def _filename(spec: PathArg, syscall: str, raw: tuple[int, ...], tracee: Tracee,
+              open_flags: int | None) -> tuple[str, str]:
+    """("filename", resolved path), or ("fd", N) when the call acts on an open fd."""
+    dirfd = formats.s32(raw[spec.dirfd]) if spec.dirfd is not None else None
+    flags = raw[spec.flags] & 0xFFFFFFFF if spec.flags is not None else 0
+    address = raw[spec.index]
+    if address == 0 and spec.nullable and dirfd is not None:
+        return ("fd", str(dirfd))
+    try:
+        path = tracee.string(address)
+    except MemoryError_:
+        return ("filename", UNREADABLE)
+    if not path and flags & AT_EMPTY_PATH and dirfd is not None:
+        return ("fd", str(dirfd))
+    follow = spec.follow
+    if spec.flags is not None:
+        follow = bool(flags & AT_SYMLINK_FOLLOW) if spec.follow_flag else not flags & AT_SYMLINK_NOFOLLOW
+    if open_flags is not None and (open_flags & os.O_NOFOLLOW or (open_flags & os.O_CREAT and open_flags & os.O_EXCL)):
+        follow = False
+    return ("filename", resolve(tracee, path, dirfd, follow))
+
+
+def _sockaddr(address: int, length: int, tracee: Tracee) -> str:
+    length = min(length & 0xFFFFFFFF, MAX_SOCKADDR)
+    if address == 0 or length == 0:
+        return "<no address>"
+    try:
+        return formats.sockaddr(tracee.read(address, length))
+    except MemoryError_:
+        return UNREADABLE
+
+
+def _argv(address: int, tracee: Tracee) -> str:
+    try:
+        pointers = tracee.pointers(address, MAX_ARGV) if address else []
+        return " ".join(os.fsdecode(tracee.string(p)) for p in pointers)
+    except MemoryError_:
+        return UNREADABLE
+
+
+def _pidname(pid: int, tracee: Tracee) -> str:
+    if pid == 0:
+        return "<own process group>"
+    if pid == -1:
+        return "<every process: -1>"
+    if pid < -1:
+        return f"<process group {-pid}>"
+    if pid == tracee.tgid:
+        return "<own process>"
+    return tracee.exe_of(pid) or "<unknown>"
+
+
+def _uname(uid: int) -> str:
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except (KeyError, OverflowError):
+        return "<unknown>"
+
+
+__all__ = ["Translated", "translate", "has_translators", "arg_count", "AT_SYMLINK_NOFOLLOW"]

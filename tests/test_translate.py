@@ -1,0 +1,234 @@
+"""Argument translation: formats, aliases and path resolution for the tracee (pure logic
+on a fake tracee; paths are resolved in a real directory tree)."""
+
+from __future__ import annotations
+
+import errno
+import os
+import socket
+import struct
+from pathlib import Path
+
+import pytest
+
+from systrace.decide.modes import exact_expr, temporary_pattern
+from systrace.frontend.question import escape
+from systrace.kernel.memory import MemoryError_
+from systrace.kernel.syscalls_x86_64 import SYSCALLS
+from systrace.policy.match import evaluate
+from systrace.policy.parse import Parser
+from systrace.policy.printer import expr_text
+from systrace.translate import aliases, formats
+from systrace.translate.filename import AT_FDCWD, resolve
+from systrace.translate.table import TRANSLATORS
+from systrace.translate.translator import translate
+
+
+class FakeTracee:
+    """Memory is a dict of address -> bytes; cwd and fds are given."""
+
+    def __init__(self, cwd: Path, fds: dict[int, str] | None = None, tgid: int = 4242):
+        self.tid = tgid
+        self.tgid = tgid
+        self._cwd = cwd
+        self._fds = fds or {}
+        self.memory: dict[int, bytes] = {}
+        self._next = 0x10000
+
+    def put(self, data: bytes) -> int:
+        address = self._next
+        self.memory[address] = data
+        self._next += 0x1000
+        return address
+
+    def read(self, address: int, size: int) -> bytes:
+        if address not in self.memory or len(self.memory[address]) < size:
+            raise MemoryError_(errno.EFAULT, "unmapped")
+        return self.memory[address][:size]
+
+    def string(self, address: int, limit: int = 4096) -> bytes:
+        if address not in self.memory:
+            raise MemoryError_(errno.EFAULT, "unmapped")
+        return self.memory[address].split(b"\0", 1)[0]
+
+    def pointers(self, address: int, limit: int = 4096) -> list[int]:
+        data = self.memory[address]
+        out = []
+        for i in range(0, len(data), 8):
+            word = int.from_bytes(data[i : i + 8], "little")
+            if not word:
+                break
+            out.append(word)
+        return out
+
+    def cwd(self) -> bytes:
+        return os.fsencode(self._cwd)
+
+    def fd_path(self, fd: int) -> bytes:
+        if fd not in self._fds:
+            raise OSError(errno.EBADF, "bad fd")
+        return os.fsencode(self._fds[fd])
+
+    def root(self) -> bytes:
+        return b"/"
+
+    def exe_of(self, pid: int) -> str | None:
+        return "/usr/bin/other" if pid == 7 else None
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Path:
+    (tmp_path / "dir" / "sub").mkdir(parents=True)
+    (tmp_path / "dir" / "file").write_text("x")
+    (tmp_path / "link").symlink_to(tmp_path / "dir" / "file")
+    (tmp_path / "rel").symlink_to("dir/sub")
+    (tmp_path / "loop").symlink_to("loop")
+    return tmp_path
+
+
+def test_relative_paths_use_the_tracees_cwd(tree: Path) -> None:
+    tracee = FakeTracee(tree / "dir")
+    assert resolve(tracee, b"file") == str(tree / "dir" / "file")
+    assert resolve(tracee, b"sub/../file") == str(tree / "dir" / "file")
+    assert resolve(tracee, b"../../../../../..") == "/"
+
+
+def test_dirfd_is_read_through_the_tracee(tree: Path) -> None:
+    tracee = FakeTracee(Path("/"), fds={5: str(tree / "dir")})
+    assert resolve(tracee, b"file", dirfd=5) == str(tree / "dir" / "file")
+    assert resolve(tracee, b"file", dirfd=AT_FDCWD) == "/file"
+    assert resolve(tracee, b"file", dirfd=9).startswith("/<non-existent filename>: file")
+
+
+def test_symlinks_followed_or_not(tree: Path) -> None:
+    tracee = FakeTracee(tree)
+    assert resolve(tracee, b"link") == str(tree / "dir" / "file")
+    assert resolve(tracee, b"link", follow=False) == str(tree / "link")
+    assert resolve(tracee, b"rel/../file") == str(tree / "dir" / "file")  # .. after a symlink
+    assert resolve(tracee, b"loop") == "/<non-existent filename>: loop"
+
+
+def test_missing_files(tree: Path) -> None:
+    tracee = FakeTracee(tree)
+    assert resolve(tracee, b"dir/new-file") == str(tree / "dir" / "new-file")  # to be created
+    assert resolve(tracee, b"nodir/x") == "/<non-existent filename>: nodir/x"
+    assert resolve(tracee, b"dir/file/x") == "/<non-existent filename>: dir/file/x"
+
+
+def test_proc_self_means_the_tracee(tree: Path) -> None:
+    tracee = FakeTracee(tree, tgid=1)  # pid 1 exists on every machine, and is not us
+    assert resolve(tracee, b"/proc/self/cwd", follow=False) == "/proc/1/cwd"
+    assert resolve(tracee, b"/proc/thread-self", follow=False) == "/proc/1/task/1"
+    assert not resolve(tracee, b"/proc/self/cwd", follow=False).startswith(f"/proc/{os.getpid()}")
+
+
+def test_names_that_are_not_utf8_or_hold_newlines_round_trip(tree: Path) -> None:
+    for raw in (b"bad\xff\xfename", b'new\nline "quoted" \\ back', b"\x01ctl"):
+        (tree / os.fsdecode(raw)).write_text("")
+        name = resolve(FakeTracee(tree), raw)
+        assert os.fsencode(name) == os.fsencode(str(tree)) + b"/" + raw
+        expr = exact_expr([("filename", name)])
+        text = expr_text(expr)
+        assert "\n" not in text and "\xff" not in text
+        parsed = Parser().parse_expr(text)
+        assert parsed == expr
+        assert evaluate(parsed, {"filename": [name]})
+
+
+def test_openat_translation_and_alias(tree: Path) -> None:
+    tracee = FakeTracee(tree)
+    path = tracee.put(b"dir/file\0")
+    result = translate("openat", (AT_FDCWD & 0xFFFFFFFF, path, os.O_RDONLY, 0, 0, 0), tracee)
+    assert result.args == [("filename", str(tree / "dir" / "file")), ("oflags", "ro"), ("mode", "0")]
+    assert result.alias == "fsread"
+    result = translate("openat", (AT_FDCWD, path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644, 0, 0), tracee)
+    assert result.alias == "fswrite" and ("oflags", "woct") in result.args and ("mode", "0644") in result.args
+    assert translate("openat", (AT_FDCWD, path, 0, 0, 0, 0), tracee, use_aliases=False).alias is None
+
+
+def test_fd_operations_name_no_file_and_have_no_alias(tree: Path) -> None:
+    tracee = FakeTracee(tree, fds={1: "pipe:[123]"})
+    empty = tracee.put(b"\0")
+    result = translate("newfstatat", (1, empty, 0, 0x1000, 0, 0), tracee)
+    assert result.args == [("fd", "1")]
+    assert result.alias is None
+
+
+def test_unreadable_path() -> None:
+    result = translate("openat", (AT_FDCWD, 0xDEAD000, 0, 0, 0, 0), FakeTracee(Path("/")))
+    assert result.args[0] == ("filename", "<unreadable>")
+
+
+def test_execve_argv_and_rename_two_files(tree: Path) -> None:
+    tracee = FakeTracee(tree)
+    words = [tracee.put(w + b"\0") for w in (b"ls", b"-l", b"dir")]
+    argv = tracee.put(b"".join(struct.pack("<Q", w) for w in words) + bytes(8))
+    result = translate("execve", (tracee.put(b"/bin/ls\0"), argv, 0, 0, 0, 0), tracee)
+    assert ("argv", "ls -l dir") in result.args
+    result = translate("rename", (tracee.put(b"dir/file\0"), tracee.put(b"dir/moved\0"), 0, 0, 0, 0), tracee)
+    assert [v for n, v in result.args if n == "filename"] == [str(tree / "dir" / "file"), str(tree / "dir" / "moved")]
+    assert result.alias == "fswrite"
+    rule = exact_expr(result.alias_list)
+    assert 'filename[1] eq' in expr_text(rule)
+
+
+def test_seteuid_alias_gets_the_effective_id() -> None:
+    result = translate("setresuid", (0xFFFFFFFF, 70, 0xFFFFFFFF, 0, 0, 0), FakeTracee(Path("/")))
+    assert result.alias == "seteuid" and ("uid", "70") in result.alias_list
+    assert translate("setresuid", (5, 0xFFFFFFFF, 5, 0, 0, 0), FakeTracee(Path("/"))).alias is None
+
+
+def test_sockaddr_formats() -> None:
+    v4 = struct.pack("<H", socket.AF_INET) + struct.pack(">H", 53) + socket.inet_aton("10.0.0.1") + bytes(8)
+    v6 = struct.pack("<H", socket.AF_INET6) + struct.pack(">H", 443) + bytes(4) + socket.inet_pton(socket.AF_INET6, "::1") + bytes(4)
+    assert formats.sockaddr(v4) == "inet-[10.0.0.1]:53"
+    assert formats.sockaddr(v6) == "inet6-[::1]:443"
+    assert formats.sockaddr(struct.pack("<H", socket.AF_UNIX) + b"/dev/log\0") == "/dev/log"
+    assert formats.sockaddr(struct.pack("<H", socket.AF_UNIX) + b"\0hidden") == "@hidden"
+    assert formats.sockaddr(struct.pack("<H", socket.AF_UNIX)) == "unix-unnamed"
+    assert formats.sockaddr(struct.pack("<H", 38) + bytes(14)) == "family(38)"
+
+
+def test_integer_formats() -> None:
+    assert formats.prot(0) == "PROT_NONE" and formats.prot(5) == "PROT_READ|PROT_EXEC"
+    assert formats.prot((1 << 32) | 1) == "PROT_READ"  # the kernel ignores the upper half
+    assert formats.oflags(os.O_RDWR | os.O_APPEND) == "rwa"
+    assert formats.signame(15) == "SIGTERM" and formats.signame(0) == "SIG0"
+    assert formats.signame(35).startswith("SIGRTMIN")
+    assert formats.socktype(socket.SOCK_STREAM | socket.SOCK_CLOEXEC) == "SOCK_STREAM|SOCK_CLOEXEC"
+    assert formats.sockdom(socket.AF_INET6) == "AF_INET6"
+    assert formats.fcntl_cmd(1030) == "F_DUPFD_CLOEXEC"
+    assert formats.decimal(0xFFFFFF9C) == "-100"
+
+
+def test_kill_pidname() -> None:
+    tracee = FakeTracee(Path("/"), tgid=4242)
+    assert translate("kill", (0, 15, 0, 0, 0, 0), tracee).args == [("pidname", "<own process group>"), ("signame", "SIGTERM")]
+    assert translate("kill", (0xFFFFFFFF, 9, 0, 0, 0, 0), tracee).args[0] == ("pidname", "<every process: -1>")
+    assert translate("kill", (7, 9, 0, 0, 0, 0), tracee).args[0] == ("pidname", "/usr/bin/other")
+    assert translate("kill", (4242, 9, 0, 0, 0, 0), tracee).args[0] == ("pidname", "<own process>")
+
+
+def test_alias_table_covers_modern_syscalls() -> None:
+    for name in ("openat2", "newfstatat", "statx", "faccessat2", "readlinkat", "unlinkat", "mkdirat", "renameat2",
+                 "linkat", "symlinkat", "fchmodat2", "utimensat", "mknodat"):
+        assert name in SYSCALLS and name in TRANSLATORS
+        assert name in aliases.members("fsread") + aliases.members("fswrite")
+    for name in TRANSLATORS:
+        assert name in SYSCALLS, name
+
+
+def test_escape_round_trip_for_question_lines() -> None:
+    assert escape('a"b\\c\nd') == 'a\\"b\\\\c\\nd'
+
+
+def test_learning_generalises_random_temporary_names() -> None:
+    dirs = ("/tmp",)
+    assert temporary_pattern("/tmp/ccQwlzjf.s", dirs) == "/tmp/*.s"
+    assert temporary_pattern("/tmp/plain/readme", dirs) is None
+    assert temporary_pattern("/etc/ccQwlzjf.s", dirs) is None
+    expr = exact_expr([("filename", "/tmp/cc8Hdl2a.o")], dirs)
+    assert expr_text(expr) == 'filename match "/tmp/*.o"'
+    argv = exact_expr([("argv", "as -o /tmp/ccAb12cd.o x[1].s")], dirs)
+    assert evaluate(argv, {"argv": ["as -o /tmp/ccZZ99zz.o x[1].s"]})
+    assert not evaluate(argv, {"argv": ["as -o /tmp/ccZZ99zz.o x1.s"]})
