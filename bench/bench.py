@@ -33,7 +33,8 @@ class Workload:
     name: str
     argv: list[str]
     calls: int = 0  # notified calls per run, for the per-call figure
-    shell: bool = False
+    short_argv: list[str] | None = None  # the same with few calls: start-up cost cancels out
+    short_calls: int = 0
 
 
 @dataclass
@@ -41,6 +42,7 @@ class Config:
     name: str
     prefix: list[str]
     needs: str | None = None  # a program that must be installed
+    learn_first: bool = False  # run `systrace -A` on the workload into POLICY_DIR first
 
 
 @dataclass
@@ -49,6 +51,7 @@ class Result:
     config: str
     seconds: list[float] = field(default_factory=list)
     ratios: list[float] = field(default_factory=list)
+    short_seconds: list[float] = field(default_factory=list)
     errors: int = 0
 
 
@@ -65,18 +68,29 @@ def workloads(binaries: dict[str, str], openat_iterations: int) -> list[Workload
     return [
         Workload("getppid loop (200k, kernel fast path)", [binaries["getppid_loop"], "200000"]),
         Workload(f"openat+close loop ({openat_iterations // 1000}k)", [binaries["openat_loop"], str(openat_iterations)],
-                 calls=openat_iterations),
+                 calls=openat_iterations, short_argv=[binaries["openat_loop"], "100"], short_calls=100),
         Workload("python3 -c 'import json, email, http.client'", ["python3", "-c", "import json, email, http.client"]),
     ]
+
+
+POLICY_DIR = "{policy_dir}"
 
 
 def configs() -> list[Config]:
     return [
         Config("native", []),
         Config("systrace (permit all)", SYSTRACE),
-        Config("systrace -E /dev/null (every call notified)", SYSTRACE + ["-E", "/dev/null"]),
+        Config("engine: every call notified, permitted", [sys.executable, str(HERE / "notify_all.py")]),
+        Config("systrace -a (learned policy)", SYSTRACE + ["-d", POLICY_DIR, "-a"], learn_first=True),
+        Config("systrace -A (learning)", SYSTRACE + ["-d", POLICY_DIR + "-learning", "-A"]),
         Config("strace -f", ["strace", "-f", "-qq", "-o", "/dev/null"], needs="strace"),
+        Config("strace -f --seccomp-bpf -e trace=%file", ["strace", "-f", "-qq", "--seccomp-bpf", "-e", "trace=%file",
+                                                           "-o", "/dev/null"], needs="strace"),
     ]
+
+
+def expand(argv: list[str], policy_dir: str) -> list[str]:
+    return [a.replace(POLICY_DIR, policy_dir) for a in argv]
 
 
 def time_once(argv: list[str], env: dict[str, str]) -> float | None:
@@ -94,17 +108,26 @@ def run(runs: int, only: str | None, openat_iterations: int) -> tuple[list[Workl
         chosen = [w for w in workloads(binaries, openat_iterations) if not only or only in w.name]
         cfgs = [c for c in configs() if c.needs is None or shutil.which(c.needs)]
         results: dict[tuple[str, str], Result] = {}
-        for workload in chosen:
+        for number, workload in enumerate(chosen):
+            policy_dir = str(scratch / f"policies-{number}")
             time_once(workload.argv, env)  # warm caches
+            for config in cfgs:
+                if config.learn_first:  # twice: the second run must add nothing
+                    for _ in range(2):
+                        time_once(SYSTRACE + ["-d", policy_dir, "-A"] + workload.argv, env)
             for _ in range(runs):
                 native = None
                 for config in cfgs:  # alternate configurations run by run
-                    seconds = time_once(config.prefix + workload.argv, env)
+                    seconds = time_once(expand(config.prefix, policy_dir) + workload.argv, env)
                     result = results.setdefault((workload.name, config.name), Result(workload.name, config.name))
                     if seconds is None:
                         result.errors += 1
                         continue
                     result.seconds.append(seconds)
+                    if workload.short_argv:
+                        short = time_once(expand(config.prefix, policy_dir) + workload.short_argv, env)
+                        if short is not None:
+                            result.short_seconds.append(short)
                     if config.name == "native":
                         native = seconds
                     elif native:
@@ -115,7 +138,7 @@ def run(runs: int, only: str | None, openat_iterations: int) -> tuple[list[Workl
 
 
 def table(chosen: list[Workload], cfgs: list[Config], results: dict) -> str:
-    lines = ["| workload | configuration | median s | ratio vs native | per notified call |", "|---|---|---:|---:|---:|"]
+    lines = ["| workload | configuration | median s | ratio vs native | extra per call |", "|---|---|---:|---:|---:|"]
     for workload in chosen:
         native = results.get((workload.name, "native"))
         native_median = statistics.median(native.seconds) if native and native.seconds else None
@@ -127,8 +150,11 @@ def table(chosen: list[Workload], cfgs: list[Config], results: dict) -> str:
             median = statistics.median(result.seconds)
             ratio = f"{statistics.median(result.ratios):.2f}x" if result.ratios else "1.00x"
             per_call = ""
-            if workload.calls and native_median and config.name != "native":
-                per_call = f"{(median - native_median) / workload.calls * 1e6:.1f} µs"
+            if workload.calls and native and native.short_seconds and result.short_seconds and config.name != "native":
+                # (long - short) of this configuration minus the same for native: no start-up
+                own = median - statistics.median(result.short_seconds)
+                base = native_median - statistics.median(native.short_seconds)
+                per_call = f"{(own - base) / (workload.calls - workload.short_calls) * 1e6:.1f} µs"
             lines.append(f"| {workload.name} | {config.name} | {median:.4f} | {ratio} | {per_call} |")
     return "\n".join(lines)
 

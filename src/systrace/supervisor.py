@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 EXECVE_NRS = frozenset((SYSCALLS["execve"], SYSCALLS["execveat"]))
 FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
 INTERNAL_ERROR = Decision(DENY, errno.EPERM, log=True, source="error")
+STALE = Decision(DENY, errno.EPERM, source="stale")
 
 
 class Supervisor:
@@ -101,6 +102,11 @@ class Supervisor:
         exe = procfs.exe(notif.pid)
         call = Call(notif, info.tgid, info.ppid, exe, info.uid, info.gid)
         decision = self.session.decide(call)
+        translation = call.extra.get("translation")
+        if translation is not None and translation.read_memory and not self.listener.id_valid(notif.id):
+            # The call went away while we read its memory: what we read may belong to
+            # another process that reused the id. Nothing to answer.
+            return STALE
         if notif.nr in EXECVE_NRS and decision.verdict == PERMIT:
             processes.forget_group(info.tgid)
         return decision

@@ -11,7 +11,7 @@ import pwd
 from typing import TYPE_CHECKING
 
 from ..policy import ast, errnos
-from ..policy.match import evaluate
+from ..policy.compiled import CompiledPolicy
 from ..translate.tracee import LiveTracee
 from ..translate.translator import Translated, arg_count, translate
 from . import DENY, KILL, PERMIT, Decision
@@ -34,6 +34,7 @@ class PolicyDecider:
         self.create_missing = create_missing  # -A: start an empty policy for a new binary
         self.inherited: dict[int, StoredPolicy] = {}  # tgid -> policy kept across exec
         self.detached: set[int] = set()
+        self._compiled: dict[int, CompiledPolicy] = {}
 
     def policy_for(self, call: Call) -> StoredPolicy | None:
         stored = self.inherited.get(call.tgid) or self.store.find(call.exe)
@@ -71,22 +72,23 @@ class PolicyDecider:
         return decision
 
     def first_match(self, policy: ast.Policy, call: Call, translated: Translated) -> ast.Rule | None:
-        args = translated.by_name()
-        for rule in policy.rules_for(call.name):
-            if self.rule_matches(rule, args, call):
-                return rule
-        if translated.alias:
-            alias_args = translated.alias_args()
-            for rule in policy.rules_for(translated.alias):
-                if self.rule_matches(rule, alias_args, call):
-                    return rule
-        return None
+        compiled = self.compiled(policy)
 
-    def rule_matches(self, rule: ast.Rule, args, call: Call) -> bool:
-        if rule.expr is not None and not evaluate(rule.expr, args, self.expand):
-            return False
-        predicate = rule.action.predicate
-        return predicate is None or predicate_holds(predicate, call)
+        def predicate_ok(predicate: ast.Predicate) -> bool:
+            return predicate_holds(predicate, call)
+
+        rule = compiled.first_match(call.name, translated.by_name(), predicate_ok)
+        if rule is None and translated.alias:
+            rule = compiled.first_match(translated.alias, translated.alias_args(), predicate_ok)
+        return rule
+
+    def compiled(self, policy: ast.Policy) -> CompiledPolicy:
+        """Compiled once per policy, again only when rules were added (learning)."""
+        compiled = self._compiled.get(id(policy))
+        if compiled is None or compiled.policy is not policy or compiled.version != len(policy.lines):
+            compiled = CompiledPolicy(policy, self.expand)
+            self._compiled[id(policy)] = compiled
+        return compiled
 
     def decision_of(self, rule: ast.Rule, call: Call) -> Decision | None:
         action = rule.action

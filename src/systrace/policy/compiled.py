@@ -1,0 +1,84 @@
+"""A policy prepared for fast evaluation: rules indexed by syscall name, values expanded
+and case-folded once, and runs of plain `name eq "value"` rules turned into dictionary
+lookups. First-match order is kept exactly: a run only holds consecutive rules."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+from . import ast
+from .match import ascii_casefold, evaluate
+
+Args = Mapping[str, Sequence[str]]
+
+
+@dataclass
+class _EqRun:
+    """Consecutive rules `NAME eq "VALUE" then ...` with no predicate: one lookup."""
+
+    name: str
+    first: dict[str, ast.Rule]  # case-folded value -> the earliest rule with it
+
+
+@dataclass
+class _General:
+    rule: ast.Rule
+
+
+class CompiledPolicy:
+    def __init__(self, policy: ast.Policy, expand: Callable[[str], str]):
+        self.policy = policy
+        self.version = len(policy.lines)
+        self.by_syscall: dict[str, list[_EqRun | _General]] = {}
+        for rule in policy.rules:
+            steps = self.by_syscall.setdefault(rule.syscall, [])
+            symbol = _plain_eq(rule, expand)
+            if symbol is None:
+                steps.append(_General(_expanded(rule, expand)))
+                continue
+            key = ascii_casefold(symbol.value)
+            if steps and isinstance(steps[-1], _EqRun) and steps[-1].name == symbol.name:
+                steps[-1].first.setdefault(key, rule)
+            else:
+                steps.append(_EqRun(symbol.name, {key: rule}))
+
+    def first_match(self, syscall: str, args: Args, predicate_ok: Callable[[ast.Predicate], bool]) -> ast.Rule | None:
+        for step in self.by_syscall.get(syscall, ()):
+            if isinstance(step, _EqRun):
+                values = args.get(step.name)
+                if values:
+                    rule = step.first.get(ascii_casefold(values[0]))
+                    if rule is not None:
+                        return rule
+                continue
+            rule = step.rule
+            if rule.expr is not None and not evaluate(rule.expr, args):
+                continue
+            if rule.action.predicate is None or predicate_ok(rule.action.predicate):
+                return rule
+        return None
+
+
+def _plain_eq(rule: ast.Rule, expand: Callable[[str], str]) -> ast.Symbol | None:
+    expr = rule.expr
+    if not isinstance(expr, ast.Symbol) or expr.op != "eq" or expr.index not in (None, 0) or rule.action.predicate:
+        return None
+    return ast.Symbol(expr.name, None, "eq", expand(expr.value))
+
+
+def _expanded(rule: ast.Rule, expand: Callable[[str], str]) -> ast.Rule:
+    """The rule with $VARIABLES substituted in its values (they are fixed for a run)."""
+    if rule.expr is None:
+        return rule
+    return ast.Rule(rule.emulation, rule.syscall, _expand_expr(rule.expr, expand), rule.action)
+
+
+def _expand_expr(expr: ast.Expr, expand: Callable[[str], str]) -> ast.Expr:
+    if isinstance(expr, ast.Symbol):
+        return ast.Symbol(expr.name, expr.index, expr.op, expand(expr.value))
+    if isinstance(expr, ast.Not):
+        return ast.Not(_expand_expr(expr.expr, expand))
+    if isinstance(expr, ast.BinOp):
+        return ast.BinOp(expr.op, _expand_expr(expr.left, expand), _expand_expr(expr.right, expand))
+    return expr
