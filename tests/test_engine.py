@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 from conftest import TIMEOUT, Runner, base_env, run, systrace, systrace_argv
 
-LOG_EVERYTHING = ["-E", "/dev/null"]  # every call goes through the supervisor
+PERMIT = ["--permit-all"]
+LOG_EVERYTHING = [*PERMIT, "-E", "/dev/null"]  # every call goes through the supervisor
 
 
 IDENTICAL = [
@@ -27,7 +28,7 @@ IDENTICAL = [
 
 
 @pytest.mark.parametrize("argv", IDENTICAL, ids=["cat", "sh", "python3", "ls-R", "cat-missing"])
-@pytest.mark.parametrize("mode", [[], LOG_EVERYTHING], ids=["default", "every-call"])
+@pytest.mark.parametrize("mode", [PERMIT, LOG_EVERYTHING], ids=["default", "every-call"])
 def test_output_and_status_identical(runner: Runner, argv: list[str], mode: list[str]) -> None:
     native = runner.native(*argv)
     traced = runner(*mode, *argv)
@@ -42,7 +43,7 @@ def test_processes_threads_and_exec_from_thread(runner: Runner, cbin, shared_dir
     assert native.returncode == 0, native.stderr
     assert b"exec from thread" in native.stdout
     log = runner.writable(shared_dir / f"zoo-{runner.name}.log")
-    traced = runner("--json-log", "-E", str(log), zoo)
+    traced = runner(*PERMIT, "--json-log", "-E", str(log), zoo)
     assert traced.stdout == native.stdout
     assert traced.returncode == native.returncode
     records = [json.loads(line) for line in log.read_text().splitlines()]
@@ -59,23 +60,23 @@ def test_int80_is_killed(runner: Runner, cbin) -> None:
     binary = cbin("int80")
     native = runner.native(binary)
     assert b"int80 open returned" in native.stdout
-    traced = runner(binary)
+    traced = runner(*PERMIT, binary)
     assert traced.returncode == 128 + signal.SIGSYS
     assert traced.stdout == b""
 
 
 def test_io_uring_is_refused(runner: Runner, cbin) -> None:
-    traced = runner(cbin("uring"))
+    traced = runner(*PERMIT, cbin("uring"))
     assert traced.stdout == b"io_uring_setup: Function not implemented\n"
     assert traced.returncode == 1
 
 
 def test_x32_syscalls_are_refused(runner: Runner, cbin) -> None:
-    traced = runner(cbin("x32"))
+    traced = runner(*PERMIT, cbin("x32"))
     assert traced.stdout == b"x32 getpid: Function not implemented\n"
 
 
-@pytest.mark.parametrize("mode", [[], LOG_EVERYTHING], ids=["default", "every-call"])
+@pytest.mark.parametrize("mode", [PERMIT, LOG_EVERYTHING], ids=["default", "every-call"])
 def test_listener_never_reaches_the_tracee(runner: Runner, cbin, mode: list[str]) -> None:
     traced = runner(*mode, cbin("fds"))
     assert traced.returncode == 0
@@ -90,13 +91,13 @@ def test_listener_never_reaches_the_tracee(runner: Runner, cbin, mode: list[str]
     [("exit 0", 0), ("exit 3", 3), ("exit 255", 255), ("kill -KILL $$", 128 + 9), ("kill -SEGV $$", 128 + 11)],
 )
 def test_exit_status_propagates(runner: Runner, script: str, status: int) -> None:
-    assert runner("sh", "-c", script).returncode == status
+    assert runner(*PERMIT, "sh", "-c", script).returncode == status
 
 
 def test_fifty_concurrent_children(runner: Runner, shared_dir: Path) -> None:
     script = "for i in $(seq 50); do cat /etc/hostname >/dev/null & done; wait; echo all done"
     log = runner.writable(shared_dir / f"fifty-{runner.name}.log")
-    traced = runner("--json-log", "-E", str(log), "sh", "-c", script)
+    traced = runner(*PERMIT, "--json-log", "-E", str(log), "sh", "-c", script)
     assert traced.stdout == b"all done\n"
     assert traced.returncode == 0
     cats = {r["pid"] for r in map(json.loads, log.read_text().splitlines()) if r["binary"].endswith("/cat")}
@@ -118,7 +119,7 @@ def test_signals_to_systrace_reach_the_command(runner: Runner, signame: str) -> 
     )
     # the interpreter itself, not a PATH wrapper (pyenv's shims are shell scripts that
     # may still be the direct child when the signal arrives)
-    proc = subprocess.Popen(runner.argv(runner.python, "-c", script), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    proc = subprocess.Popen(runner.argv(*PERMIT, runner.python, "-c", script), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             env=runner.env, cwd=runner.cwd)
     try:
         assert proc.stdout.readline() == b"ready\n"
@@ -208,7 +209,7 @@ def test_command_not_executable(tmp_path: Path, mode: int | None, message: bytes
     assert result.stdout == b""
 
 
-@pytest.mark.parametrize("mode", [[], LOG_EVERYTHING], ids=["default", "every-call"])
+@pytest.mark.parametrize("mode", [PERMIT, LOG_EVERYTHING], ids=["default", "every-call"])
 def test_exec_format_error(tmp_path: Path, mode: list[str]) -> None:
     """The kernel refuses the exec itself (no #! and not ELF): reported as the shell would."""
     target = tmp_path / "notaprogram"
@@ -254,8 +255,8 @@ def test_kernel_without_user_notification() -> None:
 
 
 def test_nested_supervisor_is_a_clear_error() -> None:
-    inner = " ".join(systrace_argv() + ["true"])
-    result = systrace("sh", "-c", inner)
+    inner = " ".join(systrace_argv() + [*PERMIT, "true"])
+    result = systrace(*PERMIT, "sh", "-c", inner)
     assert result.returncode == 2
     assert b"cannot install the seccomp filter: Device or resource busy (already under a seccomp supervisor?)" in result.stderr
     assert b"Traceback" not in result.stderr

@@ -8,7 +8,7 @@ import sys
 
 from . import __version__
 
-USAGE = "systrace [-AaeiUuV] [-d policydir] [-E logfile] [-f file] [--json-log] [--kill-on-violation] command ..."
+USAGE = "systrace [-AaeitUuV] [-d policydir] [-E logfile] [-f file] [-g gui] [--json-log] [--kill-on-violation] command ..."
 
 
 class UsageError(Exception):
@@ -27,7 +27,9 @@ def build_parser() -> argparse.ArgumentParser:
     mode = parser.add_argument_group("modes")
     mode.add_argument("-A", dest="learn", action="store_true", help="learn: permit unmatched calls and add them to the policy")
     mode.add_argument("-a", dest="enforce", action="store_true", help="enforce: deny unmatched calls (EPERM) and log them")
-    mode.add_argument("--permit-all", action="store_true", help="permit every call (the default without -a or -A)")
+    mode.add_argument("-t", dest="text", action="store_true", help="ask on the terminal about calls no rule decides")
+    mode.add_argument("-g", dest="gui", metavar="PROGRAM", help="ask a frontend PROGRAM (its stdin and stdout are a socket)")
+    mode.add_argument("--permit-all", action="store_true", help="permit every call (with -e/-E: log every call)")
     mode.add_argument("--kill-on-violation", action="store_true", help="with -a: kill a process at its first unmatched call")
     policies = parser.add_argument_group("policies")
     policies.add_argument("-d", dest="policy_dir", metavar="DIR", help="user policy directory (default ~/.systrace)")
@@ -65,8 +67,12 @@ def _main(argv: list[str]) -> int:
         raise UsageError("no command given")
     if options.learn and options.enforce:
         raise UsageError("-a and -A cannot be used together")
-    if options.permit_all and (options.learn or options.enforce):
-        raise UsageError("--permit-all cannot be combined with -a or -A")
+    if options.text and options.gui:
+        raise UsageError("-t and -g cannot be used together")
+    if (options.text or options.gui) and (options.learn or options.enforce):
+        raise UsageError("-t and -g ask about unmatched calls; -a and -A decide them: choose one")
+    if options.permit_all and (options.learn or options.enforce or options.text or options.gui):
+        raise UsageError("--permit-all cannot be combined with -a, -A, -t or -g")
     if options.kill_on_violation and not options.enforce:
         raise UsageError("--kill-on-violation needs -a")
     return run(options, command)
@@ -75,10 +81,11 @@ def _main(argv: list[str]) -> int:
 def run(options: argparse.Namespace, command: list[str]) -> int:
     # Import the whole engine now: the child must not import anything after fork.
     from .engine import supervise
+    from .frontend.transport import FrontendGone
     from .kernel.launch import LaunchError, resolve_command, user_notification_available
     from .log import Log, SyslogSink, open_file_sink, stderr_sink
     from .policy.errors import PolicyError
-    from .wiring import build
+    from .wiring import NoMode, build
 
     try:
         path = resolve_command(command[0], os.environ.get("PATH"))
@@ -100,6 +107,10 @@ def run(options: argparse.Namespace, command: list[str]) -> int:
         try:
             session, plan = build(options, log, explicit_log=bool(sinks))
         except PolicyError as error:
+            return _fail(str(error), 2)
+        except FrontendGone as error:
+            return _fail(str(error), 2)
+        except NoMode as error:
             return _fail(str(error), 2)
         try:
             status = supervise(path, command, dict(os.environ), session, plan)

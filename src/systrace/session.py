@@ -60,6 +60,10 @@ class Session:
         policy_name = stored.policy.name if stored is not None else call.exe  # type: ignore[attr-defined]
         number = self._policy_numbers.setdefault(policy_name, len(self._policy_numbers) + 1)
         args = call.extra.get("translated", ())
+        syscall = call.name
+        asked_as = call.extra.get("asked_as")
+        if asked_as:  # asked about the alias: its name and the arguments it gets
+            syscall, args = asked_as  # type: ignore[misc]
         return Question(
             binary=call.exe,
             pid=call.tgid,
@@ -68,7 +72,7 @@ class Session:
             policy_name=policy_name,
             filters=int(call.extra.get("filters", 0)),  # type: ignore[arg-type]
             emulation=EMULATION,
-            syscall=call.name,
+            syscall=syscall,
             nr=call.nr,
             args=args,  # type: ignore[arg-type]
             arg_count=int(call.extra.get("arg_count", 6)),  # type: ignore[arg-type]

@@ -1,0 +1,276 @@
+"""Asking a person (-t, through a pseudo-terminal) or a program (-g) (issue: asking)."""
+
+from __future__ import annotations
+
+import os
+import pty
+import re
+import select
+import shutil
+import signal
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, TIMEOUT, base_env, run, systrace_argv
+
+from systrace.frontend.protocol import parse_answer
+from systrace.policy.store import file_name
+
+CLEAN_PATH = "/usr/bin:/bin"
+CAT = os.path.realpath(shutil.which("cat", path=CLEAN_PATH))
+WRAPPER = str(ROOT / "examples" / "fault-wrapper.sh")
+
+
+def env(**extra: str) -> dict[str, str]:
+    return base_env(PATH=CLEAN_PATH, **extra)
+
+
+# -- the protocol (pure) ---------------------------------------------------------------
+def test_answers_parse() -> None:
+    assert parse_answer("permit").kind == "permit" and not parse_answer("permit").now
+    assert parse_answer("permit-now").now
+    deny = parse_answer("deny-now[ENOBUFS]")
+    assert (deny.kind, deny.now, deny.errno_name) == ("deny", True, "ENOBUFS") and deny.errno == 105
+    assert parse_answer("deny[enoent]").errno == 2
+    assert parse_answer("deny[bogus]").text == "Unknown error code: bogus"
+    assert parse_answer("permit[enoent]").kind == "invalid"
+    assert parse_answer('filename eq "/x" then permit').kind == "filter"
+    assert parse_answer("template 3").number == 3
+    for word in ("detach", "kill", "review", "templates"):
+        assert parse_answer(word).kind == word
+    for garbage in ("", "yes please", "permit now", "templat 1"):
+        assert parse_answer(garbage).kind == "invalid"
+
+
+# -- a policy that lacks one rule ------------------------------------------------------
+@pytest.fixture
+def cat_policy(tmp_path: Path) -> Path:
+    """A learned policy for cat without its /etc/hostname rule: one question remains."""
+    directory = tmp_path / "policies"
+    result = run(systrace_argv() + ["-d", str(directory), "-A", "cat", "/etc/hostname"], env=env())
+    assert result.returncode == 0
+    path = directory / file_name(CAT)
+    text = path.read_text()
+    path.write_text(text.replace('\tnative-fsread: filename eq "/etc/hostname" then permit\n', ""))
+    return directory
+
+
+def frontend(tmp_path: Path, body: str) -> str:
+    """A frontend program: python code with `ask()` (the next question) and `say(line)`;
+    it records the conversation in talk.log."""
+    script = tmp_path / "frontend.py"
+    script.write_text(textwrap.dedent("""\
+        import sys, time
+        log = open(sys.argv[1], "a", buffering=1)
+        def ask():
+            line = sys.stdin.readline()
+            log.write("Q " + line)
+            return line
+        def say(text):
+            log.write("A " + text + "\\n")
+            sys.stdout.write(text + "\\n"); sys.stdout.flush()
+        def reply():
+            line = sys.stdin.readline(); log.write("R " + line); return line.strip()
+        """) + textwrap.dedent(body))
+    return f"{sys.executable} {script} {tmp_path / 'talk.log'}"
+
+
+def test_wrapper_from_the_original_discussion(tmp_path: Path) -> None:
+    directory = tmp_path / "policies"
+    log = tmp_path / "log"
+    argv = systrace_argv() + ["-d", str(directory), "-E", str(log), "-g", WRAPPER, "cat", "/etc/hostname"]
+    always = run(argv, env=env(BRK_FAIL_PERCENT="100"))
+    denied = [line for line in log.read_text().splitlines() if "deny" in line]
+    assert denied and all("syscall: linux-brk(12)" in line and line.startswith("systrace: deny[enobufs]") for line in denied)
+    text = (directory / file_name(CAT)).read_text()
+    assert "\tnative-fsread: permit\n" in text and "\tnative-mmap: permit\n" in text
+    assert "brk" not in text  # only ever answered for this call
+    log.unlink()
+    never = run(argv, env=env(BRK_FAIL_PERCENT="0"))
+    assert never.returncode == 0 and never.stdout == run(["cat", "/etc/hostname"]).stdout
+    assert "deny" not in log.read_text()
+    assert always.returncode in (0, 1)  # cat copes (or reports) when brk fails
+
+
+def test_garbage_gets_wrong_and_a_new_chance(tmp_path: Path, cat_policy: Path) -> None:
+    spec = frontend(tmp_path, """
+        q = ask()
+        say("whatever")
+        assert reply() == "Syntax error." and reply() == "WRONG"
+        say("deny[ebogus]")
+        assert reply() == "Unknown error code: ebogus" and reply() == "WRONG"
+        say('filename eq "/nope" then permit')
+        assert reply() == "Filter unmatched." and reply() == "WRONG"
+        say('filename eq "/etc/hostname" then permit')
+        assert reply() == "OKAY"
+        while ask():
+            say("deny-now")
+            reply()
+    """)
+    result = run(systrace_argv() + ["-d", str(cat_policy), "-g", spec, "cat", "/etc/hostname"], env=env())
+    talk = (tmp_path / "talk.log").read_text()
+    assert talk.startswith(f"Q {CAT}, pid: ")
+    assert ", syscall: linux-fsread(257), filename: /etc/hostname\n" in talk.splitlines(True)[0]
+    assert result.returncode == 0 and result.stdout == run(["cat", "/etc/hostname"]).stdout
+    policy = (cat_policy / file_name(CAT)).read_text()
+    assert '\tnative-fsread: filename eq "/nope" then permit\n' in policy  # kept, as the original did
+    assert '\tnative-fsread: filename eq "/etc/hostname" then permit\n' in policy
+
+
+def test_slow_frontend_is_waited_for(tmp_path: Path, cat_policy: Path) -> None:
+    spec = frontend(tmp_path, """
+        ask()
+        time.sleep(1.5)
+        say("permit-now")
+        reply()
+    """)
+    start = time.monotonic()
+    result = run(systrace_argv() + ["-d", str(cat_policy), "-g", spec, "cat", "/etc/hostname"], env=env())
+    assert time.monotonic() - start >= 1.5
+    assert result.returncode == 0 and result.stdout == run(["cat", "/etc/hostname"]).stdout
+
+
+def test_frontend_dying_is_restarted_once(tmp_path: Path, cat_policy: Path) -> None:
+    marker = tmp_path / "died-once"
+    spec = frontend(tmp_path, f"""
+        import os
+        ask()
+        if not os.path.exists({str(marker)!r}):
+            open({str(marker)!r}, "w").close()
+            sys.exit(0)  # dies mid-question
+        say("permit-now")
+        reply()
+    """)
+    log = tmp_path / "log"
+    result = run(systrace_argv() + ["-d", str(cat_policy), "-E", str(log), "-g", spec, "cat", "/etc/hostname"], env=env())
+    assert result.returncode == 0 and result.stdout == run(["cat", "/etc/hostname"]).stdout
+    assert "frontend gone (EOF on policy input request); restarting it" in log.read_text()
+
+
+def test_frontend_dying_twice_fails_closed(tmp_path: Path, cat_policy: Path) -> None:
+    spec = frontend(tmp_path, """
+        ask()
+        sys.exit(0)
+    """)
+    log = tmp_path / "log"
+    result = run(systrace_argv() + ["-d", str(cat_policy), "-E", str(log), "-g", spec, "cat", "/etc/hostname"], env=env())
+    text = log.read_text()
+    assert result.returncode == 1 and result.stdout == b""
+    assert result.stderr == b"cat: /etc/hostname: Operation not permitted\n"
+    assert "denying every question from now on" in text
+    assert re.search(r"deny user: \w+, prog: .*filename: /etc/hostname.* \(no frontend to ask\)", text)
+
+
+def test_missing_frontend_program(tmp_path: Path) -> None:
+    result = run(systrace_argv() + ["-d", str(tmp_path), "-g", "/nonexistent/frontend", "true"], env=env())
+    assert result.returncode == 2
+    assert result.stderr == b"systrace: /nonexistent/frontend: No such file or directory\n"
+
+
+def test_no_terminal_and_no_mode() -> None:
+    result = run(["setsid", "-w", *systrace_argv(), "true"], env=env())
+    assert result.returncode == 2
+    assert result.stderr.startswith(b"systrace: no terminal to ask on: choose a mode: -a (enforce a policy), -A (learn one)")
+    result = run(["setsid", "-w", *systrace_argv(), "-t", "true"], env=env())
+    assert result.returncode == 2 and b"(-t needs a terminal)" in result.stderr
+
+
+@pytest.mark.parametrize("args", [["-t", "-a"], ["-g", "x", "-A"], ["-t", "-g", "x"], ["--permit-all", "-t"]])
+def test_conflicting_asking_modes(args: list[str]) -> None:
+    result = run(systrace_argv() + [*args, "true"], env=env())
+    assert result.returncode == 2 and b"usage:" in result.stderr and b"Traceback" not in result.stderr
+
+
+# -- text mode, as a person would use it -------------------------------------------------
+def converse(argv: list[str], answers: list[str], out: Path) -> tuple[str, int]:
+    """Run argv on a new pseudo-terminal (its controlling terminal); answer each
+    'Answer: ' prompt with the next answer. The command's stdout goes to `out`."""
+    pid, master = pty.fork()
+    if pid == 0:  # child: the pty is stdin/stdout/stderr and the controlling terminal
+        fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        os.dup2(fd, 1)
+        os.execve(argv[0], argv, env())
+    transcript = b""
+    pending = list(answers)
+    deadline = time.monotonic() + TIMEOUT
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([master], [], [], 1)
+        if not ready:
+            continue
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:  # EIO: the child side closed
+            break
+        if not chunk:
+            break
+        transcript += chunk
+        if transcript.endswith(b"Answer: "):
+            answer = pending.pop(0) if pending else "deny-now"
+            os.write(master, answer.encode() + b"\n")
+    _, status = os.waitpid(pid, 0)
+    os.close(master)
+    code = 128 + os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
+    return transcript.decode("utf-8", "replace").replace("\r\n", "\n"), code
+
+
+def text_mode(cat_policy: Path, tmp_path: Path, answers: list[str]) -> tuple[str, int, bytes, str]:
+    out = tmp_path / "stdout"
+    transcript, code = converse(systrace_argv() + ["-d", str(cat_policy), "-t", "cat", "/etc/hostname"], answers, out)
+    return transcript, code, out.read_bytes(), (cat_policy / file_name(CAT)).read_text()
+
+
+HOSTNAME = Path("/etc/hostname").read_bytes()
+
+
+def test_text_mode_permit(cat_policy: Path, tmp_path: Path) -> None:
+    transcript, code, out, policy = text_mode(cat_policy, tmp_path, ["permit"])
+    assert re.search(rf"{re.escape(CAT)}, pid: \d+\(\d+\)\[\d+\], policy: {re.escape(CAT)}, filters: \d+, "
+                     r"syscall: linux-fsread\(257\), filename: /etc/hostname\nAnswer: permit\nOKAY\n", transcript), transcript
+    assert (code, out) == (0, HOSTNAME)
+    assert "\tnative-fsread: permit\n" in policy
+
+
+def test_text_mode_deny_with_errno(cat_policy: Path, tmp_path: Path) -> None:
+    transcript, code, out, policy = text_mode(cat_policy, tmp_path, ["deny[enoent]"])
+    assert code == 1 and out == b""
+    assert "cat: /etc/hostname: No such file or directory" in transcript
+    assert "\tnative-fsread: deny[enoent]\n" in policy
+
+
+def test_text_mode_filter_expression(cat_policy: Path, tmp_path: Path) -> None:
+    transcript, code, out, policy = text_mode(cat_policy, tmp_path, ['filename eq "/etc/passwd" then permit',
+                                                                      'filename match "/etc" then permit'])
+    assert "Filter unmatched.\nWRONG\nAnswer: " in transcript
+    assert (code, out) == (0, HOSTNAME)
+    assert '\tnative-fsread: filename match "/etc" then permit\n' in policy
+
+
+def test_text_mode_review_then_permit_now(cat_policy: Path, tmp_path: Path) -> None:
+    transcript, code, out, policy = text_mode(cat_policy, tmp_path, ["review", "permit-now"])
+    assert "native-brk: permit\n" in transcript and "WRONG\nAnswer: permit-now\nOKAY" in transcript
+    assert (code, out) == (0, HOSTNAME)
+    assert "native-fsread: permit\n" not in policy  # -now answers are not recorded
+
+
+def test_text_mode_kill(cat_policy: Path, tmp_path: Path) -> None:
+    transcript, code, out, _ = text_mode(cat_policy, tmp_path, ["kill"])
+    assert code == 128 + signal.SIGKILL and out == b""
+
+
+def test_tracee_keeps_its_own_stdin(cat_policy: Path, tmp_path: Path) -> None:
+    """Questions go to /dev/tty: the command still reads its own stdin."""
+    out = tmp_path / "stdout"
+    script = f"echo from-stdin | {' '.join(systrace_argv())} -d {cat_policy} -t cat /etc/hostname -"
+    transcript, code = converse(["/bin/sh", "-c", script], ["permit"] * 30, out)
+    assert (code, out.read_bytes()) == (0, HOSTNAME + b"from-stdin\n"), transcript
+
+
+def test_real_name_is_asked_when_the_policy_has_rules_for_it(cat_policy: Path, tmp_path: Path) -> None:
+    path = cat_policy / file_name(CAT)
+    path.write_text(path.read_text() + '\tnative-openat: filename eq "/nothing" then permit\n')
+    transcript, code, out, policy = text_mode(cat_policy, tmp_path, ["permit"])
+    assert re.search(r"syscall: linux-openat\(257\), filename: /etc/hostname, oflags: ro, mode: 0\nAnswer: ", transcript)
+    assert (code, out) == (0, HOSTNAME) and "\tnative-openat: permit\n" in policy
