@@ -83,6 +83,8 @@ def configs() -> list[Config]:
         Config("engine: every call notified, permitted", [sys.executable, str(HERE / "notify_all.py")]),
         Config("systrace -a (learned policy)", SYSTRACE + ["-d", POLICY_DIR, "-a"], learn_first=True),
         Config("systrace -A (learning)", SYSTRACE + ["-d", POLICY_DIR + "-learning", "-A"]),
+        Config("systrace -a -r 1 (1% faults, fixed seed)", SYSTRACE + ["-d", POLICY_DIR, "-a", "-r", "1", "--seed", "1"],
+               learn_first=True),
         Config("strace -f", ["strace", "-f", "-qq", "-o", "/dev/null"], needs="strace"),
         Config("strace -f --seccomp-bpf -e trace=%file", ["strace", "-f", "-qq", "--seccomp-bpf", "-e", "trace=%file",
                                                            "-o", "/dev/null"], needs="strace"),

@@ -55,3 +55,10 @@ def apply_baseline(plan: FilterPlan) -> None:
     for name in ALWAYS_NOTIFIED:
         plan.actions[SYSCALLS[name]] = abi.RET_USER_NOTIF
         plan.arg_rules.pop(SYSCALLS[name], None)
+
+
+def never_notified() -> frozenset[str]:
+    """System calls the filter always decides itself: they never reach the supervisor."""
+    plan = base_plan(abi.RET_USER_NOTIF)
+    names = {name for name, nr in SYSCALLS.items() if nr in plan.actions and plan.actions[nr] != abi.RET_USER_NOTIF}
+    return frozenset(names)

@@ -39,12 +39,32 @@ def build_parser() -> argparse.ArgumentParser:
                           help="ignore user policies (only /etc/systrace and -f); write nothing")
     policies.add_argument("-u", dest="no_aliases", action="store_true", help="no aliases (fsread, fswrite)")
     policies.add_argument("-i", dest="inherit", action="store_true", help="after execve a process keeps its parent's policy")
+    faults = parser.add_argument_group("fault injection")
+    faults.add_argument("-r", dest="random_percent", metavar="PERCENT", type=_percent,
+                        help="fail each eligible call with this probability, with an errno it can return")
+    faults.add_argument("--seed", type=int, help="seed for -r (the same seed fails the same calls)")
+    faults.add_argument("--eligible", metavar="SET", help="which calls -r may fail: names, fsread/fswrite, "
+                        "%%file %%network %%memory %%process %%desc (default: every call with an errno table)")
+    faults.add_argument("--inject", metavar="SPEC", action="append", default=[],
+                        help="SET[:error=E|:retval=N][:signal=SIG][:when=EXPR][:path=GLOB] (strace's syntax)")
+    faults.add_argument("--fault", metavar="SPEC", action="append", default=[], help="like --inject, error=ENOSYS by default")
+    faults.add_argument("--replay", metavar="LOG", help="inject exactly the faults recorded in LOG (written by -E)")
     logs = parser.add_argument_group("logging")
     logs.add_argument("-e", dest="log_stderr", action="store_true", help="log to stderr")
     logs.add_argument("-E", dest="log_file", metavar="FILE", help="log to FILE")
     logs.add_argument("--json-log", action="store_true", help="write log records as JSON lines")
     parser.add_argument("command", nargs=argparse.REMAINDER, help="the command and its arguments")
     return parser
+
+
+def _percent(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid percentage '{text}'") from None
+    if not 0 <= value <= 100:
+        raise argparse.ArgumentTypeError(f"percentage out of range (0-100): '{text}'")
+    return value
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -75,6 +95,8 @@ def _main(argv: list[str]) -> int:
         raise UsageError("--permit-all cannot be combined with -a, -A, -t or -g")
     if options.kill_on_violation and not options.enforce:
         raise UsageError("--kill-on-violation needs -a")
+    if (options.seed is not None or options.eligible) and options.random_percent is None:
+        raise UsageError("--seed and --eligible go with -r")
     return run(options, command)
 
 
@@ -85,7 +107,7 @@ def run(options: argparse.Namespace, command: list[str]) -> int:
     from .kernel.launch import LaunchError, resolve_command, user_notification_available
     from .log import Log, SyslogSink, open_file_sink, stderr_sink
     from .policy.errors import PolicyError
-    from .wiring import NoMode, build
+    from .wiring import FaultSetupError, NoMode, build
 
     try:
         path = resolve_command(command[0], os.environ.get("PATH"))
@@ -111,6 +133,8 @@ def run(options: argparse.Namespace, command: list[str]) -> int:
         except FrontendGone as error:
             return _fail(str(error), 2)
         except NoMode as error:
+            return _fail(str(error), 2)
+        except FaultSetupError as error:
             return _fail(str(error), 2)
         try:
             status = supervise(path, command, dict(os.environ), session, plan)

@@ -14,10 +14,10 @@ import signal
 from typing import TYPE_CHECKING
 
 from .call import Call, syscall_name
-from .decide import DENY, KILL, PERMIT, Decision
+from .decide import DENY, KILL, PERMIT, RETURN, Decision
 from .kernel import procfs
 from .kernel.launch import Launched, exec_outcome
-from .kernel.libc import pidfd_send_signal
+from .kernel.libc import pidfd_send_signal, tgkill
 from .kernel.signals import SI_KERNEL, SignalFd
 from .kernel.syscalls_x86_64 import SYSCALLS
 
@@ -112,6 +112,8 @@ class Supervisor:
         return decision
 
     def answer(self, notif: Notification, decision: Decision | None) -> None:
+        if decision is not None and decision.signal:
+            self.signal_thread(notif, decision.signal)
         if decision is None or decision.verdict == PERMIT:
             self.listener.allow(notif.id)
         elif decision.verdict == DENY:
@@ -119,6 +121,20 @@ class Supervisor:
         elif decision.verdict == KILL:
             self.kill_process_of(notif)
             self.listener.fail(notif.id, errno.EPERM)  # the call must not run either way
+        elif decision.verdict == RETURN:
+            self.listener.succeed(notif.id, decision.value)
+
+    def signal_thread(self, notif: Notification, number: int) -> None:
+        """tgkill the calling thread, if the notification (and so the thread) is still there."""
+        try:
+            tgid = self.session.processes.info(notif.pid).tgid
+        except OSError:
+            return
+        if self.listener.id_valid(notif.id):
+            try:
+                tgkill(tgid, notif.pid, number)
+            except OSError:
+                pass
 
     def kill_process_of(self, notif: Notification) -> None:
         """SIGKILL the whole process through a pidfd, checked to be the one that made the

@@ -28,6 +28,74 @@ class NoMode(Exception):
     pass
 
 
+class FaultSetupError(Exception):
+    pass
+
+
+def build_faults(options: argparse.Namespace, log: Log):
+    """The fault decider for -r / --inject / --fault / --replay, or None."""
+    if options.random_percent is None and not options.inject and not options.fault and not options.replay:
+        return None
+    from errno import ENOSYS
+
+    from .baseline import never_notified
+    from .decide.faults import FaultDecider
+    from .faults.plan import RandomFaults, ReplayFaults, RuleFaults, parse_fault_log
+    from .faults.spec import InjectRule, SpecError, expand_set, parse_inject
+    from .faults.tables import NEVER_FAIL
+
+    unreachable = never_notified() | frozenset(NEVER_FAIL)
+    rules: list[InjectRule] = []
+    for text, default in [*((t, None) for t in options.inject), *((t, ENOSYS) for t in options.fault)]:
+        flag = "--inject" if default is None else "--fault"
+        try:
+            rule = parse_inject(text, default)
+        except SpecError as error:
+            raise FaultSetupError(f"{flag}={text}: {error}") from None
+        reachable = rule.syscalls - unreachable
+        if not reachable:
+            raise FaultSetupError(f"{flag}={text}: these system calls are never failed (README: Fault injection)")
+        rules.append(InjectRule(frozenset(reachable), rule.error, rule.retval, rule.signal, rule.when, rule.path, text))
+    random = None
+    if options.random_percent is not None:
+        eligible = None
+        if options.eligible:
+            try:
+                eligible = expand_set(options.eligible)
+            except SpecError as error:
+                raise FaultSetupError(f"--eligible={options.eligible}: {error}") from None
+            if not RandomFaults(100, 0, eligible).eligible:
+                raise FaultSetupError(f"--eligible={options.eligible}: none of these calls is ever failed "
+                                      "(README: Fault injection)")
+        seed = options.seed if options.seed is not None else int.from_bytes(os.urandom(4), "little")
+        random = RandomFaults(options.random_percent, seed, eligible)
+        log.message(f"random faults: {options.random_percent:g}% with seed {seed} (repeat with --seed {seed})",
+                    event="faults", seed=seed, percent=options.random_percent)
+    replay = None
+    if options.replay:
+        try:
+            text = Path(options.replay).read_text(encoding="utf-8", errors="surrogateescape")
+        except OSError as error:
+            raise FaultSetupError(f"{options.replay}: {error.strerror}") from None
+        recorded = parse_fault_log(text)
+        if not recorded:
+            raise FaultSetupError(f"{options.replay}: no faults recorded in this log")
+        replay = ReplayFaults(recorded)
+    return FaultDecider(random, RuleFaults(rules) if rules else None, replay, use_aliases=not options.no_aliases)
+
+
+def route_faults(plan: FilterPlan, faults) -> None:
+    """The calls the fault decider may fail must reach the supervisor (unless the kernel
+    refuses them anyway); all others stay in the kernel."""
+    if faults is None:
+        return
+    for name in faults.routed:
+        nr = SYSCALLS[name]
+        if plan.action_of(nr) in (abi.RET_ALLOW, abi.RET_USER_NOTIF) or nr in plan.arg_rules:
+            plan.actions[nr] = abi.RET_USER_NOTIF
+            plan.arg_rules.pop(nr, None)
+
+
 def syscall_known(name: str) -> bool:
     return name in SYSCALLS or name in ALIASES
 
@@ -68,6 +136,17 @@ def choose_asking(options: argparse.Namespace):
 
 
 def build(options: argparse.Namespace, log: Log, explicit_log: bool) -> tuple[Session, FilterPlan]:
+    faults = build_faults(options, log)
+    session, plan = _build_mode(options, log, explicit_log)
+    if faults is not None:
+        route_faults(plan, faults)
+        apply_baseline(plan)
+        faults.session = session
+        session.chain.deciders.insert(0, faults)  # first: a failed call is never learned
+    return session, plan
+
+
+def _build_mode(options: argparse.Namespace, log: Log, explicit_log: bool) -> tuple[Session, FilterPlan]:
     if options.permit_all:
         session = Session(log=log, chain=Chain([PermitAll(log=explicit_log)]))
         return session, base_plan(abi.RET_USER_NOTIF if explicit_log else abi.RET_ALLOW)

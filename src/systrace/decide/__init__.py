@@ -13,17 +13,20 @@ if TYPE_CHECKING:
 PERMIT = "permit"
 DENY = "deny"
 KILL = "kill"
+RETURN = "return"  # complete the call without running it, returning `value`
 
 
 @dataclass(frozen=True, slots=True)
 class Decision:
-    verdict: str  # PERMIT, DENY or KILL
+    verdict: str  # PERMIT, DENY, KILL or RETURN
     errno: int = errno.EPERM
     log: bool = False
     source: str = ""  # which decider: "policy", "learn", "fault", "default", "error"
+    value: int = 0  # RETURN's result
+    signal: int = 0  # a signal to deliver to the calling thread first (fault injection)
 
     def __post_init__(self) -> None:
-        if self.verdict not in (PERMIT, DENY, KILL):
+        if self.verdict not in (PERMIT, DENY, KILL, RETURN):
             raise ValueError(f"unknown verdict {self.verdict!r}")
 
 

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING
 
 from ..policy import ast, errnos
 from ..policy.compiled import CompiledPolicy
-from ..translate.tracee import LiveTracee
-from ..translate.translator import Translated, arg_count, translate
+from ..translate.translator import Translated
+from ..translate.translator import translated as translated_call
 from . import DENY, KILL, PERMIT, Decision
 
 if TYPE_CHECKING:
@@ -46,10 +46,7 @@ class PolicyDecider:
         if call.tgid in self.detached:
             return Decision(PERMIT, source="detached")
         stored = self.policy_for(call)
-        translated = translate(call.name, call.args, LiveTracee(call.tid, call.tgid), self.use_aliases)
-        call.extra["translated"] = tuple(translated.args)
-        call.extra["translation"] = translated
-        call.extra["arg_count"] = arg_count(call.name)
+        translated = translated_call(call, self.use_aliases)
         if stored is None:
             call.extra["filters"] = 0
             if self.require_policy:  # it got past the exec check (e.g. the file was swapped)

@@ -33,3 +33,7 @@ def pidfd_getfd(pidfd: int, targetfd: int) -> int:
 
 def pidfd_send_signal(pidfd: int, signal_number: int) -> None:
     check(libc.syscall(SYS_pidfd_send_signal, pidfd, signal_number, None, 0))
+
+
+def tgkill(tgid: int, tid: int, signal_number: int) -> None:
+    check(libc.syscall(234, tgid, tid, signal_number))

@@ -53,6 +53,19 @@ def _group(pairs: list[tuple[str, str]]) -> dict[str, list[str]]:
     return out
 
 
+def translated(call, use_aliases: bool = True) -> Translated:
+    """The call's translation, computed once and kept in call.extra."""
+    result = call.extra.get("translation")
+    if result is None:
+        from .tracee import LiveTracee
+
+        result = translate(call.name, call.args, LiveTracee(call.tid, call.tgid), use_aliases)
+        call.extra["translation"] = result
+        call.extra["translated"] = tuple(result.args)
+        call.extra["arg_count"] = arg_count(call.name)
+    return result
+
+
 def has_translators(syscall: str) -> bool:
     return syscall in TRANSLATORS
 

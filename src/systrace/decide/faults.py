@@ -1,0 +1,92 @@
+"""The fault decider: first in the chain, so a failed call is never learned as a rule
+(it did not run). Counters are per process (a reused process id starts afresh, and so
+does a process after exec); each fault is logged with what --replay needs."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..faults.plan import Fault, RandomFaults, ReplayFaults, RuleFaults
+from ..policy.errnos import name_of
+from ..policy.match import compile_fnmatch
+from ..translate.translator import translated
+from . import DENY, PERMIT, RETURN, Decision
+
+if TYPE_CHECKING:
+    from ..call import Call
+    from ..session import Session
+
+
+class _Counters:
+    __slots__ = ("owner", "by_syscall", "by_rule")
+
+    def __init__(self, owner: object):
+        self.owner = owner  # the process's ThreadInfo: a new one means a new process
+        self.by_syscall: dict[str, int] = {}
+        self.by_rule: dict[int, int] = {}
+
+
+class FaultDecider:
+    def __init__(self, random: RandomFaults | None, rules: RuleFaults | None, replay: ReplayFaults | None,
+                 use_aliases: bool = True):
+        self.random = random
+        self.rules = rules
+        self.replay = replay
+        self.use_aliases = use_aliases
+        self.routed = frozenset().union(*(source.syscalls() if hasattr(source, "syscalls") else source.eligible
+                                          for source in (random, rules, replay) if source is not None))
+        self.counters: dict[int, _Counters] = {}
+        self.session: Session | None = None
+        self.injected = 0
+
+    def decide(self, call: Call) -> Decision | None:
+        if call.name not in self.routed:
+            return None
+        counters = self._counters_of(call)
+        index = counters.by_syscall.get(call.name, 0) + 1
+        counters.by_syscall[call.name] = index
+        fault = None
+        if self.rules is not None:
+            fault = self.rules.decide(call.name, counters.by_rule, lambda glob: self._path_matches(call, glob))
+        if fault is None and self.replay is not None:
+            fault = self.replay.decide(call.exe, call.name, index)
+        if fault is None and self.random is not None:
+            fault = self.random.decide(call.exe, call.name, index)
+        if fault is None:
+            return None
+        if fault.source != "inject":
+            fault = Fault(fault.error, fault.retval, fault.signal, index, fault.source)
+        self.injected += 1
+        self._log(call, fault)
+        if fault.error is not None:
+            return Decision(DENY, fault.error, source="fault", signal=fault.signal or 0)
+        if fault.retval is not None:
+            return Decision(RETURN, value=fault.retval, source="fault", signal=fault.signal or 0)
+        return Decision(PERMIT, source="fault", signal=fault.signal or 0)
+
+    def _counters_of(self, call: Call) -> _Counters:
+        owner = self.session.processes.info(call.tgid) if self.session is not None else call.tgid
+        counters = self.counters.get(call.tgid)
+        if counters is None or counters.owner is not owner:
+            counters = self.counters[call.tgid] = _Counters(owner)
+        return counters
+
+    def _path_matches(self, call: Call, glob: str) -> bool:
+        names = [value for name, value in translated(call, self.use_aliases).args if name == "filename"]
+        pattern = compile_fnmatch(glob)
+        return any(pattern.match(name) for name in names)
+
+    def _log(self, call: Call, fault: Fault) -> None:
+        if self.session is None:
+            return
+        translated(call, self.use_aliases)  # the question line shows the arguments
+        what = f"fault[{name_of(fault.error).upper()}]" if fault.error is not None else (
+            f"fault[retval={fault.retval}]" if fault.retval is not None else "fault[signal]")
+        extra = f", signal: {fault.signal}" if fault.signal else ""
+        self.session.log.message(
+            f"{what} user: {self.session.user_name(call.uid)}, prog: {self.session.question(call).line()}, "
+            f"call: {fault.index}{extra}",
+            event="fault", binary=call.exe, syscall=call.name, call=fault.index, errno=fault.error or 0,
+            retval=fault.retval, signal=fault.signal or 0, pid=call.tgid, tid=call.tid, source=fault.source,
+            args=dict(call.extra.get("translated", ())),
+        )

@@ -1,0 +1,149 @@
+"""strace's fault syntax, accepted as it is, plus what its users have asked for:
+
+    SET[:error=ERRNO|:retval=N][:signal=SIG][:when=EXPR][:path=GLOB]
+
+SET is a comma list of system calls, aliases (fsread, fswrite), classes (%file,
+%network, %memory, %process, %desc, or without the %), `all`, each optionally negated
+with `!`. when=N (only call N), a..b, a+ (a and every later one), a+s (a, a+s, a+2s...),
+a..b+s; calls are counted per process and per rule (a rule with path= counts only the
+calls it selects). --fault defaults to error=ENOSYS, as strace does.
+"""
+
+from __future__ import annotations
+
+import re
+import signal
+from dataclasses import dataclass
+
+from ..kernel.syscalls_x86_64 import SYSCALLS
+from ..policy import errnos
+from ..translate import aliases
+from .tables import CLASSES
+
+MAX_COUNT = 65535  # as strace
+
+
+class SpecError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class When:
+    first: int = 1
+    last: int | None = None  # None: no end
+    step: int = 0  # 0: only `first` (when last is None), or every call of the range (step 1)
+
+    def fires(self, n: int) -> bool:
+        if n < self.first or (self.last is not None and n > self.last):
+            return False
+        if self.step == 0:
+            return self.last is not None or n == self.first
+        return (n - self.first) % self.step == 0
+
+
+ALWAYS = When(1, None, 1)
+
+
+@dataclass(frozen=True)
+class InjectRule:
+    syscalls: frozenset[str]
+    error: int | None = None
+    retval: int | None = None
+    signal: int | None = None
+    when: When = ALWAYS
+    path: str | None = None
+    text: str = ""
+
+
+def expand_set(text: str) -> frozenset[str]:
+    """A syscall set: names, aliases, classes, all; `!` negates the whole set."""
+    negate = text.startswith("!")
+    body = text[1:] if negate else text
+    if not body:
+        raise SpecError("empty system call set")
+    names: set[str] = set()
+    for item in body.split(","):
+        item = item.strip()
+        if item == "all":
+            names |= set(SYSCALLS)
+        elif item.lstrip("%") in CLASSES and (item.startswith("%") or item not in SYSCALLS):
+            names |= set(CLASSES[item.lstrip("%")])
+        elif item in aliases.ALIASES:
+            names |= set(aliases.members(item))
+        elif item in SYSCALLS:
+            names.add(item)
+        else:
+            raise SpecError(f"invalid system call '{item}'")
+    return frozenset(set(SYSCALLS) - names if negate else names)
+
+
+def parse_when(text: str) -> When:
+    match = re.fullmatch(r"(\d+)(?:(\.\.)(\d+))?(?:(\+)(\d+)?)?", text)
+    if not match:
+        raise SpecError(f"invalid when= expression '{text}'")
+    first = int(match.group(1))
+    last = int(match.group(3)) if match.group(3) else None
+    plus, step_text = match.group(4), match.group(5)
+    if not 1 <= first <= MAX_COUNT or (last is not None and not first <= last <= MAX_COUNT):
+        raise SpecError(f"invalid when= expression '{text}'")
+    if plus:
+        step = int(step_text) if step_text else 1
+        if not 1 <= step <= MAX_COUNT:
+            raise SpecError(f"invalid when= expression '{text}'")
+        return When(first, last, step)
+    if last is not None:
+        return When(first, last, 1)
+    return When(first, None, 0)
+
+
+def parse_inject(text: str, default_error: int | None = None) -> InjectRule:
+    if not text:
+        raise SpecError("empty inject expression")
+    set_text, *options = text.split(":")
+    syscalls = expand_set(set_text)
+    fields: dict[str, str] = {}
+    for option in options:
+        key, sep, value = option.partition("=")
+        if not sep or key not in ("error", "retval", "signal", "when", "path"):
+            raise SpecError(f"invalid inject argument '{option}'")
+        if key in fields:
+            raise SpecError(f"{key}= given twice")
+        fields[key] = value
+    error = retval = sig = None
+    if "error" in fields:
+        code = fields["error"]
+        error = int(code) if code.isdigit() else errnos.lookup(code)
+        if error is None or not 0 < error < 4096:
+            raise SpecError(f"invalid error code '{code}'")
+    if "retval" in fields:
+        if error is not None:
+            raise SpecError("error= and retval= are mutually exclusive")
+        try:
+            retval = int(fields["retval"], 0)
+        except ValueError:
+            raise SpecError(f"invalid retval '{fields['retval']}'") from None
+    if "signal" in fields:
+        sig = _signal(fields["signal"])
+    when = parse_when(fields["when"]) if "when" in fields else ALWAYS
+    if error is None and retval is None and sig is None:
+        if default_error is None:
+            raise SpecError("inject needs error=, retval= or signal=")
+        error = default_error
+    path = fields.get("path")
+    if path is not None and not path:
+        raise SpecError("empty path= pattern")
+    return InjectRule(syscalls, error, retval, sig, when, path, text)
+
+
+def _signal(text: str) -> int:
+    name = text.upper()
+    if text.isdigit():
+        number = int(text)
+    else:
+        try:
+            number = int(signal.Signals[name if name.startswith("SIG") else "SIG" + name])
+        except (KeyError, ValueError):
+            raise SpecError(f"invalid signal '{text}'") from None
+    if not 0 < number < signal.NSIG:
+        raise SpecError(f"invalid signal '{text}'")
+    return number
