@@ -225,3 +225,26 @@ def test_bad_fault_options(args: list[str], message: bytes) -> None:
     result = systrace(*PERMIT, *args, "true")
     assert result.returncode == 2
     assert message in result.stderr and b"Traceback" not in result.stderr
+
+
+def test_only_eligible_calls_are_routed() -> None:
+    from systrace.cli import build_parser
+    from systrace.kernel import abi
+    from systrace.kernel.syscalls_x86_64 import SYSCALLS
+    from systrace.log import Log
+    from systrace.wiring import build
+
+    options = build_parser().parse_args(["--permit-all", "-r", "5", "--eligible", "openat,read", "true"])
+    _, plan = build(options, Log([]), explicit_log=False)
+    assert plan.action_of(SYSCALLS["openat"]) == plan.action_of(SYSCALLS["read"]) == abi.RET_USER_NOTIF
+    assert plan.action_of(SYSCALLS["write"]) == plan.action_of(SYSCALLS["mmap"]) == abi.RET_ALLOW
+    assert plan.action_of(SYSCALLS["execve"]) == abi.RET_USER_NOTIF  # always
+
+
+def test_faults_with_a_frontend(tmp_path: Path) -> None:
+    frontend = tmp_path / "yes.sh"
+    frontend.write_text("#!/bin/sh\nwhile read -r q; do echo permit; read -r reply; done\n")
+    frontend.chmod(0o755)
+    result = systrace("-d", str(tmp_path / "p"), "-g", str(frontend), "--inject", "openat:error=EACCES:path=/etc/hostname",
+                      "cat", "/etc/hostname")
+    assert result.returncode == 1 and result.stderr == b"cat: /etc/hostname: Permission denied\n"
