@@ -43,6 +43,7 @@ class Config:
     prefix: list[str]
     needs: str | None = None  # a program that must be installed
     learn_first: bool = False  # run `systrace -A` on the workload into POLICY_DIR first
+    any_status: bool = False  # injected faults make workloads fail: time them anyway
 
 
 @dataclass
@@ -79,12 +80,12 @@ POLICY_DIR = "{policy_dir}"
 def configs() -> list[Config]:
     return [
         Config("native", []),
-        Config("systrace (permit all)", SYSTRACE),
+        Config("systrace --permit-all", SYSTRACE + ["--permit-all"]),
         Config("engine: every call notified, permitted", [sys.executable, str(HERE / "notify_all.py")]),
         Config("systrace -a (learned policy)", SYSTRACE + ["-d", POLICY_DIR, "-a"], learn_first=True),
         Config("systrace -A (learning)", SYSTRACE + ["-d", POLICY_DIR + "-learning", "-A"]),
         Config("systrace -a -r 1 (1% faults, fixed seed)", SYSTRACE + ["-d", POLICY_DIR, "-a", "-r", "1", "--seed", "1"],
-               learn_first=True),
+               learn_first=True, any_status=True),
         Config("strace -f", ["strace", "-f", "-qq", "-o", "/dev/null"], needs="strace"),
         Config("strace -f --seccomp-bpf -e trace=%file", ["strace", "-f", "-qq", "--seccomp-bpf", "-e", "trace=%file",
                                                            "-o", "/dev/null"], needs="strace"),
@@ -95,11 +96,11 @@ def expand(argv: list[str], policy_dir: str) -> list[str]:
     return [a.replace(POLICY_DIR, policy_dir) for a in argv]
 
 
-def time_once(argv: list[str], env: dict[str, str]) -> float | None:
+def time_once(argv: list[str], env: dict[str, str], any_status: bool = False) -> float | None:
     start = time.perf_counter()
     result = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     elapsed = time.perf_counter() - start
-    return elapsed if result.returncode == 0 else None
+    return elapsed if result.returncode == 0 or any_status else None
 
 
 def run(runs: int, only: str | None, openat_iterations: int) -> tuple[list[Workload], list[Config], dict]:
@@ -120,14 +121,14 @@ def run(runs: int, only: str | None, openat_iterations: int) -> tuple[list[Workl
             for _ in range(runs):
                 native = None
                 for config in cfgs:  # alternate configurations run by run
-                    seconds = time_once(expand(config.prefix, policy_dir) + workload.argv, env)
+                    seconds = time_once(expand(config.prefix, policy_dir) + workload.argv, env, config.any_status)
                     result = results.setdefault((workload.name, config.name), Result(workload.name, config.name))
                     if seconds is None:
                         result.errors += 1
                         continue
                     result.seconds.append(seconds)
                     if workload.short_argv:
-                        short = time_once(expand(config.prefix, policy_dir) + workload.short_argv, env)
+                        short = time_once(expand(config.prefix, policy_dir) + workload.short_argv, env, config.any_status)
                         if short is not None:
                             result.short_seconds.append(short)
                     if config.name == "native":

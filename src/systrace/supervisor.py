@@ -16,10 +16,12 @@ from typing import TYPE_CHECKING
 from .call import Call, syscall_name
 from .decide import DENY, KILL, PERMIT, RETURN, Decision
 from .kernel import procfs
+from .kernel.emulate import EmulationError, open_for
 from .kernel.launch import Launched, exec_outcome
 from .kernel.libc import pidfd_send_signal, tgkill
 from .kernel.signals import SI_KERNEL, SignalFd
 from .kernel.syscalls_x86_64 import SYSCALLS
+from .translate.filename import NONEXISTENT
 
 if TYPE_CHECKING:
     from .kernel.notify import Listener, Notification
@@ -44,6 +46,7 @@ class Supervisor:
         self.child_started = False  # ... and that exec succeeded
         self.exec_error = 0  # errno of a failed exec of the command
         self.served = 0
+        self.current_call: Call | None = None
 
     # -- the loop ---------------------------------------------------------------
     def run(self) -> int:
@@ -85,10 +88,19 @@ class Supervisor:
                 syscall=syscall_name(notif.nr),
             )
             decision = INTERNAL_ERROR
-        self.answer(notif, decision)
+        try:
+            self.answer(notif, decision)
+        except Exception as error:  # noqa: BLE001 - fail closed, keep serving
+            self.session.log.message(f"internal error answering {syscall_name(notif.nr)} of pid {notif.pid}: {error!r}; denied",
+                                     event="error", pid=notif.pid, syscall=syscall_name(notif.nr))
+            try:
+                self.listener.fail(notif.id, errno.EPERM)
+            except OSError:
+                pass
 
     def decide(self, notif: Notification) -> Decision | None:
         """None means: let the call run without a record (the launcher's own calls)."""
+        self.current_call = None
         processes = self.session.processes
         info = processes.info(notif.pid)
         if not self.child_started and info.tgid == self.child_pid:
@@ -101,6 +113,7 @@ class Supervisor:
                 return None
         exe = procfs.exe(notif.pid)
         call = Call(notif, info.tgid, info.ppid, exe, info.uid, info.gid)
+        self.current_call = call
         decision = self.session.decide(call)
         translation = call.extra.get("translation")
         if translation is not None and translation.read_memory and not self.listener.id_valid(notif.id):
@@ -114,7 +127,9 @@ class Supervisor:
     def answer(self, notif: Notification, decision: Decision | None) -> None:
         if decision is not None and decision.signal:
             self.signal_thread(notif, decision.signal)
-        if decision is None or decision.verdict == PERMIT:
+        if decision is not None and decision.emulate and self.current_call is not None:
+            self.emulate_open(notif, self.current_call)
+        elif decision is None or decision.verdict == PERMIT:
             self.listener.allow(notif.id)
         elif decision.verdict == DENY:
             self.listener.fail(notif.id, decision.errno)
@@ -123,6 +138,42 @@ class Supervisor:
             self.listener.fail(notif.id, errno.EPERM)  # the call must not run either way
         elif decision.verdict == RETURN:
             self.listener.succeed(notif.id, decision.value)
+
+    def emulate_open(self, notif: Notification, call: Call) -> None:
+        """Open the checked file ourselves and hand the fd over (ADDFD|SEND answers the
+        call with it). Anything that cannot be done faithfully is denied (fail closed)."""
+        translation = call.extra["translation"]
+        target = translation.open_target
+        if target is None:
+            names = [value for name, value in translation.args if name == "filename"]
+            if names and names[0].startswith(NONEXISTENT):  # a missing directory: the native error
+                self.listener.fail(notif.id, errno.ENOENT)
+                return
+            self._emulation_refused(notif, call, errno.EACCES, "this path cannot be opened on the tracee's behalf")
+            return
+        try:
+            pidfd = os.pidfd_open(call.tgid)
+        except OSError:
+            return  # the process is gone
+        try:
+            fd = open_for(notif.pid, call.tgid, pidfd, target, translation.open_flags, translation.open_mode)
+        except EmulationError as error:
+            self._emulation_refused(notif, call, error.errno, str(error))
+            return
+        except OSError as error:  # what the tracee's own open would have got
+            self.listener.fail(notif.id, error.errno or errno.EIO)
+            return
+        finally:
+            os.close(pidfd)
+        try:
+            self.listener.add_fd(notif.id, fd, cloexec=bool(translation.open_flags & os.O_CLOEXEC), send=True)
+        finally:
+            os.close(fd)
+
+    def _emulation_refused(self, notif: Notification, call: Call, code: int, reason: str) -> None:
+        call.extra["reason"] = reason
+        self.session.log_decision(call, Decision(DENY, code, log=True, source="emulate"))
+        self.listener.fail(notif.id, code)
 
     def signal_thread(self, notif: Notification, number: int) -> None:
         """tgkill the calling thread, if the notification (and so the thread) is still there."""

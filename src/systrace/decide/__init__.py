@@ -24,6 +24,7 @@ class Decision:
     source: str = ""  # which decider: "policy", "learn", "fault", "default", "error"
     value: int = 0  # RETURN's result
     signal: int = 0  # a signal to deliver to the calling thread first (fault injection)
+    emulate: bool = False  # permit by opening the checked file ourselves (TOCTOU-safe open)
 
     def __post_init__(self) -> None:
         if self.verdict not in (PERMIT, DENY, KILL, RETURN):

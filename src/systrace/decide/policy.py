@@ -21,6 +21,21 @@ if TYPE_CHECKING:
     from ..policy.store import Store, StoredPolicy
 
 EXEC_NAMES = ("execve", "execveat")
+OPEN_FAMILY = ("open", "openat", "openat2", "creat")
+
+
+def _names_a_file(rule: ast.Rule) -> bool:
+    """Does the rule's decision depend on the path?"""
+    def walk(expr: ast.Expr | None) -> bool:
+        if isinstance(expr, ast.Symbol):
+            return expr.name == "filename"
+        if isinstance(expr, ast.Not):
+            return walk(expr.expr)
+        if isinstance(expr, ast.BinOp):
+            return walk(expr.left) or walk(expr.right)
+        return False
+
+    return walk(rule.expr)
 
 
 class PolicyDecider:
@@ -64,6 +79,10 @@ class PolicyDecider:
             return None
         call.extra["rule"] = rule
         decision = self.decision_of(rule, call)
+        if (decision is not None and decision.verdict == PERMIT and call.name in OPEN_FAMILY and _names_a_file(rule)
+                and not translated.open_flags & os.O_PATH):  # ADDFD cannot pass an O_PATH fd (SECURITY.md)
+            # decided on the path: open exactly what was checked (no check-then-use race)
+            decision = Decision(PERMIT, log=decision.log, source=decision.source, emulate=True)
         if decision is not None and call.name in EXEC_NAMES and decision.verdict == PERMIT:
             return self.check_exec(call, translated, rule, decision, stored)
         return decision

@@ -27,7 +27,26 @@ def resolve(tracee: Tracee, path: bytes, dirfd: int | None = None, follow: bool 
         return NONEXISTENT + os.fsdecode(path)
 
 
-def resolve_bytes(tracee: Tracee, path: bytes, dirfd: int | None, follow: bool) -> bytes:
+def resolve_for_open(tracee: Tracee, path: bytes, dirfd: int | None, follow: bool) -> tuple[str, bytes | None]:
+    """(the name the policy sees, what the emulated open should open): the canonical path
+    twice, or /proc/TGID/fd/N when the path ends on one of the tracee's descriptors, or
+    None when it cannot be opened faithfully by the supervisor (fail closed)."""
+    hops: list[bytes] = []
+    try:
+        canonical = resolve_bytes(tracee, path, dirfd, follow, hops)
+    except Unresolvable:
+        return NONEXISTENT + os.fsdecode(path), None
+    if not hops:
+        return os.fsdecode(canonical), canonical
+    return os.fsdecode(canonical), _open_path(hops)
+
+
+def _open_path(hops: list[bytes]) -> bytes | None:
+    last = hops[-1]
+    return last[len(b"final:"):] if last.startswith(b"final:") else None
+
+
+def resolve_bytes(tracee: Tracee, path: bytes, dirfd: int | None, follow: bool, hops: list[bytes] | None = None) -> bytes:
     if not path:
         raise Unresolvable("empty path")
     if path.startswith(b"/"):
@@ -43,14 +62,17 @@ def resolve_bytes(tracee: Tracee, path: bytes, dirfd: int | None, follow: bool) 
         raise Unresolvable(f"dirfd {dirfd} is not a directory ({base!r})")
     root = tracee.root()
     prefix = b"" if root == b"/" else f"/proc/{tracee.tid}/root".encode()
-    return walk(prefix, _parts(base), path, follow, tracee)
+    return walk(prefix, _parts(base), path, follow, tracee, hops)
 
 
 def _parts(path: bytes) -> list[bytes]:
     return [part for part in path.split(b"/") if part]
 
 
-def walk(prefix: bytes, parts: list[bytes], path: bytes, follow_last: bool, tracee: Tracee) -> bytes:
+def walk(prefix: bytes, parts: list[bytes], path: bytes, follow_last: bool, tracee: Tracee,
+         hops: list[bytes] | None = None) -> bytes:
+    """`hops` collects the magic links followed: b"final:/proc/T/fd/N" when it was the
+    last step, b"inner" otherwise."""
     pending = path.split(b"/")
     trailing_slash = path.endswith(b"/")
     links = 0
@@ -81,6 +103,9 @@ def walk(prefix: bytes, parts: list[bytes], path: bytes, follow_last: bool, trac
             if links > MAX_LINKS:
                 raise Unresolvable("too many levels of symbolic links")
             target = os.readlink(full)
+            magic = len(candidate) >= 3 and candidate[0] == b"proc" and candidate[-2] == b"fd"
+            if magic and hops is not None:
+                hops.append(b"final:/" + b"/".join(candidate) if last else b"inner")
             if not target.startswith(b"/") and len(candidate) >= 3 and candidate[0] == b"proc":
                 # a magic link naming no path (pipe:[123], anon_inode:...)
                 if last:

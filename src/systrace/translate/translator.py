@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from ..kernel.memory import MemoryError_
 from . import aliases, formats
-from .filename import resolve
+from .filename import resolve, resolve_for_open
 from .table import (
     ARG_COUNTS,
     AT_EMPTY_PATH,
@@ -37,6 +37,9 @@ class Translated:
     args: list[tuple[str, str]] = field(default_factory=list)  # in order; a name may repeat
     alias: str | None = None
     alias_list: list[tuple[str, str]] = field(default_factory=list)  # what the alias's rules see
+    open_target: bytes | None = None  # open family: what an emulated open opens (None: cannot)
+    open_flags: int = 0
+    open_mode: int = 0
     read_memory: bool = False  # the tracee's memory was read: check the id is still valid
 
     def by_name(self) -> dict[str, list[str]]:
@@ -79,6 +82,8 @@ def translate(syscall: str, raw: tuple[int, ...], tracee: Tracee, use_aliases: b
     open_flags = _open_flags(syscall, raw, tracee)
     for spec in TRANSLATORS.get(syscall, ()):
         _translate_one(spec, syscall, raw, tracee, result, open_flags)
+    if result.open_target is not None:
+        result.open_mode = _open_mode(syscall, raw, tracee)
     if not use_aliases:
         return result
     if syscall in aliases.EFFECTIVE_ID:
@@ -110,6 +115,13 @@ def _open_flags(syscall: str, raw: tuple[int, ...], tracee: Tracee) -> int | Non
     return None
 
 
+def _open_mode(syscall: str, raw: tuple[int, ...], tracee: Tracee) -> int:
+    if syscall == "openat2":
+        how = _open_how(raw, tracee)
+        return how[1] if how else 0
+    return raw[{"open": 2, "openat": 3, "creat": 1}[syscall]] & 0o7777
+
+
 def _open_how(raw: tuple[int, ...], tracee: Tracee) -> tuple[int, int] | None:
     """struct open_how {u64 flags; u64 mode; u64 resolve}: flags and mode."""
     if raw[3] < 16:
@@ -127,7 +139,12 @@ def _translate_one(spec: ArgSpec, syscall: str, raw: tuple[int, ...], tracee: Tr
         out.args.append((spec.name, spec.format(raw[spec.index])))
     elif isinstance(spec, PathArg):
         out.read_memory = True
-        out.args.append(_filename(spec, syscall, raw, tracee, open_flags))
+        translated_path = _filename(spec, syscall, raw, tracee, open_flags)
+        if len(translated_path) == 3:
+            out.open_target = translated_path[2]
+            out.open_flags = open_flags or 0
+            translated_path = translated_path[:2]
+        out.args.append(translated_path)
     elif isinstance(spec, OpenHowArg):
         out.read_memory = True
         how = _open_how(raw, tracee)
@@ -164,6 +181,9 @@ def _filename(spec: PathArg, syscall: str, raw: tuple[int, ...], tracee: Tracee,
         follow = bool(flags & AT_SYMLINK_FOLLOW) if spec.follow_flag else not flags & AT_SYMLINK_NOFOLLOW
     if open_flags is not None and (open_flags & os.O_NOFOLLOW or (open_flags & os.O_CREAT and open_flags & os.O_EXCL)):
         follow = False
+    if open_flags is not None:  # the open family: also what an emulated open would open
+        name, target = resolve_for_open(tracee, path, dirfd, follow)
+        return ("filename", name, target)  # type: ignore[return-value]
     return ("filename", resolve(tracee, path, dirfd, follow))
 
 

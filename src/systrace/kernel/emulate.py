@@ -1,0 +1,139 @@
+"""Opening a file on a tracee's behalf (TOCTOU-safe open).
+
+The supervisor opens the canonical path the policy was evaluated on, with openat2 and
+RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS: a symlink or a swapped path string after
+the check cannot redirect it. It opens with the tracee's filesystem credentials and
+umask, below the tracee's root, checks the path of what it opened, and the caller hands
+the fd over with ADDFD. A path that is one of the tracee's own descriptors
+(/proc/TGID/fd/N) is reopened from that file description (pidfd_getfd), never by name:
+/proc/self and /dev/fd in the supervisor would mean the supervisor.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import os
+import re
+import struct
+
+from .libc import check, libc, pidfd_getfd
+
+SYS_openat2 = 437
+RESOLVE_NO_MAGICLINKS = 0x02
+RESOLVE_NO_SYMLINKS = 0x04
+RESOLVE_IN_ROOT = 0x10
+OPEN_HOW = struct.Struct("=QQQ")
+# the O_ flags openat2 accepts (it rejects unknown bits, which open() ignores)
+VALID_FLAGS = (os.O_ACCMODE | os.O_CREAT | os.O_EXCL | os.O_NOCTTY | os.O_TRUNC | os.O_APPEND | os.O_NONBLOCK
+               | os.O_DSYNC | os.O_SYNC | os.O_DIRECT | os.O_LARGEFILE | os.O_DIRECTORY | os.O_NOFOLLOW
+               | os.O_NOATIME | os.O_CLOEXEC | os.O_PATH | getattr(os, "O_TMPFILE", 0) | 0o20000)  # FASYNC
+_OWN_FD = re.compile(rb"^/proc/(\d+)/(?:task/\d+/)?fd/(\d+)$")
+
+
+class EmulationError(Exception):
+    """The open cannot be done faithfully here; `errno` is what the tracee gets."""
+
+    def __init__(self, code: int, reason: str):
+        super().__init__(reason)
+        self.errno = code
+
+
+def openat2(dirfd: int, path: bytes, flags: int, mode: int, resolve: int) -> int:
+    how = ctypes.create_string_buffer(OPEN_HOW.pack(flags, mode, resolve), OPEN_HOW.size)
+    return check(libc.syscall(SYS_openat2, dirfd, path, how, OPEN_HOW.size))
+
+
+class Credentials:
+    """Act with a tracee's filesystem identity and umask for one open."""
+
+    def __init__(self, fsuid: int, fsgid: int, groups: list[int], umask: int):
+        self.fsuid, self.fsgid, self.groups, self.umask = fsuid, fsgid, groups, umask
+
+    def __enter__(self) -> Credentials:
+        self._umask = os.umask(self.umask)
+        self._switched = False
+        same = (self.fsuid, self.fsgid) == (os.geteuid(), os.getegid()) and sorted(self.groups) == sorted(os.getgroups())
+        if same:
+            return self
+        if os.geteuid() == 0:
+            self._groups = os.getgroups()
+            os.setgroups(self.groups)
+            libc.setfsgid(self.fsgid)
+            libc.setfsuid(self.fsuid)
+            self._switched = True
+        elif (self.fsuid, self.fsgid) != (os.geteuid(), os.getegid()) or sorted(self.groups) != sorted(os.getgroups()):
+            os.umask(self._umask)
+            raise EmulationError(errno.EACCES, "the tracee's credentials differ from systrace's, which is not root")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._switched:
+            libc.setfsuid(os.geteuid())
+            libc.setfsgid(os.getegid())
+            os.setgroups(self._groups)
+        os.umask(self._umask)
+
+
+_STATUS_FIELDS = re.compile(rb"^(Umask|Uid|Gid|Groups):\t([^\n]*)$", re.MULTILINE)
+
+
+def tracee_credentials(tid: int) -> Credentials:
+    """Read fresh on every open: a process may change its ids between two opens."""
+    with open(f"/proc/{tid}/status", "rb") as handle:
+        fields = dict(_STATUS_FIELDS.findall(handle.read()))
+    return Credentials(int(fields[b"Uid"].split()[3]), int(fields[b"Gid"].split()[3]),
+                       [int(g) for g in fields.get(b"Groups", b"").split()], int(fields.get(b"Umask", b"0022"), 8))
+
+
+def open_for(tid: int, tgid: int, pidfd: int, checked_path: bytes, flags: int, mode: int) -> int:
+    """Open what the policy checked; return our fd (the caller injects and closes it).
+    Raises EmulationError (fail closed) or OSError (the error the tracee would see)."""
+    flags &= VALID_FLAGS
+    if not flags & (os.O_CREAT | getattr(os, "O_TMPFILE", 0)):
+        mode = 0
+    own = _OWN_FD.match(checked_path)
+    if own:
+        if int(own.group(1)) != tgid:
+            raise EmulationError(errno.EACCES, "another process's descriptor")
+        return _reopen_descriptor(pidfd, int(own.group(2)), flags)
+    if not checked_path.startswith(b"/"):
+        raise EmulationError(errno.EACCES, f"not a path: {checked_path!r}")
+    root = os.readlink(f"/proc/{tid}/root")
+    credentials = tracee_credentials(tid)
+    resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS
+    root_fd = -1
+    try:
+        if root != "/":
+            root_fd = os.open(f"/proc/{tid}/root", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+            resolve |= RESOLVE_IN_ROOT
+        with credentials:
+            fd = openat2(root_fd if root_fd >= 0 else -100, checked_path, flags | os.O_CLOEXEC, mode, resolve)
+    finally:
+        if root_fd >= 0:
+            os.close(root_fd)
+    _verify(fd, checked_path, root)
+    return fd
+
+
+def _reopen_descriptor(pidfd: int, number: int, flags: int) -> int:
+    """The tracee's fd N, reopened from its file description with `flags` (what opening
+    /proc/self/fd/N does in the tracee)."""
+    try:
+        theirs = pidfd_getfd(pidfd, number)
+    except OSError as error:
+        raise OSError(errno.ENOENT if error.errno == errno.EBADF else error.errno, os.strerror(error.errno)) from None
+    try:
+        return os.open(f"/proc/self/fd/{theirs}", (flags & ~os.O_NOFOLLOW) | os.O_CLOEXEC)
+    finally:
+        os.close(theirs)
+
+
+def _verify(fd: int, checked_path: bytes, root: str) -> None:
+    """What we opened is at the path we checked (else close it and fail closed)."""
+    actual = os.readlink(f"/proc/self/fd/{fd}".encode())
+    if root != "/" and actual.startswith(os.fsencode(root)):
+        actual = actual[len(os.fsencode(root)):] or b"/"
+    if actual != checked_path and not (checked_path.endswith(b"/") and actual == checked_path.rstrip(b"/")):
+        os.close(fd)
+        raise EmulationError(errno.EACCES, f"opened {actual!r}, not the checked {checked_path!r}")
