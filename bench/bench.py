@@ -14,6 +14,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import shutil
 import statistics
 import subprocess
@@ -53,15 +54,24 @@ class Result:
     seconds: list[float] = field(default_factory=list)
     ratios: list[float] = field(default_factory=list)
     short_seconds: list[float] = field(default_factory=list)
+    peak_rss_kib: int = 0  # systrace's own, from --stats
     errors: int = 0
 
 
 def build(scratch: Path) -> dict[str, str]:
     out = {}
-    for name in ("openat_loop", "getppid_loop"):
+    for name in ("openat_loop", "getppid_loop", "threads_open"):
         binary = scratch / name
-        subprocess.run(["gcc", "-O2", "-o", str(binary), str(HERE / f"{name}.c")], check=True)
+        subprocess.run(["gcc", "-O2", "-pthread", "-o", str(binary), str(HERE / f"{name}.c")], check=True)
         out[name] = str(binary)
+    sources = scratch / "cc"
+    sources.mkdir()
+    for index in range(4):  # a few small translation units for the gcc workload
+        (sources / f"unit{index}.c").write_text(
+            "#include <stdio.h>\n#include <string.h>\n"
+            f"int f{index}(const char *s) {{ return (int)strlen(s) + {index}; }}\n"
+            f"void g{index}(void) {{ printf(\"%d\\n\", f{index}(\"x\")); }}\n")
+    out["cc_dir"] = str(sources)
     return out
 
 
@@ -71,6 +81,10 @@ def workloads(binaries: dict[str, str], openat_iterations: int) -> list[Workload
         Workload(f"openat+close loop ({openat_iterations // 1000}k)", [binaries["openat_loop"], str(openat_iterations)],
                  calls=openat_iterations, short_argv=[binaries["openat_loop"], "100"], short_calls=100),
         Workload("python3 -c 'import json, email, http.client'", ["python3", "-c", "import json, email, http.client"]),
+        Workload("tar cf - /usr/lib/python3* | wc -c", ["sh", "-c", "tar cf - /usr/lib/python3* 2>/dev/null | wc -c"]),
+        Workload("gcc -c of 4 files", ["sh", "-c", f"cd {binaries['cc_dir']} && gcc -c unit0.c unit1.c unit2.c unit3.c"]),
+        Workload("sh loop starting 200 processes", ["sh", "-c", "for i in $(seq 200); do /bin/true; done"]),
+        Workload("16 threads opening files (16x500)", [binaries["threads_open"], "500"]),
     ]
 
 
@@ -87,19 +101,29 @@ def configs() -> list[Config]:
         Config("systrace -a -r 1 (1% faults, fixed seed)", SYSTRACE + ["-d", POLICY_DIR, "-a", "-r", "1", "--seed", "1"],
                learn_first=True, any_status=True),
         Config("strace -f", ["strace", "-f", "-qq", "-o", "/dev/null"], needs="strace"),
+        Config("fiu-run 1% open faults", ["fiu-run", "-x", "-c", "enable_random name=posix/io/oc/open,probability=0.01"],
+               needs="fiu-run", any_status=True),
         Config("strace -f --seccomp-bpf -e trace=%file", ["strace", "-f", "-qq", "--seccomp-bpf", "-e", "trace=%file",
                                                            "-o", "/dev/null"], needs="strace"),
     ]
 
 
 def expand(argv: list[str], policy_dir: str) -> list[str]:
-    return [a.replace(POLICY_DIR, policy_dir) for a in argv]
+    out = [a.replace(POLICY_DIR, policy_dir) for a in argv]
+    if out[: len(SYSTRACE)] == SYSTRACE:
+        out.insert(len(SYSTRACE), "--stats")  # systrace's own peak RSS
+    return out
 
 
-def time_once(argv: list[str], env: dict[str, str], any_status: bool = False) -> float | None:
+RSS = re.compile(rb"peak RSS (\d+) KiB")
+
+
+def time_once(argv: list[str], env: dict[str, str], any_status: bool = False, rss: list[int] | None = None) -> float | None:
     start = time.perf_counter()
-    result = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    result = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     elapsed = time.perf_counter() - start
+    if rss is not None:
+        rss.extend(int(m) for m in RSS.findall(result.stderr))
     return elapsed if result.returncode == 0 or any_status else None
 
 
@@ -121,8 +145,10 @@ def run(runs: int, only: str | None, openat_iterations: int) -> tuple[list[Workl
             for _ in range(runs):
                 native = None
                 for config in cfgs:  # alternate configurations run by run
-                    seconds = time_once(expand(config.prefix, policy_dir) + workload.argv, env, config.any_status)
+                    rss: list[int] = []
+                    seconds = time_once(expand(config.prefix, policy_dir) + workload.argv, env, config.any_status, rss)
                     result = results.setdefault((workload.name, config.name), Result(workload.name, config.name))
+                    result.peak_rss_kib = max([result.peak_rss_kib, *rss])
                     if seconds is None:
                         result.errors += 1
                         continue
@@ -141,14 +167,15 @@ def run(runs: int, only: str | None, openat_iterations: int) -> tuple[list[Workl
 
 
 def table(chosen: list[Workload], cfgs: list[Config], results: dict) -> str:
-    lines = ["| workload | configuration | median s | ratio vs native | extra per call |", "|---|---|---:|---:|---:|"]
+    lines = ["| workload | configuration | median s | ratio vs native | extra per call | systrace peak RSS |",
+             "|---|---|---:|---:|---:|---:|"]
     for workload in chosen:
         native = results.get((workload.name, "native"))
         native_median = statistics.median(native.seconds) if native and native.seconds else None
         for config in cfgs:
             result = results.get((workload.name, config.name))
             if not result or not result.seconds:
-                lines.append(f"| {workload.name} | {config.name} | failed | | |")
+                lines.append(f"| {workload.name} | {config.name} | failed | | | |")
                 continue
             median = statistics.median(result.seconds)
             ratio = f"{statistics.median(result.ratios):.2f}x" if result.ratios else "1.00x"
@@ -158,12 +185,23 @@ def table(chosen: list[Workload], cfgs: list[Config], results: dict) -> str:
                 own = median - statistics.median(result.short_seconds)
                 base = native_median - statistics.median(native.short_seconds)
                 per_call = f"{(own - base) / (workload.calls - workload.short_calls) * 1e6:.1f} µs"
-            lines.append(f"| {workload.name} | {config.name} | {median:.4f} | {ratio} | {per_call} |")
+            rss = f"{result.peak_rss_kib / 1024:.1f} MiB" if result.peak_rss_kib else ""
+            lines.append(f"| {workload.name} | {config.name} | {median:.4f} | {ratio} | {per_call} | {rss} |")
     return "\n".join(lines)
+
+
+def install() -> None:
+    """What the benchmark compares against, from Debian's packages."""
+    missing = [package for program, package in (("strace", "strace"), ("fiu-run", "fiu-utils"), ("gcc", "gcc"))
+               if not shutil.which(program)]
+    if missing:
+        subprocess.run(["apt-get", "update", "-qq"], check=True)
+        subprocess.run(["apt-get", "install", "-y", "-qq", *missing], check=True)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--install", action="store_true", help="apt-get install strace, fiu-utils and gcc if missing")
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--only", help="run workloads whose name contains this")
     parser.add_argument("--openat-iterations", type=int, default=100_000)
@@ -171,6 +209,8 @@ def main() -> int:
     args = parser.parse_args()
     if args.runs < 1:
         parser.error("--runs must be at least 1")
+    if args.install:
+        install()
     chosen, cfgs, results = run(args.runs, args.only, args.openat_iterations)
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Linux {platform.release()}, Python {platform.python_version()}")
     print(f"runs: {args.runs} per configuration, alternated; medians\n")

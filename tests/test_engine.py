@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import select
 import signal
 import subprocess
@@ -270,3 +271,11 @@ def test_fork_is_not_turned_into_eintr(runner: Runner) -> None:
     traced = runner(*LOG_EVERYTHING, "sh", "-c", script)
     assert traced.stderr == b""
     assert traced.stdout == b"finished\n"
+
+
+def test_stats_report_calls_and_memory() -> None:
+    result = systrace(*PERMIT, "--stats", "-E", "/dev/null", "cat", "/etc/hostname")
+    assert result.returncode == 0
+    line = result.stderr.decode().strip()
+    assert re.fullmatch(r"systrace: (\d+) calls reached systrace, 0 faults injected, peak RSS (\d+) KiB", line), line
+    assert int(re.search(r"(\d+) calls", line).group(1)) > 10

@@ -53,6 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
     logs.add_argument("-e", dest="log_stderr", action="store_true", help="log to stderr")
     logs.add_argument("-E", dest="log_file", metavar="FILE", help="log to FILE")
     logs.add_argument("--json-log", action="store_true", help="write log records as JSON lines")
+    logs.add_argument("--stats", action="store_true",
+                      help="at exit, print to stderr how many calls reached systrace and its peak memory")
     parser.add_argument("command", nargs=argparse.REMAINDER, help="the command and its arguments")
     return parser
 
@@ -143,6 +145,13 @@ def run(options: argparse.Namespace, command: list[str]) -> int:
         for problem in session.finish():
             print(f"systrace: {problem}", file=sys.stderr)
             status = status or 2
+        if options.stats:
+            import resource
+
+            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+            faults = sum(getattr(d, "injected", 0) for d in session.chain.deciders)
+            print(f"systrace: {session.served} calls reached systrace, {faults} faults injected, peak RSS {peak} KiB",
+                  file=sys.stderr)
         return status
     finally:
         log.close()

@@ -37,6 +37,7 @@ def supervise(path: str, argv: list[str], env: dict[str, str], session: Session,
     try:
         status = supervisor.run()
     finally:
+        session.served = supervisor.served
         listener.close()
         signals.close()
     if supervisor.exec_error:

@@ -34,6 +34,9 @@ class ThreadInfo:
 class ProcessTable:
     def __init__(self) -> None:
         self._threads: dict[int, tuple[ThreadInfo, int]] = {}
+        # /proc/TID/status fds: bound to their task (after its death reads fail, never
+        # another task's), so pread gives fresh credentials cheaply
+        self._status_fds: dict[int, int] = {}
         self._sweep_at = SWEEP_AT
         self._thread_pidfds = True
 
@@ -51,6 +54,26 @@ class ProcessTable:
             if len(self._threads) >= self._sweep_at:
                 self._sweep()
         return info
+
+    def status_bytes(self, tid: int) -> bytes:
+        """The thread's /proc status now (credentials, umask)."""
+        fd = self._status_fds.get(tid)
+        if fd is not None:
+            try:
+                data = os.pread(fd, 4096, 0)
+                if data:
+                    return data
+            except OSError:
+                pass
+            os.close(self._status_fds.pop(tid))
+        fd = os.open(f"/proc/{tid}/status", os.O_RDONLY | os.O_CLOEXEC)
+        if tid in self._threads:  # cache only for threads we track (their pidfd proves identity)
+            self._status_fds[tid] = fd
+            return os.pread(fd, 4096, 0)
+        try:
+            return os.pread(fd, 4096, 0)
+        finally:
+            os.close(fd)
 
     def forget_group(self, tgid: int) -> None:
         for tid in [tid for tid, (info, _) in self._threads.items() if info.tgid == tgid or tid == tgid]:
@@ -77,6 +100,9 @@ class ProcessTable:
         entry = self._threads.pop(tid, None)
         if entry is not None:
             os.close(entry[1])
+        status_fd = self._status_fds.pop(tid, None)
+        if status_fd is not None:
+            os.close(status_fd)
 
     def _sweep(self) -> None:
         for tid in [tid for tid, (_, pidfd) in self._threads.items() if not _alive(pidfd)]:

@@ -26,6 +26,7 @@ class Session:
     processes: ProcessTable = field(default_factory=ProcessTable)
     store: Store | None = None
     save_interval: float | None = None  # seconds between writes of learned rules
+    served: int = 0  # notifications answered (set when supervision ends)
     _last_save: float = field(default_factory=time.monotonic)
     _users: dict[int, str] = field(default_factory=dict)
     _policy_numbers: dict[str, int] = field(default_factory=dict)

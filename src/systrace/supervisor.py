@@ -156,7 +156,8 @@ class Supervisor:
         except OSError:
             return  # the process is gone
         try:
-            fd = open_for(notif.pid, call.tgid, pidfd, target, translation.open_flags, translation.open_mode)
+            fd = open_for(notif.pid, call.tgid, pidfd, target, translation.open_flags, translation.open_mode,
+                          self.session.processes.status_bytes(notif.pid))
         except EmulationError as error:
             self._emulation_refused(notif, call, error.errno, str(error))
             return
@@ -166,9 +167,11 @@ class Supervisor:
         finally:
             os.close(pidfd)
         try:
-            self.listener.add_fd(notif.id, fd, cloexec=bool(translation.open_flags & os.O_CLOEXEC), send=True)
+            installed = self.listener.add_fd(notif.id, fd, cloexec=bool(translation.open_flags & os.O_CLOEXEC))
         finally:
             os.close(fd)
+        if installed is not None:
+            self.listener.succeed(notif.id, installed)
 
     def _emulation_refused(self, notif: Notification, call: Call, code: int, reason: str) -> None:
         call.extra["reason"] = reason

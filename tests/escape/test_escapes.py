@@ -5,8 +5,6 @@ cannot be closed on this kernel are listed in SECURITY.md."""
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -82,7 +80,3 @@ def test_path_tricks(escape_binary: str, arena: tuple[Path, Path], mode: str) ->
     assert total >= 1 and escapes == 0
     assert (arena[0] / "secret").read_text() == "SECRET\n"  # nor was it moved or linked
 
-
-def test_escape_suite_needs_no_root_to_pass(escape_binary: str) -> None:
-    assert shutil.which("gcc")
-    assert os.path.exists(escape_binary)

@@ -78,15 +78,14 @@ class Credentials:
 _STATUS_FIELDS = re.compile(rb"^(Umask|Uid|Gid|Groups):\t([^\n]*)$", re.MULTILINE)
 
 
-def tracee_credentials(tid: int) -> Credentials:
-    """Read fresh on every open: a process may change its ids between two opens."""
-    with open(f"/proc/{tid}/status", "rb") as handle:
-        fields = dict(_STATUS_FIELDS.findall(handle.read()))
+def tracee_credentials(status: bytes) -> Credentials:
+    """From /proc/TID/status read fresh for this open: ids may change between two opens."""
+    fields = dict(_STATUS_FIELDS.findall(status))
     return Credentials(int(fields[b"Uid"].split()[3]), int(fields[b"Gid"].split()[3]),
                        [int(g) for g in fields.get(b"Groups", b"").split()], int(fields.get(b"Umask", b"0022"), 8))
 
 
-def open_for(tid: int, tgid: int, pidfd: int, checked_path: bytes, flags: int, mode: int) -> int:
+def open_for(tid: int, tgid: int, pidfd: int, checked_path: bytes, flags: int, mode: int, status: bytes) -> int:
     """Open what the policy checked; return our fd (the caller injects and closes it).
     Raises EmulationError (fail closed) or OSError (the error the tracee would see)."""
     flags &= VALID_FLAGS
@@ -100,7 +99,7 @@ def open_for(tid: int, tgid: int, pidfd: int, checked_path: bytes, flags: int, m
     if not checked_path.startswith(b"/"):
         raise EmulationError(errno.EACCES, f"not a path: {checked_path!r}")
     root = os.readlink(f"/proc/{tid}/root")
-    credentials = tracee_credentials(tid)
+    credentials = tracee_credentials(status)
     resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS
     root_fd = -1
     try:

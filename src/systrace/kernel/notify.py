@@ -98,9 +98,12 @@ class Listener:
         """Complete the call without running it, returning `value`."""
         return self._send(notif_id, value, 0, 0)
 
-    def add_fd(self, notif_id: int, srcfd: int, cloexec: bool, send: bool = True) -> int | None:
-        """Install srcfd in the tracee; with send=True this also answers the call with the
-        new fd number, atomically. Returns the tracee's fd, or None if the call is gone."""
+    def add_fd(self, notif_id: int, srcfd: int, cloexec: bool, send: bool = False) -> int | None:
+        """Install srcfd in the tracee and return the tracee's fd number (None if the
+        call is gone). With send=True the call is answered with that number atomically;
+        callers usually answer with succeed() instead: a plain SEND wakes the tracee
+        through SYNC_WAKE_UP, an ADDFD|SEND reply does not (measured ~50 µs per open).
+        If the tracee dies in between, the extra fd dies with it."""
         flags = abi.ADDFD_FLAG_SEND if send else 0
         newfd_flags = os.O_CLOEXEC if cloexec else 0
         request = abi.NOTIF_ADDFD.pack(notif_id, flags, srcfd, 0, newfd_flags)
