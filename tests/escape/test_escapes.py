@@ -5,6 +5,7 @@ cannot be closed on this kernel are listed in SECURITY.md."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -80,3 +81,39 @@ def test_path_tricks(escape_binary: str, arena: tuple[Path, Path], mode: str) ->
     assert total >= 1 and escapes == 0
     assert (arena[0] / "secret").read_text() == "SECRET\n"  # nor was it moved or linked
 
+
+
+def _compile(name: str, tmp_path: Path) -> str:
+    out = tmp_path / name
+    subprocess.run(["gcc", "-O1", "-o", str(out), str(HERE / f"{name}.c")], check=True, timeout=120)
+    out.chmod(0o755)
+    return str(out)
+
+
+def test_unprivileged_tracee_cannot_touch_the_supervisor(user_runner, shared_dir: Path) -> None:
+    """ptrace, process_vm_writev, /proc/PID/mem, pidfd_getfd on systrace: all refused
+    (systrace is not dumpable), even with every call permitted."""
+    binary = _compile("attack_supervisor", shared_dir)
+    result = user_runner("--permit-all", binary)
+    lines = dict(line.split(" ", 1) for line in result.stdout.decode().splitlines())
+    assert lines == {"ptrace": "EPERM", "process_vm_writev": "EPERM", "proc_mem": "EACCES", "pidfd_getfd": "EPERM"}, lines
+
+
+def test_memfd_execveat_of_an_unknown_binary(tmp_path: Path) -> None:
+    """Learned with -A, the memfd's binary would need a policy of its own: under -a its
+    execveat is refused."""
+    binary = _compile("memfd_exec", tmp_path)
+    policies = tmp_path / "policies"
+    env = dict(CLEAN_ENV)
+    learn = subprocess.run([sys.executable, "-m", "systrace", "-d", str(policies), "-A", binary], capture_output=True,
+                           env=env, timeout=120)
+    assert learn.returncode == 0, learn.stderr
+    payload = policies / "memfd_payload__deleted_"  # what -A learned for the payload itself
+    assert payload.exists()
+    payload.unlink()
+    log = tmp_path / "log"
+    result = subprocess.run([sys.executable, "-m", "systrace", "-d", str(policies), "-a", "-E", str(log), binary],
+                            capture_output=True, env=env, timeout=120)
+    assert result.returncode == 3  # execveat failed and the program went on to exit(3)
+    assert re.search(r"deny\[eacces\] user: \w+, prog: .*syscall: linux-execveat\(322\), fd: \d+, argv: payload "
+                     r"\(no policy for /memfd:payload \(deleted\)\)", log.read_text())

@@ -128,16 +128,24 @@ class PolicyDecider:
             return decision
         self.inherited.pop(call.tgid, None)
         if self.require_policy:
-            target = exec_target(translated)
+            target = exec_target(translated, call.tid)
             if target is not None and self.store.find(target) is None:
                 call.extra["reason"] = f"no policy for {target}"
                 return Decision(DENY, errno.EACCES, log=True, source="no-policy")
         return decision
 
 
-def exec_target(translated: Translated) -> str | None:
-    """The binary an execve will run: the file, or the interpreter of a #! script."""
-    names = translated.by_name().get("filename", [])
+def exec_target(translated: Translated, tid: int) -> str | None:
+    """The binary an execve will run: the file, or the interpreter of a #! script. An
+    execveat of a descriptor (AT_EMPTY_PATH) runs whatever the descriptor is, a memfd
+    included (`/memfd:NAME (deleted)`: no policy names it)."""
+    args = translated.by_name()
+    names = args.get("filename", [])
+    if not names and args.get("fd"):
+        try:
+            return os.readlink(f"/proc/{tid}/fd/{args['fd'][0]}")
+        except OSError:
+            return "<unknown descriptor>"
     if not names or names[0].startswith("/<"):
         return None
     path = names[0]
