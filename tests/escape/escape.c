@@ -8,6 +8,7 @@
      opath-reopen  O_PATH on the secret, then reopen through /proc/self/fd
      rename        rename the secret over the allowed name, then open it
      hardlink      hard link to the secret under an allowed name
+     userns-bind   unshare a user and mount namespace, bind-mount the secret on allowed
      plain         just open allowed, for learning the policy */
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -16,6 +17,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <unistd.h>
 
 static char dir[256], allowed[300], secret[300], link_path[300];
@@ -88,6 +91,11 @@ int main(int argc, char **argv) {
         try_open(via);
     } else if (!strcmp(mode, "rename")) {
         rename(secret, allowed);
+        try_open(allowed);
+    } else if (!strcmp(mode, "userns-bind")) {
+        /* a mount namespace of its own, where the secret is bind-mounted on the allowed name */
+        if (unshare(CLONE_NEWUSER | CLONE_NEWNS) < 0) perror("unshare");
+        if (mount(secret, allowed, NULL, MS_BIND, NULL) < 0) perror("mount");
         try_open(allowed);
     } else if (!strcmp(mode, "hardlink")) {
         char hl[320];

@@ -50,6 +50,20 @@ def arena(tmp_path: Path, escape_binary: str) -> tuple[Path, Path]:
     return directory, policies
 
 
+def test_private_mount_namespace_cannot_remap_an_allowed_path(escape_binary: str, arena: tuple[Path, Path]) -> None:
+    """Even with unshare and mount permitted, an emulated open resolves the checked path in
+    systrace's mount namespace: the tracee gets the real allowed file."""
+    directory, policies = arena
+    native = subprocess.run([escape_binary, "userns-bind", str(directory)], capture_output=True, timeout=60)
+    if b"unshare:" in native.stderr or b"mount:" in native.stderr:
+        pytest.skip(f"user namespaces unavailable here: {native.stderr!r}")
+    assert native.stdout.startswith(b"escapes 1 ")  # natively the bind mount works
+    policy = next(policies.glob("*escape"))
+    policy.write_text(policy.read_text() + "\tnative-unshare: permit\n\tnative-mount: permit\n")
+    escapes, _, total = attempt(escape_binary, arena, "userns-bind")
+    assert (escapes, total) == (0, 1)
+
+
 def attempt(escape_binary: str, arena: tuple[Path, Path], mode: str, rounds: int = 20000) -> tuple[int, int, int]:
     directory, policies = arena
     log = directory.parent / "log"
@@ -117,3 +131,51 @@ def test_memfd_execveat_of_an_unknown_binary(tmp_path: Path) -> None:
     assert result.returncode == 3  # execveat failed and the program went on to exit(3)
     assert re.search(r"deny\[eacces\] user: \w+, prog: .*syscall: linux-execveat\(322\), fd: \d+, argv: payload "
                      r"\(no policy for /memfd:payload \(deleted\)\)", log.read_text())
+
+
+# -- the supervisor under stress ---------------------------------------------------------
+def test_threads_hammering_and_a_process_storm(tmp_path: Path) -> None:
+    """64 threads x 100 opens, then 300 processes at once, every open routed and checked."""
+    binary = _compile_threads("hammer", tmp_path)
+    policies = tmp_path / "policies"
+    learn = subprocess.run([sys.executable, "-m", "systrace", "-d", str(policies), "-A", binary, "2", "2", "2"],
+                           capture_output=True, env=CLEAN_ENV, timeout=120)
+    assert learn.returncode == 0, learn.stderr
+    result = subprocess.run([sys.executable, "-m", "systrace", "-d", str(policies), "-a", binary, "64", "100", "300"],
+                            capture_output=True, env=CLEAN_ENV, timeout=600)
+    assert (result.returncode, result.stdout) == (0, b"opened 6700 failed 0\n"), result.stderr
+
+
+def test_thousand_pending_notifications_behind_a_slow_question(tmp_path: Path) -> None:
+    """1000 threads call open while the first question waits for a slow frontend: every
+    one is served afterwards, none lost, none permitted without an answer."""
+    binary = _compile_threads("hammer", tmp_path)
+    frontend = tmp_path / "slow.py"
+    frontend.write_text("import sys, time\nfirst = True\nfor line in sys.stdin:\n"
+                        "    if first: time.sleep(2); first = False\n"
+                        "    print('permit-now', flush=True); sys.stdin.readline()\n")
+    result = subprocess.run([sys.executable, "-m", "systrace", "-d", str(tmp_path / "p"), "-g",
+                             f"{sys.executable} {frontend}", binary, "1000", "1"],
+                            capture_output=True, env=CLEAN_ENV, timeout=600)
+    assert (result.returncode, result.stdout) == (0, b"opened 1000 failed 0\n"), result.stderr
+
+
+def test_tracee_killed_in_the_middle_of_a_call(tmp_path: Path) -> None:
+    """The frontend kills the asking process before answering: systrace answers a call
+    that is gone, goes on, and reports the kill."""
+    frontend = tmp_path / "killer.py"
+    frontend.write_text("import os, re, signal, sys\nline = sys.stdin.readline()\n"
+                        "os.kill(int(re.search(r'pid: (\\d+)', line).group(1)), signal.SIGKILL)\n"
+                        "print('permit', flush=True)\nsys.stdin.readline()\n")
+    log = tmp_path / "log"
+    result = subprocess.run([sys.executable, "-m", "systrace", "-d", str(tmp_path / "p"), "-E", str(log), "-g",
+                             f"{sys.executable} {frontend}", "cat", "/etc/hostname"],
+                            capture_output=True, env=CLEAN_ENV, timeout=120)
+    assert result.returncode == 128 + 9 and result.stdout == b""
+    assert b"Traceback" not in result.stderr and "internal error" not in log.read_text()
+
+
+def _compile_threads(name: str, tmp_path: Path) -> str:
+    out = tmp_path / name
+    subprocess.run(["gcc", "-O1", "-pthread", "-o", str(out), str(HERE / f"{name}.c")], check=True, timeout=120)
+    return str(out)
