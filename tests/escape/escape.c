@@ -9,6 +9,7 @@
      rename        rename the secret over the allowed name, then open it
      hardlink      hard link to the secret under an allowed name
      userns-bind   unshare a user and mount namespace, bind-mount the secret on allowed
+     chroot        chroot into DIR, then open the secret by its new name and with ..
      plain         just open allowed, for learning the policy */
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -97,6 +98,12 @@ int main(int argc, char **argv) {
         if (unshare(CLONE_NEWUSER | CLONE_NEWNS) < 0) perror("unshare");
         if (mount(secret, allowed, NULL, MS_BIND, NULL) < 0) perror("mount");
         try_open(allowed);
+    } else if (!strcmp(mode, "chroot")) {
+        /* a new root: the secret under its new name, and .. out of it */
+        if (chroot(dir) < 0 || chdir("/") < 0) perror("chroot");
+        try_open("/secret");
+        try_open("../../../secret");
+        try_open("/sub/../secret");
     } else if (!strcmp(mode, "hardlink")) {
         char hl[320];
         snprintf(hl, sizeof hl, "%s/hl", dir);

@@ -64,13 +64,23 @@ def test_private_mount_namespace_cannot_remap_an_allowed_path(escape_binary: str
     assert (escapes, total) == (0, 1)
 
 
+def test_chroot_cannot_rename_the_secret(escape_binary: str, arena: tuple[Path, Path]) -> None:
+    """Inside a chroot the policy sees the tracee's own view of a path (/secret, ../..
+    stopping at its root), which names nothing it permits: every attempt is denied."""
+    directory, policies = arena
+    policy = next(policies.glob("*escape"))
+    policy.write_text(policy.read_text() + "\tnative-chroot: permit\n\tnative-chdir: permit\n")
+    escapes, denied, total = attempt(escape_binary, arena, "chroot")
+    assert (escapes, denied, total) == (0, 3, 3)
+
+
 def attempt(escape_binary: str, arena: tuple[Path, Path], mode: str, rounds: int = 20000) -> tuple[int, int, int]:
     directory, policies = arena
     log = directory.parent / "log"
     result = subprocess.run([sys.executable, "-m", "systrace", "-d", str(policies), "-a", "-E", str(log), escape_binary, mode,
                              str(directory), str(rounds)], capture_output=True, env=CLEAN_ENV, timeout=600)
     assert result.returncode == 0, (result.stdout, result.stderr)
-    words = result.stdout.split()
+    words = result.stdout.decode().split()
     return int(words[1]), int(words[3]), int(words[5])
 
 
@@ -179,3 +189,24 @@ def _compile_threads(name: str, tmp_path: Path) -> str:
     out = tmp_path / name
     subprocess.run(["gcc", "-O1", "-pthread", "-o", str(out), str(HERE / f"{name}.c")], check=True, timeout=120)
     return str(out)
+
+
+def test_exec_path_swapped_after_the_check(tmp_path: Path) -> None:
+    """A thread flips the execve path after the check: the binary really executed is
+    compared with the one checked at its first call, and a mismatch is killed."""
+    binary = _compile_threads("exec_swap", tmp_path)
+    policies = tmp_path / "policies"
+    for argv in ([binary, "learn", "3"], ["/usr/bin/true"], ["/usr/bin/false"]):
+        learn = subprocess.run([sys.executable, "-m", "systrace", "-d", str(policies), "-A", *argv], capture_output=True,
+                               env=CLEAN_ENV, timeout=120)
+        assert learn.returncode in (0, 1), learn.stderr
+    policy = next(policies.glob("*exec_swap"))
+    policy.write_text(policy.read_text() + "\tnative-mmap: permit\n\tnative-mprotect: permit\n\tnative-clone: permit\n"
+                      "\tnative-madvise: permit\n\tnative-munmap: permit\n")
+    result = subprocess.run([sys.executable, "-m", "systrace", "-d", str(policies), "-a", binary, "race", "150"],
+                            capture_output=True, env=CLEAN_ENV, timeout=600)
+    words = result.stdout.decode().split()
+    assert len(words) == 8, (result.stdout, result.stderr)
+    counts = dict(zip(words[::2], map(int, words[1::2]), strict=True))
+    assert counts["false"] == 0, counts  # no escape
+    assert sum(counts.values()) == 150

@@ -50,6 +50,7 @@ class PolicyDecider:
         self.inherited: dict[int, StoredPolicy] = {}  # tgid -> policy kept across exec
         self.detached: set[int] = set()
         self._compiled: dict[int, CompiledPolicy] = {}
+        self.expected_exe: dict[int, str] = {}  # tgid -> the binary its permitted execve checked
 
     def policy_for(self, call: Call) -> StoredPolicy | None:
         stored = self.inherited.get(call.tgid) or self.store.find(call.exe)
@@ -60,6 +61,14 @@ class PolicyDecider:
     def decide(self, call: Call) -> Decision | None:
         if call.tgid in self.detached:
             return Decision(PERMIT, source="detached")
+        expected = self.expected_exe.get(call.tgid)
+        if expected is not None and call.exe != expected and call.name not in EXEC_NAMES:
+            # the exec ran another binary than the one checked (its path was swapped)
+            del self.expected_exe[call.tgid]
+            call.extra["reason"] = f"executed {call.exe}, but {expected} was checked"
+            return Decision(KILL, log=True, source="exec-mismatch")
+        if expected is not None and call.exe == expected:
+            del self.expected_exe[call.tgid]
         stored = self.policy_for(call)
         translated = translated_call(call, self.use_aliases)
         if stored is None:
@@ -127,11 +136,12 @@ class PolicyDecider:
             self.inherited[call.tgid] = stored
             return decision
         self.inherited.pop(call.tgid, None)
-        if self.require_policy:
-            target = exec_target(translated, call.tid)
-            if target is not None and self.store.find(target) is None:
-                call.extra["reason"] = f"no policy for {target}"
-                return Decision(DENY, errno.EACCES, log=True, source="no-policy")
+        target = exec_target(translated, call.tid)
+        if self.require_policy and target is not None and self.store.find(target) is None:
+            call.extra["reason"] = f"no policy for {target}"
+            return Decision(DENY, errno.EACCES, log=True, source="no-policy")
+        if target is not None and _names_a_file(rule):
+            self.expected_exe[call.tgid] = target  # checked again at the new image's first call
         return decision
 
 
