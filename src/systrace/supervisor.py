@@ -20,6 +20,7 @@ from .kernel.emulate import EmulationError, open_for
 from .kernel.launch import Launched, exec_outcome
 from .kernel.libc import pidfd_send_signal, tgkill
 from .kernel.signals import SI_KERNEL, SignalFd
+from .kernel.sockets import Pending, socket_call
 from .kernel.syscalls_x86_64 import SYSCALLS
 from .translate.filename import NONEXISTENT
 
@@ -47,11 +48,13 @@ class Supervisor:
         self.exec_error = 0  # errno of a failed exec of the command
         self.served = 0
         self.current_call: Call | None = None
+        self.pending: dict[int, Pending] = {}  # blocking connects done by helpers, by result fd
+        self.poller = select.poll()
 
     # -- the loop ---------------------------------------------------------------
     def run(self) -> int:
         """Serve until no supervised task is left; return the command's exit status."""
-        poller = select.poll()
+        poller = self.poller
         listener_fd = self.listener.fileno()
         poller.register(listener_fd, select.POLLIN)
         poller.register(self.signals.fileno(), select.POLLIN)
@@ -66,6 +69,8 @@ class Supervisor:
                         self.serve_one()
                     elif events & (select.POLLHUP | select.POLLERR):
                         serving = False
+                elif fd in self.pending:
+                    self.finish_socket_call(self.pending.pop(fd))
                 else:
                     self.on_signals()
         self.reap(block_for_child=True)
@@ -128,7 +133,10 @@ class Supervisor:
         if decision is not None and decision.signal:
             self.signal_thread(notif, decision.signal)
         if decision is not None and decision.emulate and self.current_call is not None:
-            self.emulate_open(notif, self.current_call)
+            if self.current_call.name in ("connect", "bind"):
+                self.emulate_socket_call(notif, self.current_call)
+            else:
+                self.emulate_open(notif, self.current_call)
         elif decision is None or decision.verdict == PERMIT:
             self.listener.allow(notif.id)
         elif decision.verdict == DENY:
@@ -172,6 +180,33 @@ class Supervisor:
             os.close(fd)
         if installed is not None:
             self.listener.succeed(notif.id, installed)
+
+    def emulate_socket_call(self, notif: Notification, call: Call) -> None:
+        """connect/bind the address that was checked, on the tracee's own socket."""
+        translation = call.extra["translation"]
+        try:
+            pidfd = os.pidfd_open(call.tgid)
+        except OSError:
+            return
+        try:
+            result = socket_call(call.name, pidfd, translation.sockfd, translation.sockaddr_raw, notif.id)
+        finally:
+            os.close(pidfd)
+        if isinstance(result, Pending):
+            self.pending[result.fd] = result
+            self.poller.register(result.fd, select.POLLIN)
+        elif result == 0:
+            self.listener.succeed(notif.id, 0)
+        else:
+            self.listener.fail(notif.id, result)
+
+    def finish_socket_call(self, pending: Pending) -> None:
+        self.poller.unregister(pending.fd)
+        result = pending.result()
+        if result == 0:
+            self.listener.succeed(pending.notif_id, 0)
+        else:
+            self.listener.fail(pending.notif_id, result)
 
     def _emulation_refused(self, notif: Notification, call: Call, code: int, reason: str) -> None:
         call.extra["reason"] = reason

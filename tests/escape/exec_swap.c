@@ -11,10 +11,18 @@
 #include <sys/wait.h>
 #include <unistd.h>
 extern char **environ;
-static char path[32] = "/usr/bin/true";
+static volatile char path[32] = "/usr/bin/true";
 static atomic_int stop;
+static void put(const char *text) {  /* byte by byte through volatile: no store is dropped */
+    for (int i = 0; i < 15; i++) path[i] = text[i];
+}
 static void *flip(void *arg) {
-    while (!atomic_load(&stop)) { memcpy(path, "/usr/bin/false", 15); memcpy(path, "/usr/bin/true\0", 15); }
+    while (!atomic_load(&stop)) {
+        put("/usr/bin/false");
+        for (volatile int i = 0; i < 500; i++) {}
+        put("/usr/bin/true\0");
+        for (volatile int i = 0; i < 500; i++) {}
+    }
     return arg;
 }
 int main(int argc, char **argv) {
@@ -27,7 +35,7 @@ int main(int argc, char **argv) {
             pthread_t t;
             if (race) pthread_create(&t, NULL, flip, NULL);
             char *args[] = {"true", NULL};
-            execve(path, args, environ);
+            execve((const char *)path, args, environ);
             _exit(2);  /* refused */
         }
         int status;

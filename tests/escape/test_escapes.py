@@ -210,3 +210,39 @@ def test_exec_path_swapped_after_the_check(tmp_path: Path) -> None:
     counts = dict(zip(words[::2], map(int, words[1::2]), strict=True))
     assert counts["false"] == 0, counts  # no escape
     assert sum(counts.values()) == 150
+    assert counts["refused"] + counts["killed"] > 0, counts  # the race was there
+
+
+def test_connect_address_swapped_during_the_check(tmp_path: Path) -> None:
+    """A thread flips the port while connect is checked: systrace connects the checked
+    address itself (on the tracee's socket), so the forbidden port is never reached."""
+    import socket
+
+    binary = _compile_threads("connect_swap", tmp_path)
+    servers = []
+    for _ in range(2):
+        server = socket.socket()
+        server.bind(("127.0.0.1", 0))
+        server.listen(4096)
+        servers.append(server)
+    good, bad = (str(s.getsockname()[1]) for s in servers)
+    policies = tmp_path / "policies"
+    learn = subprocess.run([sys.executable, "-m", "systrace", "-d", str(policies), "-A", binary, "plain", good, bad],
+                           capture_output=True, env=CLEAN_ENV, timeout=120)
+    assert learn.returncode == 0, learn.stderr
+    policy = next(policies.glob("*connect_swap"))
+    assert f'sockaddr eq "inet-[127.0.0.1]:{good}"' in policy.read_text()
+    policy.write_text(policy.read_text() + "\tnative-mmap: permit\n\tnative-mprotect: permit\n\tnative-clone: permit\n"
+                      "\tnative-madvise: permit\n\tnative-munmap: permit\n\tnative-socket: permit\n\tnative-futex: permit\n"
+                      "\tnative-set_robust_list: permit\n\tnative-rseq: permit\n")
+    try:
+        result = subprocess.run([sys.executable, "-m", "systrace", "-d", str(policies), "-a", "-E", str(tmp_path / "log"),
+                                 binary, "race", good, bad, "2000"], capture_output=True, env=CLEAN_ENV, timeout=600)
+    finally:
+        for server in servers:
+            server.close()
+    words = result.stdout.decode().split()
+    assert len(words) == 6, (result.stdout, result.stderr)
+    counts = dict(zip(words[::2], map(int, words[1::2]), strict=True))
+    assert counts["bad"] == 0, counts
+    assert counts["good"] > 0 and counts["failed"] > 0, (tmp_path / "log").read_text()[-2000:]  # the race was there

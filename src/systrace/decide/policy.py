@@ -24,11 +24,11 @@ EXEC_NAMES = ("execve", "execveat")
 OPEN_FAMILY = ("open", "openat", "openat2", "creat")
 
 
-def _names_a_file(rule: ast.Rule) -> bool:
-    """Does the rule's decision depend on the path?"""
+def _names_a_file(rule: ast.Rule, name: str = "filename") -> bool:
+    """Does the rule's decision depend on the path (or on the given argument)?"""
     def walk(expr: ast.Expr | None) -> bool:
         if isinstance(expr, ast.Symbol):
-            return expr.name == "filename"
+            return expr.name == name
         if isinstance(expr, ast.Not):
             return walk(expr.expr)
         if isinstance(expr, ast.BinOp):
@@ -91,6 +91,10 @@ class PolicyDecider:
         if (decision is not None and decision.verdict == PERMIT and call.name in OPEN_FAMILY and _names_a_file(rule)
                 and not translated.open_flags & os.O_PATH):  # ADDFD cannot pass an O_PATH fd (SECURITY.md)
             # decided on the path: open exactly what was checked (no check-then-use race)
+            decision = Decision(PERMIT, log=decision.log, source=decision.source, emulate=True)
+        elif (decision is not None and decision.verdict == PERMIT and translated.sockaddr_raw is not None
+              and _names_a_file(rule, "sockaddr")):
+            # decided on the address: connect/bind the address that was checked
             decision = Decision(PERMIT, log=decision.log, source=decision.source, emulate=True)
         if decision is not None and call.name in EXEC_NAMES and decision.verdict == PERMIT:
             return self.check_exec(call, translated, rule, decision, stored)

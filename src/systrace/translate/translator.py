@@ -38,6 +38,8 @@ class Translated:
     alias: str | None = None
     alias_list: list[tuple[str, str]] = field(default_factory=list)  # what the alias's rules see
     open_target: bytes | None = None  # open family: what an emulated open opens (None: cannot)
+    sockaddr_raw: bytes | None = None  # connect/bind: the address checked, as read
+    sockfd: int = -1
     open_flags: int = 0
     open_mode: int = 0
     read_memory: bool = False  # the tracee's memory was read: check the id is still valid
@@ -152,7 +154,10 @@ def _translate_one(spec: ArgSpec, syscall: str, raw: tuple[int, ...], tracee: Tr
         out.args.append(("mode", formats.mode(how[1]) if how else UNREADABLE))
     elif isinstance(spec, SockaddrArg):
         out.read_memory = True
-        out.args.append(("sockaddr", _sockaddr(raw[spec.index], raw[spec.length], tracee)))
+        value, data = _sockaddr(raw[spec.index], raw[spec.length], tracee)
+        out.args.append(("sockaddr", value))
+        if syscall in ("connect", "bind") and data is not None:
+            out.sockaddr_raw, out.sockfd = data, formats.s32(raw[0])
     elif isinstance(spec, ArgvArg):
         out.read_memory = True
         out.args.append(("argv", _argv(raw[spec.index], tracee)))
@@ -187,14 +192,17 @@ def _filename(spec: PathArg, syscall: str, raw: tuple[int, ...], tracee: Tracee,
     return ("filename", resolve(tracee, path, dirfd, follow))
 
 
-def _sockaddr(address: int, length: int, tracee: Tracee) -> str:
-    length = min(length & 0xFFFFFFFF, MAX_SOCKADDR)
+def _sockaddr(address: int, length: int, tracee: Tracee) -> tuple[str, bytes | None]:
+    length = length & 0xFFFFFFFF
+    if length > MAX_SOCKADDR:
+        return "<oversized address>", None
     if address == 0 or length == 0:
-        return "<no address>"
+        return "<no address>", None
     try:
-        return formats.sockaddr(tracee.read(address, length))
+        data = tracee.read(address, length)
     except MemoryError_:
-        return UNREADABLE
+        return UNREADABLE, None
+    return formats.sockaddr(data), data
 
 
 def _argv(address: int, tracee: Tracee) -> str:
