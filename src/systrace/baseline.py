@@ -57,6 +57,19 @@ def apply_baseline(plan: FilterPlan) -> None:
         plan.arg_rules.pop(SYSCALLS[name], None)
 
 
+# Calls that name a process: aimed at the supervisor they are refused in the kernel, so a
+# tracee cannot signal it, open a pidfd on it, trace it or touch its memory.
+TARGETS_A_PROCESS = {"kill": 0, "tkill": 0, "tgkill": 0, "rt_sigqueueinfo": 0, "rt_tgsigqueueinfo": 0,
+                     "pidfd_open": 0, "process_vm_readv": 0, "process_vm_writev": 0, "ptrace": 1}
+
+
+def protect_supervisor(plan: FilterPlan, supervisor_pid: int) -> None:
+    for name, index in TARGETS_A_PROCESS.items():
+        nr = SYSCALLS[name]
+        guard = ArgRule((ArgTest(index, "eq", supervisor_pid, width=32),), abi.ret_errno(errno.EPERM))
+        plan.arg_rules[nr] = (guard,) + tuple(r for r in plan.arg_rules.get(nr, ()) if r != guard)
+
+
 def never_notified() -> frozenset[str]:
     """System calls the filter always decides itself: they never reach the supervisor."""
     plan = base_plan(abi.RET_USER_NOTIF)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import signal
 
+from .baseline import protect_supervisor
 from .kernel import abi, bpf
 from .kernel import filter as kfilter
 from .kernel.filter import FilterPlan
@@ -20,6 +21,7 @@ from .supervisor import FORWARDED_SIGNALS, Supervisor
 def supervise(path: str, argv: list[str], env: dict[str, str], session: Session, plan: FilterPlan) -> int:
     """Returns the command's exit status (128+N when killed by signal N). Raises
     LaunchError when the command cannot be started under a filter."""
+    protect_supervisor(plan, os.getpid())  # the child will run under this filter: we are its supervisor
     program = bpf.to_bytes(kfilter.compile_plan(plan))
     prctl(abi.PR_SET_CHILD_SUBREAPER, 1)  # orphans of the tree come back to us
     signals = SignalFd([signal.SIGCHLD, *FORWARDED_SIGNALS])

@@ -1,6 +1,6 @@
-/* Attacks on the supervisor (this process's parent, or argv[1] if given):
-   ptrace attach, process_vm_writev, writing /proc/PID/mem, and taking its fd 3 with
-   pidfd_getfd. Prints one line per attempt: "NAME ok" or "NAME ERRNO". */
+/* Attacks on the supervisor (this process's parent, or argv[1] if given): ptrace
+   attach, process_vm_writev, writing /proc/PID/mem, taking its fd 3 with pidfd_getfd,
+   stopping and killing it. Prints one line per attempt: "NAME ok" or "NAME ERRNO". */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -10,6 +10,7 @@
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
+#include <signal.h>
 #include <unistd.h>
 
 static void report(const char *name, long result) {
@@ -29,5 +30,8 @@ int main(int argc, char **argv) {
     report("proc_mem", open(path, O_RDWR));
     int pidfd = syscall(SYS_pidfd_open, target, 0);
     report("pidfd_getfd", pidfd < 0 ? -1 : syscall(SYS_pidfd_getfd, pidfd, 3, 0));
+    report("pidfd_open", pidfd);
+    report("tgkill", syscall(SYS_tgkill, target, target, SIGSTOP));
+    report("kill", kill(target, SIGKILL));  /* last: if it worked, nothing would be left to report */
     return 0;
 }

@@ -10,6 +10,7 @@
      hardlink      hard link to the secret under an allowed name
      userns-bind   unshare a user and mount namespace, bind-mount the secret on allowed
      chroot        chroot into DIR, then open the secret by its new name and with ..
+     openat2       openat2 on the secret, and RESOLVE_IN_ROOT below an O_PATH fd of DIR
      plain         just open allowed, for learning the policy */
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -20,6 +21,7 @@
 #include <string.h>
 #include <sched.h>
 #include <sys/mount.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 static char dir[256], allowed[300], secret[300], link_path[300];
@@ -98,6 +100,17 @@ int main(int argc, char **argv) {
         if (unshare(CLONE_NEWUSER | CLONE_NEWNS) < 0) perror("unshare");
         if (mount(secret, allowed, NULL, MS_BIND, NULL) < 0) perror("mount");
         try_open(allowed);
+    } else if (!strcmp(mode, "openat2")) {
+        /* openat2 keeps its flags in a struct; RESOLVE_IN_ROOT relative to DIR */
+        struct { unsigned long long flags, mode, resolve; } how = {O_RDONLY, 0, 0};
+        int fd = syscall(437, AT_FDCWD, secret, &how, sizeof how);
+        total++;
+        if (fd < 0) denied++; else { char b[8] = {0}; if (pread(fd, b, 6, 0) > 0 && !strncmp(b, "SECRET", 6)) escapes++; close(fd); }
+        int d = open(dir, O_PATH | O_DIRECTORY);
+        how.resolve = 0x10;  /* RESOLVE_IN_ROOT */
+        fd = syscall(437, d, "/secret", &how, sizeof how);
+        total++;
+        if (fd < 0) denied++; else { char b[8] = {0}; if (pread(fd, b, 6, 0) > 0 && !strncmp(b, "SECRET", 6)) escapes++; close(fd); }
     } else if (!strcmp(mode, "chroot")) {
         /* a new root: the secret under its new name, and .. out of it */
         if (chroot(dir) < 0 || chdir("/") < 0) perror("chroot");

@@ -99,7 +99,7 @@ def test_races_during_the_check(escape_binary: str, arena: tuple[Path, Path], mo
     assert denied > 0  # the race did present the secret's name
 
 
-@pytest.mark.parametrize("mode", ["dotdot", "dirfd", "opath-reopen", "rename", "hardlink"])
+@pytest.mark.parametrize("mode", ["dotdot", "dirfd", "opath-reopen", "rename", "hardlink", "openat2"])
 def test_path_tricks(escape_binary: str, arena: tuple[Path, Path], mode: str) -> None:
     escapes, _, total = attempt(escape_binary, arena, mode)
     assert total >= 1 and escapes == 0
@@ -114,13 +114,32 @@ def _compile(name: str, tmp_path: Path) -> str:
     return str(out)
 
 
-def test_unprivileged_tracee_cannot_touch_the_supervisor(user_runner, shared_dir: Path) -> None:
-    """ptrace, process_vm_writev, /proc/PID/mem, pidfd_getfd on systrace: all refused
-    (systrace is not dumpable), even with every call permitted."""
+@pytest.mark.parametrize("who", ["root", "user"])
+def test_tracee_cannot_touch_the_supervisor(request, shared_dir: Path, who: str) -> None:
+    """ptrace, process_vm_writev, /proc/PID/mem, pidfd_open/pidfd_getfd, tgkill(SIGSTOP)
+    and kill(SIGKILL) on systrace: all refused, even with every call permitted and even
+    for a root tracee (the filter refuses calls that name systrace's pid)."""
+    runner = request.getfixturevalue(f"{who}_runner")
     binary = _compile("attack_supervisor", shared_dir)
-    result = user_runner("--permit-all", binary)
+    result = runner("--permit-all", binary)
+    assert result.returncode == 0
     lines = dict(line.split(" ", 1) for line in result.stdout.decode().splitlines())
-    assert lines == {"ptrace": "EPERM", "process_vm_writev": "EPERM", "proc_mem": "EACCES", "pidfd_getfd": "EPERM"}, lines
+    if who == "root":  # CAP_SYS_PTRACE opens it; with --permit-all opens never reach systrace (SECURITY.md)
+        del lines["proc_mem"]
+    expected = {"ptrace": "EPERM", "process_vm_writev": "EPERM", "proc_mem": "EACCES", "pidfd_getfd": "EPERM",
+                "pidfd_open": "EPERM", "tgkill": "EPERM", "kill": "EPERM"}
+    assert lines == {k: v for k, v in expected.items() if k in lines} and len(lines) >= 6, lines
+
+
+def test_systrace_own_proc_entry_is_refused_whatever_the_policy(tmp_path: Path) -> None:
+    """Opens routed to systrace that resolve into its own /proc directory are refused."""
+    log = tmp_path / "log"
+    result = subprocess.run([sys.executable, "-m", "systrace", "-d", str(tmp_path / "p"), "-A", "-E", str(log), "sh", "-c",
+                             'cat /proc/$PPID/status >/dev/null; echo "cat: $?"; cat /proc/$$/status >/dev/null; echo "own: $?"'],
+                            capture_output=True, env=CLEAN_ENV, timeout=120)
+    assert result.stdout == b"cat: 1\nown: 0\n"
+    assert b"Permission denied" in result.stderr
+    assert "(systrace's own /proc entry, whatever the policy says)" in log.read_text()
 
 
 def test_memfd_execveat_of_an_unknown_binary(tmp_path: Path) -> None:

@@ -51,6 +51,7 @@ class PolicyDecider:
         self.detached: set[int] = set()
         self._compiled: dict[int, CompiledPolicy] = {}
         self.expected_exe: dict[int, str] = {}  # tgid -> the binary its permitted execve checked
+        self.own_proc = f"/proc/{os.getpid()}"  # systrace's own /proc entry: never a tracee's
 
     def policy_for(self, call: Call) -> StoredPolicy | None:
         stored = self.inherited.get(call.tgid) or self.store.find(call.exe)
@@ -71,6 +72,10 @@ class PolicyDecider:
             del self.expected_exe[call.tgid]
         stored = self.policy_for(call)
         translated = translated_call(call, self.use_aliases)
+        for name, value in translated.args:
+            if name == "filename" and (value == self.own_proc or value.startswith(self.own_proc + "/")):
+                call.extra["reason"] = "systrace's own /proc entry, whatever the policy says"
+                return Decision(DENY, errno.EACCES, log=True, source="protect")
         if stored is None:
             call.extra["filters"] = 0
             if self.require_policy:  # it got past the exec check (e.g. the file was swapped)
