@@ -77,7 +77,8 @@ def build(scratch: Path) -> dict[str, str]:
 
 def workloads(binaries: dict[str, str], openat_iterations: int) -> list[Workload]:
     return [
-        Workload("getppid loop (200k, kernel fast path)", [binaries["getppid_loop"], "200000"]),
+        Workload("getppid loop (200k, kernel fast path)", [binaries["getppid_loop"], "200000"], calls=200000,
+                 short_argv=[binaries["getppid_loop"], "100"], short_calls=100),
         Workload(f"openat+close loop ({openat_iterations // 1000}k)", [binaries["openat_loop"], str(openat_iterations)],
                  calls=openat_iterations, short_argv=[binaries["openat_loop"], "100"], short_calls=100),
         Workload("python3 -c 'import json, email, http.client'", ["python3", "-c", "import json, email, http.client"]),
@@ -127,13 +128,17 @@ def time_once(argv: list[str], env: dict[str, str], any_status: bool = False, rs
     return elapsed if result.returncode == 0 or any_status else None
 
 
-def run(runs: int, only: str | None, openat_iterations: int) -> tuple[list[Workload], list[Config], dict]:
+def run(runs: int, only: str | None, openat_iterations: int, config_filter: str | None = None
+        ) -> tuple[list[Workload], list[Config], dict]:
     scratch = Path(tempfile.mkdtemp(prefix="systrace-bench-"))
     env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
     try:
         binaries = build(scratch)
         chosen = [w for w in workloads(binaries, openat_iterations) if not only or only in w.name]
         cfgs = [c for c in configs() if c.needs is None or shutil.which(c.needs)]
+        if config_filter:
+            wanted = config_filter.split(",")
+            cfgs = [c for c in cfgs if c.name == "native" or any(w in c.name for w in wanted)]
         results: dict[tuple[str, str], Result] = {}
         for number, workload in enumerate(chosen):
             policy_dir = str(scratch / f"policies-{number}")
@@ -204,6 +209,8 @@ def main() -> int:
     parser.add_argument("--install", action="store_true", help="apt-get install strace, fiu-utils and gcc if missing")
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--only", help="run workloads whose name contains this")
+    parser.add_argument("--configs", help="run only configurations whose name contains one of these (comma list); "
+                        "native always runs")
     parser.add_argument("--openat-iterations", type=int, default=100_000)
     parser.add_argument("--json", type=Path, help="write the raw results here")
     args = parser.parse_args()
@@ -211,7 +218,7 @@ def main() -> int:
         parser.error("--runs must be at least 1")
     if args.install:
         install()
-    chosen, cfgs, results = run(args.runs, args.only, args.openat_iterations)
+    chosen, cfgs, results = run(args.runs, args.only, args.openat_iterations, args.configs)
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Linux {platform.release()}, Python {platform.python_version()}")
     print(f"runs: {args.runs} per configuration, alternated; medians\n")
     print(table(chosen, cfgs, results))
