@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import Runner
 
 HERE = Path(__file__).resolve().parent
 SRC = HERE.parent.parent / "src"
@@ -265,3 +266,13 @@ def test_connect_address_swapped_during_the_check(tmp_path: Path) -> None:
     counts = dict(zip(words[::2], map(int, words[1::2]), strict=True))
     assert counts["bad"] == 0, counts
     assert counts["good"] > 0 and counts["failed"] > 0, (tmp_path / "log").read_text()[-2000:]  # the race was there
+
+
+def test_fork_bomb_under_a_process_limit(user_runner, shared_dir: Path) -> None:
+    """2^14 processes wanted, 400 allowed by RLIMIT_NPROC: forks fail by the thousand,
+    systrace serves the storm, and everything ends."""
+    binary = _compile_threads("forkbomb", shared_dir)
+    limited = Runner(user_runner.name, ["prlimit", "--nproc=400:400", "--", *user_runner.prefix], user_runner.python,
+                     user_runner.env, user_runner.cwd)
+    result = limited("--permit-all", "-E", "/dev/null", binary, "14", timeout=600)
+    assert (result.returncode, result.stdout) == (0, b"forkbomb done\n"), result.stderr[-500:]
