@@ -276,3 +276,37 @@ def test_fork_bomb_under_a_process_limit(user_runner, shared_dir: Path) -> None:
                      user_runner.env, user_runner.cwd)
     result = limited("--permit-all", "-E", "/dev/null", binary, "14", timeout=600)
     assert (result.returncode, result.stdout) == (0, b"forkbomb done\n"), result.stderr[-500:]
+
+
+def _learn_and_enforce(tmp_path: Path, learn_argv: list[str], run_argv: list[str], extra: str = "") -> subprocess.CompletedProcess:
+    policies = tmp_path / "policies"
+    subprocess.run([sys.executable, "-m", "systrace", "-d", str(policies), "-A", *learn_argv], capture_output=True,
+                   env=CLEAN_ENV, timeout=120)
+    if extra:
+        policy = next(policies.glob(f"*{Path(learn_argv[0]).name}"))
+        policy.write_text(policy.read_text() + extra)
+    return subprocess.run([sys.executable, "-m", "systrace", "-d", str(policies), "-a", "-E", str(tmp_path / "log"),
+                           *run_argv], capture_output=True, env=CLEAN_ENV, timeout=120)
+
+
+@pytest.mark.parametrize(("program", "status", "stdout"), [
+    ("int80", 128 + 31, b""),  # killed by the filter (SIGSYS)
+    ("x32", 0, b"x32 getpid: Function not implemented\n"),
+    ("uring", 1, b"io_uring_setup: Function not implemented\n"),
+])
+def test_foreign_abis_and_io_uring_under_enforce(cbin, tmp_path: Path, program: str, status: int, stdout: bytes) -> None:
+    """Even a policy learned while they ran cannot let them through: the filter decides."""
+    binary = cbin(program)
+    result = _learn_and_enforce(tmp_path, [binary], [binary])
+    assert (result.returncode, result.stdout) == (status, stdout), result.stderr
+
+
+def test_vfork_then_exec_of_a_binary_without_policy(tmp_path: Path) -> None:
+    binary = _compile("vfork_exec", tmp_path)
+    # the parent's policy lets it exec anything: what stops /usr/bin/id is that no policy names it
+    result = _learn_and_enforce(tmp_path, [binary, "/usr/bin/true"], [binary, "/usr/bin/id"], "\tnative-execve: permit\n")
+    assert result.stdout == b"child exit 127\n"
+    assert "(no policy for /usr/bin/id)" in (tmp_path / "log").read_text()
+    again = subprocess.run([sys.executable, "-m", "systrace", "-d", str(tmp_path / "policies"), "-a", binary, "/usr/bin/true"],
+                           capture_output=True, env=CLEAN_ENV, timeout=120)
+    assert again.stdout == b"child exit 0\n"  # the learned exec still works
