@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 EXECVE_NRS = frozenset((SYSCALLS["execve"], SYSCALLS["execveat"]))
 FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
 INTERNAL_ERROR = Decision(DENY, errno.EPERM, log=True, source="error")
+MAX_BATCH = 256  # notifications received before deciding any
 STALE = Decision(DENY, errno.EPERM, source="stale")
 
 
@@ -50,6 +51,8 @@ class Supervisor:
         self.current_call: Call | None = None
         self.pending: dict[int, Pending] = {}  # blocking connects done by helpers, by result fd
         self.poller = select.poll()
+        self._listener_ready = select.poll()  # is another notification pending right now?
+        self._listener_ready.register(listener.fileno(), select.POLLIN)
 
     # -- the loop ---------------------------------------------------------------
     def run(self) -> int:
@@ -66,7 +69,7 @@ class Supervisor:
             for fd, events in ready:
                 if fd == listener_fd:
                     if events & select.POLLIN:
-                        self.serve_one()
+                        self.serve_batch()
                     elif events & (select.POLLHUP | select.POLLERR):
                         serving = False
                 elif fd in self.pending:
@@ -78,8 +81,25 @@ class Supervisor:
             self.child_exec_succeeded()
         return self.exit_status()
 
-    def serve_one(self) -> None:
-        notif = self.listener.recv()
+    def serve_batch(self) -> None:
+        """Receive every pending notification first, then decide them in order. Until it
+        is received a notified call can be interrupted by a signal (EINTR for the tracee,
+        the kernel's behaviour); once received it waits killably (WAIT_KILLABLE_RECV). So
+        calls queued behind a slow decision are received at once, not one by one."""
+        batch = []
+        while len(batch) < MAX_BATCH:
+            notif = self.listener.recv()
+            if notif is not None:
+                batch.append(notif)
+            ready = self._listener_ready.poll(0)
+            if not ready or not ready[0][1] & select.POLLIN:  # POLLHUP alone: nothing to receive
+                break
+        for notif in batch:
+            self.serve_one(notif)
+
+    def serve_one(self, notif: Notification | None = None) -> None:
+        if notif is None:
+            notif = self.listener.recv()
         if notif is None:
             return
         self.served += 1
