@@ -24,8 +24,8 @@ EXEC_NAMES = ("execve", "execveat")
 OPEN_FAMILY = ("open", "openat", "openat2", "creat")
 
 
-def _names_a_file(rule: ast.Rule, name: str = "filename") -> bool:
-    """Does the rule's decision depend on the path (or on the given argument)?"""
+def _depends_on(rule: ast.Rule, name: str) -> bool:
+    """Does the rule's decision depend on the argument `name` (filename, sockaddr)?"""
     def walk(expr: ast.Expr | None) -> bool:
         if isinstance(expr, ast.Symbol):
             return expr.name == name
@@ -93,12 +93,12 @@ class PolicyDecider:
             return None
         call.extra["rule"] = rule
         decision = self.decision_of(rule, call)
-        if (decision is not None and decision.verdict == PERMIT and call.name in OPEN_FAMILY and _names_a_file(rule)
+        if (decision is not None and decision.verdict == PERMIT and call.name in OPEN_FAMILY and _depends_on(rule, "filename")
                 and not translated.open_flags & os.O_PATH):  # ADDFD cannot pass an O_PATH fd (SECURITY.md)
             # decided on the path: open exactly what was checked (no check-then-use race)
             decision = Decision(PERMIT, log=decision.log, source=decision.source, emulate=True)
         elif (decision is not None and decision.verdict == PERMIT and translated.sockaddr_raw is not None
-              and _names_a_file(rule, "sockaddr")):
+              and _depends_on(rule, "sockaddr")):
             # decided on the address: connect/bind the address that was checked
             decision = Decision(PERMIT, log=decision.log, source=decision.source, emulate=True)
         if decision is not None and call.name in EXEC_NAMES and decision.verdict == PERMIT:
@@ -149,7 +149,7 @@ class PolicyDecider:
         if self.require_policy and target is not None and self.store.find(target) is None:
             call.extra["reason"] = f"no policy for {target}"
             return Decision(DENY, errno.EACCES, log=True, source="no-policy")
-        if target is not None and _names_a_file(rule):
+        if target is not None and _depends_on(rule, "filename"):
             self.expected_exe[call.tgid] = target  # checked again at the new image's first call
         return decision
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import fcntl
 import os
 
 from . import abi
+from .libc import libc
 
 
 class Notification:
@@ -117,10 +119,6 @@ class Listener:
 
 def _ioctl_int(fd: int, request: bytes) -> int:
     """ADDFD returns the new fd as the ioctl's result, which fcntl.ioctl hides; use libc."""
-    import ctypes
-
-    from .libc import libc
-
     buffer = ctypes.create_string_buffer(request, len(request))
     result = libc.ioctl(fd, ctypes.c_ulong(abi.IOCTL_NOTIF_ADDFD), buffer)
     if result < 0:
