@@ -105,7 +105,7 @@ def _main(argv: list[str]) -> int:
 def run(options: argparse.Namespace, command: list[str]) -> int:
     # Import the whole engine now: the child must not import anything after fork.
     from .engine import supervise
-    from .frontend.transport import FrontendGone
+    from .frontend.errors import FrontendGone
     from .kernel.launch import LaunchError, resolve_command, user_notification_available
     from .log import Log, SyslogSink, open_file_sink, stderr_sink
     from .policy.errors import PolicyError

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
@@ -23,6 +22,8 @@ class StreamSink:
 
     def write(self, message: str, fields: dict[str, object]) -> None:
         if self.json_lines:
+            import json  # only for JSON logs (start-up time)
+
             record = {"time": round(time.time(), 6), "message": message, **fields}
             line = json.dumps(record, ensure_ascii=False)
         else:

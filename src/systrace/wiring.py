@@ -119,7 +119,8 @@ def make_parser(source: str = "<policy>") -> Parser:
 
 def choose_asking(options: argparse.Namespace):
     """The transport for -t / -g, or for the default mode: the terminal if there is one."""
-    from .frontend.transport import FrontendGone, ProgramTransport, TerminalTransport
+    from .frontend.errors import FrontendGone
+    from .frontend.transport import ProgramTransport, TerminalTransport
 
     if options.gui:
         import shlex

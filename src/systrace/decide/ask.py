@@ -11,8 +11,8 @@ import errno
 from typing import TYPE_CHECKING
 
 from ..frontend import protocol
+from ..frontend.errors import FrontendGone
 from ..frontend.protocol import Answer
-from ..frontend.transport import FrontendGone, Transport
 from ..policy import ast
 from ..policy.errors import PolicyError
 from ..policy.printer import rule_text
@@ -20,6 +20,7 @@ from . import DENY, KILL, PERMIT, Decision
 
 if TYPE_CHECKING:
     from ..call import Call
+    from ..frontend.transport import Transport
     from ..policy.parse import Parser
     from ..policy.store import Store
     from ..session import Session

@@ -9,9 +9,7 @@ import socket
 import subprocess
 from typing import Protocol
 
-
-class FrontendGone(Exception):
-    """The frontend closed its end, exited, or the terminal went away."""
+from .errors import FrontendGone
 
 
 class Transport(Protocol):

@@ -15,7 +15,6 @@ from __future__ import annotations
 import fcntl
 import os
 import re
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -166,6 +165,8 @@ class Store:
 
 
 def _atomic_write(path: Path, text: str) -> None:
+    import tempfile  # only when a policy is written (start-up time)
+
     fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape") as handle:
