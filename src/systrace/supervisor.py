@@ -97,11 +97,7 @@ class Supervisor:
         for notif in batch:
             self.serve_one(notif)
 
-    def serve_one(self, notif: Notification | None = None) -> None:
-        if notif is None:
-            notif = self.listener.recv()
-        if notif is None:
-            return
+    def serve_one(self, notif: Notification) -> None:
         self.served += 1
         try:
             decision = self.decide(notif)
@@ -168,8 +164,8 @@ class Supervisor:
             self.listener.succeed(notif.id, decision.value)
 
     def emulate_open(self, notif: Notification, call: Call) -> None:
-        """Open the checked file ourselves and hand the fd over (ADDFD|SEND answers the
-        call with it). Anything that cannot be done faithfully is denied (fail closed)."""
+        """Open the checked file ourselves, install it in the tracee (ADDFD) and answer the
+        call with its number. Anything that cannot be done faithfully is denied (fail closed)."""
         translation = call.extra["translation"]
         target = translation.open_target
         if target is None:
@@ -180,11 +176,7 @@ class Supervisor:
             self._emulation_refused(notif, call, errno.EACCES, "this path cannot be opened on the tracee's behalf")
             return
         try:
-            pidfd = os.pidfd_open(call.tgid)
-        except OSError:
-            return  # the process is gone
-        try:
-            fd = open_for(notif.pid, call.tgid, pidfd, target, translation.open_flags, translation.open_mode,
+            fd = open_for(notif.pid, call.tgid, target, translation.open_flags, translation.open_mode,
                           self.session.processes.status_bytes(notif.pid))
         except EmulationError as error:
             self._emulation_refused(notif, call, error.errno, str(error))
@@ -192,8 +184,6 @@ class Supervisor:
         except OSError as error:  # what the tracee's own open would have got
             self.listener.fail(notif.id, error.errno or errno.EIO)
             return
-        finally:
-            os.close(pidfd)
         try:
             installed = self.listener.add_fd(notif.id, fd, cloexec=bool(translation.open_flags & os.O_CLOEXEC))
         finally:
@@ -215,18 +205,19 @@ class Supervisor:
         if isinstance(result, Pending):
             self.pending[result.fd] = result
             self.poller.register(result.fd, select.POLLIN)
-        elif result == 0:
-            self.listener.succeed(notif.id, 0)
         else:
-            self.listener.fail(notif.id, result)
+            self._answer_result(notif.id, result)
 
     def finish_socket_call(self, pending: Pending) -> None:
         self.poller.unregister(pending.fd)
-        result = pending.result()
+        self._answer_result(pending.notif_id, pending.result())
+
+    def _answer_result(self, notif_id: int, result: int) -> None:
+        """0: the call succeeded; otherwise it failed with that errno."""
         if result == 0:
-            self.listener.succeed(pending.notif_id, 0)
+            self.listener.succeed(notif_id, 0)
         else:
-            self.listener.fail(pending.notif_id, result)
+            self.listener.fail(notif_id, result)
 
     def _emulation_refused(self, notif: Notification, call: Call, code: int, reason: str) -> None:
         call.extra["reason"] = reason

@@ -33,8 +33,7 @@ class FaultDecider:
         self.rules = rules
         self.replay = replay
         self.use_aliases = use_aliases
-        self.routed = frozenset().union(*(source.syscalls() if hasattr(source, "syscalls") else source.eligible
-                                          for source in (random, rules, replay) if source is not None))
+        self.routed = frozenset().union(*(source.syscalls() for source in (random, rules, replay) if source is not None))
         self.counters: dict[int, _Counters] = {}
         self.session: Session | None = None
         self.injected = 0

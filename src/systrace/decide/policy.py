@@ -8,6 +8,7 @@ import errno
 import grp
 import os
 import pwd
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from ..policy import ast, errnos
@@ -22,6 +23,15 @@ if TYPE_CHECKING:
 
 EXEC_NAMES = ("execve", "execveat")
 OPEN_FAMILY = ("open", "openat", "openat2", "creat")
+
+
+def _emulate(call: Call, translated: Translated, rule: ast.Rule) -> bool:
+    """Permitted on what the tracee's memory said: do the call ourselves with what was
+    checked (no check-then-use race). Opens decided on the path (not O_PATH: ADDFD cannot
+    pass one, SECURITY.md) and connect/bind decided on the address."""
+    if call.name in OPEN_FAMILY:
+        return _depends_on(rule, "filename") and not translated.open_flags & os.O_PATH
+    return translated.sockaddr_raw is not None and _depends_on(rule, "sockaddr")
 
 
 def _depends_on(rule: ast.Rule, name: str) -> bool:
@@ -93,15 +103,11 @@ class PolicyDecider:
             return None
         call.extra["rule"] = rule
         decision = self.decision_of(rule, call)
-        if (decision is not None and decision.verdict == PERMIT and call.name in OPEN_FAMILY and _depends_on(rule, "filename")
-                and not translated.open_flags & os.O_PATH):  # ADDFD cannot pass an O_PATH fd (SECURITY.md)
-            # decided on the path: open exactly what was checked (no check-then-use race)
-            decision = Decision(PERMIT, log=decision.log, source=decision.source, emulate=True)
-        elif (decision is not None and decision.verdict == PERMIT and translated.sockaddr_raw is not None
-              and _depends_on(rule, "sockaddr")):
-            # decided on the address: connect/bind the address that was checked
-            decision = Decision(PERMIT, log=decision.log, source=decision.source, emulate=True)
-        if decision is not None and call.name in EXEC_NAMES and decision.verdict == PERMIT:
+        if decision is None or decision.verdict != PERMIT:
+            return decision
+        if _emulate(call, translated, rule):
+            decision = replace(decision, emulate=True)
+        if call.name in EXEC_NAMES:
             return self.check_exec(call, translated, rule, decision, stored)
         return decision
 

@@ -39,6 +39,9 @@ class RandomFaults:
         names = set(ERRNOS) - set(NEVER_FAIL)
         self.eligible = frozenset(names & eligible if eligible is not None else names)
 
+    def syscalls(self) -> frozenset[str]:
+        return self.eligible
+
     def decide(self, binary: str, syscall: str, index: int) -> Fault | None:
         if syscall not in self.eligible or self.probability <= 0:
             return None

@@ -85,7 +85,7 @@ def tracee_credentials(status: bytes) -> Credentials:
                        [int(g) for g in fields.get(b"Groups", b"").split()], int(fields.get(b"Umask", b"0022"), 8))
 
 
-def open_for(tid: int, tgid: int, pidfd: int, checked_path: bytes, flags: int, mode: int, status: bytes) -> int:
+def open_for(tid: int, tgid: int, checked_path: bytes, flags: int, mode: int, status: bytes) -> int:
     """Open what the policy checked; return our fd (the caller injects and closes it).
     Raises EmulationError (fail closed) or OSError (the error the tracee would see)."""
     flags &= VALID_FLAGS
@@ -95,7 +95,7 @@ def open_for(tid: int, tgid: int, pidfd: int, checked_path: bytes, flags: int, m
     if own:
         if int(own.group(1)) != tgid:
             raise EmulationError(errno.EACCES, "another process's descriptor")
-        return _reopen_descriptor(pidfd, int(own.group(2)), flags)
+        return _reopen_descriptor(tgid, int(own.group(2)), flags)
     if not checked_path.startswith(b"/"):
         raise EmulationError(errno.EACCES, f"not a path: {checked_path!r}")
     root = os.readlink(f"/proc/{tid}/root")
@@ -115,13 +115,16 @@ def open_for(tid: int, tgid: int, pidfd: int, checked_path: bytes, flags: int, m
     return fd
 
 
-def _reopen_descriptor(pidfd: int, number: int, flags: int) -> int:
+def _reopen_descriptor(tgid: int, number: int, flags: int) -> int:
     """The tracee's fd N, reopened from its file description with `flags` (what opening
     /proc/self/fd/N does in the tracee)."""
+    pidfd = os.pidfd_open(tgid)
     try:
         theirs = pidfd_getfd(pidfd, number)
     except OSError as error:
         raise OSError(errno.ENOENT if error.errno == errno.EBADF else error.errno, os.strerror(error.errno)) from None
+    finally:
+        os.close(pidfd)
     try:
         return os.open(f"/proc/self/fd/{theirs}", (flags & ~os.O_NOFOLLOW) | os.O_CLOEXEC)
     finally:

@@ -31,22 +31,16 @@ def resolve_for_open(tracee: Tracee, path: bytes, dirfd: int | None, follow: boo
     """(the name the policy sees, what the emulated open should open): the canonical path
     twice, or /proc/TGID/fd/N when the path ends on one of the tracee's descriptors, or
     None when it cannot be opened faithfully by the supervisor (fail closed)."""
-    hops: list[bytes] = []
+    hops: list[bytes | None] = []
     try:
         canonical = resolve_bytes(tracee, path, dirfd, follow, hops)
     except Unresolvable:
         return NONEXISTENT + os.fsdecode(path), None
-    if not hops:
-        return os.fsdecode(canonical), canonical
-    return os.fsdecode(canonical), _open_path(hops)
+    return os.fsdecode(canonical), hops[-1] if hops else canonical
 
 
-def _open_path(hops: list[bytes]) -> bytes | None:
-    last = hops[-1]
-    return last[len(b"final:"):] if last.startswith(b"final:") else None
-
-
-def resolve_bytes(tracee: Tracee, path: bytes, dirfd: int | None, follow: bool, hops: list[bytes] | None = None) -> bytes:
+def resolve_bytes(tracee: Tracee, path: bytes, dirfd: int | None, follow: bool,
+                  hops: list[bytes | None] | None = None) -> bytes:
     if not path:
         raise Unresolvable("empty path")
     if path.startswith(b"/"):
@@ -70,9 +64,9 @@ def _parts(path: bytes) -> list[bytes]:
 
 
 def walk(prefix: bytes, parts: list[bytes], path: bytes, follow_last: bool, tracee: Tracee,
-         hops: list[bytes] | None = None) -> bytes:
-    """`hops` collects the magic links followed: b"final:/proc/T/fd/N" when it was the
-    last step, b"inner" otherwise."""
+         hops: list[bytes | None] | None = None) -> bytes:
+    """`hops` collects the descriptor magic links followed: /proc/T/fd/N when it was the
+    last step, None when the path went on below it."""
     pending = path.split(b"/")
     trailing_slash = path.endswith(b"/")
     links = 0
@@ -105,7 +99,7 @@ def walk(prefix: bytes, parts: list[bytes], path: bytes, follow_last: bool, trac
             target = os.readlink(full)
             magic = len(candidate) >= 3 and candidate[0] == b"proc" and candidate[-2] == b"fd"
             if magic and hops is not None:
-                hops.append(b"final:/" + b"/".join(candidate) if last else b"inner")
+                hops.append(b"/" + b"/".join(candidate) if last else None)
             if not target.startswith(b"/") and len(candidate) >= 3 and candidate[0] == b"proc":
                 # a magic link naming no path (pipe:[123], anon_inode:...)
                 if last:

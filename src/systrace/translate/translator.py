@@ -141,12 +141,10 @@ def _translate_one(spec: ArgSpec, syscall: str, raw: tuple[int, ...], tracee: Tr
         out.args.append((spec.name, spec.format(raw[spec.index])))
     elif isinstance(spec, PathArg):
         out.read_memory = True
-        translated_path = _filename(spec, syscall, raw, tracee, open_flags)
-        if len(translated_path) == 3:
-            out.open_target = translated_path[2]
-            out.open_flags = open_flags or 0
-            translated_path = translated_path[:2]
-        out.args.append(translated_path)
+        name, value, open_target = _filename(spec, syscall, raw, tracee, open_flags)
+        if open_target is not None:
+            out.open_target, out.open_flags = open_target, open_flags or 0
+        out.args.append((name, value))
     elif isinstance(spec, OpenHowArg):
         out.read_memory = True
         how = _open_how(raw, tracee)
@@ -168,19 +166,20 @@ def _translate_one(spec: ArgSpec, syscall: str, raw: tuple[int, ...], tracee: Tr
 
 
 def _filename(spec: PathArg, syscall: str, raw: tuple[int, ...], tracee: Tracee,
-              open_flags: int | None) -> tuple[str, str]:
-    """("filename", resolved path), or ("fd", N) when the call acts on an open fd."""
+              open_flags: int | None) -> tuple[str, str, bytes | None]:
+    """("filename", resolved path, what an emulated open opens (open family only)), or
+    ("fd", N, None) when the call acts on an open fd."""
     dirfd = formats.s32(raw[spec.dirfd]) if spec.dirfd is not None else None
     flags = raw[spec.flags] & 0xFFFFFFFF if spec.flags is not None else 0
     address = raw[spec.index]
     if address == 0 and spec.nullable and dirfd is not None:
-        return ("fd", str(dirfd))
+        return ("fd", str(dirfd), None)
     try:
         path = tracee.string(address)
     except MemoryError_:
-        return ("filename", UNREADABLE)
+        return ("filename", UNREADABLE, None)
     if not path and flags & AT_EMPTY_PATH and dirfd is not None:
-        return ("fd", str(dirfd))
+        return ("fd", str(dirfd), None)
     follow = spec.follow
     if spec.flags is not None:
         follow = bool(flags & AT_SYMLINK_FOLLOW) if spec.follow_flag else not flags & AT_SYMLINK_NOFOLLOW
@@ -188,8 +187,8 @@ def _filename(spec: PathArg, syscall: str, raw: tuple[int, ...], tracee: Tracee,
         follow = False
     if open_flags is not None:  # the open family: also what an emulated open would open
         name, target = resolve_for_open(tracee, path, dirfd, follow)
-        return ("filename", name, target)  # type: ignore[return-value]
-    return ("filename", resolve(tracee, path, dirfd, follow))
+        return ("filename", name, target)
+    return ("filename", resolve(tracee, path, dirfd, follow), None)
 
 
 def _sockaddr(address: int, length: int, tracee: Tracee) -> tuple[str, bytes | None]:
