@@ -6,12 +6,14 @@ from __future__ import annotations
 import os
 import sys
 import time
-from typing import Protocol, TextIO
 
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
+if TYPE_CHECKING:
+    from typing import Protocol, TextIO
 
-class Sink(Protocol):
-    def write(self, message: str, fields: dict[str, object]) -> None: ...
-    def close(self) -> None: ...
+    class Sink(Protocol):
+        def write(self, message: str, fields: dict[str, object]) -> None: ...
+        def close(self) -> None: ...
 
 
 class StreamSink:

@@ -13,17 +13,17 @@ from __future__ import annotations
 import ctypes
 import errno
 import os
-from dataclasses import dataclass
 
 from .kernel import procfs
 from .kernel.libc import libc
+from .record import record
 
 PIDFD_THREAD = os.O_EXCL  # pidfd_open flag (Linux 6.9): a pidfd for one thread
 SYS_pidfd_send_signal = 424
 SWEEP_AT = 512  # entries; past this, dead threads' entries are swept out
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ThreadInfo:
     tgid: int
     ppid: int

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import pwd
 import time
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from .call import Call
 from .decide import Chain, Decision
@@ -13,23 +11,25 @@ from .frontend.question import Question
 from .log import Log
 from .processes import ProcessTable
 
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
 if TYPE_CHECKING:
     from .policy.store import Store
 
 EMULATION = "linux"
 
 
-@dataclass
 class Session:
-    log: Log
-    chain: Chain
-    processes: ProcessTable = field(default_factory=ProcessTable)
-    store: Store | None = None
-    save_interval: float | None = None  # seconds between writes of learned rules
-    served: int = 0  # notifications answered (set when supervision ends)
-    _last_save: float = field(default_factory=time.monotonic)
-    _users: dict[int, str] = field(default_factory=dict)
-    _policy_numbers: dict[str, int] = field(default_factory=dict)
+    def __init__(self, log: Log, chain: Chain, processes: ProcessTable | None = None, store: Store | None = None,
+                 save_interval: float | None = None):
+        self.log = log
+        self.chain = chain
+        self.processes = ProcessTable() if processes is None else processes
+        self.store = store
+        self.save_interval = save_interval  # seconds between writes of learned rules
+        self.served = 0  # notifications answered (set when supervision ends)
+        self._last_save = time.monotonic()
+        self._users: dict[int, str] = {}
+        self._policy_numbers: dict[str, int] = {}
 
     def decide(self, call: Call) -> Decision:
         decision = self.chain.decide(call)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import os
 import pwd
-from pathlib import Path
 
 from .baseline import apply_baseline, base_plan
 from .decide import Chain, PermitAll
@@ -74,7 +73,8 @@ def build_faults(options: argparse.Namespace, log: Log):
     replay = None
     if options.replay:
         try:
-            text = Path(options.replay).read_text(encoding="utf-8", errors="surrogateescape")
+            with open(options.replay, encoding="utf-8", errors="surrogateescape") as handle:
+                text = handle.read()
         except OSError as error:
             raise FaultSetupError(f"{options.replay}: {error.strerror}") from None
         recorded = parse_fault_log(text)
@@ -161,8 +161,8 @@ def _build_mode(options: argparse.Namespace, log: Log, explicit_log: bool) -> tu
     transport_factory = choose_asking(options) if asking else None
 
     variables = user_variables()
-    user_dir = Path(options.policy_dir) if options.policy_dir else Path(variables["HOME"]) / ".systrace"
-    store = Store(make_parser(), user_dir, [Path(f) for f in options.policy_files], use_user=not options.no_user)
+    user_dir = options.policy_dir or os.path.join(variables["HOME"], ".systrace")
+    store = Store(make_parser(), user_dir, options.policy_files, use_user=not options.no_user)
     store.load()
     use_aliases = not options.no_aliases
     decider = PolicyDecider(store, expander(variables), use_aliases=use_aliases, inherit=options.inherit,

@@ -4,11 +4,17 @@ the call to the next one. The last decider of a chain is the mode's fallback."""
 from __future__ import annotations
 
 import errno
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
 
+from ..record import record
+
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
 if TYPE_CHECKING:
+    from typing import Protocol
+
     from ..call import Call
+
+    class Decider(Protocol):
+        def decide(self, call: Call) -> Decision | None: ...
 
 PERMIT = "permit"
 DENY = "deny"
@@ -16,7 +22,7 @@ KILL = "kill"
 RETURN = "return"  # complete the call without running it, returning `value`
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Decision:
     verdict: str  # PERMIT, DENY, KILL or RETURN
     errno: int = errno.EPERM
@@ -29,10 +35,6 @@ class Decision:
     def __post_init__(self) -> None:
         if self.verdict not in (PERMIT, DENY, KILL, RETURN):
             raise ValueError(f"unknown verdict {self.verdict!r}")
-
-
-class Decider(Protocol):
-    def decide(self, call: Call) -> Decision | None: ...
 
 
 class Chain:

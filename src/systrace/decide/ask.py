@@ -8,7 +8,6 @@ filename: ...`) and permanent answers add rules for it. A frontend that goes awa
 from __future__ import annotations
 
 import errno
-from typing import TYPE_CHECKING
 
 from ..frontend import protocol
 from ..frontend.errors import FrontendGone
@@ -18,6 +17,7 @@ from ..policy.errors import PolicyError
 from ..policy.printer import rule_text
 from . import DENY, KILL, PERMIT, Decision
 
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
 if TYPE_CHECKING:
     from ..call import Call
     from ..frontend.transport import Transport

@@ -4,14 +4,13 @@ does a process after exec); each fault is logged with what --replay needs."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from ..faults.plan import Fault, RandomFaults, ReplayFaults, RuleFaults
 from ..policy.errnos import name_of
 from ..policy.match import compile_fnmatch
 from ..translate.translator import translated
 from . import DENY, PERMIT, RETURN, Decision
 
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
 if TYPE_CHECKING:
     from ..call import Call
     from ..session import Session

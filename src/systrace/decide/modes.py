@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import errno
 import re
-from typing import TYPE_CHECKING
 
 from ..policy import ast
 from . import DENY, KILL, PERMIT, Decision
@@ -13,6 +12,7 @@ DEFAULT_TEMP_DIRS = ("/tmp", "/var/tmp", "/dev/shm")
 _RANDOM_PART = re.compile(r"[A-Za-z0-9]{6,}")
 _EXTENSION = re.compile(r"(\.[A-Za-z0-9]{1,4})$")
 
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
 if TYPE_CHECKING:
     from ..call import Call
     from ..policy.store import Store

@@ -8,8 +8,6 @@ import errno
 import grp
 import os
 import pwd
-from dataclasses import replace
-from typing import TYPE_CHECKING
 
 from ..policy import ast, errnos
 from ..policy.compiled import CompiledPolicy
@@ -17,6 +15,7 @@ from ..translate.translator import Translated
 from ..translate.translator import translated as translated_call
 from . import DENY, KILL, PERMIT, Decision
 
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
 if TYPE_CHECKING:
     from ..call import Call
     from ..policy.store import Store, StoredPolicy
@@ -106,7 +105,7 @@ class PolicyDecider:
         if decision is None or decision.verdict != PERMIT:
             return decision
         if _emulate(call, translated, rule):
-            decision = replace(decision, emulate=True)
+            decision = decision._replace(emulate=True)
         if call.name in EXEC_NAMES:
             return self.check_exec(call, translated, rule, decision, stored)
         return decision

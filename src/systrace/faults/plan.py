@@ -7,13 +7,13 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from dataclasses import dataclass
 
+from ..record import record
 from .spec import InjectRule
 from .tables import ERRNOS, NEVER_FAIL
 
 
-@dataclass(frozen=True)
+@record
 class Fault:
     error: int | None = None  # fail with this errno
     retval: int | None = None  # or return this value without running the call

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import re
 import signal
-from dataclasses import dataclass
 
 from ..kernel.syscalls_x86_64 import SYSCALLS
 from ..policy import errnos
+from ..record import record
 from ..translate import aliases
 from .tables import CLASSES
 
@@ -27,7 +27,7 @@ class SpecError(ValueError):
     pass
 
 
-@dataclass(frozen=True)
+@record
 class When:
     first: int = 1
     last: int | None = None  # None: no end
@@ -44,7 +44,7 @@ class When:
 ALWAYS = When(1, None, 1)
 
 
-@dataclass(frozen=True)
+@record
 class InjectRule:
     syscalls: frozenset[str]
     error: int | None = None

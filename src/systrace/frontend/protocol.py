@@ -9,9 +9,9 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 from ..policy import errnos
+from ..record import record
 
 OKAY = "OKAY"
 WRONG = "WRONG"
@@ -23,7 +23,7 @@ PROMPT_ONLY = 'Answer only "permit" or "deny". This is a prompt.'
 _SIMPLE = re.compile(r"(permit|deny)(-now)?(?:\[([A-Za-z0-9_]+)\])?")
 
 
-@dataclass(frozen=True)
+@record
 class Answer:
     kind: str  # permit, deny, filter, detach, kill, review, templates, template, invalid
     now: bool = False  # this call only

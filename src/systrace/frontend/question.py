@@ -7,7 +7,8 @@ or `..., args: N` when no translator applies. Values are escaped as the original
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+
+from ..record import record
 
 _SPECIAL = re.compile(r'[\\"\x00-\x1f\x7f\udc80-\udcff]')
 _NAMED = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r"}
@@ -30,7 +31,7 @@ def escape(value: str) -> str:
     return _SPECIAL.sub(_escape_char, value)
 
 
-@dataclass(frozen=True)
+@record
 class Question:
     binary: str
     pid: int

@@ -7,8 +7,8 @@ filters for every syscall number without involving the kernel.
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
 
+from ..record import record
 from . import abi
 
 # instruction classes and fields (linux/bpf_common.h)
@@ -23,7 +23,7 @@ MAX_INSNS = 4096
 _JUMP_NAMES = {JEQ: "jeq", JGT: "jgt", JGE: "jge", JSET: "jset"}
 
 
-@dataclass(frozen=True)
+@record
 class Insn:
     code: int
     jt: int
@@ -34,12 +34,12 @@ class Insn:
         return INSN.pack(self.code, self.jt, self.jf, self.k & 0xFFFFFFFF)
 
 
-@dataclass(frozen=True)
+@record
 class Label:
     name: str
 
 
-@dataclass(frozen=True)
+@record
 class Jump:
     """A conditional jump to labels; the assembler picks short or long encodings."""
 
@@ -49,7 +49,7 @@ class Jump:
     false: str
 
 
-@dataclass(frozen=True)
+@record
 class Goto:
     target: str
 

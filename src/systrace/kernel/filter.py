@@ -9,8 +9,8 @@ order (first match wins) and falls back to its own action.
 from __future__ import annotations
 
 import errno as errno_codes
-from dataclasses import dataclass, field
 
+from ..record import record
 from . import abi, bpf
 from .bpf import Goto, Insn, Item, Jump, Label
 
@@ -19,7 +19,7 @@ U64 = 0xFFFFFFFFFFFFFFFF
 ARG_OPS = ("eq", "ne", "gt", "ge", "lt", "le", "masked_eq", "any_set")
 
 
-@dataclass(frozen=True)
+@record
 class ArgTest:
     """One comparison on syscall argument `index`. `width` 32 compares the low word only:
     the kernel ignores the upper half of an int argument, so a 64-bit test on it could be
@@ -40,17 +40,27 @@ class ArgTest:
             raise ValueError(f"width must be 32 or 64, not {self.width}")
 
 
-@dataclass(frozen=True)
+@record
 class ArgRule:
     tests: tuple[ArgTest, ...]  # all must hold
     action: int
 
 
-@dataclass
 class FilterPlan:
-    default: int = abi.RET_ALLOW
-    actions: dict[int, int] = field(default_factory=dict)
-    arg_rules: dict[int, tuple[ArgRule, ...]] = field(default_factory=dict)
+    def __init__(self, default: int = abi.RET_ALLOW, actions: dict[int, int] | None = None,
+                 arg_rules: dict[int, tuple[ArgRule, ...]] | None = None):
+        self.default = default
+        self.actions: dict[int, int] = {} if actions is None else actions
+        self.arg_rules: dict[int, tuple[ArgRule, ...]] = {} if arg_rules is None else arg_rules
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, FilterPlan) and (self.default, self.actions, self.arg_rules) == (
+            other.default, other.actions, other.arg_rules)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable
+
+    def __repr__(self) -> str:
+        return f"FilterPlan({self.default:#x}, {self.actions!r}, {self.arg_rules!r})"
 
     def action_of(self, nr: int) -> int:
         return self.actions.get(nr, self.default)

@@ -18,7 +18,6 @@ import signal
 import stat
 import struct
 import time
-from dataclasses import dataclass
 
 from . import abi
 from .libc import check, libc, pidfd_getfd, pidfd_send_signal, prctl
@@ -35,14 +34,14 @@ class LaunchError(Exception):
         self.status = status
 
 
-@dataclass
 class Launched:
-    pid: int
-    pidfd: int
-    listener_fd: int
-    # Read end of the child's report pipe (CLOEXEC in the child): EOF once its exec
-    # succeeded; a 4-byte errno if the exec failed.
-    report_fd: int
+    def __init__(self, pid: int, pidfd: int, listener_fd: int, report_fd: int):
+        self.pid = pid
+        self.pidfd = pidfd
+        self.listener_fd = listener_fd
+        # Read end of the child's report pipe (CLOEXEC in the child): EOF once its exec
+        # succeeded; a 4-byte errno if the exec failed.
+        self.report_fd = report_fd
 
 
 def exec_outcome(report_fd: int) -> int | None:

@@ -3,14 +3,14 @@ spelled) so a policy prints back as it was read."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from ..record import record
 
 OPS = ("eq", "neq", "match", "sub", "nsub", "inpath", "re")
 VERDICTS = ("permit", "deny", "ask", "kill")
 PREDICATE_OPS = ("=", "!=", "<", ">")
 
 
-@dataclass(frozen=True)
+@record
 class Symbol:
     name: str  # a translated argument: filename, oflags, sockaddr...
     index: int | None  # [n]: the n-th argument of that name; None means the first
@@ -18,17 +18,17 @@ class Symbol:
     value: str
 
 
-@dataclass(frozen=True)
+@record
 class TrueExpr:
     pass
 
 
-@dataclass(frozen=True)
+@record
 class Not:
     expr: Expr
 
 
-@dataclass(frozen=True)
+@record
 class BinOp:
     op: str  # "and" or "or"
     left: Expr
@@ -38,20 +38,20 @@ class BinOp:
 Expr = Symbol | TrueExpr | Not | BinOp
 
 
-@dataclass(frozen=True)
+@record
 class Predicate:
     kind: str  # "user" or "group"
     op: str  # = != < >
     value: str  # a name or a number, as written
 
 
-@dataclass(frozen=True)
+@record
 class Elevate:
     user: str | None
     group: str | None
 
 
-@dataclass(frozen=True)
+@record
 class Action:
     verdict: str  # permit, deny, ask, kill
     errno: str | None = None  # deny[errno], as written
@@ -61,7 +61,7 @@ class Action:
     predicate: Predicate | None = None
 
 
-@dataclass(frozen=True)
+@record
 class Rule:
     emulation: str
     syscall: str  # a real syscall name or an alias (fsread, fswrite)
@@ -69,12 +69,12 @@ class Rule:
     action: Action
 
 
-@dataclass(frozen=True)
+@record
 class Comment:
     text: str  # the whole line, '#' included, without the newline
 
 
-@dataclass(frozen=True)
+@record
 class Detached:
     pass
 
@@ -82,13 +82,27 @@ class Detached:
 Line = Rule | Comment | Detached
 
 
-@dataclass
 class Policy:
-    name: str  # the binary's path, or */basename
-    emulation: str
-    lines: list[Line] = field(default_factory=list)
-    template: bool = False
-    description: str = ""
+    __slots__ = ("name", "emulation", "lines", "template", "description")
+
+    def __init__(self, name: str, emulation: str, lines: list[Line] | None = None, template: bool = False,
+                 description: str = ""):
+        self.name = name  # the binary's path, or */basename
+        self.emulation = emulation
+        self.lines: list[Line] = [] if lines is None else lines
+        self.template = template
+        self.description = description
+
+    def _key(self) -> tuple:
+        return (self.name, self.emulation, self.lines, self.template, self.description)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Policy) and self._key() == other._key()
+
+    __hash__ = None  # type: ignore[assignment]  # mutable
+
+    def __repr__(self) -> str:
+        return f"Policy({self.name!r}, {self.emulation!r}, {self.lines!r}, template={self.template!r})"
 
     @property
     def rules(self) -> list[Rule]:
@@ -102,7 +116,17 @@ class Policy:
         return any(isinstance(line, Detached) for line in self.lines)
 
 
-@dataclass
 class PolicyFile:
-    preamble: list[Comment] = field(default_factory=list)  # comments before the first header
-    policies: list[Policy] = field(default_factory=list)
+    __slots__ = ("preamble", "policies")
+
+    def __init__(self, preamble: list[Comment] | None = None, policies: list[Policy] | None = None):
+        self.preamble: list[Comment] = [] if preamble is None else preamble  # comments before the first header
+        self.policies: list[Policy] = [] if policies is None else policies
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, PolicyFile) and (self.preamble, self.policies) == (other.preamble, other.policies)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable
+
+    def __repr__(self) -> str:
+        return f"PolicyFile({self.preamble!r}, {self.policies!r})"

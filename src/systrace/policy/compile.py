@@ -16,7 +16,6 @@ without a policy are not allowed to run there, so the loaded policies are all th
 from __future__ import annotations
 
 import signal
-import socket
 
 from ..kernel import abi
 from ..kernel.filter import ArgRule, ArgTest, FilterPlan
@@ -149,6 +148,8 @@ def _parse(format_function, text: str) -> int | None:
         if format_function is formats.fcntl_cmd:
             reverse = {name: number for number, name in formats.FCNTL_COMMANDS.items()}
             return reverse[upper] if upper in reverse else int(text)
+        if format_function in (formats.sockdom, formats.socktype):
+            import socket  # only for socket rules (start-up time)
         if format_function is formats.sockdom:
             return int(getattr(socket, upper)) if upper.startswith("AF_") else None
         if format_function is formats.socktype:

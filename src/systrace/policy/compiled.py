@@ -5,7 +5,6 @@ lookups. First-match order is kept exactly: a run only holds consecutive rules."
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 
 from . import ast
 from .match import ascii_casefold, evaluate
@@ -13,17 +12,21 @@ from .match import ascii_casefold, evaluate
 Args = Mapping[str, Sequence[str]]
 
 
-@dataclass
 class _EqRun:
     """Consecutive rules `NAME eq "VALUE" then ...` with no predicate: one lookup."""
 
-    name: str
-    first: dict[str, ast.Rule]  # case-folded value -> the earliest rule with it
+    __slots__ = ("name", "first")
+
+    def __init__(self, name: str, first: dict[str, ast.Rule]):
+        self.name = name
+        self.first = first  # case-folded value -> the earliest rule with it
 
 
-@dataclass
 class _General:
-    rule: ast.Rule
+    __slots__ = ("rule",)
+
+    def __init__(self, rule: ast.Rule):
+        self.rule = rule
 
 
 class CompiledPolicy:

@@ -18,12 +18,11 @@ Grammar as in the original (no precedence between `and` and `or`, both right-ass
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 
+from ..record import record
 from . import ast, errnos
 from .errors import PolicyError
 
@@ -43,7 +42,7 @@ TOKEN = re.compile(
 _ESCAPES = {"\\": "\\", '"': '"', "n": "\n", "r": "\r", "t": "\t"}
 
 
-@dataclass(frozen=True)
+@record
 class Token:
     kind: str  # string, word, op, arrow, end
     text: str
@@ -204,6 +203,8 @@ class Parser:
             return
         hint = ""
         if self.all_syscalls is not None:
+            import difflib  # only for an error message (start-up time)
+
             close = difflib.get_close_matches(name, self.all_syscalls(), n=1)
             if close:
                 hint = f"; did you mean '{close[0]}'?"

@@ -15,36 +15,34 @@ from __future__ import annotations
 import fcntl
 import os
 import re
-from dataclasses import dataclass, field
-from pathlib import Path
 
 from . import ast
 from .errors import PolicyError
 from .parse import Parser
 from .printer import file_text, rule_text
 
-SYSTEM_DIR = Path("/etc/systrace")
+SYSTEM_DIR = "/etc/systrace"  # paths are plain strings: importing pathlib costs start-up time
 
 
 def file_name(binary: str) -> str:
     return re.sub(r"[^A-Za-z0-9]", "_", binary).lstrip("_")
 
 
-@dataclass
 class StoredPolicy:
-    policy: ast.Policy
-    path: Path | None  # the file it lives in (None: new, not written yet)
-    writable: bool
-    added: list[ast.Rule] = field(default_factory=list)  # learned since loading, to be written
+    def __init__(self, policy: ast.Policy, path: str | None, writable: bool):
+        self.policy = policy
+        self.path = path  # the file it lives in (None: new, not written yet)
+        self.writable = writable
+        self.added: list[ast.Rule] = []  # learned since loading, to be written
 
 
 class Store:
-    def __init__(self, parser: Parser, user_dir: Path | None, extra_files: list[Path], use_user: bool = True,
-                 system_dir: Path = SYSTEM_DIR):
+    def __init__(self, parser: Parser, user_dir: os.PathLike | str | None, extra_files: list[os.PathLike | str],
+                 use_user: bool = True, system_dir: os.PathLike | str = SYSTEM_DIR):
         self.parser = parser
-        self.user_dir = user_dir if use_user else None
-        self.system_dir = system_dir
-        self.extra_files = extra_files
+        self.user_dir = os.fspath(user_dir) if use_user and user_dir is not None else None
+        self.system_dir = os.fspath(system_dir)
+        self.extra_files = [os.fspath(f) for f in extra_files]
         self.by_name: dict[str, StoredPolicy] = {}
         self.by_basename: dict[str, StoredPolicy] = {}
         self.templates: list[ast.Policy] = []
@@ -53,33 +51,36 @@ class Store:
     def load(self) -> None:
         """Read every policy systrace could apply; raises PolicyError on the first bad one."""
         for directory, writable in ((self.user_dir, True), (self.system_dir, False)):
-            if directory is None or not directory.is_dir():
+            if directory is None or not os.path.isdir(directory):
                 continue
             try:
-                entries = sorted(directory.iterdir())
+                names = sorted(os.listdir(directory))
             except OSError as error:
-                raise PolicyError(f"cannot read policy directory: {error.strerror}", str(directory)) from None
-            for entry in entries:
-                if entry.name.startswith(".") or not entry.is_file():
+                raise PolicyError(f"cannot read policy directory: {error.strerror}", directory) from None
+            for name in names:
+                entry = os.path.join(directory, name)
+                if name.startswith(".") or not os.path.isfile(entry):
                     continue
                 self._load_file(entry, writable)
-            templates = directory / "templates"
-            if templates.is_dir():
-                for entry in sorted(templates.iterdir()):
-                    if entry.is_file():
+            templates = os.path.join(directory, "templates")
+            if os.path.isdir(templates):
+                for name in sorted(os.listdir(templates)):
+                    entry = os.path.join(templates, name)
+                    if os.path.isfile(entry):
                         self.templates.extend(p for p in self._parse(entry).policies if p.template)
         for extra in self.extra_files:
             self._load_file(extra, writable=False, basename_patterns=True)
 
-    def _parse(self, path: Path) -> ast.PolicyFile:
+    def _parse(self, path: str) -> ast.PolicyFile:
         try:
-            text = path.read_text(encoding="utf-8", errors="surrogateescape")
+            with open(path, encoding="utf-8", errors="surrogateescape") as handle:
+                text = handle.read()
         except OSError as error:
-            raise PolicyError(f"cannot read policy file: {error.strerror}", str(path)) from None
-        self.parser.source = str(path)
+            raise PolicyError(f"cannot read policy file: {error.strerror}", path) from None
+        self.parser.source = path
         return self.parser.parse_file(text)
 
-    def _load_file(self, path: Path, writable: bool, basename_patterns: bool = False) -> None:
+    def _load_file(self, path: str, writable: bool, basename_patterns: bool = False) -> None:
         policies = self._parse(path).policies
         single = sum(not p.template for p in policies) == 1  # only such files are written back
         for policy in policies:
@@ -137,12 +138,12 @@ class Store:
     def _save_one(self, stored: StoredPolicy) -> None:
         directory = self.user_dir
         assert directory is not None
-        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        path = stored.path or directory / file_name(stored.policy.name)
-        lock_fd = os.open(directory / ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+        path = stored.path or os.path.join(directory, file_name(stored.policy.name))
+        lock_fd = os.open(os.path.join(directory, ".lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         try:
             fcntl.flock(lock_fd, fcntl.LOCK_EX)
-            if path.exists():
+            if os.path.exists(path):
                 current = self._parse(path)  # raises if broken: never overwrite it
                 target = next((p for p in current.policies if p.name == stored.policy.name), None)
                 if target is None:
@@ -164,10 +165,10 @@ class Store:
             os.close(lock_fd)
 
 
-def _atomic_write(path: Path, text: str) -> None:
+def _atomic_write(path: str, text: str) -> None:
     import tempfile  # only when a policy is written (start-up time)
 
-    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    fd, temporary = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", dir=os.path.dirname(path))
     try:
         with os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape") as handle:
             handle.write(text)

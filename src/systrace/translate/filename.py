@@ -8,7 +8,10 @@ import errno
 import os
 import stat
 
-from .tracee import Tracee
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
+if TYPE_CHECKING:
+    from .tracee import Tracee
+
 
 AT_FDCWD = -100
 MAX_LINKS = 40

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 
 O_ACCMODE = 0o3
 _OFLAG_LETTERS = ((os.O_NONBLOCK, "n"), (os.O_APPEND, "a"), (os.O_CREAT, "c"), (os.O_TRUNC, "t"), (os.O_EXCL, "x"))
 PROT_NAMES = (("PROT_READ", 1), ("PROT_WRITE", 2), ("PROT_EXEC", 4))
-SOCK_FLAGS = (("SOCK_NONBLOCK", socket.SOCK_NONBLOCK), ("SOCK_CLOEXEC", socket.SOCK_CLOEXEC))
+# Linux ABI values, so that the socket module (a few ms of start-up) loads only when needed
+SOCK_FLAGS = (("SOCK_NONBLOCK", os.O_NONBLOCK), ("SOCK_CLOEXEC", os.O_CLOEXEC))  # the same bits on Linux
+AF_UNIX, AF_INET, AF_INET6 = 1, 2, 10
 FCNTL_COMMANDS = {
     0: "F_DUPFD", 1: "F_GETFD", 2: "F_SETFD", 3: "F_GETFL", 4: "F_SETFL", 5: "F_GETLK", 6: "F_SETLK", 7: "F_SETLKW",
     8: "F_SETOWN", 9: "F_GETOWN", 10: "F_SETSIG", 11: "F_GETSIG", 15: "F_SETOWN_EX", 16: "F_GETOWN_EX",
@@ -17,10 +18,17 @@ FCNTL_COMMANDS = {
     1026: "F_NOTIFY", 1030: "F_DUPFD_CLOEXEC", 1031: "F_SETPIPE_SZ", 1032: "F_GETPIPE_SZ",
     1033: "F_ADD_SEALS", 1034: "F_GET_SEALS",
 }
-_FAMILIES = {int(v): k for k, v in vars(socket).items() if k.startswith("AF_") and isinstance(v, int)}
-_FAMILIES[socket.AF_UNIX] = "AF_UNIX"
-_TYPES = {int(socket.SOCK_STREAM): "SOCK_STREAM", int(socket.SOCK_DGRAM): "SOCK_DGRAM", int(socket.SOCK_RAW): "SOCK_RAW",
-          int(socket.SOCK_SEQPACKET): "SOCK_SEQPACKET", int(socket.SOCK_RDM): "SOCK_RDM", 10: "SOCK_PACKET"}
+_TYPES = {1: "SOCK_STREAM", 2: "SOCK_DGRAM", 3: "SOCK_RAW", 4: "SOCK_RDM", 5: "SOCK_SEQPACKET", 10: "SOCK_PACKET"}
+_families: dict[int, str] = {}
+
+
+def _family_names() -> dict[int, str]:
+    if not _families:
+        import socket
+
+        _families.update((int(v), k) for k, v in vars(socket).items() if k.startswith("AF_") and isinstance(v, int))
+        _families[AF_UNIX] = "AF_UNIX"
+    return _families
 
 
 def s32(value: int) -> int:
@@ -48,7 +56,7 @@ def prot(value: int) -> str:
 
 
 def sockdom(value: int) -> str:
-    return _FAMILIES.get(s32(value), f"AF_{s32(value)}")
+    return _family_names().get(s32(value), f"AF_{s32(value)}")
 
 
 def socktype(value: int) -> str:
@@ -83,14 +91,16 @@ def sockaddr(data: bytes) -> str:
     """inet-[1.2.3.4]:80, inet6-[::1]:80, a unix path, @abstract, family(N)."""
     if len(data) < 2:
         return "<short sockaddr>"
+    from socket import inet_ntop
+
     family = int.from_bytes(data[:2], "little")
-    if family == socket.AF_INET and len(data) >= 8:
+    if family == AF_INET and len(data) >= 8:
         port = int.from_bytes(data[2:4], "big")
-        return f"inet-[{socket.inet_ntop(socket.AF_INET, data[4:8])}]:{port}"
-    if family == socket.AF_INET6 and len(data) >= 24:
+        return f"inet-[{inet_ntop(AF_INET, data[4:8])}]:{port}"
+    if family == AF_INET6 and len(data) >= 24:
         port = int.from_bytes(data[2:4], "big")
-        return f"inet6-[{socket.inet_ntop(socket.AF_INET6, data[8:24])}]:{port}"
-    if family == socket.AF_UNIX:
+        return f"inet6-[{inet_ntop(AF_INET6, data[8:24])}]:{port}"
+    if family == AF_UNIX:
         path = data[2:]
         if not path:
             return "unix-unnamed"

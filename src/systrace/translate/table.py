@@ -4,8 +4,8 @@ documented in README "Translated arguments")."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
+from ..record import record
 from . import formats
 
 AT_SYMLINK_NOFOLLOW = 0x100
@@ -13,7 +13,7 @@ AT_SYMLINK_FOLLOW = 0x400
 AT_EMPTY_PATH = 0x1000
 
 
-@dataclass(frozen=True)
+@record
 class PathArg:
     index: int
     dirfd: int | None = None  # index of the dirfd argument
@@ -23,7 +23,7 @@ class PathArg:
     nullable: bool = False  # NULL means "the dirfd itself" (utimensat)
 
 
-@dataclass(frozen=True)
+@record
 class IntArg:
     name: str
     index: int
@@ -31,28 +31,28 @@ class IntArg:
     width: int = 32  # the kernel reads an int: only the low 32 bits matter
 
 
-@dataclass(frozen=True)
+@record
 class SockaddrArg:
     index: int
     length: int
 
 
-@dataclass(frozen=True)
+@record
 class ArgvArg:
     index: int
 
 
-@dataclass(frozen=True)
+@record
 class PidArg:
     index: int
 
 
-@dataclass(frozen=True)
+@record
 class UnameArg:
     index: int
 
 
-@dataclass(frozen=True)
+@record
 class OpenHowArg:
     index: int
     size: int

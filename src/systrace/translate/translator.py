@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import pwd
-from dataclasses import dataclass, field
 
 from ..kernel.memory import MemoryError_
 from . import aliases, formats
@@ -25,24 +24,31 @@ from .table import (
     SockaddrArg,
     UnameArg,
 )
-from .tracee import Tracee
+
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
+if TYPE_CHECKING:
+    from .tracee import Tracee
 
 UNREADABLE = "<unreadable>"
 MAX_SOCKADDR = 128
 MAX_ARGV = 256
 
 
-@dataclass
 class Translated:
-    args: list[tuple[str, str]] = field(default_factory=list)  # in order; a name may repeat
-    alias: str | None = None
-    alias_list: list[tuple[str, str]] = field(default_factory=list)  # what the alias's rules see
-    open_target: bytes | None = None  # open family: what an emulated open opens (None: cannot)
-    sockaddr_raw: bytes | None = None  # connect/bind: the address checked, as read
-    sockfd: int = -1
-    open_flags: int = 0
-    open_mode: int = 0
-    read_memory: bool = False  # the tracee's memory was read: check the id is still valid
+    __slots__ = ("args", "alias", "alias_list", "open_target", "sockaddr_raw", "sockfd", "open_flags", "open_mode",
+                 "read_memory")
+
+    def __init__(self, args: list[tuple[str, str]] | None = None, alias: str | None = None,
+                 alias_list: list[tuple[str, str]] | None = None):
+        self.args: list[tuple[str, str]] = [] if args is None else args  # in order; a name may repeat
+        self.alias = alias
+        self.alias_list: list[tuple[str, str]] = [] if alias_list is None else alias_list  # what the alias's rules see
+        self.open_target: bytes | None = None  # open family: what an emulated open opens (None: cannot)
+        self.sockaddr_raw: bytes | None = None  # connect/bind: the address checked, as read
+        self.sockfd = -1
+        self.open_flags = 0
+        self.open_mode = 0
+        self.read_memory = False  # the tracee's memory was read: check the id is still valid
 
     def by_name(self) -> dict[str, list[str]]:
         return _group(self.args)
