@@ -11,6 +11,7 @@ median of those ratios. Timing is never asserted by the test suite.
 from __future__ import annotations
 
 import argparse
+import compileall
 import json
 import os
 import platform
@@ -131,7 +132,12 @@ def time_once(argv: list[str], env: dict[str, str], any_status: bool = False, rs
 def run(runs: int, only: str | None, openat_iterations: int, config_filter: str | None = None
         ) -> tuple[list[Workload], list[Config], dict]:
     scratch = Path(tempfile.mkdtemp(prefix="systrace-bench-"))
-    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
+    # The system's PATH: a version manager's shims (pyenv's `python3` is a bash script)
+    # would add their own processes to every workload. systrace itself runs from this
+    # interpreter, with its modules compiled once, as an installed package would be
+    # (with PYTHONDONTWRITEBYTECODE set, every run would compile them again).
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"), PATH="/usr/local/bin:/usr/bin:/bin")
+    compileall.compile_dir(str(ROOT / "src"), quiet=1)
     try:
         binaries = build(scratch)
         chosen = [w for w in workloads(binaries, openat_iterations) if not only or only in w.name]

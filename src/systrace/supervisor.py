@@ -21,6 +21,7 @@ from .kernel.libc import pidfd_send_signal, tgkill
 from .kernel.signals import SI_KERNEL, SignalFd
 from .kernel.sockets import Pending, socket_call
 from .kernel.syscalls_x86_64 import SYSCALLS
+from .kernel.wakeup import WakeHere
 from .translate.filename import NONEXISTENT
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
@@ -51,6 +52,7 @@ class Supervisor:
         self.current_call: Call | None = None
         self.pending: dict[int, Pending] = {}  # blocking connects done by helpers, by result fd
         self.poller = select.poll()
+        self.wake_here = WakeHere()
         self._listener_ready = select.poll()  # is another notification pending right now?
         self._listener_ready.register(listener.fileno(), select.POLLIN)
 
@@ -184,12 +186,15 @@ class Supervisor:
         except OSError as error:  # what the tracee's own open would have got
             self.listener.fail(notif.id, error.errno or errno.EIO)
             return
+        allowed = self.wake_here.narrow(notif.pid)  # ADDFD wakes the thread: here, not on an idle CPU
         try:
             installed = self.listener.add_fd(notif.id, fd, cloexec=bool(translation.open_flags & os.O_CLOEXEC))
+            if installed is not None:
+                self.listener.succeed(notif.id, installed)
         finally:
             os.close(fd)
-        if installed is not None:
-            self.listener.succeed(notif.id, installed)
+            if allowed is not None:
+                self.wake_here.restore(notif.pid, allowed)
 
     def emulate_socket_call(self, notif: Notification, call: Call) -> None:
         """connect/bind the address that was checked, on the tracee's own socket."""

@@ -59,6 +59,7 @@ class PolicyDecider:
         self.inherited: dict[int, StoredPolicy] = {}  # tgid -> policy kept across exec
         self.detached: set[int] = set()
         self._compiled: dict[int, CompiledPolicy] = {}
+        self._decisions: dict[object, Decision] = {}
         self.expected_exe: dict[int, str] = {}  # tgid -> the binary its permitted execve checked
         self.own_proc = f"/proc/{os.getpid()}"  # systrace's own /proc entry: never a tracee's
 
@@ -92,7 +93,7 @@ class PolicyDecider:
                 return Decision(KILL, log=True, source="no-policy")
             return None
         call.extra["policy"] = stored
-        call.extra["filters"] = len(stored.policy.rules)
+        call.extra["filters"] = self.compiled(stored.policy).rule_count
         if self.inherit and call.name in EXEC_NAMES:
             # -i: whatever decides this exec, the new image keeps this policy (a refused
             # exec leaves the process running this binary under it anyway)
@@ -105,7 +106,7 @@ class PolicyDecider:
         if decision is None or decision.verdict != PERMIT:
             return decision
         if _emulate(call, translated, rule):
-            decision = decision._replace(emulate=True)
+            decision = self._emulating(decision)
         if call.name in EXEC_NAMES:
             return self.check_exec(call, translated, rule, decision, stored)
         return decision
@@ -131,15 +132,26 @@ class PolicyDecider:
 
     def decision_of(self, rule: ast.Rule, call: Call) -> Decision | None:
         action = rule.action
-        if action.verdict == "permit":
-            return Decision(PERMIT, log=action.log, source="policy")
-        if action.verdict == "deny":
-            code = errnos.lookup(action.errno) if action.errno else errno.EPERM
-            return Decision(DENY, code or errno.EPERM, log=action.log, source="policy")
-        if action.verdict == "kill":
-            return Decision(KILL, log=True, source="policy")
-        call.extra["ask"] = True  # `ask`: the mode's fallback decides (enforce denies)
-        return None
+        if action.verdict == "ask":
+            call.extra["ask"] = True  # `ask`: the mode's fallback decides (enforce denies)
+            return None
+        decision = self._decisions.get(action)  # decisions are immutable: one per action
+        if decision is None:
+            if action.verdict == "permit":
+                decision = Decision(PERMIT, log=action.log, source="policy")
+            elif action.verdict == "deny":
+                code = errnos.lookup(action.errno) if action.errno else errno.EPERM
+                decision = Decision(DENY, code or errno.EPERM, log=action.log, source="policy")
+            else:
+                decision = Decision(KILL, log=True, source="policy")
+            self._decisions[action] = decision
+        return decision
+
+    def _emulating(self, decision: Decision) -> Decision:
+        emulating = self._decisions.get(decision)
+        if emulating is None:
+            emulating = self._decisions[decision] = decision._replace(emulate=True)
+        return emulating
 
     def check_exec(self, call: Call, translated: Translated, rule: ast.Rule, decision: Decision,
                    stored: StoredPolicy) -> Decision:

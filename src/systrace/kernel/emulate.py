@@ -47,42 +47,70 @@ def openat2(dirfd: int, path: bytes, flags: int, mode: int, resolve: int) -> int
 class Credentials:
     """Act with a tracee's filesystem identity and umask for one open."""
 
+    # systrace's own identity: it never changes while systrace runs (only fsuid/fsgid
+    # are switched, for the length of one open)
+    _own: tuple[int, int, list[int]] | None = None
+
     def __init__(self, fsuid: int, fsgid: int, groups: list[int], umask: int):
         self.fsuid, self.fsgid, self.groups, self.umask = fsuid, fsgid, groups, umask
-
-    def __enter__(self) -> Credentials:
-        self._umask = os.umask(self.umask)
+        self._saved_umask: int | None = None
         self._switched = False
-        same = (self.fsuid, self.fsgid) == (os.geteuid(), os.getegid()) and sorted(self.groups) == sorted(os.getgroups())
-        if same:
-            return self
-        if os.geteuid() == 0:
-            self._groups = os.getgroups()
+
+    @classmethod
+    def own(cls) -> tuple[int, int, list[int]]:
+        if cls._own is None:
+            cls._own = (os.geteuid(), os.getegid(), sorted(os.getgroups()))
+        return cls._own
+
+    def apply(self, creating: bool) -> None:
+        """Switch to the tracee's identity, and its umask when the open may create a file.
+        Raises EmulationError when systrace cannot act as the tracee. Call `undo` after,
+        whatever happened (it undoes what was done)."""
+        euid, egid, groups = self.own()
+        if (self.fsuid, self.fsgid) == (euid, egid) and sorted(self.groups) == groups:
+            switch = False
+        elif euid == 0:
+            switch = True
+        else:
+            raise EmulationError(errno.EACCES, "the tracee's credentials differ from systrace's, which is not root")
+        if creating:
+            self._saved_umask = os.umask(self.umask)
+        if switch:
+            self._switched = True
             os.setgroups(self.groups)
             libc.setfsgid(self.fsgid)
             libc.setfsuid(self.fsuid)
-            self._switched = True
-        elif (self.fsuid, self.fsgid) != (os.geteuid(), os.getegid()) or sorted(self.groups) != sorted(os.getgroups()):
-            os.umask(self._umask)
-            raise EmulationError(errno.EACCES, "the tracee's credentials differ from systrace's, which is not root")
-        return self
 
-    def __exit__(self, *exc: object) -> None:
+    def undo(self) -> None:
         if self._switched:
-            libc.setfsuid(os.geteuid())
-            libc.setfsgid(os.getegid())
-            os.setgroups(self._groups)
-        os.umask(self._umask)
+            euid, egid, groups = self.own()
+            libc.setfsuid(euid)
+            libc.setfsgid(egid)
+            os.setgroups(groups)
+            self._switched = False
+        if self._saved_umask is not None:
+            os.umask(self._saved_umask)
+            self._saved_umask = None
 
 
-_STATUS_FIELDS = re.compile(rb"^(Umask|Uid|Gid|Groups):\t([^\n]*)$", re.MULTILINE)
+def _status_field(status: bytes, name: bytes) -> bytes:
+    """The value of `Name:` in /proc/TID/status ("" if absent)."""
+    start = status.find(b"\n" + name + b":\t")
+    if start < 0:
+        return b""
+    start += len(name) + 3
+    end = status.find(b"\n", start)
+    return status[start:] if end < 0 else status[start:end]
 
 
 def tracee_credentials(status: bytes) -> Credentials:
     """From /proc/TID/status read fresh for this open: ids may change between two opens."""
-    fields = dict(_STATUS_FIELDS.findall(status))
-    return Credentials(int(fields[b"Uid"].split()[3]), int(fields[b"Gid"].split()[3]),
-                       [int(g) for g in fields.get(b"Groups", b"").split()], int(fields.get(b"Umask", b"0022"), 8))
+    uids, gids = _status_field(status, b"Uid").split(), _status_field(status, b"Gid").split()
+    if len(uids) != 4 or len(gids) != 4:
+        raise EmulationError(errno.EACCES, "cannot read the tracee's credentials")
+    umask = _status_field(status, b"Umask")
+    return Credentials(int(uids[3]), int(gids[3]), [int(g) for g in _status_field(status, b"Groups").split()],
+                       int(umask, 8) if umask else 0o022)
 
 
 def open_for(tid: int, tgid: int, checked_path: bytes, flags: int, mode: int, status: bytes) -> int:
@@ -106,8 +134,11 @@ def open_for(tid: int, tgid: int, checked_path: bytes, flags: int, mode: int, st
         if root != "/":
             root_fd = os.open(f"/proc/{tid}/root", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
             resolve |= RESOLVE_IN_ROOT
-        with credentials:
+        try:
+            credentials.apply(creating=bool(flags & (os.O_CREAT | getattr(os, "O_TMPFILE", 0))))
             fd = openat2(root_fd if root_fd >= 0 else -100, checked_path, flags | os.O_CLOEXEC, mode, resolve)
+        finally:
+            credentials.undo()
     finally:
         if root_fd >= 0:
             os.close(root_fd)

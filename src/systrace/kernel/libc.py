@@ -12,6 +12,7 @@ libc.ioctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_void_p]
 libc.process_vm_readv.restype = ctypes.c_ssize_t
 libc.setfsuid.argtypes = [ctypes.c_uint]
 libc.setfsgid.argtypes = [ctypes.c_uint]
+libc.sched_getcpu.argtypes = []
 
 SYS_pidfd_open = 434
 SYS_pidfd_send_signal = 424

@@ -33,8 +33,10 @@ class CompiledPolicy:
     def __init__(self, policy: ast.Policy, expand: Callable[[str], str]):
         self.policy = policy
         self.version = len(policy.lines)
+        self.rule_count = 0  # the question's "filters"
         self.by_syscall: dict[str, list[_EqRun | _General]] = {}
         for rule in policy.rules:
+            self.rule_count += 1
             steps = self.by_syscall.setdefault(rule.syscall, [])
             symbol = _plain_eq(rule, expand)
             if symbol is None:
