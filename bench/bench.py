@@ -5,7 +5,9 @@
 
 Prints a Markdown table of medians and ratios against native; the ratio of each run is
 taken against the native run right before it (pair by pair), and the table shows the
-median of those ratios. Timing is never asserted by the test suite.
+median of those ratios. The C loops also time their own loop (printed on stderr), which
+gives a loop ratio and a per-call cost free of anyone's start-up. Timing is never
+asserted by the test suite.
 """
 
 from __future__ import annotations
@@ -27,16 +29,15 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-SYSTRACE = [sys.executable, "-m", "systrace"]
+# what the `systrace` console script runs (`-m` would add runpy's imports, ~4 ms)
+SYSTRACE = [sys.executable, "-c", "from systrace.cli import entry; entry()"]
 
 
 @dataclass
 class Workload:
     name: str
     argv: list[str]
-    calls: int = 0  # notified calls per run, for the per-call figure
-    short_argv: list[str] | None = None  # the same with few calls: start-up cost cancels out
-    short_calls: int = 0
+    calls: int = 0  # calls in the program's own timed loop, for the per-call figure
 
 
 @dataclass
@@ -54,14 +55,15 @@ class Result:
     config: str
     seconds: list[float] = field(default_factory=list)
     ratios: list[float] = field(default_factory=list)
-    short_seconds: list[float] = field(default_factory=list)
+    loop_seconds: list[float] = field(default_factory=list)  # the loop's own time, as it reports it
+    loop_ratios: list[float] = field(default_factory=list)
     peak_rss_kib: int = 0  # systrace's own, from --stats
     errors: int = 0
 
 
 def build(scratch: Path) -> dict[str, str]:
     out = {}
-    for name in ("openat_loop", "getppid_loop", "threads_open"):
+    for name in ("openat_loop", "getppid_loop", "threads_open", "filter_floor", "emulated_open_floor"):
         binary = scratch / name
         subprocess.run(["gcc", "-O2", "-pthread", "-o", str(binary), str(HERE / f"{name}.c")], check=True)
         out[name] = str(binary)
@@ -78,10 +80,10 @@ def build(scratch: Path) -> dict[str, str]:
 
 def workloads(binaries: dict[str, str], openat_iterations: int) -> list[Workload]:
     return [
-        Workload("getppid loop (200k, kernel fast path)", [binaries["getppid_loop"], "200000"], calls=200000,
-                 short_argv=[binaries["getppid_loop"], "100"], short_calls=100),
+        Workload("true (start-up and teardown)", ["true"]),
+        Workload("getppid loop (200k, kernel fast path)", [binaries["getppid_loop"], "200000"], calls=200000),
         Workload(f"openat+close loop ({openat_iterations // 1000}k)", [binaries["openat_loop"], str(openat_iterations)],
-                 calls=openat_iterations, short_argv=[binaries["openat_loop"], "100"], short_calls=100),
+                 calls=openat_iterations),
         Workload("python3 -c 'import json, email, http.client'", ["python3", "-c", "import json, email, http.client"]),
         Workload("tar cf - /usr/lib/python3* | wc -c", ["sh", "-c", "tar cf - /usr/lib/python3* 2>/dev/null | wc -c"]),
         Workload("gcc -c of 4 files", ["sh", "-c", f"cd {binaries['cc_dir']} && gcc -c unit0.c unit1.c unit2.c unit3.c"]),
@@ -118,19 +120,23 @@ def expand(argv: list[str], policy_dir: str) -> list[str]:
 
 
 RSS = re.compile(rb"peak RSS (\d+) KiB")
+LOOP = re.compile(rb"^loop: ([0-9.]+) s$", re.MULTILINE)
 
 
-def time_once(argv: list[str], env: dict[str, str], any_status: bool = False, rss: list[int] | None = None) -> float | None:
+def time_once(argv: list[str], env: dict[str, str], any_status: bool = False, rss: list[int] | None = None,
+              loop: list[float] | None = None) -> float | None:
     start = time.perf_counter()
     result = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     elapsed = time.perf_counter() - start
     if rss is not None:
         rss.extend(int(m) for m in RSS.findall(result.stderr))
+    if loop is not None:
+        loop.extend(float(m) for m in LOOP.findall(result.stderr))
     return elapsed if result.returncode == 0 or any_status else None
 
 
 def run(runs: int, only: str | None, openat_iterations: int, config_filter: str | None = None
-        ) -> tuple[list[Workload], list[Config], dict]:
+        ) -> tuple[list[Workload], list[Config], dict, list[tuple[str, str]]]:
     scratch = Path(tempfile.mkdtemp(prefix="systrace-bench-"))
     # The system's PATH: a version manager's shims (pyenv's `python3` is a bash script)
     # would add their own processes to every workload. systrace itself runs from this
@@ -154,50 +160,83 @@ def run(runs: int, only: str | None, openat_iterations: int, config_filter: str 
                     for _ in range(2):
                         time_once(SYSTRACE + ["-d", policy_dir, "-A"] + workload.argv, env)
             for _ in range(runs):
-                native = None
+                native = native_loop = None
                 for config in cfgs:  # alternate configurations run by run
                     rss: list[int] = []
-                    seconds = time_once(expand(config.prefix, policy_dir) + workload.argv, env, config.any_status, rss)
+                    loop: list[float] = []
+                    seconds = time_once(expand(config.prefix, policy_dir) + workload.argv, env, config.any_status, rss,
+                                        loop)
                     result = results.setdefault((workload.name, config.name), Result(workload.name, config.name))
                     result.peak_rss_kib = max([result.peak_rss_kib, *rss])
                     if seconds is None:
                         result.errors += 1
                         continue
                     result.seconds.append(seconds)
-                    if workload.short_argv:
-                        short = time_once(expand(config.prefix, policy_dir) + workload.short_argv, env, config.any_status)
-                        if short is not None:
-                            result.short_seconds.append(short)
+                    own_loop = loop[-1] if loop else None
+                    if own_loop is not None:
+                        result.loop_seconds.append(own_loop)
                     if config.name == "native":
-                        native = seconds
+                        native, native_loop = seconds, own_loop
                     elif native:
                         result.ratios.append(seconds / native)
-        return chosen, cfgs, results
+                        if own_loop is not None and native_loop:
+                            result.loop_ratios.append(own_loop / native_loop)
+        return chosen, cfgs, results, probes(binaries, env, runs, scratch)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
+def probes(binaries: dict[str, str], env: dict[str, str], runs: int, scratch: Path) -> list[tuple[str, str]]:
+    """Floors that bound what any configuration can reach here: the cost of any seccomp
+    filter, a C supervisor doing an emulated open's system calls with no logic, and the
+    interpreter's own start-up with and without this machine's site hooks."""
+    out = []
+    for name in ("filter_floor", "emulated_open_floor"):
+        text = subprocess.run([binaries[name]], capture_output=True, text=True, check=True).stdout
+        out.extend(tuple(line.split(": ", 1)) for line in text.splitlines())  # type: ignore[misc]
+    true_path = shutil.which("true") or "/bin/true"
+    policies = str(scratch / "probe-policies")
+    time_once(SYSTRACE + ["-d", policies, "-A", true_path], env)
+    starts = {
+        "true": [true_path],
+        "python3 -S -c pass (interpreter, no site)": [sys.executable, "-S", "-c", "pass"],
+        "python3 -c pass (interpreter with this machine's site)": [sys.executable, "-c", "pass"],
+        "systrace -a true, interpreter without site (-S)": [sys.executable, "-S", *SYSTRACE[1:], "-d", policies, "-a",
+                                                            true_path],
+        "systrace -a true (as the table runs it)": [*SYSTRACE, "-d", policies, "-a", true_path],
+    }
+    medians = {}
+    for label, argv in starts.items():
+        times = [t for t in (time_once(argv, env) for _ in range(max(runs, 5) * 4)) if t is not None]
+        medians[label] = statistics.median(times) if times else float("nan")
+        out.append((f"start-up: {label}", f"{medians[label] * 1000:.1f} ms"))
+    return out
+
+
 def table(chosen: list[Workload], cfgs: list[Config], results: dict) -> str:
-    lines = ["| workload | configuration | median s | ratio vs native | extra per call | systrace peak RSS |",
-             "|---|---|---:|---:|---:|---:|"]
+    lines = ["| workload | configuration | median s | ratio vs native | extra vs native | loop ratio | extra per call "
+             "| systrace peak RSS |",
+             "|---|---|---:|---:|---:|---:|---:|---:|"]
     for workload in chosen:
         native = results.get((workload.name, "native"))
         native_median = statistics.median(native.seconds) if native and native.seconds else None
         for config in cfgs:
             result = results.get((workload.name, config.name))
             if not result or not result.seconds:
-                lines.append(f"| {workload.name} | {config.name} | failed | | | |")
+                lines.append(f"| {workload.name} | {config.name} | failed | | | | | |")
                 continue
             median = statistics.median(result.seconds)
             ratio = f"{statistics.median(result.ratios):.2f}x" if result.ratios else "1.00x"
+            extra = f"{(median - native_median) * 1000:+.1f} ms" if native_median and config.name != "native" else ""
+            loop_ratio = f"{statistics.median(result.loop_ratios):.3f}x" if result.loop_ratios else ""
             per_call = ""
-            if workload.calls and native and native.short_seconds and result.short_seconds and config.name != "native":
-                # (long - short) of this configuration minus the same for native: no start-up
-                own = median - statistics.median(result.short_seconds)
-                base = native_median - statistics.median(native.short_seconds)
-                per_call = f"{(own - base) / (workload.calls - workload.short_calls) * 1e6:.1f} µs"
+            if workload.calls and native and native.loop_seconds and result.loop_seconds and config.name != "native":
+                # the programs' own loop times: nobody's start-up is in them
+                own = statistics.median(result.loop_seconds) - statistics.median(native.loop_seconds)
+                per_call = f"{own / workload.calls * 1e6:.2f} µs"
             rss = f"{result.peak_rss_kib / 1024:.1f} MiB" if result.peak_rss_kib else ""
-            lines.append(f"| {workload.name} | {config.name} | {median:.4f} | {ratio} | {per_call} | {rss} |")
+            lines.append(f"| {workload.name} | {config.name} | {median:.4f} | {ratio} | {extra} | {loop_ratio} "
+                         f"| {per_call} | {rss} |")
     return "\n".join(lines)
 
 
@@ -224,12 +263,16 @@ def main() -> int:
         parser.error("--runs must be at least 1")
     if args.install:
         install()
-    chosen, cfgs, results = run(args.runs, args.only, args.openat_iterations, args.configs)
+    chosen, cfgs, results, floors = run(args.runs, args.only, args.openat_iterations, args.configs)
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Linux {platform.release()}, Python {platform.python_version()}")
     print(f"runs: {args.runs} per configuration, alternated; medians\n")
     print(table(chosen, cfgs, results))
+    print("\n| probe | value |\n|---|---:|")
+    for name, value in floors:
+        print(f"| {name} | {value} |")
     if args.json:
-        args.json.write_text(json.dumps([r.__dict__ for r in results.values()], indent=1))
+        args.json.write_text(json.dumps({"results": [r.__dict__ for r in results.values()], "probes": dict(floors)},
+                                        indent=1))
     return 0 if all(not r.errors for r in results.values()) else 1
 
 

@@ -19,7 +19,7 @@ from systrace.policy.match import evaluate
 from systrace.policy.parse import Parser
 from systrace.policy.printer import expr_text
 from systrace.translate import aliases, formats
-from systrace.translate.filename import AT_FDCWD, resolve
+from systrace.translate.filename import AT_FDCWD, Unresolvable, _parts, _plain, resolve, walk
 from systrace.translate.table import TRANSLATORS
 from systrace.translate.translator import translate
 
@@ -113,6 +113,26 @@ def test_missing_files(tree: Path) -> None:
     assert resolve(tracee, b"dir/new-file") == str(tree / "dir" / "new-file")  # to be created
     assert resolve(tracee, b"nodir/x") == "/<non-existent filename>: nodir/x"
     assert resolve(tracee, b"dir/file/x") == "/<non-existent filename>: dir/file/x"
+
+
+@pytest.mark.parametrize("path", [b"dir/file", b"dir//file", b"/dir/file", b"dir/sub/", b"link", b"rel/../file",
+                                  b"dir/./file", b"dir/new-file", b"nodir/x", b"loop", b"dir/file/x", b"."])
+@pytest.mark.parametrize("follow", [True, False])
+def test_one_call_fast_path_agrees_with_the_walk(tree: Path, path: bytes, follow: bool) -> None:
+    """The RESOLVE_NO_SYMLINKS shortcut answers only when it means what the walk finds."""
+    tracee = FakeTracee(tree)
+    base = os.fsencode(tree)
+    if path.startswith(b"/"):
+        path, base = base + path, b"/"
+    plain = _plain(base, path)
+    try:
+        walked = walk(b"", _parts(base), path, follow, tracee)
+    except Unresolvable:
+        walked = None
+    if plain is not None:
+        assert plain == walked
+    if path in (b"link", b"rel/../file", b"dir/./file", b"loop", b"dir/new-file", b"nodir/x"):
+        assert plain is None  # a symlink, a dot, or a missing name: the walk decides
 
 
 def test_proc_self_means_the_tracee(tree: Path) -> None:

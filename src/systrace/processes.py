@@ -47,7 +47,15 @@ class ProcessTable:
                 return entry[0]
             self._drop(tid)
         pidfd = self._open_pidfd(tid)
-        status = procfs.status(tid)
+        try:
+            status = procfs.parse_status(self.status_bytes(tid, keep=pidfd >= 0))
+        except BaseException:
+            if pidfd >= 0:
+                os.close(pidfd)
+            status_fd = self._status_fds.pop(tid, None)
+            if status_fd is not None:
+                os.close(status_fd)
+            raise
         info = ThreadInfo(status.tgid, status.ppid, status.euid, status.egid)
         if pidfd >= 0:
             self._threads[tid] = (info, pidfd)
@@ -55,8 +63,9 @@ class ProcessTable:
                 self._sweep()
         return info
 
-    def status_bytes(self, tid: int) -> bytes:
-        """The thread's /proc status now (credentials, umask)."""
+    def status_bytes(self, tid: int, keep: bool | None = None) -> bytes:
+        """The thread's /proc status now (credentials, umask). Its fd is kept for the next
+        time when `keep`, by default when the thread is tracked (its pidfd proves identity)."""
         fd = self._status_fds.get(tid)
         if fd is not None:
             try:
@@ -67,7 +76,7 @@ class ProcessTable:
                 pass
             os.close(self._status_fds.pop(tid))
         fd = os.open(f"/proc/{tid}/status", os.O_RDONLY | os.O_CLOEXEC)
-        if tid in self._threads:  # cache only for threads we track (their pidfd proves identity)
+        if keep if keep is not None else tid in self._threads:
             self._status_fds[tid] = fd
             return os.pread(fd, 4096, 0)
         try:

@@ -7,12 +7,12 @@ import time
 
 from .call import Call
 from .decide import Chain, Decision
-from .frontend.question import Question
 from .log import Log
 from .processes import ProcessTable
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
 if TYPE_CHECKING:
+    from .frontend.question import Question
     from .policy.store import Store
 
 EMULATION = "linux"
@@ -57,6 +57,8 @@ class Session:
         )
 
     def question(self, call: Call) -> Question:
+        from .frontend.question import Question  # for logs and questions only (start-up time)
+
         stored = call.extra.get("policy")
         policy_name = stored.policy.name if stored is not None else call.exe  # type: ignore[attr-defined]
         number = self._policy_numbers.setdefault(policy_name, len(self._policy_numbers) + 1)

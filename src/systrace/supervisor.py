@@ -179,22 +179,24 @@ class Supervisor:
             return
         try:
             fd = open_for(notif.pid, call.tgid, target, translation.open_flags, translation.open_mode,
-                          self.session.processes.status_bytes(notif.pid))
+                          self.session.processes.status_bytes(notif.pid), translation.open_root)
         except EmulationError as error:
             self._emulation_refused(notif, call, error.errno, str(error))
             return
         except OSError as error:  # what the tracee's own open would have got
             self.listener.fail(notif.id, error.errno or errno.EIO)
             return
-        allowed = self.wake_here.narrow(notif.pid)  # ADDFD wakes the thread: here, not on an idle CPU
+        # ADDFD wakes the waiting thread to install the fd: on this CPU, not an idle one.
+        # Its affinity is restored before the answer lets it run its own code again.
+        allowed = self.wake_here.narrow(notif.pid)
         try:
             installed = self.listener.add_fd(notif.id, fd, cloexec=bool(translation.open_flags & os.O_CLOEXEC))
-            if installed is not None:
-                self.listener.succeed(notif.id, installed)
         finally:
             os.close(fd)
             if allowed is not None:
                 self.wake_here.restore(notif.pid, allowed)
+        if installed is not None:
+            self.listener.succeed(notif.id, installed)
 
     def emulate_socket_call(self, notif: Notification, call: Call) -> None:
         """connect/bind the address that was checked, on the tracee's own socket."""

@@ -152,7 +152,6 @@ def _build_mode(options: argparse.Namespace, log: Log, explicit_log: bool) -> tu
         session = Session(log=log, chain=Chain([PermitAll(log=explicit_log)]))
         return session, base_plan(abi.RET_USER_NOTIF if explicit_log else abi.RET_ALLOW)
 
-    from .decide.ask import Asker
     from .decide.modes import Enforce, Learn
     from .decide.policy import PolicyDecider
     from .policy.compile import kernel_plan
@@ -175,6 +174,8 @@ def _build_mode(options: argparse.Namespace, log: Log, explicit_log: bool) -> tu
         fallback = Learn(store, use_aliases)
         plan = FilterPlan(default=abi.RET_USER_NOTIF)
     else:
+        from .decide.ask import Asker  # only when asking (start-up time)
+
         transport = transport_factory()  # started now: a frontend that cannot start is an error
         fallback = Asker(lambda: transport_factory(), store, make_parser(), decider, use_aliases)
         fallback.transport = transport

@@ -17,6 +17,7 @@ import os
 import re
 import struct
 
+from . import procfs
 from .libc import check, libc, pidfd_getfd
 
 SYS_openat2 = 437
@@ -93,27 +94,18 @@ class Credentials:
             self._saved_umask = None
 
 
-def _status_field(status: bytes, name: bytes) -> bytes:
-    """The value of `Name:` in /proc/TID/status ("" if absent)."""
-    start = status.find(b"\n" + name + b":\t")
-    if start < 0:
-        return b""
-    start += len(name) + 3
-    end = status.find(b"\n", start)
-    return status[start:] if end < 0 else status[start:end]
-
-
 def tracee_credentials(status: bytes) -> Credentials:
     """From /proc/TID/status read fresh for this open: ids may change between two opens."""
-    uids, gids = _status_field(status, b"Uid").split(), _status_field(status, b"Gid").split()
+    uids, gids = procfs.field(status, b"Uid").split(), procfs.field(status, b"Gid").split()
     if len(uids) != 4 or len(gids) != 4:
         raise EmulationError(errno.EACCES, "cannot read the tracee's credentials")
-    umask = _status_field(status, b"Umask")
-    return Credentials(int(uids[3]), int(gids[3]), [int(g) for g in _status_field(status, b"Groups").split()],
+    umask = procfs.field(status, b"Umask")
+    return Credentials(int(uids[3]), int(gids[3]), [int(g) for g in procfs.field(status, b"Groups").split()],
                        int(umask, 8) if umask else 0o022)
 
 
-def open_for(tid: int, tgid: int, checked_path: bytes, flags: int, mode: int, status: bytes) -> int:
+def open_for(tid: int, tgid: int, checked_path: bytes, flags: int, mode: int, status: bytes,
+             root: str | None = None) -> int:
     """Open what the policy checked; return our fd (the caller injects and closes it).
     Raises EmulationError (fail closed) or OSError (the error the tracee would see)."""
     flags &= VALID_FLAGS
@@ -126,7 +118,8 @@ def open_for(tid: int, tgid: int, checked_path: bytes, flags: int, mode: int, st
         return _reopen_descriptor(tgid, int(own.group(2)), flags)
     if not checked_path.startswith(b"/"):
         raise EmulationError(errno.EACCES, f"not a path: {checked_path!r}")
-    root = os.readlink(f"/proc/{tid}/root")
+    if root is None:  # else: the root the checked path was resolved in
+        root = os.readlink(f"/proc/{tid}/root")
     credentials = tracee_credentials(status)
     resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS
     root_fd = -1

@@ -18,23 +18,39 @@ class Status:
     umask: int
 
 
-def status(tid: int) -> Status:
-    fields: dict[str, str] = {}
-    with open(f"/proc/{tid}/status", "rb") as handle:
-        for line in handle.read().decode("utf-8", "replace").splitlines():
-            key, _, value = line.partition(":")
-            fields[key] = value.strip()
-    uids = fields["Uid"].split()
-    gids = fields["Gid"].split()
+def field(status: bytes, name: bytes) -> bytes:
+    """The value of `Name:` in a /proc/TID/status text (b"" if absent)."""
+    start = status.find(b"\n" + name + b":\t")
+    if start < 0:
+        return b""
+    start += len(name) + 3
+    end = status.find(b"\n", start)
+    return status[start:] if end < 0 else status[start:end]
+
+
+def parse_status(data: bytes) -> Status:
+    uids = field(data, b"Uid").split()
+    gids = field(data, b"Gid").split()
+    umask = field(data, b"Umask")
+    if len(uids) != 4 or len(gids) != 4:
+        raise OSError(f"unexpected /proc status: {data[:200]!r}")
     return Status(
-        tgid=int(fields["Tgid"]),
-        ppid=int(fields["PPid"]),
+        tgid=int(field(data, b"Tgid")),
+        ppid=int(field(data, b"PPid")),
         uid=int(uids[0]),
         euid=int(uids[1]),
         gid=int(gids[0]),
         egid=int(gids[1]),
-        umask=int(fields.get("Umask", "0022"), 8),
+        umask=int(umask, 8) if umask else 0o022,
     )
+
+
+def status(tid: int) -> Status:
+    fd = os.open(f"/proc/{tid}/status", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        return parse_status(os.read(fd, 8192))
+    finally:
+        os.close(fd)
 
 
 def exe(tid: int) -> str:

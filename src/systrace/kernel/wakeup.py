@@ -7,11 +7,13 @@ this 2-vCPU VM each such cross-CPU wake-up costs about 18 µs (measured with a C
 supervisor: ADDFD after 20 µs of work costs 62 µs per open unpinned, 27 µs with the
 thread's affinity narrowed to systrace's CPU for the duration).
 
-So while the call is pending, the thread's affinity is narrowed to the CPU systrace runs
-on, and restored right after the answer. Only when that CPU is already one the thread
-may run on, so a user's pinning is never overridden; any failure just skips the hint.
-Visible to the program only if another of its threads queries or sets this thread's
-affinity during those few microseconds (documented in SECURITY.md).
+So for the ADDFD only, the waiting thread's affinity is narrowed to the CPU systrace runs
+on; it is restored before the call is answered. The thread itself never runs its own
+code with the narrowed mask (it is inside the system call throughout), and nothing it
+forks can inherit it. Only when that CPU is already one the thread may run on, so a
+user's pinning is never overridden; any failure just skips the hint. Visible to the
+program only if another of its threads queries or sets this thread's affinity during
+those few microseconds (documented in SECURITY.md).
 """
 
 from __future__ import annotations

@@ -33,8 +33,9 @@ def kernel_plan(policies: list[ast.Policy]) -> FilterPlan:
     plan = FilterPlan(default=NOTIFY)
     if not policies:
         return plan
+    by_syscall = [_rules_by_syscall(policy) for policy in policies]
     for name, nr in SYSCALLS.items():
-        decisions = [_decide(policy, name) for policy in policies]
+        decisions = [_decide(rules.get(name, []), name) for rules in by_syscall]
         first = decisions[0]
         if first is None or any(d != first for d in decisions[1:]):
             continue
@@ -46,13 +47,20 @@ def kernel_plan(policies: list[ast.Policy]) -> FilterPlan:
     return plan
 
 
-def _decide(policy: ast.Policy, syscall: str):
-    """An int return value, a tuple of ArgRules, or None (the supervisor decides).
+def _rules_by_syscall(policy: ast.Policy) -> dict[str, list[ast.Rule]]:
+    out: dict[str, list[ast.Rule]] = {}
+    for rule in policy.rules:
+        out.setdefault(rule.syscall, []).append(rule)
+    return out
+
+
+def _decide(rules: list[ast.Rule], syscall: str):
+    """An int return value, a tuple of ArgRules, or None (the supervisor decides), from a
+    policy's rules for `syscall` in order.
 
     Rules for the real name are evaluated before alias rules, so whatever they decide the
     kernel may decide too; values no rule names fall to USER_NOTIF (the plan's default),
     where the supervisor evaluates the real-name and alias rules in order."""
-    rules = policy.rules_for(syscall)
     if not rules:
         return None  # unmatched: enforce denies *and logs*, which needs the supervisor
     arg_rules: list[ArgRule] = []

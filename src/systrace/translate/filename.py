@@ -8,6 +8,8 @@ import errno
 import os
 import stat
 
+from ..kernel.emulate import RESOLVE_NO_MAGICLINKS, RESOLVE_NO_SYMLINKS, openat2
+
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
 if TYPE_CHECKING:
     from .tracee import Tracee
@@ -58,8 +60,29 @@ def resolve_bytes(tracee: Tracee, path: bytes, dirfd: int | None, follow: bool,
     if not base.startswith(b"/"):
         raise Unresolvable(f"dirfd {dirfd} is not a directory ({base!r})")
     root = tracee.root()
+    if root == b"/":
+        plain = _plain(base, path)
+        if plain is not None:
+            return plain
     prefix = b"" if root == b"/" else f"/proc/{tracee.tid}/root".encode()
     return walk(prefix, _parts(base), path, follow, tracee, hops)
+
+
+def _plain(base: bytes, path: bytes) -> bytes | None:
+    """The common case in one system call instead of a walk: no `.` or `..`, not below
+    /proc, and the kernel finds no symlink on the way (RESOLVE_NO_SYMLINKS). Then the
+    path, with repeated slashes dropped, is already canonical. None: walk it."""
+    joined = path if path.startswith(b"/") else base + b"/" + path
+    parts = [part for part in joined.split(b"/") if part]
+    if not parts or parts[0] == b"proc" or b"." in parts or b".." in parts:
+        return None
+    canonical = b"/" + b"/".join(parts)
+    try:
+        fd = openat2(AT_FDCWD, canonical, os.O_PATH | os.O_CLOEXEC, 0, RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS)
+    except OSError:
+        return None  # missing, a symlink on the way, no permission...: the walk decides
+    os.close(fd)
+    return canonical
 
 
 def _parts(path: bytes) -> list[bytes]:

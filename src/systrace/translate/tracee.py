@@ -29,6 +29,7 @@ class LiveTracee:
     def __init__(self, tid: int, tgid: int):
         self.tid = tid
         self.tgid = tgid
+        self._root: bytes | None = None
 
     def read(self, address: int, size: int) -> bytes:
         return memory.read(self.tid, address, size)
@@ -46,7 +47,9 @@ class LiveTracee:
         return procfs.fd_path(self.tid, fd)
 
     def root(self) -> bytes:
-        return procfs.root(self.tid)
+        if self._root is None:  # read once per call: translation and emulated open agree
+            self._root = procfs.root(self.tid)
+        return self._root
 
     def exe_of(self, pid: int) -> str | None:
         try:

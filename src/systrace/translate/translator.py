@@ -35,8 +35,8 @@ MAX_ARGV = 256
 
 
 class Translated:
-    __slots__ = ("args", "alias", "alias_list", "open_target", "sockaddr_raw", "sockfd", "open_flags", "open_mode",
-                 "read_memory")
+    __slots__ = ("args", "alias", "alias_list", "open_target", "open_root", "sockaddr_raw", "sockfd", "open_flags",
+                 "open_mode", "read_memory")
 
     def __init__(self, args: list[tuple[str, str]] | None = None, alias: str | None = None,
                  alias_list: list[tuple[str, str]] | None = None):
@@ -44,6 +44,7 @@ class Translated:
         self.alias = alias
         self.alias_list: list[tuple[str, str]] = [] if alias_list is None else alias_list  # what the alias's rules see
         self.open_target: bytes | None = None  # open family: what an emulated open opens (None: cannot)
+        self.open_root: str | None = None  # ... below this root (the tracee's, when the path was resolved)
         self.sockaddr_raw: bytes | None = None  # connect/bind: the address checked, as read
         self.sockfd = -1
         self.open_flags = 0
@@ -150,6 +151,7 @@ def _translate_one(spec: ArgSpec, syscall: str, raw: tuple[int, ...], tracee: Tr
         name, value, open_target = _filename(spec, syscall, raw, tracee, open_flags)
         if open_target is not None:
             out.open_target, out.open_flags = open_target, open_flags or 0
+            out.open_root = os.fsdecode(tracee.root())
         out.args.append((name, value))
     elif isinstance(spec, OpenHowArg):
         out.read_memory = True

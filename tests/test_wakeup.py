@@ -1,0 +1,74 @@
+"""The ADDFD wake-up hint (kernel/wakeup.py) against the real scheduler: it narrows a
+blocked thread to systrace's CPU and always restores the thread's own mask."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import Runner
+
+from systrace.kernel.wakeup import WakeHere
+
+SEVERAL_CPUS = pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two CPUs")
+
+
+@SEVERAL_CPUS
+def test_narrow_then_restore_a_blocked_process() -> None:
+    child = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
+    try:
+        original = os.sched_getaffinity(child.pid)
+        wake = WakeHere()
+        allowed = wake.narrow(child.pid)
+        assert allowed == original
+        assert len(os.sched_getaffinity(child.pid)) == 1
+        wake.restore(child.pid, allowed)
+        assert os.sched_getaffinity(child.pid) == original
+    finally:
+        child.communicate(b"", timeout=30)
+
+
+@SEVERAL_CPUS
+def test_a_pinned_thread_is_left_alone() -> None:
+    child = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
+    try:
+        elsewhere = max(os.sched_getaffinity(0))
+        os.sched_setaffinity(child.pid, {elsewhere})
+        assert WakeHere().narrow(child.pid) is None  # one CPU only: nothing to narrow
+        assert os.sched_getaffinity(child.pid) == {elsewhere}
+    finally:
+        child.communicate(b"", timeout=30)
+
+
+def test_gone_thread_is_skipped() -> None:
+    child = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, check=True)
+    gone = int(child.stdout)
+    assert WakeHere().narrow(gone) is None
+    WakeHere.restore(gone, {0})  # nothing raised
+
+
+def _policy_for_affinity(runner: Runner, policy_dir: Path, binary: str) -> None:
+    for args in (["3"], ["3", "pin"]):
+        learned = runner("-d", str(policy_dir), "-A", binary, *args)
+        assert learned.returncode == 0, learned.stderr
+
+
+@pytest.mark.parametrize("pin", [False, True])
+def test_emulated_opens_leave_the_program_its_affinity(runner: Runner, cbin, shared_dir: Path, pin: bool) -> None:
+    binary = cbin("affinity")
+    policy_dir = shared_dir / f"policies-affinity-{runner.name}-{pin}"
+    shutil.rmtree(policy_dir, ignore_errors=True)
+    policy_dir.mkdir(mode=0o777)
+    policy_dir.chmod(0o777)
+    _policy_for_affinity(runner, policy_dir, binary)
+    extra = ["pin"] if pin else []
+    native = runner.native(binary, "400", *extra)
+    enforced = runner("-d", str(policy_dir), "-a", binary, "400", *extra)
+    assert enforced.returncode == 0, enforced.stderr
+    assert enforced.stdout == native.stdout  # before == min_after == child_min, as natively
+    before, min_after, child_min = (int(part.split(b"=")[1]) for part in enforced.stdout.split())
+    assert before == min_after == child_min
