@@ -133,6 +133,25 @@ def test_slow_frontend_is_waited_for(tmp_path: Path, cat_policy: Path) -> None:
     assert result.returncode == 0 and result.stdout == run(["cat", "/etc/hostname"]).stdout
 
 
+def test_frontend_that_ignores_eof_is_ended_with_the_run(tmp_path: Path, cat_policy: Path) -> None:
+    """A frontend left running after the command is done would linger forever: systrace
+    ends it (SIGTERM) and waits for it before exiting."""
+    spec = frontend(tmp_path, """
+        import os
+        open(sys.argv[1] + ".pid", "w").write(str(os.getpid()))
+        ask()
+        say("permit-now")
+        reply()
+        while True:  # ignores EOF on its input
+            sys.stdin.readline()
+            time.sleep(0.05)
+    """)
+    result = run(systrace_argv() + ["-d", str(cat_policy), "-g", spec, "cat", "/etc/hostname"], env=env())
+    assert result.returncode == 0 and result.stdout == run(["cat", "/etc/hostname"]).stdout
+    pid = int((tmp_path / "talk.log.pid").read_text())
+    assert not Path(f"/proc/{pid}").exists()  # ended and reaped by systrace itself
+
+
 def test_frontend_dying_is_restarted_once(tmp_path: Path, cat_policy: Path) -> None:
     marker = tmp_path / "died-once"
     spec = frontend(tmp_path, f"""

@@ -100,9 +100,15 @@ class Session:
         return problems
 
     def finish(self) -> list[str]:
-        """At exit: write what was learned; the problems are reported by the caller."""
+        """At exit: write what was learned, let deciders release what they hold (a
+        frontend); the problems are reported by the caller."""
         self.processes.close()
-        return self.save()
+        problems = self.save()
+        for decider in self.chain.deciders:
+            close = getattr(decider, "close", None)
+            if close is not None:
+                close()
+        return problems
 
     def user_name(self, uid: int) -> str:
         name = self._users.get(uid)

@@ -48,6 +48,12 @@ class Asker:
         except FrontendGone as gone:
             return self._frontend_gone(call, str(gone))
 
+    def close(self) -> None:
+        """At the end of the run: the frontend is told (EOF) and waited for."""
+        if self.transport is not None:
+            self.transport.close()
+            self.transport = None
+
     def _frontend_gone(self, call: Call, reason: str) -> Decision:
         assert self.session is not None
         if self.restarts_left > 0:
