@@ -160,6 +160,7 @@ def test_frontend_dying_is_restarted_once(tmp_path: Path, cat_policy: Path) -> N
         if not os.path.exists({str(marker)!r}):
             open({str(marker)!r}, "w").close()
             sys.exit(0)  # dies mid-question
+        open({str(marker)!r}, "w").write(" ".join(map(str, sorted(os.sched_getaffinity(0)))))
         say("permit-now")
         reply()
     """)
@@ -167,6 +168,8 @@ def test_frontend_dying_is_restarted_once(tmp_path: Path, cat_policy: Path) -> N
     result = run(systrace_argv() + ["-d", str(cat_policy), "-E", str(log), "-g", spec, "cat", "/etc/hostname"], env=env())
     assert result.returncode == 0 and result.stdout == run(["cat", "/etc/hostname"]).stdout
     assert "frontend gone (EOF on policy input request); restarting it" in log.read_text()
+    # restarted while systrace keeps to one CPU, the frontend still gets every CPU
+    assert marker.read_text() == " ".join(map(str, sorted(os.sched_getaffinity(0))))
 
 
 def test_frontend_dying_twice_fails_closed(tmp_path: Path, cat_policy: Path) -> None:

@@ -72,3 +72,37 @@ def test_emulated_opens_leave_the_program_its_affinity(runner: Runner, cbin, sha
     assert enforced.stdout == native.stdout  # before == min_after == child_min, as natively
     before, min_after, child_min = (int(part.split(b"=")[1]) for part in enforced.stdout.split())
     assert before == min_after == child_min
+
+
+PIN_PROBE = """
+import os, sys
+from systrace.kernel import wakeup
+before = os.sched_getaffinity(0)
+cpu = wakeup.pin_here()
+pinned = os.sched_getaffinity(0)
+wakeup.unpin()
+print(cpu in before, pinned == {cpu}, os.sched_getaffinity(0) == before)
+"""
+
+
+@SEVERAL_CPUS
+def test_pin_here_then_unpin() -> None:
+    result = subprocess.run([sys.executable, "-c", PIN_PROBE], capture_output=True, text=True, timeout=60,
+                            env=dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parent.parent / "src")))
+    assert result.stdout.split() == ["True", "True", "True"], result.stderr
+
+
+@SEVERAL_CPUS
+@pytest.mark.parametrize("pin", [True, False])
+def test_systrace_pins_itself_not_the_command(runner: Runner, pin: bool) -> None:
+    script = "grep Cpus_allowed_list /proc/$PPID/status /proc/self/status"
+    args = ["--permit-all"] + ([] if pin else ["--no-cpu-pin"])
+    result = runner(*args, "/bin/sh", "-c", script)
+    assert result.returncode == 0, result.stderr
+    supervisor, command = (line.split(b"\t")[1] for line in result.stdout.splitlines())
+    everything = runner.native("/bin/sh", "-c", "grep Cpus_allowed_list /proc/self/status").stdout.split(b"\t")[1].strip()
+    assert command == everything  # the command keeps every CPU it had
+    if pin:
+        assert supervisor.strip().isdigit()  # one CPU
+    else:
+        assert supervisor == everything

@@ -69,6 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
     logs.add_argument("--json-log", action="store_true", help="write log records as JSON lines")
     logs.add_argument("--stats", action="store_true",
                       help="at exit, print to stderr how many calls reached systrace and its peak memory")
+    tuning = parser.add_argument_group("tuning")
+    tuning.add_argument("--no-cpu-pin", action="store_true",
+                        help="let systrace move between CPUs (by default it keeps to one; the command keeps all of its)")
     parser.add_argument("command", nargs=argparse.REMAINDER, help="the command and its arguments")
     return parser
 
@@ -164,7 +167,7 @@ def run(options: argparse.Namespace, command: list[str]) -> int:
         except FaultSetupError as error:
             return _fail(str(error), 2)
         try:
-            status = supervise(path, command, dict(os.environ), session, plan)
+            status = supervise(path, command, dict(os.environ), session, plan, pin_cpu=not options.no_cpu_pin)
         except LaunchError as error:
             status = _fail(str(error), error.status)
         for problem in session.finish():

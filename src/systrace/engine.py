@@ -14,11 +14,13 @@ from .kernel.launch import LaunchError, spawn
 from .kernel.libc import prctl
 from .kernel.notify import Listener
 from .kernel.signals import SignalFd
+from .kernel.wakeup import pin_here
 from .session import Session
 from .supervisor import FORWARDED_SIGNALS, Supervisor
 
 
-def supervise(path: str, argv: list[str], env: dict[str, str], session: Session, plan: FilterPlan) -> int:
+def supervise(path: str, argv: list[str], env: dict[str, str], session: Session, plan: FilterPlan,
+              pin_cpu: bool = True) -> int:
     """Returns the command's exit status (128+N when killed by signal N). Raises
     LaunchError when the command cannot be started under a filter."""
     protect_supervisor(plan, os.getpid())  # the child will run under this filter: we are its supervisor
@@ -33,6 +35,8 @@ def supervise(path: str, argv: list[str], env: dict[str, str], session: Session,
     # Not dumpable: a tracee of the same user can no longer ptrace us or open our /proc
     # memory (the child had to stay dumpable until we took its listener).
     prctl(abi.PR_SET_DUMPABLE, 0)
+    if pin_cpu:  # after the fork: the command keeps every CPU it had
+        pin_here()
     listener = Listener(launched.listener_fd)
     listener.set_sync_wake_up()
     supervisor = Supervisor(session, listener, launched, signals)

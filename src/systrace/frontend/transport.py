@@ -9,6 +9,7 @@ import socket
 import subprocess
 from typing import Protocol
 
+from ..kernel.wakeup import unpin
 from .errors import FrontendGone
 
 
@@ -131,3 +132,4 @@ class ProgramTransport:
 
 def _unblock_signals() -> None:
     signal.pthread_sigmask(signal.SIG_SETMASK, set())
+    unpin()  # a frontend started during supervision gets systrace's CPUs back
