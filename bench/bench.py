@@ -101,6 +101,8 @@ def configs() -> list[Config]:
         Config("systrace --permit-all", SYSTRACE + ["--permit-all"]),
         Config("engine: every call notified, permitted", [sys.executable, str(HERE / "notify_all.py")]),
         Config("systrace -a (learned policy)", SYSTRACE + ["-d", POLICY_DIR, "-a"], learn_first=True),
+        Config("systrace -a, everything on one CPU (taskset -c 0)", ["taskset", "-c", "0"] + SYSTRACE + ["-d", POLICY_DIR, "-a"],
+               needs="taskset", learn_first=True),
         Config("systrace -A (learning)", SYSTRACE + ["-d", POLICY_DIR + "-learning", "-A"]),
         Config("systrace -a -r 1 (1% faults, fixed seed)", SYSTRACE + ["-d", POLICY_DIR, "-a", "-r", "1", "--seed", "1"],
                learn_first=True, any_status=True),
