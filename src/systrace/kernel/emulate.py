@@ -40,9 +40,12 @@ class EmulationError(Exception):
         self.errno = code
 
 
+_HOW = ctypes.create_string_buffer(OPEN_HOW.size)  # the supervisor is single-threaded
+
+
 def openat2(dirfd: int, path: bytes, flags: int, mode: int, resolve: int) -> int:
-    how = ctypes.create_string_buffer(OPEN_HOW.pack(flags, mode, resolve), OPEN_HOW.size)
-    return check(libc.syscall(SYS_openat2, dirfd, path, how, OPEN_HOW.size))
+    OPEN_HOW.pack_into(_HOW, 0, flags, mode, resolve)
+    return check(libc.syscall(SYS_openat2, dirfd, path, _HOW, OPEN_HOW.size))
 
 
 class Credentials:
@@ -94,14 +97,23 @@ class Credentials:
             self._saved_umask = None
 
 
+_PARSED: dict[tuple[bytes, ...], tuple[int, int, list[int], int]] = {}  # a few distinct identities per run
+
+
 def tracee_credentials(status: bytes) -> Credentials:
-    """From /proc/TID/status read fresh for this open: ids may change between two opens."""
-    uids, gids = procfs.field(status, b"Uid").split(), procfs.field(status, b"Gid").split()
-    if len(uids) != 4 or len(gids) != 4:
-        raise EmulationError(errno.EACCES, "cannot read the tracee's credentials")
-    umask = procfs.field(status, b"Umask")
-    return Credentials(int(uids[3]), int(gids[3]), [int(g) for g in procfs.field(status, b"Groups").split()],
-                       int(umask, 8) if umask else 0o022)
+    """From /proc/TID/status read fresh for this open: ids may change between two opens.
+    The same lines always mean the same credentials: their parse is kept."""
+    key = (procfs.field(status, b"Uid"), procfs.field(status, b"Gid"), procfs.field(status, b"Groups"),
+           procfs.field(status, b"Umask"))
+    values = _PARSED.get(key)
+    if values is None:
+        uids, gids = key[0].split(), key[1].split()
+        if len(uids) != 4 or len(gids) != 4:
+            raise EmulationError(errno.EACCES, "cannot read the tracee's credentials")
+        values = (int(uids[3]), int(gids[3]), [int(g) for g in key[2].split()], int(key[3], 8) if key[3] else 0o022)
+        if len(_PARSED) < 256:
+            _PARSED[key] = values
+    return Credentials(*values)
 
 
 def open_for(tid: int, tgid: int, checked_path: bytes, flags: int, mode: int, status: bytes,

@@ -52,13 +52,14 @@ def _read_upto(pid: int, address: int, size: int) -> bytes:
     return buffer.raw[:got]
 
 
-_PAGE_BUFFER = ctypes.create_string_buffer(PAGE)  # the supervisor is single-threaded
+_PAGE_BUFFER = ctypes.create_string_buffer(PAGE + 1)  # the supervisor is single-threaded
 _LOCAL = _Iovec(ctypes.addressof(_PAGE_BUFFER), PAGE)
 _REMOTE = _Iovec(0, 0)
 
 
-def _read_within_page(pid: int, address: int) -> bytes:
-    """From address to the end of its page, in one call with preallocated iovecs."""
+def _read_within_page(pid: int, address: int) -> int:
+    """From address to the end of its page into _PAGE_BUFFER, in one call with
+    preallocated iovecs, followed by a NUL; returns how many bytes were read."""
     size = PAGE - address % PAGE
     _LOCAL.len = size
     _REMOTE.base = address
@@ -67,7 +68,8 @@ def _read_within_page(pid: int, address: int) -> bytes:
     if got < 0:
         code = ctypes.get_errno()
         raise MemoryError_(code, f"process_vm_readv({pid}, {address:#x}): {os.strerror(code)}")
-    return _PAGE_BUFFER.raw[:got]
+    _PAGE_BUFFER[got] = b"\0"  # so .value stops within what was read
+    return got
 
 
 def read_cstring(pid: int, address: int, limit: int = PATH_MAX) -> bytes:
@@ -75,10 +77,10 @@ def read_cstring(pid: int, address: int, limit: int = PATH_MAX) -> bytes:
     MemoryError_ if unreadable or unterminated within the limit."""
     if address == 0:
         raise MemoryError_(14, "NULL pointer")
-    first = _read_within_page(pid, address)  # most strings end in their first page
-    nul = first.find(b"\0")
-    if 0 <= nul <= limit:
-        return first[:nul]
+    got = _read_within_page(pid, address)  # most strings end in their first page
+    first = _PAGE_BUFFER.value  # up to the first NUL (without copying the rest of the page)
+    if len(first) < got and len(first) <= limit:
+        return first
     collected = b""
     position = address
     while len(collected) < limit:

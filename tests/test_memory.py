@@ -1,0 +1,93 @@
+"""Reading tracee memory (kernel/memory.py) against the real kernel: strings within a
+page, across pages, up to unmapped memory, over the limit; exact reads; pointer arrays.
+The tracee here is this process itself (process_vm_readv allows it)."""
+
+from __future__ import annotations
+
+import ctypes
+import mmap
+import os
+import struct
+
+import pytest
+
+from systrace.kernel.libc import libc
+from systrace.kernel.memory import PAGE, MemoryError_, read, read_cstring, read_pointer_array
+
+ME = os.getpid()
+
+
+@pytest.fixture
+def pages():
+    """Two readable pages followed by an inaccessible one; yields (mapping, address)."""
+    mapping = mmap.mmap(-1, 3 * PAGE)
+    anchor = ctypes.c_char.from_buffer(mapping)
+    address = ctypes.addressof(anchor)
+    libc.mprotect.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+    assert libc.mprotect(address + 2 * PAGE, PAGE, 0) == 0  # PROT_NONE
+    yield mapping, address
+    libc.mprotect(address + 2 * PAGE, PAGE, mmap.PROT_READ | mmap.PROT_WRITE)
+    del anchor
+    mapping.close()
+
+
+def test_string_within_a_page(pages) -> None:
+    mapping, address = pages
+    mapping[100:106] = b"hello\0"
+    assert read_cstring(ME, address + 100) == b"hello"
+    mapping[200:201] = b"\0"
+    assert read_cstring(ME, address + 200) == b""
+
+
+def test_string_across_a_page_boundary(pages) -> None:
+    mapping, address = pages
+    mapping[PAGE - 3 : PAGE + 3] = b"hello\0"
+    assert read_cstring(ME, address + PAGE - 3) == b"hello"
+
+
+def test_string_ending_exactly_at_the_end_of_a_page(pages) -> None:
+    mapping, address = pages
+    mapping[PAGE - 6 : PAGE] = b"hello\0"
+    assert read_cstring(ME, address + PAGE - 6) == b"hello"
+
+
+def test_string_running_into_unmapped_memory(pages) -> None:
+    mapping, address = pages
+    mapping[PAGE : 2 * PAGE] = b"x" * PAGE  # no NUL before the PROT_NONE page
+    with pytest.raises(MemoryError_):
+        read_cstring(ME, address + PAGE + 10)
+
+
+def test_string_longer_than_the_limit(pages) -> None:
+    mapping, address = pages
+    mapping[0:101] = b"y" * 100 + b"\0"
+    assert read_cstring(ME, address, limit=100) == b"y" * 100
+    with pytest.raises(MemoryError_, match="longer than 50"):
+        read_cstring(ME, address, limit=50)
+
+
+def test_stale_bytes_of_an_earlier_read_are_never_returned(pages) -> None:
+    mapping, address = pages
+    mapping[0:11] = b"long-string"  # no NUL: runs on into zeroes, which end it
+    mapping[11:12] = b"\0"
+    assert read_cstring(ME, address) == b"long-string"
+    mapping[PAGE - 2 : PAGE + 1] = b"ab\0"
+    assert read_cstring(ME, address + PAGE - 2) == b"ab"  # not "ab" + leftovers of the first read
+
+
+def test_null_and_unmapped_addresses(pages) -> None:
+    _, address = pages
+    with pytest.raises(MemoryError_):
+        read_cstring(ME, 0)
+    with pytest.raises(MemoryError_):
+        read_cstring(ME, address + 2 * PAGE)
+    with pytest.raises(MemoryError_):
+        read(ME, address + 2 * PAGE - 4, 8)  # half of it unreadable
+
+
+def test_exact_reads_and_pointer_arrays(pages) -> None:
+    mapping, address = pages
+    mapping[PAGE - 8 : PAGE + 8] = b"ABCDEFGHIJKLMNOP"
+    assert read(ME, address + PAGE - 8, 16) == b"ABCDEFGHIJKLMNOP"
+    mapping[0:24] = struct.pack("<3Q", 0x1111, 0x2222, 0)
+    assert read_pointer_array(ME, address) == [0x1111, 0x2222]
