@@ -22,16 +22,36 @@ from collections import namedtuple
 _NOT_COPIED = frozenset(("__dict__", "__weakref__", "__annotations__", "__module__", "__qualname__"))
 
 
-def record(cls: type) -> type:
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
+if TYPE_CHECKING:  # what type checkers see: a frozen dataclass
+    from typing import Any, TypeVar, dataclass_transform
+
+    _Class = TypeVar("_Class", bound=type)
+    _Value = TypeVar("_Value")
+
+    @dataclass_transform(frozen_default=True)
+    def record(cls: _Class) -> _Class: ...
+
+    def replace(instance: _Value, **changes: Any) -> _Value: ...
+else:
+    def record(cls):
+        return _record(cls)
+
+    def replace(instance, **changes):
+        """A copy with some fields changed (namedtuple's _replace)."""
+        return instance._replace(**changes)
+
+
+def _record(cls: type) -> type:
     fields = list(cls.__dict__.get("__annotations__", {}))
     defaults = [cls.__dict__[name] for name in fields if name in cls.__dict__]
-    base = namedtuple(cls.__name__, fields, defaults=defaults)  # type: ignore[misc]  # noqa: PYI024
+    base = namedtuple(cls.__name__, fields, defaults=defaults)  # type: ignore[misc]  # built at run time
     namespace = {key: value for key, value in cls.__dict__.items() if key not in _NOT_COPIED and key not in fields}
     namespace.update(__slots__=(), __module__=cls.__module__, __qualname__=cls.__qualname__,
                      __eq__=_eq, __ne__=_ne, __hash__=base.__hash__, __bool__=_true)
     if "__post_init__" in namespace:  # validation, as with dataclasses
         def __new__(subclass: type, *args: object, **kwargs: object) -> tuple:
-            self = base.__new__(subclass, *args, **kwargs)
+            self: Any = base.__new__(subclass, *args, **kwargs)
             self.__post_init__()
             return self
         namespace["__new__"] = __new__

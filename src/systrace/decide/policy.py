@@ -11,6 +11,7 @@ import pwd
 
 from ..policy import ast, errnos
 from ..policy.compiled import CompiledPolicy
+from ..record import replace
 from ..translate.translator import Translated
 from ..translate.translator import translated as translated_call
 from . import DENY, KILL, PERMIT, Decision
@@ -150,7 +151,7 @@ class PolicyDecider:
     def _emulating(self, decision: Decision) -> Decision:
         emulating = self._decisions.get(decision)
         if emulating is None:
-            emulating = self._decisions[decision] = decision._replace(emulate=True)
+            emulating = self._decisions[decision] = replace(decision, emulate=True)
         return emulating
 
     def check_exec(self, call: Call, translated: Translated, rule: ast.Rule, decision: Decision,
