@@ -39,15 +39,39 @@ class Learn:
         self.use_aliases = use_aliases
         self.temp_dirs = temp_dirs
         self.permit = Decision(PERMIT, source="learn")
+        # names this run made up in a temporary directory (mkstemp, mkdtemp): random even
+        # when they happen not to look it (`/tmp/ccabcdef.s`)
+        self.generated: set[str] = set()
 
     def decide(self, call: Call) -> Decision:
+        note_generated(call.name, list(call.extra.get("translated", ())), self.temp_dirs,  # type: ignore[arg-type]
+                       self.generated)
         stored = call.extra.get("policy")
         if stored is not None and not call.extra.get("ask") and not call.extra.get("no_learn"):
-            self.store.add_rule(stored, learned_rule(call, self.use_aliases, self.temp_dirs))  # type: ignore[arg-type]
+            rule = learned_rule(call, self.use_aliases, self.temp_dirs, self.generated)
+            self.store.add_rule(stored, rule)  # type: ignore[arg-type]
         return self.permit
 
 
-def learned_rule(call: Call, use_aliases: bool, temp_dirs: tuple[str, ...] = ()) -> ast.Rule:
+_CREATING = ("open", "openat", "openat2", "creat")
+MAX_GENERATED = 65536  # names remembered per run (a long learning run must not grow without end)
+
+
+def note_generated(syscall: str, args: list[tuple[str, str]], temp_dirs: tuple[str, ...], generated: set[str]) -> None:
+    """A file opened with O_CREAT|O_EXCL (mkstemp) or a directory made (mkdtemp) in a
+    temporary directory has a name its program made up for this run."""
+    values = dict(args)
+    name = values.get("filename")
+    if name is None or not any(name.startswith(directory + "/") for directory in temp_dirs):
+        return
+    oflags = values.get("oflags", "")
+    if (syscall in _CREATING and "c" in oflags[2:] and "x" in oflags[2:]) or syscall in ("mkdir", "mkdirat"):
+        if len(generated) < MAX_GENERATED:
+            generated.add(name)
+
+
+def learned_rule(call: Call, use_aliases: bool, temp_dirs: tuple[str, ...] = (),
+                 generated: set[str] | frozenset[str] = frozenset()) -> ast.Rule:
     translation = call.extra.get("translation")
     args: list[tuple[str, str]] = list(call.extra.get("translated", ()))  # type: ignore[arg-type]
     syscall = call.name
@@ -55,10 +79,11 @@ def learned_rule(call: Call, use_aliases: bool, temp_dirs: tuple[str, ...] = ())
     if alias:
         syscall = alias
         args = list(getattr(translation, "alias_list", []))
-    return ast.Rule("native", syscall, exact_expr(args, temp_dirs), ast.Action("permit"))
+    return ast.Rule("native", syscall, exact_expr(args, temp_dirs, generated), ast.Action("permit"))
 
 
-def exact_expr(args: list[tuple[str, str]], temp_dirs: tuple[str, ...] = ()) -> ast.Expr | None:
+def exact_expr(args: list[tuple[str, str]], temp_dirs: tuple[str, ...] = (),
+               generated: set[str] | frozenset[str] = frozenset()) -> ast.Expr | None:
     """`a eq "x" and b eq "y"`; a repeated name gets its index ([1], [2]...). A file
     with a random name in a temporary directory gets `match` with the name generalised."""
     symbols: list[ast.Expr] = []
@@ -68,9 +93,9 @@ def exact_expr(args: list[tuple[str, str]], temp_dirs: tuple[str, ...] = ()) -> 
         seen[name] = index + 1
         pattern = None
         if name == "filename":
-            pattern = temporary_pattern(value, temp_dirs)
+            pattern = temporary_pattern(value, temp_dirs, generated)
         elif name == "argv":
-            pattern = temporary_argv_pattern(value, temp_dirs)
+            pattern = temporary_argv_pattern(value, temp_dirs, generated)
         if pattern is not None:
             symbols.append(ast.Symbol(name, index or None, "match", pattern))
         else:
@@ -83,18 +108,21 @@ def exact_expr(args: list[tuple[str, str]], temp_dirs: tuple[str, ...] = ()) -> 
     return expr
 
 
-def temporary_pattern(path: str, temp_dirs: tuple[str, ...]) -> str | None:
+def temporary_pattern(path: str, temp_dirs: tuple[str, ...],
+                      generated: set[str] | frozenset[str] = frozenset()) -> str | None:
     """`/tmp/ccQwlzjf.s` -> `/tmp/*.s`: a name made up by mkstemp and friends is never the
     same twice, so an exact rule for it could not match again. Only the components below
     a temporary directory that look random (6+ letters and digits mixing case or
-    digits) are replaced; the extension is kept."""
+    digits), or that this run made up (`generated`, even `ccabcdef`), are replaced; the
+    extension is kept."""
     for directory in temp_dirs:
         if not path.startswith(directory + "/"):
             continue
         parts = path[len(directory) + 1 :].split("/")
         changed = False
         for i, part in enumerate(parts):
-            if any(_looks_random(chunk) for chunk in _RANDOM_PART.findall(part)):
+            made_up = directory + "/" + "/".join(parts[: i + 1]) in generated and _RANDOM_PART.search(part)
+            if made_up or any(_looks_random(chunk) for chunk in _RANDOM_PART.findall(part)):
                 extension = _EXTENSION.search(part)
                 parts[i] = "*" + (extension.group(1) if extension and extension.start() > 0 else "")
                 changed = True
@@ -103,10 +131,11 @@ def temporary_pattern(path: str, temp_dirs: tuple[str, ...]) -> str | None:
     return None
 
 
-def temporary_argv_pattern(argv: str, temp_dirs: tuple[str, ...]) -> str | None:
+def temporary_argv_pattern(argv: str, temp_dirs: tuple[str, ...],
+                           generated: set[str] | frozenset[str] = frozenset()) -> str | None:
     """`cc1 ... -o /tmp/ccGbS918.s` -> `cc1 ... -o /tmp/*.s`, everything else escaped."""
     words = argv.split(" ")
-    patterns = [temporary_pattern(word, temp_dirs) for word in words]
+    patterns = [temporary_pattern(word, temp_dirs, generated) for word in words]
     if not any(patterns):
         return None
     return " ".join(p if p is not None else _escape_glob(w) for w, p in zip(words, patterns, strict=True))
