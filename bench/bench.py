@@ -227,6 +227,11 @@ def probes(binaries: dict[str, str], env: dict[str, str], runs: int, scratch: Pa
     return out
 
 
+def cell(text: str) -> str:
+    """A Markdown table cell: a `|` in a workload's command would split it."""
+    return text.replace("|", "\\|")
+
+
 def table(chosen: list[Workload], cfgs: list[Config], results: dict) -> str:
     lines = ["| workload | configuration | median s | ratio vs native | extra vs native | loop ratio | extra per call "
              "| systrace peak RSS |",
@@ -237,7 +242,7 @@ def table(chosen: list[Workload], cfgs: list[Config], results: dict) -> str:
         for config in cfgs:
             result = results.get((workload.name, config.name))
             if not result or not result.seconds:
-                lines.append(f"| {workload.name} | {config.name} | failed | | | | | |")
+                lines.append(f"| {cell(workload.name)} | {cell(config.name)} | failed | | | | | |")
                 continue
             median = statistics.median(result.seconds)
             ratio = f"{statistics.median(result.ratios):.2f}x" if result.ratios else "1.00x"
@@ -249,7 +254,7 @@ def table(chosen: list[Workload], cfgs: list[Config], results: dict) -> str:
                 own = statistics.median(result.loop_seconds) - statistics.median(native.loop_seconds)
                 per_call = f"{own / workload.calls * 1e6:.2f} µs"
             rss = f"{result.peak_rss_kib / 1024:.1f} MiB" if result.peak_rss_kib else ""
-            lines.append(f"| {workload.name} | {config.name} | {median:.4f} | {ratio} | {extra} | {loop_ratio} "
+            lines.append(f"| {cell(workload.name)} | {cell(config.name)} | {median:.4f} | {ratio} | {extra} | {loop_ratio} "
                          f"| {per_call} | {rss} |")
     return "\n".join(lines)
 
