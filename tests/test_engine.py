@@ -190,6 +190,25 @@ def test_no_command_prints_usage() -> None:
     assert b"Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize("columns", ["50", "", "junk"])
+def test_help_fits_the_terminal_width(columns: str) -> None:
+    """$COLUMNS as shutil would read it (systrace's formatter avoids importing shutil)."""
+    env = base_env(COLUMNS=columns)
+    result = run(systrace_argv() + ["-h"], env=env)
+    assert result.returncode == 0 and b"Traceback" not in result.stderr
+    width = int(columns) if columns.isdigit() else 80  # not a terminal here: 80
+    body = result.stdout.decode().split("\n\n", 1)[1]  # the usage line is never wrapped
+    assert max(len(line) for line in body.splitlines()) <= width
+    assert "--no-cpu-pin" in body
+
+
+def test_started_with_stdout_closed() -> None:
+    result = subprocess.run(systrace_argv() + ["--permit-all", "true"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            env=base_env(COLUMNS=""), timeout=TIMEOUT, pass_fds=(), close_fds=True,
+                            preexec_fn=lambda: os.close(1))
+    assert result.returncode == 0 and b"Traceback" not in result.stderr
+
+
 def test_command_not_found() -> None:
     result = systrace("no-such-command-xyz")
     assert result.returncode == 127
