@@ -108,7 +108,3 @@ CLASSES: dict[str, tuple[str, ...]] = {
     "memory": ("mmap", "mremap", "brk", "mprotect", "mlock", "madvise"),
     "process": ("execve", "execveat", "wait4", "waitid", "nanosleep", "clock_nanosleep", "pause"),
 }
-
-
-def failable() -> tuple[str, ...]:
-    return tuple(ERRNOS)

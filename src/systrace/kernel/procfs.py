@@ -45,14 +45,6 @@ def parse_status(data: bytes) -> Status:
     )
 
 
-def status(tid: int) -> Status:
-    fd = os.open(f"/proc/{tid}/status", os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        return parse_status(os.read(fd, 8192))
-    finally:
-        os.close(fd)
-
-
 def exe(tid: int) -> str:
     return os.readlink(f"/proc/{tid}/exe")
 

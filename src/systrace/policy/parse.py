@@ -351,7 +351,3 @@ class Parser:
         if not self.is_root:
             raise cursor.fail("Privilege elevation not allowed.", as_token.column)
         return ast.Elevate(user, group)
-
-
-def parse_policy_text(text: str, source: str = "<policy>", **options) -> ast.PolicyFile:
-    return Parser(source, **options).parse_file(text)

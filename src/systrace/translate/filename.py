@@ -73,7 +73,7 @@ def _plain(base: bytes, path: bytes) -> bytes | None:
     /proc, and the kernel finds no symlink on the way (RESOLVE_NO_SYMLINKS). Then the
     path, with repeated slashes dropped, is already canonical. None: walk it."""
     joined = path if path.startswith(b"/") else base + b"/" + path
-    parts = [part for part in joined.split(b"/") if part]
+    parts = _parts(joined)
     if not parts or parts[0] == b"proc" or b"." in parts or b".." in parts:
         return None
     canonical = b"/" + b"/".join(parts)
