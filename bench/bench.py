@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import compileall
+import hashlib
 import json
 import os
 import platform
@@ -46,7 +47,7 @@ class Config:
     prefix: list[str]
     needs: str | None = None  # a program that must be installed
     learn_first: bool = False  # run `systrace -A` on the workload into POLICY_DIR first
-    any_status: bool = False  # injected faults make workloads fail: time them anyway
+    faults: bool = False  # injected faults may change what a run does: such runs are counted, not timed
 
 
 @dataclass
@@ -59,6 +60,8 @@ class Result:
     loop_ratios: list[float] = field(default_factory=list)
     peak_rss_kib: int = 0  # systrace's own, from --stats
     errors: int = 0
+    diverged: int = 0  # runs whose status or output differed from the native run's: not timed
+    runs: int = 0
 
 
 def build(scratch: Path) -> dict[str, str]:
@@ -105,10 +108,10 @@ def configs() -> list[Config]:
                needs="taskset", learn_first=True),
         Config("systrace -A (learning)", SYSTRACE + ["-d", POLICY_DIR + "-learning", "-A"]),
         Config("systrace -a -r 1 (1% faults, fixed seed)", SYSTRACE + ["-d", POLICY_DIR, "-a", "-r", "1", "--seed", "1"],
-               learn_first=True, any_status=True),
+               learn_first=True, faults=True),
         Config("strace -f", ["strace", "-f", "-qq", "-o", "/dev/null"], needs="strace"),
         Config("fiu-run 1% open faults", ["fiu-run", "-x", "-c", "enable_random name=posix/io/oc/open,probability=0.01"],
-               needs="fiu-run", any_status=True),
+               needs="fiu-run", faults=True),
         Config("strace -f --seccomp-bpf -e trace=%file", ["strace", "-f", "-qq", "--seccomp-bpf", "-e", "trace=%file",
                                                            "-o", "/dev/null"], needs="strace"),
     ]
@@ -125,16 +128,26 @@ RSS = re.compile(rb"peak RSS (\d+) KiB")
 LOOP = re.compile(rb"^loop: ([0-9.]+) s$", re.MULTILINE)
 
 
-def time_once(argv: list[str], env: dict[str, str], any_status: bool = False, rss: list[int] | None = None,
-              loop: list[float] | None = None) -> float | None:
+class Outcome:
+    """One timed run: how long it took and what it did (status, digest of stdout)."""
+
+    def __init__(self, seconds: float, status: int, output: str):
+        self.seconds, self.status, self.output = seconds, status, output
+
+    def same_as(self, other: Outcome) -> bool:
+        return self.status == other.status and self.output == other.output
+
+
+def time_once(argv: list[str], env: dict[str, str], rss: list[int] | None = None,
+              loop: list[float] | None = None) -> Outcome:
     start = time.perf_counter()
-    result = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    result = subprocess.run(argv, capture_output=True, env=env)
     elapsed = time.perf_counter() - start
     if rss is not None:
         rss.extend(int(m) for m in RSS.findall(result.stderr))
     if loop is not None:
         loop.extend(float(m) for m in LOOP.findall(result.stderr))
-    return elapsed if result.returncode == 0 or any_status else None
+    return Outcome(elapsed, result.returncode, hashlib.sha256(result.stdout).hexdigest())
 
 
 def run(runs: int, only: str | None, openat_iterations: int, config_filter: str | None = None
@@ -161,26 +174,36 @@ def run(runs: int, only: str | None, openat_iterations: int, config_filter: str 
                 if config.learn_first:  # twice: the second run must add nothing
                     for _ in range(2):
                         time_once(SYSTRACE + ["-d", policy_dir, "-A"] + workload.argv, env)
+                    break  # one policy directory serves every configuration that enforces
             for _ in range(runs):
-                native = native_loop = None
+                native: Outcome | None = None
+                native_loop = None
                 for config in cfgs:  # alternate configurations run by run
                     rss: list[int] = []
                     loop: list[float] = []
-                    seconds = time_once(expand(config.prefix, policy_dir) + workload.argv, env, config.any_status, rss,
-                                        loop)
+                    outcome = time_once(expand(config.prefix, policy_dir) + workload.argv, env, rss, loop)
                     result = results.setdefault((workload.name, config.name), Result(workload.name, config.name))
+                    result.runs += 1
                     result.peak_rss_kib = max([result.peak_rss_kib, *rss])
-                    if seconds is None:
-                        result.errors += 1
+                    if config.name == "native":
+                        if outcome.status != 0:
+                            result.errors += 1
+                            native = None
+                            continue
+                        native = outcome
+                    elif native is None or not outcome.same_as(native):
+                        # A run that did not do what the native run did (a fault ended it early,
+                        # a denial changed its output) is not a measurement of the same work.
+                        result.diverged += 1
                         continue
-                    result.seconds.append(seconds)
+                    result.seconds.append(outcome.seconds)
                     own_loop = loop[-1] if loop else None
                     if own_loop is not None:
                         result.loop_seconds.append(own_loop)
                     if config.name == "native":
-                        native, native_loop = seconds, own_loop
-                    elif native:
-                        result.ratios.append(seconds / native)
+                        native_loop = own_loop
+                    else:
+                        result.ratios.append(outcome.seconds / native.seconds)
                         if own_loop is not None and native_loop:
                             result.loop_ratios.append(own_loop / native_loop)
         return chosen, cfgs, results, probes(binaries, env, runs, scratch)
@@ -219,7 +242,8 @@ def probes(binaries: dict[str, str], env: dict[str, str], runs: int, scratch: Pa
                                                                        "-a", true_path]
     for label, argv in starts.items():
         run_env = clean_env if label.endswith("fresh venv") else env
-        times = [t for t in (time_once(argv, run_env) for _ in range(max(runs, 5) * 4)) if t is not None]
+        outcomes = [time_once(argv, run_env) for _ in range(max(runs, 5) * 4)]
+        times = [o.seconds for o in outcomes if o.status == 0]
         median = statistics.median(times) if times else float("nan")
         out.append((f"start-up: {label}", f"{median * 1000:.1f} ms"))
     if not installed:
@@ -234,15 +258,16 @@ def cell(text: str) -> str:
 
 def table(chosen: list[Workload], cfgs: list[Config], results: dict) -> str:
     lines = ["| workload | configuration | median s | ratio vs native | extra vs native | loop ratio | extra per call "
-             "| systrace peak RSS |",
-             "|---|---|---:|---:|---:|---:|---:|---:|"]
+             "| systrace peak RSS | runs like native |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     for workload in chosen:
         native = results.get((workload.name, "native"))
         native_median = statistics.median(native.seconds) if native and native.seconds else None
         for config in cfgs:
             result = results.get((workload.name, config.name))
             if not result or not result.seconds:
-                lines.append(f"| {cell(workload.name)} | {cell(config.name)} | failed | | | | | |")
+                done = f"0/{result.runs}" if result else "0/0"
+                lines.append(f"| {cell(workload.name)} | {cell(config.name)} | failed | | | | | | {done} |")
                 continue
             median = statistics.median(result.seconds)
             ratio = f"{statistics.median(result.ratios):.2f}x" if result.ratios else "1.00x"
@@ -254,8 +279,11 @@ def table(chosen: list[Workload], cfgs: list[Config], results: dict) -> str:
                 own = statistics.median(result.loop_seconds) - statistics.median(native.loop_seconds)
                 per_call = f"{own / workload.calls * 1e6:.2f} µs"
             rss = f"{result.peak_rss_kib / 1024:.1f} MiB" if result.peak_rss_kib else ""
+            like_native = f"{len(result.seconds)}/{result.runs}"
+            if result.diverged:
+                like_native += " (differed: not timed)"
             lines.append(f"| {cell(workload.name)} | {cell(config.name)} | {median:.4f} | {ratio} | {extra} | {loop_ratio} "
-                         f"| {per_call} | {rss} |")
+                         f"| {per_call} | {rss} | {like_native} |")
     return "\n".join(lines)
 
 
@@ -292,7 +320,13 @@ def main() -> int:
     if args.json:
         args.json.write_text(json.dumps({"results": [r.__dict__ for r in results.values()], "probes": dict(floors)},
                                         indent=1))
-    return 0 if all(not r.errors for r in results.values()) else 1
+    # a configuration that cannot run a workload as natively is a failure, unless it
+    # injects faults on purpose
+    faulty = {c.name for c in cfgs if c.faults}
+    failed = [r for r in results.values() if r.errors or (r.diverged and r.config not in faulty)]
+    for r in failed:
+        print(f"bench: {r.config} on {r.workload}: {r.errors} failed, {r.diverged} differed from native", file=sys.stderr)
+    return 0 if not failed else 1
 
 
 if __name__ == "__main__":
