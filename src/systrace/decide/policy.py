@@ -124,9 +124,9 @@ class PolicyDecider:
         return rule
 
     def compiled(self, policy: ast.Policy) -> CompiledPolicy:
-        """Compiled once per policy, again only when rules were added (learning)."""
+        """Compiled once per policy; rules added since (learning) are compiled on their own."""
         compiled = self._compiled.get(id(policy))
-        if compiled is None or compiled.policy is not policy or compiled.version != len(policy.lines):
+        if compiled is None or compiled.policy is not policy or not compiled.catch_up():
             compiled = CompiledPolicy(policy, self.expand)
             self._compiled[id(policy)] = compiled
         return compiled

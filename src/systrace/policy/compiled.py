@@ -32,21 +32,40 @@ class _General:
 class CompiledPolicy:
     def __init__(self, policy: ast.Policy, expand: Callable[[str], str]):
         self.policy = policy
-        self.version = len(policy.lines)
+        self.expand = expand
+        self.version = 0  # how many of the policy's lines are compiled
+        self._last: ast.Line | None = None  # the last of them, to notice lines inserted before it
         self.rule_count = 0  # the question's "filters"
         self.by_syscall: dict[str, list[_EqRun | _General]] = {}
-        for rule in policy.rules:
-            self.rule_count += 1
-            steps = self.by_syscall.setdefault(rule.syscall, [])
-            symbol = _plain_eq(rule, expand)
-            if symbol is None:
-                steps.append(_General(_expanded(rule, expand)))
-                continue
-            key = ascii_casefold(symbol.value)
-            if steps and isinstance(steps[-1], _EqRun) and steps[-1].name == symbol.name:
-                steps[-1].first.setdefault(key, rule)
-            else:
-                steps.append(_EqRun(symbol.name, {key: rule}))
+        self.catch_up()
+
+    def catch_up(self) -> bool:
+        """Compile the lines appended since the last call (learning appends one rule at a
+        time: recompiling everything for each would make -A quadratic). False when the
+        policy changed in another way: then it must be compiled anew."""
+        lines = self.policy.lines
+        if self.version and (len(lines) < self.version or lines[self.version - 1] is not self._last):
+            return False
+        for line in lines[self.version:]:
+            if isinstance(line, ast.Rule):
+                self._add(line)
+        self.version = len(lines)
+        self._last = lines[-1] if lines else None
+        return True
+
+    def _add(self, rule: ast.Rule) -> None:
+        """Appending keeps first-match order: the new rule comes after every other."""
+        self.rule_count += 1
+        steps = self.by_syscall.setdefault(rule.syscall, [])
+        symbol = _plain_eq(rule, self.expand)
+        if symbol is None:
+            steps.append(_General(_expanded(rule, self.expand)))
+            return
+        key = ascii_casefold(symbol.value)
+        if steps and isinstance(steps[-1], _EqRun) and steps[-1].name == symbol.name:
+            steps[-1].first.setdefault(key, rule)
+        else:
+            steps.append(_EqRun(symbol.name, {key: rule}))
 
     def first_match(self, syscall: str, args: Args, predicate_ok: Callable[[ast.Predicate], bool]) -> ast.Rule | None:
         for step in self.by_syscall.get(syscall, ()):

@@ -34,6 +34,10 @@ class StoredPolicy:
         self.path = path  # the file it lives in (None: new, not written yet)
         self.writable = writable
         self.added: list[ast.Rule] = []  # learned since loading, to be written
+        # every rule's text, so that adding a rule is not a scan of them all (learning);
+        # valid while the policy has `rule_texts_at` lines
+        self.rule_texts: set[str] = set()
+        self.rule_texts_at = -1
 
 
 class Store:
@@ -116,9 +120,14 @@ class Store:
     def add_rule(self, stored: StoredPolicy, rule: ast.Rule) -> bool:
         """Append a rule unless an identical one is there; True if added."""
         text = rule_text(rule)
-        if any(rule_text(existing) == text for existing in stored.policy.rules):
+        if stored.rule_texts_at != len(stored.policy.lines):  # changed by other means since
+            stored.rule_texts = {rule_text(existing) for existing in stored.policy.rules}
+        if text in stored.rule_texts:
+            stored.rule_texts_at = len(stored.policy.lines)
             return False
+        stored.rule_texts.add(text)
         stored.policy.lines.append(rule)
+        stored.rule_texts_at = len(stored.policy.lines)
         stored.added.append(rule)
         return True
 
