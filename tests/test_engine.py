@@ -295,6 +295,14 @@ def test_fork_is_not_turned_into_eintr(runner: Runner) -> None:
 def test_stats_report_calls_and_memory() -> None:
     result = systrace(*PERMIT, "--stats", "-E", "/dev/null", "cat", "/etc/hostname")
     assert result.returncode == 0
-    line = result.stderr.decode().strip()
+    line, routed = result.stderr.decode().strip().splitlines()
     assert re.fullmatch(r"systrace: (\d+) calls reached systrace, 0 faults injected, peak RSS (\d+) KiB", line), line
-    assert int(re.search(r"(\d+) calls", line).group(1)) > 10
+    total = int(re.search(r"(\d+) calls", line).group(1))
+    assert total > 10
+    # every routed call, by system call, most frequent first
+    assert routed.startswith("systrace: routed by system call: "), routed
+    counts = [(name, int(count)) for name, count in
+              (item.split(" ") for item in routed.removeprefix("systrace: routed by system call: ").split(", "))]
+    assert sum(count for _, count in counts) == total
+    assert [count for _, count in counts] == sorted((count for _, count in counts), reverse=True)
+    assert "openat" in dict(counts) and "execve" in dict(counts)

@@ -190,6 +190,12 @@ def run(options: argparse.Namespace, command: list[str]) -> int:
             faults = sum(getattr(d, "injected", 0) for d in session.chain.deciders)
             print(f"systrace: {session.served} calls reached systrace, {faults} faults injected, peak RSS {peak} KiB",
                   file=sys.stderr)
+            if session.routed:
+                from .call import syscall_name
+
+                by_count = sorted(session.routed.items(), key=lambda item: (-item[1], item[0]))
+                print("systrace: routed by system call: " + ", ".join(f"{syscall_name(nr)} {count}" for nr, count in by_count),
+                      file=sys.stderr)
         return status
     finally:
         log.close()

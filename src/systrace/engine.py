@@ -44,6 +44,7 @@ def supervise(path: str, argv: list[str], env: dict[str, str], session: Session,
         status = supervisor.run()
     finally:
         session.served = supervisor.served
+        session.routed = supervisor.routed
         listener.close()
         signals.close()
     if supervisor.exec_error:

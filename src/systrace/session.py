@@ -27,6 +27,7 @@ class Session:
         self.store = store
         self.save_interval = save_interval  # seconds between writes of learned rules
         self.served = 0  # notifications answered (set when supervision ends)
+        self.routed: dict[int, int] = {}  # ... by system call number
         self._last_save = time.monotonic()
         self._users: dict[int, str] = {}
         self._policy_numbers: dict[str, int] = {}

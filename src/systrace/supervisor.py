@@ -49,6 +49,7 @@ class Supervisor:
         self.child_started = False  # ... and that exec succeeded
         self.exec_error = 0  # errno of a failed exec of the command
         self.served = 0
+        self.routed: dict[int, int] = {}  # notifications by system call number (--stats)
         self.current_call: Call | None = None
         self.pending: dict[int, Pending] = {}  # blocking connects done by helpers, by result fd
         self.poller = select.poll()
@@ -101,6 +102,7 @@ class Supervisor:
 
     def serve_one(self, notif: Notification) -> None:
         self.served += 1
+        self.routed[notif.nr] = self.routed.get(notif.nr, 0) + 1
         try:
             decision = self.decide(notif)
         except Exception as error:  # noqa: BLE001 - fail closed, keep serving
