@@ -167,7 +167,7 @@ def run(options: argparse.Namespace, command: list[str]) -> int:
     log = Log(sinks or [SyslogSink()])
     try:
         try:
-            session, plan = build(options, log, explicit_log=bool(sinks))
+            session, plan = build(options, log, explicit_log=bool(sinks), command_path=path)
         except PolicyError as error:
             return _fail(str(error), 2)
         except FrontendGone as error:

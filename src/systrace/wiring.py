@@ -117,6 +117,24 @@ def make_parser(source: str = "<policy>") -> Parser:
     return Parser(source, syscall_known=syscall_known, all_syscalls=all_syscall_names)
 
 
+def reachable_policies(store: Store, command_path: str | None) -> list:
+    """The policies the command can reach through the exec rules it is permitted (all of
+    them when its own binary is not known or has none: then nothing runs anyway)."""
+    from .decide.policy import binary_run_by
+    from .policy.reach import reachable
+
+    everything = [stored.policy for stored in store.all()]
+    start = store.find(binary_run_by(command_path)) if command_path else None
+    if start is None:
+        return everything
+
+    def find(binary: str):
+        stored = store.find(binary)
+        return stored.policy if stored is not None else None
+
+    return reachable(start.policy, everything, find, binary_run_by)
+
+
 def choose_asking(options: argparse.Namespace):
     """The transport for -t / -g, or for the default mode: the terminal if there is one."""
     from .frontend.errors import FrontendGone
@@ -136,9 +154,10 @@ def choose_asking(options: argparse.Namespace):
     return TerminalTransport
 
 
-def build(options: argparse.Namespace, log: Log, explicit_log: bool) -> tuple[Session, FilterPlan]:
+def build(options: argparse.Namespace, log: Log, explicit_log: bool, command_path: str | None = None
+          ) -> tuple[Session, FilterPlan]:
     faults = build_faults(options, log)
-    session, plan = _build_mode(options, log, explicit_log)
+    session, plan = _build_mode(options, log, explicit_log, command_path)
     if faults is not None:
         route_faults(plan, faults)
         apply_baseline(plan)
@@ -147,7 +166,8 @@ def build(options: argparse.Namespace, log: Log, explicit_log: bool) -> tuple[Se
     return session, plan
 
 
-def _build_mode(options: argparse.Namespace, log: Log, explicit_log: bool) -> tuple[Session, FilterPlan]:
+def _build_mode(options: argparse.Namespace, log: Log, explicit_log: bool, command_path: str | None
+                ) -> tuple[Session, FilterPlan]:
     if options.permit_all:
         session = Session(log=log, chain=Chain([PermitAll(log=explicit_log)]))
         return session, base_plan(abi.RET_USER_NOTIF if explicit_log else abi.RET_ALLOW)
@@ -169,7 +189,7 @@ def _build_mode(options: argparse.Namespace, log: Log, explicit_log: bool) -> tu
                             create_missing=not options.enforce)
     if options.enforce:
         fallback = Enforce(kill=options.kill_on_violation)
-        plan = kernel_plan([stored.policy for stored in store.all()])
+        plan = kernel_plan(reachable_policies(store, command_path))
     elif options.learn:
         fallback = Learn(store, use_aliases)
         plan = FilterPlan(default=abi.RET_USER_NOTIF)

@@ -185,7 +185,12 @@ def exec_target(translated: Translated, tid: int) -> str | None:
             return "<unknown descriptor>"
     if not names or names[0].startswith("/<"):
         return None
-    path = names[0]
+    return binary_run_by(names[0])
+
+
+def binary_run_by(path: str) -> str:
+    """The binary an exec of `path` runs: symlinks resolved, and for a #! script its
+    interpreter (nested interpreters followed a few levels)."""
     for _ in range(4):  # nested interpreters
         try:
             with open(path, "rb") as handle:
