@@ -95,6 +95,22 @@ class Runner:
     def native(self, *args: str, **kwargs) -> subprocess.CompletedProcess:
         return run(self.native_argv(*args), env=self.env, cwd=self.cwd, **kwargs)
 
+    @property
+    def uid(self) -> int:
+        """The user this runner's commands run as (from setpriv's --reuid)."""
+        for word in self.prefix:
+            if word.startswith("--reuid="):
+                return int(word.split("=", 1)[1])
+        return os.geteuid()
+
+    def policy_dir(self, path: Path) -> Path:
+        """A fresh, private policy directory of this runner's user (systrace refuses one
+        others may write, as ssh does)."""
+        shutil.rmtree(path, ignore_errors=True)
+        path.mkdir(mode=0o700)
+        os.chown(path, self.uid, -1)
+        return path
+
     def writable(self, path: Path) -> Path:
         """A fresh file this runner's systrace may write (a log, a map)."""
         path.unlink(missing_ok=True)

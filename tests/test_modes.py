@@ -24,10 +24,13 @@ def real(program: str) -> str:
 def policy_dir(shared_dir: Path, request) -> Path:
     """A fresh policy directory the runner's user may write."""
     path = shared_dir / f"policies-{request.node.name}".replace("[", "-").replace("]", "")
-    shutil.rmtree(path, ignore_errors=True)
-    path.mkdir(mode=0o777)
-    path.chmod(0o777)
-    return path
+    names = request.fixturenames
+    owner = next((request.getfixturevalue(n) for n in ("runner", "user_runner", "root_runner") if n in names), None)
+    if owner is None:
+        shutil.rmtree(path, ignore_errors=True)
+        path.mkdir(mode=0o700)
+        return path
+    return owner.policy_dir(path)
 
 
 def with_path(runner: Runner) -> Runner:

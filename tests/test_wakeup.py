@@ -4,7 +4,6 @@ blocked thread to systrace's CPU and always restores the thread's own mask."""
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -61,9 +60,7 @@ def _policy_for_affinity(runner: Runner, policy_dir: Path, binary: str) -> None:
 def test_emulated_opens_leave_the_program_its_affinity(runner: Runner, cbin, shared_dir: Path, pin: bool) -> None:
     binary = cbin("affinity")
     policy_dir = shared_dir / f"policies-affinity-{runner.name}-{pin}"
-    shutil.rmtree(policy_dir, ignore_errors=True)
-    policy_dir.mkdir(mode=0o777)
-    policy_dir.chmod(0o777)
+    runner.policy_dir(policy_dir)
     _policy_for_affinity(runner, policy_dir, binary)
     extra = ["pin"] if pin else []
     native = runner.native(binary, "400", *extra)

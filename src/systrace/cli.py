@@ -8,7 +8,8 @@ import sys
 
 from . import __version__
 
-USAGE = "systrace [-AaeitUuV] [-d policydir] [-E logfile] [-f file] [-g gui] [--json-log] [--kill-on-violation] command ..."
+USAGE = ("systrace [-AaeitUuV] [-c user:group] [-d policydir] [-E logfile] [-f file] [-g gui] [--json-log] "
+         "[--kill-on-violation] command ...")
 
 
 class UsageError(Exception):
@@ -63,6 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
                           help="ignore user policies (only /etc/systrace and -f); write nothing")
     policies.add_argument("-u", dest="no_aliases", action="store_true", help="no aliases (fsread, fswrite)")
     policies.add_argument("-i", dest="inherit", action="store_true", help="after execve a process keeps its parent's policy")
+    parser.add_argument("-c", dest="credentials", metavar="USER:GROUP",
+                        help="run the command as USER (and GROUP, default USER's); root only")
     faults = parser.add_argument_group("fault injection")
     faults.add_argument("-r", dest="random_percent", metavar="PERCENT", type=_percent,
                         help="fail each eligible call with this probability, with an errno it can return")
@@ -114,6 +117,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"systrace: {error}", file=sys.stderr)
         print(f"usage: {USAGE}", file=sys.stderr)
         return 2
+    except _Refused as error:
+        return _fail(str(error), 2)
     except KeyboardInterrupt:
         return 130
 
@@ -137,7 +142,43 @@ def _main(argv: list[str]) -> int:
         raise UsageError("--kill-on-violation needs -a")
     if (options.seed is not None or options.eligible) and options.random_percent is None:
         raise UsageError("--seed and --eligible go with -r")
+    for flag, value in (("-d", options.policy_dir), ("-E", options.log_file), ("--replay", options.replay)):
+        if value == "":
+            raise UsageError(f"{flag}: empty file name")
+    if options.gui is not None:
+        _check_gui(options.gui)
+    if options.credentials is not None:
+        options.credentials = _credentials(options.credentials)
     return run(options, command)
+
+
+def _check_gui(text: str) -> None:
+    import shlex
+
+    try:
+        argv = shlex.split(text)
+    except ValueError as error:
+        raise UsageError(f"-g {text}: {str(error).lower()}") from None
+    if not argv:
+        raise UsageError("-g: no program given")
+
+
+def _credentials(text: str) -> tuple[int, int]:
+    from .credentials import CredentialsError, parse_credentials
+
+    if os.getuid() != 0:  # the original's words
+        raise UsageError("Need to be root to change credentials.")
+    try:
+        parsed = parse_credentials(text)
+    except CredentialsError as error:
+        if error.usage:
+            raise UsageError(str(error)) from None
+        raise _Refused(str(error)) from None
+    return parsed.uid, parsed.gid
+
+
+class _Refused(Exception):
+    """A bad argument: one line, exit 2, no usage line."""
 
 
 def run(options: argparse.Namespace, command: list[str]) -> int:
@@ -156,6 +197,9 @@ def run(options: argparse.Namespace, command: list[str]) -> int:
     if not user_notification_available():
         return _fail("this kernel does not support seccomp user notification (Linux 5.5 or later is needed)", 2)
 
+    problem = _log_in_policy_dir(options)
+    if problem:
+        return _fail(problem, 2)
     sinks = []
     try:
         if options.log_stderr:
@@ -176,13 +220,25 @@ def run(options: argparse.Namespace, command: list[str]) -> int:
             return _fail(str(error), 2)
         except FaultSetupError as error:
             return _fail(str(error), 2)
+        store = session.store
+        for warning in store.warnings if store is not None else ():
+            print(f"systrace: {warning}", file=sys.stderr)
+        if options.enforce and store is not None:
+            problem = _no_policy(path, store)
+            if problem:
+                return _fail(problem, 2)
         try:
-            status = supervise(path, command, dict(os.environ), session, plan, pin_cpu=not options.no_cpu_pin)
+            status = supervise(path, command, dict(os.environ), session, plan, pin_cpu=not options.no_cpu_pin,
+                               credentials=options.credentials)
         except LaunchError as error:
             status = _fail(str(error), error.status)
-        for problem in session.finish():
+        problems = session.finish()
+        if problems and store is not None:  # learned rules not written: keep them elsewhere, say where
+            problems, lost = store.rescue()
+            if lost:
+                status = status or 2
+        for problem in problems:
             print(f"systrace: {problem}", file=sys.stderr)
-            status = status or 2
         if options.stats:
             import resource
 
@@ -199,6 +255,36 @@ def run(options: argparse.Namespace, command: list[str]) -> int:
         return status
     finally:
         log.close()
+
+
+def _no_policy(path: str, store) -> str | None:
+    """Under -a, a command whose own binary has no policy could not make one call: say so
+    now instead of killing it at its first call."""
+    from .decide.policy import binary_run_by
+
+    binary = binary_run_by(path)
+    if store.find(binary) is not None:
+        return None
+    return (f"no policy for {binary} (searched {store.searched() or 'no policy directory'}): "
+            f"learn one with -A, or write one (README: Policies)")
+
+
+def _log_in_policy_dir(options: argparse.Namespace) -> str | None:
+    """-E inside a policy directory would be read back as a policy by the next run."""
+    if not options.log_file:
+        return None
+    from .policy.store import SYSTEM_DIR
+    from .wiring import user_policy_dir
+
+    log_dir = os.path.realpath(os.path.dirname(os.path.abspath(options.log_file)))
+    for directory in (user_policy_dir(options), SYSTEM_DIR):
+        if directory is None:
+            continue
+        real = os.path.realpath(directory)
+        if log_dir == real or log_dir.startswith(real.rstrip("/") + "/"):
+            return (f"-E {options.log_file}: the log may not be inside the policy directory {directory} "
+                    "(the next run would read it); choose another place")
+    return None
 
 
 def _fail(message: str, status: int) -> int:

@@ -20,7 +20,7 @@ from .supervisor import FORWARDED_SIGNALS, Supervisor
 
 
 def supervise(path: str, argv: list[str], env: dict[str, str], session: Session, plan: FilterPlan,
-              pin_cpu: bool = True) -> int:
+              pin_cpu: bool = True, credentials: tuple[int, int] | None = None) -> int:
     """Returns the command's exit status (128+N when killed by signal N). Raises
     LaunchError when the command cannot be started under a filter."""
     protect_supervisor(plan, os.getpid())  # the child will run under this filter: we are its supervisor
@@ -28,7 +28,7 @@ def supervise(path: str, argv: list[str], env: dict[str, str], session: Session,
     prctl(abi.PR_SET_CHILD_SUBREAPER, 1)  # orphans of the tree come back to us
     signals = SignalFd([signal.SIGCHLD, *FORWARDED_SIGNALS])
     try:
-        launched = spawn(path, argv, env, program, signals.previous_mask)
+        launched = spawn(path, argv, env, program, signals.previous_mask, credentials)
     except LaunchError:
         signals.close()
         raise

@@ -113,8 +113,58 @@ def user_variables() -> dict[str, str]:
     return {"HOME": os.environ.get("HOME", home), "USER": user, "CWD": os.getcwd()}
 
 
+def argument_names(syscall: str) -> frozenset[str] | None:
+    """The argument names rules on `syscall` (or an alias) can test, as the translators
+    name them; "" gives every name any call has. None: unknown, not checked."""
+    from .translate import aliases
+    from .translate.table import TRANSLATORS
+
+    if not syscall:
+        return frozenset().union(*(_spec_names(spec) for specs in TRANSLATORS.values() for spec in specs),
+                                 {"uid", "uname", "gid"})
+    if syscall in ("fsread", "fswrite"):
+        return frozenset({"filename"})
+    if syscall in aliases.ALIASES:  # seteuid, setegid: the new effective id
+        return frozenset({"uid", "uname"}) if syscall == "seteuid" else frozenset({"gid"})
+    if syscall not in SYSCALLS:
+        return None
+    return frozenset().union(*(_spec_names(spec) for spec in TRANSLATORS.get(syscall, ())))
+
+
+def _spec_names(spec) -> frozenset[str]:
+    from .translate import table
+
+    if isinstance(spec, table.IntArg):
+        return frozenset({spec.name})
+    if isinstance(spec, table.PathArg):  # an fd form (AT_EMPTY_PATH) names the descriptor
+        return frozenset({"filename", "fd"} if spec.flags is not None or spec.nullable else {"filename"})
+    if isinstance(spec, table.OpenHowArg):
+        return frozenset({"oflags", "mode"})
+    named = {table.SockaddrArg: "sockaddr", table.ArgvArg: "argv", table.PidArg: "pidname", table.UnameArg: "uname"}
+    return frozenset({named[type(spec)]}) if type(spec) in named else frozenset()
+
+
+def id_known(kind: str, name: str) -> bool:
+    """Does the user (or group) `name` exist here? (`if user = NAME` predicates)"""
+    import grp
+
+    try:
+        (pwd.getpwnam if kind == "user" else grp.getgrnam)(name)
+    except KeyError:
+        return False
+    return True
+
+
+def user_policy_dir(options: argparse.Namespace, variables: dict[str, str] | None = None) -> str | None:
+    """-d DIR, else ~/.systrace; None with -U."""
+    if options.no_user:
+        return None
+    return options.policy_dir or os.path.join((variables or user_variables())["HOME"], ".systrace")
+
+
 def make_parser(source: str = "<policy>") -> Parser:
-    return Parser(source, syscall_known=syscall_known, all_syscalls=all_syscall_names)
+    return Parser(source, syscall_known=syscall_known, all_syscalls=all_syscall_names,
+                  argument_names=argument_names, id_known=id_known)
 
 
 def reachable_policies(store: Store, command_path: str | None) -> list:
@@ -180,9 +230,11 @@ def _build_mode(options: argparse.Namespace, log: Log, explicit_log: bool, comma
     transport_factory = choose_asking(options) if asking else None
 
     variables = user_variables()
-    user_dir = options.policy_dir or os.path.join(variables["HOME"], ".systrace")
-    store = Store(make_parser(), user_dir, options.policy_files, use_user=not options.no_user)
+    store = Store(make_parser(), user_policy_dir(options, variables), options.policy_files,
+                  use_user=not options.no_user)
     store.load()
+    if options.learn:
+        store.check_writable()  # now, not at the end when the rules are already lost
     use_aliases = not options.no_aliases
     decider = PolicyDecider(store, expander(variables), use_aliases=use_aliases, inherit=options.inherit,
                             require_policy=options.enforce and not options.inherit,

@@ -59,6 +59,7 @@ class PolicyDecider:
         self.create_missing = create_missing  # -A: start an empty policy for a new binary
         self.inherited: dict[int, StoredPolicy] = {}  # tgid -> policy kept across exec
         self.detached: set[int] = set()
+        self.detaching: dict[int, str] = {}  # tgid -> binary of its permit[detach] exec, until it runs
         self._compiled: dict[int, CompiledPolicy] = {}
         self._decisions: dict[object, Decision] = {}
         self.expected_exe: dict[int, str] = {}  # tgid -> the binary its permitted execve checked
@@ -71,7 +72,7 @@ class PolicyDecider:
         return stored
 
     def decide(self, call: Call) -> Decision | None:
-        if call.tgid in self.detached:
+        if call.tgid in self.detached or self._detached_now(call):
             return Decision(PERMIT, source="detached")
         expected = self.expected_exe.get(call.tgid)
         if expected is not None and call.exe != expected and call.name not in EXEC_NAMES:
@@ -111,6 +112,16 @@ class PolicyDecider:
         if call.name in EXEC_NAMES:
             return self.check_exec(call, translated, rule, decision, stored)
         return decision
+
+    def _detached_now(self, call: Call) -> bool:
+        """A permit[detach] exec takes effect once the process runs the new binary (a
+        failed exec detaches nothing); a child of a detached process is detached too."""
+        target = self.detaching.pop(call.tgid, None)
+        if (target is not None and call.exe == target) or (call.ppid in self.detached and call.ppid > 1):
+            self.detached.add(call.tgid)
+            self.expected_exe.pop(call.tgid, None)
+            return True
+        return False
 
     def first_match(self, policy: ast.Policy, call: Call, translated: Translated) -> ast.Rule | None:
         compiled = self.compiled(policy)
@@ -157,8 +168,11 @@ class PolicyDecider:
     def check_exec(self, call: Call, translated: Translated, rule: ast.Rule, decision: Decision,
                    stored: StoredPolicy) -> Decision:
         flag = rule.action.flag
-        if flag == "detach":
-            self.detached.add(call.tgid)
+        if flag == "detach":  # honoured with or without a policy for the target
+            target = exec_target(translated, call.tid)
+            if target is not None:
+                self.detaching[call.tgid] = target
+            return decision
         if self.inherit or flag == "inherit":
             self.inherited[call.tgid] = stored
             return decision
@@ -211,8 +225,8 @@ def predicate_holds(predicate: ast.Predicate, call: Call) -> bool:
         actual, wanted = call.uid, _id_of(predicate.value, pwd.getpwnam, "pw_uid")
     else:
         actual, wanted = call.gid, _id_of(predicate.value, grp.getgrnam, "gr_gid")
-    if wanted is None:
-        return False
+    if wanted is None:  # no such user or group here: nobody is it (the parser warned)
+        return predicate.op == "!="
     return {"=": actual == wanted, "!=": actual != wanted, "<": actual < wanted, ">": actual > wanted}[predicate.op]
 
 

@@ -100,16 +100,17 @@ class _SockFprog(ctypes.Structure):
     _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
 
 
-def spawn(path: str, argv: list[str], env: dict[str, str], program: bytes, child_sigmask: set[int]) -> Launched:
+def spawn(path: str, argv: list[str], env: dict[str, str], program: bytes, child_sigmask: set[int],
+          credentials: tuple[int, int] | None = None) -> Launched:
     """Fork, install `program` in the child and exec `path`. The caller must have
     imported everything it needs: after the filter is installed the child only calls
-    into ctypes objects built before it."""
+    into ctypes objects built before it. `credentials`: (uid, gid) to run as (-c)."""
     report_r, report_w = os.pipe2(os.O_CLOEXEC)
     parent = os.getpid()
     pid = os.fork()
     if pid == 0:  # child: never returns
         os.close(report_r)
-        _child(parent, path, argv, env, program, report_w, child_sigmask)
+        _child(parent, path, argv, env, program, report_w, child_sigmask, credentials)
     os.close(report_w)
     pidfd = -1
     try:
@@ -171,10 +172,23 @@ def _child_failure(data: bytes) -> str:
     return "the child died before installing its seccomp filter"
 
 
-def _child(parent: int, path: str, argv: list[str], env: dict[str, str], program: bytes, report: int, sigmask: set[int]) -> None:
+def become(uid: int, gid: int) -> None:
+    """-c: drop to uid:gid with only that group, as the original did (setgroups, setgid,
+    setuid, in that order: each needs the privilege the next one drops). In the child,
+    before its death signal is set (a change of credentials clears it) and before the
+    filter exists (these calls must not wait for the supervisor)."""
+    os.setgroups([gid])
+    os.setgid(gid)
+    os.setuid(uid)
+
+
+def _child(parent: int, path: str, argv: list[str], env: dict[str, str], program: bytes, report: int, sigmask: set[int],
+           credentials: tuple[int, int] | None = None) -> None:
     status = 2
     try:
         signal.pthread_sigmask(signal.SIG_SETMASK, sigmask)
+        if credentials is not None:
+            become(*credentials)
         prctl(abi.PR_SET_PDEATHSIG, signal.SIGKILL)
         if os.getppid() != parent:  # the supervisor is already gone
             os._exit(status)

@@ -83,15 +83,16 @@ Line = Rule | Comment | Detached
 
 
 class Policy:
-    __slots__ = ("name", "emulation", "lines", "template", "description")
+    __slots__ = ("name", "emulation", "lines", "template", "description", "line")
 
     def __init__(self, name: str, emulation: str, lines: list[Line] | None = None, template: bool = False,
-                 description: str = ""):
+                 description: str = "", line: int = 0):
         self.name = name  # the binary's path, or */basename
         self.emulation = emulation
         self.lines: list[Line] = [] if lines is None else lines
         self.template = template
         self.description = description
+        self.line = line  # of its header in the file it was read from (0: not read); not compared
 
     def _key(self) -> tuple:
         return (self.name, self.emulation, self.lines, self.template, self.description)

@@ -24,7 +24,7 @@ from collections.abc import Callable
 
 from ..record import record
 from . import ast, errnos
-from .errors import PolicyError
+from .errors import PolicyError, PolicyWarning, shorten
 
 NATIVE_EMULATIONS = ("linux", "linux64", "native")
 TOKEN = re.compile(
@@ -39,7 +39,8 @@ TOKEN = re.compile(
     """,
     re.VERBOSE,
 )
-_ESCAPES = {"\\": "\\", '"': '"', "n": "\n", "r": "\r", "t": "\t"}
+_QUOTED_START = re.compile(r'\s*"((?:[^"\\\n]|\\.)*)"')
+_ESCAPES = {"\\": "\\", '"': '"', "n": "\n", "r": "\r", "t": "\t", "$": "$"}
 
 
 @record
@@ -49,8 +50,15 @@ class Token:
     column: int  # 1-based
 
 
+class BadEscape(ValueError):
+    def __init__(self, message: str, offset: int):
+        super().__init__(message)
+        self.offset = offset  # of the backslash, in the string's body
+
+
 def unescape(body: str) -> str:
-    """The inside of a quoted string: \\\\ \\" \\n \\r \\t and \\xNN (a raw byte)."""
+    """The inside of a quoted string: \\\\ \\" \\n \\r \\t \\$ and \\xNN (a raw byte).
+    Any other escape raises BadEscape: it was a typo, and would never match."""
     out: list[str] = []
     raw = bytearray()
 
@@ -62,14 +70,20 @@ def unescape(body: str) -> str:
     index = 0
     while index < len(body):
         char = body[index]
-        if char == "\\" and index + 1 < len(body):
-            nxt = body[index + 1]
-            if nxt == "x" and re.fullmatch(r"[0-9a-fA-F]{2}", body[index + 2 : index + 4]):
-                raw.append(int(body[index + 2 : index + 4], 16))
+        if char == "\\":
+            nxt = body[index + 1 : index + 2]
+            if nxt == "x":
+                digits = body[index + 2 : index + 4]
+                if not re.fullmatch(r"[0-9a-fA-F]{2}", digits):
+                    raise BadEscape(f"bad escape '\\x{shorten(digits, 2)}': \\x needs two hex digits", index)
+                raw.append(int(digits, 16))
                 index += 4
                 continue
+            if nxt not in _ESCAPES:
+                shown = shorten(nxt) if nxt else "end of string"
+                raise BadEscape(f"bad escape '\\{shown}' (use \\\\ \\\" \\n \\r \\t \\$ or \\xNN)", index)
             flush()
-            out.append(_ESCAPES.get(nxt, nxt))
+            out.append(_ESCAPES[nxt])
             index += 2
             continue
         flush()
@@ -92,7 +106,7 @@ class _Cursor:
             if kind == "badstring":
                 raise fail("unterminated string", column)
             if kind == "other":
-                raise fail(f"unexpected character {match.group()!r}", column)
+                raise fail(f"unexpected character '{shorten(match.group())}'", column)
             self.tokens.append(Token(kind, match.group(), column))
         self.tokens.append(Token("end", "", len(text) + 1))
         self.position = 0
@@ -116,25 +130,38 @@ class _Cursor:
 
     def error(self, message: str, token: Token | None = None) -> PolicyError:
         token = token or self.peek()
-        found = "end of line" if token.kind == "end" else repr(token.text)
+        found = "end of line" if token.kind == "end" else f"'{shorten(token.text)}'"
         return self.fail(f"{message}, found {found}", token.column)
+
+    def warn(self, message: str, column: int) -> PolicyWarning:
+        error = self.fail(message, column)
+        return PolicyWarning(error.message, error.source, error.line, error.column, error.text)
 
 
 class Parser:
     """Parses with positions. `syscall_known` says whether a syscall or alias name exists;
-    `is_root` allows `as user:group`."""
+    `argument_names` gives the translated argument names of a syscall or alias (None: not
+    checked; for "" every name some call has); `id_known("user"|"group", name)` whether a name in `if user = NAME` exists;
+    `is_root` allows `as user:group`. What is accepted but suspect goes to `warnings`."""
 
     def __init__(self, source: str = "<policy>", syscall_known: Callable[[str], bool] | None = None,
-                 all_syscalls: Callable[[], list[str]] | None = None, is_root: bool | None = None):
+                 all_syscalls: Callable[[], list[str]] | None = None, is_root: bool | None = None,
+                 argument_names: Callable[[str], frozenset[str] | None] | None = None,
+                 id_known: Callable[[str, str], bool] | None = None):
         self.source = source
         self.syscall_known = syscall_known
         self.all_syscalls = all_syscalls
         self.is_root = (os.geteuid() == 0) if is_root is None else is_root
+        self.argument_names = argument_names
+        self.id_known = id_known
+        self.warnings: list[PolicyWarning] = []
+        self._syscall = ""  # the rule being parsed is for this syscall or alias
 
     # -- files -----------------------------------------------------------------
     def parse_file(self, text: str) -> ast.PolicyFile:
         result = ast.PolicyFile()
         current: ast.Policy | None = None
+        headers: dict[tuple[bool, str], int] = {}  # (template, name) -> line of its header
         # "\n" only: str.splitlines() would also split inside values at U+0085, U+2028...
         for number, raw in enumerate(text.split("\n"), start=1):
             raw = raw.removesuffix("\r")
@@ -149,6 +176,10 @@ class Parser:
                 continue
             if line.startswith(("Policy:", "Template:")):
                 current = self._header(line, indent, fail)
+                current.line = number
+                first = headers.setdefault((current.template, current.name), number)
+                if first != number:  # the second would never be used
+                    raise fail(f"duplicate header for '{shorten(current.name)}' (first on line {first})", indent + 1)
                 result.policies.append(current)
                 continue
             if current is None:
@@ -169,17 +200,38 @@ class Parser:
         template = line.startswith("Template:")
         keyword = "Template:" if template else "Policy:"
         rest = line[len(keyword):]
-        name, sep, tail = rest.partition(", Emulation:")
-        if not sep:
-            raise fail("expected ', Emulation: NAME' after the policy name", indent + len(line) + 1)
-        name = name.strip()
+        quoted = _QUOTED_START.match(rest)
+        if quoted is not None:  # a name with special characters, written escaped
+            name = self._unquote(quoted.group(1), indent + len(keyword) + quoted.start(1), fail)
+            rest = rest[quoted.end():]
+            name_end = indent + len(keyword) + quoted.end()
+            if not rest.startswith(", Emulation:"):
+                raise fail("expected ', Emulation: NAME' after the policy name", name_end + 1)
+            sep, tail = ", Emulation:", rest[len(", Emulation:"):]
+        else:
+            name, sep, tail = rest.partition(", Emulation:")
+            name_end = indent + len(keyword) + len(name)
+            if not sep:
+                raise fail("expected ', Emulation: NAME' after the policy name", indent + len(line) + 1)
+            name = name.strip()
         if not name:
             raise fail("empty policy name", indent + len(keyword) + 1)
         emulation, _, description = tail.partition(", Description:")
         emulation = emulation.strip()
-        column = indent + line.index(", Emulation:") + len(", Emulation:") + 2
+        column = name_end + len(", Emulation:") + 2
         self._check_emulation(emulation, fail, column)
-        return ast.Policy(name=name, emulation=emulation, template=template, description=description.strip())
+        description = description.strip()
+        if _QUOTED_START.fullmatch(description):
+            quote_column = indent + line.index('"', line.rindex(", Description:")) + 1
+            description = self._unquote(description[1:-1], quote_column, fail)
+        return ast.Policy(name=name, emulation=emulation, template=template, description=description)
+
+    def _unquote(self, body: str, column: int, fail: Callable[[str, int], PolicyError]) -> str:
+        """`column` is that of the opening quote."""
+        try:
+            return unescape(body)
+        except BadEscape as error:
+            raise fail(str(error), column + 1 + error.offset) from None
 
     def _check_emulation(self, emulation: str, fail: Callable[[str, int], PolicyError], column: int) -> None:
         if emulation not in NATIVE_EMULATIONS:
@@ -214,6 +266,7 @@ class Parser:
     def parse_rule(self, text: str, emulation: str = "native", syscall: str = "",
                    fail: Callable[[str, int], PolicyError] | None = None) -> ast.Rule:
         cursor = _Cursor(text, fail or self._failer(1, text))
+        self._syscall = syscall
         first = cursor.peek()
         if first.kind == "word" and first.text in ast.VERDICTS and cursor.peek(1).text not in ast.OPS:
             action = self._action(cursor, allow_elevate=False)
@@ -230,6 +283,7 @@ class Parser:
 
     def parse_expr(self, text: str) -> ast.Expr:
         cursor = _Cursor(text, self._failer(1, text))
+        self._syscall = ""  # not for a known call: argument names are not checked
         expr = self._expr(cursor)
         if cursor.peek().kind != "end":
             raise cursor.error("expected end of expression")
@@ -276,7 +330,11 @@ class Parser:
         if value.kind != "string":
             raise cursor.error("expected a quoted string")
         cursor.take()
-        text = unescape(value.text[1:-1])
+        try:
+            text = unescape(value.text[1:-1])
+        except BadEscape as error:
+            raise cursor.fail(str(error), value.column + 1 + error.offset) from None
+        self._check_argument(cursor, token)
         if op.text == "re":
             from .match import compile_ere
 
@@ -285,6 +343,21 @@ class Parser:
             except re.error as error:
                 raise cursor.fail(f"Invalid regular expression: {error}", value.column) from None
         return ast.Symbol(token.text, index, op.text, text)
+
+    def _check_argument(self, cursor: _Cursor, token: Token) -> None:
+        """A name no translator produces never matches: an error when no call has it (a
+        typo), a warning when other calls have it (the rule is for the wrong call)."""
+        if self.argument_names is None or not self._syscall:
+            return
+        names = self.argument_names(self._syscall)
+        if names is None or token.text in names:
+            return
+        has = f"it has {', '.join(sorted(names))}" if names else "it has no translated arguments"
+        if token.text not in self.argument_names(""):
+            raise cursor.fail(f"unknown argument '{token.text}': no system call has it ({self._syscall}: {has})",
+                              token.column)
+        self.warnings.append(cursor.warn(f"'{self._syscall}' has no argument '{token.text}' ({has}): "
+                                         "this condition never matches", token.column))
 
     def _action(self, cursor: _Cursor, allow_elevate: bool) -> ast.Action:
         token = cursor.peek()
@@ -333,6 +406,11 @@ class Parser:
             value = cursor.take()
             if value.kind != "word":
                 raise cursor.error("expected a name or a number", value)
+            if not value.text.isdigit() and self.id_known is not None and not self.id_known(kind.text, value.text):
+                # a policy written elsewhere (BSD's wheel): nobody here is that one
+                self.warnings.append(cursor.warn(
+                    f"no such {kind.text} '{shorten(value.text)}' here: '= {shorten(value.text)}' never holds, "
+                    f"'!=' always does", value.column))
             predicate = ast.Predicate(kind.text, op.text, value.text)
         return ast.Action(verdict, errno_name, flag, log, elevate, predicate)
 

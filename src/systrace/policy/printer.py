@@ -1,9 +1,25 @@
-"""Policies back to text, in the original's file layout. parse(print(x)) == x."""
+"""Policies back to text, in the original's file layout. parse(print(x)) == x.
+
+Everything written is escaped: values always; a policy name or description only when it
+needs it (a newline, a quote, a backslash, a control byte, text that reads as the next
+field), then written quoted. So a binary whose path holds a newline cannot add a header
+or a rule to its own policy file, and plain names stay as the original wrote them."""
 
 from __future__ import annotations
 
+import re
+
 from ..frontend.question import escape
 from . import ast
+
+_NEEDS_QUOTES = re.compile(r'[\\"\x00-\x1f\x7f-\x9f\u2028\u2029\udc80-\udcff]|, Emulation:|, Description:|^\s|\s$')
+
+
+def header_field(text: str) -> str:
+    """A policy name or description as the parser reads it back."""
+    if text and _NEEDS_QUOTES.search(text) is None:
+        return text
+    return f'"{escape(text)}"'
 
 
 def expr_text(expr: ast.Expr) -> str:
@@ -55,9 +71,9 @@ def rule_text(rule: ast.Rule) -> str:
 
 def policy_text(policy: ast.Policy) -> str:
     keyword = "Template" if policy.template else "Policy"
-    header = f"{keyword}: {policy.name}, Emulation: {policy.emulation}"
+    header = f"{keyword}: {header_field(policy.name)}, Emulation: {policy.emulation}"
     if policy.description:
-        header += f", Description: {policy.description}"
+        header += f", Description: {header_field(policy.description)}"
     lines = [header]
     for line in policy.lines:
         if isinstance(line, ast.Comment):

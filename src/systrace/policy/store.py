@@ -5,27 +5,51 @@ rules back safely.
   leading ones are dropped (/usr/bin/cat -> usr_bin_cat), as the original did.
 - Looked up in the user directory (~/.systrace, or -d DIR), then /etc/systrace, then in
   -f files; `Policy: */name` in a -f file matches any binary called `name`.
+- Trusted only when owned by the user or root and writable by nobody else (policy/trust);
+  everything in a policy directory is opened through the directory's descriptor without
+  following symbolic links, the lock file included.
+- Files in a policy directory that are not policies (no `Policy:` header first: a log, a
+  README; editor backups, rescued rules) are ignored, with one warning.
 - Writes take an exclusive flock on DIR/.lock, re-read the file, append the new rules
   that are not there yet (hand-written rules, comments and order are kept), and replace
   it atomically (write, fsync, rename). A file that does not parse is never overwritten.
+  Rules that cannot be written at the end are kept in a file beside the policy, or in
+  $TMPDIR (`rescue`).
 """
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 import re
+import stat
 
-from . import ast
+from . import ast, trust
 from .errors import PolicyError
 from .parse import Parser
-from .printer import file_text, rule_text
+from .printer import file_text, policy_text, rule_text
 
 SYSTEM_DIR = "/etc/systrace"  # paths are plain strings: importing pathlib costs start-up time
+LOCK = ".lock"
+UNSAVED = ".unsaved"  # suffix of rescued rules (ignored when loading: not merged silently)
+# names editors, package managers and systrace itself leave beside a file
+_NOT_POLICY_NAME = re.compile(r"(~|\.(swp|swo|swx|bak|orig|rej|tmp|old|save|dpkg-[a-z]+|rpm[a-z]+|unsaved(-\w+)?))$|^#.*#$")
+_READ = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK  # NONBLOCK: a FIFO must not stall us
+_DIRECTORY = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
 
 
 def file_name(binary: str) -> str:
     return re.sub(r"[^A-Za-z0-9]", "_", binary).lstrip("_")
+
+
+def looks_like_policy(text: str) -> bool:
+    """Its first line that is not blank or a comment is a `Policy:` or `Template:` header."""
+    for line in text.split("\n"):
+        line = line.strip()
+        if line and not line.startswith("#"):
+            return line.startswith(("Policy:", "Template:"))
+    return False
 
 
 class StoredPolicy:
@@ -38,6 +62,7 @@ class StoredPolicy:
         # valid while the policy has `rule_texts_at` lines
         self.rule_texts: set[str] = set()
         self.rule_texts_at = -1
+        self.failure: str | None = None  # why the last write failed
 
 
 class Store:
@@ -50,52 +75,113 @@ class Store:
         self.by_name: dict[str, StoredPolicy] = {}
         self.by_basename: dict[str, StoredPolicy] = {}
         self.templates: list[ast.Policy] = []
+        self.warnings: list[str] = []  # for the caller to print once, before the run
+
+    def searched(self) -> str:
+        """Where policies are looked up, for messages."""
+        places = [d for d in (self.user_dir, self.system_dir) if d is not None]
+        places.extend(self.extra_files)
+        return ", ".join(places)
 
     # -- loading -------------------------------------------------------------------
     def load(self) -> None:
-        """Read every policy systrace could apply; raises PolicyError on the first bad one."""
+        """Read every policy systrace could apply; raises PolicyError on the first bad or
+        untrusted one."""
+        ignored: list[str] = []
         for directory, writable in ((self.user_dir, True), (self.system_dir, False)):
-            if directory is None or not os.path.isdir(directory):
-                continue
-            try:
-                names = sorted(os.listdir(directory))
-            except OSError as error:
-                raise PolicyError(f"cannot read policy directory: {error.strerror}", directory) from None
-            for name in names:
-                entry = os.path.join(directory, name)
-                if name.startswith(".") or not os.path.isfile(entry):
-                    continue
-                self._load_file(entry, writable)
-            templates = os.path.join(directory, "templates")
-            if os.path.isdir(templates):
-                for name in sorted(os.listdir(templates)):
-                    entry = os.path.join(templates, name)
-                    if os.path.isfile(entry):
-                        self.templates.extend(p for p in self._parse(entry).policies if p.template)
+            if directory is not None:
+                self._load_directory(directory, writable, ignored)
         for extra in self.extra_files:
-            self._load_file(extra, writable=False, basename_patterns=True)
+            self._load_extra(extra)
+        if ignored:
+            what = "files that are not policies" if len(ignored) > 1 else "a file that is not a policy"
+            self.warnings.append(f"ignoring {what} in the policy directory: " + ", ".join(ignored))
+        self.warnings.extend(str(warning) for warning in self.parser.warnings)
+        self.parser.warnings.clear()
 
-    def _parse(self, path: str) -> ast.PolicyFile:
+    def _load_directory(self, directory: str, writable: bool, ignored: list[str]) -> None:
+        dir_fd = _open_directory(directory)
+        if dir_fd is None:
+            return
         try:
-            with open(path, encoding="utf-8", errors="surrogateescape") as handle:
-                text = handle.read()
+            for name in sorted(os.listdir(dir_fd)):
+                if name.startswith("."):  # the lock, systrace's temporary files
+                    continue
+                path = os.path.join(directory, name)
+                if name == "templates":
+                    self._load_templates(dir_fd, path)
+                    continue
+                if _NOT_POLICY_NAME.search(name):
+                    ignored.append(path)
+                    continue
+                text = _read_at(dir_fd, name, path)
+                if text is None or not looks_like_policy(text):
+                    ignored.append(path)
+                    continue
+                self._register(self._parse_text(path, text), path, writable, from_directory=True)
+        except OSError as error:
+            raise PolicyError(f"cannot read policy directory: {error.strerror}", directory) from None
+        finally:
+            os.close(dir_fd)
+
+    def _load_templates(self, parent_fd: int, path: str) -> None:
+        try:
+            dir_fd = os.open("templates", _DIRECTORY | os.O_NOFOLLOW, dir_fd=parent_fd)
+        except OSError as error:
+            if error.errno in (errno.ELOOP, errno.ENOTDIR):
+                raise PolicyError("is not a directory (a link is not followed); refusing it", path) from None
+            raise PolicyError(f"cannot open: {error.strerror}", path) from None
+        try:
+            trust.check(os.fstat(dir_fd), path, "template directory")
+            for name in sorted(os.listdir(dir_fd)):
+                entry = os.path.join(path, name)
+                if name.startswith(".") or _NOT_POLICY_NAME.search(name):
+                    continue
+                text = _read_at(dir_fd, name, entry)
+                if text is not None:
+                    self.templates.extend(p for p in self._parse_text(entry, text).policies if p.template)
+        finally:
+            os.close(dir_fd)
+
+    def _load_extra(self, path: str) -> None:
+        """A -f file: followed if a link (the user named it), checked as it is opened."""
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
         except OSError as error:
             raise PolicyError(f"cannot read policy file: {error.strerror}", path) from None
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            os.close(fd)
+            raise PolicyError("cannot read policy file: not a regular file", path)
+        with os.fdopen(fd, encoding="utf-8", errors="surrogateescape") as handle:
+            trust.check(info, path, "policy file")
+            directory = os.path.dirname(os.path.realpath(path))
+            trust.check(os.stat(directory), directory, "directory of a policy file", sticky_ok=True)
+            try:
+                text = handle.read()
+            except OSError as error:
+                raise PolicyError(f"cannot read policy file: {error.strerror}", path) from None
+        self._register(self._parse_text(path, text), path, writable=False, from_directory=False)
+
+    def _parse_text(self, path: str, text: str) -> ast.PolicyFile:
         self.parser.source = path
         return self.parser.parse_file(text)
 
-    def _load_file(self, path: str, writable: bool, basename_patterns: bool = False) -> None:
-        policies = self._parse(path).policies
-        single = sum(not p.template for p in policies) == 1  # only such files are written back
-        for policy in policies:
+    def _register(self, policy_file: ast.PolicyFile, path: str, writable: bool, from_directory: bool) -> None:
+        single = sum(not p.template for p in policy_file.policies) == 1  # only such files are written back
+        for policy in policy_file.policies:
             if policy.template:
                 self.templates.append(policy)
                 continue
             stored = StoredPolicy(policy, path, writable and single)
-            if basename_patterns and policy.name.startswith("*/"):
-                self.by_basename.setdefault(policy.name[2:], stored)
-            else:
-                self.by_name.setdefault(policy.name, stored)
+            basename = not from_directory and policy.name.startswith("*/")
+            table, key = (self.by_basename, policy.name[2:]) if basename else (self.by_name, policy.name)
+            first = table.setdefault(key, stored)
+            if first is not stored and (not from_directory or os.path.dirname(first.path or "") ==
+                                        os.path.dirname(path)):
+                # -f after the directories, or two files of one directory: the first wins
+                self.warnings.append(f"{path}:{policy.line}:1: warning: the policy for '{policy.name}' is not used: "
+                                     f"{first.path}:{first.policy.line} has one for the same binary and comes first")
 
     # -- lookup ----------------------------------------------------------------------
     def find(self, binary: str) -> StoredPolicy | None:
@@ -117,6 +203,32 @@ class Store:
         return list(seen.values())
 
     # -- writing -------------------------------------------------------------------
+    def check_writable(self) -> None:
+        """Before learning: the user directory exists (made 0700 if not), is trusted, and a
+        file can be created in it. Raises PolicyError saying why not."""
+        directory = self.user_dir
+        if directory is None:
+            return
+        try:
+            os.makedirs(directory, mode=0o700, exist_ok=True)
+        except FileExistsError:
+            raise PolicyError("cannot write learned policies here: not a directory", directory) from None
+        except OSError as error:
+            raise PolicyError(f"cannot write learned policies here: {error.strerror}", directory) from None
+        dir_fd = _open_directory(directory)
+        assert dir_fd is not None
+        probe = f".probe.{os.getpid()}"
+        try:
+            try:
+                os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600,
+                                 dir_fd=dir_fd))
+                os.unlink(probe, dir_fd=dir_fd)
+            except OSError as error:
+                raise PolicyError(f"cannot write learned policies here: {error.strerror}", directory) from None
+            os.close(_open_lock(dir_fd, directory))
+        finally:
+            os.close(dir_fd)
+
     def add_rule(self, stored: StoredPolicy, rule: ast.Rule) -> bool:
         """Append a rule unless an identical one is there; True if added."""
         text = rule_text(rule)
@@ -135,25 +247,68 @@ class Store:
         """Write every policy with new rules. Returns error messages (nothing raised):
         a policy that cannot be written keeps its rules for the next attempt."""
         errors = []
-        for stored in self.all():
-            if not stored.added or not stored.writable or self.user_dir is None:
-                continue
+        for stored in self._unsaved():
             try:
                 self._save_one(stored)
+                stored.failure = None
             except (OSError, PolicyError) as error:
-                errors.append(str(error))
+                stored.failure = (f"{error.filename or self.user_dir}: {error.strerror}" if isinstance(error, OSError)
+                                  else str(error))
+                errors.append(stored.failure)
         return errors
+
+    def _unsaved(self) -> list[StoredPolicy]:
+        if self.user_dir is None:
+            return []
+        return [stored for stored in self.all() if stored.added and stored.writable]
+
+    def rescue(self) -> tuple[list[str], bool]:
+        """At the end, for each policy whose rules could not be written: keep the whole
+        policy in a file beside it, else in $TMPDIR. Returns one message per policy and
+        whether anything is lost (not even a rescue file could be written)."""
+        import tempfile  # only on this failure path (start-up time)
+
+        messages, lost = [], False
+        for stored in self._unsaved():
+            name = file_name(stored.policy.name)
+            text = policy_text(stored.policy)
+            kept = None
+            for directory in (self.user_dir, tempfile.gettempdir()):
+                try:
+                    fd, kept = tempfile.mkstemp(prefix=f"{name}.", suffix=UNSAVED, dir=directory)
+                    with os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape") as handle:
+                        handle.write(text)
+                    break
+                except OSError:
+                    if kept is not None:
+                        os.unlink(kept)
+                    kept = None
+            reason = stored.failure or "not written"
+            if kept is None:
+                lost = True
+                messages.append(f"{len(stored.added)} learned rules for {stored.policy.name} are lost: "
+                                f"{reason}, and neither {self.user_dir} nor {tempfile.gettempdir()} is writable")
+            else:
+                messages.append(f"learned rules for {stored.policy.name} kept in {kept} "
+                                f"(the policy could not be written: {reason})")
+        return messages, lost
 
     def _save_one(self, stored: StoredPolicy) -> None:
         directory = self.user_dir
         assert directory is not None
         os.makedirs(directory, mode=0o700, exist_ok=True)
-        path = stored.path or os.path.join(directory, file_name(stored.policy.name))
-        lock_fd = os.open(os.path.join(directory, ".lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        name = os.path.basename(stored.path) if stored.path else file_name(stored.policy.name)
+        path = os.path.join(directory, name)
+        dir_fd = _open_directory(directory)
+        assert dir_fd is not None
+        lock_fd = -1
         try:
+            lock_fd = _open_lock(dir_fd, directory)
             fcntl.flock(lock_fd, fcntl.LOCK_EX)
-            if os.path.exists(path):
-                current = self._parse(path)  # raises if broken: never overwrite it
+            text = _read_at(dir_fd, name, path, missing_ok=True)
+            if text is not None:
+                current = self._parse_text(path, text)  # raises if broken: never overwrite it
+                self.parser.warnings.clear()
                 target = next((p for p in current.policies if p.name == stored.policy.name), None)
                 if target is None:
                     target = ast.Policy(stored.policy.name, stored.policy.emulation)
@@ -167,24 +322,95 @@ class Store:
                 if rule_text(rule) not in present:
                     target.lines.append(rule)
                     present.add(rule_text(rule))
-            _atomic_write(path, file_text(current))
+            _atomic_write_at(dir_fd, name, path, file_text(current))
             stored.path = path
             stored.added.clear()
         finally:
-            os.close(lock_fd)
+            if lock_fd >= 0:
+                os.close(lock_fd)
+            os.close(dir_fd)
 
 
-def _atomic_write(path: str, text: str) -> None:
-    import tempfile  # only when a policy is written (start-up time)
+def _open_directory(directory: str) -> int | None:
+    """A trusted policy directory's descriptor; None if it does not exist."""
+    try:
+        dir_fd = os.open(directory, _DIRECTORY)
+    except FileNotFoundError:
+        return None
+    except NotADirectoryError:
+        raise PolicyError("not a directory", directory) from None
+    except OSError as error:
+        raise PolicyError(f"cannot read policy directory: {error.strerror}", directory) from None
+    try:
+        trust.check(os.fstat(dir_fd), directory, "policy directory")
+    except BaseException:
+        os.close(dir_fd)
+        raise
+    return dir_fd
 
-    fd, temporary = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", dir=os.path.dirname(path))
+
+def _open_lock(dir_fd: int, directory: str) -> int:
+    path = os.path.join(directory, LOCK)
+    try:
+        fd = os.open(LOCK, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK, 0o600,
+                     dir_fd=dir_fd)
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            raise PolicyError("is a symbolic link (never followed in a policy directory); refusing it", path) from None
+        raise PolicyError(f"cannot open the lock file: {error.strerror}", path) from None
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        raise PolicyError("the lock file is not a regular file; refusing it", path)
+    return fd
+
+
+def _read_at(dir_fd: int, name: str, path: str, missing_ok: bool = False) -> str | None:
+    """The text of a regular, trusted file in a policy directory, never through a link;
+    None for something else (a FIFO, a directory) or, with `missing_ok`, no file."""
+    try:
+        fd = os.open(name, _READ, dir_fd=dir_fd)
+    except FileNotFoundError:
+        if missing_ok:
+            return None
+        raise PolicyError("cannot read policy file: No such file or directory", path) from None
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            raise PolicyError("is a symbolic link (never followed in a policy directory); refusing it", path) from None
+        if error.errno == errno.EISDIR:
+            return None
+        raise PolicyError(f"cannot read policy file: {error.strerror}", path) from None
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        return None
+    with os.fdopen(fd, encoding="utf-8", errors="surrogateescape") as handle:
+        head = handle.read(65536)
+        if not looks_like_policy(head):
+            return head  # not a policy: the caller ignores it (or fails to parse it), whoever wrote it
+        trust.check(info, path, "policy file")
+        try:
+            return head + handle.read()
+        except OSError as error:
+            raise PolicyError(f"cannot read policy file: {error.strerror}", path) from None
+
+
+def _atomic_write_at(dir_fd: int, name: str, path: str, text: str) -> None:
+    temporary = f".{name}.{os.getpid()}.{os.urandom(4).hex()}"
+    try:
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600,
+                     dir_fd=dir_fd)
+    except OSError as error:
+        raise OSError(error.errno, error.strerror, path) from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape") as handle:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
-        os.chmod(temporary, 0o600)
-        os.replace(temporary, path)
+        os.replace(temporary, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+    except OSError as error:
+        os.unlink(temporary, dir_fd=dir_fd)
+        raise OSError(error.errno, error.strerror, path) from None
     except BaseException:
-        os.unlink(temporary)
+        os.unlink(temporary, dir_fd=dir_fd)
         raise
