@@ -229,3 +229,96 @@ def test_variables_are_expanded() -> None:
 def test_expression_printing_keeps_grouping() -> None:
     expr = Parser().parse_expr('(not filename eq "a") and (filename eq "b" or filename eq "c")')
     assert Parser().parse_expr(expr_text(expr)) == expr
+
+
+# -- accepted before, never matching: now an error or a warning with FILE:LINE:COL (14.9) ----
+@pytest.mark.parametrize(
+    "rule, where, message",
+    [
+        ('native-openat: colour eq "x" then permit', "2:17",
+         "unknown argument 'colour': no system call has it (openat: it has filename, mode, oflags)"),
+        ('native-fsread: filename eq "\\q" then permit', "2:30", "bad escape '\\q'"),
+        ('native-fsread: filename eq "ab\\xZZ" then permit', "2:32", "bad escape '\\xZZ': \\x needs two hex digits"),
+        ('native-fsread: filename eq "ab\\x4" then permit', "2:32", "bad escape '\\x4'"),
+    ],
+)
+def test_never_matching_conditions_are_errors(rule: str, where: str, message: str) -> None:
+    with pytest.raises(PolicyError) as caught:
+        make_parser("policy.txt").parse_file(policy_text(rule))
+    assert str(caught.value).startswith(f"policy.txt:{where}: {message}")
+    lines = str(caught.value).splitlines()
+    column = int(where.split(":")[1])
+    assert lines[2].index("^") - 4 == len(("\t" + rule)[: column - 1].expandtabs(8))
+
+
+@pytest.mark.parametrize(
+    "rule, where, message",
+    [
+        ('native-read: filename eq "x" then permit', "2:15",
+         "warning: 'read' has no argument 'filename' (it has no translated arguments): this condition never matches"),
+        ('native-fsread: filename eq "x" then deny, if user = nosuchuser', "2:54",
+         "warning: no such user 'nosuchuser' here: '= nosuchuser' never holds, '!=' always does"),
+        ('native-fsread: filename eq "x" then deny, if group != nosuchgroup', "2:56",
+         "warning: no such group 'nosuchgroup' here: '= nosuchgroup' never holds, '!=' always does"),
+    ],
+)
+def test_suspect_conditions_are_warnings(rule: str, where: str, message: str) -> None:
+    parser = make_parser("policy.txt")
+    assert len(parser.parse_file(policy_text(rule)).policies[0].rules) == 1
+    assert [str(w).splitlines()[0] for w in parser.warnings] == [f"policy.txt:{where}: {message}"]
+
+
+def test_a_missing_user_is_nobody() -> None:
+    """`!= nosuchuser` holds for everyone: a deny rule on it is not skipped (fail closed)."""
+    from types import SimpleNamespace
+
+    from systrace.decide.policy import predicate_holds
+
+    call = SimpleNamespace(uid=0, gid=0)
+    assert predicate_holds(ast.Predicate("user", "!=", "nosuchuser"), call)
+    assert not predicate_holds(ast.Predicate("user", "=", "nosuchuser"), call)
+    assert not predicate_holds(ast.Predicate("group", "<", "nosuchgroup"), call)
+
+
+def test_a_duplicated_header_is_an_error() -> None:
+    text = "Policy: /bin/x, Emulation: native\n\tnative-read: permit\nPolicy: /bin/x, Emulation: native\n"
+    with pytest.raises(PolicyError, match=r"^policy.txt:3:1: duplicate header for '/bin/x' \(first on line 1\)"):
+        make_parser("policy.txt").parse_file(text)
+    both = "Policy: /bin/x, Emulation: native\nTemplate: /bin/x, Emulation: native\n"  # a template may share it
+    assert len(make_parser("policy.txt").parse_file(both).policies) == 2
+
+
+# -- everything written is escaped (11.8) -----------------------------------------------
+hostile_names = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), min_size=1, max_size=30) | st.sampled_from(
+    ["/x, Emulation: native\n\tnative-fsread: permit\n#", '/a"b\\c', " /lead", "/trail ", os.fsdecode(b"/bad\xff"),
+     "/x\rPolicy: /y, Emulation: native", "/a, Description: z", '"/quoted"'])
+
+
+@settings(max_examples=300, deadline=None)
+@given(hostile_names, st.text(max_size=20))
+def test_any_name_and_description_round_trip_as_one_policy(name: str, description: str) -> None:
+    rule = ast.Rule("native", "read", None, ast.Action("permit"))
+    policy = ast.Policy(name, "native", [rule], description=description.strip())
+    text = file_text(ast.PolicyFile(policies=[policy]))
+    assert text.count("\n") == 2  # a header and a rule, whatever the name holds
+    assert make_parser().parse_file(text).policies == [policy]
+
+
+def test_plain_names_are_written_as_the_original() -> None:
+    policy = ast.Policy("/usr/bin/x y", "native", [], description="a tool")
+    assert file_text(ast.PolicyFile(policies=[policy])) == "Policy: /usr/bin/x y, Emulation: native, Description: a tool\n"
+
+
+# -- what an error echoes (14.15) --------------------------------------------------------------
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=300), st.text(max_size=300), st.characters())
+def test_an_echoed_line_is_short_inert_and_the_caret_is_under_the_error(before: str, after: str, bad: str) -> None:
+    from systrace.policy.errors import SHOWN_WIDTH, printable
+
+    line = before + bad + after
+    error = PolicyError("bad", "p", 1, len(before) + 1, line)
+    _, shown, caret = str(error).split("\n")
+    assert not re.search(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]", shown)
+    assert len(shown) <= 4 + SHOWN_WIDTH + 6
+    offset = caret.index("^")
+    assert shown[offset:].startswith(printable(bad).expandtabs(8)[:1] or "")

@@ -111,3 +111,42 @@ def test_two_runs_updating_one_policy_lose_nothing(tmp_path: Path) -> None:
     for i in [*range(40), *range(1000, 1040)]:
         assert f'"/f{i}"' in text
     assert text.count("Policy:") == 1
+
+
+def test_a_shadowed_policy_is_a_warning_naming_both_files(tmp_path: Path) -> None:
+    (tmp_path / "user").mkdir(mode=0o700)
+    (tmp_path / "system").mkdir()
+    cat = "Policy: /bin/cat, Emulation: native\n\tnative-read: permit\n"
+    (tmp_path / "user" / "bin_cat").write_text(cat)
+    (tmp_path / "user" / "cat.policy").write_text("# by hand\n" + cat)  # a second file, same binary
+    (tmp_path / "system" / "bin_cat").write_text(cat)  # the system's: overridden by the user's, as always
+    extra = tmp_path / "extra.policy"
+    extra.write_text("Policy: /bin/ls, Emulation: native\n" + cat)
+    s = store(tmp_path, [extra])
+    user = tmp_path / "user"
+    assert s.warnings == [
+        f"{user}/cat.policy:2:1: warning: the policy for '/bin/cat' is not used: {user}/bin_cat:1 has one for the "
+        "same binary and comes first",
+        f"{extra}:2:1: warning: the policy for '/bin/cat' is not used: {user}/bin_cat:1 has one for the same "
+        "binary and comes first",
+    ]
+    assert s.find("/bin/cat").path == str(user / "bin_cat")
+
+
+def test_rescued_rules_go_beside_the_policy_and_are_not_read_back(tmp_path: Path) -> None:
+    s = store(tmp_path)
+    s.check_writable()
+    stored = s.create("/bin/cat")
+    s.add_rule(stored, rule("native-read: permit"))
+    (tmp_path / "user").chmod(0o500)  # as root this still writes: make the write itself fail
+    (tmp_path / "user" / "bin_cat").mkdir()  # the policy's name is taken by a directory
+    (tmp_path / "user").chmod(0o700)
+    assert s.save() and stored.added
+    messages, lost = s.rescue()
+    assert not lost and len(messages) == 1
+    kept = [p for p in (tmp_path / "user").iterdir() if p.name.endswith(".unsaved")]
+    assert len(kept) == 1 and messages[0].startswith(f"learned rules for /bin/cat kept in {kept[0]} (")
+    assert "native-read: permit" in kept[0].read_text()
+    again = store(tmp_path)
+    assert again.find("/bin/cat") is None
+    assert any(str(kept[0]) in warning for warning in again.warnings)
