@@ -185,6 +185,20 @@ def reachable_policies(store: Store, command_path: str | None) -> list:
     return reachable(start.policy, everything, find, binary_run_by)
 
 
+def with_detached(policies: list) -> list:
+    """A permit[detach] exec runs a process whose every call is permitted: the kernel plan
+    must agree with that too, so it may keep only what every policy permits in the kernel
+    (a plain deny there would also hit the detached process)."""
+    from .policy import ast
+
+    detaching = any(rule.syscall in ("execve", "execveat") and rule.action.flag == "detach"
+                    for policy in policies for rule in policy.rules)
+    if not detaching:
+        return policies
+    permit = ast.Action("permit")
+    return [*policies, ast.Policy("<detached>", "native", [ast.Rule("native", name, None, permit) for name in SYSCALLS])]
+
+
 def choose_asking(options: argparse.Namespace):
     """The transport for -t / -g, or for the default mode: the terminal if there is one."""
     from .frontend.errors import FrontendGone
@@ -241,7 +255,7 @@ def _build_mode(options: argparse.Namespace, log: Log, explicit_log: bool, comma
                             create_missing=not options.enforce)
     if options.enforce:
         fallback = Enforce(kill=options.kill_on_violation)
-        plan = kernel_plan(reachable_policies(store, command_path))
+        plan = kernel_plan(with_detached(reachable_policies(store, command_path)))
     elif options.learn:
         fallback = Learn(store, use_aliases)
         plan = FilterPlan(default=abi.RET_USER_NOTIF)
