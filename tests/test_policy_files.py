@@ -272,3 +272,22 @@ def test_parse_errors_echo_no_control_bytes_and_no_huge_line(root_runner: Runner
     assert head == f"systrace: {policy_dir}/{CAT_POLICY}:2:{column}: unexpected character '\\x1b'"
     assert shown.startswith("    ...a") and "\\x1b]0;owned\\x07" in shown
     assert shown[caret.index("^"):].startswith("\\x1b[2J")  # the caret under the error
+
+
+def test_rules_learned_for_a_policy_systrace_does_not_write_are_kept(root_runner: Runner, tmp_path: Path) -> None:
+    """A -f (or /etc/systrace) policy is read, never written: what -A learns for it is kept
+    beside the user's policies and said, not dropped."""
+    policy_dir = root_runner.policy_dir(tmp_path / "policies")
+    extra = tmp_path / "cat.policy"
+    extra.write_text(f"Policy: {CAT}, Emulation: native\n\tnative-read: permit\n")
+    result = root_runner("-d", str(policy_dir), "-f", str(extra), "-A", "cat", "/etc/hostname")
+    assert result.returncode == 0
+    kept = list(policy_dir.glob(f"{CAT_POLICY}.*.unsaved"))
+    assert len(kept) == 1
+    _one_line_error(result, rf"systrace: learned rules for {re.escape(CAT)} kept in {re.escape(str(kept[0]))} "
+                    rf"\(the policy could not be written: it was read from {re.escape(str(extra))}, which is not "
+                    r"systrace's to write\)", status=0)
+    assert 'native-fsread: filename eq "/etc/hostname" then permit' in kept[0].read_text()
+    assert extra.read_text() == f"Policy: {CAT}, Emulation: native\n\tnative-read: permit\n"
+    # -U: nothing is written, by request
+    assert root_runner("-U", "-f", str(extra), "-A", "cat", "/etc/hostname").stderr == b""

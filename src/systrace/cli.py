@@ -233,7 +233,7 @@ def run(options: argparse.Namespace, command: list[str]) -> int:
         except LaunchError as error:
             status = _fail(str(error), error.status)
         problems = session.finish()
-        if problems and store is not None:  # learned rules not written: keep them elsewhere, say where
+        if store is not None:  # learned rules not written: keep them elsewhere, say where
             problems, lost = store.rescue()
             if lost:
                 status = status or 2

@@ -263,13 +263,15 @@ class Store:
         return [stored for stored in self.all() if stored.added and stored.writable]
 
     def rescue(self) -> tuple[list[str], bool]:
-        """At the end, for each policy whose rules could not be written: keep the whole
-        policy in a file beside it, else in $TMPDIR. Returns one message per policy and
+        """At the end, for each policy whose rules could not be written (the write failed,
+        or the policy came from /etc/systrace, a -f file or a file of several policies):
+        keep the whole policy in a file beside it, else in $TMPDIR. Returns one message per policy and
         whether anything is lost (not even a rescue file could be written)."""
         import tempfile  # only on this failure path (start-up time)
 
         messages, lost = [], False
-        for stored in self._unsaved():
+        read_only = [s for s in self.all() if s.added and not s.writable and self.user_dir is not None]
+        for stored in self._unsaved() + read_only:
             name = file_name(stored.policy.name)
             text = policy_text(stored.policy)
             kept = None
@@ -283,7 +285,8 @@ class Store:
                     if kept is not None:
                         os.unlink(kept)
                     kept = None
-            reason = stored.failure or "not written"
+            reason = stored.failure or (f"it was read from {stored.path}, which is not systrace's to write"
+                                        if not stored.writable else "not written")
             if kept is None:
                 lost = True
                 messages.append(f"{len(stored.added)} learned rules for {stored.policy.name} are lost: "
