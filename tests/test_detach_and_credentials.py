@@ -70,6 +70,15 @@ def test_run_as_another_user(root_runner: Runner, test_user: pwd.struct_passwd, 
     assert (learned.stdout, learned.returncode) == (native.stdout, 0), learned.stderr
     enforced = root_runner("-d", str(policy_dir), "-c", f"{name}:{name}", "-a", "id")
     assert (enforced.stdout, enforced.returncode) == (native.stdout, 0), enforced.stderr
+    # the identity is real for what systrace does on the command's behalf too: a policy
+    # permitting /etc/shadow does not make it readable to that user (emulated opens)
+    shadow = ["cat", "/etc/shadow"]
+    as_user = root_runner.native("setpriv", f"--reuid={uid}", f"--regid={gid}", f"--groups={gid}", *shadow)
+    assert as_user.returncode == 1 and b"Permission denied" in as_user.stderr
+    for mode in ("-A", "-a"):  # -A learns the permit, -a applies it
+        result = root_runner("-d", str(policy_dir), "-c", name, mode, *shadow)
+        assert (result.stdout, result.returncode) == (b"", 1) and b"Permission denied" in result.stderr
+    assert 'filename eq "/etc/shadow" then permit' in (policy_dir / file_name(CAT)).read_text()
 
 
 def test_changing_credentials_needs_root(user_runner: Runner) -> None:

@@ -156,6 +156,10 @@ def test_a_newline_in_a_binary_path_cannot_add_a_header_or_a_rule(root_runner: R
     assert make_parser().parse_file(file_text(parsed)) == parsed  # round trip
     # and it replays: the quoted name is the binary's policy
     assert root_runner("-d", str(policy_dir), "-a", str(binary)).returncode == 0
+    # where no policy has it, the refusal is still one line, the newline shown escaped
+    empty = root_runner.policy_dir(tmp_path / "empty")
+    _one_line_error(root_runner("-d", str(empty), "-a", str(binary)),
+                    rf"systrace: no policy for {re.escape(str(tmp_path))}/x, Emulation: native\\x0a\\x09native-fsread.*")
 
 
 # -- 14.10: learning is never lost quietly ------------------------------------------------

@@ -261,12 +261,13 @@ def _no_policy(path: str, store) -> str | None:
     """Under -a, a command whose own binary has no policy could not make one call: say so
     now instead of killing it at its first call."""
     from .decide.policy import binary_run_by
+    from .policy.errors import printable
 
     binary = binary_run_by(path)
     if store.find(binary) is not None:
         return None
-    return (f"no policy for {binary} (searched {store.searched() or 'no policy directory'}): "
-            f"learn one with -A, or write one (README: Policies)")
+    return printable(f"no policy for {binary} (searched {store.searched() or 'no policy directory'}): "
+                     "learn one with -A, or write one (README: Policies)")
 
 
 def _log_in_policy_dir(options: argparse.Namespace) -> str | None:

@@ -26,7 +26,7 @@ import re
 import stat
 
 from . import ast, trust
-from .errors import PolicyError
+from .errors import PolicyError, printable
 from .parse import Parser
 from .printer import file_text, policy_text, rule_text
 
@@ -95,7 +95,7 @@ class Store:
             self._load_extra(extra)
         if ignored:
             what = "files that are not policies" if len(ignored) > 1 else "a file that is not a policy"
-            self.warnings.append(f"ignoring {what} in the policy directory: " + ", ".join(ignored))
+            self.warnings.append(printable(f"ignoring {what} in the policy directory: " + ", ".join(ignored)))
         self.warnings.extend(str(warning) for warning in self.parser.warnings)
         self.parser.warnings.clear()
 
@@ -180,8 +180,9 @@ class Store:
             if first is not stored and (not from_directory or os.path.dirname(first.path or "") ==
                                         os.path.dirname(path)):
                 # -f after the directories, or two files of one directory: the first wins
-                self.warnings.append(f"{path}:{policy.line}:1: warning: the policy for '{policy.name}' is not used: "
-                                     f"{first.path}:{first.policy.line} has one for the same binary and comes first")
+                self.warnings.append(printable(
+                    f"{path}:{policy.line}:1: warning: the policy for '{policy.name}' is not used: "
+                    f"{first.path}:{first.policy.line} has one for the same binary and comes first"))
 
     # -- lookup ----------------------------------------------------------------------
     def find(self, binary: str) -> StoredPolicy | None:
@@ -294,7 +295,7 @@ class Store:
             else:
                 messages.append(f"learned rules for {stored.policy.name} kept in {kept} "
                                 f"(the policy could not be written: {reason})")
-        return messages, lost
+        return [printable(message) for message in messages], lost
 
     def _save_one(self, stored: StoredPolicy) -> None:
         directory = self.user_dir
