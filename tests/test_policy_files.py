@@ -159,7 +159,7 @@ def test_a_newline_in_a_binary_path_cannot_add_a_header_or_a_rule(root_runner: R
     # where no policy has it, the refusal is still one line, the newline shown escaped
     empty = root_runner.policy_dir(tmp_path / "empty")
     _one_line_error(root_runner("-d", str(empty), "-a", str(binary)),
-                    rf"systrace: no policy for {re.escape(str(tmp_path))}/x, Emulation: native\\x0a\\x09native-fsread.*")
+                    rf"systrace: no policy for {re.escape(str(tmp_path))}/x, Emulation: native\\x0a\tnative-fsread.*")
 
 
 # -- 14.10: learning is never lost quietly ------------------------------------------------
