@@ -55,6 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     mode.add_argument("-t", dest="text", action="store_true", help="ask on the terminal about calls no rule decides")
     mode.add_argument("-g", dest="gui", metavar="PROGRAM", help="ask a frontend PROGRAM (its stdin and stdout are a socket)")
     mode.add_argument("--permit-all", action="store_true", help="permit every call (with -e/-E: log every call)")
+    mode.add_argument("--explore", action="store_true",
+                      help="first option only: fail each call site in turn, report what breaks (--explore --help)")
     mode.add_argument("--kill-on-violation", action="store_true", help="with -a: kill a process at its first unmatched call")
     policies = parser.add_argument_group("policies")
     policies.add_argument("-d", dest="policy_dir", metavar="DIR", help="user policy directory (default ~/.systrace)")
@@ -111,8 +113,13 @@ def entry() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] in (["--explore"], ["--explore-merge"]):  # a campaign of runs, with its own options
+        from .explore.cli import main as explore
+
+        return explore(argv)
     try:
-        return _main(sys.argv[1:] if argv is None else argv)
+        return _main(argv)
     except UsageError as error:
         print(f"systrace: {error}", file=sys.stderr)
         print(f"usage: {USAGE}", file=sys.stderr)
@@ -130,6 +137,8 @@ def _main(argv: list[str]) -> int:
         command = command[1:]
     if not command:
         raise UsageError("no command given")
+    if options.explore:
+        raise UsageError("--explore must be the first option")
     if options.learn and options.enforce:
         raise UsageError("-a and -A cannot be used together")
     if options.text and options.gui:
