@@ -16,6 +16,7 @@ declare -A wanted=(
     [setpriv]="util-linux"
     [useradd]="passwd"
     [git]="git"
+    [chromium]="chromium"
 )
 need=()
 for command in "${!wanted[@]}"; do

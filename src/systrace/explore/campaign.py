@@ -52,6 +52,7 @@ def explore(settings: Settings, out=sys.stdout, err=sys.stderr) -> int:
         raise
     finally:
         if workdir is not None:
+            workdir.restore()  # as it was before the campaign
             workdir.close()
 
 
