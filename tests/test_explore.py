@@ -200,7 +200,8 @@ def test_exit_is_a_status_a_signal_or_a_timeout() -> None:
 
 
 def test_the_stats_line_is_taken_out_of_stderr() -> None:
-    text = b"prog: oops\nsystrace: 12 calls reached systrace, 1 faults injected, peak RSS 100 KiB\n"
+    text = (b"prog: oops\nsystrace: 12 calls reached systrace, 1 faults injected, peak RSS 100 KiB\n"
+            b"systrace: routed by system call: openat 11, execve 1\n")
     assert split_stats(text) == (b"prog: oops\n", 1)
     assert split_stats(b"prog: only this\n") == (b"prog: only this\n", None)
 
@@ -345,3 +346,15 @@ def test_report_is_json_with_one_object_per_trial(tmp_path) -> None:
     reports.write(str(tmp_path), reports.build(campaign_of(command), findings_for(TRIALS, command), STATS))
     data = json.loads((tmp_path / "findings.json").read_text())
     assert len(data["findings"]) == 4 and (tmp_path / "index.html").exists()
+
+
+def test_brk_is_left_out_unless_named_and_errnos_are_parsed() -> None:
+    from systrace.explore.cli import UsageError, _selected, parse_errnos
+
+    assert "brk" not in _selected(None, None) and "mmap" in _selected(None, None)
+    assert _selected("brk,mmap", None) == frozenset({"brk", "mmap"})
+    assert _selected("%memory", "mmap") == frozenset({"mremap", "brk", "mprotect", "mlock", "madvise"})
+    assert parse_errnos("enoent,EIO") == frozenset({errno.ENOENT, errno.EIO})
+    assert parse_errnos("all") == "all"
+    with pytest.raises(UsageError, match="unknown errno 'ENOPE'"):
+        parse_errnos("ENOENT,ENOPE")

@@ -119,7 +119,9 @@ def _explore(settings: Settings, runner: Runner, started: float, out, err) -> in
                      "sites": len(sites)},
     }
     stats = {"sites": len(mine), "runs": len(findings), "folded": campaign.folded_total(), "left_out": campaign.left_out(),
-             "confirmations": confirmations, "seconds": round(seconds, 2)}
+             "confirmations": confirmations, "seconds": round(seconds, 2),
+             # every run made: the recording, the control run, the trials and the confirmations
+             "runs_per_second": round((len(findings) + confirmations + 2) / seconds, 2) if seconds else 0.0}
     report = reports.build(campaign_info, list(findings.values()), stats)
     if settings.report_dir:
         reports.write(settings.report_dir, report)

@@ -67,13 +67,13 @@ def classify(result: RunResult, reference: RunResult) -> str:
 
 
 def split_stats(stderr: bytes) -> tuple[bytes, int | None]:
-    """systrace's --stats line out of stderr, and the number of faults it reports."""
+    """systrace's --stats lines out of stderr, and the number of faults they report. They
+    come last (printed once the command is gone): everything from the last one is theirs."""
     matches = list(STATS_LINE.finditer(stderr))
     if not matches:
         return stderr, None
     last = matches[-1]
-    rest = stderr[:last.start()] + stderr[last.end() + 1:]
-    return rest, int(last.group(1))
+    return stderr[:last.start()], int(last.group(1))
 
 
 def tail(data: bytes, lines: int = 12, limit: int = 2000) -> str:

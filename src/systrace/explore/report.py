@@ -119,7 +119,7 @@ def merge(reports: list[tuple[str, dict]]) -> dict:
     findings = [finding for _, report in reports for finding in report["findings"]]
     stats = {key: sum(report["stats"].get(key, 0) for _, report in reports)
              for key in ("sites", "runs", "folded", "left_out", "confirmations", "seconds")}
-    stats["seconds"] = round(stats["seconds"], 2)
+    stats["seconds"] = round(stats["seconds"], 2)  # the shards' times added (they may have run side by side)
     campaign = {key: first.get(key) for key in CAMPAIGN_KEYS}
     campaign.update(shard=None, merged=sorted(shards), missing_shards=missing,
                     output_stable=all(report.get("output_stable", True) for _, report in reports),
@@ -156,6 +156,9 @@ def summary_text(report: dict, limit: int = 40) -> str:
     totals = ", ".join(f"{report['summary'][outcome]} {outcome}" for outcome in OUTCOMES)
     lines.append(f"{stats['sites']} sites, {stats['runs']} runs ({stats['folded']} folded, {stats['left_out']} left out "
                  f"by --max-runs), {stats['seconds']:.1f} s: {totals}")
+    if stats.get("runs_per_second"):
+        lines.append(f"{stats['runs_per_second']:.1f} runs per second, with the recording, the control run "
+                     f"and {stats['confirmations']} confirmations")
     if report.get("missing_shards"):
         lines.append(f"missing shards: {', '.join(map(str, report['missing_shards']))}")
     if not report.get("output_stable", True):
