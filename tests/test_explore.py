@@ -39,6 +39,8 @@ CALLS = [
     call(1, "readlink", "/proc/7/exe"),
     call(2, "openat", "/etc/a"),  # another process (or the same after exec) counts afresh
     call(2, "write", fd="1"),
+    call(2, "newfstatat", "/etc/a"),
+    call(2, "newfstatat", fd="4"),  # fstat: no filename, so its rule counts every newfstatat
 ]
 
 
@@ -72,6 +74,7 @@ def test_sites_are_numbered_as_the_inject_rule_counts() -> None:
     assert by_call["openat:error=ENOENT:when=3:path=/etc/a"] == [3]
     assert by_call["write:error=ENOSPC:when=2"] == [5]
     assert by_call["openat:error=ENOENT:when=1:path=/tmp/x?y"] == [6]
+    assert by_call["newfstatat:error=ENOENT:when=2"] == [12]
 
 
 def test_lasting_fails_every_later_call_the_rule_selects() -> None:

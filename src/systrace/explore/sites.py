@@ -96,6 +96,8 @@ def sites_of(calls: list[dict]) -> list[Site]:
         names = filenames(call)
         history = seen_paths.setdefault((proc, syscall), [])
         history.append(names)
+        # A rule without path= counts every call of its system call, with a filename or not.
+        count = by_syscall[(proc, syscall)] = by_syscall.get((proc, syscall), 0) + 1
         pid = call.get("pid")
         args = tuple((str(name), stable(str(value), pid) if name == "filename" else str(value)) for name, value in call["args"])
         if names and names[0]:
@@ -106,7 +108,6 @@ def sites_of(calls: list[dict]) -> list[Site]:
             occurrence = sum(1 for earlier in history if any(pattern.match(name) for name in earlier))
             site = Site(call["binary"], syscall, args, occurrence, path)
         else:
-            count = by_syscall[(proc, syscall)] = by_syscall.get((proc, syscall), 0) + 1
             site = Site(call["binary"], syscall, args, count, None)
         out.setdefault(site, None)
     return list(out)
