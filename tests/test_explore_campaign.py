@@ -278,3 +278,31 @@ def test_explore_as_an_unprivileged_user(user_runner, cbin, inputs: Path, shared
     assert done.returncode == 0, done.stdout.decode() + done.stderr.decode()
     data = json.loads((report / "findings.json").read_text())
     assert data["summary"]["handled"] >= 4 and all(f["injected"] for f in data["findings"])
+
+
+def test_ctrl_c_ends_the_campaign_and_every_run(tmp_path: Path) -> None:
+    """Runs live in their own sessions (no SIGINT from the terminal reaches them): Ctrl-C
+    on systrace --explore must kill them, the recording run included."""
+    import select
+    import signal
+
+    fifo = tmp_path / "started"
+    os.mkfifo(fifo)
+    process = subprocess.Popen(systrace_argv() + ["--explore", "--timeout", "100", "--only", "openat", "--", "sh", "-c",
+                                                  f"echo $$ > {fifo}; exec sleep 100"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=base_env())
+    try:
+        with open(fifo) as started:  # opens once the command runs under the recording
+            pid = int(started.read())
+        pidfd = os.pidfd_open(pid)
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=60)
+        assert process.returncode == 130, err.decode()
+        poller = select.poll()
+        poller.register(pidfd, select.POLLIN)
+        assert poller.poll(60_000), "the command outlived systrace --explore"
+        os.close(pidfd)
+        assert b"Traceback" not in err
+    finally:
+        process.kill()
+        process.wait()

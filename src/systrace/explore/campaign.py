@@ -88,7 +88,8 @@ def _explore(settings: Settings, runner: Runner, started: float, out, err) -> in
     def one(trial: Trial) -> tuple[Trial, RunResult]:
         return trial, runner.trial(trial.spec(), timeout)
 
-    with ThreadPoolExecutor(max_workers=settings.jobs) as pool:
+    pool = ThreadPoolExecutor(max_workers=settings.jobs)
+    try:
         progress.show(0, planned, tally)
         while True:
             wave = campaign.wave()
@@ -108,6 +109,12 @@ def _explore(settings: Settings, runner: Runner, started: float, out, err) -> in
                 same = classify(result, recorded) == findings[trial]["outcome"]
                 findings[trial]["confirmed"] = same
                 findings[trial]["flaky"] = not same
+    except KeyboardInterrupt:
+        runner.stop()  # kill the runs under way; the queued ones start none
+        pool.shutdown(wait=True, cancel_futures=True)
+        progress.close()
+        raise
+    pool.shutdown()
     progress.close()
 
     seconds = time.monotonic() - started

@@ -105,13 +105,15 @@ class Runner:
             self._live[process.pid] = process
         stdout, stderr = _Drain(process.stdout, keep=0), _Drain(process.stderr, keep=STDERR_KEPT)
         try:
-            finished = _wait(process.pid, timeout)
+            finished = not self.stopping and _wait(process.pid, timeout)
+        finally:  # also on Ctrl-C: a run in its own session gets no SIGINT from the terminal
             # Until it is reaped the leader holds the group id: the group is still ours.
             self._kill(process)  # on time-out, and what the command left behind
             status: int | None = process.wait()
-        finally:
             with self._lock:
                 self._live.pop(process.pid, None)
+        if self.stopping:
+            raise KeyboardInterrupt
         duration = time.monotonic() - started
         stdout.join()
         stderr.join()
