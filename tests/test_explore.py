@@ -248,7 +248,10 @@ def test_findings_have_the_issue_fields_and_a_reproducer() -> None:
     assert reports.exit_status(report) == 1
     quiet = reports.build(campaign_of(command), findings_for([TRIALS[0], TRIALS[3]], command), STATS)
     assert reports.exit_status(quiet) == 0
+    assert "never reached" not in reports.summary_text(report)
+    report["stats"]["not_reached"] = 2
     text = reports.summary_text(report)
+    assert "2 trials never reached their call" in text
     assert "crashed    openat" in text and "systrace --permit-all --inject 'openat:error=ENOENT:when=1+:path=/etc/a b'" in text
 
 

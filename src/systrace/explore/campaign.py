@@ -127,6 +127,8 @@ def _explore(settings: Settings, runner: Runner, started: float, out, err) -> in
     }
     stats = {"sites": len(mine), "runs": len(findings), "folded": campaign.folded_total(), "left_out": campaign.left_out(),
              "confirmations": confirmations, "seconds": round(seconds, 2),
+             # trials whose fault never fired: the run took another path than the recording
+             "not_reached": sum(1 for f in findings.values() if f["injected"] == 0),
              # every run made: the recording, the control run, the trials and the confirmations
              "runs_per_second": round((len(findings) + confirmations + 2) / seconds, 2) if seconds else 0.0}
     report = reports.build(campaign_info, list(findings.values()), stats)

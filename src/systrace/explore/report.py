@@ -118,7 +118,7 @@ def merge(reports: list[tuple[str, dict]]) -> dict:
     missing = [i for i in range(1, (count or 1) + 1) if i not in shards]
     findings = [finding for _, report in reports for finding in report["findings"]]
     stats = {key: sum(report["stats"].get(key, 0) for _, report in reports)
-             for key in ("sites", "runs", "folded", "left_out", "confirmations", "seconds")}
+             for key in ("sites", "runs", "folded", "left_out", "confirmations", "seconds", "not_reached")}
     stats["seconds"] = round(stats["seconds"], 2)  # the shards' times added (they may have run side by side)
     campaign = {key: first.get(key) for key in CAMPAIGN_KEYS}
     campaign.update(shard=None, merged=sorted(shards), missing_shards=missing,
@@ -159,6 +159,9 @@ def summary_text(report: dict, limit: int = 40) -> str:
     if stats.get("runs_per_second"):
         lines.append(f"{stats['runs_per_second']:.1f} runs per second, with the recording, the control run "
                      f"and {stats['confirmations']} confirmations")
+    if stats.get("not_reached"):
+        lines.append(f"{stats['not_reached']} trials never reached their call (the run went another way): "
+                     "their outcome says nothing of that call")
     if report.get("missing_shards"):
         lines.append(f"missing shards: {', '.join(map(str, report['missing_shards']))}")
     if not report.get("output_stable", True):
