@@ -13,9 +13,11 @@ import select
 import signal
 
 from .call import Call, syscall_name
-from .decide import DENY, KILL, PERMIT, RETURN, Decision
+from .decide import DENY, EMULATE_OPEN, EMULATE_PATH, EMULATE_SOCKET, KILL, PERMIT, RETURN, Decision
 from .kernel import procfs
-from .kernel.emulate import EmulationError, open_for
+from .kernel.emulate import open_for
+from .kernel.emulate_identity import EmulationError, tracee_identity
+from .kernel.emulate_path import PathCall, uses_access_identity
 from .kernel.launch import Launched, exec_outcome
 from .kernel.libc import pidfd_send_signal, tgkill
 from .kernel.signals import SI_KERNEL, SignalFd
@@ -152,11 +154,8 @@ class Supervisor:
     def answer(self, notif: Notification, decision: Decision | None) -> None:
         if decision is not None and decision.signal:
             self.signal_thread(notif, decision.signal)
-        if decision is not None and decision.emulate and self.current_call is not None:
-            if self.current_call.name in ("connect", "bind"):
-                self.emulate_socket_call(notif, self.current_call)
-            else:
-                self.emulate_open(notif, self.current_call)
+        if decision is not None and decision.effect and self.current_call is not None:
+            EFFECTS[decision.effect](self, notif, self.current_call)
         elif decision is None or decision.verdict == PERMIT:
             self.listener.allow(notif.id)
         elif decision.verdict == DENY:
@@ -200,15 +199,50 @@ class Supervisor:
         if installed is not None:
             self.listener.succeed(notif.id, installed)
 
-    def emulate_socket_call(self, notif: Notification, call: Call) -> None:
-        """connect/bind the address that was checked, on the tracee's own socket."""
+    def emulate_path_call(self, notif: Notification, call: Call) -> None:
+        """Do a path call on what was checked (kernel/emulate_path.py), as the tracee; write
+        its results into the tracee and answer with its return value."""
         translation = call.extra["translation"]
+        checked = [value for name, value in translation.args if name in ("filename", "fd")]
+        status = self.session.processes.status_bytes(notif.pid)
+        try:
+            identity = tracee_identity(status, notif.pid, uses_access_identity(call.name, call.args))
+            path_call = PathCall(call.name, notif.pid, call.tgid, call.args, translation.targets, checked,
+                                 translation.open_root, identity)
+            result = path_call.run()
+        except EmulationError as error:
+            self._emulation_refused(notif, call, error.errno, str(error))
+            return
+        except OSError as error:  # what the tracee's own call would have got
+            self.listener.fail(notif.id, error.errno or errno.EIO)
+            return
+        if path_call.writes and not self.listener.id_valid(notif.id):
+            return  # the thread is gone: its id may name another process now, write nothing
+        try:
+            path_call.flush()
+        except OSError as error:
+            self.listener.fail(notif.id, error.errno if error.errno == errno.EFAULT else errno.EACCES)
+            return
+        self.listener.succeed(notif.id, result)
+
+    def emulate_socket_call(self, notif: Notification, call: Call) -> None:
+        """connect/bind the address that was checked, on the tracee's own socket, as the tracee."""
+        translation = call.extra["translation"]
+        try:
+            identity = tracee_identity(self.session.processes.status_bytes(notif.pid), notif.pid)
+        except EmulationError as error:
+            self._emulation_refused(notif, call, error.errno, str(error))
+            return
         try:
             pidfd = os.pidfd_open(call.tgid)
         except OSError:
             return
         try:
-            result = socket_call(call.name, pidfd, translation.sockfd, translation.sockaddr_raw, notif.id)
+            result = socket_call(call.name, pidfd, translation.sockfd, translation.sockaddr_raw, notif.id, identity,
+                                 translation.sockaddr_path, notif.pid, translation.open_root)
+        except EmulationError as error:
+            self._emulation_refused(notif, call, error.errno, str(error))
+            return
         finally:
             os.close(pidfd)
         if isinstance(result, Pending):
@@ -311,3 +345,8 @@ class Supervisor:
         if os.WIFSIGNALED(status):
             return 128 + os.WTERMSIG(status)
         return os.WEXITSTATUS(status)
+
+
+# how each effect a Decision carries is carried out (decide.EFFECTS)
+EFFECTS = {EMULATE_OPEN: Supervisor.emulate_open, EMULATE_SOCKET: Supervisor.emulate_socket_call,
+           EMULATE_PATH: Supervisor.emulate_path_call}

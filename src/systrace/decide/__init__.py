@@ -20,6 +20,10 @@ PERMIT = "permit"
 DENY = "deny"
 KILL = "kill"
 RETURN = "return"  # complete the call without running it, returning `value`
+# the effects of an emulated permit: open and inject (ADDFD), connect/bind the checked
+# address on the tracee's socket, a path call on the checked parent directory
+EMULATE_OPEN, EMULATE_SOCKET, EMULATE_PATH = "emulate-open", "emulate-socket", "emulate-path"
+EFFECTS = ("", EMULATE_OPEN, EMULATE_SOCKET, EMULATE_PATH)
 
 
 @record
@@ -30,11 +34,19 @@ class Decision:
     source: str = ""  # which decider: "policy", "learn", "fault", "default", "error"
     value: int = 0  # RETURN's result
     signal: int = 0  # a signal to deliver to the calling thread first (fault injection)
-    emulate: bool = False  # permit by opening the checked file ourselves (TOCTOU-safe open)
+    # how a permit is carried out: "" continues the call; an EFFECTS name means systrace
+    # does the call itself on what was checked (supervisor.EFFECTS)
+    effect: str = ""
 
     def __post_init__(self) -> None:
         if self.verdict not in (PERMIT, DENY, KILL, RETURN):
             raise ValueError(f"unknown verdict {self.verdict!r}")
+        if self.effect not in EFFECTS:
+            raise ValueError(f"unknown effect {self.effect!r}")
+
+    @property
+    def emulate(self) -> bool:
+        return bool(self.effect)
 
 
 class Chain:

@@ -113,10 +113,14 @@ class Asker:
         if kind in ("permit", "deny"):
             verdict = PERMIT if kind == "permit" else DENY
             code = answer.errno or errno.EPERM
+            action = ast.Action(kind, answer.errno_name if kind == "deny" else None)
+            rule = ast.Rule("native", asked_name, None, action)
             if not answer.now and stored is not None:
-                action = ast.Action(kind, answer.errno_name if kind == "deny" else None)
-                self.store.add_rule(stored, ast.Rule("native", asked_name, None, action))
-            return Decision(verdict, code, log=kind == "deny", source="ask"), []
+                self.store.add_rule(stored, rule)
+            decision = Decision(verdict, code, log=kind == "deny", source="ask")
+            if stored is not None:  # a permit is carried out like a policy's (exec check...)
+                decision = self.policy.apply(call, stored, rule, decision)
+            return decision, []
         if kind == "kill":
             return Decision(KILL, log=True, source="ask"), []
         if kind == "detach":
@@ -153,7 +157,7 @@ class Asker:
         rule = self.policy.first_match(stored.policy, call, translation)
         if rule is None:
             return None
-        return self.policy.decision_of(rule, call)
+        return self.policy.apply(call, stored, rule)  # the same permit path as a policy file's
 
 
 __all__ = ["Asker", "rule_text"]

@@ -9,12 +9,14 @@ import grp
 import os
 import pwd
 
+from ..kernel.emulate_path import EMULATED as EMULATED_PATH_CALLS
+from ..kernel.emulate_view import other_mount_view
 from ..policy import ast, errnos
 from ..policy.compiled import CompiledPolicy
 from ..record import replace
 from ..translate.translator import Translated
 from ..translate.translator import translated as translated_call
-from . import DENY, KILL, PERMIT, Decision
+from . import DENY, EMULATE_OPEN, EMULATE_PATH, EMULATE_SOCKET, KILL, PERMIT, Decision
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
 if TYPE_CHECKING:
@@ -25,13 +27,27 @@ EXEC_NAMES = ("execve", "execveat")
 OPEN_FAMILY = ("open", "openat", "openat2", "creat")
 
 
-def _emulate(call: Call, translated: Translated, rule: ast.Rule) -> bool:
-    """Permitted on what the tracee's memory said: do the call ourselves with what was
-    checked (no check-then-use race). Opens decided on the path (not O_PATH: ADDFD cannot
-    pass one, SECURITY.md) and connect/bind decided on the address."""
+# Opened descriptors that escape the paths a policy names (a mount, a file handle, another
+# process's descriptor): refused unless a rule of the binary's policy names the call.
+REFUSED_UNLESS_NAMED = ("open_tree", "open_tree_attr", "open_by_handle_at", "name_to_handle_at", "fsopen", "fsmount",
+                        "move_mount", "fspick", "mount_setattr", "pidfd_getfd")
+
+
+def effect_of(call: Call, translated: Translated, rule: ast.Rule) -> str:
+    """How a permit by `rule` is carried out. A rule that decides on the tracee's memory
+    (a path, an address) is carried out by systrace on what was checked, so that nothing
+    the tracee changes afterwards counts: opens (not O_PATH, which ADDFD cannot pass:
+    SECURITY.md), connect/bind, and every path call of kernel/emulate_path.py."""
     if call.name in OPEN_FAMILY:
-        return _depends_on(rule, "filename") and not translated.open_flags & os.O_PATH
-    return translated.sockaddr_raw is not None and _depends_on(rule, "sockaddr")
+        if _depends_on(rule, "filename") and not translated.open_flags & os.O_PATH:
+            return EMULATE_OPEN
+        return ""
+    if call.name in ("connect", "bind"):
+        return EMULATE_SOCKET if translated.sockaddr_raw is not None and _depends_on(rule, "sockaddr") else ""
+    if call.name in EMULATED_PATH_CALLS and _depends_on(rule, "filename"):
+        # utimensat(fd, NULL): a descriptor operation like futimens, decided on the fd
+        return "" if any(name == "fd" for name, _ in translated.args) else EMULATE_PATH
+    return ""
 
 
 def _depends_on(rule: ast.Rule, name: str) -> bool:
@@ -61,9 +77,10 @@ class PolicyDecider:
         self.detached: set[int] = set()
         self.detaching: dict[int, str] = {}  # tgid -> binary of its permit[detach] exec, until it runs
         self._compiled: dict[int, CompiledPolicy] = {}
-        self._decisions: dict[object, Decision] = {}
+        self._decisions: dict[object, Decision] = {}  # by action, and by (decision, effect)
         self.expected_exe: dict[int, str] = {}  # tgid -> the binary its permitted execve checked
         self.own_proc = f"/proc/{os.getpid()}"  # systrace's own /proc entry: never a tracee's
+        self._mountns: dict[int, tuple[int, bool]] = {}  # id(policy) -> (version, permits other mount views)
 
     def policy_for(self, call: Call) -> StoredPolicy | None:
         stored = self.inherited.get(call.tgid) or self.store.find(call.exe)
@@ -88,6 +105,9 @@ class PolicyDecider:
             if name == "filename" and (value == self.own_proc or value.startswith(self.own_proc + "/")):
                 call.extra["reason"] = "systrace's own /proc entry, whatever the policy says"
                 return Decision(DENY, errno.EACCES, log=True, source="protect")
+        if call.name in REFUSED_UNLESS_NAMED and (stored is None or not stored.policy.rules_for(call.name)):
+            call.extra["reason"] = "a descriptor beyond the paths a policy names: refused unless a rule names the call"
+            return Decision(DENY, errno.EPERM, log=True, source="protect")
         if stored is None:
             call.extra["filters"] = 0
             if self.require_policy:  # it got past the exec check (e.g. the file was swapped)
@@ -103,12 +123,27 @@ class PolicyDecider:
         rule = self.first_match(stored.policy, call, translated)
         if rule is None:
             return None
+        return self.apply(call, stored, rule)
+
+    def apply(self, call: Call, stored: StoredPolicy, rule: ast.Rule, decision: Decision | None = None) -> Decision | None:
+        """The one path by which a rule permits, whether it comes from a policy file, a
+        template or a frontend's answer: the rule's decision (or `decision`, an answer's),
+        then, for a permit, how it is carried out (emulation), the mount view, and the
+        exec check."""
         call.extra["rule"] = rule
-        decision = self.decision_of(rule, call)
+        if decision is None:
+            decision = self.decision_of(rule, call)
         if decision is None or decision.verdict != PERMIT:
             return decision
-        if _emulate(call, translated, rule):
-            decision = self._emulating(decision)
+        translated = translated_call(call, self.use_aliases)
+        effect = effect_of(call, translated, rule)
+        named_in_a_view = _depends_on(rule, "filename") or (translated.sockaddr_path is not None
+                                                             and _depends_on(rule, "sockaddr"))
+        if named_in_a_view and other_mount_view(call.tid) and not self.permits_mount_views(stored.policy):
+            call.extra["reason"] = "in another mount namespace than the check (no permit[mountns] rule)"
+            return Decision(DENY, errno.EACCES, log=True, source="mount-view")
+        if effect:
+            decision = self._with_effect(decision, effect)
         if call.name in EXEC_NAMES:
             return self.check_exec(call, translated, rule, decision, stored)
         return decision
@@ -122,6 +157,15 @@ class PolicyDecider:
             self.expected_exe.pop(call.tgid, None)
             return True
         return False
+
+    def permits_mount_views(self, policy: ast.Policy) -> bool:
+        """Does the policy explicitly let its program act in a mount namespace of its own
+        (a `permit[mountns]` rule, whatever its call)?"""
+        cached = self._mountns.get(id(policy))
+        if cached is None or cached[0] != len(policy.lines):
+            cached = (len(policy.lines), any(rule.action.flag == "mountns" for rule in policy.rules))
+            self._mountns[id(policy)] = cached
+        return cached[1]
 
     def first_match(self, policy: ast.Policy, call: Call, translated: Translated) -> ast.Rule | None:
         compiled = self.compiled(policy)
@@ -159,11 +203,12 @@ class PolicyDecider:
             self._decisions[action] = decision
         return decision
 
-    def _emulating(self, decision: Decision) -> Decision:
-        emulating = self._decisions.get(decision)
-        if emulating is None:
-            emulating = self._decisions[decision] = replace(decision, emulate=True)
-        return emulating
+    def _with_effect(self, decision: Decision, effect: str) -> Decision:
+        key = (decision, effect)
+        carried = self._decisions.get(key)
+        if carried is None:
+            carried = self._decisions[key] = replace(decision, effect=effect)
+        return carried
 
     def check_exec(self, call: Call, translated: Translated, rule: ast.Rule, decision: Decision,
                    stored: StoredPolicy) -> Decision:

@@ -3,7 +3,7 @@
 The supervisor opens the canonical path the policy was evaluated on, with openat2 and
 RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS: a symlink or a swapped path string after
 the check cannot redirect it. It opens with the tracee's filesystem credentials and
-umask, below the tracee's root, checks the path of what it opened, and the caller hands
+umask (kernel/emulate_identity.py), below the tracee's root, checks the path of what it opened, and the caller hands
 the fd over with ADDFD. A path that is one of the tracee's own descriptors
 (/proc/TGID/fd/N) is reopened from that file description (pidfd_getfd), never by name:
 /proc/self and /dev/fd in the supervisor would mean the supervisor.
@@ -17,7 +17,7 @@ import os
 import re
 import struct
 
-from . import procfs
+from .emulate_identity import EmulationError, Identity, tracee_identity
 from .libc import check, libc, pidfd_getfd
 
 SYS_openat2 = 437
@@ -32,88 +32,12 @@ VALID_FLAGS = (os.O_ACCMODE | os.O_CREAT | os.O_EXCL | os.O_NOCTTY | os.O_TRUNC 
 _OWN_FD = re.compile(rb"^/proc/(\d+)/(?:task/\d+/)?fd/(\d+)$")
 
 
-class EmulationError(Exception):
-    """The open cannot be done faithfully here; `errno` is what the tracee gets."""
-
-    def __init__(self, code: int, reason: str):
-        super().__init__(reason)
-        self.errno = code
-
-
 _HOW = ctypes.create_string_buffer(OPEN_HOW.size)  # the supervisor is single-threaded
 
 
 def openat2(dirfd: int, path: bytes, flags: int, mode: int, resolve: int) -> int:
     OPEN_HOW.pack_into(_HOW, 0, flags, mode, resolve)
     return check(libc.syscall(SYS_openat2, dirfd, path, _HOW, OPEN_HOW.size))
-
-
-class Credentials:
-    """Act with a tracee's filesystem identity and umask for one open."""
-
-    # systrace's own identity: it never changes while systrace runs (only fsuid/fsgid
-    # are switched, for the length of one open)
-    _own: tuple[int, int, list[int]] | None = None
-
-    def __init__(self, fsuid: int, fsgid: int, groups: list[int], umask: int):
-        self.fsuid, self.fsgid, self.groups, self.umask = fsuid, fsgid, groups, umask
-        self._saved_umask: int | None = None
-        self._switched = False
-
-    @classmethod
-    def own(cls) -> tuple[int, int, list[int]]:
-        if cls._own is None:
-            cls._own = (os.geteuid(), os.getegid(), sorted(os.getgroups()))
-        return cls._own
-
-    def apply(self, creating: bool) -> None:
-        """Switch to the tracee's identity, and its umask when the open may create a file.
-        Raises EmulationError when systrace cannot act as the tracee. Call `undo` after,
-        whatever happened (it undoes what was done)."""
-        euid, egid, groups = self.own()
-        if (self.fsuid, self.fsgid) == (euid, egid) and sorted(self.groups) == groups:
-            switch = False
-        elif euid == 0:
-            switch = True
-        else:
-            raise EmulationError(errno.EACCES, "the tracee's credentials differ from systrace's, which is not root")
-        if creating:
-            self._saved_umask = os.umask(self.umask)
-        if switch:
-            self._switched = True
-            os.setgroups(self.groups)
-            libc.setfsgid(self.fsgid)
-            libc.setfsuid(self.fsuid)
-
-    def undo(self) -> None:
-        if self._switched:
-            euid, egid, groups = self.own()
-            libc.setfsuid(euid)
-            libc.setfsgid(egid)
-            os.setgroups(groups)
-            self._switched = False
-        if self._saved_umask is not None:
-            os.umask(self._saved_umask)
-            self._saved_umask = None
-
-
-_PARSED: dict[tuple[bytes, ...], tuple[int, int, list[int], int]] = {}  # a few distinct identities per run
-
-
-def tracee_credentials(status: bytes) -> Credentials:
-    """From /proc/TID/status read fresh for this open: ids may change between two opens.
-    The same lines always mean the same credentials: their parse is kept."""
-    key = (procfs.field(status, b"Uid"), procfs.field(status, b"Gid"), procfs.field(status, b"Groups"),
-           procfs.field(status, b"Umask"))
-    values = _PARSED.get(key)
-    if values is None:
-        uids, gids = key[0].split(), key[1].split()
-        if len(uids) != 4 or len(gids) != 4:
-            raise EmulationError(errno.EACCES, "cannot read the tracee's credentials")
-        values = (int(uids[3]), int(gids[3]), [int(g) for g in key[2].split()], int(key[3], 8) if key[3] else 0o022)
-        if len(_PARSED) < 256:
-            _PARSED[key] = values
-    return Credentials(*values)
 
 
 def open_for(tid: int, tgid: int, checked_path: bytes, flags: int, mode: int, status: bytes,
@@ -127,12 +51,12 @@ def open_for(tid: int, tgid: int, checked_path: bytes, flags: int, mode: int, st
     if own:
         if int(own.group(1)) != tgid:
             raise EmulationError(errno.EACCES, "another process's descriptor")
-        return _reopen_descriptor(tgid, int(own.group(2)), flags)
+        return _reopen_descriptor(tgid, int(own.group(2)), flags, tracee_identity(status, tid))
     if not checked_path.startswith(b"/"):
         raise EmulationError(errno.EACCES, f"not a path: {checked_path!r}")
     if root is None:  # else: the root the checked path was resolved in
         root = os.readlink(f"/proc/{tid}/root")
-    credentials = tracee_credentials(status)
+    credentials = tracee_identity(status, tid)
     resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS
     root_fd = -1
     try:
@@ -151,9 +75,10 @@ def open_for(tid: int, tgid: int, checked_path: bytes, flags: int, mode: int, st
     return fd
 
 
-def _reopen_descriptor(tgid: int, number: int, flags: int) -> int:
+def _reopen_descriptor(tgid: int, number: int, flags: int, identity: Identity) -> int:
     """The tracee's fd N, reopened from its file description with `flags` (what opening
-    /proc/self/fd/N does in the tracee)."""
+    /proc/self/fd/N does in the tracee), as the tracee: the reopen checks the file's
+    permissions against its identity, not systrace's."""
     pidfd = os.pidfd_open(tgid)
     try:
         theirs = pidfd_getfd(pidfd, number)
@@ -162,8 +87,10 @@ def _reopen_descriptor(tgid: int, number: int, flags: int) -> int:
     finally:
         os.close(pidfd)
     try:
+        identity.apply(creating=False)
         return os.open(f"/proc/self/fd/{theirs}", (flags & ~os.O_NOFOLLOW) | os.O_CLOEXEC)
     finally:
+        identity.undo()
         os.close(theirs)
 
 

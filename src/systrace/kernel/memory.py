@@ -107,3 +107,28 @@ def read_pointer_array(pid: int, address: int, limit: int = 4096) -> list[int]:
             return pointers
         pointers.append(word)
     raise MemoryError_(7, f"pointer array at {address:#x} longer than {limit}")
+
+
+libc.process_vm_writev.restype = ctypes.c_ssize_t
+
+
+def write(pid: int, address: int, data: bytes) -> None:
+    """Write `data` at `address` in the tracee (an emulated call's results) or raise
+    MemoryError_. One remote iovec per page, like reads."""
+    if not data:
+        return
+    if address == 0:
+        raise MemoryError_(14, "NULL pointer")
+    buffer = ctypes.create_string_buffer(data, len(data))
+    remotes = []
+    position, end = address, address + len(data)
+    while position < end:
+        chunk = min(end, (position // PAGE + 1) * PAGE) - position
+        remotes.append(_Iovec(position, chunk))
+        position += chunk
+    local = _Iovec(ctypes.addressof(buffer), len(data))
+    remote = (_Iovec * len(remotes))(*remotes)
+    got = libc.process_vm_writev(pid, ctypes.byref(local), 1, remote, len(remotes), 0)
+    if got != len(data):
+        code = ctypes.get_errno() if got < 0 else 14
+        raise MemoryError_(code, f"process_vm_writev({pid}, {address:#x}): {os.strerror(code)}")

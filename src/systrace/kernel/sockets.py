@@ -1,10 +1,18 @@
-"""connect/bind on a tracee's behalf, with the address that was checked.
+"""connect/bind on a tracee's behalf, with the address that was checked, as the tracee.
 
 The supervisor takes the tracee's socket (pidfd_getfd: the same file description) and
 calls connect or bind itself with its own copy of the address: a thread swapping the
-address in the tracee's memory after the check changes nothing. bind and connect on a
-non-blocking socket are done at once; a blocking connect, which may wait for the network,
-is done in a short-lived helper process so the supervisor keeps serving meanwhile."""
+address in the tracee's memory after the check changes nothing. It acts with the
+tracee's identity (kernel/emulate_identity.py: its ids, groups, capabilities, umask), so
+a port below 1024 or a socket in a directory the tracee may not search is refused as it
+would be natively. A unix socket's path was resolved like a filename (the tracee's cwd
+and root); the call reaches the checked inode: connect goes through /proc/self/fd/N of an
+O_PATH descriptor of the socket opened without following symlinks, bind creates the name
+in the checked parent directory (/proc/self/fd/DIR/NAME). Abstract names stay names.
+
+bind and connect on a non-blocking socket are done at once; a blocking connect, which may
+wait for the network, is done in a short-lived helper process so the supervisor keeps
+serving meanwhile."""
 
 from __future__ import annotations
 
@@ -12,12 +20,18 @@ import ctypes
 import errno
 import fcntl
 import os
+import stat
 import struct
 
+from .emulate import openat2
+from .emulate_identity import EmulationError, Identity
+from .emulate_view import RootFd, open_directory, split
 from .libc import libc, pidfd_getfd
 
 libc.connect.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
 libc.bind.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+AF_UNIX_HEADER = (1).to_bytes(2, "little")
+SUN_PATH_MAX = 108
 
 
 def _call(name: str, fd: int, address: bytes) -> int:
@@ -44,26 +58,73 @@ class Pending:
         return struct.unpack("=i", data)[0] if len(data) == 4 else errno.EIO
 
 
-def socket_call(name: str, pidfd: int, sockfd: int, address: bytes, notif_id: int) -> int | Pending:
-    """The call's result now (0 or an errno), or a Pending blocking connect."""
+def _unix_address(name: str, checked: bytes, root: RootFd, fds: list[int]) -> bytes:
+    """An address naming the checked socket inode (connect) or the checked parent
+    directory (bind), through this process's descriptors. Raises OSError/EmulationError."""
+    parent, final = split(checked)
+    directory = open_directory(root, parent)
+    fds.append(directory)
+    if name == "bind":
+        path = f"/proc/self/fd/{directory}/".encode() + final
+    else:
+        fd = openat2(directory, final, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, 0, root.resolve_flags())
+        fds.append(fd)
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISLNK(mode):  # a symlink put there since the check: follow nothing
+            raise OSError(errno.ELOOP, "symbolic link")
+        if not stat.S_ISSOCK(mode):
+            raise OSError(errno.ECONNREFUSED, "not a socket")
+        path = f"/proc/self/fd/{fd}".encode()
+    if len(path) >= SUN_PATH_MAX:
+        raise OSError(errno.ENAMETOOLONG, "name too long for a socket address")
+    return AF_UNIX_HEADER + path + b"\0"
+
+
+def socket_call(name: str, pidfd: int, sockfd: int, address: bytes, notif_id: int, identity: Identity,
+                unix_path: bytes | None = None, tid: int = 0, root: str | None = None) -> int | Pending:
+    """The call's result now (0 or an errno), or a Pending blocking connect. Raises
+    EmulationError when it cannot be done as the tracee."""
     try:
         theirs = pidfd_getfd(pidfd, sockfd)
     except OSError as error:
         return errno.EBADF if error.errno == errno.EBADF else error.errno
+    fds = [theirs]
+    root_fd: RootFd | None = None
     try:
+        if address[:2] == AF_UNIX_HEADER and len(address) > 2 and address[2] != 0:
+            if unix_path is None:
+                return errno.ENOENT  # the check could not resolve it
+            root_fd = RootFd(tid, root)
+            identity.apply(creating=name == "bind")  # search permission, and the new socket's owner and mode
+            try:
+                address = _unix_address(name, unix_path, root_fd, fds)
+            except OSError as error:
+                return error.errno or errno.EIO
+            finally:
+                identity.undo()
         if name == "bind" or fcntl.fcntl(theirs, fcntl.F_GETFL) & os.O_NONBLOCK:
-            return _call(name, theirs, address)
+            identity.apply(creating=name == "bind")
+            try:
+                return _call(name, theirs, address)
+            finally:
+                identity.undo()
         read_end, write_end = os.pipe2(os.O_CLOEXEC)
         pid = os.fork()
-        if pid == 0:  # helper: connect, report, exit; it touches nothing else
+        if pid == 0:  # helper: become the tracee, connect, report, exit; it touches nothing else
             code = 70
             try:
-                libc.prctl(1, 9, 0, 0, 0)  # PR_SET_PDEATHSIG, SIGKILL: never outlive systrace
+                identity.apply()
+                libc.prctl(1, 9, 0, 0, 0)  # PR_SET_PDEATHSIG, SIGKILL (after the switch, which clears it)
                 os.write(write_end, struct.pack("=i", _call(name, theirs, address)))
                 code = 0
+            except EmulationError:
+                os.write(write_end, struct.pack("=i", errno.EACCES))
             finally:
                 os._exit(code)
         os.close(write_end)
         return Pending(notif_id, pid, read_end)
     finally:
-        os.close(theirs)
+        for fd in fds:
+            os.close(fd)
+        if root_fd is not None:
+            root_fd.close()

@@ -55,7 +55,7 @@ class Elevate:
 class Action:
     verdict: str  # permit, deny, ask, kill
     errno: str | None = None  # deny[errno], as written
-    flag: str | None = None  # permit[inherit|detach]
+    flag: str | None = None  # permit[inherit|detach|mountns]
     log: bool = False
     elevate: Elevate | None = None
     predicate: Predicate | None = None

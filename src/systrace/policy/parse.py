@@ -376,7 +376,7 @@ class Parser:
                     raise cursor.fail(f"Unknown error code: {word.text}", word.column)
                 errno_name = word.text
             elif verdict == "permit":
-                if word.text.lower() not in ("inherit", "detach"):
+                if word.text.lower() not in ("inherit", "detach", "mountns"):  # mountns: SECURITY.md
                     raise cursor.fail(f"Unknown flag: {word.text}", word.column)
                 flag = word.text.lower()
             else:

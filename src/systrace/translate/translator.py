@@ -36,7 +36,7 @@ MAX_ARGV = 256
 
 class Translated:
     __slots__ = ("args", "alias", "alias_list", "open_target", "open_root", "sockaddr_raw", "sockfd", "open_flags",
-                 "open_mode", "read_memory")
+                 "open_mode", "read_memory", "targets", "sockaddr_path")
 
     def __init__(self, args: list[tuple[str, str]] | None = None, alias: str | None = None,
                  alias_list: list[tuple[str, str]] | None = None):
@@ -50,6 +50,10 @@ class Translated:
         self.open_flags = 0
         self.open_mode = 0
         self.read_memory = False  # the tracee's memory was read: check the id is still valid
+        # each path argument as checked, for emulation: the canonical path, the tracee's
+        # descriptor it names (AT_EMPTY_PATH), or None (unreadable, unresolvable)
+        self.targets: list[bytes | int | None] = []
+        self.sockaddr_path: bytes | None = None  # connect/bind: a unix path, resolved like a filename
 
     def by_name(self) -> dict[str, list[str]]:
         return _group(self.args)
@@ -151,6 +155,15 @@ def _translate_one(spec: ArgSpec, syscall: str, raw: tuple[int, ...], tracee: Tr
         name, value, open_target = _filename(spec, syscall, raw, tracee, open_flags)
         if open_target is not None:
             out.open_target, out.open_flags = open_target, open_flags or 0
+        if name == "fd":
+            out.targets.append(int(value))
+        elif name == "at-fd":  # AT_EMPTY_PATH: checked on the file the descriptor names
+            name, value = "filename", os.fsdecode(_descriptor_path(tracee, formats.s32(raw[spec.dirfd or 0])))
+            out.targets.append(formats.s32(raw[spec.dirfd or 0]))
+        else:
+            out.targets.append(None if value.startswith(("/<", "<")) or not value.startswith("/")
+                               else os.fsencode(value))
+        if out.open_root is None:
             out.open_root = os.fsdecode(tracee.root())
         out.args.append((name, value))
     elif isinstance(spec, OpenHowArg):
@@ -161,6 +174,13 @@ def _translate_one(spec: ArgSpec, syscall: str, raw: tuple[int, ...], tracee: Tr
     elif isinstance(spec, SockaddrArg):
         out.read_memory = True
         value, data = _sockaddr(raw[spec.index], raw[spec.length], tracee)
+        path = _unix_path(data)
+        if path is not None:  # a unix socket's name is a filename: resolved like one
+            value = resolve(tracee, path, None, follow=syscall != "bind")
+            if value.startswith("/") and not value.startswith("/<"):
+                out.sockaddr_path = os.fsencode(value)
+            if out.open_root is None:
+                out.open_root = os.fsdecode(tracee.root())
         out.args.append(("sockaddr", value))
         if syscall in ("connect", "bind") and data is not None:
             out.sockaddr_raw, out.sockfd = data, formats.s32(raw[0])
@@ -187,6 +207,8 @@ def _filename(spec: PathArg, syscall: str, raw: tuple[int, ...], tracee: Tracee,
     except MemoryError_:
         return ("filename", UNREADABLE, None)
     if not path and flags & AT_EMPTY_PATH and dirfd is not None:
+        if syscall in AT_FD_NAMED:
+            return ("at-fd", str(dirfd), None)
         return ("fd", str(dirfd), None)
     follow = spec.follow
     if spec.flags is not None:
@@ -197,6 +219,28 @@ def _filename(spec: PathArg, syscall: str, raw: tuple[int, ...], tracee: Tracee,
         name, target = resolve_for_open(tracee, path, dirfd, follow)
         return ("filename", name, target)
     return ("filename", resolve(tracee, path, dirfd, follow), None)
+
+
+# Calls that change a file through a descriptor with AT_EMPTY_PATH, which works on an
+# O_PATH descriptor too (their fd-only forms do not): checked on the file it names. The
+# stat family on a descriptor is fstat (metadata an O_PATH descriptor gives anyway);
+# execveat is checked by what it runs (decide/policy.exec_target).
+AT_FD_NAMED = ("linkat", "fchmodat2", "fchownat", "utimensat")
+
+
+def _descriptor_path(tracee: Tracee, fd: int) -> bytes:
+    """What a descriptor names, for the policy: its path, or <bad descriptor>."""
+    try:
+        return tracee.fd_path(fd)
+    except OSError:
+        return b"<bad descriptor>"
+
+
+def _unix_path(data: bytes | None) -> bytes | None:
+    """The pathname of an AF_UNIX address (None: another family, abstract or unnamed)."""
+    if data is None or len(data) < 3 or int.from_bytes(data[:2], "little") != 1 or data[2] == 0:
+        return None
+    return data[2:].split(b"\0", 1)[0]
 
 
 def _sockaddr(address: int, length: int, tracee: Tracee) -> tuple[str, bytes | None]:

@@ -1,0 +1,182 @@
+"""Acting as a tracee for one emulated operation: its fsuid, fsgid, euid, egid,
+supplementary groups, effective capabilities and umask, never systrace's.
+
+The switch uses raw system calls, so it changes only the calling thread (glibc's
+setgroups/setresuid wrappers would change every thread of systrace). It is undone right
+after the operation. When systrace cannot take the identity (it is not root, or the
+tracee holds a capability systrace lacks) the operation is refused: EmulationError(EACCES).
+
+A tracee in another user namespace holds its capabilities over that namespace only:
+the operation is done with none (never more than the tracee has here)."""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import os
+
+from . import procfs
+from .libc import libc
+
+SYS_capget, SYS_capset = 125, 126
+SYS_setgroups, SYS_setresuid, SYS_setresgid, SYS_setfsuid, SYS_setfsgid = 116, 117, 119, 122, 123
+_CAP_VERSION_3 = 0x20080522
+_KEEP = -1  # setres[ug]id: leave that id alone; setfs[ug]id: only report it
+
+
+class EmulationError(Exception):
+    """The operation cannot be done faithfully here; `errno` is what the tracee gets."""
+
+    def __init__(self, code: int, reason: str):
+        super().__init__(reason)
+        self.errno = code
+
+
+class _CapHeader(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+
+class _CapData(ctypes.Structure):
+    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32)]
+
+
+_HEADER = _CapHeader(_CAP_VERSION_3, 0)
+_DATA = (_CapData * 2)()
+
+
+def _sys(number: int, *args: object) -> None:
+    if libc.syscall(number, *args) < 0:
+        code = ctypes.get_errno()
+        raise OSError(code, os.strerror(code))
+
+
+def capabilities() -> tuple[int, int, int]:
+    """This thread's (effective, permitted, inheritable) sets, 64 bits each."""
+    _sys(SYS_capget, ctypes.byref(_HEADER), _DATA)
+    low, high = _DATA
+    return (low.effective | high.effective << 32, low.permitted | high.permitted << 32,
+            low.inheritable | high.inheritable << 32)
+
+
+def set_effective(effective: int) -> None:
+    _, permitted, inheritable = capabilities()
+    for index, data in enumerate(_DATA):
+        shift = 32 * index
+        data.effective = (effective >> shift) & 0xFFFFFFFF
+        data.permitted = (permitted >> shift) & 0xFFFFFFFF
+        data.inheritable = (inheritable >> shift) & 0xFFFFFFFF
+    _sys(SYS_capset, ctypes.byref(_HEADER), _DATA)
+
+
+class Identity:
+    """Who an operation is done as. `apply` switches to it, `undo` switches back."""
+
+    __slots__ = ("fsuid", "fsgid", "euid", "egid", "groups", "caps", "umask", "_saved_umask", "_switched")
+    _own: tuple[int, int, int, int, tuple[int, ...], int, int] | None = None  # systrace's: it never changes
+
+    def __init__(self, fsuid: int, fsgid: int, euid: int, egid: int, groups: tuple[int, ...], caps: int,
+                 umask: int):
+        self.fsuid, self.fsgid, self.euid, self.egid = fsuid, fsgid, euid, egid
+        self.groups, self.caps, self.umask = groups, caps, umask
+        self._saved_umask: int | None = None
+        self._switched = False
+
+    @classmethod
+    def own(cls) -> tuple[int, int, int, int, tuple[int, ...], int, int]:
+        """(fsuid, fsgid, euid, egid, groups, effective caps, permitted caps) of systrace."""
+        if cls._own is None:
+            effective, permitted, _ = capabilities()
+            euid, egid = os.geteuid(), os.getegid()
+            cls._own = (euid, egid, euid, egid, tuple(sorted(os.getgroups())), effective, permitted)
+        return cls._own
+
+    def same_as_own(self) -> bool:
+        return (self.fsuid, self.fsgid, self.euid, self.egid, self.groups, self.caps) == self.own()[:6]
+
+    def apply(self, creating: bool = False) -> None:
+        """Switch to this identity (and its umask when the operation may create a file).
+        Raises EmulationError when systrace cannot; call `undo` after whatever happened."""
+        switch = not self.same_as_own()
+        if switch:
+            euid, _, _, _, _, _, permitted = self.own()
+            if euid != 0:
+                raise EmulationError(errno.EACCES, "the tracee's credentials differ from systrace's, which is not root")
+            if self.caps & ~permitted:
+                raise EmulationError(errno.EACCES, "the tracee holds capabilities systrace does not have")
+        if creating:
+            self._saved_umask = os.umask(self.umask)
+        if switch:
+            self._switched = True
+            try:
+                groups = (ctypes.c_uint32 * max(len(self.groups), 1))(*self.groups)
+                _sys(SYS_setgroups, len(self.groups), groups)
+                _sys(SYS_setresgid, _KEEP, self.egid, _KEEP)  # fsgid follows egid
+                _sys(SYS_setresuid, _KEEP, self.euid, _KEEP)  # fsuid follows; euid != 0 clears the caps
+                if (self.fsuid, self.fsgid) != (self.euid, self.egid):
+                    set_effective(permitted)  # CAP_SETUID/SETGID for fsuid/fsgid of their own
+                    libc.syscall(SYS_setfsgid, self.fsgid)
+                    libc.syscall(SYS_setfsuid, self.fsuid)
+                    if (libc.syscall(SYS_setfsuid, _KEEP), libc.syscall(SYS_setfsgid, _KEEP)) != (self.fsuid, self.fsgid):
+                        raise OSError(errno.EPERM, "setfsuid/setfsgid refused")
+                set_effective(self.caps)
+            except OSError as error:
+                raise EmulationError(errno.EACCES, f"cannot take the tracee's identity: {error}") from None
+
+    def undo(self) -> None:
+        if self._switched:
+            _, _, euid, egid, groups, caps, _ = self.own()
+            _sys(SYS_setresuid, _KEEP, euid, _KEEP)  # euid 0 again: effective = permitted, fsuid 0
+            _sys(SYS_setresgid, _KEEP, egid, _KEEP)
+            array = (ctypes.c_uint32 * max(len(groups), 1))(*groups)
+            _sys(SYS_setgroups, len(groups), array)
+            set_effective(caps)
+            self._switched = False
+        if self._saved_umask is not None:
+            os.umask(self._saved_umask)
+            self._saved_umask = None
+
+    def __enter__(self) -> Identity:
+        self.apply()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.undo()
+
+
+_PARSED: dict[tuple[bytes, ...], tuple] = {}  # a few distinct identities per run
+_OWN_USERNS: int | None = None
+
+
+def _foreign_user_namespace(tid: int) -> bool:
+    global _OWN_USERNS
+    if _OWN_USERNS is None:
+        _OWN_USERNS = os.stat("/proc/self/ns/user").st_ino
+    try:
+        return os.stat(f"/proc/{tid}/ns/user").st_ino != _OWN_USERNS
+    except OSError as error:
+        raise EmulationError(errno.EACCES, f"cannot read the tracee's user namespace: {error}") from None
+
+
+def tracee_identity(status: bytes, tid: int | None = None, access_check: bool = False) -> Identity:
+    """From /proc/TID/status read fresh for this operation (ids change between calls).
+    `access_check`: the identity access(2) checks with (the real ids; no capabilities
+    unless the real uid is 0, as the kernel does). With `tid`, a tracee in another user
+    namespace gets no capabilities."""
+    key = (procfs.field(status, b"Uid"), procfs.field(status, b"Gid"), procfs.field(status, b"Groups"),
+           procfs.field(status, b"Umask"), procfs.field(status, b"CapEff"), procfs.field(status, b"CapPrm"))
+    values = _PARSED.get(key)
+    if values is None:
+        uids, gids = key[0].split(), key[1].split()
+        if len(uids) != 4 or len(gids) != 4 or not key[4]:
+            raise EmulationError(errno.EACCES, "cannot read the tracee's credentials")
+        values = (tuple(int(u) for u in uids), tuple(int(g) for g in gids),
+                  tuple(sorted(int(g) for g in key[2].split())), int(key[3], 8) if key[3] else 0o022,
+                  int(key[4], 16), int(key[5], 16) if key[5] else 0)
+        if len(_PARSED) < 256:
+            _PARSED[key] = values
+    uids, gids, groups, umask, effective, permitted = values
+    if tid is not None and (effective or permitted) and _foreign_user_namespace(tid):
+        effective = permitted = 0
+    if access_check:  # access(2): real ids; capabilities only for a real root
+        return Identity(uids[0], gids[0], uids[1], gids[1], groups, permitted if uids[0] == 0 else 0, umask)
+    return Identity(uids[3], gids[3], uids[1], gids[1], groups, effective, umask)

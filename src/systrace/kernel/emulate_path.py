@@ -1,0 +1,366 @@
+"""Carrying out a path-decided call on what was checked (no check-then-use race).
+
+The policy saw each path argument as a canonical path. The supervisor opens that path's
+parent directory without following any symlink (kernel/emulate_view.py), then makes the
+`*at` call itself on the final component, never following it: the canonical path of a
+call that follows symlinks already ends on the file they led to at the check. A thread
+that swaps the path string, a symlink or a directory after the check changes nothing
+(at worst the call meets a symlink and acts on it, or fails). Results the call returns
+in memory (struct stat, statx, the readlink buffer, xattr values and lists) are written
+into the tracee; the caller checks the notification is still valid and answers with the
+return value. Everything runs as the tracee (kernel/emulate_identity.py).
+
+A path argument that is a descriptor (AT_EMPTY_PATH) acts on the tracee's own file
+description, taken with pidfd_getfd and checked to still name the file the policy saw."""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import os
+import stat
+
+from . import memory
+from .emulate_identity import EmulationError, Identity
+from .emulate_view import RootFd, open_directory, split
+from .libc import libc, pidfd_getfd
+
+AT_SYMLINK_NOFOLLOW, AT_REMOVEDIR, AT_EACCESS, AT_EMPTY_PATH = 0x100, 0x200, 0x200, 0x1000
+AT_STATX_SYNC_TYPE = 0x6000
+STAT_SIZE, STATX_SIZE = 144, 256
+XATTR_SIZE_MAX, XATTR_NAME_MAX = 65536, 255
+SYS = {"newfstatat": 262, "statx": 332, "faccessat2": 439, "readlinkat": 267, "unlinkat": 263, "mkdirat": 258,
+       "mknodat": 259, "renameat2": 316, "linkat": 265, "symlinkat": 266, "fchmodat2": 452, "fchownat": 260,
+       "utimensat": 280, "lgetxattr": 192, "lsetxattr": 189, "llistxattr": 195, "lremovexattr": 198}
+
+
+def _call(name: str, *args: object) -> int:
+    result = libc.syscall(SYS[name], *args)
+    if result < 0:
+        code = ctypes.get_errno()
+        raise OSError(code, os.strerror(code))
+    return result
+
+
+class PathCall:
+    """One call being carried out: its raw arguments, the checked targets of its path
+    arguments (in order) and the names the policy saw for them."""
+
+    def __init__(self, name: str, tid: int, tgid: int, args: tuple[int, ...], targets: list[bytes | int | None],
+                 checked: list[str], root: str | None, identity: Identity):
+        self.name, self.tid, self.tgid, self.args = name, tid, tgid, args
+        self.targets, self.checked, self.identity = targets, checked, identity
+        self.root_name = root
+        self.root: RootFd | None = None
+        self._fds: list[int] = []
+        self.writes: list[tuple[int, bytes]] = []  # (address, data) to put into the tracee
+
+    # -- what the handlers use --------------------------------------------------------
+    def place(self, index: int) -> tuple[int, bytes]:
+        """(directory fd, final name) for path argument `index`, or (the tracee's
+        descriptor, b"") for a descriptor argument; the fd is closed afterwards."""
+        target = self.targets[index]
+        if target is None:
+            raise OSError(errno.ENOENT, "no such file")  # the check could not resolve it
+        if isinstance(target, int):
+            return self._descriptor(target, self.checked[index]), b""
+        assert self.root is not None
+        parent, name = split(target)
+        fd = open_directory(self.root, parent)
+        self._fds.append(fd)
+        return fd, name
+
+    def string(self, address: int, limit: int = 4096) -> bytes:
+        return memory.read_cstring(self.tid, address, limit)
+
+    def read(self, address: int, size: int) -> bytes | None:
+        return None if address == 0 else memory.read(self.tid, address, size)
+
+    def _descriptor(self, number: int, checked: str) -> int:
+        pidfd = os.pidfd_open(self.tgid)
+        try:
+            fd = pidfd_getfd(pidfd, number)
+        except OSError as error:
+            raise OSError(errno.EBADF if error.errno == errno.EBADF else error.errno, "bad descriptor") from None
+        finally:
+            os.close(pidfd)
+        self._fds.append(fd)
+        if os.readlink(f"/proc/self/fd/{fd}") != checked:  # replaced (dup2) since the check
+            raise EmulationError(errno.EACCES, f"descriptor {number} no longer names {checked}")
+        return fd
+
+    # -- running -----------------------------------------------------------------------
+    def run(self) -> int:
+        """The call's return value; OSError is the error the tracee gets."""
+        handler, creating, access_identity = HANDLERS[self.name]
+        identity = self.identity
+        self.root = RootFd(self.tid, self.root_name)  # as systrace: /proc/TID/root
+        try:
+            identity.apply(creating)
+            try:
+                return handler(self)
+            finally:
+                identity.undo()
+        finally:
+            for fd in self._fds:
+                os.close(fd)
+            self._fds.clear()
+            self.root.close()
+
+    def flush(self) -> None:
+        """Write the results into the tracee (as systrace, after the identity is undone)."""
+        for address, data in self.writes:
+            memory.write(self.tid, address, data)
+
+
+def _nofollow(fd: int, name: bytes) -> tuple[int, bytes, int]:
+    """(fd, name, flags) of an *at call on a place: AT_EMPTY_PATH for a descriptor."""
+    return (fd, name, AT_SYMLINK_NOFOLLOW) if name else (fd, b"", AT_EMPTY_PATH)
+
+
+# -- the stat family -------------------------------------------------------------------
+def _stat(call: PathCall, index: int, buf_arg: int) -> int:
+    fd, name, flags = _nofollow(*call.place(index))
+    buffer = ctypes.create_string_buffer(STAT_SIZE)
+    _call("newfstatat", fd, name, buffer, flags)
+    call.writes.append((call.args[buf_arg], buffer.raw))
+    return 0
+
+
+def _statx(call: PathCall) -> int:
+    fd, name, flags = _nofollow(*call.place(0))
+    buffer = ctypes.create_string_buffer(STATX_SIZE)
+    _call("statx", fd, name, flags | (call.args[2] & AT_STATX_SYNC_TYPE), ctypes.c_uint(call.args[3] & 0xFFFFFFFF),
+          buffer)
+    call.writes.append((call.args[4], buffer.raw))
+    return 0
+
+
+def _access(call: PathCall, mode_arg: int) -> int:
+    fd, name, flags = _nofollow(*call.place(0))
+    _call("faccessat2", fd, name, call.args[mode_arg] & 0xFFFFFFFF, flags | AT_EACCESS)
+    return 0
+
+
+def _readlink(call: PathCall, buf_arg: int) -> int:
+    size = ctypes.c_int(call.args[buf_arg + 1] & 0xFFFFFFFF).value
+    if size <= 0:
+        raise OSError(errno.EINVAL, "bad size")
+    fd, name = call.place(0)
+    buffer = ctypes.create_string_buffer(min(size, 65536))
+    got = _call("readlinkat", fd, name, buffer, len(buffer))
+    call.writes.append((call.args[buf_arg], buffer.raw[:got]))
+    return got
+
+
+# -- names -----------------------------------------------------------------------------
+def _unlink(call: PathCall, flags: int) -> int:
+    fd, name = call.place(0)
+    _call("unlinkat", fd, name, flags & AT_REMOVEDIR)
+    return 0
+
+
+def _mkdir(call: PathCall, mode_arg: int) -> int:
+    fd, name = call.place(0)
+    _call("mkdirat", fd, name, call.args[mode_arg] & 0o7777)
+    return 0
+
+
+def _mknod(call: PathCall, mode_arg: int) -> int:
+    fd, name = call.place(0)
+    _call("mknodat", fd, name, call.args[mode_arg] & 0xFFFFFFFF, ctypes.c_uint(call.args[mode_arg + 1] & 0xFFFFFFFF))
+    return 0
+
+
+def _rename(call: PathCall, flags: int) -> int:
+    old_fd, old_name = call.place(0)
+    new_fd, new_name = call.place(1)
+    _call("renameat2", old_fd, old_name, new_fd, new_name, flags & 0xFFFFFFFF)
+    return 0
+
+
+def _link(call: PathCall, flags: int) -> int:
+    old_fd, old_name = call.place(0)  # AT_SYMLINK_FOLLOW: already followed by the check
+    new_fd, new_name = call.place(1)
+    _call("linkat", old_fd, old_name, new_fd, new_name, 0 if old_name else AT_EMPTY_PATH)
+    return 0
+
+
+def _symlink(call: PathCall, target_arg: int) -> int:
+    target = call.string(call.args[target_arg])  # the link's content: read once, used as read
+    fd, name = call.place(0)
+    _call("symlinkat", target, fd, name)
+    return 0
+
+
+# -- attributes ------------------------------------------------------------------------
+def _chmod(call: PathCall, mode_arg: int) -> int:
+    fd, name, flags = _nofollow(*call.place(0))
+    _call("fchmodat2", fd, name, call.args[mode_arg] & 0o7777, flags)
+    return 0
+
+
+def _chown(call: PathCall) -> int:
+    fd, name, flags = _nofollow(*call.place(0))
+    first = 0 if call.name in ("chown", "lchown") else 1
+    uid, gid = (ctypes.c_int(call.args[first + i] & 0xFFFFFFFF) for i in (1, 2))
+    _call("fchownat", fd, name, uid, gid, flags)
+    return 0
+
+
+def _truncate(call: PathCall) -> int:
+    length = ctypes.c_long(call.args[1]).value
+    if length < 0:
+        raise OSError(errno.EINVAL, "negative length")
+    fd, name = call.place(0)
+    before = os.stat(name, dir_fd=fd, follow_symlinks=False)
+    if stat.S_ISDIR(before.st_mode):
+        raise OSError(errno.EISDIR, "is a directory")
+    if not stat.S_ISREG(before.st_mode):
+        raise OSError(errno.EINVAL, "not a regular file")  # a swapped-in symlink included
+    opened = os.open(name, os.O_WRONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC, dir_fd=fd)
+    try:
+        now = os.fstat(opened)
+        if (now.st_dev, now.st_ino) != (before.st_dev, before.st_ino):
+            raise OSError(errno.EINVAL, "replaced during the call")
+        os.ftruncate(opened, length)
+    finally:
+        os.close(opened)
+    return 0
+
+
+UTIME_NOW, UTIME_OMIT = (1 << 30) - 1, (1 << 30) - 2
+
+
+def _times(call: PathCall, address: int, kind: str) -> ctypes.Array | None:
+    """The struct timespec[2] utimensat takes, from utime's utimbuf, utimes' timeval[2]
+    or utimensat's own timespec[2] (read once from the tracee)."""
+    if address == 0:
+        return None
+    if kind == "utimbuf":
+        seconds = [int.from_bytes(call.read(address, 16)[i:i + 8], "little", signed=True) for i in (0, 8)]
+        pairs = [(s, 0) for s in seconds]
+    else:
+        data = call.read(address, 32) or b""
+        words = [int.from_bytes(data[i:i + 8], "little", signed=True) for i in range(0, 32, 8)]
+        pairs = [(words[0], words[1]), (words[2], words[3])]
+        if kind == "timeval":
+            if any(not 0 <= usec < 1_000_000 for _, usec in pairs):
+                raise OSError(errno.EINVAL, "bad microseconds")
+            pairs = [(sec, usec * 1000) for sec, usec in pairs]
+    return (ctypes.c_long * 4)(pairs[0][0], pairs[0][1], pairs[1][0], pairs[1][1])
+
+
+def _utime(call: PathCall, times_arg: int, kind: str) -> int:
+    times = _times(call, call.args[times_arg], kind)
+    fd, name, flags = _nofollow(*call.place(0))
+    if call.name == "utimensat":
+        flags |= call.args[3] & AT_SYMLINK_NOFOLLOW
+    _call("utimensat", fd, name, times, flags)
+    return 0
+
+
+# -- extended attributes (through /proc/self/fd/DIR/NAME: the l* calls follow no final link)
+def _xattr_path(call: PathCall) -> bytes:
+    fd, name = call.place(0)
+    return f"/proc/self/fd/{fd}".encode() + (b"/" + name if name else b"")
+
+
+def _xattr_name(call: PathCall) -> bytes:
+    try:
+        name = call.string(call.args[1], XATTR_NAME_MAX + 1)
+    except OSError as error:
+        raise OSError(errno.ERANGE if error.errno == errno.ENAMETOOLONG else errno.EFAULT, "bad name") from None
+    if not name or len(name) > XATTR_NAME_MAX:
+        raise OSError(errno.ERANGE, "bad name")
+    return name
+
+
+def _getxattr(call: PathCall) -> int:
+    name = _xattr_name(call)
+    size = min(call.args[3], XATTR_SIZE_MAX)
+    buffer = ctypes.create_string_buffer(max(size, 1))
+    got = _call("lgetxattr", _xattr_path(call), name, buffer if size else None, ctypes.c_size_t(size))
+    if size:
+        call.writes.append((call.args[2], buffer.raw[:got]))
+    return got
+
+
+def _setxattr(call: PathCall) -> int:
+    name = _xattr_name(call)
+    size = call.args[3]
+    if size > XATTR_SIZE_MAX:
+        raise OSError(errno.E2BIG, "value too large")
+    value = call.read(call.args[2], size) if size else b""
+    _call("lsetxattr", _xattr_path(call), name, value, ctypes.c_size_t(size), call.args[4] & 0xFFFFFFFF)
+    return 0
+
+
+def _listxattr(call: PathCall) -> int:
+    size = min(call.args[2], XATTR_SIZE_MAX)
+    buffer = ctypes.create_string_buffer(max(size, 1))
+    got = _call("llistxattr", _xattr_path(call), buffer if size else None, ctypes.c_size_t(size))
+    if size:
+        call.writes.append((call.args[1], buffer.raw[:got]))
+    return got
+
+
+def _removexattr(call: PathCall) -> int:
+    name = _xattr_name(call)
+    _call("lremovexattr", _xattr_path(call), name)
+    return 0
+
+
+# name -> (handler, may create a file (the umask applies), checked with access(2)'s ids)
+HANDLERS = {
+    "stat": (lambda c: _stat(c, 0, 1), False, False),
+    "lstat": (lambda c: _stat(c, 0, 1), False, False),
+    "newfstatat": (lambda c: _stat(c, 0, 2), False, False),
+    "statx": (_statx, False, False),
+    "access": (lambda c: _access(c, 1), False, True),
+    "faccessat": (lambda c: _access(c, 2), False, True),
+    "faccessat2": (lambda c: _access(c, 2), False, True),  # AT_EACCESS: see identity_for
+    "readlink": (lambda c: _readlink(c, 1), False, False),
+    "readlinkat": (lambda c: _readlink(c, 2), False, False),
+    "unlink": (lambda c: _unlink(c, 0), False, False),
+    "unlinkat": (lambda c: _unlink(c, c.args[2]), False, False),
+    "rmdir": (lambda c: _unlink(c, AT_REMOVEDIR), False, False),
+    "mkdir": (lambda c: _mkdir(c, 1), True, False),
+    "mkdirat": (lambda c: _mkdir(c, 2), True, False),
+    "mknod": (lambda c: _mknod(c, 1), True, False),
+    "mknodat": (lambda c: _mknod(c, 2), True, False),
+    "rename": (lambda c: _rename(c, 0), False, False),
+    "renameat": (lambda c: _rename(c, 0), False, False),
+    "renameat2": (lambda c: _rename(c, c.args[4]), False, False),
+    "link": (lambda c: _link(c, 0), False, False),
+    "linkat": (lambda c: _link(c, c.args[4]), False, False),
+    "symlink": (lambda c: _symlink(c, 0), False, False),
+    "symlinkat": (lambda c: _symlink(c, 0), False, False),
+    "chmod": (lambda c: _chmod(c, 1), False, False),
+    "fchmodat": (lambda c: _chmod(c, 2), False, False),
+    "fchmodat2": (lambda c: _chmod(c, 2), False, False),
+    "chown": (_chown, False, False),
+    "lchown": (_chown, False, False),
+    "fchownat": (_chown, False, False),
+    "truncate": (_truncate, False, False),
+    "utime": (lambda c: _utime(c, 1, "utimbuf"), False, False),
+    "utimes": (lambda c: _utime(c, 1, "timeval"), False, False),
+    "futimesat": (lambda c: _utime(c, 2, "timeval"), False, False),
+    "utimensat": (lambda c: _utime(c, 2, "timespec"), False, False),
+    "getxattr": (_getxattr, False, False),
+    "lgetxattr": (_getxattr, False, False),
+    "setxattr": (_setxattr, False, False),
+    "lsetxattr": (_setxattr, False, False),
+    "listxattr": (_listxattr, False, False),
+    "llistxattr": (_listxattr, False, False),
+    "removexattr": (_removexattr, False, False),
+    "lremovexattr": (_removexattr, False, False),
+}
+EMULATED = frozenset(HANDLERS)
+
+
+def uses_access_identity(name: str, args: tuple[int, ...]) -> bool:
+    """access(2) checks with the real ids, unless faccessat2 says AT_EACCESS."""
+    if name == "faccessat2" and args[3] & AT_EACCESS:
+        return False
+    return HANDLERS[name][2]
