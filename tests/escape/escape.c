@@ -9,6 +9,8 @@
      rename        rename the secret over the allowed name, then open it
      hardlink      hard link to the secret under an allowed name
      userns-bind   unshare a user and mount namespace, bind-mount the secret on allowed
+     userns-chroot the same, then bind / on DIR/sub and chroot there (the view of another
+                   mount namespace seen through the new root)
      chroot        chroot into DIR, then open the secret by its new name and with ..
      openat2       openat2 on the secret, and RESOLVE_IN_ROOT below an O_PATH fd of DIR
      plain         just open allowed, for learning the policy */
@@ -99,6 +101,14 @@ int main(int argc, char **argv) {
         /* a mount namespace of its own, where the secret is bind-mounted on the allowed name */
         if (unshare(CLONE_NEWUSER | CLONE_NEWNS) < 0) perror("unshare");
         if (mount(secret, allowed, NULL, MS_BIND, NULL) < 0) perror("mount");
+        try_open(allowed);
+    } else if (!strcmp(mode, "userns-chroot")) {
+        char sub[320];
+        snprintf(sub, sizeof sub, "%s/sub", dir);
+        if (unshare(CLONE_NEWUSER | CLONE_NEWNS) < 0) perror("unshare");
+        if (mount(secret, allowed, NULL, MS_BIND, NULL) < 0) perror("mount");
+        if (mount("/", sub, NULL, MS_BIND | MS_REC, NULL) < 0) perror("mount");
+        if (chroot(sub) < 0 || chdir("/") < 0) perror("chroot");
         try_open(allowed);
     } else if (!strcmp(mode, "openat2")) {
         /* openat2 keeps its flags in a struct; RESOLVE_IN_ROOT relative to DIR */

@@ -124,8 +124,9 @@ class Identity:
 
     def undo(self) -> None:
         if self._switched:
-            _, _, euid, egid, groups, caps, _ = self.own()
-            _sys(SYS_setresuid, _KEEP, euid, _KEEP)  # euid 0 again: effective = permitted, fsuid 0
+            _, _, euid, egid, groups, caps, permitted = self.own()
+            set_effective(permitted)  # CAP_SETGID back first (euid may not have changed)
+            _sys(SYS_setresuid, _KEEP, euid, _KEEP)  # fsuid follows
             _sys(SYS_setresgid, _KEEP, egid, _KEEP)
             array = (ctypes.c_uint32 * max(len(groups), 1))(*groups)
             _sys(SYS_setgroups, len(groups), array)
