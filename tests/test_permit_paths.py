@@ -1,0 +1,179 @@
+"""Every way a call can be permitted goes through the same code (issue 13, item 6): a
+policy file's rule, a template chosen by a frontend, a frontend's filter and a plain
+permit answer. In process, with a fake listener and no tracee: the decision carries its
+effect, and the supervisor's table of effects carries it out instead of continuing."""
+
+from __future__ import annotations
+
+import errno
+import os
+from pathlib import Path
+
+import pytest
+
+from systrace import supervisor as supervisor_module
+from systrace.call import Call
+from systrace.decide import DENY, EMULATE_OPEN, EMULATE_PATH, PERMIT, Chain
+from systrace.decide.ask import Asker
+from systrace.decide.policy import PolicyDecider
+from systrace.kernel.notify import Notification
+from systrace.kernel.syscalls_x86_64 import SYSCALLS
+from systrace.log import Log
+from systrace.policy.match import expander
+from systrace.policy.store import Store
+from systrace.session import Session
+from systrace.translate.translator import Translated
+from systrace.wiring import make_parser
+
+FAKE = "/usr/bin/fake-program"
+
+
+class FakeListener:
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, int, int]] = []
+
+    def allow(self, notif_id: int) -> bool:
+        self.sent.append(("allow", notif_id, 0))
+        return True
+
+    def fail(self, notif_id: int, code: int) -> bool:
+        self.sent.append(("fail", notif_id, code))
+        return True
+
+    def succeed(self, notif_id: int, value: int) -> bool:
+        self.sent.append(("succeed", notif_id, value))
+        return True
+
+    def id_valid(self, notif_id: int) -> bool:
+        return True
+
+
+class FakeTransport:
+    """Answers each question with the next scripted lines."""
+
+    def __init__(self, answers: list[str]):
+        self.answers = list(answers)
+        self.told: list[str] = []
+
+    def ask(self, question: str) -> str:
+        return self.answers.pop(0)
+
+    def read_answer(self) -> str:
+        return self.answers.pop(0)
+
+    def tell(self, line: str) -> None:
+        self.told.append(line)
+
+    def close(self) -> None:
+        pass
+
+
+def rename_call(notif_id: int = 1) -> Call:
+    """rename(/x/a, /x/b) by this process (its mount namespace is systrace's), translated
+    beforehand: no tracee memory is read."""
+    notif = Notification(notif_id, os.getpid(), 0, SYSCALLS["rename"], 0xC000003E, 0, (0,) * 6)
+    call = Call(notif, os.getpid(), os.getppid(), FAKE, os.getuid(), os.getgid())
+    translated = Translated([("filename", "/x/a"), ("filename", "/x/b")], "fswrite",
+                            [("filename", "/x/a"), ("filename", "/x/b")])
+    translated.targets = [b"/x/a", b"/x/b"]
+    call.extra["translation"] = translated
+    return call
+
+
+def pipeline(tmp_path: Path, rules: str, answers: list[str], require_policy: bool = False):
+    (tmp_path / "policies").mkdir(exist_ok=True)
+    (tmp_path / "policies" / "usr_bin_fake-program").write_text(
+        f"Policy: {FAKE}, Emulation: native\n{rules}")
+    (tmp_path / "templates").write_text(
+        'Template: x, Emulation: native, Description: writes in /x\n\tnative-fswrite: filename match "/x/*" then permit\n')
+    store = Store(make_parser(), tmp_path / "policies", [tmp_path / "templates"], system_dir=tmp_path / "none")
+    store.load()
+    decider = PolicyDecider(store, expander({}), require_policy=require_policy)
+    transport = FakeTransport(answers)
+    asker = Asker(lambda: transport, store, make_parser(), decider)
+    session = Session(Log([]), Chain([decider, asker]), store=store)
+    asker.session = session
+    return session, transport
+
+
+def carried_out(session: Session, call: Call, monkeypatch) -> tuple[list, list]:
+    """What the supervisor does with the decision: which effect ran, what was sent."""
+    ran: list[str] = []
+    for effect in supervisor_module.EFFECTS:
+        monkeypatch.setitem(supervisor_module.EFFECTS, effect, lambda self, notif, c, effect=effect: ran.append(effect))
+    supervisor = object.__new__(supervisor_module.Supervisor)
+    supervisor.listener = FakeListener()
+    supervisor.current_call = call
+    supervisor.session = session
+    supervisor.answer(call.notif, session.decide(call))
+    return ran, supervisor.listener.sent
+
+
+@pytest.mark.parametrize("way, rules, answers", [
+    ("policy file", '\tnative-fswrite: filename eq "/x/a" then permit\n', []),
+    ("template", "", ["template 1"]),
+    ("frontend filter", "", ['filename eq "/x/a" then permit']),
+])
+def test_every_way_to_permit_a_path_call_emulates_it(tmp_path: Path, monkeypatch, way: str, rules: str,
+                                                      answers: list[str]) -> None:
+    session, _ = pipeline(tmp_path, rules, answers)
+    call = rename_call()
+    ran, sent = carried_out(session, call, monkeypatch)
+    assert (ran, sent) == ([EMULATE_PATH], []), way  # carried out by systrace, never continued raw
+
+
+def test_a_permitted_open_is_emulated_from_an_answer_too(tmp_path: Path, monkeypatch) -> None:
+    session, _ = pipeline(tmp_path, "", ['filename eq "/x/a" then permit'])
+    notif = Notification(2, os.getpid(), 0, SYSCALLS["openat"], 0xC000003E, 0, (0,) * 6)
+    call = Call(notif, os.getpid(), os.getppid(), FAKE)
+    translated = Translated([("filename", "/x/a"), ("oflags", "ro"), ("mode", "0")], "fsread", [("filename", "/x/a")])
+    call.extra["translation"] = translated
+    ran, sent = carried_out(session, call, monkeypatch)
+    assert (ran, sent) == ([EMULATE_OPEN], [])
+
+
+def test_a_plain_permit_answer_continues_and_an_exec_it_permits_is_checked(tmp_path: Path, monkeypatch) -> None:
+    """permit: the call's rule names no argument, so it is continued; an execve permitted
+    by an answer still meets the exec check (-a: no policy for the new binary)."""
+    session, _ = pipeline(tmp_path, "", ["permit-now"])
+    ran, sent = carried_out(session, rename_call(), monkeypatch)
+    assert (ran, sent) == ([], [("allow", 1, 0)])
+    session, _ = pipeline(tmp_path, "", ["permit-now"], require_policy=True)
+    notif = Notification(3, os.getpid(), 0, SYSCALLS["execve"], 0xC000003E, 0, (0,) * 6)
+    call = Call(notif, os.getpid(), os.getppid(), FAKE)
+    call.extra["translation"] = Translated([("filename", "/usr/bin/true"), ("argv", "true")])
+    decision = session.decide(call)
+    assert (decision.verdict, decision.errno) == (DENY, errno.EACCES)
+    assert call.extra["reason"] == "no policy for /usr/bin/true"
+
+
+def test_a_call_from_another_mount_namespace_is_refused_whatever_permits_it(tmp_path: Path) -> None:
+    """A thread id that is not there stands for a thread whose namespace cannot be read:
+    refused (fail closed), for a policy rule and for an answer."""
+    for rules, answers in (('\tnative-fswrite: filename eq "/x/a" then permit\n', []),
+                           ("", ['filename eq "/x/a" then permit'])):
+        session, _ = pipeline(tmp_path, rules, answers)
+        call = rename_call()
+        call.notif.pid = 2**22 + 1  # above pid_max: no such thread
+        decision = session.decide(call)
+        assert (decision.verdict, decision.errno, decision.source) == (DENY, errno.EACCES, "mount-view")
+    session, _ = pipeline(tmp_path, "\tnative-fswrite: permit[mountns]\n", [])
+    call = rename_call()
+    call.notif.pid = 2**22 + 1
+    assert session.decide(call).verdict == PERMIT
+
+
+def test_descriptor_escapes_are_refused_unless_a_rule_names_them(tmp_path: Path) -> None:
+    for name in ("open_tree", "open_by_handle_at", "name_to_handle_at", "fsopen", "fsmount", "move_mount", "fspick",
+                 "mount_setattr", "pidfd_getfd"):
+        session, _ = pipeline(tmp_path, "", ["permit-now"])
+        notif = Notification(4, os.getpid(), 0, SYSCALLS[name], 0xC000003E, 0, (0,) * 6)
+        call = Call(notif, os.getpid(), os.getppid(), FAKE)
+        call.extra["translation"] = Translated()
+        decision = session.decide(call)
+        assert (decision.verdict, decision.source) == (DENY, "protect"), name
+    session, _ = pipeline(tmp_path, "\tnative-open_tree: permit\n", [])
+    notif = Notification(5, os.getpid(), 0, SYSCALLS["open_tree"], 0xC000003E, 0, (0,) * 6)
+    call = Call(notif, os.getpid(), os.getppid(), FAKE)
+    call.extra["translation"] = Translated()
+    assert session.decide(call).verdict == PERMIT
