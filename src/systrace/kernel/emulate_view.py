@@ -4,7 +4,7 @@ checked parent directory opened without following any symlink.
 The check resolved the path in systrace's mount namespace (below the tracee's root when
 it has chrooted). A tracee in another mount namespace sees other files under the same
 names, so its path-decided calls are refused (EmulationError) unless its policy permits
-other mount views (`permit[mountns]`, SECURITY.md "Mount namespaces")."""
+other mount views (`permit[mountns]`, SECURITY.md "What is not (yet) protected")."""
 
 from __future__ import annotations
 
