@@ -63,7 +63,12 @@ static long attempt(int v, const char *p) {
         }
     }
     if (!strcmp(family, "xattr")) {
-        switch (v % 6) {
+        struct { unsigned long long value; unsigned size, flags; } xa = {(unsigned long long)buf, sizeof buf, 0};
+        struct { unsigned long long value; unsigned size, flags; } xs = {(unsigned long long)"x", 1, 0};
+        switch (v % 9) {
+        case 6: return syscall(464 /* getxattrat */, AT_FDCWD, p, 0, "user.k", &xa, sizeof xa);
+        case 7: return syscall(465 /* listxattrat */, AT_FDCWD, p, 0, buf, sizeof buf);
+        case 8: return syscall(463 /* setxattrat */, AT_FDCWD, p, 0, "user.k", &xs, sizeof xs);
         case 0: return getxattr(p, "user.k", buf, sizeof buf);
         case 1: return lgetxattr(p, "user.k", buf, sizeof buf);
         case 2: return listxattr(p, buf, sizeof buf);
@@ -130,7 +135,8 @@ static void undo(int v) {
 static int variants(void) {
     if (!strcmp(family, "stat") || !strcmp(family, "utimes")) return 4;
     if (!strcmp(family, "access") || !strcmp(family, "chmod") || !strcmp(family, "chown")) return 3;
-    if (!strcmp(family, "xattr") || !strcmp(family, "rename")) return 6;
+    if (!strcmp(family, "rename")) return 6;
+    if (!strcmp(family, "xattr")) return 9;
     if (!strcmp(family, "link")) return 4;
     return 2;
 }

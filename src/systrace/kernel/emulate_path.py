@@ -31,7 +31,11 @@ STAT_SIZE, STATX_SIZE = 144, 256
 XATTR_SIZE_MAX, XATTR_NAME_MAX = 65536, 255
 SYS = {"newfstatat": 262, "statx": 332, "faccessat2": 439, "readlinkat": 267, "unlinkat": 263, "mkdirat": 258,
        "mknodat": 259, "renameat2": 316, "linkat": 265, "symlinkat": 266, "fchmodat2": 452, "fchownat": 260,
-       "utimensat": 280, "lgetxattr": 192, "lsetxattr": 189, "llistxattr": 195, "lremovexattr": 198}
+       "utimensat": 280, "lgetxattr": 192, "lsetxattr": 189, "llistxattr": 195, "lremovexattr": 198,
+       "getxattr": 191, "setxattr": 188, "listxattr": 194, "removexattr": 197}
+# the *xattrat calls (Linux 6.13): (dirfd, path, at_flags, name, ...); get/set take a
+# struct xattr_args {u64 value; u32 size; u32 flags} and its size
+XATTR_AT = {"getxattrat": 3, "setxattrat": 3, "listxattrat": 3, "removexattrat": 3}
 
 
 def _call(name: str, *args: object) -> int:
@@ -261,14 +265,18 @@ def _utime(call: PathCall, times_arg: int, kind: str) -> int:
 
 
 # -- extended attributes (through /proc/self/fd/DIR/NAME: the l* calls follow no final link)
-def _xattr_path(call: PathCall) -> bytes:
+def _xattr_path(call: PathCall, function: str) -> tuple[str, bytes]:
+    """(the l* call on DIR/NAME; or, for a descriptor, the following call on its magic
+    link, which leads to exactly that file, path)."""
     fd, name = call.place(0)
-    return f"/proc/self/fd/{fd}".encode() + (b"/" + name if name else b"")
+    if name:
+        return function, f"/proc/self/fd/{fd}/".encode() + name
+    return function[1:], f"/proc/self/fd/{fd}".encode()
 
 
 def _xattr_name(call: PathCall) -> bytes:
     try:
-        name = call.string(call.args[1], XATTR_NAME_MAX + 1)
+        name = call.string(call.args[XATTR_AT.get(call.name, 1)], XATTR_NAME_MAX + 1)
     except OSError as error:
         raise OSError(errno.ERANGE if error.errno == errno.ENAMETOOLONG else errno.EFAULT, "bad name") from None
     if not name or len(name) > XATTR_NAME_MAX:
@@ -276,38 +284,56 @@ def _xattr_name(call: PathCall) -> bytes:
     return name
 
 
+def _value_args(call: PathCall) -> tuple[int, int, int]:
+    """(value address, size, flags) of a get/set xattr call, from the registers or, for
+    the *xattrat forms, from their struct xattr_args (read once)."""
+    if call.name in XATTR_AT:
+        if call.args[5] < 16:
+            raise OSError(errno.EINVAL, "short xattr_args")
+        data = call.read(call.args[4], 16) or b""
+        if len(data) < 16:
+            raise OSError(errno.EFAULT, "no xattr_args")
+        return (int.from_bytes(data[:8], "little"), int.from_bytes(data[8:12], "little"),
+                int.from_bytes(data[12:16], "little"))
+    flags = call.args[4] & 0xFFFFFFFF if call.name in ("setxattr", "lsetxattr") else 0
+    return call.args[2], call.args[3], flags
+
+
 def _getxattr(call: PathCall) -> int:
     name = _xattr_name(call)
-    size = min(call.args[3], XATTR_SIZE_MAX)
+    address, size, _ = _value_args(call)
+    size = min(size, XATTR_SIZE_MAX)
     buffer = ctypes.create_string_buffer(max(size, 1))
-    got = _call("lgetxattr", _xattr_path(call), name, buffer if size else None, ctypes.c_size_t(size))
+    got = _call(*_xattr_path(call, "lgetxattr"), name, buffer if size else None, ctypes.c_size_t(size))
     if size:
-        call.writes.append((call.args[2], buffer.raw[:got]))
+        call.writes.append((address, buffer.raw[:got]))
     return got
 
 
 def _setxattr(call: PathCall) -> int:
     name = _xattr_name(call)
-    size = call.args[3]
+    address, size, flags = _value_args(call)
     if size > XATTR_SIZE_MAX:
         raise OSError(errno.E2BIG, "value too large")
-    value = call.read(call.args[2], size) if size else b""
-    _call("lsetxattr", _xattr_path(call), name, value, ctypes.c_size_t(size), call.args[4] & 0xFFFFFFFF)
+    value = call.read(address, size) if size else b""
+    _call(*_xattr_path(call, "lsetxattr"), name, value, ctypes.c_size_t(size), flags)
     return 0
 
 
 def _listxattr(call: PathCall) -> int:
-    size = min(call.args[2], XATTR_SIZE_MAX)
+    at = call.name in XATTR_AT
+    address, size = (call.args[3], call.args[4]) if at else (call.args[1], call.args[2])
+    size = min(size, XATTR_SIZE_MAX)
     buffer = ctypes.create_string_buffer(max(size, 1))
-    got = _call("llistxattr", _xattr_path(call), buffer if size else None, ctypes.c_size_t(size))
+    got = _call(*_xattr_path(call, "llistxattr"), buffer if size else None, ctypes.c_size_t(size))
     if size:
-        call.writes.append((call.args[1], buffer.raw[:got]))
+        call.writes.append((address, buffer.raw[:got]))
     return got
 
 
 def _removexattr(call: PathCall) -> int:
     name = _xattr_name(call)
-    _call("lremovexattr", _xattr_path(call), name)
+    _call(*_xattr_path(call, "lremovexattr"), name)
     return 0
 
 
@@ -355,6 +381,10 @@ HANDLERS = {
     "llistxattr": (_listxattr, False, False),
     "removexattr": (_removexattr, False, False),
     "lremovexattr": (_removexattr, False, False),
+    "getxattrat": (_getxattr, False, False),
+    "setxattrat": (_setxattr, False, False),
+    "listxattrat": (_listxattr, False, False),
+    "removexattrat": (_removexattr, False, False),
 }
 EMULATED = frozenset(HANDLERS)
 

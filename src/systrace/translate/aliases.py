@@ -18,13 +18,13 @@ import os
 OPEN_FAMILY = ("open", "openat", "openat2", "creat")
 FSREAD = (
     "stat", "lstat", "newfstatat", "statx", "access", "faccessat", "faccessat2", "readlink", "readlinkat",
-    "getxattr", "lgetxattr", "listxattr", "llistxattr", "statfs", "chdir",
+    "getxattr", "lgetxattr", "listxattr", "llistxattr", "getxattrat", "listxattrat", "statfs", "chdir",
 )
 FSWRITE = (
     "unlink", "unlinkat", "rmdir", "mkdir", "mkdirat", "rename", "renameat", "renameat2", "link", "linkat",
     "symlink", "symlinkat", "truncate", "chmod", "fchmodat", "fchmodat2", "chown", "lchown", "fchownat",
     "mknod", "mknodat", "utime", "utimes", "utimensat", "futimesat", "setxattr", "lsetxattr", "removexattr",
-    "lremovexattr",
+    "lremovexattr", "setxattrat", "removexattrat",
 )
 ALIASES = ("fsread", "fswrite", "seteuid", "setegid")
 # syscall -> (alias, index of the effective-id argument)

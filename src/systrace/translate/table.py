@@ -108,6 +108,10 @@ TRANSLATORS: dict[str, tuple[ArgSpec, ...]] = {
     "lsetxattr": (PathArg(0, follow=NOFOLLOW),),
     "removexattr": (PathArg(0),),
     "lremovexattr": (PathArg(0, follow=NOFOLLOW),),
+    "getxattrat": (PathArg(1, dirfd=0, flags=2),),  # Linux 6.13
+    "listxattrat": (PathArg(1, dirfd=0, flags=2),),
+    "setxattrat": (PathArg(1, dirfd=0, flags=2),),
+    "removexattrat": (PathArg(1, dirfd=0, flags=2),),
     "statfs": (PathArg(0),),
     "chdir": (PathArg(0),),
     "chroot": (PathArg(0),),

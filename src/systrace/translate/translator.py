@@ -225,7 +225,7 @@ def _filename(spec: PathArg, syscall: str, raw: tuple[int, ...], tracee: Tracee,
 # O_PATH descriptor too (their fd-only forms do not): checked on the file it names. The
 # stat family on a descriptor is fstat (metadata an O_PATH descriptor gives anyway);
 # execveat is checked by what it runs (decide/policy.exec_target).
-AT_FD_NAMED = ("linkat", "fchmodat2", "fchownat", "utimensat")
+AT_FD_NAMED = ("linkat", "fchmodat2", "fchownat", "utimensat", "setxattrat", "removexattrat")
 
 
 def _descriptor_path(tracee: Tracee, fd: int) -> bytes:
