@@ -145,15 +145,15 @@ class Identity:
 
 
 _PARSED: dict[tuple[bytes, ...], tuple] = {}  # a few distinct identities per run
-_OWN_USERNS: int | None = None
+_OWN_USERNS: str | None = None
 
 
 def _foreign_user_namespace(tid: int) -> bool:
     global _OWN_USERNS
     if _OWN_USERNS is None:
-        _OWN_USERNS = os.stat("/proc/self/ns/user").st_ino
+        _OWN_USERNS = os.readlink("/proc/self/ns/user")
     try:
-        return os.stat(f"/proc/{tid}/ns/user").st_ino != _OWN_USERNS
+        return os.readlink(f"/proc/{tid}/ns/user") != _OWN_USERNS
     except OSError as error:
         raise EmulationError(errno.EACCES, f"cannot read the tracee's user namespace: {error}") from None
 
