@@ -72,8 +72,31 @@ class FakeTracee:
     def root(self) -> bytes:
         return b"/"
 
+    # processes: pid -> (tgid, ppid, exe, supervised); 7 is outside the run, 8 a child
+    # of ours, 9 a grandchild, 10 another supervised process, 4243 one of our threads
+    processes = {7: (7, 1, "/usr/bin/other", False), 8: (8, 4242, "/usr/bin/sleep", True),
+                 9: (9, 8, "/usr/bin/cat", True), 10: (10, 3, "/usr/bin/make", True), 4243: (4242, 1, "", True)}
+
     def exe_of(self, pid: int) -> str | None:
-        return "/usr/bin/other" if pid == 7 else None
+        entry = self.processes.get(pid)
+        return entry[2] if entry else None
+
+    def tgid_of(self, tid: int) -> int | None:
+        return self.tgid if tid == self.tgid else self.processes.get(tid, (None,))[0]
+
+    def ppid_of(self, pid: int) -> int | None:
+        entry = self.processes.get(pid)
+        return entry[1] if entry else None
+
+    def pgid_of(self, pid: int) -> int | None:
+        return 4242 if pid == self.tgid else pid
+
+    def supervised(self, pid: int) -> bool:
+        entry = self.processes.get(pid)
+        return bool(entry and entry[3])
+
+    def pidfd_pid(self, fd: int) -> int | None:
+        return {5: 8, 6: 7}.get(fd)
 
 
 @pytest.fixture
@@ -111,8 +134,11 @@ def test_symlinks_followed_or_not(tree: Path) -> None:
 def test_missing_files(tree: Path) -> None:
     tracee = FakeTracee(tree)
     assert resolve(tracee, b"dir/new-file") == str(tree / "dir" / "new-file")  # to be created
-    assert resolve(tracee, b"nodir/x") == "/<non-existent filename>: nodir/x"
-    assert resolve(tracee, b"dir/file/x") == "/<non-existent filename>: dir/file/x"
+    # absolute and resolved as far as it exists (`rel` is a symlink to dir/sub), marked missing
+    assert resolve(tracee, b"nodir/x") == f"/<non-existent filename>: {tree}/nodir/x"
+    assert resolve(tracee, b"dir/file/x") == f"/<non-existent filename>: {tree}/dir/file/x"
+    assert resolve(tracee, b"rel/nodir/./a/../b") == f"/<non-existent filename>: {tree}/dir/sub/nodir/b"
+    assert resolve(FakeTracee(tree / "dir"), b"nodir/x") == f"/<non-existent filename>: {tree}/dir/nodir/x"
 
 
 @pytest.mark.parametrize("path", [b"dir/file", b"dir//file", b"/dir/file", b"dir/sub/", b"link", b"rel/../file",
@@ -137,9 +163,38 @@ def test_one_call_fast_path_agrees_with_the_walk(tree: Path, path: bytes, follow
 
 def test_proc_self_means_the_tracee(tree: Path) -> None:
     tracee = FakeTracee(tree, tgid=1)  # pid 1 exists on every machine, and is not us
-    assert resolve(tracee, b"/proc/self/cwd", follow=False) == "/proc/1/cwd"
-    assert resolve(tracee, b"/proc/thread-self", follow=False) == "/proc/1/task/1"
-    assert not resolve(tracee, b"/proc/self/cwd", follow=False).startswith(f"/proc/{os.getpid()}")
+    # the caller's own entries keep the names that mean "me" in every run
+    assert resolve(tracee, b"/proc/self/cwd", follow=False) == "/proc/self/cwd"
+    assert resolve(tracee, b"/proc/1/cwd", follow=False) == "/proc/self/cwd"
+    assert resolve(tracee, b"/proc/thread-self", follow=False) == "/proc/thread-self"
+    assert resolve(tracee, b"/proc/self/task/1/comm") == "/proc/thread-self/comm"
+    assert resolve(tracee, b"/proc/self/status") == "/proc/self/status"
+    other = FakeTracee(tree, tgid=os.getpid())  # another process's entry keeps its number
+    assert resolve(tracee, f"/proc/{os.getpid()}/status".encode()) == f"/proc/{os.getpid()}/status"
+    assert resolve(other, b"/proc/1/status") == "/proc/1/status"
+
+
+def test_anonymous_objects_are_named_by_kind() -> None:
+    from systrace.translate.filename import object_name
+
+    assert object_name("pipe:[58731]") == "pipe:"
+    assert object_name("socket:[12]") == "socket:"
+    assert object_name("anon_inode:[eventfd]") == "anon_inode:[eventfd]"
+    assert object_name("/memfd:jit (deleted)") == "memfd:jit"
+    assert object_name("/tmp/x") == "/tmp/x"
+    # a real pipe, through /dev/stdin as a shell passes one: the same name every run
+    names = set()
+    for _ in range(2):
+        read_end, write_end = os.pipe()
+        try:
+            tracee = FakeTracee(Path("/"), tgid=os.getpid())
+            tracee.tid = os.getpid()
+            path = tracee.put(f"/proc/self/fd/{read_end}\0".encode())
+            names.add(translate("openat", (AT_FDCWD, path, 0, 0, 0, 0), tracee).args[0])
+        finally:
+            os.close(read_end)
+            os.close(write_end)
+    assert names == {("filename", "pipe:")}
 
 
 def test_names_that_are_not_utf8_or_hold_newlines_round_trip(tree: Path) -> None:
@@ -170,8 +225,8 @@ def test_fd_operations_name_no_file_and_have_no_alias(tree: Path) -> None:
     tracee = FakeTracee(tree, fds={1: "pipe:[123]"})
     empty = tracee.put(b"\0")
     result = translate("newfstatat", (1, empty, 0, 0x1000, 0, 0), tracee)
-    assert result.args == [("fd", "1")]
-    assert result.alias is None
+    assert result.args == [("fd", "1"), ("fdname", "pipe:")]
+    assert result.alias is None and result.fd_form
 
 
 def test_unreadable_path() -> None:
@@ -225,8 +280,34 @@ def test_kill_pidname() -> None:
     tracee = FakeTracee(Path("/"), tgid=4242)
     assert translate("kill", (0, 15, 0, 0, 0, 0), tracee).args == [("pidname", "<own process group>"), ("signame", "SIGTERM")]
     assert translate("kill", (0xFFFFFFFF, 9, 0, 0, 0, 0), tracee).args[0] == ("pidname", "<every process: -1>")
-    assert translate("kill", (7, 9, 0, 0, 0, 0), tracee).args[0] == ("pidname", "/usr/bin/other")
     assert translate("kill", (4242, 9, 0, 0, 0, 0), tracee).args[0] == ("pidname", "<own process>")
+
+
+def test_pids_are_named_by_their_relation_to_the_caller() -> None:
+    tracee = FakeTracee(Path("/"), tgid=4242)
+
+    def name(syscall: str, *raw: int) -> list[str]:
+        return [v for n, v in translate(syscall, (*raw, 0, 0, 0, 0)[:6], tracee).args if n == "pidname"]
+
+    assert name("kill", 7, 9) == ["<outside the run>"]
+    assert name("kill", 8, 9) == ["<descendant: /usr/bin/sleep>"]
+    assert name("kill", 9, 9) == ["<descendant: /usr/bin/cat>"]
+    assert name("kill", 10, 9) == ["<supervised: /usr/bin/make>"]
+    assert name("kill", 99999, 9) == ["<no such process>"]
+    assert name("kill", -4242 & 0xFFFFFFFF, 9) == ["<own process group>"]
+    assert name("kill", -8 & 0xFFFFFFFF, 9) == ["<process group of descendant: /usr/bin/sleep>"]
+    assert name("tgkill", 4242, 4243, 6) == ["<own process>", "<own thread>"]
+    assert name("tgkill", 4242, 4242, 6) == ["<own process>", "<own thread>"]
+    assert name("tkill", 4243, 6) == ["<own thread>"]
+    assert name("prlimit64", 0, 7) == ["<own process>"]
+    assert name("prlimit64", 7, 0) == ["<outside the run>"]
+    assert name("ptrace", 16, 8) == ["<descendant: /usr/bin/sleep>"]
+    assert name("pidfd_send_signal", 5, 9) == ["<descendant: /usr/bin/sleep>"]
+    assert name("pidfd_send_signal", 6, 9) == ["<outside the run>"]
+    # the number never appears
+    for syscall, pid in (("kill", 7), ("kill", 8), ("kill", 10), ("ptrace", 7)):
+        raw = (16, pid) if syscall == "ptrace" else (pid, 9)
+        assert str(pid) not in "".join(name(syscall, *raw))
 
 
 def test_alias_table_covers_modern_syscalls() -> None:

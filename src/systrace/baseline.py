@@ -1,34 +1,36 @@
-"""What every filter does whatever the mode (documented in README "Always decided")."""
+"""What every filter does whatever the mode (documented in README "Always decided").
+Which calls get each fixed decision is read from the system call facts table (`kernel`)."""
 
 from __future__ import annotations
 
 import errno
 
+from .facts import names_with
 from .kernel import abi
 from .kernel.filter import ArgRule, ArgTest, FilterPlan
 from .kernel.syscalls_x86_64 import SYSCALLS
 
 # Cannot usefully be refused, and must work even if the supervisor is gone.
-ALWAYS_ALLOWED = ("exit", "exit_group", "rt_sigreturn", "restart_syscall")
+ALWAYS_ALLOWED = names_with(kernel="allowed")
 # Cannot fail, so programs do not check them: a refused getpid() returns -1 and the
 # program goes on to kill(-1, SIGABRT) -- every process it may signal.
-NEVER_FAIL = ("getpid", "getppid", "gettid", "getuid", "geteuid", "getgid", "getegid", "getpgrp", "sched_yield")
+NEVER_FAIL = names_with(kernel="never-fail")
 # Descriptor and signal plumbing that grants no access, and whose spurious failure
 # programs never check: a notified close() hit by a signal before the supervisor reads
 # it returns EINTR *without closing*, so a shell keeps a pipe's write end open and the
 # reader waits forever.
-PLUMBING = ("close", "dup", "dup2", "dup3", "rt_sigaction", "rt_sigprocmask")
+PLUMBING = names_with(kernel="plumbing")
 # io_uring performs opens, connects... without system calls: seccomp never sees them.
-ALWAYS_REFUSED = {"io_uring_setup": errno.ENOSYS, "io_uring_enter": errno.ENOSYS, "io_uring_register": errno.ENOSYS}
+ALWAYS_REFUSED = {name: errno.ENOSYS for name in names_with(kernel="refused") if name != "clone3"}
 # The supervisor must see these: exec changes the binary and its policy.
-ALWAYS_NOTIFIED = ("execve", "execveat")
+ALWAYS_NOTIFIED = names_with(kernel="notified")
 # Creating a process or thread grants nothing (the child is under the same filter, its
 # exec is checked), and a notified fork is unsafe: a signal that arrives before the
 # supervisor reads the notification turns it into EINTR, which a native fork never
 # returns ("sh: Cannot fork"). So fork and vfork, and clone without namespace flags, are
 # decided in the kernel; clone3 hides its flags in memory, so it gets ENOSYS and glibc
 # falls back to clone. A clone that creates namespaces still goes to the policy.
-PROCESS_CREATION = ("fork", "vfork")
+PROCESS_CREATION = tuple(name for name in names_with(kernel="process") if name != "clone")
 CLONE_NAMESPACE_FLAGS = 0x7E020000  # NEWNS NEWCGROUP NEWUTS NEWIPC NEWUSER NEWPID NEWNET
 ALWAYS_REFUSED_CLONE3 = errno.ENOSYS
 

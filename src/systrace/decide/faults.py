@@ -4,6 +4,7 @@ does a process after exec); each fault is logged with what --replay needs."""
 
 from __future__ import annotations
 
+from ..facts import fd_form_key, real_name, row
 from ..faults.plan import Fault, RandomFaults, ReplayFaults, RuleFaults
 from ..policy.errnos import name_of
 from ..policy.match import compile_fnmatch
@@ -32,7 +33,8 @@ class FaultDecider:
         self.rules = rules
         self.replay = replay
         self.use_aliases = use_aliases
-        self.routed = frozenset().union(*(source.syscalls() for source in (random, rules, replay) if source is not None))
+        selected = frozenset().union(*(source.syscalls() for source in (random, rules, replay) if source is not None))
+        self.routed = frozenset(real_name(key) for key in selected)  # NAME/fd: its call is routed
         self.counters: dict[int, _Counters] = {}
         self.session: Session | None = None
         self.injected = 0
@@ -43,13 +45,14 @@ class FaultDecider:
         counters = self._counters_of(call)
         index = counters.by_syscall.get(call.name, 0) + 1
         counters.by_syscall[call.name] = index
+        key = self._key(call)  # the descriptor form has its own sets and errno table
         fault = None
         if self.rules is not None:
-            fault = self.rules.decide(call.name, counters.by_rule, lambda glob: self._path_matches(call, glob))
+            fault = self.rules.decide(key, counters.by_rule, lambda glob: self._path_matches(call, glob))
         if fault is None and self.replay is not None:
             fault = self.replay.decide(call.exe, call.name, index)
         if fault is None and self.random is not None:
-            fault = self.random.decide(call.exe, call.name, index)
+            fault = self.random.decide(call.exe, key, index)
         if fault is None:
             return None
         if fault.source != "inject":
@@ -61,6 +64,12 @@ class FaultDecider:
         if fault.retval is not None:
             return Decision(RETURN, value=fault.retval, source="fault", signal=fault.signal or 0)
         return Decision(PERMIT, source="fault", signal=fault.signal or 0)
+
+    def _key(self, call: Call) -> str:
+        facts = row(call.name)
+        if facts is None or facts.fd_errnos is None:
+            return call.name
+        return fd_form_key(call.name) if translated(call, self.use_aliases).fd_form else call.name
 
     def _counters_of(self, call: Call) -> _Counters:
         owner = self.session.processes.info(call.tgid) if self.session is not None else call.tgid

@@ -18,7 +18,7 @@ from ..kernel.syscalls_x86_64 import SYSCALLS
 from ..policy import errnos
 from ..record import record
 from ..translate import aliases
-from .tables import CLASSES
+from .tables import CLASSES, fd_forms_of
 
 MAX_COUNT = 65535  # as strace
 
@@ -65,16 +65,16 @@ def expand_set(text: str) -> frozenset[str]:
     for item in body.split(","):
         item = item.strip()
         if item == "all":
-            names |= set(SYSCALLS)
+            names |= set(SYSCALLS) | fd_forms_of(set(SYSCALLS))
         elif item.lstrip("%") in CLASSES and (item.startswith("%") or item not in SYSCALLS):
             names |= set(CLASSES[item.lstrip("%")])
         elif item in aliases.ALIASES:
             names |= set(aliases.members(item))
         elif item in SYSCALLS:
-            names.add(item)
+            names |= {item} | fd_forms_of({item})  # a call named selects its descriptor form too
         else:
             raise SpecError(f"invalid system call '{item}'")
-    return frozenset(set(SYSCALLS) - names if negate else names)
+    return frozenset((set(SYSCALLS) | fd_forms_of(set(SYSCALLS))) - names if negate else names)
 
 
 def parse_when(text: str) -> When:

@@ -120,6 +120,8 @@ def _compile_symbol(symbol: ast.Symbol, syscall: str, negate: bool) -> list[tupl
     if index >= len(specs) or all_names.count(symbol.name) != len(specs):
         return None  # the argument is absent, or shares its name with a non-integer one
     spec = specs[index]
+    if spec.format not in INVERTIBLE:
+        return None  # no integer spells this value (set_or_get): the supervisor decides
     value = invert(spec.format, symbol.value)
     equal = symbol.op == "eq"
     if negate:
@@ -127,6 +129,10 @@ def _compile_symbol(symbol: ast.Symbol, syscall: str, negate: bool) -> list[tupl
     if value is None:  # the text is no value's spelling: eq never holds, neq always does
         return [] if equal else [()]
     return [(ArgTest(spec.index, "eq" if equal else "ne", value, width=spec.width),)]
+
+
+INVERTIBLE = (formats.decimal, formats.mode, formats.prot, formats.signame, formats.fcntl_cmd, formats.sockdom,
+              formats.socktype, formats.ioctl_request, formats.ptrace_request, formats.rlimit, formats.hexadecimal)
 
 
 def invert(format_function, text: str) -> int | None:
@@ -156,6 +162,15 @@ def _parse(format_function, text: str) -> int | None:
         if format_function is formats.fcntl_cmd:
             reverse = {name: number for number, name in formats.FCNTL_COMMANDS.items()}
             return reverse[upper] if upper in reverse else int(text)
+        for function, names in ((formats.ioctl_request, formats.IOCTL_REQUESTS),
+                                (formats.ptrace_request, formats.PTRACE_REQUESTS)):
+            if format_function is function:
+                reverse = {name: number for number, name in names.items()}
+                return reverse[upper] if upper in reverse else int(text, 16)
+        if format_function is formats.rlimit:
+            return formats.RLIMITS.index(upper) if upper in formats.RLIMITS else int(upper[len("RLIMIT_"):])
+        if format_function is formats.hexadecimal:
+            return int(text, 16)
         if format_function in (formats.sockdom, formats.socktype):
             import socket  # only for socket rules (start-up time)
         if format_function is formats.sockdom:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 
 from . import ast
-from .match import ascii_casefold, evaluate
+from .match import Unreadable, ascii_casefold, evaluate
 
 Args = Mapping[str, Sequence[str]]
 
@@ -71,7 +71,7 @@ class CompiledPolicy:
         for step in self.by_syscall.get(syscall, ()):
             if isinstance(step, _EqRun):
                 values = args.get(step.name)
-                if values:
+                if values and not isinstance(values[0], Unreadable):
                     rule = step.first.get(ascii_casefold(values[0]))
                     if rule is not None:
                         return rule

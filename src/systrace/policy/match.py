@@ -7,6 +7,10 @@
 - inpath: the argument is a path prefix of the rule's value ("/usr" is in "/usr/bin/x")
 - re: POSIX extended regular expression, unanchored
 - an argument the call does not have makes its symbol false, whatever the operator
+- a value systrace could not read (UNREADABLE: a 257-word argv, unmapped memory) makes
+  every comparison on it unknown, and `not` of unknown is unknown (Kleene's three-valued
+  logic): a rule matches only when its expression is true, so no rule on an unreadable
+  value ever matches, `neq`, `nsub` and `not` included (fail closed)
 """
 
 from __future__ import annotations
@@ -25,6 +29,17 @@ _POSIX_CLASSES = {
 }
 
 Args = Mapping[str, Sequence[str]]  # argument name -> its values, in order
+
+
+class Unreadable(str):
+    """A value that could not be read. It prints as `<unreadable>`, but no operator
+    holds on it: it is told apart by its type, never by its text (a tracee may pass the
+    string "<unreadable>" itself)."""
+
+    __slots__ = ()
+
+
+UNREADABLE = Unreadable("<unreadable>")
 
 
 def ascii_casefold(text: str) -> str:
@@ -127,7 +142,12 @@ def symbol_holds(symbol: ast.Symbol, value: str) -> bool:
 
 def evaluate(expr: ast.Expr, args: Args, expand=lambda text: text) -> bool:
     """Does the expression hold for these arguments? `expand` substitutes $HOME etc. in
-    the rule's values."""
+    the rule's values. Unknown (a comparison on an unreadable value) is not true."""
+    return _evaluate(expr, args, expand) is True
+
+
+def _evaluate(expr: ast.Expr, args: Args, expand) -> bool | None:
+    """True, False, or None: unknown."""
     if isinstance(expr, ast.TrueExpr):
         return True
     if isinstance(expr, ast.Symbol):
@@ -135,15 +155,25 @@ def evaluate(expr: ast.Expr, args: Args, expand=lambda text: text) -> bool:
         index = expr.index or 0
         if values is None or index >= len(values):
             return False
+        if isinstance(values[index], Unreadable):
+            return None
         value = expand(expr.value)
         if value is not expr.value:
             expr = ast.Symbol(expr.name, expr.index, expr.op, value)
         return symbol_holds(expr, values[index])
     if isinstance(expr, ast.Not):
-        return not evaluate(expr.expr, args, expand)
+        inner = _evaluate(expr.expr, args, expand)
+        return None if inner is None else not inner
+    left = _evaluate(expr.left, args, expand)
     if expr.op == "and":
-        return evaluate(expr.left, args, expand) and evaluate(expr.right, args, expand)
-    return evaluate(expr.left, args, expand) or evaluate(expr.right, args, expand)
+        if left is False:
+            return False
+        right = _evaluate(expr.right, args, expand)
+        return False if right is False else (None if left is None or right is None else True)
+    if left is True:
+        return True
+    right = _evaluate(expr.right, args, expand)
+    return True if right is True else (None if left is None or right is None else False)
 
 
 def expander(variables: Mapping[str, str]):

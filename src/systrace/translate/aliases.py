@@ -1,9 +1,10 @@
 """Aliases: one policy name for many system calls (documented in README, "Aliases").
 
 fsread  = reading a file's name space: open/openat/openat2 read-only, the stat family,
-          access, readlink, xattr reads, statfs, chdir
+          access, readlink, xattr and attribute reads, statfs, chdir
 fswrite = changing it: open/openat/openat2/creat for writing, unlink, rmdir, mkdir,
-          rename, link, symlink, truncate, chmod, chown, mknod, utimes, xattr writes
+          rename, link, symlink, truncate, chmod, chown, mknod, utimes, xattr and
+          attribute writes
 seteuid = setresuid / setreuid that change the effective uid; setegid likewise for gids
           (BSD policies name these; Linux has no such system calls)
 Only the filename arguments are passed to fsread/fswrite rules, and the new effective id
@@ -15,21 +16,15 @@ from __future__ import annotations
 
 import os
 
-OPEN_FAMILY = ("open", "openat", "openat2", "creat")
-FSREAD = (
-    "stat", "lstat", "newfstatat", "statx", "access", "faccessat", "faccessat2", "readlink", "readlinkat",
-    "getxattr", "lgetxattr", "listxattr", "llistxattr", "getxattrat", "listxattrat", "statfs", "chdir",
-)
-FSWRITE = (
-    "unlink", "unlinkat", "rmdir", "mkdir", "mkdirat", "rename", "renameat", "renameat2", "link", "linkat",
-    "symlink", "symlinkat", "truncate", "chmod", "fchmodat", "fchmodat2", "chown", "lchown", "fchownat",
-    "mknod", "mknodat", "utime", "utimes", "utimensat", "futimesat", "setxattr", "lsetxattr", "removexattr",
-    "lremovexattr", "setxattrat", "removexattrat",
-)
+from ..facts import ROWS
+
+# Read from the system call facts table (facts/rows.py, the `alias` field).
+OPEN_FAMILY = tuple(name for name, row in ROWS.items() if row.alias == "open")
+FSREAD = tuple(name for name, row in ROWS.items() if row.alias == "fsread")
+FSWRITE = tuple(name for name, row in ROWS.items() if row.alias == "fswrite")
 ALIASES = ("fsread", "fswrite", "seteuid", "setegid")
 # syscall -> (alias, index of the effective-id argument)
-EFFECTIVE_ID = {"setresuid": ("seteuid", 1), "setreuid": ("seteuid", 1), "setresgid": ("setegid", 1),
-                "setregid": ("setegid", 1)}
+EFFECTIVE_ID = {name: (row.alias, 1) for name, row in ROWS.items() if row.alias in ("seteuid", "setegid")}
 _STATIC = {name: "fsread" for name in FSREAD} | {name: "fswrite" for name in FSWRITE}
 
 

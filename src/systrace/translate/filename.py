@@ -1,6 +1,12 @@
 """Resolving a path as the tracee would see it: its root, its cwd or a dirfd, `..`, and
 symlinks (the last one kept for lstat/unlink/rename...). /proc/self and /dev/fd mean the
-tracee, never the supervisor."""
+tracee, never the supervisor.
+
+The name a policy sees is stable from run to run: the caller's own /proc entries are
+/proc/self and /proc/thread-self (what an emulated open opens keeps the number),
+anonymous objects are named by kind (`pipe:`, `socket:`, `anon_inode:[eventfd]`,
+`memfd:NAME`), and a path below a missing directory is `/<non-existent filename>: ` and
+the absolute path, resolved as far as it exists."""
 
 from __future__ import annotations
 
@@ -24,12 +30,62 @@ class Unresolvable(Exception):
     pass
 
 
+class Missing(Unresolvable):
+    """A directory on the way does not exist (or cannot be searched): `path` is the
+    absolute path, resolved up to there, the rest appended as written."""
+
+    def __init__(self, path: bytes):
+        super().__init__("missing directory")
+        self.path = path
+
+
 def resolve(tracee: Tracee, path: bytes, dirfd: int | None = None, follow: bool = True) -> str:
     """The canonical path the call would act on, or `/<non-existent filename>: PATH`."""
     try:
-        return os.fsdecode(resolve_bytes(tracee, path, dirfd, follow))
+        return stable_name(resolve_bytes(tracee, path, dirfd, follow), tracee)
+    except Missing as missing:
+        return NONEXISTENT + stable_name(missing.path, tracee)
     except Unresolvable:
         return NONEXISTENT + os.fsdecode(path)
+
+
+def object_name(link: str) -> str:
+    """What a descriptor names, stable from run to run: `pipe:[58731]` -> `pipe:`,
+    `socket:[123]` -> `socket:`, `/memfd:NAME (deleted)` -> `memfd:NAME`; anon_inode
+    names (`anon_inode:[eventfd]`) carry no number and stay."""
+    for kind in ("pipe:[", "socket:["):
+        if link.startswith(kind) and link.endswith("]"):
+            return kind[:-1]
+    if link.startswith("/memfd:") and link.endswith(" (deleted)"):
+        return link[1 : -len(" (deleted)")]
+    return link
+
+
+def stable_name(path: bytes, tracee: Tracee) -> str:
+    """The policy's name for a canonical path: the caller's /proc/TGID is /proc/self, its
+    /proc/TGID/task/TID (or /proc/TID) is /proc/thread-self; anonymous objects by kind."""
+    text = os.fsdecode(path)
+    if not text.startswith("/") or text.startswith("/memfd:"):
+        return object_name(text)
+    if text.startswith("/proc/"):
+        parts = text.split("/")
+        if parts[2] == str(tracee.tgid):
+            if len(parts) >= 5 and parts[3] == "task" and parts[4] == str(tracee.tid):
+                return "/".join(["", "proc", "thread-self", *parts[5:]])
+            return "/".join(["", "proc", "self", *parts[3:]])
+        if parts[2] == str(tracee.tid):
+            return "/".join(["", "proc", "thread-self", *parts[3:]])
+    return text
+
+
+def numbered(name: str, tracee: Tracee) -> bytes:
+    """The inverse of stable_name for what systrace itself acts on (emulation): its own
+    /proc/self is not the tracee's, so /proc/self and /proc/thread-self get the numbers."""
+    for stable, real in (("/proc/thread-self", f"/proc/{tracee.tgid}/task/{tracee.tid}"),
+                         ("/proc/self", f"/proc/{tracee.tgid}")):
+        if name == stable or name.startswith(stable + "/"):
+            return os.fsencode(real + name[len(stable):])
+    return os.fsencode(name)
 
 
 def resolve_for_open(tracee: Tracee, path: bytes, dirfd: int | None, follow: bool) -> tuple[str, bytes | None]:
@@ -39,9 +95,11 @@ def resolve_for_open(tracee: Tracee, path: bytes, dirfd: int | None, follow: boo
     hops: list[bytes | None] = []
     try:
         canonical = resolve_bytes(tracee, path, dirfd, follow, hops)
+    except Missing as missing:
+        return NONEXISTENT + stable_name(missing.path, tracee), None
     except Unresolvable:
         return NONEXISTENT + os.fsdecode(path), None
-    return os.fsdecode(canonical), hops[-1] if hops else canonical
+    return stable_name(canonical, tracee), hops[-1] if hops else canonical
 
 
 def resolve_bytes(tracee: Tracee, path: bytes, dirfd: int | None, follow: bool,
@@ -85,6 +143,18 @@ def _plain(base: bytes, path: bytes) -> bytes | None:
     return canonical
 
 
+def _lexical(parts: list[bytes], pending: list[bytes]) -> bytes:
+    """Where a path below a missing directory would lead, `.` and `..` applied as written."""
+    out = list(parts)
+    for component in pending:
+        if component == b"..":
+            if out:
+                out.pop()
+        elif component not in (b"", b"."):
+            out.append(component)
+    return b"/" + b"/".join(out)
+
+
 def _parts(path: bytes) -> list[bytes]:
     return [part for part in path.split(b"/") if part]
 
@@ -117,6 +187,8 @@ def walk(prefix: bytes, parts: list[bytes], path: bytes, follow_last: bool, trac
         except OSError as error:
             if last and error.errno == errno.ENOENT:
                 return b"/" + b"/".join(candidate)  # to be created
+            if error.errno in (errno.ENOENT, errno.ENOTDIR, errno.EACCES):
+                raise Missing(_lexical(candidate, pending)) from None
             raise Unresolvable(os.strerror(error.errno)) from None
         if stat.S_ISLNK(mode) and (not last or follow_last or trailing_slash):
             links += 1

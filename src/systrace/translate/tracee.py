@@ -21,6 +21,11 @@ if TYPE_CHECKING:
         def fd_path(self, fd: int) -> bytes: ...
         def root(self) -> bytes: ...
         def exe_of(self, pid: int) -> str | None: ...
+        def tgid_of(self, tid: int) -> int | None: ...
+        def ppid_of(self, pid: int) -> int | None: ...
+        def pgid_of(self, pid: int) -> int | None: ...
+        def supervised(self, pid: int) -> bool: ...
+        def pidfd_pid(self, fd: int) -> int | None: ...
 
 
 class LiveTracee:
@@ -56,3 +61,53 @@ class LiveTracee:
             return os.readlink(f"/proc/{pid}/exe")
         except OSError:
             return None
+
+    def tgid_of(self, tid: int) -> int | None:
+        value = _status_field(tid, "Tgid")
+        return None if value is None else int(value)
+
+    def ppid_of(self, pid: int) -> int | None:
+        value = _status_field(pid, "PPid")
+        return None if value is None else int(value)
+
+    def pgid_of(self, pid: int) -> int | None:
+        try:
+            return os.getpgid(pid)
+        except OSError:
+            return None
+
+    def supervised(self, pid: int) -> bool:
+        """Under this systrace: a descendant of the supervisor with a seccomp filter (the
+        supervisor's own helpers, a frontend program, have none)."""
+        if _status_field(pid, "Seccomp") in (None, "0"):
+            return False
+        me, current = os.getpid(), pid
+        for _ in range(64):
+            current = self.ppid_of(current) or 0
+            if current <= 1:
+                return False
+            if current == me:
+                return True
+        return False
+
+    def pidfd_pid(self, fd: int) -> int | None:
+        try:
+            with open(f"/proc/{self.tid}/fdinfo/{fd}", "rb") as handle:
+                for line in handle:
+                    if line.startswith(b"Pid:"):
+                        return int(line.split()[1])
+        except (OSError, ValueError, IndexError):
+            pass
+        return None
+
+
+def _status_field(pid: int, name: str) -> str | None:
+    try:
+        with open(f"/proc/{pid}/status", "rb") as handle:
+            prefix = name.encode() + b":"
+            for line in handle:
+                if line.startswith(prefix):
+                    return line[len(prefix):].strip().decode()
+    except OSError:
+        pass
+    return None

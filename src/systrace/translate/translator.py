@@ -7,8 +7,10 @@ import os
 import pwd
 
 from ..kernel.memory import MemoryError_
+from ..policy.match import UNREADABLE
 from . import aliases, formats
-from .filename import resolve, resolve_for_open
+from .filename import numbered, object_name, resolve, resolve_for_open
+from .pids import pidname
 from .table import (
     ARG_COUNTS,
     AT_EMPTY_PATH,
@@ -17,11 +19,14 @@ from .table import (
     TRANSLATORS,
     ArgSpec,
     ArgvArg,
+    FdArg,
+    HandleArg,
     IntArg,
     OpenHowArg,
     PathArg,
     PidArg,
     SockaddrArg,
+    StrArg,
     UnameArg,
 )
 
@@ -29,14 +34,14 @@ TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-
 if TYPE_CHECKING:
     from .tracee import Tracee
 
-UNREADABLE = "<unreadable>"
 MAX_SOCKADDR = 128
 MAX_ARGV = 256
+MAX_HANDLE = 128  # MAX_HANDLE_SZ
 
 
 class Translated:
     __slots__ = ("args", "alias", "alias_list", "open_target", "open_root", "sockaddr_raw", "sockfd", "open_flags",
-                 "open_mode", "read_memory", "targets", "sockaddr_path")
+                 "open_mode", "read_memory", "targets", "sockaddr_path", "fd_form")
 
     def __init__(self, args: list[tuple[str, str]] | None = None, alias: str | None = None,
                  alias_list: list[tuple[str, str]] | None = None):
@@ -54,6 +59,7 @@ class Translated:
         # descriptor it names (AT_EMPTY_PATH), or None (unreadable, unresolvable)
         self.targets: list[bytes | int | None] = []
         self.sockaddr_path: bytes | None = None  # connect/bind: a unix path, resolved like a filename
+        self.fd_form = False  # a path call in its descriptor form (AT_EMPTY_PATH, NULL): names no file
 
     def by_name(self) -> dict[str, list[str]]:
         return _group(self.args)
@@ -162,10 +168,23 @@ def _translate_one(spec: ArgSpec, syscall: str, raw: tuple[int, ...], tracee: Tr
             out.targets.append(formats.s32(raw[spec.dirfd or 0]))
         else:
             out.targets.append(None if value.startswith(("/<", "<")) or not value.startswith("/")
-                               else os.fsencode(value))
+                               else numbered(value, tracee))  # the tracee's /proc/self, not ours
         if out.open_root is None:
             out.open_root = os.fsdecode(tracee.root())
         out.args.append((name, value))
+        if name == "fd":  # the descriptor form: what the descriptor names, for rules and learning
+            out.fd_form = True
+            out.args.append(("fdname", _fdname(int(value), tracee)))
+    elif isinstance(spec, FdArg):
+        fd = formats.s32(raw[spec.index])
+        out.args.append(("fd", str(fd)))
+        out.args.append(("fdname", _fdname(fd, tracee)))
+    elif isinstance(spec, StrArg):
+        out.read_memory = True
+        out.args.append((spec.name, _string(raw[spec.index], tracee)))
+    elif isinstance(spec, HandleArg):
+        out.read_memory = True
+        out.args.append(("handle", _handle(raw[spec.index], tracee)))
     elif isinstance(spec, OpenHowArg):
         out.read_memory = True
         how = _open_how(raw, tracee)
@@ -178,7 +197,7 @@ def _translate_one(spec: ArgSpec, syscall: str, raw: tuple[int, ...], tracee: Tr
         if path is not None:  # a unix socket's name is a filename: resolved like one
             value = resolve(tracee, path, None, follow=syscall != "bind")
             if value.startswith("/") and not value.startswith("/<"):
-                out.sockaddr_path = os.fsencode(value)
+                out.sockaddr_path = numbered(value, tracee)
             if out.open_root is None:
                 out.open_root = os.fsdecode(tracee.root())
         out.args.append(("sockaddr", value))
@@ -188,7 +207,12 @@ def _translate_one(spec: ArgSpec, syscall: str, raw: tuple[int, ...], tracee: Tr
         out.read_memory = True
         out.args.append(("argv", _argv(raw[spec.index], tracee)))
     elif isinstance(spec, PidArg):
-        out.args.append(("pidname", _pidname(formats.s32(raw[spec.index]), tracee)))
+        number = formats.s32(raw[spec.index])
+        if spec.pidfd:
+            found = tracee.pidfd_pid(number)
+            out.args.append(("pidname", pidname(found, tracee) if found is not None else "<not a pidfd>"))
+        else:
+            out.args.append(("pidname", pidname(number, tracee, spec.thread, spec.group)))
     elif isinstance(spec, UnameArg):
         out.args.append(("uname", _uname(formats.s32(raw[spec.index]))))
 
@@ -264,16 +288,35 @@ def _argv(address: int, tracee: Tracee) -> str:
         return UNREADABLE
 
 
-def _pidname(pid: int, tracee: Tracee) -> str:
-    if pid == 0:
-        return "<own process group>"
-    if pid == -1:
-        return "<every process: -1>"
-    if pid < -1:
-        return f"<process group {-pid}>"
-    if pid == tracee.tgid:
-        return "<own process>"
-    return tracee.exe_of(pid) or "<unknown>"
+def _fdname(fd: int, tracee: Tracee) -> str:
+    if fd == -100:  # AT_FDCWD
+        return os.fsdecode(tracee.cwd())
+    try:
+        return object_name(os.fsdecode(tracee.fd_path(fd)))
+    except OSError:
+        return "<bad descriptor>"
+
+
+def _string(address: int, tracee: Tracee) -> str:
+    if address == 0:
+        return "<null>"
+    try:
+        return os.fsdecode(tracee.string(address))
+    except MemoryError_:
+        return UNREADABLE
+
+
+def _handle(address: int, tracee: Tracee) -> str:
+    """struct file_handle {u32 handle_bytes; int handle_type; u8 f_handle[]}: TYPE:HEX."""
+    try:
+        head = tracee.read(address, 8)
+        size = int.from_bytes(head[:4], "little")
+        if size > MAX_HANDLE:
+            return UNREADABLE
+        data = tracee.read(address, 8 + size)[8:]
+    except MemoryError_:
+        return UNREADABLE
+    return f"{formats.s32(int.from_bytes(head[4:8], 'little'))}:{data.hex()}"
 
 
 def _uname(uid: int) -> str:

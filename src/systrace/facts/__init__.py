@@ -1,0 +1,47 @@
+"""One table of system call facts: one row per x86_64 system call, as strace's
+syscallent keeps them (rows.py), and small accessors. The aliases, translators, fault
+tables, baseline, learning and enforcement read this table instead of keeping lists.
+
+A row says:
+- `classes`: strace's classes (file, desc, network, process, signal, ipc, memory, creds,
+  clock, stat, pure) -- what `%file`, `%desc`... select;
+- `args`: every argument that matters for policy, with its translator;
+- `errnos`: the errors the call can really return (faults draw from them);
+- `failure`: how it fails: "errno" (-errno), "old-break" (brk returns the current break
+  unchanged), "none" (it cannot fail);
+- `kernel`: why the filter always decides it (see baseline.py), or None;
+- `emulated`: permitted calls are done by systrace (open family, connect, bind);
+- `reach`: what it acts on: SELF (only the calling process), HELD (descriptors the process
+  already holds, within the access their open granted) or OUTSIDE (files, other
+  processes, the terminal, mounts, the network, the system). SELF and HELD calls are the
+  learned policies' base; OUTSIDE calls are learned with their translated arguments;
+- `alias`: fsread / fswrite / open (chosen by the open flags) / seteuid / setegid;
+- `fd_errnos`: set when the call has a descriptor form (AT_EMPTY_PATH, a NULL path):
+  the errors of that form, which names no file and has no alias;
+- `deny`: the errno an enforced denial returns (EACCES for file access, ENOMEM for
+  memory, EPERM otherwise) unless the rule names one.
+"""
+
+from __future__ import annotations
+
+from .rows import FD_FORM, HELD, OUTSIDE, ROWS, SELF, Row
+
+__all__ = ["FD_FORM", "HELD", "OUTSIDE", "ROWS", "SELF", "Row", "row", "names_with", "fd_form_key", "real_name"]
+
+
+def row(name: str) -> Row | None:
+    return ROWS.get(name)
+
+
+def names_with(**fields: object) -> tuple[str, ...]:
+    """The calls whose rows have these field values, in table order."""
+    return tuple(name for name, r in ROWS.items() if all(getattr(r, k) == v for k, v in fields.items()))
+
+
+def fd_form_key(name: str) -> str:
+    """The name fault sets and errno tables give a call's descriptor form."""
+    return name + FD_FORM
+
+
+def real_name(key: str) -> str:
+    return key[: -len(FD_FORM)] if key.endswith(FD_FORM) else key

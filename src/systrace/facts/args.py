@@ -1,0 +1,84 @@
+"""How one argument of a system call is translated for policies (the kinds of argument
+the facts table names; translate/translator.py does the reading)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from ..record import record
+
+
+@record
+class PathArg:
+    index: int
+    dirfd: int | None = None  # index of the dirfd argument
+    follow: bool = True  # follow a final symlink
+    flags: int | None = None  # index of an AT_* flags argument
+    follow_flag: bool = False  # flags say AT_SYMLINK_FOLLOW (linkat) instead of NOFOLLOW
+    nullable: bool = False  # NULL means "the dirfd itself" (utimensat)
+
+
+@record
+class IntArg:
+    name: str
+    index: int
+    format: Callable[[int], str]
+    width: int = 32  # the kernel reads an int: only the low 32 bits matter
+
+
+@record
+class SockaddrArg:
+    index: int
+    length: int
+
+
+@record
+class ArgvArg:
+    index: int
+
+
+@record
+class PidArg:
+    """A process or thread, named by its relation to the caller (`pidname`)."""
+
+    index: int
+    thread: bool = False  # a thread id (tkill, tgkill's second argument)
+    pidfd: bool = False  # a pidfd: the process it refers to
+    group: bool = False  # kill(): 0 is the caller's process group, -N process group N, -1 every process
+
+
+@record
+class UnameArg:
+    index: int
+
+
+@record
+class OpenHowArg:
+    index: int
+    size: int
+
+
+@record
+class StrArg:
+    """A string taken as it is, not resolved as a path (a symlink's target, a name)."""
+
+    name: str
+    index: int
+
+
+@record
+class FdArg:
+    """A descriptor the caller holds: `fd` (its number, never learned) and `fdname`
+    (what it names: a path, `pipe:`, `socket:`, `anon_inode:[eventfd]`...)."""
+
+    index: int
+
+
+@record
+class HandleArg:
+    """A struct file_handle (open_by_handle_at): its type and bytes, in hex."""
+
+    index: int
+
+
+ArgSpec = PathArg | IntArg | SockaddrArg | ArgvArg | PidArg | UnameArg | OpenHowArg | StrArg | FdArg | HandleArg
