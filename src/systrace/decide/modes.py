@@ -5,7 +5,9 @@ from __future__ import annotations
 import errno
 import re
 
+from ..facts import ROWS
 from ..policy import ast
+from ..policy.match import Unreadable
 from . import DENY, KILL, PERMIT, Decision
 
 DEFAULT_TEMP_DIRS = ("/tmp", "/var/tmp", "/dev/shm")
@@ -19,14 +21,23 @@ if TYPE_CHECKING:
 
 
 class Enforce:
-    """-a: an unmatched call is denied with EPERM and logged (or, with
-    --kill-on-violation, its process is killed)."""
+    """-a: an unmatched call is denied and logged (or, with --kill-on-violation, its
+    process is killed). The errno is the one a program expects from that call (the facts
+    table's `deny`: EACCES for file access, ENOMEM for memory calls, EPERM otherwise)."""
 
     def __init__(self, kill: bool = False):
         self.decision = Decision(KILL if kill else DENY, errno.EPERM, log=True, source="enforce")
+        self.kill = kill
+        self.by_errno: dict[int, Decision] = {errno.EPERM: self.decision}
 
     def decide(self, call: Call) -> Decision:
-        return self.decision
+        row = ROWS.get(call.name)
+        if self.kill or row is None:
+            return self.decision
+        decision = self.by_errno.get(row.deny)
+        if decision is None:
+            decision = self.by_errno[row.deny] = Decision(DENY, row.deny, log=True, source="enforce")
+        return decision
 
 
 class Learn:
@@ -42,15 +53,37 @@ class Learn:
         # names this run made up in a temporary directory (mkstemp, mkdtemp): random even
         # when they happen not to look it (`/tmp/ccabcdef.s`)
         self.generated: set[str] = set()
+        self.based: set[int] = set()  # policies this run started from the base
+        self._base: list[ast.Rule] | None = None
 
     def decide(self, call: Call) -> Decision:
         note_generated(call.name, list(call.extra.get("translated", ())), self.temp_dirs,  # type: ignore[arg-type]
                        self.generated)
         stored = call.extra.get("policy")
         if stored is not None and not call.extra.get("ask") and not call.extra.get("no_learn"):
+            if self._start_from_base(stored, call):
+                return self.permit
             rule = learned_rule(call, self.use_aliases, self.temp_dirs, self.generated)
-            self.store.add_rule(stored, rule)  # type: ignore[arg-type]
+            if rule is not None:
+                self.store.add_rule(stored, rule)  # type: ignore[arg-type]
         return self.permit
+
+    def _start_from_base(self, stored, call: Call) -> bool:
+        """A policy this run creates starts with the base (decide/base.py); True when the
+        base permits this call (it was decided before the base was there)."""
+        if stored.path is not None or stored.policy.lines or id(stored) in self.based:
+            return False
+        from .base import BASE_COMMENT, base_rules, covers
+
+        self.based.add(id(stored))
+        if self._base is None:
+            self._base = base_rules()
+        stored.policy.lines.append(BASE_COMMENT)
+        stored.added.append(BASE_COMMENT)
+        for rule in self._base:
+            self.store.add_rule(stored, rule)
+        translation = call.extra.get("translation")
+        return covers(self._base, call.name, translation.by_name() if translation is not None else {})
 
 
 _CREATING = ("open", "openat", "openat2", "creat")
@@ -70,8 +103,23 @@ def note_generated(syscall: str, args: list[tuple[str, str]], temp_dirs: tuple[s
             generated.add(name)
 
 
+NEVER_LEARNED = ("fd",)  # descriptor numbers vary from run to run; `fdname` says what it is
+
+
+def learned_args(syscall: str, args: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The translated arguments a learned rule names, as the facts table says (`learn`):
+    by default every one but descriptor numbers, so a call that reaches outside the
+    process is learned with what it reached (the file, the process, the request...)."""
+    row = ROWS.get(syscall)
+    wanted = row.learn if row is not None else None
+    return [(name, value) for name, value in args
+            if (name in wanted if wanted is not None else name not in NEVER_LEARNED)]
+
+
 def learned_rule(call: Call, use_aliases: bool, temp_dirs: tuple[str, ...] = (),
-                 generated: set[str] | frozenset[str] = frozenset()) -> ast.Rule:
+                 generated: set[str] | frozenset[str] = frozenset()) -> ast.Rule | None:
+    """The rule -A adds for a call, or None when a value it would name could not be read
+    (a rule on it would never match: UNREADABLE fails every comparison)."""
     translation = call.extra.get("translation")
     args: list[tuple[str, str]] = list(call.extra.get("translated", ()))  # type: ignore[arg-type]
     syscall = call.name
@@ -79,6 +127,10 @@ def learned_rule(call: Call, use_aliases: bool, temp_dirs: tuple[str, ...] = (),
     if alias:
         syscall = alias
         args = list(getattr(translation, "alias_list", []))
+    else:
+        args = learned_args(syscall, args)
+    if any(isinstance(value, Unreadable) for _, value in args):
+        return None
     return ast.Rule("native", syscall, exact_expr(args, temp_dirs, generated), ast.Action("permit"))
 
 

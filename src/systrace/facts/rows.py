@@ -77,6 +77,8 @@ class Row:
     fd_errnos: tuple[int, ...] | None = None  # the descriptor form's errors (None: no such form)
     faultable: bool = True  # False: never failed by fault injection (README "Never failed")
     deny: int = EPERM
+    learn: tuple[str, ...] | None = None  # the translated arguments a learned rule names (None: all but `fd`)
+    base: str | None = None  # the learned policies' base rule for the part of an OUTSIDE call on itself
 
     @property
     def route(self) -> str:
@@ -171,9 +173,11 @@ _row("openat2", 4, "desc file", OUTSIDE, P(1, dirfd=0), OpenHowArg(2, 3), errnos
 _row("creat", 2, "desc file", OUTSIDE, P(0), _mode(1), errnos=_OPEN, emulated=True, alias="open")
 _row("stat", 2, "file stat", OUTSIDE, P(0), errnos=_STAT, alias="fsread")
 _row("lstat", 2, "file stat", OUTSIDE, P(0, follow=NOFOLLOW), errnos=_STAT, alias="fsread")
+_FD_FORM = 'fd match "*"'  # true only for the descriptor form: the path form has no `fd`
 _row("newfstatat", 4, "desc file stat", OUTSIDE, P(1, dirfd=0, flags=3), errnos=_STAT, alias="fsread",
-     fd_errnos=_FSTAT)
-_row("statx", 5, "desc file stat", OUTSIDE, P(1, dirfd=0, flags=2), errnos=_STAT, alias="fsread", fd_errnos=_FSTAT)
+     fd_errnos=_FSTAT, base=_FD_FORM)
+_row("statx", 5, "desc file stat", OUTSIDE, P(1, dirfd=0, flags=2), errnos=_STAT, alias="fsread", fd_errnos=_FSTAT,
+     base=_FD_FORM)
 _row("access", 2, "file", OUTSIDE, P(0), errnos=_ACCESS, alias="fsread")
 _row("faccessat", 3, "desc file", OUTSIDE, P(1, dirfd=0), errnos=_ACCESS, alias="fsread")
 _row("faccessat2", 4, "desc file", OUTSIDE, P(1, dirfd=0, flags=3), errnos=_ACCESS, alias="fsread",
@@ -300,8 +304,14 @@ _rows("dup", 1, "desc", HELD, kernel="plumbing")
 _rows("dup2", 2, "desc", HELD, kernel="plumbing")
 _rows("dup3", 3, "desc", HELD, kernel="plumbing")
 _row("close_range", 3, "desc", HELD)
-_row("fcntl", 3, "desc", HELD, IntArg("fd", 0, formats.decimal), IntArg("cmd", 1, formats.fcntl_cmd))
-_row("ioctl", 3, "desc", OUTSIDE, FD0, IntArg("request", 1, formats.ioctl_request))  # the terminal, devices
+# F_SETOWN / F_SETOWN_EX name a process that gets SIGIO: learned, not in the base
+_row("fcntl", 3, "desc", OUTSIDE, IntArg("fd", 0, formats.decimal), IntArg("cmd", 1, formats.fcntl_cmd),
+     base='cmd neq "F_SETOWN" and cmd neq "F_SETOWN_EX"')
+# the terminal, devices: learned by request (TIOCSTI types into the terminal); the base
+# has the requests that only read the descriptor's state (isatty() is TCGETS)
+_row("ioctl", 3, "desc", OUTSIDE, FD0, IntArg("request", 1, formats.ioctl_request), learn=("request",),
+     base=" or ".join(f'request eq "{name}"' for name in ("TCGETS", "TIOCGWINSZ", "FIONREAD", "TIOCGPGRP", "FIOCLEX",
+                                                            "FIONCLEX", "FIONBIO", "TCGETS2", "TIOCGPTN")))
 _row("fchmod", 2, "desc", OUTSIDE, FD0, _mode(1), errnos=_FATTR)  # changes the file: no write access needed
 _row("fchown", 3, "desc", OUTSIDE, FD0, _uid(1), _gid(2), errnos=_FATTR)
 _rows("fsetxattr fremovexattr", 5, "desc", OUTSIDE, FD0)
@@ -426,11 +436,12 @@ _rows("create_module get_kernel_syms query_module nfsservctl afs_syscall tuxcall
 
 # -- other processes ------------------------------------------------------------------------------
 _KILL0 = PidArg(0, group=True)
-_row("kill", 2, "process signal", OUTSIDE, _KILL0, _sig(1))
-_row("tkill", 2, "process signal", OUTSIDE, PidArg(0, thread=True), _sig(1))
-_row("tgkill", 3, "process signal", OUTSIDE, PidArg(0), PidArg(1, thread=True), _sig(2))
-_row("rt_sigqueueinfo", 3, "process signal", OUTSIDE, PidArg(0), _sig(1))
-_row("rt_tgsigqueueinfo", 4, "process signal", OUTSIDE, PidArg(0), PidArg(1, thread=True), _sig(2))
+_TO_SELF = 'pidname eq "<own process>" or pidname eq "<own thread>"'  # raise(), abort(): in the base
+_row("kill", 2, "process signal", OUTSIDE, _KILL0, _sig(1), base=_TO_SELF)
+_row("tkill", 2, "process signal", OUTSIDE, PidArg(0, thread=True), _sig(1), base=_TO_SELF)
+_row("tgkill", 3, "process signal", OUTSIDE, PidArg(0), PidArg(1, thread=True), _sig(2), base=_TO_SELF)
+_row("rt_sigqueueinfo", 3, "process signal", OUTSIDE, PidArg(0), _sig(1), base=_TO_SELF)
+_row("rt_tgsigqueueinfo", 4, "process signal", OUTSIDE, PidArg(0), PidArg(1, thread=True), _sig(2), base=_TO_SELF)
 _row("pidfd_send_signal", 4, "desc process signal", OUTSIDE, PidArg(0, pidfd=True), _sig(1))
 _row("pidfd_open", 2, "desc process", OUTSIDE, PidArg(0))
 _row("pidfd_getfd", 3, "desc process", OUTSIDE, PidArg(0, pidfd=True))
@@ -462,19 +473,19 @@ _row("setresgid", 3, "creds", OUTSIDE, _gid(0), _gid(1), _gid(2), alias="setegid
 _row("setfsuid", 1, "creds", OUTSIDE, _uid(0))
 _row("setfsgid", 1, "creds", OUTSIDE, _gid(0))
 _row("setgroups", 2, "creds", OUTSIDE, _num("count", 0))
-_row("capset", 2, "creds", OUTSIDE)  # the capabilities are in memory: a rule is on the call itself
+_row("capset", 2, "creds", SELF)  # only the caller's own capabilities, within what it is permitted
 
 # -- the system ------------------------------------------------------------------------------------
-_row("settimeofday", 2, "clock", OUTSIDE)
+_row("settimeofday", 2, "clock", OUTSIDE, IntArg("time", 0, formats.set_or_get, width=64))
 _row("clock_settime", 2, "clock", OUTSIDE, _num("clockid", 0))
 _row("clock_adjtime", 2, "clock", OUTSIDE, _num("clockid", 0))
-_row("adjtimex", 1, "clock", OUTSIDE)
+_row("adjtimex", 1, "clock", OUTSIDE)  # what it sets is in memory: a rule is on the call
 _rows("sethostname setdomainname", 2, "", OUTSIDE, StrArg("name", 0))
 _row("reboot", 4, "", OUTSIDE, _hex("cmd", 2))
 _row("syslog", 3, "", OUTSIDE, _num("type", 0))
 _row("sysfs", 3, "", OUTSIDE, _num("option", 0))
 _row("ustat", 2, "", OUTSIDE, _hex("dev", 0))
-_row("_sysctl", 1, "", OUTSIDE)
+_row("_sysctl", 1, "", SELF)  # removed from the kernel: ENOSYS
 _row("iopl", 1, "", OUTSIDE, _num("level", 0))
 _row("ioperm", 3, "", OUTSIDE, _hex("from", 0), _num("num", 1))
 _row("init_module", 3, "", OUTSIDE, StrArg("params", 2))
@@ -493,7 +504,7 @@ _row("quotactl_fd", 4, "desc", OUTSIDE, FD0, _hex("cmd", 1))
 _row("fsopen", 2, "desc", OUTSIDE, StrArg("fstype", 0))
 _row("fsconfig", 5, "desc", OUTSIDE, FD0, _num("cmd", 1), StrArg("key", 2))
 _row("fsmount", 3, "desc", OUTSIDE, FD0)
-_rows("statmount listmount", 4, "", OUTSIDE)
+_rows("statmount listmount", 4, "", OUTSIDE, _hex("flags", 3))
 
 # -- System V IPC and message queues -----------------------------------------------------------------
 _row("shmget", 3, "ipc", OUTSIDE, _hex("key", 0))

@@ -323,6 +323,10 @@ class Store:
                 current.policies.append(target)
             present = {rule_text(rule) for rule in target.rules}
             for rule in stored.added:
+                if isinstance(rule, ast.Comment):  # the base's heading (decide/base.py)
+                    if rule not in target.lines:
+                        target.lines.append(rule)
+                    continue
                 if rule_text(rule) not in present:
                     target.lines.append(rule)
                     present.add(rule_text(rule))

@@ -1,0 +1,105 @@
+"""No learned rule grants more than the learning run used (issue 11 item 4): a call that
+reaches outside the process is learned with what it reached. For each class, the
+harmless variant is learned, replays under -a, and the attack variant -- the same calls
+aimed elsewhere -- succeeds natively and is denied under -a."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+from conftest import TIMEOUT, run, systrace
+
+from systrace.facts import OUTSIDE, ROWS
+
+
+@pytest.fixture
+def outsider():
+    """A process outside the run, of the same user (root here)."""
+    process = subprocess.Popen(["sleep", str(TIMEOUT)])
+    yield str(process.pid)
+    process.kill()
+    process.wait()
+
+
+@pytest.fixture
+def files(shared_dir: Path, request) -> dict[str, str]:
+    directory = shared_dir / f"reach-{request.node.name}".replace("[", "-").replace("]", "")
+    directory.mkdir(exist_ok=True)
+    out = {}
+    for name in ("a", "b", "c"):
+        path = directory / name
+        path.write_text(name)
+        path.chmod(0o644)
+        out[name] = str(path)
+    return out
+
+
+def learn_replay_attack(cbin, tmp_path: Path, harmless: list[str], attack: list[str]) -> tuple[int, int]:
+    """(attacks that succeeded natively, attacks that succeeded under -a)."""
+    binary = cbin("reach")
+    policies = str(tmp_path / "policies")
+    mode = harmless[0]
+    native = run([binary, *attack])
+    learned = systrace("-d", policies, "-A", binary, *harmless)
+    assert f"{mode}: ok" in learned.stdout.decode(), learned
+    replay = systrace("-d", policies, "-a", "-e", binary, *harmless)
+    assert f"{mode}: ok" in replay.stdout.decode() and b"deny" not in replay.stderr, replay
+    enforced = systrace("-d", policies, "-a", "-e", binary, *attack)
+    return int(f"{mode}: ok" in native.stdout.decode()), int(f"{mode}: ok" in enforced.stdout.decode())
+
+
+@pytest.mark.parametrize("mode", ["ptrace", "prlimit", "kill", "pidfd"])
+def test_calls_on_another_process_are_learned_with_the_process(cbin, tmp_path: Path, outsider: str,
+                                                                mode: str) -> None:
+    assert learn_replay_attack(cbin, tmp_path, [mode, "child"], [mode, outsider]) == (1, 0)
+
+
+def test_ioctl_is_learned_with_its_request(cbin, tmp_path: Path) -> None:
+    # TCFLSH learned; TIOCSTI (typing into the terminal) on the same descriptor is denied
+    assert learn_replay_attack(cbin, tmp_path, ["ioctl", "TCFLSH"], ["ioctl", "TIOCSTI"]) == (1, 0)
+
+
+def test_open_tree_is_learned_with_its_path(cbin, tmp_path: Path, files: dict[str, str]) -> None:
+    directory = str(Path(files["a"]).parent)
+    assert learn_replay_attack(cbin, tmp_path, ["open_tree", directory], ["open_tree", "/etc"]) == (1, 0)
+
+
+def test_open_by_handle_at_is_learned_with_its_handle(cbin, tmp_path: Path, files: dict[str, str]) -> None:
+    handles = {name: run([cbin("reach"), "handle-of", files[name]]).stdout.decode().strip() for name in "ab"}
+    assert all(":" in handle for handle in handles.values()), handles
+    harmless = ["handle", files["a"], files["b"], handles["a"]]
+    attack = ["handle", files["a"], files["b"], handles["b"]]
+    assert learn_replay_attack(cbin, tmp_path, harmless, attack) == (1, 0)
+
+
+def test_changing_a_file_through_a_descriptor_is_learned_with_the_file(cbin, tmp_path: Path,
+                                                                       files: dict[str, str]) -> None:
+    # both runs open a and b read-only; the learned fchmod is on a, the attack's on b
+    harmless = ["fchmod", files["a"], files["b"], "A"]
+    attack = ["fchmod", files["a"], files["b"], "B"]
+    assert learn_replay_attack(cbin, tmp_path, harmless, attack) == (1, 0)
+
+
+@pytest.mark.parametrize("mode", ["rename", "link", "exchange"])
+def test_both_names_of_rename_link_and_exchange_are_learned(cbin, tmp_path: Path, files: dict[str, str],
+                                                           mode: str) -> None:
+    # same first name, another second name (RENAME_EXCHANGE swaps with it)
+    target = {"link": files["b"] + ".link"}.get(mode, files["b"])
+    other = {"link": files["c"] + ".link"}.get(mode, files["c"])
+    assert learn_replay_attack(cbin, tmp_path, [mode, files["a"], target], [mode, files["a"], other]) == (1, 0)
+
+
+# Calls reaching outside the process whose registers say nothing more (no arguments, or
+# all of them in a structure): their rule can only be on the call itself.
+ONLY_THE_CALL = {"sync", "vhangup", "adjtimex", "io_uring_setup", "io_uring_enter", "io_uring_register"}
+
+
+def test_every_call_reaching_outside_is_learned_with_an_argument() -> None:
+    from systrace.decide.modes import learned_args
+    from systrace.translate.table import arg_names
+
+    plain = [name for name, row in ROWS.items() if row.reach == OUTSIDE and name not in ONLY_THE_CALL
+             and not learned_args(name, [(arg, "value") for arg in arg_names(name)])]
+    assert plain == []
