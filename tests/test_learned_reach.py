@@ -9,7 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import TIMEOUT, run, systrace
+from conftest import TIMEOUT, base_env, run, systrace
 
 from systrace.facts import OUTSIDE, ROWS
 
@@ -103,3 +103,21 @@ def test_every_call_reaching_outside_is_learned_with_an_argument() -> None:
     plain = [name for name, row in ROWS.items() if row.reach == OUTSIDE and name not in ONLY_THE_CALL
              and not learned_args(name, [(arg, "value") for arg in arg_names(name)])]
     assert plain == []
+
+
+def test_an_unreadable_argv_is_never_learned_nor_permitted(tmp_path: Path) -> None:
+    """A 300-word argv cannot be read (more than 256 words): learning writes no rule on
+    it, and a negative rule (`argv nsub "evil"`) does not permit it."""
+    policies = tmp_path / "policies"
+    env = base_env(PATH="/usr/bin:/bin")
+    short, long = ["sh", "-c", "exec /bin/true 1 2"], ["sh", "-c", "exec /bin/true $(seq 300)"]
+    for argv in (short, long):
+        assert systrace("-d", str(policies), "-A", *argv, env=env).returncode == 0
+    texts = {path: path.read_text() for path in policies.iterdir() if path.is_file() and path.name != ".lock"}
+    assert not any("<unreadable>" in text for text in texts.values())
+    rule = 'argv eq "/bin/true 1 2"'
+    (path,) = [path for path, text in texts.items() if rule in text]
+    path.write_text(texts[path].replace(rule, 'argv nsub "evil"'))
+    assert systrace("-d", str(policies), "-a", *short, env=env).returncode == 0
+    denied = systrace("-d", str(policies), "-a", "-e", *long, env=env)
+    assert denied.returncode != 0 and b"syscall: linux-execve(59)" in denied.stderr, denied

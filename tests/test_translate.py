@@ -354,3 +354,52 @@ def test_names_a_run_made_up_are_generalised_even_when_they_look_plain() -> None
     assert temporary_pattern("/tmp/reused.s", dirs, generated) is None
     argv = exact_expr([("argv", "as -o x.o /tmp/ccabcdef.s")], dirs, generated)
     assert evaluate(argv, {"argv": ["as -o x.o /tmp/ccQ9z8Yx.s"]})
+
+
+def test_unreadable_values_fail_every_comparison_closed() -> None:
+    from systrace.call import Call
+    from systrace.decide.modes import learned_rule
+    from systrace.policy.compiled import CompiledPolicy
+    from systrace.policy.match import UNREADABLE
+
+    parser = Parser()
+    args = {"argv": [UNREADABLE], "filename": ["/bin/sh"]}
+    for text in ('argv neq "x"', 'argv nsub "evil"', 'not argv sub "evil"', 'not argv eq "<unreadable>"',
+                 'argv eq "<unreadable>"', 'argv match "*"', 'argv re "."', 'not (argv eq "a" and filename eq "/bin/sh")',
+                 'argv nsub "evil" or filename eq "/x"', 'not (argv sub "a" or argv nsub "a")'):
+        assert not evaluate(parser.parse_expr(text), args), text
+    # what does not depend on the value still decides
+    assert evaluate(parser.parse_expr('filename eq "/bin/sh" or argv eq "x"'), args)
+    assert not evaluate(parser.parse_expr('filename eq "/x" and argv neq "x"'), args)
+    assert evaluate(parser.parse_expr('not (argv eq "a" and filename eq "/x")'), args)
+    # a real "<unreadable>" string is an ordinary value
+    assert evaluate(parser.parse_expr('argv eq "<unreadable>"'), {"argv": ["<unreadable>"]})
+    policy = parser.parse_file('Policy: /bin/sh, Emulation: native\n\tnative-execve: argv eq "<unreadable>" then permit\n')
+    compiled = CompiledPolicy(policy.policies[0], lambda text: text)
+    assert compiled.first_match("execve", {"argv": [UNREADABLE]}, lambda p: True) is None
+    assert compiled.first_match("execve", {"argv": ["<unreadable>"]}, lambda p: True) is not None
+
+    class Notif:
+        nr, pid, args = SYSCALLS["execve"], 1, (0,) * 6
+
+    call = Call(Notif(), 1, 0, "/bin/sh")  # type: ignore[arg-type]
+    call.extra["translated"] = (("filename", "/bin/true"), ("argv", UNREADABLE))
+    assert learned_rule(call, use_aliases=True) is None  # learning writes no rule on it
+
+
+def test_ioctl_requests_by_name_and_every_path_argument_translated(tree: Path) -> None:
+    tracee = FakeTracee(tree, fds={0: "/dev/pts/3"})
+    assert translate("ioctl", (0, 0x5412, 0, 0, 0, 0), tracee).args == [
+        ("fd", "0"), ("fdname", "/dev/pts/3"), ("request", "TIOCSTI")]
+    assert formats.ioctl_request(0x541B) == "FIONREAD" and formats.ioctl_request(0xDEAD) == "0xdead"
+    a, b = tracee.put(b"dir/file\0"), tracee.put(b"dir/other\0")
+    for syscall, raw in (("symlink", (a, b)), ("renameat2", (AT_FDCWD, a, AT_FDCWD, b, 2)), ("pivot_root", (a, b)),
+                         ("move_mount", (AT_FDCWD, a, AT_FDCWD, b, 0)), ("mount", (a, b, a, 0, 0)),
+                         ("chroot", (a,)), ("acct", (a,)), ("swapon", (a, 0)), ("umount2", (a, 0)),
+                         ("fchmodat2", (AT_FDCWD, a, 0o644, 0)), ("setxattrat", (AT_FDCWD, a, 0, 0, 0, 0)),
+                         ("name_to_handle_at", (AT_FDCWD, a, 0, 0, 0)), ("open_tree", (AT_FDCWD, a, 0)),
+                         ("inotify_add_watch", (3, a, 0))):
+        args = translate(syscall, (*raw, 0, 0, 0, 0, 0, 0)[:6], tracee).args
+        assert ("filename", str(tree / "dir" / "file")) in args or ("filename", str(tree / "dir" / "other")) in args, \
+            (syscall, args)
+    assert ("target", "dir/file") in translate("symlink", (a, b, 0, 0, 0, 0), tracee).args  # as written

@@ -15,7 +15,7 @@
      reach exchange A B         renameat2(A, B, RENAME_EXCHANGE), then back
      reach handle-of PATH       print PATH's handle as hex (to build an attack)
      reach abort                abort(): raise SIGABRT on itself
-     reach mprotect             mprotect a page and report its errno */
+     reach mprotect             mprotect a page PROT_READ|PROT_EXEC and report its errno */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -135,7 +135,7 @@ int main(int argc, char **argv) {
         abort();
     } else if (strcmp(mode, "mprotect") == 0) {
         void *page = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        status = report(mode, mprotect(page, 4096, PROT_READ));
+        status = report(mode, mprotect(page, 4096, PROT_READ | PROT_EXEC));
     } else if (strcmp(mode, "nothing") == 0) {
         status = report(mode, 0);
     } else {
