@@ -42,9 +42,11 @@ class FakeTracee:
         return address
 
     def read(self, address: int, size: int) -> bytes:
-        if address not in self.memory or len(self.memory[address]) < size:
+        base = address & ~0xFFF  # blocks are 0x1000 apart: an address inside one reads from it
+        offset = address - base
+        if base not in self.memory or len(self.memory[base]) < offset + size:
             raise MemoryError_(errno.EFAULT, "unmapped")
-        return self.memory[address][:size]
+        return self.memory[base][offset : offset + size]
 
     def string(self, address: int, limit: int = 4096) -> bytes:
         if address not in self.memory:
@@ -403,3 +405,45 @@ def test_ioctl_requests_by_name_and_every_path_argument_translated(tree: Path) -
         assert ("filename", str(tree / "dir" / "file")) in args or ("filename", str(tree / "dir" / "other")) in args, \
             (syscall, args)
     assert ("target", "dir/file") in translate("symlink", (a, b, 0, 0, 0, 0), tracee).args  # as written
+
+
+def test_sendmsg_destinations() -> None:
+    tracee = FakeTracee(Path("/"))
+    address = tracee.put(struct.pack("<HH4s8x", socket.AF_INET, socket.htons(53), socket.inet_aton("10.0.0.1")))
+    other = tracee.put(struct.pack("<HH4s8x", socket.AF_INET, socket.htons(53), socket.inet_aton("10.0.0.2")))
+
+    def header(name: int, length: int) -> bytes:
+        return struct.pack("<QI4x", name, length) + bytes(40) + bytes(8)  # msghdr + mmsghdr's msg_len
+
+    one = tracee.put(header(address, 16)[:56])
+    assert translate("sendmsg", (3, one, 0, 0, 0, 0), tracee).args == [("sockaddr", "inet-[10.0.0.1]:53")]
+    connected = tracee.put(header(0, 0)[:56])
+    assert translate("sendmsg", (3, connected, 0, 0, 0, 0), tracee).args == [("sockaddr", "<no address>")]
+    same = tracee.put(header(address, 16) * 2)
+    assert translate("sendmmsg", (3, same, 2, 0, 0, 0), tracee).args == [("sockaddr", "inet-[10.0.0.1]:53")]
+    mixed = tracee.put(header(address, 16) + header(other, 16))
+    from systrace.policy.match import Unreadable
+
+    assert isinstance(translate("sendmmsg", (3, mixed, 2, 0, 0, 0), tracee).args[0][1], Unreadable)
+
+
+def test_own_proc_entries_and_pipes_replay(tmp_path: Path) -> None:
+    """A learned rule for /proc/self and a pipe on /dev/stdin matches the next run."""
+    import re
+
+    from conftest import base_env, systrace
+
+    policies = tmp_path / "policies"
+    env = base_env(PATH="/usr/bin:/bin")
+    argv = ["sh", "-c", "cat /proc/self/stat /dev/stdin /proc/thread-self/comm > /dev/null"]
+    for _ in range(2):
+        assert systrace("-d", str(policies), "-A", *argv, input=b"data", env=env).returncode == 0
+    texts = "".join(path.read_text() for path in policies.iterdir() if path.is_file())
+    assert 'filename eq "/proc/self/stat"' in texts and 'filename eq "pipe:"' in texts
+    assert 'filename eq "/proc/thread-self/comm"' in texts
+    assert not re.search(r"/proc/\d+/stat\b|pipe:\[", texts)
+    before = texts
+    assert systrace("-d", str(policies), "-A", *argv, input=b"data", env=env).returncode == 0
+    assert "".join(path.read_text() for path in policies.iterdir() if path.is_file()) == before  # nothing added
+    enforced = systrace("-d", str(policies), "-a", "-e", *argv, input=b"data", env=env)
+    assert enforced.returncode == 0 and b"deny" not in enforced.stderr, enforced

@@ -159,7 +159,7 @@ def test_memfd_execveat_of_an_unknown_binary(tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, "-m", "systrace", "-d", str(policies), "-a", "-E", str(log), binary],
                             capture_output=True, env=env, timeout=120)
     assert result.returncode == 3  # execveat failed and the program went on to exit(3)
-    assert re.search(r"deny\[eacces\] user: \w+, prog: .*syscall: linux-execveat\(322\), fd: \d+, argv: payload "
+    assert re.search(r"deny\[eacces\] user: \w+, prog: .*syscall: linux-execveat\(322\), fd: \d+, fdname: memfd:payload, argv: payload "
                      r"\(no policy for /memfd:payload \(deleted\)\)", log.read_text())
 
 

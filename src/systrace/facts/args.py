@@ -81,4 +81,14 @@ class HandleArg:
     index: int
 
 
-ArgSpec = PathArg | IntArg | SockaddrArg | ArgvArg | PidArg | UnameArg | OpenHowArg | StrArg | FdArg | HandleArg
+@record
+class MsgNameArg:
+    """The destination addresses in a struct msghdr (sendmsg) or an array of struct
+    mmsghdr (sendmmsg, `count` the index of its length): `sockaddr`, `<no address>`
+    for a connected socket; addresses that differ within one sendmmsg are unreadable."""
+
+    index: int
+    count: int | None = None
+
+
+ArgSpec = MsgNameArg | PathArg | IntArg | SockaddrArg | ArgvArg | PidArg | UnameArg | OpenHowArg | StrArg | FdArg | HandleArg

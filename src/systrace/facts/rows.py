@@ -48,6 +48,7 @@ from .args import (
     FdArg,
     HandleArg,
     IntArg,
+    MsgNameArg,
     OpenHowArg,
     PathArg,
     PidArg,
@@ -137,8 +138,8 @@ def _num(name: str, i: int) -> IntArg:
     return IntArg(name, i, formats.decimal)
 
 
-def _hex(name: str, i: int) -> IntArg:
-    return IntArg(name, i, formats.hexadecimal)
+def _hex(name: str, i: int, width: int = 32) -> IntArg:
+    return IntArg(name, i, formats.hexadecimal if width == 32 else formats.hexadecimal64, width=width)
 
 
 P = PathArg
@@ -234,7 +235,7 @@ _row("acct", 1, "file", OUTSIDE, P(0))
 _row("swapon", 2, "file", OUTSIDE, P(0))
 _row("swapoff", 1, "file", OUTSIDE, P(0))
 _row("uselib", 1, "file", OUTSIDE, P(0))
-_row("mount", 5, "file", OUTSIDE, StrArg("source", 0), P(1), StrArg("fstype", 2), _hex("flags", 3))
+_row("mount", 5, "file", OUTSIDE, StrArg("source", 0), P(1), StrArg("fstype", 2), _hex("flags", 3, width=64))
 _row("umount2", 2, "file", OUTSIDE, P(0, follow=NOFOLLOW), _hex("flags", 1))
 _row("quotactl", 4, "file", OUTSIDE, _hex("cmd", 0), StrArg("special", 1), _num("id", 2))
 _row("inotify_add_watch", 3, "desc file", OUTSIDE, P(1), _hex("mask", 2))
@@ -331,9 +332,12 @@ _row("socketpair", 4, "network", HELD, *_SOCK, errnos=_FDS)
 _row("connect", 3, "network", OUTSIDE, SockaddrArg(1, 2), emulated=True,
      errnos=(ECONNREFUSED, ETIMEDOUT, ENETUNREACH, EACCES, EADDRNOTAVAIL, EINTR))
 _row("bind", 3, "network", OUTSIDE, SockaddrArg(1, 2), emulated=True, errnos=(EADDRINUSE, EACCES, EADDRNOTAVAIL))
-_row("sendto", 6, "network", OUTSIDE, SockaddrArg(4, 5), errnos=(ENOBUFS, EAGAIN, EINTR, ENOMEM))
-_rows("sendmsg", 3, "network", HELD, errnos=(ENOBUFS, EAGAIN, EINTR, ENOMEM))
-_rows("sendmmsg", 4, "network", HELD, errnos=(ENOBUFS, EAGAIN, EINTR, ENOMEM))
+# a destination address reaches out; none (a connected socket) is a write to a held descriptor
+_CONNECTED = 'sockaddr eq "<no address>"'
+_row("sendto", 6, "network", OUTSIDE, SockaddrArg(4, 5), errnos=(ENOBUFS, EAGAIN, EINTR, ENOMEM), base=_CONNECTED)
+_row("sendmsg", 3, "network", OUTSIDE, MsgNameArg(1), errnos=(ENOBUFS, EAGAIN, EINTR, ENOMEM), base=_CONNECTED)
+_row("sendmmsg", 4, "network", OUTSIDE, MsgNameArg(1, count=2), errnos=(ENOBUFS, EAGAIN, EINTR, ENOMEM),
+     base=_CONNECTED)
 _row("recvfrom", 6, "network", HELD, errnos=(EAGAIN, EINTR, ENOMEM, ECONNREFUSED))
 _row("recvmsg", 3, "network", HELD, errnos=(EAGAIN, EINTR, ENOMEM, ECONNREFUSED))
 _row("recvmmsg", 5, "network", HELD, errnos=(EAGAIN, EINTR, ENOMEM, ECONNREFUSED))
@@ -445,7 +449,7 @@ _row("rt_tgsigqueueinfo", 4, "process signal", OUTSIDE, PidArg(0), PidArg(1, thr
 _row("pidfd_send_signal", 4, "desc process signal", OUTSIDE, PidArg(0, pidfd=True), _sig(1))
 _row("pidfd_open", 2, "desc process", OUTSIDE, PidArg(0))
 _row("pidfd_getfd", 3, "desc process", OUTSIDE, PidArg(0, pidfd=True))
-_row("ptrace", 4, "process", OUTSIDE, IntArg("request", 0, formats.ptrace_request), PidArg(1))
+_row("ptrace", 4, "process", OUTSIDE, IntArg("request", 0, formats.ptrace_request, width=64), PidArg(1))
 _row("prlimit64", 4, "process", OUTSIDE, PidArg(0), IntArg("resource", 1, formats.rlimit),
      IntArg("limit", 2, formats.set_or_get, width=64), faultable=False)
 _row("setrlimit", 2, "process", SELF, IntArg("resource", 0, formats.rlimit))

@@ -122,7 +122,7 @@ def _compile_symbol(symbol: ast.Symbol, syscall: str, negate: bool) -> list[tupl
     spec = specs[index]
     if spec.format not in INVERTIBLE:
         return None  # no integer spells this value (set_or_get): the supervisor decides
-    value = invert(spec.format, symbol.value)
+    value = invert(spec.format, symbol.value, spec.width)
     equal = symbol.op == "eq"
     if negate:
         equal = not equal
@@ -132,17 +132,18 @@ def _compile_symbol(symbol: ast.Symbol, syscall: str, negate: bool) -> list[tupl
 
 
 INVERTIBLE = (formats.decimal, formats.mode, formats.prot, formats.signame, formats.fcntl_cmd, formats.sockdom,
-              formats.socktype, formats.ioctl_request, formats.ptrace_request, formats.rlimit, formats.hexadecimal)
+              formats.socktype, formats.ioctl_request, formats.ptrace_request, formats.rlimit, formats.hexadecimal,
+              formats.hexadecimal64)
 
 
-def invert(format_function, text: str) -> int | None:
+def invert(format_function, text: str, width: int = 32) -> int | None:
     """The integer whose formatted form is `text` (ignoring ASCII case), if any."""
     candidate = _parse(format_function, text)
     if candidate is None:
         return None
     if ascii_casefold(format_function(candidate)) != ascii_casefold(text):
         return None
-    return candidate & 0xFFFFFFFF
+    return candidate & ((1 << width) - 1)
 
 
 def _parse(format_function, text: str) -> int | None:
@@ -169,7 +170,7 @@ def _parse(format_function, text: str) -> int | None:
                 return reverse[upper] if upper in reverse else int(text, 16)
         if format_function is formats.rlimit:
             return formats.RLIMITS.index(upper) if upper in formats.RLIMITS else int(upper[len("RLIMIT_"):])
-        if format_function is formats.hexadecimal:
+        if format_function in (formats.hexadecimal, formats.hexadecimal64):
             return int(text, 16)
         if format_function in (formats.sockdom, formats.socktype):
             import socket  # only for socket rules (start-up time)

@@ -160,7 +160,8 @@ def ioctl_request(value: int) -> str:
 
 
 def ptrace_request(value: int) -> str:
-    return PTRACE_REQUESTS.get(value & 0xFFFFFFFF, f"{value & 0xFFFFFFFF:#x}")
+    """The kernel reads the request as a long: all 64 bits."""
+    return PTRACE_REQUESTS.get(value, f"{value:#x}")
 
 
 def rlimit(value: int) -> str:
@@ -175,3 +176,7 @@ def set_or_get(value: int) -> str:
 
 def hexadecimal(value: int) -> str:
     return f"{value & 0xFFFFFFFF:#x}"
+
+
+def hexadecimal64(value: int) -> str:
+    return f"{value:#x}"

@@ -10,6 +10,7 @@ from ..facts.args import (
     FdArg,
     HandleArg,
     IntArg,
+    MsgNameArg,
     OpenHowArg,
     PathArg,
     PidArg,
@@ -28,7 +29,7 @@ TRANSLATORS: dict[str, tuple[ArgSpec, ...]] = {name: row.args for name, row in R
 ARG_COUNTS: dict[str, int] = {name: row.nargs for name, row in ROWS.items()}
 
 __all__ = ["TRANSLATORS", "ARG_COUNTS", "arg_names", "AT_SYMLINK_NOFOLLOW", "AT_SYMLINK_FOLLOW", "AT_EMPTY_PATH", "ArgSpec",
-           "ArgvArg", "FdArg", "HandleArg", "IntArg", "OpenHowArg", "PathArg", "PidArg", "SockaddrArg", "StrArg",
+           "ArgvArg", "FdArg", "HandleArg", "IntArg", "MsgNameArg", "OpenHowArg", "PathArg", "PidArg", "SockaddrArg", "StrArg",
            "UnameArg"]
 
 
@@ -46,6 +47,6 @@ def arg_names(syscall: str) -> list[str]:
         elif isinstance(spec, FdArg):
             names += ["fd", "fdname"]
         else:
-            names.append({SockaddrArg: "sockaddr", ArgvArg: "argv", PidArg: "pidname", UnameArg: "uname",
+            names.append({SockaddrArg: "sockaddr", MsgNameArg: "sockaddr", ArgvArg: "argv", PidArg: "pidname", UnameArg: "uname",
                           HandleArg: "handle"}[type(spec)])
     return names

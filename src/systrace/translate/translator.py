@@ -22,6 +22,7 @@ from .table import (
     FdArg,
     HandleArg,
     IntArg,
+    MsgNameArg,
     OpenHowArg,
     PathArg,
     PidArg,
@@ -37,6 +38,8 @@ if TYPE_CHECKING:
 MAX_SOCKADDR = 128
 MAX_ARGV = 256
 MAX_HANDLE = 128  # MAX_HANDLE_SZ
+MAX_MMSG = 1024  # UIO_MAXIOV: the most messages one sendmmsg sends
+MSGHDR, MMSGHDR = 56, 64  # sizeof(struct msghdr), sizeof(struct mmsghdr)
 
 
 class Translated:
@@ -182,6 +185,10 @@ def _translate_one(spec: ArgSpec, syscall: str, raw: tuple[int, ...], tracee: Tr
     elif isinstance(spec, StrArg):
         out.read_memory = True
         out.args.append((spec.name, _string(raw[spec.index], tracee)))
+    elif isinstance(spec, MsgNameArg):
+        out.read_memory = True
+        count = 1 if spec.count is None else min(raw[spec.count] & 0xFFFFFFFF, MAX_MMSG)
+        out.args.append(("sockaddr", _msg_names(raw[spec.index], count, MMSGHDR if spec.count else MSGHDR, tracee)))
     elif isinstance(spec, HandleArg):
         out.read_memory = True
         out.args.append(("handle", _handle(raw[spec.index], tracee)))
@@ -304,6 +311,22 @@ def _string(address: int, tracee: Tracee) -> str:
         return os.fsdecode(tracee.string(address))
     except MemoryError_:
         return UNREADABLE
+
+
+def _msg_names(address: int, count: int, stride: int, tracee: Tracee) -> str:
+    """The destination of the messages (msg_name, msg_namelen at the start of each
+    header): one value for all of them, or UNREADABLE when they differ."""
+    names = set()
+    for i in range(count):
+        try:
+            header = tracee.read(address + i * stride, 12)
+        except MemoryError_:
+            return UNREADABLE
+        name, length = int.from_bytes(header[:8], "little"), int.from_bytes(header[8:12], "little")
+        names.add(_sockaddr(name, length, tracee)[0])
+    if len(names) != 1:
+        return UNREADABLE if names else "<no address>"
+    return names.pop()
 
 
 def _handle(address: int, tracee: Tracee) -> str:
