@@ -83,7 +83,8 @@ class Learn:
         for rule in self._base:
             self.store.add_rule(stored, rule)
         translation = call.extra.get("translation")
-        return covers(self._base, call.name, translation.by_name() if translation is not None else {})
+        by_name = getattr(translation, "by_name", None)
+        return covers(self._base, call.name, by_name() if by_name is not None else {})
 
 
 _CREATING = ("open", "openat", "openat2", "creat")
