@@ -117,31 +117,17 @@ def argument_names(syscall: str) -> frozenset[str] | None:
     """The argument names rules on `syscall` (or an alias) can test, as the translators
     name them; "" gives every name any call has. None: unknown, not checked."""
     from .translate import aliases
-    from .translate.table import TRANSLATORS
+    from .translate.table import TRANSLATORS, arg_names  # from the system call facts table
 
     if not syscall:
-        return frozenset().union(*(_spec_names(spec) for specs in TRANSLATORS.values() for spec in specs),
-                                 {"uid", "uname", "gid"})
+        return frozenset().union(*(arg_names(name) for name in TRANSLATORS), {"uid", "uname", "gid"})
     if syscall in ("fsread", "fswrite"):
         return frozenset({"filename"})
     if syscall in aliases.ALIASES:  # seteuid, setegid: the new effective id
         return frozenset({"uid", "uname"}) if syscall == "seteuid" else frozenset({"gid"})
     if syscall not in SYSCALLS:
         return None
-    return frozenset().union(*(_spec_names(spec) for spec in TRANSLATORS.get(syscall, ())))
-
-
-def _spec_names(spec) -> frozenset[str]:
-    from .translate import table
-
-    if isinstance(spec, table.IntArg):
-        return frozenset({spec.name})
-    if isinstance(spec, table.PathArg):  # an fd form (AT_EMPTY_PATH) names the descriptor
-        return frozenset({"filename", "fd"} if spec.flags is not None or spec.nullable else {"filename"})
-    if isinstance(spec, table.OpenHowArg):
-        return frozenset({"oflags", "mode"})
-    named = {table.SockaddrArg: "sockaddr", table.ArgvArg: "argv", table.PidArg: "pidname", table.UnameArg: "uname"}
-    return frozenset({named[type(spec)]}) if type(spec) in named else frozenset()
+    return frozenset(arg_names(syscall))
 
 
 def id_known(kind: str, name: str) -> bool:
