@@ -90,6 +90,7 @@ def test_descriptor_form_is_not_fsread_nor_file_and_gets_descriptor_errors() -> 
     assert "newfstatat" in expand_set("fsread") and "newfstatat" in expand_set("%file")
     assert key in expand_set("%desc") and key in expand_set("all") and key in expand_set("newfstatat")
     assert key not in expand_set("!newfstatat") and key in expand_set("!openat")
+    assert expand_set("newfstatat/fd") == {key}  # the descriptor form alone
     assert not set(ERRNOS[key]) & {errno.ENOTDIR, errno.ELOOP, errno.EROFS, errno.ENOENT, errno.EACCES}
 
 
@@ -109,3 +110,20 @@ def test_fsread_faults_never_hit_fstat_by_descriptor(tmp_path: Path) -> None:
         else:
             assert by_fd, records
             assert {r["errno"] for r in by_fd} <= set(ERRNOS[fd_form_key("newfstatat")])
+
+
+def test_descriptor_forms_route_their_call(tmp_path: Path) -> None:
+    """Sets that hold NAME/fd keys (all, %desc) route NAME itself, in every mode that
+    fails calls (the explorer's recording run included)."""
+    from systrace.baseline import base_plan
+    from systrace.kernel import abi
+    from systrace.wiring import route_faults
+
+    class Routed:
+        routed = frozenset({fd_form_key("newfstatat")})
+
+    plan = base_plan(abi.RET_ALLOW)
+    route_faults(plan, Routed())
+    assert plan.actions[SYSCALLS["newfstatat"]] == abi.RET_USER_NOTIF
+    explored = systrace("--explore", "--only", "all", "--max-runs", "1", "true")
+    assert b"invalid system call" not in explored.stderr and b"1 runs" in explored.stdout + explored.stderr, explored

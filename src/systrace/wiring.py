@@ -89,8 +89,10 @@ def route_faults(plan: FilterPlan, faults) -> None:
     refuses them anyway); all others stay in the kernel."""
     if faults is None:
         return
+    from .facts import real_name
+
     for name in faults.routed:
-        nr = SYSCALLS[name]
+        nr = SYSCALLS[real_name(name)]  # a descriptor form (newfstatat/fd) is its call's
         if plan.action_of(nr) in (abi.RET_ALLOW, abi.RET_USER_NOTIF) or nr in plan.arg_rules:
             plan.actions[nr] = abi.RET_USER_NOTIF
             plan.arg_rules.pop(nr, None)

@@ -72,6 +72,8 @@ def expand_set(text: str) -> frozenset[str]:
             names |= set(aliases.members(item))
         elif item in SYSCALLS:
             names |= {item} | fd_forms_of({item})  # a call named selects its descriptor form too
+        elif item in fd_forms_of(set(SYSCALLS)):
+            names.add(item)  # NAME/fd: the descriptor form alone (newfstatat/fd: fstat by another name)
         else:
             raise SpecError(f"invalid system call '{item}'")
     return frozenset((set(SYSCALLS) | fd_forms_of(set(SYSCALLS))) - names if negate else names)
