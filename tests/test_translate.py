@@ -447,3 +447,16 @@ def test_own_proc_entries_and_pipes_replay(tmp_path: Path) -> None:
     assert "".join(path.read_text() for path in policies.iterdir() if path.is_file()) == before  # nothing added
     enforced = systrace("-d", str(policies), "-a", "-e", *argv, input=b"data", env=env)
     assert enforced.returncode == 0 and b"deny" not in enforced.stderr, enforced
+
+
+def test_what_systrace_acts_on_keeps_the_tracees_numbers(tree: Path) -> None:
+    """The policy sees /proc/self; an emulated call must act on the tracee's entry, never
+    on systrace's own /proc/self."""
+    tracee = FakeTracee(tree, tgid=1)
+    result = translate("unlink", (tracee.put(b"/proc/self/status\0"), 0, 0, 0, 0, 0), tracee)
+    assert result.args == [("filename", "/proc/self/status")]
+    assert result.targets == [b"/proc/1/status"]
+    from systrace.translate.filename import numbered
+
+    assert numbered("/proc/thread-self/comm", tracee) == b"/proc/1/task/1/comm"
+    assert numbered("/proc/selfish", tracee) == b"/proc/selfish"
