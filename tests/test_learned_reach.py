@@ -36,11 +36,20 @@ def files(shared_dir: Path, request) -> dict[str, str]:
     return out
 
 
-def learn_replay_attack(cbin, tmp_path: Path, harmless: list[str], attack: list[str]) -> tuple[int, int]:
-    """(attacks that succeeded natively, attacks that succeeded under -a)."""
+def learn_replay_attack(cbin, tmp_path: Path, harmless: list[str], attack: list[str],
+                        named: str | None = None) -> tuple[int, int]:
+    """(attacks that succeeded natively, attacks that succeeded under -a). `named`: a call
+    refused unless the policy names it (decide/policy.REFUSED_UNLESS_NAMED) is named by a
+    rule that matches nothing, so that -A may learn it."""
     binary = cbin("reach")
     policies = str(tmp_path / "policies")
     mode = harmless[0]
+    if named is not None:
+        from systrace.policy.store import file_name
+
+        Path(policies).mkdir(mode=0o700)
+        (Path(policies) / file_name(binary)).write_text(
+            f"Policy: {binary}, Emulation: native\n\tnative-{named}: fdname eq \"<none>\" then deny\n")
     native = run([binary, *attack])
     learned = systrace("-d", policies, "-A", binary, *harmless)
     assert f"{mode}: ok" in learned.stdout.decode(), learned
@@ -63,7 +72,7 @@ def test_ioctl_is_learned_with_its_request(cbin, tmp_path: Path) -> None:
 
 def test_open_tree_is_learned_with_its_path(cbin, tmp_path: Path, files: dict[str, str]) -> None:
     directory = str(Path(files["a"]).parent)
-    assert learn_replay_attack(cbin, tmp_path, ["open_tree", directory], ["open_tree", "/etc"]) == (1, 0)
+    assert learn_replay_attack(cbin, tmp_path, ["open_tree", directory], ["open_tree", "/etc"], named="open_tree") == (1, 0)
 
 
 def test_open_by_handle_at_is_learned_with_its_handle(cbin, tmp_path: Path, files: dict[str, str]) -> None:
@@ -71,7 +80,7 @@ def test_open_by_handle_at_is_learned_with_its_handle(cbin, tmp_path: Path, file
     assert all(":" in handle for handle in handles.values()), handles
     harmless = ["handle", files["a"], files["b"], handles["a"]]
     attack = ["handle", files["a"], files["b"], handles["b"]]
-    assert learn_replay_attack(cbin, tmp_path, harmless, attack) == (1, 0)
+    assert learn_replay_attack(cbin, tmp_path, harmless, attack, named="open_by_handle_at") == (1, 0)
 
 
 def test_changing_a_file_through_a_descriptor_is_learned_with_the_file(cbin, tmp_path: Path,
