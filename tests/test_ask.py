@@ -95,6 +95,22 @@ def test_wrapper_from_the_original_discussion(tmp_path: Path) -> None:
     assert always.returncode in (0, 1)  # cat copes (or reports) when brk fails
 
 
+@pytest.mark.parametrize("percent", ["1", "50", "100"])
+def test_wrapper_makes_malloc_fail_cleanly(tmp_path: Path, cbin, percent: str) -> None:
+    """The wrapper's `deny-now[enobufs]` for brk is answered the kernel's way (the break,
+    unchanged): malloc copes (glibc falls back to mmap or returns NULL, which the program
+    counts), where it used to end in SIGSEGV 19 runs of 20."""
+    binary = cbin("brkcheck")
+    log = tmp_path / "log"
+    argv = systrace_argv() + ["-d", str(tmp_path / "p"), "-E", str(log), "-g", WRAPPER, binary]
+    result = run(argv + ["malloc", "20000"], env=env(BRK_FAIL_PERCENT=percent))
+    assert result.returncode == 0 and result.stdout.endswith(b" of 20000 NULL, data ok\n"), result
+    if percent == "100":
+        assert "deny[enobufs]" in log.read_text()
+        result = run(argv + ["sbrk"], env=env(BRK_FAIL_PERCENT=percent))
+        assert result.stdout.decode().splitlines() == [f"sbrk {n} failed ENOMEM unchanged" for n in (1, 2, 3, 4)]
+
+
 def test_garbage_gets_wrong_and_a_new_chance(tmp_path: Path, cat_policy: Path) -> None:
     spec = frontend(tmp_path, """
         q = ask()

@@ -248,3 +248,69 @@ def test_faults_with_a_frontend(tmp_path: Path) -> None:
     result = systrace("-d", str(tmp_path / "p"), "-g", str(frontend), "--inject", "openat:error=EACCES:path=/etc/hostname",
                       "cat", "/etc/hostname")
     assert result.returncode == 1 and result.stderr == b"cat: /etc/hostname: Permission denied\n"
+
+
+# -- brk fails the kernel's way (issue 14 item 1) -------------------------------------------
+def test_break_worked_out_from_proc() -> None:
+    from systrace.decide.breaks import current_break
+
+    start = 0x5000
+    assert current_break(start, None, None) == start  # no [heap] mapping: the break never moved
+    assert current_break(start, 0x8000, 0x7064) == 0x7064  # the last request succeeded: exact
+    assert current_break(start, 0x8000, 0x9064) == 0x8000  # it failed: the page-aligned end
+    assert current_break(start, 0x8000, 0) == 0x8000  # brk(0) is a query, never the break
+    assert current_break(start, 0x8000, None) == 0x8000
+
+
+def brk_lines(stdout: bytes) -> list[str]:
+    return stdout.decode().splitlines()
+
+
+@pytest.mark.parametrize("when", ["3", "4", "5", "6", "3+"])
+def test_refused_brk_returns_the_break_unchanged(cbin, when: str) -> None:
+    """Calls 1 and 2 are the loader's brk(0); 3..6 are the program's sbrk(8292) calls,
+    which leave the break inside a page: sbrk must fail with ENOMEM and the break stay
+    exactly where it was (before: sbrk got 0xfffffffffffffff4 as the new break)."""
+    result = systrace(*PERMIT, "--inject", f"brk:error=ENOMEM:when={when}", cbin("brkcheck"), "sbrk")
+    lines = brk_lines(result.stdout)
+    failed = {int(line.split()[1]) for line in lines if "failed" in line}
+    expected = {1, 2, 3, 4} if when == "3+" else {int(when) - 2}
+    assert result.returncode == 0 and failed == expected, lines
+    assert all(line.endswith(("ok", "failed ENOMEM unchanged")) for line in lines), lines
+
+
+def test_random_brk_faults_fail_malloc_cleanly(cbin) -> None:
+    """-r 1 --eligible brk crashed 4 of 5 seeds; now every seed's malloc copes (glibc
+    falls back to mmap, or a NULL is counted), and the data it got is intact."""
+    native = run([cbin("brkcheck"), "malloc", "20000"])
+    assert native.stdout == b"malloc: 0 of 20000 NULL, data ok\n"
+    faulted = 0
+    for seed in range(1, 6):
+        log_lines = systrace(*PERMIT, "-e", "-r", "5", "--eligible", "brk", "--seed", str(seed),
+                             cbin("brkcheck"), "malloc", "20000")
+        assert log_lines.returncode == 0, (seed, log_lines.stdout, log_lines.stderr[-500:])
+        assert log_lines.stdout.endswith(b" of 20000 NULL, data ok\n")
+        faulted += log_lines.stderr.count(b"fault[ENOMEM]")
+    assert faulted > 0  # the faults did happen
+
+
+def test_policy_denying_brk_in_enforce_mode(cbin, tmp_path: Path) -> None:
+    """A plain `brk: deny` would be compiled into the kernel as -EPERM: it is routed to
+    systrace instead, which answers with the break."""
+    from systrace.kernel import abi
+    from systrace.kernel.filter import FilterPlan
+    from systrace.kernel.syscalls_x86_64 import SYSCALLS
+    from systrace.wiring import route_refused_breaks
+
+    plan = FilterPlan(default=abi.RET_ALLOW, actions={SYSCALLS["brk"]: abi.ret_errno(errno.ENOMEM)})
+    route_refused_breaks(plan)
+    assert plan.action_of(SYSCALLS["brk"]) == abi.RET_USER_NOTIF
+    directory = tmp_path / "policies"
+    binary = cbin("brkcheck")
+    assert systrace("-d", str(directory), "-A", binary, "sbrk").returncode == 0
+    policy = directory / file_name(binary)
+    text = "".join(line for line in policy.read_text().splitlines(True) if "native-brk" not in line)
+    policy.write_text(text + "\tnative-brk: deny[enomem]\n")
+    result = systrace("-d", str(directory), "-a", binary, "sbrk")
+    assert result.stdout.decode().splitlines() == [f"sbrk {n} failed ENOMEM unchanged" for n in (1, 2, 3, 4)]
+    assert result.returncode == 0

@@ -14,6 +14,7 @@ import signal
 
 from .call import Call, syscall_name
 from .decide import DENY, EMULATE_OPEN, EMULATE_PATH, EMULATE_SOCKET, KILL, PERMIT, RETURN, Decision
+from .decide.breaks import BreakKeeper
 from .kernel import procfs
 from .kernel.emulate import open_for
 from .kernel.emulate_identity import EmulationError, tracee_identity
@@ -53,6 +54,7 @@ class Supervisor:
         self.served = 0
         self.routed: dict[int, int] = {}  # notifications by system call number (--stats)
         self.current_call: Call | None = None
+        self.breaks = BreakKeeper(session.processes)  # a refused brk returns the break, not -errno
         self.pending: dict[int, Pending] = {}  # blocking connects done by helpers, by result fd
         self.poller = select.poll()
         self.wake_here = WakeHere()
@@ -141,7 +143,7 @@ class Supervisor:
         exe = procfs.exe(notif.pid)
         call = Call(notif, info.tgid, info.ppid, exe, info.uid, info.gid)
         self.current_call = call
-        decision = self.session.decide(call)
+        decision = self.breaks.settle(call, self.session.decide(call))
         translation = call.extra.get("translation")
         if translation is not None and translation.read_memory and not self.listener.id_valid(notif.id):
             # The call went away while we read its memory: what we read may belong to

@@ -96,6 +96,20 @@ def route_faults(plan: FilterPlan, faults) -> None:
             plan.arg_rules.pop(nr, None)
 
 
+def route_refused_breaks(plan: FilterPlan) -> None:
+    """The kernel's filter can only refuse with -errno, which brk never returns: a brk the
+    plan refuses goes to the supervisor, which answers with the current break."""
+    from .decide.breaks import FAILS_BY_RETURNING
+
+    for name in FAILS_BY_RETURNING:
+        nr = SYSCALLS[name]
+        refused = plan.action_of(nr) & ~abi.RET_DATA == abi.RET_ERRNO or any(
+            rule.action & ~abi.RET_DATA == abi.RET_ERRNO for rule in plan.arg_rules.get(nr, ()))
+        if refused:
+            plan.actions[nr] = abi.RET_USER_NOTIF
+            plan.arg_rules.pop(nr, None)
+
+
 def syscall_known(name: str) -> bool:
     return name in SYSCALLS or name in ALIASES
 
@@ -267,6 +281,7 @@ def _build_mode(options: argparse.Namespace, log: Log, explicit_log: bool, comma
         fallback.transport = transport
         plan = FilterPlan(default=abi.RET_USER_NOTIF)
     apply_baseline(plan)
+    route_refused_breaks(plan)
     session = Session(log=log, chain=Chain([decider, fallback]), store=store,
                       save_interval=None if options.enforce else SAVE_INTERVAL)
     if asking:
