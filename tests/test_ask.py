@@ -86,7 +86,9 @@ def test_wrapper_from_the_original_discussion(tmp_path: Path) -> None:
     denied = [line for line in log.read_text().splitlines() if "deny" in line]
     assert denied and all("syscall: linux-brk(12)" in line and line.startswith("systrace: deny[enobufs]") for line in denied)
     text = (directory / file_name(CAT)).read_text()
-    assert "\tnative-fsread: permit\n" in text and "\tnative-mmap: permit\n" in text
+    # each permanent answer is as broad as its question: the call with the arguments shown
+    assert '\tnative-fsread: filename eq "/etc/hostname" then permit\n' in text
+    assert "\tnative-fsread: permit\n" not in text
     assert "brk" not in text  # only ever answered for this call
     log.unlink()
     never = run(argv, env=env(BRK_FAIL_PERCENT="0"))
@@ -268,14 +270,16 @@ def test_text_mode_permit(cat_policy: Path, tmp_path: Path) -> None:
     assert re.search(rf"{re.escape(CAT)}, pid: \d+\(\d+\)\[\d+\], policy: {re.escape(CAT)}, filters: \d+, "
                      r"syscall: linux-fsread\(257\), filename: /etc/hostname\nAnswer: permit\nOKAY\n", transcript), transcript
     assert (code, out) == (0, HOSTNAME)
-    assert "\tnative-fsread: permit\n" in policy
+    assert '\tnative-fsread: filename eq "/etc/hostname" then permit\n' in policy  # as broad as the question
+    assert "\tnative-fsread: permit\n" not in policy
 
 
 def test_text_mode_deny_with_errno(cat_policy: Path, tmp_path: Path) -> None:
     transcript, code, out, policy = text_mode(cat_policy, tmp_path, ["deny[enoent]"])
     assert code == 1 and out == b""
-    assert "cat: /etc/hostname: No such file or directory" in transcript
-    assert "\tnative-fsread: deny[enoent]\n" in policy
+    # cat's message is written in parts: its locale lookups are asked about in between
+    assert re.search(r"cat: /etc/hostname.*: No such file or directory\n", transcript, re.S), transcript
+    assert '\tnative-fsread: filename eq "/etc/hostname" then deny[enoent]\n' in policy
 
 
 def test_text_mode_filter_expression(cat_policy: Path, tmp_path: Path) -> None:
@@ -311,4 +315,61 @@ def test_real_name_is_asked_when_the_policy_has_rules_for_it(cat_policy: Path, t
     path.write_text(path.read_text() + '\tnative-openat: filename eq "/nothing" then permit\n')
     transcript, code, out, policy = text_mode(cat_policy, tmp_path, ["permit"])
     assert re.search(r"syscall: linux-openat\(257\), filename: /etc/hostname, oflags: ro, mode: 0\nAnswer: ", transcript)
-    assert (code, out) == (0, HOSTNAME) and "\tnative-openat: permit\n" in policy
+    assert (code, out) == (0, HOSTNAME)
+    assert '\tnative-openat: filename eq "/etc/hostname" and oflags eq "ro" and mode eq "0" then permit\n' in policy
+
+
+# -- a permanent answer is exactly as broad as its question (issue 14 item 5) -------------------
+def test_permit_to_an_ask_rule_permits_only_what_was_asked(tmp_path: Path, cat_policy: Path) -> None:
+    """`permit` to `filename sub "hostname" then ask` used to append a plain
+    `native-fsread: permit` after the ask rule: /etc/shadow became readable and
+    /etc/hostname was still asked about. Now the answer is a rule for the asked file, put
+    before the ask rule."""
+    path = cat_policy / file_name(CAT)
+    head, _, rest = path.read_text().partition("\n")
+    path.write_text(f'{head}\n\tnative-fsread: filename sub "hostname" then ask\n{rest}')
+    secret = tmp_path / "secret"  # /etc/shadow's stand-in: no rule names it
+    secret.write_text("the secret\n")
+    spec = frontend(tmp_path, """
+        while True:
+            q = ask()
+            if not q:
+                break
+            say("permit" if "filename: /etc/hostname" in q else "deny-now")
+            reply()
+    """)
+    hostname = "/etc/hostname"
+    result = run(systrace_argv() + ["-d", str(cat_policy), "-g", spec, "cat", hostname, hostname, str(secret)], env=env())
+    questions = [line for line in (tmp_path / "talk.log").read_text().splitlines() if line.startswith("Q ")]
+    assert sum("filename: /etc/hostname" in q for q in questions) == 1  # answered once for good
+    assert result.stdout == HOSTNAME * 2 and b"secret: Operation not permitted" in result.stderr
+    policy = path.read_text()
+    assert "\tnative-fsread: permit\n" not in policy
+    exact = '\tnative-fsread: filename eq "/etc/hostname" then permit\n'
+    assert policy.index(exact) < policy.index('\tnative-fsread: filename sub "hostname" then ask\n')
+    # enforced: the asked file is readable, the other one is not
+    enforced = run(systrace_argv() + ["-d", str(cat_policy), "-a", "cat", hostname, str(secret)], env=env())
+    assert enforced.stdout == HOSTNAME
+    assert enforced.stderr == f"cat: {secret}: Operation not permitted\n".encode()
+    native = run(["cat", hostname, str(secret)], env=env())
+    assert native.stdout == HOSTNAME + b"the secret\n"  # natively both are read
+
+
+def test_deny_to_an_ask_rule_is_remembered_for_that_file_only(tmp_path: Path, cat_policy: Path) -> None:
+    path = cat_policy / file_name(CAT)
+    head, _, rest = path.read_text().partition("\n")
+    path.write_text(f'{head}\n\tnative-fsread: filename sub "host" then ask\n{rest}')
+    spec = frontend(tmp_path, """
+        while True:
+            q = ask()
+            if not q:
+                break
+            say("deny[enoent]" if "filename: /etc/hostname" in q else "permit-now")
+            reply()
+    """)
+    result = run(systrace_argv() + ["-d", str(cat_policy), "-g", spec, "cat", "/etc/hostname", "/etc/hosts"], env=env())
+    assert result.stdout == Path("/etc/hosts").read_bytes()
+    assert result.stderr == b"cat: /etc/hostname: No such file or directory\n"
+    policy = path.read_text()
+    denied = '\tnative-fsread: filename eq "/etc/hostname" then deny[enoent]\n'
+    assert policy.index(denied) < policy.index('\tnative-fsread: filename sub "host" then ask\n')

@@ -13,9 +13,11 @@ from ..frontend import protocol
 from ..frontend.errors import FrontendGone
 from ..frontend.protocol import Answer
 from ..policy import ast
+from ..policy.compiled import _expanded as expanded
 from ..policy.errors import PolicyError
 from ..policy.printer import rule_text
 from . import DENY, KILL, PERMIT, Decision
+from .modes import exact_expr
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
 if TYPE_CHECKING:
@@ -113,10 +115,9 @@ class Asker:
         if kind in ("permit", "deny"):
             verdict = PERMIT if kind == "permit" else DENY
             code = answer.errno or errno.EPERM
-            action = ast.Action(kind, answer.errno_name if kind == "deny" else None)
-            rule = ast.Rule("native", asked_name, None, action)
+            rule = self._exact_rule(answer, call, asked_name)
             if not answer.now and stored is not None:
-                self.store.add_rule(stored, rule)
+                self._remember(rule, call, stored)
             decision = Decision(verdict, code, log=kind == "deny", source="ask")
             if stored is not None:  # a permit is carried out like a policy's (exec check...)
                 decision = self.policy.apply(call, stored, rule, decision)
@@ -151,6 +152,31 @@ class Asker:
         if decision is None:
             return None, [protocol.FILTER_UNMATCHED]
         return decision, []
+
+    def _exact_rule(self, answer: Answer, call: Call, asked_name: str) -> ast.Rule:
+        """An answer is exactly as broad as the question: a rule for the name and the
+        arguments the question showed (a plain rule only when it showed none)."""
+        translation = call.extra.get("translation")
+        if asked_name != call.name:  # asked about the alias: the arguments the alias gets
+            args = list(getattr(translation, "alias_list", ()))
+        else:
+            args = list(call.extra.get("translated", ()))  # type: ignore[call-overload]
+        action = ast.Action(answer.kind, answer.errno_name if answer.kind == "deny" else None)
+        return ast.Rule("native", asked_name, exact_expr(args), action)
+
+    def _remember(self, rule: ast.Rule, call: Call, stored) -> None:
+        """A permanent answer to an `ask` rule goes just before that rule, or the rule would
+        keep asking (and a plain permit after it would permit what it never asked about)."""
+        asking_rule = self._written_rule(stored, call.extra.get("rule")) if call.extra.get("ask") else None
+        self.store.add_rule(stored, rule, before=asking_rule)
+
+    def _written_rule(self, stored, matched) -> ast.Rule | None:
+        """The policy's own line for a rule that matched (the matched one has its
+        $VARIABLES expanded)."""
+        for rule in stored.policy.rules:
+            if rule is matched or rule == matched or expanded(rule, self.policy.expand) == matched:
+                return rule
+        return None
 
     def _reevaluate(self, call: Call, stored) -> Decision | None:
         translation = call.extra.get("translation")
