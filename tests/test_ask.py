@@ -225,9 +225,13 @@ def test_conflicting_asking_modes(args: list[str]) -> None:
 
 
 # -- text mode, as a person would use it -------------------------------------------------
-def converse(argv: list[str], answers: list[str], out: Path) -> tuple[str, int]:
+def converse(argv: list[str], answers: list[str], out: Path, default: str = "deny-now",
+             triggers: dict[bytes, bytes] | None = None, signal_at_prompt: int = 0) -> tuple[str, int]:
     """Run argv on a new pseudo-terminal (its controlling terminal); answer each
-    'Answer: ' prompt with the next answer. The command's stdout goes to `out`."""
+    'Answer: ' prompt with the next answer (an answer of "\x03" is typed alone: Ctrl-C).
+    `triggers`: type VALUE once KEY appears in the output. `signal_at_prompt`: send
+    that signal to systrace at the first prompt instead of answering. The command's
+    stdout goes to `out`."""
     pid, master = pty.fork()
     if pid == 0:  # child: the pty is stdin/stdout/stderr and the controlling terminal
         fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
@@ -235,6 +239,7 @@ def converse(argv: list[str], answers: list[str], out: Path) -> tuple[str, int]:
         os.execve(argv[0], argv, env())
     transcript = b""
     pending = list(answers)
+    waiting = dict(triggers or {})
     deadline = time.monotonic() + TIMEOUT
     while time.monotonic() < deadline:
         ready, _, _ = select.select([master], [], [], 1)
@@ -247,9 +252,17 @@ def converse(argv: list[str], answers: list[str], out: Path) -> tuple[str, int]:
         if not chunk:
             break
         transcript += chunk
+        for key in [key for key in waiting if key in transcript]:
+            os.write(master, waiting.pop(key))
         if transcript.endswith(b"Answer: "):
-            answer = pending.pop(0) if pending else "deny-now"
-            os.write(master, answer.encode() + b"\n")
+            if signal_at_prompt:
+                os.kill(pid, signal_at_prompt)
+                signal_at_prompt = 0
+                continue
+            answer = pending.pop(0) if pending else default
+            os.write(master, answer.encode() + (b"" if answer == "\x03" else b"\n"))
+    else:  # the safety net: a run that hangs fails the test instead of hanging it
+        os.kill(pid, signal.SIGKILL)
     _, status = os.waitpid(pid, 0)
     os.close(master)
     code = 128 + os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
@@ -373,3 +386,120 @@ def test_deny_to_an_ask_rule_is_remembered_for_that_file_only(tmp_path: Path, ca
     policy = path.read_text()
     denied = '\tnative-fsread: filename eq "/etc/hostname" then deny[enoent]\n'
     assert policy.index(denied) < policy.index('\tnative-fsread: filename sub "host" then ask\n')
+
+
+# -- -t owns the terminal while a question waits (issue 14 item 6) ------------------------------
+@pytest.fixture
+def ttyshare_policy(tmp_path: Path, cbin) -> tuple[Path, str]:
+    """A learned policy for ttyshare.c without its rule for /etc/hostname."""
+    binary = cbin("ttyshare")
+    directory = tmp_path / "policies"
+    result = run(systrace_argv() + ["-d", str(directory), "-A", binary, "/etc/hostname"], input=b"end\n", env=env())
+    assert result.returncode == 0, result
+    path = directory / file_name(binary)
+    text = path.read_text()
+    rule = '\tnative-fsread: filename eq "/etc/hostname" then permit\n'
+    assert rule in text
+    path.write_text(text.replace(rule, ""))
+    return directory, binary
+
+
+def test_text_mode_owns_the_terminal_while_asking(tmp_path: Path, ttyshare_policy: tuple[Path, str]) -> None:
+    """ttyshare's child reads the terminal while its parent's open of /etc/hostname is
+    asked about. The answer went to the child ("child got: permit-now") or was split
+    between the two; now the question has the terminal to itself, and the child reads
+    what is typed for it once the question is settled."""
+    directory, binary = ttyshare_policy
+    out = tmp_path / "stdout"
+    transcript, code = converse(systrace_argv() + ["-d", str(directory), "-t", binary, "/etc/hostname"], [], out,
+                                default="permit-now", triggers={b"parent waits": b"hello\nend\n"})
+    assert "Syntax error." not in transcript and "WRONG" not in transcript, transcript
+    assert re.search(r"filename: /etc/hostname\nAnswer: permit-now\nOKAY\n", transcript), transcript
+    assert out.read_bytes() == HOSTNAME + b"child got: hello\nchild got: end\n", transcript
+    assert code == 0
+
+
+def test_ctrl_c_at_answer_ends_the_run(cat_policy: Path, tmp_path: Path) -> None:
+    out = tmp_path / "stdout"
+    start = time.monotonic()
+    transcript, code = converse(systrace_argv() + ["-d", str(cat_policy), "-t", "cat", "/etc/hostname"], ["\x03"], out)
+    assert code == 130, transcript
+    assert transcript.rstrip().endswith("systrace: interrupted at a question (Ctrl-C): the command was killed")
+    assert out.read_bytes() == b""  # cat never got its file
+    assert time.monotonic() - start < TIMEOUT / 2  # did not wait for another line
+
+
+def test_sigterm_while_a_text_question_waits(cat_policy: Path, tmp_path: Path) -> None:
+    """SIGTERM to systrace at `Answer:` is passed on to the command (README "Signals")
+    and the question is abandoned: cat dies of it, and systrace exits with its status."""
+    out = tmp_path / "stdout"
+    log = tmp_path / "log"
+    argv = systrace_argv() + ["-d", str(cat_policy), "-E", str(log), "-t", "cat", "/etc/hostname"]
+    transcript, code = converse(argv, [], out, signal_at_prompt=signal.SIGTERM)
+    assert code == 128 + signal.SIGTERM, transcript
+    assert "(SIGTERM: question abandoned, denied)" in transcript
+    assert "(question abandoned: systrace got SIGTERM)" in log.read_text()
+
+
+# -- frontends that never answer, or never stop answering (issue 12) ------------------------------
+def test_frontend_that_never_answers_times_out(tmp_path: Path, cat_policy: Path) -> None:
+    spec = frontend(tmp_path, """
+        while ask():
+            pass  # reads every question, answers none
+    """)
+    log = tmp_path / "log"
+    argv = systrace_argv() + ["-d", str(cat_policy), "-E", str(log), "--answer-timeout", "0.5", "-g", spec]
+    result = run(argv + ["cat", "/etc/hostname"], env=env())
+    assert result.returncode == 1 and result.stderr == b"cat: /etc/hostname: Operation not permitted\n"
+    text = log.read_text()
+    assert re.search(r"deny user: \w+, prog: .*filename: /etc/hostname \(no answer within 0.5 s\)", text), text
+    assert "frontend no answer within 0.5 s; restarting it" in text
+
+
+def test_frontend_endless_line_is_a_protocol_error(tmp_path: Path, cat_policy: Path) -> None:
+    """A frontend that answers with an endless line (no newline) grew systrace without
+    limit (4.8 GB in 16 s); now 64 KiB without a newline is a protocol error."""
+    spec = frontend(tmp_path, """
+        ask()
+        chunk = b"x" * 65536
+        while True:
+            sys.stdout.buffer.write(chunk)
+    """)
+    log = tmp_path / "log"
+    argv = systrace_argv() + ["-d", str(cat_policy), "-E", str(log), "--stats", "-g", spec, "cat", "/etc/hostname"]
+    result = run(argv, env=env())
+    assert result.returncode == 1 and b"cat: /etc/hostname: Operation not permitted\n" in result.stderr
+    assert "(frontend protocol error: an answer longer than 65536 bytes)" in log.read_text()
+    peak = int(re.search(rb"peak RSS (\d+) KiB", result.stderr).group(1))
+    assert peak < 200 * 1024  # bounded: the line is not kept
+
+
+def test_sigterm_while_a_frontend_question_waits(tmp_path: Path, cat_policy: Path) -> None:
+    import subprocess
+
+    fifo = tmp_path / "asked"
+    os.mkfifo(fifo)
+    spec = frontend(tmp_path, f"""
+        ask()
+        open({str(fifo)!r}, "w").write("asked\\n")
+        while ask():  # never answers
+            pass
+    """)
+    log = tmp_path / "log"
+    argv = systrace_argv() + ["-d", str(cat_policy), "-E", str(log), "-g", spec, "cat", "/etc/hostname"]
+    process = subprocess.Popen(argv, env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    with open(fifo) as asked:  # the question is waiting
+        assert asked.read() == "asked\n"
+    process.send_signal(signal.SIGTERM)
+    _, _ = process.communicate(timeout=TIMEOUT)
+    assert process.returncode == 128 + signal.SIGTERM  # cat got the SIGTERM and died of it
+    assert "(question abandoned: systrace got SIGTERM)" in log.read_text()
+
+
+@pytest.mark.parametrize(("value", "message"), [("0", b"the answer timeout must be more than 0 seconds: '0'"),
+                                                ("soon", b"invalid number of seconds 'soon'")])
+def test_bad_answer_timeout(value: str, message: bytes) -> None:
+    result = run(systrace_argv() + ["--answer-timeout", value, "-g", "x", "true"], env=env())
+    assert result.returncode == 2 and message in result.stderr and b"Traceback" not in result.stderr
+    result = run(systrace_argv() + ["--answer-timeout", "5", "-a", "true"], env=env())
+    assert result.returncode == 2 and b"--answer-timeout goes with -t or -g" in result.stderr

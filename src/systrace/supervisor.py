@@ -54,6 +54,7 @@ class Supervisor:
         self.served = 0
         self.routed: dict[int, int] = {}  # notifications by system call number (--stats)
         self.current_call: Call | None = None
+        self.child_hooks: list = []  # called after each SIGCHLD (job control)
         self.breaks = BreakKeeper(session.processes)  # a refused brk returns the break, not -errno
         self.pending: dict[int, Pending] = {}  # blocking connects done by helpers, by result fd
         self.poller = select.poll()
@@ -68,6 +69,7 @@ class Supervisor:
         listener_fd = self.listener.fileno()
         poller.register(listener_fd, select.POLLIN)
         poller.register(self.signals.fileno(), select.POLLIN)
+        self.attach_deciders()
         serving = True
         while serving:
             ready = poller.poll(self.session.poll_timeout())
@@ -307,10 +309,26 @@ class Supervisor:
         return outcome == 0
 
     # -- signals and children ------------------------------------------------------
+    def attach_deciders(self) -> None:
+        """A decider that waits (a question) waits on our signalfd too, and serves what it
+        reads as we do; -t's job control also hears of the command stopping (Ctrl-Z)."""
+        for decider in self.session.chain.deciders:
+            attach = getattr(decider, "attach", None)
+            if attach is not None:
+                hook = attach(self.signals.fileno(), self.signals.read, self.handle_signals, self.child_pid,
+                              self.child_pidfd)
+                if hook is not None:
+                    self.child_hooks.append(hook)
+
     def on_signals(self) -> None:
-        for number, code, sender in self.signals.read():
+        self.handle_signals(self.signals.read())
+
+    def handle_signals(self, signals: list[tuple[int, int, int]]) -> None:
+        for number, code, sender in signals:
             if number == signal.SIGCHLD:
                 self.reap(block_for_child=False)
+                for hook in self.child_hooks:
+                    hook()
             elif code != SI_KERNEL and sender != self.child_pid:
                 # Sent to systrace by someone (kill, a service manager): pass it on. A
                 # terminal's signal (SI_KERNEL) already reached the command's group.

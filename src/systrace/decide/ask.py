@@ -7,11 +7,13 @@ filename: ...`) and permanent answers add rules for it. A frontend that goes awa
 
 from __future__ import annotations
 
+import contextlib
 import errno
 
 from ..frontend import protocol
-from ..frontend.errors import FrontendGone
+from ..frontend.errors import Abandoned, FrontendGone, Interrupted, NoAnswer, ProtocolError
 from ..frontend.protocol import Answer
+from ..frontend.transport import TerminalTransport
 from ..policy import ast
 from ..policy.compiled import _expanded as expanded
 from ..policy.errors import PolicyError
@@ -22,7 +24,9 @@ from .modes import exact_expr
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
 if TYPE_CHECKING:
     from ..call import Call
+    from ..frontend.terminal import JobControl
     from ..frontend.transport import Transport
+    from ..frontend.waiting import Waiter
     from ..policy.parse import Parser
     from ..policy.store import Store
     from ..session import Session
@@ -32,7 +36,8 @@ MAX_ROUNDS = 50  # answers to one question before giving up (a confused frontend
 
 
 class Asker:
-    def __init__(self, transport_factory, store: Store, parser: Parser, policy: PolicyDecider, use_aliases: bool = True):
+    def __init__(self, transport_factory, store: Store, parser: Parser, policy: PolicyDecider, use_aliases: bool = True,
+                 waiter: Waiter | None = None, timeout: float | None = None, job: JobControl | None = None):
         self.transport_factory = transport_factory
         self.transport: Transport | None = None
         self.restarts_left = 1
@@ -40,7 +45,24 @@ class Asker:
         self.parser = parser
         self.policy = policy
         self.use_aliases = use_aliases
+        self.waiter = waiter  # shared with the transports: the supervisor's signalfd
+        self.timeout = timeout  # --answer-timeout (None: wait as long as it takes)
+        self.job = job  # -t's job control, or None
+        self.child_pidfd = -1
         self.session: Session | None = None  # set by wiring: for the question line and the log
+
+    def attach(self, signal_fd: int, read_signals, handle, child_pid: int, child_pidfd: int):
+        """Called by the supervisor before the command execs: questions wait on its
+        signalfd too, and -t gives the command its own process group. Returns what to
+        call after each SIGCHLD (job control), or None."""
+        if self.waiter is not None:
+            self.waiter.attach(signal_fd, read_signals, handle)
+        self.child_pidfd = child_pidfd
+        if self.job is None:
+            return None
+        self.job.adopt(child_pid)
+        job = self.job
+        return lambda: job.on_child_event(child_pid)
 
     def decide(self, call: Call) -> Decision:
         if self.transport is None and self.restarts_left < 0:
@@ -48,13 +70,63 @@ class Asker:
         try:
             return self._ask(call)
         except FrontendGone as gone:
+            if isinstance(gone, ProtocolError):
+                return self._broken(call, f"frontend protocol error: {gone}")
             return self._frontend_gone(call, str(gone))
+        except NoAnswer:
+            return self._broken(call, f"no answer within {self.timeout:g} s")
+        except Abandoned as signalled:
+            return self._abandoned(call, str(signalled))
+        except Interrupted:
+            if self.job is not None:
+                self.job.kill_command(self.child_pidfd)
+            raise
 
     def close(self) -> None:
-        """At the end of the run: the frontend is told (EOF) and waited for."""
+        """At the end of the run: the frontend is told (EOF) and waited for; the terminal
+        goes back to the shell's job."""
         if self.transport is not None:
             self.transport.close()
             self.transport = None
+        if self.job is not None:
+            self.job.close()
+            self.job = None
+
+    def _broken(self, call: Call, reason: str) -> Decision:
+        """No usable answer (timeout, an over-long line): this call is denied and logged.
+        A frontend program's next answer could belong to this question, so it is ended
+        and started afresh (its one restart); on the terminal what was typed is dropped."""
+        assert self.session is not None
+        call.extra["reason"] = reason
+        transport = self.transport
+        if isinstance(transport, TerminalTransport):
+            with contextlib.suppress(FrontendGone):
+                transport.tell(f"({reason}: denied)")
+            transport.discard_input()
+        elif transport is not None:
+            self.session.log.message(f"frontend {reason}; " + (
+                "restarting it" if self.restarts_left > 0 else "denying every question from now on"), event="frontend")
+            transport.close()
+            self.transport = None
+            self.restarts_left -= 1
+            if self.restarts_left < 0:
+                self.restarts_left = -1
+        return Decision(DENY, errno.EPERM, log=True, source="ask")
+
+    def _abandoned(self, call: Call, name: str) -> Decision:
+        """systrace was told to stop while asking: the signal went on to the command (as
+        README "Signals" says) and this call is denied; the frontend is started afresh
+        for the next question (its answer to this one must not be taken for that one)."""
+        call.extra["reason"] = f"question abandoned: systrace got {name}"
+        transport = self.transport
+        if isinstance(transport, TerminalTransport):
+            with contextlib.suppress(FrontendGone):
+                transport.tell(f"({name}: question abandoned, denied)")
+            transport.discard_input()
+        elif transport is not None:
+            transport.close()
+            self.transport = None
+        return Decision(DENY, errno.EPERM, log=True, source="ask")
 
     def _frontend_gone(self, call: Call, reason: str) -> Decision:
         assert self.session is not None
@@ -94,17 +166,22 @@ class Asker:
             call.extra["asked_as"] = (alias, tuple(getattr(translation, "alias_list", ())))
         question = self.session.question(call).line()
         prompt_only = bool(call.extra.get("ask"))
-        line = self.transport.ask(question)
-        for _ in range(MAX_ROUNDS):
-            answer = protocol.prompt_answer(line) if prompt_only else protocol.parse_answer(line)
-            decision, reply = self._apply(answer, call, stored, asked_name)
-            if decision is not None:
-                self.transport.tell(protocol.OKAY)
-                return decision
-            for text in reply:
-                self.transport.tell(text)
-            self.transport.tell(protocol.WRONG)
-            line = self.transport.read_answer()
+        transport = self.transport
+        transport.begin()  # -t: systrace owns the terminal until the question is settled
+        try:
+            line = transport.ask(question)
+            for _ in range(MAX_ROUNDS):
+                answer = protocol.prompt_answer(line) if prompt_only else protocol.parse_answer(line)
+                decision, reply = self._apply(answer, call, stored, asked_name)
+                if decision is not None:
+                    transport.tell(protocol.OKAY)
+                    return decision
+                for text in reply:
+                    transport.tell(text)
+                transport.tell(protocol.WRONG)
+                line = transport.read_answer()
+        finally:
+            transport.end()
         raise FrontendGone("too many answers to one question")
 
     def _apply(self, answer: Answer, call: Call, stored, asked_name: str) -> tuple[Decision | None, list[str]]:
