@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pty
 import re
@@ -503,3 +504,43 @@ def test_bad_answer_timeout(value: str, message: bytes) -> None:
     assert result.returncode == 2 and message in result.stderr and b"Traceback" not in result.stderr
     result = run(systrace_argv() + ["--answer-timeout", "5", "-a", "true"], env=env())
     assert result.returncode == 2 and b"--answer-timeout goes with -t or -g" in result.stderr
+
+
+def test_ctrl_z_stops_the_job_and_fg_continues_it(tmp_path: Path) -> None:
+    """With the command in its own process group, Ctrl-Z stops the command; systrace
+    then stops too (so a shell sees its job stop) and, continued, continues the command."""
+    directory = tmp_path / "policies"
+    assert run(systrace_argv() + ["-d", str(directory), "-A", "cat"], input=b"x\n", env=env()).returncode == 0
+    argv = systrace_argv() + ["-d", str(directory), "-t", "cat"]
+    pid, master = pty.fork()
+    if pid == 0:
+        os.execve(argv[0], argv, env())
+
+    def read_until(token: bytes) -> bytes:
+        out = b""
+        deadline = time.monotonic() + TIMEOUT
+        while token not in out and time.monotonic() < deadline:
+            if select.select([master], [], [], 1)[0]:
+                try:
+                    out += os.read(master, 4096)
+                except OSError:
+                    break
+        return out
+
+    try:
+        os.write(master, b"one\n")
+        assert b"one\r\none\r\n" in read_until(b"one\r\none\r\n")
+        os.write(master, b"\x1a")  # Ctrl-Z
+        _, status = os.waitpid(pid, os.WUNTRACED)
+        assert os.WIFSTOPPED(status)
+        os.kill(pid, signal.SIGCONT)  # what `fg` does, the terminal still being systrace's group's
+        os.write(master, b"two\n")
+        assert b"two\r\ntwo\r\n" in read_until(b"two\r\ntwo\r\n")
+        os.write(master, b"\x04")
+        _, status = os.waitpid(pid, 0)
+        assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+    finally:
+        with contextlib.suppress(ProcessLookupError, ChildProcessError):
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        os.close(master)
