@@ -53,7 +53,10 @@ class BreakKeeper:
     def settle(self, call: Call, decision: Decision) -> Decision:
         if call.name != "brk":
             return decision
-        owner = self.processes.info(call.tid)  # a new ThreadInfo: a new process (or an exec)
+        try:
+            owner = self.processes.info(call.tid)  # a new ThreadInfo: a new process (or an exec)
+        except OSError:  # the caller is gone: nobody reads this answer
+            return replace(decision, verdict=RETURN, value=0) if decision.verdict == DENY else decision
         if decision.verdict == DENY:
             kept = self.requests.get(call.tgid)
             last = kept[1] if kept is not None and kept[0] is owner else None
