@@ -344,3 +344,10 @@ def test_policy_denying_brk_in_enforce_mode(cbin, tmp_path: Path) -> None:
     result = systrace("-d", str(directory), "-a", binary, "sbrk")
     assert result.stdout.decode().splitlines() == [f"sbrk {n} failed ENOMEM unchanged" for n in (1, 2, 3, 4)]
     assert result.returncode == 0
+
+
+def test_refused_brk_as_the_unprivileged_user(cbin, runner) -> None:
+    """The break is worked out from /proc, which the user's own processes can read."""
+    result = runner(*PERMIT, "--inject", "brk:error=ENOMEM:when=4", cbin("brkcheck"), "sbrk")
+    assert result.stdout.decode().splitlines() == ["sbrk 1 ok", "sbrk 2 failed ENOMEM unchanged", "sbrk 3 ok", "sbrk 4 ok"]
+    assert result.returncode == 0

@@ -119,6 +119,11 @@ class Supervisor:
                 syscall=syscall_name(notif.nr),
             )
             decision = INTERNAL_ERROR
+            if self.current_call is not None and self.current_call.notif is notif:
+                try:  # a refused brk must still look like the kernel's refusal
+                    decision = self.breaks.settle(self.current_call, decision)
+                except Exception:  # noqa: BLE001 - fail closed
+                    decision = INTERNAL_ERROR
         try:
             self.answer(notif, decision)
         except Exception as error:  # noqa: BLE001 - fail closed, keep serving
