@@ -247,7 +247,7 @@ class Store:
             lines.append(rule)
         else:
             lines.insert(position, rule)
-            stored.placed[text] = rule_text(before)
+            stored.placed[text] = rule_text(lines[position + 1])  # `before`, now after it
         stored.rule_texts_at = len(lines)
         stored.added.append(rule)
         return True
