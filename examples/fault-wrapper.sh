@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The fault-injection frontend from the original systrace discussion, for `systrace -g`.
-# It answers `permit` to every question (so each system call gets a permanent rule and is
-# asked about once), except for brk: about 1% of brk calls get `deny-now[enobufs]` and
+# It answers `permit` to every question (so each call gets a permanent rule, as broad as
+# the question, and is asked about once), except for brk: about 1% of brk calls get `deny-now[enobufs]` and
 # the rest `permit-now`, so brk keeps being asked about and keeps failing now and then.
 #
 #   systrace -d /tmp/policies -g examples/fault-wrapper.sh ./program

@@ -55,6 +55,12 @@ class FakeTransport:
         self.answers = list(answers)
         self.told: list[str] = []
 
+    def begin(self) -> None:  # a question starts (-t takes the terminal)
+        pass
+
+    def end(self) -> None:
+        pass
+
     def ask(self, question: str) -> str:
         return self.answers.pop(0)
 
@@ -132,12 +138,13 @@ def test_a_permitted_open_is_emulated_from_an_answer_too(tmp_path: Path, monkeyp
     assert (ran, sent) == ([EMULATE_OPEN], [])
 
 
-def test_a_plain_permit_answer_continues_and_an_exec_it_permits_is_checked(tmp_path: Path, monkeypatch) -> None:
-    """permit: the call's rule names no argument, so it is continued; an execve permitted
+def test_a_permit_answer_is_carried_out_on_the_file_shown_and_an_exec_it_permits_is_checked(tmp_path: Path, monkeypatch) -> None:
+    """permit: an answer is as broad as its question, the file it showed (issue 14), so the
+    call is carried out on that checked file (emulated), not continued; an execve permitted
     by an answer still meets the exec check (-a: no policy for the new binary)."""
     session, _ = pipeline(tmp_path, "", ["permit-now"])
     ran, sent = carried_out(session, rename_call(), monkeypatch)
-    assert (ran, sent) == ([], [("allow", 1, 0)])
+    assert (ran, sent) == (["emulate-path"], [])
     session, _ = pipeline(tmp_path, "", ["permit-now"], require_policy=True)
     notif = Notification(3, os.getpid(), 0, SYSCALLS["execve"], 0xC000003E, 0, (0,) * 6)
     call = Call(notif, os.getpid(), os.getppid(), FAKE)

@@ -54,6 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
     mode.add_argument("-a", dest="enforce", action="store_true", help="enforce: deny unmatched calls (EPERM) and log them")
     mode.add_argument("-t", dest="text", action="store_true", help="ask on the terminal about calls no rule decides")
     mode.add_argument("-g", dest="gui", metavar="PROGRAM", help="ask a frontend PROGRAM (its stdin and stdout are a socket)")
+    mode.add_argument("--answer-timeout", metavar="SECONDS", type=_seconds,
+                      help="with -t/-g: deny a call whose question is not answered in time (default: 60 for -g, none for -t)")
     mode.add_argument("--permit-all", action="store_true", help="permit every call (with -e/-E: log every call)")
     mode.add_argument("--explore", action="store_true",
                       help="first option only: fail each call site in turn, report what breaks (--explore --help)")
@@ -98,6 +100,16 @@ def _percent(text: str) -> float:
         raise argparse.ArgumentTypeError(f"invalid percentage '{text}'") from None
     if not 0 <= value <= 100:
         raise argparse.ArgumentTypeError(f"percentage out of range (0-100): '{text}'")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid number of seconds '{text}'") from None
+    if not 0 < value <= 86400 * 365:
+        raise argparse.ArgumentTypeError(f"the answer timeout must be more than 0 seconds: '{text}'")
     return value
 
 
@@ -147,6 +159,8 @@ def _main(argv: list[str]) -> int:
         raise UsageError("-t and -g ask about unmatched calls; -a and -A decide them: choose one")
     if options.permit_all and (options.learn or options.enforce or options.text or options.gui):
         raise UsageError("--permit-all cannot be combined with -a, -A, -t or -g")
+    if options.answer_timeout is not None and (options.learn or options.enforce or options.permit_all):
+        raise UsageError("--answer-timeout goes with -t or -g (asking)")
     if options.kill_on_violation and not options.enforce:
         raise UsageError("--kill-on-violation needs -a")
     if (options.seed is not None or options.eligible) and options.random_percent is None:
@@ -193,7 +207,7 @@ class _Refused(Exception):
 def run(options: argparse.Namespace, command: list[str]) -> int:
     # Import the whole engine now: the child must not import anything after fork.
     from .engine import supervise
-    from .frontend.errors import FrontendGone
+    from .frontend.errors import FrontendGone, Interrupted
     from .kernel.launch import LaunchError, resolve_command, user_notification_available
     from .log import Log, SyslogSink, open_file_sink, stderr_sink
     from .policy.errors import PolicyError
@@ -241,6 +255,8 @@ def run(options: argparse.Namespace, command: list[str]) -> int:
                                credentials=options.credentials)
         except LaunchError as error:
             status = _fail(str(error), error.status)
+        except Interrupted:
+            status = _fail("interrupted at a question (Ctrl-C): the command was killed", 130)
         problems = session.finish()
         if store is not None:  # learned rules not written: keep them elsewhere, say where
             problems, lost = store.rescue()

@@ -14,6 +14,7 @@ import signal
 
 from .call import Call, syscall_name
 from .decide import DENY, EMULATE_OPEN, EMULATE_PATH, EMULATE_SOCKET, KILL, PERMIT, RETURN, Decision
+from .decide.breaks import BreakKeeper
 from .kernel import procfs
 from .kernel.emulate import open_for
 from .kernel.emulate_identity import EmulationError, tracee_identity
@@ -53,6 +54,8 @@ class Supervisor:
         self.served = 0
         self.routed: dict[int, int] = {}  # notifications by system call number (--stats)
         self.current_call: Call | None = None
+        self.child_hooks: list = []  # called after each SIGCHLD (job control)
+        self.breaks = BreakKeeper(session.processes)  # a refused brk returns the break, not -errno
         self.pending: dict[int, Pending] = {}  # blocking connects done by helpers, by result fd
         self.poller = select.poll()
         self.wake_here = WakeHere()
@@ -66,6 +69,7 @@ class Supervisor:
         listener_fd = self.listener.fileno()
         poller.register(listener_fd, select.POLLIN)
         poller.register(self.signals.fileno(), select.POLLIN)
+        self.attach_deciders()
         serving = True
         while serving:
             ready = poller.poll(self.session.poll_timeout())
@@ -115,6 +119,11 @@ class Supervisor:
                 syscall=syscall_name(notif.nr),
             )
             decision = INTERNAL_ERROR
+            if self.current_call is not None and self.current_call.notif is notif:
+                try:  # a refused brk must still look like the kernel's refusal
+                    decision = self.breaks.settle(self.current_call, decision)
+                except Exception:  # noqa: BLE001 - fail closed
+                    decision = INTERNAL_ERROR
         try:
             self.answer(notif, decision)
         except Exception as error:  # noqa: BLE001 - fail closed, keep serving
@@ -141,7 +150,7 @@ class Supervisor:
         exe = procfs.exe(notif.pid)
         call = Call(notif, info.tgid, info.ppid, exe, info.uid, info.gid)
         self.current_call = call
-        decision = self.session.decide(call)
+        decision = self.breaks.settle(call, self.session.decide(call))
         translation = call.extra.get("translation")
         if translation is not None and translation.read_memory and not self.listener.id_valid(notif.id):
             # The call went away while we read its memory: what we read may belong to
@@ -305,10 +314,26 @@ class Supervisor:
         return outcome == 0
 
     # -- signals and children ------------------------------------------------------
+    def attach_deciders(self) -> None:
+        """A decider that waits (a question) waits on our signalfd too, and serves what it
+        reads as we do; -t's job control also hears of the command stopping (Ctrl-Z)."""
+        for decider in self.session.chain.deciders:
+            attach = getattr(decider, "attach", None)
+            if attach is not None:
+                hook = attach(self.signals.fileno(), self.signals.read, self.handle_signals, self.child_pid,
+                              self.child_pidfd)
+                if hook is not None:
+                    self.child_hooks.append(hook)
+
     def on_signals(self) -> None:
-        for number, code, sender in self.signals.read():
+        self.handle_signals(self.signals.read())
+
+    def handle_signals(self, signals: list[tuple[int, int, int]]) -> None:
+        for number, code, sender in signals:
             if number == signal.SIGCHLD:
                 self.reap(block_for_child=False)
+                for hook in self.child_hooks:
+                    hook()
             elif code != SI_KERNEL and sender != self.child_pid:
                 # Sent to systrace by someone (kill, a service manager): pass it on. A
                 # terminal's signal (SI_KERNEL) already reached the command's group.

@@ -98,6 +98,20 @@ def route_faults(plan: FilterPlan, faults) -> None:
             plan.arg_rules.pop(nr, None)
 
 
+def route_refused_breaks(plan: FilterPlan) -> None:
+    """The kernel's filter can only refuse with -errno, which brk never returns: a brk the
+    plan refuses goes to the supervisor, which answers with the current break."""
+    from .decide.breaks import FAILS_BY_RETURNING
+
+    for name in FAILS_BY_RETURNING:
+        nr = SYSCALLS[name]
+        refused = plan.action_of(nr) & ~abi.RET_DATA == abi.RET_ERRNO or any(
+            rule.action & ~abi.RET_DATA == abi.RET_ERRNO for rule in plan.arg_rules.get(nr, ()))
+        if refused:
+            plan.actions[nr] = abi.RET_USER_NOTIF
+            plan.arg_rules.pop(nr, None)
+
+
 def syscall_known(name: str) -> bool:
     return name in SYSCALLS or name in ALIASES
 
@@ -187,23 +201,34 @@ def with_detached(policies: list) -> list:
     return [*policies, ast.Policy("<detached>", "native", [ast.Rule("native", name, None, permit) for name in SYSCALLS])]
 
 
+DEFAULT_FRONTEND_TIMEOUT = 60.0  # seconds a -g frontend has to answer (-t: no default, a person)
+
+
 def choose_asking(options: argparse.Namespace):
-    """The transport for -t / -g, or for the default mode: the terminal if there is one."""
+    """The transport factory for -t / -g, or for the default mode: the terminal if there is
+    one; with the Waiter its questions wait in, the answer timeout and -t's job control."""
     from .frontend.errors import FrontendGone
     from .frontend.transport import ProgramTransport, TerminalTransport
+    from .frontend.waiting import Waiter
 
+    waiter = Waiter()
+    timeout = getattr(options, "answer_timeout", None)
     if options.gui:
         import shlex
 
         argv = shlex.split(options.gui)
-        return lambda: ProgramTransport(argv)
+        timeout = DEFAULT_FRONTEND_TIMEOUT if timeout is None else timeout
+        return (lambda: ProgramTransport(argv, waiter, timeout)), waiter, timeout, None
     try:
         TerminalTransport().close()
     except FrontendGone as error:
         if options.text:
             raise FrontendGone(f"{error} (-t needs a terminal)") from None
         raise NoMode(NO_MODE) from None
-    return TerminalTransport
+    from .frontend.terminal import JobControl
+
+    job = JobControl()
+    return (lambda: TerminalTransport(waiter=waiter, timeout=timeout, job=job)), waiter, timeout, job
 
 
 def build(options: argparse.Namespace, log: Log, explicit_log: bool, command_path: str | None = None
@@ -229,7 +254,7 @@ def _build_mode(options: argparse.Namespace, log: Log, explicit_log: bool, comma
     from .policy.compile import kernel_plan
 
     asking = not (options.learn or options.enforce)
-    transport_factory = choose_asking(options) if asking else None
+    transport_factory, waiter, timeout, job = choose_asking(options) if asking else (None, None, None, None)
 
     variables = user_variables()
     store = Store(make_parser(), user_policy_dir(options, variables), options.policy_files,
@@ -251,10 +276,11 @@ def _build_mode(options: argparse.Namespace, log: Log, explicit_log: bool, comma
         from .decide.ask import Asker  # only when asking (start-up time)
 
         transport = transport_factory()  # started now: a frontend that cannot start is an error
-        fallback = Asker(lambda: transport_factory(), store, make_parser(), decider, use_aliases)
+        fallback = Asker(transport_factory, store, make_parser(), decider, use_aliases, waiter, timeout, job)
         fallback.transport = transport
         plan = FilterPlan(default=abi.RET_USER_NOTIF)
     apply_baseline(plan)
+    route_refused_breaks(plan)
     session = Session(log=log, chain=Chain([decider, fallback]), store=store,
                       save_interval=None if options.enforce else SAVE_INTERVAL)
     if asking:

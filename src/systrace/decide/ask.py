@@ -7,20 +7,26 @@ filename: ...`) and permanent answers add rules for it. A frontend that goes awa
 
 from __future__ import annotations
 
+import contextlib
 import errno
 
 from ..frontend import protocol
-from ..frontend.errors import FrontendGone
+from ..frontend.errors import Abandoned, FrontendGone, Interrupted, NoAnswer, ProtocolError
 from ..frontend.protocol import Answer
+from ..frontend.transport import TerminalTransport
 from ..policy import ast
+from ..policy.compiled import _expanded as expanded
 from ..policy.errors import PolicyError
 from ..policy.printer import rule_text
 from . import DENY, KILL, PERMIT, Decision
+from .modes import exact_expr
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
 if TYPE_CHECKING:
     from ..call import Call
+    from ..frontend.terminal import JobControl
     from ..frontend.transport import Transport
+    from ..frontend.waiting import Waiter
     from ..policy.parse import Parser
     from ..policy.store import Store
     from ..session import Session
@@ -30,7 +36,8 @@ MAX_ROUNDS = 50  # answers to one question before giving up (a confused frontend
 
 
 class Asker:
-    def __init__(self, transport_factory, store: Store, parser: Parser, policy: PolicyDecider, use_aliases: bool = True):
+    def __init__(self, transport_factory, store: Store, parser: Parser, policy: PolicyDecider, use_aliases: bool = True,
+                 waiter: Waiter | None = None, timeout: float | None = None, job: JobControl | None = None):
         self.transport_factory = transport_factory
         self.transport: Transport | None = None
         self.restarts_left = 1
@@ -38,7 +45,24 @@ class Asker:
         self.parser = parser
         self.policy = policy
         self.use_aliases = use_aliases
+        self.waiter = waiter  # shared with the transports: the supervisor's signalfd
+        self.timeout = timeout  # --answer-timeout (None: wait as long as it takes)
+        self.job = job  # -t's job control, or None
+        self.child_pidfd = -1
         self.session: Session | None = None  # set by wiring: for the question line and the log
+
+    def attach(self, signal_fd: int, read_signals, handle, child_pid: int, child_pidfd: int):
+        """Called by the supervisor before the command execs: questions wait on its
+        signalfd too, and -t gives the command its own process group. Returns what to
+        call after each SIGCHLD (job control), or None."""
+        if self.waiter is not None:
+            self.waiter.attach(signal_fd, read_signals, handle)
+        self.child_pidfd = child_pidfd
+        if self.job is None:
+            return None
+        self.job.adopt(child_pid)
+        job = self.job
+        return lambda: job.on_child_event(child_pid)
 
     def decide(self, call: Call) -> Decision:
         if self.transport is None and self.restarts_left < 0:
@@ -46,13 +70,63 @@ class Asker:
         try:
             return self._ask(call)
         except FrontendGone as gone:
+            if isinstance(gone, ProtocolError):
+                return self._broken(call, f"frontend protocol error: {gone}")
             return self._frontend_gone(call, str(gone))
+        except NoAnswer:
+            return self._broken(call, f"no answer within {self.timeout:g} s")
+        except Abandoned as signalled:
+            return self._abandoned(call, str(signalled))
+        except Interrupted:
+            if self.job is not None:
+                self.job.kill_command(self.child_pidfd)
+            raise
 
     def close(self) -> None:
-        """At the end of the run: the frontend is told (EOF) and waited for."""
+        """At the end of the run: the frontend is told (EOF) and waited for; the terminal
+        goes back to the shell's job."""
         if self.transport is not None:
             self.transport.close()
             self.transport = None
+        if self.job is not None:
+            self.job.close()
+            self.job = None
+
+    def _broken(self, call: Call, reason: str) -> Decision:
+        """No usable answer (timeout, an over-long line): this call is denied and logged.
+        A frontend program's next answer could belong to this question, so it is ended
+        and started afresh (its one restart); on the terminal what was typed is dropped."""
+        assert self.session is not None
+        call.extra["reason"] = reason
+        transport = self.transport
+        if isinstance(transport, TerminalTransport):
+            with contextlib.suppress(FrontendGone):
+                transport.tell(f"({reason}: denied)")
+            transport.discard_input()
+        elif transport is not None:
+            self.session.log.message(f"frontend {reason}; " + (
+                "restarting it" if self.restarts_left > 0 else "denying every question from now on"), event="frontend")
+            transport.close()
+            self.transport = None
+            self.restarts_left -= 1
+            if self.restarts_left < 0:
+                self.restarts_left = -1
+        return Decision(DENY, errno.EPERM, log=True, source="ask")
+
+    def _abandoned(self, call: Call, name: str) -> Decision:
+        """systrace was told to stop while asking: the signal went on to the command (as
+        README "Signals" says) and this call is denied; the frontend is started afresh
+        for the next question (its answer to this one must not be taken for that one)."""
+        call.extra["reason"] = f"question abandoned: systrace got {name}"
+        transport = self.transport
+        if isinstance(transport, TerminalTransport):
+            with contextlib.suppress(FrontendGone):
+                transport.tell(f"({name}: question abandoned, denied)")
+            transport.discard_input()
+        elif transport is not None:
+            transport.close()
+            self.transport = None
+        return Decision(DENY, errno.EPERM, log=True, source="ask")
 
     def _frontend_gone(self, call: Call, reason: str) -> Decision:
         assert self.session is not None
@@ -92,17 +166,22 @@ class Asker:
             call.extra["asked_as"] = (alias, tuple(getattr(translation, "alias_list", ())))
         question = self.session.question(call).line()
         prompt_only = bool(call.extra.get("ask"))
-        line = self.transport.ask(question)
-        for _ in range(MAX_ROUNDS):
-            answer = protocol.prompt_answer(line) if prompt_only else protocol.parse_answer(line)
-            decision, reply = self._apply(answer, call, stored, asked_name)
-            if decision is not None:
-                self.transport.tell(protocol.OKAY)
-                return decision
-            for text in reply:
-                self.transport.tell(text)
-            self.transport.tell(protocol.WRONG)
-            line = self.transport.read_answer()
+        transport = self.transport
+        transport.begin()  # -t: systrace owns the terminal until the question is settled
+        try:
+            line = transport.ask(question)
+            for _ in range(MAX_ROUNDS):
+                answer = protocol.prompt_answer(line) if prompt_only else protocol.parse_answer(line)
+                decision, reply = self._apply(answer, call, stored, asked_name)
+                if decision is not None:
+                    transport.tell(protocol.OKAY)
+                    return decision
+                for text in reply:
+                    transport.tell(text)
+                transport.tell(protocol.WRONG)
+                line = transport.read_answer()
+        finally:
+            transport.end()
         raise FrontendGone("too many answers to one question")
 
     def _apply(self, answer: Answer, call: Call, stored, asked_name: str) -> tuple[Decision | None, list[str]]:
@@ -113,10 +192,9 @@ class Asker:
         if kind in ("permit", "deny"):
             verdict = PERMIT if kind == "permit" else DENY
             code = answer.errno or errno.EPERM
-            action = ast.Action(kind, answer.errno_name if kind == "deny" else None)
-            rule = ast.Rule("native", asked_name, None, action)
+            rule = self._exact_rule(answer, call, asked_name)
             if not answer.now and stored is not None:
-                self.store.add_rule(stored, rule)
+                self._remember(rule, call, stored)
             decision = Decision(verdict, code, log=kind == "deny", source="ask")
             if stored is not None:  # a permit is carried out like a policy's (exec check...)
                 decision = self.policy.apply(call, stored, rule, decision)
@@ -151,6 +229,31 @@ class Asker:
         if decision is None:
             return None, [protocol.FILTER_UNMATCHED]
         return decision, []
+
+    def _exact_rule(self, answer: Answer, call: Call, asked_name: str) -> ast.Rule:
+        """An answer is exactly as broad as the question: a rule for the name and the
+        arguments the question showed (a plain rule only when it showed none)."""
+        translation = call.extra.get("translation")
+        if asked_name != call.name:  # asked about the alias: the arguments the alias gets
+            args = list(getattr(translation, "alias_list", ()))
+        else:
+            args = list(call.extra.get("translated", ()))  # type: ignore[call-overload]
+        action = ast.Action(answer.kind, answer.errno_name if answer.kind == "deny" else None)
+        return ast.Rule("native", asked_name, exact_expr(args), action)
+
+    def _remember(self, rule: ast.Rule, call: Call, stored) -> None:
+        """A permanent answer to an `ask` rule goes just before that rule, or the rule would
+        keep asking (and a plain permit after it would permit what it never asked about)."""
+        asking_rule = self._written_rule(stored, call.extra.get("rule")) if call.extra.get("ask") else None
+        self.store.add_rule(stored, rule, before=asking_rule)
+
+    def _written_rule(self, stored, matched) -> ast.Rule | None:
+        """The policy's own line for a rule that matched (the matched one has its
+        $VARIABLES expanded)."""
+        for rule in stored.policy.rules:
+            if rule is matched or rule == matched or expanded(rule, self.policy.expand) == matched:
+                return rule
+        return None
 
     def _reevaluate(self, call: Call, stored) -> Decision | None:
         translation = call.extra.get("translation")

@@ -62,7 +62,8 @@ class FaultDecider:
         if fault.error is not None:
             return Decision(DENY, fault.error, source="fault", signal=fault.signal or 0)
         if fault.retval is not None:
-            return Decision(RETURN, value=fault.retval, source="fault", signal=fault.signal or 0)
+            value = fault.retval - 2**64 if fault.retval > 2**63 - 1 else fault.retval  # an address, as the s64 the kernel takes
+            return Decision(RETURN, value=value, source="fault", signal=fault.signal or 0)
         return Decision(PERMIT, source="fault", signal=fault.signal or 0)
 
     def _key(self, call: Call) -> str:

@@ -1,11 +1,17 @@
 """Deciding which call fails (pure): random faults that depend only on the seed, the
-binary, the system call and how many such calls the process made (not on timing); rules
-from --inject/--fault; and replaying a recorded set."""
+binary's name, the system call and how many such calls the process made (not on timing);
+rules from --inject/--fault; and replaying a recorded set.
+
+A binary is known by its file name, not its path: the same seed fails the same calls of
+`./crashy` whether it was built in /tmp or in a clone elsewhere (README's worked example
+depends on it), and a log replays after the binary moved. The name still tells a shell
+from the programs it starts, so each gets its own faults."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 
 from ..record import record
@@ -27,9 +33,14 @@ def _unit(seed: int, *parts: object) -> float:
     return int.from_bytes(digest, "little") / 2**64
 
 
+def binary_key(binary: str) -> str:
+    """What a binary is known by for random and replayed faults: its file name."""
+    return os.path.basename(binary)
+
+
 class RandomFaults:
     """-r PERCENT: each eligible call fails with that probability, with an errno from its
-    table, chosen from (seed, binary, syscall, call index)."""
+    table, chosen from (seed, binary's name, syscall, call index)."""
 
     def __init__(self, percent: float, seed: int, eligible: frozenset[str] | None = None):
         if not 0 <= percent <= 100:
@@ -45,6 +56,7 @@ class RandomFaults:
     def decide(self, binary: str, syscall: str, index: int) -> Fault | None:
         if syscall not in self.eligible or self.probability <= 0:
             return None
+        binary = binary_key(binary)
         if _unit(self.seed, binary, syscall, index) >= self.probability:
             return None
         table = ERRNOS[syscall]
@@ -81,13 +93,13 @@ class ReplayFaults:
     """Inject exactly the faults a log recorded: (binary, syscall, call index) -> errno."""
 
     def __init__(self, recorded: dict[tuple[str, str, int], int]):
-        self.recorded = recorded
+        self.recorded = {(binary_key(binary), name, index): code for (binary, name, index), code in recorded.items()}
 
     def syscalls(self) -> frozenset[str]:
         return frozenset(name for _, name, _ in self.recorded)
 
     def decide(self, binary: str, syscall: str, index: int) -> Fault | None:
-        error = self.recorded.get((binary, syscall, index))
+        error = self.recorded.get((binary_key(binary), syscall, index))
         return Fault(error=error, index=index, source="replay") if error is not None else None
 
 

@@ -22,6 +22,21 @@ from .tables import CLASSES, fd_forms_of
 
 MAX_COUNT = 65535  # as strace
 
+# What retval= may be, by the call's return type (the kernel returns a long, but a libc
+# that declares `int` keeps only the low 32 bits, so 2**32 "succeeds" as fd 0). Addresses
+# reach up to the -errno range, which is an error, not a value (use error=).
+INT_MAX = 2**31 - 1
+LONG_MAX = 2**63 - 1
+ADDRESS_MAX = 2**64 - 4096 - 1
+ADDRESS_RETURNS = frozenset(("mmap", "mremap", "brk", "shmat"))
+LONG_RETURNS = frozenset((  # ssize_t, off_t, long, time_t, clock_t
+    "read", "write", "pread64", "pwrite64", "readv", "writev", "preadv", "pwritev", "preadv2", "pwritev2",
+    "lseek", "sendfile", "splice", "tee", "vmsplice", "copy_file_range", "recvfrom", "sendto", "recvmsg",
+    "sendmsg", "process_vm_readv", "process_vm_writev", "getrandom", "readlink", "readlinkat", "getxattr",
+    "lgetxattr", "fgetxattr", "listxattr", "llistxattr", "flistxattr", "getcwd", "getdents", "getdents64",
+    "times", "time", "ptrace", "keyctl", "mq_timedreceive", "msgrcv", "lookup_dcookie",
+))
+
 
 class SpecError(ValueError):
     pass
@@ -124,6 +139,7 @@ def parse_inject(text: str, default_error: int | None = None) -> InjectRule:
             retval = int(fields["retval"], 0)
         except ValueError:
             raise SpecError(f"invalid retval '{fields['retval']}'") from None
+        check_retval(retval, syscalls)
     if "signal" in fields:
         sig = _signal(fields["signal"])
     when = parse_when(fields["when"]) if "when" in fields else ALWAYS
@@ -135,6 +151,25 @@ def parse_inject(text: str, default_error: int | None = None) -> InjectRule:
     if path is not None and not path:
         raise SpecError("empty path= pattern")
     return InjectRule(syscalls, error, retval, sig, when, path, text)
+
+
+def return_range(syscall: str) -> tuple[int, str]:
+    """The largest value `syscall` can return, and its type's name."""
+    if syscall in ADDRESS_RETURNS:
+        return ADDRESS_MAX, "an address"
+    if syscall in LONG_RETURNS:
+        return LONG_MAX, "a long"
+    return INT_MAX, "an int"
+
+
+def check_retval(value: int, syscalls: frozenset[str]) -> None:
+    if value < 0:
+        raise SpecError(f"invalid retval '{value}': a return value is 0 or more (a failure is error=)")
+    for name in sorted(syscalls, key=lambda name: return_range(name)[0]):
+        largest, kind = return_range(name)
+        if value > largest:
+            raise SpecError(f"retval={value} is out of range for {name}, which returns {kind} (0..{largest})")
+        break  # the narrowest type holds it: so do all the others
 
 
 def _signal(text: str) -> int:

@@ -3,3 +3,23 @@
 
 class FrontendGone(Exception):
     """The frontend closed its end, exited, or the terminal went away."""
+
+
+class ProtocolError(FrontendGone):
+    """The frontend broke the protocol (an answer line over the bound): it is treated as
+    gone, after the call is denied."""
+
+
+class NoAnswer(Exception):
+    """No answer within --answer-timeout: the call is denied."""
+
+
+class Abandoned(Exception):
+    """A signal asked systrace to stop (SIGTERM, SIGINT, SIGHUP, SIGQUIT) while a question
+    waited: the call is denied and the signal is passed on as README "Signals" says."""
+
+
+class Interrupted(BaseException):
+    """Ctrl-C at `Answer:` while systrace owns the terminal: the run ends at once. A
+    BaseException, so that the supervisor's fail-closed `except Exception` does not
+    swallow it."""

@@ -1,19 +1,32 @@
 """Where questions go: the controlling terminal (-t) or a frontend program (-g) that gets
-a socketpair as its stdin and stdout, like the original's xsystrace."""
+a socketpair as its stdin and stdout, like the original's xsystrace.
+
+Nothing here blocks: reads and writes wait in a Waiter (poll on the descriptor, the
+signalfd and a deadline). An answer line is at most MAX_LINE bytes; a longer one is a
+protocol error, so a frontend that writes without a newline cannot grow systrace."""
 
 from __future__ import annotations
 
 import os
+import select
 import signal
 import socket
 import subprocess
+import termios
+import time
 from typing import Protocol
 
 from ..kernel.wakeup import unpin
-from .errors import FrontendGone
+from .errors import FrontendGone, NoAnswer, ProtocolError
+from .waiting import Waiter
+
+MAX_LINE = 64 * 1024  # bytes in one answer line
+WRITE_TIMEOUT = 10.0  # seconds a question may take to be written (a frontend that never reads)
 
 
 class Transport(Protocol):
+    def begin(self) -> None: ...
+    def end(self) -> None: ...
     def ask(self, question: str) -> str: ...
     def tell(self, line: str) -> None: ...
     def read_answer(self) -> str: ...
@@ -21,61 +34,116 @@ class Transport(Protocol):
     def close(self) -> None: ...
 
 
-class TerminalTransport:
-    """Questions on /dev/tty, so the tracee keeps its own stdin and stdout."""
+class _Lines:
+    """Line reading and writing on a non-blocking descriptor, through a Waiter."""
 
-    def __init__(self, path: str = "/dev/tty"):
+    def __init__(self, waiter: Waiter | None, timeout: float | None, what: str):
+        self.waiter = waiter or Waiter()
+        self.timeout = timeout
+        self.what = what
+        self.buffer = b""
+        self.fd = -1
+
+    def write_all(self, data: bytes) -> None:
+        deadline = time.monotonic() + WRITE_TIMEOUT
+        while data:
+            try:
+                written = os.write(self.fd, data)
+            except BlockingIOError:
+                try:
+                    self.waiter.wait(self.fd, select.POLLOUT, deadline)
+                except NoAnswer:
+                    raise FrontendGone(f"{self.what} does not read its questions") from None
+                continue
+            except OSError as error:  # EPIPE, ECONNRESET, EIO: gone
+                raise FrontendGone(error.strerror or str(error)) from None
+            data = data[written:]
+
+    def read_line(self, eof_message: str) -> str:
+        deadline = time.monotonic() + self.timeout if self.timeout is not None else None
+        while b"\n" not in self.buffer:
+            if len(self.buffer) > MAX_LINE:
+                self.buffer = b""
+                raise ProtocolError(f"an answer longer than {MAX_LINE} bytes")
+            try:
+                chunk = os.read(self.fd, MAX_LINE + 1)
+            except BlockingIOError:
+                self.waiter.wait(self.fd, select.POLLIN, deadline)
+                continue
+            except OSError as error:
+                raise FrontendGone(error.strerror or str(error)) from None
+            if not chunk:
+                raise FrontendGone(eof_message)
+            self.buffer += chunk
+        line, _, self.buffer = self.buffer.partition(b"\n")
+        if len(line) > MAX_LINE:
+            raise ProtocolError(f"an answer longer than {MAX_LINE} bytes")
+        return line.decode("utf-8", "surrogateescape").rstrip("\r")
+
+
+class TerminalTransport(_Lines):
+    """Questions on /dev/tty, so the tracee keeps its own stdin and stdout. With job
+    control, systrace owns the terminal while a question waits (frontend/terminal.py)."""
+
+    def __init__(self, path: str = "/dev/tty", waiter: Waiter | None = None, timeout: float | None = None,
+                 job=None):
+        super().__init__(waiter, timeout, path)
         self.path = path
-        self.reader = self.writer = None
+        self.job = job  # a terminal.JobControl, or None
+        self.previous: int | None = None
         self.restart()
 
     def restart(self) -> None:
         self.close()
         try:
-            fd = os.open(self.path, os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
+            self.fd = os.open(self.path, os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC | os.O_NONBLOCK)
         except OSError as error:
             raise FrontendGone(f"{self.path}: {error.strerror}") from None
-        # a terminal is not seekable: one stream each way
-        self.reader = os.fdopen(fd, "r", encoding="utf-8", errors="surrogateescape")
-        self.writer = os.fdopen(os.dup(fd), "w", encoding="utf-8", errors="surrogateescape")
+
+    def begin(self) -> None:
+        if self.job is not None:
+            self.previous = self.job.take()
+            self.waiter.owns_terminal = True
+
+    def end(self) -> None:
+        if self.job is not None:
+            self.waiter.owns_terminal = False
+            self.job.give_back(self.previous)
+            self.previous = None
 
     def ask(self, question: str) -> str:
         self.tell(question)
         return self.read_answer()
 
     def tell(self, line: str) -> None:
-        try:
-            self.writer.write(line + "\n")
-            self.writer.flush()
-        except OSError as error:
-            raise FrontendGone(str(error)) from None
+        self.write_all((line + "\n").encode("utf-8", "surrogateescape"))
 
     def read_answer(self) -> str:
+        self.write_all(b"Answer: ")
+        return self.read_line("end of input on the terminal")
+
+    def discard_input(self) -> None:
+        """After a question ends unanswered: what was typed for it is not the next answer."""
+        self.buffer = b""
         try:
-            self.writer.write("Answer: ")
-            self.writer.flush()
-            line = self.reader.readline()
-        except OSError as error:
-            raise FrontendGone(str(error)) from None
-        if not line:
-            raise FrontendGone("end of input on the terminal")
-        return line.rstrip("\n")
+            termios.tcflush(self.fd, termios.TCIFLUSH)
+        except termios.error:
+            pass
 
     def close(self) -> None:
-        for stream in (self.reader, self.writer):
-            if stream is not None:
-                stream.close()
-        self.reader = self.writer = None
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
 
 
-class ProgramTransport:
+class ProgramTransport(_Lines):
     """A frontend program with a socketpair as its stdin and stdout."""
 
-    def __init__(self, argv: list[str]):
+    def __init__(self, argv: list[str], waiter: Waiter | None = None, timeout: float | None = None):
+        super().__init__(waiter, timeout, argv[0])
         self.argv = argv
         self.process: subprocess.Popen | None = None
         self.sock: socket.socket | None = None
-        self.reader = None
         self.restart()
 
     def restart(self) -> None:
@@ -91,35 +159,32 @@ class ProgramTransport:
             raise FrontendGone(f"{self.argv[0]}: {error.strerror}") from None
         finally:
             theirs.close()
+        ours.setblocking(False)
         self.sock = ours
-        self.reader = ours.makefile("r", encoding="utf-8", errors="surrogateescape", newline="\n")
+        self.fd = ours.fileno()
+        self.buffer = b""
+
+    def begin(self) -> None:
+        pass
+
+    def end(self) -> None:
+        pass
 
     def ask(self, question: str) -> str:
         self.tell(question)
         return self.read_answer()
 
     def tell(self, line: str) -> None:
-        try:
-            self.sock.sendall((line + "\n").encode("utf-8", "surrogateescape"))
-        except OSError as error:  # EPIPE, ECONNRESET: the frontend is gone
-            raise FrontendGone(str(error)) from None
+        self.write_all((line + "\n").encode("utf-8", "surrogateescape"))
 
     def read_answer(self) -> str:
-        try:
-            line = self.reader.readline()
-        except OSError as error:
-            raise FrontendGone(str(error)) from None
-        if not line:
-            raise FrontendGone("EOF on policy input request")
-        return line.rstrip("\n")
+        return self.read_line("EOF on policy input request")
 
     def close(self) -> None:
-        if self.reader is not None:
-            self.reader.close()
-            self.reader = None
         if self.sock is not None:
             self.sock.close()
             self.sock = None
+            self.fd = -1
         if self.process is not None:
             if self.process.poll() is None:
                 self.process.terminate()
@@ -127,6 +192,10 @@ class ProgramTransport:
                 self.process.wait(timeout=5)
             except (subprocess.TimeoutExpired, ChildProcessError):
                 self.process.kill()
+                try:
+                    self.process.wait(timeout=5)
+                except (subprocess.TimeoutExpired, ChildProcessError):
+                    pass
             self.process = None
 
 

@@ -63,6 +63,7 @@ class StoredPolicy:
         self.rule_texts: set[str] = set()
         self.rule_texts_at = -1
         self.failure: str | None = None  # why the last write failed
+        self.placed: dict[str, str] = {}  # an added rule's text -> the rule it must precede
 
 
 class Store:
@@ -230,8 +231,9 @@ class Store:
         finally:
             os.close(dir_fd)
 
-    def add_rule(self, stored: StoredPolicy, rule: ast.Rule) -> bool:
-        """Append a rule unless an identical one is there; True if added."""
+    def add_rule(self, stored: StoredPolicy, rule: ast.Rule, before: ast.Rule | None = None) -> bool:
+        """Append a rule (or put it just before `before`, so it is evaluated first) unless
+        an identical one is there; True if added."""
         text = rule_text(rule)
         if stored.rule_texts_at != len(stored.policy.lines):  # changed by other means since
             stored.rule_texts = {rule_text(existing) for existing in stored.policy.rules}
@@ -239,8 +241,14 @@ class Store:
             stored.rule_texts_at = len(stored.policy.lines)
             return False
         stored.rule_texts.add(text)
-        stored.policy.lines.append(rule)
-        stored.rule_texts_at = len(stored.policy.lines)
+        lines = stored.policy.lines
+        position = next((i for i, line in enumerate(lines) if line is before), None) if before is not None else None
+        if position is None:
+            lines.append(rule)
+        else:
+            lines.insert(position, rule)
+            stored.placed[text] = rule_text(lines[position + 1])  # `before`, now after it
+        stored.rule_texts_at = len(lines)
         stored.added.append(rule)
         return True
 
@@ -327,12 +335,14 @@ class Store:
                     if rule not in target.lines:
                         target.lines.append(rule)
                     continue
-                if rule_text(rule) not in present:
-                    target.lines.append(rule)
-                    present.add(rule_text(rule))
+                text = rule_text(rule)
+                if text not in present:
+                    _place(target.lines, rule, stored.placed.get(text))
+                    present.add(text)
             _atomic_write_at(dir_fd, name, path, file_text(current))
             stored.path = path
             stored.added.clear()
+            stored.placed.clear()
         finally:
             if lock_fd >= 0:
                 os.close(lock_fd)
@@ -355,6 +365,16 @@ def _open_directory(directory: str) -> int | None:
         os.close(dir_fd)
         raise
     return dir_fd
+
+
+def _place(lines: list, rule: ast.Rule, before: str | None) -> None:
+    """Before the rule whose text is `before` (an answered `ask` rule), else at the end."""
+    if before is not None:
+        for i, line in enumerate(lines):
+            if isinstance(line, ast.Rule) and rule_text(line) == before:
+                lines.insert(i, rule)
+                return
+    lines.append(rule)
 
 
 def _open_lock(dir_fd: int, directory: str) -> int:

@@ -1,0 +1,118 @@
+"""Job control for -t, as a job-control shell does it, so that the terminal has one
+reader at a time.
+
+At launch the command gets its own process group, made the terminal's foreground group
+when systrace's was (a shell's job). While a question waits systrace takes the terminal:
+its group becomes the foreground and the command's group is stopped (SIGSTOP), because
+a process already blocked in a read of the terminal would still be handed the answer
+(the kernel checks the foreground group when a read starts, not while it waits). After
+the answer the terminal goes back to the group that had it and the command's group is
+continued (SIGCONT). Ctrl-Z stops the command's group: systrace then stops itself, so the
+shell sees its job stop, and when continued it continues the command.
+
+tcsetpgrp from a group that is not the foreground raises SIGTTOU: it is blocked around
+the call, as shells do."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import signal
+
+_JOB_SIGNALS = (signal.SIGTTOU, signal.SIGTTIN, signal.SIGTSTP)
+
+
+class JobControl:
+    def __init__(self, path: str = "/dev/tty"):
+        self.fd = os.open(path, os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
+        self.own_group = os.getpgrp()
+        self.child_group: int | None = None  # the command's group, once it has its own
+        self.holding = False  # the command's group is stopped by us for a question
+
+    def adopt(self, child_pid: int) -> None:
+        """Give the command (not yet exec'd) its own group, in the foreground if systrace's
+        group is. Left alone when systrace runs in the background."""
+        if self._foreground() != self.own_group:
+            return
+        try:
+            os.setpgid(child_pid, child_pid)
+        except OSError:
+            return  # it shares systrace's group: questions then only take the terminal
+        self.child_group = child_pid
+        self._set_foreground(child_pid)
+
+    def take(self) -> int | None:
+        """Make systrace's group the foreground; the group that had the terminal, to hand
+        it back to (None: systrace had it already)."""
+        previous = self._foreground()
+        if previous is None or previous == self.own_group:
+            return None
+        if previous == self.child_group:
+            self._signal_group(signal.SIGSTOP)
+            self.holding = True
+        self._set_foreground(self.own_group)
+        return previous
+
+    def give_back(self, previous: int | None) -> None:
+        if previous is not None:
+            self._set_foreground(previous)
+        if self.holding:
+            self.holding = False
+            self._signal_group(signal.SIGCONT)
+
+    def on_child_event(self, child_pid: int) -> None:
+        """After a SIGCHLD: if the command was stopped from the terminal (Ctrl-Z), stop
+        systrace too and, once continued, continue the command."""
+        if self.child_group is None or self.holding:
+            return
+        try:
+            info = os.waitid(os.P_PID, child_pid, os.WSTOPPED | os.WNOHANG)
+        except ChildProcessError:
+            return
+        if info is None or info.si_code != os.CLD_STOPPED:
+            return
+        self._set_foreground(self.own_group)
+        os.kill(os.getpid(), signal.SIGSTOP)  # here until the shell continues the job
+        if self._foreground() == self.own_group:  # `fg`, not `bg`
+            self._set_foreground(self.child_group)
+        self._signal_group(signal.SIGCONT)
+
+    def kill_command(self, child_pidfd: int = -1) -> None:
+        """Ctrl-C at a question: the command ends at once."""
+        if self.child_group is not None:
+            self._signal_group(signal.SIGKILL)
+        if child_pidfd >= 0:
+            with contextlib.suppress(OSError):
+                signal.pidfd_send_signal(child_pidfd, signal.SIGKILL)
+
+    def restore(self) -> None:
+        """At the end of the run the terminal goes back to systrace's group (the shell's job)."""
+        if self.child_group is not None and self._foreground() in (self.child_group, None, 0):
+            self._set_foreground(self.own_group)
+        self.child_group = None
+
+    def close(self) -> None:
+        self.restore()
+        os.close(self.fd)
+
+    def _foreground(self) -> int | None:
+        try:
+            return os.tcgetpgrp(self.fd)
+        except OSError:
+            return None
+
+    def _set_foreground(self, group: int) -> None:
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, _JOB_SIGNALS)
+        try:
+            os.tcsetpgrp(self.fd, group)
+        except OSError as error:
+            if error.errno not in (errno.EPERM, errno.ENOTTY, errno.EINVAL, errno.EIO):
+                raise
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+
+    def _signal_group(self, number: int) -> None:
+        if self.child_group is not None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.child_group, number)
