@@ -195,7 +195,7 @@ def run(options: argparse.Namespace, command: list[str]) -> int:
     from .engine import supervise
     from .frontend.errors import FrontendGone
     from .kernel.launch import LaunchError, resolve_command, user_notification_available
-    from .log import Log, SyslogSink, open_file_sink, stderr_sink
+    from .log import default_log
     from .policy.errors import PolicyError
     from .wiring import FaultSetupError, NoMode, build
 
@@ -209,15 +209,11 @@ def run(options: argparse.Namespace, command: list[str]) -> int:
     problem = _log_in_policy_dir(options)
     if problem:
         return _fail(problem, 2)
-    sinks = []
     try:
-        if options.log_stderr:
-            sinks.append(stderr_sink(options.json_log))
-        if options.log_file:
-            sinks.append(open_file_sink(options.log_file, options.json_log))
+        log = default_log(options.log_stderr, options.log_file, options.json_log)
     except OSError as error:
         return _fail(f"{options.log_file}: {error.strerror}", 2)
-    log = Log(sinks or [SyslogSink()])
+    sinks = options.log_stderr or options.log_file
     try:
         try:
             session, plan = build(options, log, explicit_log=bool(sinks), command_path=path)
