@@ -1,0 +1,100 @@
+"""The tracee cannot stall systrace (issue 12 item 4): an emulated open that would wait
+goes to a helper while every other call is served, and a signal to systrace is honoured
+at once even then."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+from pathlib import Path
+
+import pytest
+from conftest import TIMEOUT, Runner
+
+
+def _owned_dir(path: Path, runner: Runner) -> Path:
+    """A fresh directory the runner's user owns (a policy directory, a FIFO's home)."""
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(mode=0o755)
+    if runner.name == "user":
+        import pwd
+
+        entry = pwd.getpwnam(runner.env["USER"])
+        os.chown(path, entry.pw_uid, entry.pw_gid)
+    return path
+
+
+@pytest.fixture
+def fifo_setup(runner: Runner, cbin, shared_dir: Path, request) -> tuple[Runner, str, Path, str]:
+    """(runner, the fifo_wait binary, a policy directory with its learned policy, a FIFO)."""
+    program = cbin("fifo_wait")
+    base = _owned_dir(shared_dir / f"fifo-{request.node.name}".replace("[", "-").replace("]", ""), runner)
+    policies = _owned_dir(base / "policies", runner)
+    fifo = str(base / "fifo")
+    assert runner.native("mkfifo", fifo).returncode == 0
+    learned = runner("-d", str(policies), "-A", program, fifo, "serve", "20")
+    assert learned.returncode == 0, learned.stderr
+    policy = next(path for path in policies.iterdir() if path.name.endswith("fifo_wait"))
+    text = re.sub(r'filename eq "/proc/(?:self|\d+)/task/\d+/syscall"', 'filename match "/proc/*/task/*/syscall"',
+                  policy.read_text())
+    policy.write_text(text.rstrip("\n") + "\n")
+    return runner, program, policies, fifo
+
+
+def test_fifo_open_with_no_writer_does_not_stop_other_calls(fifo_setup) -> None:
+    """The reader's emulated open waits for a writer in a helper; meanwhile the other
+    thread's 300 calls are served, then its own open of the FIFO for writing (emulated at
+    once: a reader is there) lets the reader through. Natively the same; with the open
+    done in systrace's loop every call after the reader's would wait forever."""
+    runner, program, policies, fifo = fifo_setup
+    native = runner.native(program, fifo, "serve", "300")
+    assert native.stdout == b"served 300 of 300 calls while the reader waited; it read: hello\n"
+    log_path = runner.writable(Path(fifo).parent / "log")
+    traced = runner("-d", str(policies), "-a", "-E", str(log_path), program, fifo, "serve", "300")
+    assert traced.stdout == native.stdout, traced.stderr
+    assert traced.returncode == 0
+    assert "deny" not in log_path.read_text()  # every call permitted by the learned policy
+
+
+def test_signal_to_systrace_is_honoured_while_an_open_waits(fifo_setup) -> None:
+    """No writer ever comes: SIGTERM to systrace reaches the command at once, systrace ends
+    with its status (143) and its helper does not outlive it."""
+    runner, program, policies, fifo = fifo_setup
+    process = subprocess.Popen(runner.argv("-d", str(policies), "-a", program, fifo, "hang", "50"),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=runner.env, cwd=runner.cwd)
+    try:
+        assert process.stdout.readline() == b"waiting\n"  # 50 calls were served after the reader's open
+        systrace_pid = _systrace_pid(process.pid)
+        helpers = _children(systrace_pid)
+        assert len(helpers) == 2  # the command, and the helper waiting in the FIFO's open
+        os.kill(systrace_pid, signal.SIGTERM)
+        assert process.wait(timeout=TIMEOUT) == 128 + signal.SIGTERM
+    finally:
+        process.kill()
+        process.wait()
+    for pid in helpers:
+        assert not os.path.exists(f"/proc/{pid}") or _state(pid) == "Z"
+
+
+def _systrace_pid(pid: int) -> int:
+    """The systrace process (the runner may start it through setpriv, which execs it)."""
+    return pid
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for task in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{task}/children") as handle:
+            found += [int(child) for child in handle.read().split()]
+    return found
+
+
+def _state(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "gone"
