@@ -30,6 +30,7 @@ SYSLOG_SOCKET = "/dev/log"
 SYSLOG_PRIORITY = 10 * 8 + 5  # LOG_AUTHPRIV | LOG_NOTICE, as the original
 MAX_BUFFERED = 1 << 20  # bytes kept for a sink that cannot take them now
 _RETRY = (errno.EAGAIN, errno.EINTR)
+CLOSE_GRACE = 1.0  # seconds a sink gets at exit to take what is buffered
 
 
 class SinkFailed(Exception):
@@ -86,7 +87,7 @@ class Sink:
     def flush(self) -> None:
         """Write what is buffered, if it can be written now."""
 
-    def close(self) -> None:
+    def close(self, deadline: float = 0.0) -> None:
         pass
 
 
@@ -141,14 +142,24 @@ class FdSink(Sink):
                 return
             del self.buffer[:written]
 
-    def close(self) -> None:
-        if self.buffer:  # one last non-blocking try; the rest is counted as lost
+    def close(self, deadline: float = 0.0) -> None:
+        """Supervision is over: what is buffered gets until `deadline` (time.monotonic())
+        to be written; the rest is counted as lost."""
+        while self.buffer:
             try:
                 self.flush()
             except SinkFailed:
-                pass
-            self.lost += self.buffer.count(b"\n")
-            self.buffer.clear()
+                break
+            remaining = deadline - time.monotonic()
+            if not self.buffer or remaining <= 0:
+                break
+            import select
+
+            poller = select.poll()
+            poller.register(self.fd, select.POLLOUT)
+            poller.poll(max(1, int(remaining * 1000)))
+        self.lost += self.buffer.count(b"\n")
+        self.buffer.clear()
         self._release()
 
     def _release(self) -> None:
@@ -267,8 +278,11 @@ class Log:
         self.unlogged = 0  # records no sink took
         self.failures: list[str] = []  # "SINK: why", reported as they happen and at exit
         self._lost_before = 0  # records dropped by sinks that failed since
+        self.notes: list[tuple[str, str, str]] = []  # (sink, why, what) to say before the first record
 
     def message(self, message: str, **fields: object) -> None:
+        if self.notes:
+            self._say_notes()
         taken = False
         failed = None
         for sink in self.sinks:
@@ -285,6 +299,17 @@ class Log:
             taken = self._replace(failed, message, fields) or taken
         if not taken:
             self.unlogged += 1
+
+    def _say_notes(self) -> None:
+        """The sinks asked for that could not be opened: said once, on the replacement."""
+        notes, self.notes = self.notes, []
+        if not self.sinks:
+            replacement = self._next_sink()
+            if replacement is not None:
+                self.sinks.append(replacement)
+        where = ", ".join(sink.name for sink in self.sinks) or "nowhere (records are counted)"
+        for sink, why, what in notes:
+            self.message(f"{what} ({why}): logging to {where}", event="log-error", sink=sink, reason=why)
 
     def _replace(self, failed: list[tuple[Sink, str]], message: str, fields: dict[str, object]) -> bool:
         """Drop the failed sinks, say so once on the next one, and give it this record."""
@@ -326,10 +351,12 @@ class Log:
         return self.unlogged + self._lost_before + sum(sink.lost for sink in self.sinks)
 
     def close(self) -> None:
-        """Flush what can be flushed now and say how many records were lost, if any."""
+        """Write what is buffered (for at most CLOSE_GRACE seconds: supervision is over)
+        and say how many records were lost, if any."""
+        deadline = time.monotonic() + CLOSE_GRACE
         for sink in self.sinks:
             try:
-                sink.close()
+                sink.close(deadline)
             except Exception:  # noqa: BLE001
                 pass
         lost = self.lost()
@@ -345,7 +372,7 @@ def _warn(message: str) -> None:
     try:
         sink = stderr_sink(False)
         sink.write(message, {})
-        sink.close()
+        sink.close(time.monotonic() + CLOSE_GRACE)
     except (OSError, SinkFailed, ValueError):
         pass
 
@@ -369,13 +396,6 @@ def default_log(log_stderr: bool, log_file: str | None, json_lines: bool) -> Log
         except OSError as error:
             path = os.environ.get("SYSTRACE_SYSLOG_SOCKET") or SYSLOG_SOCKET
             notes.append(("syslog", error.strerror or str(error), f"no syslog at {path}"))
-    fallbacks = ("stderr", "syslog")
-    log = Log(sinks, fallbacks=fallbacks, json_lines=json_lines)
-    if not log.sinks:
-        replacement = log._next_sink()
-        if replacement is not None:
-            log.sinks.append(replacement)
-    for sink, why, message in notes:
-        where = ", ".join(s.name for s in log.sinks) or "nowhere (records are counted)"
-        log.message(f"{message} ({why}): logging to {where}", event="log-error", sink=sink, reason=why)
+    log = Log(sinks, fallbacks=("stderr", "syslog"), json_lines=json_lines)
+    log.notes = notes  # said with the first record: a run that logs nothing stays silent
     return log
