@@ -98,3 +98,22 @@ def _state(pid: int) -> str:
             return handle.read().rsplit(")", 1)[1].split()[0]
     except OSError:
         return "gone"
+
+
+def test_userfaultfd_is_refused_unless_the_policy_names_it(cbin, tmp_path: Path) -> None:
+    """Natively root gets a userfaultfd both ways (2 of 2); under systrace, in every mode,
+    neither (0 of 2) until the binary's policy has a userfaultfd rule."""
+    from conftest import run, systrace_argv
+
+    program = cbin("uffd")
+    native = run([program])
+    assert native.stdout == b"syscall: ok\ndevice: ok\n"
+    for mode in (["--permit-all"], ["--permit-all", "-E", str(tmp_path / "log")], ["-d", str(tmp_path / "p"), "-A"]):
+        traced = run(systrace_argv() + mode + [program])
+        assert traced.stdout == b"syscall: 1\ndevice: 1\n", mode  # EPERM
+    assert (tmp_path / "log").read_text().count("refused unless the policy names it") == 2
+    policy = next(path for path in (tmp_path / "p").iterdir() if path.name.endswith("uffd"))
+    assert "native-userfaultfd" not in policy.read_text()  # a refusal is not learned
+    policy.write_text(policy.read_text().rstrip("\n") + "\n\tnative-userfaultfd: permit\n\tnative-ioctl: permit\n")
+    named = run(systrace_argv() + ["-d", str(tmp_path / "p"), "-a", program])
+    assert named.stdout == native.stdout, named.stderr
