@@ -4,6 +4,7 @@ at once even then."""
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import shutil
@@ -117,3 +118,38 @@ def test_userfaultfd_is_refused_unless_the_policy_names_it(cbin, tmp_path: Path)
     policy.write_text(policy.read_text().rstrip("\n") + "\n\tnative-userfaultfd: permit\n\tnative-ioctl: permit\n")
     named = run(systrace_argv() + ["-d", str(tmp_path / "p"), "-a", program])
     assert named.stdout == native.stdout, named.stderr
+
+
+def test_a_connect_that_became_blocking_is_cut_short(tmp_path: Path) -> None:
+    """systrace connects a socket it found non-blocking; if the tracee made it blocking
+    meanwhile (they share the file description) the connect is interrupted by a timer
+    instead of waiting in the loop, and the rest is done by a helper. Here the race is
+    played out: a blocking unix socket, to a listener whose queue is full, would wait
+    forever."""
+    import socket
+    import time
+
+    from systrace.kernel.sockets import CONNECT_BOUND, _bounded_connect
+
+    path = str(tmp_path / "full.sock")
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(path)
+    server.listen(0)
+    queued = []
+    while True:  # fill the listener's queue
+        client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        client.setblocking(False)
+        try:
+            client.connect(path)
+        except BlockingIOError:
+            client.close()
+            break
+        queued.append(client)
+    victim = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)  # blocking
+    address = b"\x01\x00" + path.encode() + b"\x00"  # struct sockaddr_un
+    started = time.monotonic()
+    assert _bounded_connect(victim.fileno(), address) == errno.EINTR
+    assert time.monotonic() - started < TIMEOUT  # safety net: it returned at all
+    assert CONNECT_BOUND < 1
+    for sock in [victim, server, *queued]:
+        sock.close()
