@@ -280,6 +280,11 @@ class Log:
         self._lost_before = 0  # records dropped by sinks that failed since
         self.notes: list[tuple[str, str, str]] = []  # (sink, why, what) to say before the first record
 
+    @property
+    def structured(self) -> bool:
+        """Does any sink write the fields (JSON)? If not, callers may leave them out."""
+        return self.json_lines or any(sink.json_lines for sink in self.sinks)
+
     def message(self, message: str, **fields: object) -> None:
         if self.notes:
             self._say_notes()

@@ -45,9 +45,14 @@ class Session:
         verdict = decision.verdict if decision.verdict != "deny" or decision.errno == 1 else f"deny[{_errno_name(decision.errno)}]"
         question = self.question(call)
         reason = call.extra.get("reason")
-        suffix = f" ({escape(str(reason))})" if reason else ""
+        text = f"{verdict} user: {escape(user)}, prog: {question.line()}"
+        if reason:
+            text = f"{text} ({escape(str(reason))})"
+        if not self.log.structured:  # text sinks only: no fields to build (issue 16: a record is cheap)
+            self.log.message(text)
+            return
         self.log.message(
-            f"{verdict} user: {escape(user)}, prog: {question.line()}{suffix}",
+            text,
             event="decision",
             verdict=decision.verdict,
             errno=decision.errno if decision.verdict != "permit" else 0,
