@@ -152,14 +152,16 @@ def runner(request) -> Runner:
 
 
 @pytest.fixture
-def syslog_socket(tmp_path: Path):
+def syslog_socket():
     """A datagram socket standing in for /dev/log (SYSTRACE_SYSLOG_SOCKET), read all along
     as a daemon would (its queue holds only 10 datagrams); `received()` gives what came."""
     import select
     import socket
     import threading
 
-    path = tmp_path / "log.sock"
+    home = Path(tempfile.mkdtemp(prefix="systrace-syslog-"))
+    home.chmod(0o755)  # the unprivileged test user sends to it too
+    path = home / "log.sock"
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     sock.bind(str(path))
     path.chmod(0o777)
@@ -201,3 +203,4 @@ def syslog_socket(tmp_path: Path):
     sock.close()
     os.close(stop_read)
     os.close(stop_write)
+    shutil.rmtree(home, ignore_errors=True)

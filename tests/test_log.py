@@ -107,25 +107,31 @@ def test_terminal_stopped_by_the_command() -> None:
 
 
 # -- no syslog (14.7a) -----------------------------------------------------------------
+def _cat_policy(tmp_path: Path) -> Path:
+    """A policy learned for `cat /etc/hostname`: reading /etc/passwd is denied by it."""
+    policies = tmp_path / "policies"
+    learned = run(systrace_argv() + ["-d", str(policies), "-A", "cat", "/etc/hostname"], env=base_env(**MISSING_SYSLOG))
+    assert learned.returncode == 0, learned.stderr
+    return policies
+
+
 def test_no_syslog_socket_falls_back_to_stderr(tmp_path: Path) -> None:
-    """With no syslog daemon a kill under -a is not silent: one warning, then the record."""
-    empty = tmp_path / "policies"
-    empty.mkdir()
-    result = run(systrace_argv() + ["-d", str(empty), "-a", "cat", "/etc/hostname"], env=base_env(**MISSING_SYSLOG))
-    assert result.returncode == 137
+    """With no syslog daemon a denial under -a is not silent: one warning, then the record."""
+    policies = _cat_policy(tmp_path)
+    result = run(systrace_argv() + ["-d", str(policies), "-a", "cat", "/etc/passwd"], env=base_env(**MISSING_SYSLOG))
+    assert result.returncode == 1
     lines = result.stderr.decode().splitlines()
     assert lines[0] == "systrace: no syslog at /nonexistent/log (No such file or directory): logging to stderr"
     assert sum("no syslog" in line for line in lines) == 1
-    assert any(line.startswith("systrace: kill user: ") and "no policy for /usr/bin/cat" in line for line in lines)
+    assert any(line.startswith("systrace: deny user: ") and "filename: /etc/passwd" in line for line in lines)
 
 
 def test_syslog_gets_the_records_when_there_is_one(tmp_path: Path, syslog_socket) -> None:
-    empty = tmp_path / "policies"
-    empty.mkdir()
-    result = run(systrace_argv() + ["-d", str(empty), "-a", "cat", "/etc/hostname"], env=syslog_socket.env)
-    assert result.returncode == 137 and result.stderr == b""
+    policies = _cat_policy(tmp_path)
+    result = run(systrace_argv() + ["-d", str(policies), "-a", "cat", "/etc/passwd"], env=syslog_socket.env)
+    assert result.returncode == 1 and result.stderr == b"cat: /etc/passwd: Operation not permitted\n"
     received = syslog_socket.received()
-    assert any(re.match(rb"<85>\w{3} [ \d]\d \d\d:\d\d:\d\d systrace\[\d+\]: kill user: ", line) for line in received)
+    assert any(re.match(rb"<85>\w{3} [ \d]\d \d\d:\d\d:\d\d systrace\[\d+\]: deny user: ", line) for line in received)
 
 
 def test_a_run_that_logs_nothing_stays_silent() -> None:

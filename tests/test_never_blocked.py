@@ -75,7 +75,7 @@ def test_signal_to_systrace_is_honoured_while_an_open_waits(fifo_setup) -> None:
         helpers = _children(systrace_pid)
         assert len(helpers) == 2  # the command, and the helper waiting in the FIFO's open
         os.kill(systrace_pid, signal.SIGTERM)
-        assert process.wait(timeout=TIMEOUT) == 128 + signal.SIGTERM
+        assert process.wait(timeout=TIMEOUT) == 128 + signal.SIGTERM, process.stderr.read()
     finally:
         process.kill()
         process.wait()

@@ -85,7 +85,8 @@ class Supervisor:
                 else:
                     self.on_signals()
         for fd in list(self.deferred):  # nothing is left to answer: stop the helpers
-            self.finish_deferred_open(fd, cancel=True)
+            if fd in self.deferred:  # (each is there under two fds)
+                self.finish_deferred_open(fd, cancel=True)
         self.reap(block_for_child=True)
         if self.report_fd >= 0:
             self.child_exec_succeeded()
