@@ -40,7 +40,9 @@ def test_stderr_a_closed_pipe_with_e(syslog_socket) -> None:
     received = syslog_socket.received()
     notes = [line for line in received if b"log to stderr failed: Broken pipe; logging to syslog" in line]
     assert len(notes) == 1, received[:3]
-    assert any(b"prog: /usr/bin/cat" in line for line in received)  # the records that followed
+    # the record that failed follows the note (later ones may be dropped, and counted,
+    # when this stand-in daemon is slower than a real one: its queue holds 10)
+    assert received.index(notes[0]) + 1 < len(received) and b"prog: " in received[received.index(notes[0]) + 1]
 
 
 def test_log_file_on_a_full_disk() -> None:
