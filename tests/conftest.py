@@ -149,3 +149,58 @@ def user_runner(test_user: pwd.struct_passwd, shared_dir: Path) -> Runner:
 def runner(request) -> Runner:
     """Parametrizes a test over root and the unprivileged user."""
     return request.getfixturevalue(f"{request.param}_runner")
+
+
+@pytest.fixture
+def syslog_socket():
+    """A datagram socket standing in for /dev/log (SYSTRACE_SYSLOG_SOCKET), read all along
+    as a daemon would (its queue holds only 10 datagrams); `received()` gives what came."""
+    import select
+    import socket
+    import threading
+
+    home = Path(tempfile.mkdtemp(prefix="systrace-syslog-"))
+    home.chmod(0o755)  # the unprivileged test user sends to it too
+    path = home / "log.sock"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(path))
+    path.chmod(0o777)
+    stop_read, stop_write = os.pipe()
+    got: list[bytes] = []
+
+    def serve() -> None:
+        while True:
+            ready = select.select([sock, stop_read], [], [])[0]
+            if sock in ready:
+                got.append(sock.recv(65536))
+            elif stop_read in ready:
+                return
+
+    reader = threading.Thread(target=serve, daemon=True)
+    reader.start()
+
+    class Syslog:
+        def __init__(self) -> None:
+            self.path = str(path)
+            self.env = base_env(SYSTRACE_SYSLOG_SOCKET=str(path))
+
+        def received(self) -> list[bytes]:
+            """Everything sent so far (the reading stops: call it once, at the end)."""
+            if reader.is_alive():
+                os.write(stop_write, b"x")
+                reader.join()
+            sock.setblocking(False)
+            while True:  # what is still queued
+                try:
+                    got.append(sock.recv(65536))
+                except BlockingIOError:
+                    return list(got)
+
+    yield Syslog()
+    if reader.is_alive():
+        os.write(stop_write, b"x")
+        reader.join()
+    sock.close()
+    os.close(stop_read)
+    os.close(stop_write)
+    shutil.rmtree(home, ignore_errors=True)

@@ -21,7 +21,8 @@ PERMIT = ["--permit-all"]
 
 
 def systrace(*args: str, **kwargs):
-    return run(systrace_argv() + list(args), env=base_env(PATH="/usr/bin:/bin"), **kwargs)
+    kwargs.setdefault("env", base_env(PATH="/usr/bin:/bin"))
+    return run(systrace_argv() + list(args), **kwargs)
 
 
 def results(stdout: bytes) -> dict[int, str]:
@@ -228,11 +229,13 @@ def test_learning_never_learns_a_failed_call_and_grows_with_faults(tmp_path: Pat
     assert set(faulted.splitlines()) - set(plain.splitlines())  # the error path's calls were learned
 
 
-def test_faults_with_enforce(tmp_path: Path) -> None:
+def test_faults_with_enforce(tmp_path: Path, syslog_socket) -> None:
     directory = tmp_path / "policies"
-    assert systrace("-d", str(directory), "-A", "cat", "/etc/hostname").returncode == 0
-    result = systrace("-d", str(directory), "-a", "--inject", "openat:error=EIO:path=/etc/hostname", "cat", "/etc/hostname")
+    assert systrace("-d", str(directory), "-A", "cat", "/etc/hostname", env=dict(syslog_socket.env, PATH="/usr/bin:/bin")).returncode == 0
+    result = systrace("-d", str(directory), "-a", "--inject", "openat:error=EIO:path=/etc/hostname", "cat", "/etc/hostname",
+                      env=dict(syslog_socket.env, PATH="/usr/bin:/bin"))
     assert result.returncode == 1 and result.stderr == b"cat: /etc/hostname: Input/output error\n"
+    assert [line for line in syslog_socket.received() if b"fault[EIO]" in line]  # logged to syslog
 
 
 @pytest.mark.parametrize(
@@ -271,12 +274,12 @@ def test_only_eligible_calls_are_routed() -> None:
     assert plan.action_of(SYSCALLS["execve"]) == abi.RET_USER_NOTIF  # always
 
 
-def test_faults_with_a_frontend(tmp_path: Path) -> None:
+def test_faults_with_a_frontend(tmp_path: Path, syslog_socket) -> None:
     frontend = tmp_path / "yes.sh"
     frontend.write_text("#!/bin/sh\nwhile read -r q; do echo permit; read -r reply; done\n")
     frontend.chmod(0o755)
     result = systrace("-d", str(tmp_path / "p"), "-g", str(frontend), "--inject", "openat:error=EACCES:path=/etc/hostname",
-                      "cat", "/etc/hostname")
+                      "cat", "/etc/hostname", env=dict(syslog_socket.env, PATH="/usr/bin:/bin"))
     assert result.returncode == 1 and result.stderr == b"cat: /etc/hostname: Permission denied\n"
 
 

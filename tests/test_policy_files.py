@@ -177,11 +177,12 @@ def test_learning_into_an_unwritable_directory_stops_before_launching(user_runne
     _one_line_error(result, r"systrace: /etc/hostname: not a directory")
 
 
-def test_rules_that_cannot_be_written_late_are_kept_and_the_status_too(user_runner: Runner, shared_dir: Path) -> None:
+def test_rules_that_cannot_be_written_late_are_kept_and_the_status_too(user_runner: Runner, shared_dir: Path,
+                                                                       syslog_socket) -> None:
     policy_dir = user_runner.policy_dir(shared_dir / "late-eacces")
     rescue = user_runner.policy_dir(shared_dir / "late-eacces-tmp")
-    runner = Runner(user_runner.name, user_runner.prefix, user_runner.python,
-                    dict(user_runner.env, TMPDIR=str(rescue)), user_runner.cwd)
+    runner = Runner(user_runner.name, user_runner.prefix, user_runner.python,  # log records: to syslog
+                    dict(user_runner.env, TMPDIR=str(rescue), SYSTRACE_SYSLOG_SOCKET=syslog_socket.path), user_runner.cwd)
     # the command takes the directory's write permission away while it runs
     result = runner("-d", str(policy_dir), "-A", "sh", "-c", f"chmod 500 {policy_dir}; cat /etc/hostname; exit 3")
     policy_dir.chmod(0o700)
@@ -204,7 +205,7 @@ def test_rules_that_cannot_be_written_late_are_kept_and_the_status_too(user_runn
 
 
 @pytest.mark.skipif(os.geteuid() != 0 or shutil.which("unshare") is None, reason="mounts a tmpfs: needs root")
-def test_a_full_policy_directory_keeps_the_rules_elsewhere(tmp_path: Path) -> None:
+def test_a_full_policy_directory_keeps_the_rules_elsewhere(tmp_path: Path, syslog_socket) -> None:
     policy_dir = tmp_path / "small"
     policy_dir.mkdir(mode=0o700)
     rescue = tmp_path / "rescue"
@@ -212,7 +213,7 @@ def test_a_full_policy_directory_keeps_the_rules_elsewhere(tmp_path: Path) -> No
     supervised = " ".join(systrace_argv())
     script = (f"mount -t tmpfs -o size=64k,mode=0700 tmpfs {policy_dir} && exec {supervised} -d {policy_dir} "
               f"-A sh -c 'cat /dev/zero > {policy_dir}/fill; cat /etc/hostname; exit 4'")
-    result = run(["unshare", "-m", "sh", "-c", script], env=base_env(TMPDIR=str(rescue)))
+    result = run(["unshare", "-m", "sh", "-c", script], env=base_env(TMPDIR=str(rescue), SYSTRACE_SYSLOG_SOCKET=syslog_socket.path))
     err = result.stderr.decode()
     assert result.returncode == 4, err
     kept = sorted(rescue.iterdir())

@@ -209,7 +209,7 @@ def run(options: argparse.Namespace, command: list[str]) -> int:
     from .engine import supervise
     from .frontend.errors import FrontendGone, Interrupted
     from .kernel.launch import LaunchError, resolve_command, user_notification_available
-    from .log import Log, SyslogSink, open_file_sink, stderr_sink
+    from .log import default_log
     from .policy.errors import PolicyError
     from .wiring import FaultSetupError, NoMode, build
 
@@ -223,15 +223,11 @@ def run(options: argparse.Namespace, command: list[str]) -> int:
     problem = _log_in_policy_dir(options)
     if problem:
         return _fail(problem, 2)
-    sinks = []
     try:
-        if options.log_stderr:
-            sinks.append(stderr_sink(options.json_log))
-        if options.log_file:
-            sinks.append(open_file_sink(options.log_file, options.json_log))
+        log = default_log(options.log_stderr, options.log_file, options.json_log)
     except OSError as error:
         return _fail(f"{options.log_file}: {error.strerror}", 2)
-    log = Log(sinks or [SyslogSink()])
+    sinks = options.log_stderr or options.log_file
     try:
         try:
             session, plan = build(options, log, explicit_log=bool(sinks), command_path=path)
@@ -263,20 +259,18 @@ def run(options: argparse.Namespace, command: list[str]) -> int:
             if lost:
                 status = status or 2
         for problem in problems:
-            print(f"systrace: {problem}", file=sys.stderr)
+            _say(f"systrace: {problem}")
         if options.stats:
             import resource
 
             peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
             faults = sum(getattr(d, "injected", 0) for d in session.chain.deciders)
-            print(f"systrace: {session.served} calls reached systrace, {faults} faults injected, peak RSS {peak} KiB",
-                  file=sys.stderr)
+            _say(f"systrace: {session.served} calls reached systrace, {faults} faults injected, peak RSS {peak} KiB")
             if session.routed:
                 from .call import syscall_name
 
                 by_count = sorted(session.routed.items(), key=lambda item: (-item[1], item[0]))
-                print("systrace: routed by system call: " + ", ".join(f"{syscall_name(nr)} {count}" for nr, count in by_count),
-                      file=sys.stderr)
+                _say("systrace: routed by system call: " + ", ".join(f"{syscall_name(nr)} {count}" for nr, count in by_count))
         return status
     finally:
         log.close()
@@ -311,6 +305,15 @@ def _log_in_policy_dir(options: argparse.Namespace) -> str | None:
             return (f"-E {options.log_file}: the log may not be inside the policy directory {directory} "
                     "(the next run would read it); choose another place")
     return None
+
+
+def _say(line: str) -> None:
+    """A line on stderr after supervision: stderr may be a closed pipe by now (-e), and
+    that must not replace the command's status."""
+    try:
+        print(line, file=sys.stderr, flush=True)
+    except (OSError, ValueError):
+        pass
 
 
 def _fail(message: str, status: int) -> int:

@@ -7,21 +7,23 @@ import time
 
 from .call import Call
 from .decide import Chain, Decision
+from .frontend.question import Question, escape
 from .log import Log
 from .processes import ProcessTable
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
 if TYPE_CHECKING:
-    from .frontend.question import Question
     from .policy.store import Store
 
 EMULATION = "linux"
+_translated = None  # translate.translator.translated, imported when first needed
 
 
 class Session:
     def __init__(self, log: Log, chain: Chain, processes: ProcessTable | None = None, store: Store | None = None,
-                 save_interval: float | None = None):
+                 save_interval: float | None = None, use_aliases: bool = True):
         self.log = log
+        self.use_aliases = use_aliases  # for translating a logged call no decider translated
         self.chain = chain
         self.processes = ProcessTable() if processes is None else processes
         self.store = store
@@ -41,10 +43,16 @@ class Session:
     def log_decision(self, call: Call, decision: Decision) -> None:
         user = self.user_name(call.uid)
         verdict = decision.verdict if decision.verdict != "deny" or decision.errno == 1 else f"deny[{_errno_name(decision.errno)}]"
+        question = self.question(call)
         reason = call.extra.get("reason")
-        suffix = f" ({reason})" if reason else ""
+        text = f"{verdict} user: {escape(user)}, prog: {question.line()}"
+        if reason:
+            text = f"{text} ({escape(str(reason))})"
+        if not self.log.structured:  # text sinks only: no fields to build (issue 16: a record is cheap)
+            self.log.message(text)
+            return
         self.log.message(
-            f"{verdict} user: {user}, prog: {self.question(call).line()}{suffix}",
+            text,
             event="decision",
             verdict=decision.verdict,
             errno=decision.errno if decision.verdict != "permit" else 0,
@@ -52,17 +60,24 @@ class Session:
             user=user,
             pid=call.tgid,
             tid=call.tid,
+            ppid=call.ppid,
             binary=call.exe,
+            policy=question.policy_name,
             syscall=call.name,
             nr=call.nr,
+            args=[{"name": name, "value": value} for name, value in call.extra.get("translated", ())],  # type: ignore[attr-defined]
+            reason=reason,
         )
 
     def question(self, call: Call) -> Question:
-        from .frontend.question import Question  # for logs and questions only (start-up time)
-
+        """The question line's fields. The call is translated here if no decider did (a
+        call logged by --permit-all, a fault, an emulation refused): whoever decides it,
+        a logged call shows its arguments."""
         stored = call.extra.get("policy")
         policy_name = stored.policy.name if stored is not None else call.exe  # type: ignore[attr-defined]
         number = self._policy_numbers.setdefault(policy_name, len(self._policy_numbers) + 1)
+        if "translated" not in call.extra:
+            self._translate(call)
         args = call.extra.get("translated", ())
         syscall = call.name
         asked_as = call.extra.get("asked_as")
@@ -81,6 +96,17 @@ class Session:
             args=args,  # type: ignore[arg-type]
             arg_count=int(call.extra.get("arg_count", 6)),  # type: ignore[arg-type]
         )
+
+    def _translate(self, call: Call) -> None:
+        global _translated
+        if _translated is None:  # imported once, on the first call logged untranslated
+            from .translate.translator import translated
+
+            _translated = translated
+        try:
+            _translated(call, self.use_aliases)
+        except Exception as error:  # noqa: BLE001 - the record is still written, without them
+            call.extra["translated"] = (("args", f"<untranslatable: {error!r}>"),)
 
     def poll_timeout(self) -> int:
         """Milliseconds until the next periodic duty (-1: none)."""

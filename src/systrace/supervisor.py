@@ -16,7 +16,6 @@ from .call import Call, syscall_name
 from .decide import DENY, EMULATE_OPEN, EMULATE_PATH, EMULATE_SOCKET, KILL, PERMIT, RETURN, Decision
 from .decide.breaks import BreakKeeper
 from .kernel import procfs
-from .kernel.emulate import open_for
 from .kernel.emulate_identity import EmulationError, tracee_identity
 from .kernel.emulate_path import PathCall, uses_access_identity
 from .kernel.launch import Launched, exec_outcome
@@ -25,6 +24,7 @@ from .kernel.signals import SI_KERNEL, SignalFd
 from .kernel.sockets import Pending, socket_call
 from .kernel.syscalls_x86_64 import SYSCALLS
 from .kernel.wakeup import WakeHere
+from .kernel.worker import Deferred, open_without_blocking
 from .translate.filename import NONEXISTENT
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
@@ -57,6 +57,7 @@ class Supervisor:
         self.child_hooks: list = []  # called after each SIGCHLD (job control)
         self.breaks = BreakKeeper(session.processes)  # a refused brk returns the break, not -errno
         self.pending: dict[int, Pending] = {}  # blocking connects done by helpers, by result fd
+        self.deferred: dict[int, tuple[Deferred, Call]] = {}  # opens that may wait, done by helpers, by fd watched
         self.poller = select.poll()
         self.wake_here = WakeHere()
         self._listener_ready = select.poll()  # is another notification pending right now?
@@ -83,8 +84,13 @@ class Supervisor:
                         serving = False
                 elif fd in self.pending:
                     self.finish_socket_call(self.pending.pop(fd))
+                elif fd in self.deferred:
+                    self.finish_deferred_safely(fd)
                 else:
                     self.on_signals()
+        for fd in list(self.deferred):  # nothing is left to answer: stop the helpers
+            if fd in self.deferred:  # (each is there under two fds)
+                self.finish_deferred_open(fd, cancel=True)
         self.reap(block_for_child=True)
         if self.report_fd >= 0:
             self.child_exec_succeeded()
@@ -188,19 +194,61 @@ class Supervisor:
             self._emulation_refused(notif, call, errno.EACCES, "this path cannot be opened on the tracee's behalf")
             return
         try:
-            fd = open_for(notif.pid, call.tgid, target, translation.open_flags, translation.open_mode,
-                          self.session.processes.status_bytes(notif.pid), translation.open_root)
+            fd = open_without_blocking(notif.id, notif.pid, call.tgid, target, translation.open_flags,
+                                       translation.open_mode, self.session.processes.status_bytes(notif.pid),
+                                       translation.open_root, self.listener.fileno())
         except EmulationError as error:
             self._emulation_refused(notif, call, error.errno, str(error))
             return
         except OSError as error:  # what the tracee's own open would have got
             self.listener.fail(notif.id, error.errno or errno.EIO)
             return
+        if isinstance(fd, Deferred):  # it may wait: a helper opens it, we keep serving
+            for watched in fd.fds():
+                self.deferred[watched] = (fd, call)
+                self.poller.register(watched, select.POLLIN)
+            return
+        self._install(notif, fd, translation.open_flags)
+
+    def finish_deferred_safely(self, ready_fd: int) -> None:
+        notif = self.deferred[ready_fd][1].notif
+        try:
+            self.finish_deferred_open(ready_fd)
+        except Exception as error:  # noqa: BLE001 - fail closed, keep serving
+            self.session.log.message(f"internal error finishing an open of pid {notif.pid}: {error!r}; denied",
+                                     event="error", pid=notif.pid, syscall=syscall_name(notif.nr))
+            try:
+                self.listener.fail(notif.id, errno.EPERM)
+            except OSError:
+                pass
+
+    def finish_deferred_open(self, ready_fd: int, cancel: bool = False) -> None:
+        """A helper's open is done (answer with it), or its caller is gone (stop it)."""
+        deferred, call = self.deferred[ready_fd]
+        for watched in deferred.fds():
+            del self.deferred[watched]
+            self.poller.unregister(watched)
+        if cancel or ready_fd != deferred.fd:
+            deferred.cancel()
+            return
+        notif = call.notif
+        try:
+            fd = deferred.result()
+        except EmulationError as error:
+            self._emulation_refused(notif, call, error.errno, str(error))
+            return
+        except OSError as error:
+            self.listener.fail(notif.id, error.errno or errno.EIO)
+            return
+        self._install(notif, fd, call.extra["translation"].open_flags)  # type: ignore[attr-defined]
+
+    def _install(self, notif: Notification, fd: int, open_flags: int) -> None:
+        """Hand our descriptor to the tracee (ADDFD) and answer the call with its number."""
         # ADDFD wakes the waiting thread to install the fd: on this CPU, not an idle one.
         # Its affinity is restored before the answer lets it run its own code again.
         allowed = self.wake_here.narrow(notif.pid)
         try:
-            installed = self.listener.add_fd(notif.id, fd, cloexec=bool(translation.open_flags & os.O_CLOEXEC))
+            installed = self.listener.add_fd(notif.id, fd, cloexec=bool(open_flags & os.O_CLOEXEC))
         finally:
             os.close(fd)
             if allowed is not None:

@@ -8,6 +8,7 @@ import pwd
 
 from .baseline import apply_baseline, base_plan
 from .decide import Chain, PermitAll
+from .decide.uffd import UffdGuard, route_userfaultfd
 from .kernel import abi
 from .kernel.filter import FilterPlan
 from .kernel.syscalls_x86_64 import SYSCALLS
@@ -240,6 +241,8 @@ def build(options: argparse.Namespace, log: Log, explicit_log: bool, command_pat
         apply_baseline(plan)
         faults.session = session
         session.chain.deciders.insert(0, faults)  # first: a failed call is never learned
+    route_userfaultfd(plan)
+    session.chain.deciders.insert(0, UffdGuard(session.store))  # before all: no mode may grant it unnamed
     return session, plan
 
 

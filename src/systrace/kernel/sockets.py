@@ -10,9 +10,10 @@ and root); the call reaches the checked inode: connect goes through /proc/self/f
 O_PATH descriptor of the socket opened without following symlinks, bind creates the name
 in the checked parent directory (/proc/self/fd/DIR/NAME). Abstract names stay names.
 
-bind and connect on a non-blocking socket are done at once; a blocking connect, which may
-wait for the network, is done in a short-lived helper process so the supervisor keeps
-serving meanwhile."""
+bind and connect on a non-blocking socket are done at once (a connect bounded by a timer:
+the tracee may make the socket blocking meanwhile); a blocking connect, which may wait
+for the network, is done in a short-lived helper process so the supervisor keeps serving
+meanwhile."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ import ctypes
 import errno
 import fcntl
 import os
+import signal
 import stat
 import struct
 
@@ -40,6 +42,28 @@ def _call(name: str, fd: int, address: bytes) -> int:
     if function(fd, address, len(address)) == 0:
         return 0
     return ctypes.get_errno() or errno.EIO
+
+
+CONNECT_BOUND = 0.05  # seconds a connect of a non-blocking socket may take in systrace's loop
+
+
+def _bounded_connect(fd: int, address: bytes) -> int:
+    """connect a socket that was non-blocking when checked. The tracee shares its file
+    description and may clear O_NONBLOCK between our check and our connect: an interval
+    timer interrupts a connect that then waits (EINTR). A TCP connect interrupted goes on
+    in the kernel, and a blocking connect called again waits for it; a unix socket's is
+    simply made again."""
+    previous = signal.signal(signal.SIGALRM, _interrupted)  # no SA_RESTART: connect returns EINTR
+    signal.setitimer(signal.ITIMER_REAL, CONNECT_BOUND)
+    try:
+        return _call("connect", fd, address)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _interrupted(number: int, frame: object) -> None:
+    pass
 
 
 class Pending:
@@ -105,9 +129,12 @@ def socket_call(name: str, pidfd: int, sockfd: int, address: bytes, notif_id: in
         if name == "bind" or fcntl.fcntl(theirs, fcntl.F_GETFL) & os.O_NONBLOCK:
             identity.apply(creating=name == "bind")
             try:
-                return _call(name, theirs, address)
+                result = _call(name, theirs, address) if name == "bind" else _bounded_connect(theirs, address)
             finally:
                 identity.undo()
+            if name == "bind" or result != errno.EINTR:
+                return result
+            # another thread made the socket blocking after our check: the rest waits in a helper
         read_end, write_end = os.pipe2(os.O_CLOEXEC)
         pid = os.fork()
         if pid == 0:  # helper: become the tracee, connect, report, exit; it touches nothing else

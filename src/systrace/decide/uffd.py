@@ -1,0 +1,61 @@
+"""userfaultfd is refused unless the process's policy names it.
+
+Memory registered with a userfaultfd blocks whoever touches it until the fault is served,
+process_vm_readv included: a tracee could point a system call's argument at such a page
+and stall systrace's one thread, and with it every supervised process. So systrace does
+not read tracee memory with a bound; it refuses the ways to get a userfaultfd, the
+`userfaultfd` call and `ioctl(USERFAULTFD_IOC_NEW)` on /dev/userfaultfd, unless the
+binary's policy has a rule for `userfaultfd` (then its author accepts the risk:
+SECURITY.md). Both are routed to the supervisor in every mode for this check."""
+
+from __future__ import annotations
+
+import errno
+
+from ..kernel import abi
+from ..kernel.filter import ArgRule, ArgTest, FilterPlan
+from ..kernel.syscalls_x86_64 import SYSCALLS
+from . import DENY, Decision
+
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
+if TYPE_CHECKING:
+    from ..call import Call
+    from ..policy.store import Store
+
+USERFAULTFD_IOC_NEW = 0xAA00  # _IO(0xAA, 0x00)
+USERFAULTFD = SYSCALLS["userfaultfd"]
+IOCTL = SYSCALLS["ioctl"]
+REASON = "userfaultfd could stall systrace's reads of tracee memory: refused unless the policy names it"
+_NEW = ArgRule((ArgTest(1, "eq", USERFAULTFD_IOC_NEW, width=32),), abi.RET_USER_NOTIF)
+
+
+def route_userfaultfd(plan: FilterPlan) -> None:
+    """The filter sends both ways of getting a userfaultfd to the supervisor, unless it
+    refuses them already."""
+    if _decided_by_kernel_alone(plan, USERFAULTFD) is None:
+        plan.actions[USERFAULTFD] = abi.RET_USER_NOTIF
+        plan.arg_rules.pop(USERFAULTFD, None)
+    if _decided_by_kernel_alone(plan, IOCTL) is None:
+        plan.arg_rules[IOCTL] = (_NEW,) + tuple(rule for rule in plan.arg_rules.get(IOCTL, ()) if rule != _NEW)
+
+
+def _decided_by_kernel_alone(plan: FilterPlan, nr: int) -> int | None:
+    """The action when the kernel always refuses the call (an errno, a kill), else None."""
+    action = plan.action_of(nr)
+    if nr in plan.arg_rules or action in (abi.RET_ALLOW, abi.RET_USER_NOTIF):
+        return None
+    return action
+
+
+class UffdGuard:
+    def __init__(self, store: Store | None = None):
+        self.store = store
+
+    def decide(self, call: Call) -> Decision | None:
+        if call.nr == USERFAULTFD or call.nr == IOCTL and call.args[1] & 0xFFFFFFFF == USERFAULTFD_IOC_NEW:
+            stored = self.store.find(call.exe) if self.store is not None else None
+            if stored is not None and stored.policy.rules_for("userfaultfd"):
+                return None  # named: the policy decides
+            call.extra["reason"] = REASON
+            return Decision(DENY, errno.EPERM, log=True, source="userfaultfd")
+        return None

@@ -1,0 +1,229 @@
+"""Emulated opens that could block systrace, and the helper processes that do them.
+
+One thread serves every process, so it must never make a call the tracee can block.
+An open blocks on a FIFO with no partner (a reader waits for a writer, a writer for a
+reader), on some devices (a serial line waiting for carrier) and on a FUSE file (its
+daemon may be the tracee). So before opening, the checked path is opened O_PATH (that
+never opens the file itself) and what it names is looked at:
+
+- a regular file, a directory, a socket: reopened at once through the O_PATH descriptor
+  (the same inode: nothing can be swapped in between);
+- a FIFO: O_RDWR never waits, nor does an open the tracee made O_NONBLOCK; O_WRONLY is
+  tried O_NONBLOCK (it succeeds when a reader exists, and the flag is cleared after);
+  anything else would wait: a helper does it;
+- a character or block device: opened O_NONBLOCK, the flag cleared after when the tracee
+  did not ask for it (the open then never waits for carrier; SECURITY.md);
+- a file on FUSE, or a file created in a FUSE directory: a helper does it.
+
+A helper is a forked process that closes the listener, dies with systrace
+(PR_SET_PDEATHSIG), does the open with the tracee's credentials and passes the
+descriptor back over a socket pair; systrace installs it (ADDFD) and answers. If the
+calling thread goes away meanwhile (its pidfd says so) the helper is killed.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import os
+import signal
+import socket
+import stat
+import struct
+
+from .emulate import open_for
+from .emulate_identity import EmulationError, tracee_identity
+from .libc import check, libc
+
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+FUSE_SUPER_MAGIC = 0x65735546
+PIDFD_THREAD = os.O_EXCL  # pidfd_open: a pidfd for one thread (Linux 6.9)
+PR_SET_PDEATHSIG = 1
+O_TMPFILE = getattr(os, "O_TMPFILE", 0)
+_STATFS = ctypes.create_string_buffer(120)  # struct statfs; f_type is its first word
+_ERROR = struct.Struct("=ci")  # kind (b"E" emulation refused, b"O" the open's own error), errno
+libc.fstatfs.argtypes = [ctypes.c_int, ctypes.c_void_p]
+
+
+def _on_fuse(fd: int) -> bool:
+    check(libc.fstatfs(fd, _STATFS))
+    return int.from_bytes(_STATFS.raw[:8], "little") == FUSE_SUPER_MAGIC
+
+
+class Deferred:
+    """An open a helper is doing. `fd` becomes readable with its result; `watch` (the
+    calling thread's pidfd) when the caller is gone."""
+
+    def __init__(self, notif_id: int, pid: int, sock: socket.socket, watch: int):
+        self.notif_id, self.pid, self.sock, self.watch = notif_id, pid, sock, watch
+        self.fd = sock.fileno()
+
+    def fds(self) -> tuple[int, ...]:
+        return (self.fd, self.watch) if self.watch >= 0 else (self.fd,)
+
+    def result(self) -> int:
+        """Our descriptor for the opened file. Raises EmulationError or OSError."""
+        try:
+            data, fds, _, _ = socket.recv_fds(self.sock, 512, 1)
+        except OSError as error:
+            raise EmulationError(errno.EIO, f"the open helper failed: {error.strerror}") from None
+        finally:
+            self._release(kill=False)
+        if fds:
+            return fds[0]
+        if len(data) < _ERROR.size:
+            raise EmulationError(errno.EIO, "the open helper died")
+        kind, code = _ERROR.unpack_from(data)
+        if kind == b"E":
+            raise EmulationError(code, data[_ERROR.size:].decode("utf-8", "replace"))
+        raise OSError(code, os.strerror(code))
+
+    def cancel(self) -> None:
+        """The caller is gone (or systrace is ending): stop the helper."""
+        self._release(kill=True)
+
+    def _release(self, kill: bool) -> None:
+        if kill:
+            try:
+                os.kill(self.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        try:
+            os.waitpid(self.pid, 0)
+        except ChildProcessError:
+            pass  # already reaped by the supervisor's loop
+        self.sock.close()
+        if self.watch >= 0:
+            os.close(self.watch)
+            self.watch = -1
+
+
+def open_without_blocking(notif_id: int, tid: int, tgid: int, checked_path: bytes, flags: int, mode: int,
+                          status: bytes, root: str | None, listener_fd: int) -> int | Deferred:
+    """Our descriptor for what the tracee asked to open, or a Deferred open when opening
+    it could wait. Raises EmulationError (fail closed) or OSError (the tracee's error)."""
+    if flags & os.O_PATH:  # opens nothing
+        return open_for(tid, tgid, checked_path, flags, mode, status, root)
+    if flags & os.O_CREAT and flags & os.O_EXCL or flags & O_TMPFILE == O_TMPFILE:
+        # a new file: only its directory can be on FUSE
+        if _parent_on_fuse(tid, tgid, checked_path, status, root):
+            return _defer(notif_id, tid, listener_fd, lambda: open_for(tid, tgid, checked_path, flags, mode, status, root))
+        return open_for(tid, tgid, checked_path, flags, mode, status, root)
+    try:
+        probe = open_for(tid, tgid, checked_path, os.O_PATH | (flags & os.O_NOFOLLOW), 0, status, root)
+    except FileNotFoundError:
+        if not flags & os.O_CREAT:
+            raise
+        return _create(notif_id, tid, tgid, checked_path, flags, mode, status, root, listener_fd)
+    try:
+        return _open_probed(notif_id, tid, probe, flags, status, listener_fd)
+    finally:
+        os.close(probe)
+
+
+def _open_probed(notif_id: int, tid: int, probe: int, flags: int, status: bytes, listener_fd: int) -> int | Deferred:
+    kind = stat.S_IFMT(os.fstat(probe).st_mode)
+    asked_nonblocking = bool(flags & os.O_NONBLOCK)
+    if _on_fuse(probe):
+        return _defer(notif_id, tid, listener_fd, lambda: _reopen(tid, probe, flags, status))
+    if kind == stat.S_IFIFO and not asked_nonblocking and flags & os.O_ACCMODE != os.O_RDWR:
+        if flags & os.O_ACCMODE == os.O_RDONLY:  # waits for a writer
+            return _defer(notif_id, tid, listener_fd, lambda: _reopen(tid, probe, flags, status))
+        try:  # a writer: at once if a reader is there (else ENXIO)
+            return _blocking_again(_reopen(tid, probe, flags | os.O_NONBLOCK, status))
+        except OSError as error:
+            if error.errno != errno.ENXIO:
+                raise
+        return _defer(notif_id, tid, listener_fd, lambda: _reopen(tid, probe, flags, status))
+    if kind in (stat.S_IFCHR, stat.S_IFBLK) and not asked_nonblocking:
+        return _blocking_again(_reopen(tid, probe, flags | os.O_NONBLOCK, status))
+    return _reopen(tid, probe, flags, status)
+
+
+def _create(notif_id: int, tid: int, tgid: int, checked_path: bytes, flags: int, mode: int, status: bytes,
+            root: str | None, listener_fd: int) -> int | Deferred:
+    """O_CREAT of a name that did not exist when probed. Opened O_NONBLOCK: if the tracee
+    made a FIFO there meanwhile, this open cannot wait for its partner."""
+    def full_open() -> int:
+        return open_for(tid, tgid, checked_path, flags, mode, status, root)
+
+    if _parent_on_fuse(tid, tgid, checked_path, status, root):
+        return _defer(notif_id, tid, listener_fd, full_open)
+    fd = open_for(tid, tgid, checked_path, flags | os.O_NONBLOCK, mode, status, root)
+    if flags & os.O_NONBLOCK:
+        return fd
+    if stat.S_ISREG(os.fstat(fd).st_mode):
+        return _blocking_again(fd)
+    os.close(fd)  # something else appeared under that name: open it as asked, in a helper
+    return _defer(notif_id, tid, listener_fd, full_open)
+
+
+def _parent_on_fuse(tid: int, tgid: int, checked_path: bytes, status: bytes, root: str | None) -> bool:
+    parent = checked_path.rsplit(b"/", 1)[0] or b"/"
+    try:
+        directory = open_for(tid, tgid, parent, os.O_PATH | os.O_DIRECTORY, 0, status, root)
+    except (OSError, EmulationError):
+        return False  # the open itself will fail the way it should
+    try:
+        return _on_fuse(directory)
+    finally:
+        os.close(directory)
+
+
+def _reopen(tid: int, probe: int, flags: int, status: bytes) -> int:
+    """Open the inode our O_PATH descriptor names, with `flags` and the tracee's credentials
+    (the permission check of an open happens now). O_NOFOLLOW was applied by the probe,
+    O_CREAT/O_EXCL have nothing left to do."""
+    credentials = tracee_identity(status, tid)
+    try:
+        credentials.apply(creating=False)
+        return os.open(f"/proc/self/fd/{probe}", (flags & ~(os.O_NOFOLLOW | os.O_CREAT | os.O_EXCL)) | os.O_CLOEXEC)
+    finally:
+        credentials.undo()
+
+
+def _blocking_again(fd: int) -> int:
+    """Clear the O_NONBLOCK systrace added (the tracee did not ask for it)."""
+    import fcntl
+
+    try:
+        fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_NONBLOCK)
+    except OSError:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _thread_pidfd(tid: int) -> int:
+    try:
+        return os.pidfd_open(tid, PIDFD_THREAD)
+    except OSError:
+        return -1  # the thread is gone already, or an older kernel: the helper is ended with systrace
+
+
+def _defer(notif_id: int, tid: int, listener_fd: int, job: Callable[[], int]) -> Deferred:
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
+    watch = _thread_pidfd(tid)
+    pid = os.fork()
+    if pid == 0:  # the helper: open, pass the result back, exit; it touches nothing else
+        code = 70
+        try:
+            libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # never outlive systrace
+            os.close(listener_fd)  # a helper never holds the listener
+            ours.close()
+            try:
+                fd = job()
+            except EmulationError as error:
+                theirs.send(_ERROR.pack(b"E", error.errno) + str(error).encode("utf-8", "replace")[:400])
+            except OSError as error:
+                theirs.send(_ERROR.pack(b"O", error.errno or errno.EIO))
+            else:
+                socket.send_fds(theirs, [b"F"], [fd])
+            code = 0
+        finally:
+            os._exit(code)
+    theirs.close()
+    return Deferred(notif_id, pid, ours, watch)

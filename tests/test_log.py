@@ -1,0 +1,232 @@
+"""Logging: sinks that fail or stall never stop supervision (issue 12 items 4, 5), records
+cannot be forged (12.6), no syslog means stderr (14.7), logged calls are translated
+whoever decides them (14.13) and JSON records are documented (14.14)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+from conftest import ROOT, TIMEOUT, base_env, run, systrace_argv
+
+from systrace.translate.filename import NONEXISTENT
+
+MISSING_SYSLOG = {"SYSTRACE_SYSLOG_SOCKET": "/nonexistent/log"}
+SCRIPT = "cat /etc/hostname; ls /nonexistent-h6 2>/dev/null; head -c 3 /etc/passwd; echo; exit 3"
+
+
+def _native(script: str) -> subprocess.CompletedProcess:
+    return run(["sh", "-c", script])
+
+
+# -- failing sinks (12.5) ------------------------------------------------------------
+def test_stderr_a_closed_pipe_with_e(syslog_socket) -> None:
+    """`-e` with stderr a pipe nobody reads: the command still gets real answers (not
+    ENOSYS), keeps its status, and the records go on to the next sink (syslog)."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        traced = subprocess.run(systrace_argv() + ["--permit-all", "-e", "sh", "-c", SCRIPT], stdout=subprocess.PIPE,
+                                stderr=write_end, env=syslog_socket.env, timeout=TIMEOUT)
+    finally:
+        os.close(write_end)
+    native = _native(SCRIPT)
+    assert traced.stdout == native.stdout and traced.returncode == native.returncode == 3
+    received = syslog_socket.received()
+    notes = [line for line in received if b"log to stderr failed: Broken pipe; logging to syslog" in line]
+    assert len(notes) == 1, received[:3]
+    # the record that failed follows the note (later ones may be dropped, and counted,
+    # when this stand-in daemon is slower than a real one: its queue holds 10)
+    assert received.index(notes[0]) + 1 < len(received) and b"prog: " in received[received.index(notes[0]) + 1]
+
+
+def test_log_file_on_a_full_disk() -> None:
+    """`-E /dev/full`: one warning, then the records on stderr; no traceback; the command's
+    output and status are kept."""
+    traced = run(systrace_argv() + ["--permit-all", "-E", "/dev/full", "sh", "-c", SCRIPT])
+    native = _native(SCRIPT)
+    assert traced.stdout == native.stdout and traced.returncode == native.returncode
+    lines = traced.stderr.decode().splitlines()
+    assert lines[0] == "systrace: log to /dev/full failed: No space left on device; logging to stderr from now on"
+    assert sum("failed" in line for line in lines) == 1
+    assert "Traceback" not in traced.stderr.decode()
+    assert any("prog: /usr/bin/cat" in line for line in lines[1:])
+
+
+def test_every_sink_failing_is_counted_not_fatal() -> None:
+    """-E /dev/full, stderr closed and no syslog: nothing can be logged; the run is the
+    same as without systrace."""
+    env = base_env(**MISSING_SYSLOG)
+    traced = subprocess.run(systrace_argv() + ["--permit-all", "-E", "/dev/full", "sh", "-c", SCRIPT],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, timeout=TIMEOUT,
+                            preexec_fn=lambda: os.close(2))
+    native = _native(SCRIPT)
+    assert traced.stdout == native.stdout and traced.returncode == native.returncode
+
+
+# -- a stalled sink (12.4) -------------------------------------------------------------
+def test_terminal_stopped_by_the_command() -> None:
+    """The command stops output on systrace's terminal (TCOOFF) and makes 10000 logged
+    calls: it runs to completion; the records that did not fit in systrace's buffer are
+    counted and reported at exit. Before, systrace's write waited for the terminal and
+    with it every supervised call."""
+    master, slave = os.openpty()
+    script = ("import os, termios; termios.tcflow(2, termios.TCOOFF); [os.stat('/') for _ in range(10000)]; "
+              "termios.tcflow(2, termios.TCOON); print('done')")
+    chunks: list[bytes] = []
+
+    def drain() -> None:
+        while True:
+            try:
+                data = os.read(master, 65536)
+            except OSError:
+                return
+            if not data:
+                return
+            chunks.append(data)
+
+    reader = threading.Thread(target=drain)
+    reader.start()
+    try:
+        traced = subprocess.run(systrace_argv() + ["--permit-all", "-e", sys.executable, "-c", script],
+                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=slave, env=base_env(),
+                                timeout=TIMEOUT)
+    finally:
+        os.close(slave)
+        reader.join(timeout=TIMEOUT)
+        os.close(master)
+    assert traced.returncode == 0 and traced.stdout == b"done\n"
+    output = b"".join(chunks).decode()
+    lost = re.search(r"systrace: (\d+) log records could not be written", output)
+    assert lost is not None, output[-500:]
+    logged = output.count("linux-newfstatat")
+    assert 0 < int(lost.group(1)) and logged + int(lost.group(1)) >= 10000
+
+
+# -- no syslog (14.7a) -----------------------------------------------------------------
+def _cat_policy(tmp_path: Path) -> Path:
+    """A policy learned for `cat /etc/hostname`: reading /etc/passwd is denied by it."""
+    policies = tmp_path / "policies"
+    learned = run(systrace_argv() + ["-d", str(policies), "-A", "cat", "/etc/hostname"], env=base_env(**MISSING_SYSLOG))
+    assert learned.returncode == 0, learned.stderr
+    return policies
+
+
+def test_no_syslog_socket_falls_back_to_stderr(tmp_path: Path) -> None:
+    """With no syslog daemon a denial under -a is not silent: one warning, then the record."""
+    policies = _cat_policy(tmp_path)
+    result = run(systrace_argv() + ["-d", str(policies), "-a", "cat", "/etc/passwd"], env=base_env(**MISSING_SYSLOG))
+    assert result.returncode == 1
+    lines = result.stderr.decode().splitlines()
+    assert lines[0] == "systrace: no syslog at /nonexistent/log (No such file or directory): logging to stderr"
+    assert sum("no syslog" in line for line in lines) == 1
+    assert any(line.startswith("systrace: deny user: ") and "filename: /etc/passwd" in line for line in lines)
+
+
+def test_syslog_gets_the_records_when_there_is_one(tmp_path: Path, syslog_socket) -> None:
+    policies = _cat_policy(tmp_path)
+    result = run(systrace_argv() + ["-d", str(policies), "-a", "cat", "/etc/passwd"], env=syslog_socket.env)
+    assert result.returncode == 1 and result.stderr == b"cat: /etc/passwd: Operation not permitted\n"
+    received = syslog_socket.received()
+    assert any(re.match(rb"<85>\w{3} [ \d]\d \d\d:\d\d:\d\d systrace\[\d+\]: deny user: ", line) for line in received)
+
+
+def test_a_run_that_logs_nothing_stays_silent() -> None:
+    result = run(systrace_argv() + ["--permit-all", "cat", "/etc/hostname"], env=base_env(**MISSING_SYSLOG))
+    assert result.returncode == 0 and result.stderr == b""
+
+
+# -- forged records (12.6) -----------------------------------------------------------
+FORGED = "/tmp/x\nsystrace: permit user: root, prog: /bin/true, forged"
+
+
+def test_a_value_cannot_start_a_log_line(tmp_path: Path) -> None:
+    log = tmp_path / "log"
+    script = f"import os\ntry: os.execv({FORGED!r}, ['x'])\nexcept OSError as e: print(e.errno)"
+    result = run(systrace_argv() + ["--permit-all", "-E", str(log), sys.executable, "-c", script])
+    assert result.returncode == 0 and result.stdout == b"2\n"  # ENOENT, as natively
+    lines = log.read_text().splitlines()
+    assert all(line.startswith("systrace: ") for line in lines)
+    assert not [line for line in lines if "forged" in line and not line.startswith("systrace: permit user: root, prog: /")]
+    assert sum("/tmp/x\\nsystrace: permit user: root, prog: /bin/true, forged" in line for line in lines) == 1
+
+
+def test_json_records_carry_the_raw_value(tmp_path: Path) -> None:
+    log = tmp_path / "log"
+    script = f"import os\ntry: os.execv({FORGED!r}, ['x'])\nexcept OSError: pass"
+    result = run(systrace_argv() + ["--permit-all", "--json-log", "-E", str(log), sys.executable, "-c", script])
+    assert result.returncode == 0
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    execs = [r for r in records if r.get("syscall") == "execve" and r["args"] and FORGED in r["args"][0]["value"]]
+    # raw: the path as the tracee gave it, after the marker of a name that does not exist
+    assert len(execs) == 1 and execs[0]["args"][0] == {"name": "filename", "value": NONEXISTENT + FORGED}
+
+
+def test_reasons_are_escaped() -> None:
+    """A reason quotes tracee data (a path): escaped like every value."""
+    from systrace.call import Call
+    from systrace.decide import DENY, Chain, Decision
+    from systrace.kernel.notify import Notification
+    from systrace.log import FdSink, Log
+    from systrace.session import Session
+
+    read_end, write_end = os.pipe()
+    session = Session(log=Log([FdSink(write_end, "test", False, owned=True)]), chain=Chain([]))
+    call = Call(Notification(1, os.getpid(), 0, 59, 0xC000003E, 0, (0,) * 6), os.getpid(), os.getppid(), "/bin/x\ny")
+    call.extra.update(translated=(("filename", "/a\nb"),), reason="no policy for /tmp/x\nsystrace: permit forged")
+    session.log_decision(call, Decision(DENY, log=True, source="test"))
+    session.log.close()
+    with os.fdopen(read_end, "rb") as handle:
+        text = handle.read().decode()
+    assert text.count("\n") == 1
+    assert "prog: /bin/x\\ny," in text and "filename: /a\\nb" in text
+    assert text.endswith("(no policy for /tmp/x\\nsystrace: permit forged)\n")
+
+
+# -- translation whoever decides (14.13) -------------------------------------------------
+def test_permit_all_logs_translated_arguments() -> None:
+    result = run(systrace_argv() + ["--permit-all", "-e", "cat", "/etc/hostname"])
+    assert result.returncode == 0
+    opens = [line for line in result.stderr.decode().splitlines() if "linux-openat(257)" in line]
+    assert any(line.endswith("filename: /etc/hostname, oflags: ro, mode: 0") for line in opens), opens
+    assert not [line for line in opens if "args:" in line]
+
+
+# -- JSON records, documented (14.14) ---------------------------------------------------
+def _documented_fields() -> dict[str, set[str]]:
+    """README's table of JSON fields: `| `field` | events | meaning |` rows."""
+    text = (ROOT / "README.md").read_text()
+    section = text.split("### JSON records", 1)[1].split("\n#", 1)[0]
+    fields: dict[str, set[str]] = {}
+    for match in re.finditer(r"^\| `(\w+)` \| ([^|]+) \|", section, re.M):
+        fields.setdefault(match.group(1), set()).update(event.strip(" `") for event in match.group(2).split(","))
+    return fields
+
+
+def test_every_json_field_is_documented(tmp_path: Path) -> None:
+    """A real run with decisions, denials, faults and a failed sink: every field of every
+    record is in README's table, for that kind of record."""
+    log = tmp_path / "log"
+    policies = tmp_path / "policies"
+    assert run(systrace_argv() + ["-d", str(policies), "-A", "cat", "/etc/hostname"]).returncode == 0
+    result = run(systrace_argv() + ["-d", str(policies), "-a", "--json-log", "-E", str(log), "-r", "100",
+                                    "--eligible", "read", "cat", "/etc/hostname", "/etc/passwd"])
+    assert b"Traceback" not in result.stderr
+    full = run(systrace_argv() + ["--permit-all", "--json-log", "-E", "/dev/full", "-e", "true"])
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    records += [json.loads(line) for line in full.stderr.decode().splitlines()]
+    kinds = {record["event"] for record in records}
+    assert {"decision", "fault", "faults", "log-error"} <= kinds
+    documented = _documented_fields()
+    for record in records:
+        undocumented = [name for name in record if record["event"] not in documented.get(name, ()) and
+                        "all" not in documented.get(name, ())]
+        assert not undocumented, (record["event"], undocumented)
+    decisions = [r for r in records if r["event"] == "decision"]
+    assert any(r["args"] and {"name", "value"} == set(r["args"][0]) for r in decisions)
+    assert any(r["verdict"] == "deny" for r in decisions)  # the learned run did not read /etc/passwd
