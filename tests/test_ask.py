@@ -353,7 +353,8 @@ def test_permit_to_an_ask_rule_permits_only_what_was_asked(tmp_path: Path, cat_p
             reply()
     """)
     hostname = "/etc/hostname"
-    result = run(systrace_argv() + ["-d", str(cat_policy), "-g", spec, "cat", hostname, hostname, str(secret)], env=env())
+    result = run(systrace_argv() + ["-d", str(cat_policy), "-E", str(tmp_path / "log"), "-g", spec,
+                                    "cat", hostname, hostname, str(secret)], env=env())
     questions = [line for line in (tmp_path / "talk.log").read_text().splitlines() if line.startswith("Q ")]
     assert sum("filename: /etc/hostname" in q for q in questions) == 1  # answered once for good
     assert result.stdout == HOSTNAME * 2 and b"secret: Operation not permitted" in result.stderr
@@ -362,7 +363,8 @@ def test_permit_to_an_ask_rule_permits_only_what_was_asked(tmp_path: Path, cat_p
     exact = '\tnative-fsread: filename eq "/etc/hostname" then permit\n'
     assert policy.index(exact) < policy.index('\tnative-fsread: filename sub "hostname" then ask\n')
     # enforced: the asked file is readable, the other one is not
-    enforced = run(systrace_argv() + ["-d", str(cat_policy), "-a", "cat", hostname, str(secret)], env=env())
+    enforced = run(systrace_argv() + ["-d", str(cat_policy), "-E", str(tmp_path / "log"), "-a", "cat", hostname, str(secret)],
+                   env=env())
     assert enforced.stdout == HOSTNAME
     assert enforced.stderr == f"cat: {secret}: Permission denied\n".encode()  # the table's errno for file access
     native = run(["cat", hostname, str(secret)], env=env())
@@ -381,7 +383,8 @@ def test_deny_to_an_ask_rule_is_remembered_for_that_file_only(tmp_path: Path, ca
             say("deny[enoent]" if "filename: /etc/hostname" in q else "permit-now")
             reply()
     """)
-    result = run(systrace_argv() + ["-d", str(cat_policy), "-g", spec, "cat", "/etc/hostname", "/etc/hosts"], env=env())
+    result = run(systrace_argv() + ["-d", str(cat_policy), "-E", str(tmp_path / "log"), "-g", spec,
+                                    "cat", "/etc/hostname", "/etc/hosts"], env=env())
     assert result.stdout == Path("/etc/hosts").read_bytes()
     assert result.stderr == b"cat: /etc/hostname: No such file or directory\n"
     policy = path.read_text()
