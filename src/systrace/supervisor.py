@@ -265,7 +265,7 @@ class Supervisor:
         try:
             identity = tracee_identity(status, notif.pid, uses_access_identity(call.name, call.args))
             path_call = PathCall(call.name, notif.pid, call.tgid, call.args, translation.targets, checked,
-                                 translation.open_root, identity)
+                                 translation.open_root, identity, translation.tails)
             result = path_call.run()
         except EmulationError as error:
             self._emulation_refused(notif, call, error.errno, str(error))

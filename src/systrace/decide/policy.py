@@ -50,6 +50,17 @@ def effect_of(call: Call, translated: Translated, rule: ast.Rule) -> str:
     return ""
 
 
+def _indices(expr: ast.Expr | None, name: str) -> set[int]:
+    """The indices ([n], none meaning 0) at which `expr` looks at the argument `name`."""
+    if isinstance(expr, ast.Symbol):
+        return {expr.index or 0} if expr.name == name else set()
+    if isinstance(expr, ast.Not):
+        return _indices(expr.expr, name)
+    if isinstance(expr, ast.BinOp):
+        return _indices(expr.left, name) | _indices(expr.right, name)
+    return set()
+
+
 def _depends_on(rule: ast.Rule, name: str) -> bool:
     """Does the rule's decision depend on the argument `name` (filename, sockaddr)?"""
     def walk(expr: ast.Expr | None) -> bool:
@@ -175,7 +186,18 @@ class PolicyDecider:
 
         rule = compiled.first_match(call.name, translated.by_name(), predicate_ok)
         if rule is None and translated.alias:
-            rule = compiled.first_match(translated.alias, translated.alias_args(), predicate_ok)
+            alias_args = translated.alias_args()
+            rule = compiled.first_match(translated.alias, alias_args, predicate_ok)
+            names = alias_args.get("filename", [])
+            if rule is not None and rule.action.verdict == "permit" and len(names) > 1:
+                # rename/link through fswrite change two names: a rule that looks at one
+                # name permits that one only; each other name must be permitted on its own
+                named = _indices(rule.expr, "filename")
+                for index, name in enumerate(names):
+                    if index not in named:
+                        other = compiled.first_match(translated.alias, {"filename": [name]}, predicate_ok)
+                        if other is None or other.action.verdict != "permit":
+                            return other
         return rule
 
     def compiled(self, policy: ast.Policy) -> CompiledPolicy:

@@ -18,15 +18,25 @@ from __future__ import annotations
 import ctypes
 import errno
 import os
+import resource
+import signal
 import stat
 
 from . import memory
 from .emulate_identity import EmulationError, Identity
 from .emulate_view import RootFd, open_directory, split
-from .libc import libc, pidfd_getfd
+from .libc import libc, pidfd_getfd, tgkill
 
 AT_SYMLINK_NOFOLLOW, AT_REMOVEDIR, AT_EACCESS, AT_EMPTY_PATH = 0x100, 0x200, 0x200, 0x1000
-AT_STATX_SYNC_TYPE = 0x6000
+AT_STATX_SYNC_TYPE, AT_NO_AUTOMOUNT, AT_SYMLINK_FOLLOW = 0x6000, 0x800, 0x400
+# name -> (index of the flags argument, the flags the kernel accepts; others: EINVAL, as
+# natively, before anything is done)
+_AT = AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH
+VALID_FLAGS = {"newfstatat": (3, _AT | AT_NO_AUTOMOUNT | AT_STATX_SYNC_TYPE),
+               "statx": (2, _AT | AT_NO_AUTOMOUNT | AT_STATX_SYNC_TYPE), "faccessat2": (3, _AT | AT_EACCESS),
+               "unlinkat": (2, AT_REMOVEDIR), "utimensat": (3, _AT), "fchmodat2": (3, _AT), "fchownat": (4, _AT),
+               "linkat": (4, AT_SYMLINK_FOLLOW | AT_EMPTY_PATH), "getxattrat": (2, _AT), "setxattrat": (2, _AT),
+               "listxattrat": (2, _AT), "removexattrat": (2, _AT)}
 STAT_SIZE, STATX_SIZE = 144, 256
 XATTR_SIZE_MAX, XATTR_NAME_MAX = 65536, 255
 SYS = {"newfstatat": 262, "statx": 332, "faccessat2": 439, "readlinkat": 267, "unlinkat": 263, "mkdirat": 258,
@@ -36,6 +46,12 @@ SYS = {"newfstatat": 262, "statx": 332, "faccessat2": 439, "readlinkat": 267, "u
 # the *xattrat calls (Linux 6.13): (dirfd, path, at_flags, name, ...); get/set take a
 # struct xattr_args {u64 value; u32 size; u32 flags} and its size
 XATTR_AT = {"getxattrat": 3, "setxattrat": 3, "listxattrat": 3, "removexattrat": 3}
+
+
+# what the kernel answers a name call whose last component is "." or ".."
+_DOT_ERRORS = {"unlink": errno.EISDIR, "unlinkat": errno.EISDIR, ("rmdir", b"."): errno.EINVAL,
+               ("rmdir", b".."): errno.ENOTEMPTY, "rename": errno.EBUSY, "renameat": errno.EBUSY,
+               "renameat2": errno.EBUSY}
 
 
 def _call(name: str, *args: object) -> int:
@@ -51,8 +67,9 @@ class PathCall:
     arguments (in order) and the names the policy saw for them."""
 
     def __init__(self, name: str, tid: int, tgid: int, args: tuple[int, ...], targets: list[bytes | int | None],
-                 checked: list[str], root: str | None, identity: Identity):
+                 checked: list[str], root: str | None, identity: Identity, tails: list[bytes] | None = None):
         self.name, self.tid, self.tgid, self.args = name, tid, tgid, args
+        self.tails = tails or []
         self.targets, self.checked, self.identity = targets, checked, identity
         self.root_name = root
         self.root: RootFd | None = None
@@ -70,8 +87,16 @@ class PathCall:
             return self._descriptor(target, self.checked[index]), b""
         assert self.root is not None
         parent, name = split(target)
+        tail = self.tails[index] if index < len(self.tails) else b""
+        if tail in (b".", b".."):  # "dir/." names no entry to make or remove
+            call = "rmdir" if self.name == "unlinkat" and self.args[2] & AT_REMOVEDIR else self.name
+            raise OSError(_DOT_ERRORS.get((call, tail), _DOT_ERRORS.get(call, errno.EEXIST)), "not a name")
         fd = open_directory(self.root, parent)
         self._fds.append(fd)
+        if tail == b"/":  # the kernel checks the slash itself, following nothing
+            name += b"/"
+        elif tail == b"dir" and not stat.S_ISDIR(os.stat(name, dir_fd=fd, follow_symlinks=False).st_mode):
+            raise OSError(errno.ENOTDIR, "not a directory")  # a lookup with a trailing slash
         return fd, name
 
     def string(self, address: int, limit: int = 4096) -> bytes:
@@ -97,6 +122,10 @@ class PathCall:
     def run(self) -> int:
         """The call's return value; OSError is the error the tracee gets."""
         handler, creating, access_identity = HANDLERS[self.name]
+        if self.name in VALID_FLAGS:
+            index, valid = VALID_FLAGS[self.name]
+            if self.args[index] & 0xFFFFFFFF & ~valid:
+                raise OSError(errno.EINVAL, "unknown flags")
         identity = self.identity
         self.root = RootFd(self.tid, self.root_name)  # as systrace: /proc/TID/root
         try:
@@ -125,6 +154,8 @@ def _nofollow(fd: int, name: bytes) -> tuple[int, bytes, int]:
 # -- the stat family -------------------------------------------------------------------
 def _stat(call: PathCall, index: int, buf_arg: int) -> int:
     fd, name, flags = _nofollow(*call.place(index))
+    if call.name == "newfstatat":
+        flags |= call.args[3] & (AT_NO_AUTOMOUNT | AT_STATX_SYNC_TYPE)
     buffer = ctypes.create_string_buffer(STAT_SIZE)
     _call("newfstatat", fd, name, buffer, flags)
     call.writes.append((call.args[buf_arg], buffer.raw))
@@ -134,7 +165,7 @@ def _stat(call: PathCall, index: int, buf_arg: int) -> int:
 def _statx(call: PathCall) -> int:
     fd, name, flags = _nofollow(*call.place(0))
     buffer = ctypes.create_string_buffer(STATX_SIZE)
-    _call("statx", fd, name, flags | (call.args[2] & AT_STATX_SYNC_TYPE), ctypes.c_uint(call.args[3] & 0xFFFFFFFF),
+    _call("statx", fd, name, flags | (call.args[2] & (AT_STATX_SYNC_TYPE | AT_NO_AUTOMOUNT)), ctypes.c_uint(call.args[3] & 0xFFFFFFFF),
           buffer)
     call.writes.append((call.args[4], buffer.raw))
     return 0
@@ -227,10 +258,27 @@ def _truncate(call: PathCall) -> int:
         now = os.fstat(opened)
         if (now.st_dev, now.st_ino) != (before.st_dev, before.st_ino):
             raise OSError(errno.EINVAL, "replaced during the call")
+        if length > now.st_size:
+            _within_file_size_limit(call, length)
         os.ftruncate(opened, length)
     finally:
         os.close(opened)
     return 0
+
+
+def _within_file_size_limit(call: PathCall, length: int) -> None:
+    """Growing a file is bounded by the tracee's RLIMIT_FSIZE, not systrace's: past it
+    the kernel sends the calling thread SIGXFSZ and fails with EFBIG."""
+    try:
+        limit = resource.prlimit(call.tgid, resource.RLIMIT_FSIZE)[0]
+    except OSError as error:
+        raise EmulationError(errno.EACCES, f"cannot read the tracee's file size limit: {error}") from None
+    if limit != resource.RLIM_INFINITY and length > limit:
+        try:
+            tgkill(call.tgid, call.tid, signal.SIGXFSZ)
+        except OSError:
+            pass  # the thread is gone: nobody to tell
+        raise OSError(errno.EFBIG, "beyond the tracee's RLIMIT_FSIZE")
 
 
 UTIME_NOW, UTIME_OMIT = (1 << 30) - 1, (1 << 30) - 2

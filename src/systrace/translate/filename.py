@@ -39,10 +39,13 @@ class Missing(Unresolvable):
         self.path = path
 
 
-def resolve(tracee: Tracee, path: bytes, dirfd: int | None = None, follow: bool = True) -> str:
-    """The canonical path the call would act on, or `/<non-existent filename>: PATH`."""
+def resolve(tracee: Tracee, path: bytes, dirfd: int | None = None, follow: bool = True,
+            slash_follows: bool = True) -> str:
+    """The canonical path the call would act on, or `/<non-existent filename>: PATH`.
+    `slash_follows`: a trailing slash makes a lookup follow a final symlink; the calls
+    that make or remove a name (unlink, rename, mkdir...) never follow it."""
     try:
-        return stable_name(resolve_bytes(tracee, path, dirfd, follow), tracee)
+        return stable_name(resolve_bytes(tracee, path, dirfd, follow, slash_follows=slash_follows), tracee)
     except Missing as missing:
         return NONEXISTENT + stable_name(missing.path, tracee)
     except Unresolvable:
@@ -103,7 +106,7 @@ def resolve_for_open(tracee: Tracee, path: bytes, dirfd: int | None, follow: boo
 
 
 def resolve_bytes(tracee: Tracee, path: bytes, dirfd: int | None, follow: bool,
-                  hops: list[bytes | None] | None = None) -> bytes:
+                  hops: list[bytes | None] | None = None, slash_follows: bool = True) -> bytes:
     if not path:
         raise Unresolvable("empty path")
     if path.startswith(b"/"):
@@ -123,7 +126,7 @@ def resolve_bytes(tracee: Tracee, path: bytes, dirfd: int | None, follow: bool,
         if plain is not None:
             return plain
     prefix = b"" if root == b"/" else f"/proc/{tracee.tid}/root".encode()
-    return walk(prefix, _parts(base), path, follow, tracee, hops)
+    return walk(prefix, _parts(base), path, follow, tracee, hops, slash_follows)
 
 
 def _plain(base: bytes, path: bytes) -> bytes | None:
@@ -160,11 +163,11 @@ def _parts(path: bytes) -> list[bytes]:
 
 
 def walk(prefix: bytes, parts: list[bytes], path: bytes, follow_last: bool, tracee: Tracee,
-         hops: list[bytes | None] | None = None) -> bytes:
+         hops: list[bytes | None] | None = None, slash_follows: bool = True) -> bytes:
     """`hops` collects the descriptor magic links followed: /proc/T/fd/N when it was the
     last step, None when the path went on below it."""
     pending = path.split(b"/")
-    trailing_slash = path.endswith(b"/")
+    trailing_slash = path.endswith(b"/") and slash_follows
     links = 0
     while pending:
         component = pending.pop(0)
@@ -207,5 +210,7 @@ def walk(prefix: bytes, parts: list[bytes], path: bytes, follow_last: bool, trac
                 parts = []
             pending = target.split(b"/") + pending
             continue
+        if not stat.S_ISDIR(mode) and any(pending):  # "file/.." or "file/.": ENOTDIR, as natively
+            raise Unresolvable("not a directory")
         parts = candidate
     return b"/" + b"/".join(parts)

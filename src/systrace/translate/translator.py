@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import pwd
 
-from ..kernel.memory import MemoryError_
+from ..kernel.memory import PATH_MAX, MemoryError_
 from ..policy.match import UNREADABLE
 from . import aliases, formats
 from .filename import numbered, object_name, resolve, resolve_for_open
@@ -44,7 +44,7 @@ MSGHDR, MMSGHDR = 56, 64  # sizeof(struct msghdr), sizeof(struct mmsghdr)
 
 class Translated:
     __slots__ = ("args", "alias", "alias_list", "open_target", "open_root", "sockaddr_raw", "sockfd", "open_flags",
-                 "open_mode", "read_memory", "targets", "sockaddr_path", "fd_form")
+                 "open_mode", "read_memory", "targets", "tails", "sockaddr_path", "fd_form")
 
     def __init__(self, args: list[tuple[str, str]] | None = None, alias: str | None = None,
                  alias_list: list[tuple[str, str]] | None = None):
@@ -61,6 +61,10 @@ class Translated:
         # each path argument as checked, for emulation: the canonical path, the tracee's
         # descriptor it names (AT_EMPTY_PATH), or None (unreadable, unresolvable)
         self.targets: list[bytes | int | None] = []
+        # for each target, what the path said beyond its canonical name (emulate_path.place):
+        # b"/" a trailing slash on a name made or removed, b"dir" a trailing slash on a
+        # lookup (must be a directory), b"." or b".." a name call's last component
+        self.tails: list[bytes] = []
         self.sockaddr_path: bytes | None = None  # connect/bind: a unix path, resolved like a filename
         self.fd_form = False  # a path call in its descriptor form (AT_EMPTY_PATH, NULL): names no file
 
@@ -161,7 +165,8 @@ def _translate_one(spec: ArgSpec, syscall: str, raw: tuple[int, ...], tracee: Tr
         out.args.append((spec.name, spec.format(raw[spec.index])))
     elif isinstance(spec, PathArg):
         out.read_memory = True
-        name, value, open_target = _filename(spec, syscall, raw, tracee, open_flags)
+        name, value, open_target, tail = _filename(spec, syscall, raw, tracee, open_flags)
+        out.tails.append(tail)
         if open_target is not None:
             out.open_target, out.open_flags = open_target, open_flags or 0
         if name == "fd":
@@ -225,22 +230,22 @@ def _translate_one(spec: ArgSpec, syscall: str, raw: tuple[int, ...], tracee: Tr
 
 
 def _filename(spec: PathArg, syscall: str, raw: tuple[int, ...], tracee: Tracee,
-              open_flags: int | None) -> tuple[str, str, bytes | None]:
-    """("filename", resolved path, what an emulated open opens (open family only)), or
-    ("fd", N, None) when the call acts on an open fd."""
+              open_flags: int | None) -> tuple[str, str, bytes | None, bytes]:
+    """("filename", resolved path, what an emulated open opens (open family only), tail),
+    or ("fd", N, None, b"") when the call acts on an open fd."""
     dirfd = formats.s32(raw[spec.dirfd]) if spec.dirfd is not None else None
     flags = raw[spec.flags] & 0xFFFFFFFF if spec.flags is not None else 0
     address = raw[spec.index]
     if address == 0 and spec.nullable and dirfd is not None:
-        return ("fd", str(dirfd), None)
+        return ("fd", str(dirfd), None, b"")
     try:
-        path = tracee.string(address)
+        path = tracee.string(address, PATH_MAX - 1)  # the kernel's limit counts the NUL
     except MemoryError_:
-        return ("filename", UNREADABLE, None)
+        return ("filename", UNREADABLE, None, b"")
     if not path and flags & AT_EMPTY_PATH and dirfd is not None:
         if syscall in AT_FD_NAMED:
-            return ("at-fd", str(dirfd), None)
-        return ("fd", str(dirfd), None)
+            return ("at-fd", str(dirfd), None, b"")
+        return ("fd", str(dirfd), None, b"")
     follow = spec.follow
     if spec.flags is not None:
         follow = bool(flags & AT_SYMLINK_FOLLOW) if spec.follow_flag else not flags & AT_SYMLINK_NOFOLLOW
@@ -248,8 +253,26 @@ def _filename(spec: PathArg, syscall: str, raw: tuple[int, ...], tracee: Tracee,
         follow = False
     if open_flags is not None:  # the open family: also what an emulated open would open
         name, target = resolve_for_open(tracee, path, dirfd, follow)
-        return ("filename", name, target)
-    return ("filename", resolve(tracee, path, dirfd, follow), None)
+        return ("filename", name, target, b"")
+    makes_name = spec.index in NAME_ARGS.get(syscall, ())
+    return ("filename", resolve(tracee, path, dirfd, follow, slash_follows=not makes_name), None,
+            _tail(path, makes_name))
+
+
+# The path arguments (by register) of the calls that make or remove a name: the kernel
+# looks up their parent only, so a trailing slash never follows the final symlink
+NAME_ARGS = {"unlink": (0,), "unlinkat": (1,), "rmdir": (0,), "rename": (0, 1), "renameat": (1, 3),
+             "renameat2": (1, 3), "mkdir": (0,), "mkdirat": (1,), "mknod": (0,), "mknodat": (1,), "symlink": (1,),
+             "symlinkat": (2,), "link": (1,), "linkat": (3,)}
+
+
+def _tail(path: bytes, makes_name: bool) -> bytes:
+    stripped = path.rstrip(b"/")
+    last = stripped.rpartition(b"/")[2]
+    slash = bool(stripped) and len(stripped) < len(path)
+    if makes_name:
+        return last if last in (b".", b"..") else b"/" if slash else b""
+    return b"dir" if slash else b""
 
 
 # Calls that change a file through a descriptor with AT_EMPTY_PATH, which works on an
