@@ -140,5 +140,14 @@ int main(int argc, char **argv) {
     if (op("xfsz-signal")) { struct rlimit rl; getrlimit(RLIMIT_FSIZE, &rl); rl.rlim_cur = 4096; setrlimit(RLIMIT_FSIZE, &rl); signal(SIGXFSZ, onxfsz);
         R("truncate > FSIZE sig", truncate(P("file"), 1 << 20)); printf("got SIGXFSZ %d\n", xfsz);
         rl.rlim_cur = rl.rlim_max; setrlimit(RLIMIT_FSIZE, &rl); }
+    if (op("procfd-names")) { int fd = open(P("file"), O_RDWR); char pth[64]; snprintf(pth, 64, "/proc/self/fd/%d", fd);
+        memset(buf, 0, sizeof buf); errno = 0; long r = readlink(pth, buf, sizeof buf - 1);
+        out("readlink /proc/self/fd", r, (unsigned char *)buf + r - 4, r > 4 ? 4 : 0);
+        R("chmod /proc/self/fd", chmod(pth, 0600));
+        R("truncate /proc/self/fd", truncate(pth, 2));
+        R("unlink /proc/self/fd", unlink(pth));
+        R("rename /proc/self/fd", rename(pth, P("x")));
+        R("link /proc/self/fd", linkat(AT_FDCWD, pth, AT_FDCWD, P("y"), AT_SYMLINK_FOLLOW));
+        stat(P("file"), &st); printf("mode %o size %ld\n", st.st_mode, (long)st.st_size); close(fd); }
     return 0;
 }
