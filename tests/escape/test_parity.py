@@ -14,11 +14,12 @@ SRC = HERE.parent.parent / "src"
 ENV = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(SRC), "LANG": "C.UTF-8", "HOME": "/root"}
 
 # cases where systrace still answers otherwise, failing closed (SECURITY.md "What is not
-# (yet) protected"): a path of PATH_MAX bytes (EFAULT for ENAMETOOLONG), a non-directory
+# (yet) protected"): an unreadable path or one of PATH_MAX bytes (EACCES for EFAULT or
+# ENAMETOOLONG), unlink of a /proc/self/fd magic link (EACCES for EPERM), a non-directory
 # followed by ".." (ENOENT for ENOTDIR); names that vary by run and so do
 # not replay from a learned policy (an O_TMPFILE's "#INODE (deleted)", a pipe's "pipe:[N]",
 # the magic link /proc/PID/fd/N itself for readlink and rename: learned with the pid)
-FAILS_CLOSED = ("stat path 4096", "stat file/..", "linkat tmpfile", "linkat tmpfile proc",
+FAILS_CLOSED = ("stat path 4096", "stat path no NUL", "unlink /proc/self/fd", "stat file/..", "linkat tmpfile", "linkat tmpfile proc",
                 "stat /proc/self/fd pipe", "readlink /proc/self/fd", "rename /proc/self/fd")
 
 
@@ -48,7 +49,7 @@ def test_emulated_path_calls_answer_as_the_kernel_does(tmp_path: Path) -> None:
     where the kernel refuses (unlinkat with an unknown flag unlinked, unlink("link/")
     removed the file the link points to, rmdir("dirlink/") its directory,
     mkdir("dangling/") created its target, rmdir("dir/.") removed dir, truncate grew a
-    file past the tracee's RLIMIT_FSIZE without SIGXFSZ...). 6 still differ, refused."""
+    file past the tracee's RLIMIT_FSIZE without SIGXFSZ...). 8 still differ, refused."""
     binary = compile_c("parity", tmp_path)
     native = subprocess.run([binary, str(fresh(tmp_path / "native"))], capture_output=True, timeout=60)
     arena, policies, log = tmp_path / "arena", tmp_path / "policies", tmp_path / "log"
@@ -103,7 +104,7 @@ def test_a_rule_naming_one_name_does_not_permit_the_other(tmp_path: Path) -> Non
             argv = [binary, op, str(old), str(new)]
             result = (subprocess.run(argv, capture_output=True, timeout=60) if where == "native"
                       else systrace("-d", str(policies), "-a", *argv))
-            assert result.stdout in (f"{op} OK\n".encode(), f"{op} EPERM\n".encode()), result.stderr
+            assert result.stdout.startswith(op.encode() + b" "), result.stderr
             counts[where] += escaped()
     assert counts == {"native": 3, "systrace": 0}
     arena()
@@ -119,9 +120,10 @@ def test_an_address_unreadable_at_the_check_is_not_read_later(tmp_path: Path) ->
     """A deny-list policy (`connect: sockaddr neq "inet-[127.0.0.1]:BAD" then permit`) and
     a second thread that maps a page holding 127.0.0.1:BAD and unmaps it in turn: the
     check finds the address unreadable, which is not BAD. Continued, the kernel then read
-    the mapped page: 92 to 583 connects to BAD in 2000 (runs under load; natively every
-    try that finds the page mapped reaches it).
-    Now a rule decided on an unreadable argument gets EFAULT: 0."""
+    the mapped page: 92 to 583 connects to BAD in 2000 (runs under load, before no
+    operator held on an unreadable value; natively every try that finds the page mapped
+    reaches it). Now the rule does not match an unreadable address, and the call is
+    refused: 0."""
     import socket
 
     binary = tmp_path / "unreadable_connect"
@@ -155,4 +157,4 @@ def test_an_address_unreadable_at_the_check_is_not_read_later(tmp_path: Path) ->
     assert len(words) == 6, (result.stdout, result.stderr)
     counts = dict(zip(words[::2], map(int, words[1::2]), strict=True))
     assert counts["bad"] == 0, counts
-    assert "decided on an argument that was unreadable at the check" in log.read_text()  # the race was there
+    assert "sockaddr: <unreadable>" in log.read_text()  # the race was there, and refused

@@ -14,7 +14,7 @@ from ..kernel.emulate_view import other_mount_view
 from ..policy import ast, errnos
 from ..policy.compiled import CompiledPolicy
 from ..record import replace
-from ..translate.translator import UNREADABLE, Translated
+from ..translate.translator import Translated
 from ..translate.translator import translated as translated_call
 from . import DENY, EMULATE_OPEN, EMULATE_PATH, EMULATE_SOCKET, KILL, PERMIT, Decision
 
@@ -147,11 +147,6 @@ class PolicyDecider:
         if decision is None or decision.verdict != PERMIT:
             return decision
         translated = translated_call(call, self.use_aliases)
-        if any(value == UNREADABLE and _depends_on(rule, name) for name, value in translated.args):
-            # decided on memory the check could not read: a continued call would have the
-            # kernel read it later, after another thread mapped something there
-            call.extra["reason"] = "decided on an argument that was unreadable at the check"
-            return Decision(DENY, errno.EFAULT, log=True, source="unreadable")
         effect = effect_of(call, translated, rule)
         named_in_a_view = _depends_on(rule, "filename") or (translated.sockaddr_path is not None
                                                              and _depends_on(rule, "sockaddr"))
