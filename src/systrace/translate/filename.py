@@ -210,7 +210,8 @@ def walk(prefix: bytes, parts: list[bytes], path: bytes, follow_last: bool, trac
                 parts = []
             pending = target.split(b"/") + pending
             continue
-        if not stat.S_ISDIR(mode) and any(pending):  # "file/.." or "file/.": ENOTDIR, as natively
-            raise Unresolvable("not a directory")
+        following = next((c for c in pending if c), None)
+        if following in (b".", b"..") and not stat.S_ISDIR(mode):  # "file/..": ENOTDIR natively
+            raise Missing(_lexical(candidate, pending))
         parts = candidate
     return b"/" + b"/".join(parts)
