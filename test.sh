@@ -17,6 +17,18 @@ declare -A wanted=(
     [useradd]="passwd"
     [git]="git"
     [chromium]="chromium"
+    [perl]="perl"
+    [node]="nodejs"
+    [sqlite3]="sqlite3"
+    [curl]="curl"
+    [ps]="procps"
+    [top]="procps"
+    [patch]="patch"
+    [ar]="binutils"
+    [bzip2]="bzip2"
+    [xz]="xz-utils"
+    [zip]="zip"
+    [unzip]="unzip"
 )
 need=()
 for command in "${!wanted[@]}"; do

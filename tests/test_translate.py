@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from systrace.decide.modes import exact_expr, note_generated, temporary_pattern
+from systrace.decide.modes import exact_expr
 from systrace.frontend.question import escape
 from systrace.kernel.memory import MemoryError_
 from systrace.kernel.syscalls_x86_64 import SYSCALLS
@@ -323,39 +323,6 @@ def test_alias_table_covers_modern_syscalls() -> None:
 
 def test_escape_round_trip_for_question_lines() -> None:
     assert escape('a"b\\c\nd') == 'a\\"b\\\\c\\nd'
-
-
-def test_learning_generalises_random_temporary_names() -> None:
-    dirs = ("/tmp",)
-    assert temporary_pattern("/tmp/ccQwlzjf.s", dirs) == "/tmp/*.s"
-    assert temporary_pattern("/tmp/plain/readme", dirs) is None
-    assert temporary_pattern("/etc/ccQwlzjf.s", dirs) is None
-    expr = exact_expr([("filename", "/tmp/cc8Hdl2a.o")], dirs)
-    assert expr_text(expr) == 'filename match "/tmp/*.o"'
-    argv = exact_expr([("argv", "as -o /tmp/ccAb12cd.o x[1].s")], dirs)
-    assert evaluate(argv, {"argv": ["as -o /tmp/ccZZ99zz.o x[1].s"]})
-    assert not evaluate(argv, {"argv": ["as -o /tmp/ccZZ99zz.o x1.s"]})
-
-
-def test_names_a_run_made_up_are_generalised_even_when_they_look_plain() -> None:
-    """mkstemp's `ccabcdef.s` (all lower case, about 1 run in 200) is as random as
-    `ccQwlzjf.s`: what marks it is its creation with O_CREAT|O_EXCL, or a mkdir (mkdtemp),
-    in a temporary directory."""
-    dirs = ("/tmp",)
-    generated: set[str] = set()
-    note_generated("openat", [("filename", "/tmp/ccabcdef.s"), ("oflags", "rwcx"), ("mode", "0600")], dirs, generated)
-    note_generated("mkdir", [("filename", "/tmp/tmpxyzabc"), ("mode", "0700")], dirs, generated)
-    note_generated("openat", [("filename", "/tmp/stable.lock"), ("oflags", "wocx")], dirs, generated)
-    note_generated("openat", [("filename", "/tmp/reused.s"), ("oflags", "rwc")], dirs, generated)  # no O_EXCL
-    note_generated("openat", [("filename", "/etc/abcdefgh"), ("oflags", "rwcx")], dirs, generated)  # not temporary
-    assert generated == {"/tmp/ccabcdef.s", "/tmp/tmpxyzabc", "/tmp/stable.lock"}
-    assert temporary_pattern("/tmp/ccabcdef.s", dirs) is None  # alone it looks like a plain name
-    assert temporary_pattern("/tmp/ccabcdef.s", dirs, generated) == "/tmp/*.s"
-    assert temporary_pattern("/tmp/tmpxyzabc/data.txt", dirs, generated) == "/tmp/*/data.txt"
-    assert temporary_pattern("/tmp/stable.lock", dirs, generated) == "/tmp/*.lock"
-    assert temporary_pattern("/tmp/reused.s", dirs, generated) is None
-    argv = exact_expr([("argv", "as -o x.o /tmp/ccabcdef.s")], dirs, generated)
-    assert evaluate(argv, {"argv": ["as -o x.o /tmp/ccQ9z8Yx.s"]})
 
 
 def test_unreadable_values_fail_every_comparison_closed() -> None:

@@ -60,6 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
     mode.add_argument("--explore", action="store_true",
                       help="first option only: fail each call site in turn, report what breaks (--explore --help)")
     mode.add_argument("--kill-on-violation", action="store_true", help="with -a: kill a process at its first unmatched call")
+    mode.add_argument("--converge", metavar="N", type=_positive,
+                      help="with -A: repeat the command (under -r faults if given) until N runs in a row add no rule")
+    mode.add_argument("--max-runs", metavar="M", type=_positive, default=20, help="with --converge: give up after M runs")
     policies = parser.add_argument_group("policies")
     policies.add_argument("-d", dest="policy_dir", metavar="DIR", help="user policy directory (default ~/.systrace)")
     policies.add_argument("-f", dest="policy_files", metavar="FILE", action="append", default=[],
@@ -100,6 +103,16 @@ def _percent(text: str) -> float:
         raise argparse.ArgumentTypeError(f"invalid percentage '{text}'") from None
     if not 0 <= value <= 100:
         raise argparse.ArgumentTypeError(f"percentage out of range (0-100): '{text}'")
+    return value
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid number '{text}'") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1: '{text}'")
     return value
 
 
@@ -165,6 +178,10 @@ def _main(argv: list[str]) -> int:
         raise UsageError("--kill-on-violation needs -a")
     if (options.seed is not None or options.eligible) and options.random_percent is None:
         raise UsageError("--seed and --eligible go with -r")
+    if options.converge and not options.learn:
+        raise UsageError("--converge needs -A")
+    if options.converge and options.replay:
+        raise UsageError("--converge repeats the command under new faults: it cannot be combined with --replay")
     for flag, value in (("-d", options.policy_dir), ("-E", options.log_file), ("--replay", options.replay)):
         if value == "":
             raise UsageError(f"{flag}: empty file name")
@@ -205,13 +222,7 @@ class _Refused(Exception):
 
 
 def run(options: argparse.Namespace, command: list[str]) -> int:
-    # Import the whole engine now: the child must not import anything after fork.
-    from .engine import supervise
-    from .frontend.errors import FrontendGone, Interrupted
     from .kernel.launch import LaunchError, resolve_command, user_notification_available
-    from .log import default_log
-    from .policy.errors import PolicyError
-    from .wiring import FaultSetupError, NoMode, build
 
     try:
         path = resolve_command(command[0], os.environ.get("PATH"))
@@ -219,33 +230,44 @@ def run(options: argparse.Namespace, command: list[str]) -> int:
         return _fail(str(error), error.status)
     if not user_notification_available():
         return _fail("this kernel does not support seccomp user notification (Linux 5.5 or later is needed)", 2)
+    if options.converge:
+        from .converge import converge
+
+        return converge(options, lambda each: _run_once(each, command, path))
+    return _run_once(options, command, path)[0]
+
+
+def _run_once(options: argparse.Namespace, command: list[str], path: str) -> tuple[int, list[str] | None]:
+    """One supervised run: (exit status, the rules it learned; None when systrace could not
+    set the run up)."""
+    # Import the whole engine now: the child must not import anything after fork.
+    from .engine import supervise
+    from .frontend.errors import FrontendGone, Interrupted
+    from .kernel.launch import LaunchError
+    from .log import default_log
+    from .policy.errors import PolicyError
+    from .wiring import FaultSetupError, NoMode, build
 
     problem = _log_in_policy_dir(options)
     if problem:
-        return _fail(problem, 2)
+        return _fail(problem, 2), None
     try:
         log = default_log(options.log_stderr, options.log_file, options.json_log)
     except OSError as error:
-        return _fail(f"{options.log_file}: {error.strerror}", 2)
+        return _fail(f"{options.log_file}: {error.strerror}", 2), None
     sinks = options.log_stderr or options.log_file
     try:
         try:
             session, plan = build(options, log, explicit_log=bool(sinks), command_path=path)
-        except PolicyError as error:
-            return _fail(str(error), 2)
-        except FrontendGone as error:
-            return _fail(str(error), 2)
-        except NoMode as error:
-            return _fail(str(error), 2)
-        except FaultSetupError as error:
-            return _fail(str(error), 2)
+        except (PolicyError, FrontendGone, NoMode, FaultSetupError) as error:
+            return _fail(str(error), 2), None
         store = session.store
         for warning in store.warnings if store is not None else ():
             print(f"systrace: {warning}", file=sys.stderr)
         if options.enforce and store is not None:
             problem = _no_policy(path, store)
             if problem:
-                return _fail(problem, 2)
+                return _fail(problem, 2), None
         try:
             status = supervise(path, command, dict(os.environ), session, plan, pin_cpu=not options.no_cpu_pin,
                                credentials=options.credentials)
@@ -271,7 +293,7 @@ def run(options: argparse.Namespace, command: list[str]) -> int:
 
                 by_count = sorted(session.routed.items(), key=lambda item: (-item[1], item[0]))
                 _say("systrace: routed by system call: " + ", ".join(f"{syscall_name(nr)} {count}" for nr, count in by_count))
-        return status
+        return status, [text for d in session.chain.deciders for text in getattr(d, "learned", ())]
     finally:
         log.close()
 

@@ -252,7 +252,7 @@ def _build_mode(options: argparse.Namespace, log: Log, explicit_log: bool, comma
         session = Session(log=log, chain=Chain([PermitAll(log=explicit_log)]))
         return session, base_plan(abi.RET_USER_NOTIF if explicit_log else abi.RET_ALLOW)
 
-    from .decide.modes import Enforce, Learn
+    from .decide.modes import Enforce, Learn, Observer
     from .decide.policy import PolicyDecider
     from .policy.compile import kernel_plan
 
@@ -284,7 +284,8 @@ def _build_mode(options: argparse.Namespace, log: Log, explicit_log: bool, comma
         plan = FilterPlan(default=abi.RET_USER_NOTIF)
     apply_baseline(plan)
     route_refused_breaks(plan)
-    session = Session(log=log, chain=Chain([decider, fallback]), store=store,
+    deciders = [Observer(fallback), decider, fallback] if options.learn else [decider, fallback]
+    session = Session(log=log, chain=Chain(deciders), store=store,
                       save_interval=None if options.enforce else SAVE_INTERVAL)
     if asking:
         fallback.session = session  # type: ignore[attr-defined]

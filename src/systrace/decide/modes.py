@@ -3,21 +3,21 @@
 from __future__ import annotations
 
 import errno
-import re
 
 from ..facts import ROWS
 from ..policy import ast
 from ..policy.match import Unreadable
+from ..policy.printer import rule_text
 from . import DENY, KILL, PERMIT, Decision
+from .generalise import MAX_REMEMBERED, NOTED_CALLS, MadeUp, last_component, learned_symbol, may_be_made_up
+from .generalise import learned_args as without_descriptor_numbers
 
-DEFAULT_TEMP_DIRS = ("/tmp", "/var/tmp", "/dev/shm")
-_RANDOM_PART = re.compile(r"[A-Za-z0-9]{6,}")
-_EXTENSION = re.compile(r"(\.[A-Za-z0-9]{1,4})$")
+MAX_REPORTED = 100000  # learned rules remembered for the report of a run
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
 if TYPE_CHECKING:
     from ..call import Call
-    from ..policy.store import Store
+    from ..policy.store import Store, StoredPolicy
 
 
 class Enforce:
@@ -41,31 +41,45 @@ class Enforce:
 
 
 class Learn:
-    """-A: an unmatched call is permitted and recorded as an exact rule in the binary's
-    policy: `filename eq "/x" then permit` for an aliased call, every translated argument
-    for others, a plain `permit` when nothing is translated."""
+    """-A: an unmatched call is permitted and recorded in the binary's policy as a rule on
+    its translated arguments (`filename eq "/x" then permit` for an aliased call), with
+    what the run made up generalised (decide/generalise.py); a plain `permit` when
+    nothing is translated."""
 
-    def __init__(self, store: Store, use_aliases: bool = True, temp_dirs: tuple[str, ...] = DEFAULT_TEMP_DIRS):
+    def __init__(self, store: Store, use_aliases: bool = True):
         self.store = store
         self.use_aliases = use_aliases
-        self.temp_dirs = temp_dirs
         self.permit = Decision(PERMIT, source="learn")
-        # names this run made up in a temporary directory (mkstemp, mkdtemp): random even
-        # when they happen not to look it (`/tmp/ccabcdef.s`)
-        self.generated: set[str] = set()
+        self.made_up = MadeUp()
+        self.learned: list[str] = []  # "binary: rule" this run added (the convergence mode reports them)
+        self.literal: dict[str, list[tuple[StoredPolicy, str, list[tuple[str, str]]]]] = {}
+        self.remembered = 0
         self.based: set[int] = set()  # policies this run started from the base
         self._base: list[ast.Rule] | None = None
 
+    def observe(self, call: Call) -> None:
+        """Note what the call makes up: every call, also those a rule permits (a rename a
+        learned rule covers still says its source was temporary)."""
+        made_up = self.made_up
+        made_up.note_pids((call.tgid, call.tid, call.ppid))
+        if call.name not in NOTED_CALLS:
+            return
+        if "translated" not in call.extra:
+            from ..translate.translator import translated  # the policy decider needs it next anyway
+
+            translated(call, self.use_aliases)
+        for component in made_up.note(call.name, list(call.extra.get("translated", ()))):  # type: ignore[arg-type]
+            self.relearn(component)
+
     def decide(self, call: Call) -> Decision:
-        note_generated(call.name, list(call.extra.get("translated", ())), self.temp_dirs,  # type: ignore[arg-type]
-                       self.generated)
+        self.observe(call)
         stored = call.extra.get("policy")
         if stored is not None and not call.extra.get("ask") and not call.extra.get("no_learn"):
             if self._start_from_base(stored, call):
                 return self.permit
-            rule = learned_rule(call, self.use_aliases, self.temp_dirs, self.generated)
-            if rule is not None:
-                self.store.add_rule(stored, rule)  # type: ignore[arg-type]
+            syscall, args = learned_call(call, self.use_aliases)
+            if not any(isinstance(value, Unreadable) for _, value in args):  # a rule on it never matches
+                self.add(stored, syscall, args)
         return self.permit
 
     def _start_from_base(self, stored, call: Call) -> bool:
@@ -86,22 +100,37 @@ class Learn:
         by_name = getattr(translation, "by_name", None)
         return covers(self._base, call.name, by_name() if by_name is not None else {})
 
+    def add(self, stored: StoredPolicy, syscall: str, args: list[tuple[str, str]]) -> None:
+        rule = ast.Rule("native", syscall, exact_expr(args, self.made_up), ast.Action("permit"))
+        if not self.store.add_rule(stored, rule):
+            return
+        if len(self.learned) < MAX_REPORTED:
+            self.learned.append(f"{stored.policy.name}: {rule_text(rule)}")
+        # a name learned literally may turn out to be made up when the run later unlinks or
+        # renames it: remember the rule by that name to learn it again then
+        for name, value in args:
+            component = last_component(value) if name in ("filename", "fdname") else ""
+            if component and component not in self.made_up.created and may_be_made_up(component) \
+                    and self.remembered < MAX_REMEMBERED:
+                self.literal.setdefault(component, []).append((stored, syscall, args))
+                self.remembered += 1
 
-_CREATING = ("open", "openat", "openat2", "creat")
-MAX_GENERATED = 65536  # names remembered per run (a long learning run must not grow without end)
+    def relearn(self, component: str) -> None:
+        """The run just made `component` up (unlinked, renamed...): the rules learned
+        literally with it are learned again, generalised. The literal ones stay (they grant
+        that one name only); the next run matches the generalised one."""
+        for stored, syscall, args in self.literal.pop(component, ()):
+            self.add(stored, syscall, args)
 
 
-def note_generated(syscall: str, args: list[tuple[str, str]], temp_dirs: tuple[str, ...], generated: set[str]) -> None:
-    """A file opened with O_CREAT|O_EXCL (mkstemp) or a directory made (mkdtemp) in a
-    temporary directory has a name its program made up for this run."""
-    values = dict(args)
-    name = values.get("filename")
-    if name is None or not any(name.startswith(directory + "/") for directory in temp_dirs):
-        return
-    oflags = values.get("oflags", "")
-    if (syscall in _CREATING and "c" in oflags[2:] and "x" in oflags[2:]) or syscall in ("mkdir", "mkdirat"):
-        if len(generated) < MAX_GENERATED:
-            generated.add(name)
+class Observer:
+    """First in the learning chain: lets Learn see every call, decides none."""
+
+    def __init__(self, learn: Learn):
+        self.learn = learn
+
+    def decide(self, call: Call) -> None:
+        self.learn.observe(call)
 
 
 NEVER_LEARNED = ("fd",)  # descriptor numbers vary from run to run; `fdname` says what it is
@@ -117,87 +146,39 @@ def learned_args(syscall: str, args: list[tuple[str, str]]) -> list[tuple[str, s
             if (name in wanted if wanted is not None else name not in NEVER_LEARNED)]
 
 
-def learned_rule(call: Call, use_aliases: bool, temp_dirs: tuple[str, ...] = (),
-                 generated: set[str] | frozenset[str] = frozenset()) -> ast.Rule | None:
-    """The rule -A adds for a call, or None when a value it would name could not be read
-    (a rule on it would never match: UNREADABLE fails every comparison)."""
+def learned_call(call: Call, use_aliases: bool) -> tuple[str, list[tuple[str, str]]]:
+    """The name a rule is learned under (the alias, if any) and the arguments it names."""
     translation = call.extra.get("translation")
     args: list[tuple[str, str]] = list(call.extra.get("translated", ()))  # type: ignore[arg-type]
-    syscall = call.name
     alias = getattr(translation, "alias", None) if use_aliases else None
     if alias:
-        syscall = alias
-        args = list(getattr(translation, "alias_list", []))
-    else:
-        args = learned_args(syscall, args)
+        return alias, list(getattr(translation, "alias_list", []))
+    return call.name, learned_args(call.name, args)
+
+
+def learned_rule(call: Call, use_aliases: bool, made_up: MadeUp | None = None) -> ast.Rule | None:
+    """The rule -A adds for a call, or None when a value it would name could not be read
+    (a rule on it would never match: UNREADABLE fails every comparison)."""
+    syscall, args = learned_call(call, use_aliases)
     if any(isinstance(value, Unreadable) for _, value in args):
         return None
-    return ast.Rule("native", syscall, exact_expr(args, temp_dirs, generated), ast.Action("permit"))
+    return ast.Rule("native", syscall, exact_expr(args, made_up), ast.Action("permit"))
 
 
-def exact_expr(args: list[tuple[str, str]], temp_dirs: tuple[str, ...] = (),
-               generated: set[str] | frozenset[str] = frozenset()) -> ast.Expr | None:
-    """`a eq "x" and b eq "y"`; a repeated name gets its index ([1], [2]...). A file
-    with a random name in a temporary directory gets `match` with the name generalised."""
+def exact_expr(args: list[tuple[str, str]], made_up: MadeUp | None = None) -> ast.Expr | None:
+    """`a eq "x" and b eq "y"`; a repeated name gets its index ([1], [2]...). What the run
+    made up becomes an anchored one-component pattern (`re`), a descriptor number is left
+    out (generalise.learned_args)."""
+    made_up = made_up if made_up is not None else MadeUp()
     symbols: list[ast.Expr] = []
     seen: dict[str, int] = {}
-    for name, value in args:
+    for name, value in without_descriptor_numbers(args):
         index = seen.get(name, 0)
         seen[name] = index + 1
-        pattern = None
-        if name == "filename":
-            pattern = temporary_pattern(value, temp_dirs, generated)
-        elif name == "argv":
-            pattern = temporary_argv_pattern(value, temp_dirs, generated)
-        if pattern is not None:
-            symbols.append(ast.Symbol(name, index or None, "match", pattern))
-        else:
-            symbols.append(ast.Symbol(name, index or None, "eq", value))
+        symbols.append(learned_symbol(name, index or None, value, made_up))
     if not symbols:
         return None
     expr = symbols[-1]
     for symbol in reversed(symbols[:-1]):
         expr = ast.BinOp("and", symbol, expr)
     return expr
-
-
-def temporary_pattern(path: str, temp_dirs: tuple[str, ...],
-                      generated: set[str] | frozenset[str] = frozenset()) -> str | None:
-    """`/tmp/ccQwlzjf.s` -> `/tmp/*.s`: a name made up by mkstemp and friends is never the
-    same twice, so an exact rule for it could not match again. Only the components below
-    a temporary directory that look random (6+ letters and digits mixing case or
-    digits), or that this run made up (`generated`, even `ccabcdef`), are replaced; the
-    extension is kept."""
-    for directory in temp_dirs:
-        if not path.startswith(directory + "/"):
-            continue
-        parts = path[len(directory) + 1 :].split("/")
-        changed = False
-        for i, part in enumerate(parts):
-            made_up = directory + "/" + "/".join(parts[: i + 1]) in generated and _RANDOM_PART.search(part)
-            if made_up or any(_looks_random(chunk) for chunk in _RANDOM_PART.findall(part)):
-                extension = _EXTENSION.search(part)
-                parts[i] = "*" + (extension.group(1) if extension and extension.start() > 0 else "")
-                changed = True
-        if changed:
-            return directory + "/" + "/".join(_escape_glob(p) if p[:1] != "*" else p for p in parts)
-    return None
-
-
-def temporary_argv_pattern(argv: str, temp_dirs: tuple[str, ...],
-                           generated: set[str] | frozenset[str] = frozenset()) -> str | None:
-    """`cc1 ... -o /tmp/ccGbS918.s` -> `cc1 ... -o /tmp/*.s`, everything else escaped."""
-    words = argv.split(" ")
-    patterns = [temporary_pattern(word, temp_dirs, generated) for word in words]
-    if not any(patterns):
-        return None
-    return " ".join(p if p is not None else _escape_glob(w) for w, p in zip(words, patterns, strict=True))
-
-
-def _looks_random(chunk: str) -> bool:
-    classes = sum((any(c.islower() for c in chunk), any(c.isupper() for c in chunk), any(c.isdigit() for c in chunk)))
-    return classes >= 2
-
-
-def _escape_glob(part: str) -> str:
-    return re.sub(r"([*?\[\\])", r"\\\1", part)

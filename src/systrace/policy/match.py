@@ -177,12 +177,18 @@ def _evaluate(expr: ast.Expr, args: Args, expand) -> bool | None:
 
 
 def expander(variables: Mapping[str, str]):
-    """$HOME, $USER, $CWD (and ${NAME}) in rule values."""
-    pattern = re.compile(r"\$(\{(\w+)\}|(\w+))")
+    """$HOME, $USER, $CWD (and ${NAME}) in rule values; `\\$` is a plain `$` (learned
+    values are written that way: they match literally)."""
+    pattern = re.compile(r"\\(\$(?:\{\w+\}|\w))|\$(\{(\w+)\}|(\w+))")
+
+    def substitute(m: re.Match[str]) -> str:
+        if m.group(1):
+            return m.group(1)
+        return variables.get(m.group(3) or m.group(4), m.group())
 
     def expand(text: str) -> str:
         if "$" not in text:
             return text
-        return pattern.sub(lambda m: variables.get(m.group(2) or m.group(3), m.group()), text)
+        return pattern.sub(substitute, text)
 
     return expand

@@ -1,0 +1,245 @@
+"""What a learned rule says about a value: the value itself, or a pattern where the run
+made something up.
+
+A name the run made up (a mkstemp file, a pid, an address, the time) is never the same
+twice, so an exact rule for it could not match again. Such a part is replaced by a
+pattern spanning exactly what varies and never a `/`, so a learned pattern covers one
+path component, never a subtree; everything else stays literal. The pattern is an
+anchored POSIX ERE (`re "^/tmp/cc[A-Za-z0-9]{6}\\.s$"`), valid in the original grammar.
+
+A part is made up when the run created it (O_CREAT|O_EXCL, mkdir, a rename or link
+target, a name it unlinked) and it looks generated, or when its shape alone says so:
+- a mkstemp suffix: 6 letters and digits mixing classes, after a lowercase prefix
+  (`sedNg9Pwi`, `f.txt.oBJVyOL`, `cc2vSrz7.s`), or 10 or more such (mktemp's default);
+- a hex address (`0x00005609a4d94610`) or a long decimal one (`139928116257424`);
+- a pid of the run (`--keep=fetch-pack 29580`), the current time (`@1796114472`);
+  never the pid of a `/proc/PID` path, whose pattern would name every process.
+Plain names (`notes2024`, `config1`, `python3`, `Makefile`) are not made up.
+
+Pure logic: no kernel, no files.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+
+from ..policy import ast
+
+MAX_REMEMBERED = 65536  # names and pids per run (a long learning run must not grow without end)
+TIME_WINDOW = 86400  # seconds around now in which a 10-digit number is taken for the time
+MIN_PID = 100  # smaller numbers are too common to be taken for a pid
+
+_CREATING_OPENS = ("open", "openat", "openat2", "creat")
+# the filenames (by position) a call makes (MADE) or makes disappear (GONE: what a
+# temporary file's life ends with, as good a sign as mkstemp's O_EXCL)
+GENERALISED_ARGS = ("filename", "fdname", "argv", "sockaddr")  # fdname: the file a descriptor names
+ANY_DESCRIPTOR = "^-?[0-9]+$"
+
+_COMPONENT = re.compile(r"[^/ =]+")  # a path component or an argv word (or its value after =)
+_HEX = re.compile(r"0x[0-9a-fA-F]{8,16}(?![0-9A-Za-z])")
+_DIGITS = re.compile(r"(?<![0-9A-Za-z])[0-9]+(?![0-9A-Za-z])")
+_ALNUM = re.compile(r"[A-Za-z0-9]+")
+# Python's tempfile names: 8 of [a-z0-9_] after `tmp`, a `-` or a `.` (tmpk3j_9xab,
+# pymp-..., sem.mp-...), or alone when created with O_EXCL (its probe of a temporary dir)
+_PYTHON_TEMP = re.compile(r"(?:(?<=tmp)|(?<=[.\-]))[a-z0-9_]{8}(?![A-Za-z0-9_])")
+_PYTHON_ALONE = re.compile(r"[a-z0-9_]{8}")
+_MAYBE = re.compile(r"[A-Za-z0-9]{6}|[a-z0-9_]{8}")
+_NATURAL = re.compile(r"[a-z]+[0-9]+|[A-Z]+[0-9]+|[A-Z][a-z]+[0-9]*|[0-9]+[a-z]+")
+_ERE_SPECIAL = re.compile(r"[.\[\]()*+?{}|^\\$]")
+_VARIABLE = re.compile(r"\$(?=\{\w+\}|\w)")
+
+Span = tuple[int, int, str]  # start, end, the ERE replacing value[start:end]
+NOT_CREATED, MADE, EXCL = 0, 1, 2
+GONE = EXCL
+_MADE_NAMES: dict[str, tuple[tuple[int, int], ...]] = {
+    "mkdir": ((0, MADE),), "mkdirat": ((0, MADE),), "link": ((1, MADE),), "linkat": ((1, MADE),),
+    "symlink": ((0, MADE),), "symlinkat": ((0, MADE),), "rename": ((0, GONE), (1, MADE)),
+    "renameat": ((0, GONE), (1, MADE)), "renameat2": ((0, GONE), (1, MADE)), "unlink": ((0, GONE),),
+    "unlinkat": ((0, GONE),), "rmdir": ((0, GONE),),
+}
+NOTED_CALLS = frozenset((*_CREATING_OPENS, *_MADE_NAMES))
+
+
+class MadeUp:
+    """What this run made up so far: the names it created and the pids it ran as."""
+
+    def __init__(self, now: float | None = None):
+        # components (basenames: argv words name them too) the run created, with how: EXCL for
+        # an O_CREAT|O_EXCL open (mkstemp) and for a name it unlinked or renamed away (GONE),
+        # MADE for mkdir and a rename or link target
+        self.created: dict[str, int] = {}
+        self.pids: set[int] = set()
+        self.now = time.time() if now is None else now
+
+    def note_pids(self, pids: tuple[int, ...]) -> None:
+        for pid in pids:
+            if pid >= MIN_PID and pid not in self.pids and len(self.pids) < MAX_REMEMBERED:
+                self.pids.add(pid)
+
+    def note(self, syscall: str, args: list[tuple[str, str]], pids: tuple[int, ...] = ()) -> list[str]:
+        """Remember what this call made up; returns the components it newly marked."""
+        self.note_pids(pids)
+        names = [value for name, value in args if name == "filename"]
+        made: list[tuple[str, int]] = []
+        if syscall in _CREATING_OPENS:
+            oflags = dict(args).get("oflags", "")
+            if names and "c" in oflags[2:] and "x" in oflags[2:]:
+                made = [(names[0], EXCL)]
+        else:
+            made = [(names[i], how) for i, how in _MADE_NAMES.get(syscall, ()) if i < len(names)]
+        marked = []
+        for path, how in made:
+            component = last_component(path)
+            if component and self.created.get(component, NOT_CREATED) < how and len(self.created) < MAX_REMEMBERED:
+                self.created[component] = how
+                marked.append(component)
+        return marked
+
+
+def last_component(path: str) -> str:
+    return path.rstrip("/").rsplit("/", 1)[-1]
+
+
+def may_be_made_up(component: str) -> bool:
+    """Could creating this name later make it count as made up (a run of letters and
+    digits long enough, or Python's 8 characters)?"""
+    return _MAYBE.search(component) is not None
+
+
+def learned_args(args: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The arguments a rule is learned on: a descriptor number says nothing stable (the
+    next run may get another one), so it is left out when other arguments say what the
+    call does; alone, it becomes "any descriptor" (not a plain permit: a call naming a
+    path instead has no fd argument and is not covered)."""
+    rest = [(name, value) for name, value in args if name != "fd"]
+    if rest or not args:
+        return rest
+    return [("fd", "")]
+
+
+def learned_symbol(name: str, index: int | None, value: str, made_up: MadeUp) -> ast.Symbol:
+    if name == "fd" and value == "":
+        return ast.Symbol(name, index, "re", ANY_DESCRIPTOR)
+    if name in GENERALISED_ARGS:
+        pattern = generalised(value, made_up)
+        if pattern is not None:
+            return ast.Symbol(name, index, "re", pattern)
+    return ast.Symbol(name, index, "eq", literal(value))
+
+
+def literal(value: str) -> str:
+    """A value matched as it is: `$HOME` in it is not a variable (the expander reads `\\$`
+    as a plain `$`)."""
+    return _VARIABLE.sub(r"\\$", value) if "$" in value else value
+
+
+def generalised(value: str, made_up: MadeUp) -> str | None:
+    """An anchored ERE matching the value with its made-up parts varying, or None when
+    nothing in it was made up."""
+    spans: list[Span] = []
+    for component in _COMPONENT.finditer(value):
+        created = made_up.created.get(component.group(), NOT_CREATED)
+        # /proc/PID of another process: a pattern would grant every process's entry
+        in_proc = value.endswith("/proc/", 0, component.start())
+        spans.extend(_component_spans(component.group(), component.start(), created, made_up, in_proc))
+    if not spans:
+        return None
+    out, position = ["^"], 0
+    for start, end, pattern in sorted(spans):
+        out.append(ere_literal(value[position:start]))
+        out.append(pattern)
+        position = end
+    out.append(ere_literal(value[position:]))
+    out.append("$")
+    return "".join(out)
+
+
+def ere_literal(text: str) -> str:
+    """Text matched literally by a POSIX ERE (and by Python's re): `$` as `[$]`, which the
+    variable expander leaves alone."""
+    return _ERE_SPECIAL.sub(lambda m: "[$]" if m.group() == "$" else "\\" + m.group(), text)
+
+
+def _component_spans(text: str, offset: int, created: int, made_up: MadeUp, in_proc: bool = False) -> list[Span]:
+    spans: list[Span] = []
+
+    def free(start: int, end: int) -> bool:
+        return all(end <= s or start >= e for s, e, _ in spans)
+
+    if created:
+        for match in _PYTHON_TEMP.finditer(text):
+            spans.append((match.start(), match.end(), "[a-z0-9_]{8}"))
+    for match in _HEX.finditer(text):
+        if free(match.start(), match.end()):
+            spans.append((match.start() + 2, match.end(), "[0-9a-fA-F]+"))
+    for match in _DIGITS.finditer(text):
+        pattern = None if in_proc else _number_pattern(match.group(), made_up)
+        if pattern and free(match.start(), match.end()):
+            spans.append((match.start(), match.end(), pattern))
+    runs = list(_ALNUM.finditer(text))
+    # mkstemp's XXXXXX is the last run of 6 or more, before a suffix (mkstemps: `cc%s.cdtor.c`)
+    last = next((run for run in reversed(runs) if len(run.group()) >= 6), None)
+    for match in runs:
+        changes = 0 if created == EXCL and match is last else 1 if created else 2
+        suffix = _random_suffix(match.group(), changes)
+        if suffix and free(match.end() - suffix, match.end()):
+            spans.append((match.end() - suffix, match.end(), f"[A-Za-z0-9]{{{suffix}}}"))
+    if created == EXCL and _PYTHON_ALONE.fullmatch(text):
+        # Python's probe name, or a mkstemp name (`stabc123`) that drew no capital: either
+        spans = _python_or(text, spans)
+    return [(start + offset, end + offset, pattern) for start, end, pattern in spans]
+
+
+def _python_or(text: str, spans: list[Span]) -> list[Span]:
+    python = "[a-z0-9_]{8}"
+    if not spans:
+        return [(0, len(text), python)]
+    if len(spans) == 1 and spans[0][1] == len(text):
+        start, _, pattern = spans[0]
+        return [(0, len(text), f"({ere_literal(text[:start])}{pattern}|{python})")]
+    return spans
+
+
+def _number_pattern(digits: str, made_up: MadeUp) -> str | None:
+    if len(digits) >= 12:  # an address printed in decimal (id() in Python)
+        return "[0-9]+"
+    number = int(digits)
+    if len(digits) == 10 and abs(number - made_up.now) <= TIME_WINDOW:
+        return "[0-9]{10}"
+    if number in made_up.pids and digits[0] != "0":
+        return "[0-9]+"
+    return None
+
+
+def _random_suffix(run: str, changes_needed: int) -> int:
+    """How many trailing characters of a run of letters and digits look generated (0:
+    none). 6 after a stem of letters of one case (mkstemp's XXXXXX after `cc`, `sed`, or
+    perl's unreplaced `XX`), or the
+    whole run from 10 characters (mktemp's default). Generated text changes between
+    lowercase, uppercase and digits often; words and numbered names do not: a name the run
+    created needs fewer changes (from 10 characters, none), its mkstemp part none and may
+    even look like a word with a number (git's `tmp_obj_arfa84`); a long
+    run needs more, and digits, when nothing else says it was made up (`CMakeLists`,
+    `libQt5Core`)."""
+    length = len(run)
+    if length < 6 or length > 32 or (changes_needed and _NATURAL.fullmatch(run)):
+        return 0
+    if length < 10:
+        stem = run[: length - 6]
+        if stem and not (stem.isalpha() and (stem.islower() or stem.isupper())):
+            return 0
+        tail = run[length - 6 :]
+    else:
+        tail = run
+    changes = sum(_kind(a) != _kind(b) for a, b in zip(tail, tail[1:], strict=False))
+    if length >= 10:
+        if changes_needed == 2 and sum(c.isdigit() for c in run) < 2:
+            return 0
+        changes_needed = 4 if changes_needed == 2 else 0
+    return len(tail) if changes >= changes_needed else 0
+
+
+def _kind(char: str) -> int:
+    return 0 if char.islower() else 1 if char.isupper() else 2
+
