@@ -193,11 +193,17 @@ class PolicyDecider:
                 # rename/link through fswrite change two names: a rule that looks at one
                 # name permits that one only; each other name must be permitted on its own
                 named = _indices(rule.expr, "filename")
-                for index, name in enumerate(names):
-                    if index not in named:
-                        other = compiled.first_match(translated.alias, {"filename": [name]}, predicate_ok)
-                        if other is None or other.action.verdict != "permit":
-                            return other
+                uncovered = {index for index in range(len(names)) if index not in named}
+                for index in sorted(uncovered):
+                    other = compiled.first_match(translated.alias, {"filename": [names[index]]}, predicate_ok)
+                    if other is None or other.action.verdict != "permit":
+                        # Not permitted on its own: then only a rule that looks at every
+                        # name may decide (a learned rule names both; an earlier rule
+                        # learned for one of the names, say a temporary file's open,
+                        # must not hide it).
+                        both = compiled.first_match(translated.alias, alias_args, predicate_ok,
+                                                    accept=lambda r: uncovered <= _indices(r.expr, "filename"))
+                        return both if both is not None else other
         return rule
 
     def compiled(self, policy: ast.Policy) -> CompiledPolicy:

@@ -67,8 +67,13 @@ class CompiledPolicy:
         else:
             steps.append(_EqRun(symbol.name, {key: rule}))
 
-    def first_match(self, syscall: str, args: Args, predicate_ok: Callable[[ast.Predicate], bool]) -> ast.Rule | None:
+    def first_match(self, syscall: str, args: Args, predicate_ok: Callable[[ast.Predicate], bool],
+                    accept: Callable[[ast.Rule], bool] | None = None) -> ast.Rule | None:
+        """The first rule for `syscall` that matches `args`; with `accept`, the first such
+        rule among those `accept` takes."""
         for step in self.by_syscall.get(syscall, ()):
+            if accept is not None and isinstance(step, _EqRun):
+                continue  # plain first-name rules: only the two-name check uses accept, for other names
             if isinstance(step, _EqRun):
                 values = args.get(step.name)
                 if values and not isinstance(values[0], Unreadable):
@@ -77,6 +82,8 @@ class CompiledPolicy:
                         return rule
                 continue
             rule = step.rule
+            if accept is not None and not accept(rule):
+                continue
             if rule.expr is not None and not evaluate(rule.expr, args):
                 continue
             if rule.action.predicate is None or predicate_ok(rule.action.predicate):
