@@ -124,8 +124,10 @@ def protect_supervisor(plan: FilterPlan, supervisor_pid: int, supervisor_pgid: i
         guards.append(("kill", (pid_is(0, -1),)))  # every process the caller may signal
         guards.append(("fcntl", (pid_is(1, F_SETOWN), pid_is(2, -supervisor_pgid))))
     if supervisor_pgid is not None:
-        guards.append(("setpriority", (pid_is(0, PRIO_PGRP), pid_is(1, supervisor_pgid))))
-        guards.append(("ioprio_set", (pid_is(0, IOPRIO_WHO_PGRP), pid_is(1, supervisor_pgid))))
+        # by number, or as 0: the caller's own group, systrace's unless the caller left it
+        for who in (supervisor_pgid, 0):
+            guards.append(("setpriority", (pid_is(0, PRIO_PGRP), pid_is(1, who))))
+            guards.append(("ioprio_set", (pid_is(0, IOPRIO_WHO_PGRP), pid_is(1, who))))
     for name, tests in reversed(guards):
         _guard(plan, SYSCALLS[name], ArgRule(tests, refuse))
 
