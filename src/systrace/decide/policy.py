@@ -13,8 +13,8 @@ import stat
 from ..kernel.emulate_path import EMULATED as EMULATED_PATH_CALLS
 from ..kernel.emulate_view import other_mount_view
 from ..policy import ast, errnos
-from ..processes import PerProcess
 from ..policy.compiled import CompiledPolicy
+from ..processes import PerProcess
 from ..record import replace
 from ..translate.translator import Translated
 from ..translate.translator import translated as translated_call
