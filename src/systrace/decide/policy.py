@@ -67,17 +67,17 @@ def _depends_on(rule: ast.Rule, name: str) -> bool:
 
 
 class ExecExpectation:
-    """What a process may run after the execve calls systrace permitted: one of their
-    targets, or still `before` (its binary then) when they failed. `threads` made them;
-    the next call of one of those threads with `before` still running means its exec
-    failed (a failed exec leaves nothing behind: the native error, and no kill)."""
+    """What a process may run after the execve calls systrace permitted: the target of one
+    of them, or still `before` (its binary then) when they failed. `pending` maps each
+    thread with an exec in flight to its target; the next call of that thread (an exec
+    too: a PATH search) with `before` still running means its exec failed, and it leaves
+    nothing behind: the native error, and no kill."""
 
-    __slots__ = ("before", "targets", "threads")
+    __slots__ = ("before", "pending")
 
     def __init__(self, before: str) -> None:
         self.before = before
-        self.targets: set[str] = set()
-        self.threads: set[int] = set()
+        self.pending: dict[int, str] = {}
 
 
 class PolicyDecider:
@@ -109,7 +109,7 @@ class PolicyDecider:
         if call.tgid in self.detached or self._detached_now(call):
             return Decision(PERMIT, source="detached")
         expected = self.expected_exe.get(call.tgid)
-        if expected is not None and call.name not in EXEC_NAMES:
+        if expected is not None:
             mismatch = self.check_identity(call, expected)  # type: ignore[arg-type]
             if mismatch is not None:
                 return mismatch
@@ -191,16 +191,14 @@ class PolicyDecider:
         only compared with that. Anything else ran because the path was swapped after the
         check: the process is killed."""
         exe = call.exe
-        if exe in expected.targets and exe != expected.before:
+        if exe != expected.before and exe in expected.pending.values():
             self.expected_exe.discard(call.tgid)  # the exec succeeded
         elif exe == expected.before:
-            if call.tid in expected.threads:  # that thread's exec returned: it failed
-                expected.threads.discard(call.tid)
-                if not expected.threads:
-                    self.expected_exe.discard(call.tgid)
+            if expected.pending.pop(call.tid, None) is not None and not expected.pending:
+                self.expected_exe.discard(call.tgid)  # that thread's exec returned: it failed
         else:
             self.expected_exe.discard(call.tgid)
-            checked = ", ".join(sorted(expected.targets))
+            checked = ", ".join(sorted(set(expected.pending.values())))
             call.extra["reason"] = f"executed {exe}, but {checked} was checked"
             return Decision(KILL, log=True, source="exec-mismatch")
         return None
@@ -262,7 +260,8 @@ class PolicyDecider:
         self.inherited.pop(call.tgid, None)
         target = exec_target(translated, call.tid)
         if self.require_policy and target is not None and self.store.find(target) is None:
-            native = _exec_error(target)
+            names = translated.by_name().get("filename", [])
+            native = (_exec_error(names[0]) if names and not names[0].startswith("/<") else 0) or _exec_error(target)
             if native:  # it could not run anyway: the error the kernel would give, nothing logged
                 return Decision(DENY, native, source="exec-native")
             call.extra["reason"] = f"no policy for {target}"
@@ -275,9 +274,8 @@ class PolicyDecider:
         expected = self.expected_exe.get(call.tgid)
         if expected is None:
             expected = ExecExpectation(call.exe)
-            self.expected_exe.set(call.tgid, expected)
-        expected.targets.add(target)
-        expected.threads.add(call.tid)
+            self.expected_exe.set(call.tgid, expected)  # type: ignore[arg-type]
+        expected.pending[call.tid] = target
 
 
 def _exec_error(target: str) -> int:
