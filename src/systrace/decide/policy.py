@@ -261,7 +261,8 @@ class PolicyDecider:
         target = exec_target(translated, call.tid)
         if self.require_policy and target is not None and self.store.find(target) is None:
             names = translated.by_name().get("filename", [])
-            native = (_exec_error(names[0]) if names and not names[0].startswith("/<") else 0) or _exec_error(target)
+            # by name only: a descriptor (execveat AT_EMPTY_PATH, a memfd) is what it is
+            native = (_exec_error(names[0]) or _exec_error(target)) if names and not names[0].startswith("/<") else 0
             if native:  # it could not run anyway: the error the kernel would give, nothing logged
                 return Decision(DENY, native, source="exec-native")
             call.extra["reason"] = f"no policy for {target}"
