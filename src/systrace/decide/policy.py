@@ -252,7 +252,7 @@ class PolicyDecider:
         if flag == "detach":  # honoured with or without a policy for the target
             target = exec_target(translated, call.tid)
             if target is not None:
-                self.detaching[call.tgid] = target
+                self.detaching.set(call.tgid, target)
             return decision
         if self.inherit or flag == "inherit":
             self.inherited.set(call.tgid, stored)
