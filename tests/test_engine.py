@@ -278,7 +278,7 @@ def test_nested_supervisor_is_a_clear_error() -> None:
     inner = " ".join(systrace_argv() + [*PERMIT, "true"])
     result = systrace(*PERMIT, "sh", "-c", inner)
     assert result.returncode == 2
-    assert b"cannot install the seccomp filter: Device or resource busy (already under a seccomp supervisor?)" in result.stderr
+    assert b"cannot install the seccomp filter: Operation not permitted (already under a seccomp supervisor?)" in result.stderr
     assert b"Traceback" not in result.stderr
 
 

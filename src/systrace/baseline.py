@@ -33,6 +33,20 @@ ALWAYS_NOTIFIED = names_with(kernel="notified")
 PROCESS_CREATION = tuple(name for name in names_with(kernel="process") if name != "clone")
 CLONE_NAMESPACE_FLAGS = 0x7E020000  # NEWNS NEWCGROUP NEWUTS NEWIPC NEWUSER NEWPID NEWNET
 ALWAYS_REFUSED_CLONE3 = errno.ENOSYS
+# Refused in the kernel whatever a policy says (SECURITY.md, "Out of reach"): a seccomp
+# listener of the tracee's own (it would answer its own calls once systrace's listener is
+# gone), PR_SET_MM (it rewrites /proc/PID/exe, the binary a policy is chosen by) and
+# TIOCSTI (typing into systrace's terminal: a fake Ctrl-Z stops systrace, a fake line
+# reaches the shell after the run). Each is (syscall, tests, errno).
+SECCOMP_SET_MODE_FILTER = 1
+PR_SET_MM = 35
+TIOCSTI = 0x5412
+KERNEL_REFUSED = (
+    ("seccomp", (ArgTest(0, "eq", SECCOMP_SET_MODE_FILTER, width=32),
+                 ArgTest(1, "any_set", 0, mask=abi.FILTER_FLAG_NEW_LISTENER, width=32)), errno.EPERM),
+    ("prctl", (ArgTest(0, "eq", PR_SET_MM, width=32),), errno.EPERM),
+    ("ioctl", (ArgTest(1, "eq", TIOCSTI, width=32),), errno.EPERM),
+)
 
 
 def base_plan(default: int) -> FilterPlan:
@@ -57,19 +71,65 @@ def apply_baseline(plan: FilterPlan) -> None:
     for name in ALWAYS_NOTIFIED:
         plan.actions[SYSCALLS[name]] = abi.RET_USER_NOTIF
         plan.arg_rules.pop(SYSCALLS[name], None)
+    for name, tests, code in KERNEL_REFUSED:
+        _guard(plan, SYSCALLS[name], ArgRule(tests, abi.ret_errno(code)))
 
 
-# Calls that name a process: aimed at the supervisor they are refused in the kernel, so a
-# tracee cannot signal it, open a pidfd on it, trace it or touch its memory.
+def _guard(plan: FilterPlan, nr: int, guard: ArgRule) -> None:
+    """Put `guard` first among the call's argument rules (first match wins), once."""
+    plan.arg_rules[nr] = (guard,) + tuple(r for r in plan.arg_rules.get(nr, ()) if r != guard)
+
+
+# Calls that name a process by its pid, and the argument holding it: aimed at the
+# supervisor they are refused in the kernel, for root tracees too. Signals, ptrace and
+# every call that checks ptrace access (pidfd_getfd, process_vm_*, kcmp, perf_event_open,
+# /proc/PID/mem...) are also refused by the Landlock domain the command runs in, for
+# systrace's helpers as well (kernel/landlock.py); the scheduler and rlimit calls are not
+# Landlock's business, so their pid is checked here.
 TARGETS_A_PROCESS = {"kill": 0, "tkill": 0, "tgkill": 0, "rt_sigqueueinfo": 0, "rt_tgsigqueueinfo": 0,
-                     "pidfd_open": 0, "process_vm_readv": 0, "process_vm_writev": 0, "ptrace": 1}
+                     "pidfd_open": 0, "process_vm_readv": 0, "process_vm_writev": 0, "ptrace": 1,
+                     "prlimit64": 0, "sched_setaffinity": 0, "sched_setscheduler": 0, "sched_setparam": 0,
+                     "sched_setattr": 0, "migrate_pages": 0, "move_pages": 0, "get_robust_list": 0,
+                     "kcmp": 0, "perf_event_open": 1}
+KCMP_SECOND_PID = 1
+# which/who pairs: PRIO_PROCESS / IOPRIO_WHO_PROCESS name a pid, PRIO_PGRP / IOPRIO_WHO_PGRP
+# a process group; PRIO_USER / IOPRIO_WHO_USER reach every process of a user, systrace
+# included, and are refused outright.
+PRIO_PROCESS, PRIO_PGRP, PRIO_USER = 0, 1, 2
+IOPRIO_WHO_PROCESS, IOPRIO_WHO_PGRP, IOPRIO_WHO_USER = 1, 2, 3
+F_SETOWN = 8
 
 
-def protect_supervisor(plan: FilterPlan, supervisor_pid: int) -> None:
-    for name, index in TARGETS_A_PROCESS.items():
-        nr = SYSCALLS[name]
-        guard = ArgRule((ArgTest(index, "eq", supervisor_pid, width=32),), abi.ret_errno(errno.EPERM))
-        plan.arg_rules[nr] = (guard,) + tuple(r for r in plan.arg_rules.get(nr, ()) if r != guard)
+def protect_supervisor(plan: FilterPlan, supervisor_pid: int, supervisor_pgid: int | None = None,
+                       signals_scoped: bool = False) -> None:
+    """Refuse (EPERM) every call that names systrace's pid, or its process group when given
+    (PRIO_PGRP; and when no Landlock domain scopes signals, `kill(-pgid)` and `F_SETOWN
+    -pgid`, which then also refuses the command's own group signals: it shares the group
+    with systrace, as natively it shares it with its job)."""
+    refuse = abi.ret_errno(errno.EPERM)
+
+    def pid_is(index: int, value: int) -> ArgTest:
+        return ArgTest(index, "eq", value & 0xFFFFFFFF, width=32)
+
+    guards: list[tuple[str, tuple[ArgTest, ...]]] = [(name, (pid_is(index, supervisor_pid),))
+                                                      for name, index in TARGETS_A_PROCESS.items()]
+    guards.append(("kcmp", (pid_is(KCMP_SECOND_PID, supervisor_pid),)))
+    guards.append(("setpriority", (pid_is(0, PRIO_PROCESS), pid_is(1, supervisor_pid))))
+    guards.append(("setpriority", (pid_is(0, PRIO_USER),)))
+    guards.append(("ioprio_set", (pid_is(0, IOPRIO_WHO_PROCESS), pid_is(1, supervisor_pid))))
+    guards.append(("ioprio_set", (pid_is(0, IOPRIO_WHO_USER),)))
+    guards.append(("fcntl", (pid_is(1, F_SETOWN), pid_is(2, supervisor_pid))))
+    if supervisor_pgid is not None and not signals_scoped:
+        guards.append(("kill", (pid_is(0, -supervisor_pgid),)))
+        guards.append(("kill", (pid_is(0, -1),)))  # every process the caller may signal
+        guards.append(("fcntl", (pid_is(1, F_SETOWN), pid_is(2, -supervisor_pgid))))
+    if supervisor_pgid is not None:
+        # by number, or as 0: the caller's own group, systrace's unless the caller left it
+        for who in (supervisor_pgid, 0):
+            guards.append(("setpriority", (pid_is(0, PRIO_PGRP), pid_is(1, who))))
+            guards.append(("ioprio_set", (pid_is(0, IOPRIO_WHO_PGRP), pid_is(1, who))))
+    for name, tests in reversed(guards):
+        _guard(plan, SYSCALLS[name], ArgRule(tests, refuse))
 
 
 def never_notified() -> frozenset[str]:

@@ -4,34 +4,39 @@ its notifications with a Session until the whole tree is gone."""
 from __future__ import annotations
 
 import os
-import signal
 
 from .baseline import protect_supervisor
-from .kernel import abi, bpf
+from .kernel import abi, bpf, landlock
 from .kernel import filter as kfilter
 from .kernel.filter import FilterPlan
 from .kernel.launch import LaunchError, spawn
 from .kernel.libc import prctl
 from .kernel.notify import Listener
-from .kernel.signals import SignalFd
+from .kernel.signals import SignalFd, asynchronous_signals
 from .kernel.wakeup import pin_here
 from .session import Session
-from .supervisor import FORWARDED_SIGNALS, Supervisor
+from .supervisor import Supervisor
 
 
 def supervise(path: str, argv: list[str], env: dict[str, str], session: Session, plan: FilterPlan,
               pin_cpu: bool = True, credentials: tuple[int, int] | None = None) -> int:
     """Returns the command's exit status (128+N when killed by signal N). Raises
     LaunchError when the command cannot be started under a filter."""
-    protect_supervisor(plan, os.getpid())  # the child will run under this filter: we are its supervisor
+    # The command runs in a Landlock domain that cannot signal or ptrace anything outside
+    # it (systrace, its helpers), and under a filter that refuses the other calls naming
+    # systrace's pid (SECURITY.md "Out of reach").
+    domain = landlock.signal_scope_ruleset()
+    protect_supervisor(plan, os.getpid(), os.getpgrp(), signals_scoped=domain is not None)
     program = bpf.to_bytes(kfilter.compile_plan(plan))
     prctl(abi.PR_SET_CHILD_SUBREAPER, 1)  # orphans of the tree come back to us
-    signals = SignalFd([signal.SIGCHLD, *FORWARDED_SIGNALS])
+    signals = SignalFd(asynchronous_signals())
     try:
-        launched = spawn(path, argv, env, program, signals.previous_mask, credentials)
+        launched = spawn(path, argv, env, program, signals.previous_mask, credentials, domain)
     except LaunchError:
         signals.close()
         raise
+    finally:
+        landlock.close(domain)
     # Not dumpable: a tracee of the same user can no longer ptrace us or open our /proc
     # memory (the child had to stay dumpable until we took its listener).
     prctl(abi.PR_SET_DUMPABLE, 0)

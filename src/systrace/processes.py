@@ -119,6 +119,69 @@ class ProcessTable:
         self._sweep_at = max(SWEEP_AT, 2 * len(self._threads))
 
 
+class PerProcess:
+    """Values kept for a process (by tgid) only while that process lives. Each entry holds
+    a pidfd opened when it was set (the process was making a call, so it was alive); an
+    entry whose process is gone is dropped when looked up, so a recycled tgid never
+    finds another process's value (`detached`, an exec expectation...)."""
+
+    def __init__(self) -> None:
+        self._entries: dict[int, tuple[object, int]] = {}
+        self._sweep_at = SWEEP_AT
+
+    def set(self, tgid: int, value: object) -> None:
+        entry = self._entries.get(tgid)
+        if entry is not None and _alive(entry[1]):
+            self._entries[tgid] = (value, entry[1])
+            return
+        self.discard(tgid)
+        try:
+            pidfd = os.pidfd_open(tgid)
+        except OSError:
+            return  # already gone: nothing to remember
+        self._entries[tgid] = (value, pidfd)
+        if len(self._entries) >= self._sweep_at:
+            for dead in [t for t, (_, fd) in self._entries.items() if not _alive(fd)]:
+                self.discard(dead)
+            self._sweep_at = max(SWEEP_AT, 2 * len(self._entries))
+
+    def add(self, tgid: int) -> None:
+        """Set-like use: mark the process."""
+        self.set(tgid, True)
+
+    def get(self, tgid: int, default: object = None) -> object:
+        entry = self._entries.get(tgid)
+        if entry is None:
+            return default
+        if _alive(entry[1]):
+            return entry[0]
+        self.discard(tgid)
+        return default
+
+    def pop(self, tgid: int, default: object = None) -> object:
+        value = self.get(tgid, default)
+        self.discard(tgid)
+        return value
+
+    def discard(self, tgid: int) -> None:
+        entry = self._entries.pop(tgid, None)
+        if entry is not None:
+            os.close(entry[1])
+
+    def __contains__(self, tgid: int) -> bool:
+        return self.get(tgid, _MISSING) is not _MISSING
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def close(self) -> None:
+        for tgid in list(self._entries):
+            self.discard(tgid)
+
+
+_MISSING = object()
+
+
 def _alive(pidfd: int) -> bool:
     """Signal 0 through the pidfd: ESRCH once its task is gone (EPERM means alive)."""
     if libc.syscall(SYS_pidfd_send_signal, pidfd, 0, None, 0) == 0:

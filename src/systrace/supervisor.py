@@ -20,7 +20,7 @@ from .kernel.emulate_identity import EmulationError, tracee_identity
 from .kernel.emulate_path import PathCall, uses_access_identity
 from .kernel.launch import Launched, exec_outcome
 from .kernel.libc import pidfd_send_signal, tgkill
-from .kernel.signals import SI_KERNEL, SignalFd
+from .kernel.signals import JOB_STOPS, SI_KERNEL, SignalFd, stop_self
 from .kernel.sockets import Pending, socket_call
 from .kernel.syscalls_x86_64 import SYSCALLS
 from .kernel.wakeup import WakeHere
@@ -62,6 +62,9 @@ class Supervisor:
         self.wake_here = WakeHere()
         self._listener_ready = select.poll()  # is another notification pending right now?
         self._listener_ready.register(listener.fileno(), select.POLLIN)
+        self.terminal = _controlling_terminal()  # for job control: None without one
+        self.child_stopped = 0  # the stop signal while the command's first process is stopped
+        self.terminal_to_restore: int | None = None  # its own group held the terminal when it stopped
 
     # -- the loop ---------------------------------------------------------------
     def run(self) -> int:
@@ -92,6 +95,9 @@ class Supervisor:
             if fd in self.deferred:  # (each is there under two fds)
                 self.finish_deferred_open(fd, cancel=True)
         self.reap(block_for_child=True)
+        if self.terminal is not None:
+            os.close(self.terminal)
+            self.terminal = None
         if self.report_fd >= 0:
             self.child_exec_succeeded()
         return self.exit_status()
@@ -377,15 +383,31 @@ class Supervisor:
         self.handle_signals(self.signals.read())
 
     def handle_signals(self, signals: list[tuple[int, int, int]]) -> None:
+        """Every asynchronous signal arrives here (kernel/signals.py). Job control: the
+        command shares systrace's process group, as natively it shares its job's, but the
+        Landlock domain keeps its own group signals from reaching systrace; so when the
+        command's first process stops, systrace stops too (its parent, a shell, sees the
+        job stop), and a SIGCONT that reaches only systrace is passed on."""
+        stop = 0
         for number, code, sender in signals:
             if number == signal.SIGCHLD:
-                self.reap(block_for_child=False)
+                stop = self.reap(block_for_child=False) or stop
                 for hook in self.child_hooks:
                     hook()
-            elif code != SI_KERNEL and sender != self.child_pid:
+            elif number in JOB_STOPS:
+                if code == SI_KERNEL:  # the terminal stopped our job: stop with it
+                    stop = number
+                else:
+                    self.forward(number)
+            elif number == signal.SIGCONT:
+                self.continue_child()
+            elif number in FORWARDED_SIGNALS and code != SI_KERNEL and sender != self.child_pid:
                 # Sent to systrace by someone (kill, a service manager): pass it on. A
                 # terminal's signal (SI_KERNEL) already reached the command's group.
                 self.forward(number)
+        if stop:
+            stop_self(stop)
+            self.continue_child()
 
     def forward(self, number: int) -> None:
         if self.child_status is not None:
@@ -396,20 +418,58 @@ class Supervisor:
             if error.errno != errno.ESRCH:
                 raise
 
-    def reap(self, block_for_child: bool) -> None:
-        """Collect the child and any orphans reparented to us (we are a subreaper)."""
+    def continue_child(self) -> None:
+        """After systrace was continued: continue the command if it is still stopped (its
+        own process group was not continued with ours), with the terminal back to that
+        group if it had it."""
+        if not self.child_stopped:
+            return
+        self.child_stopped = 0
+        if self.terminal_to_restore is not None and self.terminal is not None:
+            try:
+                if os.tcgetpgrp(self.terminal) == os.getpgrp():  # we were put in the foreground
+                    os.tcsetpgrp(self.terminal, self.terminal_to_restore)
+            except OSError:
+                pass
+            self.terminal_to_restore = None
+        self.forward(signal.SIGCONT)
+
+    def reap(self, block_for_child: bool) -> int:
+        """Collect the child and any orphans reparented to us (we are a subreaper). Returns
+        the signal to stop systrace with when the child stopped under job control."""
+        stop = 0
         if block_for_child and self.child_status is None:
             _, status = os.waitpid(self.child_pid, 0)
             self.child_status = status
+        elif self.child_status is None:
+            pid, status = os.waitpid(self.child_pid, os.WNOHANG | os.WUNTRACED)
+            if pid and os.WIFSTOPPED(status):
+                stop = self.child_stopped_by(os.WSTOPSIG(status))
+            elif pid:
+                self.child_status = status
         while True:
             try:
                 pid, status = os.waitpid(-1, os.WNOHANG)
             except ChildProcessError:
-                return
+                return stop
             if pid == 0:
-                return
+                return stop
             if pid == self.child_pid:
                 self.child_status = status
+
+    def child_stopped_by(self, number: int) -> int:
+        """Natively the shell would see its child stop: with a terminal (job control),
+        systrace stops the same way. Without one nobody waits for stops, and systrace
+        keeps serving the rest of the tree."""
+        if self.terminal is None or not self.child_started:
+            return 0
+        self.child_stopped = number
+        try:
+            holder = os.tcgetpgrp(self.terminal)
+            self.terminal_to_restore = holder if holder == os.getpgid(self.child_pid) != os.getpgrp() else None
+        except OSError:
+            self.terminal_to_restore = None
+        return signal.SIGTSTP if number == signal.SIGSTOP else number
 
     def exit_status(self) -> int:
         status = self.child_status
@@ -423,3 +483,10 @@ class Supervisor:
 # how each effect a Decision carries is carried out (decide.EFFECTS)
 EFFECTS = {EMULATE_OPEN: Supervisor.emulate_open, EMULATE_SOCKET: Supervisor.emulate_socket_call,
            EMULATE_PATH: Supervisor.emulate_path_call}
+
+
+def _controlling_terminal() -> int | None:
+    try:
+        return os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
+    except OSError:
+        return None

@@ -8,11 +8,13 @@ import errno
 import grp
 import os
 import pwd
+import stat
 
 from ..kernel.emulate_path import EMULATED as EMULATED_PATH_CALLS
 from ..kernel.emulate_view import other_mount_view
 from ..policy import ast, errnos
 from ..policy.compiled import CompiledPolicy
+from ..processes import PerProcess
 from ..record import replace
 from ..translate.translator import Translated
 from ..translate.translator import translated as translated_call
@@ -75,6 +77,20 @@ def _depends_on(rule: ast.Rule, name: str) -> bool:
     return walk(rule.expr)
 
 
+class ExecExpectation:
+    """What a process may run after the execve calls systrace permitted: the target of one
+    of them, or still `before` (its binary then) when they failed. `pending` maps each
+    thread with an exec in flight to its target; the next call of that thread (an exec
+    too: a PATH search) with `before` still running means its exec failed, and it leaves
+    nothing behind: the native error, and no kill."""
+
+    __slots__ = ("before", "pending")
+
+    def __init__(self, before: str) -> None:
+        self.before = before
+        self.pending: dict[int, str] = {}
+
+
 class PolicyDecider:
     def __init__(self, store: Store, expand, use_aliases: bool = True, inherit: bool = False,
                  require_policy: bool = False, create_missing: bool = False):
@@ -84,17 +100,18 @@ class PolicyDecider:
         self.inherit = inherit  # -i: after execve a process keeps its parent's policy
         self.require_policy = require_policy  # -a: a binary without a policy may not run
         self.create_missing = create_missing  # -A: start an empty policy for a new binary
-        self.inherited: dict[int, StoredPolicy] = {}  # tgid -> policy kept across exec
-        self.detached: set[int] = set()
-        self.detaching: dict[int, str] = {}  # tgid -> binary of its permit[detach] exec, until it runs
+        # Per process, and only while it lives (processes.PerProcess: a recycled tgid finds nothing)
+        self.inherited = PerProcess()  # tgid -> the StoredPolicy kept across exec
+        self.detached = PerProcess()
+        self.expected_exe = PerProcess()  # tgid -> ExecExpectation: the binaries its permitted execve checked
+        self.detaching = PerProcess()  # tgid -> binary of its permit[detach] exec, until it runs
         self._compiled: dict[int, CompiledPolicy] = {}
         self._decisions: dict[object, Decision] = {}  # by action, and by (decision, effect)
-        self.expected_exe: dict[int, str] = {}  # tgid -> the binary its permitted execve checked
         self.own_proc = f"/proc/{os.getpid()}"  # systrace's own /proc entry: never a tracee's
         self._mountns: dict[int, tuple[int, bool]] = {}  # id(policy) -> (version, permits other mount views)
 
     def policy_for(self, call: Call) -> StoredPolicy | None:
-        stored = self.inherited.get(call.tgid) or self.store.find(call.exe)
+        stored = self.inherited.get(call.tgid) or self.store.find(call.exe)  # type: ignore[assignment]
         if stored is None and self.create_missing:
             stored = self.store.create(call.exe)
         return stored
@@ -103,13 +120,10 @@ class PolicyDecider:
         if call.tgid in self.detached or self._detached_now(call):
             return Decision(PERMIT, source="detached")
         expected = self.expected_exe.get(call.tgid)
-        if expected is not None and call.exe != expected and call.name not in EXEC_NAMES:
-            # the exec ran another binary than the one checked (its path was swapped)
-            del self.expected_exe[call.tgid]
-            call.extra["reason"] = f"executed {call.exe}, but {expected} was checked"
-            return Decision(KILL, log=True, source="exec-mismatch")
-        if expected is not None and call.exe == expected:
-            del self.expected_exe[call.tgid]
+        if expected is not None:
+            mismatch = self.check_identity(call, expected)  # type: ignore[arg-type]
+            if mismatch is not None:
+                return mismatch
         stored = self.policy_for(call)
         translated = translated_call(call, self.use_aliases)
         for name, value in translated.args:
@@ -130,7 +144,7 @@ class PolicyDecider:
         if self.inherit and call.name in EXEC_NAMES:
             # -i: whatever decides this exec, the new image keeps this policy (a refused
             # exec leaves the process running this binary under it anyway)
-            self.inherited[call.tgid] = stored
+            self.inherited.set(call.tgid, stored)
         rule = self.first_match(stored.policy, call, translated)
         if rule is None:
             return None
@@ -177,6 +191,28 @@ class PolicyDecider:
             cached = (len(policy.lines), any(rule.action.flag == "mountns" for rule in policy.rules))
             self._mountns[id(policy)] = cached
         return cached[1]
+
+    def close(self) -> None:
+        for state in (self.inherited, self.detached, self.detaching, self.expected_exe):
+            state.close()
+
+    def check_identity(self, call: Call, expected: ExecExpectation) -> Decision | None:
+        """The binary a process runs after an exec systrace permitted is one it checked:
+        /proc/TID/exe (which PR_SET_MM, refused in the kernel, could have rewritten) is
+        only compared with that. Anything else ran because the path was swapped after the
+        check: the process is killed."""
+        exe = call.exe
+        if exe != expected.before and exe in expected.pending.values():
+            self.expected_exe.discard(call.tgid)  # the exec succeeded
+        elif exe == expected.before:
+            if expected.pending.pop(call.tid, None) is not None and not expected.pending:
+                self.expected_exe.discard(call.tgid)  # that thread's exec returned: it failed
+        else:
+            self.expected_exe.discard(call.tgid)
+            checked = ", ".join(sorted(set(expected.pending.values())))
+            call.extra["reason"] = f"executed {exe}, but {checked} was checked"
+            return Decision(KILL, log=True, source="exec-mismatch")
+        return None
 
     def first_match(self, policy: ast.Policy, call: Call, translated: Translated) -> ast.Rule | None:
         compiled = self.compiled(policy)
@@ -244,19 +280,43 @@ class PolicyDecider:
         if flag == "detach":  # honoured with or without a policy for the target
             target = exec_target(translated, call.tid)
             if target is not None:
-                self.detaching[call.tgid] = target
+                self.detaching.set(call.tgid, target)
             return decision
         if self.inherit or flag == "inherit":
-            self.inherited[call.tgid] = stored
+            self.inherited.set(call.tgid, stored)
             return decision
         self.inherited.pop(call.tgid, None)
         target = exec_target(translated, call.tid)
         if self.require_policy and target is not None and self.store.find(target) is None:
+            names = translated.by_name().get("filename", [])
+            # by name only: a descriptor (execveat AT_EMPTY_PATH, a memfd) is what it is
+            native = (_exec_error(names[0]) or _exec_error(target)) if names and not names[0].startswith("/<") else 0
+            if native:  # it could not run anyway: the error the kernel would give, nothing logged
+                return Decision(DENY, native, source="exec-native")
             call.extra["reason"] = f"no policy for {target}"
             return Decision(DENY, errno.EACCES, log=True, source="no-policy")
         if target is not None and _depends_on(rule, "filename"):
-            self.expected_exe[call.tgid] = target  # checked again at the new image's first call
+            self.expect_exec(call, target)  # checked again at the new image's first call
         return decision
+
+    def expect_exec(self, call: Call, target: str) -> None:
+        expected = self.expected_exe.get(call.tgid)
+        if expected is None:
+            expected = ExecExpectation(call.exe)
+            self.expected_exe.set(call.tgid, expected)  # type: ignore[arg-type]
+        expected.pending[call.tid] = target
+
+
+def _exec_error(target: str) -> int:
+    """The errno an execve of `target` fails with before running anything (0: it may run):
+    a missing file or directory, a file that is not a regular executable one."""
+    try:
+        mode = os.stat(target).st_mode
+    except OSError as error:
+        return error.errno or errno.ENOENT
+    if not stat.S_ISREG(mode) or not os.access(target, os.X_OK):
+        return errno.EACCES
+    return 0
 
 
 def exec_target(translated: Translated, tid: int) -> str | None:

@@ -19,7 +19,7 @@ import stat
 import struct
 import time
 
-from . import abi
+from . import abi, landlock
 from .libc import check, libc, pidfd_getfd, pidfd_send_signal, prctl
 
 LISTENER_LINK = "anon_inode:seccomp notify"
@@ -100,17 +100,25 @@ class _SockFprog(ctypes.Structure):
     _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
 
 
+# The interpreter ignores these at start-up, whatever it inherited; a command started
+# with them ignored would see EPIPE instead of dying (`ls | head`: "write error: Broken
+# pipe") and EFBIG instead of SIGXFSZ. Python cannot see what it inherited, so they are
+# reset to the default, as subprocess's restore_signals does (README "Transparent launch").
+PYTHON_IGNORED = (signal.SIGPIPE, signal.SIGXFSZ)
+
+
 def spawn(path: str, argv: list[str], env: dict[str, str], program: bytes, child_sigmask: set[int],
-          credentials: tuple[int, int] | None = None) -> Launched:
+          credentials: tuple[int, int] | None = None, domain: int | None = None) -> Launched:
     """Fork, install `program` in the child and exec `path`. The caller must have
     imported everything it needs: after the filter is installed the child only calls
-    into ctypes objects built before it. `credentials`: (uid, gid) to run as (-c)."""
+    into ctypes objects built before it. `credentials`: (uid, gid) to run as (-c).
+    `domain` is a Landlock ruleset the child enters (kernel/landlock.py)."""
     report_r, report_w = os.pipe2(os.O_CLOEXEC)
     parent = os.getpid()
     pid = os.fork()
     if pid == 0:  # child: never returns
         os.close(report_r)
-        _child(parent, path, argv, env, program, report_w, child_sigmask, credentials)
+        _child(parent, path, argv, env, program, report_w, child_sigmask, credentials, domain)
     os.close(report_w)
     pidfd = -1
     try:
@@ -131,8 +139,8 @@ def spawn(path: str, argv: list[str], env: dict[str, str], program: bytes, child
 
 def _receive_listener(pid: int, pidfd: int, report_r: int) -> int:
     head = _read_report(report_r, 4)
-    if len(head) < 4:
-        raise LaunchError(_child_failure(head))
+    if len(head) < 4 or head.startswith(b"E"):  # the child failed before the hand-off
+        raise LaunchError(_child_failure(head + _read_report(report_r, 4096)))
     (number,) = struct.unpack("=i", head)
     deadline = time.monotonic() + HANDOFF_DEADLINE
     while True:
@@ -183,9 +191,11 @@ def become(uid: int, gid: int) -> None:
 
 
 def _child(parent: int, path: str, argv: list[str], env: dict[str, str], program: bytes, report: int, sigmask: set[int],
-           credentials: tuple[int, int] | None = None) -> None:
+           credentials: tuple[int, int] | None = None, domain: int | None = None) -> None:
     status = 2
     try:
+        for number in PYTHON_IGNORED:
+            signal.signal(number, signal.SIG_DFL)
         signal.pthread_sigmask(signal.SIG_SETMASK, sigmask)
         if credentials is not None:
             become(*credentials)
@@ -201,10 +211,16 @@ def _child(parent: int, path: str, argv: list[str], env: dict[str, str], program
         execve = libc.execve
         get_errno = ctypes.get_errno
         exit_now = os._exit
+        check(libc.prctl(abi.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))
+        if domain is not None:  # out of reach of systrace and its helpers, or not at all
+            failure = landlock.enter(domain)
+            if failure:
+                os.write(report, b"E" + f"cannot enter the Landlock domain: {os.strerror(failure)}".encode())
+                exit_now(2)
+            os.close(domain)
         probe = os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC)
         os.close(probe)  # the listener will take this number
         os.write(report, struct.pack("=i", probe))
-        check(libc.prctl(abi.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))
         flags = abi.FILTER_FLAG_NEW_LISTENER | abi.FILTER_FLAG_WAIT_KILLABLE_RECV
         listener = libc.syscall(abi.SYS_seccomp, abi.SECCOMP_SET_MODE_FILTER, flags, ctypes.byref(fprog))
         if listener < 0 and get_errno() == errno.EINVAL:  # kernel older than 5.19
@@ -212,7 +228,9 @@ def _child(parent: int, path: str, argv: list[str], env: dict[str, str], program
             listener = libc.syscall(abi.SYS_seccomp, abi.SECCOMP_SET_MODE_FILTER, flags, ctypes.byref(fprog))
         if listener < 0:
             code_ = get_errno()
-            hint = " (already under a seccomp supervisor?)" if code_ == errno.EBUSY else ""
+            # EBUSY: another listener is in the chain; EPERM: systrace's baseline refuses
+            # NEW_LISTENER to every tracee
+            hint = " (already under a seccomp supervisor?)" if code_ in (errno.EBUSY, errno.EPERM) else ""
             os.write(report, b"E" + f"cannot install the seccomp filter: {os.strerror(code_)}{hint}".encode())
             exit_now(2)
         if listener != probe:  # filter installed: write nothing more, just go

@@ -1,4 +1,10 @@
-"""A signalfd, so signals are read in the poll loop with their sender and cause."""
+"""A signalfd, so signals are read in the poll loop with their sender and cause.
+
+systrace blocks every asynchronous signal, not only those it consumes: a signal it does
+not expect (SIGIO or SIGURG from a descriptor whose owner names it, SIGXCPU, SIGPIPE,
+SIGALRM, SIGPROF, SIGTTIN, SIGTTOU...) must neither kill nor stop it. Only signals the
+kernel raises for systrace's own faults stay deliverable (and SIGKILL and SIGSTOP, which
+cannot be blocked)."""
 
 from __future__ import annotations
 
@@ -14,6 +20,14 @@ SFD_CLOEXEC = os.O_CLOEXEC
 SI_USER = 0
 SI_KERNEL = 0x80
 _SIGINFO = struct.Struct("=IiiI")  # ssi_signo, ssi_errno, ssi_code, ssi_pid (of 128 bytes)
+SYNCHRONOUS = frozenset((signal.SIGSEGV, signal.SIGBUS, signal.SIGFPE, signal.SIGILL, signal.SIGTRAP, signal.SIGSYS))
+JOB_STOPS = frozenset((signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU))
+
+
+def asynchronous_signals() -> list[int]:
+    """Every signal systrace blocks and reads through its signalfd."""
+    return sorted(number for number in signal.valid_signals()
+                  if number not in SYNCHRONOUS and number not in (signal.SIGKILL, signal.SIGSTOP))
 
 
 class SignalFd:
@@ -47,3 +61,11 @@ class SignalFd:
     def close(self) -> None:
         os.close(self.fd)
         signal.pthread_sigmask(signal.SIG_SETMASK, self.previous_mask)
+
+
+def stop_self(number: int) -> None:
+    """Stop systrace as the job-control signal `number` would (its default action), and
+    return once it is continued: raised while blocked, then unblocked for an instant."""
+    os.kill(os.getpid(), number)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, [number])
+    signal.pthread_sigmask(signal.SIG_BLOCK, [number])

@@ -104,6 +104,18 @@ def _unix_address(name: str, checked: bytes, root: RootFd, fds: list[int]) -> by
     return AF_UNIX_HEADER + path + b"\0"
 
 
+def _keep_only(*fds: int) -> None:
+    """Close every descriptor but `fds`. The helper, like systrace, is outside the
+    command's Landlock domain (no ptrace, pidfd_getfd or signal reaches it); holding
+    nothing but the tracee's own socket (and the descriptors that name a checked unix
+    address), it has nothing to give away either."""
+    low = 0
+    for fd in sorted(fds):
+        os.closerange(low, fd)
+        low = fd + 1
+    os.closerange(low, os.sysconf("SC_OPEN_MAX"))
+
+
 def socket_call(name: str, pidfd: int, sockfd: int, address: bytes, notif_id: int, identity: Identity,
                 unix_path: bytes | None = None, tid: int = 0, root: str | None = None) -> int | Pending:
     """The call's result now (0 or an errno), or a Pending blocking connect. Raises
@@ -142,6 +154,7 @@ def socket_call(name: str, pidfd: int, sockfd: int, address: bytes, notif_id: in
             try:
                 identity.apply()
                 libc.prctl(1, 9, 0, 0, 0)  # PR_SET_PDEATHSIG, SIGKILL (after the switch, which clears it)
+                _keep_only(write_end, *fds)  # nothing worth taking: not the listener, not a log
                 os.write(write_end, struct.pack("=i", _call(name, theirs, address)))
                 code = 0
             except EmulationError:
