@@ -178,7 +178,7 @@ def test_reasons_are_escaped() -> None:
     read_end, write_end = os.pipe()
     session = Session(log=Log([FdSink(write_end, "test", False, owned=True)]), chain=Chain([]))
     call = Call(Notification(1, os.getpid(), 0, 59, 0xC000003E, 0, (0,) * 6), os.getpid(), os.getppid(), "/bin/x\ny")
-    call.extra.update(translated=(("filename", "/a\nb"),), reason="no policy for /tmp/x\nsystrace: permit forged")
+    call.translated, call.reason = (("filename", "/a\nb"),), "no policy for /tmp/x\nsystrace: permit forged"
     session.log_decision(call, Decision(DENY, log=True, source="test"))
     session.log.close()
     with os.fdopen(read_end, "rb") as handle:

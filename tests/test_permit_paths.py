@@ -82,7 +82,7 @@ def rename_call(notif_id: int = 1) -> Call:
     translated = Translated([("filename", "/x/a"), ("filename", "/x/b")], "fswrite",
                             [("filename", "/x/a"), ("filename", "/x/b")])
     translated.targets = [b"/x/a", b"/x/b"]
-    call.extra["translation"] = translated
+    call.translation = translated
     return call
 
 
@@ -150,7 +150,7 @@ def test_a_permitted_open_is_emulated_from_an_answer_too(tmp_path: Path, monkeyp
     notif = Notification(2, os.getpid(), 0, SYSCALLS["openat"], 0xC000003E, 0, (0,) * 6)
     call = Call(notif, os.getpid(), os.getppid(), FAKE)
     translated = Translated([("filename", "/x/a"), ("oflags", "ro"), ("mode", "0")], "fsread", [("filename", "/x/a")])
-    call.extra["translation"] = translated
+    call.translation = translated
     ran, sent = carried_out(session, call, monkeypatch)
     assert (ran, sent) == ([EMULATE_OPEN], [])
 
@@ -165,10 +165,10 @@ def test_a_permit_answer_is_carried_out_on_the_file_shown_and_an_exec_it_permits
     session, _ = pipeline(tmp_path, "", ["permit-now"], require_policy=True)
     notif = Notification(3, os.getpid(), 0, SYSCALLS["execve"], 0xC000003E, 0, (0,) * 6)
     call = Call(notif, os.getpid(), os.getppid(), FAKE)
-    call.extra["translation"] = Translated([("filename", "/usr/bin/true"), ("argv", "true")])
+    call.translation = Translated([("filename", "/usr/bin/true"), ("argv", "true")])
     decision = session.decide(call)
     assert (decision.verdict, decision.errno) == (DENY, errno.EACCES)
-    assert call.extra["reason"] == "no policy for /usr/bin/true"
+    assert call.reason == "no policy for /usr/bin/true"
 
 
 def test_a_call_from_another_mount_namespace_is_refused_whatever_permits_it(tmp_path: Path) -> None:
@@ -193,11 +193,11 @@ def test_descriptor_escapes_are_refused_unless_a_rule_names_them(tmp_path: Path)
         session, _ = pipeline(tmp_path, "", ["permit-now"])
         notif = Notification(4, os.getpid(), 0, SYSCALLS[name], 0xC000003E, 0, (0,) * 6)
         call = Call(notif, os.getpid(), os.getppid(), FAKE)
-        call.extra["translation"] = Translated()
+        call.translation = Translated()
         decision = session.decide(call)
         assert (decision.verdict, decision.source) == (DENY, "protect"), name
     session, _ = pipeline(tmp_path, "\tnative-open_tree: permit\n", [])
     notif = Notification(5, os.getpid(), 0, SYSCALLS["open_tree"], 0xC000003E, 0, (0,) * 6)
     call = Call(notif, os.getpid(), os.getppid(), FAKE)
-    call.extra["translation"] = Translated()
+    call.translation = Translated()
     assert session.decide(call).verdict == PERMIT

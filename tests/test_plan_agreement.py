@@ -92,7 +92,7 @@ def supervisor_verdict(policy, syscall: str, args: tuple[int, ...]) -> int:
     chain = Chain([PolicyDecider(_Store(stored), str, require_policy=True), Enforce()])  # type: ignore[arg-type]
     call = Call(Notification(1, 4242, 0, SYSCALLS[syscall], abi.AUDIT_ARCH_X86_64, 0, args), 4242, 1, policy.name)
     translation = translate(syscall, args, _NoTracee())  # type: ignore[arg-type]
-    call.extra.update(translation=translation, translated=tuple(translation.args), arg_count=arg_count(syscall))
+    call.translation, call.translated, call.arg_count = translation, tuple(translation.args), arg_count(syscall)
     decision = chain.decide(call)
     if decision.verdict == PERMIT:
         return abi.RET_ALLOW

@@ -352,7 +352,7 @@ def test_unreadable_values_fail_every_comparison_closed() -> None:
         nr, pid, args = SYSCALLS["execve"], 1, (0,) * 6
 
     call = Call(Notif(), 1, 0, "/bin/sh")  # type: ignore[arg-type]
-    call.extra["translated"] = (("filename", "/bin/true"), ("argv", UNREADABLE))
+    call.translated = (("filename", "/bin/true"), ("argv", UNREADABLE))
     assert learned_rule(call, use_aliases=True) is None  # learning writes no rule on it
 
 

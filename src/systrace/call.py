@@ -7,6 +7,11 @@ from .kernel.syscalls_x86_64 import SYSCALLS
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
 if TYPE_CHECKING:
     from .kernel.notify import Notification
+    from .policy.ast import Rule
+    from .policy.store import StoredPolicy
+    from .translate.translator import Translated
+
+Args = tuple[tuple[str, str], ...]  # translated arguments, in order: (name, value)
 
 SYSCALL_NAMES: dict[int, str] = {nr: name for name, nr in SYSCALLS.items()}
 
@@ -16,7 +21,11 @@ def syscall_name(nr: int) -> str:
 
 
 class Call:
-    __slots__ = ("notif", "tgid", "ppid", "exe", "name", "uid", "gid", "extra")
+    """What the stages learn about a call travels here, in typed fields: translation
+    (once), the policy and rule that decided it, why, and how it was asked about."""
+
+    __slots__ = ("notif", "tgid", "ppid", "exe", "name", "uid", "gid", "translation", "translated", "arg_count",
+                 "policy", "filters", "rule", "reason", "ask", "asked_as", "no_learn")
 
     def __init__(self, notif: Notification, tgid: int, ppid: int, exe: str, uid: int = -1, gid: int = -1):
         self.notif = notif
@@ -26,7 +35,16 @@ class Call:
         self.name = syscall_name(notif.nr)
         self.uid = uid
         self.gid = gid
-        self.extra: dict[str, object] = {}
+        self.translation: Translated | None = None  # set once, by translate.translator.translated
+        self.translated: Args = ()  # ... its arguments, as logged and learned
+        self.arg_count = 6  # the call's argument count (a question with no translated argument)
+        self.policy: StoredPolicy | None = None  # the binary's policy, once a decider looked it up
+        self.filters = 0  # how many rules it has (the question's "filters")
+        self.rule: Rule | None = None  # the rule that decided the call
+        self.reason: str | None = None  # why, when the log line should say
+        self.ask = False  # an `ask` rule matched: the mode's fallback decides
+        self.asked_as: tuple[str, Args] | None = None  # asked about the alias: its name and arguments
+        self.no_learn = False  # decided for a reason learning must not turn into a rule
 
     @property
     def tid(self) -> int:

@@ -44,7 +44,7 @@ class Session:
         user = self.user_name(call.uid)
         verdict = decision.verdict if decision.verdict != "deny" or decision.errno == 1 else f"deny[{_errno_name(decision.errno)}]"
         question = self.question(call)
-        reason = call.extra.get("reason")
+        reason = call.reason
         text = f"{verdict} user: {escape(user)}, prog: {question.line()}"
         if reason:
             text = f"{text} ({escape(str(reason))})"
@@ -65,7 +65,7 @@ class Session:
             policy=question.policy_name,
             syscall=call.name,
             nr=call.nr,
-            args=[{"name": name, "value": value} for name, value in call.extra.get("translated", ())],  # type: ignore[attr-defined]
+            args=[{"name": name, "value": value} for name, value in call.translated],  # type: ignore[attr-defined]
             reason=reason,
         )
 
@@ -73,14 +73,14 @@ class Session:
         """The question line's fields. The call is translated here if no decider did (a
         call logged by --permit-all, a fault, an emulation refused): whoever decides it,
         a logged call shows its arguments."""
-        stored = call.extra.get("policy")
+        stored = call.policy
         policy_name = stored.policy.name if stored is not None else call.exe  # type: ignore[attr-defined]
         number = self._policy_numbers.setdefault(policy_name, len(self._policy_numbers) + 1)
-        if "translated" not in call.extra:
+        if call.translation is None:
             self._translate(call)
-        args = call.extra.get("translated", ())
+        args = call.translated
         syscall = call.name
-        asked_as = call.extra.get("asked_as")
+        asked_as = call.asked_as
         if asked_as:  # asked about the alias: its name and the arguments it gets
             syscall, args = asked_as  # type: ignore[misc]
         return Question(
@@ -89,12 +89,12 @@ class Session:
             policy_number=number,
             ppid=call.ppid,
             policy_name=policy_name,
-            filters=int(call.extra.get("filters", 0)),  # type: ignore[arg-type]
+            filters=int(call.filters),  # type: ignore[arg-type]
             emulation=EMULATION,
             syscall=syscall,
             nr=call.nr,
             args=args,  # type: ignore[arg-type]
-            arg_count=int(call.extra.get("arg_count", 6)),  # type: ignore[arg-type]
+            arg_count=int(call.arg_count),  # type: ignore[arg-type]
         )
 
     def _translate(self, call: Call) -> None:
@@ -106,7 +106,7 @@ class Session:
         try:
             _translated(call, self.use_aliases)
         except Exception as error:  # noqa: BLE001 - the record is still written, without them
-            call.extra["translated"] = (("args", f"<untranslatable: {error!r}>"),)
+            call.translated = (("args", f"<untranslatable: {error!r}>"),)
 
     def poll_timeout(self) -> int:
         """Milliseconds until the next periodic duty (-1: none)."""

@@ -31,6 +31,7 @@ TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-
 if TYPE_CHECKING:
     from .kernel.notify import Listener, Notification
     from .session import Session
+    from .translate.translator import Translated
 
 EXECVE_NRS = frozenset((SYSCALLS["execve"], SYSCALLS["execveat"]))
 FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
@@ -107,7 +108,7 @@ class Supervisor:
         is received a notified call can be interrupted by a signal (EINTR for the tracee,
         the kernel's behaviour); once received it waits killably (WAIT_KILLABLE_RECV). So
         calls queued behind a slow decision are received at once, not one by one."""
-        batch = []
+        batch: list[Notification] = []
         while len(batch) < MAX_BATCH:
             notif = self.listener.recv()
             if notif is not None:
@@ -163,7 +164,7 @@ class Supervisor:
         call = Call(notif, info.tgid, info.ppid, exe, info.uid, info.gid)
         self.current_call = call
         decision = self.breaks.settle(call, self.session.decide(call))
-        translation = call.extra.get("translation")
+        translation = translation_of(call)
         if translation is not None and translation.read_memory and not self.listener.id_valid(notif.id):
             # The call went away while we read its memory: what we read may belong to
             # another process that reused the id. Nothing to answer.
@@ -190,7 +191,7 @@ class Supervisor:
     def emulate_open(self, notif: Notification, call: Call) -> None:
         """Open the checked file ourselves, install it in the tracee (ADDFD) and answer the
         call with its number. Anything that cannot be done faithfully is denied (fail closed)."""
-        translation = call.extra["translation"]
+        translation = translation_of(call)
         target = translation.open_target
         if target is None:
             names = [value for name, value in translation.args if name == "filename"]
@@ -246,7 +247,7 @@ class Supervisor:
         except OSError as error:
             self.listener.fail(notif.id, error.errno or errno.EIO)
             return
-        self._install(notif, fd, call.extra["translation"].open_flags)  # type: ignore[attr-defined]
+        self._install(notif, fd, translation_of(call).open_flags)
 
     def _install(self, notif: Notification, fd: int, open_flags: int) -> None:
         """Hand our descriptor to the tracee (ADDFD) and answer the call with its number."""
@@ -265,7 +266,7 @@ class Supervisor:
     def emulate_path_call(self, notif: Notification, call: Call) -> None:
         """Do a path call on what was checked (kernel/emulate_path.py), as the tracee; write
         its results into the tracee and answer with its return value."""
-        translation = call.extra["translation"]
+        translation = translation_of(call)
         checked = [value for name, value in translation.args if name in ("filename", "fd")]
         status = self.session.processes.status_bytes(notif.pid)
         try:
@@ -290,7 +291,7 @@ class Supervisor:
 
     def emulate_socket_call(self, notif: Notification, call: Call) -> None:
         """connect/bind the address that was checked, on the tracee's own socket, as the tracee."""
-        translation = call.extra["translation"]
+        translation = translation_of(call)
         try:
             identity = tracee_identity(self.session.processes.status_bytes(notif.pid), notif.pid)
         except EmulationError as error:
@@ -300,8 +301,12 @@ class Supervisor:
             pidfd = os.pidfd_open(call.tgid)
         except OSError:
             return
+        address = translation.sockaddr_raw
+        if address is None:  # the effect is only chosen for an address that was read
+            os.close(pidfd)
+            raise RuntimeError(f"{call.name}: no address to carry out")
         try:
-            result = socket_call(call.name, pidfd, translation.sockfd, translation.sockaddr_raw, notif.id, identity,
+            result = socket_call(call.name, pidfd, translation.sockfd, address, notif.id, identity,
                                  translation.sockaddr_path, notif.pid, translation.open_root)
         except EmulationError as error:
             self._emulation_refused(notif, call, error.errno, str(error))
@@ -326,7 +331,7 @@ class Supervisor:
             self.listener.fail(notif_id, result)
 
     def _emulation_refused(self, notif: Notification, call: Call, code: int, reason: str) -> None:
-        call.extra["reason"] = reason
+        call.reason = reason
         self.session.log_decision(call, Decision(DENY, code, log=True, source="emulate"))
         self.listener.fail(notif.id, code)
 
@@ -490,3 +495,12 @@ def _controlling_terminal() -> int | None:
         return os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
     except OSError:
         return None
+
+
+def translation_of(call: Call) -> Translated:
+    """The translation an effect carries out. Deciders translate every call they permit
+    on its arguments; a call without one cannot be carried out faithfully: raising here
+    denies it (serve_one fails closed)."""
+    if call.translation is None:
+        raise RuntimeError(f"{call.name}: no translation to carry out")
+    return call.translation

@@ -19,6 +19,11 @@ from .policy.store import Store
 from .session import Session
 from .translate.aliases import ALIASES
 
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
+if TYPE_CHECKING:
+    from .decide import Decider
+    from .decide.ask import Asker
+
 SAVE_INTERVAL = 30.0  # seconds between writes of learned rules, as the original
 NO_MODE = ("no terminal to ask on: choose a mode: -a (enforce a policy), -A (learn one), "
            "-t (ask on a terminal), -g PROGRAM (ask a frontend program) or --permit-all")
@@ -269,24 +274,29 @@ def _build_mode(options: argparse.Namespace, log: Log, explicit_log: bool, comma
     decider = PolicyDecider(store, expander(variables), use_aliases=use_aliases, inherit=options.inherit,
                             require_policy=options.enforce and not options.inherit,
                             create_missing=not options.enforce)
+    fallback: Enforce | Learn | Asker
+    deciders: list[Decider] = [decider]
     if options.enforce:
         fallback = Enforce(kill=options.kill_on_violation)
         plan = kernel_plan(with_detached(reachable_policies(store, command_path)))
     elif options.learn:
         fallback = Learn(store, use_aliases)
+        deciders.insert(0, Observer(fallback))
         plan = FilterPlan(default=abi.RET_USER_NOTIF)
     else:
         from .decide.ask import Asker  # only when asking (start-up time)
 
+        if transport_factory is None:  # not reached: asking chose one above
+            raise NoMode(NO_MODE)
         transport = transport_factory()  # started now: a frontend that cannot start is an error
         fallback = Asker(transport_factory, store, make_parser(), decider, use_aliases, waiter, timeout, job)
         fallback.transport = transport
         plan = FilterPlan(default=abi.RET_USER_NOTIF)
     apply_baseline(plan)
     route_refused_breaks(plan)
-    deciders = [Observer(fallback), decider, fallback] if options.learn else [decider, fallback]
+    deciders.append(fallback)
     session = Session(log=log, chain=Chain(deciders), store=store,
                       save_interval=None if options.enforce else SAVE_INTERVAL)
-    if asking:
-        fallback.session = session  # type: ignore[attr-defined]
+    if not isinstance(fallback, (Enforce, Learn)):  # asking: the Asker logs through the session
+        fallback.session = session
     return session, plan

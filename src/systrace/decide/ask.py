@@ -18,6 +18,7 @@ from ..policy import ast
 from ..policy.compiled import _expanded as expanded
 from ..policy.errors import PolicyError
 from ..policy.printer import rule_text
+from ..translate.translator import translated
 from . import DENY, KILL, PERMIT, Decision
 from .modes import exact_expr
 
@@ -97,7 +98,7 @@ class Asker:
         A frontend program's next answer could belong to this question, so it is ended
         and started afresh (its one restart); on the terminal what was typed is dropped."""
         assert self.session is not None
-        call.extra["reason"] = reason
+        call.reason = reason
         transport = self.transport
         if isinstance(transport, TerminalTransport):
             with contextlib.suppress(FrontendGone):
@@ -117,7 +118,7 @@ class Asker:
         """systrace was told to stop while asking: the signal went on to the command (as
         README "Signals" says) and this call is denied; the frontend is started afresh
         for the next question (its answer to this one must not be taken for that one)."""
-        call.extra["reason"] = f"question abandoned: systrace got {name}"
+        call.reason = f"question abandoned: systrace got {name}"
         transport = self.transport
         if isinstance(transport, TerminalTransport):
             with contextlib.suppress(FrontendGone):
@@ -149,23 +150,23 @@ class Asker:
         return self._fail_closed(call)
 
     def _fail_closed(self, call: Call) -> Decision:
-        call.extra["reason"] = "no frontend to ask"
+        call.reason = "no frontend to ask"
         return Decision(DENY, errno.EPERM, log=True, source="ask")
 
     def _ask(self, call: Call) -> Decision:
         assert self.session is not None
         if self.transport is None:
             self.transport = self.transport_factory()
-        stored = call.extra.get("policy")
-        translation = call.extra.get("translation")
+        stored = call.policy
+        translation = call.translation
         alias = getattr(translation, "alias", None) if self.use_aliases else None
         if alias and stored is not None and stored.policy.rules_for(call.name):
             alias = None  # the policy has rules for the real name: ask about that name
         asked_name = alias or call.name
         if alias:
-            call.extra["asked_as"] = (alias, tuple(getattr(translation, "alias_list", ())))
+            call.asked_as = (alias, tuple(getattr(translation, "alias_list", ())))
         question = self.session.question(call).line()
-        prompt_only = bool(call.extra.get("ask"))
+        prompt_only = bool(call.ask)
         transport = self.transport
         transport.begin()  # -t: systrace owns the terminal until the question is settled
         try:
@@ -195,7 +196,7 @@ class Asker:
             rule = self._exact_rule(answer, call, asked_name)
             if not answer.now and stored is not None:
                 self._remember(rule, call, stored)
-            decision = Decision(verdict, code, log=kind == "deny", source="ask")
+            decision: Decision | None = Decision(verdict, code, log=kind == "deny", source="ask")
             if stored is not None:  # a permit is carried out like a policy's (exec check...)
                 decision = self.policy.apply(call, stored, rule, decision)
             return decision, []
@@ -233,18 +234,18 @@ class Asker:
     def _exact_rule(self, answer: Answer, call: Call, asked_name: str) -> ast.Rule:
         """An answer is exactly as broad as the question: a rule for the name and the
         arguments the question showed (a plain rule only when it showed none)."""
-        translation = call.extra.get("translation")
+        translation = call.translation
         if asked_name != call.name:  # asked about the alias: the arguments the alias gets
             args = list(getattr(translation, "alias_list", ()))
         else:
-            args = list(call.extra.get("translated", ()))  # type: ignore[call-overload]
+            args = list(call.translated)  # type: ignore[call-overload]
         action = ast.Action(answer.kind, answer.errno_name if answer.kind == "deny" else None)
         return ast.Rule("native", asked_name, exact_expr(args), action)
 
     def _remember(self, rule: ast.Rule, call: Call, stored) -> None:
         """A permanent answer to an `ask` rule goes just before that rule, or the rule would
         keep asking (and a plain permit after it would permit what it never asked about)."""
-        asking_rule = self._written_rule(stored, call.extra.get("rule")) if call.extra.get("ask") else None
+        asking_rule = self._written_rule(stored, call.rule) if call.ask else None
         self.store.add_rule(stored, rule, before=asking_rule)
 
     def _written_rule(self, stored, matched) -> ast.Rule | None:
@@ -256,7 +257,7 @@ class Asker:
         return None
 
     def _reevaluate(self, call: Call, stored) -> Decision | None:
-        translation = call.extra.get("translation")
+        translation = translated(call, self.use_aliases)
         rule = self.policy.first_match(stored.policy, call, translation)
         if rule is None:
             return None

@@ -96,5 +96,5 @@ class FaultDecider:
             f"call: {fault.index}{extra}",
             event="fault", binary=call.exe, syscall=call.name, call=fault.index, errno=fault.error or 0,
             retval=fault.retval, signal=fault.signal or 0, pid=call.tgid, tid=call.tid, source=fault.source,
-            args=[{"name": name, "value": value} for name, value in call.extra.get("translated", ())],  # type: ignore[attr-defined]
+            args=[{"name": name, "value": value} for name, value in call.translated],  # type: ignore[attr-defined]
         )

@@ -64,17 +64,17 @@ class Learn:
         made_up.note_pids((call.tgid, call.tid, call.ppid))
         if call.name not in NOTED_CALLS:
             return
-        if "translated" not in call.extra:
+        if call.translation is None:
             from ..translate.translator import translated  # the policy decider needs it next anyway
 
             translated(call, self.use_aliases)
-        for component in made_up.note(call.name, list(call.extra.get("translated", ()))):  # type: ignore[arg-type]
+        for component in made_up.note(call.name, list(call.translated)):  # type: ignore[arg-type]
             self.relearn(component)
 
     def decide(self, call: Call) -> Decision:
         self.observe(call)
-        stored = call.extra.get("policy")
-        if stored is not None and not call.extra.get("ask") and not call.extra.get("no_learn"):
+        stored = call.policy
+        if stored is not None and not call.ask and not call.no_learn:
             if self._start_from_base(stored, call):
                 return self.permit
             syscall, args = learned_call(call, self.use_aliases)
@@ -96,7 +96,7 @@ class Learn:
         stored.added.append(BASE_COMMENT)
         for rule in self._base:
             self.store.add_rule(stored, rule)
-        translation = call.extra.get("translation")
+        translation = call.translation
         by_name = getattr(translation, "by_name", None)
         return covers(self._base, call.name, by_name() if by_name is not None else {})
 
@@ -148,8 +148,8 @@ def learned_args(syscall: str, args: list[tuple[str, str]]) -> list[tuple[str, s
 
 def learned_call(call: Call, use_aliases: bool) -> tuple[str, list[tuple[str, str]]]:
     """The name a rule is learned under (the alias, if any) and the arguments it names."""
-    translation = call.extra.get("translation")
-    args: list[tuple[str, str]] = list(call.extra.get("translated", ()))  # type: ignore[arg-type]
+    translation = call.translation
+    args: list[tuple[str, str]] = list(call.translated)  # type: ignore[arg-type]
     alias = getattr(translation, "alias", None) if use_aliases else None
     if alias:
         return alias, list(getattr(translation, "alias_list", []))

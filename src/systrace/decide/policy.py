@@ -14,6 +14,7 @@ from ..kernel.emulate_path import EMULATED as EMULATED_PATH_CALLS
 from ..kernel.emulate_view import other_mount_view
 from ..policy import ast, errnos
 from ..policy.compiled import CompiledPolicy
+from ..policy.store import StoredPolicy
 from ..processes import PerProcess
 from ..record import replace
 from ..translate.translator import Translated
@@ -23,7 +24,7 @@ from . import DENY, EMULATE_OPEN, EMULATE_PATH, EMULATE_SOCKET, KILL, PERMIT, De
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
 if TYPE_CHECKING:
     from ..call import Call
-    from ..policy.store import Store, StoredPolicy
+    from ..policy.store import Store
 
 EXEC_NAMES = ("execve", "execveat")
 OPEN_FAMILY = ("open", "openat", "openat2", "creat")
@@ -111,7 +112,8 @@ class PolicyDecider:
         self._mountns: dict[int, tuple[int, bool]] = {}  # id(policy) -> (version, permits other mount views)
 
     def policy_for(self, call: Call) -> StoredPolicy | None:
-        stored = self.inherited.get(call.tgid) or self.store.find(call.exe)  # type: ignore[assignment]
+        inherited = self.inherited.get(call.tgid)  # PerProcess holds values of any type: this one holds policies
+        stored = inherited if isinstance(inherited, StoredPolicy) else self.store.find(call.exe)
         if stored is None and self.create_missing:
             stored = self.store.create(call.exe)
         return stored
@@ -128,19 +130,19 @@ class PolicyDecider:
         translated = translated_call(call, self.use_aliases)
         for name, value in translated.args:
             if name == "filename" and (value == self.own_proc or value.startswith(self.own_proc + "/")):
-                call.extra["reason"] = "systrace's own /proc entry, whatever the policy says"
+                call.reason = "systrace's own /proc entry, whatever the policy says"
                 return Decision(DENY, errno.EACCES, log=True, source="protect")
         if call.name in REFUSED_UNLESS_NAMED and (stored is None or not stored.policy.rules_for(call.name)):
-            call.extra["reason"] = "a descriptor beyond the paths a policy names: refused unless a rule names the call"
+            call.reason = "a descriptor beyond the paths a policy names: refused unless a rule names the call"
             return Decision(DENY, errno.EPERM, log=True, source="protect")
         if stored is None:
-            call.extra["filters"] = 0
+            call.filters = 0
             if self.require_policy:  # it got past the exec check (e.g. the file was swapped)
-                call.extra["reason"] = f"no policy for {call.exe}"
+                call.reason = f"no policy for {call.exe}"
                 return Decision(KILL, log=True, source="no-policy")
             return None
-        call.extra["policy"] = stored
-        call.extra["filters"] = self.compiled(stored.policy).rule_count
+        call.policy = stored
+        call.filters = self.compiled(stored.policy).rule_count
         if self.inherit and call.name in EXEC_NAMES:
             # -i: whatever decides this exec, the new image keeps this policy (a refused
             # exec leaves the process running this binary under it anyway)
@@ -155,7 +157,7 @@ class PolicyDecider:
         template or a frontend's answer: the rule's decision (or `decision`, an answer's),
         then, for a permit, how it is carried out (emulation), the mount view, and the
         exec check."""
-        call.extra["rule"] = rule
+        call.rule = rule
         if decision is None:
             decision = self.decision_of(rule, call)
         if decision is None or decision.verdict != PERMIT:
@@ -165,7 +167,7 @@ class PolicyDecider:
         named_in_a_view = _depends_on(rule, "filename") or (translated.sockaddr_path is not None
                                                              and _depends_on(rule, "sockaddr"))
         if named_in_a_view and other_mount_view(call.tid) and not self.permits_mount_views(stored.policy):
-            call.extra["reason"] = "in another mount namespace than the check (no permit[mountns] rule)"
+            call.reason = "in another mount namespace than the check (no permit[mountns] rule)"
             return Decision(DENY, errno.EACCES, log=True, source="mount-view")
         if effect:
             decision = self._with_effect(decision, effect)
@@ -210,7 +212,7 @@ class PolicyDecider:
         else:
             self.expected_exe.discard(call.tgid)
             checked = ", ".join(sorted(set(expected.pending.values())))
-            call.extra["reason"] = f"executed {exe}, but {checked} was checked"
+            call.reason = f"executed {exe}, but {checked} was checked"
             return Decision(KILL, log=True, source="exec-mismatch")
         return None
 
@@ -253,7 +255,7 @@ class PolicyDecider:
     def decision_of(self, rule: ast.Rule, call: Call) -> Decision | None:
         action = rule.action
         if action.verdict == "ask":
-            call.extra["ask"] = True  # `ask`: the mode's fallback decides (enforce denies)
+            call.ask = True  # `ask`: the mode's fallback decides (enforce denies)
             return None
         decision = self._decisions.get(action)  # decisions are immutable: one per action
         if decision is None:
@@ -293,7 +295,7 @@ class PolicyDecider:
             native = (_exec_error(names[0]) or _exec_error(target)) if names and not names[0].startswith("/<") else 0
             if native:  # it could not run anyway: the error the kernel would give, nothing logged
                 return Decision(DENY, native, source="exec-native")
-            call.extra["reason"] = f"no policy for {target}"
+            call.reason = f"no policy for {target}"
             return Decision(DENY, errno.EACCES, log=True, source="no-policy")
         if target is not None and _depends_on(rule, "filename"):
             self.expect_exec(call, target)  # checked again at the new image's first call
@@ -301,9 +303,9 @@ class PolicyDecider:
 
     def expect_exec(self, call: Call, target: str) -> None:
         expected = self.expected_exe.get(call.tgid)
-        if expected is None:
+        if not isinstance(expected, ExecExpectation):
             expected = ExecExpectation(call.exe)
-            self.expected_exe.set(call.tgid, expected)  # type: ignore[arg-type]
+            self.expected_exe.set(call.tgid, expected)
         expected.pending[call.tid] = target
 
 

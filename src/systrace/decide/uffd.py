@@ -56,6 +56,6 @@ class UffdGuard:
             stored = self.store.find(call.exe) if self.store is not None else None
             if stored is not None and stored.policy.rules_for("userfaultfd"):
                 return None  # named: the policy decides
-            call.extra["reason"] = REASON
+            call.reason = REASON
             return Decision(DENY, errno.EPERM, log=True, source="userfaultfd")
         return None

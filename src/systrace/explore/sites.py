@@ -89,7 +89,7 @@ def sites_of(calls: list[dict]) -> list[Site]:
     """The distinct sites, in the order the recording first met them."""
     by_syscall: dict[tuple[int, str], int] = {}
     seen_paths: dict[tuple[int, str], list[list[str]]] = {}  # (process, syscall) -> filenames of earlier calls
-    patterns: dict[str, object] = {}
+    patterns: dict[str, re.Pattern[str]] = {}
     out: dict[Site, None] = {}
     for call in calls:
         proc, syscall = call["proc"], call["syscall"]

@@ -83,7 +83,8 @@ def _reopen_descriptor(tgid: int, number: int, flags: int, identity: Identity) -
     try:
         theirs = pidfd_getfd(pidfd, number)
     except OSError as error:
-        raise OSError(errno.ENOENT if error.errno == errno.EBADF else error.errno, os.strerror(error.errno)) from None
+        code = errno.ENOENT if error.errno == errno.EBADF else error.errno or errno.EIO
+        raise OSError(code, os.strerror(code)) from None
     finally:
         os.close(pidfd)
     try:

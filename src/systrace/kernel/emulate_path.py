@@ -290,7 +290,8 @@ def _times(call: PathCall, address: int, kind: str) -> ctypes.Array | None:
     if address == 0:
         return None
     if kind == "utimbuf":
-        seconds = [int.from_bytes(call.read(address, 16)[i:i + 8], "little", signed=True) for i in (0, 8)]
+        data = call.read(address, 16) or bytes(16)  # not None: the address is not 0
+        seconds = [int.from_bytes(data[i:i + 8], "little", signed=True) for i in (0, 8)]
         pairs = [(s, 0) for s in seconds]
     else:
         data = call.read(address, 32) or b""

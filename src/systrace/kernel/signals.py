@@ -47,7 +47,7 @@ class SignalFd:
 
     def read(self) -> list[tuple[int, int, int]]:
         """Pending signals as (number, si_code, sender pid)."""
-        out = []
+        out: list[tuple[int, int, int]] = []
         while True:
             try:
                 data = os.read(self.fd, 128)

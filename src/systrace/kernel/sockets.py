@@ -123,7 +123,7 @@ def socket_call(name: str, pidfd: int, sockfd: int, address: bytes, notif_id: in
     try:
         theirs = pidfd_getfd(pidfd, sockfd)
     except OSError as error:
-        return errno.EBADF if error.errno == errno.EBADF else error.errno
+        return error.errno or errno.EIO
     fds = [theirs]
     root_fd: RootFd | None = None
     try:

@@ -85,7 +85,7 @@ def _plain_action(action: ast.Action) -> int | None:
     if action.verdict == "permit":
         return abi.RET_ALLOW
     if action.verdict == "deny":
-        return abi.ret_errno(errnos.lookup(action.errno) if action.errno else 1)
+        return abi.ret_errno((errnos.lookup(action.errno) or 1) if action.errno else 1)
     if action.verdict == "kill":
         return abi.RET_KILL_PROCESS
     return None

@@ -79,7 +79,7 @@ def _bracket(pattern: str, start: int) -> tuple[int, str | None]:
     negate = index < len(pattern) and pattern[index] in "!^"
     if negate:
         index += 1
-    body = []
+    body: list[str] = []
     first = True
     while index < len(pattern):
         char = pattern[index]

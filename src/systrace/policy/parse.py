@@ -353,7 +353,7 @@ class Parser:
         if names is None or token.text in names:
             return
         has = f"it has {', '.join(sorted(names))}" if names else "it has no translated arguments"
-        if token.text not in self.argument_names(""):
+        if token.text not in (self.argument_names("") or frozenset()):
             raise cursor.fail(f"unknown argument '{token.text}': no system call has it ({self._syscall}: {has})",
                               token.column)
         self.warnings.append(cursor.warn(f"'{self._syscall}' has no argument '{token.text}' ({has}): "

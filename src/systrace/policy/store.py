@@ -243,11 +243,11 @@ class Store:
         stored.rule_texts.add(text)
         lines = stored.policy.lines
         position = next((i for i, line in enumerate(lines) if line is before), None) if before is not None else None
-        if position is None:
+        if position is None or before is None:
             lines.append(rule)
         else:
             lines.insert(position, rule)
-            stored.placed[text] = rule_text(lines[position + 1])  # `before`, now after it
+            stored.placed[text] = rule_text(before)  # `before`, now after it
         stored.rule_texts_at = len(lines)
         stored.added.append(rule)
         return True

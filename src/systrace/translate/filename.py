@@ -192,7 +192,7 @@ def walk(prefix: bytes, parts: list[bytes], path: bytes, follow_last: bool, trac
                 return b"/" + b"/".join(candidate)  # to be created
             if error.errno in (errno.ENOENT, errno.ENOTDIR, errno.EACCES):
                 raise Missing(_lexical(candidate, pending)) from None
-            raise Unresolvable(os.strerror(error.errno)) from None
+            raise Unresolvable(os.strerror(error.errno or errno.EIO)) from None
         if stat.S_ISLNK(mode) and (not last or follow_last or trailing_slash):
             links += 1
             if links > MAX_LINKS:

@@ -83,15 +83,15 @@ def _group(pairs: list[tuple[str, str]]) -> dict[str, list[str]]:
 
 
 def translated(call, use_aliases: bool = True) -> Translated:
-    """The call's translation, computed once and kept in call.extra."""
-    result = call.extra.get("translation")
+    """The call's translation, computed once and kept on the call."""
+    result = call.translation
     if result is None:
         from .tracee import LiveTracee
 
         result = translate(call.name, call.args, LiveTracee(call.tid, call.tgid), use_aliases)
-        call.extra["translation"] = result
-        call.extra["translated"] = tuple(result.args)
-        call.extra["arg_count"] = arg_count(call.name)
+        call.translation = result
+        call.translated = tuple(result.args)
+        call.arg_count = arg_count(call.name)
     return result
 
 
