@@ -69,3 +69,9 @@ def stop_self(number: int) -> None:
     os.kill(os.getpid(), number)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, [number])
     signal.pthread_sigmask(signal.SIG_BLOCK, [number])
+    if number != signal.SIGSTOP and signal.SIGCONT not in signal.sigpending():
+        # Not stopped: the kernel discards SIGTSTP/SIGTTIN/SIGTTOU in an orphaned process
+        # group (systrace a session leader, say, under a pty). The command did stop, and
+        # whoever waits for systrace must see that: SIGSTOP cannot be discarded. Once
+        # continued, SIGCONT waits in the signalfd (it is blocked), as after a real stop.
+        os.kill(os.getpid(), signal.SIGSTOP)
