@@ -86,6 +86,22 @@ def test_untrusted_policies_are_refused(runner: Runner, shared_dir: Path) -> Non
     policy_dir.chmod(0o700)
 
 
+def test_a_directory_above_the_policy_directory_must_be_trusted_too(runner: Runner, shared_dir: Path) -> None:
+    """Whoever may rename an ancestor can put another tree in the policy directory's place."""
+    above = shared_dir / f"above-{runner.name}"
+    shutil.rmtree(above, ignore_errors=True)
+    above.mkdir(mode=0o755)
+    policy_dir = runner.policy_dir(above / "policies")
+    _learn_cat(runner, policy_dir)
+    assert runner("-d", str(policy_dir), "-a", "cat", "/etc/hostname").returncode == 0
+    above.chmod(0o777)  # not sticky: others may rename `policies` away and put theirs there
+    _refused(runner("-d", str(policy_dir), "-a", "cat", "/etc/hostname"), above,
+             r"untrusted directory above a policy directory: writable by group and others \(mode 0777\).*")
+    above.chmod(0o1777)  # sticky and root's, like /tmp: nobody else can rename what is in it
+    assert runner("-d", str(policy_dir), "-a", "cat", "/etc/hostname").returncode == 0
+    above.chmod(0o755)
+
+
 def test_links_in_the_policy_directory_are_never_followed(runner: Runner, shared_dir: Path) -> None:
     policy_dir = runner.policy_dir(shared_dir / f"links-{runner.name}")
     elsewhere = runner.policy_dir(shared_dir / f"links-target-{runner.name}")

@@ -158,6 +158,7 @@ class Store:
             trust.check(info, path, "policy file")
             directory = os.path.dirname(os.path.realpath(path))
             trust.check(os.stat(directory), directory, "directory of a policy file", sticky_ok=True)
+            trust.check_ancestors(directory)
             try:
                 text = handle.read()
             except OSError as error:
@@ -361,6 +362,7 @@ def _open_directory(directory: str) -> int | None:
         raise PolicyError(f"cannot read policy directory: {error.strerror}", directory) from None
     try:
         trust.check(os.fstat(dir_fd), directory, "policy directory")
+        trust.check_ancestors(directory)
     except BaseException:
         os.close(dir_fd)
         raise

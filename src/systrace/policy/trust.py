@@ -34,3 +34,21 @@ def check(info: os.stat_result, path: str, what: str, uid: int | None = None, st
         who = "group and others" if info.st_mode & 0o022 == 0o022 else "group" if info.st_mode & 0o020 else "others"
         raise PolicyError(f"untrusted {what}: writable by {who} (mode {stat.S_IMODE(info.st_mode):04o}); "
                           "refusing it (chmod go-w)", path)
+
+
+def check_ancestors(directory: str, uid: int | None = None) -> None:
+    """Every directory above a policy directory must be trusted too (ssh's StrictModes
+    walks up the same way): whoever may rename an ancestor may put another tree, and its
+    policies, in the policy directory's place. A root-owned sticky directory (/tmp) is
+    fine: nobody else can rename what is in it."""
+    current = os.path.dirname(os.path.realpath(directory))
+    while True:
+        try:
+            info = os.stat(current)
+        except OSError as error:
+            raise PolicyError(f"cannot check the directories above a policy directory: {error.strerror}", current) from None
+        check(info, current, "directory above a policy directory", uid, sticky_ok=True)
+        parent = os.path.dirname(current)
+        if parent == current:
+            return
+        current = parent
