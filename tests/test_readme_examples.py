@@ -4,9 +4,11 @@ workflow example is run and checked against what its comments claim."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -120,3 +122,35 @@ def test_workflow_example(workdir: Path) -> None:
     assert b"not permitted" not in enforced.stderr
     denied = step(WORKFLOW[3])  # "new paths: denied (EACCES)"
     assert denied.returncode != 0 and b"Permission denied" in denied.stderr
+
+
+PROG = r"""
+#include <stdio.h>
+int main(int argc, char **argv) {
+    FILE *in = fopen(argv[1], "r");
+    if (!in) { perror(argv[1]); return 1; }
+    char line[256];
+    while (fgets(line, sizeof line, in))
+        if (fputs(line, stdout) == EOF) { perror("stdout"); return 1; }
+    if (ferror(in) || fclose(in) != 0) { perror(argv[1]); return 1; }
+    if (fflush(stdout) != 0) { perror("stdout"); return 1; }
+    return 0;
+}
+"""
+
+
+def test_explore_example(workdir: Path) -> None:
+    """README's --explore command, run as written on a small program that checks its calls."""
+    [block] = [block for block in sh_blocks() if "systrace --explore" in block]
+    command = block.split("#")[0].strip()
+    assert command == "systrace --explore -j 2 --report out/ -- ./prog input.txt"
+    (workdir / "prog.c").write_text(PROG)
+    subprocess.run(["gcc", "-static", "-O1", "-o", str(workdir / "prog"), str(workdir / "prog.c")], check=True)
+    (workdir / "input.txt").write_text("one\ntwo\n")
+    result = run(["bash", "-c", SHELL_PRELUDE + command], env=shell_env(workdir), cwd=str(workdir))
+    assert result.returncode in (0, 1), result.stderr  # 1: something crashed, hung or was ignored
+    findings = json.loads((workdir / "out" / "findings.json").read_text())["findings"]
+    assert findings and {"outcome", "syscall", "reproducer"} <= set(findings[0])
+    assert "<table" in (workdir / "out" / "index.html").read_text()  # "then open out/index.html"
+    # a program that checks every call it makes: nothing crashed or hung
+    assert not [f for f in findings if f["outcome"] in ("crashed", "hung")], findings
