@@ -164,7 +164,7 @@ class Supervisor:
         call = Call(notif, info.tgid, info.ppid, exe, info.uid, info.gid)
         self.current_call = call
         decision = self.breaks.settle(call, self.session.decide(call))
-        translation = translation_of(call)
+        translation = call.translation
         if translation is not None and translation.read_memory and not self.listener.id_valid(notif.id):
             # The call went away while we read its memory: what we read may belong to
             # another process that reused the id. Nothing to answer.
