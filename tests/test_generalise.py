@@ -167,8 +167,8 @@ def _call(name: str, args: list[tuple[str, str]], stored, alias: str | None = "f
     from types import SimpleNamespace
 
     translation = SimpleNamespace(alias=alias, alias_list=[a for a in args if a[0] == "filename"])
-    return SimpleNamespace(name=name, tgid=4242, tid=4242, ppid=4000,
-                           extra={"translated": tuple(args), "translation": translation, "policy": stored})
+    return SimpleNamespace(name=name, tgid=4242, tid=4242, ppid=4000, translated=tuple(args), translation=translation,
+                           policy=stored, ask=False, no_learn=False)
 
 
 def test_a_name_unlinked_later_is_learned_again_generalised(tmp_path: Path) -> None:

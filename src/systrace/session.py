@@ -76,7 +76,7 @@ class Session:
         stored = call.policy
         policy_name = stored.policy.name if stored is not None else call.exe  # type: ignore[attr-defined]
         number = self._policy_numbers.setdefault(policy_name, len(self._policy_numbers) + 1)
-        if call.translation is None:
+        if call.translation is None and not call.translated:
             self._translate(call)
         args = call.translated
         syscall = call.name
