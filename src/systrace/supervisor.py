@@ -446,7 +446,7 @@ class Supervisor:
         if block_for_child and self.child_status is None:
             _, status = os.waitpid(self.child_pid, 0)
             self.child_status = status
-        elif self.child_status is None:
+        elif self.child_status is None and not self.child_hooks:  # else -t's job control owns stops
             pid, status = os.waitpid(self.child_pid, os.WNOHANG | os.WUNTRACED)
             if pid and os.WIFSTOPPED(status):
                 stop = self.child_stopped_by(os.WSTOPSIG(status))
