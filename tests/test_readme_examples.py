@@ -154,3 +154,23 @@ def test_explore_example(workdir: Path) -> None:
     assert "<table" in (workdir / "out" / "index.html").read_text()  # "then open out/index.html"
     # a program that checks every call it makes: nothing crashed or hung
     assert not [f for f in findings if f["outcome"] in ("crashed", "hung")], findings
+
+
+def test_install_and_run_example(tmp_path: Path) -> None:
+    """README's first command, as written, in a fresh virtual environment: `pip install .`
+    from the checkout, then learn and enforce a policy for cat."""
+    [block] = [block for block in sh_blocks() if block.startswith("pip install .")]
+    command = block.strip()
+    assert command == "pip install . && systrace -A cat /etc/hostname && systrace -a cat /etc/hostname"
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, capture_output=True)
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {key: value for key, value in os.environ.items() if key not in ("PYTHONPATH", "PIP_REQUIRE_VIRTUALENV")}
+    env.update(HOME=str(home), PATH=f"{venv / 'bin'}:{CLEAN_PATH}", PIP_DISABLE_PIP_VERSION_CHECK="1")
+    build = tmp_path / "checkout"
+    shutil.copytree(ROOT, build, ignore=shutil.ignore_patterns(".git", "__pycache__", "*.egg-info", "build"))
+    result = run(["bash", "-c", command], env=env, cwd=str(build), timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.endswith(Path("/etc/hostname").read_bytes() * 2)
+    assert (home / ".systrace" / "usr_bin_cat").exists()  # "written to ~/.systrace/usr_bin_cat"
