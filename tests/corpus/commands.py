@@ -117,7 +117,9 @@ COMMANDS: list[Command] = [
     Command("python-subprocess", ("python3", "-c", "import subprocess; r = subprocess.run(['sort', 'words'], "
                                   "capture_output=True, text=True); print(r.stdout.split(), r.returncode)"), WORDS),
     Command("python-tempfile", ("python3", "-c", "import tempfile, os\nwith tempfile.TemporaryDirectory() as d:\n"
-                                "    open(os.path.join(d, 'x'), 'w').write('t')\n    print(os.listdir(d))")),
+                                "    open(os.path.join(d, 'x'), 'w').write('t')\n    print(os.listdir(d))"),
+            xfail="learning (issue 11 item 3): tempfile's 8-character names [a-z0-9_] are learned by the shape "
+                  "the first run's name had (mkstemp-like or not), so a second -A sometimes adds the other shape"),
     Command("python-json-file", ("python3", "-c", "import json; json.dump({'a': [1, 2]}, open('o.json', 'w')); "
                                  "print(json.load(open('o.json')))")),
     # perl and node
