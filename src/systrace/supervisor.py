@@ -140,12 +140,7 @@ class Supervisor:
         try:
             self.answer(notif, decision)
         except Exception as error:  # noqa: BLE001 - fail closed, keep serving
-            self.session.log.message(f"internal error answering {syscall_name(notif.nr)} of pid {notif.pid}: {error!r}; denied",
-                                     event="error", pid=notif.pid, syscall=syscall_name(notif.nr))
-            try:
-                self.listener.fail(notif.id, errno.EPERM)
-            except OSError:
-                pass
+            self._refuse_after_error(notif, f"answering {syscall_name(notif.nr)}", error)
 
     def decide(self, notif: Notification) -> Decision | None:
         """None means: let the call run without a record (the launcher's own calls)."""
@@ -222,12 +217,17 @@ class Supervisor:
         try:
             self.finish_deferred_open(ready_fd)
         except Exception as error:  # noqa: BLE001 - fail closed, keep serving
-            self.session.log.message(f"internal error finishing an open of pid {notif.pid}: {error!r}; denied",
-                                     event="error", pid=notif.pid, syscall=syscall_name(notif.nr))
-            try:
-                self.listener.fail(notif.id, errno.EPERM)
-            except OSError:
-                pass
+            self._refuse_after_error(notif, "finishing an open", error)
+
+    def _refuse_after_error(self, notif: Notification, doing: str, error: Exception) -> None:
+        """An internal error while carrying out a call: log it and deny the call (the
+        notification may be gone already)."""
+        self.session.log.message(f"internal error {doing} of pid {notif.pid}: {error!r}; denied",
+                                 event="error", pid=notif.pid, syscall=syscall_name(notif.nr))
+        try:
+            self.listener.fail(notif.id, errno.EPERM)
+        except OSError:
+            pass
 
     def finish_deferred_open(self, ready_fd: int, cancel: bool = False) -> None:
         """A helper's open is done (answer with it), or its caller is gone (stop it)."""
