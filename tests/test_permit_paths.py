@@ -7,15 +7,17 @@ from __future__ import annotations
 
 import errno
 import os
+import select
 from pathlib import Path
 
 import pytest
 
-from systrace import supervisor as supervisor_module
+from systrace import effects as effects_module
 from systrace.call import Call
 from systrace.decide import DENY, EMULATE_OPEN, EMULATE_PATH, PERMIT, Chain
 from systrace.decide.ask import Asker
 from systrace.decide.policy import PolicyDecider
+from systrace.decide.reporting import Reporter
 from systrace.kernel.notify import Notification
 from systrace.kernel.syscalls_x86_64 import SYSCALLS
 from systrace.log import Log
@@ -96,23 +98,21 @@ def pipeline(tmp_path: Path, rules: str, answers: list[str], require_policy: boo
     store.load()
     decider = PolicyDecider(store, expander({}), require_policy=require_policy)
     transport = FakeTransport(answers)
-    asker = Asker(lambda: transport, store, make_parser(), decider)
-    session = Session(Log([]), Chain([decider, asker]), store=store)
-    asker.session = session
+    reporter = Reporter(Log([]))
+    asker = Asker(lambda: transport, store, make_parser(), decider, reporter=reporter)
+    session = Session(Log([]), Chain([decider, asker]), store=store, reporter=reporter)
     return session, transport
 
 
 def carried_out(session: Session, call: Call, monkeypatch) -> tuple[list, list]:
     """What the supervisor does with the decision: which effect ran, what was sent."""
     ran: list[str] = []
-    for effect in supervisor_module.EFFECTS:
-        monkeypatch.setitem(supervisor_module.EFFECTS, effect, lambda self, notif, c, effect=effect: ran.append(effect))
-    supervisor = object.__new__(supervisor_module.Supervisor)
-    supervisor.listener = FakeListener()
-    supervisor.current_call = call
-    supervisor.session = session
-    supervisor.answer(call.notif, session.decide(call))
-    return ran, supervisor.listener.sent
+    for effect in effects_module.EFFECTS:
+        monkeypatch.setitem(effects_module.EFFECTS, effect, lambda self, notif, c, effect=effect: ran.append(effect))
+    listener = FakeListener()
+    effects = effects_module.Effects(session, listener, select.poll())
+    effects.carry_out(call.notif, call, session.decide(call))
+    return ran, listener.sent
 
 
 @pytest.mark.parametrize("way, rules, answers", [

@@ -8,6 +8,7 @@ import pwd
 
 from .baseline import apply_baseline, base_plan
 from .decide import Chain, PermitAll
+from .decide.reporting import Reporter
 from .decide.uffd import UffdGuard, route_userfaultfd
 from .kernel import abi
 from .kernel.filter import FilterPlan
@@ -16,6 +17,7 @@ from .log import Log
 from .policy.match import expander
 from .policy.parse import Parser
 from .policy.store import Store
+from .processes import ProcessTable
 from .session import Session
 from .translate.aliases import ALIASES
 
@@ -37,7 +39,8 @@ class FaultSetupError(Exception):
     pass
 
 
-def build_faults(options: argparse.Namespace, log: Log):
+def build_faults(options: argparse.Namespace, log: Log, processes: ProcessTable | None = None,
+                 reporter: Reporter | None = None):
     """The fault decider for -r / --inject / --fault / --replay, or None."""
     if options.random_percent is None and not options.inject and not options.fault and not options.replay:
         return None
@@ -87,7 +90,8 @@ def build_faults(options: argparse.Namespace, log: Log):
         if not recorded:
             raise FaultSetupError(f"{options.replay}: no faults recorded in this log")
         replay = ReplayFaults(recorded)
-    return FaultDecider(random, RuleFaults(rules) if rules else None, replay, use_aliases=not options.no_aliases)
+    return FaultDecider(random, RuleFaults(rules) if rules else None, replay, use_aliases=not options.no_aliases,
+                        processes=processes, reporter=reporter)
 
 
 def route_faults(plan: FilterPlan, faults) -> None:
@@ -239,22 +243,25 @@ def choose_asking(options: argparse.Namespace):
 
 def build(options: argparse.Namespace, log: Log, explicit_log: bool, command_path: str | None = None
           ) -> tuple[Session, FilterPlan]:
-    faults = build_faults(options, log)
-    session, plan = _build_mode(options, log, explicit_log, command_path)
+    # built first and given to whoever needs them: no decider is handed the session later
+    processes = ProcessTable()
+    reporter = Reporter(log)
+    faults = build_faults(options, log, processes, reporter)
+    session, plan = _build_mode(options, log, explicit_log, command_path, processes, reporter)
     if faults is not None:
         route_faults(plan, faults)
         apply_baseline(plan)
-        faults.session = session
         session.chain.deciders.insert(0, faults)  # first: a failed call is never learned
     route_userfaultfd(plan)
     session.chain.deciders.insert(0, UffdGuard(session.store))  # before all: no mode may grant it unnamed
     return session, plan
 
 
-def _build_mode(options: argparse.Namespace, log: Log, explicit_log: bool, command_path: str | None
-                ) -> tuple[Session, FilterPlan]:
+def _build_mode(options: argparse.Namespace, log: Log, explicit_log: bool, command_path: str | None,
+                processes: ProcessTable, reporter: Reporter) -> tuple[Session, FilterPlan]:
     if options.permit_all:
-        session = Session(log=log, chain=Chain([PermitAll(log=explicit_log)]))
+        session = Session(log=log, chain=Chain([PermitAll(log=explicit_log)]), processes=processes,
+                          reporter=reporter)
         return session, base_plan(abi.RET_USER_NOTIF if explicit_log else abi.RET_ALLOW)
 
     from .decide.modes import Enforce, Learn, Observer
@@ -289,14 +296,12 @@ def _build_mode(options: argparse.Namespace, log: Log, explicit_log: bool, comma
         if transport_factory is None:  # not reached: asking chose one above
             raise NoMode(NO_MODE)
         transport = transport_factory()  # started now: a frontend that cannot start is an error
-        fallback = Asker(transport_factory, store, make_parser(), decider, use_aliases, waiter, timeout, job)
-        fallback.transport = transport
+        fallback = Asker(transport_factory, store, make_parser(), decider, use_aliases, waiter, timeout, job,
+                         reporter=reporter, transport=transport)
         plan = FilterPlan(default=abi.RET_USER_NOTIF)
     apply_baseline(plan)
     route_refused_breaks(plan)
     deciders.append(fallback)
-    session = Session(log=log, chain=Chain(deciders), store=store,
-                      save_interval=None if options.enforce else SAVE_INTERVAL)
-    if not isinstance(fallback, (Enforce, Learn)):  # asking: the Asker logs through the session
-        fallback.session = session
+    session = Session(log=log, chain=Chain(deciders), processes=processes, store=store,
+                      save_interval=None if options.enforce else SAVE_INTERVAL, reporter=reporter)
     return session, plan

@@ -35,7 +35,7 @@ class Decision:
     value: int = 0  # RETURN's result
     signal: int = 0  # a signal to deliver to the calling thread first (fault injection)
     # how a permit is carried out: "" continues the call; an EFFECTS name means systrace
-    # does the call itself on what was checked (supervisor.EFFECTS)
+    # does the call itself on what was checked (effects.EFFECTS)
     effect: str = ""
 
     def __post_init__(self) -> None:

@@ -30,17 +30,18 @@ if TYPE_CHECKING:
     from ..frontend.waiting import Waiter
     from ..policy.parse import Parser
     from ..policy.store import Store
-    from ..session import Session
     from .policy import PolicyDecider
+    from .reporting import Reporter
 
 MAX_ROUNDS = 50  # answers to one question before giving up (a confused frontend)
 
 
 class Asker:
     def __init__(self, transport_factory, store: Store, parser: Parser, policy: PolicyDecider, use_aliases: bool = True,
-                 waiter: Waiter | None = None, timeout: float | None = None, job: JobControl | None = None):
+                 waiter: Waiter | None = None, timeout: float | None = None, job: JobControl | None = None, *,
+                 reporter: Reporter, transport: Transport | None = None):
         self.transport_factory = transport_factory
-        self.transport: Transport | None = None
+        self.transport = transport  # started by wiring (a frontend that cannot start is an error), or on demand
         self.restarts_left = 1
         self.store = store
         self.parser = parser
@@ -50,7 +51,7 @@ class Asker:
         self.timeout = timeout  # --answer-timeout (None: wait as long as it takes)
         self.job = job  # -t's job control, or None
         self.child_pidfd = -1
-        self.session: Session | None = None  # set by wiring: for the question line and the log
+        self.reporter = reporter  # the question line and the log
 
     def attach(self, signal_fd: int, read_signals, handle, child_pid: int, child_pidfd: int):
         """Called by the supervisor before the command execs: questions wait on its
@@ -97,7 +98,6 @@ class Asker:
         """No usable answer (timeout, an over-long line): this call is denied and logged.
         A frontend program's next answer could belong to this question, so it is ended
         and started afresh (its one restart); on the terminal what was typed is dropped."""
-        assert self.session is not None
         call.reason = reason
         transport = self.transport
         if isinstance(transport, TerminalTransport):
@@ -105,7 +105,7 @@ class Asker:
                 transport.tell(f"({reason}: denied)")
             transport.discard_input()
         elif transport is not None:
-            self.session.log.message(f"frontend {reason}; " + (
+            self.reporter.log.message(f"frontend {reason}; " + (
                 "restarting it" if self.restarts_left > 0 else "denying every question from now on"), event="frontend")
             transport.close()
             self.transport = None
@@ -130,10 +130,9 @@ class Asker:
         return Decision(DENY, errno.EPERM, log=True, source="ask")
 
     def _frontend_gone(self, call: Call, reason: str) -> Decision:
-        assert self.session is not None
         if self.restarts_left > 0:
             self.restarts_left -= 1
-            self.session.log.message(f"frontend gone ({reason}); restarting it", event="frontend")
+            self.reporter.log.message(f"frontend gone ({reason}); restarting it", event="frontend")
             try:
                 if self.transport is None:
                     self.transport = self.transport_factory()
@@ -142,7 +141,7 @@ class Asker:
                 return self._ask(call)
             except FrontendGone as again:
                 reason = str(again)
-        self.session.log.message(f"frontend gone ({reason}); denying every question from now on", event="frontend")
+        self.reporter.log.message(f"frontend gone ({reason}); denying every question from now on", event="frontend")
         self.restarts_left = -1
         if self.transport is not None:
             self.transport.close()
@@ -154,7 +153,6 @@ class Asker:
         return Decision(DENY, errno.EPERM, log=True, source="ask")
 
     def _ask(self, call: Call) -> Decision:
-        assert self.session is not None
         if self.transport is None:
             self.transport = self.transport_factory()
         stored = call.policy
@@ -165,7 +163,7 @@ class Asker:
         asked_name = alias or call.name
         if alias:
             call.asked_as = (alias, tuple(getattr(translation, "alias_list", ())))
-        question = self.session.question(call).line()
+        question = self.reporter.question(call).line()
         prompt_only = bool(call.ask)
         transport = self.transport
         transport.begin()  # -t: systrace owns the terminal until the question is settled

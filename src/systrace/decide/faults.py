@@ -14,7 +14,8 @@ from . import DENY, PERMIT, RETURN, Decision
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
 if TYPE_CHECKING:
     from ..call import Call
-    from ..session import Session
+    from ..processes import ProcessTable
+    from .reporting import Reporter
 
 
 class _Counters:
@@ -28,7 +29,7 @@ class _Counters:
 
 class FaultDecider:
     def __init__(self, random: RandomFaults | None, rules: RuleFaults | None, replay: ReplayFaults | None,
-                 use_aliases: bool = True):
+                 use_aliases: bool = True, processes: ProcessTable | None = None, reporter: Reporter | None = None):
         self.random = random
         self.rules = rules
         self.replay = replay
@@ -36,7 +37,8 @@ class FaultDecider:
         selected = frozenset().union(*(source.syscalls() for source in (random, rules, replay) if source is not None))
         self.routed = frozenset(real_name(key) for key in selected)  # NAME/fd: its call is routed
         self.counters: dict[int, _Counters] = {}
-        self.session: Session | None = None
+        self.processes = processes  # who owns a counter (a reused pid starts afresh)
+        self.reporter = reporter  # each fault is logged (None: not logged)
         self.injected = 0
 
     def decide(self, call: Call) -> Decision | None:
@@ -73,7 +75,7 @@ class FaultDecider:
         return fd_form_key(call.name) if translated(call, self.use_aliases).fd_form else call.name
 
     def _counters_of(self, call: Call) -> _Counters:
-        owner = self.session.processes.info(call.tgid) if self.session is not None else call.tgid
+        owner = self.processes.info(call.tgid) if self.processes is not None else call.tgid
         counters = self.counters.get(call.tgid)
         if counters is None or counters.owner is not owner:
             counters = self.counters[call.tgid] = _Counters(owner)
@@ -85,14 +87,15 @@ class FaultDecider:
         return any(pattern.match(name) for name in names)
 
     def _log(self, call: Call, fault: Fault) -> None:
-        if self.session is None:
+        reporter = self.reporter
+        if reporter is None:
             return
         translated(call, self.use_aliases)  # the question line shows the arguments
         what = f"fault[{name_of(fault.error).upper()}]" if fault.error is not None else (
             f"fault[retval={fault.retval}]" if fault.retval is not None else "fault[signal]")
         extra = f", signal: {fault.signal}" if fault.signal else ""
-        self.session.log.message(
-            f"{what} user: {self.session.user_name(call.uid)}, prog: {self.session.question(call).line()}, "
+        reporter.log.message(
+            f"{what} user: {reporter.user_name(call.uid)}, prog: {reporter.question(call).line()}, "
             f"call: {fault.index}{extra}",
             event="fault", binary=call.exe, syscall=call.name, call=fault.index, errno=fault.error or 0,
             retval=fault.retval, signal=fault.signal or 0, pid=call.tgid, tid=call.tid, source=fault.source,

@@ -18,24 +18,24 @@ from ..translate.translator import translated
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from ..call import Call
-    from ..session import Session
+    from ..processes import ProcessTable
 
 
 class SiteRecorder:
     """A decider that records and never decides: the next one (PermitAll) lets the call run."""
 
-    def __init__(self, routed: frozenset[str], out, use_aliases: bool = True):
+    def __init__(self, routed: frozenset[str], out, use_aliases: bool = True, processes: ProcessTable | None = None):
         self.routed = routed
         self.out = out
         self.use_aliases = use_aliases
-        self.session: Session | None = None
+        self.processes = processes  # who owns a call (a reused pid, an exec: a new process)
         self._owners: dict[int, tuple[object, int]] = {}  # tgid -> (its ThreadInfo, process number)
         self._next = 0
 
     def decide(self, call: Call):
         if call.name not in self.routed:
             return None
-        owner = self.session.processes.info(call.tgid) if self.session is not None else call.tgid
+        owner = self.processes.info(call.tgid) if self.processes is not None else call.tgid
         known = self._owners.get(call.tgid)
         if known is None or known[0] is not owner:  # a new process, or the same after exec
             self._next += 1
@@ -56,6 +56,7 @@ def main(argv: list[str]) -> int:
     from ..kernel import abi
     from ..kernel.launch import LaunchError, resolve_command
     from ..log import Log
+    from ..processes import ProcessTable
     from ..session import Session
     from ..wiring import route_faults
     from .sites import failable
@@ -75,9 +76,9 @@ def main(argv: list[str]) -> int:
         print(f"systrace: {error}", file=sys.stderr)
         return error.status
     with open(out_path, "w", encoding="utf-8", errors="surrogateescape") as out:
-        recorder = SiteRecorder(routed, out)
-        session = Session(log=Log([]), chain=Chain([recorder, PermitAll(log=False)]))
-        recorder.session = session
+        processes = ProcessTable()
+        recorder = SiteRecorder(routed, out, processes=processes)
+        session = Session(log=Log([]), chain=Chain([recorder, PermitAll(log=False)]), processes=processes)
         plan = base_plan(abi.RET_ALLOW)
         route_faults(plan, recorder)
         apply_baseline(plan)
