@@ -11,6 +11,7 @@ import select
 from pathlib import Path
 
 import pytest
+from fakes import FakeFrontend, FakeListener
 
 from systrace import effects as effects_module
 from systrace.call import Call
@@ -28,52 +29,6 @@ from systrace.translate.translator import Translated
 from systrace.wiring import make_parser
 
 FAKE = "/usr/bin/fake-program"
-
-
-class FakeListener:
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, int, int]] = []
-
-    def allow(self, notif_id: int) -> bool:
-        self.sent.append(("allow", notif_id, 0))
-        return True
-
-    def fail(self, notif_id: int, code: int) -> bool:
-        self.sent.append(("fail", notif_id, code))
-        return True
-
-    def succeed(self, notif_id: int, value: int) -> bool:
-        self.sent.append(("succeed", notif_id, value))
-        return True
-
-    def id_valid(self, notif_id: int) -> bool:
-        return True
-
-
-class FakeTransport:
-    """Answers each question with the next scripted lines."""
-
-    def __init__(self, answers: list[str]):
-        self.answers = list(answers)
-        self.told: list[str] = []
-
-    def begin(self) -> None:  # a question starts (-t takes the terminal)
-        pass
-
-    def end(self) -> None:
-        pass
-
-    def ask(self, question: str) -> str:
-        return self.answers.pop(0)
-
-    def read_answer(self) -> str:
-        return self.answers.pop(0)
-
-    def tell(self, line: str) -> None:
-        self.told.append(line)
-
-    def close(self) -> None:
-        pass
 
 
 def rename_call(notif_id: int = 1) -> Call:
@@ -97,7 +52,7 @@ def pipeline(tmp_path: Path, rules: str, answers: list[str], require_policy: boo
     store = Store(make_parser(), tmp_path / "policies", [tmp_path / "templates"], system_dir=tmp_path / "none")
     store.load()
     decider = PolicyDecider(store, expander({}), require_policy=require_policy)
-    transport = FakeTransport(answers)
+    transport = FakeFrontend(list(answers))
     reporter = Reporter(Log([]))
     asker = Asker(lambda: transport, store, make_parser(), decider, reporter=reporter)
     session = Session(Log([]), Chain([decider, asker]), store=store, reporter=reporter)

@@ -12,14 +12,18 @@ from .processes import ProcessTable
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from .frontend.question import Question
     from .policy.store import Store
 
 
 class Session:
     def __init__(self, log: Log, chain: Chain, processes: ProcessTable | None = None, store: Store | None = None,
-                 save_interval: float | None = None, use_aliases: bool = True, reporter: Reporter | None = None):
+                 save_interval: float | None = None, use_aliases: bool = True, reporter: Reporter | None = None,
+                 clock: Callable[[], float] = time.monotonic):
         self.log = log
+        self.clock = clock  # when learned rules are due to be written (tests inject one)
         # the question line and the log record; shared with the deciders that log
         self.reporter = Reporter(log, use_aliases) if reporter is None else reporter
         self.chain = chain
@@ -28,7 +32,7 @@ class Session:
         self.save_interval = save_interval  # seconds between writes of learned rules
         self.served = 0  # notifications answered (set when supervision ends)
         self.routed: dict[int, int] = {}  # ... by system call number
-        self._last_save = time.monotonic()
+        self._last_save = self.clock()
 
     def decide(self, call: Call) -> Decision:
         decision = self.chain.decide(call)
@@ -49,15 +53,15 @@ class Session:
         """Milliseconds until the next periodic duty (-1: none)."""
         if self.save_interval is None:
             return -1
-        remaining = self._last_save + self.save_interval - time.monotonic()
+        remaining = self._last_save + self.save_interval - self.clock()
         return max(0, int(remaining * 1000))
 
     def tick(self) -> None:
-        if self.save_interval is not None and time.monotonic() >= self._last_save + self.save_interval:
+        if self.save_interval is not None and self.clock() >= self._last_save + self.save_interval:
             self.save()
 
     def save(self) -> list[str]:
-        self._last_save = time.monotonic()
+        self._last_save = self.clock()
         problems = self.store.save() if self.store is not None else []
         for problem in problems:
             self.log.message(f"policy not written: {problem}", event="error")

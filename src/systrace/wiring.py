@@ -228,7 +228,7 @@ def choose_asking(options: argparse.Namespace):
 
         argv = shlex.split(options.gui)
         timeout = DEFAULT_FRONTEND_TIMEOUT if timeout is None else timeout
-        return (lambda: ProgramTransport(argv, waiter, timeout)), waiter, timeout, None
+        return (lambda: ProgramTransport(argv, waiter)), waiter, timeout, None
     try:
         TerminalTransport().close()
     except FrontendGone as error:
@@ -238,7 +238,7 @@ def choose_asking(options: argparse.Namespace):
     from .frontend.terminal import JobControl
 
     job = JobControl()
-    return (lambda: TerminalTransport(waiter=waiter, timeout=timeout, job=job)), waiter, timeout, job
+    return (lambda: TerminalTransport(waiter=waiter, job=job)), waiter, timeout, job
 
 
 def build(options: argparse.Namespace, log: Log, explicit_log: bool, command_path: str | None = None

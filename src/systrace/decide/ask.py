@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import time
 
 from ..frontend import protocol
+from ..frontend.conversation import IDLE, NeedData
 from ..frontend.errors import Abandoned, FrontendGone, Interrupted, NoAnswer, ProtocolError
 from ..frontend.protocol import Answer
 from ..frontend.transport import TerminalTransport
@@ -24,6 +26,8 @@ from .modes import exact_expr
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from ..call import Call
     from ..frontend.terminal import JobControl
     from ..frontend.transport import Transport
@@ -33,13 +37,12 @@ if TYPE_CHECKING:
     from .policy import PolicyDecider
     from .reporting import Reporter
 
-MAX_ROUNDS = 50  # answers to one question before giving up (a confused frontend)
 
 
 class Asker:
     def __init__(self, transport_factory, store: Store, parser: Parser, policy: PolicyDecider, use_aliases: bool = True,
                  waiter: Waiter | None = None, timeout: float | None = None, job: JobControl | None = None, *,
-                 reporter: Reporter, transport: Transport | None = None):
+                 reporter: Reporter, transport: Transport | None = None, clock: Callable[[], float] = time.monotonic):
         self.transport_factory = transport_factory
         self.transport = transport  # started by wiring (a frontend that cannot start is an error), or on demand
         self.restarts_left = 1
@@ -52,6 +55,7 @@ class Asker:
         self.job = job  # -t's job control, or None
         self.child_pidfd = -1
         self.reporter = reporter  # the question line and the log
+        self.clock = clock  # answer deadlines (the waiter's clock)
 
     def attach(self, signal_fd: int, read_signals, handle, child_pid: int, child_pidfd: int):
         """Called by the supervisor before the command execs: questions wait on its
@@ -102,7 +106,7 @@ class Asker:
         transport = self.transport
         if isinstance(transport, TerminalTransport):
             with contextlib.suppress(FrontendGone):
-                transport.tell(f"({reason}: denied)")
+                transport.send(transport.conversation.notice(f"({reason}: denied)"))
             transport.discard_input()
         elif transport is not None:
             self.reporter.log.message(f"frontend {reason}; " + (
@@ -122,7 +126,7 @@ class Asker:
         transport = self.transport
         if isinstance(transport, TerminalTransport):
             with contextlib.suppress(FrontendGone):
-                transport.tell(f"({name}: question abandoned, denied)")
+                transport.send(transport.conversation.notice(f"({name}: question abandoned, denied)"))
             transport.discard_input()
         elif transport is not None:
             transport.close()
@@ -164,24 +168,32 @@ class Asker:
         if alias:
             call.asked_as = (alias, tuple(getattr(translation, "alias_list", ())))
         question = self.reporter.question(call).line()
-        prompt_only = bool(call.ask)
         transport = self.transport
+        conversation = transport.conversation
         transport.begin()  # -t: systrace owns the terminal until the question is settled
         try:
-            line = transport.ask(question)
-            for _ in range(MAX_ROUNDS):
-                answer = protocol.prompt_answer(line) if prompt_only else protocol.parse_answer(line)
+            transport.send(conversation.question(question, prompt_only=bool(call.ask)))
+            while True:
+                answer = self._next_answer(transport)
                 decision, reply = self._apply(answer, call, stored, asked_name)
                 if decision is not None:
-                    transport.tell(protocol.OKAY)
+                    transport.send(conversation.accept())
                     return decision
-                for text in reply:
-                    transport.tell(text)
-                transport.tell(protocol.WRONG)
-                line = transport.read_answer()
+                transport.send(conversation.reject(reply))
         finally:
+            if conversation.state != IDLE:  # unanswered: the next question starts afresh
+                conversation.abandon()
             transport.end()
-        raise FrontendGone("too many answers to one question")
+
+    def _next_answer(self, transport: Transport) -> Answer:
+        """Read until the conversation has the next answer line (or the deadline passes)."""
+        conversation = transport.conversation
+        deadline = None if self.timeout is None else self.clock() + self.timeout
+        while True:
+            event = conversation.next_event()
+            if not isinstance(event, NeedData):
+                return event
+            conversation.receive_data(transport.receive(deadline))
 
     def _apply(self, answer: Answer, call: Call, stored, asked_name: str) -> tuple[Decision | None, list[str]]:
         """A decision (accepted), or the lines to send back before asking again."""

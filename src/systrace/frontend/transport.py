@@ -1,9 +1,10 @@
 """Where questions go: the controlling terminal (-t) or a frontend program (-g) that gets
 a socketpair as its stdin and stdout, like the original's xsystrace.
 
-Nothing here blocks: reads and writes wait in a Waiter (poll on the descriptor, the
-signalfd and a deadline). An answer line is at most MAX_LINE bytes; a longer one is a
-protocol error, so a frontend that writes without a newline cannot grow systrace."""
+Transports only move bytes; what the bytes mean (the question, OKAY/WRONG, answer lines
+and their limits) is the Conversation's (frontend/conversation.py), which each transport
+carries for its connection. Nothing here blocks: reads and writes wait in a Waiter (poll
+on the descriptor, the signalfd and a deadline)."""
 
 from __future__ import annotations
 
@@ -13,39 +14,38 @@ import signal
 import socket
 import subprocess
 import termios
-import time
 from typing import Protocol
 
 from ..kernel.wakeup import unpin
-from .errors import FrontendGone, NoAnswer, ProtocolError
+from .conversation import MAX_LINE, Conversation
+from .errors import FrontendGone, NoAnswer
 from .waiting import Waiter
 
-MAX_LINE = 64 * 1024  # bytes in one answer line
 WRITE_TIMEOUT = 10.0  # seconds a question may take to be written (a frontend that never reads)
 
 
 class Transport(Protocol):
+    conversation: Conversation  # the protocol state of this connection
+
     def begin(self) -> None: ...
     def end(self) -> None: ...
-    def ask(self, question: str) -> str: ...
-    def tell(self, line: str) -> None: ...
-    def read_answer(self) -> str: ...
+    def send(self, data: bytes) -> None: ...
+    def receive(self, deadline: float | None) -> bytes: ...
     def restart(self) -> None: ...
     def close(self) -> None: ...
 
 
-class _Lines:
-    """Line reading and writing on a non-blocking descriptor, through a Waiter."""
+class _Bytes:
+    """Writing and reading on a non-blocking descriptor, through a Waiter."""
 
-    def __init__(self, waiter: Waiter | None, timeout: float | None, what: str):
+    def __init__(self, waiter: Waiter | None, what: str, conversation: Conversation):
         self.waiter = waiter or Waiter()
-        self.timeout = timeout
         self.what = what
-        self.buffer = b""
+        self.conversation = conversation
         self.fd = -1
 
-    def write_all(self, data: bytes) -> None:
-        deadline = time.monotonic() + WRITE_TIMEOUT
+    def send(self, data: bytes) -> None:
+        deadline = self.waiter.clock() + WRITE_TIMEOUT
         while data:
             try:
                 written = os.write(self.fd, data)
@@ -59,35 +59,23 @@ class _Lines:
                 raise FrontendGone(error.strerror or str(error)) from None
             data = data[written:]
 
-    def read_line(self, eof_message: str) -> str:
-        deadline = time.monotonic() + self.timeout if self.timeout is not None else None
-        while b"\n" not in self.buffer:
-            if len(self.buffer) > MAX_LINE:
-                self.buffer = b""
-                raise ProtocolError(f"an answer longer than {MAX_LINE} bytes")
+    def receive(self, deadline: float | None) -> bytes:
+        """What can be read, waiting until `deadline` (raises NoAnswer); b"": end of input."""
+        while True:
             try:
-                chunk = os.read(self.fd, MAX_LINE + 1)
+                return os.read(self.fd, MAX_LINE + 1)
             except BlockingIOError:
                 self.waiter.wait(self.fd, select.POLLIN, deadline)
-                continue
             except OSError as error:
                 raise FrontendGone(error.strerror or str(error)) from None
-            if not chunk:
-                raise FrontendGone(eof_message)
-            self.buffer += chunk
-        line, _, self.buffer = self.buffer.partition(b"\n")
-        if len(line) > MAX_LINE:
-            raise ProtocolError(f"an answer longer than {MAX_LINE} bytes")
-        return line.decode("utf-8", "surrogateescape").rstrip("\r")
 
 
-class TerminalTransport(_Lines):
+class TerminalTransport(_Bytes):
     """Questions on /dev/tty, so the tracee keeps its own stdin and stdout. With job
     control, systrace owns the terminal while a question waits (frontend/terminal.py)."""
 
-    def __init__(self, path: str = "/dev/tty", waiter: Waiter | None = None, timeout: float | None = None,
-                 job=None):
-        super().__init__(waiter, timeout, path)
+    def __init__(self, path: str = "/dev/tty", waiter: Waiter | None = None, job=None):
+        super().__init__(waiter, path, Conversation(b"Answer: ", "end of input on the terminal"))
         self.path = path
         self.job = job  # a terminal.JobControl, or None
         self.previous: int | None = None
@@ -111,20 +99,9 @@ class TerminalTransport(_Lines):
             self.job.give_back(self.previous)
             self.previous = None
 
-    def ask(self, question: str) -> str:
-        self.tell(question)
-        return self.read_answer()
-
-    def tell(self, line: str) -> None:
-        self.write_all((line + "\n").encode("utf-8", "surrogateescape"))
-
-    def read_answer(self) -> str:
-        self.write_all(b"Answer: ")
-        return self.read_line("end of input on the terminal")
-
     def discard_input(self) -> None:
         """After a question ends unanswered: what was typed for it is not the next answer."""
-        self.buffer = b""
+        self.conversation.discard()
         try:
             termios.tcflush(self.fd, termios.TCIFLUSH)
         except termios.error:
@@ -136,11 +113,11 @@ class TerminalTransport(_Lines):
             self.fd = -1
 
 
-class ProgramTransport(_Lines):
+class ProgramTransport(_Bytes):
     """A frontend program with a socketpair as its stdin and stdout."""
 
-    def __init__(self, argv: list[str], waiter: Waiter | None = None, timeout: float | None = None):
-        super().__init__(waiter, timeout, argv[0])
+    def __init__(self, argv: list[str], waiter: Waiter | None = None):
+        super().__init__(waiter, argv[0], Conversation(b"", "EOF on policy input request"))
         self.argv = argv
         self.process: subprocess.Popen | None = None
         self.sock: socket.socket | None = None
@@ -162,23 +139,13 @@ class ProgramTransport(_Lines):
         ours.setblocking(False)
         self.sock = ours
         self.fd = ours.fileno()
-        self.buffer = b""
+        self.conversation.reset()
 
     def begin(self) -> None:
         pass
 
     def end(self) -> None:
         pass
-
-    def ask(self, question: str) -> str:
-        self.tell(question)
-        return self.read_answer()
-
-    def tell(self, line: str) -> None:
-        self.write_all((line + "\n").encode("utf-8", "surrogateescape"))
-
-    def read_answer(self) -> str:
-        return self.read_line("EOF on policy input request")
 
     def close(self) -> None:
         if self.sock is not None:

@@ -19,7 +19,8 @@ Signals = list[tuple[int, int, int]]  # (number, si_code, sender pid)
 
 
 class Waiter:
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock  # the deadlines it is given are on this clock (tests inject one)
         self.signal_fd = -1
         self.read_signals: Callable[[], Signals] = list
         self.handle: Callable[[Signals], None] = lambda signals: None
@@ -39,7 +40,7 @@ class Waiter:
         while True:
             timeout = None
             if deadline is not None:
-                left = deadline - time.monotonic()
+                left = deadline - self.clock()
                 if left <= 0:
                     raise NoAnswer
                 timeout = int(left * 1000) + 1
