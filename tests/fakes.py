@@ -9,6 +9,7 @@ import os
 from systrace.frontend.conversation import Conversation
 from systrace.frontend.errors import NoAnswer
 from systrace.kernel.notify import Notification
+from systrace.log import Sink
 
 X86_64 = 0xC000003E
 
@@ -144,3 +145,20 @@ class FakeFrontend:
 
     def close(self) -> None:
         self.closed += 1
+
+
+class ListSink(Sink):
+    """A log sink that keeps (message, fields) in memory."""
+
+    name = "memory"
+
+    def __init__(self) -> None:
+        super().__init__(json_lines=False)
+        self.records: list[tuple[str, dict[str, object]]] = []
+
+    def write(self, message: str, fields: dict[str, object]) -> None:
+        self.records.append((message, fields))
+
+    @property
+    def messages(self) -> list[str]:
+        return [message for message, _ in self.records]

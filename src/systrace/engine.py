@@ -44,7 +44,7 @@ def supervise(path: str, argv: list[str], env: dict[str, str], session: Session,
         pin_here()
     listener = Listener(launched.listener_fd)
     listener.set_sync_wake_up()
-    supervisor = Supervisor(session, listener, launched, signals)
+    supervisor = Supervisor.of_launch(session, listener, launched, signals)
     try:
         status = supervisor.run()
     finally:

@@ -46,18 +46,26 @@ STALE = Decision(DENY, errno.EPERM, source="stale")
 
 
 class Supervisor:
-    def __init__(self, session: Session, listener: Listener, launched: Launched, signals: SignalFd):
+    def __init__(self, session: Session, listener: Listener, handshake: LaunchHandshake, children: Children,
+                 effects: Effects):
         self.session = session
         self.listener = listener
-        self.poller = select.poll()
-        self.handshake = LaunchHandshake(launched)
-        self.children = Children(launched, signals, self.handshake)
-        self.effects = Effects(session, listener, self.poller)
+        self.handshake = handshake
+        self.children = children
+        self.effects = effects
+        self.poller = effects.poller  # the effects' helpers are watched in the loop's poll
         self.breaks = BreakKeeper(session.processes)  # a refused brk returns the break, not -errno
         self.served = 0
         self.routed: dict[int, int] = {}  # notifications by system call number (--stats)
         self._listener_ready = select.poll()  # is another notification pending right now?
         self._listener_ready.register(listener.fileno(), select.POLLIN)
+
+    @classmethod
+    def of_launch(cls, session: Session, listener: Listener, launched: Launched, signals: SignalFd) -> Supervisor:
+        """The parts for a command started by kernel/launch.py, wired."""
+        handshake = LaunchHandshake(launched)
+        children = Children(launched, signals, handshake)
+        return cls(session, listener, handshake, children, Effects(session, listener, select.poll()))
 
     @property
     def exec_error(self) -> int:
