@@ -6,29 +6,10 @@ or `..., args: N` when no translator applies. Values are escaped as the original
 
 from __future__ import annotations
 
-import re
-
+from ..policy.escaping import escape
 from ..record import record
 
-_SPECIAL = re.compile(r'[\\"\x00-\x1f\x7f\udc80-\udcff]')
-_NAMED = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r"}
-
-
-def _escape_char(match: re.Match[str]) -> str:
-    char = match.group()
-    named = _NAMED.get(char)
-    if named is not None:
-        return named
-    code = ord(char)
-    if code >= 0xDC80:  # a byte that was not UTF-8 (surrogateescape)
-        code -= 0xDC00
-    return f"\\x{code:02x}"
-
-
-def escape(value: str) -> str:
-    if _SPECIAL.search(value) is None:  # the common case: nothing to escape
-        return value
-    return _SPECIAL.sub(_escape_char, value)
+__all__ = ["Question", "escape"]
 
 
 @record

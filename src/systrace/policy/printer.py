@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import re
 
-from ..frontend.question import escape
 from . import ast
+from .escaping import escape
 
 _NEEDS_QUOTES = re.compile(r'[\\"\x00-\x1f\x7f-\x9f\u2028\u2029\udc80-\udcff]|, Emulation:|, Description:|^\s|\s$')
 

@@ -1,0 +1,27 @@
+"""How a string is written inside double quotes, in policy files and in the question
+line, as the original systrace did (\\ \" \n \r); other control bytes and bytes that are
+not UTF-8 (surrogateescape) become \\xNN. Pure."""
+
+from __future__ import annotations
+
+import re
+
+_SPECIAL = re.compile(r'[\\"\x00-\x1f\x7f\udc80-\udcff]')
+_NAMED = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r"}
+
+
+def _escape_char(match: re.Match[str]) -> str:
+    char = match.group()
+    named = _NAMED.get(char)
+    if named is not None:
+        return named
+    code = ord(char)
+    if code >= 0xDC80:  # a byte that was not UTF-8 (surrogateescape)
+        code -= 0xDC00
+    return f"\\x{code:02x}"
+
+
+def escape(value: str) -> str:
+    if _SPECIAL.search(value) is None:  # the common case: nothing to escape
+        return value
+    return _SPECIAL.sub(_escape_char, value)
