@@ -57,6 +57,10 @@ from .args import (
     UnameArg,
 )
 
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
+if TYPE_CHECKING:
+    from typing import Any
+
 SELF = "self"  # acts only on the calling process
 HELD = "held"  # on descriptors it holds, within the access their open granted
 OUTSIDE = "outside"  # on anything else: files, processes, the terminal, mounts, network, system
@@ -92,7 +96,7 @@ class Row:
 ROWS: dict[str, Row] = {}
 
 
-def _row(name: str, nargs: int, classes: str, reach: str, *args: ArgSpec, **fields) -> None:
+def _row(name: str, nargs: int, classes: str, reach: str, *args: ArgSpec, **fields: Any) -> None:
     klass = frozenset(classes.split())
     if "deny" not in fields:
         fields["deny"] = EACCES if "file" in klass and reach == OUTSIDE else ENOMEM if "memory" in klass else EPERM
@@ -101,7 +105,7 @@ def _row(name: str, nargs: int, classes: str, reach: str, *args: ArgSpec, **fiel
     ROWS[name] = Row(name, nargs, klass, reach, tuple(args), **fields)
 
 
-def _rows(names: str, nargs: int, classes: str, reach: str, *args: ArgSpec, **fields) -> None:
+def _rows(names: str, nargs: int, classes: str, reach: str, *args: ArgSpec, **fields: Any) -> None:
     for name in names.split():
         _row(name, nargs, classes, reach, *args, **fields)
 

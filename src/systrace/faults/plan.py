@@ -18,6 +18,10 @@ from ..record import record
 from .spec import InjectRule
 from .tables import ERRNOS, NEVER_FAIL
 
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
 
 @record
 class Fault:
@@ -73,7 +77,7 @@ class RuleFaults:
     def syscalls(self) -> frozenset[str]:
         return frozenset().union(*(rule.syscalls for rule in self.rules)) if self.rules else frozenset()
 
-    def decide(self, syscall: str, counts: dict[int, int], path_matches) -> Fault | None:
+    def decide(self, syscall: str, counts: dict[int, int], path_matches: Callable[[str], bool]) -> Fault | None:
         """`counts` maps rule number -> how many calls the rule selected so far in this
         process (updated here); `path_matches(glob)` tells whether the call names a path
         matching the glob."""

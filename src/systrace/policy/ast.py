@@ -94,7 +94,7 @@ class Policy:
         self.description = description
         self.line = line  # of its header in the file it was read from (0: not read); not compared
 
-    def _key(self) -> tuple:
+    def _key(self) -> tuple[object, ...]:
         return (self.name, self.emulation, self.lines, self.template, self.description)
 
     def __eq__(self, other: object) -> bool:

@@ -16,7 +16,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import lru_cache
 
 from . import ast
@@ -140,13 +140,13 @@ def symbol_holds(symbol: ast.Symbol, value: str) -> bool:
     raise ValueError(f"unknown operator {op}")
 
 
-def evaluate(expr: ast.Expr, args: Args, expand=lambda text: text) -> bool:
+def evaluate(expr: ast.Expr, args: Args, expand: Callable[[str], str] = lambda text: text) -> bool:
     """Does the expression hold for these arguments? `expand` substitutes $HOME etc. in
     the rule's values. Unknown (a comparison on an unreadable value) is not true."""
     return _evaluate(expr, args, expand) is True
 
 
-def _evaluate(expr: ast.Expr, args: Args, expand) -> bool | None:
+def _evaluate(expr: ast.Expr, args: Args, expand: Callable[[str], str]) -> bool | None:
     """True, False, or None: unknown."""
     if isinstance(expr, ast.TrueExpr):
         return True
@@ -176,7 +176,7 @@ def _evaluate(expr: ast.Expr, args: Args, expand) -> bool | None:
     return True if right is True else (None if left is None or right is None else False)
 
 
-def expander(variables: Mapping[str, str]):
+def expander(variables: Mapping[str, str]) -> Callable[[str], str]:
     """$HOME, $USER, $CWD (and ${NAME}) in rule values; `\\$` is a plain `$` (learned
     values are written that way: they match literally)."""
     pattern = re.compile(r"\\(\$(?:\{\w+\}|\w))|\$(\{(\w+)\}|(\w+))")
