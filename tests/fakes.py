@@ -115,10 +115,6 @@ class FakeFrontend:
     def lines(self) -> list[str]:
         return self.written.decode().splitlines()
 
-    @property
-    def told(self) -> list[str]:  # what followed the questions (OKAY, WRONG, replies)
-        return [line for line in self.lines if not line.startswith("syscall") and "prog:" not in line]
-
     def begin(self) -> None:
         self.began += 1
 

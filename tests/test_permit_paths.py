@@ -67,6 +67,7 @@ def carried_out(session: Session, call: Call, monkeypatch) -> tuple[list, list]:
     listener = FakeListener()
     effects = effects_module.Effects(session, listener, select.poll())
     effects.carry_out(call.notif, call, session.decide(call))
+    listener.close()
     return ran, listener.sent
 
 

@@ -62,11 +62,12 @@ class Parts:
         effects = Effects(self.session, self.listener, select.poll())
         self.supervisor = Supervisor(self.session, self.listener, handshake or NoHandshake(), children or NoChildren(),
                                      effects)
+        OPEN.append(self)
 
     def policy_decider(self, **options) -> PolicyDecider:
         return PolicyDecider(self.store, expander({}), **options)
 
-    def serve(self, *notifs) -> list[tuple[str, int, int]]:
+    def serve(self) -> list[tuple[str, int, int]]:
         """Serve what is queued; the answers sent for it."""
         before = len(self.listener.sent)
         self.supervisor.serve_batch()
@@ -75,6 +76,18 @@ class Parts:
     def close(self) -> None:
         self.listener.close()
         self.processes.close()
+        if isinstance(self.supervisor.children, NoChildren):
+            self.supervisor.children.close()
+
+
+OPEN: list[Parts] = []
+
+
+@pytest.fixture(autouse=True)
+def closed_afterwards():
+    yield
+    while OPEN:
+        OPEN.pop().close()
 
 
 class NoHandshake:
@@ -108,9 +121,14 @@ class NoChildren:
         raise AssertionError("no signal was sent")
 
     def finish(self) -> int:
-        os.close(self._read)
-        os.close(self._write)
+        self.close()
         return self.status
+
+    def close(self) -> None:
+        for fd in (self._read, self._write):
+            if fd >= 0:
+                os.close(fd)
+        self._read = self._write = -1
 
 
 class Path_:
@@ -144,7 +162,6 @@ def test_a_permitted_open_is_emulated_installed_with_addfd_and_answered_with_its
     assert parts.serve() == [("addfd", notif.id, 3), ("succeed", notif.id, 3)]
     assert parts.listener.installed == [(target.stat().st_ino, True)]  # the checked file, O_CLOEXEC kept
     assert parts.supervisor.served == 1 and parts.supervisor.routed == {SYSCALLS["openat"]: 1}
-    parts.close()
 
 
 def test_an_unmatched_call_is_denied_with_its_errno_and_logged(tmp_path: Path, target: Path) -> None:
