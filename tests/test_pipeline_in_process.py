@@ -16,8 +16,10 @@ from pathlib import Path
 
 import pytest
 from fakes import FakeClock, FakeFrontend, FakeListener, ListSink
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from systrace.decide import DENY, Chain, Decision, PermitAll
+from systrace.decide import DENY, PERMIT, RETURN, Chain, Decision, PermitAll
 from systrace.decide.ask import Asker
 from systrace.decide.faults import FaultDecider
 from systrace.decide.modes import Enforce, Learn, Observer
@@ -350,3 +352,37 @@ def test_save_interval_follows_the_injected_clock(tmp_path: Path) -> None:
     clock.advance(0.5)
     session.tick()
     assert saved == [1030.0] and session.poll_timeout() == 30000
+
+
+DECISIONS = st.one_of(
+    st.just(Decision(PERMIT)),
+    st.builds(lambda code: Decision(DENY, code), st.integers(1, 133)),
+    st.builds(lambda value: Decision(RETURN, value=value), st.integers(-(2**63), 2**63 - 1)),
+    st.none(),  # the scripted decider passes: the chain's end denies (EPERM)
+)
+
+
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(DECISIONS, min_size=1, max_size=20))
+def test_every_notification_gets_exactly_the_answer_its_decision_says_in_order(tmp_path: Path, decisions) -> None:
+    script = list(decisions)
+
+    class Scripted:
+        def decide(self, call):
+            return script.pop(0)
+
+    parts = Parts(lambda p: [Scripted()], tmp_path, None)
+    notifs = [parts.listener.push(SYSCALLS["getpid"]) for _ in decisions]
+    expected = []
+    for notif, decision in zip(notifs, decisions, strict=True):
+        if decision is None:
+            expected.append(("fail", notif.id, errno.EPERM))
+        elif decision.verdict == PERMIT:
+            expected.append(("allow", notif.id, 0))
+        elif decision.verdict == DENY:
+            expected.append(("fail", notif.id, decision.errno))
+        else:
+            expected.append(("succeed", notif.id, decision.value))
+    assert parts.serve() == expected
+    parts.close()
+    OPEN.remove(parts)
