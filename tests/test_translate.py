@@ -171,9 +171,32 @@ def test_proc_self_means_the_tracee(tree: Path) -> None:
     assert resolve(tracee, b"/proc/thread-self", follow=False) == "/proc/thread-self"
     assert resolve(tracee, b"/proc/self/task/1/comm") == "/proc/thread-self/comm"
     assert resolve(tracee, b"/proc/self/status") == "/proc/self/status"
-    other = FakeTracee(tree, tgid=os.getpid())  # another process's entry keeps its number
-    assert resolve(tracee, f"/proc/{os.getpid()}/status".encode()) == f"/proc/{os.getpid()}/status"
-    assert resolve(other, b"/proc/1/status") == "/proc/1/status"
+    other = FakeTracee(tree, tgid=os.getpid())  # another process's entry: by relation, never its number
+    assert resolve(tracee, f"/proc/{os.getpid()}/status".encode()) == "/proc/<outside the run>/status"
+    assert resolve(other, b"/proc/1/status") == "/proc/<outside the run>/status"
+
+
+def test_another_process_in_proc_is_named_by_its_relation() -> None:
+    """/proc/PID and /proc/PID/task/TID of another pid: the relations pid arguments get
+    (translate/pids.py), so a learned rule means the same process next run."""
+    from systrace.translate.filename import stable_name
+
+    tracee = FakeTracee(Path("/"), tgid=4242)  # the fake process table: 7 outside, 8 a child...
+    assert stable_name(b"/proc/8/stat", tracee) == "/proc/<descendant: /usr/bin/sleep>/stat"
+    assert stable_name(b"/proc/9/environ", tracee) == "/proc/<descendant: /usr/bin/cat>/environ"
+    assert stable_name(b"/proc/10/cmdline", tracee) == "/proc/<supervised: /usr/bin/make>/cmdline"
+    assert stable_name(b"/proc/7/mem", tracee) == "/proc/<outside the run>/mem"
+    assert stable_name(b"/proc/7", tracee) == "/proc/<outside the run>"
+    assert stable_name(b"/proc/4243/status", tracee) == "/proc/<own thread>/status"
+    assert stable_name(b"/proc/4242/task/4243/stat", tracee) == "/proc/self/task/<own thread>/stat"
+    assert stable_name(b"/proc/4242/task/4242/stat", tracee) == "/proc/thread-self/stat"
+    assert stable_name(b"/proc/8/task/8/stat", tracee) == "/proc/<descendant: /usr/bin/sleep>/task/" \
+                                                         "<descendant: /usr/bin/sleep>/stat"
+    # a pid that is no process: outside the run (its entries do not exist for anyone)
+    assert stable_name(b"/proc/31337/stat", tracee) == "/proc/<outside the run>/stat"
+    # what is not a pid keeps its name
+    for path in (b"/proc/sys/kernel/pid_max", b"/proc/007/stat", b"/proc/uptime", b"/proc/self/stat"):
+        assert stable_name(path, tracee) == os.fsdecode(path)
 
 
 def test_anonymous_objects_are_named_by_kind() -> None:
@@ -423,7 +446,8 @@ def test_what_systrace_acts_on_keeps_the_tracees_numbers(tree: Path) -> None:
     result = translate("unlink", (tracee.put(b"/proc/self/status\0"), 0, 0, 0, 0, 0), tracee)
     assert result.args == [("filename", "/proc/self/status")]
     assert result.targets == [b"/proc/1/status"]
-    from systrace.translate.filename import numbered
-
-    assert numbered("/proc/thread-self/comm", tracee) == b"/proc/1/task/1/comm"
-    assert numbered("/proc/selfish", tracee) == b"/proc/selfish"
+    result = translate("unlink", (tracee.put(b"/proc/thread-self/comm\0"), 0, 0, 0, 0, 0), tracee)
+    assert result.args == [("filename", "/proc/thread-self/comm")] and result.targets == [b"/proc/1/task/1/comm"]
+    other = FakeTracee(tree, tgid=os.getpid())  # pid 1 by relation; the call acts on /proc/1
+    result = translate("unlink", (other.put(b"/proc/1/environ\0"), 0, 0, 0, 0, 0), other)
+    assert result.args == [("filename", "/proc/<outside the run>/environ")] and result.targets == [b"/proc/1/environ"]

@@ -91,7 +91,7 @@ class Effects:
         try:
             fd = open_without_blocking(notif.id, notif.pid, call.tgid, target, translation.open_flags,
                                        translation.open_mode, self.session.processes.status_bytes(notif.pid),
-                                       translation.open_root, self.listener.fileno())
+                                       translation.open_root, self.listener.fileno(), translation.open_link)
         except EmulationError as error:
             self._emulation_refused(notif, call, error.errno, str(error))
             return

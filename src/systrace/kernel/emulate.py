@@ -41,17 +41,22 @@ def openat2(dirfd: int, path: bytes, flags: int, mode: int, resolve: int) -> int
 
 
 def open_for(tid: int, tgid: int, checked_path: bytes, flags: int, mode: int, status: bytes,
-             root: str | None = None) -> int:
+             root: str | None = None, link: bytes | None = None) -> int:
     """Open what the policy checked; return our fd (the caller injects and closes it).
+    `link`: what the tracee's descriptor named when checked, for a path ending on one.
     Raises EmulationError (fail closed) or OSError (the error the tracee would see)."""
     flags &= VALID_FLAGS
     if not flags & (os.O_CREAT | getattr(os, "O_TMPFILE", 0)):
         mode = 0
-    own = _OWN_FD.match(checked_path)
+    # O_NOFOLLOW, O_CREAT|O_EXCL: the magic link itself (ELOOP, EEXIST, O_PATH of the link)
+    follows = not flags & os.O_NOFOLLOW and not (flags & os.O_CREAT and flags & os.O_EXCL)
+    own = _OWN_FD.match(checked_path) if follows else None
     if own:
         if int(own.group(1)) != tgid:
             raise EmulationError(errno.EACCES, "another process's descriptor")
-        return _reopen_descriptor(tgid, int(own.group(2)), flags, tracee_identity(status, tid))
+        if link is None:
+            raise EmulationError(errno.EACCES, "a descriptor reopened without what it named when checked")
+        return _reopen_descriptor(tgid, int(own.group(2)), flags, tracee_identity(status, tid), link)
     if not checked_path.startswith(b"/"):
         raise EmulationError(errno.EACCES, f"not a path: {checked_path!r}")
     if root is None:  # else: the root the checked path was resolved in
@@ -75,10 +80,12 @@ def open_for(tid: int, tgid: int, checked_path: bytes, flags: int, mode: int, st
     return fd
 
 
-def _reopen_descriptor(tgid: int, number: int, flags: int, identity: Identity) -> int:
+def _reopen_descriptor(tgid: int, number: int, flags: int, identity: Identity, link: bytes) -> int:
     """The tracee's fd N, reopened from its file description with `flags` (what opening
     /proc/self/fd/N does in the tracee), as the tracee: the reopen checks the file's
-    permissions against its identity, not systrace's."""
+    permissions against its identity, not systrace's. The description must still name
+    `link` (the exact pipe:[INODE] or path the policy was shown): a thread that dup2s
+    another file onto N after the check gets EACCES, never that file."""
     pidfd = os.pidfd_open(tgid)
     try:
         theirs = pidfd_getfd(pidfd, number)
@@ -88,6 +95,8 @@ def _reopen_descriptor(tgid: int, number: int, flags: int, identity: Identity) -
     finally:
         os.close(pidfd)
     try:
+        if os.readlink(f"/proc/self/fd/{theirs}".encode()) != link:
+            raise EmulationError(errno.EACCES, f"descriptor {number} no longer names {link!r}")
         identity.apply(creating=False)
         return os.open(f"/proc/self/fd/{theirs}", (flags & ~os.O_NOFOLLOW) | os.O_CLOEXEC)
     finally:

@@ -26,6 +26,7 @@ from . import memory
 from .emulate_identity import EmulationError, Identity
 from .emulate_view import RootFd, open_directory, split
 from .libc import libc, pidfd_getfd, tgkill
+from .procfs import object_name
 
 AT_SYMLINK_NOFOLLOW, AT_REMOVEDIR, AT_EACCESS, AT_EMPTY_PATH = 0x100, 0x200, 0x200, 0x1000
 AT_STATX_SYNC_TYPE, AT_NO_AUTOMOUNT, AT_SYMLINK_FOLLOW = 0x6000, 0x800, 0x400
@@ -114,7 +115,8 @@ class PathCall:
         finally:
             os.close(pidfd)
         self._fds.append(fd)
-        if os.readlink(f"/proc/self/fd/{fd}") != checked:  # replaced (dup2) since the check
+        link = os.readlink(f"/proc/self/fd/{fd}")
+        if link != checked and object_name(link) != checked:  # replaced (dup2) since the check
             raise EmulationError(errno.EACCES, f"descriptor {number} no longer names {checked}")
         return fd
 

@@ -65,6 +65,18 @@ def fd_path(tid: int, fd: int) -> bytes:
     return os.readlink(f"/proc/{tid}/fd/{fd}".encode())
 
 
+def object_name(link: str) -> str:
+    """What a descriptor names, stable from run to run: `pipe:[58731]` -> `pipe:`,
+    `socket:[123]` -> `socket:`, `/memfd:NAME (deleted)` -> `memfd:NAME`; anon_inode
+    names (`anon_inode:[eventfd]`) carry no number and stay."""
+    for kind in ("pipe:[", "socket:["):
+        if link.startswith(kind) and link.endswith("]"):
+            return kind[:-1]
+    if link.startswith("/memfd:") and link.endswith(" (deleted)"):
+        return link[1 : -len(" (deleted)")]
+    return link
+
+
 def fd_targets(pid: int) -> list[str]:
     """Where each open fd of a process points (used to prove the listener never leaks)."""
     out = []

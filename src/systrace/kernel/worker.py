@@ -102,18 +102,19 @@ class Deferred:
 
 
 def open_without_blocking(notif_id: int, tid: int, tgid: int, checked_path: bytes, flags: int, mode: int,
-                          status: bytes, root: str | None, listener_fd: int) -> int | Deferred:
+                          status: bytes, root: str | None, listener_fd: int, link: bytes | None = None) -> int | Deferred:
     """Our descriptor for what the tracee asked to open, or a Deferred open when opening
-    it could wait. Raises EmulationError (fail closed) or OSError (the tracee's error)."""
+    it could wait. `link`: what the tracee's descriptor named, when the path reopens one
+    (emulate.open_for). Raises EmulationError (fail closed) or OSError (the tracee's error)."""
     if flags & os.O_PATH:  # opens nothing
-        return open_for(tid, tgid, checked_path, flags, mode, status, root)
+        return open_for(tid, tgid, checked_path, flags, mode, status, root, link)
     if flags & os.O_CREAT and flags & os.O_EXCL or flags & O_TMPFILE == O_TMPFILE:
         # a new file: only its directory can be on FUSE
         if _parent_on_fuse(tid, tgid, checked_path, status, root):
             return _defer(notif_id, tid, listener_fd, lambda: open_for(tid, tgid, checked_path, flags, mode, status, root))
         return open_for(tid, tgid, checked_path, flags, mode, status, root)
     try:
-        probe = open_for(tid, tgid, checked_path, os.O_PATH | (flags & os.O_NOFOLLOW), 0, status, root)
+        probe = open_for(tid, tgid, checked_path, os.O_PATH | (flags & os.O_NOFOLLOW), 0, status, root, link)
     except FileNotFoundError:
         if not flags & os.O_CREAT:
             raise

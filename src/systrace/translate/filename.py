@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import stat
 
+from ..kernel import procfs
 from ..kernel.emulate import RESOLVE_NO_MAGICLINKS, RESOLVE_NO_SYMLINKS, openat2
+from .pids import NO_SUCH_PROCESS, OUTSIDE_RUN, relation
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
 if TYPE_CHECKING:
@@ -44,29 +47,72 @@ def resolve(tracee: Tracee, path: bytes, dirfd: int | None = None, follow: bool 
     """The canonical path the call would act on, or `/<non-existent filename>: PATH`.
     `slash_follows`: a trailing slash makes a lookup follow a final symlink; the calls
     that make or remove a name (unlink, rename, mkdir...) never follow it."""
+    return resolve_target(tracee, path, dirfd, follow, slash_follows)[0]
+
+
+def resolve_target(tracee: Tracee, path: bytes, dirfd: int | None = None, follow: bool = True,
+                   slash_follows: bool = True) -> tuple[str, bytes | int | None]:
+    """(the name the policy sees, what the call acts on): the canonical path with the
+    real numbers; the caller's own descriptor N when the path ends on its /proc/self/fd/N
+    naming an object with no path (stat of /dev/fd/63, a pipe, is fstat of it); None when
+    it cannot be resolved (the call fails as missing)."""
+    hops: list[tuple[bytes, bytes] | None] = []
     try:
-        return stable_name(resolve_bytes(tracee, path, dirfd, follow, slash_follows=slash_follows), tracee)
+        canonical = resolve_bytes(tracee, path, dirfd, follow, hops, slash_follows)
     except Missing as missing:
-        return NONEXISTENT + stable_name(missing.path, tracee)
+        return _missing_name(missing.path, tracee), missing.path if _below_gone_pid(missing.path, tracee) else None
     except Unresolvable:
-        return NONEXISTENT + os.fsdecode(path)
+        return NONEXISTENT + os.fsdecode(path), None
+    name = stable_name(canonical, tracee)
+    if canonical.startswith(b"/") and not (hops and hops[-1] and _unreachable(canonical)):
+        return name, canonical
+    return name, own_descriptor(hops[-1][0], tracee) if hops and hops[-1] else None
+
+
+def _unreachable(link: bytes) -> bool:
+    """A descriptor's link that names no reachable path: a pipe, a socket, an anon_inode,
+    a memfd, a deleted file."""
+    return not link.startswith(b"/") or link.startswith(b"/memfd:") or link.endswith(b" (deleted)")
+
+
+def own_descriptor(link: bytes, tracee: Tracee) -> int | None:
+    """N when `link` is the caller's /proc/TGID/fd/N (or /proc/TGID/task/TID/fd/N)."""
+    match = _FD_LINK.match(link)
+    if match is None or int(match.group(1)) != tracee.tgid:
+        return None
+    return int(match.group(2))
+
+
+_FD_LINK = re.compile(rb"^/proc/([0-9]+)/(?:task/[0-9]+/)?fd/([0-9]+)$")
+_PID = re.compile(r"[1-9][0-9]*")  # how /proc spells a pid (a leading zero names nothing)
+
+
+def _missing_name(path: bytes, tracee: Tracee) -> str:
+    """A path below a missing directory; below /proc/PID of a pid that is no process, the
+    path as if it existed (`/proc/<outside the run>/stat`): a process that exits while
+    ps reads /proc must not give the learned policy a name of its own."""
+    if _below_gone_pid(path, tracee):
+        return stable_name(path, tracee)
+    return NONEXISTENT + stable_name(path, tracee)
+
+
+def _below_gone_pid(path: bytes, tracee: Tracee) -> bool:
+    parts = path.split(b"/")
+    return (len(parts) > 2 and parts[1] == b"proc" and _PID.fullmatch(os.fsdecode(parts[2])) is not None
+            and tracee.tgid_of(int(parts[2])) is None)
 
 
 def object_name(link: str) -> str:
-    """What a descriptor names, stable from run to run: `pipe:[58731]` -> `pipe:`,
-    `socket:[123]` -> `socket:`, `/memfd:NAME (deleted)` -> `memfd:NAME`; anon_inode
-    names (`anon_inode:[eventfd]`) carry no number and stay."""
-    for kind in ("pipe:[", "socket:["):
-        if link.startswith(kind) and link.endswith("]"):
-            return kind[:-1]
-    if link.startswith("/memfd:") and link.endswith(" (deleted)"):
-        return link[1 : -len(" (deleted)")]
-    return link
+    """What a descriptor names, by kind (kernel/procfs.object_name)."""
+    return procfs.object_name(link)
 
 
 def stable_name(path: bytes, tracee: Tracee) -> str:
     """The policy's name for a canonical path: the caller's /proc/TGID is /proc/self, its
-    /proc/TGID/task/TID (or /proc/TID) is /proc/thread-self; anonymous objects by kind."""
+    /proc/TGID/task/TID (or /proc/TID) is /proc/thread-self; another pid below /proc is
+    named by its relation to the caller (translate/pids.py), never by its number:
+    `/proc/<supervised: /usr/bin/bash>/stat`, `/proc/<outside the run>/environ`;
+    anonymous objects by kind."""
     text = os.fsdecode(path)
     if not text.startswith("/") or text.startswith("/memfd:"):
         return object_name(text)
@@ -75,38 +121,48 @@ def stable_name(path: bytes, tracee: Tracee) -> str:
         if parts[2] == str(tracee.tgid):
             if len(parts) >= 5 and parts[3] == "task" and parts[4] == str(tracee.tid):
                 return "/".join(["", "proc", "thread-self", *parts[5:]])
-            return "/".join(["", "proc", "self", *parts[3:]])
-        if parts[2] == str(tracee.tid):
+            parts[2] = "self"
+        elif parts[2] == str(tracee.tid):
             return "/".join(["", "proc", "thread-self", *parts[3:]])
+        elif _PID.fullmatch(parts[2]):
+            parts[2] = proc_relation(int(parts[2]), tracee)
+        else:
+            return text
+        if len(parts) >= 5 and parts[3] == "task" and _PID.fullmatch(parts[4]):
+            parts[4] = proc_relation(int(parts[4]), tracee, thread=True)
+        return "/".join(parts)
     return text
 
 
-def numbered(name: str, tracee: Tracee) -> bytes:
-    """The inverse of stable_name for what systrace itself acts on (emulation): its own
-    /proc/self is not the tracee's, so /proc/self and /proc/thread-self get the numbers."""
-    for stable, real in (("/proc/thread-self", f"/proc/{tracee.tgid}/task/{tracee.tid}"),
-                         ("/proc/self", f"/proc/{tracee.tgid}")):
-        if name == stable or name.startswith(stable + "/"):
-            return os.fsencode(real + name[len(stable):])
-    return os.fsencode(name)
+def proc_relation(pid: int, tracee: Tracee, thread: bool = False) -> str:
+    """A pid's relation as a /proc component: a pid that is no process is outside the
+    run too (its entries do not exist, whoever asks)."""
+    name = relation(pid, tracee, thread)
+    return OUTSIDE_RUN if name == NO_SUCH_PROCESS else name
 
 
-def resolve_for_open(tracee: Tracee, path: bytes, dirfd: int | None, follow: bool) -> tuple[str, bytes | None]:
-    """(the name the policy sees, what the emulated open should open): the canonical path
-    twice, or /proc/TGID/fd/N when the path ends on one of the tracee's descriptors, or
-    None when it cannot be opened faithfully by the supervisor (fail closed)."""
-    hops: list[bytes | None] = []
+def resolve_for_open(tracee: Tracee, path: bytes, dirfd: int | None,
+                     follow: bool) -> tuple[str, bytes | None, bytes | None]:
+    """(the name the policy sees, what the emulated open should open, what the
+    descriptor it reopens named): the canonical path twice, or /proc/TGID/fd/N and the
+    link it read when the path ends on one of the tracee's descriptors (the open checks
+    the descriptor still names it), or None when it cannot be opened faithfully by the
+    supervisor (fail closed)."""
+    hops: list[tuple[bytes, bytes] | None] = []
     try:
         canonical = resolve_bytes(tracee, path, dirfd, follow, hops)
     except Missing as missing:
-        return NONEXISTENT + stable_name(missing.path, tracee), None
+        return _missing_name(missing.path, tracee), missing.path if _below_gone_pid(missing.path, tracee) else None, None
     except Unresolvable:
-        return NONEXISTENT + os.fsdecode(path), None
-    return stable_name(canonical, tracee), hops[-1] if hops else canonical
+        return NONEXISTENT + os.fsdecode(path), None, None
+    last = hops[-1] if hops else None
+    if last is None:
+        return stable_name(canonical, tracee), None if hops else canonical, None
+    return stable_name(canonical, tracee), last[0], last[1]
 
 
 def resolve_bytes(tracee: Tracee, path: bytes, dirfd: int | None, follow: bool,
-                  hops: list[bytes | None] | None = None, slash_follows: bool = True) -> bytes:
+                  hops: list[tuple[bytes, bytes] | None] | None = None, slash_follows: bool = True) -> bytes:
     if not path:
         raise Unresolvable("empty path")
     if path.startswith(b"/"):
@@ -163,9 +219,9 @@ def _parts(path: bytes) -> list[bytes]:
 
 
 def walk(prefix: bytes, parts: list[bytes], path: bytes, follow_last: bool, tracee: Tracee,
-         hops: list[bytes | None] | None = None, slash_follows: bool = True) -> bytes:
-    """`hops` collects the descriptor magic links followed: /proc/T/fd/N when it was the
-    last step, None when the path went on below it."""
+         hops: list[tuple[bytes, bytes] | None] | None = None, slash_follows: bool = True) -> bytes:
+    """`hops` collects the descriptor magic links followed: (/proc/T/fd/N, what it
+    named) when it was the last step, None when the path went on below it."""
     pending = path.split(b"/")
     trailing_slash = path.endswith(b"/") and slash_follows
     links = 0
@@ -200,7 +256,9 @@ def walk(prefix: bytes, parts: list[bytes], path: bytes, follow_last: bool, trac
             target = os.readlink(full)
             magic = len(candidate) >= 3 and candidate[0] == b"proc" and candidate[-2] == b"fd"
             if magic and hops is not None:
-                hops.append(b"/" + b"/".join(candidate) if last else None)
+                hops.append((b"/" + b"/".join(candidate), target) if last else None)
+            if magic and last and _unreachable(target):  # a memfd, a deleted file: no path leads there
+                return target
             if not target.startswith(b"/") and len(candidate) >= 3 and candidate[0] == b"proc":
                 # a magic link naming no path (pipe:[123], anon_inode:...)
                 if last:

@@ -9,7 +9,7 @@ import pwd
 from ..kernel.memory import PATH_MAX, MemoryError_
 from ..policy.match import UNREADABLE
 from . import aliases, formats
-from .filename import numbered, object_name, resolve, resolve_for_open
+from .filename import object_name, resolve_for_open, resolve_target
 from .pids import pidname
 from .table import (
     ARG_COUNTS,
@@ -43,7 +43,7 @@ MSGHDR, MMSGHDR = 56, 64  # sizeof(struct msghdr), sizeof(struct mmsghdr)
 
 
 class Translated:
-    __slots__ = ("args", "alias", "alias_list", "open_target", "open_root", "sockaddr_raw", "sockfd", "open_flags",
+    __slots__ = ("args", "alias", "alias_list", "open_target", "open_link", "open_root", "sockaddr_raw", "sockfd", "open_flags",
                  "open_mode", "read_memory", "targets", "tails", "sockaddr_path", "fd_form")
 
     def __init__(self, args: list[tuple[str, str]] | None = None, alias: str | None = None,
@@ -52,6 +52,7 @@ class Translated:
         self.alias = alias
         self.alias_list: list[tuple[str, str]] = [] if alias_list is None else alias_list  # what the alias's rules see
         self.open_target: bytes | None = None  # open family: what an emulated open opens (None: cannot)
+        self.open_link: bytes | None = None  # ... what the tracee's descriptor it reopens named
         self.open_root: str | None = None  # ... below this root (the tracee's, when the path was resolved)
         self.sockaddr_raw: bytes | None = None  # connect/bind: the address checked, as read
         self.sockfd = -1
@@ -165,18 +166,17 @@ def _translate_one(spec: ArgSpec, syscall: str, raw: tuple[int, ...], tracee: Tr
         out.args.append((spec.name, spec.format(raw[spec.index])))
     elif isinstance(spec, PathArg):
         out.read_memory = True
-        name, value, open_target, tail = _filename(spec, syscall, raw, tracee, open_flags)
+        name, value, target, tail, link = _filename(spec, syscall, raw, tracee, open_flags)
         out.tails.append(tail)
-        if open_target is not None:
-            out.open_target, out.open_flags = open_target, open_flags or 0
+        if open_flags is not None and isinstance(target, bytes):
+            out.open_target, out.open_flags, out.open_link = target, open_flags, link
         if name == "fd":
             out.targets.append(int(value))
         elif name == "at-fd":  # AT_EMPTY_PATH: checked on the file the descriptor names
             name, value = "filename", os.fsdecode(_descriptor_path(tracee, formats.s32(raw[spec.dirfd or 0])))
             out.targets.append(formats.s32(raw[spec.dirfd or 0]))
-        else:
-            out.targets.append(None if value.startswith(("/<", "<")) or not value.startswith("/")
-                               else numbered(value, tracee))  # the tracee's /proc/self, not ours
+        else:  # the real numbers (the tracee's /proc/self, not ours) or its descriptor
+            out.targets.append(target)
         if out.open_root is None:
             out.open_root = os.fsdecode(tracee.root())
         out.args.append((name, value))
@@ -207,9 +207,9 @@ def _translate_one(spec: ArgSpec, syscall: str, raw: tuple[int, ...], tracee: Tr
         value, data = _sockaddr(raw[spec.index], raw[spec.length], tracee)
         path = _unix_path(data)
         if path is not None:  # a unix socket's name is a filename: resolved like one
-            value = resolve(tracee, path, None, follow=syscall != "bind")
-            if value.startswith("/") and not value.startswith("/<"):
-                out.sockaddr_path = numbered(value, tracee)
+            value, target = resolve_target(tracee, path, None, follow=syscall != "bind")
+            if isinstance(target, bytes) and not value.startswith("/<"):
+                out.sockaddr_path = target
             if out.open_root is None:
                 out.open_root = os.fsdecode(tracee.root())
         out.args.append(("sockaddr", value))
@@ -230,33 +230,34 @@ def _translate_one(spec: ArgSpec, syscall: str, raw: tuple[int, ...], tracee: Tr
 
 
 def _filename(spec: PathArg, syscall: str, raw: tuple[int, ...], tracee: Tracee,
-              open_flags: int | None) -> tuple[str, str, bytes | None, bytes]:
-    """("filename", resolved path, what an emulated open opens (open family only), tail),
-    or ("fd", N, None, b"") when the call acts on an open fd."""
+              open_flags: int | None) -> tuple[str, str, bytes | int | None, bytes, bytes | None]:
+    """("filename", resolved path, what the call acts on (filename.resolve_target), tail,
+    the link of a descriptor an open reopens), or ("fd", N, ...) when the call acts on an
+    open fd."""
     dirfd = formats.s32(raw[spec.dirfd]) if spec.dirfd is not None else None
     flags = raw[spec.flags] & 0xFFFFFFFF if spec.flags is not None else 0
     address = raw[spec.index]
     if address == 0 and spec.nullable and dirfd is not None:
-        return ("fd", str(dirfd), None, b"")
+        return ("fd", str(dirfd), None, b"", None)
     try:
         path = tracee.string(address, PATH_MAX - 1)  # the kernel's limit counts the NUL
     except MemoryError_:
-        return ("filename", UNREADABLE, None, b"")
+        return ("filename", UNREADABLE, None, b"", None)
     if not path and flags & AT_EMPTY_PATH and dirfd is not None:
         if syscall in AT_FD_NAMED:
-            return ("at-fd", str(dirfd), None, b"")
-        return ("fd", str(dirfd), None, b"")
+            return ("at-fd", str(dirfd), None, b"", None)
+        return ("fd", str(dirfd), None, b"", None)
     follow = spec.follow
     if spec.flags is not None:
         follow = bool(flags & AT_SYMLINK_FOLLOW) if spec.follow_flag else not flags & AT_SYMLINK_NOFOLLOW
     if open_flags is not None and (open_flags & os.O_NOFOLLOW or (open_flags & os.O_CREAT and open_flags & os.O_EXCL)):
         follow = False
     if open_flags is not None:  # the open family: also what an emulated open would open
-        name, target = resolve_for_open(tracee, path, dirfd, follow)
-        return ("filename", name, target, b"")
+        name, opened, link = resolve_for_open(tracee, path, dirfd, follow)
+        return ("filename", name, opened, b"", link)
     makes_name = spec.index in NAME_ARGS.get(syscall, ())
-    return ("filename", resolve(tracee, path, dirfd, follow, slash_follows=not makes_name), None,
-            _tail(path, makes_name))
+    name, target = resolve_target(tracee, path, dirfd, follow, slash_follows=not makes_name)
+    return ("filename", name, target, _tail(path, makes_name), None)
 
 
 # The path arguments (by register) of the calls that make or remove a name: the kernel
