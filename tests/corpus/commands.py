@@ -36,15 +36,13 @@ GIT_REPO = "git init -q -b main src && cd src && echo a > a && git add a && git 
            "git add b && git commit -qm second && touch -d @1577836800 a b"
 PATCH = WORDS + "; cp f.txt f.new; sed -i s/beta/BETA/ f.new; diff -u f.txt f.new > f.diff || true; rm f.new"
 
-PROC_PID = ("h5 (issue 11 item 2): /proc/PID of the calling shell is learned with its number (a pattern would "
-            "grant every process's entry; it needs a name by relation to the caller)")
-
 COMMANDS: list[Command] = [
     # shells
     Command("pipeline", "printf 'b\\na\\nc\\na\\n' | sort | uniq -c | sort -rn"),
-    Command("process-substitution", "diff <(printf 'a\\nb\\n') <(printf 'a\\nc\\n'); echo status $?",
-            xfail="h5/h7 (issue 11 item 2, issue 13): diff's open of /dev/fd/63 (a pipe) fails with ENOENT "
-                  "under systrace"),
+    Command("process-substitution", "diff <(printf 'a\\nb\\n') <(printf 'a\\nc\\n'); echo status $?"),
+    Command("paste-substitution", "paste -d, <(seq 1 3) <(printf 'a\\nb\\nc\\n') | tac"),
+    Command("output-substitution", "echo data | tee >(tr a-z A-Z > upper.txt) > /dev/null; wait; "
+            "while [ ! -s upper.txt ]; do :; done; cat upper.txt"),
     Command("here-document", "x=world; cat <<EOF\nhello $x\n$(echo nested)\nEOF"),
     Command("here-string", "read a b <<< 'one two'; echo \"$b $a\""),
     Command("subshell-loop", "for i in 1 2 3; do (echo $((i * i))); done | paste -sd,"),
@@ -149,8 +147,13 @@ COMMANDS: list[Command] = [
     Command("python-http-client", ("python3", "-c", "import os, urllib.request; print(urllib.request.urlopen("
                                    "'http://127.0.0.1:%s/hello.txt' % os.environ['CORPUS_PORT']).read().decode(), end='')")),
     # system tools
-    Command("ps", ("sh", "-c", "ps -o comm= -p $$"), xfail=PROC_PID),
-    Command("top", ("sh", "-c", "top -b -n1 -p $$ | tail -n1 | awk '{print $NF}'"), xfail=PROC_PID),
+    Command("ps", ("sh", "-c", "ps -o comm= -p $$")),
+    Command("top", ("sh", "-c", "top -b -n1 -p $$ | tail -n1 | awk '{print $NF}'")),
+    # the child is a subshell blocked on a FIFO: it is "sh" from its fork on (no exec to race)
+    Command("ps-children", ("sh", "-c", "(read x < f) & ps -o comm= --ppid $$; echo > f; wait"), "mkfifo f"),
+    # (from the shell's /proc directory: a pid inside an argv word's /proc path is kept, see README)
+    Command("proc-of-the-shell", ("sh", "-c", "cd /proc/$$ && head -1 status; tr '\\0' ' ' < cmdline; echo; "
+                                  "cat stat | cut -d' ' -f2")),
     Command("id", "id -u; id -g; id -un"),
     Command("whoami-groups", "whoami; id -Gn | wc -w"),
     Command("uname", ("uname", "-s", "-m")),

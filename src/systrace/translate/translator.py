@@ -9,7 +9,7 @@ import pwd
 from ..kernel.memory import PATH_MAX, MemoryError_
 from ..policy.match import UNREADABLE
 from . import aliases, formats
-from .filename import object_name, resolve_for_open, resolve_target
+from .filename import resolve_for_open, resolve_target, stable_name
 from .pids import pidname
 from .table import (
     ARG_COUNTS,
@@ -323,7 +323,7 @@ def _fdname(fd: int, tracee: Tracee) -> str:
     if fd == -100:  # AT_FDCWD
         return os.fsdecode(tracee.cwd())
     try:
-        return object_name(os.fsdecode(tracee.fd_path(fd)))
+        return stable_name(tracee.fd_path(fd), tracee)  # /proc/self, a pid's relation, a pipe's kind
     except OSError:
         return "<bad descriptor>"
 

@@ -1,0 +1,175 @@
+"""/proc/PID of another process is named by the pid's relation to the caller (issue 11
+item 2): a rule learned from a run that read a process of the run (its child, its parent
+shell) replays with other pids next time, and never lets the same policy read the
+entries of a process outside the run, which the same user reads natively.
+
+Also what a descriptor path opens (/dev/fd/N, /proc/self/fd/N of pipes, sockets, an
+eventfd, a memfd, a deleted file): under systrace exactly what opens natively, with the
+same errno otherwise."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+from conftest import TIMEOUT, Runner
+
+# what a process's /proc directory gives away: environment, memory, maps, its limits...
+ENTRIES = ["environ", "cmdline", "stat", "status", "maps", "mem", "auxv", "limits"]
+
+
+@pytest.fixture
+def scratch(shared_dir: Path, request) -> Path:
+    """A directory both root and the test user may use (pytest's tmp dirs are root's)."""
+    path = shared_dir / f"proc-{request.node.name}".replace("[", "-").replace("]", "")
+    path.mkdir(exist_ok=True)
+    path.chmod(0o755)  # not writable by others: it holds a policy directory
+    return path
+
+
+def _outsider(runner: Runner, argv: list[str]) -> subprocess.Popen:
+    """A process outside the run, of the runner's user (its entries are readable natively)."""
+    return subprocess.Popen(runner.native_argv(*argv), stdin=subprocess.PIPE, env=runner.env)
+
+
+def _opened(result: subprocess.CompletedProcess) -> int:
+    line = result.stdout.decode().splitlines()[0]
+    assert line.startswith("procread: ") and line.endswith(f" of {len(ENTRIES)}"), result
+    return int(line.split()[1])
+
+
+def test_a_child_s_proc_entries_never_grant_an_outsider_s(runner: Runner, cbin, scratch: Path) -> None:
+    procread = cbin("procread")
+    policies = runner.policy_dir(scratch / "policies")
+    learned = runner("-d", str(policies), "-A", procread, "child", *ENTRIES)
+    assert _opened(learned) == len(ENTRIES), learned
+    text = "".join(path.read_text() for path in policies.iterdir())
+    # (the binary's mkstemp-named test directory may be learned as its shape)
+    assert re.search(r"/proc/<descendant: /[^>]*/procread>/environ", text), text
+    assert "/proc/<outside the run>" not in text and not re.search(r"/proc/[0-9]", text), text
+    again = runner("-d", str(policies), "-a", "-e", procread, "child", *ENTRIES)  # another child pid
+    assert _opened(again) == len(ENTRIES) and b"deny" not in again.stderr, again
+    outsider = _outsider(runner, ["sleep", str(TIMEOUT)])
+    try:
+        native = runner.native(procread, str(outsider.pid), *ENTRIES)
+        attack = runner("-d", str(policies), "-a", "-e", procread, str(outsider.pid), *ENTRIES)
+    finally:
+        outsider.kill()
+        outsider.wait()
+    assert (_opened(native), _opened(attack)) == (len(ENTRIES), 0), (native, attack)
+    assert attack.stderr.count(b"/proc/<outside the run>/") == len(ENTRIES), attack
+
+
+def test_the_parent_shell_s_entries_never_grant_another_shell_s(runner: Runner, cbin, scratch: Path) -> None:
+    """ps-like: a rule for "a supervised process running dash" grants only that relation,
+    not every dash on the machine."""
+    procread = cbin("procread")
+    policies = runner.policy_dir(scratch / "policies")
+    own = scratch / "own"  # where the shell, as the runner's user, writes its pid
+    own.mkdir(exist_ok=True)
+    os.chown(own, runner.uid, -1)
+    pidfile = own / "pid"
+    # the shell writes its own pid unless the file names one already (the attack's)
+    script = f"test -s {pidfile} || echo $$ > {pidfile}; {procread} @{pidfile} {' '.join(ENTRIES)}; true"
+    for mode in ("-A", "-a"):
+        pidfile.unlink(missing_ok=True)
+        harmless = runner("-d", str(policies), mode, "-e", "sh", "-c", script)
+        assert _opened(harmless) == len(ENTRIES) and b"deny" not in harmless.stderr, harmless
+    text = "".join(path.read_text() for path in policies.iterdir())
+    assert "/proc/<supervised: /usr/bin/dash>/environ" in text, text
+    outsider = _outsider(runner, ["sh", "-c", "read line"])  # dash too, outside the run
+    try:
+        pidfile.write_text(f"{outsider.pid}\n")
+        pidfile.chmod(0o644)
+        native = runner.native("sh", "-c", script)
+        attack = runner("-d", str(policies), "-a", "-e", "sh", "-c", script)
+    finally:
+        outsider.kill()
+        outsider.wait()
+    assert (_opened(native), _opened(attack)) == (len(ENTRIES), 0), (native, attack)
+
+
+FD_KINDS = r"""
+import errno, os, socket, sys
+os.chdir(sys.argv[1])
+r, w = os.pipe()
+pair = socket.socketpair()
+memfd = os.memfd_create("jit")
+os.write(memfd, b"m")
+kept = open("regular", "w+")
+gone = open("deleted", "w+")
+os.unlink("deleted")
+fds = {"pipe": r, "pipe-w": w, "socket": pair[0].fileno(), "eventfd": os.eventfd(0), "memfd": memfd,
+       "file": kept.fileno(), "deleted": gone.fileno(), "opath": os.open("regular", os.O_PATH)}
+os.write(w, b"p")
+for name, fd in fds.items():
+    for path in (f"/proc/self/fd/{fd}", f"/dev/fd/{fd}"):
+        out = []
+        for label, call in (("stat", lambda: os.stat(path).st_mode >> 12), ("lstat", lambda: os.lstat(path) and 0),
+                            ("access", lambda: os.access(path, os.R_OK))):
+            try:
+                out.append(f"{label}={call()}")
+            except OSError as error:
+                out.append(f"{label}={errno.errorcode[error.errno]}")
+        for label, flags in (("rd", os.O_RDONLY | os.O_NONBLOCK), ("wr", os.O_WRONLY | os.O_NONBLOCK),
+                             ("path", os.O_PATH), ("nofollow", os.O_RDONLY | os.O_NOFOLLOW)):
+            try:
+                os.close(os.open(path, flags))
+                out.append(f"{label}=ok")
+            except OSError as error:
+                out.append(f"{label}={errno.errorcode[error.errno]}")
+        print(name, path.split("/")[1], *out)
+"""
+
+
+def test_descriptor_paths_open_as_natively(runner: Runner, scratch: Path) -> None:
+    """stat, access and open of /proc/self/fd/N and /dev/fd/N for each kind of object:
+    what works natively works under -A and under the learned policy, what fails natively
+    fails with the same errno (sockets and eventfds: ENXIO; O_NOFOLLOW: ELOOP)."""
+    script = scratch / "fdkinds.py"
+    script.write_text(FD_KINDS)
+    script.chmod(0o644)
+    scratch = scratch / "own"  # where the script, as the runner's user, makes its files
+    scratch.mkdir(exist_ok=True)
+    os.chown(scratch, runner.uid, -1)
+    python = runner.python
+    native = runner.native(python, str(script), str(scratch))
+    assert native.returncode == 0 and native.stdout.count(b"\n") == 16, native
+    assert b"socket proc stat=12 lstat=0 access=True rd=ENXIO" in native.stdout, native.stdout
+    policies = runner.policy_dir(script.parent / "policies")
+    for mode in ("-A", "-A", "-a"):
+        traced = runner("-d", str(policies), mode, "-e", python, str(script), str(scratch))
+        assert traced.stdout == native.stdout, (mode, traced)
+    assert b"deny" not in traced.stderr, traced
+    text = "".join(path.read_text() for path in policies.iterdir())
+    for kind in ('"pipe:"', '"socket:"', '"anon_inode:[eventfd]"', '"memfd:jit"'):
+        assert kind in text, kind
+
+
+def test_a_reopened_descriptor_must_still_name_what_was_checked() -> None:
+    """The emulated open of /proc/self/fd/N reopens the tracee's description, and only if
+    it still names what the policy saw: a dup2 of another file onto N after the check
+    gets EACCES, never that file (here the tracee is this test process)."""
+    from systrace.kernel.emulate import open_for
+    from systrace.kernel.emulate_identity import EmulationError
+
+    status = Path(f"/proc/{os.getpid()}/status").read_bytes()
+    read_end, write_end = os.pipe()
+    secret = os.open("/etc/hostname", os.O_RDONLY)
+    try:
+        own = f"/proc/{os.getpid()}/fd/{read_end}".encode()
+        link = os.readlink(own)  # what the policy was shown: pipe:[INODE]
+        fd = open_for(os.getpid(), os.getpid(), own, os.O_RDONLY | os.O_NONBLOCK, 0, status, "/", link)
+        os.close(fd)
+        os.dup2(secret, read_end)  # swapped after the check
+        with pytest.raises(EmulationError) as refused:
+            open_for(os.getpid(), os.getpid(), own, os.O_RDONLY, 0, status, "/", link)
+        assert "no longer names" in str(refused.value)
+        with pytest.raises(EmulationError):  # and never without knowing what it named
+            open_for(os.getpid(), os.getpid(), own, os.O_RDONLY, 0, status, "/", None)
+    finally:
+        for fd in (read_end, write_end, secret):
+            os.close(fd)
