@@ -173,3 +173,53 @@ def test_a_reopened_descriptor_must_still_name_what_was_checked() -> None:
     finally:
         for fd in (read_end, write_end, secret):
             os.close(fd)
+
+
+def test_a_pid_named_by_relation_is_pinned_to_its_process(tmp_path: Path) -> None:
+    """The relation is computed for one process; if the number names another by the time
+    the emulated open runs (it exited and the pid was reused), the open gets ENOENT, as
+    if it had exited first, never the newcomer's file."""
+    from systrace.kernel import procfs
+    from systrace.kernel.worker import open_without_blocking
+
+    child = subprocess.Popen(["sleep", str(TIMEOUT)])
+    try:
+        started = procfs.start_time(child.pid)
+        assert started is not None and procfs.same_processes({child.pid: started})
+        assert not procfs.same_processes({child.pid: started + 1}) and not procfs.same_processes({child.pid: None})
+        status = Path(f"/proc/{os.getpid()}/status").read_bytes()
+        path = f"/proc/{child.pid}/cmdline".encode()
+
+        def open_pinned(pins: dict[int, int | None]) -> int:
+            return open_without_blocking(0, os.getpid(), os.getpid(), path, os.O_RDONLY, 0, status, "/", -1, None, pins)
+
+        os.close(open_pinned({child.pid: started}))
+        for moved in ({child.pid: started + 1}, {child.pid: None}):
+            with pytest.raises(FileNotFoundError):
+                open_pinned(moved)
+    finally:
+        child.kill()
+        child.wait()
+    assert not procfs.same_processes({child.pid: started})  # reaped: the pin names nothing
+
+
+def test_translation_pins_the_pids_it_names() -> None:
+    from test_translate import FakeTracee
+
+    from systrace.translate.translator import translate
+
+    tracee = FakeTracee(Path("/"), tgid=os.getpid())
+    path = tracee.put(b"/proc/1/environ\0")
+    tracee.processes = {**FakeTracee.processes, 1: (1, 0, "/sbin/init", False)}
+    assert translate("openat", (-100, path, 0, 0, 0, 0), tracee).proc_pins == {1: 100}
+
+    class Moving(FakeTracee):
+        """pid 1 names another process on each look."""
+        def start_time(self, pid: int) -> int | None:
+            self.started[pid] = self.started.get(pid, 100) + 1
+            return self.started[pid]
+
+    moving = Moving(Path("/"), tgid=os.getpid())
+    moving.processes = tracee.processes
+    path = moving.put(b"/proc/1/environ\0")
+    assert translate("openat", (-100, path, 0, 0, 0, 0), moving).proc_pins == {1: None}

@@ -34,6 +34,8 @@ class FakeTracee:
         self._fds = fds or {}
         self.memory: dict[int, bytes] = {}
         self._next = 0x10000
+        self.pins: dict[int, int | None] = {}
+        self.started: dict[int, int] = {}
 
     def put(self, data: bytes) -> int:
         address = self._next
@@ -99,6 +101,9 @@ class FakeTracee:
 
     def pidfd_pid(self, fd: int) -> int | None:
         return {5: 8, 6: 7}.get(fd)
+
+    def start_time(self, pid: int) -> int | None:
+        return self.started.get(pid, 100) if pid in self.processes or pid == self.tgid else None
 
 
 @pytest.fixture

@@ -91,7 +91,8 @@ class Effects:
         try:
             fd = open_without_blocking(notif.id, notif.pid, call.tgid, target, translation.open_flags,
                                        translation.open_mode, self.session.processes.status_bytes(notif.pid),
-                                       translation.open_root, self.listener.fileno(), translation.open_link)
+                                       translation.open_root, self.listener.fileno(), translation.open_link,
+                                       translation.proc_pins)
         except EmulationError as error:
             self._emulation_refused(notif, call, error.errno, str(error))
             return
@@ -156,7 +157,7 @@ class Effects:
         try:
             identity = tracee_identity(status, notif.pid, uses_access_identity(call.name, call.args))
             path_call = PathCall(call.name, notif.pid, call.tgid, call.args, translation.targets, checked,
-                                 translation.open_root, identity, translation.tails)
+                                 translation.open_root, identity, translation.tails, translation.proc_pins)
             result = path_call.run()
         except EmulationError as error:
             self._emulation_refused(notif, call, error.errno, str(error))

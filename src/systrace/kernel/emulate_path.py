@@ -26,7 +26,7 @@ from . import memory
 from .emulate_identity import EmulationError, Identity
 from .emulate_view import RootFd, open_directory, split
 from .libc import libc, pidfd_getfd, tgkill
-from .procfs import object_name
+from .procfs import object_name, same_processes
 
 AT_SYMLINK_NOFOLLOW, AT_REMOVEDIR, AT_EACCESS, AT_EMPTY_PATH = 0x100, 0x200, 0x200, 0x1000
 AT_STATX_SYNC_TYPE, AT_NO_AUTOMOUNT, AT_SYMLINK_FOLLOW = 0x6000, 0x800, 0x400
@@ -68,8 +68,10 @@ class PathCall:
     arguments (in order) and the names the policy saw for them."""
 
     def __init__(self, name: str, tid: int, tgid: int, args: tuple[int, ...], targets: list[bytes | int | None],
-                 checked: list[str], root: str | None, identity: Identity, tails: list[bytes] | None = None):
+                 checked: list[str], root: str | None, identity: Identity, tails: list[bytes] | None = None,
+                 pins: dict[int, int | None] | None = None):
         self.name, self.tid, self.tgid, self.args = name, tid, tgid, args
+        self.pins = pins or {}  # pids named by relation: they must still name the same processes
         self.tails = tails or []
         self.targets, self.checked, self.identity = targets, checked, identity
         self.root_name = root
@@ -133,9 +135,12 @@ class PathCall:
         try:
             identity.apply(creating)
             try:
-                return handler(self)
+                result = handler(self)
             finally:
                 identity.undo()
+            if self.pins and not same_processes(self.pins):  # its results would be another's
+                raise OSError(errno.ENOENT, "the process exited while it was checked")
+            return result
         finally:
             for fd in self._fds:
                 os.close(fd)

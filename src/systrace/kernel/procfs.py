@@ -65,6 +65,23 @@ def fd_path(tid: int, fd: int) -> bytes:
     return os.readlink(f"/proc/{tid}/fd/{fd}".encode())
 
 
+def start_time(pid: int) -> int | None:
+    """When the process (or thread) with this number started, in clock ticks since boot
+    (field 22 of /proc/PID/stat): with the number, it names one process for good."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            data = handle.read()
+        return int(data[data.rindex(b")") + 2:].split()[19])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def same_processes(pins: dict[int, int | None]) -> bool:
+    """Each pid still names the process it named when checked (a pid is reused only once
+    its process is reaped, and then it starts at another time)."""
+    return all(started is not None and start_time(pid) == started for pid, started in pins.items())
+
+
 def object_name(link: str) -> str:
     """What a descriptor names, stable from run to run: `pipe:[58731]` -> `pipe:`,
     `socket:[123]` -> `socket:`, `/memfd:NAME (deleted)` -> `memfd:NAME`; anon_inode

@@ -34,6 +34,7 @@ import struct
 from .emulate import open_for
 from .emulate_identity import EmulationError, tracee_identity
 from .libc import check, libc
+from .procfs import same_processes
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
 if TYPE_CHECKING:
@@ -102,19 +103,23 @@ class Deferred:
 
 
 def open_without_blocking(notif_id: int, tid: int, tgid: int, checked_path: bytes, flags: int, mode: int,
-                          status: bytes, root: str | None, listener_fd: int, link: bytes | None = None) -> int | Deferred:
+                          status: bytes, root: str | None, listener_fd: int, link: bytes | None = None,
+                          pins: dict[int, int | None] | None = None) -> int | Deferred:
     """Our descriptor for what the tracee asked to open, or a Deferred open when opening
     it could wait. `link`: what the tracee's descriptor named, when the path reopens one
-    (emulate.open_for). Raises EmulationError (fail closed) or OSError (the tracee's error)."""
+    (emulate.open_for); `pins`: the pids the path named by relation, which must still
+    name the same processes once opened (else ENOENT, as if the process had exited).
+    Raises EmulationError (fail closed) or OSError (the tracee's error)."""
     if flags & os.O_PATH:  # opens nothing
-        return open_for(tid, tgid, checked_path, flags, mode, status, root, link)
+        return _pinned(open_for(tid, tgid, checked_path, flags, mode, status, root, link), pins)
     if flags & os.O_CREAT and flags & os.O_EXCL or flags & O_TMPFILE == O_TMPFILE:
         # a new file: only its directory can be on FUSE
         if _parent_on_fuse(tid, tgid, checked_path, status, root):
             return _defer(notif_id, tid, listener_fd, lambda: open_for(tid, tgid, checked_path, flags, mode, status, root))
         return open_for(tid, tgid, checked_path, flags, mode, status, root)
     try:
-        probe = open_for(tid, tgid, checked_path, os.O_PATH | (flags & os.O_NOFOLLOW), 0, status, root, link)
+        probe = _pinned(open_for(tid, tgid, checked_path, os.O_PATH | (flags & os.O_NOFOLLOW), 0, status, root, link),
+                        pins)
     except FileNotFoundError:
         if not flags & os.O_CREAT:
             raise
@@ -123,6 +128,15 @@ def open_without_blocking(notif_id: int, tid: int, tgid: int, checked_path: byte
         return _open_probed(notif_id, tid, probe, flags, status, listener_fd)
     finally:
         os.close(probe)
+
+
+def _pinned(fd: int, pins: dict[int, int | None] | None) -> int:
+    """`fd`, opened while each pinned pid still named its process (checked after the open:
+    a process alive then held its pid all along)."""
+    if pins and not same_processes(pins):
+        os.close(fd)
+        raise OSError(errno.ENOENT, "the process exited while it was checked")
+    return fd
 
 
 def _open_probed(notif_id: int, tid: int, probe: int, flags: int, status: bytes, listener_fd: int) -> int | Deferred:

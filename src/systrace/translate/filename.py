@@ -136,9 +136,15 @@ def stable_name(path: bytes, tracee: Tracee) -> str:
 
 def proc_relation(pid: int, tracee: Tracee, thread: bool = False) -> str:
     """A pid's relation as a /proc component: a pid that is no process is outside the
-    run too (its entries do not exist, whoever asks)."""
+    run too (its entries do not exist, whoever asks). The pid is pinned to the process
+    the relation was computed for (its start time, the same before and after): the
+    emulated call is refused if the number names another process by then."""
+    started = tracee.start_time(pid)
     name = relation(pid, tracee, thread)
-    return OUTSIDE_RUN if name == NO_SUCH_PROCESS else name
+    if started is None or name == NO_SUCH_PROCESS:
+        return OUTSIDE_RUN
+    tracee.pins[pid] = started if tracee.start_time(pid) == started and tracee.pins.get(pid, started) == started else None
+    return name
 
 
 def resolve_for_open(tracee: Tracee, path: bytes, dirfd: int | None,

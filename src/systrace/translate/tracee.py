@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     class Tracee(Protocol):
         tid: int
         tgid: int
+        pins: dict[int, int | None]  # pids named by relation -> their start time (None: moved)
 
         def read(self, address: int, size: int) -> bytes: ...
         def string(self, address: int, limit: int = 4096) -> bytes: ...
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
         def pgid_of(self, pid: int) -> int | None: ...
         def supervised(self, pid: int) -> bool: ...
         def pidfd_pid(self, fd: int) -> int | None: ...
+        def start_time(self, pid: int) -> int | None: ...
 
 
 class LiveTracee:
@@ -35,6 +37,7 @@ class LiveTracee:
         self.tid = tid
         self.tgid = tgid
         self._root: bytes | None = None
+        self.pins: dict[int, int | None] = {}
 
     def read(self, address: int, size: int) -> bytes:
         return memory.read(self.tid, address, size)
@@ -89,6 +92,9 @@ class LiveTracee:
             if current == me:
                 return True
         return False
+
+    def start_time(self, pid: int) -> int | None:
+        return procfs.start_time(pid)
 
     def pidfd_pid(self, fd: int) -> int | None:
         try:

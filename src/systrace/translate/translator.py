@@ -44,7 +44,7 @@ MSGHDR, MMSGHDR = 56, 64  # sizeof(struct msghdr), sizeof(struct mmsghdr)
 
 class Translated:
     __slots__ = ("args", "alias", "alias_list", "open_target", "open_link", "open_root", "sockaddr_raw", "sockfd", "open_flags",
-                 "open_mode", "read_memory", "targets", "tails", "sockaddr_path", "fd_form")
+                 "open_mode", "read_memory", "targets", "tails", "sockaddr_path", "fd_form", "proc_pins")
 
     def __init__(self, args: list[tuple[str, str]] | None = None, alias: str | None = None,
                  alias_list: list[tuple[str, str]] | None = None):
@@ -68,6 +68,9 @@ class Translated:
         self.tails: list[bytes] = []
         self.sockaddr_path: bytes | None = None  # connect/bind: a unix path, resolved like a filename
         self.fd_form = False  # a path call in its descriptor form (AT_EMPTY_PATH, NULL): names no file
+        # the pids of other processes named by relation (/proc/PID) -> their start time when
+        # checked (None: it changed meanwhile); an emulated call checks they still match
+        self.proc_pins: dict[int, int | None] = {}
 
     def by_name(self) -> dict[str, list[str]]:
         return _group(self.args)
@@ -111,6 +114,7 @@ def translate(syscall: str, raw: tuple[int, ...], tracee: Tracee, use_aliases: b
         _translate_one(spec, syscall, raw, tracee, result, open_flags)
     if result.open_target is not None:
         result.open_mode = _open_mode(syscall, raw, tracee)
+    result.proc_pins = tracee.pins
     if not use_aliases:
         return result
     if syscall in aliases.EFFECTIVE_ID:
