@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -223,3 +224,79 @@ def test_translation_pins_the_pids_it_names() -> None:
     moving.processes = tracee.processes
     path = moving.put(b"/proc/1/environ\0")
     assert translate("openat", (-100, path, 0, 0, 0, 0), moving).proc_pins == {1: None}
+
+
+HELPER_PROBE = r"""
+import errno, os, sys, threading
+fifo = sys.argv[1]
+threading.Thread(target=lambda: open(fifo).read(), daemon=True).start()  # systrace opens it in a helper
+print("waiting", flush=True)
+for line in sys.stdin:
+    if line.strip() == "done":
+        break
+    out = []
+    for entry in ("status", "environ"):
+        try:
+            os.close(os.open(f"/proc/{line.strip()}/{entry}", os.O_RDONLY))
+            out.append(f"{entry}=ok")
+        except OSError as error:
+            out.append(f"{entry}={errno.errorcode[error.errno]}")
+    print(*out, flush=True)
+with open(fifo, "w") as writer:
+    writer.write("x")
+"""
+
+
+def _helper_of(systrace_pid: int, tracee_pid: int) -> int:
+    """The open helper systrace forked for the blocked FIFO open (waits for it to appear)."""
+    import time
+
+    deadline = time.monotonic() + TIMEOUT
+    while time.monotonic() < deadline:
+        children = Path(f"/proc/{systrace_pid}/task/{systrace_pid}/children").read_text().split()
+        others = [int(pid) for pid in children if int(pid) != tracee_pid]
+        if others:
+            return others[0]
+        time.sleep(0.01)  # polling for a condition; the deadline is only a safety net
+    raise AssertionError("no helper appeared")
+
+
+def test_systrace_and_its_helpers_proc_entries_are_refused_whatever_the_policy(tmp_path: Path) -> None:
+    """Their /proc entries are named <outside the run> like any other's, yet no policy
+    opens them: the emulated open runs outside the command's Landlock domain, which is
+    what keeps the tracee from them otherwise. The policy is learned from a run that read
+    an outsider's entries (so it permits /proc/<outside the run>/...), then enforced."""
+    from conftest import base_env, systrace_argv
+
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    log = tmp_path / "log"
+    outsider = subprocess.Popen(["sleep", str(TIMEOUT)])
+    answers: dict[str, list[str]] = {}
+    try:
+        for mode in ("-A", "-a"):  # -A: a blocking open is not emulated, no helper yet
+            process = subprocess.Popen([*systrace_argv(), "-d", str(tmp_path / "p"), mode, "-E", str(log),
+                                        sys.executable, "-c", HELPER_PROBE, str(fifo)],
+                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=base_env())
+            try:
+                assert process.stdout.readline() == b"waiting\n"
+                targets = [("outsider", outsider.pid)]
+                if mode == "-a":
+                    tracee = int(Path(f"/proc/{process.pid}/task/{process.pid}/children").read_text().split()[0])
+                    targets += [("helper", _helper_of(process.pid, tracee)), ("systrace", process.pid)]
+                for name, pid in targets:
+                    process.stdin.write(f"{pid}\n".encode())
+                    process.stdin.flush()
+                    answers[name] = process.stdout.readline().decode().split()
+                process.stdin.write(b"done\n")
+                process.stdin.close()
+                assert process.wait(timeout=TIMEOUT) == 0
+            finally:
+                process.kill()
+                process.wait()
+    finally:
+        outsider.kill()
+        outsider.wait()
+    assert answers == {"helper": ["status=EACCES", "environ=EACCES"], "systrace": ["status=EACCES", "environ=EACCES"],
+                       "outsider": ["status=ok", "environ=ok"]}, answers
+    assert log.read_text().count("(systrace's own /proc entry, whatever the policy says)") == 4

@@ -35,6 +35,7 @@ class FakeTracee:
         self.memory: dict[int, bytes] = {}
         self._next = 0x10000
         self.pins: dict[int, int | None] = {}
+        self.reaches_systrace = False
         self.started: dict[int, int] = {}
 
     def put(self, data: bytes) -> int:
@@ -104,6 +105,11 @@ class FakeTracee:
 
     def start_time(self, pid: int) -> int | None:
         return self.started.get(pid, 100) if pid in self.processes or pid == self.tgid else None
+
+    def of_systrace(self, pid: int) -> bool:
+        return pid == 7 and self.systrace_is_7
+
+    systrace_is_7 = False
 
 
 @pytest.fixture

@@ -108,7 +108,6 @@ class PolicyDecider:
         self.detaching = PerProcess()  # tgid -> binary of its permit[detach] exec, until it runs
         self._compiled: dict[int, CompiledPolicy] = {}
         self._decisions: dict[object, Decision] = {}  # by action, and by (decision, effect)
-        self.own_pid = os.getpid()  # systrace's own /proc entry: never a tracee's
         self._mountns: dict[int, tuple[int, bool]] = {}  # id(policy) -> (version, permits other mount views)
 
     def policy_for(self, call: Call) -> StoredPolicy | None:
@@ -128,7 +127,7 @@ class PolicyDecider:
                 return mismatch
         stored = self.policy_for(call)
         translated = translated_call(call, self.use_aliases)
-        if self.own_pid in translated.proc_pins:  # /proc/PID of systrace ("outside the run" by name)
+        if translated.reaches_systrace:  # /proc/PID of systrace or a helper ("outside the run" by name)
             call.reason = "systrace's own /proc entry, whatever the policy says"
             return Decision(DENY, errno.EACCES, log=True, source="protect")
         if call.name in REFUSED_UNLESS_NAMED and (stored is None or not stored.policy.rules_for(call.name)):

@@ -143,6 +143,8 @@ def proc_relation(pid: int, tracee: Tracee, thread: bool = False) -> str:
     name = relation(pid, tracee, thread)
     if started is None or name == NO_SUCH_PROCESS:
         return OUTSIDE_RUN
+    if name == OUTSIDE_RUN and tracee.of_systrace(pid):
+        tracee.reaches_systrace = True  # refused whatever the policy says (decide/policy.py)
     tracee.pins[pid] = started if tracee.start_time(pid) == started and tracee.pins.get(pid, started) == started else None
     return name
 

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
         tid: int
         tgid: int
         pins: dict[int, int | None]  # pids named by relation -> their start time (None: moved)
+        reaches_systrace: bool  # a /proc path named systrace or one of its helpers
 
         def read(self, address: int, size: int) -> bytes: ...
         def string(self, address: int, limit: int = 4096) -> bytes: ...
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
         def supervised(self, pid: int) -> bool: ...
         def pidfd_pid(self, fd: int) -> int | None: ...
         def start_time(self, pid: int) -> int | None: ...
+        def of_systrace(self, pid: int) -> bool: ...
 
 
 class LiveTracee:
@@ -38,6 +40,7 @@ class LiveTracee:
         self.tgid = tgid
         self._root: bytes | None = None
         self.pins: dict[int, int | None] = {}
+        self.reaches_systrace = False
 
     def read(self, address: int, size: int) -> bytes:
         return memory.read(self.tid, address, size)
@@ -95,6 +98,22 @@ class LiveTracee:
 
     def start_time(self, pid: int) -> int | None:
         return procfs.start_time(pid)
+
+    def of_systrace(self, pid: int) -> bool:
+        """systrace itself, or a process of its own below it that no filter confines (an
+        open helper, a frontend program): never the tracee's to open in /proc."""
+        me, current = os.getpid(), pid
+        if pid == me:
+            return True
+        if self.supervised(pid):
+            return False
+        for _ in range(64):
+            current = self.ppid_of(current) or 0
+            if current <= 1:
+                return False
+            if current == me:
+                return True
+        return False
 
     def pidfd_pid(self, fd: int) -> int | None:
         try:

@@ -44,7 +44,8 @@ MSGHDR, MMSGHDR = 56, 64  # sizeof(struct msghdr), sizeof(struct mmsghdr)
 
 class Translated:
     __slots__ = ("args", "alias", "alias_list", "open_target", "open_link", "open_root", "sockaddr_raw", "sockfd", "open_flags",
-                 "open_mode", "read_memory", "targets", "tails", "sockaddr_path", "fd_form", "proc_pins")
+                 "open_mode", "read_memory", "targets", "tails", "sockaddr_path", "fd_form", "proc_pins",
+                 "reaches_systrace")
 
     def __init__(self, args: list[tuple[str, str]] | None = None, alias: str | None = None,
                  alias_list: list[tuple[str, str]] | None = None):
@@ -71,6 +72,7 @@ class Translated:
         # the pids of other processes named by relation (/proc/PID) -> their start time when
         # checked (None: it changed meanwhile); an emulated call checks they still match
         self.proc_pins: dict[int, int | None] = {}
+        self.reaches_systrace = False  # a /proc path of systrace or of one of its helpers
 
     def by_name(self) -> dict[str, list[str]]:
         return _group(self.args)
@@ -114,7 +116,7 @@ def translate(syscall: str, raw: tuple[int, ...], tracee: Tracee, use_aliases: b
         _translate_one(spec, syscall, raw, tracee, result, open_flags)
     if result.open_target is not None:
         result.open_mode = _open_mode(syscall, raw, tracee)
-    result.proc_pins = tracee.pins
+    result.proc_pins, result.reaches_systrace = tracee.pins, tracee.reaches_systrace
     if not use_aliases:
         return result
     if syscall in aliases.EFFECTIVE_ID:
