@@ -31,9 +31,13 @@ def scratch(shared_dir: Path, request) -> Path:
     return path
 
 
-def _outsider(runner: Runner, argv: list[str]) -> subprocess.Popen:
-    """A process outside the run, of the runner's user (its entries are readable natively)."""
-    return subprocess.Popen(runner.native_argv(*argv), stdin=subprocess.PIPE, env=runner.env)
+def _outsider(runner: Runner, script: str) -> subprocess.Popen:
+    """A shell outside the run, of the runner's user (its entries are readable natively),
+    once it runs as that user (setpriv has switched: it says so)."""
+    process = subprocess.Popen(runner.native_argv("sh", "-c", f"echo ready; {script}"), stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, env=runner.env)
+    assert process.stdout is not None and process.stdout.readline() == b"ready\n"
+    return process
 
 
 def _opened(result: subprocess.CompletedProcess) -> int:
@@ -53,7 +57,7 @@ def test_a_child_s_proc_entries_never_grant_an_outsider_s(runner: Runner, cbin, 
     assert "/proc/<outside the run>" not in text and not re.search(r"/proc/[0-9]", text), text
     again = runner("-d", str(policies), "-a", "-e", procread, "child", *ENTRIES)  # another child pid
     assert _opened(again) == len(ENTRIES) and b"deny" not in again.stderr, again
-    outsider = _outsider(runner, ["sleep", str(TIMEOUT)])
+    outsider = _outsider(runner, f"exec sleep {TIMEOUT}")
     try:
         native = runner.native(procread, str(outsider.pid), *ENTRIES)
         attack = runner("-d", str(policies), "-a", "-e", procread, str(outsider.pid), *ENTRIES)
@@ -81,7 +85,7 @@ def test_the_parent_shell_s_entries_never_grant_another_shell_s(runner: Runner, 
         assert _opened(harmless) == len(ENTRIES) and b"deny" not in harmless.stderr, harmless
     text = "".join(path.read_text() for path in policies.iterdir())
     assert "/proc/<supervised: /usr/bin/dash>/environ" in text, text
-    outsider = _outsider(runner, ["sh", "-c", "read line"])  # dash too, outside the run
+    outsider = _outsider(runner, "read line")  # dash too, outside the run
     try:
         pidfile.write_text(f"{outsider.pid}\n")
         pidfile.chmod(0o644)

@@ -116,7 +116,9 @@ def translate(syscall: str, raw: tuple[int, ...], tracee: Tracee, use_aliases: b
         _translate_one(spec, syscall, raw, tracee, result, open_flags)
     if result.open_target is not None:
         result.open_mode = _open_mode(syscall, raw, tracee)
-    result.proc_pins, result.reaches_systrace = tracee.pins, tracee.reaches_systrace
+    if any(isinstance(spec, (PathArg, FdArg, SockaddrArg)) for spec in TRANSLATORS.get(syscall, ())):
+        # a path or a descriptor was named: the pids its /proc path named by relation
+        result.proc_pins, result.reaches_systrace = tracee.pins, tracee.reaches_systrace
     if not use_aliases:
         return result
     if syscall in aliases.EFFECTIVE_ID:
