@@ -32,7 +32,8 @@ def one_run(records: int, fd: int, json_lines: bool) -> float:
     notif = Notification(1, os.getpid(), 0, 257, 0xC000003E, 0, (0,) * 6)
     decision = Decision(PERMIT, log=True, source="policy")
     call = Call(notif, os.getpid(), os.getppid(), "/usr/bin/cat", 0, 0)
-    call.extra.update(translated=(("filename", "/etc/hostname"), ("oflags", "ro"), ("mode", "0")), arg_count=4)
+    call.translated = (("filename", "/etc/hostname"), ("oflags", "ro"), ("mode", "0"))
+    call.arg_count = 4
     start = time.perf_counter()
     for _ in range(records):
         session.log_decision(call, decision)

@@ -29,8 +29,7 @@ from .children import Children
 from .decide import DENY, PERMIT, Decision
 from .decide.breaks import BreakKeeper
 from .effects import Effects
-from .handshake import EXECVE_NRS, LaunchHandshake
-from .kernel import procfs
+from .handshake import LaunchHandshake
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
 if TYPE_CHECKING:
@@ -150,7 +149,7 @@ class Supervisor:
         info = self.session.processes.info(notif.pid)
         if self.handshake.launcher_call(info.tgid, notif.nr):
             return None
-        return Call(notif, info.tgid, info.ppid, procfs.exe(notif.pid), info.uid, info.gid)
+        return Call(notif, info.tgid, info.ppid, self.session.processes.binary(notif.pid, info), info.uid, info.gid)
 
     # -- decide, log, settle -------------------------------------------------------------
     def decide(self, call: Call) -> Decision:
@@ -164,6 +163,6 @@ class Supervisor:
             # The call went away while we read its memory: what we read may belong to
             # another process that reused the id. Nothing to answer.
             return STALE
-        if notif.nr in EXECVE_NRS and decision.verdict == PERMIT:
-            self.session.processes.forget_group(call.tgid)
+        if decision.verdict == PERMIT:  # an exec, a credential change: read them again after
+            self.session.processes.permitted(notif.nr, notif.pid, call.tgid)
         return decision
