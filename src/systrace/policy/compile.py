@@ -53,7 +53,7 @@ def _shared_prefix(decisions: list) -> tuple[ArgRule, ...]:
     "F_SETOWN"` below the base's fcntl rule) still share what comes first."""
     lists = [() if d is None else (ArgRule((), d),) if isinstance(d, int) else d for d in decisions]
     shared: list[ArgRule] = []
-    for rules in zip(*lists):
+    for rules in zip(*lists, strict=False):  # the shortest list bounds the prefix
         if any(rule != rules[0] for rule in rules[1:]):
             break
         shared.append(rules[0])
