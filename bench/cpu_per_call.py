@@ -5,7 +5,8 @@
 
 Wall-clock time per call swings 3x on a shared machine; the CPU time a run uses (user +
 system, of systrace and its tracee, from wait4) much less, and it is what systrace's own
-work adds. Each row is the median of --runs runs of an openat+close loop:
+work adds. A 10-call run's CPU time is taken off each run (start-up and teardown). Each
+row is the median of --runs runs of an openat+close loop:
 
 - CONTINUE: openat routed by a rule the kernel cannot evaluate (`oflags`), continued;
 - emulated open: openat permitted by a learned filename rule, opened by systrace (ADDFD);
@@ -54,7 +55,10 @@ def main() -> None:
     rows: dict[str, list[str]] = {}
 
     def median_us(argv: list[str], env: dict[str, str]) -> float:
-        return statistics.median(cpu_seconds(argv, env) for _ in range(options.runs)) / options.calls * 1e6
+        """Median CPU per call of the loop, less a 10-call run's (start-up and teardown)."""
+        short = [*argv[:-1], "10"] if argv[-1] == str(options.calls) else [*argv[:-2], "10", argv[-1]]
+        samples = [cpu_seconds(argv, env) - cpu_seconds(short, env) for _ in range(options.runs)]
+        return statistics.median(samples) / (options.calls - 10) * 1e6
 
     floor = [str(work / "emulated_open_floor"), str(options.calls)]
     rows["CONTINUE"] = [f"{median_us(floor + ['continue'], base_env):.1f}"]
