@@ -17,7 +17,7 @@ from systrace.kernel.filter import evaluate
 from systrace.kernel.syscalls_x86_64 import SYSCALLS
 from systrace.policy.compile import kernel_plan
 from systrace.policy.store import file_name
-from systrace.processes import INVALIDATES
+from systrace.supervisor import INVALIDATES
 from systrace.wiring import make_parser
 
 NOBODY = "65534"

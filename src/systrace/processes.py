@@ -25,15 +25,12 @@ import ctypes
 import errno
 import os
 
-from .facts import invalidating_calls
 from .kernel import procfs
 from .kernel.libc import libc
-from .kernel.syscalls_x86_64 import SYSCALLS
 
 PIDFD_THREAD = os.O_EXCL  # pidfd_open flag (Linux 6.9): a pidfd for one thread
 SYS_pidfd_send_signal = 424
 SWEEP_AT = 512  # entries; past this, dead threads' entries are swept out
-INVALIDATES = {SYSCALLS[name]: what for name, what in invalidating_calls().items()}  # nr -> "exec" | "credentials"
 
 
 class ThreadInfo:
@@ -103,11 +100,10 @@ class ProcessTable:
                 info.exe = exe
         return exe
 
-    def permitted(self, nr: int, tid: int, tgid: int) -> None:
-        """A call that changes what is cached was permitted (facts `invalidates`): the
-        calling thread is blocked in it until the kernel runs it after our answer, so
-        reading its state again at its next call is exact."""
-        what = INVALIDATES.get(nr)
+    def permitted(self, what: str, tid: int, tgid: int) -> None:
+        """A call that changes `what` ("exec", "credentials": facts `invalidates`) was
+        permitted: the calling thread is blocked in it until the kernel runs it after our
+        answer, so reading its state again at its next call is exact."""
         if what == "exec":
             self.forget_group(tgid)
             try:

@@ -29,7 +29,12 @@ from .children import Children
 from .decide import DENY, PERMIT, Decision
 from .decide.breaks import BreakKeeper
 from .effects import Effects
+from .facts import invalidating_calls
 from .handshake import LaunchHandshake
+from .kernel.syscalls_x86_64 import SYSCALLS
+
+# system call -> what of the process table it changes (facts `invalidates`: always routed)
+INVALIDATES = {SYSCALLS[name]: what for name, what in invalidating_calls().items()}
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
 if TYPE_CHECKING:
@@ -163,6 +168,7 @@ class Supervisor:
             # The call went away while we read its memory: what we read may belong to
             # another process that reused the id. Nothing to answer.
             return STALE
-        if decision.verdict == PERMIT:  # an exec, a credential change: read them again after
-            self.session.processes.permitted(notif.nr, notif.pid, call.tgid)
+        changes = INVALIDATES.get(notif.nr)
+        if changes is not None and decision.verdict == PERMIT:  # an exec, new credentials: read them again after
+            self.session.processes.permitted(changes, notif.pid, call.tgid)
         return decision
