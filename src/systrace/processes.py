@@ -5,8 +5,19 @@ id together with a pidfd for that thread: a thread id is only reused after its t
 died, so a cache hit is trusted only while that pidfd still names a live task (a cheap
 signal-0 check). This is what lets clone/fork stay out of the notified set; notifying
 them would let a signal that arrives before we receive the notification turn fork()
-into EINTR, which a native fork never returns. A group's entries are dropped when it
-calls execve. The binary is not cached at all: it is read from /proc/TID/exe per call."""
+into EINTR, which a native fork never returns.
+
+What is cached changes only through calls the thread itself makes, and every such call
+always reaches the supervisor (the facts table's `invalidates`, README "Caches"):
+- credentials (euid, egid) change by the set*id calls, which act on the calling thread
+  only (glibc makes each thread call them): its entry's credentials are read again after;
+- the binary (/proc/TID/exe), the group and credentials change by exec: the group's
+  entries are dropped when an exec is permitted. While a multi-threaded group's exec is
+  under way its other threads may still call; nothing of that group is cached until a
+  call of it shows one thread left (the exec finished, or failed and the others exited);
+- a thread's exit: its pidfd says so at the next lookup (a thread id is reused only after).
+Root, working directory and umask are shared between threads (CLONE_FS) and change by
+calls the kernel runs after the answer: they are never cached."""
 
 from __future__ import annotations
 
@@ -16,19 +27,25 @@ import os
 
 from .kernel import procfs
 from .kernel.libc import libc
-from .record import record
 
 PIDFD_THREAD = os.O_EXCL  # pidfd_open flag (Linux 6.9): a pidfd for one thread
 SYS_pidfd_send_signal = 424
 SWEEP_AT = 512  # entries; past this, dead threads' entries are swept out
 
 
-@record
 class ThreadInfo:
-    tgid: int
-    ppid: int
-    uid: int
-    gid: int
+    """One thread's process, parent, credentials and binary. Its identity means "the same
+    process image" (brk and fault counters key on it): a credential change refreshes it
+    in place, an exec makes a new one."""
+
+    __slots__ = ("tgid", "ppid", "uid", "gid", "exe", "stale")
+
+    def __init__(self, tgid: int, ppid: int, uid: int, gid: int, exe: str | None = None):
+        self.tgid, self.ppid, self.uid, self.gid, self.exe = tgid, ppid, uid, gid, exe
+        self.stale = False  # the credentials must be read again
+
+    def __repr__(self) -> str:
+        return f"ThreadInfo(tgid={self.tgid}, ppid={self.ppid}, uid={self.uid}, gid={self.gid}, exe={self.exe!r})"
 
 
 class ProcessTable:
@@ -39,16 +56,21 @@ class ProcessTable:
         self._status_fds: dict[int, int] = {}
         self._sweep_at = SWEEP_AT
         self._thread_pidfds = True
+        self._exec_under_way: set[int] = set()  # groups whose exec was permitted while multi-threaded
 
     def info(self, tid: int) -> ThreadInfo:
         entry = self._threads.get(tid)
         if entry is not None:
             if _alive(entry[1]):
-                return entry[0]
+                info = entry[0]
+                if info.stale:
+                    self._refresh_credentials(tid, info)
+                return info
             self._drop(tid)
         pidfd = self._open_pidfd(tid)
         try:
-            status = procfs.parse_status(self.status_bytes(tid, keep=pidfd >= 0))
+            data = self.status_bytes(tid, keep=pidfd >= 0)
+            status = procfs.parse_status(data)
         except BaseException:
             if pidfd >= 0:
                 os.close(pidfd)
@@ -57,11 +79,54 @@ class ProcessTable:
                 os.close(status_fd)
             raise
         info = ThreadInfo(status.tgid, status.ppid, status.euid, status.egid)
+        if status.tgid in self._exec_under_way:
+            if procfs.field(data, b"Threads") != b"1":
+                self._forget_thread(tid, pidfd)  # nothing of this group is cached yet
+                return info
+            self._exec_under_way.discard(status.tgid)
         if pidfd >= 0:
             self._threads[tid] = (info, pidfd)
             if len(self._threads) >= self._sweep_at:
                 self._sweep()
         return info
+
+    def binary(self, tid: int, info: ThreadInfo) -> str:
+        """The thread's binary (/proc/TID/exe), read once per process image: `info` is
+        the thread's current entry, dropped at exec."""
+        exe = info.exe
+        if exe is None:
+            exe = procfs.exe(tid)
+            if tid in self._threads:  # cached only with its entry
+                info.exe = exe
+        return exe
+
+    def permitted(self, what: str, tid: int, tgid: int) -> None:
+        """A call that changes `what` ("exec", "credentials": facts `invalidates`) was
+        permitted: the calling thread is blocked in it until the kernel runs it after our
+        answer, so reading its state again at its next call is exact."""
+        if what == "exec":
+            self.forget_group(tgid)
+            try:
+                threads = procfs.field(self.status_bytes(tid), b"Threads")
+            except OSError:
+                threads = b""
+            if threads != b"1":  # the others may call until the exec has killed them
+                self._exec_under_way.add(tgid)
+        elif what == "credentials":
+            entry = self._threads.get(tid)
+            if entry is not None:
+                entry[0].stale = True
+
+    def _refresh_credentials(self, tid: int, info: ThreadInfo) -> None:
+        status = procfs.parse_status(self.status_bytes(tid))
+        info.uid, info.gid, info.stale = status.euid, status.egid, False
+
+    def _forget_thread(self, tid: int, pidfd: int) -> None:
+        if pidfd >= 0:
+            os.close(pidfd)
+        status_fd = self._status_fds.pop(tid, None)
+        if status_fd is not None:
+            os.close(status_fd)
 
     def status_bytes(self, tid: int, keep: bool | None = None) -> bytes:
         """The thread's /proc status now (credentials, umask). Its fd is kept for the next

@@ -29,8 +29,12 @@ from .children import Children
 from .decide import DENY, PERMIT, Decision
 from .decide.breaks import BreakKeeper
 from .effects import Effects
-from .handshake import EXECVE_NRS, LaunchHandshake
-from .kernel import procfs
+from .facts import invalidating_calls
+from .handshake import LaunchHandshake
+from .kernel.syscalls_x86_64 import SYSCALLS
+
+# system call -> what of the process table it changes (facts `invalidates`: always routed)
+INVALIDATES = {SYSCALLS[name]: what for name, what in invalidating_calls().items()}
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
 if TYPE_CHECKING:
@@ -150,7 +154,7 @@ class Supervisor:
         info = self.session.processes.info(notif.pid)
         if self.handshake.launcher_call(info.tgid, notif.nr):
             return None
-        return Call(notif, info.tgid, info.ppid, procfs.exe(notif.pid), info.uid, info.gid)
+        return Call(notif, info.tgid, info.ppid, self.session.processes.binary(notif.pid, info), info.uid, info.gid)
 
     # -- decide, log, settle -------------------------------------------------------------
     def decide(self, call: Call) -> Decision:
@@ -164,6 +168,7 @@ class Supervisor:
             # The call went away while we read its memory: what we read may belong to
             # another process that reused the id. Nothing to answer.
             return STALE
-        if notif.nr in EXECVE_NRS and decision.verdict == PERMIT:
-            self.session.processes.forget_group(call.tgid)
+        changes = INVALIDATES.get(notif.nr)
+        if changes is not None and decision.verdict == PERMIT:  # an exec, new credentials: read them again after
+            self.session.processes.permitted(changes, notif.pid, call.tgid)
         return decision

@@ -18,6 +18,9 @@ A row says:
 - `alias`: fsread / fswrite / open (chosen by the open flags) / seteuid / setegid;
 - `fd_errnos`: set when the call has a descriptor form (AT_EMPTY_PATH, a NULL path):
   the errors of that form, which names no file and has no alias;
+- `invalidates`: what of the supervisor's caches the call changes ("exec": the binary,
+  group and credentials; "credentials": the effective ids). Such a call always reaches
+  the supervisor (`kernel="notified"`), whatever a policy says;
 - `deny`: the errno an enforced denial returns (EACCES for file access, ENOMEM for
   memory, EPERM otherwise) unless the rule names one.
 """
@@ -26,7 +29,8 @@ from __future__ import annotations
 
 from .rows import FD_FORM, HELD, OUTSIDE, ROWS, SELF, Row
 
-__all__ = ["FD_FORM", "HELD", "OUTSIDE", "ROWS", "SELF", "Row", "row", "names_with", "fd_form_key", "real_name"]
+__all__ = ["FD_FORM", "HELD", "OUTSIDE", "ROWS", "SELF", "Row", "row", "names_with", "fd_form_key", "real_name",
+           "invalidating_calls"]
 
 
 def row(name: str) -> Row | None:
@@ -45,3 +49,8 @@ def fd_form_key(name: str) -> str:
 
 def real_name(key: str) -> str:
     return key[: -len(FD_FORM)] if key.endswith(FD_FORM) else key
+
+
+def invalidating_calls() -> dict[str, str]:
+    """Every call that changes something the supervisor caches, and what it changes."""
+    return {name: r.invalidates for name, r in ROWS.items() if r.invalidates is not None}

@@ -84,6 +84,7 @@ class Row:
     deny: int = EPERM
     learn: tuple[str, ...] | None = None  # the translated arguments a learned rule names (None: all but `fd`)
     base: str | None = None  # the learned policies' base rule for the part of an OUTSIDE call on itself
+    invalidates: str | None = None  # what of the supervisor's caches it changes: "exec", "credentials"
 
     @property
     def route(self) -> str:
@@ -230,9 +231,9 @@ _rows("utime utimes", 2, "file", OUTSIDE, P(0), alias="fswrite")
 _row("utimensat", 4, "desc file", OUTSIDE, P(1, dirfd=0, flags=3, nullable=True), errnos=_ATTR, alias="fswrite",
      fd_errnos=_FATTR)
 _row("futimesat", 3, "desc file", OUTSIDE, P(1, dirfd=0), alias="fswrite")
-_row("execve", 3, "file process", OUTSIDE, P(0), ArgvArg(1), errnos=_EXEC, kernel="notified")
+_row("execve", 3, "file process", OUTSIDE, P(0), ArgvArg(1), errnos=_EXEC, kernel="notified", invalidates="exec")
 _row("execveat", 5, "desc file process", OUTSIDE, P(1, dirfd=0, flags=4), ArgvArg(2), errnos=_EXEC,
-     kernel="notified", fd_errnos=(E2BIG, EACCES, ENOMEM, ETXTBSY))
+     kernel="notified", fd_errnos=(E2BIG, EACCES, ENOMEM, ETXTBSY), invalidates="exec")
 _row("chroot", 1, "file", OUTSIDE, P(0))
 _row("pivot_root", 2, "file", OUTSIDE, P(0), P(1))
 _row("acct", 1, "file", OUTSIDE, P(0))
@@ -475,12 +476,15 @@ _row("seccomp", 3, "process", OUTSIDE, _num("operation", 0), _hex("flags", 1))
 _row("lsm_set_self_attr", 4, "process", OUTSIDE, _num("attr", 0))
 
 # -- credentials -----------------------------------------------------------------------------------
-_row("setuid", 1, "creds", OUTSIDE, _uid(0), UnameArg(0))
-_row("setgid", 1, "creds", OUTSIDE, _gid(0))
-_row("setreuid", 2, "creds", OUTSIDE, _uid(0), _uid(1), alias="seteuid")
-_row("setregid", 2, "creds", OUTSIDE, _gid(0), _gid(1), alias="setegid")
-_row("setresuid", 3, "creds", OUTSIDE, _uid(0), _uid(1), _uid(2), alias="seteuid")
-_row("setresgid", 3, "creds", OUTSIDE, _gid(0), _gid(1), _gid(2), alias="setegid")
+# the effective ids are cached per thread (processes.py, for `if user =`): whatever a
+# policy says, these always reach the supervisor, which reads them again after
+_CREDS = {"kernel": "notified", "invalidates": "credentials"}
+_row("setuid", 1, "creds", OUTSIDE, _uid(0), UnameArg(0), **_CREDS)
+_row("setgid", 1, "creds", OUTSIDE, _gid(0), **_CREDS)
+_row("setreuid", 2, "creds", OUTSIDE, _uid(0), _uid(1), alias="seteuid", **_CREDS)
+_row("setregid", 2, "creds", OUTSIDE, _gid(0), _gid(1), alias="setegid", **_CREDS)
+_row("setresuid", 3, "creds", OUTSIDE, _uid(0), _uid(1), _uid(2), alias="seteuid", **_CREDS)
+_row("setresgid", 3, "creds", OUTSIDE, _gid(0), _gid(1), _gid(2), alias="setegid", **_CREDS)
 _row("setfsuid", 1, "creds", OUTSIDE, _uid(0))
 _row("setfsgid", 1, "creds", OUTSIDE, _gid(0))
 _row("setgroups", 2, "creds", OUTSIDE, _num("count", 0))

@@ -39,7 +39,7 @@ class WakeHere:
         """Narrow the blocked thread to our CPU; return the mask to restore (None: not done)."""
         if not self.enabled:
             return None
-        cpu = libc.sched_getcpu()
+        cpu = _pinned if _pinned is not None else libc.sched_getcpu()  # pinned: no ctypes call per open
         try:
             allowed = os.sched_getaffinity(tid)
             if cpu < 0 or cpu not in allowed or len(allowed) == 1:
@@ -58,11 +58,12 @@ class WakeHere:
 
 
 _original: set[int] | None = None  # systrace's CPUs before pin_here()
+_pinned: int | None = None  # the CPU pin_here() keeps systrace on
 
 
 def pin_here() -> int | None:
     """Keep systrace on the CPU it runs on now; return it (None: not done, e.g. one CPU)."""
-    global _original
+    global _original, _pinned
     try:
         allowed = os.sched_getaffinity(0)
         cpu = libc.sched_getcpu()
@@ -72,10 +73,13 @@ def pin_here() -> int | None:
     except OSError:
         return None
     _original = allowed
+    _pinned = cpu
     return cpu
 
 
 def unpin() -> None:
     """Give back the CPUs systrace had (in a child about to run another program)."""
+    global _pinned
     if _original is not None:
         os.sched_setaffinity(0, _original)
+    _pinned = None

@@ -35,16 +35,29 @@ def kernel_plan(policies: list[ast.Policy]) -> FilterPlan:
         return plan
     by_syscall = [_rules_by_syscall(policy) for policy in policies]
     for name, nr in SYSCALLS.items():
-        decisions = [_decide(rules.get(name, []), name) for rules in by_syscall]
-        first = decisions[0]
-        if first is None or any(d != first for d in decisions[1:]):
+        shared = _shared_prefix([_decide(rules.get(name, []), name) for rules in by_syscall])
+        if not shared:
             continue
-        if isinstance(first, int):
-            if first != NOTIFY:
-                plan.actions[nr] = first
+        if len(shared) == 1 and not shared[0].tests:
+            if shared[0].action != NOTIFY:
+                plan.actions[nr] = shared[0].action
         else:
-            plan.arg_rules[nr] = first
+            plan.arg_rules[nr] = shared
     return plan
+
+
+def _shared_prefix(decisions: list) -> tuple[ArgRule, ...]:
+    """The argument rules every policy starts with. First match wins, so a call one of
+    them matches gets the same action from every policy; any other goes to USER_NOTIF.
+    So policies that differ only further down (a learned `fd eq "3" and cmd eq
+    "F_SETOWN"` below the base's fcntl rule) still share what comes first."""
+    lists = [() if d is None else (ArgRule((), d),) if isinstance(d, int) else d for d in decisions]
+    shared: list[ArgRule] = []
+    for rules in zip(*lists, strict=False):  # the shortest list bounds the prefix
+        if any(rule != rules[0] for rule in rules[1:]):
+            break
+        shared.append(rules[0])
+    return tuple(shared)
 
 
 def _rules_by_syscall(policy: ast.Policy) -> dict[str, list[ast.Rule]]:

@@ -21,7 +21,15 @@ def _escape_char(match: re.Match[str]) -> str:
     return f"\\x{code:02x}"
 
 
+_ESCAPED: dict[str, str] = {}  # the same names come back call after call (a third of a log record's cost)
+MAX_ESCAPED = 4096
+
+
 def escape(value: str) -> str:
-    if _SPECIAL.search(value) is None:  # the common case: nothing to escape
-        return value
-    return _SPECIAL.sub(_escape_char, value)
+    escaped = _ESCAPED.get(value)
+    if escaped is not None:
+        return escaped
+    escaped = value if _SPECIAL.search(value) is None else _SPECIAL.sub(_escape_char, value)
+    if len(_ESCAPED) < MAX_ESCAPED:
+        _ESCAPED[value] = escaped
+    return escaped

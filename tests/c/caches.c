@@ -1,0 +1,75 @@
+/* What the supervisor caches per thread changes only through calls the thread makes
+   (README "Caches"); each mode changes it, then opens FILE, printing "open N: ok" or
+   "open N: ERRNO" around the change.
+     caches setuid UID FILE        open, setresuid(UID) (raw: this thread only), open
+     caches thread-setuid UID FILE a thread does setresuid(UID) and opens; then main opens
+     caches thread-exec FILE PROG ARG...
+                                   open, then a second thread execs PROG (a non-leader
+                                   exec) while the leader keeps opening FILE */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+static const char *file;
+static uid_t target;
+static char **exec_argv;
+
+static void try_open(int n) {
+    int fd = open(file, O_RDONLY);
+    if (fd < 0) printf("open %d: %s\n", n, strerrorname_np(errno));
+    else { printf("open %d: ok\n", n); close(fd); }
+    fflush(stdout);
+}
+
+static void *setuid_thread(void *unused) {
+    (void)unused;
+    if (syscall(SYS_setresuid, target, target, target) != 0) { perror("setresuid"); exit(2); }
+    try_open(2);
+    return NULL;
+}
+
+static void *exec_thread(void *unused) {
+    (void)unused;
+    execv(exec_argv[0], exec_argv);
+    perror("execv");
+    exit(2);
+}
+
+int main(int argc, char **argv) {
+    if (argc < 4) { fprintf(stderr, "usage: caches MODE ARG FILE...\n"); return 2; }
+    const char *mode = argv[1];
+    if (!strcmp(mode, "setuid") || !strcmp(mode, "thread-setuid")) {
+        target = (uid_t)atoi(argv[2]);
+        file = argv[3];
+        try_open(1);
+        if (!strcmp(mode, "setuid")) {
+            if (syscall(SYS_setresuid, target, target, target) != 0) { perror("setresuid"); return 2; }
+            try_open(2);
+        } else {
+            pthread_t thread;
+            pthread_create(&thread, NULL, setuid_thread, NULL);
+            pthread_join(thread, NULL);
+            try_open(3);  /* the main thread kept its credentials */
+        }
+        return 0;
+    }
+    if (!strcmp(mode, "thread-exec")) {
+        file = argv[2];
+        exec_argv = argv + 3;
+        try_open(1);
+        pthread_t thread;
+        pthread_create(&thread, NULL, exec_thread, NULL);
+        for (;;) {  /* until the exec kills this thread */
+            int fd = open(file, O_RDONLY);
+            if (fd >= 0) close(fd);
+        }
+    }
+    fprintf(stderr, "unknown mode %s\n", mode);
+    return 2;
+}
