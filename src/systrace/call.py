@@ -25,7 +25,7 @@ class Call:
     (once), the policy and rule that decided it, why, and how it was asked about."""
 
     __slots__ = ("notif", "tgid", "ppid", "exe", "name", "uid", "gid", "translation", "translated", "arg_count",
-                 "policy", "filters", "rule", "reason", "ask", "asked_as", "no_learn")
+                 "translation_error", "policy", "filters", "rule", "reason", "ask", "asked_as", "no_learn")
 
     def __init__(self, notif: Notification, tgid: int, ppid: int, exe: str, uid: int = -1, gid: int = -1):
         self.notif = notif
@@ -35,9 +35,11 @@ class Call:
         self.name = syscall_name(notif.nr)
         self.uid = uid
         self.gid = gid
-        self.translation: Translated | None = None  # set once, by translate.translator.translated
+        # set once, by the translate stage (translate/stage.py), never by a decider
+        self.translation: Translated | None = None
         self.translated: Args = ()  # ... its arguments, as logged and learned
         self.arg_count = 6  # the call's argument count (a question with no translated argument)
+        self.translation_error = ""  # why translating it failed ("": it did not)
         self.policy: StoredPolicy | None = None  # the binary's policy, once a decider looked it up
         self.filters = 0  # how many rules it has (the question's "filters")
         self.rule: Rule | None = None  # the rule that decided the call
@@ -45,6 +47,16 @@ class Call:
         self.ask = False  # an `ask` rule matched: the mode's fallback decides
         self.asked_as: tuple[str, Args] | None = None  # asked about the alias: its name and arguments
         self.no_learn = False  # decided for a reason learning must not turn into a rule
+
+    def require_translation(self) -> Translated:
+        """The translate stage's result, for a decider that reads arguments. Missing (the
+        translation failed, or the decider did not declare that it reads this call):
+        an error, so the call is denied (fail closed)."""
+        translation = self.translation
+        if translation is None:
+            raise LookupError(f"{self.name} not translated: "
+                              + (self.translation_error or "its decider did not declare that it reads it"))
+        return translation
 
     @property
     def tid(self) -> int:

@@ -25,7 +25,8 @@ class Session:
         self.log = log
         self.clock = clock  # when learned rules are due to be written (tests inject one)
         # the question line and the log record; shared with the deciders that log
-        self.reporter = Reporter(log, use_aliases) if reporter is None else reporter
+        self.reporter = Reporter(log) if reporter is None else reporter
+        self.use_aliases = use_aliases  # how the translate stage translates (--no-aliases)
         self.chain = chain
         self.processes = ProcessTable() if processes is None else processes
         self.store = store

@@ -3,13 +3,15 @@
 poll() waits on the listener, a signalfd and the helpers' descriptors. Each notification
 goes through the same stages, in order (README "Architecture"):
 
-    receive -> identify -> decide -> log -> settle -> carry out
+    receive -> identify -> translate -> decide -> log -> settle -> carry out
 
 receive: every pending notification is read before any is decided (serve_batch);
 identify: the calling process, its parent, credentials and binary make a Call (the
-launcher's own calls before the command's exec are let through unrecorded); decide: the
-session's chain returns a Decision carrying its effect (the deciders translate the call
-once, when they need its arguments); log: a decision marked for the log is written;
+launcher's own calls before the command's exec are let through unrecorded); translate:
+translate/stage.py translates the call once, if a decider reads its arguments (or, only
+once its decision is logged, for the log); decide: the session's chain returns a
+Decision carrying its effect, reading the translation, never making it; log: a decision
+marked for the log is written;
 settle: a refused brk returns the break, a call that went away while its memory was read
 gets no answer worth sending, a permitted exec forgets the process's cached binary; carry
 out: effects.py answers (CONTINUE, errno, return value, kill, an emulated call).
@@ -32,6 +34,7 @@ from .effects import Effects
 from .facts import invalidating_calls
 from .handshake import LaunchHandshake
 from .kernel.syscalls_x86_64 import SYSCALLS
+from .translate.stage import TranslateStage
 
 # system call -> what of the process table it changes (facts `invalidates`: always routed)
 INVALIDATES = {SYSCALLS[name]: what for name, what in invalidating_calls().items()}
@@ -51,7 +54,7 @@ STALE = Decision(DENY, errno.EPERM, source="stale")
 
 class Supervisor:
     def __init__(self, session: Session, listener: Listener, handshake: LaunchHandshake, children: Children,
-                 effects: Effects):
+                 effects: Effects, translate: TranslateStage | None = None):
         self.session = session
         self.listener = listener
         self.handshake = handshake
@@ -59,6 +62,8 @@ class Supervisor:
         self.effects = effects
         self.poller = effects.poller  # the effects' helpers are watched in the loop's poll
         self.breaks = BreakKeeper(session.processes)  # a refused brk returns the break, not -errno
+        # what the chain reads, now that wiring has built all of it
+        self.translate = translate or TranslateStage.for_deciders(session.chain.deciders, session.use_aliases)
         self.served = 0
         self.routed: dict[int, int] = {}  # notifications by system call number (--stats)
         self._listener_ready = select.poll()  # is another notification pending right now?
@@ -129,6 +134,8 @@ class Supervisor:
         decision: Decision | None
         try:
             call = self.identify(notif)
+            if call is not None:
+                self.translate.before_deciding(call)
             decision = None if call is None else self.decide(call)
         except Exception as error:  # noqa: BLE001 - fail closed, keep serving
             self.session.log.message(
@@ -160,6 +167,7 @@ class Supervisor:
     def decide(self, call: Call) -> Decision:
         decision = self.session.chain.decide(call)
         if decision.log:
+            self.translate.before_logging(call)
             self.session.log_decision(call, decision)
         decision = self.breaks.settle(call, decision)
         translation = call.translation

@@ -90,8 +90,7 @@ def build_faults(options: argparse.Namespace, log: Log, processes: ProcessTable 
         if not recorded:
             raise FaultSetupError(f"{options.replay}: no faults recorded in this log")
         replay = ReplayFaults(recorded)
-    return FaultDecider(random, RuleFaults(rules) if rules else None, replay, use_aliases=not options.no_aliases,
-                        processes=processes, reporter=reporter)
+    return FaultDecider(random, RuleFaults(rules) if rules else None, replay, processes=processes, reporter=reporter)
 
 
 def route_faults(plan: FilterPlan, faults) -> None:
@@ -261,7 +260,7 @@ def _build_mode(options: argparse.Namespace, log: Log, explicit_log: bool, comma
                 processes: ProcessTable, reporter: Reporter) -> tuple[Session, FilterPlan]:
     if options.permit_all:
         session = Session(log=log, chain=Chain([PermitAll(log=explicit_log)]), processes=processes,
-                          reporter=reporter)
+                          reporter=reporter, use_aliases=not options.no_aliases)
         return session, base_plan(abi.RET_USER_NOTIF if explicit_log else abi.RET_ALLOW)
 
     from .decide.modes import Enforce, Learn, Observer
@@ -278,7 +277,7 @@ def _build_mode(options: argparse.Namespace, log: Log, explicit_log: bool, comma
     if options.learn:
         store.check_writable()  # now, not at the end when the rules are already lost
     use_aliases = not options.no_aliases
-    decider = PolicyDecider(store, expander(variables), use_aliases=use_aliases, inherit=options.inherit,
+    decider = PolicyDecider(store, expander(variables), inherit=options.inherit,
                             require_policy=options.enforce and not options.inherit,
                             create_missing=not options.enforce)
     fallback: Enforce | Learn | Asker
@@ -303,5 +302,6 @@ def _build_mode(options: argparse.Namespace, log: Log, explicit_log: bool, comma
     route_refused_breaks(plan)
     deciders.append(fallback)
     session = Session(log=log, chain=Chain(deciders), processes=processes, store=store,
-                      save_interval=None if options.enforce else SAVE_INTERVAL, reporter=reporter)
+                      save_interval=None if options.enforce else SAVE_INTERVAL, reporter=reporter,
+                      use_aliases=use_aliases)
     return session, plan

@@ -16,6 +16,9 @@ if TYPE_CHECKING:
     class Decider(Protocol):
         def decide(self, call: Call) -> Decision | None: ...
 
+        # Optionally `reads_arguments_of`: the calls whose translated arguments it reads
+        # (None: every call; absent: every call). translate/stage.py translates them.
+
 PERMIT = "permit"
 DENY = "deny"
 KILL = "kill"
@@ -66,6 +69,8 @@ class Chain:
 
 class PermitAll:
     """The engine's own mode: every call runs; each is logged when asked to."""
+
+    reads_arguments_of: frozenset[str] = frozenset()  # none (a logged call is translated for the log)
 
     def __init__(self, log: bool):
         self.decision = Decision(PERMIT, log=log, source="default")

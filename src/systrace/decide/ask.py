@@ -20,7 +20,6 @@ from ..policy import ast
 from ..policy.compiled import _expanded as expanded
 from ..policy.errors import PolicyError
 from ..policy.printer import rule_text
-from ..translate.translator import translated
 from . import DENY, KILL, PERMIT, Decision
 from .modes import exact_expr
 
@@ -40,6 +39,8 @@ if TYPE_CHECKING:
 
 
 class Asker:
+    reads_arguments_of = None  # every call: the question shows its arguments (translate/stage.py)
+
     def __init__(self, transport_factory, store: Store, parser: Parser, policy: PolicyDecider, use_aliases: bool = True,
                  waiter: Waiter | None = None, timeout: float | None = None, job: JobControl | None = None, *,
                  reporter: Reporter, transport: Transport | None = None, clock: Callable[[], float] = time.monotonic):
@@ -267,7 +268,7 @@ class Asker:
         return None
 
     def _reevaluate(self, call: Call, stored) -> Decision | None:
-        translation = translated(call, self.use_aliases)
+        translation = call.require_translation()
         rule = self.policy.first_match(stored.policy, call, translation)
         if rule is None:
             return None

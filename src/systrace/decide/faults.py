@@ -8,7 +8,6 @@ from ..facts import fd_form_key, real_name, row
 from ..faults.plan import Fault, RandomFaults, ReplayFaults, RuleFaults
 from ..policy.errnos import name_of
 from ..policy.match import compile_fnmatch
-from ..translate.translator import translated
 from . import DENY, PERMIT, RETURN, Decision
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
@@ -29,13 +28,13 @@ class _Counters:
 
 class FaultDecider:
     def __init__(self, random: RandomFaults | None, rules: RuleFaults | None, replay: ReplayFaults | None,
-                 use_aliases: bool = True, processes: ProcessTable | None = None, reporter: Reporter | None = None):
+                 processes: ProcessTable | None = None, reporter: Reporter | None = None):
         self.random = random
         self.rules = rules
         self.replay = replay
-        self.use_aliases = use_aliases
         selected = frozenset().union(*(source.syscalls() for source in (random, rules, replay) if source is not None))
         self.routed = frozenset(real_name(key) for key in selected)  # NAME/fd: its call is routed
+        self.reads_arguments_of = self.routed  # a fault may look at a path, a descriptor, and is logged
         self.counters: dict[int, _Counters] = {}
         self.processes = processes  # who owns a counter (a reused pid starts afresh)
         self.reporter = reporter  # each fault is logged (None: not logged)
@@ -72,7 +71,7 @@ class FaultDecider:
         facts = row(call.name)
         if facts is None or facts.fd_errnos is None:
             return call.name
-        return fd_form_key(call.name) if translated(call, self.use_aliases).fd_form else call.name
+        return fd_form_key(call.name) if call.require_translation().fd_form else call.name
 
     def _counters_of(self, call: Call) -> _Counters:
         owner = self.processes.info(call.tgid) if self.processes is not None else call.tgid
@@ -82,7 +81,7 @@ class FaultDecider:
         return counters
 
     def _path_matches(self, call: Call, glob: str) -> bool:
-        names = [value for name, value in translated(call, self.use_aliases).args if name == "filename"]
+        names = [value for name, value in call.require_translation().args if name == "filename"]
         pattern = compile_fnmatch(glob)
         return any(pattern.match(name) for name in names)
 
@@ -90,7 +89,6 @@ class FaultDecider:
         reporter = self.reporter
         if reporter is None:
             return
-        translated(call, self.use_aliases)  # the question line shows the arguments
         what = f"fault[{name_of(fault.error).upper()}]" if fault.error is not None else (
             f"fault[retval={fault.retval}]" if fault.retval is not None else "fault[signal]")
         extra = f", signal: {fault.signal}" if fault.signal else ""

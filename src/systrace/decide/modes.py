@@ -25,6 +25,8 @@ class Enforce:
     process is killed). The errno is the one a program expects from that call (the facts
     table's `deny`: EACCES for file access, ENOMEM for memory calls, EPERM otherwise)."""
 
+    reads_arguments_of: frozenset[str] = frozenset()  # by name alone (its denials are logged with them)
+
     def __init__(self, kill: bool = False):
         self.decision = Decision(KILL if kill else DENY, errno.EPERM, log=True, source="enforce")
         self.kill = kill
@@ -46,6 +48,8 @@ class Learn:
     what the run made up generalised (decide/generalise.py); a plain `permit` when
     nothing is translated."""
 
+    reads_arguments_of = None  # every call: what it made up, what a rule names (translate/stage.py)
+
     def __init__(self, store: Store, use_aliases: bool = True):
         self.store = store
         self.use_aliases = use_aliases
@@ -64,10 +68,6 @@ class Learn:
         made_up.note_pids((call.tgid, call.tid, call.ppid))
         if call.name not in NOTED_CALLS:
             return
-        if call.translation is None:
-            from ..translate.translator import translated  # the policy decider needs it next anyway
-
-            translated(call, self.use_aliases)
         for component in made_up.note(call.name, list(call.translated)):  # type: ignore[arg-type]
             self.relearn(component)
 
@@ -125,6 +125,8 @@ class Learn:
 
 class Observer:
     """First in the learning chain: lets Learn see every call, decides none."""
+
+    reads_arguments_of = None  # every call (Learn.observe)
 
     def __init__(self, learn: Learn):
         self.learn = learn

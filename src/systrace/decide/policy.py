@@ -18,7 +18,6 @@ from ..policy.store import StoredPolicy
 from ..processes import PerProcess
 from ..record import replace
 from ..translate.translator import Translated
-from ..translate.translator import translated as translated_call
 from . import DENY, EMULATE_OPEN, EMULATE_PATH, EMULATE_SOCKET, KILL, PERMIT, Decision
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
@@ -93,11 +92,12 @@ class ExecExpectation:
 
 
 class PolicyDecider:
-    def __init__(self, store: Store, expand, use_aliases: bool = True, inherit: bool = False,
+    reads_arguments_of = None  # every call: a rule may test any argument (translate/stage.py)
+
+    def __init__(self, store: Store, expand, inherit: bool = False,
                  require_policy: bool = False, create_missing: bool = False):
         self.store = store
         self.expand = expand
-        self.use_aliases = use_aliases
         self.inherit = inherit  # -i: after execve a process keeps its parent's policy
         self.require_policy = require_policy  # -a: a binary without a policy may not run
         self.create_missing = create_missing  # -A: start an empty policy for a new binary
@@ -126,7 +126,7 @@ class PolicyDecider:
             if mismatch is not None:
                 return mismatch
         stored = self.policy_for(call)
-        translated = translated_call(call, self.use_aliases)
+        translated = call.require_translation()
         if translated.reaches_systrace:  # /proc/PID of systrace or a helper ("outside the run" by name)
             call.reason = "systrace's own /proc entry, whatever the policy says"
             return Decision(DENY, errno.EACCES, log=True, source="protect")
@@ -160,7 +160,7 @@ class PolicyDecider:
             decision = self.decision_of(rule, call)
         if decision is None or decision.verdict != PERMIT:
             return decision
-        translated = translated_call(call, self.use_aliases)
+        translated = call.require_translation()
         effect = effect_of(call, translated, rule)
         named_in_a_view = _depends_on(rule, "filename") or (translated.sockaddr_path is not None
                                                              and _depends_on(rule, "sockaddr"))

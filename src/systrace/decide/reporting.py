@@ -15,13 +15,11 @@ if TYPE_CHECKING:
     from . import Decision
 
 EMULATION = "linux"
-_translated = None  # translate.translator.translated, imported when first needed
 
 
 class Reporter:
-    def __init__(self, log: Log, use_aliases: bool = True):
+    def __init__(self, log: Log):
         self.log = log
-        self.use_aliases = use_aliases  # for translating a logged call no decider translated
         self._users: dict[int, str] = {}
         self._policy_numbers: dict[str, int] = {}
 
@@ -55,14 +53,11 @@ class Reporter:
         )
 
     def question(self, call: Call) -> Question:
-        """The question line's fields. The call is translated here if no decider did (a
-        call logged by --permit-all, a fault, an emulation refused): whoever decides it,
-        a logged call shows its arguments."""
+        """The question line's fields, with the arguments the translate stage gave the
+        call (translate/stage.py: a logged call is always translated)."""
         stored = call.policy
         policy_name = stored.policy.name if stored is not None else call.exe  # type: ignore[attr-defined]
         number = self._policy_numbers.setdefault(policy_name, len(self._policy_numbers) + 1)
-        if call.translation is None and not call.translated:
-            self._translate(call)
         args = call.translated
         syscall = call.name
         asked_as = call.asked_as
@@ -81,17 +76,6 @@ class Reporter:
             args=args,  # type: ignore[arg-type]
             arg_count=int(call.arg_count),  # type: ignore[arg-type]
         )
-
-    def _translate(self, call: Call) -> None:
-        global _translated
-        if _translated is None:  # imported once, on the first call logged untranslated
-            from ..translate.translator import translated
-
-            _translated = translated
-        try:
-            _translated(call, self.use_aliases)
-        except Exception as error:  # noqa: BLE001 - the record is still written, without them
-            call.translated = (("args", f"<untranslatable: {error!r}>"),)
 
     def user_name(self, uid: int) -> str:
         name = self._users.get(uid)

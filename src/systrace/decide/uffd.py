@@ -48,6 +48,8 @@ def _decided_by_kernel_alone(plan: FilterPlan, nr: int) -> int | None:
 
 
 class UffdGuard:
+    reads_arguments_of: frozenset[str] = frozenset()  # the raw ioctl request only
+
     def __init__(self, store: Store | None = None):
         self.store = store
 

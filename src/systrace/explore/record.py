@@ -13,7 +13,6 @@ import os
 import sys
 
 from ..decide import Chain, PermitAll
-from ..translate.translator import translated
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -24,10 +23,10 @@ if TYPE_CHECKING:
 class SiteRecorder:
     """A decider that records and never decides: the next one (PermitAll) lets the call run."""
 
-    def __init__(self, routed: frozenset[str], out, use_aliases: bool = True, processes: ProcessTable | None = None):
+    def __init__(self, routed: frozenset[str], out, processes: ProcessTable | None = None):
         self.routed = routed
+        self.reads_arguments_of = routed  # every call it records (translate/stage.py)
         self.out = out
-        self.use_aliases = use_aliases
         self.processes = processes  # who owns a call (a reused pid, an exec: a new process)
         self._owners: dict[int, tuple[object, int]] = {}  # tgid -> (its ThreadInfo, process number)
         self._next = 0
@@ -41,7 +40,7 @@ class SiteRecorder:
             self._next += 1
             known = self._owners[call.tgid] = (owner, self._next)
         try:
-            args = [list(pair) for pair in translated(call, self.use_aliases).args]
+            args = [list(pair) for pair in call.require_translation().args]
         except Exception:  # noqa: BLE001 - a call we cannot read is still a site
             args = []
         self.out.write(json.dumps({"proc": known[1], "pid": call.tgid, "binary": call.exe, "syscall": call.name, "args": args},

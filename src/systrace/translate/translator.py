@@ -30,7 +30,6 @@ from .table import (
     StrArg,
     UnameArg,
 )
-from .tracee import LiveTracee
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
 if TYPE_CHECKING:
@@ -87,17 +86,6 @@ def _group(pairs: list[tuple[str, str]]) -> dict[str, list[str]]:
     for name, value in pairs:
         out.setdefault(name, []).append(value)
     return out
-
-
-def translated(call, use_aliases: bool = True) -> Translated:
-    """The call's translation, computed once and kept on the call."""
-    result = call.translation
-    if result is None:  # (LiveTracee imported at the top: an import here costs 2.9 us per call)
-        result = translate(call.name, call.args, LiveTracee(call.tid, call.tgid), use_aliases)
-        call.translation = result
-        call.translated = tuple(result.args)
-        call.arg_count = arg_count(call.name)
-    return result
 
 
 def has_translators(syscall: str) -> bool:
