@@ -13,8 +13,7 @@ from .kernel.signals import JOB_STOPS, SI_KERNEL, SignalFd, stop_self
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable
-
+    from .frontend.relay import SignalRelay
     from .handshake import LaunchHandshake
     from .kernel.launch import Launched
 
@@ -22,13 +21,13 @@ FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUI
 
 
 class Children:
-    def __init__(self, launched: Launched, signals: SignalFd, handshake: LaunchHandshake):
+    def __init__(self, launched: Launched, signals: SignalFd, handshake: LaunchHandshake, relay: SignalRelay):
         self.child_pid = launched.pid
         self.child_pidfd = launched.pidfd
         self.signals = signals
         self.handshake = handshake  # whether the command itself runs yet
+        self.relay = relay  # the parts built before the launch that wait or watch (questions, -t's job control)
         self.child_status: int | None = None
-        self.child_hooks: list[Callable[[], object]] = []  # called after each SIGCHLD (job control)
         self.terminal = _controlling_terminal()  # for job control: None without one
         self.child_stopped = 0  # the stop signal while the command's first process is stopped
         self.terminal_to_restore: int | None = None  # its own group held the terminal when it stopped
@@ -36,16 +35,12 @@ class Children:
     def fileno(self) -> int:
         return self.signals.fileno()
 
-    def attach_deciders(self, deciders: Iterable[object]) -> None:
-        """A decider that waits (a question) waits on our signalfd too, and serves what it
-        reads as we do; -t's job control also hears of the command stopping (Ctrl-Z)."""
-        for decider in deciders:
-            attach = getattr(decider, "attach", None)
-            if attach is not None:
-                hook = attach(self.signals.fileno(), self.signals.read, self.handle_signals, self.child_pid,
-                              self.child_pidfd)
-                if hook is not None:
-                    self.child_hooks.append(hook)
+    def start(self) -> None:
+        """Before the command execs: what was built before its launch hears of it through
+        the relay (a question waits on our signalfd too and serves what it reads as we do;
+        -t's job control gives the command its own group and hears of it stopping)."""
+        self.relay.launched(self.child_pid, self.child_pidfd, self.signals.fileno(), self.signals.read,
+                            self.handle_signals)
 
     def on_signals(self) -> None:
         self.handle_signals(self.signals.read())
@@ -60,8 +55,7 @@ class Children:
         for number, code, sender in signals:
             if number == signal.SIGCHLD:
                 stop = self.reap(block_for_child=False) or stop
-                for hook in self.child_hooks:
-                    hook()
+                self.relay.child_event()
             elif number in JOB_STOPS:
                 if code == SI_KERNEL:  # the terminal stopped our job: stop with it
                     stop = number
@@ -109,7 +103,7 @@ class Children:
         if block_for_child and self.child_status is None:
             _, status = os.waitpid(self.child_pid, 0)
             self.child_status = status
-        elif self.child_status is None and not self.child_hooks:  # else -t's job control owns stops
+        elif self.child_status is None and not self.relay.watches_stops:  # else -t's job control owns stops
             pid, status = os.waitpid(self.child_pid, os.WNOHANG | os.WUNTRACED)
             if pid and os.WIFSTOPPED(status):
                 stop = self.child_stopped_by(os.WSTOPSIG(status))

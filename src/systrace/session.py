@@ -7,6 +7,7 @@ import time
 from .call import Call
 from .decide import Chain, Decision
 from .decide.reporting import Reporter
+from .frontend.relay import SignalRelay
 from .log import Log
 from .processes import ProcessTable
 
@@ -21,12 +22,14 @@ if TYPE_CHECKING:
 class Session:
     def __init__(self, log: Log, chain: Chain, processes: ProcessTable | None = None, store: Store | None = None,
                  save_interval: float | None = None, use_aliases: bool = True, reporter: Reporter | None = None,
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.monotonic, relay: SignalRelay | None = None):
         self.log = log
         self.clock = clock  # when learned rules are due to be written (tests inject one)
         # the question line and the log record; shared with the deciders that log
         self.reporter = Reporter(log) if reporter is None else reporter
         self.use_aliases = use_aliases  # how the translate stage translates (--no-aliases)
+        # the command's signals, for the parts built before its launch (a question's wait, -t's job control)
+        self.relay = SignalRelay() if relay is None else relay
         self.chain = chain
         self.processes = ProcessTable() if processes is None else processes
         self.store = store

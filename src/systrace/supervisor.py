@@ -73,7 +73,7 @@ class Supervisor:
     def of_launch(cls, session: Session, listener: Listener, launched: Launched, signals: SignalFd) -> Supervisor:
         """The parts for a command started by kernel/launch.py, wired."""
         handshake = LaunchHandshake(launched)
-        children = Children(launched, signals, handshake)
+        children = Children(launched, signals, handshake, session.relay)
         return cls(session, listener, handshake, children, Effects(session, listener, select.poll()))
 
     @property
@@ -88,7 +88,7 @@ class Supervisor:
         signal_fd = self.children.fileno()
         poller.register(listener_fd, select.POLLIN)
         poller.register(signal_fd, select.POLLIN)
-        self.children.attach_deciders(self.session.chain.deciders)
+        self.children.start()
         serving = True
         while serving:
             ready = poller.poll(self.session.poll_timeout())

@@ -10,6 +10,7 @@ from .baseline import apply_baseline, base_plan
 from .decide import Chain, PermitAll
 from .decide.reporting import Reporter
 from .decide.uffd import UffdGuard, route_userfaultfd
+from .frontend.relay import SignalRelay
 from .kernel import abi
 from .kernel.filter import FilterPlan
 from .kernel.syscalls_x86_64 import SYSCALLS
@@ -213,21 +214,22 @@ def with_detached(policies: list) -> list:
 DEFAULT_FRONTEND_TIMEOUT = 60.0  # seconds a -g frontend has to answer (-t: no default, a person)
 
 
-def choose_asking(options: argparse.Namespace):
+def choose_asking(options: argparse.Namespace, relay: SignalRelay):
     """The transport factory for -t / -g, or for the default mode: the terminal if there is
-    one; with the Waiter its questions wait in, the answer timeout and -t's job control."""
+    one; with the Waiter its questions wait in, the answer timeout and -t's job control.
+    The Waiter and the job control hear of the launch and its signals through `relay`."""
     from .frontend.errors import FrontendGone
     from .frontend.transport import ProgramTransport, TerminalTransport
     from .frontend.waiting import Waiter
 
-    waiter = Waiter()
+    waiter = Waiter(relay=relay)
     timeout = getattr(options, "answer_timeout", None)
     if options.gui:
         import shlex
 
         argv = shlex.split(options.gui)
         timeout = DEFAULT_FRONTEND_TIMEOUT if timeout is None else timeout
-        return (lambda: ProgramTransport(argv, waiter)), waiter, timeout, None
+        return (lambda: ProgramTransport(argv, waiter)), timeout, None
     try:
         TerminalTransport().close()
     except FrontendGone as error:
@@ -236,8 +238,8 @@ def choose_asking(options: argparse.Namespace):
         raise NoMode(NO_MODE) from None
     from .frontend.terminal import JobControl
 
-    job = JobControl()
-    return (lambda: TerminalTransport(waiter=waiter, job=job)), waiter, timeout, job
+    job = JobControl(relay=relay)
+    return (lambda: TerminalTransport(waiter=waiter, job=job)), timeout, job
 
 
 def build(options: argparse.Namespace, log: Log, explicit_log: bool, command_path: str | None = None
@@ -245,8 +247,9 @@ def build(options: argparse.Namespace, log: Log, explicit_log: bool, command_pat
     # built first and given to whoever needs them: no decider is handed the session later
     processes = ProcessTable()
     reporter = Reporter(log)
+    relay = SignalRelay()  # the signals of the command, launched after the deciders are built
     faults = build_faults(options, log, processes, reporter)
-    session, plan = _build_mode(options, log, explicit_log, command_path, processes, reporter)
+    session, plan = _build_mode(options, log, explicit_log, command_path, processes, reporter, relay)
     if faults is not None:
         route_faults(plan, faults)
         apply_baseline(plan)
@@ -257,10 +260,10 @@ def build(options: argparse.Namespace, log: Log, explicit_log: bool, command_pat
 
 
 def _build_mode(options: argparse.Namespace, log: Log, explicit_log: bool, command_path: str | None,
-                processes: ProcessTable, reporter: Reporter) -> tuple[Session, FilterPlan]:
+                processes: ProcessTable, reporter: Reporter, relay: SignalRelay) -> tuple[Session, FilterPlan]:
     if options.permit_all:
         session = Session(log=log, chain=Chain([PermitAll(log=explicit_log)]), processes=processes,
-                          reporter=reporter, use_aliases=not options.no_aliases)
+                          reporter=reporter, use_aliases=not options.no_aliases, relay=relay)
         return session, base_plan(abi.RET_USER_NOTIF if explicit_log else abi.RET_ALLOW)
 
     from .decide.modes import Enforce, Learn, Observer
@@ -268,7 +271,7 @@ def _build_mode(options: argparse.Namespace, log: Log, explicit_log: bool, comma
     from .policy.compile import kernel_plan
 
     asking = not (options.learn or options.enforce)
-    transport_factory, waiter, timeout, job = choose_asking(options) if asking else (None, None, None, None)
+    transport_factory, timeout, job = choose_asking(options, relay) if asking else (None, None, None)
 
     variables = user_variables()
     store = Store(make_parser(), user_policy_dir(options, variables), options.policy_files,
@@ -295,7 +298,7 @@ def _build_mode(options: argparse.Namespace, log: Log, explicit_log: bool, comma
         if transport_factory is None:  # not reached: asking chose one above
             raise NoMode(NO_MODE)
         transport = transport_factory()  # started now: a frontend that cannot start is an error
-        fallback = Asker(transport_factory, store, make_parser(), decider, use_aliases, waiter, timeout, job,
+        fallback = Asker(transport_factory, store, make_parser(), decider, use_aliases, timeout, job,
                          reporter=reporter, transport=transport)
         plan = FilterPlan(default=abi.RET_USER_NOTIF)
     apply_baseline(plan)
@@ -303,5 +306,5 @@ def _build_mode(options: argparse.Namespace, log: Log, explicit_log: bool, comma
     deciders.append(fallback)
     session = Session(log=log, chain=Chain(deciders), processes=processes, store=store,
                       save_interval=None if options.enforce else SAVE_INTERVAL, reporter=reporter,
-                      use_aliases=use_aliases)
+                      use_aliases=use_aliases, relay=relay)
     return session, plan

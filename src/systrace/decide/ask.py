@@ -30,7 +30,6 @@ if TYPE_CHECKING:
     from ..call import Call
     from ..frontend.terminal import JobControl
     from ..frontend.transport import Transport
-    from ..frontend.waiting import Waiter
     from ..policy.parse import Parser
     from ..policy.store import Store
     from .policy import PolicyDecider
@@ -42,7 +41,7 @@ class Asker:
     reads_arguments_of = None  # every call: the question shows its arguments (translate/stage.py)
 
     def __init__(self, transport_factory, store: Store, parser: Parser, policy: PolicyDecider, use_aliases: bool = True,
-                 waiter: Waiter | None = None, timeout: float | None = None, job: JobControl | None = None, *,
+                 timeout: float | None = None, job: JobControl | None = None, *,
                  reporter: Reporter, transport: Transport | None = None, clock: Callable[[], float] = time.monotonic):
         self.transport_factory = transport_factory
         self.transport = transport  # started by wiring (a frontend that cannot start is an error), or on demand
@@ -51,25 +50,10 @@ class Asker:
         self.parser = parser
         self.policy = policy
         self.use_aliases = use_aliases
-        self.waiter = waiter  # shared with the transports: the supervisor's signalfd
         self.timeout = timeout  # --answer-timeout (None: wait as long as it takes)
-        self.job = job  # -t's job control, or None
-        self.child_pidfd = -1
+        self.job = job  # -t's job control, or None (it hears of the launch through the run's SignalRelay)
         self.reporter = reporter  # the question line and the log
-        self.clock = clock  # answer deadlines (the waiter's clock)
-
-    def attach(self, signal_fd: int, read_signals, handle, child_pid: int, child_pidfd: int):
-        """Called by the supervisor before the command execs: questions wait on its
-        signalfd too, and -t gives the command its own process group. Returns what to
-        call after each SIGCHLD (job control), or None."""
-        if self.waiter is not None:
-            self.waiter.attach(signal_fd, read_signals, handle)
-        self.child_pidfd = child_pidfd
-        if self.job is None:
-            return None
-        self.job.adopt(child_pid)
-        job = self.job
-        return lambda: job.on_child_event(child_pid)
+        self.clock = clock  # answer deadlines (the transports' Waiter's clock)
 
     def decide(self, call: Call) -> Decision:
         if self.transport is None and self.restarts_left < 0:
@@ -86,7 +70,7 @@ class Asker:
             return self._abandoned(call, str(signalled))
         except Interrupted:
             if self.job is not None:
-                self.job.kill_command(self.child_pidfd)
+                self.job.kill_command()
             raise
 
     def close(self) -> None:

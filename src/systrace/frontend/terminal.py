@@ -20,15 +20,26 @@ import errno
 import os
 import signal
 
+from .relay import SignalRelay
+
 _JOB_SIGNALS = (signal.SIGTTOU, signal.SIGTTIN, signal.SIGTSTP)
 
 
 class JobControl:
-    def __init__(self, path: str = "/dev/tty"):
+    def __init__(self, path: str = "/dev/tty", relay: SignalRelay | None = None):
         self.fd = os.open(path, os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
         self.own_group = os.getpgrp()
+        self.child_pid = -1  # the command's first process, from its launch on
+        self.child_pidfd = -1
         self.child_group: int | None = None  # the command's group, once it has its own
         self.holding = False  # the command's group is stopped by us for a question
+        if relay is not None:  # the command's launch and its stops (Ctrl-Z) are ours to handle
+            relay.at_launch(self.launched)
+            relay.after_child_event(self.on_child_event)
+
+    def launched(self, child_pid: int, child_pidfd: int) -> None:
+        self.child_pid, self.child_pidfd = child_pid, child_pidfd
+        self.adopt(child_pid)
 
     def adopt(self, child_pid: int) -> None:
         """Give the command (not yet exec'd) its own group, in the foreground if systrace's
@@ -61,13 +72,13 @@ class JobControl:
             self.holding = False
             self._signal_group(signal.SIGCONT)
 
-    def on_child_event(self, child_pid: int) -> None:
+    def on_child_event(self) -> None:
         """After a SIGCHLD: if the command was stopped from the terminal (Ctrl-Z), stop
         systrace too and, once continued, continue the command."""
         if self.child_group is None or self.holding:
             return
         try:
-            info = os.waitid(os.P_PID, child_pid, os.WSTOPPED | os.WNOHANG)
+            info = os.waitid(os.P_PID, self.child_pid, os.WSTOPPED | os.WNOHANG)
         except ChildProcessError:
             return
         if info is None or info.si_code != os.CLD_STOPPED:
@@ -78,13 +89,13 @@ class JobControl:
             self._set_foreground(self.child_group)
         self._signal_group(signal.SIGCONT)
 
-    def kill_command(self, child_pidfd: int = -1) -> None:
+    def kill_command(self) -> None:
         """Ctrl-C at a question: the command ends at once."""
         if self.child_group is not None:
             self._signal_group(signal.SIGKILL)
-        if child_pidfd >= 0:
+        if self.child_pidfd >= 0:
             with contextlib.suppress(OSError):
-                signal.pidfd_send_signal(child_pidfd, signal.SIGKILL)
+                signal.pidfd_send_signal(self.child_pidfd, signal.SIGKILL)
 
     def restore(self) -> None:
         """At the end of the run the terminal goes back to systrace's group (the shell's job)."""

@@ -1,7 +1,8 @@
 """How a question waits: poll() on the answer's descriptor, systrace's signalfd and a
-deadline, never a blocking read. Signals that arrive meanwhile are served as the
-supervisor serves them (children reaped, signals passed on to the command); one that
-asks systrace to stop abandons the question."""
+deadline, never a blocking read. Signals that arrive meanwhile are read through the
+run's SignalRelay (frontend/relay.py) and served as the supervisor serves them (children
+reaped, signals passed on to the command); one that asks systrace to stop abandons the
+question."""
 
 from __future__ import annotations
 
@@ -11,32 +12,26 @@ import time
 from collections.abc import Callable
 
 from .errors import Abandoned, Interrupted, NoAnswer
+from .relay import SignalRelay
 
 SI_KERNEL = 0x80  # sent by the kernel: for SIGINT, the terminal's Ctrl-C
 ENDING = frozenset((signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT))
 
-Signals = list[tuple[int, int, int]]  # (number, si_code, sender pid)
-
 
 class Waiter:
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic, relay: SignalRelay | None = None) -> None:
         self.clock = clock  # the deadlines it is given are on this clock (tests inject one)
-        self.signal_fd = -1
-        self.read_signals: Callable[[], Signals] = list
-        self.handle: Callable[[Signals], None] = lambda signals: None
+        self.relay = SignalRelay() if relay is None else relay  # the signalfd, once the command is launched
         self.owns_terminal = False  # Ctrl-C reaches systrace alone: it means "end the run"
-
-    def attach(self, signal_fd: int, read_signals: Callable[[], Signals], handle: Callable[[Signals], None]) -> None:
-        """The supervisor's signalfd, how to read it and how it serves what it reads."""
-        self.signal_fd, self.read_signals, self.handle = signal_fd, read_signals, handle
 
     def wait(self, fd: int, events: int, deadline: float | None) -> None:
         """Return when `fd` is ready for `events` (or hung up: the caller's read or write
         says so). Raises NoAnswer at the deadline, Abandoned or Interrupted for a signal."""
         poller = select.poll()
         poller.register(fd, events)
-        if self.signal_fd >= 0:
-            poller.register(self.signal_fd, select.POLLIN)
+        signal_fd = self.relay.fileno()
+        if signal_fd >= 0:
+            poller.register(signal_fd, select.POLLIN)
         while True:
             timeout = None
             if deadline is not None:
@@ -50,9 +45,9 @@ class Waiter:
                 self._on_signals()
 
     def _on_signals(self) -> None:
-        for number, code, sender in self.read_signals():
+        for number, code, sender in self.relay.read():
             if number == signal.SIGINT and code == SI_KERNEL and self.owns_terminal:
                 raise Interrupted
-            self.handle([(number, code, sender)])
+            self.relay.serve([(number, code, sender)])
             if number in ENDING:
                 raise Abandoned(signal.Signals(number).name)
