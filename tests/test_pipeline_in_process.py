@@ -11,6 +11,7 @@ import ctypes
 import errno
 import os
 import select
+import signal
 import subprocess
 from pathlib import Path
 
@@ -28,6 +29,9 @@ from systrace.decide.reporting import Reporter
 from systrace.effects import Effects
 from systrace.faults.plan import RuleFaults
 from systrace.faults.spec import parse_inject
+from systrace.frontend.errors import Abandoned
+from systrace.frontend.relay import SignalRelay
+from systrace.frontend.waiting import Waiter
 from systrace.handshake import LaunchHandshake
 from systrace.kernel.launch import Launched
 from systrace.kernel.syscalls_x86_64 import SYSCALLS
@@ -37,6 +41,8 @@ from systrace.policy.store import Store
 from systrace.processes import ProcessTable
 from systrace.session import Session
 from systrace.supervisor import Supervisor
+from systrace.translate import stage as stage_module
+from systrace.translate import translator as translator_module
 from systrace.wiring import make_parser
 
 AT_FDCWD = 2**64 - 100  # as the kernel hands it over: an unsigned register
@@ -386,3 +392,160 @@ def test_every_notification_gets_exactly_the_answer_its_decision_says_in_order(t
     assert parts.serve() == expected
     parts.close()
     OPEN.remove(parts)
+
+
+# -- the translate stage (translate/stage.py) -------------------------------------------
+class CountedTranslations:
+    """Every translation the stage makes, by call (the notification's id)."""
+
+    def __init__(self, monkeypatch) -> None:
+        self.by_call: dict[int, int] = {}
+        real = stage_module.translate
+
+        def counting(syscall, raw, tracee, use_aliases=True):
+            self.by_call[self.current] = self.by_call.get(self.current, 0) + 1
+            return real(syscall, raw, tracee, use_aliases)
+
+        self.current = -1
+        monkeypatch.setattr(stage_module, "translate", counting)
+
+
+class Seen:
+    """A decider that passes, noting what each call carried when it got there."""
+
+    def __init__(self, reads: frozenset[str] | None = None) -> None:
+        self.reads_arguments_of = reads
+        self.translations: list[tuple[str, object]] = []
+
+    def decide(self, call):
+        self.translations.append((call.name, call.translation))
+        return None
+
+
+def serve_counted(parts: Parts, counted: CountedTranslations) -> list[tuple[str, int, int]]:
+    """Serve what is queued, one notification at a time, counting each one's translations."""
+    answers = []
+    while parts.listener.queue:
+        notif = parts.listener.queue[0]
+        counted.current = notif.id
+        before = len(parts.listener.sent)
+        parts.supervisor.serve_one(parts.listener.recv())
+        answers += parts.listener.sent[before:]
+    return answers
+
+
+def test_every_call_is_translated_once_before_any_decider_sees_it(tmp_path: Path, target: Path, monkeypatch) -> None:
+    counted = CountedTranslations(monkeypatch)
+    seen = Seen()  # declares nothing: it reads every call
+    parts = Parts(lambda p: [seen, p.policy_decider(), Enforce()], tmp_path,
+                  f'\tnative-fsread: filename eq "{target}" then permit\n\tnative-getpid: permit\n')
+    path = Path_(str(target))
+    permitted = openat(parts, path)
+    getpid = parts.listener.push(SYSCALLS["getpid"])
+    other = Path_(str(target.with_name("other")))
+    denied = openat(parts, other)
+    assert serve_counted(parts, counted) == [("addfd", permitted.id, 3), ("succeed", permitted.id, 3),
+                                             ("allow", getpid.id, 0), ("fail", denied.id, errno.EACCES)]
+    assert counted.by_call == {permitted.id: 1, getpid.id: 1, denied.id: 1}  # once each: deciding, logging, emulating
+    assert [name for name, translation in seen.translations if translation is not None] == ["openat", "getpid", "openat"]
+    (line,) = parts.sink.messages  # the denial, logged with what the stage translated
+    assert f"filename: {target.with_name('other')}, oflags: ro, mode: 0" in line
+
+
+def test_a_decider_cannot_translate_a_call_it_did_not_declare_it_reads(tmp_path: Path, target: Path,
+                                                                       monkeypatch) -> None:
+    counted = CountedTranslations(monkeypatch)
+
+    class Undeclared:
+        reads_arguments_of: frozenset[str] = frozenset()  # says it reads nothing ...
+
+        def decide(self, call):
+            call.require_translation()  # ... and asks anyway: fails closed
+            return Decision(PERMIT)
+
+    parts = Parts(lambda p: [Undeclared()], tmp_path, None)
+    path = Path_(str(target))
+    notif = openat(parts, path)
+    assert serve_counted(parts, counted) == [("fail", notif.id, errno.EPERM)]  # denied, never permitted
+    assert counted.by_call == {}  # and nothing translated it on its behalf
+    assert "openat not translated: its decider did not declare that it reads it" in parts.sink.messages[0]
+    assert not hasattr(translator_module, "translated")  # no translation on demand left to call
+
+
+def test_permit_all_with_a_log_logs_translated_arguments_and_without_one_translates_nothing(
+        tmp_path: Path, target: Path, monkeypatch) -> None:
+    counted = CountedTranslations(monkeypatch)
+    logged = Parts(lambda p: [PermitAll(log=True)], tmp_path, None)  # --permit-all -e
+    path = Path_(str(target))  # kept alive: the "tracee's" memory
+    first = openat(logged, path)
+    getpid = logged.listener.push(SYSCALLS["getpid"])
+    assert serve_counted(logged, counted) == [("allow", first.id, 0), ("allow", getpid.id, 0)]
+    opened, pid_line = logged.sink.messages
+    assert opened.startswith("permit user: ") and opened.endswith(f"filename: {target}, oflags: ro, mode: 0")
+    assert "args: 0" in pid_line  # getpid has no argument: its count, not `args: 6`
+    assert counted.by_call == {first.id: 1, getpid.id: 1}
+    counted.by_call.clear()  # (another listener: its ids start afresh)
+    unlogged = Parts(lambda p: [PermitAll(log=False)], tmp_path, None)  # --permit-all, the bare engine
+    second = openat(unlogged, path)
+    assert serve_counted(unlogged, counted) == [("allow", second.id, 0)]
+    assert counted.by_call == {}  # nobody reads it: no translation at all
+
+
+def test_a_fault_decider_has_only_the_calls_it_may_fail_translated(tmp_path: Path, target: Path,
+                                                                   monkeypatch) -> None:
+    counted = CountedTranslations(monkeypatch)
+    rules = RuleFaults([parse_inject(f"openat:error=EIO:path={target}")])
+    parts = Parts(lambda p: [FaultDecider(None, rules, None, processes=p.processes, reporter=p.reporter),
+                             PermitAll(log=False)], tmp_path, None)
+    path = Path_(str(target))
+    faulted = openat(parts, path)
+    getpid = parts.listener.push(SYSCALLS["getpid"])
+    assert serve_counted(parts, counted) == [("fail", faulted.id, errno.EIO), ("allow", getpid.id, 0)]
+    assert counted.by_call == {faulted.id: 1}  # getpid: neither read by the fault decider nor logged
+    assert f"filename: {target}" in parts.sink.messages[0]  # the fault's record has its path
+
+
+def test_a_call_that_cannot_be_translated_is_denied_by_a_policy_and_still_logged(tmp_path: Path, target: Path,
+                                                                                 monkeypatch) -> None:
+    def broken(syscall, raw, tracee, use_aliases=True):
+        raise RuntimeError("unreadable")
+
+    monkeypatch.setattr(stage_module, "translate", broken)
+    parts = Parts(lambda p: [p.policy_decider(), Enforce()], tmp_path, "\tnative-fsread: permit\n")
+    path = Path_(str(target))
+    notif = openat(parts, path)
+    assert parts.serve() == [("fail", notif.id, errno.EPERM)]  # fail closed, not the plain permit
+    assert "openat not translated: RuntimeError('unreadable')" in parts.sink.messages[0]
+
+
+# -- signals reach what was built before the launch (frontend/relay.py) ----------------------
+def test_a_question_waits_on_the_signals_of_the_launch_through_the_relay() -> None:
+    relay = SignalRelay()
+    clock = FakeClock()
+    waiter = Waiter(clock, relay)  # built before the launch, as wiring builds it
+    launches: list[tuple[int, int]] = []
+    stops: list[int] = []
+    relay.at_launch(lambda pid, pidfd: launches.append((pid, pidfd)))
+    relay.after_child_event(lambda: stops.append(1))
+    assert relay.fileno() == -1 and relay.watches_stops
+    signal_read, signal_write = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
+    answer_read, answer_write = os.pipe2(os.O_CLOEXEC)
+    pending = [[(signal.SIGCHLD, 1, 4242)], [(signal.SIGTERM, 0, 1)]]
+    served: list[list[tuple[int, int, int]]] = []
+
+    def read() -> list[tuple[int, int, int]]:
+        os.read(signal_read, 1)
+        return pending.pop(0)
+
+    try:
+        relay.launched(4242, 7, signal_read, read, served.append)  # what Children.start() does
+        assert launches == [(4242, 7)] and relay.fileno() == signal_read
+        os.write(signal_write, b"ss")
+        with pytest.raises(Abandoned, match="SIGTERM"):  # a stop request abandons the question ...
+            waiter.wait(answer_read, select.POLLIN, None)
+        assert served == [[(signal.SIGCHLD, 1, 4242)], [(signal.SIGTERM, 0, 1)]]  # ... served as the loop serves it
+        relay.child_event()
+        assert stops == [1]
+    finally:
+        for fd in (signal_read, signal_write, answer_read, answer_write):
+            os.close(fd)
