@@ -128,8 +128,66 @@ def protect_supervisor(plan: FilterPlan, supervisor_pid: int, supervisor_pgid: i
         for who in (supervisor_pgid, 0):
             guards.append(("setpriority", (pid_is(0, PRIO_PGRP), pid_is(1, who))))
             guards.append(("ioprio_set", (pid_is(0, IOPRIO_WHO_PGRP), pid_is(1, who))))
-    for name, tests in reversed(guards):
-        _guard(plan, SYSCALLS[name], ArgRule(tests, refuse))
+    rules = [(name, ArgRule(tests, refuse)) for name, tests in guards]
+    rules += [(name, ArgRule(tests, abi.RET_USER_NOTIF)) for name, tests in _naming_another_process()
+              if _may_run(plan, SYSCALLS[name])]
+    for name, rule in reversed(rules):
+        _guard(plan, SYSCALLS[name], rule)
+
+
+# Calls that act on another process checked only by uid or a capability (not by
+# ptrace_may_access, which the Landlock domain refuses towards systrace's helpers): they
+# go to the supervisor whenever they name a process other than the caller, so it can
+# refuse those naming a helper it started after this filter was built (their pids are
+# not known yet). perf_event_open's pid -1 (every process on a CPU) only counts.
+PERF_FLAG_PID_CGROUP = 1 << 2
+
+
+def _naming_another_process() -> list[tuple[str, tuple[ArgTest, ...]]]:
+    def is_(index: int, value: int) -> ArgTest:
+        return ArgTest(index, "eq", value & 0xFFFFFFFF, width=32)
+
+    def not_(index: int, value: int) -> ArgTest:
+        return ArgTest(index, "ne", value & 0xFFFFFFFF, width=32)
+
+    own_pid_calls = ("sched_setaffinity", "sched_setscheduler", "sched_setparam", "sched_setattr")
+    routed: list[tuple[str, tuple[ArgTest, ...]]] = [(name, (not_(0, 0),)) for name in own_pid_calls]
+    routed.append(("prlimit64", (not_(0, 0), ArgTest(2, "ne", 0))))  # with a new limit
+    routed.append(("setpriority", (is_(0, PRIO_PROCESS), not_(1, 0))))
+    routed.append(("ioprio_set", (is_(0, IOPRIO_WHO_PROCESS), not_(1, 0))))
+    routed.append(("perf_event_open", (not_(1, 0), not_(1, -1))))
+    routed.append(("pidfd_open", ()))  # its pid is never 0
+    return routed
+
+
+def _may_run(plan: FilterPlan, nr: int) -> bool:
+    """Not refused outright by the plan: the kernel might run it."""
+    return nr in plan.arg_rules or plan.action_of(nr) in (abi.RET_ALLOW, abi.RET_USER_NOTIF)
+
+
+def process_named(nr: int, args: tuple[int, ...]) -> int | None:
+    """The pid a routed call acts on when it names another process than the caller (as
+    the filter routes them, above), else None."""
+    def signed(value: int) -> int:
+        value &= 0xFFFFFFFF
+        return value - (1 << 32) if value & 0x80000000 else value
+
+    name = _NAMED_BY.get(nr)
+    if name is None:
+        return None
+    if name in ("setpriority", "ioprio_set"):
+        which = PRIO_PROCESS if name == "setpriority" else IOPRIO_WHO_PROCESS
+        pid = signed(args[1]) if signed(args[0]) == which else 0
+    elif name == "perf_event_open":
+        pid = 0 if args[4] & PERF_FLAG_PID_CGROUP else signed(args[1])
+    elif name == "prlimit64" and not args[2]:
+        pid = 0  # only reads the limits
+    else:
+        pid = signed(args[0])
+    return pid if pid > 0 else None
+
+
+_NAMED_BY = {SYSCALLS[name]: name for name, _ in _naming_another_process()}
 
 
 def never_notified() -> frozenset[str]:

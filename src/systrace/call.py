@@ -6,6 +6,8 @@ from .kernel.syscalls_x86_64 import SYSCALLS
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from .kernel.notify import Notification
     from .policy.ast import Rule
     from .policy.store import StoredPolicy
@@ -25,7 +27,8 @@ class Call:
     (once), the policy and rule that decided it, why, and how it was asked about."""
 
     __slots__ = ("notif", "tgid", "ppid", "exe", "name", "uid", "gid", "translation", "translated", "arg_count",
-                 "translation_error", "policy", "filters", "rule", "reason", "ask", "asked_as", "no_learn")
+                 "translation_error", "policy", "filters", "rule", "reason", "ask", "asked_as", "no_learn",
+                 "may_block")
 
     def __init__(self, notif: Notification, tgid: int, ppid: int, exe: str, uid: int = -1, gid: int = -1):
         self.notif = notif
@@ -47,6 +50,7 @@ class Call:
         self.ask = False  # an `ask` rule matched: the mode's fallback decides
         self.asked_as: tuple[str, Args] | None = None  # asked about the alias: its name and arguments
         self.no_learn = False  # decided for a reason learning must not turn into a rule
+        self.may_block: Callable[[bytes], bool] | None = None  # is a path on a tracee-served mount? (the loop's)
 
     def require_translation(self) -> Translated:
         """The translate stage's result, for a decider that reads arguments. Missing (the

@@ -67,6 +67,10 @@ class Children:
                 # Sent to systrace by someone (kill, a service manager): pass it on. A
                 # terminal's signal (SI_KERNEL) already reached the command's group.
                 self.forward(number)
+            elif number == signal.SIGHUP and code == SI_KERNEL and os.getsid(0) == os.getpid():
+                # A hangup goes to the terminal's controlling process only: systrace, the
+                # session leader, where natively it would be the command.
+                self.forward(number)
         if stop:
             stop_self(stop)
             self.continue_child()

@@ -9,14 +9,19 @@ from __future__ import annotations
 
 import errno
 import os
+import pickle
 import select
 import signal
+import time
 
 from .call import Call, syscall_name
 from .decide import DENY, EMULATE_OPEN, EMULATE_PATH, EMULATE_SOCKET, KILL, PERMIT, RETURN, Decision
+from .kernel import offload, procfs
 from .kernel.emulate_identity import EmulationError, tracee_identity
 from .kernel.emulate_path import PathCall, uses_access_identity
 from .kernel.libc import pidfd_send_signal, tgkill
+from .kernel.mounts import MountTable, below
+from .kernel.offload import Offloaded
 from .kernel.sockets import Pending, socket_call
 from .kernel.wakeup import WakeHere
 from .kernel.worker import Deferred, open_without_blocking
@@ -32,6 +37,10 @@ if TYPE_CHECKING:
     from .translate.translator import Translated
 
 
+SIGNAL_CHECK_MS = 10  # how often a thread waiting on a helper's call is looked at for signals
+ERESTARTSYS = 512  # the kernel's "interrupted: restart if SA_RESTART, else EINTR"
+
+
 class Effects:
     def __init__(self, session: Session, listener: Listener, poller: select.poll,
                  wake_here: WakeHere | None = None):
@@ -41,6 +50,12 @@ class Effects:
         self.wake_here = WakeHere() if wake_here is None else wake_here
         self.pending: dict[int, Pending] = {}  # blocking connects done by helpers, by result fd
         self.deferred: dict[int, tuple[Deferred, Call]] = {}  # opens that may wait, done by helpers, by fd watched
+        self.pending_callers: dict[int, int] = {}  # the tgid of each pending connect's caller
+        # work done by helpers because it may wait on a FUSE daemon, by each fd watched:
+        # (the job, the notification, what to do with its output)
+        self.offloaded: dict[int, tuple[Offloaded, Notification, Callable[[Notification, bytes], None]]] = {}
+        self.mounts = MountTable()  # where the cgroup files and FUSE mounts are
+        self.next_signal_check = 0.0  # when to look again for signals to threads helpers work for
 
     def carry_out(self, notif: Notification, call: Call | None, decision: Decision | None) -> None:
         """None means: let the call run without a record (the launcher's own calls)."""
@@ -65,6 +80,8 @@ class Effects:
             self.finish_socket_call(self.pending.pop(fd))
         elif fd in self.deferred:
             self.finish_deferred_safely(fd)
+        elif fd in self.offloaded:
+            self.finish_offloaded_safely(fd)
         else:
             return False
         return True
@@ -74,6 +91,100 @@ class Effects:
         for fd in list(self.deferred):
             if fd in self.deferred:  # (each is there under two fds)
                 self.finish_deferred_open(fd, cancel=True)
+        for fd in list(self.offloaded):
+            if fd in self.offloaded:
+                self.drop_offloaded(self.offloaded[fd][0]).cancel()
+        self.mounts.close()
+
+    def helper_pids(self) -> set[int]:
+        """systrace and every process it started that is alive: connect, open and FUSE
+        helpers, a -g frontend."""
+        pids = {os.getpid()}
+        pids.update(pending.pid for pending in self.pending.values())
+        pids.update(deferred.pid for deferred, _ in self.deferred.values())
+        pids.update(job.pid for job, _, _ in self.offloaded.values())
+        for decider in self.session.chain.deciders:  # a -g frontend program
+            process = getattr(getattr(decider, "transport", None), "process", None)
+            if process is not None:
+                pids.add(process.pid)
+        return pids
+
+    # -- a signal to a thread waiting on a helper ---------------------------------------
+    def poll_timeout(self, timeout: int) -> int:
+        """`timeout` (ms, -1: none), shortened while helpers work: their callers are
+        looked at for signals."""
+        if self.deferred or self.pending:
+            return SIGNAL_CHECK_MS if timeout < 0 else min(timeout, SIGNAL_CHECK_MS)
+        return timeout
+
+    def interrupt_helpers(self) -> None:
+        """Natively a signal interrupts an open or a connect that waits (a FIFO with no
+        partner, a slow peer): the handler runs, and the call is restarted (SA_RESTART)
+        or fails with EINTR. A thread waiting on a helper's call has its non-fatal
+        signals held by the kernel until it is answered; so when one is pending, the
+        helper's call is abandoned and answered with ERESTARTSYS, which the kernel turns
+        into exactly that (kernel/procfs.signal_interrupts)."""
+        if not (self.deferred or self.pending) or time.monotonic() < self.next_signal_check:
+            return
+        self.next_signal_check = time.monotonic() + SIGNAL_CHECK_MS / 1000
+        for fd, pending in list(self.pending.items()):
+            if select.select([fd], [], [], 0)[0]:
+                continue  # done: answered with its result next
+            if procfs.signal_interrupts(pending.tid, self.pending_callers.get(fd, 0)):
+                self.poller.unregister(fd)
+                del self.pending[fd]
+                self.pending_callers.pop(fd, None)
+                pending.cancel()
+                self._interrupted(pending.notif_id)
+        for fd, (deferred, call) in list(self.deferred.items()):
+            if fd != deferred.fd or fd not in self.deferred:
+                continue  # each is there under two fds
+            if select.select([deferred.fd], [], [], 0)[0]:
+                continue  # the open is done: answered with it next
+            if procfs.signal_interrupts(call.tid, call.tgid):
+                self.finish_deferred_open(fd, cancel=True)
+                self._interrupted(call.notif.id)
+
+    def _interrupted(self, notif_id: int) -> None:
+        try:
+            self.listener.fail(notif_id, ERESTARTSYS)
+        except OSError:
+            pass
+
+    # -- work that may wait on a FUSE daemon (kernel/offload.py) -------------------------
+    def may_block(self, path: bytes) -> bool:
+        """Would looking `path` up wait on a file system a process serves (FUSE)?"""
+        points = self.mounts.servable()
+        return bool(points) and below(path, points)
+
+    def offload(self, notif: Notification, job: Callable[[], bytes],
+                done: Callable[[Notification, bytes], None]) -> None:
+        started = offload.start(job, notif.pid, self.listener.fileno())
+        for watched in started.fds():
+            self.offloaded[watched] = (started, notif, done)
+            self.poller.register(watched, select.POLLIN)
+
+    def drop_offloaded(self, job: Offloaded) -> Offloaded:
+        for watched in job.fds():
+            del self.offloaded[watched]
+            self.poller.unregister(watched)
+        return job
+
+    def finish_offloaded_safely(self, ready_fd: int) -> None:
+        job, notif, done = self.offloaded[ready_fd]
+        try:
+            if ready_fd != job.fd:  # the calling thread is gone
+                self.drop_offloaded(job).cancel()
+                return
+            output = job.read()
+            if output is None:
+                return  # more to come
+            self.drop_offloaded(job).close()
+            if not output:
+                raise RuntimeError("the helper died")
+            done(notif, output)
+        except Exception as error:  # noqa: BLE001 - fail closed, keep serving
+            self.refuse_after_error(notif, "in a helper's work", error)
 
     # -- opens ------------------------------------------------------------------------
     def emulate_open(self, notif: Notification, call: Call) -> None:
@@ -92,7 +203,7 @@ class Effects:
             fd = open_without_blocking(notif.id, notif.pid, call.tgid, target, translation.open_flags,
                                        translation.open_mode, self.session.processes.status_bytes(notif.pid),
                                        translation.open_root, self.listener.fileno(), translation.open_link,
-                                       translation.proc_pins)
+                                       translation.proc_pins, self.may_block(target))
         except EmulationError as error:
             self._emulation_refused(notif, call, error.errno, str(error))
             return
@@ -158,13 +269,28 @@ class Effects:
             identity = tracee_identity(status, notif.pid, uses_access_identity(call.name, call.args))
             path_call = PathCall(call.name, notif.pid, call.tgid, call.args, translation.targets, checked,
                                  translation.open_root, identity, translation.tails, translation.proc_pins)
-            result = path_call.run()
         except EmulationError as error:
             self._emulation_refused(notif, call, error.errno, str(error))
             return
-        except OSError as error:  # what the tracee's own call would have got
-            self.listener.fail(notif.id, error.errno or errno.EIO)
+        if any(isinstance(target, bytes) and self.may_block(target) for target in translation.targets):
+            # it may wait on a FUSE daemon: a helper does it
+            self.offload(notif, lambda: pickle.dumps(_run_path_call(path_call)),
+                         lambda notif, output: self._finish_path_call(notif, call, path_call, pickle.loads(output)))
             return
+        self._finish_path_call(notif, call, path_call, _run_path_call(path_call))
+
+    def _finish_path_call(self, notif: Notification, call: Call, path_call: PathCall,
+                          outcome: tuple[str, int, str, list[tuple[int, bytes]]]) -> None:
+        """Answer a path call with what running it gave: ("ok", result, "", writes),
+        ("error", errno, "", []) or ("refused", errno, reason, [])."""
+        kind, value, reason, writes = outcome
+        if kind == "refused":
+            self._emulation_refused(notif, call, value, reason)
+            return
+        if kind == "error":  # what the tracee's own call would have got
+            self.listener.fail(notif.id, value)
+            return
+        path_call.writes = writes
         if path_call.writes and not self.listener.id_valid(notif.id):
             return  # the thread is gone: its id may name another process now, write nothing
         try:
@@ -172,7 +298,7 @@ class Effects:
         except OSError as error:
             self.listener.fail(notif.id, error.errno if error.errno == errno.EFAULT else errno.EACCES)
             return
-        self.listener.succeed(notif.id, result)
+        self.listener.succeed(notif.id, value)
 
     def emulate_socket_call(self, notif: Notification, call: Call) -> None:
         """connect/bind the address that was checked, on the tracee's own socket, as the tracee."""
@@ -190,6 +316,10 @@ class Effects:
         if address is None:  # the effect is only chosen for an address that was read
             os.close(pidfd)
             raise RuntimeError(f"{call.name}: no address to carry out")
+        if translation.sockaddr_path is not None and self.may_block(translation.sockaddr_path):
+            os.close(pidfd)  # its lookups could wait on the FUSE daemon (not done in a helper yet)
+            self._emulation_refused(notif, call, errno.EACCES, "a unix socket on a FUSE mount")
+            return
         try:
             result = socket_call(call.name, pidfd, translation.sockfd, address, notif.id, identity,
                                  translation.sockaddr_path, notif.pid, translation.open_root)
@@ -199,6 +329,7 @@ class Effects:
         finally:
             os.close(pidfd)
         if isinstance(result, Pending):
+            self.pending_callers[result.fd] = call.tgid
             self.pending[result.fd] = result
             self.poller.register(result.fd, select.POLLIN)
         else:
@@ -206,6 +337,7 @@ class Effects:
 
     def finish_socket_call(self, pending: Pending) -> None:
         self.poller.unregister(pending.fd)
+        self.pending_callers.pop(pending.fd, None)
         self._answer_result(pending.notif_id, pending.result())
 
     def _answer_result(self, notif_id: int, result: int) -> None:
@@ -262,6 +394,17 @@ class Effects:
 EFFECTS: dict[str, Callable[[Effects, Notification, Call], None]] = {
     EMULATE_OPEN: Effects.emulate_open, EMULATE_SOCKET: Effects.emulate_socket_call,
     EMULATE_PATH: Effects.emulate_path_call}
+
+
+def _run_path_call(path_call: PathCall) -> tuple[str, int, str, list[tuple[int, bytes]]]:
+    """Run it (here, or in a helper): see Effects._finish_path_call."""
+    try:
+        result = path_call.run()
+    except EmulationError as error:
+        return "refused", error.errno, str(error), []
+    except OSError as error:
+        return "error", error.errno or errno.EIO, "", []
+    return "ok", result, "", path_call.writes
 
 
 def translation_of(call: Call) -> Translated:

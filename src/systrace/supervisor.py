@@ -24,17 +24,25 @@ handshake (handshake.py), the effects (effects.py) and the signals and reaping
 from __future__ import annotations
 
 import errno
+import os
+import pickle
 import select
 
+from .baseline import process_named
 from .call import Call, syscall_name
 from .children import Children
-from .decide import DENY, PERMIT, Decision
+from .decide import DENY, PERMIT, Decision, protected
 from .decide.breaks import BreakKeeper
 from .effects import Effects
 from .facts import invalidating_calls
 from .handshake import LaunchHandshake
+from .kernel.mounts import cgroups_holding_me
 from .kernel.syscalls_x86_64 import SYSCALLS
+from .translate import aliases
+from .translate.filename import MayBlock
 from .translate.stage import TranslateStage
+from .translate.tracee import LiveTracee
+from .translate.translator import arg_count, translate
 
 # system call -> what of the process table it changes (facts `invalidates`: always routed)
 INVALIDATES = {SYSCALLS[name]: what for name, what in invalidating_calls().items()}
@@ -46,6 +54,7 @@ if TYPE_CHECKING:
     from .kernel.notify import Notification
     from .kernel.signals import SignalFd
     from .session import Session
+    from .translate.translator import Translated
 
 INTERNAL_ERROR = Decision(DENY, errno.EPERM, log=True, source="error")
 MAX_BATCH = 256  # notifications received before deciding any
@@ -68,6 +77,8 @@ class Supervisor:
         self.routed: dict[int, int] = {}  # notifications by system call number (--stats)
         self._listener_ready = select.poll()  # is another notification pending right now?
         self._listener_ready.register(listener.fileno(), select.POLLIN)
+        self.pid_namespace = os.stat("/proc/self/ns/pid").st_ino
+        self.resolved: dict[int, Translated] = {}  # translations helpers made (FUSE paths), by notification id
 
     @classmethod
     def of_launch(cls, session: Session, listener: Listener, launched: Launched, signals: SignalFd) -> Supervisor:
@@ -91,9 +102,10 @@ class Supervisor:
         self.children.start()
         serving = True
         while serving:
-            ready = poller.poll(self.session.poll_timeout())
+            ready = poller.poll(self.effects.poll_timeout(self.session.poll_timeout()))
             if not ready:
                 self.session.tick()
+            self.effects.interrupt_helpers()
             for fd, events in ready:
                 if fd == listener_fd:
                     if events & select.POLLIN:
@@ -137,6 +149,11 @@ class Supervisor:
             if call is not None:
                 self.translate.before_deciding(call)
             decision = None if call is None else self.decide(call)
+        except MayBlock:
+            if call is not None and call.translation is None:
+                self.resolve_elsewhere(call)
+                return  # decided again once a helper has resolved its path
+            decision = INTERNAL_ERROR
         except Exception as error:  # noqa: BLE001 - fail closed, keep serving
             self.session.log.message(
                 f"internal error deciding {syscall_name(notif.nr)} of pid {notif.pid}: {error!r}; denied",
@@ -161,11 +178,39 @@ class Supervisor:
         info = self.session.processes.info(notif.pid)
         if self.handshake.launcher_call(info.tgid, notif.nr):
             return None
-        return Call(notif, info.tgid, info.ppid, self.session.processes.binary(notif.pid, info), info.uid, info.gid)
+        call = Call(notif, info.tgid, info.ppid, self.session.processes.binary(notif.pid, info), info.uid, info.gid)
+        resolved = self.resolved.pop(notif.id, None)
+        if resolved is not None:  # resolved by a helper (a path on a FUSE mount)
+            call.translation, call.translated, call.arg_count = resolved, tuple(resolved.args), arg_count(call.name)
+        else:
+            call.may_block = self.effects.may_block
+        return call
+
+    def resolve_elsewhere(self, call: Call) -> None:
+        """The call's path crosses a FUSE mount, where a lookup may wait forever: translate
+        it in a helper (kernel/offload.py), then serve it again with that translation."""
+        name, args, tid, tgid, use_aliases = call.name, call.args, call.tid, call.tgid, self.translate.use_aliases
+
+        def job() -> bytes:
+            return pickle.dumps(translate(name, args, LiveTracee(tid, tgid), use_aliases))
+
+        self.effects.offload(call.notif, job, self.serve_resolved)
+
+    def serve_resolved(self, notif: Notification, output: bytes) -> None:
+        self.resolved[notif.id] = pickle.loads(output)  # our own helper's: trusted
+        try:
+            self.serve_one(notif)
+        finally:
+            self.resolved.pop(notif.id, None)
 
     # -- decide, log, settle -------------------------------------------------------------
     def decide(self, call: Call) -> Decision:
-        decision = self.session.chain.decide(call)
+        named = process_named(call.nr, call.args)
+        if named is not None and self.names_us(call.tid, named):
+            call.reason, call.no_learn = "it names systrace or one of its helpers", True
+            decision = Decision(DENY, errno.EPERM, log=True, source="guard")
+        else:
+            decision = self.guard_permit(call, self.session.chain.decide(call), named)
         if decision.log:
             self.translate.before_logging(call)
             self.session.log_decision(call, decision)
@@ -180,3 +225,57 @@ class Supervisor:
         if changes is not None and decision.verdict == PERMIT:  # an exec, new credentials: read them again after
             self.session.processes.permitted(changes, notif.pid, call.tgid)
         return decision
+
+    # -- what no policy may permit (SECURITY.md "Out of reach") ---------------------------
+    def names_us(self, tid: int, pid: int) -> bool:
+        """Does `pid`, seen from thread `tid`, name systrace or a process it started? A
+        thread in another PID namespace cannot name them: they are outside it."""
+        try:
+            if os.stat(f"/proc/{tid}/ns/pid").st_ino != self.pid_namespace:
+                return False
+        except OSError:
+            return True  # cannot tell: fail closed
+        return pid in self.effects.helper_pids()
+
+    def guard_permit(self, call: Call, decision: Decision, named: int | None) -> Decision:
+        """A permit the policy gave, unless the call touches what reaches systrace."""
+        if decision.verdict != PERMIT:
+            return decision
+        translation = call.translation
+        refusal = self.protected_path(call, translation) if translation is not None else None
+        if refusal is not None:
+            call.reason, call.no_learn = refusal, True
+            return Decision(DENY, errno.EACCES, log=True, source="protect")
+        if named is not None and not _alive(named):
+            # Continued, it would reach whatever process takes that pid next, perhaps a
+            # helper we fork before the kernel looks it up: answer as the kernel would now.
+            return Decision(DENY, errno.ESRCH, source="guard")
+        return decision
+
+    def protected_path(self, call: Call, translation: Translated) -> str | None:
+        """Why a permitted call may not change a file it names: a cgroup file that would
+        reach systrace (decide/protected.py). (systrace's and its helpers' /proc entries:
+        the policy decider's check.)"""
+        if aliases.alias_of(call.name, translation.open_flags) != "fswrite":
+            return None
+        mounts = self.effects.mounts
+        for name in [value for name, value in translation.args if name == "filename"]:
+            cgroup_points = [point for point, kind, _ in mounts.mounts() if kind in ("cgroup", "cgroup2")]
+            if protected.on_cgroup_mount(name, cgroup_points):
+                with open("/proc/self/cgroup", encoding="utf-8", errors="replace") as handle:
+                    holding = cgroups_holding_me(mounts.mounts(), handle.read())
+                reason = protected.cgroup_change_refused(name, holding)
+                if reason is not None:
+                    return reason
+        return None
+
+
+def _alive(pid: int) -> bool:
+    """Is there a process or thread with this id (in our PID namespace)?"""
+    try:
+        os.stat(f"/proc/{pid}")
+    except FileNotFoundError:
+        return False
+    except OSError:
+        pass
+    return True

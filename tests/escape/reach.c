@@ -1,8 +1,8 @@
 /* One attack on another process (the target), by a route other than naming it in a
    policy: reach VECTOR PID PGID. PID 0 means the parent (systrace, when run under it),
    PGID 0 the caller's own process group. "helper VECTOR HOST PORT" first starts a
-   blocking connect to HOST:PORT in a thread (systrace then runs it in a helper process),
-   finds that helper (a child of our parent other than us) and attacks it.
+   blocking connect to HOST:PORT in a thread (systrace then runs it in a helper process);
+   "fifohelper VECTOR FIFO" an open of a FIFO with no writer instead. It then finds that helper (a child of our parent other than us) and attacks it.
    Prints "VECTOR ok" when the call(s) succeeded, "VECTOR ERRNONAME" otherwise; signal
    vectors only say whether the call was accepted: the caller checks the target died. */
 #define _GNU_SOURCE
@@ -136,6 +136,18 @@ static long attack(const char *v) {
         return syscall(SYS_perf_event_open, &a, target, -1, -1, 0);
     }
     if (!strcmp(v, "migrate_pages")) { unsigned long mask = 1; return syscall(SYS_migrate_pages, target, 2, &mask, &mask); }
+    if (!strcmp(v, "setparam")) { struct sched_param p = {0}; return sched_setparam(target, &p); }
+    if (!strcmp(v, "setattr")) {
+        unsigned int attr[14] = {56, 3 /* SCHED_BATCH */};  /* struct sched_attr, size 56 */
+        return syscall(SYS_sched_setattr, target, attr, 0);
+    }
+    if (!strcmp(v, "move_pages")) return syscall(SYS_move_pages, target, 0, NULL, NULL, NULL, 0);
+    if (!strcmp(v, "pidfd_open")) return syscall(SYS_pidfd_open, target, 0);
+    if (!strcmp(v, "madvise")) {  /* MADV_COLD, no range: the access check is the attack */
+        int fd = syscall(SYS_pidfd_open, target, 0);
+        struct iovec none = {NULL, 0};
+        return fd < 0 ? -1 : syscall(SYS_process_madvise, fd, &none, 1, 20, 0);
+    }
     if (!strcmp(v, "robust_list")) { void *head; size_t len; return syscall(SYS_get_robust_list, target, &head, &len); }
     fprintf(stderr, "unknown vector %s\n", v);
     exit(2);
@@ -149,25 +161,25 @@ static void *blocking_connect(void *unused) {
     return NULL;
 }
 
+static const char *fifo_path;
+static void *blocking_open(void *unused) {
+    (void)unused;
+    open(fifo_path, O_RDONLY);  /* no writer: systrace's helper waits in it */
+    return NULL;
+}
+
+/* The helper shares systrace's process group, which is ours: a process of our group that
+   is neither us nor systrace (found without opening its /proc entry, which systrace
+   refuses whatever the policy says). */
 static pid_t find_helper(void) {
-    pid_t parent = getppid();
+    pid_t parent = getppid(), me = getpid(), group_id = getpgrp();
     for (int round = 0; round < 200000; round++) {
         DIR *d = opendir("/proc");
         struct dirent *e;
         while ((e = readdir(d))) {
             pid_t pid = atoi(e->d_name);
-            if (pid <= 0 || pid == getpid()) continue;
-            char path[64], buf[512];
-            snprintf(path, sizeof path, "/proc/%d/stat", pid);
-            FILE *f = fopen(path, "r");
-            if (!f) continue;
-            int ppid = 0;
-            if (fgets(buf, sizeof buf, f)) {
-                char *close = strrchr(buf, ')');
-                if (close) sscanf(close + 2, "%*c %d", &ppid);
-            }
-            fclose(f);
-            if (ppid == parent) { closedir(d); return pid; }
+            if (pid <= 0 || pid == me || pid == parent) continue;
+            if (getpgid(pid) == group_id) { closedir(d); return pid; }
         }
         closedir(d);
         sched_yield();
@@ -175,28 +187,26 @@ static pid_t find_helper(void) {
     return 0;
 }
 
+/* Alive: still a process of our group (a helper systrace has not reaped yet counts as
+   alive until it is reaped: systrace reaps a killed helper at once). */
 static int alive(pid_t pid) {
-    char path[64], buf[512], state = 0;
-    snprintf(path, sizeof path, "/proc/%d/stat", pid);
-    FILE *f = fopen(path, "r");
-    if (!f) return 0;
-    if (fgets(buf, sizeof buf, f)) {
-        char *close = strrchr(buf, ')');
-        if (close) state = close[2];
-    }
-    fclose(f);
-    return state && state != 'Z' && state != 'X';
+    return getpgid(pid) == getpgrp();
 }
 
 int main(int argc, char **argv) {
     setvbuf(stdout, NULL, _IONBF, 0);
     signal(SIGIO, SIG_IGN);  /* a group-owned SIGIO reaches us too */
-    if (argc == 5 && !strcmp(argv[1], "helper")) {
-        server.sin_family = AF_INET;
-        server.sin_port = htons(atoi(argv[4]));
-        inet_pton(AF_INET, argv[3], &server.sin_addr);
+    if ((argc == 5 && !strcmp(argv[1], "helper")) || (argc == 4 && !strcmp(argv[1], "fifohelper"))) {
         pthread_t t;
-        pthread_create(&t, NULL, blocking_connect, NULL);
+        if (argc == 4) {
+            fifo_path = argv[3];
+            pthread_create(&t, NULL, blocking_open, NULL);
+        } else {
+            server.sin_family = AF_INET;
+            server.sin_port = htons(atoi(argv[4]));
+            inet_pton(AF_INET, argv[3], &server.sin_addr);
+            pthread_create(&t, NULL, blocking_connect, NULL);
+        }
         target = find_helper();
         if (!target) { printf("no helper found\n"); return 3; }
         group = getpgid(target);

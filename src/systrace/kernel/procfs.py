@@ -104,3 +104,31 @@ def fd_targets(pid: int) -> list[str]:
         except OSError:
             continue
     return out
+
+
+def signal_interrupts(tid: int, tgid: int) -> bool:
+    """Would a signal pending now interrupt thread `tid`'s waiting system call natively?
+    One sent to the thread (SigPnd) that it does not block; or one sent to the process
+    (ShdPnd), when the kernel gives those to this thread: the main thread, or the only
+    one (else another thread takes it, and natively this thread's call goes on). A
+    signal a process ignores is never queued."""
+    try:
+        with open(f"/proc/{tid}/status", "rb") as handle:
+            status = b"\n" + handle.read()
+    except OSError:
+        return False
+    return interrupting(status, tid == tgid)
+
+
+def interrupting(status: bytes, takes_process_signals: bool) -> bool:
+    """The pure half of signal_interrupts, on a status text that starts with a newline."""
+    try:
+        private = int(field(status, b"SigPnd"), 16)
+        shared = int(field(status, b"ShdPnd"), 16)
+        blocked = int(field(status, b"SigBlk"), 16)
+        ignored = int(field(status, b"SigIgn"), 16)
+        threads = int(field(status, b"Threads") or b"1")
+    except ValueError:
+        return False
+    pending = private | (shared if takes_process_signals or threads == 1 else 0)
+    return bool(pending & ~blocked & ~ignored)

@@ -29,6 +29,7 @@ from .emulate import openat2
 from .emulate_identity import EmulationError, Identity
 from .emulate_view import RootFd, open_directory, split
 from .libc import libc, pidfd_getfd
+from .offload import end_helper
 
 libc.connect.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
 libc.bind.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
@@ -69,8 +70,13 @@ def _interrupted(number: int, frame: object) -> None:
 class Pending:
     """A blocking connect running in a helper; `fd` becomes readable when it is done."""
 
-    def __init__(self, notif_id: int, pid: int, fd: int):
-        self.notif_id, self.pid, self.fd = notif_id, pid, fd
+    def __init__(self, notif_id: int, pid: int, fd: int, tid: int = 0):
+        self.notif_id, self.pid, self.fd, self.tid = notif_id, pid, fd, tid
+
+    def cancel(self) -> None:
+        """Abandon the connect (the caller was interrupted): end the helper."""
+        end_helper(self.pid, kill=True)
+        os.close(self.fd)
 
     def result(self) -> int:
         data = os.read(self.fd, 4)
@@ -162,7 +168,7 @@ def socket_call(name: str, pidfd: int, sockfd: int, address: bytes, notif_id: in
             finally:
                 os._exit(code)
         os.close(write_end)
-        return Pending(notif_id, pid, read_end)
+        return Pending(notif_id, pid, read_end, tid)
     finally:
         for fd in fds:
             os.close(fd)

@@ -34,6 +34,7 @@ import struct
 from .emulate import open_for
 from .emulate_identity import EmulationError, tracee_identity
 from .libc import check, libc
+from .offload import end_helper
 from .procfs import same_processes
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
@@ -87,15 +88,7 @@ class Deferred:
         self._release(kill=True)
 
     def _release(self, kill: bool) -> None:
-        if kill:
-            try:
-                os.kill(self.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        try:
-            os.waitpid(self.pid, 0)
-        except ChildProcessError:
-            pass  # already reaped by the supervisor's loop
+        end_helper(self.pid, kill)
         self.sock.close()
         if self.watch >= 0:
             os.close(self.watch)
@@ -104,12 +97,16 @@ class Deferred:
 
 def open_without_blocking(notif_id: int, tid: int, tgid: int, checked_path: bytes, flags: int, mode: int,
                           status: bytes, root: str | None, listener_fd: int, link: bytes | None = None,
-                          pins: dict[int, int | None] | None = None) -> int | Deferred:
+                          pins: dict[int, int | None] | None = None, on_fuse: bool = False) -> int | Deferred:
     """Our descriptor for what the tracee asked to open, or a Deferred open when opening
     it could wait. `link`: what the tracee's descriptor named, when the path reopens one
     (emulate.open_for); `pins`: the pids the path named by relation, which must still
-    name the same processes once opened (else ENOENT, as if the process had exited).
+    name the same processes once opened (else ENOENT, as if the process had exited);
+    `on_fuse`: the path crosses a FUSE mount, where even looking it up may wait.
     Raises EmulationError (fail closed) or OSError (the tracee's error)."""
+    if on_fuse:
+        return _defer(notif_id, tid, listener_fd,
+                      lambda: _pinned(open_for(tid, tgid, checked_path, flags, mode, status, root, link), pins))
     if flags & os.O_PATH:  # opens nothing
         return _pinned(open_for(tid, tgid, checked_path, flags, mode, status, root, link), pins)
     if flags & os.O_CREAT and flags & os.O_EXCL or flags & O_TMPFILE == O_TMPFILE:

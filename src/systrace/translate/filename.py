@@ -33,6 +33,17 @@ class Unresolvable(Exception):
     pass
 
 
+class MayBlock(Exception):
+    """Resolving would look a name up on a mount the tracee may serve (FUSE), which can
+    wait forever: the caller does it elsewhere (kernel/offload.py)."""
+
+
+def _may_look_up(tracee: Tracee, path: bytes) -> None:
+    check = getattr(tracee, "may_block", None)  # a live tracee's; fakes have none
+    if check is not None and check(path):
+        raise MayBlock(path)
+
+
 class Missing(Unresolvable):
     """A directory on the way does not exist (or cannot be searched): `path` is the
     absolute path, resolved up to there, the rest appended as written."""
@@ -186,14 +197,14 @@ def resolve_bytes(tracee: Tracee, path: bytes, dirfd: int | None, follow: bool,
         raise Unresolvable(f"dirfd {dirfd} is not a directory ({base!r})")
     root = tracee.root()
     if root == b"/":
-        plain = _plain(base, path)
+        plain = _plain(base, path, tracee)
         if plain is not None:
             return plain
     prefix = b"" if root == b"/" else f"/proc/{tracee.tid}/root".encode()
     return walk(prefix, _parts(base), path, follow, tracee, hops, slash_follows)
 
 
-def _plain(base: bytes, path: bytes) -> bytes | None:
+def _plain(base: bytes, path: bytes, tracee: Tracee) -> bytes | None:
     """The common case in one system call instead of a walk: no `.` or `..`, not below
     /proc, and the kernel finds no symlink on the way (RESOLVE_NO_SYMLINKS). Then the
     path, with repeated slashes dropped, is already canonical. None: walk it."""
@@ -202,6 +213,7 @@ def _plain(base: bytes, path: bytes) -> bytes | None:
     if not parts or parts[0] == b"proc" or b"." in parts or b".." in parts:
         return None
     canonical = b"/" + b"/".join(parts)
+    _may_look_up(tracee, canonical)
     try:
         fd = openat2(AT_FDCWD, canonical, os.O_PATH | os.O_CLOEXEC, 0, RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS)
     except OSError:
@@ -249,6 +261,7 @@ def walk(prefix: bytes, parts: list[bytes], path: bytes, follow_last: bool, trac
             component = str(tracee.tid).encode()
         candidate = parts + [component]
         full = prefix + b"/" + b"/".join(candidate)
+        _may_look_up(tracee, full if not prefix else tracee.root().rstrip(b"/") + b"/" + b"/".join(candidate))
         try:
             mode = os.lstat(full).st_mode
         except OSError as error:

@@ -12,6 +12,7 @@ without a log) costs no translation at all."""
 
 from __future__ import annotations
 
+from .filename import MayBlock
 from .table import ARG_COUNTS
 from .tracee import LiveTracee
 from .translator import translate
@@ -62,7 +63,7 @@ class TranslateStage:
     def before_deciding(self, call: Translatable) -> None:
         """Translate the call if a decider reads its arguments."""
         read = self.read
-        if read is None or call.name in read:
+        if (read is None or call.name in read) and call.translation is None:  # (a helper's: FUSE)
             self._translate(call)
 
     def before_logging(self, call: Translatable) -> None:
@@ -73,7 +74,10 @@ class TranslateStage:
     def _translate(self, call: Translatable) -> None:
         self.translations += 1
         try:
-            result = translate(call.name, call.args, LiveTracee(call.tid, call.tgid), self.use_aliases)
+            result = translate(call.name, call.args, LiveTracee(call.tid, call.tgid, getattr(call, "may_block", None)),
+                               self.use_aliases)
+        except MayBlock:
+            raise  # a path on a FUSE mount: the loop has a helper translate it
         except Exception as error:  # noqa: BLE001 - a decider that needs it fails closed (Call.require_translation)
             call.translation_error = repr(error)
             call.translated = (("args", f"<untranslatable: {error!r}>"),)

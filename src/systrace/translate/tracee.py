@@ -8,6 +8,7 @@ from ..kernel import memory, procfs
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Protocol
 
     class Tracee(Protocol):
@@ -35,12 +36,13 @@ if TYPE_CHECKING:
 class LiveTracee:
     """A real thread, read through process_vm_readv and /proc."""
 
-    def __init__(self, tid: int, tgid: int):
+    def __init__(self, tid: int, tgid: int, may_block: Callable[[bytes], bool] | None = None):
         self.tid = tid
         self.tgid = tgid
         self._root: bytes | None = None
         self.pins: dict[int, int | None] = {}
         self.reaches_systrace = False
+        self.may_block = may_block  # would looking this path up wait on the tracee? (filename.MayBlock)
 
     def read(self, address: int, size: int) -> bytes:
         return memory.read(self.tid, address, size)

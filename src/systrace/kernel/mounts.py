@@ -1,0 +1,105 @@
+"""systrace's mount table, re-read only when it changes (the kernel flags a change of
+/proc/self/mountinfo with POLLPRI), and the cgroup directories that hold systrace."""
+
+from __future__ import annotations
+
+import os
+import select
+
+
+class MountTable:
+    def __init__(self) -> None:
+        self._fd = os.open("/proc/self/mountinfo", os.O_RDONLY | os.O_CLOEXEC)
+        self._poll = select.poll()
+        self._poll.register(self._fd, select.POLLPRI | select.POLLERR)
+        self._mounts: list[tuple[str, str, str]] | None = None  # (mount point, type, super options)
+        self._served_for: list[tuple[str, str, str]] | None = None
+        self._served: list[bytes] = []
+
+    def mounts(self) -> list[tuple[str, str, str]]:
+        if self._mounts is None or self._poll.poll(0):
+            self._mounts = _parse(_read_all(self._fd))
+        return self._mounts
+
+    def servable(self) -> list[bytes]:
+        """Mount points whose file system a process may serve (FUSE): a lookup there may
+        wait for its daemon."""
+        mounts = self.mounts()
+        if mounts is not self._served_for:
+            self._served_for = mounts
+            self._served = [os.fsencode(point).rstrip(b"/") for point, kind, _ in mounts
+                            if kind in ("fuse", "fuseblk") or kind.startswith("fuse.")]
+        return self._served
+
+    def close(self) -> None:
+        os.close(self._fd)
+
+
+def below(path: bytes, points: list[bytes]) -> bool:
+    """Is `path` one of `points` or below one?"""
+    return any(path == point or path.startswith(point + b"/") or not point for point in points)
+
+
+def _read_all(fd: int) -> bytes:
+    os.lseek(fd, 0, os.SEEK_SET)
+    chunks = []
+    while chunk := os.read(fd, 65536):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _unescape(field: str) -> str:
+    """mountinfo writes space, tab, newline and backslash as \\ooo."""
+    out, i = [], 0
+    while i < len(field):
+        if field[i] == "\\" and field[i + 1:i + 4].isdigit():
+            out.append(chr(int(field[i + 1:i + 4], 8)))
+            i += 4
+        else:
+            out.append(field[i])
+            i += 1
+    return "".join(out)
+
+
+def _parse(data: bytes) -> list[tuple[str, str, str]]:
+    mounts = []
+    for line in data.decode("utf-8", "surrogateescape").splitlines():
+        fields = line.split(" ")
+        if "-" not in fields:
+            continue
+        dash = fields.index("-")
+        options = fields[dash + 3] if len(fields) > dash + 3 else ""
+        mounts.append((_unescape(fields[4]), fields[dash + 1], options))
+    return mounts
+
+
+def cgroups_holding_me(mounts: list[tuple[str, str, str]], membership: str) -> list[str]:
+    """Every directory, on every cgroup mount, whose cgroup holds this process: its own
+    and each ancestor up to the mount's root (pure: `membership` is /proc/self/cgroup)."""
+    paths: dict[str, str] = {}  # "" for cgroup2, else each v1 controller list
+    for line in membership.splitlines():
+        parts = line.split(":", 2)
+        if len(parts) == 3:
+            paths[parts[1]] = parts[2]
+    out = []
+    for point, kind, options in mounts:
+        if kind not in ("cgroup", "cgroup2"):
+            continue
+        mine = paths.get("") if kind == "cgroup2" else _v1_path(paths, options)
+        if mine is None:
+            continue
+        out.append(point)
+        current = point.rstrip("/")
+        for part in [p for p in mine.split("/") if p]:
+            current += "/" + part
+            out.append(current)
+    return out
+
+
+def _v1_path(paths: dict[str, str], options: str) -> str | None:
+    """A v1 hierarchy is named by its controllers (or name=) in its super options."""
+    mounted = set(options.split(","))
+    for controllers, path in paths.items():
+        if controllers and set(controllers.split(",")) <= mounted:
+            return path
+    return None
