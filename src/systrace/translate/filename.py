@@ -38,7 +38,7 @@ class MayBlock(Exception):
     wait forever: the caller does it elsewhere (kernel/offload.py)."""
 
 
-def _may_look_up(tracee: Tracee, path: bytes) -> None:
+def _may_look_up(tracee: Tracee | None, path: bytes) -> None:
     check = getattr(tracee, "may_block", None)  # a live tracee's; fakes have none
     if check is not None and check(path):
         raise MayBlock(path)
@@ -204,7 +204,7 @@ def resolve_bytes(tracee: Tracee, path: bytes, dirfd: int | None, follow: bool,
     return walk(prefix, _parts(base), path, follow, tracee, hops, slash_follows)
 
 
-def _plain(base: bytes, path: bytes, tracee: Tracee) -> bytes | None:
+def _plain(base: bytes, path: bytes, tracee: Tracee | None = None) -> bytes | None:
     """The common case in one system call instead of a walk: no `.` or `..`, not below
     /proc, and the kernel finds no symlink on the way (RESOLVE_NO_SYMLINKS). Then the
     path, with repeated slashes dropped, is already canonical. None: walk it."""
