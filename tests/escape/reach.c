@@ -168,9 +168,9 @@ static void *blocking_open(void *unused) {
     return NULL;
 }
 
-/* The helper shares systrace's process group, which is ours: a process of our group that
-   is neither us nor systrace (found without opening its /proc entry, which systrace
-   refuses whatever the policy says). */
+/* The helper shares systrace's process group, which is ours (the test gives systrace a
+   session of its own): a process of our group that is neither us nor systrace, found
+   without opening its /proc entry, which systrace refuses whatever the policy says. */
 static pid_t find_helper(void) {
     pid_t parent = getppid(), me = getpid(), group_id = getpgrp();
     for (int round = 0; round < 200000; round++) {

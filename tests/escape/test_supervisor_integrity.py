@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import TIMEOUT, Runner
+from conftest import TIMEOUT, Runner, run
 
 from systrace.kernel import landlock
 from systrace.kernel.syscalls_x86_64 import SYSCALLS
@@ -172,8 +172,11 @@ def test_helpers_are_out_of_reach(request, shared_dir: Path, who: str, helper: s
         for vector in SIGNAL_VECTORS + CALL_VECTORS + (ROOT_CALL_VECTORS if who == "root" else []):
             if vector in GROUP_VECTORS:
                 continue  # the helper is in systrace's group: covered above
-            result = runner("-U", "-f", str(policy), "-a", reach, "helper" if helper == "connect" else "fifohelper",
-                            vector, *where)
+            # a session of its own: the attacker finds the helper as the one other process
+            # of its group (it may not open the helper's /proc entry)
+            result = run(["setsid", *runner.argv("-U", "-f", str(policy), "-a", reach,
+                                                 "helper" if helper == "connect" else "fifohelper", vector, *where)],
+                         env=runner.env, cwd=runner.cwd)
             lines = result.stdout.decode().splitlines()
             assert len(lines) == 2 and lines[1] in ("helper alive", "helper dead"), (vector, lines, result.stderr)
             through[vector] = lines[1] == "helper dead" or (vector not in SIGNAL_VECTORS and lines[0] == f"{vector} ok")
