@@ -9,7 +9,7 @@ from ..policy import ast
 from ..policy.match import Unreadable
 from ..policy.printer import rule_text
 from . import DENY, KILL, PERMIT, Decision
-from .generalise import MAX_REMEMBERED, NOTED_CALLS, MadeUp, last_component, learned_symbol, may_be_made_up
+from .generalise import EXCL, MAX_REMEMBERED, NOT_CREATED, NOTED_CALLS, MadeUp, learned_symbol, may_be_made_up
 from .generalise import learned_args as without_descriptor_numbers
 
 MAX_REPORTED = 100000  # learned rules remembered for the report of a run
@@ -107,13 +107,15 @@ class Learn:
         if len(self.learned) < MAX_REPORTED:
             self.learned.append(f"{stored.policy.name}: {rule_text(rule)}")
         # a name learned literally may turn out to be made up when the run later unlinks or
-        # renames it: remember the rule by that name to learn it again then
+        # renames it (or the directory it is in: `rm -r` of mktemp -d's directory): remember
+        # the rule by each such name to learn it again then
         for name, value in args:
-            component = last_component(value) if name in ("filename", "fdname") else ""
-            if component and component not in self.made_up.created and may_be_made_up(component) \
-                    and self.remembered < MAX_REMEMBERED:
-                self.literal.setdefault(component, []).append((stored, syscall, args))
-                self.remembered += 1
+            components = dict.fromkeys(value.split("/")) if name in ("filename", "fdname") else {}
+            for component in components:
+                if component and self.made_up.created.get(component, NOT_CREATED) < EXCL and may_be_made_up(component) \
+                        and self.remembered < MAX_REMEMBERED:
+                    self.literal.setdefault(component, []).append((stored, syscall, args))
+                    self.remembered += 1
 
     def relearn(self, component: str) -> None:
         """The run just made `component` up (unlinked, renamed...): the rules learned
