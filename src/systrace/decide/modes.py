@@ -103,8 +103,8 @@ class Learn:
 
         self.based.add(id(stored))
         if stored.path is not None or stored.policy.lines:
-            if has_base(stored.policy):
-                return False
+            if has_base(stored.policy) or not stored.writable:
+                return False  # one read from -f or /etc/systrace is not systrace's to change
             if not self.add_base:
                 where = f" ({stored.path})" if stored.path else ""
                 self.notices.append(printable(f'note: the policy for {stored.policy.name}{where} has no base (README "The base"): '
