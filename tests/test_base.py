@@ -5,6 +5,7 @@ signals it sends itself; a denial returns the errno the call can return."""
 from __future__ import annotations
 
 import signal
+import subprocess
 from pathlib import Path
 
 from conftest import base_env, run, systrace
@@ -26,7 +27,8 @@ def test_the_base_is_defined_by_the_table() -> None:
             assert f"native-{name}: permit" in texts, name
         elif row.base is None:
             assert not any(text.startswith(f"native-{name}:") for text in texts), name
-    assert 'native-tgkill: pidname eq "<own process>" or pidname eq "<own thread>" then permit' in texts
+    assert ('native-tgkill: pidname eq "<own process>" or pidname eq "<own thread>" or pidname re "^<descendant: " '
+            'then permit') in texts
     assert "native-write: permit" in texts and "native-mprotect: permit" in texts
     assert not any(text.startswith(("native-ptrace", "native-openat", "native-prlimit64")) for text in texts)
 
@@ -81,3 +83,64 @@ def test_enforced_denials_use_the_errno_of_the_call(cbin, tmp_path: Path) -> Non
     assert b"fchmod setup: EACCES" in denied.stdout, denied  # a file call (its openat): EACCES
     denied = systrace("-d", policies, "-a", binary, "kill", "1")  # a process call: EPERM
     assert b"kill: EPERM" in denied.stdout, denied
+
+
+def test_signals_to_its_own_descendants_are_in_the_base(cbin, tmp_path: Path) -> None:
+    """A pool stops its workers on some runs only: learned from a run that signals no one,
+    a kill of its own child is permitted under -a; a kill of a process outside the run
+    (a sleeping process started by the test, same user) is still denied (1 native, 0)."""
+    policies = str(tmp_path / "policies")
+    binary = cbin("reach")
+    assert systrace("-d", policies, "-A", binary, "nothing").returncode == 0
+    text = (Path(policies) / file_name(binary)).read_text()
+    assert [line for line in text.splitlines() if "native-kill:" in line] == [  # the base's only
+        '\tnative-kill: pidname eq "<own process>" or pidname eq "<own thread>" or pidname re "^<descendant: " then permit']
+    enforced = systrace("-d", policies, "-a", "-e", binary, "kill", "child")
+    assert b"kill: ok" in enforced.stdout and b"deny" not in enforced.stderr, enforced
+    outsider = subprocess.Popen(["sleep", "60"])
+    try:
+        native = run([binary, "kill", str(outsider.pid)])
+        attack = systrace("-d", policies, "-a", binary, "kill", str(outsider.pid))
+    finally:
+        outsider.kill()
+        outsider.wait()
+    assert (b"kill: ok" in native.stdout, b"kill: ok" in attack.stdout) == (True, False)
+    assert b"kill: EPERM" in attack.stdout
+
+
+def test_an_existing_policy_without_the_base_gets_it_only_when_asked(cbin, tmp_path: Path) -> None:
+    """A hand-written policy (or one learned before the base existed) is not widened by
+    -A: one notice says how to add the base; -A --add-base adds it after the policy's
+    own rules (which stay first, so they still decide what they name), once."""
+    policies = tmp_path / "policies"
+    binary = cbin("reach")
+    assert systrace("-d", str(policies), "-A", binary, "nothing").returncode == 0
+    path = policies / file_name(binary)
+    learned = path.read_text()
+    hand_written = "".join(line for line in learned.splitlines(keepends=True)
+                           if not line.startswith(("\t# base:", "\tnative-write: permit", "\tnative-mprotect: permit")))
+    own_rule = '\tnative-mprotect: prot eq "PROT_READ|PROT_EXEC" then deny[ENOMEM]\n'
+    hand_written = hand_written.replace("Emulation: native\n", "Emulation: native\n" + own_rule, 1)
+    path.write_text(hand_written)
+    again = systrace("-d", str(policies), "-A", binary, "nothing")
+    notes = [line for line in again.stderr.decode().splitlines() if "has no base" in line]
+    assert again.returncode == 0 and len(notes) == 1, again
+    assert notes[0] == (f'systrace: note: the policy for {binary} ({path}) has no base (README "The base"): under -a, '
+                        "error paths this run did not take may be denied; -A --add-base adds it")
+    relearned = path.read_text()  # what the run needed (write, mprotect), not the base's 197 rules
+    assert BASE_COMMENT.text not in relearned and relearned.startswith(hand_written)
+    assert 0 < relearned.count("\n") - hand_written.count("\n") < 10
+    added = systrace("-d", str(policies), "-A", "--add-base", binary, "nothing")
+    assert added.returncode == 0 and b"has no base" not in added.stderr, added
+    text = path.read_text()
+    assert text.startswith(relearned) and text.count(BASE_COMMENT.text) == 1 and "\tnative-write: permit\n" in text
+    # the policy's own rule comes first: mprotect stays denied with its errno
+    assert b"mprotect: ENOMEM" in systrace("-d", str(policies), "-a", binary, "mprotect").stdout
+    assert systrace("-d", str(policies), "-A", "--add-base", binary, "nothing").returncode == 0
+    assert path.read_text() == text  # once
+
+
+def test_add_base_needs_learning(tmp_path: Path) -> None:
+    done = systrace("-d", str(tmp_path), "-a", "--add-base", "true")
+    assert done.returncode == 2 and done.stderr.startswith(b"systrace: --add-base needs -A\n"), done
+    assert b"Traceback" not in done.stderr

@@ -69,6 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
                           help="also use the policies in FILE (may be repeated)")
     policies.add_argument("-U", dest="no_user", action="store_true",
                           help="ignore user policies (only /etc/systrace and -f); write nothing")
+    policies.add_argument("--add-base", action="store_true",
+                          help="with -A: also add the base to existing policies without it (README \"The base\")")
     policies.add_argument("-u", dest="no_aliases", action="store_true", help="no aliases (fsread, fswrite)")
     policies.add_argument("-i", dest="inherit", action="store_true", help="after execve a process keeps its parent's policy")
     parser.add_argument("-c", dest="credentials", metavar="USER:GROUP",
@@ -180,6 +182,8 @@ def _main(argv: list[str]) -> int:
         raise UsageError("--seed and --eligible go with -r")
     if options.converge and not options.learn:
         raise UsageError("--converge needs -A")
+    if options.add_base and not options.learn:
+        raise UsageError("--add-base needs -A")
     if options.converge and options.replay:
         raise UsageError("--converge repeats the command under new faults: it cannot be combined with --replay")
     for flag, value in (("-d", options.policy_dir), ("-E", options.log_file), ("--replay", options.replay)):
@@ -282,6 +286,8 @@ def _run_once(options: argparse.Namespace, command: list[str], path: str) -> tup
                 status = status or 2
         for problem in problems:
             _say(f"systrace: {problem}")
+        for notice in (n for d in session.chain.deciders for n in getattr(d, "notices", ())):
+            _say(f"systrace: {notice}")
         if options.stats:
             import resource
 

@@ -289,7 +289,8 @@ def _build_mode(options: argparse.Namespace, log: Log, explicit_log: bool, comma
         fallback = Enforce(kill=options.kill_on_violation)
         plan = kernel_plan(with_detached(reachable_policies(store, command_path)))
     elif options.learn:
-        fallback = Learn(store, use_aliases)
+        fallback = Learn(store, use_aliases, add_base=options.add_base)
+        fallback.policy_for = decider.policy_for
         deciders.insert(0, Observer(fallback))
         plan = FilterPlan(default=abi.RET_USER_NOTIF)
     else:

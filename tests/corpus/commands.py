@@ -109,15 +109,11 @@ COMMANDS: list[Command] = [
     Command("python-venv", "python3 -m venv --without-pip v && v/bin/python -c 'import sys; print(sys.prefix != sys.base_prefix)'"),
     Command("py-compile", "printf 'X = 1\\n' > mod.py; python3 -m py_compile mod.py && ls __pycache__"),
     Command("python-multiprocessing", ("python3", "-c", "import multiprocessing as m\nif __name__ == '__main__':\n"
-                                       "    with m.Pool(2) as p: print(p.map(abs, [-1, -2, -3]))"),
-            xfail="h5 (issue 11 items 2, 5): the pool's kill(SIGTERM) of its own worker happens on some runs "
-                  "only; it is learned by pid name and, unlearned, denied under -a (signals to descendants)"),
+                                       "    with m.Pool(2) as p: print(p.map(abs, [-1, -2, -3]))")),
     Command("python-subprocess", ("python3", "-c", "import subprocess; r = subprocess.run(['sort', 'words'], "
                                   "capture_output=True, text=True); print(r.stdout.split(), r.returncode)"), WORDS),
     Command("python-tempfile", ("python3", "-c", "import tempfile, os\nwith tempfile.TemporaryDirectory() as d:\n"
-                                "    open(os.path.join(d, 'x'), 'w').write('t')\n    print(os.listdir(d))"),
-            xfail="learning (issue 11 item 3): tempfile's 8-character names [a-z0-9_] are learned by the shape "
-                  "the first run's name had (mkstemp-like or not), so a second -A sometimes adds the other shape"),
+                                "    open(os.path.join(d, 'x'), 'w').write('t')\n    print(os.listdir(d))")),
     Command("python-json-file", ("python3", "-c", "import json; json.dump({'a': [1, 2]}, open('o.json', 'w')); "
                                  "print(json.load(open('o.json')))")),
     # perl and node

@@ -31,6 +31,11 @@ def base_rules() -> list[ast.Rule]:
     return rules
 
 
+def has_base(policy: ast.Policy) -> bool:
+    """Was the policy started from the base (its comment is there, even if rules were edited)?"""
+    return any(isinstance(line, ast.Comment) and line.text.startswith("# base:") for line in policy.lines)
+
+
 def covers(rules: list[ast.Rule], syscall: str, args) -> bool:
     """Does one of the base rules permit this call (its translated arguments by name)?"""
     return any(rule.syscall == syscall and (rule.expr is None or evaluate(rule.expr, args)) for rule in rules)

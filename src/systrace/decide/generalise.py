@@ -192,13 +192,16 @@ def _component_spans(text: str, offset: int, created: int, made_up: MadeUp, in_p
 
 
 def _python_or(text: str, spans: list[Span]) -> list[Span]:
+    """A name of 8 of [a-z0-9_] created with O_EXCL: Python's tempfile made it (its probe
+    of a temporary directory), whatever its letters; or mkstemp after a 2-letter stem that
+    drew no capital (ar's `stabc123`). The rule takes what either makes next time in that
+    one component, and nothing shaped otherwise: a digit run or a word inside the name is
+    Python's luck, not a part to keep (`abcdef_1` must not become `[A-Za-z0-9]{6}_1`)."""
     python = "[a-z0-9_]{8}"
-    if not spans:
-        return [(0, len(text), python)]
-    if len(spans) == 1 and spans[0][1] == len(text):
-        start, _, pattern = spans[0]
-        return [(0, len(text), f"({ere_literal(text[:start])}{pattern}|{python})")]
-    return spans
+    mkstemp = [span for span in spans if span[:2] == (2, len(text)) and span[2] == "[A-Za-z0-9]{6}"]
+    if mkstemp:
+        return [(0, len(text), f"({ere_literal(text[:2])}[A-Za-z0-9]{{6}}|{python})")]
+    return [(0, len(text), python)]
 
 
 def _number_pattern(digits: str, made_up: MadeUp) -> str | None:

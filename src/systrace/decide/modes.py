@@ -6,16 +6,19 @@ import errno
 
 from ..facts import ROWS
 from ..policy import ast
+from ..policy.errors import printable
 from ..policy.match import Unreadable
 from ..policy.printer import rule_text
 from . import DENY, KILL, PERMIT, Decision
-from .generalise import MAX_REMEMBERED, NOTED_CALLS, MadeUp, last_component, learned_symbol, may_be_made_up
+from .generalise import EXCL, MAX_REMEMBERED, NOT_CREATED, NOTED_CALLS, MadeUp, learned_symbol, may_be_made_up
 from .generalise import learned_args as without_descriptor_numbers
 
 MAX_REPORTED = 100000  # learned rules remembered for the report of a run
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from ..call import Call
     from ..policy.store import Store, StoredPolicy
 
@@ -50,15 +53,18 @@ class Learn:
 
     reads_arguments_of = None  # every call: what it made up, what a rule names (translate/stage.py)
 
-    def __init__(self, store: Store, use_aliases: bool = True):
+    def __init__(self, store: Store, use_aliases: bool = True, add_base: bool = False):
         self.store = store
+        self.add_base = add_base  # --add-base: existing policies without the base get it too
+        self.policy_for: Callable[[Call], StoredPolicy | None] | None = None  # with add_base: the policy decider's
         self.use_aliases = use_aliases
         self.permit = Decision(PERMIT, source="learn")
         self.made_up = MadeUp()
         self.learned: list[str] = []  # "binary: rule" this run added (the convergence mode reports them)
         self.literal: dict[str, list[tuple[StoredPolicy, str, list[tuple[str, str]]]]] = {}
         self.remembered = 0
-        self.based: set[int] = set()  # policies this run started from the base
+        self.based: set[int] = set()  # policies this run started from the base (or left without it)
+        self.notices: list[str] = []  # for the caller to print at the end: policies left without the base
         self._base: list[ast.Rule] | None = None
 
     def observe(self, call: Call) -> None:
@@ -66,6 +72,10 @@ class Learn:
         learned rule covers still says its source was temporary)."""
         made_up = self.made_up
         made_up.note_pids((call.tgid, call.tid, call.ppid))
+        if self.add_base and self.policy_for is not None and not call.no_learn:
+            stored = self.policy_for(call)  # asked for: every policy the run uses, learning or not
+            if stored is not None and id(stored) not in self.based:
+                self._start_from_base(stored, call)
         if call.name not in NOTED_CALLS:
             return
         for component in made_up.note(call.name, list(call.translated)):  # type: ignore[arg-type]
@@ -84,12 +94,22 @@ class Learn:
 
     def _start_from_base(self, stored, call: Call) -> bool:
         """A policy this run creates starts with the base (decide/base.py); True when the
-        base permits this call (it was decided before the base was there)."""
-        if stored.path is not None or stored.policy.lines or id(stored) in self.based:
+        base permits this call (it was decided before the base was there). An existing
+        policy without it (hand-written, or learned before the base existed) gets it only
+        with --add-base: adding permits to it is the user's choice; else one notice."""
+        if id(stored) in self.based:
             return False
-        from .base import BASE_COMMENT, base_rules, covers
+        from .base import BASE_COMMENT, base_rules, covers, has_base
 
         self.based.add(id(stored))
+        if stored.path is not None or stored.policy.lines:
+            if has_base(stored.policy) or not stored.writable:
+                return False  # one read from -f or /etc/systrace is not systrace's to change
+            if not self.add_base:
+                where = f" ({stored.path})" if stored.path else ""
+                self.notices.append(printable(f'note: the policy for {stored.policy.name}{where} has no base (README "The base"): '
+                                    "under -a, error paths this run did not take may be denied; -A --add-base adds it"))
+                return False
         if self._base is None:
             self._base = base_rules()
         stored.policy.lines.append(BASE_COMMENT)
@@ -107,13 +127,15 @@ class Learn:
         if len(self.learned) < MAX_REPORTED:
             self.learned.append(f"{stored.policy.name}: {rule_text(rule)}")
         # a name learned literally may turn out to be made up when the run later unlinks or
-        # renames it: remember the rule by that name to learn it again then
+        # renames it (or the directory it is in: `rm -r` of mktemp -d's directory): remember
+        # the rule by each such name to learn it again then
         for name, value in args:
-            component = last_component(value) if name in ("filename", "fdname") else ""
-            if component and component not in self.made_up.created and may_be_made_up(component) \
-                    and self.remembered < MAX_REMEMBERED:
-                self.literal.setdefault(component, []).append((stored, syscall, args))
-                self.remembered += 1
+            components = dict.fromkeys(value.split("/")) if name in ("filename", "fdname") else {}
+            for component in components:
+                if component and self.made_up.created.get(component, NOT_CREATED) < EXCL and may_be_made_up(component) \
+                        and self.remembered < MAX_REMEMBERED:
+                    self.literal.setdefault(component, []).append((stored, syscall, args))
+                    self.remembered += 1
 
     def relearn(self, component: str) -> None:
         """The run just made `component` up (unlinked, renamed...): the rules learned

@@ -448,7 +448,10 @@ _rows("create_module get_kernel_syms query_module nfsservctl afs_syscall tuxcall
 
 # -- other processes ------------------------------------------------------------------------------
 _KILL0 = PidArg(0, group=True)
-_TO_SELF = 'pidname eq "<own process>" or pidname eq "<own thread>"'  # raise(), abort(): in the base
+# in the base: signals to itself (raise(), abort()) and to its own descendants (a pool
+# stopping its workers, a shell its job: on some runs only, so -A may never see it); every
+# descendant is inside the run, and no signal leaves the run (Landlock's signal scope)
+_TO_SELF = 'pidname eq "<own process>" or pidname eq "<own thread>" or pidname re "^<descendant: "'
 _row("kill", 2, "process signal", OUTSIDE, _KILL0, _sig(1), base=_TO_SELF)
 _row("tkill", 2, "process signal", OUTSIDE, PidArg(0, thread=True), _sig(1), base=_TO_SELF)
 _row("tgkill", 3, "process signal", OUTSIDE, PidArg(0), PidArg(1, thread=True), _sig(2), base=_TO_SELF)
