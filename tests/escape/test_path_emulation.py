@@ -57,12 +57,22 @@ def counts(result: subprocess.CompletedProcess) -> tuple[int, int, int]:
     return int(words[1]), int(words[3]), int(words[5])
 
 
+def native_escapes(race_binary: str, directory: Path, family: str) -> int:
+    """Escapes of the race run natively: tried again (up to five times 20,000 rounds; a round that
+    lost changed nothing) when a loaded machine let the checking thread win every round."""
+    for _ in range(5):
+        native = subprocess.run([race_binary, family, str(directory), "20000"], capture_output=True, timeout=120)
+        escapes = counts(native)[0]
+        if escapes:
+            return escapes
+    return 0
+
+
 @pytest.mark.parametrize("family", FAMILIES)
 def test_path_swapped_during_the_check(race_binary: str, tmp_path: Path, family: str) -> None:
     native_dir = tmp_path / "native"
     arrange(native_dir, family)
-    native = subprocess.run([race_binary, family, str(native_dir), "20000"], capture_output=True, timeout=120)
-    assert counts(native)[0] > 0  # natively the swap reaches the secret
+    assert native_escapes(race_binary, native_dir, family) > 0  # natively the swap reaches the secret
 
     directory, policies = tmp_path / "dir", tmp_path / "policies"
     arrange(directory, family)
