@@ -123,3 +123,17 @@ def _children(pid: int) -> list[int]:
         except OSError:
             continue
     return out
+
+
+def test_a_failed_exec_ends_as_with_one_process(tmp_path: Path) -> None:
+    """The replicas never get the listener when the command's exec fails: they end with
+    systrace, and the status and message are those of one process."""
+    program = tmp_path / "prog"
+    program.write_bytes(Path("/bin/true").read_bytes())
+    program.chmod(0o755)
+    policies = tmp_path / "policies"
+    assert systrace("-d", str(policies), "-A", str(program)).returncode == 0
+    program.write_bytes(b"\x7fELFgarbage")
+    one = systrace("-d", str(policies), "-a", str(program))
+    two = systrace("-d", str(policies), "-a", "--supervisors", "2", str(program))
+    assert (two.returncode, two.stderr) == (one.returncode, one.stderr) == (126, f"systrace: {program}: Exec format error\n".encode())

@@ -196,6 +196,10 @@ class Replicas:
 
     def finish(self) -> None:
         """The listener hung up: read what each replica still sends (its counts) until it ends."""
+        if not self.started:  # the command never ran (its exec failed): nothing to wait for
+            for fd in list(self.links):
+                self.links.pop(fd).close()
+                self.slots.pop(fd).close()
         for fd, link in list(self.links.items()):
             link.setblocking(True)
             link.settimeout(10.0)  # a safety net: a replica ends as soon as the listener hangs up
@@ -220,8 +224,6 @@ class Replicas:
 
     def close(self) -> None:
         """The command was never started: the replicas see their link close and end."""
-        for fd in list(self.links):
-            self.links.pop(fd).close()
         self.finish()
 
 
