@@ -493,6 +493,7 @@ def document(args: argparse.Namespace, chosen: list[Workload], cfgs: list[Config
         "",
         f"runs: {args.runs} per configuration, alternated run by run; medians.",
         "",
+        *([f"**Note:** {args.note}", ""] if args.note else []),
         "- **ratio vs native**: the median of each run's time over the native run's just before it.",
         "- **extra vs native**: median time minus the native median (for `true`, the start-up).",
         "- **loop ratio** and **per call in loop**: the C loops time their own loop and print it, so",
@@ -555,6 +556,7 @@ def main() -> int:
     parser.add_argument("--openat-iterations", type=int, help="the openat loop's iterations (default 20000)")
     parser.add_argument("--json", type=Path, help="write the raw results, probes and targets here")
     parser.add_argument("--write", type=Path, metavar="FILE", help="also write the document to FILE (BENCHMARKS.md)")
+    parser.add_argument("--note", help="a sentence printed under the header (how loaded the machine was...)")
     args = parser.parse_args()
     args.runs = args.runs if args.runs is not None else (1 if args.smoke else 5)
     if args.runs < 1:
