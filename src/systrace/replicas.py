@@ -22,6 +22,9 @@ What a replica decides on its own is what needs nothing the main process keeps:
   exec it permitted always finds the mark;
 - only a decision that is not logged: a logged one, a kill, a signal, is sent to the
   main process, which serves the notification from the start, as if it had received it.
+A replica reads the binary (/proc/TID/exe) per call; the thread facts it caches
+(processes.py) are dropped when the main process permitted an exec or a set*id of that
+process since (a shared generation per process, bumped before the answer).
 So policy enforcement, exec checks and logging are the single process's. Learning,
 asking and fault injection are refused with --supervisors: their order is the run's.
 
@@ -46,6 +49,7 @@ import struct
 from .call import Call
 from .decide import DENY, PERMIT, Decision
 from .effects import Effects
+from .facts import invalidating_calls
 from .kernel import abi, procfs
 from .kernel.libc import prctl
 from .kernel.notify import Listener, Notification
@@ -66,15 +70,30 @@ PR_SET_PDEATHSIG = 1
 PR_SET_DUMPABLE = 4
 MAX_PID = 1 << 22  # PID_MAX_LIMIT on 64-bit Linux
 _SLOT = struct.Struct("=Q")
+_GENERATION = struct.Struct("=I")
+INVALIDATING = frozenset(SYSCALLS[name] for name in invalidating_calls())
 NOTIFICATION, RECORD, STATS = b"N", b"L", b"S"
 
 
 class Marks:
-    """One byte per process id, shared by every supervisor process (MAP_SHARED, made
-    before the fork): 1 while the main process holds state for that process."""
+    """Per process id, shared by every supervisor process (MAP_SHARED, made before the
+    fork): one byte, 1 while the main process holds state for that process; and a 32-bit
+    generation, bumped each time the main process permits a call that changes what the
+    process table caches (an exec, a set*id: facts `invalidates`), so a replica drops its
+    cached entries of that process (processes.py) before using them again."""
 
     def __init__(self) -> None:
         self.map = mmap.mmap(-1, MAX_PID)
+        self.generations = mmap.mmap(-1, MAX_PID * _GENERATION.size)
+
+    def bump(self, tgid: int) -> None:
+        if 0 < tgid < MAX_PID:
+            offset = tgid * _GENERATION.size
+            (value,) = _GENERATION.unpack_from(self.generations, offset)
+            _GENERATION.pack_into(self.generations, offset, (value + 1) & 0xFFFFFFFF)
+
+    def generation(self, tgid: int) -> int:
+        return _GENERATION.unpack_from(self.generations, tgid * _GENERATION.size)[0] if 0 < tgid < MAX_PID else -1
 
     def set(self, tgid: int, marked: bool) -> None:
         if 0 < tgid < MAX_PID and self.map[tgid] != marked:
@@ -142,11 +161,14 @@ class Replicas:
         if self.links:
             supervisor.poller.modify(supervisor.listener.fileno(), 0)  # its hang-up only: the end of the run
 
-    def note(self, call: Call) -> None:
+    def note(self, call: Call, decision: Decision) -> None:
         """After the main process decided a call, before it answers: mark the process while
-        a decider holds state for it (a pending exec check, a detach...)."""
+        a decider holds state for it (a pending exec check, a detach...), and make the
+        replicas read it again after an exec or a credential change."""
         tgid = call.tgid
         self.marks.set(tgid, any(holds(tgid) for holds in self._holders))
+        if call.nr in INVALIDATING and decision.verdict == PERMIT:
+            self.marks.bump(tgid)
 
     def readable(self, fd: int) -> None:
         link = self.links[fd]
@@ -283,6 +305,7 @@ class Replica:
         self.served = 0
         self.routed: dict[int, int] = {}
         self.translate = TranslateStage.for_deciders(session.chain.deciders, session.use_aliases)
+        self.seen: dict[int, int] = {}  # tgid -> the generation its cached entries are of
         # an open that could wait (a FIFO, FUSE) goes to the main process: its helper is
         # watched there, and nothing is left behind here if this process ends
         effects.defer_open = self._defer  # type: ignore[method-assign]
@@ -325,7 +348,13 @@ class Replica:
         """The call and its decision, or None: the main process serves it."""
         if notif.nr not in ELIGIBLE:
             return None
-        info = self.session.processes.info(notif.pid)
+        processes = self.session.processes
+        info = processes.info(notif.pid)
+        generation = self.marks.generation(info.tgid)
+        if self.seen.get(info.tgid, 0) != generation:  # an exec or set*id since: read it again
+            processes.forget_group(info.tgid)
+            self.seen[info.tgid] = generation
+            info = processes.info(notif.pid)
         if self.marks.marked(info.tgid) or self.marks.marked(info.ppid):
             return None
         call = Call(notif, info.tgid, info.ppid, procfs.exe(notif.pid), info.uid, info.gid)

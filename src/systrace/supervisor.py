@@ -183,7 +183,7 @@ class Supervisor:
             self.session.log_decision(call, decision)
         decision = self.breaks.settle(call, decision)
         if self.replicas is not None:  # before the answer: the process's next call sees it
-            self.replicas.note(call)
+            self.replicas.note(call, decision)
         translation = call.translation
         notif = call.notif
         if translation is not None and translation.read_memory and not self.listener.id_valid(notif.id):
