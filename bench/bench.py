@@ -1,19 +1,29 @@
 #!/usr/bin/env python3
 """systrace benchmark: every workload under every configuration, alternated run by run.
 
-    python3 bench/bench.py [--runs 5] [--only WORKLOAD] [--json bench/results.json]
+    python3 bench/bench.py --install --runs 5 --write BENCHMARKS.md   # BENCHMARKS.md, in one run
+    python3 bench/bench.py --smoke                                   # a quick run of every part
 
-Prints a Markdown table of medians and ratios against native; the ratio of each run is
-taken against the native run right before it (pair by pair), and the table shows the
-median of those ratios. The C loops also time their own loop (printed on stderr), which
-gives a loop ratio and a per-call cost free of anyone's start-up. Timing is never
-asserted by the test suite.
+Prints BENCHMARKS.md's content (Markdown): the table of medians and ratios against native,
+the C floors of this machine, and issue 16's targets, each target against what this run
+measured, met or not, with the floor that puts an unreachable one out of reach. Everything
+comes from the one run: native, systrace's configurations, strace -f and strace -f
+--seccomp-bpf side by side, and the floors.
+
+The ratio of each run is taken against the native run right before it (pair by pair), and
+the table shows the median of those ratios. Each run's status and output are compared
+with that native run's: a configuration with a run that did not do what the native run
+did (a fault ended it early, a denial changed its output) is marked, and its times are not
+quoted as a speed. The C loops also time their own loop (printed on stderr), which gives a
+loop ratio and a per-call cost free of anyone's start-up. Timing is never asserted by the
+test suite (tests/test_bench.py checks the smoke run's shape only).
 """
 
 from __future__ import annotations
 
 import argparse
 import compileall
+import datetime
 import hashlib
 import json
 import os
@@ -32,10 +42,34 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 # what the `systrace` console script runs (`-m` would add runpy's imports, ~4 ms)
 SYSTRACE = [sys.executable, "-c", "from systrace.cli import entry; entry()"]
+POLICY_DIR = "{policy_dir}"  # replaced by the workload's learned policy directory
+FRESH_DIR = "{fresh_dir}"  # replaced by a new empty directory for every run
+LOG_FILE = "{log_file}"  # replaced by a scratch log file
+
+
+@dataclass
+class Sizes:
+    """How much work each workload does: the full benchmark's, or the smoke run's."""
+
+    getppid: int = 200_000
+    openat: int = 20_000
+    threads: int = 500  # opens per thread (16 threads)
+    processes: int = 200  # the sh loop's
+    tar_glob: str = "/usr/lib/python3*"
+    gcc_units: int = 4
+    emulated_floor: int = 20_000
+    filter_floor: int = 1_000_000
+    startups: int = 20  # runs of each start-up probe
+    venv: bool = True  # probe an installed systrace (pip install . into a fresh venv)
+
+
+SMOKE = Sizes(getppid=2000, openat=200, threads=10, processes=3, tar_glob="/usr/lib/python3*/json", gcc_units=1,
+              emulated_floor=200, filter_floor=10_000, startups=2, venv=False)
 
 
 @dataclass
 class Workload:
+    key: str  # what the targets name it by
     name: str
     argv: list[str]
     calls: int = 0  # calls in the program's own timed loop, for the per-call figure
@@ -43,11 +77,13 @@ class Workload:
 
 @dataclass
 class Config:
+    key: str
     name: str
     prefix: list[str]
     needs: str | None = None  # a program that must be installed
     learn_first: bool = False  # run `systrace -A` on the workload into POLICY_DIR first
     faults: bool = False  # injected faults may change what a run does: such runs are counted, not timed
+    only: tuple[str, ...] = ()  # the workloads it runs (keys); empty: all
 
 
 @dataclass
@@ -58,21 +94,27 @@ class Result:
     ratios: list[float] = field(default_factory=list)
     loop_seconds: list[float] = field(default_factory=list)  # the loop's own time, as it reports it
     loop_ratios: list[float] = field(default_factory=list)
+    routed: list[int] = field(default_factory=list)  # calls that reached systrace (--stats)
     peak_rss_kib: int = 0  # systrace's own, from --stats
-    errors: int = 0
-    diverged: int = 0  # runs whose status or output differed from the native run's: not timed
+    errors: int = 0  # native runs that failed
+    diverged: int = 0  # runs whose status or output differed from the native run's
     runs: int = 0
 
+    @property
+    def comparable(self) -> bool:
+        """Every run did what the native run did: its times are a speed."""
+        return self.runs > 0 and not self.errors and not self.diverged and len(self.seconds) == self.runs
 
-def build(scratch: Path) -> dict[str, str]:
+
+def build(scratch: Path, sizes: Sizes) -> dict[str, str]:
     out = {}
-    for name in ("openat_loop", "getppid_loop", "threads_open", "filter_floor", "emulated_open_floor"):
+    for name in ("openat_loop", "getppid_loop", "threads_open", "filter_floor", "emulated_open_floor", "threads_floor"):
         binary = scratch / name
         subprocess.run(["gcc", "-O2", "-pthread", "-o", str(binary), str(HERE / f"{name}.c")], check=True)
         out[name] = str(binary)
     sources = scratch / "cc"
     sources.mkdir()
-    for index in range(4):  # a few small translation units for the gcc workload
+    for index in range(sizes.gcc_units):  # a few small translation units for the gcc workload
         (sources / f"unit{index}.c").write_text(
             "#include <stdio.h>\n#include <string.h>\n"
             f"int f{index}(const char *s) {{ return (int)strlen(s) + {index}; }}\n"
@@ -81,50 +123,66 @@ def build(scratch: Path) -> dict[str, str]:
     return out
 
 
-def workloads(binaries: dict[str, str], openat_iterations: int) -> list[Workload]:
+def workloads(binaries: dict[str, str], sizes: Sizes) -> list[Workload]:
+    units = " ".join(f"unit{index}.c" for index in range(sizes.gcc_units))
     return [
-        Workload("true (start-up and teardown)", ["true"]),
-        Workload("getppid loop (200k, kernel fast path)", [binaries["getppid_loop"], "200000"], calls=200000),
-        Workload(f"openat+close loop ({openat_iterations // 1000}k)", [binaries["openat_loop"], str(openat_iterations)],
-                 calls=openat_iterations),
-        Workload("python3 -c 'import json, email, http.client'", ["python3", "-c", "import json, email, http.client"]),
-        Workload("tar cf - /usr/lib/python3* | wc -c", ["sh", "-c", "tar cf - /usr/lib/python3* 2>/dev/null | wc -c"]),
-        Workload("gcc -c of 4 files", ["sh", "-c", f"cd {binaries['cc_dir']} && gcc -c unit0.c unit1.c unit2.c unit3.c"]),
-        Workload("sh loop starting 200 processes", ["sh", "-c", "for i in $(seq 200); do /bin/true; done"]),
-        Workload("16 threads opening files (16x500)", [binaries["threads_open"], "500"]),
+        Workload("true", "true (start-up and teardown)", ["true"]),
+        Workload("getppid", f"getppid loop ({_count(sizes.getppid)}, kernel fast path)",
+                 [binaries["getppid_loop"], str(sizes.getppid)], calls=sizes.getppid),
+        Workload("openat", f"openat+close loop ({_count(sizes.openat)})", [binaries["openat_loop"], str(sizes.openat)],
+                 calls=sizes.openat),
+        Workload("python", "python3 -c 'import json, email, http.client'",
+                 ["python3", "-c", "import json, email, http.client"]),
+        Workload("tar", f"tar cf - {sizes.tar_glob} | wc -c", ["sh", "-c", f"tar cf - {sizes.tar_glob} 2>/dev/null | wc -c"]),
+        Workload("gcc", f"gcc -c of {sizes.gcc_units} file{'s' if sizes.gcc_units > 1 else ''}",
+                 ["sh", "-c", f"cd {binaries['cc_dir']} && gcc -c {units}"]),
+        Workload("sh", f"sh loop starting {sizes.processes} processes",
+                 ["sh", "-c", f"for i in $(seq {sizes.processes}); do /bin/true; done"]),
+        Workload("threads", f"16 threads opening files (16x{sizes.threads})", [binaries["threads_open"], str(sizes.threads)]),
     ]
 
 
-POLICY_DIR = "{policy_dir}"
+def _count(n: int) -> str:
+    return f"{n // 1000}k" if n >= 1000 and n % 1000 == 0 else str(n)
 
 
 def configs() -> list[Config]:
+    enforce = SYSTRACE + ["-d", POLICY_DIR, "-a"]
     return [
-        Config("native", []),
-        Config("systrace --permit-all", SYSTRACE + ["--permit-all"]),
-        Config("engine: every call notified, permitted", [sys.executable, str(HERE / "notify_all.py")]),
-        Config("systrace -a (learned policy)", SYSTRACE + ["-d", POLICY_DIR, "-a"], learn_first=True),
-        Config("systrace -a, everything on one CPU (taskset -c 0)", ["taskset", "-c", "0"] + SYSTRACE + ["-d", POLICY_DIR, "-a"],
+        Config("native", "native", []),
+        Config("permit-all", "systrace --permit-all", SYSTRACE + ["--permit-all"]),
+        Config("permit-all-log", "systrace --permit-all -E (every call routed, logged)",
+               SYSTRACE + ["--permit-all", "-E", LOG_FILE], only=("openat",)),
+        Config("engine", "engine: every call notified, permitted", [sys.executable, str(HERE / "notify_all.py")]),
+        Config("enforce", "systrace -a (learned policy)", enforce, learn_first=True),
+        Config("enforce-2", "systrace -a --supervisors 2", SYSTRACE + ["--supervisors", "2", "-d", POLICY_DIR, "-a"],
+               learn_first=True),
+        Config("enforce-cpu0", "systrace -a, everything on one CPU (taskset -c 0)", ["taskset", "-c", "0"] + enforce,
                needs="taskset", learn_first=True),
-        Config("systrace -A (learning)", SYSTRACE + ["-d", POLICY_DIR + "-learning", "-A"]),
-        Config("systrace -a -r 1 (1% faults, fixed seed)", SYSTRACE + ["-d", POLICY_DIR, "-a", "-r", "1", "--seed", "1"],
+        Config("learn", "systrace -A (learning, policy kept between runs)", SYSTRACE + ["-d", POLICY_DIR + "-learning", "-A"]),
+        Config("learn-fresh", "systrace -A (fresh: an empty policy directory each run)",
+               SYSTRACE + ["-d", FRESH_DIR, "-A"], only=("tar", "openat")),
+        Config("faults", "systrace -a -r 1 (1% faults, fixed seed)", enforce + ["-r", "1", "--seed", "1"],
                learn_first=True, faults=True),
-        Config("strace -f", ["strace", "-f", "-qq", "-o", "/dev/null"], needs="strace"),
-        Config("fiu-run 1% open faults", ["fiu-run", "-x", "-c", "enable_random name=posix/io/oc/open,probability=0.01"],
+        Config("strace", "strace -f", ["strace", "-f", "-qq", "-o", "/dev/null"], needs="strace"),
+        Config("fiu", "fiu-run 1% open faults", ["fiu-run", "-x", "-c", "enable_random name=posix/io/oc/open,probability=0.01"],
                needs="fiu-run", faults=True),
-        Config("strace -f --seccomp-bpf -e trace=%file", ["strace", "-f", "-qq", "--seccomp-bpf", "-e", "trace=%file",
-                                                           "-o", "/dev/null"], needs="strace"),
+        Config("strace-seccomp", "strace -f --seccomp-bpf -e trace=%file", ["strace", "-f", "-qq", "--seccomp-bpf", "-e",
+                                                                          "trace=%file", "-o", "/dev/null"], needs="strace"),
     ]
 
 
-def expand(argv: list[str], policy_dir: str) -> list[str]:
-    out = [a.replace(POLICY_DIR, policy_dir) for a in argv]
-    if out[: len(SYSTRACE)] == SYSTRACE:
-        out.insert(len(SYSTRACE), "--stats")  # systrace's own peak RSS
+def expand(argv: list[str], policy_dir: str, fresh_dir: str, log_file: str) -> list[str]:
+    out = [a.replace(POLICY_DIR, policy_dir).replace(FRESH_DIR, fresh_dir).replace(LOG_FILE, log_file) for a in argv]
+    for index in range(len(out) - len(SYSTRACE) + 1):
+        if out[index:index + len(SYSTRACE)] == SYSTRACE:
+            out.insert(index + len(SYSTRACE), "--stats")  # systrace's routed calls and peak RSS
+            break
     return out
 
 
 RSS = re.compile(rb"peak RSS (\d+) KiB")
+ROUTED = re.compile(rb"^systrace: (\d+) calls reached systrace", re.MULTILINE)
 LOOP = re.compile(rb"^loop: ([0-9.]+) s$", re.MULTILINE)
 
 
@@ -138,87 +196,90 @@ class Outcome:
         return self.status == other.status and self.output == other.output
 
 
-def time_once(argv: list[str], env: dict[str, str], rss: list[int] | None = None,
-              loop: list[float] | None = None) -> Outcome:
+def time_once(argv: list[str], env: dict[str, str], result: Result | None = None) -> tuple[Outcome, float | None]:
+    """Run once; the loop's own time (None: it prints none). --stats figures go to `result`."""
     start = time.perf_counter()
-    result = subprocess.run(argv, capture_output=True, env=env)
+    done = subprocess.run(argv, capture_output=True, env=env)
     elapsed = time.perf_counter() - start
-    if rss is not None:
-        rss.extend(int(m) for m in RSS.findall(result.stderr))
-    if loop is not None:
-        loop.extend(float(m) for m in LOOP.findall(result.stderr))
-    return Outcome(elapsed, result.returncode, hashlib.sha256(result.stdout).hexdigest())
+    if result is not None:
+        result.peak_rss_kib = max([result.peak_rss_kib, *(int(m) for m in RSS.findall(done.stderr))])
+        result.routed.extend(int(m) for m in ROUTED.findall(done.stderr))
+    loops = LOOP.findall(done.stderr)
+    return Outcome(elapsed, done.returncode, hashlib.sha256(done.stdout).hexdigest()), float(loops[-1]) if loops else None
 
 
-def run(runs: int, only: str | None, openat_iterations: int, config_filter: str | None = None
-        ) -> tuple[list[Workload], list[Config], dict, list[tuple[str, str]]]:
-    scratch = Path(tempfile.mkdtemp(prefix="systrace-bench-"))
-    # The system's PATH: a version manager's shims (pyenv's `python3` is a bash script)
-    # would add their own processes to every workload. systrace itself runs from this
-    # interpreter, with its modules compiled once, as an installed package would be
-    # (with PYTHONDONTWRITEBYTECODE set, every run would compile them again).
-    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"), PATH="/usr/local/bin:/usr/bin:/bin")
-    compileall.compile_dir(str(ROOT / "src"), quiet=1)
-    try:
-        binaries = build(scratch)
-        chosen = [w for w in workloads(binaries, openat_iterations) if not only or only in w.name]
-        cfgs = [c for c in configs() if c.needs is None or shutil.which(c.needs)]
-        if config_filter:
-            wanted = config_filter.split(",")
-            cfgs = [c for c in cfgs if c.name == "native" or any(w in c.name for w in wanted)]
-        results: dict[tuple[str, str], Result] = {}
-        for number, workload in enumerate(chosen):
-            policy_dir = str(scratch / f"policies-{number}")
-            time_once(workload.argv, env)  # warm caches
-            for config in cfgs:
-                if config.learn_first:  # twice: the second run must add nothing
-                    for _ in range(2):
-                        time_once(SYSTRACE + ["-d", policy_dir, "-A"] + workload.argv, env)
-                    break  # one policy directory serves every configuration that enforces
-            for _ in range(runs):
-                native: Outcome | None = None
-                native_loop = None
-                for config in cfgs:  # alternate configurations run by run
-                    rss: list[int] = []
-                    loop: list[float] = []
-                    outcome = time_once(expand(config.prefix, policy_dir) + workload.argv, env, rss, loop)
-                    result = results.setdefault((workload.name, config.name), Result(workload.name, config.name))
-                    result.runs += 1
-                    result.peak_rss_kib = max([result.peak_rss_kib, *rss])
-                    if config.name == "native":
-                        if outcome.status != 0:
-                            result.errors += 1
-                            native = None
-                            continue
-                        native = outcome
-                    elif native is None or not outcome.same_as(native):
-                        # A run that did not do what the native run did (a fault ended it early,
-                        # a denial changed its output) is not a measurement of the same work.
-                        result.diverged += 1
+def available(cfgs: list[Config]) -> tuple[list[Config], list[Config]]:
+    """(the configurations this machine can run, the ones whose program is missing)"""
+    here = [c for c in cfgs if c.needs is None or shutil.which(c.needs)]
+    return here, [c for c in cfgs if c not in here]
+
+
+def run(runs: int, sizes: Sizes, only: str | None, config_filter: str | None, scratch: Path, env: dict[str, str]
+        ) -> tuple[list[Workload], list[Config], list[Config], dict[tuple[str, str], Result], dict[str, str]]:
+    binaries = build(scratch, sizes)
+    chosen = [w for w in workloads(binaries, sizes) if not only or only in w.name or only == w.key]
+    cfgs, missing = available(configs())
+    if config_filter:
+        wanted = config_filter.split(",")
+        cfgs = [c for c in cfgs if c.key == "native" or any(w in c.name or w == c.key for w in wanted)]
+    results: dict[tuple[str, str], Result] = {}
+    fresh = 0
+    for number, workload in enumerate(chosen):
+        policy_dir = str(scratch / f"policies-{number}")
+        log_file = str(scratch / "log")
+        mine = [c for c in cfgs if not c.only or workload.key in c.only]
+        time_once(workload.argv, env)  # warm caches
+        if any(c.learn_first for c in mine):  # twice: the second run must add nothing
+            for _ in range(2):
+                time_once(SYSTRACE + ["-d", policy_dir, "-A"] + workload.argv, env)
+        for _ in range(runs):
+            native: Outcome | None = None
+            native_loop = None
+            for config in mine:  # alternate configurations run by run
+                fresh += 1
+                argv = expand(config.prefix, policy_dir, str(scratch / f"fresh-{fresh}"), log_file) + workload.argv
+                result = results.setdefault((workload.name, config.name), Result(workload.name, config.name))
+                outcome, own_loop = time_once(argv, env, result)
+                result.runs += 1
+                if config.key == "native":
+                    if outcome.status != 0:
+                        result.errors += 1
+                        native = None
                         continue
-                    result.seconds.append(outcome.seconds)
-                    own_loop = loop[-1] if loop else None
-                    if own_loop is not None:
-                        result.loop_seconds.append(own_loop)
-                    if config.name == "native":
-                        native_loop = own_loop
-                    else:
-                        result.ratios.append(outcome.seconds / native.seconds)
-                        if own_loop is not None and native_loop:
-                            result.loop_ratios.append(own_loop / native_loop)
-        return chosen, cfgs, results, probes(binaries, env, runs, scratch)
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+                    native, native_loop = outcome, own_loop
+                elif native is None or not outcome.same_as(native):
+                    # A run that did not do what the native run did is not a measurement
+                    # of the same work: counted, never timed.
+                    result.diverged += 1
+                    continue
+                result.seconds.append(outcome.seconds)
+                if own_loop is not None:
+                    result.loop_seconds.append(own_loop)
+                if config.key != "native" and native is not None:
+                    result.ratios.append(outcome.seconds / native.seconds)
+                    if own_loop is not None and native_loop:
+                        result.loop_ratios.append(own_loop / native_loop)
+    threads = next((w for w in chosen if w.key == "threads"), None)
+    return chosen, cfgs, missing, results, probes(binaries, env, sizes, scratch, threads is not None)
 
 
-def probes(binaries: dict[str, str], env: dict[str, str], runs: int, scratch: Path) -> list[tuple[str, str]]:
+def probes(binaries: dict[str, str], env: dict[str, str], sizes: Sizes, scratch: Path, threads: bool) -> dict[str, str]:
     """Floors that bound what any configuration can reach here: the cost of any seccomp
-    filter, a C supervisor doing an emulated open's system calls with no logic, and the
-    interpreter's own start-up with and without this machine's site hooks."""
-    out = []
-    for name in ("filter_floor", "emulated_open_floor"):
-        text = subprocess.run([binaries[name]], capture_output=True, text=True, check=True).stdout
-        out.extend(tuple(line.split(": ", 1)) for line in text.splitlines())  # type: ignore[misc]
+    filter, a C supervisor doing an emulated open's system calls with no logic (one
+    thread, and 16 threads with one and two supervisor processes), and the interpreter's
+    own start-up with and without this machine's site hooks."""
+    out: dict[str, str] = {}
+    runs = [([binaries["filter_floor"], str(sizes.filter_floor)], ""),
+            ([binaries["emulated_open_floor"], str(sizes.emulated_floor)], "")]
+    if threads:
+        runs += [([binaries["threads_floor"], str(sizes.threads)], "emulated open, "),
+                 ([binaries["threads_floor"], str(sizes.threads), "addfd-only"], "open + ADDFD + SEND only, "),
+                 ([binaries["threads_floor"], str(sizes.threads), "continue"], "CONTINUE, ")]
+    for argv, label in runs:
+        text = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
+        for line in text.splitlines():
+            name, value = line.split(": ", 1)
+            out[label + name] = value
     true_path = shutil.which("true") or "/bin/true"
     policies = str(scratch / "probe-policies")
     time_once(SYSTRACE + ["-d", policies, "-A", true_path], env)
@@ -234,21 +295,23 @@ def probes(binaries: dict[str, str], env: dict[str, str], runs: int, scratch: Pa
     # site-packages, none of this machine's .pth files
     venv = scratch / "venv"
     clean_env = {k: v for k, v in env.items() if k not in ("PYTHONPATH", "PYTHONDONTWRITEBYTECODE")}
-    installed = (subprocess.run([sys.executable, "-m", "venv", str(venv)], capture_output=True).returncode == 0
-                 and subprocess.run([str(venv / "bin" / "pip"), "install", "-q", str(ROOT)], capture_output=True,
-                                    env=clean_env).returncode == 0)
+    installed = sizes.venv and (
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], capture_output=True).returncode == 0
+        and subprocess.run([str(venv / "bin" / "pip"), "install", "-q", str(ROOT)], capture_output=True,
+                           env=clean_env).returncode == 0)
     if installed:
-        starts["systrace -a true, `pip install .` in a fresh venv"] = [str(venv / "bin" / "systrace"), "-d", policies,
-                                                                       "-a", true_path]
+        starts[INSTALLED] = [str(venv / "bin" / "systrace"), "-d", policies, "-a", true_path]
     for label, argv in starts.items():
-        run_env = clean_env if label.endswith("fresh venv") else env
-        outcomes = [time_once(argv, run_env) for _ in range(max(runs, 5) * 4)]
+        run_env = clean_env if label == INSTALLED else env
+        outcomes = [time_once(argv, run_env)[0] for _ in range(sizes.startups)]
         times = [o.seconds for o in outcomes if o.status == 0]
-        median = statistics.median(times) if times else float("nan")
-        out.append((f"start-up: {label}", f"{median * 1000:.1f} ms"))
+        out[f"start-up: {label}"] = f"{statistics.median(times) * 1000:.1f} ms" if times else "failed"
     if not installed:
-        out.append(("start-up: systrace -a true, `pip install .` in a fresh venv", "not measured (pip install failed)"))
+        out[f"start-up: {INSTALLED}"] = "not measured" + (" (pip install failed)" if sizes.venv else "")
     return out
+
+
+INSTALLED = "systrace -a true, `pip install .` in a fresh venv"
 
 
 def cell(text: str) -> str:
@@ -256,35 +319,220 @@ def cell(text: str) -> str:
     return text.replace("|", "\\|")
 
 
+TABLE_HEADER = ("| workload | configuration | median s | ratio vs native | extra vs native | loop ratio | per call in loop "
+                "| routed calls | systrace peak RSS | runs like native |")
+NOT_A_SPEED = "not a speed"
+
+
 def table(chosen: list[Workload], cfgs: list[Config], results: dict) -> str:
-    lines = ["| workload | configuration | median s | ratio vs native | extra vs native | loop ratio | extra per call "
-             "| systrace peak RSS | runs like native |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = [TABLE_HEADER, "|---|---|---:|---:|---:|---:|---:|---:|---:|---|"]
     for workload in chosen:
         native = results.get((workload.name, "native"))
         native_median = statistics.median(native.seconds) if native and native.seconds else None
         for config in cfgs:
             result = results.get((workload.name, config.name))
-            if not result or not result.seconds:
-                done = f"0/{result.runs}" if result else "0/0"
-                lines.append(f"| {cell(workload.name)} | {cell(config.name)} | failed | | | | | | {done} |")
+            if result is None:
+                continue  # the configuration does not run this workload
+            like = f"{len(result.seconds)}/{result.runs}"
+            routed = f"{int(statistics.median(result.routed))}" if result.routed else ""
+            rss = f"{result.peak_rss_kib / 1024:.1f} MiB" if result.peak_rss_kib else ""
+            if not result.comparable:
+                why = ("native run failed" if result.errors else
+                       "faults changed what it did" if config.faults else "differed from native")
+                lines.append(f"| {cell(workload.name)} | {cell(config.name)} | — | {NOT_A_SPEED} | | | | {routed} | {rss} "
+                             f"| {like} ({result.diverged + result.errors} {why}) |")
                 continue
             median = statistics.median(result.seconds)
-            ratio = f"{statistics.median(result.ratios):.2f}x" if result.ratios else "1.00x"
-            extra = f"{(median - native_median) * 1000:+.1f} ms" if native_median and config.name != "native" else ""
+            is_native = config.key == "native"
+            ratio = "1.00x" if is_native else f"{statistics.median(result.ratios):.2f}x"
+            extra = f"{(median - native_median) * 1000:+.1f} ms" if native_median and not is_native else ""
             loop_ratio = f"{statistics.median(result.loop_ratios):.3f}x" if result.loop_ratios else ""
             per_call = ""
-            if workload.calls and native and native.loop_seconds and result.loop_seconds and config.name != "native":
-                # the programs' own loop times: nobody's start-up is in them
-                own = statistics.median(result.loop_seconds) - statistics.median(native.loop_seconds)
-                per_call = f"{own / workload.calls * 1e6:.2f} µs"
-            rss = f"{result.peak_rss_kib / 1024:.1f} MiB" if result.peak_rss_kib else ""
-            like_native = f"{len(result.seconds)}/{result.runs}"
-            if result.diverged:
-                like_native += " (differed: not timed)"
+            if workload.calls and result.loop_seconds:  # the program's own loop: nobody's start-up
+                per_call = f"{statistics.median(result.loop_seconds) / workload.calls * 1e6:.2f} µs"
             lines.append(f"| {cell(workload.name)} | {cell(config.name)} | {median:.4f} | {ratio} | {extra} | {loop_ratio} "
-                         f"| {per_call} | {rss} | {like_native} |")
+                         f"| {per_call} | {routed} | {rss} | {like} |")
     return "\n".join(lines)
+
+
+# -- issue 16's targets ------------------------------------------------------------
+MET, NOT_MET, UNREACHABLE, NOT_MEASURED = "met", "not met", "not met: out of reach (floor)", "not measured"
+
+
+def _number(text: str | None) -> float | None:
+    match = re.match(r"\s*([0-9.]+)", text or "")
+    return float(match.group(1)) if match else None
+
+
+class Figures:
+    """What the targets read from one run's results and probes."""
+
+    def __init__(self, chosen: list[Workload], results: dict, floors: dict[str, str]):
+        self.workloads = {w.key: w for w in chosen}
+        self.results = results
+        self.floors = floors
+
+    def result(self, workload: str, config: str) -> Result | None:
+        w = self.workloads.get(workload)
+        name = next((c.name for c in configs() if c.key == config), None)
+        result = self.results.get((w.name, name)) if w and name else None
+        return result if result is not None and result.comparable else None
+
+    def median(self, workload: str, config: str) -> float | None:
+        result = self.result(workload, config)
+        return statistics.median(result.seconds) if result else None
+
+    def ratio(self, workload: str, config: str) -> float | None:
+        result = self.result(workload, config)
+        return statistics.median(result.ratios) if result and result.ratios else None
+
+    def per_call_us(self, workload: str, config: str) -> float | None:
+        result, w = self.result(workload, config), self.workloads.get(workload)
+        if not result or not result.loop_seconds or not w or not w.calls:
+            return None
+        return statistics.median(result.loop_seconds) / w.calls * 1e6
+
+    def routed(self, workload: str, config: str) -> int | None:
+        w = self.workloads.get(workload)
+        name = next((c.name for c in configs() if c.key == config), None)
+        result = self.results.get((w.name, name)) if w and name else None
+        return int(statistics.median(result.routed)) if result and result.routed else None
+
+    def floor(self, name: str) -> float | None:
+        return _number(self.floors.get(name))
+
+
+def targets(figures: Figures) -> list[tuple[str, str, str]]:
+    """(target, measured, verdict) for each of issue 16's targets."""
+    out = []
+    continue_floor = figures.floor("CONTINUE floor")
+
+    def against_floor(label: str, measured: float | None, floor: float | None, limit: float, what: str) -> None:
+        if measured is None or floor is None:
+            out.append((label, "", NOT_MEASURED))
+            return
+        text = f"{measured:.1f} µs per call = {measured / floor:.2f}x the floor ({floor:.1f} µs){what}"
+        out.append((label, text, MET if measured <= limit * floor else NOT_MET))
+
+    against_floor("CONTINUE per call ≤ 1.3x the C CONTINUE floor", figures.per_call_us("openat", "permit-all-log"),
+                  continue_floor, 1.3, ", `--permit-all -E` on the openat loop")
+    against_floor("emulated open ≤ 1.5x the C emulated-open floor", figures.per_call_us("openat", "enforce"),
+                  figures.floor("emulated open floor"), 1.5, ", `-a` on the openat loop")
+    for key, label, limit in (("tar", "tar", 6.0), ("gcc", "gcc", 2.5), ("python", "python import", 2.5),
+                              ("sh", "sh loop", 2.5)):
+        ratio = figures.ratio(key, "enforce")
+        name = f"{label} ≤ {limit:g}x native (`-a`)"
+        if ratio is None:
+            out.append((name, "", NOT_MEASURED))
+            continue
+        text = f"{ratio:.2f}x"
+        verdict = MET if ratio <= limit else NOT_MET
+        native, routed = figures.median(key, "native"), figures.routed(key, "enforce")
+        native_call = figures.per_call_us("openat", "native")
+        if verdict == NOT_MET and native and routed and continue_floor and native_call is not None:
+            # a lower bound: every routed call costs at least what the C CONTINUE floor
+            # adds to a native call
+            bound = (native + routed * max(0.0, continue_floor - native_call) / 1e6) / native
+            text += f"; {routed} routed calls at the C CONTINUE floor alone give {bound:.2f}x"
+            if bound > limit:
+                verdict = UNREACHABLE
+        out.append((name, text, verdict))
+    single, double = figures.median("threads", "enforce"), figures.median("threads", "enforce-2")
+    strace = figures.median("threads", "strace-seccomp")
+    name = "16 threads: `-a` faster than strace -f --seccomp-bpf"
+    known_ours = [t for t in (single, double) if t is not None]
+    if not known_ours or strace is None:
+        out.append((name, "", NOT_MEASURED))
+    else:
+        ours = min(known_ours)
+        text = " and ".join(f"{t:.3f} s {label}" for t, label in ((single, "(`-a`)"), (double, "(`-a --supervisors 2`)"))
+                            if t is not None) + f" against {strace:.3f} s"
+        verdict = MET if ours < strace else NOT_MET
+        floors = [figures.floor(f"emulated open, 16 threads, {n}") for n in ("1 supervisor", "2 supervisors")]
+        known = [f for f in floors if f is not None]
+        if known:
+            text += ("; the C emulated-open floor: " +
+                     ", ".join(f"{f:.3f} s with {n}" for f, n in zip(floors, ("1 supervisor", "2 supervisors"), strict=True)
+                               if f is not None))
+            if verdict == NOT_MET and min(known) >= strace:
+                verdict = UNREACHABLE
+        out.append((name, text, verdict))
+    fresh, enforce = figures.median("tar", "learn-fresh"), figures.median("tar", "enforce")
+    name = "fresh `-A` of tar ≤ 2x the time of an `-a` run"
+    if fresh is None or enforce is None:
+        out.append((name, "", NOT_MEASURED))
+    else:
+        out.append((name, f"{fresh:.2f} s against {enforce:.2f} s: {fresh / enforce:.2f}x",
+                    MET if fresh <= 2 * enforce else NOT_MET))
+    installed, true = figures.floor(f"start-up: {INSTALLED}"), figures.floor("start-up: true")
+    name = "start-up unchanged or better (36 ms over `true`, installed)"
+    if installed is None or true is None:
+        out.append((name, "", NOT_MEASURED))
+    else:
+        over = installed - true
+        out.append((name, f"{over:.1f} ms over `true`", MET if over <= 36.0 else NOT_MET))
+    return out
+
+
+def targets_table(rows: list[tuple[str, str, str]]) -> str:
+    lines = ["| target | measured | |", "|---|---|---|"]
+    lines += [f"| {cell(t)} | {cell(m)} | {v} |" for t, m, v in rows]
+    return "\n".join(lines)
+
+
+def document(args: argparse.Namespace, chosen: list[Workload], cfgs: list[Config], missing: list[Config],
+             results: dict, floors: dict[str, str], rows: list[tuple[str, str, str]], minutes: float) -> str:
+    machine = (f"{platform.machine()}, {os.cpu_count()} CPUs, Linux {platform.release()}, "
+               f"Python {platform.python_version()}")
+    command = "python3 bench/bench.py " + " ".join(sys.argv[1:])
+    parts = [
+        "# Benchmarks",
+        "",
+        f"Measured with `{command.strip()}` on {machine}, on {datetime.date.today().isoformat()}, "
+        f"in {minutes:.1f} minutes: one run, every figure below from it.",
+        "",
+        f"runs: {args.runs} per configuration, alternated run by run; medians.",
+        "",
+        *([f"**Note:** {args.note}", ""] if args.note else []),
+        "- **ratio vs native**: the median of each run's time over the native run's just before it.",
+        "- **extra vs native**: median time minus the native median (for `true`, the start-up).",
+        "- **loop ratio** and **per call in loop**: the C loops time their own loop and print it, so",
+        "  these leave out everybody's start-up: the loop's time under the configuration over its",
+        "  time natively, and the loop's time divided by its iterations (the native call included,",
+        "  as in the C floors).",
+        "- **routed calls**: the calls that reached systrace (`--stats`).",
+        "- **runs like native**: runs whose exit status and output were the native run's. A",
+        f"  configuration with any other run shows `{NOT_A_SPEED}`: a run that a fault ended early or",
+        "  a denial changed did less work, so its time is no overhead.",
+        "- systrace is started as its console script starts it (`python3 -c \"from systrace.cli",
+        "  import entry; entry()\"`), its modules compiled, and the workloads run with the",
+        "  system's `PATH`.",
+        "",
+        "Timing never goes into the tests.",
+        "",
+        table(chosen, cfgs, results),
+        "",
+    ]
+    if missing:
+        parts += [f"Not run (program not installed; `--install` installs it): "
+                  f"{', '.join(c.name for c in missing)}.", ""]
+    parts += ["Floors of this machine, measured by the same run (C programs in `bench/`; the 16-thread",
+              "floors are whole runs of the 16-thread workload, best of 3):", "",
+              "| probe | value |", "|---|---:|"]
+    parts += [f"| {cell(name)} | {value} |" for name, value in floors.items()]
+    parts += ["", "## The targets (issue 16)", "",
+              "A target is out of reach when a floor measured in this run already misses it: a C",
+              "supervisor with no logic at all, or every routed call at the C CONTINUE floor.", "",
+              targets_table(rows), "",
+              "## Reproduce", "```sh",
+              "python3 bench/bench.py --install --runs 5 --write BENCHMARKS.md  # this file (apt-get installs strace, "
+              "fiu-utils, gcc if missing)",
+              "python3 bench/bench.py --smoke                 # every part once, small: a check that it all runs",
+              "python3 bench/bench.py --only openat           # one workload (the probes always run)",
+              "python3 bench/bench.py --configs enforce,strace-seccomp  # some configurations; native always runs",
+              "python3 bench/bench.py --json results.json     # the raw numbers, probes and targets too",
+              "```", ""]
+    return "\n".join(parts)
 
 
 def install() -> None:
@@ -299,27 +547,51 @@ def install() -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--install", action="store_true", help="apt-get install strace, fiu-utils and gcc if missing")
-    parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--only", help="run workloads whose name contains this")
-    parser.add_argument("--configs", help="run only configurations whose name contains one of these (comma list); "
-                        "native always runs")
-    parser.add_argument("--openat-iterations", type=int, default=100_000)
-    parser.add_argument("--json", type=Path, help="write the raw results here")
+    parser.add_argument("--runs", type=int, help="runs of each configuration (default 5; 1 with --smoke)")
+    parser.add_argument("--smoke", action="store_true", help="every workload, configuration and probe once, with "
+                        "small sizes: checks that it all runs (its figures mean nothing)")
+    parser.add_argument("--only", help="run workloads whose name contains this (or whose key is this)")
+    parser.add_argument("--configs", help="run only configurations whose name contains one of these, or whose key "
+                        "is one (comma list); native always runs")
+    parser.add_argument("--openat-iterations", type=int, help="the openat loop's iterations (default 20000)")
+    parser.add_argument("--json", type=Path, help="write the raw results, probes and targets here")
+    parser.add_argument("--write", type=Path, metavar="FILE", help="also write the document to FILE (BENCHMARKS.md)")
+    parser.add_argument("--note", help="a sentence printed under the header (how loaded the machine was...)")
     args = parser.parse_args()
+    args.runs = args.runs if args.runs is not None else (1 if args.smoke else 5)
     if args.runs < 1:
         parser.error("--runs must be at least 1")
+    if args.openat_iterations is not None and args.openat_iterations < 1:
+        parser.error("--openat-iterations must be at least 1")
     if args.install:
         install()
-    chosen, cfgs, results, floors = run(args.runs, args.only, args.openat_iterations, args.configs)
-    print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Linux {platform.release()}, Python {platform.python_version()}")
-    print(f"runs: {args.runs} per configuration, alternated; medians\n")
-    print(table(chosen, cfgs, results))
-    print("\n| probe | value |\n|---|---:|")
-    for name, value in floors:
-        print(f"| {name} | {value} |")
+    if not shutil.which("gcc"):
+        print("bench: gcc is needed to build the C loops and floors (--install installs it)", file=sys.stderr)
+        return 2
+    sizes = Sizes(**SMOKE.__dict__) if args.smoke else Sizes()
+    if args.openat_iterations is not None:
+        sizes.openat = args.openat_iterations
+    started = time.monotonic()
+    scratch = Path(tempfile.mkdtemp(prefix="systrace-bench-"))
+    # The system's PATH: a version manager's shims (pyenv's `python3` is a bash script)
+    # would add their own processes to every workload. systrace itself runs from this
+    # interpreter, with its modules compiled once, as an installed package would be
+    # (with PYTHONDONTWRITEBYTECODE set, every run would compile them again).
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"), PATH="/usr/local/bin:/usr/bin:/bin")
+    compileall.compile_dir(str(ROOT / "src"), quiet=1)
+    try:
+        chosen, cfgs, missing, results, floors = run(args.runs, sizes, args.only, args.configs, scratch, env)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    rows = targets(Figures(chosen, results, floors))
+    text = document(args, chosen, cfgs, missing, results, floors, rows, (time.monotonic() - started) / 60)
+    print(text)
+    if args.write:
+        args.write.write_text(text)
     if args.json:
-        args.json.write_text(json.dumps({"results": [r.__dict__ for r in results.values()], "probes": dict(floors)},
-                                        indent=1))
+        args.json.write_text(json.dumps({"results": [r.__dict__ for r in results.values()], "probes": floors,
+                                         "targets": [dict(zip(("target", "measured", "verdict"), row, strict=True)) for row in rows],
+                                         "missing": [c.name for c in missing]}, indent=1))
     # a configuration that cannot run a workload as natively is a failure, unless it
     # injects faults on purpose
     faulty = {c.name for c in cfgs if c.faults}

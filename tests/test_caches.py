@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
 from conftest import run, systrace
 
 from systrace.baseline import apply_baseline
@@ -53,23 +54,27 @@ def _learn_with_root_only_open(cbin, tmp_path: Path, *argv: str) -> tuple[str, s
     return binary, str(policies)
 
 
-def test_a_credential_change_is_seen_by_the_next_decision(cbin, tmp_path: Path) -> None:
+@pytest.mark.parametrize("supervisors", ["1", "2"])  # 2: the replicas see the change too (replicas.py)
+def test_a_credential_change_is_seen_by_the_next_decision(cbin, tmp_path: Path, supervisors: str) -> None:
     binary, policies = _learn_with_root_only_open(cbin, tmp_path, "setuid", NOBODY, FILE)
     native = run([binary, "setuid", NOBODY, FILE])
     assert native.stdout == b"open 1: ok\nopen 2: ok\n"
-    enforced = systrace("-d", policies, "-a", "-e", "--stats", binary, "setuid", NOBODY, FILE)
+    enforced = systrace("-d", policies, "-a", "--supervisors", supervisors, "-e", "--stats", binary, "setuid", NOBODY,
+                        FILE)
     assert enforced.stdout == b"open 1: ok\nopen 2: EACCES\n", enforced  # the open as nobody: not root's rule
     assert re.search(rb"routed by system call: .*setresuid 1", enforced.stderr), enforced.stderr[-400:]
 
 
-def test_a_thread_changing_its_credentials_changes_only_its_own(cbin, tmp_path: Path) -> None:
+@pytest.mark.parametrize("supervisors", ["1", "2"])
+def test_a_thread_changing_its_credentials_changes_only_its_own(cbin, tmp_path: Path, supervisors: str) -> None:
     binary, policies = _learn_with_root_only_open(cbin, tmp_path, "thread-setuid", NOBODY, FILE)
     assert run([binary, "thread-setuid", NOBODY, FILE]).stdout == b"open 1: ok\nopen 2: ok\nopen 3: ok\n"
-    enforced = systrace("-d", policies, "-a", binary, "thread-setuid", NOBODY, FILE)
+    enforced = systrace("-d", policies, "-a", "--supervisors", supervisors, binary, "thread-setuid", NOBODY, FILE)
     assert enforced.stdout == b"open 1: ok\nopen 2: EACCES\nopen 3: ok\n", enforced
 
 
-def test_after_a_threaded_exec_the_new_binary_s_policy_decides(cbin, tmp_path: Path) -> None:
+@pytest.mark.parametrize("supervisors", ["1", "2"])
+def test_after_a_threaded_exec_the_new_binary_s_policy_decides(cbin, tmp_path: Path, supervisors: str) -> None:
     """A non-leader thread execs cat while the leader keeps opening: the binary is cached
     per process image, so cat's own policy must decide its open, not the old binary's.
     After learning, only the old binary's policy permits the file cat opens."""
@@ -86,7 +91,7 @@ def test_after_a_threaded_exec_the_new_binary_s_policy_decides(cbin, tmp_path: P
     assert rule in cat_policy.read_text()
     cat_policy.write_text(cat_policy.read_text().replace(rule, ""))
     own_policy.write_text(own_policy.read_text() + rule)
-    enforced = systrace("-d", str(policies), "-a", *argv)
+    enforced = systrace("-d", str(policies), "-a", "--supervisors", supervisors, *argv)
     assert enforced.stdout == b"open 1: ok\n", enforced
     assert enforced.returncode == 1, enforced  # cat's open of it denied, by cat's policy
     assert re.search(rb"deny\[eacces\] user: root, prog: /usr/bin/cat, .*filename: /etc/passwd,", enforced.stderr), enforced

@@ -94,6 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
     tuning = parser.add_argument_group("tuning")
     tuning.add_argument("--no-cpu-pin", action="store_true",
                         help="let systrace move between CPUs (by default it keeps to one; the command keeps all of its)")
+    tuning.add_argument("--supervisors", type=_positive, default=1, metavar="N",
+                        help="serve with N processes sharing the listener (-a only; for many threads opening files "
+                        "at once; README: Several supervisor processes)")
     parser.add_argument("command", nargs=argparse.REMAINDER, help="the command and its arguments")
     return parser
 
@@ -178,6 +181,10 @@ def _main(argv: list[str]) -> int:
         raise UsageError("--answer-timeout goes with -t or -g (asking)")
     if options.kill_on_violation and not options.enforce:
         raise UsageError("--kill-on-violation needs -a")
+    if options.supervisors > 1 and (not options.enforce or options.random_percent is not None or options.inject
+                                    or options.fault or options.replay):
+        raise UsageError("--supervisors needs -a without fault injection (learning, asking and faults are decided "
+                         "in one process, in the order of the calls)")
     if (options.seed is not None or options.eligible) and options.random_percent is None:
         raise UsageError("--seed and --eligible go with -r")
     if options.converge and not options.learn:
@@ -274,7 +281,7 @@ def _run_once(options: argparse.Namespace, command: list[str], path: str) -> tup
                 return _fail(problem, 2), None
         try:
             status = supervise(path, command, dict(os.environ), session, plan, pin_cpu=not options.no_cpu_pin,
-                               credentials=options.credentials)
+                               credentials=options.credentials, supervisors=options.supervisors)
         except LaunchError as error:
             status = _fail(str(error), error.status)
         except Interrupted:
@@ -294,6 +301,9 @@ def _run_once(options: argparse.Namespace, command: list[str], path: str) -> tup
             peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
             faults = sum(getattr(d, "injected", 0) for d in session.chain.deciders)
             _say(f"systrace: {session.served} calls reached systrace, {faults} faults injected, peak RSS {peak} KiB")
+            if options.supervisors > 1:
+                _say(f"systrace: {session.served_by_replicas} of them served by the supervisor processes sharing "
+                     f"the listener ({options.supervisors})")
             if session.routed:
                 from .call import syscall_name
 

@@ -211,11 +211,15 @@ class Effects:
             self.listener.fail(notif.id, error.errno or errno.EIO)
             return
         if isinstance(fd, Deferred):  # it may wait: a helper opens it, we keep serving
-            for watched in fd.fds():
-                self.deferred[watched] = (fd, call)
-                self.poller.register(watched, select.POLLIN)
+            self.defer_open(fd, call)
             return
         self._install(notif, fd, translation.open_flags)
+
+    def defer_open(self, deferred: Deferred, call: Call) -> None:
+        """Watch the helper's descriptors; the loop finishes the open when one is ready."""
+        for watched in deferred.fds():
+            self.deferred[watched] = (deferred, call)
+            self.poller.register(watched, select.POLLIN)
 
     def finish_deferred_safely(self, ready_fd: int) -> None:
         notif = self.deferred[ready_fd][1].notif

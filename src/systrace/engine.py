@@ -19,14 +19,21 @@ from .supervisor import Supervisor
 
 
 def supervise(path: str, argv: list[str], env: dict[str, str], session: Session, plan: FilterPlan,
-              pin_cpu: bool = True, credentials: tuple[int, int] | None = None) -> int:
+              pin_cpu: bool = True, credentials: tuple[int, int] | None = None, supervisors: int = 1) -> int:
     """Returns the command's exit status (128+N when killed by signal N). Raises
     LaunchError when the command cannot be started under a filter."""
     # The command runs in a Landlock domain that cannot signal or ptrace anything outside
     # it (systrace, its helpers), and under a filter that refuses the other calls naming
     # systrace's pid (SECURITY.md "Out of reach").
     domain = landlock.signal_scope_ruleset()
+    replicas = None
+    if supervisors > 1:  # forked now: the filter guards their pids as it guards ours
+        from .replicas import Replicas
+
+        replicas = Replicas(supervisors, session)
     protect_supervisor(plan, os.getpid(), os.getpgrp(), signals_scoped=domain is not None)
+    for pid in replicas.pids if replicas is not None else ():
+        protect_supervisor(plan, pid)
     program = bpf.to_bytes(kfilter.compile_plan(plan))
     prctl(abi.PR_SET_CHILD_SUBREAPER, 1)  # orphans of the tree come back to us
     signals = SignalFd(asynchronous_signals())
@@ -34,6 +41,8 @@ def supervise(path: str, argv: list[str], env: dict[str, str], session: Session,
         launched = spawn(path, argv, env, program, signals.previous_mask, credentials, domain)
     except LaunchError:
         signals.close()
+        if replicas is not None:
+            replicas.close()
         raise
     finally:
         landlock.close(domain)
@@ -44,12 +53,17 @@ def supervise(path: str, argv: list[str], env: dict[str, str], session: Session,
         pin_here()
     listener = Listener(launched.listener_fd)
     listener.set_sync_wake_up()
-    supervisor = Supervisor.of_launch(session, listener, launched, signals)
+    supervisor = Supervisor.of_launch(session, listener, launched, signals, replicas)
     try:
         status = supervisor.run()
     finally:
         session.served = supervisor.served
         session.routed = supervisor.routed
+        if replicas is not None:  # what the other supervisor processes served
+            session.served += replicas.served
+            session.served_by_replicas = replicas.served
+            for nr, count in replicas.routed.items():
+                session.routed[nr] = session.routed.get(nr, 0) + count
         listener.close()
         signals.close()
     if supervisor.exec_error:

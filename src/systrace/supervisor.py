@@ -53,6 +53,7 @@ if TYPE_CHECKING:
     from .kernel.listening import Listener
     from .kernel.notify import Notification
     from .kernel.signals import SignalFd
+    from .replicas import Replicas
     from .session import Session
     from .translate.translator import Translated
 
@@ -63,8 +64,9 @@ STALE = Decision(DENY, errno.EPERM, source="stale")
 
 class Supervisor:
     def __init__(self, session: Session, listener: Listener, handshake: LaunchHandshake, children: Children,
-                 effects: Effects, translate: TranslateStage | None = None):
+                 effects: Effects, translate: TranslateStage | None = None, replicas: Replicas | None = None):
         self.session = session
+        self.replicas = replicas  # more supervisor processes on the listener (--supervisors)
         self.listener = listener
         self.handshake = handshake
         self.children = children
@@ -81,11 +83,12 @@ class Supervisor:
         self.resolved: dict[int, Translated] = {}  # translations helpers made (FUSE paths), by notification id
 
     @classmethod
-    def of_launch(cls, session: Session, listener: Listener, launched: Launched, signals: SignalFd) -> Supervisor:
+    def of_launch(cls, session: Session, listener: Listener, launched: Launched, signals: SignalFd,
+                  replicas: Replicas | None = None) -> Supervisor:
         """The parts for a command started by kernel/launch.py, wired."""
         handshake = LaunchHandshake(launched)
         children = Children(launched, signals, handshake, session.relay)
-        return cls(session, listener, handshake, children, Effects(session, listener, select.poll()))
+        return cls(session, listener, handshake, children, Effects(session, listener, select.poll()), replicas=replicas)
 
     @property
     def exec_error(self) -> int:
@@ -99,6 +102,9 @@ class Supervisor:
         signal_fd = self.children.fileno()
         poller.register(listener_fd, select.POLLIN)
         poller.register(signal_fd, select.POLLIN)
+        replicas = self.replicas
+        for link in replicas.links if replicas is not None else ():
+            poller.register(link, select.POLLIN)
         self.children.start()
         serving = True
         while serving:
@@ -110,12 +116,18 @@ class Supervisor:
                 if fd == listener_fd:
                     if events & select.POLLIN:
                         self.serve_batch()
+                        if replicas is not None and self.handshake.child_started:
+                            replicas.start(self, self.handshake.child_pid)  # once the command runs
                     elif events & (select.POLLHUP | select.POLLERR):
                         serving = False
                 elif fd == signal_fd:
                     self.children.on_signals()
+                elif replicas is not None and fd in replicas.links:
+                    replicas.readable(fd)
                 else:
                     self.effects.on_ready(fd)
+        if replicas is not None:
+            replicas.finish()
         self.effects.cancel_all()
         status = self.children.finish()
         self.handshake.finish()
@@ -215,6 +227,8 @@ class Supervisor:
             self.translate.before_logging(call)
             self.session.log_decision(call, decision)
         decision = self.breaks.settle(call, decision)
+        if self.replicas is not None:  # before the answer: the process's next call sees it
+            self.replicas.note(call, decision)
         translation = call.translation
         notif = call.notif
         if translation is not None and translation.read_memory and not self.listener.id_valid(notif.id):

@@ -75,11 +75,13 @@ def test_chroot_cannot_rename_the_secret(escape_binary: str, arena: tuple[Path, 
     assert (escapes, denied, total) == (0, 3, 3)
 
 
-def attempt(escape_binary: str, arena: tuple[Path, Path], mode: str, rounds: int = 20000) -> tuple[int, int, int]:
+def attempt(escape_binary: str, arena: tuple[Path, Path], mode: str, rounds: int = 20000, supervisors: int = 1
+            ) -> tuple[int, int, int]:
     directory, policies = arena
     log = directory.parent / "log"
-    result = subprocess.run([sys.executable, "-m", "systrace", "-d", str(policies), "-a", "-E", str(log), escape_binary, mode,
-                             str(directory), str(rounds)], capture_output=True, env=CLEAN_ENV, timeout=600)
+    result = subprocess.run([sys.executable, "-m", "systrace", "-d", str(policies), "-a", "--supervisors", str(supervisors),
+                             "-E", str(log), escape_binary, mode, str(directory), str(rounds)],
+                            capture_output=True, env=CLEAN_ENV, timeout=600)
     assert result.returncode == 0, (result.stdout, result.stderr)
     words = result.stdout.decode().split()
     return int(words[1]), int(words[3]), int(words[5])
@@ -92,9 +94,10 @@ def test_secret_is_readable_without_systrace(escape_binary: str, arena: tuple[Pa
     assert int(out[1]) == 3
 
 
+@pytest.mark.parametrize("supervisors", [1, 2])  # 2: a replica decides opens too (src/systrace/replicas.py)
 @pytest.mark.parametrize("mode", ["path-swap", "symlink-swap"])
-def test_races_during_the_check(escape_binary: str, arena: tuple[Path, Path], mode: str) -> None:
-    escapes, denied, total = attempt(escape_binary, arena, mode, rounds=20000)
+def test_races_during_the_check(escape_binary: str, arena: tuple[Path, Path], mode: str, supervisors: int) -> None:
+    escapes, denied, total = attempt(escape_binary, arena, mode, rounds=20000, supervisors=supervisors)
     assert total == 20000
     assert escapes == 0
     assert denied > 0  # the race did present the secret's name
@@ -211,7 +214,8 @@ def _compile_threads(name: str, tmp_path: Path) -> str:
     return str(out)
 
 
-def test_exec_path_swapped_after_the_check(tmp_path: Path) -> None:
+@pytest.mark.parametrize("supervisors", ["1", "2"])  # 2: the new image's first call may reach a replica
+def test_exec_path_swapped_after_the_check(tmp_path: Path, supervisors: str) -> None:
     """A thread flips the execve path after the check: the binary really executed is
     compared with the one checked at its first call, and a mismatch is killed."""
     binary = _compile_threads("exec_swap", tmp_path)
@@ -223,7 +227,8 @@ def test_exec_path_swapped_after_the_check(tmp_path: Path) -> None:
     policy = next(policies.glob("*exec_swap"))
     policy.write_text(policy.read_text() + "\tnative-mmap: permit\n\tnative-mprotect: permit\n\tnative-clone: permit\n"
                       "\tnative-madvise: permit\n\tnative-munmap: permit\n")
-    result = subprocess.run([sys.executable, "-m", "systrace", "-d", str(policies), "-a", binary, "race", "150"],
+    result = subprocess.run([sys.executable, "-m", "systrace", "-d", str(policies), "-a", "--supervisors", supervisors,
+                             binary, "race", "150"],
                             capture_output=True, env=CLEAN_ENV, timeout=600)
     words = result.stdout.decode().split()
     assert len(words) == 8, (result.stdout, result.stderr)

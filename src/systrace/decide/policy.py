@@ -192,6 +192,10 @@ class PolicyDecider:
             self._mountns[id(policy)] = cached
         return cached[1]
 
+    def holds(self, tgid: int) -> bool:
+        """Is anything kept for this process (replicas.py: only this decider may decide it)?"""
+        return any(tgid in state for state in (self.inherited, self.detached, self.detaching, self.expected_exe))
+
     def close(self) -> None:
         for state in (self.inherited, self.detached, self.detaching, self.expected_exe):
             state.close()
