@@ -137,3 +137,74 @@ def test_a_failed_exec_ends_as_with_one_process(tmp_path: Path) -> None:
     one = systrace("-d", str(policies), "-a", str(program))
     two = systrace("-d", str(policies), "-a", "--supervisors", "2", str(program))
     assert (two.returncode, two.stderr) == (one.returncode, one.stderr) == (126, f"systrace: {program}: Exec format error\n".encode())
+
+
+PROC_PROBE = r"""
+import errno, os, sys
+print("ready", flush=True)
+for line in sys.stdin:
+    if line.strip() == "done":
+        break
+    out = []
+    for entry in ("status", "environ"):
+        try:
+            os.close(os.open(f"/proc/{line.strip()}/{entry}", os.O_RDONLY))
+            out.append(f"{entry}=ok")
+        except OSError as error:
+            out.append(f"{entry}={errno.errorcode[error.errno]}")
+    print(" ".join(out), flush=True)
+"""
+
+
+def _probe(argv: list[str], targets: dict[str, int], supervisor_targets: bool) -> dict[str, list[str]]:
+    """Run the probe; ask it to open each target's entries (and, under systrace, systrace's
+    and its replicas', found as its children without a filter)."""
+    from conftest import base_env
+
+    process = subprocess.Popen([*argv, os.sys.executable, "-c", PROC_PROBE], stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, env=base_env())
+    answers: dict[str, list[str]] = {}
+    try:
+        assert process.stdout.readline() == b"ready\n"
+        asked = dict(targets)
+        if supervisor_targets:
+            children = [int(pid) for pid in Path(f"/proc/{process.pid}/task/{process.pid}/children").read_text().split()]
+            replicas = [pid for pid in children if "Seccomp:\t0" in Path(f"/proc/{pid}/status").read_text()]
+            assert len(replicas) == 2, children
+            asked.update({"systrace": process.pid, "replica 1": replicas[0], "replica 2": replicas[1]})
+        for name, pid in asked.items():
+            process.stdin.write(f"{pid}\n".encode())
+            process.stdin.flush()
+            answers[name] = process.stdout.readline().decode().split()
+        process.stdin.write(b"done\n")
+        process.stdin.close()
+        assert process.wait(timeout=TIMEOUT) == 0
+    finally:
+        process.kill()
+        process.wait()
+    return answers
+
+
+def test_systrace_s_and_the_replicas_proc_entries_are_refused_by_every_supervisor(tmp_path: Path) -> None:
+    """The replicas decide opens too: for them as for the main process, systrace's own /proc
+    entries (its, its replicas') are systrace's, whatever a policy that opens
+    /proc/<outside the run>/... says. Natively the same opens of a same-user process work."""
+    from conftest import systrace_argv
+
+    outsider = subprocess.Popen(["sleep", str(TIMEOUT)])
+    try:
+        native = _probe([], {"outsider": outsider.pid}, supervisor_targets=False)
+        assert native == {"outsider": ["status=ok", "environ=ok"]}
+        policies = tmp_path / "p"
+        for _ in range(2):  # learned from a run that read an outsider's entries
+            _probe([*systrace_argv(), "-d", str(policies), "-A"], {"outsider": outsider.pid}, supervisor_targets=False)
+        log = tmp_path / "log"
+        answers = _probe([*systrace_argv(), "-d", str(policies), "-a", "--supervisors", "2", "-E", str(log)],
+                         {"outsider": outsider.pid}, supervisor_targets=True)
+    finally:
+        outsider.kill()
+        outsider.wait()
+    refused = ["status=EACCES", "environ=EACCES"]
+    assert answers == {"outsider": ["status=ok", "environ=ok"], "systrace": refused, "replica 1": refused,
+                       "replica 2": refused}, answers
+    assert log.read_text().count("(systrace's own /proc entry, whatever the policy says)") == 6

@@ -249,7 +249,7 @@ class Supervisor:
                 return False
         except OSError:
             return True  # cannot tell: fail closed
-        return pid in self.effects.helper_pids()
+        return pid in self.effects.helper_pids() or (self.replicas is not None and pid in self.replicas.pids)
 
     def guard_permit(self, call: Call, decision: Decision, named: int | None) -> Decision:
         """A permit the policy gave, unless the call touches what reaches systrace."""

@@ -6,6 +6,11 @@ import os
 
 from ..kernel import memory, procfs
 
+# The supervisor that launched the command, read when systrace starts: the processes it
+# forks to translate or decide (replicas of --supervisors, FUSE helpers) inherit it, so
+# "supervised" and "systrace's own" mean the same in all of them.
+SUPERVISOR_PID = os.getpid()
+
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -89,7 +94,7 @@ class LiveTracee:
         supervisor's own helpers, a frontend program, have none)."""
         if _status_field(pid, "Seccomp") in (None, "0"):
             return False
-        me, current = os.getpid(), pid
+        me, current = SUPERVISOR_PID, pid
         for _ in range(64):
             current = self.ppid_of(current) or 0
             if current <= 1:
@@ -104,7 +109,7 @@ class LiveTracee:
     def of_systrace(self, pid: int) -> bool:
         """systrace itself, or a process of its own below it that no filter confines (an
         open helper, a frontend program): never the tracee's to open in /proc."""
-        me, current = os.getpid(), pid
+        me, current = SUPERVISOR_PID, pid
         if pid == me:
             return True
         if self.supervised(pid):
