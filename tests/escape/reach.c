@@ -2,7 +2,8 @@
    policy: reach VECTOR PID PGID. PID 0 means the parent (systrace, when run under it),
    PGID 0 the caller's own process group. "helper VECTOR HOST PORT" first starts a
    blocking connect to HOST:PORT in a thread (systrace then runs it in a helper process);
-   "fifohelper VECTOR FIFO" an open of a FIFO with no writer instead. It then finds that helper (a child of our parent other than us) and attacks it.
+   "fifohelper VECTOR FIFO" an open of a FIFO with no writer instead; "replica VECTOR" starts
+   nothing (under --supervisors the replicas are there from the start). It then finds that helper (a child of our parent other than us) and attacks it.
    Prints "VECTOR ok" when the call(s) succeeded, "VECTOR ERRNONAME" otherwise; signal
    vectors only say whether the call was accepted: the caller checks the target died. */
 #define _GNU_SOURCE
@@ -196,9 +197,11 @@ static int alive(pid_t pid) {
 int main(int argc, char **argv) {
     setvbuf(stdout, NULL, _IONBF, 0);
     signal(SIGIO, SIG_IGN);  /* a group-owned SIGIO reaches us too */
-    if ((argc == 5 && !strcmp(argv[1], "helper")) || (argc == 4 && !strcmp(argv[1], "fifohelper"))) {
+    int replica = argc == 3 && !strcmp(argv[1], "replica");  /* --supervisors: one of systrace's replicas */
+    if (replica || (argc == 5 && !strcmp(argv[1], "helper")) || (argc == 4 && !strcmp(argv[1], "fifohelper"))) {
         pthread_t t;
-        if (argc == 4) {
+        if (replica) {
+        } else if (argc == 4) {
             fifo_path = argv[3];
             pthread_create(&t, NULL, blocking_open, NULL);
         } else {

@@ -148,11 +148,11 @@ def _full_listener() -> list[socket.socket]:
     return [server, *fillers]
 
 
-@pytest.mark.parametrize("helper", ["connect", "open"])
+@pytest.mark.parametrize("helper", ["connect", "open", "replica"])
 @pytest.mark.parametrize("who", ["root", "user"])
 def test_helpers_are_out_of_reach(request, shared_dir: Path, who: str, helper: str) -> None:
     """While a blocking connect (or the open of a FIFO with no writer) runs in systrace's
-    helper, the tracee finds the helper and attacks it by every vector that works on an
+    helper (or, under --supervisors 2, with the replicas deciding), the tracee finds the helper and attacks it by every vector that works on an
     ordinary process (test_nothing_names_systrace shows them natively): none gets
     through. Signals and ptrace-mode access stop at the Landlock domain; the calls
     checked only by uid or capability (scheduling, priorities, rlimits, perf counting,
@@ -166,7 +166,9 @@ def test_helpers_are_out_of_reach(request, shared_dir: Path, who: str, helper: s
     fifo.unlink(missing_ok=True)
     os.mkfifo(fifo, 0o666)
     fifo.chmod(0o666)
-    where = ["127.0.0.1", str(port)] if helper == "connect" else [str(fifo)]
+    where = {"connect": ["127.0.0.1", str(port)], "open": [str(fifo)], "replica": []}[helper]
+    mode = {"connect": "helper", "open": "fifohelper", "replica": "replica"}[helper]
+    supervisors = ["--supervisors", "2"] if helper == "replica" else []
     through = {}
     try:
         for vector in SIGNAL_VECTORS + CALL_VECTORS + (ROOT_CALL_VECTORS if who == "root" else []):
@@ -174,8 +176,8 @@ def test_helpers_are_out_of_reach(request, shared_dir: Path, who: str, helper: s
                 continue  # the helper is in systrace's group: covered above
             # a session of its own: the attacker finds the helper as the one other process
             # of its group (it may not open the helper's /proc entry)
-            result = run(["setsid", *runner.argv("-U", "-f", str(policy), "-a", reach,
-                                                 "helper" if helper == "connect" else "fifohelper", vector, *where)],
+            result = run(["setsid", *runner.argv("-U", "-f", str(policy), "-a", *supervisors, reach, mode, vector,
+                                                 *where)],
                          env=runner.env, cwd=runner.cwd)
             lines = result.stdout.decode().splitlines()
             assert len(lines) == 2 and lines[1] in ("helper alive", "helper dead"), (vector, lines, result.stderr)
