@@ -134,6 +134,8 @@ class PolicyDecider:
         if translated.reaches_systrace:  # /proc/PID of systrace or a helper ("outside the run" by name)
             call.reason = "systrace's own /proc entry, whatever the policy says"
             return Decision(DENY, errno.EACCES, log=True, source="protect")
+        if translated.native_error:  # it fails whatever is decided: the kernel's own error, not a denial
+            return Decision(DENY, translated.native_error, source="native")
         if call.name in REFUSED_UNLESS_NAMED and (stored is None or not stored.policy.rules_for(call.name)):
             call.reason = "a descriptor beyond the paths a policy names: refused unless a rule names the call"
             return Decision(DENY, errno.EPERM, log=True, source="protect")

@@ -3,6 +3,7 @@ the alias it belongs to with the arguments passed to the alias (its filenames)."
 
 from __future__ import annotations
 
+import errno
 import os
 import pwd
 
@@ -45,7 +46,7 @@ MSGHDR, MMSGHDR = 56, 64  # sizeof(struct msghdr), sizeof(struct mmsghdr)
 class Translated:
     __slots__ = ("args", "alias", "alias_list", "open_target", "open_link", "open_root", "sockaddr_raw", "sockfd", "open_flags",
                  "open_mode", "read_memory", "targets", "tails", "sockaddr_path", "fd_form", "proc_pins",
-                 "reaches_systrace", "send_names")
+                 "reaches_systrace", "send_names", "native_error")
 
     def __init__(self, args: list[tuple[str, str]] | None = None, alias: str | None = None,
                  alias_list: list[tuple[str, str]] | None = None):
@@ -71,6 +72,9 @@ class Translated:
         # sendto/sendmsg/sendmmsg: each message's destination as read at the check (empty:
         # none, or not every one could be read); an emulated send uses exactly these
         self.send_names: list[bytes] = []
+        # the errno the kernel fails this call with whatever is decided (a send whose
+        # destination it cannot read: EFAULT), or 0
+        self.native_error = 0
         self.fd_form = False  # a path call in its descriptor form (AT_EMPTY_PATH, NULL): names no file
         # the pids of other processes named by relation (/proc/PID) -> their start time when
         # checked (None: it changed meanwhile); an emulated call checks they still match
@@ -194,6 +198,8 @@ def _translate_one(spec: ArgSpec, syscall: str, raw: tuple[int, ...], tracee: Tr
         out.args.append(("sockaddr", _msg_names(raw[spec.index], count, MMSGHDR if spec.count else MSGHDR, tracee, out)))
         if out.send_names:
             out.sockfd = formats.s32(raw[0])
+        elif spec.count is None and out.args[-1][1] == UNREADABLE and _is_socket(formats.s32(raw[0]), tracee):
+            out.native_error = errno.EFAULT  # sendmsg cannot read its msghdr or destination
     elif isinstance(spec, HandleArg):
         out.read_memory = True
         out.args.append(("handle", _handle(raw[spec.index], tracee)))
@@ -211,6 +217,8 @@ def _translate_one(spec: ArgSpec, syscall: str, raw: tuple[int, ...], tracee: Tr
             out.sockaddr_raw, out.sockfd = data, formats.s32(raw[0])
             if syscall == "sendto":
                 out.send_names = [data]
+        elif syscall == "sendto" and value == UNREADABLE and _is_socket(formats.s32(raw[0]), tracee):
+            out.native_error = errno.EFAULT  # the kernel cannot read the destination either
     elif isinstance(spec, ArgvArg):
         out.read_memory = True
         out.args.append(("argv", _argv(raw[spec.index], tracee)))
@@ -285,6 +293,11 @@ def _descriptor_path(tracee: Tracee, fd: int) -> bytes:
         return tracee.fd_path(fd)
     except OSError:
         return b"<bad descriptor>"
+
+
+def _is_socket(fd: int, tracee: Tracee) -> bool:
+    """Is `fd` a socket? (Else the kernel's error is EBADF or ENOTSOCK, before any other.)"""
+    return _descriptor_path(tracee, fd).startswith(b"socket:[")
 
 
 def _unix_path(data: bytes | None) -> bytes | None:
