@@ -4,6 +4,7 @@ check changes nothing (natively it does), and the call answers as the kernel doe
 
 from __future__ import annotations
 
+import errno
 import os
 import pwd
 import select
@@ -212,3 +213,43 @@ def test_a_symlink_at_an_allowed_send_destination_is_not_followed(swap_binary: s
     assert got == [1, 1]  # learning's datagram, and the native one through the symlink
     assert f"sockaddr: {evil}" in log.read_text()
     shutil.rmtree(policies)
+
+
+# -- pure logic --------------------------------------------------------------------------
+def test_credentials_are_checked_as_the_kernel_checks_them_for_the_tracee() -> None:
+    from systrace.kernel.send import UCRED, TraceeIds, check_credentials
+
+    status = b"Name:\tx\nUid:\t1000\t1000\t1000\t1000\nGid:\t100\t100\t100\t100\nNStgid:\t42\n"
+    ids = TraceeIds(42, status, 0)
+    assert check_credentials(UCRED.pack(42, 1000, 100), ids) == 0
+    assert check_credentials(UCRED.pack(1, 1000, 100), ids) == errno.EPERM  # another pid
+    assert check_credentials(UCRED.pack(42, 0, 100), ids) == errno.EPERM  # systrace's uid is not the tracee's
+    assert check_credentials(UCRED.pack(42, 1000, 0), ids) == errno.EPERM
+    assert check_credentials(UCRED.pack(42, 0xFFFFFFFF, 100), ids) == errno.EINVAL
+    privileged = TraceeIds(42, status, 1 << 21 | 1 << 7 | 1 << 6)  # CAP_SYS_ADMIN, CAP_SETUID, CAP_SETGID
+    assert check_credentials(UCRED.pack(1, 0, 0), privileged) == 0
+    with pytest.raises(Exception, match="credentials"):
+        TraceeIds(42, b"Name:\tx\n", 0)
+
+
+def test_control_messages_are_walked_as_the_kernel_walks_them() -> None:
+    from systrace.kernel.send import cmsgs, pack_cmsgs
+
+    messages = [(1, 1, b"\x03\0\0\0\x04\0\0\0"), (1, 2, bytes(12)), (0, 8, b"\x01")]
+    packed = pack_cmsgs(messages)
+    assert len(packed) % 8 == 0 and cmsgs(packed) == messages
+    assert cmsgs(packed + bytes(15)) == messages  # a tail shorter than a header is ignored
+    with pytest.raises(OSError) as bad:
+        cmsgs(pack_cmsgs(messages[:2]) + (100).to_bytes(8, "little") + bytes(8))  # cmsg_len past the end
+    assert bad.value.errno == errno.EINVAL
+
+
+def test_a_stream_message_finished_by_a_helper_counts_both_parts() -> None:
+    from systrace.kernel.send import Outcome, _joined
+
+    assert _joined(Outcome([10]), 10, Outcome([90])).lengths == [100]
+    partial = _joined(Outcome([10]), 10, Outcome([], errno.EPIPE))
+    assert (partial.lengths, partial.error) == ([10], 0)  # what was sent, as the kernel returns it
+    blocked = _joined(Outcome([]), 0, Outcome([], errno.EAGAIN))
+    assert (blocked.lengths, blocked.error) == ([], errno.EAGAIN)
+    assert _joined(Outcome([5, 5]), 0, Outcome([5], errno.EPIPE)).lengths == [5, 5, 5]

@@ -40,7 +40,7 @@ from .sockets import AF_UNIX_HEADER, checked_unix_address, keep_only
 
 SOL_SOCKET, SCM_RIGHTS, SCM_CREDENTIALS = 1, 1, 2
 SCM_MAX_FD = 253
-MSG_DONTWAIT, MSG_NOSIGNAL = 0x40, 0x4000
+MSG_DONTWAIT, MSG_NOSIGNAL, MSG_FASTOPEN = 0x40, 0x4000, 0x20000000
 CAP_SETGID, CAP_SETUID, CAP_SYS_ADMIN = 6, 7, 21
 CREDENTIAL_CAPS = 1 << CAP_SETGID | 1 << CAP_SETUID | 1 << CAP_SYS_ADMIN
 MAX_DATA = 4 << 20  # bytes of one message read from the tracee (a datagram larger fails: EMSGSIZE)
@@ -374,6 +374,9 @@ class SendCall:
                 return Outcome(error=error.errno or errno.EIO)
             raise_caps = unix and can_send_pids
             blocking = not (self.flags & MSG_DONTWAIT or fcntl.fcntl(theirs, fcntl.F_GETFL) & os.O_NONBLOCK)
+            if blocking and self.flags & MSG_FASTOPEN:  # a TCP connect first: it waits for the network
+                return _helper(notif_id, theirs, messages, controls, self.flags, self.identity, raise_caps, fds,
+                               Outcome(), 0, 0)
             try:
                 self.identity.apply()
                 saved = capabilities()[0] if raise_caps else 0
