@@ -33,7 +33,7 @@ import socket
 import struct
 
 from . import memory, procfs
-from .emulate_identity import EmulationError, Identity, capabilities, set_effective
+from .emulate_identity import EmulationError, Identity, set_effective
 from .emulate_view import RootFd
 from .libc import libc, pidfd_getfd, tgkill
 from .sockets import AF_UNIX_HEADER, checked_unix_address, keep_only
@@ -367,8 +367,7 @@ class SendCall:
             unix, stream = family == socket.AF_UNIX, self.kind == socket.SOCK_STREAM
             try:
                 messages = self._messages(stream)
-                _, permitted, _ = capabilities()
-                can_send_pids = permitted & CREDENTIAL_CAPS == CREDENTIAL_CAPS
+                can_send_pids = Identity.own()[6] & CREDENTIAL_CAPS == CREDENTIAL_CAPS  # systrace's permitted set
                 controls = [translate_control(m, unix, pidfd, self.ids, can_send_pids, fds) for m in messages]
             except OSError as error:
                 return Outcome(error=error.errno or errno.EIO)
@@ -379,14 +378,16 @@ class SendCall:
                                Outcome(), 0, 0)
             try:
                 self.identity.apply()
-                saved = capabilities()[0] if raise_caps else 0
+                saved = self.identity.caps  # the effective set apply() leaves (its own when nothing switched)
                 try:
-                    if self.unix_path is not None:
+                    named = [m for m in messages if m.name[:2] == AF_UNIX_HEADER and len(m.name) > 2 and m.name[2]]
+                    if named and self.unix_path is None:
+                        raise OSError(errno.ENOENT, "the check could not resolve the name")  # never sent as a string
+                    if named:
                         root_fd = RootFd(self.tid, self.root)
-                        address = checked_unix_address("connect", self.unix_path, root_fd, fds)
-                        for message in messages:
-                            if message.name[:2] == AF_UNIX_HEADER and len(message.name) > 2 and message.name[2]:
-                                message.name = address
+                        address = checked_unix_address("connect", self.unix_path or b"", root_fd, fds)
+                        for message in named:
+                            message.name = address
                     if raise_caps:  # the kernel checks the credentials sent against systrace's: checked above
                         set_effective(saved | CREDENTIAL_CAPS)
                     outcome, index, offset = send_messages(theirs, messages, controls, self.flags | MSG_DONTWAIT)
