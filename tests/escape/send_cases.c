@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <signal.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +23,9 @@ static int receiver, sender;
 static struct sockaddr_un to;
 static struct sockaddr_in inet_to;
 static char *unmapped;
+static volatile int pipes_signalled;
+
+static void on_sigpipe(int number) { (void)number; pipes_signalled++; }
 
 static void result(const char *name, long n) {
     if (n < 0) printf("%s: %s\n", name, strerrorname_np(errno));
@@ -172,6 +176,24 @@ int main(int argc, char **argv) {
     int status;
     waitpid(reader, &status, 0);
     printf("reader %d\n", WEXITSTATUS(status));
+    /* a TCP peer gone: EPIPE, and SIGPIPE unless MSG_NOSIGNAL (the destination is ignored) */
+    int listener = socket(AF_INET, SOCK_STREAM, 0), yes = 1;
+    setsockopt(listener, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+    if (bind(listener, (struct sockaddr *)&inet_to, sizeof inet_to) < 0 || listen(listener, 1) < 0) {
+        perror("tcp"); return 1;
+    }
+    signal(SIGPIPE, on_sigpipe);
+    for (int nosignal = 0; nosignal < 2; nosignal++) {
+        int client = socket(AF_INET, SOCK_STREAM, 0);
+        connect(client, (struct sockaddr *)&inet_to, sizeof inet_to);
+        close(accept(listener, NULL, NULL));
+        int before = pipes_signalled, epipe = 0;
+        for (int i = 0; i < 20 && !epipe; i++)
+            epipe = sendto(client, "x", 1, nosignal ? MSG_NOSIGNAL : 0, (struct sockaddr *)&inet_to,
+                           sizeof inet_to) < 0 && errno == EPIPE;
+        printf("peer gone%s: EPIPE %d SIGPIPE %d\n", nosignal ? " MSG_NOSIGNAL" : "", epipe, pipes_signalled - before);
+        close(client);
+    }
     unlink(to.sun_path);
     return 0;
 }

@@ -134,7 +134,10 @@ def parity_run(binary: str, arena: Path, home: Path, extra: list[str], prefix: l
                python: str = sys.executable, env: dict[str, str] = CLEAN_ENV) -> tuple[bytes, bytes, str]:
     """(native output, output under -a with the policy learned from the same run, log);
     the sockets in `arena`, policies and log in `home`."""
-    argv = [binary, str(arena), "9", *extra]
+    with socket.socket() as probe:  # a free port, for UDP (nobody reads) and a TCP listener of the program's
+        probe.bind(("127.0.0.1", 0))
+        port = str(probe.getsockname()[1])
+    argv = [binary, str(arena), port, *extra]
     native = subprocess.run([*prefix, *argv], capture_output=True, timeout=120)
     assert native.returncode == 0, native.stderr
     policies, log = home / "policies", home / "log"
@@ -165,6 +168,7 @@ def test_emulated_sends_answer_as_the_kernel_does(shared_dir: Path, tmp_path: Pa
     native, enforced, log = parity_run(binary, arena, tmp_path, ["drop"] if who == "nobody" else [])
     assert b"creds pid self" in native and b"rights stdout" in native and b"EFAULT" in native
     assert (b"credentials pid 1: EPERM" in native) == (who == "nobody")
+    assert b"peer gone: EPIPE 1 SIGPIPE 1\npeer gone MSG_NOSIGNAL: EPIPE 1 SIGPIPE 0\n" in native
     assert enforced == native, log[-3000:]
     assert "internal error" not in log
 
