@@ -37,6 +37,7 @@ from .emulate_identity import EmulationError, Identity, set_effective
 from .emulate_view import RootFd
 from .libc import libc, pidfd_getfd, tgkill
 from .sockets import AF_UNIX_HEADER, checked_unix_address, keep_only
+from .worker import PIDFD_THREAD
 
 SOL_SOCKET, SCM_RIGHTS, SCM_CREDENTIALS = 1, 1, 2
 SCM_MAX_FD = 253
@@ -273,19 +274,39 @@ def send_messages(fd: int, messages: list[Message], controls: list[bytes], flags
 
 
 class PendingSend:
-    """Blocking sends running in a helper; `fd` becomes readable when they are done."""
+    """Blocking sends running in a helper; `fd` becomes readable when they are done,
+    `watch` (the calling thread's pidfd) when the caller is gone."""
 
-    def __init__(self, notif_id: int, pid: int, fd: int, before: Outcome, offset: int):
-        self.notif_id, self.pid, self.fd = notif_id, pid, fd
+    def __init__(self, notif_id: int, pid: int, fd: int, before: Outcome, offset: int, watch: int):
+        self.notif_id, self.pid, self.fd, self.watch = notif_id, pid, fd, watch
         self.before, self.offset = before, offset  # what the loop sent first; bytes of the message in part
 
-    def result(self) -> Outcome:
-        data = os.read(self.fd, _RESULT.size + 8 * UIO_MAXIOV)
+    def fds(self) -> tuple[int, ...]:
+        return (self.fd, self.watch) if self.watch >= 0 else (self.fd,)
+
+    def cancel(self) -> None:
+        """The caller is gone (or systrace is ending): stop the helper."""
+        try:
+            os.kill(self.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self._release()
+
+    def _release(self) -> None:
         os.close(self.fd)
+        if self.watch >= 0:
+            os.close(self.watch)
+            self.watch = -1
         try:
             os.waitpid(self.pid, 0)
         except ChildProcessError:
             pass  # already reaped by the supervisor's loop
+
+    def result(self) -> Outcome:
+        try:
+            data = os.read(self.fd, _RESULT.size + 8 * UIO_MAXIOV)
+        finally:
+            self._release()
         if len(data) < _RESULT.size:
             return _joined(self.before, self.offset, Outcome(error=errno.EIO))
         error, count = _RESULT.unpack_from(data)
@@ -306,8 +327,12 @@ def _joined(before: Outcome, offset: int, after: Outcome) -> Outcome:
 
 def _helper(notif_id: int, theirs: int, messages: list[Message], controls: list[bytes], flags: int,
             identity: Identity, raise_caps: bool, keep: list[int], before: Outcome, start: int,
-            offset: int) -> PendingSend:
+            offset: int, tid: int) -> PendingSend:
     read_end, write_end = os.pipe2(os.O_CLOEXEC)
+    try:
+        watch = os.pidfd_open(tid, PIDFD_THREAD)
+    except OSError:
+        watch = -1  # the thread is gone already, or an older kernel: the helper ends with systrace
     pid = os.fork()
     if pid == 0:  # helper: become the tracee, send, report, exit; it touches nothing else
         code = 70
@@ -326,7 +351,7 @@ def _helper(notif_id: int, theirs: int, messages: list[Message], controls: list[
         finally:
             os._exit(code)
     os.close(write_end)
-    return PendingSend(notif_id, pid, read_end, before, offset)
+    return PendingSend(notif_id, pid, read_end, before, offset, watch)
 
 
 def sigpipe_due(outcome: Outcome, flags: int, kind: int) -> bool:
@@ -375,7 +400,7 @@ class SendCall:
             blocking = not (self.flags & MSG_DONTWAIT or fcntl.fcntl(theirs, fcntl.F_GETFL) & os.O_NONBLOCK)
             if blocking and self.flags & MSG_FASTOPEN:  # a TCP connect first: it waits for the network
                 return _helper(notif_id, theirs, messages, controls, self.flags, self.identity, raise_caps, fds,
-                               Outcome(), 0, 0)
+                               Outcome(), 0, 0, self.tid)
             try:
                 self.identity.apply()
                 saved = self.identity.caps  # the effective set apply() leaves (its own when nothing switched)
@@ -401,7 +426,7 @@ class SendCall:
             if blocking and index < len(messages) and (outcome.error == errno.EAGAIN or offset):
                 # the tracee's call waits here: the rest is sent by a helper, as blocking
                 return _helper(notif_id, theirs, messages, controls, self.flags, self.identity, raise_caps, fds,
-                               Outcome(outcome.lengths), index, offset)
+                               Outcome(outcome.lengths), index, offset, self.tid)
             return outcome
         finally:
             for fd in fds:
