@@ -157,3 +157,32 @@ def test_descriptor_escapes_are_refused_unless_a_rule_names_them(tmp_path: Path)
     call = Call(notif, os.getpid(), os.getppid(), FAKE)
     call.translation = Translated()
     assert session.decide(call).verdict == PERMIT
+
+
+def sendto_call(address: str, raw: bytes | None) -> Call:
+    """sendto(fd 3, ..., address) by this process, translated beforehand."""
+    notif = Notification(1, os.getpid(), 0, SYSCALLS["sendto"], 0xC000003E, 0, (3, 0, 0, 0, 0, 0))
+    call = Call(notif, os.getpid(), os.getppid(), FAKE, os.getuid(), os.getgid())
+    translated = Translated([("sockaddr", address)])
+    translated.send_names = [raw] if raw else []
+    call.translation, call.translated = translated, tuple(translated.args)
+    return call
+
+
+@pytest.mark.parametrize("way, rules, answers", [
+    ("policy file", '\tnative-sendto: sockaddr eq "inet-[127.0.0.1]:53" then permit\n', []),
+    ("frontend filter", "", ['sockaddr eq "inet-[127.0.0.1]:53" then permit']),
+    ("permit answer", "", ["permit-now"]),
+])
+def test_every_way_to_permit_a_send_to_a_destination_sends_it_from_systrace(tmp_path: Path, monkeypatch, way: str,
+                                                                            rules: str, answers: list[str]) -> None:
+    from systrace.decide import EMULATE_SEND
+
+    session, _ = pipeline(tmp_path, rules, answers)
+    address = bytes.fromhex("02000035" "7f000001") + bytes(8)
+    ran, sent = carried_out(session, sendto_call("inet-[127.0.0.1]:53", address), monkeypatch)
+    assert (ran, sent) == ([EMULATE_SEND], []), way
+    (tmp_path / "connected").mkdir()
+    session, _ = pipeline(tmp_path / "connected", '\tnative-sendto: sockaddr eq "<no address>" then permit\n', [])
+    ran, sent = carried_out(session, sendto_call("<no address>", None), monkeypatch)
+    assert (ran, sent) == ([], [("allow", 1, 0)])  # no destination: continued, as before

@@ -1,9 +1,9 @@
 """Carrying out a Decision: the answer sent for a notification (CONTINUE, an errno, a
 return value, a kill) and the effects systrace does itself on what was checked (open and
-inject with ADDFD, connect/bind on the tracee's socket, a path call). Work that may block
-(a FIFO open, a slow connect) goes to helpers whose descriptors the loop watches; the
-effect is finished when one is ready. Anything that cannot be done faithfully is denied
-(fail closed)."""
+inject with ADDFD, connect/bind on the tracee's socket, a path call, a send to the checked
+destination). Work that may block (a FIFO open, a slow connect, a send that would wait)
+goes to helpers whose descriptors the loop watches; the effect is finished when one is
+ready. Anything that cannot be done faithfully is denied (fail closed)."""
 
 from __future__ import annotations
 
@@ -15,13 +15,14 @@ import signal
 import time
 
 from .call import Call, syscall_name
-from .decide import DENY, EMULATE_OPEN, EMULATE_PATH, EMULATE_SOCKET, KILL, PERMIT, RETURN, Decision
+from .decide import DENY, EMULATE_OPEN, EMULATE_PATH, EMULATE_SEND, EMULATE_SOCKET, KILL, PERMIT, RETURN, Decision
 from .kernel import offload, procfs
 from .kernel.emulate_identity import EmulationError, tracee_identity
 from .kernel.emulate_path import PathCall, uses_access_identity
 from .kernel.libc import pidfd_send_signal, tgkill
 from .kernel.mounts import MountTable, below
 from .kernel.offload import Offloaded
+from .kernel.send import Outcome, PendingSend, SendCall
 from .kernel.sockets import Pending, socket_call
 from .kernel.wakeup import WakeHere
 from .kernel.worker import Deferred, open_without_blocking
@@ -49,6 +50,7 @@ class Effects:
         self.poller = poller  # the loop's: helpers' descriptors are watched there
         self.wake_here = WakeHere() if wake_here is None else wake_here
         self.pending: dict[int, Pending] = {}  # blocking connects done by helpers, by result fd
+        self.pending_sends: dict[int, tuple[PendingSend, SendCall]] = {}  # blocking sends done by helpers, by fd watched
         self.deferred: dict[int, tuple[Deferred, Call]] = {}  # opens that may wait, done by helpers, by fd watched
         self.pending_callers: dict[int, int] = {}  # the tgid of each pending connect's caller
         # work done by helpers because it may wait on a FUSE daemon, by each fd watched:
@@ -82,12 +84,17 @@ class Effects:
             self.finish_deferred_safely(fd)
         elif fd in self.offloaded:
             self.finish_offloaded_safely(fd)
+        elif fd in self.pending_sends:
+            self.finish_pending_send_safely(fd)
         else:
             return False
         return True
 
     def cancel_all(self) -> None:
         """Nothing is left to answer: stop the helpers."""
+        for fd in list(self.pending_sends):
+            if fd in self.pending_sends:  # (each is there under two fds)
+                self.finish_pending_send(fd, cancel=True)
         for fd in list(self.deferred):
             if fd in self.deferred:  # (each is there under two fds)
                 self.finish_deferred_open(fd, cancel=True)
@@ -97,12 +104,13 @@ class Effects:
         self.mounts.close()
 
     def helper_pids(self) -> set[int]:
-        """systrace and every process it started that is alive: connect, open and FUSE
-        helpers, a -g frontend."""
+        """systrace and every process it started that is alive: connect, open, send and
+        FUSE helpers, a -g frontend."""
         pids = {os.getpid()}
         pids.update(pending.pid for pending in self.pending.values())
         pids.update(deferred.pid for deferred, _ in self.deferred.values())
         pids.update(job.pid for job, _, _ in self.offloaded.values())
+        pids.update(send.pid for send, _ in self.pending_sends.values())
         for decider in self.session.chain.deciders:  # a -g frontend program
             process = getattr(getattr(decider, "transport", None), "process", None)
             if process is not None:
@@ -344,6 +352,68 @@ class Effects:
         self.pending_callers.pop(pending.fd, None)
         self._answer_result(pending.notif_id, pending.result())
 
+    # -- sends to a destination ------------------------------------------------------------
+    def emulate_send(self, notif: Notification, call: Call) -> None:
+        """sendto/sendmsg/sendmmsg to the destination that was checked, on the tracee's own
+        socket, as the tracee (kernel/send.py)."""
+        translation = translation_of(call)
+        status = self.session.processes.status_bytes(notif.pid)
+        try:
+            send = SendCall(call.name, notif.pid, call.tgid, call.args, translation.send_names,
+                            translation.sockaddr_path, translation.open_root, tracee_identity(status, notif.pid), status)
+            pidfd = os.pidfd_open(call.tgid)
+        except EmulationError as error:
+            self._emulation_refused(notif, call, error.errno, str(error))
+            return
+        except OSError:
+            return  # the process is gone: nothing to answer
+        try:
+            outcome = send.run(pidfd, notif.id)
+        except EmulationError as error:
+            self._emulation_refused(notif, call, error.errno, str(error))
+            return
+        finally:
+            os.close(pidfd)
+        if isinstance(outcome, PendingSend):  # it waits: a helper sends, we keep serving
+            for watched in outcome.fds():
+                self.pending_sends[watched] = (outcome, send)
+                self.poller.register(watched, select.POLLIN)
+        else:
+            self.finish_send(outcome, send)
+
+    def finish_pending_send_safely(self, ready_fd: int) -> None:
+        send = self.pending_sends[ready_fd][1]
+        try:
+            self.finish_pending_send(ready_fd)
+        except Exception as error:  # noqa: BLE001 - fail closed, keep serving
+            self.session.log.message(f"internal error finishing a send of pid {send.tid}: {error!r}; denied",
+                                     event="error", pid=send.tid, syscall=send.name)
+            try:
+                self.listener.fail(send.notif_id, errno.EPERM)
+            except OSError:
+                pass
+
+    def finish_pending_send(self, ready_fd: int, cancel: bool = False) -> None:
+        """A helper's sends are done (answer with them), or their caller is gone (stop it)."""
+        pending, send = self.pending_sends[ready_fd]
+        for watched in pending.fds():
+            del self.pending_sends[watched]
+            self.poller.unregister(watched)
+        if cancel or ready_fd != pending.fd:
+            pending.cancel()
+        else:
+            self.finish_send(pending.result(), send)
+
+    def finish_send(self, outcome: Outcome, send: SendCall) -> None:
+        notif_id = send.notif_id
+        if not self.listener.id_valid(notif_id):
+            return  # the thread is gone: its id may name another process now, write nothing
+        value, code = send.answer(outcome)
+        if code:
+            self.listener.fail(notif_id, code)
+        else:
+            self.listener.succeed(notif_id, value)
+
     def _answer_result(self, notif_id: int, result: int) -> None:
         """0: the call succeeded; otherwise it failed with that errno."""
         if result == 0:
@@ -397,7 +467,7 @@ class Effects:
 # how each effect a Decision carries is carried out (decide.EFFECTS)
 EFFECTS: dict[str, Callable[[Effects, Notification, Call], None]] = {
     EMULATE_OPEN: Effects.emulate_open, EMULATE_SOCKET: Effects.emulate_socket_call,
-    EMULATE_PATH: Effects.emulate_path_call}
+    EMULATE_PATH: Effects.emulate_path_call, EMULATE_SEND: Effects.emulate_send}
 
 
 def _run_path_call(path_call: PathCall) -> tuple[str, int, str, list[tuple[int, bytes]]]:

@@ -24,9 +24,11 @@ DENY = "deny"
 KILL = "kill"
 RETURN = "return"  # complete the call without running it, returning `value`
 # the effects of an emulated permit: open and inject (ADDFD), connect/bind the checked
-# address on the tracee's socket, a path call on the checked parent directory
+# address on the tracee's socket, a path call on the checked parent directory, a send to
+# the checked destination
 EMULATE_OPEN, EMULATE_SOCKET, EMULATE_PATH = "emulate-open", "emulate-socket", "emulate-path"
-EFFECTS = ("", EMULATE_OPEN, EMULATE_SOCKET, EMULATE_PATH)
+EMULATE_SEND = "emulate-send"
+EFFECTS = ("", EMULATE_OPEN, EMULATE_SOCKET, EMULATE_PATH, EMULATE_SEND)
 
 
 @record

@@ -18,7 +18,7 @@ from ..policy.store import StoredPolicy
 from ..processes import PerProcess
 from ..record import replace
 from ..translate.translator import Translated
-from . import DENY, EMULATE_OPEN, EMULATE_PATH, EMULATE_SOCKET, KILL, PERMIT, Decision
+from . import DENY, EMULATE_OPEN, EMULATE_PATH, EMULATE_SEND, EMULATE_SOCKET, KILL, PERMIT, Decision
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
 if TYPE_CHECKING:
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
 EXEC_NAMES = ("execve", "execveat")
 OPEN_FAMILY = ("open", "openat", "openat2", "creat")
+SEND_CALLS = ("sendto", "sendmsg", "sendmmsg")
 
 
 # Opened descriptors that escape the paths a policy names (a mount, a file handle, another
@@ -39,13 +40,16 @@ def effect_of(call: Call, translated: Translated, rule: ast.Rule) -> str:
     """How a permit by `rule` is carried out. A rule that decides on the tracee's memory
     (a path, an address) is carried out by systrace on what was checked, so that nothing
     the tracee changes afterwards counts: opens (not O_PATH, which ADDFD cannot pass:
-    SECURITY.md), connect/bind, and every path call of kernel/emulate_path.py."""
+    SECURITY.md), connect/bind, sends with a destination, and every path call of
+    kernel/emulate_path.py."""
     if call.name in OPEN_FAMILY:
         if _depends_on(rule, "filename") and not translated.open_flags & os.O_PATH:
             return EMULATE_OPEN
         return ""
     if call.name in ("connect", "bind"):
         return EMULATE_SOCKET if translated.sockaddr_raw is not None and _depends_on(rule, "sockaddr") else ""
+    if call.name in SEND_CALLS:  # without a destination (a connected socket): continued
+        return EMULATE_SEND if translated.send_names and _depends_on(rule, "sockaddr") else ""
     if call.name in EMULATED_PATH_CALLS and _depends_on(rule, "filename"):
         # utimensat(fd, NULL): a descriptor operation like futimens, decided on the fd
         return "" if any(name == "fd" for name, _ in translated.args) else EMULATE_PATH
@@ -130,6 +134,8 @@ class PolicyDecider:
         if translated.reaches_systrace:  # /proc/PID of systrace or a helper ("outside the run" by name)
             call.reason = "systrace's own /proc entry, whatever the policy says"
             return Decision(DENY, errno.EACCES, log=True, source="protect")
+        if translated.native_error:  # it fails whatever is decided: the kernel's own error, not a denial
+            return Decision(DENY, translated.native_error, source="native")
         if call.name in REFUSED_UNLESS_NAMED and (stored is None or not stored.policy.rules_for(call.name)):
             call.reason = "a descriptor beyond the paths a policy names: refused unless a rule names the call"
             return Decision(DENY, errno.EPERM, log=True, source="protect")

@@ -10,7 +10,8 @@ A row says:
 - `failure`: how it fails: "errno" (-errno), "old-break" (brk returns the current break
   unchanged), "none" (it cannot fail);
 - `kernel`: why the filter always decides it (see baseline.py), or None;
-- `emulated`: permitted calls are done by systrace (open family, connect, bind);
+- `emulated`: permitted calls are done by systrace (open family, connect, bind, sends to a
+  destination);
 - `reach`: what it acts on: SELF (only the calling process), HELD (descriptors the process
   already holds, within the access their open granted) or OUTSIDE (files, other
   processes, the terminal, mounts, the network, the system). SELF and HELD calls are the

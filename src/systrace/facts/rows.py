@@ -342,10 +342,13 @@ _row("connect", 3, "network", OUTSIDE, SockaddrArg(1, 2), emulated=True,
 _row("bind", 3, "network", OUTSIDE, SockaddrArg(1, 2), emulated=True, errnos=(EADDRINUSE, EACCES, EADDRNOTAVAIL))
 # a destination address reaches out; none (a connected socket) is a write to a held descriptor
 _CONNECTED = 'sockaddr eq "<no address>"'
-_row("sendto", 6, "network", OUTSIDE, SockaddrArg(4, 5), errnos=(ENOBUFS, EAGAIN, EINTR, ENOMEM), base=_CONNECTED)
-_row("sendmsg", 3, "network", OUTSIDE, MsgNameArg(1), errnos=(ENOBUFS, EAGAIN, EINTR, ENOMEM), base=_CONNECTED)
+# (emulated: a send to a destination a rule decided on; without one it is continued)
+_row("sendto", 6, "network", OUTSIDE, SockaddrArg(4, 5), errnos=(ENOBUFS, EAGAIN, EINTR, ENOMEM), base=_CONNECTED,
+     emulated=True)
+_row("sendmsg", 3, "network", OUTSIDE, MsgNameArg(1), errnos=(ENOBUFS, EAGAIN, EINTR, ENOMEM), base=_CONNECTED,
+     emulated=True)
 _row("sendmmsg", 4, "network", OUTSIDE, MsgNameArg(1, count=2), errnos=(ENOBUFS, EAGAIN, EINTR, ENOMEM),
-     base=_CONNECTED)
+     base=_CONNECTED, emulated=True)
 _row("recvfrom", 6, "network", HELD, errnos=(EAGAIN, EINTR, ENOMEM, ECONNREFUSED))
 _row("recvmsg", 3, "network", HELD, errnos=(EAGAIN, EINTR, ENOMEM, ECONNREFUSED))
 _row("recvmmsg", 5, "network", HELD, errnos=(EAGAIN, EINTR, ENOMEM, ECONNREFUSED))

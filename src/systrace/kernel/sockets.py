@@ -88,7 +88,7 @@ class Pending:
         return struct.unpack("=i", data)[0] if len(data) == 4 else errno.EIO
 
 
-def _unix_address(name: str, checked: bytes, root: RootFd, fds: list[int]) -> bytes:
+def checked_unix_address(name: str, checked: bytes, root: RootFd, fds: list[int]) -> bytes:
     """An address naming the checked socket inode (connect) or the checked parent
     directory (bind), through this process's descriptors. Raises OSError/EmulationError."""
     parent, final = split(checked)
@@ -110,7 +110,7 @@ def _unix_address(name: str, checked: bytes, root: RootFd, fds: list[int]) -> by
     return AF_UNIX_HEADER + path + b"\0"
 
 
-def _keep_only(*fds: int) -> None:
+def keep_only(*fds: int) -> None:
     """Close every descriptor but `fds`. The helper, like systrace, is outside the
     command's Landlock domain (no ptrace, pidfd_getfd or signal reaches it); holding
     nothing but the tracee's own socket (and the descriptors that name a checked unix
@@ -139,7 +139,7 @@ def socket_call(name: str, pidfd: int, sockfd: int, address: bytes, notif_id: in
             root_fd = RootFd(tid, root)
             identity.apply(creating=name == "bind")  # search permission, and the new socket's owner and mode
             try:
-                address = _unix_address(name, unix_path, root_fd, fds)
+                address = checked_unix_address(name, unix_path, root_fd, fds)
             except OSError as error:
                 return error.errno or errno.EIO
             finally:
@@ -160,7 +160,7 @@ def socket_call(name: str, pidfd: int, sockfd: int, address: bytes, notif_id: in
             try:
                 identity.apply()
                 libc.prctl(1, 9, 0, 0, 0)  # PR_SET_PDEATHSIG, SIGKILL (after the switch, which clears it)
-                _keep_only(write_end, *fds)  # nothing worth taking: not the listener, not a log
+                keep_only(write_end, *fds)  # nothing worth taking: not the listener, not a log
                 os.write(write_end, struct.pack("=i", _call(name, theirs, address)))
                 code = 0
             except EmulationError:

@@ -3,6 +3,7 @@ the alias it belongs to with the arguments passed to the alias (its filenames)."
 
 from __future__ import annotations
 
+import errno
 import os
 import pwd
 
@@ -45,7 +46,7 @@ MSGHDR, MMSGHDR = 56, 64  # sizeof(struct msghdr), sizeof(struct mmsghdr)
 class Translated:
     __slots__ = ("args", "alias", "alias_list", "open_target", "open_link", "open_root", "sockaddr_raw", "sockfd", "open_flags",
                  "open_mode", "read_memory", "targets", "tails", "sockaddr_path", "fd_form", "proc_pins",
-                 "reaches_systrace")
+                 "reaches_systrace", "send_names", "native_error")
 
     def __init__(self, args: list[tuple[str, str]] | None = None, alias: str | None = None,
                  alias_list: list[tuple[str, str]] | None = None):
@@ -67,7 +68,13 @@ class Translated:
         # b"/" a trailing slash on a name made or removed, b"dir" a trailing slash on a
         # lookup (must be a directory), b"." or b".." a name call's last component
         self.tails: list[bytes] = []
-        self.sockaddr_path: bytes | None = None  # connect/bind: a unix path, resolved like a filename
+        self.sockaddr_path: bytes | None = None  # connect/bind/send: a unix path, resolved like a filename
+        # sendto/sendmsg/sendmmsg: each message's destination as read at the check (empty:
+        # none, or not every one could be read); an emulated send uses exactly these
+        self.send_names: list[bytes] = []
+        # the errno the kernel fails this call with whatever is decided (a send whose
+        # destination it cannot read: EFAULT), or 0
+        self.native_error = 0
         self.fd_form = False  # a path call in its descriptor form (AT_EMPTY_PATH, NULL): names no file
         # the pids of other processes named by relation (/proc/PID) -> their start time when
         # checked (None: it changed meanwhile); an emulated call checks they still match
@@ -188,7 +195,11 @@ def _translate_one(spec: ArgSpec, syscall: str, raw: tuple[int, ...], tracee: Tr
     elif isinstance(spec, MsgNameArg):
         out.read_memory = True
         count = 1 if spec.count is None else min(raw[spec.count] & 0xFFFFFFFF, MAX_MMSG)
-        out.args.append(("sockaddr", _msg_names(raw[spec.index], count, MMSGHDR if spec.count else MSGHDR, tracee)))
+        out.args.append(("sockaddr", _msg_names(raw[spec.index], count, MMSGHDR if spec.count else MSGHDR, tracee, out)))
+        if out.send_names:
+            out.sockfd = formats.s32(raw[0])
+        elif spec.count is None and out.args[-1][1] == UNREADABLE and _is_socket(formats.s32(raw[0]), tracee):
+            out.native_error = errno.EFAULT  # sendmsg cannot read its msghdr or destination
     elif isinstance(spec, HandleArg):
         out.read_memory = True
         out.args.append(("handle", _handle(raw[spec.index], tracee)))
@@ -200,16 +211,14 @@ def _translate_one(spec: ArgSpec, syscall: str, raw: tuple[int, ...], tracee: Tr
     elif isinstance(spec, SockaddrArg):
         out.read_memory = True
         value, data = _sockaddr(raw[spec.index], raw[spec.length], tracee)
-        path = _unix_path(data)
-        if path is not None:  # a unix socket's name is a filename: resolved like one
-            value, target = resolve_target(tracee, path, None, follow=syscall != "bind")
-            if isinstance(target, bytes) and not value.startswith("/<"):
-                out.sockaddr_path = target
-            if out.open_root is None:
-                out.open_root = os.fsdecode(tracee.root())
+        value = _checked_address(value, data, syscall != "bind", tracee, out)
         out.args.append(("sockaddr", value))
-        if syscall in ("connect", "bind") and data is not None:
+        if data is not None:
             out.sockaddr_raw, out.sockfd = data, formats.s32(raw[0])
+            if syscall == "sendto":
+                out.send_names = [data]
+        elif syscall == "sendto" and value == UNREADABLE and _is_socket(formats.s32(raw[0]), tracee):
+            out.native_error = errno.EFAULT  # the kernel cannot read the destination either
     elif isinstance(spec, ArgvArg):
         out.read_memory = True
         out.args.append(("argv", _argv(raw[spec.index], tracee)))
@@ -286,6 +295,11 @@ def _descriptor_path(tracee: Tracee, fd: int) -> bytes:
         return b"<bad descriptor>"
 
 
+def _is_socket(fd: int, tracee: Tracee) -> bool:
+    """Is `fd` a socket? (Else the kernel's error is EBADF or ENOTSOCK, before any other.)"""
+    return _descriptor_path(tracee, fd).startswith(b"socket:[")
+
+
 def _unix_path(data: bytes | None) -> bytes | None:
     """The pathname of an AF_UNIX address (None: another family, abstract or unnamed)."""
     if data is None or len(data) < 3 or int.from_bytes(data[:2], "little") != 1 or data[2] == 0:
@@ -332,19 +346,44 @@ def _string(address: int, tracee: Tracee) -> str:
         return UNREADABLE
 
 
-def _msg_names(address: int, count: int, stride: int, tracee: Tracee) -> str:
+def _checked_address(value: str, data: bytes | None, follow: bool, tracee: Tracee, out: Translated) -> str:
+    """What the policy sees of an address: a unix socket's name is a filename, resolved
+    like one (the tracee's cwd and root; `follow`: every call but bind follows a final
+    symlink), its canonical path kept for the emulated call."""
+    path = _unix_path(data)
+    if path is None:
+        return value
+    value, target = resolve_target(tracee, path, None, follow=follow)
+    if isinstance(target, bytes) and not value.startswith("/<"):
+        out.sockaddr_path = target
+    if out.open_root is None:
+        out.open_root = os.fsdecode(tracee.root())
+    return value
+
+
+def _msg_names(address: int, count: int, stride: int, tracee: Tracee, out: Translated) -> str:
     """The destination of the messages (msg_name, msg_namelen at the start of each
-    header): one value for all of them, or UNREADABLE when they differ."""
+    header): one value for all of them, or UNREADABLE when they differ. Each message's
+    address as read goes to out.send_names when every one was read."""
     names = set()
+    raw: list[bytes] = []
     for i in range(count):
         try:
             header = tracee.read(address + i * stride, 12)
         except MemoryError_:
             return UNREADABLE
         name, length = int.from_bytes(header[:8], "little"), int.from_bytes(header[8:12], "little")
-        names.add(_sockaddr(name, length, tracee)[0])
+        if name and length < 0x80000000:
+            length = min(length, MAX_SOCKADDR)  # sendmsg clamps msg_namelen (sendto refuses more)
+        value, data = _sockaddr(name, length, tracee)
+        out.sockaddr_path = None
+        names.add(_checked_address(value, data, True, tracee, out))
+        if data is not None:
+            raw.append(data)
     if len(names) != 1:
         return UNREADABLE if names else "<no address>"
+    if len(raw) == count:
+        out.send_names = raw
     return names.pop()
 
 
