@@ -152,8 +152,8 @@ def _full_listener() -> list[socket.socket]:
 @pytest.mark.parametrize("who", ["root", "user"])
 def test_helpers_are_out_of_reach(request, shared_dir: Path, who: str, helper: str) -> None:
     """While a blocking connect (or the open of a FIFO with no writer) runs in systrace's
-    helper (or, under --supervisors 2, with the replicas deciding), the tracee finds the helper and attacks it by every vector that works on an
-    ordinary process (test_nothing_names_systrace shows them natively): none gets
+    helper (or, under --supervisors 2, with the replicas deciding), the tracee finds the
+    helper and attacks it by every vector that works on an ordinary process (test_nothing_names_systrace shows them natively): none gets
     through. Signals and ptrace-mode access stop at the Landlock domain; the calls
     checked only by uid or capability (scheduling, priorities, rlimits, perf counting,
     pidfd_open) are routed to systrace, which refuses those naming a live helper."""
