@@ -60,8 +60,11 @@ static char *at(const char *side, const char *name) {
     return path;
 }
 
+static __u64 handled_fs;
+
 static void make_ruleset(__u64 fs, __u64 net, __u64 scoped) {
     struct ruleset_attr attr = {fs, net, scoped};
+    handled_fs = fs;
     ruleset = syscall(SYS_landlock_create_ruleset, &attr, sizeof attr, 0);
     if (ruleset < 0) { perror("landlock_create_ruleset"); exit(4); }
 }
@@ -186,7 +189,8 @@ int main(int argc, char **argv) {
     if (argc < 3) { fprintf(stderr, "usage: landlock_self FAMILY[@child|@before|@exec] DIR [PORT_IN PORT_OUT | NAME]\n"); return 2; }
     /* FAMILY@child: the attempts are made by a child forked after restricting;
      * @before: by a child forked before (it is not restricted); @exec: by the program
-     * exec'd again after restricting (@attempt: that exec'd program, no setup) */
+     * exec'd again after restricting (@attempt: that exec'd program, no setup); @twice: after
+     * a second restriction that allows both sides (the first layer still refuses) */
     char *family = strdup(argv[1]), *where = strchr(family, '@');
     if (where) *where++ = 0;
     dir = argv[2];
@@ -255,6 +259,12 @@ int main(int argc, char **argv) {
         if (write(go[1], "g", 1) != 1) return 3;
         waitpid(before, &status, 0);
         return 0;
+    }
+    if (where && !strcmp(where, "twice")) {  /* a second layer allowing both sides: the first still holds */
+        make_ruleset(handled_fs, 0, 0);
+        allow_path(in, handled_fs);
+        allow_path(out, handled_fs);
+        restrict_self();
     }
     if (where && !strcmp(where, "exec")) {
         char mode[64];
