@@ -16,6 +16,7 @@ import time
 
 from .call import Call, syscall_name
 from .decide import DENY, EMULATE_OPEN, EMULATE_PATH, EMULATE_SEND, EMULATE_SOCKET, KILL, PERMIT, RETURN, Decision
+from .domains import UNKNOWN, Domains
 from .kernel import offload, procfs
 from .kernel.emulate_identity import EmulationError, tracee_identity
 from .kernel.emulate_path import PathCall, uses_access_identity
@@ -24,6 +25,7 @@ from .kernel.mounts import MountTable, below
 from .kernel.offload import Offloaded
 from .kernel.send import Outcome, PendingSend, SendCall
 from .kernel.sockets import Pending, socket_call
+from .kernel.syscalls_x86_64 import SYSCALLS
 from .kernel.wakeup import WakeHere
 from .kernel.worker import Deferred, open_without_blocking
 from .translate.filename import NONEXISTENT
@@ -32,6 +34,7 @@ TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from .kernel.landlock_domain import Domain
     from .kernel.listening import Listener
     from .kernel.notify import Notification
     from .session import Session
@@ -40,6 +43,7 @@ if TYPE_CHECKING:
 
 SIGNAL_CHECK_MS = 10  # how often a thread waiting on a helper's call is looked at for signals
 ERESTARTSYS = 512  # the kernel's "interrupted: restart if SA_RESTART, else EINTR"
+LANDLOCK_RESTRICT_SELF = SYSCALLS["landlock_restrict_self"]
 
 
 class Effects:
@@ -58,6 +62,8 @@ class Effects:
         self.offloaded: dict[int, tuple[Offloaded, Notification, Callable[[Notification, bytes], None]]] = {}
         self.mounts = MountTable()  # where the cgroup files and FUSE mounts are
         self.next_signal_check = 0.0  # when to look again for signals to threads helpers work for
+        # the Landlock domains tracees put themselves in, copied for the calls emulated for them
+        self.domains = Domains(lambda text, pid: session.log.message(text, event="landlock", pid=pid))
 
     def carry_out(self, notif: Notification, call: Call | None, decision: Decision | None) -> None:
         """None means: let the call run without a record (the launcher's own calls)."""
@@ -65,6 +71,9 @@ class Effects:
             self.signal_thread(notif, decision.signal)
         if decision is not None and decision.effect and call is not None:
             EFFECTS[decision.effect](self, notif, call)
+        elif decision is not None and decision.verdict == PERMIT and notif.nr == LANDLOCK_RESTRICT_SELF \
+                and call is not None:
+            self.restrict_landlock(notif, call)
         elif decision is None or decision.verdict == PERMIT:
             self.listener.allow(notif.id)
         elif decision.verdict == DENY:
@@ -102,6 +111,7 @@ class Effects:
             if fd in self.offloaded:
                 self.drop_offloaded(self.offloaded[fd][0]).cancel()
         self.mounts.close()
+        self.domains.close()
 
     def helper_pids(self) -> set[int]:
         """systrace and every process it started that is alive: connect, open, send and
@@ -194,10 +204,31 @@ class Effects:
         except Exception as error:  # noqa: BLE001 - fail closed, keep serving
             self.refuse_after_error(notif, "in a helper's work", error)
 
+    # -- a tracee's own Landlock domain -----------------------------------------------
+    def restrict_landlock(self, notif: Notification, call: Call) -> None:
+        """A permitted landlock_restrict_self: copy the domain it makes (domains.py), then
+        let it run; or answer the kernel's error when it would change nothing."""
+        code = self.domains.restrict(notif.pid, call.tgid, call.ppid, _signed(call.args[0]), call.args[1] & 0xFFFFFFFF)
+        if code:
+            self.listener.fail(notif.id, code)
+        else:
+            self.listener.allow(notif.id)
+
+    def landlock_domain(self, notif: Notification, call: Call) -> tuple[bool, Domain | None]:
+        """(may the call be emulated, the copy of the process's own Landlock domain)."""
+        domain = self.domains.of(call.tgid, call.ppid)
+        if domain == UNKNOWN:
+            self._emulation_refused(notif, call, errno.EACCES, "its own Landlock domain cannot be copied")
+            return False, None
+        return True, domain  # type: ignore[return-value]
+
     # -- opens ------------------------------------------------------------------------
     def emulate_open(self, notif: Notification, call: Call) -> None:
         """Open the checked file ourselves, install it in the tracee (ADDFD) and answer the
         call with its number."""
+        usable, domain = self.landlock_domain(notif, call)
+        if not usable:
+            return
         translation = translation_of(call)
         target = translation.open_target
         if target is None:
@@ -211,7 +242,7 @@ class Effects:
             fd = open_without_blocking(notif.id, notif.pid, call.tgid, target, translation.open_flags,
                                        translation.open_mode, self.session.processes.status_bytes(notif.pid),
                                        translation.open_root, self.listener.fileno(), translation.open_link,
-                                       translation.proc_pins, self.may_block(target))
+                                       translation.proc_pins, self.may_block(target), domain)
         except EmulationError as error:
             self._emulation_refused(notif, call, error.errno, str(error))
             return
@@ -274,11 +305,15 @@ class Effects:
     def emulate_path_call(self, notif: Notification, call: Call) -> None:
         """Do a path call on what was checked (kernel/emulate_path.py), as the tracee; write
         its results into the tracee and answer with its return value."""
+        usable, domain = self.landlock_domain(notif, call)
+        if not usable:
+            return
         translation = translation_of(call)
         checked = [value for name, value in translation.args if name in ("filename", "fd")]
         status = self.session.processes.status_bytes(notif.pid)
         try:
             identity = tracee_identity(status, notif.pid, uses_access_identity(call.name, call.args))
+            identity.domain = domain
             path_call = PathCall(call.name, notif.pid, call.tgid, call.args, translation.targets, checked,
                                  translation.open_root, identity, translation.tails, translation.proc_pins)
         except EmulationError as error:
@@ -314,9 +349,19 @@ class Effects:
 
     def emulate_socket_call(self, notif: Notification, call: Call) -> None:
         """connect/bind the address that was checked, on the tracee's own socket, as the tracee."""
+        usable, domain = self.landlock_domain(notif, call)
+        if not usable:
+            return
         translation = translation_of(call)
+        if domain is not None and domain.scopes_abstract_unix and call.name == "connect" \
+                and translation.sockaddr_raw is not None and translation.sockaddr_raw[:3] == b"\x01\x00\x00":
+            # an abstract name, in a domain that scopes them: only the tracee's own kernel
+            # call knows which servers are inside its domain (SECURITY.md)
+            self.listener.allow(notif.id)
+            return
         try:
             identity = tracee_identity(self.session.processes.status_bytes(notif.pid), notif.pid)
+            identity.domain = domain
         except EmulationError as error:
             self._emulation_refused(notif, call, error.errno, str(error))
             return
@@ -355,12 +400,23 @@ class Effects:
     # -- sends to a destination ------------------------------------------------------------
     def emulate_send(self, notif: Notification, call: Call) -> None:
         """sendto/sendmsg/sendmmsg to the destination that was checked, on the tracee's own
-        socket, as the tracee (kernel/send.py)."""
+        socket, as the tracee (kernel/send.py), in the copy of its own Landlock domain."""
+        usable, domain = self.landlock_domain(notif, call)
+        if not usable:
+            return
         translation = translation_of(call)
+        if domain is not None and domain.scopes_abstract_unix \
+                and any(name[:3] == b"\x01\x00\x00" for name in translation.send_names):
+            # an abstract name, in a domain that scopes them: only the tracee's own kernel
+            # call knows which receivers are inside its domain (as for connect; SECURITY.md)
+            self.listener.allow(notif.id)
+            return
         status = self.session.processes.status_bytes(notif.pid)
         try:
+            identity = tracee_identity(status, notif.pid)
+            identity.domain = domain
             send = SendCall(call.name, notif.pid, call.tgid, call.args, translation.send_names,
-                            translation.sockaddr_path, translation.open_root, tracee_identity(status, notif.pid), status)
+                            translation.sockaddr_path, translation.open_root, identity, status)
             pidfd = os.pidfd_open(call.tgid)
         except EmulationError as error:
             self._emulation_refused(notif, call, error.errno, str(error))
@@ -479,6 +535,12 @@ def _run_path_call(path_call: PathCall) -> tuple[str, int, str, list[tuple[int, 
     except OSError as error:
         return "error", error.errno or errno.EIO, "", []
     return "ok", result, "", path_call.writes
+
+
+def _signed(value: int) -> int:
+    """A 32-bit int argument (a descriptor number), with its sign."""
+    value &= 0xFFFFFFFF
+    return value - (1 << 32) if value & 0x80000000 else value
 
 
 def translation_of(call: Call) -> Translated:

@@ -239,6 +239,10 @@ class PerProcess:
     def __len__(self) -> int:
         return len(self._entries)
 
+    def live_values(self) -> list[object]:
+        """The values of the processes still alive (the others are dropped)."""
+        return [value for tgid in list(self._entries) if (value := self.get(tgid, _MISSING)) is not _MISSING]
+
     def close(self) -> None:
         for tgid in list(self._entries):
             self.discard(tgid)

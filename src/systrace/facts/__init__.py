@@ -20,7 +20,8 @@ A row says:
 - `fd_errnos`: set when the call has a descriptor form (AT_EMPTY_PATH, a NULL path):
   the errors of that form, which names no file and has no alias;
 - `invalidates`: what of the supervisor's caches the call changes ("exec": the binary,
-  group and credentials; "credentials": the effective ids). Such a call always reaches
+  group and credentials; "credentials": the effective ids; "landlock": the copy of the
+  process's own Landlock domain, domains.py). Such a call always reaches
   the supervisor (`kernel="notified"`), whatever a policy says;
 - `deny`: the errno an enforced denial returns (EACCES for file access, ENOMEM for
   memory, EPERM otherwise) unless the rule names one.

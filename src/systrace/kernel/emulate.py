@@ -20,6 +20,10 @@ import struct
 from .emulate_identity import EmulationError, Identity, tracee_identity
 from .libc import check, libc, pidfd_getfd
 
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
+if TYPE_CHECKING:
+    from .landlock_domain import Domain
+
 SYS_openat2 = 437
 RESOLVE_NO_MAGICLINKS = 0x02
 RESOLVE_NO_SYMLINKS = 0x04
@@ -41,9 +45,10 @@ def openat2(dirfd: int, path: bytes, flags: int, mode: int, resolve: int) -> int
 
 
 def open_for(tid: int, tgid: int, checked_path: bytes, flags: int, mode: int, status: bytes,
-             root: str | None = None, link: bytes | None = None) -> int:
+             root: str | None = None, link: bytes | None = None, domain: Domain | None = None) -> int:
     """Open what the policy checked; return our fd (the caller injects and closes it).
     `link`: what the tracee's descriptor named when checked, for a path ending on one.
+    `domain`: the copy of the tracee's own Landlock domain the open is made in.
     Raises EmulationError (fail closed) or OSError (the error the tracee would see)."""
     flags &= VALID_FLAGS
     if not flags & (os.O_CREAT | getattr(os, "O_TMPFILE", 0)):
@@ -51,28 +56,27 @@ def open_for(tid: int, tgid: int, checked_path: bytes, flags: int, mode: int, st
     # O_NOFOLLOW, O_CREAT|O_EXCL: the magic link itself (ELOOP, EEXIST, O_PATH of the link)
     follows = not flags & os.O_NOFOLLOW and not (flags & os.O_CREAT and flags & os.O_EXCL)
     own = _OWN_FD.match(checked_path) if follows else None
+    credentials = tracee_identity(status, tid)
+    credentials.domain = domain
     if own:
         if int(own.group(1)) != tgid:
             raise EmulationError(errno.EACCES, "another process's descriptor")
         if link is None:
             raise EmulationError(errno.EACCES, "a descriptor reopened without what it named when checked")
-        return _reopen_descriptor(tgid, int(own.group(2)), flags, tracee_identity(status, tid), link)
+        return _reopen_descriptor(tgid, int(own.group(2)), flags, credentials, link)
     if not checked_path.startswith(b"/"):
         raise EmulationError(errno.EACCES, f"not a path: {checked_path!r}")
     if root is None:  # else: the root the checked path was resolved in
         root = os.readlink(f"/proc/{tid}/root")
-    credentials = tracee_identity(status, tid)
     resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS
     root_fd = -1
     try:
         if root != "/":
             root_fd = os.open(f"/proc/{tid}/root", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
             resolve |= RESOLVE_IN_ROOT
-        try:
-            credentials.apply(creating=bool(flags & (os.O_CREAT | getattr(os, "O_TMPFILE", 0))))
-            fd = openat2(root_fd if root_fd >= 0 else -100, checked_path, flags | os.O_CLOEXEC, mode, resolve)
-        finally:
-            credentials.undo()
+        fd = credentials.run(lambda: openat2(root_fd if root_fd >= 0 else -100, checked_path, flags | os.O_CLOEXEC,
+                                             mode, resolve),
+                             creating=bool(flags & (os.O_CREAT | getattr(os, "O_TMPFILE", 0))))
     finally:
         if root_fd >= 0:
             os.close(root_fd)
@@ -97,10 +101,8 @@ def _reopen_descriptor(tgid: int, number: int, flags: int, identity: Identity, l
     try:
         if os.readlink(f"/proc/self/fd/{theirs}".encode()) != link:
             raise EmulationError(errno.EACCES, f"descriptor {number} no longer names {link!r}")
-        identity.apply(creating=False)
-        return os.open(f"/proc/self/fd/{theirs}", (flags & ~os.O_NOFOLLOW) | os.O_CLOEXEC)
+        return identity.run(lambda: os.open(f"/proc/self/fd/{theirs}", (flags & ~os.O_NOFOLLOW) | os.O_CLOEXEC))
     finally:
-        identity.undo()
         os.close(theirs)
 
 

@@ -18,6 +18,15 @@ import os
 from . import procfs
 from .libc import libc
 
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import TypeVar
+
+    from .landlock_domain import Domain
+
+    T = TypeVar("T")
+
 SYS_capget, SYS_capset = 125, 126
 SYS_setgroups, SYS_setresuid, SYS_setresgid, SYS_setfsuid, SYS_setfsgid = 116, 117, 119, 122, 123
 _CAP_VERSION_3 = 0x20080522
@@ -71,13 +80,15 @@ def set_effective(effective: int) -> None:
 class Identity:
     """Who an operation is done as. `apply` switches to it, `undo` switches back."""
 
-    __slots__ = ("fsuid", "fsgid", "euid", "egid", "groups", "caps", "umask", "_saved_umask", "_switched")
+    __slots__ = ("fsuid", "fsgid", "euid", "egid", "groups", "caps", "umask", "domain", "_saved_umask", "_switched")
     _own: tuple[int, int, int, int, tuple[int, ...], int, int] | None = None  # systrace's: it never changes
 
     def __init__(self, fsuid: int, fsgid: int, euid: int, egid: int, groups: tuple[int, ...], caps: int,
                  umask: int):
         self.fsuid, self.fsgid, self.euid, self.egid = fsuid, fsgid, euid, egid
         self.groups, self.caps, self.umask = groups, caps, umask
+        # the copy of the tracee's own Landlock domain (kernel/landlock_domain.py), if any
+        self.domain: Domain | None = None
         self._saved_umask: int | None = None
         self._switched = False
 
@@ -135,6 +146,27 @@ class Identity:
         if self._saved_umask is not None:
             os.umask(self._saved_umask)
             self._saved_umask = None
+
+    def run(self, operation: Callable[[], T], creating: bool = False) -> T:
+        """operation() done as this identity: in this thread, or, when the tracee restricted
+        itself with Landlock, in the thread that holds the copy of its domain (as a twin of
+        this identity: the caller may hold this one applied meanwhile)."""
+        if self.domain is None:  # the common case: no closure
+            self.apply(creating)
+            try:
+                return operation()
+            finally:
+                self.undo()
+
+        def as_tracee(identity: Identity) -> T:
+            identity.apply(creating)
+            try:
+                return operation()
+            finally:
+                identity.undo()
+
+        twin = Identity(self.fsuid, self.fsgid, self.euid, self.egid, self.groups, self.caps, self.umask)
+        return self.domain.run(lambda: as_tracee(twin))  # type: ignore[return-value]
 
     def __enter__(self) -> Identity:
         self.apply()

@@ -28,6 +28,13 @@ from .emulate_view import RootFd, open_directory, split
 from .libc import libc, pidfd_getfd, tgkill
 from .procfs import object_name, same_processes
 
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import TypeVar
+
+    T = TypeVar("T")
+
 AT_SYMLINK_NOFOLLOW, AT_REMOVEDIR, AT_EACCESS, AT_EMPTY_PATH = 0x100, 0x200, 0x200, 0x1000
 AT_STATX_SYNC_TYPE, AT_NO_AUTOMOUNT, AT_SYMLINK_FOLLOW = 0x6000, 0x800, 0x400
 # name -> (index of the flags argument, the flags the kernel accepts; others: EINVAL, as
@@ -108,6 +115,21 @@ class PathCall:
     def read(self, address: int, size: int) -> bytes | None:
         return None if address == 0 else memory.read(self.tid, address, size)
 
+    def inside(self, operation: Callable[[], T]) -> T:
+        """operation() (the access the call makes) in the copy of the tracee's own Landlock
+        domain when it has one, as the tracee; else here (the identity is applied already).
+        Everything else (the lookups, the tracee's memory) stays in this thread: a domain
+        cannot reach the tracee."""
+        if self.identity.domain is None:
+            return operation()
+        return self.identity.run(operation, HANDLERS[self.name][1])
+
+    def sys(self, name: str, *args: object) -> int:
+        """The system call `name`, as `inside` says."""
+        if self.identity.domain is None:
+            return _call(name, *args)
+        return self.inside(lambda: _call(name, *args))
+
     def _descriptor(self, number: int, checked: str) -> int:
         pidfd = os.pidfd_open(self.tgid)
         try:
@@ -164,7 +186,7 @@ def _stat(call: PathCall, index: int, buf_arg: int) -> int:
     if call.name == "newfstatat":
         flags |= call.args[3] & (AT_NO_AUTOMOUNT | AT_STATX_SYNC_TYPE)
     buffer = ctypes.create_string_buffer(STAT_SIZE)
-    _call("newfstatat", fd, name, buffer, flags)
+    call.sys("newfstatat", fd, name, buffer, flags)
     call.writes.append((call.args[buf_arg], buffer.raw))
     return 0
 
@@ -172,7 +194,7 @@ def _stat(call: PathCall, index: int, buf_arg: int) -> int:
 def _statx(call: PathCall) -> int:
     fd, name, flags = _nofollow(*call.place(0))
     buffer = ctypes.create_string_buffer(STATX_SIZE)
-    _call("statx", fd, name, flags | (call.args[2] & (AT_STATX_SYNC_TYPE | AT_NO_AUTOMOUNT)), ctypes.c_uint(call.args[3] & 0xFFFFFFFF),
+    call.sys("statx", fd, name, flags | (call.args[2] & (AT_STATX_SYNC_TYPE | AT_NO_AUTOMOUNT)), ctypes.c_uint(call.args[3] & 0xFFFFFFFF),
           buffer)
     call.writes.append((call.args[4], buffer.raw))
     return 0
@@ -180,7 +202,7 @@ def _statx(call: PathCall) -> int:
 
 def _access(call: PathCall, mode_arg: int) -> int:
     fd, name, flags = _nofollow(*call.place(0))
-    _call("faccessat2", fd, name, call.args[mode_arg] & 0xFFFFFFFF, flags | AT_EACCESS)
+    call.sys("faccessat2", fd, name, call.args[mode_arg] & 0xFFFFFFFF, flags | AT_EACCESS)
     return 0
 
 
@@ -190,7 +212,7 @@ def _readlink(call: PathCall, buf_arg: int) -> int:
         raise OSError(errno.EINVAL, "bad size")
     fd, name = call.place(0)
     buffer = ctypes.create_string_buffer(min(size, 65536))
-    got = _call("readlinkat", fd, name, buffer, len(buffer))
+    got = call.sys("readlinkat", fd, name, buffer, len(buffer))
     call.writes.append((call.args[buf_arg], buffer.raw[:got]))
     return got
 
@@ -198,47 +220,47 @@ def _readlink(call: PathCall, buf_arg: int) -> int:
 # -- names -----------------------------------------------------------------------------
 def _unlink(call: PathCall, flags: int) -> int:
     fd, name = call.place(0)
-    _call("unlinkat", fd, name, flags & AT_REMOVEDIR)
+    call.sys("unlinkat", fd, name, flags & AT_REMOVEDIR)
     return 0
 
 
 def _mkdir(call: PathCall, mode_arg: int) -> int:
     fd, name = call.place(0)
-    _call("mkdirat", fd, name, call.args[mode_arg] & 0o7777)
+    call.sys("mkdirat", fd, name, call.args[mode_arg] & 0o7777)
     return 0
 
 
 def _mknod(call: PathCall, mode_arg: int) -> int:
     fd, name = call.place(0)
-    _call("mknodat", fd, name, call.args[mode_arg] & 0xFFFFFFFF, ctypes.c_uint(call.args[mode_arg + 1] & 0xFFFFFFFF))
+    call.sys("mknodat", fd, name, call.args[mode_arg] & 0xFFFFFFFF, ctypes.c_uint(call.args[mode_arg + 1] & 0xFFFFFFFF))
     return 0
 
 
 def _rename(call: PathCall, flags: int) -> int:
     old_fd, old_name = call.place(0)
     new_fd, new_name = call.place(1)
-    _call("renameat2", old_fd, old_name, new_fd, new_name, flags & 0xFFFFFFFF)
+    call.sys("renameat2", old_fd, old_name, new_fd, new_name, flags & 0xFFFFFFFF)
     return 0
 
 
 def _link(call: PathCall, flags: int) -> int:
     old_fd, old_name = call.place(0)  # AT_SYMLINK_FOLLOW: already followed by the check
     new_fd, new_name = call.place(1)
-    _call("linkat", old_fd, old_name, new_fd, new_name, 0 if old_name else AT_EMPTY_PATH)
+    call.sys("linkat", old_fd, old_name, new_fd, new_name, 0 if old_name else AT_EMPTY_PATH)
     return 0
 
 
 def _symlink(call: PathCall, target_arg: int) -> int:
     target = call.string(call.args[target_arg])  # the link's content: read once, used as read
     fd, name = call.place(0)
-    _call("symlinkat", target, fd, name)
+    call.sys("symlinkat", target, fd, name)
     return 0
 
 
 # -- attributes ------------------------------------------------------------------------
 def _chmod(call: PathCall, mode_arg: int) -> int:
     fd, name, flags = _nofollow(*call.place(0))
-    _call("fchmodat2", fd, name, call.args[mode_arg] & 0o7777, flags)
+    call.sys("fchmodat2", fd, name, call.args[mode_arg] & 0o7777, flags)
     return 0
 
 
@@ -246,7 +268,7 @@ def _chown(call: PathCall) -> int:
     fd, name, flags = _nofollow(*call.place(0))
     first = 0 if call.name in ("chown", "lchown") else 1
     uid, gid = (ctypes.c_int(call.args[first + i] & 0xFFFFFFFF) for i in (1, 2))
-    _call("fchownat", fd, name, uid, gid, flags)
+    call.sys("fchownat", fd, name, uid, gid, flags)
     return 0
 
 
@@ -260,7 +282,8 @@ def _truncate(call: PathCall) -> int:
         raise OSError(errno.EISDIR, "is a directory")
     if not stat.S_ISREG(before.st_mode):
         raise OSError(errno.EINVAL, "not a regular file")  # a swapped-in symlink included
-    opened = os.open(name, os.O_WRONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC, dir_fd=fd)
+    opened = call.inside(lambda: os.open(name, os.O_WRONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC,
+                                         dir_fd=fd))
     try:
         now = os.fstat(opened)
         if (now.st_dev, now.st_ino) != (before.st_dev, before.st_ino):
@@ -316,7 +339,7 @@ def _utime(call: PathCall, times_arg: int, kind: str) -> int:
     fd, name, flags = _nofollow(*call.place(0))
     if call.name == "utimensat":
         flags |= call.args[3] & AT_SYMLINK_NOFOLLOW
-    _call("utimensat", fd, name, times, flags)
+    call.sys("utimensat", fd, name, times, flags)
     return 0
 
 
@@ -360,7 +383,7 @@ def _getxattr(call: PathCall) -> int:
     address, size, _ = _value_args(call)
     size = min(size, XATTR_SIZE_MAX)
     buffer = ctypes.create_string_buffer(max(size, 1))
-    got = _call(*_xattr_path(call, "lgetxattr"), name, buffer if size else None, ctypes.c_size_t(size))
+    got = call.sys(*_xattr_path(call, "lgetxattr"), name, buffer if size else None, ctypes.c_size_t(size))
     if size:
         call.writes.append((address, buffer.raw[:got]))
     return got
@@ -372,7 +395,7 @@ def _setxattr(call: PathCall) -> int:
     if size > XATTR_SIZE_MAX:
         raise OSError(errno.E2BIG, "value too large")
     value = call.read(address, size) if size else b""
-    _call(*_xattr_path(call, "lsetxattr"), name, value, ctypes.c_size_t(size), flags)
+    call.sys(*_xattr_path(call, "lsetxattr"), name, value, ctypes.c_size_t(size), flags)
     return 0
 
 
@@ -381,7 +404,7 @@ def _listxattr(call: PathCall) -> int:
     address, size = (call.args[3], call.args[4]) if at else (call.args[1], call.args[2])
     size = min(size, XATTR_SIZE_MAX)
     buffer = ctypes.create_string_buffer(max(size, 1))
-    got = _call(*_xattr_path(call, "llistxattr"), buffer if size else None, ctypes.c_size_t(size))
+    got = call.sys(*_xattr_path(call, "llistxattr"), buffer if size else None, ctypes.c_size_t(size))
     if size:
         call.writes.append((address, buffer.raw[:got]))
     return got
@@ -389,7 +412,7 @@ def _listxattr(call: PathCall) -> int:
 
 def _removexattr(call: PathCall) -> int:
     name = _xattr_name(call)
-    _call(*_xattr_path(call, "lremovexattr"), name)
+    call.sys(*_xattr_path(call, "lremovexattr"), name)
     return 0
 
 

@@ -333,8 +333,7 @@ def _helper(notif_id: int, theirs: int, messages: list[Message], controls: list[
         watch = os.pidfd_open(tid, PIDFD_THREAD)
     except OSError:
         watch = -1  # the thread is gone already, or an older kernel: the helper ends with systrace
-    pid = os.fork()
-    if pid == 0:  # helper: become the tracee, send, report, exit; it touches nothing else
+    def helper() -> None:  # become the tracee, send, report, exit; it touches nothing else
         code = 70
         try:
             identity.apply()
@@ -350,6 +349,13 @@ def _helper(notif_id: int, theirs: int, messages: list[Message], controls: list[
             os.write(write_end, _RESULT.pack(errno.EACCES, 0))
         finally:
             os._exit(code)
+
+    if identity.domain is not None:  # the tracee restricted itself: so does its helper
+        pid = identity.domain.fork(helper)
+    else:
+        pid = os.fork()
+        if pid == 0:
+            helper()
     os.close(write_end)
     return PendingSend(notif_id, pid, read_end, before, offset, watch)
 
@@ -401,28 +407,31 @@ class SendCall:
             if blocking and self.flags & MSG_FASTOPEN:  # a TCP connect first: it waits for the network
                 return _helper(notif_id, theirs, messages, controls, self.flags, self.identity, raise_caps, fds,
                                Outcome(), 0, 0, self.tid)
-            try:
-                self.identity.apply()
-                saved = self.identity.caps  # the effective set apply() leaves (its own when nothing switched)
+            named = [m for m in messages if m.name[:2] == AF_UNIX_HEADER and len(m.name) > 2 and m.name[2]]
+            if named and self.unix_path is None:  # never sent as a string
+                return Outcome(error=errno.ENOENT)
+            if named:
+                root_fd = RootFd(self.tid, self.root)
+
+            def attempt() -> tuple[Outcome, int, int]:
+                """As the tracee (in the copy of its own Landlock domain, when it has one)."""
+                saved = self.identity.caps  # the effective set the identity leaves (its own when nothing switched)
                 try:
-                    named = [m for m in messages if m.name[:2] == AF_UNIX_HEADER and len(m.name) > 2 and m.name[2]]
-                    if named and self.unix_path is None:
-                        raise OSError(errno.ENOENT, "the check could not resolve the name")  # never sent as a string
-                    if named:
-                        root_fd = RootFd(self.tid, self.root)
+                    if named and root_fd is not None:
                         address = checked_unix_address("connect", self.unix_path or b"", root_fd, fds)
                         for message in named:
                             message.name = address
                     if raise_caps:  # the kernel checks the credentials sent against systrace's: checked above
                         set_effective(saved | CREDENTIAL_CAPS)
-                    outcome, index, offset = send_messages(theirs, messages, controls, self.flags | MSG_DONTWAIT)
+                    return send_messages(theirs, messages, controls, self.flags | MSG_DONTWAIT)
                 finally:
                     if raise_caps:
                         set_effective(saved)
+
+            try:
+                outcome, index, offset = self.identity.run(attempt)
             except OSError as error:  # the checked name is gone, or is no socket now
                 return Outcome(error=error.errno or errno.EIO)
-            finally:
-                self.identity.undo()
             if blocking and index < len(messages) and (outcome.error == errno.EAGAIN or offset):
                 # the tracee's call waits here: the rest is sent by a helper, as blocking
                 return _helper(notif_id, theirs, messages, controls, self.flags, self.identity, raise_caps, fds,

@@ -144,18 +144,21 @@ def socket_call(name: str, pidfd: int, sockfd: int, address: bytes, notif_id: in
                 return error.errno or errno.EIO
             finally:
                 identity.undo()
-        if name == "bind" or fcntl.fcntl(theirs, fcntl.F_GETFL) & os.O_NONBLOCK:
-            identity.apply(creating=name == "bind")
+        if name == "bind":
+            return identity.run(lambda: _call(name, theirs, address), creating=True)
+        if identity.domain is None and fcntl.fcntl(theirs, fcntl.F_GETFL) & os.O_NONBLOCK:
+            # (in a Landlock domain's thread no timer can interrupt it: a helper does it)
+            identity.apply()
             try:
-                result = _call(name, theirs, address) if name == "bind" else _bounded_connect(theirs, address)
+                result = _bounded_connect(theirs, address)
             finally:
                 identity.undo()
-            if name == "bind" or result != errno.EINTR:
+            if result != errno.EINTR:
                 return result
             # another thread made the socket blocking after our check: the rest waits in a helper
         read_end, write_end = os.pipe2(os.O_CLOEXEC)
-        pid = os.fork()
-        if pid == 0:  # helper: become the tracee, connect, report, exit; it touches nothing else
+
+        def helper() -> None:  # become the tracee, connect, report, exit; it touches nothing else
             code = 70
             try:
                 identity.apply()
@@ -167,6 +170,13 @@ def socket_call(name: str, pidfd: int, sockfd: int, address: bytes, notif_id: in
                 os.write(write_end, struct.pack("=i", errno.EACCES))
             finally:
                 os._exit(code)
+
+        if identity.domain is not None:
+            pid = identity.domain.fork(helper)  # the helper keeps the domain
+        else:
+            pid = os.fork()
+            if pid == 0:
+                helper()
         os.close(write_end)
         return Pending(notif_id, pid, read_end, tid)
     finally:

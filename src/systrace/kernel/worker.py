@@ -32,7 +32,7 @@ import stat
 import struct
 
 from .emulate import open_for
-from .emulate_identity import EmulationError, tracee_identity
+from .emulate_identity import EmulationError, Identity, tracee_identity
 from .libc import check, libc
 from .offload import end_helper
 from .procfs import same_processes
@@ -40,6 +40,8 @@ from .procfs import same_processes
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
 if TYPE_CHECKING:
     from collections.abc import Callable
+
+    from .landlock_domain import Domain
 
 FUSE_SUPER_MAGIC = 0x65735546
 PIDFD_THREAD = os.O_EXCL  # pidfd_open: a pidfd for one thread (Linux 6.9)
@@ -97,32 +99,36 @@ class Deferred:
 
 def open_without_blocking(notif_id: int, tid: int, tgid: int, checked_path: bytes, flags: int, mode: int,
                           status: bytes, root: str | None, listener_fd: int, link: bytes | None = None,
-                          pins: dict[int, int | None] | None = None, on_fuse: bool = False) -> int | Deferred:
+                          pins: dict[int, int | None] | None = None, on_fuse: bool = False,
+                          domain: Domain | None = None) -> int | Deferred:
     """Our descriptor for what the tracee asked to open, or a Deferred open when opening
-    it could wait. `link`: what the tracee's descriptor named, when the path reopens one
+    it could wait; in the copy of the tracee's own Landlock `domain` when it has one.
+    `link`: what the tracee's descriptor named, when the path reopens one
     (emulate.open_for); `pins`: the pids the path named by relation, which must still
     name the same processes once opened (else ENOENT, as if the process had exited);
     `on_fuse`: the path crosses a FUSE mount, where even looking it up may wait.
     Raises EmulationError (fail closed) or OSError (the tracee's error)."""
     if on_fuse:
         return _defer(notif_id, tid, listener_fd,
-                      lambda: _pinned(open_for(tid, tgid, checked_path, flags, mode, status, root, link), pins))
+                      lambda: _pinned(open_for(tid, tgid, checked_path, flags, mode, status, root, link, domain), pins),
+                      domain)
     if flags & os.O_PATH:  # opens nothing
-        return _pinned(open_for(tid, tgid, checked_path, flags, mode, status, root, link), pins)
+        return _pinned(open_for(tid, tgid, checked_path, flags, mode, status, root, link, domain), pins)
     if flags & os.O_CREAT and flags & os.O_EXCL or flags & O_TMPFILE == O_TMPFILE:
         # a new file: only its directory can be on FUSE
         if _parent_on_fuse(tid, tgid, checked_path, status, root):
-            return _defer(notif_id, tid, listener_fd, lambda: open_for(tid, tgid, checked_path, flags, mode, status, root))
-        return open_for(tid, tgid, checked_path, flags, mode, status, root)
-    try:
+            return _defer(notif_id, tid, listener_fd,
+                          lambda: open_for(tid, tgid, checked_path, flags, mode, status, root, domain=domain), domain)
+        return open_for(tid, tgid, checked_path, flags, mode, status, root, domain=domain)
+    try:  # O_PATH: Landlock does not check it, systrace's own thread does it
         probe = _pinned(open_for(tid, tgid, checked_path, os.O_PATH | (flags & os.O_NOFOLLOW), 0, status, root, link),
                         pins)
     except FileNotFoundError:
         if not flags & os.O_CREAT:
             raise
-        return _create(notif_id, tid, tgid, checked_path, flags, mode, status, root, listener_fd)
+        return _create(notif_id, tid, tgid, checked_path, flags, mode, status, root, listener_fd, domain)
     try:
-        return _open_probed(notif_id, tid, probe, flags, status, listener_fd)
+        return _open_probed(notif_id, tid, probe, flags, tracee_identity(status, tid), listener_fd, domain)
     finally:
         os.close(probe)
 
@@ -136,41 +142,43 @@ def _pinned(fd: int, pins: dict[int, int | None] | None) -> int:
     return fd
 
 
-def _open_probed(notif_id: int, tid: int, probe: int, flags: int, status: bytes, listener_fd: int) -> int | Deferred:
+def _open_probed(notif_id: int, tid: int, probe: int, flags: int, credentials: Identity, listener_fd: int,
+                 domain: Domain | None) -> int | Deferred:
     kind = stat.S_IFMT(os.fstat(probe).st_mode)
     asked_nonblocking = bool(flags & os.O_NONBLOCK)
+    credentials.domain = domain
     if _on_fuse(probe):
-        return _defer(notif_id, tid, listener_fd, lambda: _reopen(tid, probe, flags, status))
+        return _defer(notif_id, tid, listener_fd, lambda: _reopen(probe, flags, credentials), domain)
     if kind == stat.S_IFIFO and not asked_nonblocking and flags & os.O_ACCMODE != os.O_RDWR:
         if flags & os.O_ACCMODE == os.O_RDONLY:  # waits for a writer
-            return _defer(notif_id, tid, listener_fd, lambda: _reopen(tid, probe, flags, status))
+            return _defer(notif_id, tid, listener_fd, lambda: _reopen(probe, flags, credentials), domain)
         try:  # a writer: at once if a reader is there (else ENXIO)
-            return _blocking_again(_reopen(tid, probe, flags | os.O_NONBLOCK, status))
+            return _blocking_again(_reopen(probe, flags | os.O_NONBLOCK, credentials))
         except OSError as error:
             if error.errno != errno.ENXIO:
                 raise
-        return _defer(notif_id, tid, listener_fd, lambda: _reopen(tid, probe, flags, status))
+        return _defer(notif_id, tid, listener_fd, lambda: _reopen(probe, flags, credentials), domain)
     if kind in (stat.S_IFCHR, stat.S_IFBLK) and not asked_nonblocking:
-        return _blocking_again(_reopen(tid, probe, flags | os.O_NONBLOCK, status))
-    return _reopen(tid, probe, flags, status)
+        return _blocking_again(_reopen(probe, flags | os.O_NONBLOCK, credentials))
+    return _reopen(probe, flags, credentials)
 
 
 def _create(notif_id: int, tid: int, tgid: int, checked_path: bytes, flags: int, mode: int, status: bytes,
-            root: str | None, listener_fd: int) -> int | Deferred:
+            root: str | None, listener_fd: int, domain: Domain | None) -> int | Deferred:
     """O_CREAT of a name that did not exist when probed. Opened O_NONBLOCK: if the tracee
     made a FIFO there meanwhile, this open cannot wait for its partner."""
     def full_open() -> int:
-        return open_for(tid, tgid, checked_path, flags, mode, status, root)
+        return open_for(tid, tgid, checked_path, flags, mode, status, root, domain=domain)
 
     if _parent_on_fuse(tid, tgid, checked_path, status, root):
-        return _defer(notif_id, tid, listener_fd, full_open)
-    fd = open_for(tid, tgid, checked_path, flags | os.O_NONBLOCK, mode, status, root)
+        return _defer(notif_id, tid, listener_fd, full_open, domain)
+    fd = open_for(tid, tgid, checked_path, flags | os.O_NONBLOCK, mode, status, root, domain=domain)
     if flags & os.O_NONBLOCK:
         return fd
     if stat.S_ISREG(os.fstat(fd).st_mode):
         return _blocking_again(fd)
     os.close(fd)  # something else appeared under that name: open it as asked, in a helper
-    return _defer(notif_id, tid, listener_fd, full_open)
+    return _defer(notif_id, tid, listener_fd, full_open, domain)
 
 
 def _parent_on_fuse(tid: int, tgid: int, checked_path: bytes, status: bytes, root: str | None) -> bool:
@@ -185,16 +193,12 @@ def _parent_on_fuse(tid: int, tgid: int, checked_path: bytes, status: bytes, roo
         os.close(directory)
 
 
-def _reopen(tid: int, probe: int, flags: int, status: bytes) -> int:
+def _reopen(probe: int, flags: int, credentials: Identity) -> int:
     """Open the inode our O_PATH descriptor names, with `flags` and the tracee's credentials
     (the permission check of an open happens now). O_NOFOLLOW was applied by the probe,
     O_CREAT/O_EXCL have nothing left to do."""
-    credentials = tracee_identity(status, tid)
-    try:
-        credentials.apply(creating=False)
-        return os.open(f"/proc/self/fd/{probe}", (flags & ~(os.O_NOFOLLOW | os.O_CREAT | os.O_EXCL)) | os.O_CLOEXEC)
-    finally:
-        credentials.undo()
+    return credentials.run(
+        lambda: os.open(f"/proc/self/fd/{probe}", (flags & ~(os.O_NOFOLLOW | os.O_CREAT | os.O_EXCL)) | os.O_CLOEXEC))
 
 
 def _blocking_again(fd: int) -> int:
@@ -216,11 +220,12 @@ def _thread_pidfd(tid: int) -> int:
         return -1  # the thread is gone already, or an older kernel: the helper is ended with systrace
 
 
-def _defer(notif_id: int, tid: int, listener_fd: int, job: Callable[[], int]) -> Deferred:
+def _defer(notif_id: int, tid: int, listener_fd: int, job: Callable[[], int], domain: Domain | None = None) -> Deferred:
+    """Run `job` in a helper (forked inside the tracee's Landlock `domain` when it has one)."""
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
     watch = _thread_pidfd(tid)
-    pid = os.fork()
-    if pid == 0:  # the helper: open, pass the result back, exit; it touches nothing else
+
+    def helper() -> None:  # open, pass the result back, exit; it touches nothing else
         code = 70
         try:
             libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # never outlive systrace
@@ -237,5 +242,12 @@ def _defer(notif_id: int, tid: int, listener_fd: int, job: Callable[[], int]) ->
             code = 0
         finally:
             os._exit(code)
+
+    if domain is not None:
+        pid = domain.fork(helper)
+    else:
+        pid = os.fork()
+        if pid == 0:
+            helper()
     theirs.close()
     return Deferred(notif_id, pid, ours, watch)
