@@ -5,7 +5,7 @@
  *
  * prints "in RESULT out RESULT" (OK, or the errno's name). The fixtures are made before
  * restricting. Families: read write fifo create truncate-open truncate exec readdir mkdir
- * mknod symlink unlink rmdir rename link bind-unix bind-tcp connect-tcp abstract. */
+ * mknod symlink unlink rmdir rename link bind-unix bind-tcp connect-tcp abstract abstract-send. */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -125,6 +125,18 @@ static int abstract_connect(const char *name) {
     return rc;
 }
 
+static int abstract_send(const char *name) {  /* a datagram to an abstract name */
+    struct sockaddr_un address = {.sun_family = AF_UNIX};
+    size_t length = strlen(name);
+    memcpy(address.sun_path + 1, name, length);
+    int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    ssize_t rc = sendto(fd, "d", 1, 0, (struct sockaddr *)&address, offsetof(struct sockaddr_un, sun_path) + 1 + length);
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    return rc == 1 ? 0 : -1;
+}
+
 static int run_exec(const char *side) {
     pid_t pid = fork();
     if (pid == 0) {
@@ -174,6 +186,7 @@ static int attempt(const char *family, const char *side, int port, const char *n
     }
     if (!strcmp(family, "bind-tcp") || !strcmp(family, "connect-tcp")) return tcp(family, port);
     if (!strcmp(family, "abstract")) return abstract_connect(name);
+    if (!strcmp(family, "abstract-send")) return abstract_send(name);
     fprintf(stderr, "unknown family %s\n", family);
     exit(2);
 }
@@ -251,7 +264,7 @@ int main(int argc, char **argv) {
     } else if (!strcmp(family, "bind-unix")) { make_ruleset(LANDLOCK_ACCESS_FS_MAKE_SOCK, 0, 0); allow_path(in, LANDLOCK_ACCESS_FS_MAKE_SOCK); }
     else if (!strcmp(family, "bind-tcp")) { make_ruleset(0, ACCESS_NET_BIND_TCP, 0); allow_port(port_in, ACCESS_NET_BIND_TCP); }
     else if (!strcmp(family, "connect-tcp")) { make_ruleset(0, ACCESS_NET_CONNECT_TCP, 0); allow_port(port_in, ACCESS_NET_CONNECT_TCP); }
-    else if (!strcmp(family, "abstract")) make_ruleset(0, 0, SCOPE_ABSTRACT_UNIX_SOCKET);
+    else if (!strcmp(family, "abstract") || !strcmp(family, "abstract-send")) make_ruleset(0, 0, SCOPE_ABSTRACT_UNIX_SOCKET);
     else { fprintf(stderr, "unknown family %s\n", family); return 2; }
     restrict_self();
     if (before > 0) {
@@ -287,13 +300,14 @@ int main(int argc, char **argv) {
 
     char own[64] = "";
     int server = -1;
-    if (!strcmp(family, "abstract")) {  /* in: a server of its own, made inside the domain */
+    if (!strcmp(family, "abstract") || !strcmp(family, "abstract-send")) {  /* in: a server of its own, made inside the domain */
+        int datagrams = !strcmp(family, "abstract-send");
         snprintf(own, sizeof own, "%s-own", argv[3]);
         struct sockaddr_un address = {.sun_family = AF_UNIX};
         memcpy(address.sun_path + 1, own, strlen(own));
-        server = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        server = socket(AF_UNIX, (datagrams ? SOCK_DGRAM : SOCK_STREAM) | SOCK_CLOEXEC, 0);
         if (bind(server, (struct sockaddr *)&address, offsetof(struct sockaddr_un, sun_path) + 1 + strlen(own))
-            || listen(server, 4)) { perror("own server"); return 3; }
+            || (!datagrams && listen(server, 4))) { perror("own server"); return 3; }
     }
     report(family, port_in, port_out, own, argc > 3 ? argv[3] : "");
     return 0;

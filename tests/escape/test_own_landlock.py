@@ -27,6 +27,7 @@ FAMILIES = {
     "symlink": "in OK out EACCES", "unlink": "in OK out EACCES", "rmdir": "in OK out EACCES",
     "rename": "in OK out EXDEV", "link": "in OK out EXDEV", "bind-unix": "in OK out EACCES",
     "bind-tcp": "in OK out EACCES", "connect-tcp": "in OK out EACCES", "abstract": "in OK out EPERM",
+    "abstract-send": "in OK out EPERM",
 }
 # the families whose refused call systrace emulates under the learned policy (exec is
 # continued: the kernel checks it in the tracee, as every exec)
@@ -80,11 +81,12 @@ class _Fixtures:
                     listener.listen(8)
                     self.listeners.append(listener)
             self.args = [str(port) for port in ports]
-        elif family == "abstract":
-            name = f"systrace-own-landlock-{os.getpid()}-{tag}"
-            listener = socket.socket(socket.AF_UNIX)
+        elif family in ("abstract", "abstract-send"):
+            name = f"systrace-own-landlock-{os.getpid()}-{tag}-{family}"
+            listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM if family == "abstract-send" else socket.SOCK_STREAM)
             listener.bind(b"\0" + name.encode())
-            listener.listen(8)
+            if family == "abstract":
+                listener.listen(8)
             self.listeners.append(listener)
             self.args = [name]
 
@@ -159,7 +161,7 @@ WITHOUT_COPY = ("import runpy, sys, systrace.domains as d\n"
                 "runpy.run_module('systrace', run_name='__main__')\n")
 
 
-@pytest.mark.parametrize("family", [*EMULATED, "abstract"])
+@pytest.mark.parametrize("family", [*EMULATED, "abstract", "abstract-send"])
 def test_without_the_copy_the_sandbox_is_lost(root_runner, program: str, shared_dir: Path, family: str) -> None:
     """The same run with the copy disabled: the emulated call outside the ruleset succeeds
     (the attack the copy stops; so the test above can fail)."""
