@@ -106,7 +106,8 @@ def test_send_destination_swapped_during_the_check(swap_binary: str, tmp_path: P
     receivers = Receivers(family, native_dir)
     native = subprocess.run([swap_binary, call, family, *receivers.names, "20000"], capture_output=True, timeout=300)
     got = receivers.finish()
-    assert counts(native)["sent"] == 20000 and got[1] > 0, (native.stdout, got)  # natively the swap gets through
+    # natively the swap gets through (a send may fail now and then: the name being swapped)
+    assert counts(native)["sent"] > 0 and got[1] > 0, (native.stdout, got)
 
     directory = tmp_path / "dir"
     directory.mkdir()
