@@ -150,6 +150,9 @@ COMMANDS: list[Command] = [
     # (from the shell's /proc directory: a pid inside an argv word's /proc path is kept, see README)
     Command("proc-of-the-shell", ("sh", "-c", "cd /proc/$$ && head -1 status; tr '\\0' ' ' < cmdline; echo; "
                                   "cat stat | cut -d' ' -f2")),
+    # the shell's pid in an argv word: generalised as a pid of the run (head's reads are
+    # decided by relation in head's own policy)
+    Command("proc-pid-in-argv", ("sh", "-c", "head -1 /proc/$$/status; grep -c . /proc/$$/cmdline")),
     Command("id", "id -u; id -g; id -un"),
     Command("whoami-groups", "whoami; id -Gn | wc -w"),
     Command("uname", ("uname", "-s", "-m")),

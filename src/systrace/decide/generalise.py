@@ -140,8 +140,10 @@ def generalised(value: str, made_up: MadeUp) -> str | None:
     spans: list[Span] = []
     for component in _COMPONENT.finditer(value):
         created = made_up.created.get(component.group(), NOT_CREATED)
-        # /proc/PID of another process: a pattern would grant every process's entry
-        in_proc = value.endswith("/proc/", 0, component.start())
+        # a path /proc/PID: a pattern would grant every process's entry (translation names
+        # them by relation, so none should be left). In an argv word (`head /proc/$$/status`)
+        # the pid of the run is generalised: the binary's own policy decides its reads.
+        in_proc = component.start() == len("/proc/") and value.startswith("/proc/")
         spans.extend(_component_spans(component.group(), component.start(), created, made_up, in_proc))
     if not spans:
         return None
