@@ -92,16 +92,7 @@ class LiveTracee:
     def supervised(self, pid: int) -> bool:
         """Under this systrace: a descendant of the supervisor with a seccomp filter (the
         supervisor's own helpers, a frontend program, have none)."""
-        if _status_field(pid, "Seccomp") in (None, "0"):
-            return False
-        me, current = SUPERVISOR_PID, pid
-        for _ in range(64):
-            current = self.ppid_of(current) or 0
-            if current <= 1:
-                return False
-            if current == me:
-                return True
-        return False
+        return not _unfiltered(pid) and self._below_supervisor(pid)
 
     def start_time(self, pid: int) -> int | None:
         return procfs.start_time(pid)
@@ -109,16 +100,16 @@ class LiveTracee:
     def of_systrace(self, pid: int) -> bool:
         """systrace itself, or a process of its own below it that no filter confines (an
         open helper, a frontend program): never the tracee's to open in /proc."""
-        me, current = SUPERVISOR_PID, pid
-        if pid == me:
-            return True
-        if self.supervised(pid):
-            return False
+        return pid == SUPERVISOR_PID or (_unfiltered(pid) and self._below_supervisor(pid))
+
+    def _below_supervisor(self, pid: int) -> bool:
+        """Is the supervisor one of `pid`'s ancestors (within 64 generations)?"""
+        current = pid
         for _ in range(64):
             current = self.ppid_of(current) or 0
             if current <= 1:
                 return False
-            if current == me:
+            if current == SUPERVISOR_PID:
                 return True
         return False
 
@@ -143,3 +134,8 @@ def _status_field(pid: int, name: str) -> str | None:
     except OSError:
         pass
     return None
+
+
+def _unfiltered(pid: int) -> bool:
+    """No seccomp filter confines it (or it is gone)."""
+    return _status_field(pid, "Seccomp") in (None, "0")
