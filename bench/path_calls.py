@@ -29,7 +29,7 @@ def main() -> None:
     binary = work / "path_loop"
     subprocess.run(["gcc", "-O1", "-o", str(binary), str(HERE / "path_loop.c")], check=True)
     systrace = [sys.executable, "-m", "systrace"]
-    print(f"| family | native µs | continued µs | emulated µs |\n|---|---|---|---|")
+    print("| family | native µs | continued µs | emulated µs |\n|---|---|---|---|")
     for family in FAMILIES:
         arena = work / family
         arena.mkdir()
