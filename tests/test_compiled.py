@@ -49,3 +49,65 @@ def test_a_rule_inserted_before_others_asks_for_a_fresh_compile() -> None:
     compiled = CompiledPolicy(policy, str)
     policy.lines.insert(0, _policy(['native-fsread: filename eq "/etc/a" then deny']).rules[0])
     assert not compiled.catch_up()
+
+
+# -- the literal index and the prefix-filtered patterns decide as a plain walk ---------------
+VALUES = ["/etc/a", "/etc/A", "/etc/ab", "/usr/c", "/usr/cd/e", "/usr", "/tmp/d", "/", "etc/a"]
+PATTERN_RULES = st.sampled_from(
+    [f'native-fsread: filename eq "{v}" then permit' for v in VALUES]
+    + [f'native-fsread: filename eq "{v}" then deny[eacces]' for v in VALUES[:4]]
+    + ['native-fsread: filename re "^/etc/a" then deny', 'native-fsread: filename re "^/etc/ab?$" then deny[enoent]',
+       'native-fsread: filename re "^/usr/c\\\\.?d" then permit', 'native-fsread: filename re "a$" then deny[eio]',
+       'native-fsread: filename re "^/etc|^/usr" then deny[enoent]', 'native-fsread: filename re "^/u[s]r" then permit',
+       'native-fsread: filename match "/usr/*" then deny', 'native-fsread: filename match "/etc/?" then deny[eio]',
+       'native-fsread: filename match "/tmp" then deny[enoent]', 'native-fsread: filename sub "c" then deny[eio]',
+       'native-fsread: filename re "^/etc/a" and filename neq "/etc/ab" then deny[eperm]',
+       'native-fsread: filename[1] re "^/usr" then deny', 'native-fsread: filename eq "/etc/a" then permit, if user = 0',
+       "native-fsread: permit", 'native-fsread: not filename re "^/etc" then deny[enoent]'])
+
+
+def _walk(policy, syscall: str, args, user_ok: bool) -> object:
+    """First match by evaluating every rule in order: what the compiled form must agree with."""
+    from systrace.policy.match import evaluate
+
+    for rule in policy.rules:
+        if rule.syscall == syscall and (rule.expr is None or evaluate(rule.expr, args)):
+            if rule.action.predicate is None or user_ok:
+                return rule
+    return None
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(PATTERN_RULES, max_size=12), st.sampled_from(VALUES), st.sampled_from([None, *VALUES]), st.booleans())
+def test_the_compiled_policy_picks_the_first_rule_in_order(lines: list[str], value: str, second: str | None,
+                                                           user_ok: bool) -> None:
+    from systrace.policy.match import UNREADABLE
+
+    policy = _policy(lines)
+    compiled = CompiledPolicy(policy, str)
+    for args in ({"filename": [value]}, {"filename": [value, second]} if second else {"filename": [value]},
+                 {"filename": [UNREADABLE]}, {}):
+        # (equal, not the same object: the compiled form holds the rules with $VARIABLES expanded)
+        assert compiled.first_match("fsread", args, lambda predicate: user_ok) == _walk(policy, "fsread", args,
+                                                                                         user_ok), (lines, args)
+
+
+def test_a_pattern_below_another_directory_is_not_evaluated() -> None:
+    """A block of learned patterns below one directory costs one prefix test for a value
+    elsewhere (and a literal rule after them is found by one lookup)."""
+    import systrace.policy.compiled as module
+
+    lines = [f'native-fsread: filename re "^/usr/lib/x[a-z]{{6}}/f{i}\\\\.py$" then permit' for i in range(50)]
+    policy = _policy([*lines, 'native-fsread: filename eq "/etc/late" then deny'])
+    compiled = CompiledPolicy(policy, str)
+    calls: list[object] = []
+    real = module.evaluate
+    module.evaluate = lambda expr, args: calls.append(expr) or real(expr, args)
+    try:
+        rule = compiled.first_match("fsread", {"filename": ["/etc/late"]}, lambda predicate: True)
+        assert rule is not None and rule.action.verdict == "deny" and calls == []
+        rule = compiled.first_match("fsread", {"filename": ["/usr/lib/xabcdef/f3.py"]}, lambda predicate: True)
+        # inside the block, the patterns before the one that holds are tried, in order
+        assert rule is not None and rule.action.verdict == "permit" and len(calls) == 4
+    finally:
+        module.evaluate = real

@@ -67,8 +67,23 @@ def _indices(expr: ast.Expr | None, name: str) -> set[int]:
     return set()
 
 
+_DEPENDS: dict[tuple[int, str], tuple[ast.Rule, bool]] = {}  # (id(rule), name) -> (the rule, kept alive; answer)
+
+
 def _depends_on(rule: ast.Rule, name: str) -> bool:
-    """Does the rule's decision depend on the argument `name` (filename, sockaddr)?"""
+    """Does the rule's decision depend on the argument `name` (filename, sockaddr)? Asked
+    for every permitted call: answered once per rule (rules are immutable)."""
+    cached = _DEPENDS.get((id(rule), name))
+    if cached is not None and cached[0] is rule:
+        return cached[1]
+    answer = _walk_depends(rule, name)
+    if len(_DEPENDS) >= 65536:
+        _DEPENDS.clear()
+    _DEPENDS[(id(rule), name)] = (rule, answer)
+    return answer
+
+
+def _walk_depends(rule: ast.Rule, name: str) -> bool:
     def walk(expr: ast.Expr | None) -> bool:
         if isinstance(expr, ast.Symbol):
             return expr.name == name
@@ -111,20 +126,22 @@ class PolicyDecider:
         self.expected_exe = PerProcess()  # tgid -> ExecExpectation: the binaries its permitted execve checked
         self.detaching = PerProcess()  # tgid -> binary of its permit[detach] exec, until it runs
         self._compiled: dict[int, CompiledPolicy] = {}
-        self._decisions: dict[object, Decision] = {}  # by action, and by (decision, effect)
+        self._decisions: dict[object, Decision] = {}  # by action
+        self._carried: dict[tuple[int, str], tuple[Decision, Decision]] = {}  # (id(decision), effect) -> it, carried
         self._mountns: dict[int, tuple[int, bool]] = {}  # id(policy) -> (version, permits other mount views)
 
     def policy_for(self, call: Call) -> StoredPolicy | None:
-        inherited = self.inherited.get(call.tgid)  # PerProcess holds values of any type: this one holds policies
+        # PerProcess holds values of any type: this one holds policies
+        inherited = self.inherited.get(call.tgid) if self.inherited else None
         stored = inherited if isinstance(inherited, StoredPolicy) else self.store.find(call.exe)
         if stored is None and self.create_missing:
             stored = self.store.create(call.exe)
         return stored
 
     def decide(self, call: Call) -> Decision | None:
-        if call.tgid in self.detached or self._detached_now(call):
+        if (self.detached or self.detaching) and (call.tgid in self.detached or self._detached_now(call)):
             return Decision(PERMIT, source="detached")
-        expected = self.expected_exe.get(call.tgid)
+        expected = self.expected_exe.get(call.tgid) if self.expected_exe else None  # (empty: no lookup)
         if expected is not None:
             mismatch = self.check_identity(call, expected)  # type: ignore[arg-type]
             if mismatch is not None:
@@ -146,12 +163,13 @@ class PolicyDecider:
                 return Decision(KILL, log=True, source="no-policy")
             return None
         call.policy = stored
-        call.filters = self.compiled(stored.policy).rule_count
+        compiled = self.compiled(stored.policy)
+        call.filters = compiled.rule_count
         if self.inherit and call.name in EXEC_NAMES:
             # -i: whatever decides this exec, the new image keeps this policy (a refused
             # exec leaves the process running this binary under it anyway)
             self.inherited.set(call.tgid, stored)
-        rule = self.first_match(stored.policy, call, translated)
+        rule = self.first_match(stored.policy, call, translated, compiled)
         if rule is None:
             return None
         return self.apply(call, stored, rule)
@@ -224,8 +242,10 @@ class PolicyDecider:
             return Decision(KILL, log=True, source="exec-mismatch")
         return None
 
-    def first_match(self, policy: ast.Policy, call: Call, translated: Translated) -> ast.Rule | None:
-        compiled = self.compiled(policy)
+    def first_match(self, policy: ast.Policy, call: Call, translated: Translated,
+                    compiled: CompiledPolicy | None = None) -> ast.Rule | None:
+        if compiled is None:
+            compiled = self.compiled(policy)
 
         def predicate_ok(predicate: ast.Predicate) -> bool:
             return predicate_holds(predicate, call)
@@ -278,11 +298,13 @@ class PolicyDecider:
         return decision
 
     def _with_effect(self, decision: Decision, effect: str) -> Decision:
-        key = (decision, effect)
-        carried = self._decisions.get(key)
-        if carried is None:
-            carried = self._decisions[key] = replace(decision, effect=effect)
-        return carried
+        key = (id(decision), effect)  # by identity (hashing a Decision costs more), the decision kept alive
+        carried = self._carried.get(key)
+        if carried is None or carried[0] is not decision:
+            if len(self._carried) >= 4096:
+                self._carried.clear()
+            carried = self._carried[key] = (decision, replace(decision, effect=effect))
+        return carried[1]
 
     def check_exec(self, call: Call, translated: Translated, rule: ast.Rule, decision: Decision,
                    stored: StoredPolicy) -> Decision:

@@ -45,10 +45,12 @@ def openat2(dirfd: int, path: bytes, flags: int, mode: int, resolve: int) -> int
 
 
 def open_for(tid: int, tgid: int, checked_path: bytes, flags: int, mode: int, status: bytes,
-             root: str | None = None, link: bytes | None = None, domain: Domain | None = None) -> int:
+             root: str | None = None, link: bytes | None = None, domain: Domain | None = None,
+             identity: Identity | None = None) -> int:
     """Open what the policy checked; return our fd (the caller injects and closes it).
     `link`: what the tracee's descriptor named when checked, for a path ending on one.
     `domain`: the copy of the tracee's own Landlock domain the open is made in.
+    `identity`: the tracee's, parsed from `status` already (else parsed here).
     Raises EmulationError (fail closed) or OSError (the error the tracee would see)."""
     flags &= VALID_FLAGS
     if not flags & (os.O_CREAT | getattr(os, "O_TMPFILE", 0)):
@@ -56,7 +58,7 @@ def open_for(tid: int, tgid: int, checked_path: bytes, flags: int, mode: int, st
     # O_NOFOLLOW, O_CREAT|O_EXCL: the magic link itself (ELOOP, EEXIST, O_PATH of the link)
     follows = not flags & os.O_NOFOLLOW and not (flags & os.O_CREAT and flags & os.O_EXCL)
     own = _OWN_FD.match(checked_path) if follows else None
-    credentials = tracee_identity(status, tid)
+    credentials = identity if identity is not None else tracee_identity(status, tid)
     credentials.domain = domain
     if own:
         if int(own.group(1)) != tgid:

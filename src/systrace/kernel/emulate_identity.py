@@ -190,21 +190,46 @@ def _foreign_user_namespace(tid: int) -> bool:
         raise EmulationError(errno.EACCES, f"cannot read the tracee's user namespace: {error}") from None
 
 
+def _credential_lines(status: bytes) -> tuple[bytes, ...]:
+    """The lines of a /proc/TID/status text an identity is made of (Umask, Uid through
+    Groups, CapPrm and CapEff), as bytes: the key of a parse done once per distinct
+    identity. Name, the one field a process writes, is escaped by the kernel, so it
+    cannot fake a line. Another layout: each field looked up on its own."""
+    find = status.find
+    umask = find(b"\nUmask:\t")
+    uid = find(b"\nUid:\t", umask)
+    groups = find(b"\nGroups:", uid)
+    groups_end = find(b"\n", groups + 1)
+    caps = find(b"\nCapPrm:\t", groups_end)
+    caps_end = find(b"\nCapBnd:", caps)
+    if umask < 0 or uid < 0 or groups < 0 or groups_end < 0 or caps < 0 or caps_end < 0:
+        return (procfs.field(status, b"Uid"), procfs.field(status, b"Gid"), procfs.field(status, b"Groups"),
+                procfs.field(status, b"Umask"), procfs.field(status, b"CapEff"), procfs.field(status, b"CapPrm"))
+    # FDSize, between Gid and Groups, changes as the process opens files: left out
+    return (status[umask:find(b"\n", umask + 1)], status[uid:find(b"\nFDSize:", uid)], status[groups:groups_end],
+            status[caps:caps_end])
+
+
+def _parse_identity(status: bytes) -> tuple:
+    uids, gids = procfs.field(status, b"Uid").split(), procfs.field(status, b"Gid").split()
+    umask, effective, permitted = procfs.field(status, b"Umask"), procfs.field(status, b"CapEff"), \
+        procfs.field(status, b"CapPrm")
+    if len(uids) != 4 or len(gids) != 4 or not effective:
+        raise EmulationError(errno.EACCES, "cannot read the tracee's credentials")
+    return (tuple(int(u) for u in uids), tuple(int(g) for g in gids),
+            tuple(sorted(int(g) for g in procfs.field(status, b"Groups").split())), int(umask, 8) if umask else 0o022,
+            int(effective, 16), int(permitted, 16) if permitted else 0)
+
+
 def tracee_identity(status: bytes, tid: int | None = None, access_check: bool = False) -> Identity:
     """From /proc/TID/status read fresh for this operation (ids change between calls).
     `access_check`: the identity access(2) checks with (the real ids; no capabilities
     unless the real uid is 0, as the kernel does). With `tid`, a tracee in another user
     namespace gets no capabilities."""
-    key = (procfs.field(status, b"Uid"), procfs.field(status, b"Gid"), procfs.field(status, b"Groups"),
-           procfs.field(status, b"Umask"), procfs.field(status, b"CapEff"), procfs.field(status, b"CapPrm"))
+    key = _credential_lines(status)
     values = _PARSED.get(key)
     if values is None:
-        uids, gids = key[0].split(), key[1].split()
-        if len(uids) != 4 or len(gids) != 4 or not key[4]:
-            raise EmulationError(errno.EACCES, "cannot read the tracee's credentials")
-        values = (tuple(int(u) for u in uids), tuple(int(g) for g in gids),
-                  tuple(sorted(int(g) for g in key[2].split())), int(key[3], 8) if key[3] else 0o022,
-                  int(key[4], 16), int(key[5], 16) if key[5] else 0)
+        values = _parse_identity(status)
         if len(_PARSED) < 256:
             _PARSED[key] = values
     uids, gids, groups, umask, effective, permitted = values

@@ -120,15 +120,16 @@ def open_without_blocking(notif_id: int, tid: int, tgid: int, checked_path: byte
             return _defer(notif_id, tid, listener_fd,
                           lambda: open_for(tid, tgid, checked_path, flags, mode, status, root, domain=domain), domain)
         return open_for(tid, tgid, checked_path, flags, mode, status, root, domain=domain)
+    credentials = tracee_identity(status, tid)  # parsed once: the probe's and the open's
     try:  # O_PATH: Landlock does not check it, systrace's own thread does it
-        probe = _pinned(open_for(tid, tgid, checked_path, os.O_PATH | (flags & os.O_NOFOLLOW), 0, status, root, link),
-                        pins)
+        probe = _pinned(open_for(tid, tgid, checked_path, os.O_PATH | (flags & os.O_NOFOLLOW), 0, status, root, link,
+                                 identity=credentials), pins)
     except FileNotFoundError:
         if not flags & os.O_CREAT:
             raise
         return _create(notif_id, tid, tgid, checked_path, flags, mode, status, root, listener_fd, domain)
     try:
-        return _open_probed(notif_id, tid, probe, flags, tracee_identity(status, tid), listener_fd, domain)
+        return _open_probed(notif_id, tid, probe, flags, credentials, listener_fd, domain)
     finally:
         os.close(probe)
 

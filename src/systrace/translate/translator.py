@@ -103,6 +103,17 @@ def arg_count(syscall: str) -> int:
     return ARG_COUNTS.get(syscall, 6)
 
 
+_NAMES_A_FILE: dict[str, bool] = {}  # syscall -> does it have a path, descriptor or address argument
+
+
+def _names_a_file(syscall: str) -> bool:
+    answer = _NAMES_A_FILE.get(syscall)
+    if answer is None:
+        answer = _NAMES_A_FILE[syscall] = any(isinstance(spec, (PathArg, FdArg, SockaddrArg))
+                                              for spec in TRANSLATORS.get(syscall, ()))
+    return answer
+
+
 def translate(syscall: str, raw: tuple[int, ...], tracee: Tracee, use_aliases: bool = True) -> Translated:
     result = Translated()
     open_flags = _open_flags(syscall, raw, tracee)
@@ -110,7 +121,7 @@ def translate(syscall: str, raw: tuple[int, ...], tracee: Tracee, use_aliases: b
         _translate_one(spec, syscall, raw, tracee, result, open_flags)
     if result.open_target is not None:
         result.open_mode = _open_mode(syscall, raw, tracee)
-    if any(isinstance(spec, (PathArg, FdArg, SockaddrArg)) for spec in TRANSLATORS.get(syscall, ())):
+    if _names_a_file(syscall):
         # a path or a descriptor was named: the pids its /proc path named by relation
         result.proc_pins, result.reaches_systrace = tracee.pins, tracee.reaches_systrace
     if not use_aliases:
@@ -179,7 +190,7 @@ def _translate_one(spec: ArgSpec, syscall: str, raw: tuple[int, ...], tracee: Tr
             out.targets.append(formats.s32(raw[spec.dirfd or 0]))
         else:  # the real numbers (the tracee's /proc/self, not ours) or its descriptor
             out.targets.append(target)
-        if out.open_root is None:
+        if out.open_root is None and name != "fd":  # the descriptor form resolves no path: no root read
             out.open_root = os.fsdecode(tracee.root())
         out.args.append((name, value))
         if name == "fd":  # the descriptor form: what the descriptor names, for rules and learning

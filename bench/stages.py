@@ -1,0 +1,122 @@
+#!/usr/bin/env python3
+"""Where one emulated open's time goes, stage by stage (issue 16 item 4).
+
+    PYTHONPATH=src python3 bench/stages.py [--calls 20000] [-- SYSTRACE ARGS]
+
+Runs systrace in this process on an openat+close loop under a learned policy (-a: every
+open emulated) with the stages of the pipeline wrapped in timers, and prints, for each,
+the µs per routed call it took (inclusive: a stage's own time and its parts'). A timer
+costs about 0.2 µs itself, so the column sums a little more than the run's total. Wall
+time of the supervisor thread: the ADDFD stage includes the tracee's side of it (the
+kernel wakes the tracee to install the descriptor and waits for it). The whole-run CPU
+figures are bench/cpu_per_call.py's; this one says which stage to look at.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import importlib
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+# (label, module, attribute path): the stages of an emulated open, in order
+STAGES = [
+    ("serve one notification", "systrace.supervisor", "Supervisor.serve_one"),
+    ("receive (RECV ioctl)", "systrace.kernel.notify", "Listener.recv"),
+    ("identify (process table)", "systrace.supervisor", "Supervisor.identify"),
+    ("translate", "systrace.translate.stage", "TranslateStage.before_deciding"),
+    ("  read the path (process_vm_readv)", "systrace.kernel.memory", "read_cstring"),
+    ("  resolve it (root, cwd, O_PATH check)", "systrace.translate.filename", "resolve_for_open"),
+    ("  the tracee's root", "systrace.translate.tracee", "LiveTracee.root"),
+    ("decide (guards, chain, ID_VALID)", "systrace.supervisor", "Supervisor.decide"),
+    ("  the chain", "systrace.decide", "Chain.decide"),
+    ("    policy matching", "systrace.decide.policy", "PolicyDecider.first_match"),
+    ("    mount view check", "systrace.decide.policy", "other_mount_view"),
+    ("  ID_VALID", "systrace.kernel.notify", "Listener.id_valid"),
+    ("carry out", "systrace.effects", "Effects.carry_out"),
+    ("  credentials (/proc/TID/status)", "systrace.processes", "ProcessTable.status_bytes"),
+    ("  credentials (parse)", "systrace.kernel.emulate_identity", "tracee_identity"),
+    ("  open (probe, check, reopen)", "systrace.kernel.worker", "open_without_blocking"),
+    ("    openat2", "systrace.kernel.emulate", "openat2"),
+    ("    the check of what was opened", "systrace.kernel.emulate", "_verify"),
+    ("    as the tracee (identity)", "systrace.kernel.emulate_identity", "Identity.run"),
+    ("  install (affinity hint, ADDFD, SEND)", "systrace.effects", "Effects._install"),
+    ("    affinity hint", "systrace.kernel.wakeup", "WakeHere.narrow"),
+    ("    ADDFD", "systrace.kernel.notify", "Listener.add_fd"),
+    ("    SEND", "systrace.kernel.notify", "Listener.succeed"),
+]
+
+
+def _wrap(totals: dict[str, list[int]], label: str, function):  # noqa: ANN001, ANN202 - any callable
+    clock = time.perf_counter_ns
+    cell = totals.setdefault(label, [0, 0])
+
+    def timed(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        start = clock()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            cell[0] += clock() - start
+            cell[1] += 1
+
+    return timed
+
+
+def instrument(totals: dict[str, list[int]]) -> None:
+    """Wrap each stage, in its module and wherever another module imported it by name."""
+    for label, module_name, attribute in STAGES:
+        module = importlib.import_module(module_name)
+        owner: object = module
+        *path, name = attribute.split(".")
+        for part in path:
+            owner = getattr(owner, part)
+        original = getattr(owner, name)
+        timed = _wrap(totals, label, original)
+        setattr(owner, name, timed)
+        if not path:  # a module-level function: also where it was imported by name
+            for other in list(sys.modules.values()):
+                if getattr(other, "__name__", "").startswith("systrace") and getattr(other, name, None) is original:
+                    setattr(other, name, timed)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--calls", type=int, default=20000)
+    parser.add_argument("--path", default="/etc/hostname", help="the file the loop opens")
+    options = parser.parse_args()
+    work = Path(tempfile.mkdtemp())
+    loop = work / "openat_loop"
+    subprocess.run(["gcc", "-O2", "-o", str(loop), str(HERE / "openat_loop.c")], check=True)
+    policies = work / "policies"
+    env = dict(os.environ, PYTHONPATH=str(HERE.parent / "src"))
+    subprocess.run([sys.executable, "-m", "systrace", "-d", str(policies), "-A", str(loop), "10", options.path],
+                   env=env, check=True, capture_output=True)
+    from systrace import cli
+
+    totals: dict[str, list[int]] = {}
+    instrument(totals)
+    gc.collect()
+    start = time.perf_counter_ns()
+    status = cli.main(["-d", str(policies), "-a", str(loop), str(options.calls), options.path])
+    elapsed = time.perf_counter_ns() - start
+    if status:
+        raise SystemExit(f"the run failed ({status})")
+    served = totals["serve one notification"][1] or 1
+    print(f"µs per routed call (wall, supervisor thread), {served} calls, {options.path}; "
+          f"whole run {elapsed / served / 1000:.1f} µs per call")
+    print("| stage | µs per call | calls per routed call |\n|---|---:|---:|")
+    for label, _, _ in STAGES:
+        total, count = totals[label]
+        depth = (len(label) - len(label.lstrip())) // 2
+        print(f"| {'. ' * depth}{label.strip()} | {total / served / 1000:.1f} | {count / served:.2f} |")
+
+
+if __name__ == "__main__":
+    main()
