@@ -5,6 +5,7 @@ decision uses the new state."""
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -32,6 +33,8 @@ def test_every_call_that_changes_a_cache_is_listed_and_routed_whatever_the_polic
     for name, row in ROWS.items():
         if "creds" in row.classes and name.startswith("set") and name not in ("setgroups", "setfsuid", "setfsgid"):
             assert listed.get(name) == "credentials", name
+    # a thread's namespaces (the mount view, whose capabilities count) change by its own
+    assert listed["unshare"] == listed["setns"] == "namespaces"
     assert {SYSCALLS[name] for name in listed} == set(INVALIDATES)
     body = "".join(f"\tnative-{name}: permit\n" for name in listed)
     plan = kernel_plan(make_parser().parse_file(f"Policy: /bin/x, Emulation: native\n{body}").policies)
@@ -95,3 +98,41 @@ def test_after_a_threaded_exec_the_new_binary_s_policy_decides(cbin, tmp_path: P
     assert enforced.stdout == b"open 1: ok\n", enforced
     assert enforced.returncode == 1, enforced  # cat's open of it denied, by cat's policy
     assert re.search(rb"deny\[eacces\] user: root, prog: /usr/bin/cat, .*filename: /etc/passwd,", enforced.stderr), enforced
+
+
+@pytest.mark.parametrize("supervisors", ["1", "2"])
+def test_a_new_mount_namespace_is_seen_by_the_next_emulated_open(cbin, tmp_path: Path, supervisors: str) -> None:
+    """The mount view is kept per thread: after the thread's unshare(CLONE_NEWNS) its next
+    path-decided open is refused (no permit[mountns] rule), as before it was kept."""
+    if os.geteuid() != 0:
+        pytest.skip("unshare(CLONE_NEWNS) needs root")
+    binary = cbin("caches")
+    policies = tmp_path / "policies"
+    assert run([binary, "unshare", "mnt", FILE]).stdout == b"open 1: ok\nopen 2: ok\n"
+    assert systrace("-d", str(policies), "-A", binary, "unshare", "mnt", FILE).returncode == 0
+    enforced = systrace("-d", str(policies), "-a", "--supervisors", supervisors, binary, "unshare", "mnt", FILE)
+    assert enforced.stdout == b"open 1: ok\nopen 2: EACCES\n", enforced
+    assert b"in another mount namespace" in enforced.stderr, enforced.stderr[-400:]
+
+
+@pytest.mark.parametrize("supervisors", ["1", "2"])
+def test_a_new_user_namespace_is_seen_by_the_next_emulated_open(cbin, tmp_path: Path, supervisors: str) -> None:
+    """Whether the thread's capabilities count is kept per thread: after its
+    unshare(CLONE_NEWUSER) they are over the new namespace only, and a file only
+    CAP_DAC_OVERRIDE opens is refused, natively and under systrace alike: by the open
+    itself, made as the tracee with no capabilities (a stale answer would have systrace
+    refuse it instead, for capabilities it does not hold, and log that)."""
+    if os.geteuid() != 0:
+        pytest.skip("needs a root tracee with CAP_DAC_OVERRIDE")
+    binary = cbin("caches")
+    secret = tmp_path / "secret"
+    secret.write_text("x")
+    secret.chmod(0)
+    native = run([binary, "unshare", "user", str(secret)])
+    assert native.stdout == b"open 1: ok\nopen 2: EACCES\n", native
+    policies = tmp_path / "policies"
+    assert systrace("-d", str(policies), "-A", binary, "unshare", "user", str(secret)).returncode == 0
+    enforced = systrace("-d", str(policies), "-a", "-e", "--supervisors", supervisors, binary, "unshare", "user",
+                        str(secret))
+    assert enforced.stdout == native.stdout, enforced
+    assert b"deny" not in enforced.stderr, enforced.stderr[-400:]

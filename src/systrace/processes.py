@@ -15,7 +15,9 @@ always reaches the supervisor (the facts table's `invalidates`, README "Caches")
   entries are dropped when an exec is permitted. While a multi-threaded group's exec is
   under way its other threads may still call; nothing of that group is cached until a
   call of it shows one thread left (the exec finished, or failed and the others exited);
-- a thread's exit: its pidfd says so at the next lookup (a thread id is reused only after).
+- a thread's exit: its pidfd says so at the next lookup (a thread id is reused only after);
+- its mount and user namespaces (kernel/namespaces.py) change by its own unshare or
+  setns: they are read again at its next call.
 Root, working directory and umask are shared between threads (CLONE_FS) and change by
 calls the kernel runs after the answer: they are never cached."""
 
@@ -25,7 +27,7 @@ import ctypes
 import errno
 import os
 
-from .kernel import procfs
+from .kernel import namespaces, procfs
 from .kernel.libc import libc
 
 PIDFD_THREAD = os.O_EXCL  # pidfd_open flag (Linux 6.9): a pidfd for one thread
@@ -86,6 +88,7 @@ class ProcessTable:
             self._exec_under_way.discard(status.tgid)
         if pidfd >= 0:
             self._threads[tid] = (info, pidfd)
+            namespaces.track(tid)  # its namespaces, kept while this entry proves the thread
             if len(self._threads) >= self._sweep_at:
                 self._sweep()
         return info
@@ -116,6 +119,8 @@ class ProcessTable:
             entry = self._threads.get(tid)
             if entry is not None:
                 entry[0].stale = True
+        elif what == "namespaces" and tid in self._threads:  # unshare, setns: read them again
+            namespaces.track(tid)
 
     def _refresh_credentials(self, tid: int, info: ThreadInfo) -> None:
         status = procfs.parse_status(self.status_bytes(tid))
@@ -174,6 +179,7 @@ class ProcessTable:
         entry = self._threads.pop(tid, None)
         if entry is not None:
             os.close(entry[1])
+            namespaces.forget(tid)
         status_fd = self._status_fds.pop(tid, None)
         if status_fd is not None:
             os.close(status_fd)

@@ -5,11 +5,13 @@
      caches thread-setuid UID FILE a thread does setresuid(UID) and opens; then main opens
      caches thread-exec FILE PROG ARG...
                                    open, then a second thread execs PROG (a non-leader
-                                   exec) while the leader keeps opening FILE */
+                                   exec) while the leader keeps opening FILE
+     caches unshare mnt|user FILE  open, unshare(CLONE_NEWNS or CLONE_NEWUSER), open */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,6 +59,13 @@ int main(int argc, char **argv) {
             pthread_join(thread, NULL);
             try_open(3);  /* the main thread kept its credentials */
         }
+        return 0;
+    }
+    if (!strcmp(mode, "unshare")) {
+        file = argv[3];
+        try_open(1);
+        if (unshare(!strcmp(argv[2], "mnt") ? CLONE_NEWNS : CLONE_NEWUSER) != 0) { perror("unshare"); return 3; }
+        try_open(2);
         return 0;
     }
     if (!strcmp(mode, "thread-exec")) {

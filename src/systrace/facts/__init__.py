@@ -21,7 +21,8 @@ A row says:
   the errors of that form, which names no file and has no alias;
 - `invalidates`: what of the supervisor's caches the call changes ("exec": the binary,
   group and credentials; "credentials": the effective ids; "landlock": the copy of the
-  process's own Landlock domain, domains.py). Such a call always reaches
+  process's own Landlock domain, domains.py; "namespaces": the thread's mount and user
+  namespaces, kernel/namespaces.py). Such a call always reaches
   the supervisor (`kernel="notified"`), whatever a policy says;
 - `deny`: the errno an enforced denial returns (EACCES for file access, ENOMEM for
   memory, EPERM otherwise) unless the rule names one.

@@ -476,8 +476,10 @@ _row("sched_setattr", 3, "process", OUTSIDE, PidArg(0))
 _row("setpriority", 3, "process", OUTSIDE, _num("which", 0), _num("who", 1))
 _row("ioprio_set", 3, "process", OUTSIDE, _num("which", 0), _num("who", 1))
 _row("perf_event_open", 5, "desc", OUTSIDE, PidArg(1), _num("cpu", 2))
-_row("unshare", 1, "process", OUTSIDE, _hex("flags", 0))
-_row("setns", 2, "desc process", OUTSIDE, FD0, _hex("nstype", 1))
+# a thread's namespaces are cached per thread (kernel/namespaces.py): these always reach
+# the supervisor, which reads them again after
+_row("unshare", 1, "process", OUTSIDE, _hex("flags", 0), kernel="notified", invalidates="namespaces")
+_row("setns", 2, "desc process", OUTSIDE, FD0, _hex("nstype", 1), kernel="notified", invalidates="namespaces")
 _row("prctl", 5, "process creds", OUTSIDE, _num("option", 0))
 _row("seccomp", 3, "process", OUTSIDE, _num("operation", 0), _hex("flags", 1))
 _row("lsm_set_self_attr", 4, "process", OUTSIDE, _num("attr", 0))

@@ -15,7 +15,7 @@ import ctypes
 import errno
 import os
 
-from . import procfs
+from . import namespaces, procfs
 from .libc import libc
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
@@ -177,15 +177,11 @@ class Identity:
 
 
 _PARSED: dict[tuple[bytes, ...], tuple] = {}  # a few distinct identities per run
-_OWN_USERNS: str | None = None
 
 
 def _foreign_user_namespace(tid: int) -> bool:
-    global _OWN_USERNS
-    if _OWN_USERNS is None:
-        _OWN_USERNS = os.readlink("/proc/self/ns/user")
     try:
-        return os.readlink(f"/proc/{tid}/ns/user") != _OWN_USERNS
+        return namespaces.differs(tid, "user")  # kept per thread (kernel/namespaces.py)
     except OSError as error:
         raise EmulationError(errno.EACCES, f"cannot read the tracee's user namespace: {error}") from None
 

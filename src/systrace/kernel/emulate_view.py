@@ -11,21 +11,19 @@ from __future__ import annotations
 import errno
 import os
 
+from . import namespaces
 from .emulate import RESOLVE_IN_ROOT, RESOLVE_NO_MAGICLINKS, RESOLVE_NO_SYMLINKS, openat2
 from .emulate_identity import EmulationError
 
 AT_FDCWD = -100
-_OWN_MOUNT_NS: str | None = None
 
 
 def other_mount_view(tid: int) -> bool:
     """Is the thread in another mount namespace than systrace? (Only the thread itself can
-    change its namespace, and it is waiting in the call being emulated: no race.)"""
-    global _OWN_MOUNT_NS
-    if _OWN_MOUNT_NS is None:
-        _OWN_MOUNT_NS = os.readlink("/proc/self/ns/mnt")  # "mnt:[INODE]"; readlink costs half a stat
+    change its namespace, and it is waiting in the call being emulated: no race. Kept per
+    thread: kernel/namespaces.py.)"""
     try:
-        return os.readlink(f"/proc/{tid}/ns/mnt") != _OWN_MOUNT_NS
+        return namespaces.differs(tid, "mnt")
     except OSError:
         return True  # cannot tell: fail closed
 

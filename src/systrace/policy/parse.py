@@ -59,6 +59,8 @@ class BadEscape(ValueError):
 def unescape(body: str) -> str:
     """The inside of a quoted string: \\\\ \\" \\n \\r \\t \\$ and \\xNN (a raw byte).
     Any other escape raises BadEscape: it was a typo, and would never match."""
+    if "\\" not in body:  # most values (every learned path without one): as written
+        return body
     out: list[str] = []
     raw = bytearray()
 
