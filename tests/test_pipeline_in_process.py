@@ -402,9 +402,9 @@ class CountedTranslations:
         self.by_call: dict[int, int] = {}
         real = stage_module.translate
 
-        def counting(syscall, raw, tracee, use_aliases=True):
+        def counting(syscall, raw, tracee, use_aliases=True, **options):
             self.by_call[self.current] = self.by_call.get(self.current, 0) + 1
-            return real(syscall, raw, tracee, use_aliases)
+            return real(syscall, raw, tracee, use_aliases, **options)
 
         self.current = -1
         monkeypatch.setattr(stage_module, "translate", counting)
@@ -507,7 +507,7 @@ def test_a_fault_decider_has_only_the_calls_it_may_fail_translated(tmp_path: Pat
 
 def test_a_call_that_cannot_be_translated_is_denied_by_a_policy_and_still_logged(tmp_path: Path, target: Path,
                                                                                  monkeypatch) -> None:
-    def broken(syscall, raw, tracee, use_aliases=True):
+    def broken(syscall, raw, tracee, use_aliases=True, **options):
         raise RuntimeError("unreadable")
 
     monkeypatch.setattr(stage_module, "translate", broken)

@@ -67,6 +67,13 @@ class Effects:
 
     def carry_out(self, notif: Notification, call: Call | None, decision: Decision | None) -> None:
         """None means: let the call run without a record (the launcher's own calls)."""
+        try:
+            self._carry_out(notif, call, decision)
+        finally:  # what the translation holds (an open's probe) is not needed once answered
+            if call is not None and call.translation is not None:
+                call.translation.release()
+
+    def _carry_out(self, notif: Notification, call: Call | None, decision: Decision | None) -> None:
         if decision is not None and decision.signal:
             self.signal_thread(notif, decision.signal)
         if decision is not None and decision.effect and call is not None:
@@ -242,7 +249,7 @@ class Effects:
             fd = open_without_blocking(notif.id, notif.pid, call.tgid, target, translation.open_flags,
                                        translation.open_mode, self.session.processes.status_bytes(notif.pid),
                                        translation.open_root, self.listener.fileno(), translation.open_link,
-                                       translation.proc_pins, self.may_block(target), domain)
+                                       translation.proc_pins, self.may_block(target), domain, translation.open_probe)
         except EmulationError as error:
             self._emulation_refused(notif, call, error.errno, str(error))
             return

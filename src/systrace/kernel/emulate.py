@@ -108,6 +108,15 @@ def _reopen_descriptor(tgid: int, number: int, flags: int, identity: Identity, l
         os.close(theirs)
 
 
+def still_at(fd: int, checked_path: bytes) -> bool:
+    """Is what `fd` names (below "/") at the checked path now? (A rename since it was
+    opened moves it: then the path is looked up again.)"""
+    try:
+        return os.readlink(f"/proc/self/fd/{fd}".encode()) == checked_path
+    except OSError:
+        return False
+
+
 def _verify(fd: int, checked_path: bytes, root: str) -> None:
     """What we opened is at the path we checked (else close it and fail closed)."""
     actual = os.readlink(f"/proc/self/fd/{fd}".encode())

@@ -31,7 +31,7 @@ import socket
 import stat
 import struct
 
-from .emulate import open_for
+from .emulate import open_for, still_at
 from .emulate_identity import EmulationError, Identity, tracee_identity
 from .libc import check, libc
 from .offload import end_helper
@@ -100,13 +100,16 @@ class Deferred:
 def open_without_blocking(notif_id: int, tid: int, tgid: int, checked_path: bytes, flags: int, mode: int,
                           status: bytes, root: str | None, listener_fd: int, link: bytes | None = None,
                           pins: dict[int, int | None] | None = None, on_fuse: bool = False,
-                          domain: Domain | None = None) -> int | Deferred:
+                          domain: Domain | None = None, resolved: int = -1) -> int | Deferred:
     """Our descriptor for what the tracee asked to open, or a Deferred open when opening
     it could wait; in the copy of the tracee's own Landlock `domain` when it has one.
     `link`: what the tracee's descriptor named, when the path reopens one
     (emulate.open_for); `pins`: the pids the path named by relation, which must still
     name the same processes once opened (else ENOENT, as if the process had exited);
-    `on_fuse`: the path crosses a FUSE mount, where even looking it up may wait.
+    `on_fuse`: the path crosses a FUSE mount, where even looking it up may wait;
+    `resolved`: the O_PATH descriptor translation opened the path with (as systrace,
+    below "/", no symlink on the way; the caller closes it), the probe itself when the
+    tracee's identity is systrace's and it is still at the checked path.
     Raises EmulationError (fail closed) or OSError (the tracee's error)."""
     if on_fuse:
         return _defer(notif_id, tid, listener_fd,
@@ -121,6 +124,9 @@ def open_without_blocking(notif_id: int, tid: int, tgid: int, checked_path: byte
                           lambda: open_for(tid, tgid, checked_path, flags, mode, status, root, domain=domain), domain)
         return open_for(tid, tgid, checked_path, flags, mode, status, root, domain=domain)
     credentials = tracee_identity(status, tid)  # parsed once: the probe's and the open's
+    if resolved >= 0 and root == "/" and link is None and not pins and credentials.same_as_own() \
+            and still_at(resolved, checked_path):  # the lookup it would repeat, done as it would be
+        return _open_probed(notif_id, tid, resolved, flags, credentials, listener_fd, domain)
     try:  # O_PATH: Landlock does not check it, systrace's own thread does it
         probe = _pinned(open_for(tid, tgid, checked_path, os.O_PATH | (flags & os.O_NOFOLLOW), 0, status, root, link,
                                  identity=credentials), pins)

@@ -160,16 +160,17 @@ def proc_relation(pid: int, tracee: Tracee, thread: bool = False) -> str:
     return name
 
 
-def resolve_for_open(tracee: Tracee, path: bytes, dirfd: int | None,
-                     follow: bool) -> tuple[str, bytes | None, bytes | None]:
+def resolve_for_open(tracee: Tracee, path: bytes, dirfd: int | None, follow: bool,
+                     probes: list[int] | None = None) -> tuple[str, bytes | None, bytes | None]:
     """(the name the policy sees, what the emulated open should open, what the
     descriptor it reopens named): the canonical path twice, or /proc/TGID/fd/N and the
     link it read when the path ends on one of the tracee's descriptors (the open checks
     the descriptor still names it), or None when it cannot be opened faithfully by the
-    supervisor (fail closed)."""
+    supervisor (fail closed). `probes`: where the O_PATH descriptor of the canonical
+    path goes when resolving opened one (the caller owns it)."""
     hops: list[tuple[bytes, bytes] | None] = []
     try:
-        canonical = resolve_bytes(tracee, path, dirfd, follow, hops)
+        canonical = resolve_bytes(tracee, path, dirfd, follow, hops, probes=probes)
     except Missing as missing:
         return _missing_name(missing.path, tracee), missing.path if _below_gone_pid(missing.path, tracee) else None, None
     except Unresolvable:
@@ -181,7 +182,8 @@ def resolve_for_open(tracee: Tracee, path: bytes, dirfd: int | None,
 
 
 def resolve_bytes(tracee: Tracee, path: bytes, dirfd: int | None, follow: bool,
-                  hops: list[tuple[bytes, bytes] | None] | None = None, slash_follows: bool = True) -> bytes:
+                  hops: list[tuple[bytes, bytes] | None] | None = None, slash_follows: bool = True,
+                  probes: list[int] | None = None) -> bytes:
     if not path:
         raise Unresolvable("empty path")
     if path.startswith(b"/"):
@@ -197,17 +199,18 @@ def resolve_bytes(tracee: Tracee, path: bytes, dirfd: int | None, follow: bool,
         raise Unresolvable(f"dirfd {dirfd} is not a directory ({base!r})")
     root = tracee.root()
     if root == b"/":
-        plain = _plain(base, path, tracee)
+        plain = _plain(base, path, tracee, probes)
         if plain is not None:
             return plain
     prefix = b"" if root == b"/" else f"/proc/{tracee.tid}/root".encode()
     return walk(prefix, _parts(base), path, follow, tracee, hops, slash_follows)
 
 
-def _plain(base: bytes, path: bytes, tracee: Tracee | None = None) -> bytes | None:
+def _plain(base: bytes, path: bytes, tracee: Tracee | None = None, probes: list[int] | None = None) -> bytes | None:
     """The common case in one system call instead of a walk: no `.` or `..`, not below
     /proc, and the kernel finds no symlink on the way (RESOLVE_NO_SYMLINKS). Then the
-    path, with repeated slashes dropped, is already canonical. None: walk it."""
+    path, with repeated slashes dropped, is already canonical. None: walk it. With
+    `probes`, the O_PATH descriptor of it is kept there (an emulated open reuses it)."""
     joined = path if path.startswith(b"/") else base + b"/" + path
     parts = _parts(joined)
     if not parts or parts[0] == b"proc" or b"." in parts or b".." in parts:
@@ -218,7 +221,10 @@ def _plain(base: bytes, path: bytes, tracee: Tracee | None = None) -> bytes | No
         fd = openat2(AT_FDCWD, canonical, os.O_PATH | os.O_CLOEXEC, 0, RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS)
     except OSError:
         return None  # missing, a symlink on the way, no permission...: the walk decides
-    os.close(fd)
+    if probes is not None:
+        probes.append(fd)
+    else:
+        os.close(fd)
     return canonical
 
 

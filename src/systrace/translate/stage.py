@@ -75,7 +75,7 @@ class TranslateStage:
         self.translations += 1
         try:
             result = translate(call.name, call.args, LiveTracee(call.tid, call.tgid, getattr(call, "may_block", None)),
-                               self.use_aliases)
+                               self.use_aliases, keep_probe=True)  # an open's probe: released once answered
         except MayBlock:
             raise  # a path on a FUSE mount: the loop has a helper translate it
         except Exception as error:  # noqa: BLE001 - a decider that needs it fails closed (Call.require_translation)

@@ -46,7 +46,7 @@ MSGHDR, MMSGHDR = 56, 64  # sizeof(struct msghdr), sizeof(struct mmsghdr)
 class Translated:
     __slots__ = ("args", "alias", "alias_list", "open_target", "open_link", "open_root", "sockaddr_raw", "sockfd", "open_flags",
                  "open_mode", "read_memory", "targets", "tails", "sockaddr_path", "fd_form", "proc_pins",
-                 "reaches_systrace", "send_names", "native_error")
+                 "reaches_systrace", "send_names", "native_error", "open_probe")
 
     def __init__(self, args: list[tuple[str, str]] | None = None, alias: str | None = None,
                  alias_list: list[tuple[str, str]] | None = None):
@@ -80,6 +80,25 @@ class Translated:
         # checked (None: it changed meanwhile); an emulated call checks they still match
         self.proc_pins: dict[int, int | None] = {}
         self.reaches_systrace = False  # a /proc path of systrace or of one of its helpers
+        # open family, translated with keep_probe: systrace's O_PATH descriptor of
+        # open_target as resolved (-1: none); an emulated open reuses it once it has
+        # checked it is still at that path (kernel/worker.py). Closed by release().
+        self.open_probe = -1
+
+    def release(self) -> None:
+        """Close what the translation holds (the open's probe): once the call is answered."""
+        if self.open_probe >= 0:
+            os.close(self.open_probe)
+            self.open_probe = -1
+
+    def __getstate__(self) -> dict[str, object]:  # (a helper's translation: no descriptor crosses)
+        state = {name: getattr(self, name) for name in self.__slots__}
+        state["open_probe"] = -1
+        return state
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        for name, value in state.items():
+            setattr(self, name, value)
 
     def by_name(self) -> dict[str, list[str]]:
         return _group(self.args)
@@ -114,11 +133,26 @@ def _names_a_file(syscall: str) -> bool:
     return answer
 
 
-def translate(syscall: str, raw: tuple[int, ...], tracee: Tracee, use_aliases: bool = True) -> Translated:
+def translate(syscall: str, raw: tuple[int, ...], tracee: Tracee, use_aliases: bool = True,
+              keep_probe: bool = False) -> Translated:
+    """`keep_probe`: an open's O_PATH descriptor of what it resolved is kept in the
+    result (`open_probe`; the caller releases it)."""
     result = Translated()
     open_flags = _open_flags(syscall, raw, tracee)
-    for spec in TRANSLATORS.get(syscall, ()):
-        _translate_one(spec, syscall, raw, tracee, result, open_flags)
+    probes: list[int] | None = [] if keep_probe and open_flags is not None else None
+    try:
+        for spec in TRANSLATORS.get(syscall, ()):
+            _translate_one(spec, syscall, raw, tracee, result, open_flags, probes)
+    except BaseException:
+        for fd in probes or ():
+            os.close(fd)
+        raise
+    if probes:
+        if len(probes) == 1 and result.open_target is not None and not result.open_flags & os.O_PATH:
+            result.open_probe = probes[0]
+        else:
+            for fd in probes:
+                os.close(fd)
     if result.open_target is not None:
         result.open_mode = _open_mode(syscall, raw, tracee)
     if _names_a_file(syscall):
@@ -174,12 +208,12 @@ def _open_how(raw: tuple[int, ...], tracee: Tracee) -> tuple[int, int] | None:
 
 
 def _translate_one(spec: ArgSpec, syscall: str, raw: tuple[int, ...], tracee: Tracee, out: Translated,
-                   open_flags: int | None) -> None:
+                   open_flags: int | None, probes: list[int] | None = None) -> None:
     if isinstance(spec, IntArg):
         out.args.append((spec.name, spec.format(raw[spec.index])))
     elif isinstance(spec, PathArg):
         out.read_memory = True
-        name, value, target, tail, link = _filename(spec, syscall, raw, tracee, open_flags)
+        name, value, target, tail, link = _filename(spec, syscall, raw, tracee, open_flags, probes)
         out.tails.append(tail)
         if open_flags is not None and isinstance(target, bytes):
             out.open_target, out.open_flags, out.open_link = target, open_flags, link
@@ -244,8 +278,8 @@ def _translate_one(spec: ArgSpec, syscall: str, raw: tuple[int, ...], tracee: Tr
         out.args.append(("uname", _uname(formats.s32(raw[spec.index]))))
 
 
-def _filename(spec: PathArg, syscall: str, raw: tuple[int, ...], tracee: Tracee,
-              open_flags: int | None) -> tuple[str, str, bytes | int | None, bytes, bytes | None]:
+def _filename(spec: PathArg, syscall: str, raw: tuple[int, ...], tracee: Tracee, open_flags: int | None,
+              probes: list[int] | None = None) -> tuple[str, str, bytes | int | None, bytes, bytes | None]:
     """("filename", resolved path, what the call acts on (filename.resolve_target), tail,
     the link of a descriptor an open reopens), or ("fd", N, ...) when the call acts on an
     open fd."""
@@ -268,7 +302,7 @@ def _filename(spec: PathArg, syscall: str, raw: tuple[int, ...], tracee: Tracee,
     if open_flags is not None and (open_flags & os.O_NOFOLLOW or (open_flags & os.O_CREAT and open_flags & os.O_EXCL)):
         follow = False
     if open_flags is not None:  # the open family: also what an emulated open would open
-        name, opened, link = resolve_for_open(tracee, path, dirfd, follow)
+        name, opened, link = resolve_for_open(tracee, path, dirfd, follow, probes)
         return ("filename", name, opened, b"", link)
     makes_name = spec.index in NAME_ARGS.get(syscall, ())
     name, target = resolve_target(tracee, path, dirfd, follow, slash_follows=not makes_name)

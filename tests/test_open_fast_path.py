@@ -1,0 +1,122 @@
+"""The emulated open's fast path (issue 16 item 4): the O_PATH lookup translation made to
+check the path is the probe the open reuses, when the tracee's identity is systrace's
+and what it names is still at the checked path; otherwise the path is looked up again,
+as the tracee. In process (tests/test_pipeline_in_process.py's fake listener, this
+process as the tracee), so the lookups can be counted and a rename made between the
+check and the open."""
+
+from __future__ import annotations
+
+import errno
+import os
+from pathlib import Path
+
+import pytest
+from test_pipeline_in_process import Parts, Path_, openat
+
+from systrace.decide.modes import Enforce
+from systrace.kernel import emulate
+from systrace.kernel.syscalls_x86_64 import SYSCALLS
+
+
+@pytest.fixture
+def target(tmp_path: Path) -> Path:
+    path = tmp_path / "data.txt"
+    path.write_text("hello\n")
+    return path
+
+
+class CountedLookups:
+    """Every openat2 systrace makes (the translation's check and the open's probe are
+    O_PATH ones), with its path."""
+
+    def __init__(self, monkeypatch) -> None:
+        self.paths: list[bytes] = []
+        real = emulate.openat2
+
+        def counting(dirfd: int, path: bytes, flags: int, mode: int, resolve: int) -> int:
+            if flags & os.O_PATH:
+                self.paths.append(path)
+            return real(dirfd, path, flags, mode, resolve)
+
+        for module in ("systrace.kernel.emulate", "systrace.translate.filename"):
+            monkeypatch.setattr(f"{module}.openat2", counting)
+
+
+def _open_fds(parts: Parts) -> set[int]:
+    """This process's descriptors, once the process table holds its own for this process
+    (a pidfd, the status file: identify() opens them at its first call)."""
+    parts.listener.push(SYSCALLS["getppid"])
+    parts.serve()
+    return {int(name) for name in os.listdir("/proc/self/fd")}
+
+
+def test_a_permitted_open_looks_its_path_up_once(tmp_path: Path, target: Path, monkeypatch) -> None:
+    lookups = CountedLookups(monkeypatch)
+    parts = Parts(lambda p: [p.policy_decider(), Enforce()], tmp_path,
+                  f'\tnative-fsread: filename eq "{target}" then permit\n')
+    path = Path_(str(target))  # (kept: the notification points into it)
+    before = _open_fds(parts)
+    notif = openat(parts, path)
+    assert parts.serve() == [("addfd", notif.id, 3), ("succeed", notif.id, 3)], parts.sink.messages
+    assert parts.listener.installed == [(target.stat().st_ino, False)]
+    assert lookups.paths == [os.fsencode(target)]  # the check's lookup was the open's probe
+    assert {int(name) for name in os.listdir("/proc/self/fd")} <= before  # closed once the call was answered
+
+
+class RenamesDuringDecision:
+    """A decider that, while the call is decided (after translation looked the path up),
+    moves the file away and puts another under its name: a concurrent rename."""
+
+    def __init__(self, target: Path) -> None:
+        self.target = target
+        self.reads_arguments_of = None
+
+    def decide(self, call):  # noqa: ANN001, ANN201 - the Decider protocol
+        self.target.rename(self.target.with_name("moved"))
+        self.target.write_text("new file\n")
+        return None
+
+
+def test_a_file_renamed_after_the_check_is_not_what_is_opened(tmp_path: Path, target: Path, monkeypatch) -> None:
+    """What is opened is what is at the checked path when it is opened (as before the
+    fast path): the looked-up inode moved away, so the path is looked up again."""
+    lookups = CountedLookups(monkeypatch)
+    parts = Parts(lambda p: [RenamesDuringDecision(target), p.policy_decider(), Enforce()], tmp_path,
+                  f'\tnative-fsread: filename eq "{target}" then permit\n')
+    path = Path_(str(target))
+    notif = openat(parts, path)
+    old_inode = target.stat().st_ino
+    assert parts.serve() == [("addfd", notif.id, 3), ("succeed", notif.id, 3)]
+    (installed, _), = parts.listener.installed
+    assert installed == target.stat().st_ino != old_inode
+    assert lookups.paths == [os.fsencode(target)] * 2  # the check's, then the open's own
+
+
+def test_a_denied_open_keeps_no_descriptor(tmp_path: Path, target: Path) -> None:
+    parts = Parts(lambda p: [p.policy_decider(), Enforce()], tmp_path, "\tnative-getpid: permit\n")
+    path = Path_(str(target))
+    before = _open_fds(parts)
+    notifs = [openat(parts, path) for _ in range(20)]
+    assert parts.serve() == [("fail", notif.id, errno.EACCES) for notif in notifs]
+    assert {int(name) for name in os.listdir("/proc/self/fd")} <= before
+
+
+def test_a_translation_sent_from_a_helper_carries_no_descriptor(target: Path) -> None:
+    """A helper's translation (a path on FUSE) is pickled to the supervisor: a number of
+    the helper's descriptor table would name another file there."""
+    import pickle
+
+    from systrace.translate.tracee import LiveTracee
+    from systrace.translate.translator import translate
+
+    path = Path_(str(target))
+    translation = translate("openat", (2**64 - 100, path.address, os.O_RDONLY, 0, 0, 0),
+                            LiveTracee(os.getpid(), os.getpid()), keep_probe=True)
+    assert translation.open_probe >= 0
+    try:
+        copy = pickle.loads(pickle.dumps(translation))
+        assert copy.open_probe == -1 and copy.open_target == translation.open_target == os.fsencode(target)
+    finally:
+        translation.release()
+    assert translation.open_probe == -1
