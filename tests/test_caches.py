@@ -33,6 +33,8 @@ def test_every_call_that_changes_a_cache_is_listed_and_routed_whatever_the_polic
     for name, row in ROWS.items():
         if "creds" in row.classes and name.startswith("set") and name not in ("setgroups", "setfsuid", "setfsgid"):
             assert listed.get(name) == "credentials", name
+    # ... and so is the rest of the identity an emulated call is made as
+    assert {listed[name] for name in ("setgroups", "setfsuid", "setfsgid", "capset")} == {"credentials"}
     # a thread's namespaces (the mount view, whose capabilities count) change by its own
     assert listed["unshare"] == listed["setns"] == "namespaces"
     assert {SYSCALLS[name] for name in listed} == set(INVALIDATES)
@@ -136,3 +138,29 @@ def test_a_new_user_namespace_is_seen_by_the_next_emulated_open(cbin, tmp_path: 
                         str(secret))
     assert enforced.stdout == native.stdout, enforced
     assert b"deny" not in enforced.stderr, enforced.stderr[-400:]
+
+
+@pytest.mark.parametrize(("mode", "argument", "mode_bits"), [
+    ("capset", None, 0o000),  # without CAP_DAC_OVERRIDE root opens no file mode 000
+    ("setfsuid", "65534", 0o600),  # as fsuid nobody, a root-only file
+])
+@pytest.mark.parametrize("supervisors", ["1", "2"])
+def test_the_identity_of_an_emulated_open_follows_the_thread_s_credentials(cbin, tmp_path: Path, supervisors: str,
+                                                                           mode: str, argument: str | None,
+                                                                           mode_bits: int) -> None:
+    """The identity an emulated open is made as is kept per thread (processes.py
+    credentials_status): after the thread changes its capabilities or fsuid the
+    next open is made as the new identity, as natively (a stale one would open it)."""
+    if os.geteuid() != 0:
+        pytest.skip("needs a root tracee to drop what it holds")
+    binary = cbin("caches")
+    secret = tmp_path / "secret"
+    secret.write_text("x")
+    secret.chmod(mode_bits)
+    argv = [binary, mode, *([argument] if argument else []), str(secret)]
+    native = run(argv)
+    assert native.stdout == b"open 1: ok\nopen 2: EACCES\n", native
+    policies = tmp_path / "policies"
+    assert systrace("-d", str(policies), "-A", *argv).returncode == 0
+    enforced = systrace("-d", str(policies), "-a", "-e", "--supervisors", supervisors, *argv)
+    assert enforced.stdout == native.stdout, enforced

@@ -19,7 +19,7 @@ from .decide import DENY, EMULATE_OPEN, EMULATE_PATH, EMULATE_SEND, EMULATE_SOCK
 from .domains import UNKNOWN, Domains
 from .kernel import offload, procfs
 from .kernel.emulate_identity import EmulationError, tracee_identity
-from .kernel.emulate_path import PathCall, uses_access_identity
+from .kernel.emulate_path import PathCall, creates, uses_access_identity
 from .kernel.libc import pidfd_send_signal, tgkill
 from .kernel.mounts import MountTable, below
 from .kernel.offload import Offloaded
@@ -44,6 +44,7 @@ if TYPE_CHECKING:
 SIGNAL_CHECK_MS = 10  # how often a thread waiting on a helper's call is looked at for signals
 ERESTARTSYS = 512  # the kernel's "interrupted: restart if SA_RESTART, else EINTR"
 LANDLOCK_RESTRICT_SELF = SYSCALLS["landlock_restrict_self"]
+O_TMPFILE = getattr(os, "O_TMPFILE", 0)
 
 
 class Effects:
@@ -247,7 +248,9 @@ class Effects:
             return
         try:
             fd = open_without_blocking(notif.id, notif.pid, call.tgid, target, translation.open_flags,
-                                       translation.open_mode, self.session.processes.status_bytes(notif.pid),
+                                       translation.open_mode,
+                                       self.session.processes.credentials_status(notif.pid, bool(
+                                           translation.open_flags & (os.O_CREAT | O_TMPFILE))),
                                        translation.open_root, self.listener.fileno(), translation.open_link,
                                        translation.proc_pins, self.may_block(target), domain, translation.open_probe)
         except EmulationError as error:
@@ -317,7 +320,7 @@ class Effects:
             return
         translation = translation_of(call)
         checked = [value for name, value in translation.args if name in ("filename", "fd")]
-        status = self.session.processes.status_bytes(notif.pid)
+        status = self.session.processes.credentials_status(notif.pid, creates(call.name))
         try:
             identity = tracee_identity(status, notif.pid, uses_access_identity(call.name, call.args))
             identity.domain = domain

@@ -17,7 +17,10 @@ always reaches the supervisor (the facts table's `invalidates`, README "Caches")
   call of it shows one thread left (the exec finished, or failed and the others exited);
 - a thread's exit: its pidfd says so at the next lookup (a thread id is reused only after);
 - its mount and user namespaces (kernel/namespaces.py) change by its own unshare or
-  setns: they are read again at its next call.
+  setns: they are read again at its next call (and its credentials with them);
+- the identity an emulated call is made as (credentials_status: ids, groups,
+  capabilities) changes by the set*id calls, setgroups, capset, exec and a new user
+  namespace, all seen first; its umask is read fresh for anything that may create.
 Root, working directory and umask are shared between threads (CLONE_FS) and change by
 calls the kernel runs after the answer: they are never cached."""
 
@@ -40,11 +43,12 @@ class ThreadInfo:
     process image" (brk and fault counters key on it): a credential change refreshes it
     in place, an exec makes a new one."""
 
-    __slots__ = ("tgid", "ppid", "uid", "gid", "exe", "stale")
+    __slots__ = ("tgid", "ppid", "uid", "gid", "exe", "stale", "status")
 
     def __init__(self, tgid: int, ppid: int, uid: int, gid: int, exe: str | None = None):
         self.tgid, self.ppid, self.uid, self.gid, self.exe = tgid, ppid, uid, gid, exe
         self.stale = False  # the credentials must be read again
+        self.status: bytes | None = None  # the /proc status its credentials were read from (credentials_status)
 
     def __repr__(self) -> str:
         return f"ThreadInfo(tgid={self.tgid}, ppid={self.ppid}, uid={self.uid}, gid={self.gid}, exe={self.exe!r})"
@@ -87,6 +91,7 @@ class ProcessTable:
                 return info
             self._exec_under_way.discard(status.tgid)
         if pidfd >= 0:
+            info.status = data
             self._threads[tid] = (info, pidfd)
             namespaces.track(tid)  # its namespaces, kept while this entry proves the thread
             if len(self._threads) >= self._sweep_at:
@@ -121,10 +126,25 @@ class ProcessTable:
                 entry[0].stale = True
         elif what == "namespaces" and tid in self._threads:  # unshare, setns: read them again
             namespaces.track(tid)
+            self._threads[tid][0].stale = True  # (a new user namespace: new capabilities)
 
     def _refresh_credentials(self, tid: int, info: ThreadInfo) -> None:
-        status = procfs.parse_status(self.status_bytes(tid))
-        info.uid, info.gid, info.stale = status.euid, status.egid, False
+        data = self.status_bytes(tid)
+        status = procfs.parse_status(data)
+        info.uid, info.gid, info.stale, info.status = status.euid, status.egid, False, data
+
+    def credentials_status(self, tid: int, creating: bool) -> bytes:
+        """The thread's /proc status to take its identity from (kernel/emulate_identity.py):
+        the one its credentials were last read from while they cannot have changed since
+        (every call that changes them is seen first: facts `invalidates`), else read now.
+        `creating`: the operation may create a file, so the umask counts, which threads
+        share (CLONE_FS) and change by calls the kernel runs: read now."""
+        entry = self._threads.get(tid)
+        if entry is not None and not creating:
+            info = entry[0]
+            if not info.stale and info.status is not None:
+                return info.status
+        return self.status_bytes(tid)
 
     def _forget_thread(self, tid: int, pidfd: int) -> None:
         if pidfd >= 0:

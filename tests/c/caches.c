@@ -6,11 +6,15 @@
      caches thread-exec FILE PROG ARG...
                                    open, then a second thread execs PROG (a non-leader
                                    exec) while the leader keeps opening FILE
-     caches unshare mnt|user FILE  open, unshare(CLONE_NEWNS or CLONE_NEWUSER), open */
+     caches unshare mnt|user FILE  open, unshare(CLONE_NEWNS or CLONE_NEWUSER), open
+     caches capset FILE            open, drop CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH from
+                                   the effective set (capset), open
+     caches setfsuid UID FILE      open, setfsuid(UID), open */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <linux/capability.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,7 +48,7 @@ static void *exec_thread(void *unused) {
 }
 
 int main(int argc, char **argv) {
-    if (argc < 4) { fprintf(stderr, "usage: caches MODE ARG FILE...\n"); return 2; }
+    if (argc < 3) { fprintf(stderr, "usage: caches MODE ARG... FILE\n"); return 2; }
     const char *mode = argv[1];
     if (!strcmp(mode, "setuid") || !strcmp(mode, "thread-setuid")) {
         target = (uid_t)atoi(argv[2]);
@@ -59,6 +63,24 @@ int main(int argc, char **argv) {
             pthread_join(thread, NULL);
             try_open(3);  /* the main thread kept its credentials */
         }
+        return 0;
+    }
+    if (!strcmp(mode, "capset")) {
+        file = argv[2];
+        try_open(1);
+        struct __user_cap_header_struct header = {_LINUX_CAPABILITY_VERSION_3, 0};
+        struct __user_cap_data_struct data[2];
+        if (syscall(SYS_capget, &header, data) != 0) { perror("capget"); return 2; }
+        data[0].effective &= ~((1u << CAP_DAC_OVERRIDE) | (1u << CAP_DAC_READ_SEARCH));
+        if (syscall(SYS_capset, &header, data) != 0) { perror("capset"); return 2; }
+        try_open(2);
+        return 0;
+    }
+    if (!strcmp(mode, "setfsuid")) {
+        file = argv[3];
+        try_open(1);
+        syscall(SYS_setfsuid, (unsigned)atoi(argv[2]));  /* returns the old fsuid */
+        try_open(2);
         return 0;
     }
     if (!strcmp(mode, "unshare")) {

@@ -485,8 +485,9 @@ _row("seccomp", 3, "process", OUTSIDE, _num("operation", 0), _hex("flags", 1))
 _row("lsm_set_self_attr", 4, "process", OUTSIDE, _num("attr", 0))
 
 # -- credentials -----------------------------------------------------------------------------------
-# the effective ids are cached per thread (processes.py, for `if user =`): whatever a
-# policy says, these always reach the supervisor, which reads them again after
+# the credentials are cached per thread (processes.py, for `if user =` and the identity
+# of emulated calls): whatever a policy says, these always reach the supervisor, which
+# reads them again after
 _CREDS = {"kernel": "notified", "invalidates": "credentials"}
 _row("setuid", 1, "creds", OUTSIDE, _uid(0), UnameArg(0), **_CREDS)
 _row("setgid", 1, "creds", OUTSIDE, _gid(0), **_CREDS)
@@ -494,10 +495,11 @@ _row("setreuid", 2, "creds", OUTSIDE, _uid(0), _uid(1), alias="seteuid", **_CRED
 _row("setregid", 2, "creds", OUTSIDE, _gid(0), _gid(1), alias="setegid", **_CREDS)
 _row("setresuid", 3, "creds", OUTSIDE, _uid(0), _uid(1), _uid(2), alias="seteuid", **_CREDS)
 _row("setresgid", 3, "creds", OUTSIDE, _gid(0), _gid(1), _gid(2), alias="setegid", **_CREDS)
-_row("setfsuid", 1, "creds", OUTSIDE, _uid(0))
-_row("setfsgid", 1, "creds", OUTSIDE, _gid(0))
-_row("setgroups", 2, "creds", OUTSIDE, _num("count", 0))
-_row("capset", 2, "creds", SELF)  # only the caller's own capabilities, within what it is permitted
+# ... and so are the rest of the identity an emulated call is made as (kernel/emulate_identity.py)
+_row("setfsuid", 1, "creds", OUTSIDE, _uid(0), **_CREDS)
+_row("setfsgid", 1, "creds", OUTSIDE, _gid(0), **_CREDS)
+_row("setgroups", 2, "creds", OUTSIDE, _num("count", 0), **_CREDS)
+_row("capset", 2, "creds", SELF, **_CREDS)  # only the caller's own capabilities, within what it is permitted
 
 # -- the system ------------------------------------------------------------------------------------
 _row("settimeofday", 2, "clock", OUTSIDE, IntArg("time", 0, formats.set_or_get, width=64))

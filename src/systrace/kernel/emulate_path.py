@@ -468,6 +468,11 @@ HANDLERS = {
 EMULATED = frozenset(HANDLERS)
 
 
+def creates(name: str) -> bool:
+    """May the call create a file (so the tracee's umask applies)?"""
+    return HANDLERS[name][1]
+
+
 def uses_access_identity(name: str, args: tuple[int, ...]) -> bool:
     """access(2) checks with the real ids, unless faccessat2 says AT_EACCESS."""
     if name == "faccessat2" and args[3] & AT_EACCESS:
