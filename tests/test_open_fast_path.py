@@ -120,3 +120,18 @@ def test_a_translation_sent_from_a_helper_carries_no_descriptor(target: Path) ->
     finally:
         translation.release()
     assert translation.open_probe == -1
+
+
+def test_a_translation_dropped_without_an_answer_closes_its_lookup(target: Path) -> None:
+    """A replica (--supervisors) that forwards a call to the main process drops its
+    translation: the lookup it holds is closed with it."""
+    from systrace.translate.tracee import LiveTracee
+    from systrace.translate.translator import translate
+
+    path = Path_(str(target))
+    translation = translate("openat", (2**64 - 100, path.address, os.O_RDONLY, 0, 0, 0),
+                            LiveTracee(os.getpid(), os.getpid()), keep_probe=True)
+    probe = translation.open_probe
+    assert os.readlink(f"/proc/self/fd/{probe}") == str(target)
+    del translation
+    assert not os.path.exists(f"/proc/self/fd/{probe}")

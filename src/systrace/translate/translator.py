@@ -91,6 +91,12 @@ class Translated:
             os.close(self.open_probe)
             self.open_probe = -1
 
+    def __del__(self) -> None:  # a translation dropped unanswered (a replica forwards its call)
+        try:
+            self.release()
+        except (OSError, AttributeError):
+            pass
+
     def __getstate__(self) -> dict[str, object]:  # (a helper's translation: no descriptor crosses)
         state = {name: getattr(self, name) for name in self.__slots__}
         state["open_probe"] = -1
