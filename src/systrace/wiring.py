@@ -266,7 +266,7 @@ def _build_mode(options: argparse.Namespace, log: Log, explicit_log: bool, comma
                           reporter=reporter, use_aliases=not options.no_aliases, relay=relay)
         return session, base_plan(abi.RET_USER_NOTIF if explicit_log else abi.RET_ALLOW)
 
-    from .decide.modes import Enforce, Learn, Observer
+    from .decide.enforce import Enforce
     from .decide.policy import PolicyDecider
     from .policy.compile import kernel_plan
 
@@ -289,6 +289,8 @@ def _build_mode(options: argparse.Namespace, log: Log, explicit_log: bool, comma
         fallback = Enforce(kill=options.kill_on_violation)
         plan = kernel_plan(with_detached(reachable_policies(store, command_path)))
     elif options.learn:
+        from .decide.modes import Learn, Observer  # only when learning (start-up time)
+
         fallback = Learn(store, use_aliases, add_base=options.add_base)
         fallback.policy_for = decider.policy_for
         deciders.insert(0, Observer(fallback))
