@@ -141,7 +141,19 @@ def user_variables() -> dict[str, str]:
 
 def argument_names(syscall: str) -> frozenset[str] | None:
     """The argument names rules on `syscall` (or an alias) can test, as the translators
-    name them; "" gives every name any call has. None: unknown, not checked."""
+    name them; "" gives every name any call has. None: unknown, not checked. Asked for
+    each rule a policy file has: kept (the tables it reads never change)."""
+    names = _ARGUMENT_NAMES.get(syscall, _UNKNOWN)
+    if names is _UNKNOWN:
+        names = _ARGUMENT_NAMES[syscall] = _argument_names(syscall)
+    return names  # type: ignore[return-value]
+
+
+_ARGUMENT_NAMES: dict[str, frozenset[str] | None] = {}
+_UNKNOWN = object()
+
+
+def _argument_names(syscall: str) -> frozenset[str] | None:
     from .translate import aliases
     from .translate.table import TRANSLATORS, arg_names  # from the system call facts table
 
