@@ -2,7 +2,7 @@
 """Start-up of `systrace -a true` and `systrace --permit-all true`, side by side for
 several source trees (issue 16: unchanged or better than 36 ms over `true`, installed).
 
-    python3 bench/startup.py [--runs 30] [--src DIR ...]
+    python3 bench/startup.py [--runs 30] [--src DIR ...] [--venv DIR ...]
 
 Runs systrace as its console script does (`python3 -S -c "from systrace.cli import entry;
 entry()"` with PYTHONPATH=DIR/src, its bytecode compiled once as an install does): -S
@@ -10,7 +10,9 @@ leaves out this machine's site hooks (a .pth file here imports certifi, 40 ms), 
 installed venv does. The runs of every tree are
 interleaved, so a loaded machine slows them alike; prints the median wall time and CPU
 time (user + system, systrace and its tracee, from wait4) over `true`, and the
-interpreter's own (`python3 -S -c pass`). Timing is never asserted by tests.
+interpreter's own (`python3 -S -c pass`). --venv runs the `systrace` a virtual
+environment has installed (issue 16's measure: `pip install .` into a fresh venv). Timing
+is never asserted by tests.
 """
 
 from __future__ import annotations
@@ -45,8 +47,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=30)
     parser.add_argument("--src", action="append", type=Path, help="a source tree (default: this one)")
+    parser.add_argument("--venv", action="append", type=Path, default=[],
+                        help="a virtual environment systrace is installed in (`pip install .`): its bin/systrace")
     options = parser.parse_args()
-    trees = options.src or [HERE.parent]
+    trees = options.src or ([] if options.venv else [HERE.parent])
     true = shutil.which("true") or "/bin/true"
     scratch = Path(tempfile.mkdtemp(prefix="startup-"))
     policies = str(scratch / "policies")
@@ -63,6 +67,12 @@ def main() -> None:
         once(base + ["-d", policies, "-A", true], env)  # the policy `-a` runs with
         configs[f"{tree}: -a true"] = (base + ["-d", policies, "-a", true], env)
         configs[f"{tree}: --permit-all true"] = (base + ["--permit-all", true], env)
+    clean = {key: value for key, value in os.environ.items() if key not in ("PYTHONPATH", "PYTHONDONTWRITEBYTECODE")}
+    for venv in options.venv:
+        base = [str(venv / "bin" / "systrace")]
+        once(base + ["-d", policies, "-A", true], clean)
+        configs[f"{venv} (installed): -a true"] = (base + ["-d", policies, "-a", true], clean)
+        configs[f"{venv} (installed): --permit-all true"] = (base + ["--permit-all", true], clean)
     times: dict[str, list[tuple[float, float]]] = {label: [] for label in configs}
     for _ in range(options.runs):
         for label, (argv, env) in configs.items():
