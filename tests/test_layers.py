@@ -1,8 +1,8 @@
 """The layering of shared/DESIGN.md holds (issue 16, item 1): no module imports from a
 layer above its own. The layer order is read from README's ```layers block (the
 developers' copy of DESIGN.md's layer list, with every module placed); every module is
-imported, and every import it makes, at the top, inside a function or under
-TYPE_CHECKING, is checked."""
+imported, and every import it makes, at the top, inside a function, under
+TYPE_CHECKING or through lazy("systrace.X"), is checked."""
 
 from __future__ import annotations
 
@@ -61,7 +61,11 @@ def imported_by(path: Path) -> list[tuple[int, str]]:
     package = module if path.name == "__init__.py" else module.rpartition(".")[0]
     found = []
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.Import):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "lazy" \
+                and node.args and isinstance(node.args[0], ast.Constant) \
+                and str(node.args[0].value).split(".")[0] == "systrace":
+            found.append((node.lineno, str(node.args[0].value)))  # lazy("systrace.X"): imported at first use
+        elif isinstance(node, ast.Import):
             found += [(node.lineno, alias.name) for alias in node.names if alias.name.split(".")[0] == "systrace"]
         elif isinstance(node, ast.ImportFrom):
             if node.level:

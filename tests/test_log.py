@@ -14,6 +14,7 @@ from pathlib import Path
 
 from conftest import ROOT, TIMEOUT, base_env, run, systrace_argv
 
+from systrace.decide import DENY, PERMIT, Chain, Decision
 from systrace.translate.filename import NONEXISTENT
 
 MISSING_SYSLOG = {"SYSTRACE_SYSLOG_SOCKET": "/nonexistent/log"}
@@ -233,3 +234,139 @@ def test_every_json_field_is_documented(tmp_path: Path) -> None:
     decisions = [r for r in records if r["event"] == "decision"]
     assert any(r["args"] and {"name", "value"} == set(r["args"][0]) for r in decisions)
     assert any(r["verdict"] == "deny" for r in decisions)  # the learned run did not read /etc/passwd
+
+
+# -- the record's cost (issue 16: < 5 µs): what it is written as must not change ----------
+TRICKY = ["/etc/hostname", 'a "quoted" \\ name', "line\nbreak\rcr", "\x1b[31mred\x7f", "caf\u00e9 \u2028 \u0085",
+          "bad \udcff\udc80 bytes", "", "tab\there"]
+
+
+def _records(json_lines: bool, calls: list, decisions: list) -> list[str]:
+    """The lines a Session writes for each (call, decision), in-process, through a pipe."""
+    from systrace.log import FdSink, Log
+    from systrace.session import Session
+
+    read_end, write_end = os.pipe()
+    session = Session(log=Log([FdSink(write_end, "test", json_lines, owned=True)]), chain=Chain([]))
+    for call, decision in zip(calls, decisions, strict=True):
+        session.log_decision(call, decision)
+    session.log.close()
+    with os.fdopen(read_end, "rb") as handle:
+        return handle.read().decode("ascii" if json_lines else "utf-8", "surrogateescape").splitlines()
+
+
+def _call(exe: str = "/usr/bin/cat", args: tuple = (("filename", "/etc/hostname"),), tgid: int = 100,
+          ppid: int = 99, reason: object = None, nr: int = 257, asked_as: tuple | None = None):
+    from systrace.call import Call
+    from systrace.kernel.notify import Notification
+
+    call = Call(Notification(1, tgid + 1, 0, nr, 0xC000003E, 0, (0,) * 6), tgid, ppid, exe, 0, 0)
+    call.translated, call.arg_count, call.reason, call.asked_as = args, 4, reason, asked_as
+    return call
+
+
+
+def _varied_calls() -> tuple[list, list]:
+    """Calls that differ from the one before in one part at a time (the parts a record
+    keeps between calls must follow each change), with every kind of value escaping knows."""
+    calls, decisions = [], []
+    permit, deny, denied_eacces = (Decision(PERMIT, log=True, source="policy"), Decision(DENY, log=True, source="t"),
+                                   Decision(DENY, 13, log=True, source="enforce"))
+    for value in TRICKY:
+        calls.append(_call(args=(("filename", value), ("oflags", "ro"))))
+        decisions.append(permit)
+    for exe in TRICKY[1:4]:
+        calls.append(_call(exe=exe))
+        decisions.append(deny)
+    calls += [_call(tgid=7), _call(ppid=8), _call(nr=2), _call(args=()), _call(reason="why\nnot \"so\""),
+              _call(reason=TRICKY[5]), _call(asked_as=("fsread", (("filename", "/x\ny"),))), _call()]
+    decisions += [permit, permit, permit, denied_eacces, deny, deny, permit, permit]
+    return calls, decisions
+
+
+def test_text_records_are_the_question_line() -> None:
+    """Each text record is `VERDICT user: U, prog: ` and the question line built from the
+    Question, for calls whose values and processes change one part at a time."""
+    from systrace.decide.reporting import Reporter
+    from systrace.log import Log
+    from systrace.policy.escaping import escape
+
+    calls, decisions = _varied_calls()
+    lines = _records(False, calls, decisions)
+    reporter = Reporter(Log([]))  # numbers policies as the session's did: in order of first appearance
+    expected = []
+    for call, decision in zip(calls, decisions, strict=True):
+        verdict = "deny[eacces]" if decision.errno == 13 else decision.verdict
+        line = f"systrace: {verdict} user: {escape(reporter.user_name(0))}, prog: {reporter.question(call).line()}"
+        if call.reason:
+            line += f" ({escape(str(call.reason))})"
+        expected.append(line.replace("\u2028", "\\u2028").replace("\u0085", "\\x85"))
+    assert lines == expected
+    assert all("\n" not in line and "\x1b" not in line for line in lines)
+
+
+def test_json_records_are_what_json_writes() -> None:
+    """Each JSON decision record is, byte for byte after its time, what json.dumps writes
+    for its fields (raw values, ASCII), whatever the values and their changes."""
+    calls, decisions = _varied_calls()
+    records = _records(True, calls, decisions)
+    texts = [line.removeprefix("systrace: ") for line in _records(False, calls, decisions)]
+    for line, call, decision, text in zip(records, calls, decisions, texts, strict=True):
+        fields = {"message": text.replace("\\u2028", "\u2028").replace("\\x85", "\u0085"), "event": "decision",
+                  "verdict": decision.verdict, "errno": 0 if decision.verdict == "permit" else decision.errno,
+                  "source": decision.source, "user": "root", "pid": call.tgid, "tid": call.tid, "ppid": call.ppid,
+                  "binary": call.exe, "policy": call.exe, "syscall": call.name, "nr": call.nr,
+                  "args": [{"name": name, "value": value} for name, value in call.translated], "reason": call.reason}
+        head, rest = line.split(", ", 1)
+        assert re.fullmatch(r'\{"time": \d+\.\d{6}', head)
+        assert "{" + rest == json.dumps(fields, ensure_ascii=True, separators=(", ", ": "), default=str)
+
+
+def test_a_json_value_of_another_type_is_written_as_json_writes_it() -> None:
+    """A field of a type the record's fast path does not expect (a reason that is not a
+    str) takes json's own path: the record is still exact."""
+    class Reason:
+        def __str__(self) -> str:
+            return 'a "reason"\n'
+
+    call = _call(reason=Reason())
+    record = json.loads(_records(True, [call], [Decision(DENY, log=True, source="t")])[0])
+    assert record["reason"] == 'a "reason"\n' and record["message"].endswith('(a \\"reason\\"\\n)')
+
+
+def test_the_json_encoder_writes_what_json_writes() -> None:
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from systrace.log import json_encoders
+
+    encoders = json_encoders()
+    scalars = (st.none() | st.booleans() | st.integers() | st.floats() | st.text()
+               | st.text(alphabet=st.characters(min_codepoint=0xDC80, max_codepoint=0xDCFF)))
+    values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=4) | st.tuples(inner, inner)
+                          | st.dictionaries(st.text(max_size=5) | st.integers(), inner, max_size=4), max_leaves=12)
+
+    @settings(max_examples=300, deadline=None)
+    @given(values)
+    def agree(value: object) -> None:
+        assert encoders.value(value) == json.dumps(value, ensure_ascii=True, separators=(", ", ": "), default=str)
+        if isinstance(value, str):
+            assert encoders.text(value) == json.dumps(value)
+
+    agree()
+
+
+def test_control_characters_in_any_message_are_escaped() -> None:
+    """The sink's own escaping, on messages no caller escaped: ASCII control characters
+    (the fast path) and the other characters that are not printable."""
+    from systrace.log import FdSink, Log
+
+    read_end, write_end = os.pipe()
+    log = Log([FdSink(write_end, "test", False, owned=True)])
+    for message in ("plain", "a\nb\rc\x00d\x1b[0m\x7f", "caf\u00e9\u2028x\u0085y\udcff"):
+        log.message(message)
+    log.close()
+    with os.fdopen(read_end, "rb") as handle:
+        lines = handle.read().decode("utf-8").splitlines()
+    assert lines == ["systrace: plain", "systrace: a\\nb\\rc\\x00d\\x1b[0m\\x7f",
+                     "systrace: caf\u00e9\\u2028x\\x85y\\xff"]

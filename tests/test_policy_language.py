@@ -322,3 +322,19 @@ def test_an_echoed_line_is_short_inert_and_the_caret_is_under_the_error(before: 
     assert len(shown) <= 4 + SHOWN_WIDTH + 6
     offset = caret.index("^")
     assert shown[offset:].startswith(printable(bad).expandtabs(8)[:1] or "")
+
+
+@pytest.mark.parametrize("body", [" permit", "permit", " \tdeny\t ", " ask", " kill"])
+def test_a_plain_verdict_parses_as_its_tokens_would(body: str) -> None:
+    """The fast path for `permit` alone (most lines of a learned policy, start-up time)
+    gives the rule the full parser gives for a line that only differs by what follows."""
+    parser = Parser()
+    verdict = body.strip()
+    assert parser.parse_rule(body, "native", "read") == ast.Rule("native", "read", None, ast.Action(verdict))
+    assert parser.parse_rule(f"{body} log", "native", "read").action == ast.Action(verdict, log=True)
+
+
+@pytest.mark.parametrize("body", ["\u00a0permit", " permit permit", " permit\u2028", " Permit"])
+def test_what_is_not_a_plain_verdict_is_still_checked(body: str) -> None:
+    with pytest.raises(PolicyError):
+        Parser().parse_rule(body, "native", "read")

@@ -69,3 +69,45 @@ def test_post_init_validates() -> None:
     assert Checked(1).value == 1
     with pytest.raises(ValueError, match="negative"):
         Checked(-1)
+
+
+@pytest.mark.parametrize(("fields", "defaults"), [((), ()), (("a",), ()), (("a", "b"), (2,)),
+                                                  (("x", "y", "z", "w"), (None, [], 0)), (("name", "cls"), ("n", "c"))])
+def test_the_base_class_is_what_namedtuple_builds(fields: tuple[str, ...], defaults: tuple) -> None:
+    """record.py builds its classes without namedtuple's eval (start-up time): what they
+    do must be namedtuple's, field by field."""
+    import pickle
+    from collections import namedtuple
+
+    from systrace.record import _namedtuple
+
+    ours, theirs = _namedtuple("T", fields, defaults), namedtuple("T", fields, defaults=defaults)
+    values = tuple(range(len(fields)))
+    for attribute in ("_fields", "_field_defaults", "__match_args__", "__doc__"):
+        assert getattr(ours, attribute) == getattr(theirs, attribute)
+    assert ours.__new__.__defaults__ == theirs.__new__.__defaults__ and ours.__new__.__doc__ == theirs.__new__.__doc__
+    for made in (lambda cls: cls(*values), lambda cls: cls(**dict(zip(fields, values, strict=True))),
+                 lambda cls: cls._make(values)):
+        one, other = made(ours), made(theirs)
+        assert tuple(one) == tuple(other) and repr(one) == repr(other) and one._asdict() == other._asdict()
+        assert [getattr(one, field) for field in fields] == [getattr(other, field) for field in fields]
+        if fields:
+            assert tuple(one._replace(**{fields[0]: "new"})) == tuple(other._replace(**{fields[0]: "new"}))
+        with pytest.raises(ValueError, match="unexpected field names"):
+            one._replace(nonexistent=1)
+    with pytest.raises(TypeError):
+        ours(*values, "one too many")
+    if len(fields) > len(defaults):
+        with pytest.raises(TypeError):
+            ours()
+    assert pickle.loads(pickle.dumps(Point(4, 5))) == Point(4, 5)  # (a FUSE helper's result is pickled)
+    with pytest.raises(AttributeError):
+        ours(*values).__dict__  # noqa: B018 - no instance dict: slots
+
+
+def test_field_names_are_checked() -> None:
+    from systrace.record import _namedtuple
+
+    for fields in (("_private",), ("not an identifier",), ("a", "a")):
+        with pytest.raises(ValueError):
+            _namedtuple("T", fields, ())

@@ -40,12 +40,21 @@ def _columns() -> int:
         return 80
 
 
+def _untranslated() -> None:
+    """argparse passes each of its messages through gettext, and every gettext lookup
+    imports locale and searches the disk for message catalogues (2-3 ms of start-up).
+    Python ships no catalogue for argparse's messages, so they are used as they are."""
+    argparse._ = lambda message: message  # type: ignore[attr-defined]
+    argparse.ngettext = lambda singular, plural, count: singular if count == 1 else plural  # type: ignore[attr-defined]
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         raise UsageError(message)
 
 
 def build_parser() -> argparse.ArgumentParser:
+    _untranslated()
     parser = _Parser(prog="systrace", usage=USAGE, formatter_class=_Formatter,
                      description="Run a command under system call policies (seccomp user notification).")
     parser.add_argument("-V", action="version", version=f"systrace {__version__} (Linux, seccomp user notification)")

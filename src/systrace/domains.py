@@ -20,13 +20,14 @@ import errno
 import os
 
 from .kernel import procfs
-from .kernel.landlock_domain import Domain
 from .kernel.libc import pidfd_getfd
 from .processes import PerProcess
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
 if TYPE_CHECKING:
     from collections.abc import Callable
+
+    from .kernel.landlock_domain import Domain
 
 UNKNOWN = "unknown"  # a domain systrace cannot copy: emulated calls are refused
 RESTRICT_LOG_FLAGS = 0x7  # LANDLOCK_RESTRICT_SELF_LOG_* (ABI 7): logging only, no access
@@ -77,6 +78,10 @@ class Domains:
         """Before a permitted landlock_restrict_self runs: copy the new domain. 0 lets the
         call run; otherwise the errno to answer without running it (the kernel's own
         answer: the tracee's domain does not change)."""
+        # imported at the first restriction (its threads and queues cost start-up time);
+        # a Domain exists only after one
+        from .kernel.landlock_domain import Domain
+
         current = self.of(tgid, ppid)
         if not self.active:
             self._activate()
@@ -146,6 +151,8 @@ class Domains:
 
     def _sweep(self) -> None:
         """Stop the copies no live process is in (nor any copy nested in one of them)."""
+        from .kernel.landlock_domain import Domain
+
         used: set[int] = set()
         for value in self._of.live_values():
             while isinstance(value, Domain):

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import errno
 import os
-import pickle
 import select
 import signal
 import time
@@ -19,27 +18,34 @@ from .decide import DENY, EMULATE_OPEN, EMULATE_PATH, EMULATE_SEND, EMULATE_SOCK
 from .domains import UNKNOWN, Domains
 from .kernel import offload, procfs
 from .kernel.emulate_identity import EmulationError, tracee_identity
-from .kernel.emulate_path import PathCall, creates, uses_access_identity
 from .kernel.libc import pidfd_send_signal, tgkill
 from .kernel.mounts import MountTable, below
 from .kernel.offload import Offloaded
-from .kernel.send import Outcome, PendingSend, SendCall
-from .kernel.sockets import Pending, socket_call
 from .kernel.syscalls_x86_64 import SYSCALLS
 from .kernel.wakeup import WakeHere
 from .kernel.worker import Deferred, open_without_blocking
+from .lazy import lazy
 from .translate.filename import NONEXISTENT
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from .kernel import emulate_path as path_calls
+    from .kernel import send as sends
+    from .kernel import sockets as socket_calls
+    from .kernel.emulate_path import PathCall
     from .kernel.landlock_domain import Domain
     from .kernel.listening import Listener
     from .kernel.notify import Notification
+    from .kernel.send import Outcome, PendingSend, SendCall
+    from .kernel.sockets import Pending
     from .session import Session
     from .translate.translator import Translated
-
+else:  # imported when first needed: most runs never use them (start-up time)
+    path_calls = lazy("systrace.kernel.emulate_path")
+    sends = lazy("systrace.kernel.send")
+    socket_calls = lazy("systrace.kernel.sockets")
 
 SIGNAL_CHECK_MS = 10  # how often a thread waiting on a helper's call is looked at for signals
 ERESTARTSYS = 512  # the kernel's "interrupted: restart if SA_RESTART, else EINTR"
@@ -320,17 +326,19 @@ class Effects:
             return
         translation = translation_of(call)
         checked = [value for name, value in translation.args if name in ("filename", "fd")]
-        status = self.session.processes.credentials_status(notif.pid, creates(call.name))
+        status = self.session.processes.credentials_status(notif.pid, path_calls.creates(call.name))
         try:
-            identity = tracee_identity(status, notif.pid, uses_access_identity(call.name, call.args))
+            identity = tracee_identity(status, notif.pid, path_calls.uses_access_identity(call.name, call.args))
             identity.domain = domain
-            path_call = PathCall(call.name, notif.pid, call.tgid, call.args, translation.targets, checked,
-                                 translation.open_root, identity, translation.tails, translation.proc_pins)
+            path_call = path_calls.PathCall(call.name, notif.pid, call.tgid, call.args, translation.targets,
+                                            checked, translation.open_root, identity, translation.tails, translation.proc_pins)
         except EmulationError as error:
             self._emulation_refused(notif, call, error.errno, str(error))
             return
         if any(isinstance(target, bytes) and self.may_block(target) for target in translation.targets):
-            # it may wait on a FUSE daemon: a helper does it
+            # it may wait on a FUSE daemon: a helper does it (pickle imported here, before its fork)
+            import pickle
+
             self.offload(notif, lambda: pickle.dumps(_run_path_call(path_call)),
                          lambda notif, output: self._finish_path_call(notif, call, path_call, pickle.loads(output)))
             return
@@ -388,14 +396,14 @@ class Effects:
             self._emulation_refused(notif, call, errno.EACCES, "a unix socket on a FUSE mount")
             return
         try:
-            result = socket_call(call.name, pidfd, translation.sockfd, address, notif.id, identity,
-                                 translation.sockaddr_path, notif.pid, translation.open_root)
+            result = socket_calls.socket_call(call.name, pidfd, translation.sockfd, address, notif.id, identity,
+                                              translation.sockaddr_path, notif.pid, translation.open_root)
         except EmulationError as error:
             self._emulation_refused(notif, call, error.errno, str(error))
             return
         finally:
             os.close(pidfd)
-        if isinstance(result, Pending):
+        if isinstance(result, socket_calls.Pending):
             self.pending_callers[result.fd] = call.tgid
             self.pending[result.fd] = result
             self.poller.register(result.fd, select.POLLIN)
@@ -425,8 +433,8 @@ class Effects:
         try:
             identity = tracee_identity(status, notif.pid)
             identity.domain = domain
-            send = SendCall(call.name, notif.pid, call.tgid, call.args, translation.send_names,
-                            translation.sockaddr_path, translation.open_root, identity, status)
+            send = sends.SendCall(call.name, notif.pid, call.tgid, call.args, translation.send_names,
+                                  translation.sockaddr_path, translation.open_root, identity, status)
             pidfd = os.pidfd_open(call.tgid)
         except EmulationError as error:
             self._emulation_refused(notif, call, error.errno, str(error))
@@ -440,7 +448,7 @@ class Effects:
             return
         finally:
             os.close(pidfd)
-        if isinstance(outcome, PendingSend):  # it waits: a helper sends, we keep serving
+        if isinstance(outcome, sends.PendingSend):  # it waits: a helper sends, we keep serving
             for watched in outcome.fds():
                 self.pending_sends[watched] = (outcome, send)
                 self.poller.register(watched, select.POLLIN)

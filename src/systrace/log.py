@@ -24,7 +24,12 @@ import time
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
 if TYPE_CHECKING:
+    import _socket
     from collections.abc import Callable
+
+    # a record's fields: a dict, or (records written once per call, decide/reporting.py)
+    # the JSON members the caller wrote, JsonEncoders.text escaping each value
+    Fields = dict[str, object] | str
 
 SYSLOG_SOCKET = "/dev/log"
 SYSLOG_PRIORITY = 10 * 8 + 5  # LOG_AUTHPRIV | LOG_NOTICE, as the original
@@ -37,11 +42,49 @@ class SinkFailed(Exception):
     """The sink cannot be written any more (the message says why)."""
 
 
-def _json_encoder() -> Callable[[object], str]:
-    import json  # only for JSON logs (start-up time)
+class JsonEncoders:
+    """How JSON records are written: raw values, JSON-escaped, ASCII (a byte that was not
+    UTF-8, surrogateescape, becomes a \\udcNN escape: still valid JSON), separators
+    ", " and ": ", anything JSON cannot write as str(value). Built with the first JSON
+    sink (json is imported only then: start-up time)."""
 
-    # ASCII: a byte that was not UTF-8 (surrogateescape) becomes a \\udcNN escape, still valid JSON
-    return json.JSONEncoder(ensure_ascii=True, default=str, separators=(", ", ": ")).encode
+    def __init__(self) -> None:
+        import json
+        from json import encoder
+
+        self.string: Callable[[str], str] = encoder.encode_basestring_ascii
+        make = getattr(encoder, "c_make_encoder", None)  # (json's C part; not in typeshed)
+        if make is not None:  # made once, not once a record as JSONEncoder.encode does
+            chunks = make({}, str, self.string, None, ": ", ", ", False, False, True)
+            self.value: Callable[[object], str] = lambda value: "".join(chunks(value, 0))
+        else:
+            self.value = json.JSONEncoder(ensure_ascii=True, default=str, separators=(", ", ": ")).encode
+
+    def text(self, value: object) -> str:
+        """A JSON string for a str; anything else as `value` writes it."""
+        return self.string(value) if type(value) is str else self.value(value)  # type: ignore[arg-type]
+
+
+_json: JsonEncoders | None = None
+
+
+def json_encoders() -> JsonEncoders:
+    global _json
+    if _json is None:
+        _json = JsonEncoders()
+    return _json
+
+
+_CONTROL_BYTES = bytes(range(0x20)) + b"\x7f"
+
+
+def _text_record(message: str) -> bytes:
+    """`systrace: MESSAGE` and a newline, the message on one line (_one_line)."""
+    if message.isascii():  # the common case, tested without looking at each character in Python
+        data = message.encode("ascii")
+        if len(data.translate(None, _CONTROL_BYTES)) == len(data):
+            return b"systrace: " + data + b"\n"
+    return f"systrace: {_one_line(message)}\n".encode("utf-8", "backslashreplace")
 
 
 def _one_line(message: str) -> str:
@@ -72,15 +115,22 @@ class Sink:
 
     def __init__(self, json_lines: bool):
         self.json_lines = json_lines
-        self._encode = _json_encoder() if json_lines else None
+        self._json = json_encoders() if json_lines else None
         self.lost = 0  # records dropped because the sink could not take them in time
 
-    def format(self, message: str, fields: dict[str, object]) -> str:
-        if self._encode is None:
-            return f"systrace: {_one_line(message)}\n"
-        return self._encode({"time": round(time.time(), 6), "message": message, **fields}) + "\n"
+    def record(self, message: str, fields: Fields) -> bytes:
+        """The record's bytes: a text line, or a JSON line with the time, the message and
+        the fields (raw values, JSON-escaped; a str: the members as the caller wrote them)."""
+        json = self._json
+        if json is None:
+            return _text_record(message)
+        if type(fields) is not str:
+            fields = json.value(fields)[1:-1]  # type: ignore[arg-type]
+        separator = ", " if fields else ""
+        return (f'{{"time": {time.time():.6f}, "message": {json.text(message)}{separator}{fields}}}\n'
+                ).encode("ascii")
 
-    def write(self, message: str, fields: dict[str, object]) -> None:
+    def write(self, message: str, fields: Fields) -> None:
         """Raises SinkFailed when the sink is gone for good."""
         raise NotImplementedError
 
@@ -111,8 +161,8 @@ class FdSink(Sink):
             return 0
         return os.write(self.fd, data)
 
-    def write(self, message: str, fields: dict[str, object]) -> None:
-        data = self.format(message, fields).encode("utf-8", "backslashreplace")
+    def write(self, message: str, fields: Fields) -> None:
+        data = self.record(message, fields)
         if self.buffer:
             self.flush()
             if self.buffer:
@@ -169,14 +219,16 @@ class FdSink(Sink):
 
 
 class SocketSink(FdSink):
-    """A stream socket (stderr that is a socket), sent to with MSG_DONTWAIT."""
+    """A stream socket (stderr that is a socket), sent to with MSG_DONTWAIT. Sockets here
+    are _socket's, the C module under socket: `socket` itself costs milliseconds of
+    start-up (its enums), for every run that logs to syslog."""
 
-    def __init__(self, sock, name: str, json_lines: bool):
-        import socket
+    def __init__(self, sock: _socket.socket, name: str, json_lines: bool):
+        import _socket
 
         super().__init__(sock.fileno(), name, json_lines, owned=False)
         self.sock = sock
-        self._dontwait = socket.MSG_DONTWAIT | socket.MSG_NOSIGNAL
+        self._dontwait = _socket.MSG_DONTWAIT | _socket.MSG_NOSIGNAL
 
     def _send(self, data: bytes | bytearray) -> int:
         return self.sock.send(data, self._dontwait)
@@ -192,10 +244,10 @@ class SyslogSink(SocketSink):
     syslog socket."""
 
     def __init__(self, path: str | None = None):
-        import socket
+        import _socket
 
         path = path or os.environ.get("SYSTRACE_SYSLOG_SOCKET") or SYSLOG_SOCKET
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC | socket.SOCK_NONBLOCK)
+        sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_DGRAM | _socket.SOCK_CLOEXEC | _socket.SOCK_NONBLOCK)
         try:
             sock.connect(path)
         except OSError:
@@ -206,7 +258,7 @@ class SyslogSink(SocketSink):
         self._second = -1
         self._stamp = ""
 
-    def write(self, message: str, fields: dict[str, object]) -> None:
+    def write(self, message: str, fields: Fields) -> None:
         now = int(time.time())
         if now != self._second:  # strftime once a second, not once a record
             self._second, self._stamp = now, time.strftime("%b %e %H:%M:%S", time.localtime(now))
@@ -237,9 +289,9 @@ def stderr_sink(json_lines: bool) -> Sink:
     if stat.S_ISREG(mode):
         return FdSink(fd, "stderr", json_lines, owned=False)
     if stat.S_ISSOCK(mode):
-        import socket
+        import _socket
 
-        return SocketSink(socket.socket(fileno=os.dup(fd)), "stderr", json_lines)
+        return SocketSink(_socket.socket(fileno=os.dup(fd)), "stderr", json_lines)
     try:
         own = os.open(f"/proc/self/fd/{fd}", os.O_WRONLY | os.O_NOCTTY | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError:
@@ -279,13 +331,19 @@ class Log:
         self.failures: list[str] = []  # "SINK: why", reported as they happen and at exit
         self._lost_before = 0  # records dropped by sinks that failed since
         self.notes: list[tuple[str, str, str]] = []  # (sink, why, what) to say before the first record
+        self.structured = False  # does any sink write the fields (JSON)? If not, callers may leave them out
+        self._sinks_changed()
 
-    @property
-    def structured(self) -> bool:
-        """Does any sink write the fields (JSON)? If not, callers may leave them out."""
-        return self.json_lines or any(sink.json_lines for sink in self.sinks)
+    def _sinks_changed(self) -> None:
+        # an attribute, not a property: read once per logged call
+        self.structured = self.json_lines or any(sink.json_lines for sink in self.sinks)
 
     def message(self, message: str, **fields: object) -> None:
+        self.write(message, fields)
+
+    def write(self, message: str, fields: Fields) -> None:
+        """A record: its fields as a dict, or as the JSON members the caller wrote (each
+        value written by json_encoders().text: decide/reporting.py, once per call)."""
         if self.notes:
             self._say_notes()
         taken = False
@@ -312,11 +370,12 @@ class Log:
             replacement = self._next_sink()
             if replacement is not None:
                 self.sinks.append(replacement)
+                self._sinks_changed()
         where = ", ".join(sink.name for sink in self.sinks) or "nowhere (records are counted)"
         for sink, why, what in notes:
             self.message(f"{what} ({why}): logging to {where}", event="log-error", sink=sink, reason=why)
 
-    def _replace(self, failed: list[tuple[Sink, str]], message: str, fields: dict[str, object]) -> bool:
+    def _replace(self, failed: list[tuple[Sink, str]], message: str, fields: Fields) -> bool:
         """Drop the failed sinks, say so once on the next one, and give it this record."""
         taken = False
         for sink, reason in failed:
@@ -333,6 +392,7 @@ class Log:
             self.failures.append(f"{sink.name}: {reason}")
             if replacement is not None:
                 self.sinks.append(replacement)
+            self._sinks_changed()
             self.message(note, event="log-error", sink=sink.name, reason=reason)
         for sink in self.sinks:
             try:

@@ -17,7 +17,15 @@ like any object, `__post_init__` validation, and immutability. Methods and prope
 
 from __future__ import annotations
 
-from collections import namedtuple
+import sys
+from operator import itemgetter
+from types import FunctionType
+
+try:
+    from _collections import _tuplegetter  # type: ignore[import-not-found]  # what namedtuple uses (C)
+except ImportError:  # another Python
+    def _tuplegetter(index: int, doc: str) -> property:
+        return property(itemgetter(index), doc=doc)
 
 _NOT_COPIED = frozenset(("__dict__", "__weakref__", "__annotations__", "__module__", "__qualname__"))
 
@@ -45,7 +53,7 @@ else:
 def _record(cls: type) -> type:
     fields = list(cls.__dict__.get("__annotations__", {}))
     defaults = [cls.__dict__[name] for name in fields if name in cls.__dict__]
-    base = namedtuple(cls.__name__, fields, defaults=defaults)  # type: ignore[misc]  # built at run time
+    base = _namedtuple(cls.__name__, tuple(fields), tuple(defaults))
     namespace = {key: value for key, value in cls.__dict__.items() if key not in _NOT_COPIED and key not in fields}
     namespace.update(__slots__=(), __module__=cls.__module__, __qualname__=cls.__qualname__,
                      __eq__=_eq, __ne__=_ne, __hash__=base.__hash__, __bool__=_true)
@@ -68,3 +76,71 @@ def _eq(self: tuple, other: object) -> bool:
 
 def _ne(self: tuple, other: object) -> bool:
     return not _eq(self, other)
+
+
+# -- namedtuple, without its eval ------------------------------------------------------
+# collections.namedtuple compiles a `__new__` from source for every class (eval: about
+# half of its 40-80 µs, times the 35 classes a run builds). The same function is made
+# here from one compiled template per number of fields, its parameters renamed.
+_TEMPLATES: dict[int, FunctionType] = {}
+_GLOBALS = {"_tuple_new": tuple.__new__, "__builtins__": {}}
+
+
+def _new_function(name: str, fields: tuple[str, ...], defaults: tuple[object, ...]) -> FunctionType:
+    template = _TEMPLATES.get(len(fields))
+    if template is None:
+        params = ", ".join(f"_{index}" for index in range(len(fields)))
+        template = _TEMPLATES[len(fields)] = eval(  # noqa: S307 - our own fixed source, as namedtuple's
+            f"lambda _cls{', ' if params else ''}{params}: _tuple_new(_cls, ({params}{',' if params else ''}))",
+            _GLOBALS)
+    code = template.__code__.replace(co_varnames=("_cls", *fields), co_name="__new__", co_qualname=f"{name}.__new__")
+    function = FunctionType(code, _GLOBALS, "__new__", defaults)
+    function.__doc__ = f"Create new instance of {name}({_arg_list(fields)})"
+    return function
+
+
+def _arg_list(fields: tuple[str, ...]) -> str:
+    return repr(fields).replace("'", "")[1:-1]  # as namedtuple writes them ("a," for one)
+
+
+def _namedtuple(name: str, fields: tuple[str, ...], defaults: tuple[object, ...]) -> type:
+    """What namedtuple(name, fields, defaults=defaults) builds (its methods, as it defines
+    them), for fields that are identifiers not starting with an underscore."""
+    for field in fields:
+        if not field.isidentifier() or field.startswith("_"):
+            raise ValueError(f"record field names must be identifiers not starting with '_': {field!r}")
+    if len(set(fields)) != len(fields):
+        raise ValueError(f"duplicate record field name in {fields}")
+    tuple_new = tuple.__new__
+    repr_format = "(" + ", ".join(f"{field}=%r" for field in fields) + ")"
+
+    @classmethod  # type: ignore[misc]
+    def _make(cls, iterable):
+        result = tuple_new(cls, iterable)
+        if len(result) != len(fields):
+            raise TypeError(f"Expected {len(fields)} arguments, got {len(result)}")
+        return result
+
+    def _replace(self, /, **changes):
+        result = self._make(map(changes.pop, fields, self))
+        if changes:
+            raise ValueError(f"Got unexpected field names: {list(changes)!r}")
+        return result
+
+    def __repr__(self):
+        return self.__class__.__name__ + repr_format % self
+
+    def _asdict(self):
+        return dict(zip(self._fields, self, strict=True))
+
+    def __getnewargs__(self):
+        return tuple(self)
+
+    namespace: dict[str, object] = {
+        "__doc__": f"{name}({_arg_list(fields)})", "__slots__": (), "_fields": fields,
+        "_field_defaults": dict(zip(fields[len(fields) - len(defaults):], defaults, strict=True)),
+        "__new__": _new_function(name, fields, defaults), "_make": _make, "_replace": _replace,
+        "__repr__": __repr__, "_asdict": _asdict, "__getnewargs__": __getnewargs__, "__match_args__": fields}
+    for index, field in enumerate(fields):
+        namespace[field] = _tuplegetter(index, sys.intern(f"Alias for field number {index}"))
+    return type(name, (tuple,), namespace)

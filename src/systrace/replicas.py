@@ -259,6 +259,10 @@ class _ForwardedLog:
     def message(self, message: str, **fields: object) -> None:
         self.link.send(RECORD + json.dumps([message, fields], default=str).encode())
 
+    def write(self, message: str, fields: dict[str, object] | str) -> None:
+        """Log.write: the fields may be JSON members already (decide/reporting.py)."""
+        self.message(message, **(json.loads("{" + fields + "}") if isinstance(fields, str) else fields))
+
 
 def _replica_main(link: socket.socket, slot: mmap.mmap, marks: Marks, session: Session, main: int) -> None:
     signal.pthread_sigmask(signal.SIG_BLOCK, asynchronous_signals())  # systrace's are the main process's

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import errno
 import os
-import pickle
 import select
 
 from .baseline import process_named
@@ -201,6 +200,8 @@ class Supervisor:
     def resolve_elsewhere(self, call: Call) -> None:
         """The call's path crosses a FUSE mount, where a lookup may wait forever: translate
         it in a helper (kernel/offload.py), then serve it again with that translation."""
+        import pickle  # here, before the helper's fork (start-up time: only FUSE paths need it)
+
         name, args, tid, tgid, use_aliases = call.name, call.args, call.tid, call.tgid, self.translate.use_aliases
 
         def job() -> bytes:
@@ -209,6 +210,8 @@ class Supervisor:
         self.effects.offload(call.notif, job, self.serve_resolved)
 
     def serve_resolved(self, notif: Notification, output: bytes) -> None:
+        import pickle
+
         self.resolved[notif.id] = pickle.loads(output)  # our own helper's: trusted
         try:
             self.serve_one(notif)

@@ -141,7 +141,19 @@ def user_variables() -> dict[str, str]:
 
 def argument_names(syscall: str) -> frozenset[str] | None:
     """The argument names rules on `syscall` (or an alias) can test, as the translators
-    name them; "" gives every name any call has. None: unknown, not checked."""
+    name them; "" gives every name any call has. None: unknown, not checked. Asked for
+    each rule a policy file has: kept (the tables it reads never change)."""
+    names = _ARGUMENT_NAMES.get(syscall, _UNKNOWN)
+    if names is _UNKNOWN:
+        names = _ARGUMENT_NAMES[syscall] = _argument_names(syscall)
+    return names  # type: ignore[return-value]
+
+
+_ARGUMENT_NAMES: dict[str, frozenset[str] | None] = {}
+_UNKNOWN = object()
+
+
+def _argument_names(syscall: str) -> frozenset[str] | None:
     from .translate import aliases
     from .translate.table import TRANSLATORS, arg_names  # from the system call facts table
 
@@ -266,7 +278,7 @@ def _build_mode(options: argparse.Namespace, log: Log, explicit_log: bool, comma
                           reporter=reporter, use_aliases=not options.no_aliases, relay=relay)
         return session, base_plan(abi.RET_USER_NOTIF if explicit_log else abi.RET_ALLOW)
 
-    from .decide.modes import Enforce, Learn, Observer
+    from .decide.enforce import Enforce
     from .decide.policy import PolicyDecider
     from .policy.compile import kernel_plan
 
@@ -289,6 +301,8 @@ def _build_mode(options: argparse.Namespace, log: Log, explicit_log: bool, comma
         fallback = Enforce(kill=options.kill_on_violation)
         plan = kernel_plan(with_detached(reachable_policies(store, command_path)))
     elif options.learn:
+        from .decide.modes import Learn, Observer  # only when learning (start-up time)
+
         fallback = Learn(store, use_aliases, add_base=options.add_base)
         fallback.policy_for = decider.policy_for
         deciders.insert(0, Observer(fallback))

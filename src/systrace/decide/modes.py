@@ -1,15 +1,15 @@
-"""The fallbacks that decide a call no rule matched: learn (-A) and enforce (-a)."""
+"""The fallbacks that decide a call no rule matched: learn (-A) and enforce (-a, in
+enforce.py: a run that enforces does not import what learning needs)."""
 
 from __future__ import annotations
-
-import errno
 
 from ..facts import ROWS
 from ..policy import ast
 from ..policy.errors import printable
 from ..policy.match import Unreadable
 from ..policy.printer import rule_text
-from . import DENY, KILL, PERMIT, Decision
+from . import PERMIT, Decision
+from .enforce import Enforce as Enforce  # (its home was here)
 from .generalise import EXCL, MAX_REMEMBERED, NOT_CREATED, NOTED_CALLS, MadeUp, learned_symbol, may_be_made_up
 from .generalise import learned_args as without_descriptor_numbers
 
@@ -21,28 +21,6 @@ if TYPE_CHECKING:
 
     from ..call import Call
     from ..policy.store import Store, StoredPolicy
-
-
-class Enforce:
-    """-a: an unmatched call is denied and logged (or, with --kill-on-violation, its
-    process is killed). The errno is the one a program expects from that call (the facts
-    table's `deny`: EACCES for file access, ENOMEM for memory calls, EPERM otherwise)."""
-
-    reads_arguments_of: frozenset[str] = frozenset()  # by name alone (its denials are logged with them)
-
-    def __init__(self, kill: bool = False):
-        self.decision = Decision(KILL if kill else DENY, errno.EPERM, log=True, source="enforce")
-        self.kill = kill
-        self.by_errno: dict[int, Decision] = {errno.EPERM: self.decision}
-
-    def decide(self, call: Call) -> Decision:
-        row = ROWS.get(call.name)
-        if self.kill or row is None:
-            return self.decision
-        decision = self.by_errno.get(row.deny)
-        if decision is None:
-            decision = self.by_errno[row.deny] = Decision(DENY, row.deny, log=True, source="enforce")
-        return decision
 
 
 class Learn:

@@ -42,7 +42,31 @@ def row(name: str) -> Row | None:
 
 def names_with(**fields: object) -> tuple[str, ...]:
     """The calls whose rows have these field values, in table order."""
+    if len(fields) == 1:  # one field (the baseline's six lists at start-up): one pass for all its values
+        ((field, value),) = fields.items()
+        groups = _BY_FIELD.get(field)
+        if groups is None:
+            groups = _BY_FIELD[field] = _grouped(field)
+        if groups is not None:
+            try:
+                return groups.get(value, ())
+            except TypeError:  # an unhashable value: compared below
+                pass
     return tuple(name for name, r in ROWS.items() if all(getattr(r, k) == v for k, v in fields.items()))
+
+
+_BY_FIELD: dict[str, dict[object, tuple[str, ...]] | None] = {}
+
+
+def _grouped(field: str) -> dict[object, tuple[str, ...]] | None:
+    """The calls by their value of `field`, in table order (None: some value is unhashable)."""
+    lists: dict[object, list[str]] = {}
+    try:
+        for name, r in ROWS.items():
+            lists.setdefault(getattr(r, field), []).append(name)
+    except TypeError:
+        return None
+    return {value: tuple(names) for value, names in lists.items()}
 
 
 def fd_form_key(name: str) -> str:

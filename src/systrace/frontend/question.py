@@ -9,7 +9,7 @@ from __future__ import annotations
 from ..policy.escaping import escape
 from ..record import record
 
-__all__ = ["Question", "escape"]
+__all__ = ["Question", "escape", "question_args", "question_head"]
 
 
 @record
@@ -27,11 +27,19 @@ class Question:
     arg_count: int = 0
 
     def line(self) -> str:
-        head = (
-            f"{escape(self.binary)}, pid: {self.pid}({self.policy_number})[{self.ppid}], "
-            f"policy: {escape(self.policy_name)}, filters: {self.filters}, "
-            f"syscall: {self.emulation}-{self.syscall}({self.nr})"
-        )
-        if not self.args:
-            return f"{head}, args: {self.arg_count}"
-        return head + "".join(f", {name}: {escape(value)}" for name, value in self.args)
+        return question_head(self.binary, self.pid, self.policy_number, self.ppid, self.policy_name, self.filters,
+                             self.emulation, self.syscall, self.nr) + question_args(self.args, self.arg_count)
+
+
+# The line in two parts, without building a Question: a log record writes one per call,
+# and its head repeats call after call (decide/reporting.py keeps each; issue 16).
+def question_head(binary: str, pid: int, policy_number: int, ppid: int, policy_name: str, filters: int,
+                  emulation: str, syscall: str, nr: int) -> str:
+    return (f"{escape(binary)}, pid: {pid}({policy_number})[{ppid}], policy: {escape(policy_name)}, "
+            f"filters: {filters}, syscall: {emulation}-{syscall}({nr})")
+
+
+def question_args(args: tuple[tuple[str, str], ...], arg_count: int) -> str:
+    if not args:
+        return f", args: {arg_count}"
+    return "".join([f", {name}: {escape(value)}" for name, value in args])

@@ -27,7 +27,6 @@ import ctypes
 import errno
 import os
 import signal
-import socket
 import stat
 import struct
 
@@ -39,6 +38,7 @@ from .procfs import same_processes
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
 if TYPE_CHECKING:
+    import socket
     from collections.abc import Callable
 
     from .landlock_domain import Domain
@@ -70,6 +70,8 @@ class Deferred:
 
     def result(self) -> int:
         """Our descriptor for the opened file. Raises EmulationError or OSError."""
+        import socket  # imported by _defer already
+
         try:
             data, fds, _, _ = socket.recv_fds(self.sock, 512, 1)
         except OSError as error:
@@ -229,6 +231,8 @@ def _thread_pidfd(tid: int) -> int:
 
 def _defer(notif_id: int, tid: int, listener_fd: int, job: Callable[[], int], domain: Domain | None = None) -> Deferred:
     """Run `job` in a helper (forked inside the tracee's Landlock `domain` when it has one)."""
+    import socket  # here, before the fork (start-up time: only opens that may wait need it)
+
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
     watch = _thread_pidfd(tid)
 

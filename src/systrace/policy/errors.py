@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import re
 
+from ..lazy import lazy_pattern
+
 SHOWN_WIDTH = 100  # characters of the line shown at most (the caret's context)
-_UNSAFE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f\udc80-\udcff]")
+_UNSAFE = lazy_pattern(r"[\x00-\x08\x0a-\x1f\x7f-\x9f\udc80-\udcff]")  # compiled when first needed
 
 
 def printable(text: str) -> str:

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import re
 
-_SPECIAL = re.compile(r'[\\"\x00-\x1f\x7f\udc80-\udcff]')
+from ..lazy import lazy_pattern
+
+_SPECIAL = lazy_pattern(r'[\\"\x00-\x1f\x7f\udc80-\udcff]')  # compiled when first needed
 _NAMED = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r"}
 
 

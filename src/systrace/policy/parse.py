@@ -59,7 +59,7 @@ class BadEscape(ValueError):
 def unescape(body: str) -> str:
     """The inside of a quoted string: \\\\ \\" \\n \\r \\t \\$ and \\xNN (a raw byte).
     Any other escape raises BadEscape: it was a typo, and would never match."""
-    if "\\" not in body:  # most values (every learned path without one): as written
+    if "\\" not in body:  # nothing to undo (most values)
         return body
     out: list[str] = []
     raw = bytearray()
@@ -93,6 +93,9 @@ def unescape(body: str) -> str:
         index += 1
     flush()
     return "".join(out)
+
+
+_PLAIN_ACTIONS = {verdict: ast.Action(verdict) for verdict in ast.VERDICTS}  # (records: immutable, shared)
 
 
 class _Cursor:
@@ -267,6 +270,9 @@ class Parser:
     # -- rules and expressions ---------------------------------------------------
     def parse_rule(self, text: str, emulation: str = "native", syscall: str = "",
                    fail: Callable[[str, int], PolicyError] | None = None) -> ast.Rule:
+        plain = _PLAIN_ACTIONS.get(text.strip(" \t"))
+        if plain is not None:  # `permit` alone: most lines of a learned policy (its base), parsed as the tokens would be
+            return ast.Rule(emulation, syscall, None, plain)
         cursor = _Cursor(text, fail or self._failer(1, text))
         self._syscall = syscall
         first = cursor.peek()

@@ -28,7 +28,14 @@ import stat
 from . import ast, trust
 from .errors import PolicyError, printable
 from .parse import Parser
-from .printer import file_text, policy_text, rule_text
+
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
+if TYPE_CHECKING:
+    from . import printer
+else:  # only a run that writes or learns rules prints them (start-up time)
+    from ..lazy import lazy
+
+    printer = lazy("systrace.policy.printer")
 
 SYSTEM_DIR = "/etc/systrace"  # paths are plain strings: importing pathlib costs start-up time
 LOCK = ".lock"
@@ -235,9 +242,9 @@ class Store:
     def add_rule(self, stored: StoredPolicy, rule: ast.Rule, before: ast.Rule | None = None) -> bool:
         """Append a rule (or put it just before `before`, so it is evaluated first) unless
         an identical one is there; True if added."""
-        text = rule_text(rule)
+        text = printer.rule_text(rule)
         if stored.rule_texts_at != len(stored.policy.lines):  # changed by other means since
-            stored.rule_texts = {rule_text(existing) for existing in stored.policy.rules}
+            stored.rule_texts = {printer.rule_text(existing) for existing in stored.policy.rules}
         if text in stored.rule_texts:
             stored.rule_texts_at = len(stored.policy.lines)
             return False
@@ -248,7 +255,7 @@ class Store:
             lines.append(rule)
         else:
             lines.insert(position, rule)
-            stored.placed[text] = rule_text(before)  # `before`, now after it
+            stored.placed[text] = printer.rule_text(before)  # `before`, now after it
         stored.rule_texts_at = len(lines)
         stored.added.append(rule)
         return True
@@ -277,13 +284,13 @@ class Store:
         or the policy came from /etc/systrace, a -f file or a file of several policies):
         keep the whole policy in a file beside it, else in $TMPDIR. Returns one message per policy and
         whether anything is lost (not even a rescue file could be written)."""
-        import tempfile  # only on this failure path (start-up time)
-
         messages, lost = [], False
         read_only = [s for s in self.all() if s.added and not s.writable and self.user_dir is not None]
         for stored in self._unsaved() + read_only:
+            import tempfile  # only on this failure path (start-up time: every run ends here)
+
             name = file_name(stored.policy.name)
-            text = policy_text(stored.policy)
+            text = printer.policy_text(stored.policy)
             kept = None
             for directory in (self.user_dir, tempfile.gettempdir()):
                 try:
@@ -330,17 +337,17 @@ class Store:
                 current = ast.PolicyFile()
                 target = ast.Policy(stored.policy.name, stored.policy.emulation)
                 current.policies.append(target)
-            present = {rule_text(rule) for rule in target.rules}
+            present = {printer.rule_text(rule) for rule in target.rules}
             for rule in stored.added:
                 if isinstance(rule, ast.Comment):  # the base's heading (decide/base.py)
                     if rule not in target.lines:
                         target.lines.append(rule)
                     continue
-                text = rule_text(rule)
+                text = printer.rule_text(rule)
                 if text not in present:
                     _place(target.lines, rule, stored.placed.get(text))
                     present.add(text)
-            _atomic_write_at(dir_fd, name, path, file_text(current))
+            _atomic_write_at(dir_fd, name, path, printer.file_text(current))
             stored.path = path
             stored.added.clear()
             stored.placed.clear()
@@ -373,7 +380,7 @@ def _place(lines: list, rule: ast.Rule, before: str | None) -> None:
     """Before the rule whose text is `before` (an answered `ask` rule), else at the end."""
     if before is not None:
         for i, line in enumerate(lines):
-            if isinstance(line, ast.Rule) and rule_text(line) == before:
+            if isinstance(line, ast.Rule) and printer.rule_text(line) == before:
                 lines.insert(i, rule)
                 return
     lines.append(rule)
