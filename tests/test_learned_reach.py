@@ -130,3 +130,27 @@ def test_an_unreadable_argv_is_never_learned_nor_permitted(tmp_path: Path) -> No
     assert systrace("-d", str(policies), "-a", *short, env=env).returncode == 0
     denied = systrace("-d", str(policies), "-a", "-e", *long, env=env)
     assert denied.returncode != 0 and b"syscall: linux-execve(59)" in denied.stderr, denied
+
+
+def test_a_pid_learned_in_a_pid_namespace_names_nothing_outside_it(cbin, tmp_path: Path, outsider: str) -> None:
+    """In a pid namespace of its own a process numbers processes its own way: its child
+    (pid 2 there) was translated by systrace's numbering, as `<outside the run>`, so the
+    rule learned from prlimit64 of its own child let the same binary, run without the
+    namespace, set the limits of any process outside the run. Such a caller's pids are
+    now `<in its pid namespace>` (its own still `<own process>`: abort() replays)."""
+    binary = cbin("reach")
+    policies = tmp_path / "policies"
+    learned = systrace("-d", str(policies), "-A", "unshare", "-Upf", "--map-root-user", binary, "prlimit", "child")
+    if learned.returncode != 0 and b"unshare failed" in learned.stderr:
+        pytest.skip(f"no user and pid namespaces here: {learned.stderr!r}")
+    assert "prlimit: ok" in learned.stdout.decode(), learned
+    from systrace.policy.store import file_name
+
+    text = (policies / file_name(binary)).read_text()
+    assert 'pidname eq "<in its pid namespace>"' in text and "<outside the run>" not in text
+    native = run([binary, "prlimit", outsider])
+    enforced = systrace("-d", str(policies), "-a", "-e", binary, "prlimit", outsider)
+    counts = (int("prlimit: ok" in native.stdout.decode()), int("prlimit: ok" in enforced.stdout.decode()))
+    print(f"prlimit64 of an outside process with a rule learned in a pid namespace: natively {counts[0]}/1, "
+          f"under -a {counts[1]}/1")
+    assert counts == (1, 0), enforced

@@ -106,6 +106,9 @@ class FakeTracee:
     def start_time(self, pid: int) -> int | None:
         return self.started.get(pid, 100) if pid in self.processes or pid == self.tgid else None
 
+    def namespace_ids(self) -> tuple[int, int] | None:
+        return None  # in systrace's pid namespace
+
     def of_systrace(self, pid: int) -> bool:
         return pid == 7 and self.systrace_is_7
 

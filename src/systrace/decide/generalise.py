@@ -35,6 +35,7 @@ _CREATING_OPENS = ("open", "openat", "openat2", "creat")
 # temporary file's life ends with, as good a sign as mkstemp's O_EXCL)
 GENERALISED_ARGS = ("filename", "fdname", "argv", "sockaddr")  # fdname: the file a descriptor names
 ANY_DESCRIPTOR = "^-?[0-9]+$"
+_PSEUDO_TERMINAL = re.compile("^/dev/pts/[0-9]+$")
 
 _COMPONENT = re.compile(r"[^/ =]+")  # a path component or an argv word (or its value after =)
 _HEX = re.compile(r"0x[0-9a-fA-F]{8,16}(?![0-9A-Za-z])")
@@ -121,6 +122,8 @@ def learned_args(args: list[tuple[str, str]]) -> list[tuple[str, str]]:
 def learned_symbol(name: str, index: int | None, value: str, made_up: MadeUp) -> ast.Symbol:
     if name == "fd" and value == "":
         return ast.Symbol(name, index, "re", ANY_DESCRIPTOR)
+    if name == "fdname" and _PSEUDO_TERMINAL.match(value):  # its number varies from run to run
+        return ast.Symbol(name, index, "re", _PSEUDO_TERMINAL.pattern)
     if name in GENERALISED_ARGS:
         pattern = generalised(value, made_up)
         if pattern is not None:

@@ -372,10 +372,11 @@ def binary_run_by(path: str) -> str:
     interpreter (nested interpreters followed a few levels)."""
     for _ in range(4):  # nested interpreters
         try:
-            with open(path, "rb") as handle:
-                head = handle.read(256)
+            head = _head_of(path)
         except OSError:
             return path
+        if head is None:  # not a regular file: the kernel refuses to run it (EACCES)
+            return os.path.realpath(path)
         if not head.startswith(b"#!"):
             return os.path.realpath(path)
         interpreter = head[2:].split(b"\n", 1)[0].strip().split(maxsplit=1)
@@ -383,6 +384,23 @@ def binary_run_by(path: str) -> str:
             return path
         path = os.fsdecode(interpreter[0])
     return os.path.realpath(path)
+
+
+def _head_of(path: str) -> bytes | None:
+    """The first bytes of a regular file, read without waiting for anything the tracee
+    controls: a FIFO is never opened (that waits for a writer), nor a device, and a file
+    another process holds a lease on raises (its open would wait up to lease-break-time)."""
+    probe = os.open(path, os.O_PATH | os.O_CLOEXEC)
+    try:
+        if not stat.S_ISREG(os.fstat(probe).st_mode):
+            return None
+        fd = os.open(f"/proc/self/fd/{probe}", os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    finally:
+        os.close(probe)
+    try:
+        return os.read(fd, 256)
+    finally:
+        os.close(fd)
 
 
 def predicate_holds(predicate: ast.Predicate, call: Call) -> bool:

@@ -316,9 +316,11 @@ _row("close_range", 3, "desc", HELD)
 # F_SETOWN / F_SETOWN_EX name a process that gets SIGIO: learned, not in the base
 _row("fcntl", 3, "desc", OUTSIDE, IntArg("fd", 0, formats.decimal), IntArg("cmd", 1, formats.fcntl_cmd),
      base='cmd neq "F_SETOWN" and cmd neq "F_SETOWN_EX"')
-# the terminal, devices: learned by request (TIOCSTI types into the terminal); the base
-# has the requests that only read the descriptor's state (isatty() is TCGETS)
-_row("ioctl", 3, "desc", OUTSIDE, FD0, IntArg("request", 1, formats.ioctl_request), learn=("request",),
+# the terminal, devices, files: learned by request (TIOCSTI types into the terminal) and by
+# what the descriptor names (FS_IOC_SETFLAGS changes a file through a read-only descriptor:
+# learned on one file it must not reach another; a pseudo-terminal is any /dev/pts/N,
+# generalise.py); the base has the requests that only read the descriptor's state
+_row("ioctl", 3, "desc", OUTSIDE, FD0, IntArg("request", 1, formats.ioctl_request), learn=("request", "fdname"),
      base=" or ".join(f'request eq "{name}"' for name in ("TCGETS", "TIOCGWINSZ", "FIONREAD", "TIOCGPGRP", "FIOCLEX",
                                                             "FIONCLEX", "FIONBIO", "TCGETS2", "TIOCGPTN")))
 _row("fchmod", 2, "desc", OUTSIDE, FD0, _mode(1), errnos=_FATTR)  # changes the file: no write access needed
@@ -523,9 +525,12 @@ _row("bpf", 3, "desc", OUTSIDE, _num("cmd", 0))
 _row("fanotify_init", 2, "desc", OUTSIDE, _hex("flags", 0))
 _row("sync", 0, "", OUTSIDE)
 _row("vhangup", 0, "", OUTSIDE)
-_rows("add_key", 5, "", OUTSIDE, StrArg("type", 0), StrArg("description", 1))
-_rows("request_key", 4, "", OUTSIDE, StrArg("type", 0), StrArg("description", 1))
-_row("keyctl", 5, "", OUTSIDE, _num("operation", 0))
+# the keyring a key goes to, the key an operation acts on (KEYCTL_READ of a serial): a
+# rule learned on one key or keyring does not reach the user's other keys
+_KEY = IntArg("keyring", 3, formats.key_serial)
+_rows("add_key", 5, "", OUTSIDE, StrArg("type", 0), StrArg("description", 1), _KEY)
+_rows("request_key", 4, "", OUTSIDE, StrArg("type", 0), StrArg("description", 1), _KEY)
+_row("keyctl", 5, "", OUTSIDE, _num("operation", 0), IntArg("key", 1, formats.key_serial))
 _row("quotactl_fd", 4, "desc", OUTSIDE, FD0, _hex("cmd", 1))
 _row("fsopen", 2, "desc", OUTSIDE, StrArg("fstype", 0))
 _row("fsconfig", 5, "desc", OUTSIDE, FD0, _num("cmd", 1), StrArg("key", 2))

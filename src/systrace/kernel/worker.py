@@ -7,7 +7,9 @@ daemon may be the tracee). So before opening, the checked path is opened O_PATH 
 never opens the file itself) and what it names is looked at:
 
 - a regular file, a directory, a socket: reopened at once through the O_PATH descriptor
-  (the same inode: nothing can be swapped in between);
+  (the same inode: nothing can be swapped in between); a regular file O_NONBLOCK, the
+  flag cleared after: an open that breaks another process's lease would wait (a helper
+  does it);
 - a FIFO: O_RDWR never waits, nor does an open the tracee made O_NONBLOCK; O_WRONLY is
   tried O_NONBLOCK (it succeeds when a reader exists, and the flag is cleared after);
   anything else would wait: a helper does it;
@@ -169,6 +171,14 @@ def _open_probed(notif_id: int, tid: int, probe: int, flags: int, credentials: I
         return _defer(notif_id, tid, listener_fd, lambda: _reopen(probe, flags, credentials), domain)
     if kind in (stat.S_IFCHR, stat.S_IFBLK) and not asked_nonblocking:
         return _blocking_again(_reopen(probe, flags | os.O_NONBLOCK, credentials))
+    if kind == stat.S_IFREG and not asked_nonblocking:
+        # a lease another process holds (fcntl F_SETLEASE) makes an open wait until it is
+        # given up, up to /proc/sys/fs/lease-break-time (45 s): O_NONBLOCK gives EAGAIN
+        # instead, before anything is truncated, and a helper does the open that waits
+        try:
+            return _blocking_again(_reopen(probe, flags | os.O_NONBLOCK, credentials))
+        except BlockingIOError:
+            return _defer(notif_id, tid, listener_fd, lambda: _reopen(probe, flags, credentials), domain)
     return _reopen(probe, flags, credentials)
 
 

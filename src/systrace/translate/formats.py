@@ -87,6 +87,16 @@ def decimal(value: int) -> str:
     return str(s32(value))
 
 
+# the special key serials (keyctl(1) names): the caller's own keyrings
+KEY_SPECIALS = {-1: "@t", -2: "@p", -3: "@s", -4: "@u", -5: "@us", -6: "@g", -7: "@a", -8: "@requestor"}
+
+
+def key_serial(value: int) -> str:
+    """A key or keyring: one of the caller's own keyrings by name, another key by serial."""
+    number = s32(value)
+    return KEY_SPECIALS.get(number, str(number))
+
+
 def sockaddr(data: bytes) -> str:
     """inet-[1.2.3.4]:80, inet6-[::1]:80, a unix path, @abstract, family(N)."""
     if len(data) < 2:

@@ -14,18 +14,25 @@ OWN_GROUP = "<own process group>"
 EVERY_PROCESS = "<every process: -1>"
 OUTSIDE_RUN = "<outside the run>"
 NO_SUCH_PROCESS = "<no such process>"
+# A caller in a pid namespace of its own numbers processes its own way: its numbers never
+# name systrace's processes (a rule learned there must not mean `<outside the run>` here)
+IN_ITS_NAMESPACE = "<in its pid namespace>"
+GROUP_IN_ITS_NAMESPACE = "<process group in its pid namespace>"
 MAX_DEPTH = 64  # ancestors followed (a chain longer than this is taken as outside the run)
 
 
 def pidname(pid: int, tracee: Tracee, thread: bool = False, group: bool = False) -> str:
     """`<own process>`, `<own thread>`, `<descendant: EXE>`, `<supervised: EXE>`,
-    `<outside the run>`, `<no such process>`; with `group` (kill), 0 and negative
+    `<outside the run>`, `<no such process>`, `<in its pid namespace>` (a caller in
+    another pid namespace than systrace's); with `group` (kill), 0 and negative
     numbers name process groups."""
     if group and pid == 0:
         return OWN_GROUP
     if group and pid == -1:
         return EVERY_PROCESS
     if group and pid < -1:
+        if tracee.namespace_ids() is not None:
+            return GROUP_IN_ITS_NAMESPACE
         if tracee.pgid_of(tracee.tgid) == -pid:
             return OWN_GROUP
         leader = relation(-pid, tracee)
@@ -34,6 +41,11 @@ def pidname(pid: int, tracee: Tracee, thread: bool = False, group: bool = False)
         return OWN_PROCESS  # prlimit64, sched_*, ptrace...: 0 is the caller
     if pid < 0:
         return NO_SUCH_PROCESS
+    own = tracee.namespace_ids()
+    if own is not None:  # (its tgid, its tid) as its namespace numbers them
+        if pid == own[0] and not thread:
+            return OWN_PROCESS
+        return OWN_THREAD if pid == own[1] else IN_ITS_NAMESPACE
     return relation(pid, tracee, thread)
 
 

@@ -10,6 +10,7 @@ from ..kernel import memory, procfs
 # forks to translate or decide (replicas of --supervisors, FUSE helpers) inherit it, so
 # "supervised" and "systrace's own" mean the same in all of them.
 SUPERVISOR_PID = os.getpid()
+SUPERVISOR_PID_NAMESPACE = os.readlink("/proc/self/ns/pid")
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
 if TYPE_CHECKING:
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
         def pidfd_pid(self, fd: int) -> int | None: ...
         def start_time(self, pid: int) -> int | None: ...
         def of_systrace(self, pid: int) -> bool: ...
+        def namespace_ids(self) -> tuple[int, int] | None: ...
 
 
 class LiveTracee:
@@ -48,6 +50,7 @@ class LiveTracee:
         self.pins: dict[int, int | None] = {}
         self.reaches_systrace = False
         self.may_block = may_block  # would looking this path up wait on the tracee? (filename.MayBlock)
+        self._namespace_ids: tuple[int, int] | None | bool = False  # not read yet
 
     def read(self, address: int, size: int) -> bytes:
         return memory.read(self.tid, address, size)
@@ -113,6 +116,14 @@ class LiveTracee:
                 return True
         return False
 
+    def namespace_ids(self) -> tuple[int, int] | None:
+        """None when the caller is in systrace's pid namespace; else its tgid and tid as
+        its own namespace numbers them (-1 when they cannot be read: they then name
+        nothing)."""
+        if self._namespace_ids is False:
+            self._namespace_ids = _namespace_ids(self.tid)
+        return self._namespace_ids  # type: ignore[return-value]
+
     def pidfd_pid(self, fd: int) -> int | None:
         try:
             with open(f"/proc/{self.tid}/fdinfo/{fd}", "rb") as handle:
@@ -134,6 +145,18 @@ def _status_field(pid: int, name: str) -> str | None:
     except OSError:
         pass
     return None
+
+
+def _namespace_ids(tid: int) -> tuple[int, int] | None:
+    try:
+        if os.readlink(f"/proc/{tid}/ns/pid") == SUPERVISOR_PID_NAMESPACE:
+            return None
+    except OSError:
+        return (-1, -1)  # gone, or not ours to read: fail closed
+    tgids, tids = _status_field(tid, "NStgid"), _status_field(tid, "NSpid")
+    if not tgids or not tids:
+        return (-1, -1)
+    return int(tgids.split()[-1]), int(tids.split()[-1])
 
 
 def _unfiltered(pid: int) -> bool:
