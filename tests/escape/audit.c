@@ -31,10 +31,18 @@
      audit key-add DESC VALUE   adds a "user" key DESC to the user keyring (@u)
      audit key-read DESC        finds the "user" key DESC in @u and reads it (KEYCTL_SEARCH,
                                 KEYCTL_READ)
-     audit key-drop DESC        unlinks the "user" key DESC from @u */
+     audit key-drop DESC        unlinks the "user" key DESC from @u
+     audit netlink WHICH        a netlink dump: WHICH=route (NETLINK_ROUTE, the links: what
+                                getaddrinfo's AI_ADDRCONFIG asks) or diag (NETLINK_SOCK_DIAG:
+                                every unix socket of the machine); "ok" when it listed some */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <linux/sock_diag.h>
+#include <linux/unix_diag.h>
 #include <sched.h>
+#include <sys/socket.h>
 #include <sys/fanotify.h>
 #include <sys/mman.h>
 #include <fcntl.h>
@@ -317,6 +325,42 @@ static int key_read(const char *description) {
     return report_errno("key-read", syscall(SYS_keyctl, KEYCTL_READ, key, value, sizeof value));
 }
 
+static int netlink(const char *which) {
+    int diag = strcmp(which, "diag") == 0;
+    int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, diag ? NETLINK_SOCK_DIAG : NETLINK_ROUTE);
+    if (fd < 0)
+        return report_errno("netlink", -1);
+    struct {
+        struct nlmsghdr header;
+        union {
+            struct rtgenmsg route;
+            struct unix_diag_req unix_sockets;
+        } body;
+    } request;
+    memset(&request, 0, sizeof request);
+    request.header.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+    if (diag) {
+        request.header.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+        request.header.nlmsg_len = NLMSG_LENGTH(sizeof request.body.unix_sockets);
+        request.body.unix_sockets.sdiag_family = AF_UNIX;
+        request.body.unix_sockets.udiag_states = -1;
+        request.body.unix_sockets.udiag_show = UDIAG_SHOW_NAME;
+    } else {
+        request.header.nlmsg_type = RTM_GETLINK;
+        request.header.nlmsg_len = NLMSG_LENGTH(sizeof request.body.route);
+        request.body.route.rtgen_family = AF_UNSPEC;
+    }
+    struct sockaddr_nl kernel = {.nl_family = AF_NETLINK};
+    if (sendto(fd, &request, request.header.nlmsg_len, 0, (struct sockaddr *)&kernel, sizeof kernel) < 0)
+        return report_errno("netlink", -1);
+    static char buffer[65536];
+    long got = recv(fd, buffer, sizeof buffer, 0);
+    int entries = 0;
+    for (struct nlmsghdr *h = (struct nlmsghdr *)buffer; got > 0 && NLMSG_OK(h, got); h = NLMSG_NEXT(h, got))
+        entries += h->nlmsg_type != NLMSG_DONE && h->nlmsg_type != NLMSG_ERROR;
+    return report("netlink", entries > 0 ? "ok" : "nothing");
+}
+
 int main(int argc, char **argv) {
     setvbuf(stdout, NULL, _IOLBF, 0);
     if (argc == 4 && strcmp(argv[1], "lease") == 0)
@@ -337,6 +381,8 @@ int main(int argc, char **argv) {
         return exitsig(argv[2]);
     if (argc == 4 && strcmp(argv[1], "key-add") == 0)
         return key_add(argv[2], argv[3]);
+    if (argc == 3 && strcmp(argv[1], "netlink") == 0)
+        return netlink(argv[2]);
     if (argc == 3 && strcmp(argv[1], "key-drop") == 0)
         return key_drop(argv[2]);
     if (argc == 3 && strcmp(argv[1], "exec") == 0)

@@ -184,6 +184,22 @@ def test_keyctl_is_learned_with_the_key(runner: Runner, audit: str, shared_dir: 
     assert through == 0 and b"keyctl" in traced.stderr, traced
 
 
+def test_socket_is_learned_with_its_protocol(runner: Runner, audit: str, shared_dir: Path) -> None:
+    """socket() was learned by domain and type only: a netlink socket learned for
+    NETLINK_ROUTE (getaddrinfo's AI_ADDRCONFIG asks it for the links) let the program
+    open a NETLINK_SOCK_DIAG one and list every unix socket of the machine (no privilege
+    needed), with the same learned sendto and recv. Now learned with the protocol."""
+    policies = runner.policy_dir(shared_dir / f"audit-netlink-{runner.name}")
+    native = _line(runner.native(audit, "netlink", "diag"), "netlink")
+    _learn(runner, policies, [audit, "netlink", "route"], "netlink", "ok")
+    traced = runner("-d", str(policies), "-a", "-e", audit, "netlink", "diag")
+    through = int(_line(traced, "netlink") == "ok")
+    print(f"{runner.name}: NETLINK_SOCK_DIAG with a NETLINK_ROUTE rule: natively {native}; "
+          f"got through under -a: {through}/1")
+    assert native == "ok"
+    assert through == 0 and b"protocol: 4" in traced.stderr, traced
+
+
 # -- already blocked: shown natively, counted under systrace ---------------------------------------
 def test_a_path_systrace_cannot_read_is_never_permitted(runner: Runner, audit: str, shared_dir: Path) -> None:
     """A path in memfd_secret memory: no other process (systrace included) can read it, so

@@ -337,7 +337,10 @@ _rows("io_uring_register", 4, "desc", OUTSIDE, kernel="refused")
 
 # -- network ---------------------------------------------------------------------------------
 _SOCK = (IntArg("sockdom", 0, formats.sockdom), IntArg("socktype", 1, formats.socktype))
-_row("socket", 3, "network", OUTSIDE, *_SOCK, errnos=(EACCES, EAFNOSUPPORT, EMFILE, ENFILE, ENOBUFS, ENOMEM))
+# the protocol too: a netlink socket learned for NETLINK_ROUTE (getaddrinfo) must not be a
+# NETLINK_SOCK_DIAG one (every socket of the machine) or NETLINK_AUDIT
+_row("socket", 3, "network", OUTSIDE, *_SOCK, _num("protocol", 2),
+     errnos=(EACCES, EAFNOSUPPORT, EMFILE, ENFILE, ENOBUFS, ENOMEM))
 _row("socketpair", 4, "network", HELD, *_SOCK, errnos=_FDS)
 _row("connect", 3, "network", OUTSIDE, SockaddrArg(1, 2), emulated=True,
      errnos=(ECONNREFUSED, ETIMEDOUT, ENETUNREACH, EACCES, EADDRNOTAVAIL, EINTR))
