@@ -8,7 +8,7 @@ import errno
 import os
 import signal
 
-from .kernel.libc import pidfd_send_signal
+from .kernel.libc import libc, pidfd_send_signal
 from .kernel.signals import JOB_STOPS, SI_KERNEL, SignalFd, stop_self
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from .kernel.launch import Launched
 
 FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
+PTRACE_DETACH = 17
 
 
 class Children:
@@ -106,11 +107,14 @@ class Children:
         stop = 0
         if block_for_child and self.child_status is None:
             _, status = os.waitpid(self.child_pid, 0)
+            while untraced(self.child_pid, status):
+                _, status = os.waitpid(self.child_pid, 0)
             self.child_status = status
         elif self.child_status is None and not self.relay.watches_stops:  # else -t's job control owns stops
             pid, status = os.waitpid(self.child_pid, os.WNOHANG | os.WUNTRACED)
             if pid and os.WIFSTOPPED(status):
-                stop = self.child_stopped_by(os.WSTOPSIG(status))
+                if not untraced(pid, status):
+                    stop = self.child_stopped_by(os.WSTOPSIG(status))
             elif pid:
                 self.child_status = status
         while True:
@@ -120,6 +124,8 @@ class Children:
                 return stop
             if pid == 0:
                 return stop
+            if untraced(pid, status):
+                continue
             if pid == self.child_pid:
                 self.child_status = status
 
@@ -152,6 +158,31 @@ class Children:
         if os.WIFSIGNALED(status):
             return 128 + os.WTERMSIG(status)
         return os.WEXITSTATUS(status)
+
+
+def untraced(pid: int, status: int) -> bool:
+    """A process of the run that made systrace its tracer (`ptrace(PTRACE_TRACEME)` with
+    systrace its parent, or its adopter as the subreaper) stops at each signal until its
+    tracer lets it go on, which nothing else could do (nor would a SIGTERM passed on
+    reach it): systrace would wait for it forever. Detached at its first stop, with the
+    signal it stopped for (not exec's SIGTRAP, nor an event's): it goes on untraced.
+    True when `status` was such a stop."""
+    if not os.WIFSTOPPED(status) or _tracer_of(pid) != os.getpid():
+        return False
+    number = os.WSTOPSIG(status)
+    libc.ptrace(PTRACE_DETACH, pid, 0, 0 if number == signal.SIGTRAP or status >> 16 else number)
+    return True
+
+
+def _tracer_of(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/status", "rb") as handle:
+            for line in handle:
+                if line.startswith(b"TracerPid:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
 
 
 def _controlling_terminal() -> int | None:

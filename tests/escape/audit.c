@@ -34,7 +34,13 @@
      audit key-drop DESC        unlinks the "user" key DESC from @u
      audit netlink WHICH        a netlink dump: WHICH=route (NETLINK_ROUTE, the links: what
                                 getaddrinfo's AI_ADDRCONFIG asks) or diag (NETLINK_SOCK_DIAG:
-                                every unix socket of the machine); "ok" when it listed some */
+                                every unix socket of the machine); "ok" when it listed some
+     audit traceme HOW          ptrace(PTRACE_TRACEME) makes the caller's parent its tracer,
+                                then a signal stops it until that tracer lets it go on:
+                                HOW=child (natively: we are the tracer of a child that does
+                                it: "we are its tracer"), self (our parent), orphan (after
+                                our parent exits: whoever adopts us); "went on" once the
+                                handler of the signal ran */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <linux/netlink.h>
@@ -52,6 +58,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/ptrace.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -361,6 +369,62 @@ static int netlink(const char *which) {
     return report("netlink", entries > 0 ? "ok" : "nothing");
 }
 
+static volatile sig_atomic_t usr1, adopted;
+
+static void on_usr1(int sig) {
+    (void)sig;
+    usr1 = 1;
+}
+
+static void on_adopted(int sig) {
+    (void)sig;
+    adopted = 1;
+}
+
+/* PTRACE_TRACEME, then a signal: a tracee stops at every signal until its tracer lets it
+   go on. Prints "went on" once the handler ran. */
+static int traced_then_signalled(void) {
+    struct sigaction action = {.sa_handler = on_usr1};
+    sigemptyset(&action.sa_mask);
+    sigaction(SIGUSR1, &action, NULL);
+    if (ptrace(PTRACE_TRACEME, 0, 0, 0) < 0)
+        return report_errno("traceme", -1);
+    raise(SIGUSR1);
+    return report("traceme", usr1 ? "went on" : "lost its signal");
+}
+
+static int traceme(const char *how) {
+    fflush(stdout);
+    if (strcmp(how, "child") == 0) { /* natively: we become our child's tracer */
+        pid_t child = fork();
+        if (child == 0)
+            _exit(traced_then_signalled());
+        int status;
+        waitpid(child, &status, 0);
+        report("traceme", WIFSTOPPED(status) ? "we are its tracer" : "not traced");
+        kill(child, SIGKILL);
+        waitpid(child, &status, 0);
+        return 0;
+    }
+    if (strcmp(how, "orphan") == 0) { /* adopted first (by the subreaper), then traced */
+        struct sigaction action = {.sa_handler = on_adopted};
+        sigemptyset(&action.sa_mask);
+        sigaction(SIGUSR2, &action, NULL);
+        sigset_t blocked, old;
+        sigemptyset(&blocked);
+        sigaddset(&blocked, SIGUSR2);
+        sigprocmask(SIG_BLOCK, &blocked, &old);
+        pid_t parent = getpid();
+        if (fork() != 0)
+            _exit(0);
+        prctl(PR_SET_PDEATHSIG, SIGUSR2); /* sent once we have been given to our adopter */
+        if (getppid() == parent)
+            while (!adopted)
+                sigsuspend(&old);
+    }
+    return traced_then_signalled();
+}
+
 int main(int argc, char **argv) {
     setvbuf(stdout, NULL, _IOLBF, 0);
     if (argc == 4 && strcmp(argv[1], "lease") == 0)
@@ -381,6 +445,8 @@ int main(int argc, char **argv) {
         return exitsig(argv[2]);
     if (argc == 4 && strcmp(argv[1], "key-add") == 0)
         return key_add(argv[2], argv[3]);
+    if (argc == 3 && strcmp(argv[1], "traceme") == 0)
+        return traceme(argv[2]);
     if (argc == 3 && strcmp(argv[1], "netlink") == 0)
         return netlink(argv[2]);
     if (argc == 3 && strcmp(argv[1], "key-drop") == 0)

@@ -144,6 +144,26 @@ def test_fanotify_permission_events_are_refused_unless_named(root_runner: Runner
     assert through == 0 and b"fanotify permission events" in traced.stderr, traced
 
 
+def test_ptrace_traceme_does_not_make_systrace_a_tracer_that_never_answers(runner: Runner, audit: str) -> None:
+    """ptrace(PTRACE_TRACEME) makes the caller's parent its tracer: systrace for the
+    command's first process, and for any orphan it adopts as the subreaper. The tracee
+    then stopped at its next signal until its tracer resumed it, which systrace never did:
+    the run never ended, and a SIGTERM passed on never reached it (before the fix both
+    were still there when SIGKILL ended systrace 15 s later). Landlock allows it (the
+    tracer is outside the domain). Now systrace detaches at the first such stop."""
+    native = _line(runner.native(audit, "traceme", "child"), "traceme")
+    through = 0
+    for how in ("self", "orphan"):
+        try:
+            traced = runner("--permit-all", audit, "traceme", how, timeout=60)  # safety net: the stall never ends
+            through += int(traced.returncode != 0 or _line(traced, "traceme") != "went on")
+        except subprocess.TimeoutExpired:
+            through += 1
+    print(f"{runner.name}: PTRACE_TRACEME towards systrace: natively {native}; stalls under systrace {through}/2")
+    assert native == "we are its tracer"
+    assert through == 0
+
+
 # -- learned rules that reached more than the learning run used ------------------------------------
 def test_ioctl_is_learned_with_the_file_it_changes(runner: Runner, audit: str, shared_dir: Path) -> None:
     """FS_IOC_SETFLAGS changes a file through a read-only descriptor (chattr). It was
