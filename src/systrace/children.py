@@ -9,6 +9,7 @@ import os
 import signal
 
 from .kernel.libc import libc, pidfd_send_signal
+from .kernel.procfs import field
 from .kernel.signals import JOB_STOPS, SI_KERNEL, SignalFd, stop_self
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
@@ -177,12 +178,9 @@ def untraced(pid: int, status: int) -> bool:
 def _tracer_of(pid: int) -> int | None:
     try:
         with open(f"/proc/{pid}/status", "rb") as handle:
-            for line in handle:
-                if line.startswith(b"TracerPid:"):
-                    return int(line.split()[1])
-    except (OSError, ValueError, IndexError):
-        pass
-    return None
+            return int(field(b"\n" + handle.read(), b"TracerPid") or b"0")
+    except (OSError, ValueError):
+        return None
 
 
 def _controlling_terminal() -> int | None:

@@ -83,14 +83,20 @@ static int report_errno(const char *mode, long result) {
     return report(mode, result < 0 ? strerrorname_np(errno) : "ok");
 }
 
-static int lease(const char *file, int on) {
-    struct sigaction action = {.sa_handler = on_break};
+/* Install `handler` for `sig` and block it (it is taken in sigsuspend); the old mask. */
+static sigset_t catch_blocked(int sig, void (*handler)(int)) {
+    struct sigaction action = {.sa_handler = handler};
     sigemptyset(&action.sa_mask);
-    sigaction(SIGIO, &action, NULL);
+    sigaction(sig, &action, NULL);
     sigset_t blocked, old;
     sigemptyset(&blocked);
-    sigaddset(&blocked, SIGIO);
+    sigaddset(&blocked, sig);
     sigprocmask(SIG_BLOCK, &blocked, &old);
+    return old;
+}
+
+static int lease(const char *file, int on) {
+    sigset_t old = catch_blocked(SIGIO, on_break);
     int fd = open(file, O_RDONLY);
     if (fd < 0 || (on && fcntl(fd, F_SETLEASE, F_RDLCK) < 0))
         return report_errno("lease setup", -1);
@@ -136,16 +142,8 @@ static int breaking(ino_t inode) {
 }
 
 static int wlease_exec(const char *file, int on) {
-    struct sigaction action = {.sa_handler = on_break};
-    sigemptyset(&action.sa_mask);
-    sigaction(SIGIO, &action, NULL);
-    action.sa_handler = on_child;
-    sigaction(SIGCHLD, &action, NULL);
-    sigset_t blocked, old;
-    sigemptyset(&blocked);
-    sigaddset(&blocked, SIGIO);
-    sigaddset(&blocked, SIGCHLD);
-    sigprocmask(SIG_BLOCK, &blocked, &old);
+    sigset_t old = catch_blocked(SIGIO, on_break);
+    catch_blocked(SIGCHLD, on_child);
     int fd = open(file, O_WRONLY);
     struct stat st;
     if (fd < 0 || fstat(fd, &st) < 0 || (on && fcntl(fd, F_SETLEASE, F_WRLCK) < 0))
@@ -407,13 +405,7 @@ static int traceme(const char *how) {
         return 0;
     }
     if (strcmp(how, "orphan") == 0) { /* adopted first (by the subreaper), then traced */
-        struct sigaction action = {.sa_handler = on_adopted};
-        sigemptyset(&action.sa_mask);
-        sigaction(SIGUSR2, &action, NULL);
-        sigset_t blocked, old;
-        sigemptyset(&blocked);
-        sigaddset(&blocked, SIGUSR2);
-        sigprocmask(SIG_BLOCK, &blocked, &old);
+        sigset_t old = catch_blocked(SIGUSR2, on_adopted);
         pid_t parent = getpid();
         if (fork() != 0)
             _exit(0);
