@@ -277,7 +277,7 @@ def run(runs: int, sizes: Sizes, only: str | None, config_filter: str | None, sc
 
 def held_policies(policies: Path) -> None:
     """The held loop's learned policies, with an exec rule reaching /usr/bin/true, whose
-    policy has a rule on lseek's descriptor: the kernel plan routes lseek for every
+    policy denies lseek: the policies differ, so the kernel plan routes lseek for every
     binary, and the loop's own policy (the base's plain `permit`) decides it by name."""
     for policy in [p for p in policies.iterdir() if not p.name.startswith(".")]:
         header, _, body = policy.read_text().partition("\n")
@@ -285,7 +285,7 @@ def held_policies(policies: Path) -> None:
             raise SystemExit(f"{policy}: no plain lseek rule learned")
         policy.write_text(f'{header}\n\tnative-execve: filename eq "/usr/bin/true" then permit\n{body}')
     (policies / "usr_bin_true").write_text(
-        'Policy: /usr/bin/true, Emulation: native\n\tnative-lseek: fd eq "0" then permit\n')
+        'Policy: /usr/bin/true, Emulation: native\n\tnative-lseek: deny\n')
 
 
 def probes(binaries: dict[str, str], env: dict[str, str], sizes: Sizes, scratch: Path, threads: bool) -> dict[str, str]:

@@ -27,6 +27,8 @@ STAGES = [
     ("systrace.supervisor", "Supervisor", "run", 0),
     ("systrace.supervisor", "Supervisor", "serve_batch", 1),
     ("systrace.kernel.notify", "Listener", "recv", 2),
+    ("systrace.supervisor", "Supervisor", "answered_by_name", 2),
+    ("systrace.processes", "ProcessTable", "cached", 3),
     ("systrace.supervisor", "Supervisor", "serve_one", 2),
     ("systrace.supervisor", "Supervisor", "identify", 3),
     ("systrace.processes", "ProcessTable", "info", 4),
@@ -81,7 +83,7 @@ def main() -> None:
     from systrace.cli import main as systrace_main
 
     status = systrace_main(argv)
-    served = counts["Supervisor.serve_one"] or 1
+    served = counts["Supervisor.serve_batch"] or 1
     print(f"{options.clock} µs per routed call ({served} calls, systrace {' '.join(argv)}; exit {status})")
     print("| stage | µs per call | calls per routed call |")
     print("|---|---:|---:|")

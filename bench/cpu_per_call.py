@@ -9,8 +9,8 @@ work adds. A 10-call run's CPU time is taken off each run (start-up and teardown
 row is the median of --runs runs of a C loop, one routed call per iteration:
 
 - CONTINUE, decided by name: lseek on a held descriptor (bench/held_loop.c), which the
-  loop's policy permits by name; routed because another reachable binary's policy has a
-  rule on its arguments (README "Caches": decided by name only). Nothing logged;
+  loop's policy permits by name; routed because another reachable binary's policy denies it
+  (README "Caches": decided by name only). Nothing logged;
 - CONTINUE, openat on its flags: openat routed by a rule the kernel cannot evaluate
   (`oflags`), continued: translated (the path read and resolved) and matched. Nothing logged;
 - emulated open: openat permitted by a learned filename rule, opened by systrace (ADDFD);
@@ -48,7 +48,7 @@ def cpu_seconds(argv: list[str], env: dict[str, str]) -> float:
 
 def held_policies(systrace: list[str], env: dict[str, str], work: Path, loop: Path, tag: str) -> Path:
     """The held loop's learned policy (lseek permitted by the base), an exec rule reaching
-    /usr/bin/true, and true's policy with a rule on lseek's descriptor: lseek is routed."""
+    /usr/bin/true, and true's policy denying lseek: lseek is routed."""
     policies = work / f"held-{tag}"
     subprocess.run([*systrace, "-d", str(policies), "-A", str(loop), "10"], env=env, check=True, capture_output=True)
     for policy in [p for p in policies.iterdir() if not p.name.startswith(".")]:
@@ -57,7 +57,7 @@ def held_policies(systrace: list[str], env: dict[str, str], work: Path, loop: Pa
             raise SystemExit(f"{policy}: no plain lseek rule learned")
         policy.write_text(f'{header}\n\tnative-execve: filename eq "/usr/bin/true" then permit\n{body}')
     (policies / "usr_bin_true").write_text(
-        'Policy: /usr/bin/true, Emulation: native\n\tnative-lseek: fd eq "0" then permit\n')
+        'Policy: /usr/bin/true, Emulation: native\n\tnative-lseek: deny\n')
     return policies
 
 

@@ -144,7 +144,7 @@ COUNT = "200"
 
 def _policies(cbin, tmp_path: Path, *argv: str) -> tuple[str, Path]:
     """Learn `byname argv`; a policy for /usr/bin/true (reachable: the exec rule added)
-    with an lseek rule of its own, so the kernel plan routes lseek for every binary."""
+    denying lseek (the policies differ), so the kernel plan routes lseek for every binary."""
     binary = cbin("byname")
     policies = tmp_path / "policies"
     assert systrace("-d", str(policies), "-A", binary, *argv).returncode == 0
@@ -152,7 +152,7 @@ def _policies(cbin, tmp_path: Path, *argv: str) -> tuple[str, Path]:
     header, _, body = own.read_text().partition("\n")
     assert "\tnative-lseek: permit\n" in body  # the base: a call on a held descriptor
     own.write_text(f'{header}\n\tnative-execve: filename eq "/usr/bin/true" then permit\n{body}')
-    (policies / "true").write_text('Policy: /usr/bin/true, Emulation: native\n\tnative-lseek: fd eq "0" then permit\n')
+    (policies / "true").write_text('Policy: /usr/bin/true, Emulation: native\n\tnative-lseek: deny\n')
     return binary, policies
 
 
