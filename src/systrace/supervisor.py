@@ -282,7 +282,8 @@ class Supervisor:
 
     # -- decide, log, settle -------------------------------------------------------------
     def decide(self, call: Call) -> Decision:
-        named = process_named(call.nr, call.args)
+        nr = call.nr
+        named = process_named(nr, call.args) if nr in NAMING_A_PROCESS else None
         if named is not None and self.names_us(call.tid, named):
             call.reason, call.no_learn = "it names systrace or one of its helpers", True
             decision = Decision(DENY, errno.EPERM, log=True, source="guard")
