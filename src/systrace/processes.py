@@ -32,6 +32,10 @@ from signal import pidfd_send_signal
 
 from .kernel import namespaces, procfs
 
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
 PIDFD_THREAD = os.O_EXCL  # pidfd_open flag (Linux 6.9): a pidfd for one thread
 SWEEP_AT = 512  # entries; past this, dead threads' entries are swept out
 
@@ -229,6 +233,9 @@ class PerProcess:
     def __init__(self) -> None:
         self._entries: dict[int, tuple[object, int]] = {}
         self._sweep_at = SWEEP_AT
+        # may_hold(tgid): is there an entry, perhaps a dead process's? No liveness check: a
+        # cheap, conservative test (the dict's own method: no Python frame per call)
+        self.may_hold: Callable[[int], bool] = self._entries.__contains__
 
     def set(self, tgid: int, value: object) -> None:
         entry = self._entries.get(tgid)
@@ -272,10 +279,6 @@ class PerProcess:
     def __contains__(self, tgid: int) -> bool:
         return self.get(tgid, _MISSING) is not _MISSING
 
-    def may_hold(self, tgid: int) -> bool:
-        """Is there an entry for `tgid`, perhaps a dead process's (no liveness check: a
-        cheap, conservative test)?"""
-        return tgid in self._entries
 
     def __len__(self) -> int:
         return len(self._entries)
