@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
-"""CPU time per routed call, stage by stage (issue 16 item 4): where the supervisor's
-time goes on one call, measured inside the supervisor.
+"""Time per routed call, stage by stage, on the CONTINUE path (issue 16 item 4): the
+loop, the call decided by name only, the stages of a continued call (bench/stages.py
+does the same for an emulated open).
 
-    PYTHONPATH=src python3 bench/stages.py [--calls 50000] -- SYSTRACE-ARGS... COMMAND...
-    PYTHONPATH=src python3 bench/stages.py -- -d DIR -a ./openat_loop 50000
+    PYTHONPATH=src python3 bench/continue_stages.py -- SYSTRACE-ARGS... COMMAND...
+    PYTHONPATH=src python3 bench/continue_stages.py -- -d DIR -a ./held_loop 100000
 
 Runs systrace in this process with each stage's function wrapped by a timer of the
 thread's CPU time (CLOCK_THREAD_CPUTIME_ID: user and system time, the ioctls' kernel work
