@@ -70,7 +70,7 @@ def test_the_smoke_run_prints_every_table(tmp_path: Path) -> None:
     floors = dict((name, value) for name, value in _rows(text, "| probe | value |"))
     for probe in ("no filter", "allow-all filter", "CONTINUE floor", "emulated open floor",
                   "emulated open, 16 threads, 1 supervisor", "emulated open, 16 threads, 2 supervisors",
-                  "CONTINUE, 16 threads, 1 supervisor", "CONTINUE floor, lseek loop (continue_floor.c, best of 3)",
+                  "CONTINUE, 16 threads, 1 supervisor", "CONTINUE floor, lseek loop (continue_floor.c, median of 3)",
                   "start-up: true"):
         assert probe in floors, probe
     targets = _rows(text, "| target | measured |")
