@@ -1,20 +1,26 @@
 #!/usr/bin/env python3
-"""CPU time per routed call, systrace against the C floors (issue 16 item 4).
+"""CPU time per routed call, systrace against the C and Python floors (issue 16 item 4).
 
     PYTHONPATH=src python3 bench/cpu_per_call.py [--calls 20000] [--runs 5] [--src DIR ...]
 
 Wall-clock time per call swings 3x on a shared machine; the CPU time a run uses (user +
 system, of systrace and its tracee, from wait4) much less, and it is what systrace's own
 work adds. A 10-call run's CPU time is taken off each run (start-up and teardown). Each
-row is the median of --runs runs of an openat+close loop:
+row is the median of --runs runs of a C loop, one routed call per iteration:
 
-- CONTINUE: openat routed by a rule the kernel cannot evaluate (`oflags`), continued;
+- CONTINUE, decided by name: lseek on a held descriptor (bench/held_loop.c), which the
+  loop's policy permits by name; routed because another reachable binary's policy denies it
+  (README "Caches": decided by name only). Nothing logged;
+- CONTINUE, openat on its flags: openat routed by a rule the kernel cannot evaluate
+  (`oflags`), continued: translated (the path read and resolved) and matched. Nothing logged;
 - emulated open: openat permitted by a learned filename rule, opened by systrace (ADDFD);
 - --permit-all -E: every openat continued and logged (a text record to /dev/null);
 
-beside the C floors (bench/emulated_open_floor.c: the same system calls, no logic).
---src runs the same rows for other source trees (before/after, side by side). Timing is
-never asserted by tests.
+beside the floors, which run the same loop: the C floor (bench/continue_floor.c: receive
+and continue, no logic; bench/emulated_open_floor.c for the emulated open: the same system
+calls as systrace) and the Python floor (bench/continue_floor.py: the same bare loop in
+Python). --src runs the systrace rows for other source trees (before/after, side by side).
+Timing is never asserted by tests.
 """
 
 from __future__ import annotations
@@ -40,6 +46,16 @@ def cpu_seconds(argv: list[str], env: dict[str, str]) -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def held_policies(systrace: list[str], env: dict[str, str], work: Path, loop: Path, tag: str) -> Path:
+    """The held loop's policy, learned, with another reachable policy denying lseek."""
+    from bench import held_policies as route_for_another  # bench/bench.py: the same setup as its CONTINUE row
+
+    policies = work / f"held-{tag}"
+    subprocess.run([*systrace, "-d", str(policies), "-A", str(loop), "10"], env=env, check=True, capture_output=True)
+    route_for_another(policies)
+    return policies
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--calls", type=int, default=20000)
@@ -48,41 +64,53 @@ def main() -> None:
     options = parser.parse_args()
     sources = options.src or [str(HERE.parent / "src")]
     work = Path(tempfile.mkdtemp())
-    for name in ("openat_loop", "emulated_open_floor"):
+    for name in ("openat_loop", "held_loop", "emulated_open_floor", "continue_floor"):
         subprocess.run(["gcc", "-O2", "-o", str(work / name), str(HERE / f"{name}.c")], check=True)
-    loop = [str(work / "openat_loop"), str(options.calls)]
+    calls = str(options.calls)
+    loop = [str(work / "openat_loop"), calls]
+    held = [str(work / "held_loop"), calls]
     base_env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": str(work)}
-    rows: dict[str, list[str]] = {}
 
     def median_us(argv: list[str], env: dict[str, str]) -> float:
         """Median CPU per call of the loop, less a 10-call run's (start-up and teardown)."""
-        short = [*argv[:-1], "10"] if argv[-1] == str(options.calls) else [*argv[:-2], "10", argv[-1]]
+        short = [*argv[:-1], "10"] if argv[-1] == calls else [*argv[:-2], "10", argv[-1]]
         samples = [cpu_seconds(argv, env) - cpu_seconds(short, env) for _ in range(options.runs)]
         return statistics.median(samples) / (options.calls - 10) * 1e6
 
-    floor = [str(work / "emulated_open_floor"), str(options.calls)]
-    rows["CONTINUE"] = [f"{median_us(floor + ['continue'], base_env):.1f}"]
-    rows["emulated open"] = [f"{median_us(floor + ['emulate'], base_env):.1f}"]
-    rows["--permit-all -E (continue + log)"] = [""]
-    for source in sources:
+    floor = [str(work / "continue_floor")]
+    python_floor = [sys.executable, str(HERE / "continue_floor.py")]
+    lseek, openat = "8", "257"
+    by_name, flags = "CONTINUE, decided by name (lseek)", "CONTINUE, openat on its flags (translated)"
+    emulated, logged = "emulated open", "--permit-all -E (openat continued + logged)"
+    rows: dict[str, list[str]] = {
+        by_name: [f"{median_us([*floor, lseek, *held], base_env):.1f}",
+                  f"{median_us([*python_floor, '--nr', lseek, *held], base_env):.1f}"],
+        flags: [f"{median_us([*floor, openat, *loop], base_env):.1f}",
+                f"{median_us([*python_floor, '--nr', openat, *loop], base_env):.1f}"],
+        emulated: [f"{median_us([str(work / 'emulated_open_floor'), calls, 'emulate'], base_env):.1f}", ""],
+        logged: ["(the openat CONTINUE floors)", ""],
+    }
+    for index, source in enumerate(sources):
         env = dict(base_env, PYTHONPATH=source)
         systrace = [sys.executable, "-m", "systrace"]
-        learned = work / f"learned-{len(rows['CONTINUE'])}"
+        learned = work / f"learned-{index}"
         subprocess.run([*systrace, "-d", str(learned), "-A", str(work / "openat_loop"), "10"], env=env, check=True,
                        capture_output=True)
         # the same policy with the loop's open permitted on a flag the kernel cannot test: continued
-        routed = work / f"routed-{len(rows['CONTINUE'])}"
+        routed = work / f"routed-{index}"
         routed.mkdir()
-        for policy in learned.iterdir():
+        for policy in [p for p in learned.iterdir() if not p.name.startswith(".")]:
             header, _, body = policy.read_text().partition("\n")
             (routed / policy.name).write_text(f'{header}\n\tnative-openat: oflags eq "ro" then permit\n{body}')
-        rows["CONTINUE"].append(f"{median_us([*systrace, '-d', str(routed), '-a', *loop], env):.1f}")
-        rows["emulated open"].append(f"{median_us([*systrace, '-d', str(learned), '-a', *loop], env):.1f}")
-        rows["--permit-all -E (continue + log)"].append(
-            f"{median_us([*systrace, '--permit-all', '-E', '/dev/null', *loop], env):.1f}")
+        held_dir = held_policies(systrace, env, work, work / "held_loop", str(index))
+        rows[by_name].append(f"{median_us([*systrace, '-d', str(held_dir), '-a', *held], env):.1f}")
+        rows[flags].append(f"{median_us([*systrace, '-d', str(routed), '-a', *loop], env):.1f}")
+        rows[emulated].append(f"{median_us([*systrace, '-d', str(learned), '-a', *loop], env):.1f}")
+        rows[logged].append(f"{median_us([*systrace, '--permit-all', '-E', '/dev/null', *loop], env):.1f}")
     print(f"CPU µs per call, median of {options.runs} runs of {options.calls} calls (systrace + tracee)")
-    print("| per routed call | C floor | " + " | ".join(Path(s).resolve().parent.name for s in sources) + " |")
-    print("|---|---:|" + "---:|" * len(sources))
+    print("| per routed call | C floor | Python floor | "
+          + " | ".join(Path(s).resolve().parent.name for s in sources) + " |")
+    print("|---|---:|---:|" + "---:|" * len(sources))
     for label, cells in rows.items():
         print(f"| {label} | " + " | ".join(cells) + " |")
 

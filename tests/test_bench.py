@@ -46,11 +46,15 @@ def test_the_smoke_run_prints_every_table(tmp_path: Path) -> None:
     by_workload: dict[str, list[list[str]]] = {}
     for row in rows:
         by_workload.setdefault(row[0], []).append(row)
-    assert len(by_workload) == 8
+    assert len(by_workload) == 9
     for workload, its_rows in by_workload.items():
         configurations = [row[1] for row in its_rows]
         assert configurations[0] == "native", workload
-        assert "systrace -a (learned policy)" in configurations and "systrace -a --supervisors 2" in configurations
+        if workload.startswith("lseek loop"):  # the CONTINUE target's: decided by name, and logged
+            assert [c.split(" (")[0] for c in configurations] == ["native", "systrace --permit-all -E",
+                                                                  "systrace -a, lseek decided by name"]
+        else:
+            assert "systrace -a (learned policy)" in configurations and "systrace -a --supervisors 2" in configurations
         assert len(set(configurations)) == len(configurations)
         for row in its_rows:
             like, runs = row[9].split()[0].split("/")
@@ -61,12 +65,13 @@ def test_the_smoke_run_prints_every_table(tmp_path: Path) -> None:
                 assert like == runs and row[3].endswith("x")
     # the configurations that run one workload only
     assert any(row[1].startswith("systrace -A (fresh") for row in by_workload["tar cf - /usr/lib/python3*/json ¦ wc -c"])
-    assert sum(row[1].startswith("systrace --permit-all -E") for row in rows) == 1
+    assert sum(row[1].startswith("systrace --permit-all -E") for row in rows) == 2  # the openat and lseek loops
 
     floors = dict((name, value) for name, value in _rows(text, "| probe | value |"))
     for probe in ("no filter", "allow-all filter", "CONTINUE floor", "emulated open floor",
                   "emulated open, 16 threads, 1 supervisor", "emulated open, 16 threads, 2 supervisors",
-                  "CONTINUE, 16 threads, 1 supervisor", "start-up: true"):
+                  "CONTINUE, 16 threads, 1 supervisor", "CONTINUE floor, lseek loop (continue_floor.c, median of 3)",
+                  "start-up: true"):
         assert probe in floors, probe
     targets = _rows(text, "| target | measured |")
     assert len(targets) == TARGETS and all(row[2] in VERDICTS for row in targets), targets

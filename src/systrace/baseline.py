@@ -188,6 +188,7 @@ def process_named(nr: int, args: tuple[int, ...]) -> int | None:
 
 
 _NAMED_BY = {SYSCALLS[name]: name for name, _ in _naming_another_process()}
+NAMING_A_PROCESS = frozenset(_NAMED_BY)  # calls process_named() may find a pid in
 
 
 def never_notified() -> frozenset[str]:

@@ -310,6 +310,8 @@ def _run_once(options: argparse.Namespace, command: list[str], path: str) -> tup
             peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
             faults = sum(getattr(d, "injected", 0) for d in session.chain.deciders)
             _say(f"systrace: {session.served} calls reached systrace, {faults} faults injected, peak RSS {peak} KiB")
+            if session.served_by_name:
+                _say(f"systrace: {session.served_by_name} of them decided by name only (README \"Caches\")")
             if options.supervisors > 1:
                 _say(f"systrace: {session.served_by_replicas} of them served by the supervisor processes sharing "
                      f"the listener ({options.supervisors})")

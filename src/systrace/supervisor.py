@@ -27,13 +27,13 @@ import errno
 import os
 import select
 
-from .baseline import process_named
+from .baseline import NAMING_A_PROCESS, process_named
 from .call import Call, syscall_name
 from .children import Children
 from .decide import DENY, PERMIT, Decision, protected
 from .decide.breaks import BreakKeeper
 from .effects import Effects
-from .facts import invalidating_calls
+from .facts import ROWS, invalidating_calls
 from .handshake import LaunchHandshake
 from .kernel.mounts import cgroups_holding_me
 from .kernel.syscalls_x86_64 import SYSCALLS
@@ -57,6 +57,12 @@ if TYPE_CHECKING:
     from .translate.translator import Translated
 
 INTERNAL_ERROR = Decision(DENY, errno.EPERM, log=True, source="error")
+# calls no check of the loop's looks at beyond the chain (decide by name: answered_by_name):
+# not those that change what is cached, name another process, move the break (a refused
+# brk returns it), or carry an alias (fswrite: the cgroup files)
+BY_NAME_CALLS = frozenset(nr for name, nr in SYSCALLS.items()
+                          if nr not in INVALIDATES and nr not in NAMING_A_PROCESS and name != "brk"
+                          and name in ROWS and ROWS[name].alias is None)
 MAX_BATCH = 256  # notifications received before deciding any
 STALE = Decision(DENY, errno.EPERM, source="stale")
 
@@ -76,10 +82,18 @@ class Supervisor:
         self.translate = translate or TranslateStage.for_deciders(session.chain.deciders, session.use_aliases)
         self.served = 0
         self.routed: dict[int, int] = {}  # notifications by system call number (--stats)
+        self.served_by_name = 0  # ... of them answered by name only (answered_by_name)
         self._listener_ready = select.poll()  # is another notification pending right now?
         self._listener_ready.register(listener.fileno(), select.POLLIN)
         self.pid_namespace = os.stat("/proc/self/ns/pid").st_ino
         self.resolved: dict[int, Translated] = {}  # translations helpers made (FUSE paths), by notification id
+        # decided by name only: binary -> nr -> the chain's decision for every such call
+        # (None: call by call). Exact without invalidation: the chain answers only when
+        # its rules cannot change during the run, and a process's binary is read again
+        # after an exec (processes.py)
+        self.by_name: dict[str, dict[int, Decision | None]] = {}
+        self._state_checks = session.chain.state_checks()
+        self._by_name_on = replicas is None  # the replicas' marks are set call by call (Replicas.note)
 
     @classmethod
     def of_launch(cls, session: Session, listener: Listener, launched: Launched, signals: SignalFd,
@@ -142,12 +156,60 @@ class Supervisor:
         while len(batch) < MAX_BATCH:
             notif = self.listener.recv()
             if notif is not None:
+                if not batch and self._by_name_on and self.answered_by_name(notif):
+                    return  # answered at once: the loop's poll finds the next one
                 batch.append(notif)
             ready = self._listener_ready.poll(0)
             if not ready or not ready[0][1] & select.POLLIN:  # POLLHUP alone: nothing to receive
                 break
         for notif in batch:
             self.serve_one(notif)
+
+    def answered_by_name(self, notif: Notification) -> bool:
+        """Answer a call the chain decides by its name alone, for a process known and
+        current, when nothing logs it: no Call, no translation, no decider (README
+        "Caches"). False: not such a call, serve it through the stages."""
+        nr = notif.nr
+        if nr not in BY_NAME_CALLS or not self.handshake.child_started:
+            return False
+        info = self.session.processes.cached(notif.pid)
+        if info is None or info.exe is None:
+            return False
+        exe = info.exe
+        table = self.by_name.get(exe)
+        if table is None:
+            table = self.by_name[exe] = {}
+        if nr in table:
+            decision = table[nr]
+        else:
+            decision = table[nr] = self._chain_by_name(exe, nr)
+        if decision is None:
+            return False
+        for keeps_state in self._state_checks:
+            if keeps_state(info.tgid, info.ppid):
+                return False
+        self.served += 1
+        self.served_by_name += 1
+        self.routed[nr] = self.routed.get(nr, 0) + 1
+        try:
+            if decision.verdict == PERMIT:
+                self.listener.allow(notif.id)
+            else:
+                self.listener.fail(notif.id, decision.errno)
+        except Exception as error:  # noqa: BLE001 - fail closed, keep serving
+            self.effects.refuse_after_error(notif, f"answering {syscall_name(nr)}", error)
+        return True
+
+    def _chain_by_name(self, exe: str, nr: int) -> Decision | None:
+        """The chain's decision by name, if it is one the fast path carries out exactly as
+        the stages would: continue, or an errno (no effect, no signal, nothing logged)."""
+        try:
+            decision = self.session.chain.by_name(exe, nr)
+        except Exception:  # noqa: BLE001 - then call by call, where errors deny
+            return None
+        if decision is None or decision.effect or decision.signal or decision.verdict not in (PERMIT, DENY):
+            return None
+        return decision
 
     def serve_one(self, notif: Notification) -> None:
         """The stages of one notification; any error denies the call."""
@@ -220,7 +282,8 @@ class Supervisor:
 
     # -- decide, log, settle -------------------------------------------------------------
     def decide(self, call: Call) -> Decision:
-        named = process_named(call.nr, call.args)
+        nr = call.nr
+        named = process_named(nr, call.args) if nr in NAMING_A_PROCESS else None
         if named is not None and self.names_us(call.tid, named):
             call.reason, call.no_learn = "it names systrace or one of its helpers", True
             decision = Decision(DENY, errno.EPERM, log=True, source="guard")

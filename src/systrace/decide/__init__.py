@@ -9,6 +9,7 @@ from ..record import record
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Protocol
 
     from ..call import Call
@@ -18,6 +19,9 @@ if TYPE_CHECKING:
 
         # Optionally `reads_arguments_of`: the calls whose translated arguments it reads
         # (None: every call; absent: every call). translate/stage.py translates them.
+        # Optionally `by_name(exe, nr)`: what it answers for every call `nr` of binary
+        # `exe` whatever its arguments (a Decision, PASSES, or None: it depends), and
+        # `keeps_state_for(tgid, ppid)` (Chain.by_name). Absent: it depends on the call.
 
 PERMIT = "permit"
 DENY = "deny"
@@ -29,6 +33,7 @@ RETURN = "return"  # complete the call without running it, returning `value`
 EMULATE_OPEN, EMULATE_SOCKET, EMULATE_PATH = "emulate-open", "emulate-socket", "emulate-path"
 EMULATE_SEND = "emulate-send"
 EFFECTS = ("", EMULATE_OPEN, EMULATE_SOCKET, EMULATE_PATH, EMULATE_SEND)
+PASSES = "passes"  # by_name: the decider passes every such call to the next one
 
 
 @record
@@ -68,6 +73,28 @@ class Chain:
                 return decision
         return Decision(DENY, errno.EPERM, log=True, source="undecided")
 
+    # -- decided by name only (README "Caches") ------------------------------------------
+    def by_name(self, exe: str, nr: int) -> Decision | None:
+        """The decision `decide` gives every call `nr` of binary `exe`, whatever its
+        arguments, for a process no decider keeps state for (`keeps_state_for`); None
+        when it may depend on the call, or is logged (the log shows its arguments). Only
+        a chain whose every decider can say (`by_name`) answers: their rules then never
+        change during the run (no learning, no asking, no faults)."""
+        for decider in self.deciders:
+            by_name = getattr(decider, "by_name", None)
+            if by_name is None:
+                return None  # it may look at anything of the call
+            answer = by_name(exe, nr)
+            if answer is PASSES:
+                continue
+            return None if answer is None or answer.log else answer
+        return None  # undecided: denied and logged
+
+    def state_checks(self) -> list[Callable[[int, int], bool]]:
+        """The deciders' `keeps_state_for(tgid, ppid)`: a process any of them keeps state
+        for (a pending exec check, a detach, an inherited policy) is decided call by call."""
+        return [check for decider in self.deciders if (check := getattr(decider, "keeps_state_for", None))]
+
 
 class PermitAll:
     """The engine's own mode: every call runs; each is logged when asked to."""
@@ -78,4 +105,7 @@ class PermitAll:
         self.decision = Decision(PERMIT, log=log, source="default")
 
     def decide(self, call: Call) -> Decision:
+        return self.decision
+
+    def by_name(self, exe: str, nr: int) -> Decision:
         return self.decision

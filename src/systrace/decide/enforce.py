@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 
+from ..call import syscall_name
 from ..facts import ROWS
 from . import DENY, KILL, Decision
 
@@ -25,7 +26,13 @@ class Enforce:
         self.by_errno: dict[int, Decision] = {errno.EPERM: self.decision}
 
     def decide(self, call: Call) -> Decision:
-        row = ROWS.get(call.name)
+        return self.for_name(call.name)
+
+    def by_name(self, exe: str, nr: int) -> Decision:
+        return self.for_name(syscall_name(nr))  # logged: never answered without the chain
+
+    def for_name(self, name: str) -> Decision:
+        row = ROWS.get(name)
         if self.kill or row is None:
             return self.decision
         decision = self.by_errno.get(row.deny)

@@ -10,6 +10,8 @@ import os
 import pwd
 import stat
 
+from ..call import syscall_name
+from ..facts import HELD, ROWS, SELF
 from ..kernel.emulate_path import EMULATED as EMULATED_PATH_CALLS
 from ..kernel.emulate_view import other_mount_view
 from ..policy import ast, errnos
@@ -18,7 +20,7 @@ from ..policy.store import StoredPolicy
 from ..processes import PerProcess
 from ..record import replace
 from ..translate.translator import Translated
-from . import DENY, EMULATE_OPEN, EMULATE_PATH, EMULATE_SEND, EMULATE_SOCKET, KILL, PERMIT, Decision
+from . import DENY, EMULATE_OPEN, EMULATE_PATH, EMULATE_SEND, EMULATE_SOCKET, KILL, PASSES, PERMIT, Decision
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
 if TYPE_CHECKING:
@@ -32,8 +34,8 @@ SEND_CALLS = ("sendto", "sendmsg", "sendmmsg")
 
 # Opened descriptors that escape the paths a policy names (a mount, a file handle, another
 # process's descriptor): refused unless a rule of the binary's policy names the call.
-REFUSED_UNLESS_NAMED = ("open_tree", "open_tree_attr", "open_by_handle_at", "name_to_handle_at", "fsopen", "fsmount",
-                        "move_mount", "fspick", "mount_setattr", "pidfd_getfd")
+REFUSED_UNLESS_NAMED = frozenset(("open_tree", "open_tree_attr", "open_by_handle_at", "name_to_handle_at", "fsopen", "fsmount",
+                        "move_mount", "fspick", "mount_setattr", "pidfd_getfd"))
 
 
 def effect_of(call: Call, translated: Translated, rule: ast.Rule) -> str:
@@ -129,6 +131,36 @@ class PolicyDecider:
         self._decisions: dict[object, Decision] = {}  # by action
         self._carried: dict[tuple[int, str], tuple[Decision, Decision]] = {}  # (id(decision), effect) -> it, carried
         self._mountns: dict[int, tuple[int, bool]] = {}  # id(policy) -> (version, permits other mount views)
+
+    def by_name(self, exe: str, nr: int) -> Decision | str | None:
+        """What `decide` answers for every call `nr` of `exe`, whatever its arguments, in a
+        process this decider keeps no state for (`keeps_state_for`): only for calls on the
+        process itself or on descriptors it holds (facts `reach`), which no check of
+        decide's looks at (no path, address or exec, no alias), when the policy's first
+        rule for the call is a plain one (no test, no user or group, no flag); PASSES when
+        no rule names it. None: it depends on the call."""
+        name = syscall_name(nr)
+        row = ROWS.get(name)
+        if row is None or row.reach not in (SELF, HELD) or row.alias is not None or row.emulated \
+                or name in EXEC_NAMES or name in REFUSED_UNLESS_NAMED:
+            return None
+        stored = self.store.find(exe)
+        if stored is None:
+            return None if self.require_policy else PASSES  # -a: killed (logged)
+        rules = stored.policy.rules_for(name)
+        if not rules:
+            return PASSES
+        rule = rules[0]
+        action = rule.action
+        if rule.expr is not None or action.predicate is not None or action.flag is not None \
+                or action.elevate is not None or action.verdict == "ask":
+            return None
+        return self.decision_of_action(action)
+
+    def keeps_state_for(self, tgid: int, ppid: int) -> bool:
+        """Might decide() find something kept for this process (or, for a detach, its parent)?"""
+        return (self.detached.may_hold(tgid) or self.detached.may_hold(ppid) or self.expected_exe.may_hold(tgid)
+                or self.inherited.may_hold(tgid) or self.detaching.may_hold(tgid))
 
     def policy_for(self, call: Call) -> StoredPolicy | None:
         # PerProcess holds values of any type: this one holds policies
@@ -285,6 +317,9 @@ class PolicyDecider:
         if action.verdict == "ask":
             call.ask = True  # `ask`: the mode's fallback decides (enforce denies)
             return None
+        return self.decision_of_action(action)
+
+    def decision_of_action(self, action: ast.Action) -> Decision:
         decision = self._decisions.get(action)  # decisions are immutable: one per action
         if decision is None:
             if action.verdict == "permit":

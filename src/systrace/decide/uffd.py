@@ -20,7 +20,7 @@ import errno
 from ..kernel import abi
 from ..kernel.filter import ArgRule, ArgTest, FilterPlan
 from ..kernel.syscalls_x86_64 import SYSCALLS
-from . import DENY, Decision
+from . import DENY, PASSES, Decision
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
 if TYPE_CHECKING:
@@ -65,6 +65,9 @@ class UffdGuard:
 
     def __init__(self, store: Store | None = None):
         self.store = store
+
+    def by_name(self, exe: str, nr: int) -> str | None:
+        return None if nr in (USERFAULTFD, IOCTL) else PASSES  # the ioctl's request decides
 
     def decide(self, call: Call) -> Decision | None:
         if call.nr == USERFAULTFD or call.nr == IOCTL and call.args[1] & 0xFFFFFFFF == USERFAULTFD_IOC_NEW:

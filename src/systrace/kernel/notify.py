@@ -40,6 +40,7 @@ class Listener:
         self._id = bytearray(abi.ID.size)
         self._response = bytearray(abi.NOTIF_RESP.size)
         self._addfd = bytearray(abi.NOTIF_ADDFD.size)
+        self._unpack = abi.NOTIF.unpack
 
     def fileno(self) -> int:
         return self.fd
@@ -70,8 +71,8 @@ class Listener:
                 if error.errno == errno.ENOENT:  # the caller went away before we read it
                     return None
                 raise
-        id_, pid, flags, nr, arch, ip, *args = abi.NOTIF.unpack(buffer)
-        return Notification(id_, pid, flags, nr, arch, ip, tuple(args))
+        values = self._unpack(buffer)  # id, pid, flags, nr, arch, ip, args[6]
+        return Notification(values[0], values[1], values[2], values[3], values[4], values[5], values[6:])
 
     def id_valid(self, notif_id: int) -> bool:
         abi.ID.pack_into(self._id, 0, notif_id)
