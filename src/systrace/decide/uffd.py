@@ -67,7 +67,7 @@ class UffdGuard:
         self.store = store
 
     def by_name(self, exe: str, nr: int) -> str | None:
-        return None if nr in (USERFAULTFD, IOCTL) else PASSES  # the ioctl's request decides
+        return None if nr in (USERFAULTFD, IOCTL, FANOTIFY_INIT) else PASSES  # their flags or request decide
 
     def decide(self, call: Call) -> Decision | None:
         if call.nr == USERFAULTFD or call.nr == IOCTL and call.args[1] & 0xFFFFFFFF == USERFAULTFD_IOC_NEW:
