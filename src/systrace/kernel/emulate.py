@@ -19,6 +19,7 @@ import struct
 
 from .emulate_identity import EmulationError, Identity, tracee_identity
 from .libc import check, libc, pidfd_getfd
+from .procfs import FdLink, Replaced
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
 if TYPE_CHECKING:
@@ -60,11 +61,20 @@ def open_for(tid: int, tgid: int, checked_path: bytes, flags: int, mode: int, st
     own = _OWN_FD.match(checked_path) if follows else None
     credentials = identity if identity is not None else tracee_identity(status, tid)
     credentials.domain = domain
+    if own and link is None and int(own.group(1)) != tgid:
+        own = None  # one systrace could not read: opened as the tracee, it fails as natively (EACCES)
     if own:
-        if int(own.group(1)) != tgid:
-            raise EmulationError(errno.EACCES, "another process's descriptor")
         if link is None:
             raise EmulationError(errno.EACCES, "a descriptor reopened without what it named when checked")
+        if isinstance(checked_path, FdLink):  # another process's: the kernel checks our access to it
+            if root not in (None, "/"):  # a magic link is not followed below another root (RESOLVE_IN_ROOT)
+                raise EmulationError(errno.EACCES, "another process's descriptor below a changed root")
+            try:
+                return checked_path.follow_as(credentials.run, flags)
+            except Replaced as replaced:
+                raise EmulationError(errno.EACCES, str(replaced)) from None
+        if int(own.group(1)) != tgid:
+            raise EmulationError(errno.EACCES, "another process's descriptor")
         return _reopen_descriptor(tgid, int(own.group(2)), flags, credentials, link)
     if not checked_path.startswith(b"/"):
         raise EmulationError(errno.EACCES, f"not a path: {checked_path!r}")

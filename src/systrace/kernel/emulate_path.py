@@ -18,6 +18,7 @@ from __future__ import annotations
 import ctypes
 import errno
 import os
+import re
 import resource
 import signal
 import stat
@@ -26,7 +27,7 @@ from . import memory
 from .emulate_identity import EmulationError, Identity
 from .emulate_view import RootFd, open_directory, split
 from .libc import libc, pidfd_getfd, tgkill
-from .procfs import object_name, same_processes
+from .procfs import FdLink, Replaced, object_name, same_processes
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
 if TYPE_CHECKING:
@@ -95,6 +96,8 @@ class PathCall:
             raise OSError(errno.ENOENT, "no such file")  # the check could not resolve it
         if isinstance(target, int):
             return self._descriptor(target, self.checked[index]), b""
+        if isinstance(target, FdLink):
+            return self._through(target), b""
         assert self.root is not None
         parent, name = split(target)
         tail = self.tails[index] if index < len(self.tails) else b""
@@ -103,6 +106,8 @@ class PathCall:
             raise OSError(_DOT_ERRORS.get((call, tail), _DOT_ERRORS.get(call, errno.EEXIST)), "not a name")
         fd = open_directory(self.root, parent)
         self._fds.append(fd)
+        if parent.endswith(b"/fd") and parent.startswith(b"/proc/"):
+            _same_entry(fd, name, self.checked[index])
         if tail == b"/":  # the kernel checks the slash itself, following nothing
             name += b"/"
         elif tail == b"dir" and not stat.S_ISDIR(os.stat(name, dir_fd=fd, follow_symlinks=False).st_mode):
@@ -144,6 +149,18 @@ class PathCall:
             raise EmulationError(errno.EACCES, f"descriptor {number} no longer names {checked}")
         return fd
 
+    def _through(self, entry: FdLink) -> int:
+        """Another process's descriptor, reached through its /proc/PID/fd/N as the tracee
+        (the kernel checks the tracee's ptrace access), O_PATH: the call acts on it."""
+        if self.root_name not in (None, "/"):
+            raise EmulationError(errno.EACCES, "another process's descriptor below a changed root")
+        try:
+            fd = entry.follow_as(self.inside, os.O_PATH)
+        except Replaced as replaced:
+            raise EmulationError(errno.EACCES, str(replaced)) from None
+        self._fds.append(fd)
+        return fd
+
     # -- running -----------------------------------------------------------------------
     def run(self) -> int:
         """The call's return value; OSError is the error the tracee gets."""
@@ -173,6 +190,23 @@ class PathCall:
         """Write the results into the tracee (as systrace, after the identity is undone)."""
         for address, data in self.writes:
             memory.write(self.tid, address, data)
+
+
+def _same_entry(directory: int, name: bytes, checked: str) -> None:
+    """A descriptor's /proc entry itself (lstat, readlink...) was checked by what it
+    names (`/proc/self/fd/<pipe:>`): it must still name that, else EACCES (a dup2 onto
+    the number since the check). A procfs file is named by relation, here by number."""
+    start = checked.find("/fd/<")
+    if start < 0 or not checked.endswith(">"):
+        return
+    expected = checked[start + 5:-1]
+    try:
+        link = os.fsdecode(os.readlink(name, dir_fd=directory))
+    except OSError:  # gone, or not ours to read: the call itself fails with the native errno
+        return
+    if link != expected and object_name(link) != expected and not (link.startswith("/proc/")
+                                                                    and expected.startswith("/proc/")):
+        raise EmulationError(errno.EACCES, f"descriptor {name!r} no longer names {expected}")
 
 
 def _nofollow(fd: int, name: bytes) -> tuple[int, bytes, int]:
@@ -220,8 +254,20 @@ def _readlink(call: PathCall, buf_arg: int) -> int:
 # -- names -----------------------------------------------------------------------------
 def _unlink(call: PathCall, flags: int) -> int:
     fd, name = call.place(0)
+    target = call.targets[0]
+    if isinstance(target, bytes) and _OWN_FD_DIR.match(split(target)[0]) and split(target)[0].split(b"/")[2] == str(call.tgid).encode():
+        # the caller's own fd directory: the kernel lets only the caller past its
+        # permission check (then EPERM: procfs removes nothing), systrace would get EACCES
+        try:
+            os.stat(name, dir_fd=fd, follow_symlinks=False)
+        except FileNotFoundError:
+            raise OSError(errno.ENOENT, "no such descriptor") from None
+        raise OSError(errno.ENOTDIR if flags & AT_REMOVEDIR else errno.EPERM, "not removable")
     call.sys("unlinkat", fd, name, flags & AT_REMOVEDIR)
     return 0
+
+
+_OWN_FD_DIR = re.compile(rb"^/proc/[0-9]+/(?:task/[0-9]+/)?fd$")
 
 
 def _mkdir(call: PathCall, mode_arg: int) -> int:

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import errno
 import os
 
 from ..record import record
+
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 
 @record
@@ -132,3 +137,38 @@ def interrupting(status: bytes, takes_process_signals: bool) -> bool:
         return False
     pending = private | (shared if takes_process_signals or threads == 1 else 0)
     return bool(pending & ~blocked & ~ignored)
+
+
+class FdLink(bytes):
+    """Another process's /proc/PID/fd/N, to be followed as the tracee (the kernel checks
+    the caller's ptrace read access there), with `link`: what it named when checked,
+    which what it leads to must still be; `inside`: PID is a process of the run (in the
+    command's Landlock domain). The domain refuses ptrace access to any other process,
+    so following the link of one outside the run fails with EACCES, as it does for a
+    call the supervisor continues."""
+
+    link: bytes
+    inside: bool
+
+    def __new__(cls, entry: bytes, link: bytes, inside: bool) -> FdLink:
+        self = super().__new__(cls, entry)
+        self.link, self.inside = link, inside
+        return self
+
+    def __reduce__(self) -> tuple:  # pickled to a helper (kernel/offload.py) as it is
+        return (FdLink, (bytes(self), self.link, self.inside))
+
+    def follow_as(self, run: Callable[[Callable[[], int]], int], flags: int) -> int:
+        """Our descriptor of what the link leads to, opened by `run` (as the tracee),
+        checked to be what it named; OSError as the tracee would get it."""
+        if not self.inside:
+            raise PermissionError(errno.EACCES, "ptrace access outside the command's Landlock domain")
+        fd = run(lambda: os.open(self, flags | os.O_CLOEXEC))
+        if os.readlink(f"/proc/self/fd/{fd}".encode()) != self.link:
+            os.close(fd)
+            raise Replaced(f"{bytes(self)!r} no longer names {self.link!r}")
+        return fd
+
+
+class Replaced(Exception):
+    """A descriptor no longer names what the policy was shown (the caller refuses the call)."""

@@ -132,8 +132,9 @@ def open_without_blocking(notif_id: int, tid: int, tgid: int, checked_path: byte
             and still_at(resolved, checked_path):  # the lookup it would repeat, done as it would be
         return _open_probed(notif_id, tid, resolved, flags, credentials, listener_fd, domain)
     try:  # O_PATH: Landlock does not check it, systrace's own thread does it
+        # (another process's descriptor is reached in the tracee's domain: Landlock scopes ptrace)
         probe = _pinned(open_for(tid, tgid, checked_path, os.O_PATH | (flags & os.O_NOFOLLOW), 0, status, root, link,
-                                 identity=credentials), pins)
+                                 domain if link is not None else None, identity=credentials), pins)
     except FileNotFoundError:
         if not flags & os.O_CREAT:
             raise

@@ -17,6 +17,7 @@ import stat
 
 from ..kernel import procfs
 from ..kernel.emulate import RESOLVE_NO_MAGICLINKS, RESOLVE_NO_SYMLINKS, openat2
+from ..policy.match import UNREADABLE
 from .pids import NO_SUCH_PROCESS, OUTSIDE_RUN, relation
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
@@ -48,9 +49,10 @@ class Missing(Unresolvable):
     """A directory on the way does not exist (or cannot be searched): `path` is the
     absolute path, resolved up to there, the rest appended as written."""
 
-    def __init__(self, path: bytes):
+    def __init__(self, path: bytes, denied: bool = False):
         super().__init__("missing directory")
         self.path = path
+        self.denied = denied  # EACCES on the way (below /proc/PID: no ptrace access to PID)
 
 
 def resolve(tracee: Tracee, path: bytes, dirfd: int | None = None, follow: bool = True,
@@ -71,13 +73,29 @@ def resolve_target(tracee: Tracee, path: bytes, dirfd: int | None = None, follow
     try:
         canonical = resolve_bytes(tracee, path, dirfd, follow, hops, slash_follows)
     except Missing as missing:
-        return _missing_name(missing.path, tracee), missing.path if _below_gone_pid(missing.path, tracee) else None
+        return _missing_name(missing.path, tracee), missing.path if _acted_on(missing, tracee) else None
     except Unresolvable:
         return NONEXISTENT + os.fsdecode(path), None
+    last = hops[-1] if hops else None
+    if last is not None and own_descriptor(last[0], tracee) is None and _FD_LINK.match(last[0]):
+        return _through(canonical, last, tracee)
     name = stable_name(canonical, tracee)
-    if canonical.startswith(b"/") and not (hops and hops[-1] and _unreachable(canonical)):
+    if canonical.startswith(b"/") and not (last and _unreachable(canonical)):
         return name, canonical
-    return name, own_descriptor(hops[-1][0], tracee) if hops and hops[-1] else None
+    return name, own_descriptor(last[0], tracee) if last else None
+
+
+def _through(canonical: bytes, hop: tuple[bytes, bytes], tracee: Tracee) -> tuple[str, procfs.FdLink]:
+    """A path that ends on another process's descriptor (/proc/PID/fd/N, followed): named
+    by the file's path when it leads to one; else by the entry, the process's relation
+    and what it names (`/proc/<descendant: /usr/bin/cat>/fd/<pipe:>`): that pipe is that
+    process's, not the caller's. Either way PID is pinned (its start time), and the call
+    follows the link as the tracee (procfs.FdLink)."""
+    entry, link = hop
+    name = stable_name(entry, tracee)
+    parts = name.split("/")
+    inside = len(parts) > 2 and parts[2] != OUTSIDE_RUN
+    return name if _unreachable(canonical) else stable_name(canonical, tracee), procfs.FdLink(entry, link, inside)
 
 
 def _unreachable(link: bytes) -> bool:
@@ -104,7 +122,16 @@ def _missing_name(path: bytes, tracee: Tracee) -> str:
     ps reads /proc must not give the learned policy a name of its own."""
     if _below_gone_pid(path, tracee):
         return stable_name(path, tracee)
-    return NONEXISTENT + stable_name(path, tracee)
+    name = stable_name(path, tracee)
+    return name if name is UNREADABLE else NONEXISTENT + name
+
+
+def _acted_on(missing: Missing, tracee: Tracee) -> bool:
+    """Is a path systrace could not resolve still tried by the call (as the tracee, it
+    then fails as natively)? Below /proc/PID of a pid that is no process (ENOENT), and
+    where systrace was refused (another process's /proc/PID/fd: EACCES for the tracee
+    too, not the ENOENT of a missing directory)."""
+    return _below_gone_pid(missing.path, tracee) or missing.denied and missing.path.startswith(b"/proc/")
 
 
 def _below_gone_pid(path: bytes, tracee: Tracee) -> bool:
@@ -118,12 +145,13 @@ def object_name(link: str) -> str:
     return procfs.object_name(link)
 
 
-def stable_name(path: bytes, tracee: Tracee) -> str:
+def stable_name(path: bytes, tracee: Tracee, links: bool = True) -> str:
     """The policy's name for a canonical path: the caller's /proc/TGID is /proc/self, its
     /proc/TGID/task/TID (or /proc/TID) is /proc/thread-self; another pid below /proc is
     named by its relation to the caller (translate/pids.py), never by its number:
     `/proc/<supervised: /usr/bin/bash>/stat`, `/proc/<outside the run>/environ`;
-    anonymous objects by kind."""
+    anonymous objects by kind; a descriptor's entry itself (not followed) by what it
+    names: `/proc/self/fd/<pipe:>`, `/proc/self/fd/</home/u/f.txt>`."""
     text = os.fsdecode(path)
     if not text.startswith("/") or text.startswith("/memfd:"):
         return object_name(text)
@@ -131,18 +159,39 @@ def stable_name(path: bytes, tracee: Tracee) -> str:
         parts = text.split("/")
         if parts[2] == str(tracee.tgid):
             if len(parts) >= 5 and parts[3] == "task" and parts[4] == str(tracee.tid):
-                return "/".join(["", "proc", "thread-self", *parts[5:]])
-            parts[2] = "self"
+                parts = ["", "proc", "thread-self", *parts[5:]]
+            else:
+                parts[2] = "self"
         elif parts[2] == str(tracee.tid):
-            return "/".join(["", "proc", "thread-self", *parts[3:]])
+            parts = ["", "proc", "thread-self", *parts[3:]]
         elif _PID.fullmatch(parts[2]):
             parts[2] = proc_relation(int(parts[2]), tracee)
         else:
             return text
-        if len(parts) >= 5 and parts[3] == "task" and _PID.fullmatch(parts[4]):
+        if len(parts) >= 5 and parts[2] != "thread-self" and parts[3] == "task" and _PID.fullmatch(parts[4]):
             parts[4] = proc_relation(int(parts[4]), tracee, thread=True)
+        if links and (len(parts) == 5 or len(parts) == 7 and parts[3] == "task") and parts[-2] == "fd" \
+                and parts[-1].isdigit():
+            kind = entry_kind(path, tracee)
+            if kind is None:
+                return UNREADABLE  # every comparison on it fails closed
+            parts[-1] = "<" + kind + ">"
         return "/".join(parts)
     return text
+
+
+def entry_kind(entry: bytes, tracee: Tracee) -> str | None:
+    """What a /proc/PID/fd/N entry itself (a call that does not follow it: lstat,
+    readlink, O_NOFOLLOW...) is named by: what its descriptor names, as a descriptor
+    argument is named (`pipe:`, `socket:`, the file's path), never the number, which
+    varies from run to run; `<bad descriptor>` when none is open there; None when it
+    cannot be read."""
+    root = tracee.root()
+    try:
+        link = os.readlink(entry if root == b"/" else f"/proc/{tracee.tid}/root".encode() + entry)
+    except OSError as error:
+        return "bad descriptor" if error.errno == errno.ENOENT else None
+    return stable_name(link, tracee, links=False)  # an O_PATH descriptor of an entry: no loop
 
 
 def proc_relation(pid: int, tracee: Tracee, thread: bool = False) -> str:
@@ -172,12 +221,15 @@ def resolve_for_open(tracee: Tracee, path: bytes, dirfd: int | None, follow: boo
     try:
         canonical = resolve_bytes(tracee, path, dirfd, follow, hops, probes=probes)
     except Missing as missing:
-        return _missing_name(missing.path, tracee), missing.path if _below_gone_pid(missing.path, tracee) else None, None
+        return _missing_name(missing.path, tracee), missing.path if _acted_on(missing, tracee) else None, None
     except Unresolvable:
         return NONEXISTENT + os.fsdecode(path), None, None
     last = hops[-1] if hops else None
     if last is None:
         return stable_name(canonical, tracee), None if hops else canonical, None
+    if own_descriptor(last[0], tracee) is None and _FD_LINK.match(last[0]):
+        name, through = _through(canonical, last, tracee)
+        return name, through, last[1]
     return stable_name(canonical, tracee), last[0], last[1]
 
 
@@ -274,7 +326,7 @@ def walk(prefix: bytes, parts: list[bytes], path: bytes, follow_last: bool, trac
             if last and error.errno == errno.ENOENT:
                 return b"/" + b"/".join(candidate)  # to be created
             if error.errno in (errno.ENOENT, errno.ENOTDIR, errno.EACCES):
-                raise Missing(_lexical(candidate, pending)) from None
+                raise Missing(_lexical(candidate, pending), error.errno == errno.EACCES) from None
             raise Unresolvable(os.strerror(error.errno or errno.EIO)) from None
         if stat.S_ISLNK(mode) and (not last or follow_last or trailing_slash):
             links += 1
