@@ -71,6 +71,8 @@ class MadeUp:
         # MADE for mkdir and a rename or link target
         self.created: dict[str, int] = {}
         self.pids: set[int] = set()
+        # components made by an O_CREAT|O_EXCL open (mkstemp's mark: its name is drawn)
+        self.exclusive: set[str] = set()
         self.now = time.time() if now is None else now
 
     def note_pids(self, pids: tuple[int, ...]) -> None:
@@ -87,6 +89,8 @@ class MadeUp:
             oflags = dict(args).get("oflags", "")
             if names and "c" in oflags[2:] and "x" in oflags[2:]:
                 made = [(names[0], EXCL)]
+                if len(self.exclusive) < MAX_REMEMBERED:
+                    self.exclusive.add(last_component(names[0]))
         else:
             made = [(names[i], how) for i, how in _MADE_NAMES.get(syscall, ()) if i < len(names)]
         marked = []
@@ -147,7 +151,8 @@ def generalised(value: str, made_up: MadeUp) -> str | None:
         # them by relation, so none should be left). In an argv word (`head /proc/$$/status`)
         # the pid of the run is generalised: the binary's own policy decides its reads.
         in_proc = component.start() == len("/proc/") and value.startswith("/proc/")
-        spans.extend(_component_spans(component.group(), component.start(), created, made_up, in_proc))
+        spans.extend(_component_spans(component.group(), component.start(), created, made_up, in_proc,
+                                      component.group() in made_up.exclusive))
     if not spans:
         return None
     out, position = ["^"], 0
@@ -166,7 +171,8 @@ def ere_literal(text: str) -> str:
     return _ERE_SPECIAL.sub(lambda m: "[$]" if m.group() == "$" else "\\" + m.group(), text)
 
 
-def _component_spans(text: str, offset: int, created: int, made_up: MadeUp, in_proc: bool = False) -> list[Span]:
+def _component_spans(text: str, offset: int, created: int, made_up: MadeUp, in_proc: bool = False,
+                     exclusive: bool = False) -> list[Span]:
     spans: list[Span] = []
 
     def free(start: int, end: int) -> bool:
@@ -193,7 +199,87 @@ def _component_spans(text: str, offset: int, created: int, made_up: MadeUp, in_p
     if created == EXCL and _PYTHON_ALONE.fullmatch(text):
         # Python's probe name, or a mkstemp name (`stabc123`) that drew no capital: either
         spans = _python_or(text, spans)
+    elif created and _loses_the_prefix(text, spans):
+        spans = _prefixed(text, exclusive) or spans
     return [(start + offset, end + offset, pattern) for start, end, pattern in spans]
+
+
+# A temporary name with a prefix (and suffix) the program chose: mkstemp(prefix="foo",
+# suffix=".x") is `foo` + 8 of [a-z0-9_] + `.x` (Python), mkstemps("fooXXXXXX.x") and
+# `mktemp -p DIR foo1XXXXXXXX` are `foo` + 6 or more of [A-Za-z0-9] + suffix (glibc)
+_PYTHON_RUN = re.compile(r"[a-z0-9_]{8,}")
+_GLIBC_RUN = re.compile(r"[A-Za-z0-9]{6,}")
+_PLAIN_STEM = re.compile(r"[a-z]*[0-9]*|[A-Z][a-z]+[0-9]*|[A-Z]+[0-9]*")
+
+
+def _loses_the_prefix(text: str, spans: list[Span]) -> bool:
+    """Would the shape alone generalise a created name wrongly: nothing varies (`fooab_d1234.x`:
+    no run of 6), a whole run of 10 or more that begins the name or follows a `_` (its
+    fixed prefix lost: `fooabcd1234.x`), or part of Python's 8 only?"""
+    if not spans:
+        return _PYTHON_RUN.search(text) is not None or _GLIBC_RUN.search(text) is not None
+    for start, end, _ in spans:
+        if end - start >= 10 and (start == 0 or text[start - 1] == "_"):
+            return True
+    python = _python_window(text)
+    if python is None or python[0] == 0:
+        return False
+    if any(start <= python[0] and python[1] <= end for start, end, _ in spans):
+        # covered; but a mkstemp-shaped span before it took part of the prefix for drawn
+        # (`Aaaaaa.` + Python's 8)
+        return any(end <= python[0] and pattern.startswith("[A-Za-z0-9]") for _, end, pattern in spans)
+    # not covered (`x_abcdefgh`; `fooabcdef_1`: glibc's reading keeps `_1`, which glibc never
+    # draws; `tmp_obj_arfa84`: git's, or Python's `j_arfa84`). An empty prefix is not
+    # Python's (its default is `tmp`): `ccabcdef.s` is gcc's
+    return True
+
+
+def _python_window(text: str) -> tuple[int, int] | None:
+    """Python's 8 characters: the last 8 of the last run of [a-z0-9_] that has 8."""
+    runs = list(_PYTHON_RUN.finditer(text))
+    return (runs[-1].end() - 8, runs[-1].end()) if runs else None
+
+
+def _glibc_window(text: str) -> tuple[int, int] | None:
+    """glibc's X's: the end of the last run of 6 or more letters and digits; 6 of them
+    when what precedes them in the run is a plain stem (`foo`, `Foo1`, `cc`), else the
+    shortest tail leaving one (`barAbCd1234`: 8), else the whole run (mktemp's 10)."""
+    runs = list(_GLIBC_RUN.finditer(text))
+    if not runs:
+        return None
+    run = runs[-1]
+    if run.start() > 0 and text[run.start() - 1] == "." and len(run.group()) >= 10:
+        return run.start(), run.end()  # mktemp's default tmp.XXXXXXXXXX
+    for size in range(6, len(run.group()) + 1):
+        if _PLAIN_STEM.fullmatch(run.group()[: len(run.group()) - size]):
+            return run.end() - size, run.end()
+    return run.start(), run.end()
+
+
+def _prefixed(text: str, exclusive: bool) -> list[Span]:
+    """The part of a created name that its generator drew, the rest kept: glibc's when
+    its last 6 have a capital (Python draws none), Python's when glibc's has no run of 6
+    there; else either, as one alternation over the two windows (both end where the
+    suffix begins). A name not made by an O_EXCL open (mkdir, unlink, rename: plain
+    words are made and removed that way too) must show it was drawn: a digit in Python's
+    window, a digit or a capital in glibc's."""
+    python, glibc = _python_window(text), _glibc_window(text)
+    if python is not None and not exclusive and not any(c.isdigit() for c in text[python[0]:python[1]]):
+        python = None
+    if glibc is not None and not exclusive and not any(c.isdigit() or c.isupper() for c in text[glibc[1] - 6:glibc[1]]):
+        glibc = None
+    if python is not None and glibc is not None and python[1] > glibc[1]:
+        glibc = None  # its run stops at a `_` that Python drew: glibc never draws one
+    if glibc is not None and (python is None or python[1] != glibc[1] or any(c.isupper() for c in text[glibc[1] - 6:glibc[1]])):
+        return [(glibc[0], glibc[1], f"[A-Za-z0-9]{{{glibc[1] - glibc[0]}}}")]
+    if python is None:
+        return []
+    if glibc is None:
+        return [(python[0], python[1], "[a-z0-9_]{8}")]
+    start = min(python[0], glibc[0])
+    either = (f"({ere_literal(text[start:glibc[0]])}[A-Za-z0-9]{{{glibc[1] - glibc[0]}}}"
+              f"|{ere_literal(text[start:python[0]])}[a-z0-9_]{{8}})")
+    return [(start, python[1], either)]
 
 
 def _python_or(text: str, spans: list[Span]) -> list[Span]:
