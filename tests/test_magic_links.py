@@ -174,3 +174,26 @@ def test_another_process_s_descriptors_as_natively(runner: Runner, scratch: Path
     if reachable:
         assert re.search(r'fsread: filename eq "/proc/<descendant: [^>]*>/fd/<pipe:>"', text), text
         assert '/fd/<socket:>"' in text and not re.search(r"/proc/[0-9]", text), text
+
+
+def test_every_call_that_does_not_follow_replays_with_other_numbers(runner: Runner, cbin, scratch: Path) -> None:
+    """Raw system calls (tests/c/fdentry.c): lstat, readlink, readlinkat, newfstatat and
+    statx with AT_SYMLINK_NOFOLLOW, faccessat2, lchown, fchownat, utimensat, lgetxattr,
+    llistxattr, name_to_handle_at (without AT_SYMLINK_FOLLOW), unlink, rmdir, rename,
+    O_NOFOLLOW: learned on fd 3, enforced on fd 7 and 12, each with the native result.
+    name_to_handle_at is refused unless a rule names it (SECURITY.md): only its name is
+    checked here."""
+    binary = cbin("fdentry")
+    policies = runner.policy_dir(scratch / "policies")
+    learned = runner("-d", str(policies), "-A", "-e", binary, "0")
+    assert learned.returncode == 0, learned
+    assert b"name_to_handle_at(303), filename: /proc/self/fd/<pipe:>" in learned.stderr, learned.stderr[-2000:]
+    text = "".join(path.read_text() for path in policies.iterdir())
+    assert re.search(r"/proc/self/fd/[0-9]", text) is None and '"/proc/self/fd/<pipe:>"' in text, text
+    for shift in ("0", "4", "9"):
+        native = runner.native(binary, shift)
+        enforced = runner("-d", str(policies), "-a", binary, shift)
+        same = [line for line in native.stdout.splitlines() if not line.startswith(b"name_to_handle_at")]
+        assert [line for line in enforced.stdout.splitlines() if not line.startswith(b"name_to_handle_at")] == same, \
+            (native.stdout, enforced)
+        assert len(same) == 15 and b"unlink=EPERM" in same and b"open_nofollow=ELOOP" in same, native.stdout
