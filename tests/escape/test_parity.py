@@ -48,7 +48,9 @@ def test_emulated_path_calls_answer_as_the_kernel_does(tmp_path: Path) -> None:
     where the kernel refuses (unlinkat with an unknown flag unlinked, unlink("link/")
     removed the file the link points to, rmdir("dirlink/") its directory,
     mkdir("dangling/") created its target, rmdir("dir/.") removed dir, truncate grew a
-    file past the tracee's RLIMIT_FSIZE without SIGXFSZ...). 5 still differ, refused (stat of /proc/self/fd/N of a pipe, and readlink, rename and unlink of the link itself, no longer do)."""
+    file past the tracee's RLIMIT_FSIZE without SIGXFSZ...). 5 still differ, refused (stat
+    of /proc/self/fd/N of a pipe, and readlink, rename and unlink of the link itself, no
+    longer do)."""
     binary = compile_c("parity", tmp_path)
     native = subprocess.run([binary, str(fresh(tmp_path / "native"))], capture_output=True, timeout=60)
     arena, policies, log = tmp_path / "arena", tmp_path / "policies", tmp_path / "log"
