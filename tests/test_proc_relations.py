@@ -68,6 +68,38 @@ def test_a_child_s_proc_entries_never_grant_an_outsider_s(runner: Runner, cbin, 
     assert attack.stderr.count(b"/proc/<outside the run>/") == len(ENTRIES), attack
 
 
+def _failed(result: subprocess.CompletedProcess) -> str:
+    lines = result.stdout.decode().splitlines()
+    return lines[1] if len(lines) > 1 else ""
+
+
+def test_an_outsider_s_entries_carried_out_by_systrace_fail_as_continued_ones(runner: Runner, cbin,
+                                                                               scratch: Path) -> None:
+    """The command's Landlock domain refuses ptrace-mode access outside the run (SECURITY.md
+    "Design notes"): a continued open of an outsider's environ fails. One that systrace
+    carries out (a learned rule naming `/proc/<outside the run>/...`) must fail the same
+    way: before, -A and -a read 8 of 8 entries where --permit-all read 4 (as the user)."""
+    procread = cbin("procread")
+    policies = runner.policy_dir(scratch / "policies")
+    outsider = _outsider(runner, f"exec sleep {TIMEOUT}")
+    try:
+        native = runner.native(procread, str(outsider.pid), *ENTRIES)
+        continued = runner("--permit-all", procread, str(outsider.pid), *ENTRIES)
+        learned = runner("-d", str(policies), "-A", procread, str(outsider.pid), *ENTRIES)
+        enforced = runner("-d", str(policies), "-a", procread, str(outsider.pid), *ENTRIES)
+    finally:
+        outsider.kill()
+        outsider.wait()
+    assert _opened(native) == len(ENTRIES), native
+    # what the kernel refuses the command: at least /proc/PID/mem, which needs ptrace attach
+    assert "mem:EACCES" in _failed(continued), continued
+    if runner.uid != 0:
+        assert _failed(continued) == "failed: environ:EACCES maps:EACCES mem:EACCES auxv:EACCES", continued
+    assert "/proc/<outside the run>/environ" in "".join(p.read_text() for p in policies.iterdir())
+    assert (_opened(learned), _failed(learned)) == (_opened(continued), _failed(continued)), (learned, continued)
+    assert (_opened(enforced), _failed(enforced)) == (_opened(continued), _failed(continued)), (enforced, continued)
+
+
 def test_the_parent_shell_s_entries_never_grant_another_shell_s(runner: Runner, cbin, scratch: Path) -> None:
     """ps-like: a rule for "a supervised process running dash" grants only that relation,
     not every dash on the machine."""

@@ -44,6 +44,7 @@ class Domains:
         self._log = log
         self._systrace = os.getpid()
         self.active = False  # has any process of the run restricted itself?
+        self._outside: Domain | None = None  # see outside_the_run
 
     # -- which domain a process is in ------------------------------------------------
     def of(self, tgid: int, ppid: int) -> Domain | str | None:
@@ -122,10 +123,33 @@ class Domains:
         self._of.set(tgid, domain)
         return 0
 
+    def outside_the_run(self) -> Domain | None:
+        """A thread in a Landlock domain of its own (signals scoped, nothing else), for
+        what systrace emulates on `/proc/<outside the run>/...`: the command's own domain
+        refuses ptrace-mode access to any process outside the run (environ, maps, mem,
+        exe, fd...), so a call systrace continues there fails with EACCES, and one it
+        carries out must fail the same way, whatever the policy. None when this kernel
+        cannot scope signals (no such domain: the entries stay readable, as continued
+        calls would find them)."""
+        if self._outside is None:
+            from .kernel import landlock
+            from .kernel.landlock_domain import Domain
+
+            ruleset = landlock.signal_scope_ruleset()
+            if ruleset is None:
+                return None
+            try:
+                self._outside = Domain(None, ruleset)
+            finally:
+                os.close(ruleset)
+        return self._outside
+
     def close(self) -> None:
         for domain in self._domains:
             domain.close()
         self._domains.clear()
+        if self._outside is not None:
+            self._outside.close()
         self._of.close()
 
     # -- internals -------------------------------------------------------------------

@@ -26,6 +26,7 @@ from .kernel.wakeup import WakeHere
 from .kernel.worker import Deferred, open_without_blocking
 from .lazy import lazy
 from .translate.filename import NONEXISTENT
+from .translate.pids import OUTSIDE_RUN
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
 if TYPE_CHECKING:
@@ -234,6 +235,12 @@ class Effects:
         if domain == UNKNOWN:
             self._emulation_refused(notif, call, errno.EACCES, "its own Landlock domain cannot be copied")
             return False, None
+        if domain is None and _names_outside_the_run(call):
+            # the command's domain refuses ptrace-mode access outside the run: so does this one
+            domain = self.domains.outside_the_run()
+            if domain is not None and domain.error:
+                self._emulation_refused(notif, call, errno.EACCES, "no Landlock domain for /proc outside the run")
+                return False, None
         return True, domain  # type: ignore[return-value]
 
     # -- opens ------------------------------------------------------------------------
@@ -568,3 +575,13 @@ def translation_of(call: Call) -> Translated:
     if call.translation is None:
         raise RuntimeError(f"{call.name}: no translation to carry out")
     return call.translation
+
+
+_OUTSIDE = "/proc/" + OUTSIDE_RUN
+
+
+def _names_outside_the_run(call: Call) -> bool:
+    """Does the call act below /proc/PID of a process outside the run (as translated)?"""
+    translation = call.translation
+    return translation is not None and bool(translation.proc_pins) and any(
+        isinstance(value, str) and _OUTSIDE in value for _, value in translation.args)
