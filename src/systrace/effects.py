@@ -16,7 +16,7 @@ import time
 from .call import Call, syscall_name
 from .decide import DENY, EMULATE_OPEN, EMULATE_PATH, EMULATE_SEND, EMULATE_SOCKET, KILL, PERMIT, RETURN, Decision
 from .domains import UNKNOWN, Domains
-from .kernel import offload, procfs
+from .kernel import memory, offload, procfs
 from .kernel.emulate_identity import EmulationError, tracee_identity
 from .kernel.libc import pidfd_send_signal, tgkill
 from .kernel.mounts import MountTable, below
@@ -135,6 +135,7 @@ class Effects:
         pids.update(deferred.pid for deferred, _ in self.deferred.values())
         pids.update(job.pid for job, _, _ in self.offloaded.values())
         pids.update(send.pid for send, _ in self.pending_sends.values())
+        pids.update(memory.reader_pids())  # the readers of tracee memory while FUSE exists
         for decider in self.session.chain.deciders:  # a -g frontend program
             process = getattr(getattr(decider, "transport", None), "process", None)
             if process is not None:
