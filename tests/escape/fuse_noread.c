@@ -1,5 +1,5 @@
 /* fuse_noread MOUNTPOINT: mount a FUSE file system with one regular file, "file" (one
-   page), answering INIT, LOOKUP, GETATTR, OPEN, FLUSH and RELEASE but never READ; print
+   page), and a socket inode, "sock" (no socket is bound there), answering INIT, LOOKUP, GETATTR, OPEN, FLUSH and RELEASE but never READ; print
    "mounted" and serve until killed. Touching a page mapped from "file" then waits until
    this process dies (its /dev/fuse descriptor closes and the connection is aborted). */
 #define _GNU_SOURCE
@@ -37,7 +37,7 @@ static void reply(uint64_t unique, int error, const void *body, size_t size) {
 static void fill(struct attr *a, uint64_t node) {
     memset(a, 0, sizeof *a);
     a->ino = node;
-    a->mode = node == 1 ? 040755 : 0100644;
+    a->mode = node == 1 ? 040755 : node == 2 ? 0100644 : 0140777;
     a->nlink = 1;
     a->size = node == 1 ? 0 : 4096;
     a->blocks = 8;
@@ -68,9 +68,10 @@ int main(int argc, char **argv) {
             break;
         }
         case LOOKUP: {
-            if (strcmp(body, "file") != 0) { reply(in->unique, ENOENT, NULL, 0); break; }
-            struct entry_out out = { .nodeid = 2, .entry_valid = 3600, .attr_valid = 3600 };
-            fill(&out.attr, 2);
+            uint64_t node = !strcmp(body, "file") ? 2 : !strcmp(body, "sock") ? 3 : 0;
+            if (!node) { reply(in->unique, ENOENT, NULL, 0); break; }
+            struct entry_out out = { .nodeid = node, .entry_valid = 3600, .attr_valid = 3600 };
+            fill(&out.attr, node);
             reply(in->unique, 0, &out, sizeof out);
             break;
         }

@@ -216,3 +216,35 @@ def test_a_path_rule_on_memory_mapped_from_fuse_fails_closed(shared_dir: Path, r
         server.stop()
     assert proc.stdout == b"open -1 EACCES\nserved\n", proc
     assert proc.returncode == 0 and b"Traceback" not in proc.stderr, proc.stderr
+
+
+# -- unix sockets on FUSE ------------------------------------------------------------------
+def _unix_policy(binary: str, path: Path) -> Path:
+    lines = [f"Policy: {binary}, Emulation: native"]
+    lines += [f"\tnative-{name}: permit" for name in SYSCALLS if name not in ("connect", "sendto", "bind")]
+    lines += [f'\tnative-{name}: sockaddr sub "/" then permit' for name in ("connect", "sendto", "bind")]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_unix_sockets_on_fuse_are_reached_by_a_helper(shared_dir: Path, root_runner: Runner, tmp_path: Path) -> None:
+    """connect and bind of a unix socket on FUSE, checked by their sockaddr rule: the
+    lookups may wait on the daemon, so a helper makes the call; the tracee gets the
+    kernel's answer, as natively (before: EACCES). A send there is refused (EACCES): a
+    send is not done by a helper (SECURITY.md)."""
+    server_binary, unix_to = _compile("fuse_noread", shared_dir), _compile("unix_to", shared_dir)
+    policy = _unix_policy(unix_to, tmp_path / "policy")
+    server = _Server(server_binary, tmp_path / "mnt")
+    try:
+        sock = str(server.mount_point / "sock")
+        native = [subprocess.run([unix_to, verb, sock], capture_output=True, timeout=TIMEOUT).stdout
+                  for verb in ("connect", "bind", "sendto")]
+        traced = [subprocess.run(root_runner.argv("-U", "-f", str(policy), "-a", unix_to, verb, sock),
+                                 capture_output=True, env=root_runner.env, timeout=TIMEOUT)
+                  for verb in ("connect", "bind", "sendto")]
+    finally:
+        server.stop()
+    assert native == [b"connect -1 ECONNREFUSED\n", b"bind -1 EADDRINUSE\n", b"sendto -1 ECONNREFUSED\n"]
+    assert [proc.stdout for proc in traced] == [*native[:2], b"sendto -1 EACCES\n"], traced
+    assert b"a send to a unix socket on a FUSE mount" in traced[2].stderr
+    assert all(b"Traceback" not in proc.stderr for proc in traced)
