@@ -51,7 +51,7 @@ def _waits_on_fuse(pid: int) -> bool:
         wchan = Path(f"/proc/{pid}/wchan").read_text()
     except OSError:
         return False
-    return "request_wait_answer" in wchan or "folio" in wchan
+    return "request_wait_answer" in wchan or "fuse" in wchan or "folio" in wchan
 
 
 def _children(pid: int) -> list[int]:
@@ -248,3 +248,4 @@ def test_unix_sockets_on_fuse_are_reached_by_a_helper(shared_dir: Path, root_run
     assert [proc.stdout for proc in traced] == [*native[:2], b"sendto -1 EACCES\n"], traced
     assert b"a send to a unix socket on a FUSE mount" in traced[2].stderr
     assert all(b"Traceback" not in proc.stderr for proc in traced)
+
