@@ -423,7 +423,7 @@ class Effects:
         def job() -> bytes:
             try:
                 result = socket_calls.socket_call(call.name, pidfd, translation.sockfd, address, notif.id, identity,
-                                     translation.sockaddr_path, notif.pid, translation.open_root)
+                                                  translation.sockaddr_path, notif.pid, translation.open_root)
                 if isinstance(result, socket_calls.Pending):
                     result = result.result()
             except EmulationError as error:
