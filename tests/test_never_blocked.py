@@ -89,11 +89,21 @@ def _systrace_pid(pid: int) -> int:
 
 
 def _children(pid: int) -> list[int]:
+    """systrace's children, but its reader of tracee memory (started while a FUSE mount
+    exists anywhere on the machine, kernel/memory.py)."""
     found = []
     for task in os.listdir(f"/proc/{pid}/task"):
         with open(f"/proc/{pid}/task/{task}/children") as handle:
             found += [int(child) for child in handle.read().split()]
-    return found
+    return [child for child in found if _comm(child) != "systrace-memory"]
+
+
+def _comm(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/comm") as handle:
+            return handle.read().strip()
+    except OSError:
+        return ""
 
 
 def _state(pid: int) -> str:

@@ -16,8 +16,8 @@ import time
 from .call import Call, syscall_name
 from .decide import DENY, EMULATE_OPEN, EMULATE_PATH, EMULATE_SEND, EMULATE_SOCKET, KILL, PERMIT, RETURN, Decision
 from .domains import UNKNOWN, Domains
-from .kernel import offload, procfs
-from .kernel.emulate_identity import EmulationError, tracee_identity
+from .kernel import memory, offload, procfs
+from .kernel.emulate_identity import EmulationError, Identity, tracee_identity
 from .kernel.libc import pidfd_send_signal, tgkill
 from .kernel.mounts import MountTable, below
 from .kernel.offload import Offloaded
@@ -136,6 +136,7 @@ class Effects:
         pids.update(deferred.pid for deferred, _ in self.deferred.values())
         pids.update(job.pid for job, _, _ in self.offloaded.values())
         pids.update(send.pid for send, _ in self.pending_sends.values())
+        pids.update(memory.reader_pids())  # the readers of tracee memory while FUSE exists
         for decider in self.session.chain.deciders:  # a -g frontend program
             process = getattr(getattr(decider, "transport", None), "process", None)
             if process is not None:
@@ -399,8 +400,7 @@ class Effects:
             os.close(pidfd)
             raise RuntimeError(f"{call.name}: no address to carry out")
         if translation.sockaddr_path is not None and self.may_block(translation.sockaddr_path):
-            os.close(pidfd)  # its lookups could wait on the FUSE daemon (not done in a helper yet)
-            self._emulation_refused(notif, call, errno.EACCES, "a unix socket on a FUSE mount")
+            self.socket_call_elsewhere(notif, call, pidfd, address, identity)
             return
         try:
             result = socket_calls.socket_call(call.name, pidfd, translation.sockfd, address, notif.id, identity,
@@ -416,6 +416,32 @@ class Effects:
             self.poller.register(result.fd, select.POLLIN)
         else:
             self._answer_result(notif.id, result)
+
+    def socket_call_elsewhere(self, notif: Notification, call: Call, pidfd: int, address: bytes,
+                              identity: Identity) -> None:
+        """A unix socket on FUSE: its lookups may wait on the daemon, so a helper makes
+        the whole call (and waits for a blocking connect itself); answered when it ends."""
+        if identity.domain is not None:  # (the copy of a domain lives in a thread of ours: no helper has it)
+            os.close(pidfd)
+            self._emulation_refused(notif, call, errno.EACCES, "a unix socket on a FUSE mount, in a Landlock domain")
+            return
+        translation = translation_of(call)
+
+        def job() -> bytes:
+            try:
+                result = socket_calls.socket_call(call.name, pidfd, translation.sockfd, address, notif.id, identity,
+                                                  translation.sockaddr_path, notif.pid, translation.open_root)
+                if isinstance(result, socket_calls.Pending):
+                    result = result.result()
+            except EmulationError as error:
+                result = error.errno
+            return result.to_bytes(4, "little", signed=True)
+
+        try:
+            self.offload(notif, job, lambda notif, output: self._answer_result(
+                notif.id, int.from_bytes(output, "little", signed=True)))
+        finally:
+            os.close(pidfd)
 
     def finish_socket_call(self, pending: Pending) -> None:
         self.poller.unregister(pending.fd)
@@ -435,6 +461,10 @@ class Effects:
             # an abstract name, in a domain that scopes them: only the tracee's own kernel
             # call knows which receivers are inside its domain (as for connect; SECURITY.md)
             self.listener.allow(notif.id)
+            return
+        if translation.sockaddr_path is not None and self.may_block(translation.sockaddr_path):
+            # its lookups could wait on the FUSE daemon, and a send is not done by a helper
+            self._emulation_refused(notif, call, errno.EACCES, "a send to a unix socket on a FUSE mount")
             return
         status = self.session.processes.status_bytes(notif.pid)
         try:

@@ -318,6 +318,16 @@ def _seccomp(pid: int) -> str:
     return next((line.split()[1] for line in text.splitlines() if line.startswith("Seccomp:")), "")
 
 
+def _open_helper(pid: int) -> bool:
+    """A helper of systrace's (no filter), not its reader of tracee memory (started while
+    a FUSE mount exists anywhere on the machine, kernel/memory.py)."""
+    try:
+        comm = Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return False
+    return _seccomp(pid) == "0" and comm != "systrace-memory"
+
+
 def _in_openat(pid: int) -> bool:
     try:
         return Path(f"/proc/{pid}/syscall").read_text().startswith("257 ")
@@ -348,7 +358,7 @@ def _signal_during_open(argv: list[str], env: dict, fifo: Path, mode: str, trace
         if traced:  # the tracee is systrace's child under a filter; the helper one without
             _wait_for(lambda: any(_seccomp(c) == "2" for c in _children(proc.pid)), "the tracee")
             tracee = next(c for c in _children(proc.pid) if _seccomp(c) == "2")
-            _wait_for(lambda: any(_seccomp(c) == "0" for c in _children(proc.pid)), "the open helper")
+            _wait_for(lambda: any(_open_helper(c) for c in _children(proc.pid)), "the open helper")
         else:
             tracee = proc.pid
         _wait_for(lambda: _in_openat(tracee), "the open to wait")
@@ -583,8 +593,8 @@ def test_an_ended_helper_fails_the_call_closed(shared_dir: Path, root_runner: Ru
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=root_runner.env)
     try:
         assert proc.stdout.readline() == b"waiting\n"
-        _wait_for(lambda: any(_seccomp(c) == "0" for c in _children(proc.pid)), "the open helper")
-        helper = next(c for c in _children(proc.pid) if _seccomp(c) == "0")
+        _wait_for(lambda: any(_open_helper(c) for c in _children(proc.pid)), "the open helper")
+        helper = next(c for c in _children(proc.pid) if _open_helper(c))
         os.kill(helper, signal.SIGKILL)
         out, err = proc.communicate(timeout=TIMEOUT)
     finally:

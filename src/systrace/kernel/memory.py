@@ -1,12 +1,28 @@
 """Reading a tracee's memory with process_vm_readv (never a cached /proc/PID/mem fd:
-after exec it reads dead memory, and for a vfork child it reads the parent)."""
+after exec it reads dead memory, and for a vfork child it reads the parent).
+
+A page mapped from a FUSE file faults in through its server, which may be the tracee
+and may never answer: process_vm_readv (or writev) would then wait forever, and the
+supervisor's one thread with it. While no such file system exists anywhere on the
+machine (mounts.ServedAnywhere: one fstat) memory is read here directly. Otherwise
+every access is made by a reader thread and waited for at most READ_BOUND: one that
+takes longer is abandoned (the thread stays in the kernel until the server answers or
+dies) and fails with EFAULT, so the call is decided as on unreadable memory (refused
+where a rule reads it). A thread and not a check of /proc/PID/maps: another thread of
+the tracee could map a FUSE file over the address between such a check and the read."""
 
 from __future__ import annotations
 
 import ctypes
+import errno
 import os
 
 from .libc import libc
+from .mounts import ServedAnywhere
+
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
 PATH_MAX = 4096
@@ -20,9 +36,166 @@ class MemoryError_(OSError):
     """The tracee's memory could not be read at that address."""
 
 
+READ_BOUND = 0.05  # seconds an access to tracee memory may take while FUSE exists
+MAX_ABANDONED = 8  # readers left waiting on a server; beyond, accesses fail at once
+PR_SET_PDEATHSIG = 1
+PR_SET_NAME = 15
+READER_NAME = b"systrace-memory"  # its comm (15 bytes at most)
+_SERVED = ServedAnywhere()
+_LENGTH = 8
+
+
+class _Reader:
+    """A forked process that makes the accesses for the supervisor, one at a time, and
+    hands back their outcome over a socket. A process, not a thread: once its request has
+    reached the server, a thread waiting on FUSE cannot be killed, and would keep all of
+    systrace from exiting. It closes everything but its socket (never the listener), dies
+    with systrace, and is killed when it takes longer than READ_BOUND (it then ends when
+    the server answers or goes)."""
+
+    def __init__(self) -> None:
+        import socket
+
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+        pid = os.fork()
+        if pid == 0:
+            code = 70
+            try:
+                libc.prctl(PR_SET_PDEATHSIG, 9, 0, 0, 0)  # SIGKILL
+                name = ctypes.create_string_buffer(READER_NAME)
+                libc.prctl(PR_SET_NAME, ctypes.addressof(name), 0, 0, 0)  # told apart from the other helpers
+                keep = theirs.fileno()
+                os.closerange(0, keep)
+                os.closerange(keep + 1, os.sysconf("SC_OPEN_MAX"))
+                _serve(keep)
+                code = 0
+            finally:
+                os._exit(code)
+        theirs.close()
+        self.pid, self.sock = pid, ours
+        try:
+            self.pidfd = os.pidfd_open(pid)  # readable once it has ended
+        except OSError:
+            self.pidfd = -1
+        self.abandoned = False
+
+    def run(self, name: str, args: tuple[object, ...]) -> object:
+        import pickle
+        import select
+
+        request = pickle.dumps((name, args))
+        try:
+            self.sock.sendall(len(request).to_bytes(_LENGTH, "little") + request)
+            reply = b""
+            size = -1
+            while size < 0 or len(reply) < size:
+                if not select.select([self.sock], [], [], READ_BOUND)[0]:
+                    raise TimeoutError
+                chunk = self.sock.recv(1 << 20)
+                if not chunk:
+                    raise MemoryError_(errno.EIO, "the memory reader died")
+                reply += chunk
+                if size < 0 and len(reply) >= _LENGTH:
+                    size, reply = int.from_bytes(reply[:_LENGTH], "little"), reply[_LENGTH:]
+        except TimeoutError:
+            self.abandon()
+            raise MemoryError_(errno.EFAULT, f"tracee memory took longer than {READ_BOUND} s to reach "
+                                             "(mapped from a file system a process serves?)") from None
+        except OSError as error:
+            self.abandon()
+            raise MemoryError_(errno.EIO, f"the memory reader failed: {error}") from None
+        ok, value = pickle.loads(reply)  # our own child's: trusted
+        if not ok:
+            code, text = value
+            raise MemoryError_(code, text)
+        return value
+
+    def abandon(self) -> None:
+        self.abandoned = True
+        try:
+            os.kill(self.pid, 9)  # it ends as soon as the server lets it (reaped with the others)
+        except OSError:
+            pass
+        self.sock.close()
+
+    def alive(self) -> bool:
+        if self.pidfd < 0:
+            return False
+        import select
+
+        if select.select([self.pidfd], [], [], 0)[0]:
+            os.close(self.pidfd)
+            self.pidfd = -1
+            return False
+        return True
+
+
+_OPERATIONS: dict[str, Callable[..., object]] = {}
+
+
+def _serve(fd: int) -> None:
+    """The reader's loop: (name, args) in, (True, value) or (False, (errno, text)) out."""
+    import pickle
+
+    while True:
+        header = _receive(fd, _LENGTH)
+        if header is None:
+            return
+        request = _receive(fd, int.from_bytes(header, "little"))
+        if request is None:
+            return
+        name, args = pickle.loads(request)
+        try:
+            outcome: tuple[bool, object] = (True, _OPERATIONS[name](*args))
+        except OSError as error:
+            outcome = (False, (error.errno or errno.EIO, str(error)))
+        data = pickle.dumps(outcome)
+        view = memoryview(len(data).to_bytes(_LENGTH, "little") + data)
+        while view:
+            view = view[os.write(fd, view):]
+
+
+def _receive(fd: int, size: int) -> bytes | None:
+    data = b""
+    while len(data) < size:
+        chunk = os.read(fd, size - len(data))
+        if not chunk:
+            return None
+        data += chunk
+    return data
+
+
+_readers: dict[int, _Reader] = {}  # by supervisor process: a forked one (a replica) makes its own
+_abandoned: list[_Reader] = []
+
+
+def reader_pids() -> list[int]:
+    """The memory readers this process started that may be alive (protected as helpers)."""
+    readers = [*_abandoned, *_readers.values()]
+    return [reader.pid for reader in readers if reader.pidfd >= 0]
+
+
+def _guarded(name: str, *args: object) -> object:
+    """The access `name`, made here, or by the reader with a bound while a file system a
+    process serves exists anywhere."""
+    if not _SERVED.present():
+        return _OPERATIONS[name](*args)
+    supervisor = os.getpid()
+    reader = _readers.get(supervisor)
+    if reader is None or reader.abandoned:
+        _abandoned[:] = [old for old in _abandoned if old.alive()]
+        if reader is not None:
+            _abandoned.append(reader)
+            del _readers[supervisor]
+        if len(_abandoned) >= MAX_ABANDONED:
+            raise MemoryError_(errno.EFAULT, f"{len(_abandoned)} accesses to tracee memory still wait on a server")
+        reader = _readers[supervisor] = _Reader()
+    return reader.run(name, args)
+
+
 def read(pid: int, address: int, size: int) -> bytes:
     """Read exactly `size` bytes or raise MemoryError_."""
-    data = _read_upto(pid, address, size)
+    data: bytes = _guarded("read", pid, address, size)  # type: ignore[assignment]
     if len(data) != size:
         raise MemoryError_(14, f"cannot read {size} bytes at {address:#x} in {pid}")
     return data
@@ -72,12 +245,23 @@ def _read_within_page(pid: int, address: int) -> int:
     return got
 
 
+def _guarded_within_page(pid: int, address: int) -> int:
+    """_read_within_page, or the same through a reader thread (into a buffer of its own:
+    an abandoned thread may write into it long after)."""
+    if not _SERVED.present():
+        return _read_within_page(pid, address)
+    data: bytes = _guarded("read", pid, address, PAGE - address % PAGE)  # type: ignore[assignment]
+    ctypes.memmove(_PAGE_BUFFER, data, len(data))
+    _PAGE_BUFFER[len(data)] = b"\0"
+    return len(data)
+
+
 def read_cstring(pid: int, address: int, limit: int = PATH_MAX) -> bytes:
     """A NUL-terminated string of at most `limit` bytes (without the NUL). Raises
     MemoryError_ if unreadable or unterminated within the limit."""
     if address == 0:
         raise MemoryError_(14, "NULL pointer")
-    got = _read_within_page(pid, address)  # most strings end in their first page
+    got = _guarded_within_page(pid, address)  # most strings end in their first page
     first = _PAGE_BUFFER.value  # up to the first NUL (without copying the rest of the page)
     if len(first) < got and len(first) <= limit:
         return first
@@ -85,7 +269,7 @@ def read_cstring(pid: int, address: int, limit: int = PATH_MAX) -> bytes:
     position = address
     while len(collected) < limit:
         chunk = min(limit - len(collected) + 1, (position // PAGE + 1) * PAGE - position)
-        data = _read_upto(pid, position, chunk)
+        data: bytes = _guarded("read", pid, position, chunk)  # type: ignore[assignment]
         if not data:
             raise MemoryError_(14, f"cannot read string at {position:#x} in {pid}")
         nul = data.find(b"\0")
@@ -114,9 +298,12 @@ libc.process_vm_writev.restype = ctypes.c_ssize_t
 
 def write(pid: int, address: int, data: bytes) -> None:
     """Write `data` at `address` in the tracee (an emulated call's results) or raise
-    MemoryError_. One remote iovec per page, like reads."""
-    if not data:
-        return
+    MemoryError_. One remote iovec per page, like reads; bounded like them."""
+    if data:
+        _guarded("write", pid, address, data)
+
+
+def _write(pid: int, address: int, data: bytes) -> None:
     if address == 0:
         raise MemoryError_(14, "NULL pointer")
     buffer = ctypes.create_string_buffer(data, len(data))
@@ -132,3 +319,6 @@ def write(pid: int, address: int, data: bytes) -> None:
     if got != len(data):
         code = ctypes.get_errno() if got < 0 else 14
         raise MemoryError_(code, f"process_vm_writev({pid}, {address:#x}): {os.strerror(code)}")
+
+
+_OPERATIONS.update(read=_read_upto, write=_write)

@@ -1,5 +1,6 @@
 """systrace's mount table, re-read only when it changes (the kernel flags a change of
-/proc/self/mountinfo with POLLPRI), and the cgroup directories that hold systrace."""
+/proc/self/mountinfo with POLLPRI), the cgroup directories that hold systrace, and
+whether a file system a process serves (FUSE) exists anywhere on the machine."""
 
 from __future__ import annotations
 
@@ -33,6 +34,47 @@ class MountTable:
 
     def close(self) -> None:
         os.close(self._fd)
+
+
+BACKING_DEVICES = "/sys/devices/virtual/bdi"
+
+
+class ServedAnywhere:
+    """Is there, anywhere on the machine, a file system whose pages a process serves?
+
+    Every FUSE super block, in any mount namespace, mounted or lazily unmounted but still
+    mapped, has a backing device named after its anonymous device (0:N; a fuseblk one
+    MAJ:MIN-fuseblk) in sysfs, which no namespace hides. sysfs counts a directory's
+    subdirectories in its link count: one fstat per question, the names read again only
+    when that count changes. Cannot tell: yes (fail closed)."""
+
+    def __init__(self) -> None:
+        self._fd = -1
+        self._links = -1
+        self._present = True
+
+    def present(self) -> bool:
+        try:
+            if self._fd < 0:
+                self._fd = os.open(BACKING_DEVICES, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            links = os.fstat(self._fd).st_nlink
+            if links != self._links:
+                self._present = served_devices(os.listdir(BACKING_DEVICES))
+                self._links = links
+        except OSError:
+            self._links, self._present = -1, True
+        return self._present
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+
+def served_devices(names: list[str]) -> bool:
+    """Do these backing device names include one that may be served by a process (an
+    anonymous device: FUSE, and network file systems, which may wait as long)?"""
+    return any(name.startswith("0:") or name.endswith("-fuseblk") for name in names)
 
 
 def below(path: bytes, points: list[bytes]) -> bool:

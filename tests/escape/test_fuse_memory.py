@@ -1,0 +1,251 @@
+"""Tracee memory mapped from a FUSE file whose server never answers READ (SECURITY.md
+"Never blocked by the tracee"). A system call whose path, address, message or struct
+points into such a mapping makes whoever reads it fault the page in through the
+server: natively the caller waits, forever. Under systrace, systrace reads it first (to
+decide, to log, to emulate): its loop must not wait with it. The read is made by a
+reader process and abandoned after a bound, the call is decided as on unreadable memory
+(refused where a rule reads it, continued otherwise: then only the tracee itself waits,
+as natively), other processes are served and SIGTERM is honoured at once."""
+
+from __future__ import annotations
+
+import os
+import select
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from conftest import TIMEOUT, Runner
+
+from systrace.kernel import mounts
+from systrace.kernel.syscalls_x86_64 import SYSCALLS
+
+HERE = Path(__file__).resolve().parent
+VECTORS = ["open", "stat", "execve", "openat2", "connect", "sendto", "sendmsg"]
+
+
+def _compile(name: str, shared_dir: Path) -> str:
+    directory = shared_dir / "escape-bin"
+    directory.mkdir(mode=0o755, exist_ok=True)
+    out = directory / name
+    if not out.exists():
+        subprocess.run(["gcc", "-O1", "-o", str(out), str(HERE / f"{name}.c")], check=True, timeout=120)
+        out.chmod(0o755)
+    return str(out)
+
+
+def _wait_for(predicate, what: str) -> None:
+    deadline = time.monotonic() + TIMEOUT  # a safety net: the condition decides
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.01)
+
+
+def _waits_on_fuse(pid: int) -> bool:
+    """Asleep in the kernel on a FUSE request or on the page it locks."""
+    try:
+        wchan = Path(f"/proc/{pid}/wchan").read_text()
+    except OSError:
+        return False
+    return "request_wait_answer" in wchan or "fuse" in wchan or "folio" in wchan
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                if int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                    out.append(int(entry))
+            except (OSError, IndexError, ValueError):
+                continue
+    return out
+
+
+def _seccomp(pid: int) -> str:
+    try:
+        text = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return ""
+    return next((line.split()[1] for line in text.splitlines() if line.startswith("Seccomp:")), "")
+
+
+def _gone(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
+class _Server:
+    """fuse_noread on a fresh mount point: each vector gets its own file, whose page no
+    earlier read has left locked."""
+
+    def __init__(self, binary: str, mount_point: Path):
+        mount_point.mkdir()
+        self.mount_point = mount_point
+        self.process = subprocess.Popen([binary, str(mount_point)], stdout=subprocess.PIPE)
+        if self.process.stdout.readline() != b"mounted\n":
+            self.stop()
+            pytest.skip("cannot mount FUSE here")
+
+    @property
+    def file(self) -> str:
+        return str(self.mount_point / "file")
+
+    def stop(self) -> None:
+        self.process.kill()  # the connection is aborted: whatever waits on it fails
+        self.process.wait()
+        self.process.stdout.close()
+        subprocess.run(["umount", "-l", str(self.mount_point)], capture_output=True)
+
+
+def _policy_with_opens_by_path(binaries: list[str], path: Path) -> Path:
+    text = ""
+    for binary in binaries:
+        lines = [f"Policy: {binary}, Emulation: native"]
+        lines += [f"\tnative-{name}: permit" for name in SYSCALLS if name != "openat"]
+        lines.append('\tnative-openat: filename sub "/" then permit')
+        text += "\n".join(lines) + "\n\n"
+    path.write_text(text)
+    return path
+
+
+def test_backing_device_names_that_a_process_may_serve() -> None:
+    assert mounts.served_devices(["7:0", "253:0", "0:40"])
+    assert mounts.served_devices(["7:0-fuseblk"])
+    assert not mounts.served_devices(["7:0", "8:16", "253:0"])
+    assert not mounts.served_devices([])
+
+
+def test_a_fuse_mount_anywhere_is_seen(shared_dir: Path, tmp_path: Path) -> None:
+    """A FUSE mount in another mount namespace (hidden from systrace's mount table) is
+    seen as one, and its going is seen too."""
+    server_binary = _compile("fuse_noread", shared_dir)
+    watch = mounts.ServedAnywhere()
+    try:
+        before = watch.present()
+        (tmp_path / "mnt").mkdir()
+        server = subprocess.Popen(["unshare", "-m", "--propagation", "private", server_binary, str(tmp_path / "mnt")],
+                                  stdout=subprocess.PIPE)
+        try:
+            if server.stdout.readline() != b"mounted\n":
+                pytest.skip("cannot mount FUSE here")
+            assert str(tmp_path / "mnt") not in Path("/proc/self/mountinfo").read_text()
+            assert watch.present()
+        finally:
+            server.kill()
+            server.wait()
+            server.stdout.close()
+        if not before:  # (another test's FUSE mount may exist meanwhile)
+            _wait_for(lambda: not watch.present(), "the mount's backing device to go")
+    finally:
+        watch.close()
+
+
+def test_memory_mapped_from_fuse_stalls_only_the_tracee(shared_dir: Path, root_runner: Runner,
+                                                         tmp_path: Path) -> None:
+    """Each vector natively waits on the server. Under systrace (--permit-all -E: every
+    argument read for the log) another process of the run is served while it waits,
+    and SIGTERM to systrace reaches the command at once. (The server has taken the READ
+    request: whoever waits on that page, natively the caller, cannot be killed until the
+    server answers or goes; systrace keeps supervising it till then.)"""
+    server_binary, mapped = _compile("fuse_noread", shared_dir), _compile("fuse_mapped", shared_dir)
+    sh = os.path.realpath("/bin/sh")
+    stalled_natively, stalled_systrace = [], []
+    for vector in VECTORS:
+        server = _Server(server_binary, tmp_path / f"native-{vector}")
+        try:
+            native = subprocess.Popen([mapped, vector, server.file], stdout=subprocess.PIPE)
+            _wait_for(lambda n=native: _waits_on_fuse(n.pid) or n.poll() is not None, "the native call")
+            if native.poll() is None:
+                stalled_natively.append(vector)
+        finally:
+            server.stop()
+            native.wait(timeout=TIMEOUT)
+            native.stdout.close()
+
+        server = _Server(server_binary, tmp_path / f"traced-{vector}")
+        script = f"{mapped} {vector} {server.file} & cat /etc/hostname >/dev/null && echo served; wait"
+        proc = subprocess.Popen(root_runner.argv("--permit-all", "-E", "/dev/null", sh, "-c", script),
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=root_runner.env)
+        try:
+            ready = select.select([proc.stdout], [], [], TIMEOUT)[0]  # a safety net for a stalled loop
+            if not ready or proc.stdout.readline() != b"served\n":
+                stalled_systrace.append(vector)
+                continue
+            shell = next(c for c in _children(proc.pid) if _seccomp(c) == "2")
+            os.kill(proc.pid, signal.SIGTERM)
+            _wait_for(lambda s=shell: _gone(s), "SIGTERM to reach the shell")
+            # the mapper waits on the page, unkillably, as natively: systrace supervises it
+            # until the server goes, then ends with the command's status
+            assert proc.poll() is None
+            server.stop()
+            _, err = proc.communicate(timeout=TIMEOUT)
+            assert proc.returncode == 128 + signal.SIGTERM, (vector, err)
+            assert b"Traceback" not in err and b"internal error" not in err, err
+        finally:
+            server.stop()
+            proc.kill()
+            proc.communicate(timeout=TIMEOUT)
+    print(f"memory mapped from FUSE: natively {len(stalled_natively)}/{len(VECTORS)} calls wait on the server; "
+          f"under systrace its loop stalled {len(stalled_systrace)}/{len(VECTORS)} {stalled_systrace}")
+    assert stalled_natively == VECTORS
+    assert stalled_systrace == []
+
+
+def test_a_path_rule_on_memory_mapped_from_fuse_fails_closed(shared_dir: Path, root_runner: Runner,
+                                                             tmp_path: Path) -> None:
+    """Under -a with a rule that reads openat's filename: the path cannot be read within
+    the bound, so the call is refused (it would otherwise be emulated on a path systrace
+    never saw), and the run goes on to its end while the server still never answers."""
+    server_binary, mapped = _compile("fuse_noread", shared_dir), _compile("fuse_mapped", shared_dir)
+    sh, cat = os.path.realpath("/bin/sh"), os.path.realpath(shutil.which("cat"))
+    policy = _policy_with_opens_by_path([sh, cat, mapped], tmp_path / "policy")
+    server = _Server(server_binary, tmp_path / "mnt")
+    try:
+        script = f"{mapped} open {server.file}; cat /etc/hostname >/dev/null && echo served"
+        proc = subprocess.run(root_runner.argv("-U", "-f", str(policy), "-a", sh, "-c", script),
+                              capture_output=True, env=root_runner.env, timeout=TIMEOUT)
+        assert server.process.poll() is None
+    finally:
+        server.stop()
+    assert proc.stdout == b"open -1 EACCES\nserved\n", proc
+    assert proc.returncode == 0 and b"Traceback" not in proc.stderr, proc.stderr
+
+
+# -- unix sockets on FUSE ------------------------------------------------------------------
+def _unix_policy(binary: str, path: Path) -> Path:
+    lines = [f"Policy: {binary}, Emulation: native"]
+    lines += [f"\tnative-{name}: permit" for name in SYSCALLS if name not in ("connect", "sendto", "bind")]
+    lines += [f'\tnative-{name}: sockaddr sub "/" then permit' for name in ("connect", "sendto", "bind")]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_unix_sockets_on_fuse_are_reached_by_a_helper(shared_dir: Path, root_runner: Runner, tmp_path: Path) -> None:
+    """connect and bind of a unix socket on FUSE, checked by their sockaddr rule: the
+    lookups may wait on the daemon, so a helper makes the call; the tracee gets the
+    kernel's answer, as natively (before: EACCES). A send there is refused (EACCES): a
+    send is not done by a helper (SECURITY.md)."""
+    server_binary, unix_to = _compile("fuse_noread", shared_dir), _compile("unix_to", shared_dir)
+    policy = _unix_policy(unix_to, tmp_path / "policy")
+    server = _Server(server_binary, tmp_path / "mnt")
+    try:
+        sock = str(server.mount_point / "sock")
+        native = [subprocess.run([unix_to, verb, sock], capture_output=True, timeout=TIMEOUT).stdout
+                  for verb in ("connect", "bind", "sendto")]
+        traced = [subprocess.run(root_runner.argv("-U", "-f", str(policy), "-a", unix_to, verb, sock),
+                                 capture_output=True, env=root_runner.env, timeout=TIMEOUT)
+                  for verb in ("connect", "bind", "sendto")]
+    finally:
+        server.stop()
+    assert native == [b"connect -1 ECONNREFUSED\n", b"bind -1 EADDRINUSE\n", b"sendto -1 ECONNREFUSED\n"]
+    assert [proc.stdout for proc in traced] == [*native[:2], b"sendto -1 EACCES\n"], traced
+    assert b"a send to a unix socket on a FUSE mount" in traced[2].stderr
+    assert all(b"Traceback" not in proc.stderr for proc in traced)
+
