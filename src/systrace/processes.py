@@ -69,7 +69,7 @@ class ProcessTable:
     def info(self, tid: int) -> ThreadInfo:
         entry = self._threads.get(tid)
         if entry is not None:
-            if _alive(entry[1]):
+            if alive(entry[1]):
                 info = entry[0]
                 if info.stale:
                     self._refresh_credentials(tid, info)
@@ -108,7 +108,7 @@ class ProcessTable:
         if entry is None:
             return None
         info = entry[0]
-        if info.stale or info.exe is None or not _alive(entry[1]):
+        if info.stale or info.exe is None or not alive(entry[1]):
             return None
         return info
 
@@ -219,7 +219,7 @@ class ProcessTable:
             os.close(status_fd)
 
     def _sweep(self) -> None:
-        for tid in [tid for tid, (_, pidfd) in self._threads.items() if not _alive(pidfd)]:
+        for tid in [tid for tid, (_, pidfd) in self._threads.items() if not alive(pidfd)]:
             self._drop(tid)
         self._sweep_at = max(SWEEP_AT, 2 * len(self._threads))
 
@@ -239,7 +239,7 @@ class PerProcess:
 
     def set(self, tgid: int, value: object) -> None:
         entry = self._entries.get(tgid)
-        if entry is not None and _alive(entry[1]):
+        if entry is not None and alive(entry[1]):
             self._entries[tgid] = (value, entry[1])
             return
         self.discard(tgid)
@@ -249,7 +249,7 @@ class PerProcess:
             return  # already gone: nothing to remember
         self._entries[tgid] = (value, pidfd)
         if len(self._entries) >= self._sweep_at:
-            for dead in [t for t, (_, fd) in self._entries.items() if not _alive(fd)]:
+            for dead in [t for t, (_, fd) in self._entries.items() if not alive(fd)]:
                 self.discard(dead)
             self._sweep_at = max(SWEEP_AT, 2 * len(self._entries))
 
@@ -261,7 +261,7 @@ class PerProcess:
         entry = self._entries.get(tgid)
         if entry is None:
             return default
-        if _alive(entry[1]):
+        if alive(entry[1]):
             return entry[0]
         self.discard(tgid)
         return default
@@ -295,7 +295,7 @@ class PerProcess:
 _MISSING = object()
 
 
-def _alive(pidfd: int) -> bool:
+def alive(pidfd: int) -> bool:
     """Signal 0 through the pidfd: ESRCH once its task is gone (EPERM means alive).
     signal.pidfd_send_signal, not ctypes: half the cost, on every routed call."""
     try:
