@@ -30,15 +30,17 @@ import select
 from .baseline import NAMING_A_PROCESS, process_named
 from .call import Call, syscall_name
 from .children import Children
-from .decide import DENY, PERMIT, Decision, protected
+from .decide import DENY, EMULATE_OPEN, PERMIT, Decision, protected
 from .decide.breaks import BreakKeeper
 from .effects import Effects
 from .facts import ROWS, invalidating_calls
 from .handshake import LaunchHandshake
 from .kernel import forking
+from .kernel.emulate_view import other_mount_view
 from .kernel.mounts import cgroups_holding_me
 from .kernel.syscalls_x86_64 import SYSCALLS
 from .processes import PIDFD_THREAD, alive
+from .record import replace
 from .translate import aliases
 from .translate.filename import MayBlock
 from .translate.stage import TranslateStage
@@ -335,6 +337,10 @@ class Supervisor:
         """A permit the policy gave, unless the call touches what reaches systrace."""
         if decision.verdict != PERMIT:
             return decision
+        if not decision.effect and protected.routed_write_open(call.name, call.args):
+            decision = self.write_open_permit(call, decision)
+            if decision.verdict != PERMIT:
+                return decision
         translation = call.translation
         refusal = self.protected_path(call, translation) if translation is not None else None
         if refusal is not None:
@@ -345,6 +351,22 @@ class Supervisor:
             # helper we fork before the kernel looks it up: answer as the kernel would now.
             return Decision(DENY, errno.ESRCH, source="guard")
         return decision
+
+    def write_open_permit(self, call: Call, decision: Decision) -> Decision:
+        """A write open the filter routes whatever the policy (decide/protected.py) and the
+        policy permits without looking at its path: checked on its path like any other,
+        and carried out by systrace on the path checked (a second thread could swap it
+        after the check). A thread in another mount namespace opens in its own (its path
+        was not resolved there: SECURITY.md); O_PATH cannot be passed with ADDFD."""
+        if call.translation is None and not call.translation_error:
+            self.translate.before_logging(call)
+        translation = call.translation
+        if translation is None:
+            call.reason = f"a write open whose path cannot be checked ({call.translation_error})"
+            return Decision(DENY, errno.EFAULT, log=True, source="protect")
+        if translation.open_flags & os.O_PATH or other_mount_view(call.tid):
+            return decision
+        return replace(decision, effect=EMULATE_OPEN)
 
     def protected_path(self, call: Call, translation: Translated) -> str | None:
         """Why a permitted call may not change a file it names: a cgroup file that would

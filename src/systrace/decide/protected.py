@@ -5,7 +5,12 @@ cgroups and the means to watch a thread."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
+
+from ..kernel import abi
+from ..kernel.filter import ArgRule, ArgTest, FilterPlan
+from ..kernel.syscalls_x86_64 import SYSCALLS
 
 # Writing a pid here moves that process: a write's content is not seen, so systrace's
 # pid cannot be told apart from the tracee's own, and every such file is refused.
@@ -77,3 +82,39 @@ class NamedInFlight:
     def close(self) -> None:
         for tid in list(self._named):
             self.notified(tid)
+
+
+# -- write opens reach systrace whatever the policy ----------------------------------
+# The files above are refused only where systrace sees the open: so every open that may
+# write goes to it, even under --permit-all or a plain `permit` of openat (the filter
+# cannot read the path). openat2's flags are in memory: every openat2 goes.
+WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC
+_FLAGS_ARG = {"open": 1, "openat": 2}
+_ALWAYS = ("creat", "openat2")
+
+
+def route_write_opens(plan: FilterPlan) -> None:
+    """Put the routing of write opens first in the plan, for the calls it may run."""
+    for name, index in _FLAGS_ARG.items():
+        nr = SYSCALLS[name]
+        if nr in plan.arg_rules or plan.action_of(nr) == abi.RET_ALLOW:  # (all routed, or refused: as it is)
+            rule = ArgRule((ArgTest(index, "any_set", 0, mask=WRITE_FLAGS, width=32),), abi.RET_USER_NOTIF)
+            plan.arg_rules[nr] = (rule,) + tuple(r for r in plan.arg_rules.get(nr, ()) if r != rule)
+    for name in _ALWAYS:
+        nr = SYSCALLS[name]
+        if _may_run(plan, nr):
+            plan.actions[nr] = abi.RET_USER_NOTIF
+            plan.arg_rules.pop(nr, None)
+
+
+def routed_write_open(name: str, args: tuple[int, ...]) -> bool:
+    """Is this a call route_write_opens sends to systrace whatever the policy?"""
+    index = _FLAGS_ARG.get(name)
+    if index is not None:
+        return bool(args[index] & WRITE_FLAGS)
+    return name in _ALWAYS
+
+
+def _may_run(plan: FilterPlan, nr: int) -> bool:
+    """Not refused outright by the plan: the kernel might run it."""
+    return nr in plan.arg_rules or plan.action_of(nr) in (abi.RET_ALLOW, abi.RET_USER_NOTIF)
