@@ -364,8 +364,14 @@ class Supervisor:
         if translation is None:
             call.reason = f"a write open whose path cannot be checked ({call.translation_error})"
             return Decision(DENY, errno.EFAULT, log=True, source="protect")
-        if translation.open_flags & os.O_PATH or other_mount_view(call.tid):
-            return decision
+        if translation.reaches_systrace:  # opened by systrace, outside the command's Landlock domain
+            call.reason = "systrace's own /proc entry, whatever the policy says"
+            return Decision(DENY, errno.EACCES, log=True, source="protect")
+        if translation.native_error:  # it fails whatever is decided: the kernel's own error
+            return Decision(DENY, translation.native_error, source="native")
+        flags = translation.open_flags
+        if flags & os.O_PATH or flags & os.O_TMPFILE == os.O_TMPFILE or other_mount_view(call.tid):
+            return decision  # (an O_TMPFILE open makes a file with no name: never a cgroup or sysctl file)
         return replace(decision, effect=EMULATE_OPEN)
 
     def protected_path(self, call: Call, translation: Translated) -> str | None:
