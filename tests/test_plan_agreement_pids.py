@@ -17,8 +17,10 @@ from systrace.kernel import abi, bpf
 from systrace.kernel.filter import compile_plan
 from systrace.kernel.notify import Notification
 from systrace.kernel.syscalls_x86_64 import SYSCALLS
-from systrace.policy.compile import kernel_plan
+from systrace.policy.compile import CONSTANT_GROUP_PIDNAMES, CONSTANT_PIDNAMES, kernel_plan
 from systrace.policy.store import StoredPolicy
+from systrace.translate import formats
+from systrace.translate.pids import pidname
 from systrace.translate.translator import arg_count, translate
 from systrace.wiring import make_parser
 
@@ -126,6 +128,14 @@ def test_the_kernel_decides_pids_only_as_every_policy_would(bodies: list[list[st
             continue  # the supervisor decides: nothing to agree on
         for policy in policies:
             assert supervisor_verdict(policy, syscall, args) == kernel, (syscall, args, policy.name, text)
+
+
+def test_the_compiler_names_constant_pids_as_translation_does() -> None:
+    tracee = _Tracee()
+    for number, name in CONSTANT_PIDNAMES.items():
+        assert pidname(formats.s32(number), tracee) == name  # type: ignore[arg-type]
+    for number, name in CONSTANT_GROUP_PIDNAMES.items():
+        assert pidname(formats.s32(number), tracee, group=True) == name  # type: ignore[arg-type]
 
 
 def test_a_learned_rlimit_rule_is_decided_in_the_kernel_for_pid_0() -> None:

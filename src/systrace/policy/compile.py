@@ -21,7 +21,6 @@ from ..kernel import abi
 from ..kernel.filter import U64, ArgRule, ArgTest, FilterPlan
 from ..kernel.syscalls_x86_64 import SYSCALLS
 from ..translate import formats
-from ..translate.pids import EVERY_PROCESS, OWN_GROUP, OWN_PROCESS
 from ..translate.table import TRANSLATORS, IntArg, PidArg
 from . import ast, errnos
 from .match import ascii_casefold
@@ -191,6 +190,12 @@ def _compile_symbol(symbol: ast.Symbol, syscall: str, negate: bool, partial: lis
     return [(ArgTest(spec.index, "eq" if equal else "ne", value, width=spec.width),)]
 
 
+# What translate/pids.py names these numbers whoever calls (a layer above: the same text,
+# tests/test_plan_agreement_pids.py checks it)
+CONSTANT_PIDNAMES = {0: "<own process>"}
+CONSTANT_GROUP_PIDNAMES = {0: "<own process group>", 0xFFFFFFFF: "<every process: -1>"}
+
+
 def _compile_pidname(symbol: ast.Symbol, syscall: str, equal: bool, partial: list[list[ArgTest]]
                      ) -> list[tuple[ArgTest, ...]] | None:
     """`pidname` names a process by its relation to the caller, which only the supervisor
@@ -202,7 +207,7 @@ def _compile_pidname(symbol: ast.Symbol, syscall: str, equal: bool, partial: lis
     if index >= len(specs) or specs[index].pidfd:
         return None  # absent, or a descriptor: the process it refers to is the supervisor's to find
     spec = specs[index]
-    constant = {0: OWN_GROUP, 0xFFFFFFFF: EVERY_PROCESS} if spec.group else {0: OWN_PROCESS}
+    constant = CONSTANT_GROUP_PIDNAMES if spec.group else CONSTANT_PIDNAMES
     tests = {value: ArgTest(spec.index, "eq", value, width=32) for value in constant}
     partial.append(list(tests.values()))
     return [(tests[value],) for value, name in constant.items()
