@@ -58,6 +58,9 @@ class _Tracee:
     def supervised(self, pid: int) -> bool:
         return pid == CHILD
 
+    def namespace_ids(self) -> tuple[int, int] | None:
+        return None  # in systrace's pid namespace
+
 
 @st.composite
 def expressions(draw, syscall: str, depth: int = 2) -> str:
