@@ -137,7 +137,10 @@ def test_a_write_open_swapped_after_the_check_opens_what_was_checked(shared_dir:
     swap = _compile("write_swap", shared_dir)
     allowed = root_runner.writable(shared_dir / "write-swap-allowed")
     argv = [str(allowed), "/proc/sys/kernel/ns_last_pid", "2000"]
-    native = subprocess.run([swap, *argv], capture_output=True, timeout=TIMEOUT).stdout.decode().split()
+    for _ in range(5):  # a loaded machine may let the open win every round: the harness must be shown to work
+        native = subprocess.run([swap, *argv], capture_output=True, timeout=TIMEOUT).stdout.decode().split()
+        if int(native[1]) > 0:
+            break
     flags = _modes(shared_dir)[mode]
     if mode == "plain-permit":
         flags = ["-U", "-f", str(_plain_permits(shared_dir / "cg-swap", False, swap)), "-a"]

@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 static char shared[300], allowed[300], forbidden[300];
-static atomic_int stop;
+static atomic_int stop, flips;
 
 static void *flip(void *unused) {
     (void)unused;
@@ -24,6 +24,7 @@ static void *flip(void *unused) {
         strcpy(shared, allowed);
         __asm__ volatile("" ::: "memory");
         for (volatile int i = 0; i < 500; i++) {}
+        atomic_fetch_add(&flips, 1);
     }
     return NULL;
 }
@@ -42,7 +43,12 @@ int main(int argc, char **argv) {
     int rounds = atoi(argv[3]), escapes = 0, refused = 0;
     pthread_t thread;
     pthread_create(&thread, NULL, flip, NULL);
-    for (int i = 0; i < rounds; i++) {
+    while (atomic_load(&flips) == 0)
+        ; /* the flipper runs */
+    int start = atomic_load(&flips), done = 0;
+    /* at least ROUNDS opens, and on a loaded machine on until the flipper has flipped
+       during them (bounded) */
+    for (int i = 0; i < rounds || (atomic_load(&flips) - start < 100 && i < 50 * rounds); i++, done++) {
         int fd = open(shared, O_WRONLY);
         struct stat st;
         if (fd < 0) {
@@ -55,6 +61,6 @@ int main(int argc, char **argv) {
     }
     atomic_store(&stop, 1);
     pthread_join(thread, NULL);
-    printf("escapes %d refused %d rounds %d\n", escapes, refused, rounds);
+    printf("escapes %d refused %d rounds %d\n", escapes, refused, done);
     return 0;
 }
