@@ -56,3 +56,11 @@ def test_refused_opens_stay_refused() -> None:
     ("stat", (0, 0), False)])
 def test_the_supervisor_knows_which_opens_were_routed(name: str, args: tuple[int, ...], routed: bool) -> None:
     assert protected.routed_write_open(name, args + (0,) * (6 - len(args))) is routed
+
+
+def test_opener_checked_files_are_continued() -> None:
+    """A write to a user namespace map is checked against who opened it: systrace must not."""
+    assert protected.opener_checked("/proc/<own process>/uid_map")
+    assert protected.opener_checked("/proc/123/setgroups")
+    assert not protected.opener_checked("/proc/sys/kernel/ns_last_pid")
+    assert not protected.opener_checked("/tmp/uid_map")

@@ -370,7 +370,8 @@ class Supervisor:
         if translation.native_error:  # it fails whatever is decided: the kernel's own error
             return Decision(DENY, translation.native_error, source="native")
         flags = translation.open_flags
-        if flags & os.O_PATH or flags & os.O_TMPFILE == os.O_TMPFILE or other_mount_view(call.tid):
+        if flags & os.O_PATH or flags & os.O_TMPFILE == os.O_TMPFILE or other_mount_view(call.tid) \
+                or any(protected.opener_checked(value) for name, value in translation.args if name == "filename"):
             return decision  # (an O_TMPFILE open makes a file with no name: never a cgroup or sysctl file)
         return replace(decision, effect=EMULATE_OPEN)
 
