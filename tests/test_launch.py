@@ -262,14 +262,23 @@ def test_detached_does_not_pass_to_a_recycled_tgid(tmp_path: Path) -> None:
     secret, harmless = tmp_path / "secret", tmp_path / "harmless"
     secret.write_text("SECRET\n")
     harmless.write_text("harmless\n")
-    # the file is named in the environment, so every argv is the same in both runs
-    script = (f"{detachme} & n=$!; wait; echo $((n - 1)) > /proc/sys/kernel/ns_last_pid; "
+    # the file is named in the environment, so every argv is the same in both runs. systrace
+    # refuses ns_last_pid to the command (SECURITY.md): a process of the namespace outside
+    # the run writes it when the run names the pid (REQ) and says so (ACK); neither forks
+    # meanwhile, so the next fork gets the pid
+    req, ack = tmp_path / "req", tmp_path / "ack"
+    aim = (f"until [ -s {req} ]; do :; done; read n < {req}; echo $((n - 1)) > /proc/sys/kernel/ns_last_pid; "
+           f"echo > {ack}")
+    script = (f"{detachme} & n=$!; wait; echo $n > {req}; until read x < {ack}; do :; done 2>/dev/null; "
               + "N=$n sh -c '[ $$ = \"$N\" ] && echo reused; cat < \"$F\"'")
     policies = tmp_path / "p"
 
     def inside(read: Path, *argv: str) -> subprocess.CompletedProcess:
-        return subprocess.run(["unshare", "--pid", "--fork", "--mount-proc", *argv], capture_output=True,
-                              env=base_env(PYTHONPATH=str(SRC), F=str(read)), timeout=TIMEOUT)
+        req.unlink(missing_ok=True)
+        ack.unlink(missing_ok=True)
+        return subprocess.run(["unshare", "--pid", "--fork", "--mount-proc", "sh", "-c", f'({aim}) & exec "$@"', "sh",
+                               *argv], capture_output=True, env=base_env(PYTHONPATH=str(SRC), F=str(read)),
+                              timeout=TIMEOUT)
 
     native = inside(secret, "sh", "-c", script)
     if b"unshare" in native.stderr:

@@ -14,9 +14,12 @@ import signal
 import struct
 import termios
 import time
+from pathlib import Path
 
 import pytest
 from conftest import TIMEOUT, Runner
+
+from systrace.kernel.syscalls_x86_64 import SYSCALLS
 
 # The command: says "ready", then waits for a signal with the default action for
 # SIGINT/SIGQUIT/SIGHUP, and a handler for SIGWINCH that exits 7.
@@ -108,3 +111,100 @@ def test_tiocsti_is_refused(runner: Runner) -> None:
     if runner.name == "root" or legacy:
         assert b"tiocsti ok" in native
     assert b"tiocsti 1\r\n" in traced  # EPERM
+
+
+# -- a question while an interactive command's foreground job reads the terminal ------
+def _expect(master: int, out: bytearray, wanted: bytes) -> bool:
+    """Read the pty until `wanted` appears (True) or it closes (False)."""
+    deadline = time.monotonic() + TIMEOUT  # a safety net: the output decides
+    while wanted not in out:
+        if time.monotonic() > deadline:
+            return False
+        if not select.select([master], [], [], 1)[0]:
+            continue
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:
+            return False
+        if not chunk:
+            return False
+        out += chunk
+    return True
+
+
+def _shell_session(argv: list[str], env: dict[str, str], job: str | None, asked: bool) -> tuple[bytes, list[str]]:
+    """An interactive shell on a new pty (argv, as its session leader) runs `job` in the
+    foreground (job None: argv is the job itself); it reads the terminal while another of
+    its threads opens a file, which under systrace is a question, answered `permit`
+    through the pty. Then the job's read gets "hello". Returns the output and the steps
+    that went as expected."""
+    pid, master = pty.fork()
+    if pid == 0:
+        try:
+            os.execvpe(argv[0], argv, {**env, "PS1": "$ ", "ENV": ""})
+        finally:
+            os._exit(127)
+    out = bytearray()
+    steps = []
+    try:
+        if job is None or _expect(master, out, b"$ "):
+            steps.append("prompt")
+            if job is not None:
+                os.write(master, job.encode() + b"\n")
+            if not asked or _expect(master, out, b"Answer: "):
+                steps.append("question")
+                if asked:
+                    os.write(master, b"permit\n")
+                if _expect(master, out, b"opened ok"):
+                    steps.append("opened")
+                    os.write(master, b"hello\n")
+                    if _expect(master, out, b"line:"):
+                        _expect(master, out, b"\n$ " if job is not None else b"\n")  # the line, the next prompt
+                        steps.append("read " + out.split(b"line:")[1].split(b"\r")[0].decode(errors="replace"))
+                        if job is not None:
+                            os.write(master, b"exit\n")
+                        _, status = os.waitpid(pid, 0)
+                        steps.append(f"status {os.waitstatus_to_exitcode(status)}")
+    finally:
+        try:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        except (ProcessLookupError, ChildProcessError):
+            pass
+        os.close(master)
+    return bytes(out), steps
+
+
+def _job_policies(path: Path, job: str) -> Path:
+    sh = os.path.realpath("/bin/sh")
+    lines = [f"Policy: {sh}, Emulation: native"] + [f"\tnative-{name}: permit" for name in SYSCALLS]
+    lines += [f"Policy: {job}, Emulation: native"]
+    lines += [f"\tnative-{name}: permit" for name in SYSCALLS if name != "openat"]
+    lines.append('\tnative-openat: filename neq "/etc/hostname" then permit')
+    path.write_text("\n".join(lines) + "\n")
+    path.chmod(0o644)
+    return path
+
+
+@pytest.mark.parametrize("how", ["shell-job", "command"])
+def test_a_question_while_a_foreground_job_reads_the_terminal(runner: Runner, cbin, shared_dir: Path, how: str) -> None:
+    """`sh -i` under -t runs a job in the foreground (its own process group, put there
+    with tcsetpgrp), or -t runs it as the command: one of its threads waits in a read of
+    the terminal when another makes a call systrace asks about. The answer goes to
+    systrace, not to the waiting read; the read then gets the next line; the shell's job
+    control goes on as natively (the job's end, the prompt, exit). Before, the read was
+    handed the answer (the stop sent to the group was taken by the thread waiting in
+    the call, and the reader went on reading)."""
+    job = cbin("ttyjob")
+    sh = os.path.realpath("/bin/sh")
+    policy = _job_policies(shared_dir / f"ttyjob-policy-{runner.name}", job)
+    if how == "shell-job":
+        _, native = _shell_session(runner.native_argv(sh, "-i"), runner.env, job, asked=False)
+        out, traced = _shell_session(runner.argv("-U", "-f", str(policy), "-t", sh, "-i"), runner.env, job, asked=True)
+    else:
+        _, native = _shell_session(runner.native_argv(job), runner.env, None, asked=False)
+        out, traced = _shell_session(runner.argv("-U", "-f", str(policy), "-t", job), runner.env, None, asked=True)
+    print(f"{runner.name} {how}: natively {native}, under systrace {traced}")
+    assert native == ["prompt", "question", "opened", "read hello", "status 0"]
+    assert traced == native, out.decode(errors="replace")
+    assert b"Traceback" not in out

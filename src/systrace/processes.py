@@ -20,7 +20,10 @@ always reaches the supervisor (the facts table's `invalidates`, README "Caches")
   setns: they are read again at its next call (and its credentials with them);
 - the identity an emulated call is made as (credentials_status: ids, groups,
   capabilities) changes by the set*id calls, setgroups, capset, exec and a new user
-  namespace, all seen first; its umask is read fresh for anything that may create.
+  namespace, all seen first; its umask is read fresh for anything that may create;
+- the parent, when it exits: the orphan is reparented (to systrace, the run's subreaper,
+  or a closer one). An entry whose parent is another process of the run keeps a pidfd of
+  that parent, and its parent is read again once that pidfd says it is gone.
 Root, working directory and umask are shared between threads (CLONE_FS) and change by
 calls the kernel runs after the answer: they are never cached."""
 
@@ -28,6 +31,7 @@ from __future__ import annotations
 
 import errno
 import os
+import select
 from signal import pidfd_send_signal
 
 from .kernel import namespaces, procfs
@@ -37,6 +41,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
 PIDFD_THREAD = os.O_EXCL  # pidfd_open flag (Linux 6.9): a pidfd for one thread
+MAX_REPARENTS = 64  # parents tried while each dies as it is looked at
 SWEEP_AT = 512  # entries; past this, dead threads' entries are swept out
 
 
@@ -45,12 +50,13 @@ class ThreadInfo:
     process image" (brk and fault counters key on it): a credential change refreshes it
     in place, an exec makes a new one."""
 
-    __slots__ = ("tgid", "ppid", "uid", "gid", "exe", "stale", "status")
+    __slots__ = ("tgid", "ppid", "uid", "gid", "exe", "stale", "status", "parent")
 
     def __init__(self, tgid: int, ppid: int, uid: int, gid: int, exe: str | None = None):
         self.tgid, self.ppid, self.uid, self.gid, self.exe = tgid, ppid, uid, gid, exe
         self.stale = False  # the credentials must be read again
         self.status: bytes | None = None  # the /proc status its credentials were read from (credentials_status)
+        self.parent = -1  # a pidfd of the parent while it may still exit and leave this one an orphan
 
     def __repr__(self) -> str:
         return f"ThreadInfo(tgid={self.tgid}, ppid={self.ppid}, uid={self.uid}, gid={self.gid}, exe={self.exe!r})"
@@ -65,14 +71,20 @@ class ProcessTable:
         self._sweep_at = SWEEP_AT
         self._thread_pidfds = True
         self._exec_under_way: set[int] = set()  # groups whose exec was permitted while multi-threaded
+        self._me = os.getpid()  # systrace: a parent that outlives every process of the run
+        # pidfds of the parents of cached threads (one each): readable once that parent exited
+        self._parents: dict[int, int] = {}  # parent pidfd -> tid
+        self._parents_poll = select.poll()
 
     def info(self, tid: int) -> ThreadInfo:
         entry = self._threads.get(tid)
         if entry is not None:
-            if _alive(entry[1]):
+            if alive(entry[1]):
                 info = entry[0]
                 if info.stale:
                     self._refresh_credentials(tid, info)
+                if self._parents and self._parents_poll.poll(0):
+                    self._parents_exited()
                 return info
             self._drop(tid)
         pidfd = self._open_pidfd(tid)
@@ -94,6 +106,11 @@ class ProcessTable:
             self._exec_under_way.discard(status.tgid)
         if pidfd >= 0:
             info.status = data
+            try:
+                self._watch_parent(tid, info)
+            except BaseException:
+                self._forget_thread(tid, pidfd)
+                raise
             self._threads[tid] = (info, pidfd)
             namespaces.track(tid)  # its namespaces, kept while this entry proves the thread
             if len(self._threads) >= self._sweep_at:
@@ -108,8 +125,10 @@ class ProcessTable:
         if entry is None:
             return None
         info = entry[0]
-        if info.stale or info.exe is None or not _alive(entry[1]):
+        if info.stale or info.exe is None or not alive(entry[1]):
             return None
+        if self._parents and self._parents_poll.poll(0):
+            self._parents_exited()  # (its parent read again, in place)
         return info
 
     def binary(self, tid: int, info: ThreadInfo) -> str:
@@ -141,6 +160,55 @@ class ProcessTable:
         elif what == "namespaces" and tid in self._threads:  # unshare, setns: read them again
             namespaces.track(tid)
             self._threads[tid][0].stale = True  # (a new user namespace: new capabilities)
+
+    def _watch_parent(self, tid: int, info: ThreadInfo) -> None:
+        """Keep a pidfd of the parent, unless it is systrace or init (never reparented
+        from) or outside our PID namespace (0). The child's parent is read again once
+        the pidfd is open: had the parent died and its pid been reused before, the child
+        would name another parent by now."""
+        for _ in range(MAX_REPARENTS):
+            if info.ppid <= 1 or info.ppid == self._me:
+                return
+            try:
+                parent = os.pidfd_open(info.ppid)
+            except OSError:
+                parent = -1
+            ppid = procfs.parse_status(self.status_bytes(tid, keep=True)).ppid
+            if ppid == info.ppid:
+                if parent >= 0:  # (no descriptor left: not watched)
+                    info.parent = parent
+                    self._parents[parent] = tid
+                    self._parents_poll.register(parent, select.POLLIN)
+                return
+            if parent >= 0:
+                os.close(parent)
+            info.ppid = ppid
+
+    def _unwatch_parent(self, info: ThreadInfo) -> None:
+        if info.parent >= 0:
+            self._parents.pop(info.parent, None)
+            self._parents_poll.unregister(info.parent)
+            os.close(info.parent)
+            info.parent = -1
+
+    def _parents_exited(self) -> None:
+        """Some cached thread's parent exited (a zombie too: its children were reparented
+        when it exited): read those threads' parents again."""
+        for parent, _ in self._parents_poll.poll(0):
+            tid = self._parents.get(parent, -1)
+            entry = self._threads.get(tid)
+            if entry is None or entry[0].parent != parent:  # not expected: stop watching it
+                self._parents.pop(parent, None)
+                self._parents_poll.unregister(parent)
+                os.close(parent)
+                continue
+            info = entry[0]
+            self._unwatch_parent(info)
+            try:
+                info.ppid = procfs.parse_status(self.status_bytes(tid)).ppid
+                self._watch_parent(tid, info)
+            except OSError:
+                self._drop(tid)  # the thread is gone too: looked up afresh if it calls
 
     def _refresh_credentials(self, tid: int, info: ThreadInfo) -> None:
         data = self.status_bytes(tid)
@@ -214,12 +282,13 @@ class ProcessTable:
         if entry is not None:
             os.close(entry[1])
             namespaces.forget(tid)
+            self._unwatch_parent(entry[0])
         status_fd = self._status_fds.pop(tid, None)
         if status_fd is not None:
             os.close(status_fd)
 
     def _sweep(self) -> None:
-        for tid in [tid for tid, (_, pidfd) in self._threads.items() if not _alive(pidfd)]:
+        for tid in [tid for tid, (_, pidfd) in self._threads.items() if not alive(pidfd)]:
             self._drop(tid)
         self._sweep_at = max(SWEEP_AT, 2 * len(self._threads))
 
@@ -239,7 +308,7 @@ class PerProcess:
 
     def set(self, tgid: int, value: object) -> None:
         entry = self._entries.get(tgid)
-        if entry is not None and _alive(entry[1]):
+        if entry is not None and alive(entry[1]):
             self._entries[tgid] = (value, entry[1])
             return
         self.discard(tgid)
@@ -249,7 +318,7 @@ class PerProcess:
             return  # already gone: nothing to remember
         self._entries[tgid] = (value, pidfd)
         if len(self._entries) >= self._sweep_at:
-            for dead in [t for t, (_, fd) in self._entries.items() if not _alive(fd)]:
+            for dead in [t for t, (_, fd) in self._entries.items() if not alive(fd)]:
                 self.discard(dead)
             self._sweep_at = max(SWEEP_AT, 2 * len(self._entries))
 
@@ -261,7 +330,7 @@ class PerProcess:
         entry = self._entries.get(tgid)
         if entry is None:
             return default
-        if _alive(entry[1]):
+        if alive(entry[1]):
             return entry[0]
         self.discard(tgid)
         return default
@@ -295,7 +364,7 @@ class PerProcess:
 _MISSING = object()
 
 
-def _alive(pidfd: int) -> bool:
+def alive(pidfd: int) -> bool:
     """Signal 0 through the pidfd: ESRCH once its task is gone (EPERM means alive).
     signal.pidfd_send_signal, not ctypes: half the cost, on every routed call."""
     try:

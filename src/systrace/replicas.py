@@ -47,7 +47,7 @@ import socket
 import struct
 
 from .call import Call
-from .decide import DENY, PERMIT, Decision
+from .decide import DENY, PERMIT, Decision, protected
 from .effects import Effects
 from .facts import invalidating_calls
 from .kernel import abi, procfs
@@ -366,6 +366,8 @@ class Replica:
         decision = self.session.chain.decide(call)  # the chain only: logging is the main process's
         if decision.log or decision.signal or decision.verdict not in (PERMIT, DENY):
             return None
+        if decision.verdict == PERMIT and protected.routed_write_open(call.name, call.args):
+            return None  # the files no policy may change (cgroups, pid allocation): the main process checks
         translation = call.translation
         if translation is not None and translation.read_memory and not self.listener.id_valid(notif.id):
             return call, _STALE  # the call went away while we read its memory

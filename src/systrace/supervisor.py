@@ -30,13 +30,17 @@ import select
 from .baseline import NAMING_A_PROCESS, process_named
 from .call import Call, syscall_name
 from .children import Children
-from .decide import DENY, PERMIT, Decision, protected
+from .decide import DENY, EMULATE_OPEN, PERMIT, Decision, protected
 from .decide.breaks import BreakKeeper
 from .effects import Effects
 from .facts import ROWS, invalidating_calls
 from .handshake import LaunchHandshake
+from .kernel import forking
+from .kernel.emulate_view import other_mount_view
 from .kernel.mounts import cgroups_holding_me
 from .kernel.syscalls_x86_64 import SYSCALLS
+from .processes import PIDFD_THREAD, alive
+from .record import replace
 from .translate import aliases
 from .translate.filename import MayBlock
 from .translate.stage import TranslateStage
@@ -94,6 +98,9 @@ class Supervisor:
         self.by_name: dict[str, dict[int, Decision | None]] = {}
         self._state_checks = session.chain.state_checks()
         self._by_name_on = replicas is None  # the replicas' marks are set call by call (Replicas.note)
+        # pids named by continued calls the kernel may not have looked up: no helper gets one
+        self.in_flight = protected.NamedInFlight(_watch_thread, alive, os.close)
+        forking.reserve_from(self.in_flight.pids, self._helper_discarded)
 
     @classmethod
     def of_launch(cls, session: Session, listener: Listener, launched: Launched, signals: SignalFd,
@@ -142,6 +149,7 @@ class Supervisor:
         if replicas is not None:
             replicas.finish()
         self.effects.cancel_all()
+        self.in_flight.close()
         status = self.children.finish()
         self.handshake.finish()
         return status
@@ -215,6 +223,8 @@ class Supervisor:
         """The stages of one notification; any error denies the call."""
         self.served += 1
         self.routed[notif.nr] = self.routed.get(notif.nr, 0) + 1
+        if self.in_flight:  # this thread's previous call is over: the kernel looked its pid up
+            self.in_flight.notified(notif.pid)
         call: Call | None = None
         decision: Decision | None
         try:
@@ -289,6 +299,8 @@ class Supervisor:
             decision = Decision(DENY, errno.EPERM, log=True, source="guard")
         else:
             decision = self.guard_permit(call, self.session.chain.decide(call), named)
+            if named is not None and decision.verdict == PERMIT:
+                self.in_flight.continued(call.tid, named)
         if decision.log:
             self.translate.before_logging(call)
             self.session.log_decision(call, decision)
@@ -317,10 +329,18 @@ class Supervisor:
             return True  # cannot tell: fail closed
         return pid in self.effects.helper_pids() or (self.replicas is not None and pid in self.replicas.pids)
 
+    def _helper_discarded(self, pid: int) -> None:
+        self.session.log.message(f"a helper was forked with pid {pid}, which a call of the command in flight "
+                                 "names: discarded, another forked", event="protect", pid=pid)
+
     def guard_permit(self, call: Call, decision: Decision, named: int | None) -> Decision:
         """A permit the policy gave, unless the call touches what reaches systrace."""
         if decision.verdict != PERMIT:
             return decision
+        if not decision.effect and protected.routed_write_open(call.name, call.args):
+            decision = self.write_open_permit(call, decision)
+            if decision.verdict != PERMIT:
+                return decision
         translation = call.translation
         refusal = self.protected_path(call, translation) if translation is not None else None
         if refusal is not None:
@@ -332,14 +352,40 @@ class Supervisor:
             return Decision(DENY, errno.ESRCH, source="guard")
         return decision
 
+    def write_open_permit(self, call: Call, decision: Decision) -> Decision:
+        """A write open the filter routes whatever the policy (decide/protected.py) and the
+        policy permits without looking at its path: checked on its path like any other,
+        and carried out by systrace on the path checked (a second thread could swap it
+        after the check). A thread in another mount namespace opens in its own (its path
+        was not resolved there: SECURITY.md); O_PATH cannot be passed with ADDFD."""
+        if call.translation is None and not call.translation_error:
+            self.translate.before_logging(call)
+        translation = call.translation
+        if translation is None:
+            call.reason = f"a write open whose path cannot be checked ({call.translation_error})"
+            return Decision(DENY, errno.EFAULT, log=True, source="protect")
+        if translation.reaches_systrace:  # opened by systrace, outside the command's Landlock domain
+            call.reason = "systrace's own /proc entry, whatever the policy says"
+            return Decision(DENY, errno.EACCES, log=True, source="protect")
+        if translation.native_error:  # it fails whatever is decided: the kernel's own error
+            return Decision(DENY, translation.native_error, source="native")
+        flags = translation.open_flags
+        if flags & os.O_PATH or flags & os.O_TMPFILE == os.O_TMPFILE or other_mount_view(call.tid) \
+                or any(protected.opener_checked(value) for name, value in translation.args if name == "filename"):
+            return decision  # (an O_TMPFILE open makes a file with no name: never a cgroup or sysctl file)
+        return replace(decision, effect=EMULATE_OPEN)
+
     def protected_path(self, call: Call, translation: Translated) -> str | None:
         """Why a permitted call may not change a file it names: a cgroup file that would
-        reach systrace (decide/protected.py). (systrace's and its helpers' /proc entries:
+        reach systrace, the pid allocation (decide/protected.py). (systrace's and its helpers' /proc entries:
         the policy decider's check.)"""
         if aliases.alias_of(call.name, translation.open_flags) != "fswrite":
             return None
         mounts = self.effects.mounts
         for name in [value for name, value in translation.args if name == "filename"]:
+            reason = protected.pid_allocation_change_refused(name)
+            if reason is not None:
+                return reason
             cgroup_points = [point for point, kind, _ in mounts.mounts() if kind in ("cgroup", "cgroup2")]
             if protected.on_cgroup_mount(name, cgroup_points):
                 with open("/proc/self/cgroup", encoding="utf-8", errors="replace") as handle:
@@ -348,6 +394,13 @@ class Supervisor:
                 if reason is not None:
                     return reason
         return None
+
+
+def _watch_thread(tid: int) -> int | None:
+    try:
+        return os.pidfd_open(tid, PIDFD_THREAD)
+    except OSError:
+        return None  # kept until the thread's next call
 
 
 def _alive(pid: int) -> bool:

@@ -7,12 +7,13 @@ import os
 import pwd
 
 from .baseline import apply_baseline, base_plan
-from .decide import Chain, PermitAll
+from .decide import Chain, PermitAll, protected
 from .decide.reporting import Reporter
 from .decide.uffd import UffdGuard, route_userfaultfd
 from .frontend.relay import SignalRelay
 from .kernel import abi
 from .kernel.filter import FilterPlan
+from .kernel.mounts import cgroups_changeable_by_us
 from .kernel.syscalls_x86_64 import SYSCALLS
 from .log import Log
 from .policy.match import expander
@@ -267,6 +268,8 @@ def build(options: argparse.Namespace, log: Log, explicit_log: bool, command_pat
         apply_baseline(plan)
         session.chain.deciders.insert(0, faults)  # first: a failed call is never learned
     route_userfaultfd(plan)
+    if cgroups_changeable_by_us():  # (or root, who may write the pid allocation files too)
+        protected.route_write_opens(plan)  # those files are refused whatever the policy
     session.chain.deciders.insert(0, UffdGuard(session.store))  # before all: no mode may grant it unnamed
     return session, plan
 

@@ -1,7 +1,16 @@
-"""Files no policy may change for the tracee: the cgroup files that could freeze, kill,
-limit or move systrace. Pure: the caller gives the mounts and systrace's cgroups."""
+"""What no policy may let the tracee do to systrace: change the cgroup files that could
+freeze, kill, limit or move it, steer the pids its helpers get, or reach a helper through
+a pid reused during a continued call. Pure: the caller gives the mounts, systrace's
+cgroups and the means to watch a thread."""
 
 from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+from ..kernel import abi
+from ..kernel.filter import ArgRule, ArgTest, FilterPlan
+from ..kernel.syscalls_x86_64 import SYSCALLS
 
 # Writing a pid here moves that process: a write's content is not seen, so systrace's
 # pid cannot be told apart from the tracee's own, and every such file is refused.
@@ -20,3 +29,101 @@ def cgroup_change_refused(path: str, holding: list[str]) -> str | None:
     if directory in holding:
         return "a cgroup that holds systrace (freeze, kill, limits), whatever the policy says"
     return None
+
+
+# Writing these makes the kernel hand out a chosen pid next (ns_last_pid), or makes pids
+# wrap sooner (pid_max): either aims a pid reuse at a helper systrace forks.
+PID_ALLOCATION = ("/proc/sys/kernel/ns_last_pid", "/proc/sys/kernel/pid_max")
+
+
+def pid_allocation_change_refused(path: str) -> str | None:
+    if path in PID_ALLOCATION:
+        return "chooses the pids systrace's helpers get, whatever the policy says"
+    return None
+
+
+class NamedInFlight:
+    """The pids named by continued calls the kernel may not have looked up yet.
+
+    A call checked only by uid or capability that names another process (setpriority,
+    prlimit64, sched_*, ioprio_set, perf_event_open, pidfd_open) is refused when it
+    names a helper, else continued; the kernel looks the pid up only after that answer.
+    Until the calling thread makes its next notification, or exits, it may still be
+    about to: a helper forked meanwhile must not get that pid (kernel/forking.py).
+    Pure: `watch(tid)` gives a handle on the thread (or None), `alive(handle)` says
+    whether it still runs, `release(handle)` lets it go."""
+
+    def __init__(self, watch: Callable[[int], int | None], alive: Callable[[int], bool],
+                 release: Callable[[int], None]):
+        self._watch, self._alive, self._release = watch, alive, release
+        self._named: dict[int, tuple[int, int | None]] = {}  # tid -> (pid named, handle)
+
+    def __len__(self) -> int:
+        return len(self._named)
+
+    def continued(self, tid: int, pid: int) -> None:
+        """Thread `tid`'s call naming `pid` is about to be continued."""
+        self.notified(tid)
+        self._named[tid] = (pid, self._watch(tid))
+
+    def notified(self, tid: int) -> None:
+        """Thread `tid` made a new call: the kernel finished its previous one."""
+        entry = self._named.pop(tid, None)
+        if entry is not None and entry[1] is not None:
+            self._release(entry[1])
+
+    def pids(self) -> frozenset[int]:
+        """The pids a helper must not get now (the entries of exited threads dropped).
+        A thread that cannot be watched keeps its entry until its next call."""
+        for tid in [tid for tid, (_, handle) in self._named.items() if handle is not None and not self._alive(handle)]:
+            self.notified(tid)
+        return frozenset(pid for pid, _ in self._named.values())
+
+    def close(self) -> None:
+        for tid in list(self._named):
+            self.notified(tid)
+
+
+# -- write opens reach systrace whatever the policy ----------------------------------
+# The files above are refused only where systrace sees the open: so every open that may
+# write goes to it, even under --permit-all or a plain `permit` of openat (the filter
+# cannot read the path). openat2's flags are in memory: every openat2 goes.
+WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC
+_FLAGS_ARG = {"open": 1, "openat": 2}
+_ALWAYS = ("creat", "openat2")
+
+
+def route_write_opens(plan: FilterPlan) -> None:
+    """Put the routing of write opens first in the plan, for the calls it may run."""
+    for name, index in _FLAGS_ARG.items():
+        nr = SYSCALLS[name]
+        if nr in plan.arg_rules or plan.action_of(nr) == abi.RET_ALLOW:  # (all routed, or refused: as it is)
+            rule = ArgRule((ArgTest(index, "any_set", 0, mask=WRITE_FLAGS, width=32),), abi.RET_USER_NOTIF)
+            plan.arg_rules[nr] = (rule,) + tuple(r for r in plan.arg_rules.get(nr, ()) if r != rule)
+    for name in _ALWAYS:
+        nr = SYSCALLS[name]
+        if _may_run(plan, nr):
+            plan.actions[nr] = abi.RET_USER_NOTIF
+            plan.arg_rules.pop(nr, None)
+
+
+def routed_write_open(name: str, args: tuple[int, ...]) -> bool:
+    """Is this a call route_write_opens sends to systrace whatever the policy?"""
+    index = _FLAGS_ARG.get(name)
+    if index is not None:
+        return bool(args[index] & WRITE_FLAGS)
+    return name in _ALWAYS
+
+
+def _may_run(plan: FilterPlan, nr: int) -> bool:
+    """Not refused outright by the plan: the kernel might run it."""
+    return nr in plan.arg_rules or plan.action_of(nr) in (abi.RET_ALLOW, abi.RET_USER_NOTIF)
+
+
+# A write to these is checked against who opened the file (the user namespace maps):
+# opened by systrace it would be refused, so such a write open is continued.
+OPENER_CHECKED = ("uid_map", "gid_map", "setgroups", "projid_map")
+
+
+def opener_checked(path: str) -> bool:
+    return path.startswith("/proc/") and path.rpartition("/")[2] in OPENER_CHECKED and path.count("/") == 3

@@ -3,11 +3,14 @@ reader at a time.
 
 At launch the command gets its own process group, made the terminal's foreground group
 when systrace's was (a shell's job). While a question waits systrace takes the terminal:
-its group becomes the foreground and the command's group is stopped (SIGSTOP), because
-a process already blocked in a read of the terminal would still be handed the answer
-(the kernel checks the foreground group when a read starts, not while it waits). After
-the answer the terminal goes back to the group that had it and the command's group is
-continued (SIGCONT). Ctrl-Z stops the command's group: systrace then stops itself, so the
+its group becomes the foreground and the command's group is stopped (SIGSTOP), and so is
+the group of the run that had the terminal (an interactive command's foreground job,
+which it put there with tcsetpgrp), because a process already blocked in a read of the
+terminal would still be handed the answer (the kernel checks the foreground group when
+a read starts, not while it waits). The command's group is stopped first: a shell that
+waits for its job never sees the job stop, as the job is continued before it. After the
+answer the terminal goes back to the group that had it and the groups are continued
+(SIGCONT), the job first. Ctrl-Z stops the command's group: systrace then stops itself, so the
 shell sees its job stop, and when continued it continues the command.
 
 tcsetpgrp from a group that is not the foreground raises SIGTTOU: it is blocked around
@@ -19,7 +22,9 @@ import contextlib
 import errno
 import os
 import signal
+import time
 
+from ..kernel.libc import tgkill
 from .relay import SignalRelay
 
 _JOB_SIGNALS = (signal.SIGTTOU, signal.SIGTTIN, signal.SIGTSTP)
@@ -33,6 +38,7 @@ class JobControl:
         self.child_pidfd = -1
         self.child_group: int | None = None  # the command's group, once it has its own
         self.holding = False  # the command's group is stopped by us for a question
+        self.held_job: int | None = None  # another group of the run that had the terminal, stopped too
         if relay is not None:  # the command's launch and its stops (Ctrl-Z) are ours to handle
             relay.at_launch(self.launched)
             relay.after_child_event(self.on_child_event)
@@ -59,15 +65,23 @@ class JobControl:
         previous = self._foreground()
         if previous is None or previous == self.own_group:
             return None
-        if previous == self.child_group:
-            self._signal_group(signal.SIGSTOP)
+        job = previous if previous != self.child_group and _group_of_the_run(previous, os.getpid()) else None
+        if self.child_group is not None and (previous == self.child_group or job is not None):
+            _stop_group(self.child_group)  # first: the command (its shell) must not see its job stop
             self.holding = True
+        if job is not None:
+            _stop_group(job)
+            self.held_job = job
         self._set_foreground(self.own_group)
         return previous
 
     def give_back(self, previous: int | None) -> None:
         if previous is not None:
             self._set_foreground(previous)
+        if self.held_job is not None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.held_job, signal.SIGCONT)
+            self.held_job = None
         if self.holding:
             self.holding = False
             self._signal_group(signal.SIGCONT)
@@ -127,3 +141,69 @@ class JobControl:
         if self.child_group is not None:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(self.child_group, number)
+
+
+STOP_WAIT = 0.2  # seconds: a stopped thread leaves its read at once; a bound all the same
+
+
+def _processes() -> list[tuple[int, int, int, str]]:
+    """(pid, ppid, process group, state) of every process (from /proc)."""
+    out = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as handle:
+                fields = handle.read().rsplit(b")", 1)[1].split()
+        except OSError:
+            continue
+        out.append((int(name), int(fields[1]), int(fields[2]), fields[0].decode()))
+    return out
+
+
+def _group_of_the_run(group: int, systrace: int) -> bool:
+    """Is every member of `group` a descendant of systrace (a job the command made)? A
+    process may join another group of its session, an outer shell's job: such a group
+    is not ours to stop."""
+    processes = _processes()
+    parents = {pid: ppid for pid, ppid, _, _ in processes}
+    members = [pid for pid, _, pgid, _ in processes if pgid == group]
+    for pid in members:
+        current = pid
+        for _ in range(64):
+            current = parents.get(current, 0)
+            if current == systrace or current <= 1:
+                break
+        if current != systrace:
+            return False
+    return bool(members)
+
+
+def _stop_group(group: int) -> None:
+    """SIGSTOP every thread of every process in `group`, and wait (at most STOP_WAIT) until
+    each has stopped or waits uninterruptibly (in a system call systrace holds: it reads
+    nothing meanwhile). A stop sent to the group alone is taken by one thread, and when
+    that thread waits in a notification (the call being asked about), the others go on:
+    one blocked in a read of the terminal would take the answer."""
+    threads = []
+    for pid, _, pgid, _ in _processes():
+        if pgid != group:
+            continue
+        with contextlib.suppress(OSError):
+            for tid in os.listdir(f"/proc/{pid}/task"):
+                with contextlib.suppress(OSError):
+                    tgkill(pid, int(tid), signal.SIGSTOP)
+                    threads.append(f"/proc/{pid}/task/{tid}/stat")
+    deadline = time.monotonic() + STOP_WAIT
+    while threads and time.monotonic() < deadline:
+        threads = [path for path in threads if _state(path) in ("R", "S")]
+        if threads:
+            time.sleep(0.001)
+
+
+def _state(stat_path: str) -> str:
+    try:
+        with open(stat_path, "rb") as handle:
+            return handle.read().rsplit(b")", 1)[1].split()[0].decode()
+    except OSError:
+        return "X"  # gone

@@ -27,6 +27,7 @@ import socket
 import threading
 
 from . import abi, landlock
+from .forking import fork_helper
 from .libc import libc
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
@@ -109,7 +110,7 @@ class Domain:
         """Fork a helper inside the domain: it runs child() (which must end with
         os._exit); the helper's pid is returned."""
         def forked() -> int:
-            pid = os.fork()
+            pid = fork_helper()
             if pid == 0:
                 try:
                     child()

@@ -145,3 +145,33 @@ def _v1_path(paths: dict[str, str], options: str) -> str | None:
         if controllers and set(controllers.split(",")) <= mounted:
             return path
     return None
+
+
+# The files through which a process changes what a cgroup does to its members (freeze,
+# kill, limits, who is in it; v1: tasks, freezer.state). Moving systrace out needs write
+# access to the cgroup.procs of a common ancestor, which holds systrace too.
+CHANGING = ("cgroup.procs", "cgroup.threads", "cgroup.freeze", "cgroup.kill", "cgroup.subtree_control",
+            "cgroup.max.descendants", "cgroup.max.depth", "pids.max", "memory.max", "memory.high", "cpu.max",
+            "tasks", "freezer.state")
+
+
+def cgroups_changeable_by_us() -> bool:
+    """Could a process with systrace's credentials change a cgroup that holds systrace
+    (root; else a directory or one of CHANGING writable by us, as in a delegated
+    subtree)? Without root, the tracee cannot gain more (no_new_privs)."""
+    if os.geteuid() == 0:
+        return True
+    table = MountTable()
+    try:
+        mounts = table.mounts()
+    finally:
+        table.close()
+    try:
+        with open("/proc/self/cgroup", encoding="utf-8", errors="replace") as handle:
+            holding = cgroups_holding_me(mounts, handle.read())
+    except OSError:
+        return True  # cannot tell: route them
+    for directory in holding:
+        if os.access(directory, os.W_OK) or any(os.access(f"{directory}/{name}", os.W_OK) for name in CHANGING):
+            return True
+    return False

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import signal
 
+from .forking import fork_helper
 from .libc import libc
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
@@ -76,7 +77,7 @@ def start(job: Callable[[], bytes], tid: int, listener_fd: int) -> Offloaded:
         watch = os.pidfd_open(tid, PIDFD_THREAD)
     except OSError:
         watch = -1
-    pid = os.fork()
+    pid = fork_helper()
     if pid == 0:
         code = 70
         try:

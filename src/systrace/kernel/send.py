@@ -35,6 +35,7 @@ import struct
 from . import memory, procfs
 from .emulate_identity import EmulationError, Identity, set_effective
 from .emulate_view import RootFd
+from .forking import fork_helper
 from .libc import libc, pidfd_getfd, tgkill
 from .sockets import AF_UNIX_HEADER, checked_unix_address, keep_only
 from .worker import PIDFD_THREAD
@@ -353,7 +354,7 @@ def _helper(notif_id: int, theirs: int, messages: list[Message], controls: list[
     if identity.domain is not None:  # the tracee restricted itself: so does its helper
         pid = identity.domain.fork(helper)
     else:
-        pid = os.fork()
+        pid = fork_helper()
         if pid == 0:
             helper()
     os.close(write_end)

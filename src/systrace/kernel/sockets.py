@@ -28,6 +28,7 @@ import struct
 from .emulate import openat2
 from .emulate_identity import EmulationError, Identity
 from .emulate_view import RootFd, open_directory, split
+from .forking import fork_helper
 from .libc import libc, pidfd_getfd
 from .offload import end_helper
 
@@ -174,7 +175,7 @@ def socket_call(name: str, pidfd: int, sockfd: int, address: bytes, notif_id: in
         if identity.domain is not None:
             pid = identity.domain.fork(helper)  # the helper keeps the domain
         else:
-            pid = os.fork()
+            pid = fork_helper()
             if pid == 0:
                 helper()
         os.close(write_end)

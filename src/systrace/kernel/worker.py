@@ -34,6 +34,7 @@ import struct
 
 from .emulate import open_for, still_at
 from .emulate_identity import EmulationError, Identity, tracee_identity
+from .forking import fork_helper
 from .libc import check, libc
 from .offload import end_helper
 from .procfs import same_processes
@@ -268,7 +269,7 @@ def _defer(notif_id: int, tid: int, listener_fd: int, job: Callable[[], int], do
     if domain is not None:
         pid = domain.fork(helper)
     else:
-        pid = os.fork()
+        pid = fork_helper()
         if pid == 0:
             helper()
     theirs.close()

@@ -18,10 +18,10 @@ from __future__ import annotations
 import signal
 
 from ..kernel import abi
-from ..kernel.filter import ArgRule, ArgTest, FilterPlan
+from ..kernel.filter import U64, ArgRule, ArgTest, FilterPlan
 from ..kernel.syscalls_x86_64 import SYSCALLS
 from ..translate import formats
-from ..translate.table import TRANSLATORS, IntArg
+from ..translate.table import TRANSLATORS, IntArg, PidArg
 from . import ast, errnos
 from .match import ascii_casefold
 
@@ -77,19 +77,52 @@ def _decide(rules: list[ast.Rule], syscall: str):
     if not rules:
         return None  # unmatched: enforce denies *and logs*, which needs the supervisor
     arg_rules: list[ArgRule] = []
+    # Where the kernel still decides as the supervisor would: after a rule compiled in
+    # part (a pidname test on pid 0), only the calls whose pid is 0 (the rule's hidden
+    # part, a pid naming the caller by number, never is); the rest go to the supervisor.
+    within: list[tuple[ArgTest, ...]] = [()]
     for rule in rules:
         action = _plain_action(rule.action)
         if action is None:
             break  # this rule needs the supervisor; so does everything after it
         if rule.expr is None:
-            return tuple(arg_rules) + (ArgRule((), action),) if arg_rules else action
-        alternatives = _compile_expr(rule.expr, syscall)
+            if within == [()]:
+                return tuple(arg_rules) + (ArgRule((), action),) if arg_rules else action
+            arg_rules.extend(ArgRule(tests, action) for tests in within)
+            break
+        partial: list[list[ArgTest]] = []
+        alternatives = _compile_expr(rule.expr, syscall, partial)
         if alternatives is None:
             break
-        arg_rules.extend(ArgRule(tests, action) for tests in alternatives)
+        arg_rules.extend(ArgRule(tests, action) for tests in _restrict(alternatives, within))
         if len(arg_rules) > MAX_ARG_RULES:
             return None
+        for domain in partial:  # the values for which that rule's tests are exact
+            within = _restrict(within, [(test,) for test in domain])
     return tuple(arg_rules) or None
+
+
+def _restrict(alternatives: list[tuple[ArgTest, ...]], domain: list[tuple[ArgTest, ...]]
+              ) -> list[tuple[ArgTest, ...]]:
+    """Each alternative and-ed with each of `domain`'s (contradictions dropped)."""
+    out = []
+    for tests in alternatives:
+        for more in domain:
+            combined = tests + tuple(test for test in more if test not in tests)
+            if not _contradicts(combined) and combined not in out:
+                out.append(combined)
+    return out
+
+
+def _contradicts(tests: tuple[ArgTest, ...]) -> bool:
+    """Two `eq` tests of one argument on different values never hold together."""
+    equal: dict[tuple[int, int], int] = {}
+    for test in tests:
+        if test.op == "eq" and test.mask == U64:
+            key = (test.index, test.width)
+            if equal.setdefault(key, test.value) != test.value:
+                return True
+    return False
 
 
 def _plain_action(action: ast.Action) -> int | None:
@@ -104,18 +137,22 @@ def _plain_action(action: ast.Action) -> int | None:
     return None
 
 
-def _compile_expr(expr: ast.Expr, syscall: str) -> list[tuple[ArgTest, ...]] | None:
-    """Disjunctive normal form of kernel tests; [] means never true; None: not compilable."""
+def _compile_expr(expr: ast.Expr, syscall: str, partial: list[list[ArgTest]]
+                  ) -> list[tuple[ArgTest, ...]] | None:
+    """Disjunctive normal form of kernel tests; [] means never true; None: not compilable.
+    When the tests hold only for some of the values for which the expression holds (a
+    pid the kernel can name only when it is 0), `partial` gets the tests of the values
+    for which they are exact (pid eq 0): a negation of such a part is never compiled."""
     if isinstance(expr, ast.TrueExpr):
         return [()]
     if isinstance(expr, ast.Symbol):
-        return _compile_symbol(expr, syscall, negate=False)
+        return _compile_symbol(expr, syscall, negate=False, partial=partial)
     if isinstance(expr, ast.Not):
         if isinstance(expr.expr, ast.Symbol):
-            return _compile_symbol(expr.expr, syscall, negate=True)
+            return _compile_symbol(expr.expr, syscall, negate=True, partial=partial)
         return None
-    left = _compile_expr(expr.left, syscall)
-    right = _compile_expr(expr.right, syscall)
+    left = _compile_expr(expr.left, syscall, partial)
+    right = _compile_expr(expr.right, syscall, partial)
     if left is None or right is None:
         return None
     if expr.op == "or":
@@ -124,24 +161,57 @@ def _compile_expr(expr: ast.Expr, syscall: str) -> list[tuple[ArgTest, ...]] | N
     return product if len(product) <= MAX_ARG_RULES else None
 
 
-def _compile_symbol(symbol: ast.Symbol, syscall: str, negate: bool) -> list[tuple[ArgTest, ...]] | None:
+def _compile_symbol(symbol: ast.Symbol, syscall: str, negate: bool, partial: list[list[ArgTest]]
+                    ) -> list[tuple[ArgTest, ...]] | None:
     if symbol.op not in ("eq", "neq"):
         return None
+    if symbol.name == "pidname":
+        return _compile_pidname(symbol, syscall, (symbol.op == "eq") != negate, partial)
     specs = [spec for spec in TRANSLATORS.get(syscall, ()) if isinstance(spec, IntArg) and spec.name == symbol.name]
     all_names = [getattr(spec, "name", "filename") for spec in TRANSLATORS.get(syscall, ())]
     index = symbol.index or 0
     if index >= len(specs) or all_names.count(symbol.name) != len(specs):
         return None  # the argument is absent, or shares its name with a non-integer one
     spec = specs[index]
-    if spec.format not in INVERTIBLE:
-        return None  # no integer spells this value (set_or_get): the supervisor decides
-    value = invert(spec.format, symbol.value, spec.width)
     equal = symbol.op == "eq"
     if negate:
         equal = not equal
+    if spec.format is formats.set_or_get:  # NULL is "get", any other pointer "set"
+        wanted = ascii_casefold(symbol.value)
+        if wanted not in ("get", "set"):
+            return [] if equal else [()]
+        null = (wanted == "get") == equal
+        return [(ArgTest(spec.index, "eq" if null else "ne", 0, width=spec.width),)]
+    if spec.format not in INVERTIBLE:
+        return None  # no integer spells this value: the supervisor decides
+    value = invert(spec.format, symbol.value, spec.width)
     if value is None:  # the text is no value's spelling: eq never holds, neq always does
         return [] if equal else [()]
     return [(ArgTest(spec.index, "eq" if equal else "ne", value, width=spec.width),)]
+
+
+# What translate/pids.py names these numbers whoever calls (a layer above: the same text,
+# tests/test_plan_agreement_pids.py checks it)
+CONSTANT_PIDNAMES = {0: "<own process>"}
+CONSTANT_GROUP_PIDNAMES = {0: "<own process group>", 0xFFFFFFFF: "<every process: -1>"}
+
+
+def _compile_pidname(symbol: ast.Symbol, syscall: str, equal: bool, partial: list[list[ArgTest]]
+                     ) -> list[tuple[ArgTest, ...]] | None:
+    """`pidname` names a process by its relation to the caller, which only the supervisor
+    can tell, except for the numbers whose name never depends on the caller: 0 (the
+    caller itself; for kill its process group) and, for kill, -1. Tests on those hold
+    for some of the values only (`partial`)."""
+    specs = [spec for spec in TRANSLATORS.get(syscall, ()) if isinstance(spec, PidArg)]
+    index = symbol.index or 0
+    if index >= len(specs) or specs[index].pidfd:
+        return None  # absent, or a descriptor: the process it refers to is the supervisor's to find
+    spec = specs[index]
+    constant = CONSTANT_GROUP_PIDNAMES if spec.group else CONSTANT_PIDNAMES
+    tests = {value: ArgTest(spec.index, "eq", value, width=32) for value in constant}
+    partial.append(list(tests.values()))
+    return [(tests[value],) for value, name in constant.items()
+            if (ascii_casefold(name) == ascii_casefold(symbol.value)) == equal]
 
 
 INVERTIBLE = (formats.decimal, formats.mode, formats.prot, formats.signame, formats.fcntl_cmd, formats.sockdom,

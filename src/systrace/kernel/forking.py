@@ -1,0 +1,54 @@
+"""Forking a helper with a pid no continued call of the tracee may still reach.
+
+A call that names another process by pid and is checked only by uid (setpriority,
+prlimit64, sched_setaffinity...) is checked by systrace, then continued: the kernel
+looks the pid up afterwards. If that process died meanwhile and a helper forked now got
+its pid, the call would act on the helper. So every helper is forked here: a child
+whose pid is among those still named by such calls exits at once, before doing
+anything, and another is forked. The reserved pids are taken before the fork, so the
+child knows them from its copy of our memory.
+
+The set comes from the supervisor (`reserve_from`); a process has one supervisor loop,
+and a fork is a process-wide act, so this one provider is the process's."""
+
+from __future__ import annotations
+
+import errno
+import os
+
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+MAX_TRIES = 64  # each try takes a new pid; the reserved set is one pid per tracee thread at most
+DISCARDED = 0  # exit status of a child forked with a reserved pid (systrace reaps it)
+
+
+def _nothing_reserved() -> frozenset[int]:
+    return frozenset()
+
+
+_reserved: Callable[[], frozenset[int]] = _nothing_reserved
+_discarded: Callable[[int], None] = lambda pid: None
+
+
+def reserve_from(reserved: Callable[[], frozenset[int]], discarded: Callable[[int], None]) -> None:
+    """`reserved()`: the pids no helper may get now; `discarded(pid)` hears of a child
+    forked with one (it has exited)."""
+    global _reserved, _discarded
+    _reserved, _discarded = reserved, discarded
+
+
+def fork_helper() -> int:
+    """os.fork(), with a pid no continued call still names (0 in the child)."""
+    for _ in range(MAX_TRIES):
+        reserved = _reserved()
+        pid = os.fork()
+        if pid == 0:
+            if reserved and os.getpid() in reserved:
+                os._exit(DISCARDED)
+            return 0
+        if pid not in reserved:
+            return pid
+        _discarded(pid)
+    raise OSError(errno.EAGAIN, "every pid forked for a helper is named by a call of the tracee in flight")
