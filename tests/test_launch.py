@@ -8,6 +8,7 @@ import os
 import pty
 import re
 import select
+import shutil
 import signal
 import subprocess
 import sys
@@ -217,6 +218,27 @@ def test_no_policy_only_for_a_target_that_could_run(tmp_path: Path) -> None:
     assert enforce.stdout.endswith(b"id 126\n")  # refused: sh says Permission denied
     assert b"/usr/bin/nosuch-xyz: not found" in enforce.stderr
     assert "(no policy for /usr/bin/id)" in log.read_text() and "nosuch" not in log.read_text()
+
+
+def test_a_target_being_written_is_text_busy_not_no_policy(tmp_path: Path) -> None:
+    """A binary without a policy that some process holds open for writing cannot run
+    (ETXTBSY): under -a it gets that, as natively, not "no policy" (EACCES)."""
+    policies = tmp_path / "p"
+    busy = tmp_path / "busy"
+    shutil.copy("/usr/bin/true", busy)
+    script = f"{busy}; echo busy $?"
+    learn = run([*systrace_argv(), "-d", str(policies), "-A", "sh", "-c", script])
+    assert learn.stdout == b"busy 0\n", learn
+    for name in os.listdir(policies):
+        if name != "usr_bin_dash":
+            (policies / name).unlink()  # the copy of true now has no policy
+    with open(busy, "r+b"):  # held open for writing while the command runs
+        native = run(["sh", "-c", script])
+        log = tmp_path / "log"
+        enforce = run([*systrace_argv(), "-d", str(policies), "-a", "-E", str(log), "sh", "-c", script])
+    assert native.stdout == b"busy 126\n" and b"busy" in native.stderr, native
+    assert (enforce.stdout, enforce.stderr) == (native.stdout, native.stderr), (enforce, native)
+    assert "no policy" not in (log.read_text() if log.exists() else "")
 
 
 # -- per-process state -----------------------------------------------------------

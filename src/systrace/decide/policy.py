@@ -12,6 +12,7 @@ import stat
 
 from ..call import syscall_name
 from ..facts import HELD, ROWS, SELF
+from ..kernel import procfs
 from ..kernel.emulate_path import EMULATED as EMULATED_PATH_CALLS
 from ..kernel.emulate_view import other_mount_view
 from ..policy import ast, errnos
@@ -376,13 +377,16 @@ class PolicyDecider:
 
 def _exec_error(target: str) -> int:
     """The errno an execve of `target` fails with before running anything (0: it may run):
-    a missing file or directory, a file that is not a regular executable one."""
+    a missing file or directory, a file that is not a regular executable one, a file some
+    process holds open for writing (only on this path: an exec with no policy)."""
     try:
-        mode = os.stat(target).st_mode
+        status = os.stat(target)
     except OSError as error:
         return error.errno or errno.ENOENT
-    if not stat.S_ISREG(mode) or not os.access(target, os.X_OK):
+    if not stat.S_ISREG(status.st_mode) or not os.access(target, os.X_OK):
         return errno.EACCES
+    if procfs.open_for_writing(os.path.realpath(target), status.st_dev, status.st_ino):
+        return errno.ETXTBSY  # being written: the kernel refuses to run it
     return 0
 
 

@@ -111,6 +111,33 @@ def fd_targets(pid: int) -> list[str]:
     return out
 
 
+def open_for_writing(path: str, dev: int, ino: int) -> bool:
+    """Does some process hold the file (`path`, its device and inode) open for writing?
+    What makes its execve fail with ETXTBSY. Only the processes systrace may read are
+    seen (all as root): a writer it cannot see is not found (False)."""
+    try:
+        pids = [name for name in os.listdir("/proc") if name.isdigit()]
+    except OSError:
+        return False
+    for pid in pids:
+        try:
+            fds = os.listdir(f"/proc/{pid}/fd")
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                if os.readlink(f"/proc/{pid}/fd/{fd}") != path:
+                    continue
+                held = os.stat(f"/proc/{pid}/fd/{fd}")
+                with open(f"/proc/{pid}/fdinfo/{fd}", "rb") as handle:
+                    flags = int(field(handle.read(), b"flags") or b"0", 8)
+            except (OSError, ValueError):
+                continue
+            if (held.st_dev, held.st_ino) == (dev, ino) and flags & os.O_ACCMODE != os.O_RDONLY:
+                return True
+    return False
+
+
 def signal_interrupts(tid: int, tgid: int) -> bool:
     """Would a signal pending now interrupt thread `tid`'s waiting system call natively?
     One sent to the thread (SigPnd) that it does not block; or one sent to the process
