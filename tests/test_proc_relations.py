@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -37,7 +39,21 @@ def _outsider(runner: Runner, script: str) -> subprocess.Popen:
     process = subprocess.Popen(runner.native_argv("sh", "-c", f"echo ready; {script}"), stdin=subprocess.PIPE,
                                stdout=subprocess.PIPE, env=runner.env)
     assert process.stdout is not None and process.stdout.readline() == b"ready\n"
+    if script.startswith("exec "):
+        # until the exec is done: while it runs, the entries (mem, environ) can fail to read
+        binary = os.path.realpath(shutil.which(script.split()[1]) or script.split()[1])
+        deadline = time.monotonic() + TIMEOUT  # a safety net: the condition decides
+        while _exe(process.pid) != binary:
+            assert time.monotonic() < deadline, f"{script}: never ran"
+            time.sleep(0.01)
     return process
+
+
+def _exe(pid: int) -> str | None:
+    try:
+        return os.readlink(f"/proc/{pid}/exe")
+    except OSError:
+        return None
 
 
 def _opened(result: subprocess.CompletedProcess) -> int:
