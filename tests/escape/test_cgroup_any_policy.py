@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from conftest import TIMEOUT, Runner
-from test_supervisor_integrity import _cgroup_mounts, _cgroup_script, _compile, _frozen, _thaw, _wait_for
+from test_supervisor_integrity import _cgroup_mounts, _cgroup_script, _compile, _frozen, _remove_cgroups, _thaw, _wait_for
 
 from systrace.kernel.syscalls_x86_64 import SYSCALLS
 
@@ -55,13 +55,7 @@ def cgroups():
         yield a, b, f
     finally:
         _thaw(a, f)
-        for path in reversed(made):
-            for pid in (path / "cgroup.procs").read_text().split():
-                try:
-                    (path.parent / "cgroup.procs").write_text(pid)
-                except OSError:
-                    pass
-            path.rmdir()
+        _remove_cgroups(made)
 
 
 def _native(a: Path, b: Path, f: Path | None) -> dict[str, bool]:

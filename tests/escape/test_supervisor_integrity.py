@@ -435,6 +435,17 @@ def _frozen(a: Path, f: Path | None) -> bool:
     return frozen or (f is not None and (f / "freezer.state").read_text().strip() != "THAWED")
 
 
+def _remove_cgroups(made: list[Path]) -> None:
+    """Remove the test's cgroups, innermost first, moving what is left in them to the parent."""
+    for path in reversed(made):
+        for pid in (path / "cgroup.procs").read_text().split():
+            try:
+                (path.parent / "cgroup.procs").write_text(pid)
+            except OSError:
+                pass
+        path.rmdir()
+
+
 def _thaw(a: Path, f: Path | None) -> None:
     (a / "cgroup.freeze").write_text("0")
     if f is not None:
@@ -494,13 +505,7 @@ def test_a_permitted_cgroup_write_cannot_freeze_kill_or_move_systrace(shared_dir
             victim.kill()
             victim.wait()
         _thaw(a, f)
-        for path in reversed(made):
-            for pid in (path / "cgroup.procs").read_text().split():
-                try:
-                    (path.parent / "cgroup.procs").write_text(pid)
-                except OSError:
-                    pass
-            path.rmdir()
+        _remove_cgroups(made)
     traced = {word: status == "0" for word, status in (line.split() for line in out.decode().splitlines())}
     got = sorted(word for word, through in traced.items() if through)
     print(f"cgroups: natively {sum(native.values())}/{len(native)} writes took effect on the victim; "
