@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_plan_agreement import _Store
 
 from systrace.baseline import apply_baseline
 from systrace.call import Call
@@ -87,14 +88,6 @@ def calls(draw) -> tuple[str, tuple[int, ...]]:
     for _, index, _, raw in ARGUMENTS[syscall]:
         args[index] = draw(st.sampled_from(raw))
     return syscall, tuple(args)
-
-
-class _Store:
-    def __init__(self, stored: StoredPolicy):
-        self.stored = stored
-
-    def find(self, binary: str) -> StoredPolicy:
-        return self.stored
 
 
 def supervisor_verdict(policy, syscall: str, args: tuple[int, ...]) -> int:
