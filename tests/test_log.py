@@ -370,3 +370,23 @@ def test_control_characters_in_any_message_are_escaped() -> None:
         lines = handle.read().decode("utf-8").splitlines()
     assert lines == ["systrace: plain", "systrace: a\\nb\\rc\\x00d\\x1b[0m\\x7f",
                      "systrace: caf\u00e9\\u2028x\\x85y\\xff"]
+
+
+def test_a_fault_record_escapes_the_user_name() -> None:
+    """A user name (from the password database, which root may have filled) cannot start
+    a forged line in a fault record, as in a decision record."""
+    from systrace.decide.faults import FaultDecider
+    from systrace.decide.reporting import Reporter
+    from systrace.faults.plan import RuleFaults
+    from systrace.faults.spec import parse_inject
+    from systrace.log import FdSink, Log
+
+    read_end, write_end = os.pipe()
+    reporter = Reporter(Log([FdSink(write_end, "test", False, owned=True)]))
+    reporter._users[0] = "evil\nsystrace: permit user: root"
+    decider = FaultDecider(None, RuleFaults([parse_inject("openat:error=EACCES")]), None, reporter=reporter)
+    assert decider.decide(_call()) is not None
+    reporter.log.close()
+    with os.fdopen(read_end, "rb") as handle:
+        lines = handle.read().decode().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("systrace: fault[EACCES] user: evil\\nsystrace: permit"), lines
