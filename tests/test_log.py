@@ -373,20 +373,22 @@ def test_control_characters_in_any_message_are_escaped() -> None:
 
 
 def test_a_fault_record_escapes_the_user_name() -> None:
-    """A user name (from the password database, which root may have filled) cannot start
-    a forged line in a fault record, as in a decision record."""
+    """A user name (from the password database, which root may have filled) is escaped
+    in a fault record as in a decision record: a written backslash stays distinguishable
+    from an escaped newline, so the record reads back as the name it had."""
     from systrace.decide.faults import FaultDecider
     from systrace.decide.reporting import Reporter
     from systrace.faults.plan import RuleFaults
     from systrace.faults.spec import parse_inject
     from systrace.log import FdSink, Log
 
-    read_end, write_end = os.pipe()
-    reporter = Reporter(Log([FdSink(write_end, "test", False, owned=True)]))
-    reporter._users[0] = "evil\nsystrace: permit user: root"
-    decider = FaultDecider(None, RuleFaults([parse_inject("openat:error=EACCES")]), None, reporter=reporter)
-    assert decider.decide(_call()) is not None
-    reporter.log.close()
-    with os.fdopen(read_end, "rb") as handle:
-        lines = handle.read().decode().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("systrace: fault[EACCES] user: evil\\nsystrace: permit"), lines
+    for name, shown in (("ev\\nil", "ev\\\\nil"), ("ev\nil", "ev\\nil")):
+        read_end, write_end = os.pipe()
+        reporter = Reporter(Log([FdSink(write_end, "test", False, owned=True)]))
+        reporter._users[0] = name
+        decider = FaultDecider(None, RuleFaults([parse_inject("openat:error=EACCES")]), None, reporter=reporter)
+        assert decider.decide(_call()) is not None
+        reporter.log.close()
+        with os.fdopen(read_end, "rb") as handle:
+            lines = handle.read().decode().splitlines()
+        assert len(lines) == 1 and lines[0].startswith(f"systrace: fault[EACCES] user: {shown}, prog: "), lines
