@@ -462,9 +462,9 @@ class Effects:
             # call knows which receivers are inside its domain (as for connect; SECURITY.md)
             self.listener.allow(notif.id)
             return
-        if translation.sockaddr_path is not None and self.may_block(translation.sockaddr_path):
-            # its lookups could wait on the FUSE daemon, and a send is not done by a helper
-            self._emulation_refused(notif, call, errno.EACCES, "a send to a unix socket on a FUSE mount")
+        on_fuse = translation.sockaddr_path is not None and self.may_block(translation.sockaddr_path)
+        if on_fuse and domain is not None:  # (the copy of a domain lives in a thread of ours: no helper has it)
+            self._emulation_refused(notif, call, errno.EACCES, "a send to a unix socket on a FUSE mount, in a Landlock domain")
             return
         status = self.session.processes.status_bytes(notif.pid)
         try:
@@ -478,6 +478,9 @@ class Effects:
             return
         except OSError:
             return  # the process is gone: nothing to answer
+        if on_fuse:
+            self.send_elsewhere(notif, send, pidfd)
+            return
         try:
             outcome = send.run(pidfd, notif.id)
         except EmulationError as error:
@@ -491,6 +494,31 @@ class Effects:
                 self.poller.register(watched, select.POLLIN)
         else:
             self.finish_send(outcome, send)
+
+    def send_elsewhere(self, notif: Notification, send: SendCall, pidfd: int) -> None:
+        """A send to a unix name on FUSE: its lookups may wait on the daemon, so a helper
+        makes the sends (and waits for a blocking one itself) on the message read here;
+        answered when it ends, as a connect there is."""
+        try:
+            failed = send.read_first(pidfd)
+            if failed is not None:
+                send.notif_id = notif.id
+                self.finish_send(failed, send)
+                return
+
+            def job() -> bytes:
+                try:
+                    outcome = send.run(pidfd, notif.id)
+                    if isinstance(outcome, sends.PendingSend):
+                        outcome = outcome.result()
+                except EmulationError as error:
+                    outcome = sends.Outcome(error=error.errno)
+                return outcome.to_bytes()
+
+            send.notif_id = notif.id
+            self.offload(notif, job, lambda notif, output: self.finish_send(sends.Outcome.from_bytes(output), send))
+        finally:
+            os.close(pidfd)
 
     def finish_pending_send_safely(self, ready_fd: int) -> None:
         send = self.pending_sends[ready_fd][1]

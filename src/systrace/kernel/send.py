@@ -252,6 +252,20 @@ class Outcome:
         self.lengths = lengths if lengths is not None else []
         self.error = error
 
+    def to_bytes(self) -> bytes:
+        """As a helper hands it back over its pipe."""
+        return _RESULT.pack(self.error, len(self.lengths)) + struct.pack(f"={len(self.lengths)}q", *self.lengths)
+
+    @staticmethod
+    def from_bytes(data: bytes) -> Outcome:
+        """What a helper wrote (EIO when it died before writing it all)."""
+        if len(data) < _RESULT.size:
+            return Outcome(error=errno.EIO)
+        error, count = _RESULT.unpack_from(data)
+        if len(data) < _RESULT.size + 8 * count:
+            return Outcome(error=errno.EIO)
+        return Outcome(list(struct.unpack_from(f"={count}q", data, _RESULT.size)), error)
+
 
 def send_messages(fd: int, messages: list[Message], controls: list[bytes], flags: int, start: int = 0,
                   offset: int = 0) -> tuple[Outcome, int, int]:
@@ -308,11 +322,7 @@ class PendingSend:
             data = os.read(self.fd, _RESULT.size + 8 * UIO_MAXIOV)
         finally:
             self._release()
-        if len(data) < _RESULT.size:
-            return _joined(self.before, self.offset, Outcome(error=errno.EIO))
-        error, count = _RESULT.unpack_from(data)
-        lengths = list(struct.unpack_from(f"={count}q", data, _RESULT.size))
-        return _joined(self.before, self.offset, Outcome(lengths, error))
+        return _joined(self.before, self.offset, Outcome.from_bytes(data))
 
 
 def _joined(before: Outcome, offset: int, after: Outcome) -> Outcome:
@@ -343,8 +353,7 @@ def _helper(notif_id: int, theirs: int, messages: list[Message], controls: list[
             libc.prctl(1, 9, 0, 0, 0)  # PR_SET_PDEATHSIG, SIGKILL (after the switch, which clears it)
             keep_only(write_end, *keep)  # nothing worth taking: not the listener, not a log
             outcome, _, _ = send_messages(theirs, messages, controls, flags, start, offset)
-            os.write(write_end, _RESULT.pack(outcome.error, len(outcome.lengths))
-                     + struct.pack(f"={len(outcome.lengths)}q", *outcome.lengths))
+            os.write(write_end, outcome.to_bytes())
             code = 0
         except EmulationError:
             os.write(write_end, _RESULT.pack(errno.EACCES, 0))
@@ -378,6 +387,26 @@ class SendCall:
         self.flags = args[{"sendto": 3, "sendmsg": 2, "sendmmsg": 3}[name]] & 0xFFFFFFFF
         self.kind = 0
         self.notif_id = 0
+        self.preread: list[Message] | None = None  # read by read_first, for a run in a helper
+
+    def read_first(self, pidfd: int) -> Outcome | None:
+        """Read the messages from the tracee now, in the loop (where its memory is read
+        with a bound), so that a helper running the sends (a unix name on FUSE, whose
+        lookup may wait) reads nothing of the tracee. An Outcome when that fails already."""
+        try:
+            theirs = pidfd_getfd(pidfd, ctypes.c_int(self.args[0] & 0xFFFFFFFF).value)
+        except OSError as error:
+            return Outcome(error=error.errno or errno.EIO)
+        try:
+            sock = socket.socket(fileno=theirs)
+            stream = sock.type == socket.SOCK_STREAM
+            sock.detach()
+            self.preread = self._messages(stream)
+        except OSError as error:
+            return Outcome(error=error.errno or errno.EIO)
+        finally:
+            os.close(theirs)
+        return None
 
     def run(self, pidfd: int, notif_id: int) -> Outcome | PendingSend:
         """What the sends did, or a PendingSend when the rest waits in a helper. Raises
@@ -445,6 +474,8 @@ class SendCall:
                 root_fd.close()
 
     def _messages(self, stream: bool) -> list[Message]:
+        if self.preread is not None:
+            return self.preread
         if self.name == "sendto":
             return [Message(self.names[0], read_buffer(self.tid, self.args[1], self.args[2], stream))]
         count = len(self.names) if self.name == "sendmmsg" else 1
