@@ -14,10 +14,24 @@ import signal
 import time
 
 from .call import Call, syscall_name
-from .decide import DENY, EMULATE_OPEN, EMULATE_PATH, EMULATE_SEND, EMULATE_SOCKET, KILL, PERMIT, RETURN, Decision
+from .decide import (
+    DENY,
+    EMULATE_OPEN,
+    EMULATE_OPEN_AS,
+    EMULATE_PATH,
+    EMULATE_SEND,
+    EMULATE_SOCKET,
+    KILL,
+    PERMIT,
+    RETURN,
+    Decision,
+    protected,
+)
 from .domains import UNKNOWN, Domains
 from .kernel import memory, offload, procfs
+from .kernel.emulate import openat2
 from .kernel.emulate_identity import EmulationError, Identity, tracee_identity
+from .kernel.emulate_view import RootFd, other_mount_view
 from .kernel.libc import pidfd_send_signal, tgkill
 from .kernel.mounts import MountTable, below
 from .kernel.offload import Offloaded
@@ -33,6 +47,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from .kernel import emulate_path as path_calls
+    from .kernel import open_as
     from .kernel import send as sends
     from .kernel import sockets as socket_calls
     from .kernel.emulate_path import PathCall
@@ -45,6 +60,7 @@ if TYPE_CHECKING:
     from .translate.translator import Translated
 else:  # imported when first needed: most runs never use them (start-up time)
     path_calls = lazy("systrace.kernel.emulate_path")
+    open_as = lazy("systrace.kernel.open_as")
     sends = lazy("systrace.kernel.send")
     socket_calls = lazy("systrace.kernel.sockets")
 
@@ -253,6 +269,9 @@ class Effects:
             return
         translation = translation_of(call)
         target = translation.open_target
+        if target is not None and protected.opener_checked(os.fsdecode(target)):
+            self.emulate_open_as(notif, call)  # a write to it is judged by its opener: the tracee must be
+            return
         if target is None:
             names = [value for name, value in translation.args if name == "filename"]
             if names and names[0].startswith(NONEXISTENT):  # a missing directory: the native error
@@ -277,6 +296,54 @@ class Effects:
             self.defer_open(fd, call)
             return
         self._install(notif, fd, translation.open_flags)
+
+    def emulate_open_as(self, notif: Notification, call: Call) -> None:
+        """An open systrace cannot make itself (kernel/open_as.py): a user namespace's map
+        file, or an open in another mount namespace. A helper becomes the tracee and opens
+        it; installed and answered when it is done, as a deferred open."""
+        usable, domain = self.landlock_domain(notif, call)
+        if not usable:
+            return
+        translation = translation_of(call)
+        flags, mode = translation.open_flags, translation.open_mode
+        status = self.session.processes.credentials_status(notif.pid, bool(flags & (os.O_CREAT | O_TMPFILE)))
+        try:
+            if other_mount_view(notif.pid):
+                path, dirfd = _raw_path(call)
+                if not self.listener.id_valid(notif.id):
+                    return  # the thread is gone: what was read may be another process's
+                pids = set() if _other_pid_namespace(notif.pid) else self.helper_pids()
+                deferred = open_as.in_own_view(notif.id, notif.pid, call.tgid, path, dirfd, flags, mode, status,
+                                               self.listener.fileno(), pids, domain)
+            else:
+                if domain is not None:
+                    raise EmulationError(errno.EACCES, "a user namespace's map file, in a Landlock domain")
+                deferred = self._map_file(notif, call, translation, status)
+        except EmulationError as error:
+            self._emulation_refused(notif, call, error.errno, str(error))
+            return
+        except OSError as error:  # what the tracee's own open would have got
+            self.listener.fail(notif.id, error.errno or errno.EIO)
+            return
+        self.defer_open(deferred, call)
+
+    def _map_file(self, notif: Notification, call: Call, translation: Translated, status: bytes) -> Deferred:
+        """The checked map file, reopened by a helper with the tracee's credentials."""
+        target = translation.open_target
+        if target is None:
+            raise EmulationError(errno.EACCES, "this path cannot be opened on the tracee's behalf")
+        root = RootFd(notif.pid, translation.open_root)
+        try:
+            probe = openat2(root.fd, target, os.O_PATH | os.O_CLOEXEC, 0, root.resolve_flags())
+        finally:
+            root.close()
+        try:
+            if not protected.opener_checked(os.readlink(f"/proc/self/fd/{probe}")):
+                raise EmulationError(errno.EACCES, f"opened {os.readlink(f'/proc/self/fd/{probe}')!r}, not the checked map file")
+            return open_as.map_file(notif.id, notif.pid, probe, flags=translation.open_flags, status=status,
+                                    listener_fd=self.listener.fileno())
+        finally:
+            os.close(probe)
 
     def defer_open(self, deferred: Deferred, call: Call) -> None:
         """Watch the helper's descriptors; the loop finishes the open when one is ready."""
@@ -606,7 +673,8 @@ class Effects:
 # how each effect a Decision carries is carried out (decide.EFFECTS)
 EFFECTS: dict[str, Callable[[Effects, Notification, Call], None]] = {
     EMULATE_OPEN: Effects.emulate_open, EMULATE_SOCKET: Effects.emulate_socket_call,
-    EMULATE_PATH: Effects.emulate_path_call, EMULATE_SEND: Effects.emulate_send}
+    EMULATE_PATH: Effects.emulate_path_call, EMULATE_SEND: Effects.emulate_send,
+    EMULATE_OPEN_AS: Effects.emulate_open_as}
 
 
 def _run_path_call(path_call: PathCall) -> tuple[str, int, str, list[tuple[int, bytes]]]:
@@ -618,6 +686,21 @@ def _run_path_call(path_call: PathCall) -> tuple[str, int, str, list[tuple[int, 
     except OSError as error:
         return "error", error.errno or errno.EIO, "", []
     return "ok", result, "", path_call.writes
+
+
+def _raw_path(call: Call) -> tuple[bytes, int]:
+    """The path an open names and its directory descriptor, read from the tracee (for an
+    open made in its own view: what it opens is checked after, not this string)."""
+    if call.name in ("openat", "openat2"):
+        return memory.read_cstring(call.tid, call.args[1]), _signed(call.args[0])
+    return memory.read_cstring(call.tid, call.args[0]), -100
+
+
+def _other_pid_namespace(tid: int) -> bool:
+    try:
+        return os.readlink(f"/proc/{tid}/ns/pid") != os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return False  # cannot tell: systrace's pids are refused (the stricter answer)
 
 
 def _signed(value: int) -> int:

@@ -30,7 +30,7 @@ import select
 from .baseline import NAMING_A_PROCESS, process_named
 from .call import Call, syscall_name
 from .children import Children
-from .decide import DENY, EMULATE_OPEN, PERMIT, Decision, protected
+from .decide import DENY, EMULATE_OPEN, EMULATE_OPEN_AS, PERMIT, Decision, protected
 from .decide.breaks import BreakKeeper
 from .effects import Effects
 from .facts import ROWS, invalidating_calls
@@ -356,8 +356,11 @@ class Supervisor:
         """A write open the filter routes whatever the policy (decide/protected.py) and the
         policy permits without looking at its path: checked on its path like any other,
         and carried out by systrace on the path checked (a second thread could swap it
-        after the check). A thread in another mount namespace opens in its own (its path
-        was not resolved there: SECURITY.md); O_PATH cannot be passed with ADDFD."""
+        after the check). A thread in another mount namespace, and a user namespace's map
+        file (a write to it is judged by who opened it), are opened by a helper that
+        becomes the tracee (kernel/open_as.py). O_PATH opens write nothing (the kernel
+        ignores the other flags; a reopen for writing through /proc/self/fd is a write
+        open itself, checked on the file it names), and ADDFD cannot pass them: continued."""
         if call.translation is None and not call.translation_error:
             self.translate.before_logging(call)
         translation = call.translation
@@ -370,8 +373,12 @@ class Supervisor:
         if translation.native_error:  # it fails whatever is decided: the kernel's own error
             return Decision(DENY, translation.native_error, source="native")
         flags = translation.open_flags
-        if flags & os.O_PATH or flags & os.O_TMPFILE == os.O_TMPFILE or other_mount_view(call.tid) \
+        if flags & os.O_PATH:
+            return decision
+        if other_mount_view(call.tid) \
                 or any(protected.opener_checked(value) for name, value in translation.args if name == "filename"):
+            return replace(decision, effect=EMULATE_OPEN_AS)
+        if flags & os.O_TMPFILE == os.O_TMPFILE:
             return decision  # (an O_TMPFILE open makes a file with no name: never a cgroup or sysctl file)
         return replace(decision, effect=EMULATE_OPEN)
 

@@ -32,7 +32,8 @@ RETURN = "return"  # complete the call without running it, returning `value`
 # the checked destination
 EMULATE_OPEN, EMULATE_SOCKET, EMULATE_PATH = "emulate-open", "emulate-socket", "emulate-path"
 EMULATE_SEND = "emulate-send"
-EFFECTS = ("", EMULATE_OPEN, EMULATE_SOCKET, EMULATE_PATH, EMULATE_SEND)
+EMULATE_OPEN_AS = "emulate-open-as"  # a write open a helper makes as the tracee (kernel/open_as.py)
+EFFECTS = ("", EMULATE_OPEN, EMULATE_SOCKET, EMULATE_PATH, EMULATE_SEND, EMULATE_OPEN_AS)
 PASSES = "passes"  # by_name: the decider passes every such call to the next one
 
 

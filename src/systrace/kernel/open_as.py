@@ -1,0 +1,182 @@
+"""Write opens systrace cannot make itself, made by a helper that becomes the tracee.
+
+Two kinds of write open could not be emulated in the loop, and were checked on their
+path and then continued (the kernel read the path again: a second thread swapping it
+in between opened what it liked, a cgroup file that freezes systrace included):
+
+- `/proc/PID/uid_map`, `gid_map`, `setgroups`, `projid_map`. A write to one is checked
+  against the credentials of whoever *opened* it (its user namespace, euid, egid and
+  capabilities: kernel/user_namespace.c `map_write`, `new_idmap_permitted`). Opened by
+  systrace, the write would be judged as systrace's. So a helper takes the tracee's
+  ids, groups and capabilities, joins its user namespace when it is another one (the
+  tracee's usual case: `unshare(CLONE_NEWUSER)` then its own map), and reopens the
+  file systrace checked through systrace's O_PATH descriptor of it: the inode checked,
+  opened with the tracee's credentials as opener.
+- an open in another mount namespace than systrace's. The path names another file
+  there, and systrace's view of it proves nothing. A helper takes the tracee's root and
+  working directory (or the directory descriptor it gave, taken with pidfd_getfd), its
+  identity, opens the path as the tracee gives it, and then checks *what it opened*:
+  no cgroup file (cgroup and cgroup2 file systems: a cgroup holding systrace may be
+  mounted anywhere there), and on a proc file system no `ns_last_pid`, `pid_max`, nor an
+  entry of systrace or a helper. The check is on the opened object, so a swapped path
+  changes nothing. Needs root (chroot into the tracee's root): otherwise refused.
+
+The helper passes the descriptor back (kernel/worker.py's Deferred); systrace installs
+it with ADDFD. An open that may wait (a FIFO, FUSE) waits in the helper only."""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import os
+
+from .emulate_identity import EmulationError, tracee_identity
+from .libc import check, libc, pidfd_getfd
+from .worker import Deferred, _defer
+
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
+if TYPE_CHECKING:
+    from .landlock_domain import Domain
+
+AT_FDCWD = -100
+CLONE_NEWUSER = 0x10000000
+PR_SET_KEEPCAPS = 8
+SYS_capset = 126
+CGROUP_SUPER_MAGIC, CGROUP2_SUPER_MAGIC, PROC_SUPER_MAGIC = 0x27E0EB, 0x63677270, 0x9FA0
+PID_ALLOCATION = (b"/sys/kernel/ns_last_pid", b"/sys/kernel/pid_max")
+_STATFS = ctypes.create_string_buffer(120)  # struct statfs; f_type is its first word
+libc.setns.argtypes = [ctypes.c_int, ctypes.c_int]
+
+
+class _CapHeader(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+
+class _CapData(ctypes.Structure):
+    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32)]
+
+
+def _set_caps(effective: int, permitted: int, inheritable: int) -> None:
+    header = _CapHeader(0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3
+    data = (_CapData * 2)()
+    for index in range(2):
+        shift = 32 * index
+        data[index].effective = (effective >> shift) & 0xFFFFFFFF
+        data[index].permitted = (permitted >> shift) & 0xFFFFFFFF
+        data[index].inheritable = (inheritable >> shift) & 0xFFFFFFFF
+    check(libc.syscall(SYS_capset, ctypes.byref(header), data))
+
+
+def _field(status: bytes, name: bytes) -> list[bytes]:
+    for line in status.split(b"\n"):
+        if line.startswith(name + b":"):
+            return line.split()[1:]
+    raise EmulationError(errno.EACCES, f"cannot read the tracee's {name.decode()}")
+
+
+def map_file(notif_id: int, tid: int, probe: int, flags: int, status: bytes, listener_fd: int) -> Deferred:
+    """Reopen `probe` (systrace's O_PATH descriptor of the checked map file) in a helper
+    whose credentials, as opener, are the tracee's."""
+    uids, gids = [int(v) for v in _field(status, b"Uid")], [int(v) for v in _field(status, b"Gid")]
+    groups = [int(v) for v in _field(status, b"Groups")]
+    caps = [int(_field(status, name)[0], 16) for name in (b"CapEff", b"CapPrm", b"CapInh")]
+    own_userns = os.readlink("/proc/self/ns/user")
+    userns = os.open(f"/proc/{tid}/ns/user", os.O_RDONLY | os.O_CLOEXEC)
+    foreign = os.readlink(f"/proc/{tid}/ns/user") != own_userns
+    if not foreign and os.geteuid() != 0 and (uids[1], gids[1]) != (os.geteuid(), os.getegid()):
+        os.close(userns)
+        raise EmulationError(errno.EACCES, "the tracee's credentials differ from systrace's, which is not root")
+
+    def job() -> int:
+        try:
+            # the tracee's ids and groups, keeping systrace's capabilities for setns
+            libc.prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0)
+            if os.geteuid() == 0:
+                os.setgroups(groups)
+            os.setresgid(gids[0], gids[1], gids[2])
+            os.setresuid(uids[0], uids[1], uids[2])
+            if foreign:
+                _, permitted, _ = _capabilities()
+                _set_caps(permitted, permitted, 0)
+                check(libc.setns(userns, CLONE_NEWUSER))  # full capabilities there, as its creator has
+            _set_caps(caps[0], caps[1], caps[2])  # then exactly the tracee's
+        except OSError as error:
+            raise EmulationError(errno.EACCES, f"cannot take the tracee's identity for its map file: {error}") from None
+        return os.open(f"/proc/self/fd/{probe}", (flags & ~(os.O_NOFOLLOW | os.O_CREAT)) | os.O_CLOEXEC)
+
+    try:
+        return _defer(notif_id, tid, listener_fd, job)
+    finally:
+        os.close(userns)
+
+
+def _capabilities() -> tuple[int, int, int]:
+    header = _CapHeader(0x20080522, 0)
+    data = (_CapData * 2)()
+    check(libc.syscall(125, ctypes.byref(header), data))  # capget
+    low, high = data
+    return (low.effective | high.effective << 32, low.permitted | high.permitted << 32,
+            low.inheritable | high.inheritable << 32)
+
+
+def in_own_view(notif_id: int, tid: int, tgid: int, path: bytes, dirfd: int, flags: int, mode: int, status: bytes,
+                listener_fd: int, refused_pids: set[int], domain: Domain | None = None) -> Deferred:
+    """Open `path` (as the tracee gave it, relative to its `dirfd`) in the tracee's own
+    mount namespace, root and working directory, as the tracee; refuse what it opened
+    when it is a file no call may change (module docstring)."""
+    if os.geteuid() != 0:
+        raise EmulationError(errno.EACCES, "a write open in another mount namespace, and systrace is not root")
+    identity = tracee_identity(status, tid)
+    root = os.open(f"/proc/{tid}/root", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    start = -1
+    try:
+        if not path.startswith(b"/"):
+            if dirfd == AT_FDCWD:
+                start = os.open(f"/proc/{tid}/cwd", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+            else:
+                pidfd = os.pidfd_open(tgid)
+                try:
+                    start = pidfd_getfd(pidfd, dirfd)
+                except OSError as error:
+                    raise OSError(error.errno or errno.EBADF, os.strerror(error.errno or errno.EBADF)) from None
+                finally:
+                    os.close(pidfd)
+        creating = bool(flags & (os.O_CREAT | getattr(os, "O_TMPFILE", 0)))
+
+        def job() -> int:
+            own_fds = os.open("/proc/self/fd", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)  # before the chroot
+            try:
+                os.fchdir(root)
+                os.chroot(".")
+                if start >= 0:
+                    os.fchdir(start)
+            except OSError as error:
+                raise EmulationError(errno.EACCES, f"cannot take the tracee's root: {error}") from None
+            identity.apply(creating)  # (a helper: never undone)
+            fd = os.open(path, flags | os.O_CLOEXEC, mode)
+            reason = _refused(fd, own_fds, refused_pids)
+            if reason:
+                os.close(fd)
+                raise EmulationError(errno.EACCES, reason)
+            return fd
+
+        return _defer(notif_id, tid, listener_fd, job, domain)
+    finally:
+        os.close(root)
+        if start >= 0:
+            os.close(start)
+
+
+def _refused(fd: int, own_fds: int, refused_pids: set[int]) -> str:
+    """Why what `fd` opened may not be written from another mount namespace ("": it may)."""
+    check(libc.fstatfs(fd, _STATFS))
+    kind = int.from_bytes(_STATFS.raw[:8], "little")
+    if kind in (CGROUP_SUPER_MAGIC, CGROUP2_SUPER_MAGIC):
+        return "a cgroup file opened for writing in another mount namespace (it may hold systrace)"
+    if kind == PROC_SUPER_MAGIC:
+        name = os.fsencode(os.readlink(str(fd), dir_fd=own_fds))  # as the tracee's root shows it
+        if name.endswith(PID_ALLOCATION):
+            return "chooses the pids systrace's helpers get, whatever the policy says"
+        if any(part.isdigit() and int(part) in refused_pids for part in name.split(b"/")):
+            return "systrace's own /proc entry, whatever the policy says"
+    return ""
