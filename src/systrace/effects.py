@@ -47,7 +47,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from .kernel import emulate_path as path_calls
-    from .kernel import open_as
+    from .kernel import open_as, resolve_flags
     from .kernel import send as sends
     from .kernel import sockets as socket_calls
     from .kernel.emulate_path import PathCall
@@ -61,6 +61,7 @@ if TYPE_CHECKING:
 else:  # imported when first needed: most runs never use them (start-up time)
     path_calls = lazy("systrace.kernel.emulate_path")
     open_as = lazy("systrace.kernel.open_as")
+    resolve_flags = lazy("systrace.kernel.resolve_flags")
     sends = lazy("systrace.kernel.send")
     socket_calls = lazy("systrace.kernel.sockets")
 
@@ -279,6 +280,8 @@ class Effects:
                 return
             self._emulation_refused(notif, call, errno.EACCES, "this path cannot be opened on the tracee's behalf")
             return
+        if call.name == "openat2" and not self._resolve_flags_kept(notif, call, target):
+            return
         try:
             fd = open_without_blocking(notif.id, notif.pid, call.tgid, target, translation.open_flags,
                                        translation.open_mode,
@@ -296,6 +299,25 @@ class Effects:
             self.defer_open(fd, call)
             return
         self._install(notif, fd, translation.open_flags)
+
+    def _resolve_flags_kept(self, notif: Notification, call: Call, target: bytes) -> bool:
+        """openat2's struct open_how, as the kernel checks it (EINVAL, E2BIG), and its
+        RESOLVE_* flags: the path resolved as the tracee asked must name the file checked
+        (kernel/resolve_flags.py). False when the call is answered already."""
+        translation = translation_of(call)
+        try:
+            if self.may_block(target) and resolve_flags.resolve_of(notif.pid, call.args):
+                raise EmulationError(errno.EACCES, "openat2 with RESOLVE flags on a FUSE mount")
+            identity = tracee_identity(self.session.processes.credentials_status(notif.pid, False), notif.pid)
+            resolve_flags.check_as_asked(notif.pid, call.tgid, call.args, translation.open_flags, target,
+                                         translation.open_root, identity)
+        except EmulationError as error:
+            self._emulation_refused(notif, call, error.errno, str(error))
+            return False
+        except OSError as error:  # what the tracee's own openat2 would have got
+            self.listener.fail(notif.id, error.errno or errno.EIO)
+            return False
+        return True
 
     def emulate_open_as(self, notif: Notification, call: Call) -> None:
         """An open systrace cannot make itself (kernel/open_as.py): a user namespace's map
