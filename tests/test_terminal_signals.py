@@ -10,6 +10,7 @@ import fcntl
 import os
 import pty
 import select
+import shlex
 import signal
 import struct
 import termios
@@ -208,3 +209,119 @@ def test_a_question_while_a_foreground_job_reads_the_terminal(runner: Runner, cb
     assert native == ["prompt", "question", "opened", "read hello", "status 0"]
     assert traced == native, out.decode(errors="replace")
     assert b"Traceback" not in out
+
+
+# -- a foreground group that holds processes outside the run --------------------------
+def _state_of(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/task/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "gone"
+
+
+def _child_named(parent: int, name: str) -> int | None:
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            if stat.rsplit(")", 1)[1].split()[1] == str(parent) and f"({name})" in stat:
+                return int(entry)
+    return None
+
+
+def _interactive(env: dict[str, str]) -> tuple[int, int]:
+    pid, master = pty.fork()
+    if pid == 0:
+        try:
+            os.execvpe("/bin/sh", ["/bin/sh", "-i"], {**env, "PS1": "$ ", "ENV": ""})
+        finally:
+            os._exit(127)
+    return pid, master
+
+
+def _end(pid: int, master: int) -> None:
+    try:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    except (ProcessLookupError, ChildProcessError):
+        pass
+    os.close(master)
+
+
+def test_a_question_is_not_asked_when_the_foreground_group_holds_outsiders(runner: Runner, cbin, shared_dir: Path,
+                                                                           tmp_path: Path) -> None:
+    """The command joins the interactive shell's own group (outside the run) and makes it
+    the terminal's foreground, while one of its threads reads the terminal. Natively its
+    open goes on and the read gets the next line. Under -t systrace may not stop the
+    shell, and the shell (or the command's reader, now in the shell's group) could take
+    the answer: the question is not asked, the call is denied (EPERM, logged), the shell
+    is never stopped and the reader still gets the next line. (Before: the question was
+    asked with the terminal taken from the shell's group, whose reader took the answer.)"""
+    job = cbin("ttyjob")
+    policy = _job_policies(shared_dir / f"ttyjob-outsiders-{runner.name}", job)
+    log = runner.writable(shared_dir / f"ttyjob-outsiders-{runner.name}.log")
+    results = {}
+    for name, argv in (("native", runner.native_argv(job, "join-session")),
+                       ("traced", runner.argv("-U", "-f", str(policy), "-E", str(log), "-t", job, "join-session"))):
+        pid, master = _interactive(runner.env)
+        out = bytearray()
+        steps = []
+        try:
+            assert _expect(master, out, b"$ "), out
+            os.write(master, shlex.join(argv).encode() + b"\n")
+            if _expect(master, out, b"joined") and _expect(master, out, b"opened "):
+                _expect(master, out, b"\n")
+                steps.append(out.split(b"opened ")[1].split(b"\r")[0].decode())
+                steps.append(f"shell {_state_of(pid)}")
+                os.write(master, b"hello\n")
+                if _expect(master, out, b"line:") and _expect(master, out, b"\n$ "):
+                    steps.append("read " + out.split(b"line:")[1].split(b"\r")[0].decode(errors="replace"))
+                    os.write(master, b"echo alive\n")
+                    if _expect(master, out, b"alive\r\n"):
+                        steps.append("shell answers")
+        finally:
+            _end(pid, master)
+        results[name] = (steps, bytes(out))
+    print(f"{runner.name}: natively {results['native'][0]}, under systrace {results['traced'][0]}")
+    assert results["native"][0] == ["ok", "shell S", "read hello", "shell answers"], results["native"][1]
+    assert results["traced"][0] == ["1", "shell S", "read hello", "shell answers"], results["traced"][1]
+    assert b"Answer:" not in results["traced"][1] and b"Traceback" not in results["traced"][1]
+    assert "question not asked: the terminal's foreground process group" in log.read_text()
+
+
+def test_a_question_stops_only_the_runs_processes_in_systraces_group(runner: Runner, cbin, shared_dir: Path) -> None:
+    """`systrace -t JOB | cat` in an interactive shell: cat shares systrace's group (the
+    shell's job). JOB joins that group and makes it the foreground while one of its
+    threads reads the terminal; another asks. systrace stops JOB (its reader must not
+    take the answer), never cat; the answer goes to systrace and the read gets the next
+    line. (Before: nothing was stopped in systrace's own group, and the reader took the
+    answer.)"""
+    job = cbin("ttyjob")
+    policy = _job_policies(shared_dir / f"ttyjob-own-group-{runner.name}", job)
+    argv = runner.argv("-U", "-f", str(policy), "-E", "/dev/null", "-t", job, "join-parent")
+    pid, master = _interactive(runner.env)
+    out = bytearray()
+    steps = []
+    try:
+        assert _expect(master, out, b"$ "), out
+        os.write(master, shlex.join(argv).encode() + b" | cat\n")
+        if _expect(master, out, b"Answer: "):
+            cat = _child_named(pid, "cat")
+            systrace = _child_named(pid, "python3")
+            command = _child_named(systrace, "ttyjob") if systrace is not None else None
+            threads = sorted({_state_of(int(t)) for t in os.listdir(f"/proc/{command}/task")}) if command else []
+            steps.append(f"asked; cat {_state_of(cat) if cat else 'none'}; command's threads {''.join(threads)}")
+            os.write(master, b"permit\n")
+            if _expect(master, out, b"opened ok"):
+                steps.append("opened")
+                os.write(master, b"hello\n")
+                if _expect(master, out, b"line:") and _expect(master, out, b"\n$ "):
+                    steps.append("read " + out.split(b"line:")[1].split(b"\r")[0].decode(errors="replace"))
+    finally:
+        _end(pid, master)
+    print(f"{runner.name}: {steps}")
+    assert b"joined" in out, out
+    # the command's threads: stopped (T), the asking one waiting in its call (D)
+    assert steps == ["asked; cat S; command's threads DT", "opened", "read hello"], bytes(out)

@@ -1,11 +1,15 @@
 /* A foreground job that reads the terminal while another of its threads makes a call
  * systrace asks about: a thread blocks in read(0); once it is in the read (its
  * /proc/self/task/TID/syscall says read), the main thread opens /etc/hostname and prints
- * "opened ok" (or "opened ERRNO"); the reader prints "line:WHAT IT READ". */
+ * "opened ok" (or "opened ERRNO"); the reader prints "line:WHAT IT READ".
+ * `ttyjob join-parent` first joins its parent's process group, `ttyjob join-session`
+ * the session leader's (an interactive shell's), and makes it the terminal's foreground
+ * group (SIGTTOU ignored, as a shell does); it prints "joined" (or "join ERRNO"). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -40,7 +44,17 @@ static int in_read(void) {
     return n > 1 && buf[0] == '0' && buf[1] == ' ';
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+    if (argc > 1) {
+        pid_t group = !strcmp(argv[1], "join-parent") ? getpgid(getppid()) : getsid(0);
+        signal(SIGTTOU, SIG_IGN);
+        if (setpgid(0, group) || tcsetpgrp(0, group)) {
+            printf("join %d\n", errno);
+            return 1;
+        }
+        printf("joined\n");
+        fflush(stdout);
+    }
     pthread_t thread;
     pthread_create(&thread, NULL, reader, NULL);
     while (!reader_tid || !in_read())

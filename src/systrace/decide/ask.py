@@ -13,7 +13,7 @@ import time
 
 from ..frontend import protocol
 from ..frontend.conversation import IDLE, NeedData
-from ..frontend.errors import Abandoned, FrontendGone, Interrupted, NoAnswer, ProtocolError
+from ..frontend.errors import Abandoned, FrontendGone, Interrupted, NoAnswer, NotAsked, ProtocolError
 from ..frontend.protocol import Answer
 from ..frontend.transport import TerminalTransport
 from ..policy import ast
@@ -68,6 +68,9 @@ class Asker:
             return self._broken(call, f"no answer within {self.timeout:g} s")
         except Abandoned as signalled:
             return self._abandoned(call, str(signalled))
+        except NotAsked as why:  # the terminal is another job's: nobody is asked, nothing is lost
+            call.reason = f"question not asked: {why}"
+            return Decision(DENY, errno.EPERM, log=True, source="ask")
         except Interrupted:
             if self.job is not None:
                 self.job.kill_command()

@@ -23,3 +23,9 @@ class Interrupted(BaseException):
     """Ctrl-C at `Answer:` while systrace owns the terminal: the run ends at once. A
     BaseException, so that the supervisor's fail-closed `except Exception` does not
     swallow it."""
+
+
+class NotAsked(Exception):
+    """The question cannot be asked on the terminal now: its foreground process group
+    holds processes outside the run, which systrace may not stop and which could read
+    the answer. The call is denied (fail closed)."""

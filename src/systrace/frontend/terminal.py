@@ -9,9 +9,19 @@ which it put there with tcsetpgrp), because a process already blocked in a read 
 terminal would still be handed the answer (the kernel checks the foreground group when
 a read starts, not while it waits). The command's group is stopped first: a shell that
 waits for its job never sees the job stop, as the job is continued before it. After the
-answer the terminal goes back to the group that had it and the groups are continued
-(SIGCONT), the job first. Ctrl-Z stops the command's group: systrace then stops itself, so the
+answer the terminal goes back to the group that had it and the processes stopped are
+continued (SIGCONT), the job first. Ctrl-Z stops the command's group: systrace then stops itself, so the
 shell sees its job stop, and when continued it continues the command.
+
+Only processes of the run are stopped (supervised descendants of systrace: not systrace,
+its helpers, nor anyone else). A foreground group may hold processes outside the run (a
+process of the run joined the outer shell's group, or another's joined one of the run):
+those are never stopped, and as one of them could read the answer, the question is not
+asked (NotAsked: the call is denied). systrace's own group is the user's job (a pipeline
+may share it): there the run's processes (the command, when it could not get a group of
+its own, or one that joined systrace's group) are stopped and the others left alone.
+While a question waits no process of the run can change its group or the foreground:
+setpgid, setsid and ioctl reach systrace under -t, and its loop is busy asking.
 
 tcsetpgrp from a group that is not the foreground raises SIGTTOU: it is blocked around
 the call, as shells do."""
@@ -25,6 +35,7 @@ import signal
 import time
 
 from ..kernel.libc import tgkill
+from .errors import NotAsked
 from .relay import SignalRelay
 
 _JOB_SIGNALS = (signal.SIGTTOU, signal.SIGTTIN, signal.SIGTSTP)
@@ -38,7 +49,7 @@ class JobControl:
         self.child_pidfd = -1
         self.child_group: int | None = None  # the command's group, once it has its own
         self.holding = False  # the command's group is stopped by us for a question
-        self.held_job: int | None = None  # another group of the run that had the terminal, stopped too
+        self.held: list[int] = []  # pidfds of the processes stopped for it, to continue in this order
         if relay is not None:  # the command's launch and its stops (Ctrl-Z) are ours to handle
             relay.at_launch(self.launched)
             relay.after_child_event(self.on_child_event)
@@ -60,31 +71,39 @@ class JobControl:
         self._set_foreground(child_pid)
 
     def take(self) -> int | None:
-        """Make systrace's group the foreground; the group that had the terminal, to hand
-        it back to (None: systrace had it already)."""
+        """Make systrace's group the foreground, the run's processes in the group that had
+        it stopped; the group to hand it back to (None: systrace had it already). Raises
+        NotAsked when that group holds processes outside the run (module docstring)."""
         previous = self._foreground()
-        if previous is None or previous == self.own_group:
+        if previous is None:
             return None
-        job = previous if previous != self.child_group and _group_of_the_run(previous, os.getpid()) else None
-        if self.child_group is not None and (previous == self.child_group or job is not None):
-            _stop_group(self.child_group)  # first: the command (its shell) must not see its job stop
+        processes = _processes()
+        run, outside = _members(previous, os.getpid(), processes)
+        if outside and previous != self.own_group:
+            raise NotAsked(f"the terminal's foreground process group {previous} holds processes outside the run "
+                           f"({', '.join(map(str, outside[:4]))})")
+        if previous == self.own_group:
+            self.held = _stop_processes(run)  # the run's processes in systrace's own group
+            return None
+        stopped: list[int] = []
+        if self.child_group is not None and (previous == self.child_group or run):
+            # first: the command (its shell) must not see its job stop
+            stopped = _stop_processes(_members(self.child_group, os.getpid(), processes)[0])
             self.holding = True
-        if job is not None:
-            _stop_group(job)
-            self.held_job = job
+        if previous != self.child_group:
+            stopped = _stop_processes(run) + stopped  # continued first
+        self.held = stopped
         self._set_foreground(self.own_group)
         return previous
 
     def give_back(self, previous: int | None) -> None:
         if previous is not None:
             self._set_foreground(previous)
-        if self.held_job is not None:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(self.held_job, signal.SIGCONT)
-            self.held_job = None
-        if self.holding:
-            self.holding = False
-            self._signal_group(signal.SIGCONT)
+        held, self.held, self.holding = self.held, [], False
+        for pidfd in held:
+            with contextlib.suppress(OSError):
+                signal.pidfd_send_signal(pidfd, signal.SIGCONT)
+            os.close(pidfd)
 
     def on_child_event(self) -> None:
         """After a SIGCHLD: if the command was stopped from the terminal (Ctrl-Z), stop
@@ -161,34 +180,47 @@ def _processes() -> list[tuple[int, int, int, str]]:
     return out
 
 
-def _group_of_the_run(group: int, systrace: int) -> bool:
-    """Is every member of `group` a descendant of systrace (a job the command made)? A
-    process may join another group of its session, an outer shell's job: such a group
-    is not ours to stop."""
-    processes = _processes()
+def _members(group: int, systrace: int, processes: list[tuple[int, int, int, str]]) -> tuple[list[int], list[int]]:
+    """(the run's processes in `group`, the processes outside the run in it). The run's
+    are systrace's descendants under its filter (orphans come back to systrace, the
+    subreaper); systrace and its helpers (descendants without the filter) are neither."""
     parents = {pid: ppid for pid, ppid, _, _ in processes}
-    members = [pid for pid, _, pgid, _ in processes if pgid == group]
-    for pid in members:
+    run, outside = [], []
+    for pid in (pid for pid, _, pgid, _ in processes if pgid == group and pid != systrace):
         current = pid
-        for _ in range(64):
+        for _ in range(4096):
             current = parents.get(current, 0)
             if current == systrace or current <= 1:
                 break
         if current != systrace:
-            return False
-    return bool(members)
+            outside.append(pid)
+        elif _supervised(pid):
+            run.append(pid)
+    return run, outside
 
 
-def _stop_group(group: int) -> None:
-    """SIGSTOP every thread of every process in `group`, and wait (at most STOP_WAIT) until
-    each has stopped or waits uninterruptibly (in a system call systrace holds: it reads
-    nothing meanwhile). A stop sent to the group alone is taken by one thread, and when
-    that thread waits in a notification (the call being asked about), the others go on:
-    one blocked in a read of the terminal would take the answer."""
-    threads = []
-    for pid, _, pgid, _ in _processes():
-        if pgid != group:
-            continue
+def _supervised(pid: int) -> bool:
+    """Under a seccomp filter (systrace's: a descendant of systrace has no other)."""
+    try:
+        with open(f"/proc/{pid}/status", "rb") as handle:
+            return b"\nSeccomp:\t2\n" in handle.read()
+    except OSError:
+        return False  # gone
+
+
+def _stop_processes(pids: list[int]) -> list[int]:
+    """SIGSTOP every thread of each process, and wait (at most STOP_WAIT) until each has
+    stopped or waits uninterruptibly (in a system call systrace holds: it reads nothing
+    meanwhile). A stop sent to the process alone is taken by one thread, and when that
+    thread waits in a notification (the call being asked about), the others go on: one
+    blocked in a read of the terminal would take the answer. Returns a pidfd of each
+    process stopped (to continue it, and never another that got its pid)."""
+    threads, pidfds = [], []
+    for pid in pids:
+        try:
+            pidfds.append(os.pidfd_open(pid))
+        except OSError:
+            continue  # gone
         with contextlib.suppress(OSError):
             for tid in os.listdir(f"/proc/{pid}/task"):
                 with contextlib.suppress(OSError):
@@ -199,6 +231,7 @@ def _stop_group(group: int) -> None:
         threads = [path for path in threads if _state(path) in ("R", "S")]
         if threads:
             time.sleep(0.001)
+    return pidfds
 
 
 def _state(stat_path: str) -> str:
