@@ -325,3 +325,75 @@ def test_a_question_stops_only_the_runs_processes_in_systraces_group(runner: Run
     assert b"joined" in out, out
     # the command's threads: stopped (T), the asking one waiting in its call (D)
     assert steps == ["asked; cat S; command's threads DT", "opened", "read hello"], bytes(out)
+
+
+def test_group_and_foreground_changes_reach_systrace_under_t() -> None:
+    """Whatever a plan decided in the kernel, setpgid, setsid and ioctl(TIOCSPGRP,
+    TIOCSCTTY) reach systrace under -t (its loop asks one question at a time: none of
+    them runs while a question waits); a refusal stays a refusal; other ioctls and the
+    TIOCSTI guard are as they were."""
+    from systrace.baseline import apply_baseline
+    from systrace.frontend.terminal import TIOCSCTTY, TIOCSPGRP, route_job_control
+    from systrace.kernel import abi
+    from systrace.kernel.filter import FilterPlan
+
+    plan = FilterPlan(default=abi.RET_ALLOW)
+    plan.actions[SYSCALLS["setsid"]] = abi.ret_errno(1)
+    apply_baseline(plan)
+    before = plan.arg_rules[SYSCALLS["ioctl"]]
+    route_job_control(plan)
+    assert plan.action_of(SYSCALLS["setpgid"]) == abi.RET_USER_NOTIF
+    assert plan.action_of(SYSCALLS["setsid"]) == abi.ret_errno(1)
+    rules = plan.arg_rules[SYSCALLS["ioctl"]]
+    routed = [rule.tests[0].value for rule in rules if rule.action == abi.RET_USER_NOTIF]
+    assert routed == [TIOCSPGRP, TIOCSCTTY] and all(rule in rules for rule in before)
+    assert plan.action_of(SYSCALLS["ioctl"]) == abi.RET_ALLOW  # other requests stay in the kernel
+
+
+@pytest.mark.parametrize("how", ["ctrl-c", "sigterm"])
+def test_ctrl_c_and_sigterm_at_a_question_in_an_interactive_shell(runner: Runner, cbin, shared_dir: Path,
+                                                                  how: str) -> None:
+    """An interactive shell runs `systrace -t JOB` (JOB reads the terminal in one thread
+    while another's open is asked about, so JOB is stopped meanwhile). Ctrl-C at
+    `Answer:` ends the run at once (status 130, the message README gives); SIGTERM to
+    systrace abandons the question and is passed on to JOB, which dies of it (143). The
+    shell gets its terminal back and goes on either way."""
+    job = cbin("ttyjob")
+    policy = _job_policies(shared_dir / f"ttyjob-interrupt-{runner.name}", job)
+    argv = runner.argv("-U", "-f", str(policy), "-E", "/dev/null", "-t", job)
+    pid, master = _interactive(runner.env)
+    out = bytearray()
+    steps = []
+    try:
+        assert _expect(master, out, b"$ "), out
+        os.write(master, shlex.join(argv).encode() + b"\n")
+        if _expect(master, out, b"Answer: "):
+            steps.append("asked")
+            if how == "ctrl-c":
+                os.write(master, b"\x03")
+            else:
+                systrace = next(c for c in os.listdir("/proc") if c.isdigit() and _is_child(int(c), pid))
+                os.kill(int(systrace), signal.SIGTERM)
+            if _expect(master, out, b"\n$ "):
+                os.write(master, b"echo status $?\n")
+                mark = len(out)
+                if _expect(master, out, b"\r\nstatus ") and _expect(master, out, b"\r\n$ "):
+                    steps.append(out[mark:].rsplit(b"\r\nstatus ", 1)[1].split(b"\r")[0].decode())
+    finally:
+        _end(pid, master)
+    text = bytes(out).decode(errors="replace")
+    print(f"{runner.name} {how}: {steps}")
+    expected = {"ctrl-c": "130", "sigterm": "143"}[how]
+    assert steps == ["asked", expected], text
+    if how == "ctrl-c":
+        assert "systrace: interrupted at a question (Ctrl-C): the command was killed" in text
+    else:
+        assert "(SIGTERM: question abandoned, denied)" in text
+    assert "Traceback" not in text
+
+
+def _is_child(pid: int, parent: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1] == str(parent)
+    except OSError:
+        return False

@@ -321,6 +321,10 @@ def _build_mode(options: argparse.Namespace, log: Log, explicit_log: bool, comma
         plan = FilterPlan(default=abi.RET_USER_NOTIF)
     apply_baseline(plan)
     route_refused_breaks(plan)
+    if job is not None:  # no group or foreground change while a question waits (frontend/terminal.py)
+        from .frontend.terminal import route_job_control
+
+        route_job_control(plan)
     deciders.append(fallback)
     session = Session(log=log, chain=Chain(deciders), processes=processes, store=store,
                       save_interval=None if options.enforce else SAVE_INTERVAL, reporter=reporter,

@@ -38,6 +38,10 @@ from ..kernel.libc import tgkill
 from .errors import NotAsked
 from .relay import SignalRelay
 
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
+if TYPE_CHECKING:
+    from ..kernel.filter import FilterPlan
+
 _JOB_SIGNALS = (signal.SIGTTOU, signal.SIGTTIN, signal.SIGTSTP)
 
 
@@ -240,3 +244,28 @@ def _state(stat_path: str) -> str:
             return handle.read().rsplit(b")", 1)[1].split()[0].decode()
     except OSError:
         return "X"  # gone
+
+
+# The calls that change a process group or the terminal's foreground: under -t they
+# always reach systrace, whose loop is busy while a question waits, so none runs then.
+TIOCSCTTY, TIOCSPGRP = 0x540E, 0x5410
+GROUP_CALLS = ("setpgid", "setsid")
+
+
+def route_job_control(plan: FilterPlan) -> None:
+    """Send setpgid, setsid and ioctl(TIOCSPGRP/TIOCSCTTY) to systrace, whatever the plan
+    decided in the kernel for them (a refusal stays one)."""
+    from ..kernel import abi
+    from ..kernel.filter import ArgRule, ArgTest
+    from ..kernel.syscalls_x86_64 import SYSCALLS
+
+    for name in GROUP_CALLS:
+        nr = SYSCALLS[name]
+        if nr in plan.arg_rules or plan.action_of(nr) == abi.RET_ALLOW:
+            plan.actions[nr] = abi.RET_USER_NOTIF
+            plan.arg_rules.pop(nr, None)
+    ioctl = SYSCALLS["ioctl"]
+    if ioctl in plan.arg_rules or plan.action_of(ioctl) == abi.RET_ALLOW:
+        routed = tuple(ArgRule((ArgTest(1, "eq", request, width=32),), abi.RET_USER_NOTIF)
+                       for request in (TIOCSPGRP, TIOCSCTTY))
+        plan.arg_rules[ioctl] = routed + tuple(r for r in plan.arg_rules.get(ioctl, ()) if r not in routed)
