@@ -31,14 +31,14 @@ import errno
 import os
 
 from .emulate_identity import EmulationError, tracee_identity
-from .libc import check, libc, pidfd_getfd
+from .libc import check, libc
+from .resolve_flags import starting_directory
 from .worker import Deferred, _defer
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
 if TYPE_CHECKING:
     from .landlock_domain import Domain
 
-AT_FDCWD = -100
 CLONE_NEWUSER = 0x10000000
 PR_SET_KEEPCAPS = 8
 SYS_capset = 126
@@ -131,16 +131,7 @@ def in_own_view(notif_id: int, tid: int, tgid: int, path: bytes, dirfd: int, fla
     start = -1
     try:
         if not path.startswith(b"/"):
-            if dirfd == AT_FDCWD:
-                start = os.open(f"/proc/{tid}/cwd", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-            else:
-                pidfd = os.pidfd_open(tgid)
-                try:
-                    start = pidfd_getfd(pidfd, dirfd)
-                except OSError as error:
-                    raise OSError(error.errno or errno.EBADF, os.strerror(error.errno or errno.EBADF)) from None
-                finally:
-                    os.close(pidfd)
+            start = starting_directory(tid, tgid, dirfd)
         creating = bool(flags & (os.O_CREAT | getattr(os, "O_TMPFILE", 0)))
 
         def job() -> int:

@@ -68,17 +68,7 @@ def check_as_asked(tid: int, tgid: int, args: tuple[int, ...], flags: int, check
         raise EmulationError(errno.EACCES, "openat2 with RESOLVE flags below a changed root")
     path = memory.read_cstring(tid, args[1])
     dirfd = (args[0] & 0xFFFFFFFF) - (1 << 32) if args[0] & 0x80000000 else args[0] & 0xFFFFFFFF
-    if dirfd == AT_FDCWD:
-        start = os.open(f"/proc/{tid}/cwd", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-    else:
-        pidfd = os.pidfd_open(tgid)
-        try:
-            start = pidfd_getfd(pidfd, dirfd)
-        except OSError as error:
-            code = error.errno or errno.EBADF
-            raise OSError(code, os.strerror(code)) from None
-        finally:
-            os.close(pidfd)
+    start = starting_directory(tid, tgid, dirfd)
     try:
         probe_flags = os.O_PATH | os.O_CLOEXEC | (flags & (os.O_NOFOLLOW | os.O_DIRECTORY))
         if flags & os.O_CREAT and flags & os.O_EXCL:
@@ -94,6 +84,22 @@ def check_as_asked(tid: int, tgid: int, args: tuple[int, ...], flags: int, check
             _expect(fd, checked.rstrip(b"/").rpartition(b"/")[0] or b"/")
     finally:
         os.close(start)
+
+
+def starting_directory(tid: int, tgid: int, dirfd: int) -> int:
+    """Our descriptor of where the tracee's relative path starts: its working directory
+    (AT_FDCWD) or its descriptor `dirfd` (the same file description, pidfd_getfd).
+    Raises OSError with the errno the tracee would get (EBADF)."""
+    if dirfd == AT_FDCWD:
+        return os.open(f"/proc/{tid}/cwd", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    pidfd = os.pidfd_open(tgid)
+    try:
+        return pidfd_getfd(pidfd, dirfd)
+    except OSError as error:
+        code = error.errno or errno.EBADF
+        raise OSError(code, os.strerror(code)) from None
+    finally:
+        os.close(pidfd)
 
 
 def _expect(fd: int, wanted: bytes) -> None:
