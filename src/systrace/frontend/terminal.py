@@ -88,6 +88,7 @@ class JobControl:
                            f"({', '.join(map(str, outside[:4]))})")
         if previous == self.own_group:
             self.held = _stop_processes(run)  # the run's processes in systrace's own group
+            self.holding = bool(self.held)  # (the command among them: its stop is ours, not a Ctrl-Z)
             return None
         stopped: list[int] = []
         if self.child_group is not None and (previous == self.child_group or run):
