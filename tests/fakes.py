@@ -66,7 +66,15 @@ class FakeListener:
 
     def recv(self) -> Notification | None:
         os.read(self._read, 1)
-        return self.queue.pop(0)
+        self._last = self.queue.pop(0)
+        return self._last
+
+    def recv_brief(self) -> tuple[int, int, int] | None:
+        notif = self.recv()
+        return None if notif is None else (notif.id, notif.pid, notif.nr)
+
+    def last(self) -> Notification:
+        return self._last
 
     def id_valid(self, notif_id: int) -> bool:
         return notif_id not in self.gone

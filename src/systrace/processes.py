@@ -125,8 +125,14 @@ class ProcessTable:
         if entry is None:
             return None
         info = entry[0]
-        if info.stale or info.exe is None or not alive(entry[1]):
+        if info.stale or info.exe is None:
             return None
+        try:  # alive(), inline: this runs for every call answered by name
+            pidfd_send_signal(entry[1], 0)
+        except ProcessLookupError:
+            return None
+        except OSError:
+            pass  # EPERM: alive
         if self._parents and self._parents_poll.poll(0):
             self._parents_exited()  # (its parent read again, in place)
         return info

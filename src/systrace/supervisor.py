@@ -69,6 +69,7 @@ BY_NAME_CALLS = frozenset(nr for name, nr in SYSCALLS.items()
                           and name in ROWS and ROWS[name].alias is None)
 MAX_BATCH = 256  # notifications received before deciding any
 STALE = Decision(DENY, errno.EPERM, source="stale")
+_UNKNOWN = Decision(DENY, errno.EPERM, source="unknown")  # not yet in a by-name table (None is "call by call")
 
 
 class Supervisor:
@@ -126,12 +127,17 @@ class Supervisor:
         for link in replicas.links if replicas is not None else ():
             poller.register(link, select.POLLIN)
         self.children.start()
+        effects, session = self.effects, self.session
+        serve_batch, poll, only_the_listener = self.serve_batch, poller.poll, [(listener_fd, select.POLLIN)]
         serving = True
         while serving:
-            ready = poller.poll(self.effects.poll_timeout(self.session.poll_timeout()))
+            ready = poll(effects.poll_timeout(session.poll_timeout()))
             if not ready:
-                self.session.tick()
-            self.effects.interrupt_helpers()
+                session.tick()
+            effects.interrupt_helpers()
+            if ready == only_the_listener and replicas is None:  # the common case, in short
+                serve_batch()
+                continue
             for fd, events in ready:
                 if fd == listener_fd:
                     if events & select.POLLIN:
@@ -160,36 +166,43 @@ class Supervisor:
         is received a notified call can be interrupted by a signal (EINTR for the tracee,
         the kernel's behaviour); once received it waits killably (WAIT_KILLABLE_RECV). So
         calls queued behind a slow decision are received at once, not one by one."""
+        listener = self.listener
         batch: list[Notification] = []
+        by_name = self._by_name_on and self.handshake.child_started
         while len(batch) < MAX_BATCH:
-            notif = self.listener.recv()
-            if notif is not None:
-                if not batch and self._by_name_on and self.answered_by_name(notif):
-                    return  # answered at once: the loop's poll finds the next one
-                batch.append(notif)
+            if by_name and not batch:  # the first: perhaps answered by name, from its id, pid and nr
+                brief = listener.recv_brief()
+                if brief is not None:
+                    if self.answered_by_name(*brief):
+                        return  # answered at once: the loop's poll finds the next one
+                    batch.append(listener.last())
+            else:
+                notif = listener.recv()
+                if notif is not None:
+                    batch.append(notif)
             ready = self._listener_ready.poll(0)
             if not ready or not ready[0][1] & select.POLLIN:  # POLLHUP alone: nothing to receive
                 break
         for notif in batch:
             self.serve_one(notif)
 
-    def answered_by_name(self, notif: Notification) -> bool:
+    def answered_by_name(self, notif_id: int, tid: int, nr: int) -> bool:
         """Answer a call the chain decides by its name alone, for a process known and
         current, when nothing logs it: no Call, no translation, no decider (README
-        "Caches"). False: not such a call, serve it through the stages."""
-        nr = notif.nr
-        if nr not in BY_NAME_CALLS or not self.handshake.child_started:
+        "Caches"). False: not such a call, serve it through the stages. (The command
+        runs: serve_batch asks only then.) Every routed call the command makes while it
+        runs steadily comes here first: each lookup is a dict's, each test a local's."""
+        if nr not in BY_NAME_CALLS:
             return False
-        info = self.session.processes.cached(notif.pid)
+        info = self.session.processes.cached(tid)
         if info is None or info.exe is None:
             return False
         exe = info.exe
         table = self.by_name.get(exe)
         if table is None:
             table = self.by_name[exe] = {}
-        if nr in table:
-            decision = table[nr]
-        else:
+        decision = table.get(nr, _UNKNOWN)
+        if decision is _UNKNOWN:
             decision = table[nr] = self._chain_by_name(exe, nr)
         if decision is None:
             return False
@@ -198,14 +211,15 @@ class Supervisor:
                 return False
         self.served += 1
         self.served_by_name += 1
-        self.routed[nr] = self.routed.get(nr, 0) + 1
+        routed = self.routed
+        routed[nr] = routed.get(nr, 0) + 1
         try:
             if decision.verdict == PERMIT:
-                self.listener.allow(notif.id)
+                self.listener.allow(notif_id)
             else:
-                self.listener.fail(notif.id, decision.errno)
+                self.listener.fail(notif_id, decision.errno)
         except Exception as error:  # noqa: BLE001 - fail closed, keep serving
-            self.effects.refuse_after_error(notif, f"answering {syscall_name(nr)}", error)
+            self.effects.refuse_after_error(self.listener.last(), f"answering {syscall_name(nr)}", error)
         return True
 
     def _chain_by_name(self, exe: str, nr: int) -> Decision | None:

@@ -45,6 +45,7 @@ DATA_IP = 8
 DATA_ARGS = 16
 
 NOTIF = struct.Struct("=QIIiIQ6Q")  # id, pid, flags, nr, arch, ip, args[6]
+NOTIF_BRIEF = struct.Struct("=QI4xi")  # its id, pid and nr only
 NOTIF_RESP = struct.Struct("=QqiI")  # id, val, error, flags
 NOTIF_ADDFD = struct.Struct("=QIIII")  # id, flags, srcfd, newfd, newfd_flags
 ID = struct.Struct("=Q")

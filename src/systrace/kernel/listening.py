@@ -15,6 +15,12 @@ class Listener(Protocol):
     def recv(self) -> Notification | None:
         """The next notification; None when its caller went away before it was read."""
 
+    def recv_brief(self) -> tuple[int, int, int] | None:
+        """(id, pid, nr) of the next notification (None: as recv); last() makes it whole."""
+
+    def last(self) -> Notification:
+        """The notification recv_brief received last."""
+
     def id_valid(self, notif_id: int) -> bool:
         """Is the notification still pending (its thread alive, its call not interrupted)?"""
 
