@@ -6,15 +6,19 @@
 For each workload of bench/bench.py (python import, tar, gcc, sh loop), the policy is
 learned once (with the first tree), then each run alternates: native, then `-a` under
 each tree. Prints the median wall time and its ratio to native, and the median CPU time
-(systrace + command, from wait4), per tree. The output of each run is checked against
-the native run's (a run that did less work is no speed). Timing is never asserted by
-tests: this is a benchmark.
+(systrace + command, from wait4), per tree; then, per tree, the calls routed (`--stats`,
+by system call and by how they were carried out) and the workload's C floor: its native
+time plus each routed call at the C floor of its kind (bench.py's FloorModel, with the
+floors measured by this run). The output of each run is checked against the native
+run's (a run that did less work is no speed). Timing is never asserted by tests: this is
+a benchmark.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -25,18 +29,45 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from bench import Sizes, build, workloads  # noqa: E402 - bench/ is not a package
+from bench import CARRIED, LOOP, FloorModel, Result, Sizes, build, workloads  # noqa: E402 - bench/ is not a package
+
+ROUTED_BY_CALL = re.compile(rb"^systrace: routed by system call: (.*)$", re.MULTILINE)
 
 
-def timed(argv: list[str], env: dict[str, str]) -> tuple[float, float, bytes]:
+def timed(argv: list[str], env: dict[str, str], stderr: list[bytes] | None = None) -> tuple[float, float, bytes]:
+    """(wall s, CPU s, stdout) of one run; its stderr appended to `stderr` if given."""
     start = time.perf_counter()
-    process = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-    out = process.stdout.read() if process.stdout else b""
-    _, status, usage = os.wait4(process.pid, 0)
-    elapsed = time.perf_counter() - start
+    with tempfile.TemporaryFile() as errors:
+        process = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=errors)
+        out = process.stdout.read() if process.stdout else b""
+        _, status, usage = os.wait4(process.pid, 0)
+        elapsed = time.perf_counter() - start
+        errors.seek(0)
+        if stderr is not None:
+            stderr.append(errors.read())
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"{argv[:6]}... failed ({status})")
     return elapsed, usage.ru_utime + usage.ru_stime, out
+
+
+def floors(binaries: dict[str, str], env: dict[str, str]) -> tuple[dict[str, str], float]:
+    """The C floors (emulated_open_floor.c: CONTINUE and emulated open, per openat loop
+    iteration) and the native openat loop's time per iteration, medians of 3."""
+    probes: dict[str, list[float]] = {}
+    for _ in range(3):
+        text = subprocess.run([binaries["emulated_open_floor"], "20000"], capture_output=True, text=True,
+                              check=True).stdout
+        for line in text.splitlines():
+            name, value = line.split(": ", 1)
+            probes.setdefault(name, []).append(float(value.split()[0]))
+    loops = [float(LOOP.findall(subprocess.run([binaries["openat_loop"], "20000"], capture_output=True, env=env,
+                                               check=True).stderr)[-1]) for _ in range(3)]
+    return ({name: f"{statistics.median(values):.2f} us" for name, values in probes.items()},
+            statistics.median(loops) / 20000 * 1e6)
+
+
+def _counts(text: bytes) -> dict[str, int]:
+    return {name: int(count) for name, count in (item.rsplit(" ", 1) for item in text.decode().split(", "))}
 
 
 def main() -> None:
@@ -47,9 +78,14 @@ def main() -> None:
     options = parser.parse_args()
     scratch = Path(tempfile.mkdtemp())
     sizes = Sizes()
-    chosen = [w for w in workloads(build(scratch, sizes), sizes) if w.key in options.only.split(",")]
+    binaries = build(scratch, sizes)
+    chosen = [w for w in workloads(binaries, sizes) if w.key in options.only.split(",")]
     base_env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": str(scratch)}
     names = [Path(src).resolve().parent.name for src in options.src]
+    probes, native_openat = floors(binaries, base_env)
+    model = FloorModel(probes, native_openat)
+    print(f"C floors: {probes}; native openat loop {native_openat:.2f} us per iteration")
+    routed_rows: list[str] = []
     print(f"median of {options.runs} runs, alternated; wall s (ratio to native) / CPU s")
     print("| workload | native | " + " | ".join(f"-a {name}" for name in names) + " |")
     print("|---|---:|" + "---:|" * len(names))
@@ -62,13 +98,14 @@ def main() -> None:
         native: list[float] = []
         walls: list[list[float]] = [[] for _ in names]
         cpus: list[list[float]] = [[] for _ in names]
+        stats: list[list[bytes]] = [[] for _ in names]
         for _ in range(options.runs):
             seconds, _, expected = timed(workload.argv, base_env)
             native.append(seconds)
             for index, src in enumerate(options.src):
                 env = dict(base_env, PYTHONPATH=src)
-                seconds, cpu, out = timed([sys.executable, "-m", "systrace", "-d", str(policies), "-a", *workload.argv],
-                                          env)
+                seconds, cpu, out = timed([sys.executable, "-m", "systrace", "-d", str(policies), "-a", "--stats",
+                                           *workload.argv], env, stats[index])
                 if out != expected:
                     raise SystemExit(f"{workload.key} under {src}: not the native output")
                 walls[index].append(seconds)
@@ -77,6 +114,18 @@ def main() -> None:
         cells = [f"{statistics.median(w):.3f} ({statistics.median(w) / base:.2f}x) / {statistics.median(c):.3f}"
                  for w, c in zip(walls, cpus, strict=True)]
         print(f"| {workload.name} | {base:.3f} | " + " | ".join(cells) + " |", flush=True)
+        for name, errors in zip(names, stats, strict=True):
+            by_call = ROUTED_BY_CALL.findall(errors[-1])
+            carried = [_counts(found[-1]) for found in (CARRIED.findall(e) for e in errors) if found]
+            result = Result(workload.name, name, carried=carried)
+            ratio = model.ratio(result, base)
+            routed_rows.append(f"| {workload.name} | {name} | {by_call[-1].decode() if by_call else ''} "
+                               f"| {', '.join(f'{k} {v}' for k, v in carried[-1].items()) if carried else ''} "
+                               f"| {f'{ratio:.2f}x' if ratio is not None else 'not known'} |")
+    print("\nrouted calls (the last run's), and the floor: native + each routed call at its kind's C floor")
+    print("| workload | tree | routed by system call | carried out as | C floor vs native |")
+    print("|---|---|---|---|---:|")
+    print("\n".join(routed_rows))
 
 
 if __name__ == "__main__":

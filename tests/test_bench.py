@@ -42,7 +42,7 @@ def test_the_smoke_run_prints_every_table(tmp_path: Path) -> None:
     assert text.startswith("# Benchmarks\n")
 
     rows = _rows(text, "| workload | configuration |")
-    assert all(len(row) == 10 for row in rows), [row for row in rows if len(row) != 10]
+    assert all(len(row) == 11 for row in rows), [row for row in rows if len(row) != 11]
     by_workload: dict[str, list[list[str]]] = {}
     for row in rows:
         by_workload.setdefault(row[0], []).append(row)
@@ -63,6 +63,10 @@ def test_the_smoke_run_prints_every_table(tmp_path: Path) -> None:
                 assert row[2] == "—" and row[4:7] == ["", "", ""] and like != runs
             else:
                 assert like == runs and row[3].endswith("x")
+            if row[1] == "systrace -a (learned policy)":  # its routed calls at the C floors (FloorModel)
+                assert row[10].endswith("x") and float(row[10][:-1]) >= 1.0, row
+            elif row[1] == "native" or row[1].startswith(("strace", "fiu-run", "engine")):
+                assert row[10] == "", row  # no routed calls counted: no floor
     # the configurations that run one workload only
     assert any(row[1].startswith("systrace -A (fresh") for row in by_workload["tar cf - /usr/lib/python3*/json ¦ wc -c"])
     assert sum(row[1].startswith("systrace --permit-all -E") for row in rows) == 2  # the openat and lseek loops

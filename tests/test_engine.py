@@ -295,7 +295,7 @@ def test_fork_is_not_turned_into_eintr(runner: Runner) -> None:
 def test_stats_report_calls_and_memory() -> None:
     result = systrace(*PERMIT, "--stats", "-E", "/dev/null", "cat", "/etc/hostname")
     assert result.returncode == 0
-    line, routed = result.stderr.decode().strip().splitlines()
+    line, routed, carried = result.stderr.decode().strip().splitlines()
     assert re.fullmatch(r"systrace: (\d+) calls reached systrace, 0 faults injected, peak RSS (\d+) KiB", line), line
     total = int(re.search(r"(\d+) calls", line).group(1))
     assert total > 10
@@ -306,3 +306,9 @@ def test_stats_report_calls_and_memory() -> None:
     assert sum(count for _, count in counts) == total
     assert [count for _, count in counts] == sorted((count for _, count in counts), reverse=True)
     assert "openat" in dict(counts) and "execve" in dict(counts)
+    # ... and by how each was carried out (what bench/bench.py's floors price, kind by kind)
+    assert carried.startswith("systrace: carried out as: "), carried
+    kinds = dict((kind, int(count)) for kind, count in
+                 (item.split(" ") for item in carried.removeprefix("systrace: carried out as: ").split(", ")))
+    assert sum(kinds.values()) == total and kinds["continue"] > 0  # --permit-all: each call continued...
+    assert set(kinds) <= {"continue", "emulate-open"}  # ... or, a write open, emulated (decide/protected.py)

@@ -320,6 +320,9 @@ def _run_once(options: argparse.Namespace, command: list[str], path: str) -> tup
 
                 by_count = sorted(session.routed.items(), key=lambda item: (-item[1], item[0]))
                 _say("systrace: routed by system call: " + ", ".join(f"{syscall_name(nr)} {count}" for nr, count in by_count))
+            if session.carried:  # (what bench/bench.py's floors multiply: each kind by its own floor)
+                _say("systrace: carried out as: " + ", ".join(
+                    f"{kind} {count}" for kind, count in sorted(session.carried.items(), key=lambda i: (-i[1], i[0]))))
         return status, [text for d in session.chain.deciders for text in getattr(d, "learned", ())]
     finally:
         log.close()

@@ -37,6 +37,7 @@ class Session:
         self.served = 0  # notifications answered (set when supervision ends)
         self.routed: dict[int, int] = {}  # ... by system call number
         self.served_by_name = 0  # ... of them decided by name only (supervisor.answered_by_name)
+        self.carried: dict[str, int] = {}  # ... of those this process served, by how (supervisor.carried_as)
         self.served_by_replicas = 0  # ... of them by the other supervisor processes (--supervisors)
         self._last_save = self.clock()
 

@@ -88,6 +88,9 @@ class Supervisor:
         self.served = 0
         self.routed: dict[int, int] = {}  # notifications by system call number (--stats)
         self.served_by_name = 0  # ... of them answered by name only (answered_by_name)
+        # ... by how each was carried out (carried_as: continue, error, emulate-open...), for
+        # --stats: each kind has its own floor (bench/: continue_floor.c, emulated_open_floor.c)
+        self.carried: dict[str, int] = {}
         self._listener_ready = select.poll()  # is another notification pending right now?
         self._listener_ready.register(listener.fileno(), select.POLLIN)
         self.pid_namespace = os.stat("/proc/self/ns/pid").st_ino
@@ -211,12 +214,14 @@ class Supervisor:
                 return False
         self.served += 1
         self.served_by_name += 1
-        routed = self.routed
+        routed, carried = self.routed, self.carried
         routed[nr] = routed.get(nr, 0) + 1
         try:
             if decision.verdict == PERMIT:
+                carried[CONTINUED] = carried.get(CONTINUED, 0) + 1
                 self.listener.allow(notif_id)
             else:
+                carried[FAILED] = carried.get(FAILED, 0) + 1
                 self.listener.fail(notif_id, decision.errno)
         except Exception as error:  # noqa: BLE001 - fail closed, keep serving
             self.effects.refuse_after_error(self.listener.last(), f"answering {syscall_name(nr)}", error)
@@ -264,6 +269,8 @@ class Supervisor:
                     decision = self.breaks.settle(call, decision)
                 except Exception:  # noqa: BLE001 - fail closed
                     decision = INTERNAL_ERROR
+        kind = carried_as(decision)
+        self.carried[kind] = self.carried.get(kind, 0) + 1
         try:
             self.effects.carry_out(notif, call, decision)
         except Exception as error:  # noqa: BLE001 - fail closed, keep serving
@@ -415,6 +422,20 @@ class Supervisor:
                 if reason is not None:
                     return reason
         return None
+
+
+CONTINUED, FAILED = "continue", "error"
+
+
+def carried_as(decision: Decision | None) -> str:
+    """How a decision is carried out, by what it costs: continued (the launcher's own
+    calls too), failed with an errno, completed with a value, killed, or an effect
+    (emulate-open, emulate-path...: the call made by systrace)."""
+    if decision is None:
+        return CONTINUED
+    if decision.effect:
+        return decision.effect
+    return {PERMIT: CONTINUED, DENY: FAILED}.get(decision.verdict, decision.verdict)
 
 
 def _watch_thread(tid: int) -> int | None:
