@@ -85,12 +85,14 @@ class Supervisor:
         self.breaks = BreakKeeper(session.processes)  # a refused brk returns the break, not -errno
         # what the chain reads, now that wiring has built all of it
         self.translate = translate or TranslateStage.for_deciders(session.chain.deciders, session.use_aliases)
-        self.served = 0
-        self.routed: dict[int, int] = {}  # notifications by system call number (--stats)
-        self.served_by_name = 0  # ... of them answered by name only (answered_by_name)
-        # ... by how each was carried out (carried_as: continue, error, emulate-open...), for
-        # --stats: each kind has its own floor (bench/: continue_floor.c, emulated_open_floor.c)
-        self.carried: dict[str, int] = {}
+        # notifications served through the stages, by system call number, and by how each
+        # was carried out (carried_as: continue, error, emulate-open...: each kind has its
+        # own floor, bench/); those answered by name only are counted apart, by number
+        # (nr if continued, -1 - nr if failed), one update each: see served, routed, carried
+        self._staged = 0
+        self._routed: dict[int, int] = {}
+        self._carried: dict[str, int] = {}
+        self._by_name_answers: dict[int, int] = {}
         self._listener_ready = select.poll()  # is another notification pending right now?
         self._listener_ready.register(listener.fileno(), select.POLLIN)
         self.pid_namespace = os.stat("/proc/self/ns/pid").st_ino
@@ -113,6 +115,34 @@ class Supervisor:
         handshake = LaunchHandshake(launched)
         children = Children(launched, signals, handshake, session.relay)
         return cls(session, listener, handshake, children, Effects(session, listener, select.poll()), replicas=replicas)
+
+    @property
+    def served(self) -> int:
+        """Notifications served (--stats)."""
+        return self._staged + self.served_by_name
+
+    @property
+    def served_by_name(self) -> int:
+        """... of them answered by name only (answered_by_name)."""
+        return sum(self._by_name_answers.values())
+
+    @property
+    def routed(self) -> dict[int, int]:
+        """... by system call number."""
+        routed = dict(self._routed)
+        for key, count in self._by_name_answers.items():
+            nr = key if key >= 0 else -1 - key
+            routed[nr] = routed.get(nr, 0) + count
+        return routed
+
+    @property
+    def carried(self) -> dict[str, int]:
+        """... by how each was carried out (carried_as)."""
+        carried = dict(self._carried)
+        for key, count in self._by_name_answers.items():
+            kind = CONTINUED if key >= 0 else FAILED
+            carried[kind] = carried.get(kind, 0) + count
+        return carried
 
     @property
     def exec_error(self) -> int:
@@ -212,16 +242,13 @@ class Supervisor:
         for keeps_state in self._state_checks:
             if keeps_state(info.tgid, info.ppid):
                 return False
-        self.served += 1
-        self.served_by_name += 1
-        routed, carried = self.routed, self.carried
-        routed[nr] = routed.get(nr, 0) + 1
+        answers = self._by_name_answers
         try:
             if decision.verdict == PERMIT:
-                carried[CONTINUED] = carried.get(CONTINUED, 0) + 1
+                answers[nr] = answers.get(nr, 0) + 1
                 self.listener.allow(notif_id)
             else:
-                carried[FAILED] = carried.get(FAILED, 0) + 1
+                answers[-1 - nr] = answers.get(-1 - nr, 0) + 1
                 self.listener.fail(notif_id, decision.errno)
         except Exception as error:  # noqa: BLE001 - fail closed, keep serving
             self.effects.refuse_after_error(self.listener.last(), f"answering {syscall_name(nr)}", error)
@@ -240,8 +267,8 @@ class Supervisor:
 
     def serve_one(self, notif: Notification) -> None:
         """The stages of one notification; any error denies the call."""
-        self.served += 1
-        self.routed[notif.nr] = self.routed.get(notif.nr, 0) + 1
+        self._staged += 1
+        self._routed[notif.nr] = self._routed.get(notif.nr, 0) + 1
         if self.in_flight:  # this thread's previous call is over: the kernel looked its pid up
             self.in_flight.notified(notif.pid)
         call: Call | None = None
@@ -270,7 +297,7 @@ class Supervisor:
                 except Exception:  # noqa: BLE001 - fail closed
                     decision = INTERNAL_ERROR
         kind = carried_as(decision)
-        self.carried[kind] = self.carried.get(kind, 0) + 1
+        self._carried[kind] = self._carried.get(kind, 0) + 1
         try:
             self.effects.carry_out(notif, call, decision)
         except Exception as error:  # noqa: BLE001 - fail closed, keep serving

@@ -128,6 +128,8 @@ class PolicyDecider:
         self.detached = PerProcess()
         self.expected_exe = PerProcess()  # tgid -> ExecExpectation: the binaries its permitted execve checked
         self.detaching = PerProcess()  # tgid -> binary of its permit[detach] exec, until it runs
+        # what keeps_state_for tests, for every call decided by name: `in` on each, no call
+        self._held = (self.detached.held, self.expected_exe.held, self.inherited.held, self.detaching.held)
         self._compiled: dict[int, CompiledPolicy] = {}
         self._decisions: dict[object, Decision] = {}  # by action
         self._carried: dict[tuple[int, str], tuple[Decision, Decision]] = {}  # (id(decision), effect) -> it, carried
@@ -160,8 +162,8 @@ class PolicyDecider:
 
     def keeps_state_for(self, tgid: int, ppid: int) -> bool:
         """Might decide() find something kept for this process (or, for a detach, its parent)?"""
-        return (self.detached.may_hold(tgid) or self.detached.may_hold(ppid) or self.expected_exe.may_hold(tgid)
-                or self.inherited.may_hold(tgid) or self.detaching.may_hold(tgid))
+        detached, expected, inherited, detaching = self._held
+        return tgid in detached or ppid in detached or tgid in expected or tgid in inherited or tgid in detaching
 
     def policy_for(self, call: Call) -> StoredPolicy | None:
         # PerProcess holds values of any type: this one holds policies
