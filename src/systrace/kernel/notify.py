@@ -136,14 +136,7 @@ class Listener:
     def fail(self, notif_id: int, errno_value: int) -> bool:
         if errno_value <= 0:
             raise ValueError(f"errno must be positive, not {errno_value}")
-        self._pack_response(self._response, 0, notif_id, 0, -errno_value, 0)
-        try:
-            fcntl.ioctl(self.fd, abi.IOCTL_NOTIF_SEND, self._response, False)
-        except OSError as exc:
-            if exc.errno == errno.ENOENT:
-                return False
-            raise
-        return True
+        return self._send(notif_id, 0, -errno_value, 0)
 
     def succeed(self, notif_id: int, value: int) -> bool:
         """Complete the call without running it, returning `value`."""
