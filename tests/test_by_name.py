@@ -60,6 +60,7 @@ def test_a_plain_permit_is_answered_by_name_after_the_first_call(tmp_path: Path,
     assert sum(counted.by_call.values()) == 1
     assert parts.supervisor.served == 5 and parts.supervisor.served_by_name == 4
     assert parts.supervisor.routed == {LSEEK: 5}
+    assert parts.supervisor.carried == {"continue": 5}  # --stats: carried out as (what bench/ prices)
     assert parts.supervisor.by_name == {SELF_EXE: {LSEEK: parts.supervisor.by_name[SELF_EXE][LSEEK]}}
     assert parts.sink.messages == []
 
@@ -69,6 +70,8 @@ def test_a_plain_deny_is_answered_by_name_with_the_errno_the_stages_give(tmp_pat
     parts = enforcing(tmp_path, "\tnative-lseek: deny[enoent]\n")
     assert serve_each(parts, counted, 3) == [("fail", errno.ENOENT)] * 3
     assert parts.supervisor.served_by_name == 2
+    assert parts.supervisor.served == 3 and parts.supervisor.routed == {LSEEK: 3}
+    assert parts.supervisor.carried == {"error": 3}  # by name or through the stages: counted alike
 
 
 @pytest.mark.parametrize("rules", [
@@ -210,3 +213,17 @@ def test_learning_and_fault_injection_decide_every_call_through_the_stages(cbin,
     result = systrace("-d", str(policies), *mode, "--stats", binary, "seek", COUNT)
     assert re.search(rb"routed by system call: lseek " + COUNT.encode(), result.stderr), result.stderr
     assert _by_name(result.stderr) == 0, result.stderr
+
+
+def test_each_decision_is_counted_by_how_it_is_carried_out() -> None:
+    """--stats' "carried out as": bench/bench.py prices each kind at its own C floor."""
+    from systrace.decide import DENY, EMULATE_OPEN, EMULATE_PATH, KILL, RETURN, Decision
+    from systrace.supervisor import carried_as
+
+    assert carried_as(None) == "continue"  # the launcher's own calls, let through
+    assert carried_as(Decision(PERMIT)) == "continue"
+    assert carried_as(Decision(DENY, errno.EACCES)) == "error"
+    assert carried_as(Decision(RETURN, value=3)) == "return"
+    assert carried_as(Decision(KILL)) == "kill"
+    assert carried_as(Decision(PERMIT, effect=EMULATE_OPEN)) == "emulate-open"
+    assert carried_as(Decision(PERMIT, effect=EMULATE_PATH)) == "emulate-path"

@@ -170,6 +170,7 @@ def test_a_permitted_open_is_emulated_installed_with_addfd_and_answered_with_its
     assert parts.serve() == [("addfd", notif.id, 3), ("succeed", notif.id, 3)]
     assert parts.listener.installed == [(target.stat().st_ino, True)]  # the checked file, O_CLOEXEC kept
     assert parts.supervisor.served == 1 and parts.supervisor.routed == {SYSCALLS["openat"]: 1}
+    assert parts.supervisor.carried == {"emulate-open": 1}
 
 
 def test_an_unmatched_call_is_denied_with_its_errno_and_logged(tmp_path: Path, target: Path) -> None:
