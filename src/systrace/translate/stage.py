@@ -13,9 +13,9 @@ without a log) costs no translation at all."""
 from __future__ import annotations
 
 from .filename import MayBlock
+from .path_cache import PathCache
 from .table import ARG_COUNTS
 from .tracee import LiveTracee
-from .translator import translate
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
 if TYPE_CHECKING:
@@ -55,6 +55,7 @@ class TranslateStage:
         self.read = read  # names whose arguments a decider reads (None: every call's)
         self.use_aliases = use_aliases  # --no-aliases: rules and questions see the real calls only
         self.translations = 0  # how many calls were translated (--stats, tests)
+        self.paths = PathCache()  # a repeated open or stat of the same file (translate/path_cache.py)
 
     @classmethod
     def for_deciders(cls, deciders: Iterable[object], use_aliases: bool = True) -> TranslateStage:
@@ -74,7 +75,7 @@ class TranslateStage:
     def _translate(self, call: Translatable) -> None:
         self.translations += 1
         try:
-            result = translate(call.name, call.args, LiveTracee(call.tid, call.tgid, getattr(call, "may_block", None)),
+            result = self.paths.translate(call.name, call.args, LiveTracee(call.tid, call.tgid, getattr(call, "may_block", None)),
                                self.use_aliases, keep_probe=True)  # an open's probe: released once answered
         except MayBlock:
             raise  # a path on a FUSE mount: the loop has a helper translate it
