@@ -221,3 +221,13 @@ def test_the_stat_of_a_closed_dirfd_fails_as_natively_with_ebadf(cbin, tmp_path:
     learned = systrace("-d", str(policies), "-A", binary, str(directory))
     assert b"dirfd open after close: EBADF\ndirfd stat after close: EBADF\n" in learned.stdout, learned
     assert "non-existent" not in (policies / file_name(binary)).read_text()
+
+
+def test_a_copy_of_a_translation_sets_every_field() -> None:
+    original = Translated([("filename", "/f")], "fsread", [("filename", "/f")])
+    original.open_probe = 99  # (not a descriptor: never closed here)
+    copy = original.copy()
+    original.open_probe = -1
+    for name in Translated.__slots__:  # a field added later must be copied too
+        value = getattr(copy, name)
+        assert value == ({} if name == "proc_pins" else -1 if name == "open_probe" else getattr(original, name)), name

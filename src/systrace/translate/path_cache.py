@@ -166,17 +166,17 @@ def _plain_result(result: Translated, canonical: bytes) -> bool:
 
 
 def _fresh(template: Translated, probe: int, keep_probe: bool) -> Translated:
-    """A copy of `template` for one call (its lists are never changed once translated:
-    shared), holding `probe` as an open's probe when translate would have kept it."""
-    copy = Translated.__new__(Translated)
-    for name in Translated.__slots__:
-        setattr(copy, name, getattr(template, name))
-    copy.proc_pins = {}
-    copy.open_probe = -1
-    copy.shared = True
+    """A copy of `template` for one call (translator.Translated.copy), holding `probe` as
+    an open's probe when translate would have kept it; the template itself when there is
+    no probe to hold (nothing changes a translation once made)."""
+    if probe >= 0 and keep_probe and template.open_target is not None and not template.open_flags & os.O_PATH:
+        copy = template.copy()
+        copy.open_probe = probe
+        return copy
     if probe >= 0:
-        if keep_probe and copy.open_target is not None and not copy.open_flags & os.O_PATH:
-            copy.open_probe = probe
-        else:
-            os.close(probe)
+        os.close(probe)
+    if template.shared:
+        return template
+    copy = template.copy()
+    copy.shared = True
     return copy

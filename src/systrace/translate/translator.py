@@ -88,6 +88,20 @@ class Translated:
         # entry's, the same objects at every hit (deciders may key on their identity)
         self.shared = False
 
+    def copy(self) -> Translated:
+        """Another Translated sharing this one's values (never changed once translated),
+        holding no probe and pins of its own (translate/path_cache.py: one per hit)."""
+        copy = Translated.__new__(Translated)
+        copy.args, copy.alias, copy.alias_list, copy.open_target = self.args, self.alias, self.alias_list, self.open_target
+        copy.open_link, copy.open_root, copy.sockaddr_raw, copy.sockfd = (self.open_link, self.open_root,
+                                                                          self.sockaddr_raw, self.sockfd)
+        copy.open_flags, copy.open_mode, copy.read_memory = self.open_flags, self.open_mode, self.read_memory
+        copy.targets, copy.tails, copy.sockaddr_path, copy.send_names = (self.targets, self.tails, self.sockaddr_path,
+                                                                         self.send_names)
+        copy.native_error, copy.fd_form, copy.reaches_systrace = self.native_error, self.fd_form, self.reaches_systrace
+        copy.proc_pins, copy.open_probe, copy.shared = {}, -1, self.shared
+        return copy
+
     def release(self) -> None:
         """Close what the translation holds (the open's probe): once the call is answered."""
         if self.open_probe >= 0:
