@@ -24,11 +24,11 @@ import struct
 import sys
 from signal import pidfd_send_signal
 
-from continue_floor import FLAG_NEW_LISTENER, PR_SET_NO_NEW_PRIVS, SECCOMP_SET_MODE_FILTER, SYS_seccomp, filter_routing
+from continue_floor import launch
 
-SYS_pidfd_getfd, SYS_openat2 = 438, 437
+SYS_openat2 = 437
 IOCTL_NOTIF_RECV, IOCTL_NOTIF_SEND, IOCTL_NOTIF_ID_VALID = 0xC0502100, 0xC0182101, 0x40082102
-IOCTL_NOTIF_ADDFD, IOCTL_NOTIF_SET_FLAGS = 0x40182103, 0x40082104
+IOCTL_NOTIF_ADDFD = 0x40182103
 NOTIF = struct.Struct("=QIIiIQ6Q")
 RESP = struct.Struct("=QqiI")
 ADDFD = struct.Struct("=QIIII")
@@ -44,34 +44,8 @@ class IoVec(ctypes.Structure):
 
 def main() -> int:
     libc = ctypes.CDLL(None, use_errno=True)
-    argv = sys.argv[1:]
-    code = filter_routing(257)  # openat
-    program = ctypes.create_string_buffer(code)
-    fprog = ctypes.create_string_buffer(struct.pack("=HxxxxxxQ", len(code) // 8, ctypes.addressof(program)))
-    report_r, report_w = os.pipe()
-    go_r, go_w = os.pipe()
-    child = os.fork()
-    if child == 0:
-        try:
-            os.close(report_r)
-            os.close(go_w)
-            libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
-            fd = libc.syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, FLAG_NEW_LISTENER, fprog)
-            os.write(report_w, struct.pack("=i", fd))
-            os.read(go_r, 1)
-            os.execv(argv[0], argv)
-        finally:
-            os._exit(127)
-    os.close(report_w)
-    os.close(go_r)
-    (theirs,) = struct.unpack("=i", os.read(report_r, 4))
+    child, listener = launch(257, sys.argv[1:])  # openat
     pidfd = os.pidfd_open(child)
-    listener = libc.syscall(SYS_pidfd_getfd, pidfd, theirs, 0)
-    if listener < 0:
-        raise SystemExit(f"pidfd_getfd: {os.strerror(ctypes.get_errno())}")
-    fcntl.ioctl(listener, IOCTL_NOTIF_SET_FLAGS, 1)
-    os.write(go_w, b"x")
-    os.close(go_w)
     poller = select.poll()
     poller.register(listener, select.POLLIN)
     more = select.poll()
