@@ -231,3 +231,19 @@ def test_a_copy_of_a_translation_sets_every_field() -> None:
     for name in Translated.__slots__:  # a field added later must be copied too
         value = getattr(copy, name)
         assert value == ({} if name == "proc_pins" else -1 if name == "open_probe" else getattr(original, name)), name
+
+
+def test_an_unreadable_path_is_read_once(tmp_path: Path) -> None:
+    """A read that failed (perhaps after waiting on the tracee's memory) is not made again
+    to translate in full: the same error, translated as always."""
+    tracee = FakeTracee(tmp_path)
+    reads: list[int] = []
+    real = tracee.string
+
+    def counted(address: int, limit: int = 4096) -> bytes:
+        reads.append(address)
+        return real(address, limit)
+
+    tracee.string = counted  # type: ignore[method-assign]
+    cached = PathCache().translate("openat", (AT_FDCWD & 0xFFFFFFFF, 0xDEAD000, os.O_RDONLY, 0, 0, 0), tracee)
+    assert reads == [0xDEAD000] and cached.args[0] == ("filename", "<unreadable>"), cached.args

@@ -83,25 +83,28 @@ class _Pinned:
     """The tracee as it was read for the key: a miss is translated from exactly the path
     and base the key holds (a second read could see other bytes), the rest read live."""
 
-    def __init__(self, tracee: Tracee, address: int, path: bytes, dirfd: int | None, base: bytes):
+    def __init__(self, tracee: Tracee, address: int, path: bytes | MemoryError_, dirfd: int | None,
+                 base: bytes | None):
         self._tracee, self._address, self._path, self._dirfd, self._base = tracee, address, path, dirfd, base
 
     def string(self, address: int, limit: int = 4096) -> bytes:
         if address == self._address:
+            if isinstance(self._path, MemoryError_):
+                raise self._path
             return self._path
         return self._tracee.string(address, limit)
 
     def cwd(self) -> bytes:
-        return self._base if self._dirfd is None else self._tracee.cwd()
+        return self._base if self._base is not None and self._dirfd is None else self._tracee.cwd()
 
     def fd_path(self, fd: int) -> bytes:
-        return self._base if fd == self._dirfd else self._tracee.fd_path(fd)
+        return self._base if self._base is not None and fd == self._dirfd else self._tracee.fd_path(fd)
 
     def __getattr__(self, name: str) -> object:
         return getattr(self._tracee, name)
 
 
-def _pinned(tracee: Tracee, address: int, path: bytes, dirfd: int | None, base: bytes) -> Tracee:
+def _pinned(tracee: Tracee, address: int, path: bytes | MemoryError_, dirfd: int | None, base: bytes | None) -> Tracee:
     return _Pinned(tracee, address, path, dirfd, base)  # type: ignore[return-value]  # (the rest by __getattr__)
 
 
@@ -121,18 +124,21 @@ class PathCache:
         address = raw[shape.path]
         try:
             path = tracee.string(address, PATH_MAX - 1)
-            if not path:  # (AT_EMPTY_PATH: the descriptor form)
-                return translate(syscall, raw, _pinned(tracee, address, path, None, b""), use_aliases, keep_probe)
-            dirfd = formats.s32(raw[shape.dirfd]) if shape.dirfd is not None else None
+        except MemoryError_ as error:  # translated with that error, never read twice (it may have waited)
+            return translate(syscall, raw, _pinned(tracee, address, error, None, None), use_aliases, keep_probe)
+        if not path:  # (AT_EMPTY_PATH: the descriptor form)
+            return translate(syscall, raw, _pinned(tracee, address, path, None, None), use_aliases, keep_probe)
+        dirfd = formats.s32(raw[shape.dirfd]) if shape.dirfd is not None else None
+        try:
             if path.startswith(b"/"):
                 base, dirfd = b"/", None
             elif dirfd is None or dirfd == AT_FDCWD:
                 base, dirfd = tracee.cwd(), None
             else:
                 base = tracee.fd_path(dirfd)
-        except (MemoryError_, OSError):
-            return translate(syscall, raw, tracee, use_aliases, keep_probe)  # its own error, as always
-        pinned = _pinned(tracee, address, path, dirfd, base)
+        except OSError:  # its own error, as always
+            return translate(syscall, raw, _pinned(tracee, address, path, None, None), use_aliases, keep_probe)
+        pinned = _pinned(tracee, address, path, dirfd, None if path.startswith(b"/") else base)
         if tracee.root() != b"/":
             return translate(syscall, raw, pinned, use_aliases, keep_probe)
         key = (syscall, use_aliases, path, base, *[raw[index] for index in shape.keyed])
