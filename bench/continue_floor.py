@@ -40,13 +40,11 @@ def filter_routing(nr: int) -> bytes:
     return b"".join(struct.pack("=HBBI", *insn) for insn in insns)
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--nr", type=int, default=257, help="the routed system call (default openat)")
-    parser.add_argument("argv", nargs=argparse.REMAINDER)
-    options = parser.parse_args()
+def launch(nr: int, argv: list[str]) -> tuple[int, int]:
+    """Run `argv` under a filter routing `nr`; return (its pid, our listener fd), the
+    listener set to SYNC_WAKE_UP before the program runs."""
     libc = ctypes.CDLL(None, use_errno=True)
-    code = filter_routing(options.nr)
+    code = filter_routing(nr)
     program = ctypes.create_string_buffer(code)
     fprog = struct.pack("=HxxxxxxQ", len(code) // 8, ctypes.addressof(program))
     fprog_buffer = ctypes.create_string_buffer(fprog)
@@ -61,7 +59,7 @@ def main() -> int:
             fd = libc.syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, FLAG_NEW_LISTENER, fprog_buffer)
             os.write(report_w, struct.pack("=i", fd))
             os.read(go_r, 1)  # the supervisor holds the listener now
-            os.execv(options.argv[0], options.argv)
+            os.execv(argv[0], argv)
         finally:
             os._exit(127)
     os.close(report_w)
@@ -69,11 +67,21 @@ def main() -> int:
     (theirs,) = struct.unpack("=i", os.read(report_r, 4))
     pidfd = os.pidfd_open(child)
     listener = libc.syscall(SYS_pidfd_getfd, pidfd, theirs, 0)
+    os.close(pidfd)
     if listener < 0:
         raise SystemExit(f"pidfd_getfd: {os.strerror(ctypes.get_errno())}")
     fcntl.ioctl(listener, IOCTL_NOTIF_SET_FLAGS, 1)
     os.write(go_w, b"x")
     os.close(go_w)
+    return child, listener
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--nr", type=int, default=257, help="the routed system call (default openat)")
+    parser.add_argument("argv", nargs=argparse.REMAINDER)
+    options = parser.parse_args()
+    child, listener = launch(options.nr, options.argv)
     poller = select.poll()
     poller.register(listener, select.POLLIN)
     buffer = bytearray(NOTIF.size)

@@ -19,8 +19,9 @@ row is the median of --runs runs of a C loop, one routed call per iteration:
 beside the floors, which run the same loop: the C floor (bench/continue_floor.c: receive
 and continue, no logic; bench/emulated_open_floor.c for the emulated open: the same system
 calls as systrace) and the Python floor (bench/continue_floor.py: the same bare loop in
-Python). --src runs the systrace rows for other source trees (before/after, side by side).
-Timing is never asserted by tests.
+Python; bench/emulated_open_floor.py: the emulated open's system calls, from Python).
+--src runs the systrace rows for other source trees (before/after, side by side: their
+runs interleaved). Timing is never asserted by tests.
 """
 
 from __future__ import annotations
@@ -71,11 +72,13 @@ def main() -> None:
     held = [str(work / "held_loop"), calls]
     base_env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": str(work)}
 
-    def median_us(argv: list[str], env: dict[str, str]) -> float:
-        """Median CPU per call of the loop, less a 10-call run's (start-up and teardown)."""
+    def sample_us(argv: list[str], env: dict[str, str]) -> float:
+        """CPU per call of one run of the loop, less a 10-call run's (start-up and teardown)."""
         short = [*argv[:-1], "10"] if argv[-1] == calls else [*argv[:-2], "10", argv[-1]]
-        samples = [cpu_seconds(argv, env) - cpu_seconds(short, env) for _ in range(options.runs)]
-        return statistics.median(samples) / (options.calls - 10) * 1e6
+        return (cpu_seconds(argv, env) - cpu_seconds(short, env)) / (options.calls - 10) * 1e6
+
+    def median_us(argv: list[str], env: dict[str, str]) -> float:
+        return statistics.median(sample_us(argv, env) for _ in range(options.runs))
 
     floor = [str(work / "continue_floor")]
     python_floor = [sys.executable, str(HERE / "continue_floor.py")]
@@ -87,9 +90,11 @@ def main() -> None:
                   f"{median_us([*python_floor, '--nr', lseek, *held], base_env):.1f}"],
         flags: [f"{median_us([*floor, openat, *loop], base_env):.1f}",
                 f"{median_us([*python_floor, '--nr', openat, *loop], base_env):.1f}"],
-        emulated: [f"{median_us([str(work / 'emulated_open_floor'), calls, 'emulate'], base_env):.1f}", ""],
+        emulated: [f"{median_us([str(work / 'emulated_open_floor'), calls, 'emulate'], base_env):.1f}",
+                   f"{median_us([sys.executable, str(HERE / 'emulated_open_floor.py'), *loop], base_env):.1f}"],
         logged: ["(the openat CONTINUE floors)", ""],
     }
+    commands: dict[str, list[tuple[list[str], dict[str, str]]]] = {by_name: [], flags: [], emulated: [], logged: []}
     for index, source in enumerate(sources):
         env = dict(base_env, PYTHONPATH=source)
         systrace = [sys.executable, "-m", "systrace"]
@@ -103,10 +108,16 @@ def main() -> None:
             header, _, body = policy.read_text().partition("\n")
             (routed / policy.name).write_text(f'{header}\n\tnative-openat: oflags eq "ro" then permit\n{body}')
         held_dir = held_policies(systrace, env, work, work / "held_loop", str(index))
-        rows[by_name].append(f"{median_us([*systrace, '-d', str(held_dir), '-a', *held], env):.1f}")
-        rows[flags].append(f"{median_us([*systrace, '-d', str(routed), '-a', *loop], env):.1f}")
-        rows[emulated].append(f"{median_us([*systrace, '-d', str(learned), '-a', *loop], env):.1f}")
-        rows[logged].append(f"{median_us([*systrace, '--permit-all', '-E', '/dev/null', *loop], env):.1f}")
+        commands[by_name].append(([*systrace, "-d", str(held_dir), "-a", *held], env))
+        commands[flags].append(([*systrace, "-d", str(routed), "-a", *loop], env))
+        commands[emulated].append(([*systrace, "-d", str(learned), "-a", *loop], env))
+        commands[logged].append(([*systrace, "--permit-all", "-E", "/dev/null", *loop], env))
+    for label, row in commands.items():  # the trees' runs interleaved: a change in load hits each alike
+        samples: list[list[float]] = [[] for _ in row]
+        for _ in range(options.runs):
+            for index, (argv, env) in enumerate(row):
+                samples[index].append(sample_us(argv, env))
+        rows[label].extend(f"{statistics.median(cell):.1f}" for cell in samples)
     print(f"CPU µs per call, median of {options.runs} runs of {options.calls} calls (systrace + tracee)")
     print("| per routed call | C floor | Python floor | "
           + " | ".join(Path(s).resolve().parent.name for s in sources) + " |")

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Where one emulated open's time goes, stage by stage (issue 16 item 4).
 
-    PYTHONPATH=src python3 bench/stages.py [--calls 20000] [-- SYSTRACE ARGS]
+    PYTHONPATH=src python3 bench/stages.py [--calls 20000] [--clock cpu] [--src OTHER/src]
 
 Runs systrace in this process on an openat+close loop under a learned policy (-a: every
 open emulated) with the stages of the pipeline wrapped in timers, and prints, for each,
@@ -54,8 +54,11 @@ STAGES = [
 ]
 
 
+CLOCK = time.perf_counter_ns  # --clock cpu: time.thread_time_ns
+
+
 def _wrap(totals: dict[str, list[int]], label: str, function):  # noqa: ANN001, ANN202 - any callable
-    clock = time.perf_counter_ns
+    clock = CLOCK
     cell = totals.setdefault(label, [0, 0])
 
     def timed(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
@@ -90,12 +93,19 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--calls", type=int, default=20000)
     parser.add_argument("--path", default="/etc/hostname", help="the file the loop opens")
+    parser.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                        help="cpu: the supervisor thread's CPU time (steadier on a loaded machine; each timer is a "
+                             "system call then, ~0.5 µs, and ADDFD leaves out the tracee's side)")
+    parser.add_argument("--src", default=str(HERE.parent / "src"), help="the systrace source tree to time")
     options = parser.parse_args()
+    sys.path.insert(0, options.src)
+    global CLOCK
+    CLOCK = time.thread_time_ns if options.clock == "cpu" else time.perf_counter_ns
     work = Path(tempfile.mkdtemp())
     loop = work / "openat_loop"
     subprocess.run(["gcc", "-O2", "-o", str(loop), str(HERE / "openat_loop.c")], check=True)
     policies = work / "policies"
-    env = dict(os.environ, PYTHONPATH=str(HERE.parent / "src"))
+    env = dict(os.environ, PYTHONPATH=options.src)
     subprocess.run([sys.executable, "-m", "systrace", "-d", str(policies), "-A", str(loop), "10", options.path],
                    env=env, check=True, capture_output=True)
     from systrace import cli
@@ -109,7 +119,7 @@ def main() -> None:
     if status:
         raise SystemExit(f"the run failed ({status})")
     served = totals["serve one notification"][1] or 1
-    print(f"µs per routed call (wall, supervisor thread), {served} calls, {options.path}; "
+    print(f"µs per routed call ({options.clock}, supervisor thread), {served} calls, {options.path}; "
           f"whole run {elapsed / served / 1000:.1f} µs per call")
     print("| stage | µs per call | calls per routed call |\n|---|---:|---:|")
     for label, _, _ in STAGES:

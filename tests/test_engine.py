@@ -295,8 +295,11 @@ def test_fork_is_not_turned_into_eintr(runner: Runner) -> None:
 def test_stats_report_calls_and_memory() -> None:
     result = systrace(*PERMIT, "--stats", "-E", "/dev/null", "cat", "/etc/hostname")
     assert result.returncode == 0
-    line, routed, carried = result.stderr.decode().strip().splitlines()
+    line, cache, routed, carried = result.stderr.decode().strip().splitlines()
     assert re.fullmatch(r"systrace: (\d+) calls reached systrace, 0 faults injected, peak RSS (\d+) KiB", line), line
+    # the logged calls' paths, translated (README "Caches": the path cache)
+    assert re.fullmatch(r'systrace: path cache: \d+ path calls translated from it, [1-9]\d* in full \(README "Caches"\)',
+                        cache), cache
     total = int(re.search(r"(\d+) calls", line).group(1))
     assert total > 10
     # every routed call, by system call, most frequent first

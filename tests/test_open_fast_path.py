@@ -15,7 +15,7 @@ import pytest
 from test_pipeline_in_process import Parts, Path_, openat
 
 from systrace.decide.modes import Enforce
-from systrace.kernel import emulate
+from systrace.kernel import emulate, memory
 from systrace.kernel.syscalls_x86_64 import SYSCALLS
 
 
@@ -48,6 +48,7 @@ def _open_fds(parts: Parts) -> set[int]:
     (a pidfd, the status file: identify() opens them at its first call)."""
     parts.listener.push(SYSCALLS["getppid"])
     parts.serve()
+    memory._SERVED.present()  # the FUSE watch a path read keeps open (kernel/mounts.py): opened by the first one
     return {int(name) for name in os.listdir("/proc/self/fd")}
 
 

@@ -312,6 +312,9 @@ def _run_once(options: argparse.Namespace, command: list[str], path: str) -> tup
             _say(f"systrace: {session.served} calls reached systrace, {faults} faults injected, peak RSS {peak} KiB")
             if session.served_by_name:
                 _say(f"systrace: {session.served_by_name} of them decided by name only (README \"Caches\")")
+            hits, misses = session.path_cache
+            if hits or misses:
+                _say(f"systrace: path cache: {hits} path calls translated from it, {misses} in full (README \"Caches\")")
             if options.supervisors > 1:
                 _say(f"systrace: {session.served_by_replicas} of them served by the supervisor processes sharing "
                      f"the listener ({options.supervisors})")

@@ -61,6 +61,7 @@ def supervise(path: str, argv: list[str], env: dict[str, str], session: Session,
         session.routed = supervisor.routed
         session.served_by_name = supervisor.served_by_name
         session.carried = supervisor.carried
+        session.path_cache = (supervisor.translate.paths.hits, supervisor.translate.paths.misses)
         if replicas is not None:  # what the other supervisor processes served
             session.served += replicas.served
             session.served_by_replicas = replicas.served

@@ -134,6 +134,9 @@ class PolicyDecider:
         self._decisions: dict[object, Decision] = {}  # by action
         self._carried: dict[tuple[int, str], tuple[Decision, Decision]] = {}  # (id(decision), effect) -> it, carried
         self._mountns: dict[int, tuple[int, bool]] = {}  # id(policy) -> (version, permits other mount views)
+        # the rule a repeated path call matched (first_match), by the identity of its
+        # translation's argument list, which the path cache keeps for that exact call
+        self._matched: dict[int, tuple[list[tuple[str, str]], CompiledPolicy, int, int, int, ast.Rule | None]] = {}
 
     def by_name(self, exe: str, nr: int) -> Decision | str | None:
         """What `decide` answers for every call `nr` of `exe`, whatever its arguments, in a
@@ -281,7 +284,23 @@ class PolicyDecider:
                     compiled: CompiledPolicy | None = None) -> ast.Rule | None:
         if compiled is None:
             compiled = self.compiled(policy)
+        if not translated.shared or compiled.named_predicates:
+            return self._first_match(call, translated, compiled)
+        # A translation from the path cache (translate/path_cache.py): the same argument
+        # list means the same call, arguments and alias; with the same rules (compiled,
+        # version) and ids, the same rule matches (predicates name ids by number only).
+        args = translated.args
+        memo = self._matched.get(id(args))
+        if memo is not None and memo[0] is args and memo[1] is compiled and memo[2] == compiled.version \
+                and memo[3] == call.uid and memo[4] == call.gid:
+            return memo[5]
+        rule = self._first_match(call, translated, compiled)
+        if len(self._matched) >= 4096:
+            self._matched.clear()
+        self._matched[id(args)] = (args, compiled, compiled.version, call.uid, call.gid, rule)
+        return rule
 
+    def _first_match(self, call: Call, translated: Translated, compiled: CompiledPolicy) -> ast.Rule | None:
         def predicate_ok(predicate: ast.Predicate) -> bool:
             return predicate_holds(predicate, call)
 

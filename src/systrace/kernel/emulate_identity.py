@@ -177,6 +177,7 @@ class Identity:
 
 
 _PARSED: dict[tuple[bytes, ...], tuple] = {}  # a few distinct identities per run
+_LAST: list = [None, None]  # the status text parsed last (the object itself) and its values
 
 
 def _foreign_user_namespace(tid: int) -> bool:
@@ -222,12 +223,16 @@ def tracee_identity(status: bytes, tid: int | None = None, access_check: bool = 
     `access_check`: the identity access(2) checks with (the real ids; no capabilities
     unless the real uid is 0, as the kernel does). With `tid`, a tracee in another user
     namespace gets no capabilities."""
-    key = _credential_lines(status)
-    values = _PARSED.get(key)
-    if values is None:
-        values = _parse_identity(status)
-        if len(_PARSED) < 256:
-            _PARSED[key] = values
+    if status is _LAST[0]:  # the same text as last time (processes.py keeps it per thread)
+        values = _LAST[1]
+    else:
+        key = _credential_lines(status)
+        values = _PARSED.get(key)
+        if values is None:
+            values = _parse_identity(status)
+            if len(_PARSED) < 256:
+                _PARSED[key] = values
+        _LAST[:] = [status, values]
     uids, gids, groups, umask, effective, permitted = values
     if tid is not None and (effective or permitted) and _foreign_user_namespace(tid):
         effective = permitted = 0

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import fcntl  # (a builtin module: nothing to load)
 import os
 import signal
 import stat
@@ -224,8 +225,6 @@ def _reopen(probe: int, flags: int, credentials: Identity) -> int:
 
 def _blocking_again(fd: int) -> int:
     """Clear the O_NONBLOCK systrace added (the tracee did not ask for it)."""
-    import fcntl
-
     try:
         fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_NONBLOCK)
     except OSError:

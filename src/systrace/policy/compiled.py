@@ -88,6 +88,9 @@ class CompiledPolicy:
         self.version = 0  # how many of the policy's lines are compiled
         self._last: ast.Line | None = None  # the last of them, to notice lines inserted before it
         self.rule_count = 0  # the question's "filters"
+        # rules whose `if user/group` names one (a lookup in the user database at each
+        # match): then a match depends on more than the arguments and the ids
+        self.named_predicates = 0
         self.by_syscall: dict[str, _Index] = {}
         self.catch_up()
 
@@ -108,6 +111,9 @@ class CompiledPolicy:
     def _add(self, rule: ast.Rule) -> None:
         """Appending keeps first-match order: the new rule comes after every other."""
         self.rule_count += 1
+        predicate = rule.action.predicate
+        if predicate is not None and not predicate.value.isdigit():
+            self.named_predicates += 1
         index = self.by_syscall.get(rule.syscall)
         if index is None:
             index = self.by_syscall[rule.syscall] = _Index()

@@ -34,6 +34,15 @@ class Unresolvable(Exception):
     pass
 
 
+class BadBase(Unresolvable):
+    """A relative path on a descriptor that is not open (EBADF) or names no path (a
+    pipe, a socket: ENOTDIR): the kernel fails the call with `errno` before any lookup."""
+
+    def __init__(self, reason: str, code: int, path: bytes):
+        super().__init__(reason)
+        self.errno, self.path = code, path
+
+
 class MayBlock(Exception):
     """Resolving would look a name up on a mount the tracee may serve (FUSE), which can
     wait forever: the caller does it elsewhere (kernel/offload.py)."""
@@ -60,7 +69,10 @@ def resolve(tracee: Tracee, path: bytes, dirfd: int | None = None, follow: bool 
     """The canonical path the call would act on, or `/<non-existent filename>: PATH`.
     `slash_follows`: a trailing slash makes a lookup follow a final symlink; the calls
     that make or remove a name (unlink, rename, mkdir...) never follow it."""
-    return resolve_target(tracee, path, dirfd, follow, slash_follows)[0]
+    try:
+        return resolve_target(tracee, path, dirfd, follow, slash_follows)[0]
+    except BadBase:
+        return NONEXISTENT + os.fsdecode(path)
 
 
 def resolve_target(tracee: Tracee, path: bytes, dirfd: int | None = None, follow: bool = True,
@@ -68,10 +80,13 @@ def resolve_target(tracee: Tracee, path: bytes, dirfd: int | None = None, follow
     """(the name the policy sees, what the call acts on): the canonical path with the
     real numbers; the caller's own descriptor N when the path ends on its /proc/self/fd/N
     naming an object with no path (stat of /dev/fd/63, a pipe, is fstat of it); None when
-    it cannot be resolved (the call fails as missing)."""
+    it cannot be resolved (the call fails as missing). Raises BadBase for a relative path
+    on a descriptor that names no directory."""
     hops: list[tuple[bytes, bytes] | None] = []
     try:
         canonical = resolve_bytes(tracee, path, dirfd, follow, hops, slash_follows)
+    except BadBase:
+        raise
     except Missing as missing:
         return _missing_name(missing.path, tracee), missing.path if _acted_on(missing, tracee) else None
     except Unresolvable:
@@ -220,6 +235,8 @@ def resolve_for_open(tracee: Tracee, path: bytes, dirfd: int | None, follow: boo
     hops: list[tuple[bytes, bytes] | None] = []
     try:
         canonical = resolve_bytes(tracee, path, dirfd, follow, hops, probes=probes)
+    except BadBase:
+        raise
     except Missing as missing:
         return _missing_name(missing.path, tracee), missing.path if _acted_on(missing, tracee) else None, None
     except Unresolvable:
@@ -246,9 +263,9 @@ def resolve_bytes(tracee: Tracee, path: bytes, dirfd: int | None, follow: bool,
         try:
             base = tracee.fd_path(dirfd)
         except OSError as error:
-            raise Unresolvable(f"bad dirfd {dirfd}") from error
+            raise BadBase(f"bad dirfd {dirfd}", errno.EBADF, path) from error
     if not base.startswith(b"/"):
-        raise Unresolvable(f"dirfd {dirfd} is not a directory ({base!r})")
+        raise BadBase(f"dirfd {dirfd} is not a directory ({base!r})", errno.ENOTDIR, path)
     root = tracee.root()
     if root == b"/":
         plain = _plain(base, path, tracee, probes)

@@ -13,15 +13,17 @@ without a log) costs no translation at all."""
 from __future__ import annotations
 
 from .filename import MayBlock
+from .path_cache import PathCache
 from .table import ARG_COUNTS
 from .tracee import LiveTracee
-from .translator import translate
+from .translator import translate as translate_in_full
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
 if TYPE_CHECKING:
     from collections.abc import Iterable
     from typing import Protocol
 
+    from .tracee import Tracee
     from .translator import Translated
 
     class Translatable(Protocol):  # systrace.call.Call, as this stage fills it in (a layer above)
@@ -37,6 +39,15 @@ if TYPE_CHECKING:
 
         @property
         def args(self) -> tuple[int, ...]: ...
+
+
+def translate(syscall: str, raw: tuple[int, ...], tracee: Tracee, use_aliases: bool = True, *,
+              keep_probe: bool = False, paths: PathCache | None = None) -> Translated:
+    """The stage's one translation of a call: from `paths` (the path cache) when given,
+    which translates in full what it does not hold."""
+    if paths is None:
+        return translate_in_full(syscall, raw, tracee, use_aliases, keep_probe)
+    return paths.translate(syscall, raw, tracee, use_aliases, keep_probe)
 
 
 def arguments_read_by(deciders: Iterable[object]) -> frozenset[str] | None:
@@ -55,6 +66,7 @@ class TranslateStage:
         self.read = read  # names whose arguments a decider reads (None: every call's)
         self.use_aliases = use_aliases  # --no-aliases: rules and questions see the real calls only
         self.translations = 0  # how many calls were translated (--stats, tests)
+        self.paths = PathCache()  # a repeated open or stat of the same file (translate/path_cache.py)
 
     @classmethod
     def for_deciders(cls, deciders: Iterable[object], use_aliases: bool = True) -> TranslateStage:
@@ -75,7 +87,8 @@ class TranslateStage:
         self.translations += 1
         try:
             result = translate(call.name, call.args, LiveTracee(call.tid, call.tgid, getattr(call, "may_block", None)),
-                               self.use_aliases, keep_probe=True)  # an open's probe: released once answered
+                               self.use_aliases, keep_probe=True,  # an open's probe: released once answered
+                               paths=self.paths)
         except MayBlock:
             raise  # a path on a FUSE mount: the loop has a helper translate it
         except Exception as error:  # noqa: BLE001 - a decider that needs it fails closed (Call.require_translation)

@@ -10,7 +10,7 @@ import pwd
 from ..kernel.memory import PATH_MAX, MemoryError_
 from ..policy.match import UNREADABLE
 from . import aliases, formats
-from .filename import resolve_for_open, resolve_target, stable_name
+from .filename import NONEXISTENT, BadBase, resolve_for_open, resolve_target, stable_name
 from .pids import pidname
 from .table import (
     ARG_COUNTS,
@@ -46,7 +46,7 @@ MSGHDR, MMSGHDR = 56, 64  # sizeof(struct msghdr), sizeof(struct mmsghdr)
 class Translated:
     __slots__ = ("args", "alias", "alias_list", "open_target", "open_link", "open_root", "sockaddr_raw", "sockfd", "open_flags",
                  "open_mode", "read_memory", "targets", "tails", "sockaddr_path", "fd_form", "proc_pins",
-                 "reaches_systrace", "send_names", "native_error", "open_probe")
+                 "reaches_systrace", "send_names", "native_error", "open_probe", "shared")
 
     def __init__(self, args: list[tuple[str, str]] | None = None, alias: str | None = None,
                  alias_list: list[tuple[str, str]] | None = None):
@@ -84,6 +84,23 @@ class Translated:
         # open_target as resolved (-1: none); an emulated open reuses it once it has
         # checked it is still at that path (kernel/worker.py). Closed by release().
         self.open_probe = -1
+        # a copy the path cache made (translate/path_cache.py): its lists are the cache
+        # entry's, the same objects at every hit (deciders may key on their identity)
+        self.shared = False
+
+    def copy(self) -> Translated:
+        """Another Translated sharing this one's values (never changed once translated),
+        holding no probe and pins of its own (translate/path_cache.py: one per hit)."""
+        copy = Translated.__new__(Translated)
+        copy.args, copy.alias, copy.alias_list, copy.open_target = self.args, self.alias, self.alias_list, self.open_target
+        copy.open_link, copy.open_root, copy.sockaddr_raw, copy.sockfd = (self.open_link, self.open_root,
+                                                                          self.sockaddr_raw, self.sockfd)
+        copy.open_flags, copy.open_mode, copy.read_memory = self.open_flags, self.open_mode, self.read_memory
+        copy.targets, copy.tails, copy.sockaddr_path, copy.send_names = (self.targets, self.tails, self.sockaddr_path,
+                                                                         self.send_names)
+        copy.native_error, copy.fd_form, copy.reaches_systrace = self.native_error, self.fd_form, self.reaches_systrace
+        copy.proc_pins, copy.open_probe, copy.shared = {}, -1, self.shared
+        return copy
 
     def release(self) -> None:
         """Close what the translation holds (the open's probe): once the call is answered."""
@@ -219,7 +236,11 @@ def _translate_one(spec: ArgSpec, syscall: str, raw: tuple[int, ...], tracee: Tr
         out.args.append((spec.name, spec.format(raw[spec.index])))
     elif isinstance(spec, PathArg):
         out.read_memory = True
-        name, value, target, tail, link = _filename(spec, syscall, raw, tracee, open_flags, probes)
+        try:
+            name, value, target, tail, link = _filename(spec, syscall, raw, tracee, open_flags, probes)
+        except BadBase as bad:  # the kernel's own error, before any lookup, whatever is decided
+            out.native_error = out.native_error or bad.errno
+            name, value, target, tail, link = "filename", NONEXISTENT + os.fsdecode(bad.path), None, b"", None
         out.tails.append(tail)
         if open_flags is not None and isinstance(target, bytes):
             out.open_target, out.open_flags, out.open_link = target, open_flags, link

@@ -1,0 +1,118 @@
+#!/usr/bin/env python3
+"""The Python floor of an emulated open: bench/emulated_open_floor.c's system calls, one
+for one, made from Python with no logic at all (no process table, no translation, no
+policy, no record), against a program whose openat is routed.
+
+    python3 bench/emulated_open_floor.py PROGRAM [ARGS...]
+
+Each open: poll for more, the liveness check (pidfd signal 0), /proc/TID/exe, the path
+from the tracee's memory (process_vm_readv), /proc/TID/root, the one-call symlink check
+(openat2 O_PATH RESOLVE_NO_SYMLINKS, closed), ID_VALID, /proc/TID/status (pread), the
+open (openat2), the check of what was opened (readlink), the wake-up hint (affinity
+narrowed and restored), ADDFD and the answer. What systrace spends per emulated open
+beyond this is its own work; what this spends beyond the C floor is the interpreter's.
+bench/cpu_per_call.py runs it as the emulated open's "Python floor" column.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import fcntl
+import os
+import select
+import struct
+import sys
+from signal import pidfd_send_signal
+
+from continue_floor import launch
+
+SYS_openat2 = 437
+IOCTL_NOTIF_RECV, IOCTL_NOTIF_SEND, IOCTL_NOTIF_ID_VALID = 0xC0502100, 0xC0182101, 0x40082102
+IOCTL_NOTIF_ADDFD = 0x40182103
+NOTIF = struct.Struct("=QIIiIQ6Q")
+RESP = struct.Struct("=QqiI")
+ADDFD = struct.Struct("=QIIII")
+HOW = struct.Struct("=QQQ")
+RESOLVE = 0x02 | 0x04  # RESOLVE_NO_MAGICLINKS | RESOLVE_NO_SYMLINKS
+AT_FDCWD = -100
+CONTINUE = 1
+
+
+class IoVec(ctypes.Structure):
+    _fields_ = [("base", ctypes.c_void_p), ("len", ctypes.c_size_t)]
+
+
+def main() -> int:
+    libc = ctypes.CDLL(None, use_errno=True)
+    child, listener = launch(257, sys.argv[1:])  # openat
+    pidfd = os.pidfd_open(child)
+    poller = select.poll()
+    poller.register(listener, select.POLLIN)
+    more = select.poll()
+    more.register(listener, select.POLLIN)
+    buffer, zero = bytearray(NOTIF.size), bytes(NOTIF.size)
+    response, addfd, notif_id = bytearray(RESP.size), bytearray(ADDFD.size), bytearray(8)
+    page = ctypes.create_string_buffer(4096)
+    local, remote = IoVec(ctypes.addressof(page), 0), IoVec(0, 0)
+    how = ctypes.create_string_buffer(HOW.size)
+    status_fds: dict[int, int] = {}
+    cpu = libc.sched_getcpu()
+    ioctl, unpack_from, pack_into = fcntl.ioctl, NOTIF.unpack_from, RESP.pack_into
+    while True:
+        events = poller.poll()
+        if not events or not events[0][1] & select.POLLIN:
+            break
+        buffer[:] = zero
+        try:
+            ioctl(listener, IOCTL_NOTIF_RECV, buffer, True)
+        except OSError:
+            continue
+        fields = unpack_from(buffer)
+        ident, tid, address = fields[0], fields[1], fields[7]
+        more.poll(0)
+        pidfd_send_signal(pidfd, 0)
+        os.readlink(f"/proc/{tid}/exe")
+        local.len = remote.len = 4096 - address % 4096
+        remote.base = address
+        libc.process_vm_readv(tid, ctypes.byref(local), 1, ctypes.byref(remote), 1, 0)
+        path = page.value
+        os.readlink(f"/proc/{tid}/root")
+        HOW.pack_into(how, 0, os.O_PATH | os.O_CLOEXEC, 0, RESOLVE)
+        probe = libc.syscall(SYS_openat2, AT_FDCWD, path, how, HOW.size)
+        if probe < 0:  # (the loader's opens of missing files, before the loop: continued)
+            pack_into(response, 0, ident, 0, 0, CONTINUE)
+            ioctl(listener, IOCTL_NOTIF_SEND, response, False)
+            continue
+        os.close(probe)
+        notif_id[:] = ident.to_bytes(8, "little")
+        try:
+            ioctl(listener, IOCTL_NOTIF_ID_VALID, notif_id, False)
+        except OSError:
+            continue
+        status = status_fds.get(tid)
+        if status is None:
+            status = status_fds[tid] = os.open(f"/proc/{tid}/status", os.O_RDONLY | os.O_CLOEXEC)
+        os.pread(status, 4096, 0)
+        HOW.pack_into(how, 0, os.O_RDONLY | os.O_CLOEXEC, 0, RESOLVE)
+        opened = libc.syscall(SYS_openat2, AT_FDCWD, path, how, HOW.size)
+        os.readlink(f"/proc/self/fd/{opened}")
+        allowed = os.sched_getaffinity(tid)
+        os.sched_setaffinity(tid, (cpu,))
+        ADDFD.pack_into(addfd, 0, ident, 0, opened, 0, 0)
+        try:
+            installed = ioctl(listener, IOCTL_NOTIF_ADDFD, addfd, True)
+        except OSError:
+            installed = -1
+        os.close(opened)
+        os.sched_setaffinity(tid, allowed)
+        pack_into(response, 0, ident, installed, 0, 0)
+        try:
+            ioctl(listener, IOCTL_NOTIF_SEND, response, False)
+        except OSError:
+            pass
+    _, status_code = os.waitpid(child, 0)
+    return os.waitstatus_to_exitcode(status_code)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,188 @@
+"""The fast path for a repeated open or stat of the same file (issue 16 item 4): the
+translation of a path call kept by exactly what it is a function of, so a hit skips the
+work of translating again and never gives another answer than translating would.
+
+A path call whose path, joined to its base, is plain (no `.` or `..`, not below /proc)
+and in which the kernel finds no symlink (openat2 RESOLVE_NO_SYMLINKS) translates to
+that joined path whatever else holds (filename._plain). Its whole translation is then a
+function of: the call and its integer arguments (dirfd, flags, mode), the path bytes
+read, the base they are joined to (the cwd or what the dirfd names, read now), the root
+(read now, "/" only), and whether aliases are on. That is the key. Nothing is
+remembered that another process could change: every part of the key is read again at
+each call, and a hit holds only once the same RESOLVE_NO_SYMLINKS open of the path
+succeeds again now (its descriptor is the open's probe, as on a miss). A rename, a new
+symlink, a missing file, a chdir, a dup2 onto the dirfd or a chroot all change the key
+or fail that open: then the call is translated in full.
+
+What the base is is read at every call, never kept per (process, descriptor): a
+directory can be renamed by any process, which changes what its descriptor names
+without any call of the tracee's (README "Caches")."""
+
+from __future__ import annotations
+
+import os
+
+from ..kernel.emulate import RESOLVE_NO_MAGICLINKS, RESOLVE_NO_SYMLINKS, openat2
+from ..kernel.memory import PATH_MAX, MemoryError_
+from . import formats
+from .filename import AT_FDCWD, _may_look_up
+from .table import TRANSLATORS, IntArg, PathArg
+from .translator import NAME_ARGS, Translated, translate
+
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
+if TYPE_CHECKING:
+    from .tracee import Tracee
+
+MAX_ENTRIES = 4096  # past this the cache starts again (a run touches fewer hot paths)
+_OPEN_MODE_INDEX = {"open": 2, "openat": 3, "creat": 1}  # translator._open_mode's registers
+
+
+class Shape:
+    """Where a cacheable call's path, dirfd and translated integers are."""
+
+    __slots__ = ("path", "dirfd", "keyed")
+
+    def __init__(self, path: int, dirfd: int | None, keyed: tuple[int, ...]):
+        self.path, self.dirfd, self.keyed = path, dirfd, keyed
+
+
+def _shapes() -> dict[str, Shape]:
+    """The calls whose translation reads nothing but one path and integer registers
+    (open, openat, creat, the stat, access and readlink families...). Not openat2
+    (struct open_how in memory), not the calls that make or remove a name."""
+    shapes: dict[str, Shape] = {}
+    for name, specs in TRANSLATORS.items():
+        paths = [spec for spec in specs if isinstance(spec, PathArg)]
+        if len(paths) != 1 or name in NAME_ARGS or not all(isinstance(s, (IntArg, PathArg)) for s in specs):
+            continue
+        path = paths[0]
+        if path.nullable:
+            continue  # utimensat(fd, NULL): a descriptor form by address
+        keyed = {spec.index for spec in specs if isinstance(spec, IntArg)}
+        keyed |= {index for index in (path.dirfd, path.flags, _OPEN_MODE_INDEX.get(name)) if index is not None}
+        shapes[name] = Shape(path.index, path.dirfd, tuple(sorted(keyed)))
+    return shapes
+
+
+SHAPES = _shapes()
+
+
+def joined(base: bytes, path: bytes) -> bytes | None:
+    """The canonical path `path` names from `base` when it is plain (filename._plain's
+    test, without the lookup), else None."""
+    full = path if path.startswith(b"/") else base + b"/" + path
+    if not full.startswith(b"/"):
+        return None  # a dirfd naming no directory (a pipe...): unresolvable
+    parts = [part for part in full.split(b"/") if part]
+    if not parts or parts[0] == b"proc" or b"." in parts or b".." in parts:
+        return None
+    return b"/" + b"/".join(parts)
+
+
+class _Pinned:
+    """The tracee as it was read for the key: a miss is translated from exactly the path
+    and base the key holds (a second read could see other bytes), the rest read live."""
+
+    def __init__(self, tracee: Tracee, address: int, path: bytes | MemoryError_, dirfd: int | None,
+                 base: bytes | None):
+        self._tracee, self._address, self._path, self._dirfd, self._base = tracee, address, path, dirfd, base
+
+    def string(self, address: int, limit: int = 4096) -> bytes:
+        if address == self._address:
+            if isinstance(self._path, MemoryError_):
+                raise self._path
+            return self._path
+        return self._tracee.string(address, limit)
+
+    def cwd(self) -> bytes:
+        return self._base if self._base is not None and self._dirfd is None else self._tracee.cwd()
+
+    def fd_path(self, fd: int) -> bytes:
+        return self._base if self._base is not None and fd == self._dirfd else self._tracee.fd_path(fd)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._tracee, name)
+
+
+def _pinned(tracee: Tracee, address: int, path: bytes | MemoryError_, dirfd: int | None, base: bytes | None) -> Tracee:
+    return _Pinned(tracee, address, path, dirfd, base)  # type: ignore[return-value]  # (the rest by __getattr__)
+
+
+class PathCache:
+    """Translations of plain path calls by their key (see the module's text)."""
+
+    def __init__(self) -> None:
+        self._entries: dict[tuple[object, ...], tuple[bytes, Translated]] = {}
+        self.hits = 0
+        self.misses = 0  # cacheable calls translated in full
+
+    def translate(self, syscall: str, raw: tuple[int, ...], tracee: Tracee, use_aliases: bool = True,
+                  keep_probe: bool = False) -> Translated:
+        shape = SHAPES.get(syscall)
+        if shape is None or raw[shape.path] == 0:
+            return translate(syscall, raw, tracee, use_aliases, keep_probe)
+        address = raw[shape.path]
+        try:
+            path = tracee.string(address, PATH_MAX - 1)
+        except MemoryError_ as error:  # translated with that error, never read twice (it may have waited)
+            return translate(syscall, raw, _pinned(tracee, address, error, None, None), use_aliases, keep_probe)
+        if not path:  # (AT_EMPTY_PATH: the descriptor form)
+            return translate(syscall, raw, _pinned(tracee, address, path, None, None), use_aliases, keep_probe)
+        dirfd = formats.s32(raw[shape.dirfd]) if shape.dirfd is not None else None
+        try:
+            if path.startswith(b"/"):
+                base, dirfd = b"/", None
+            elif dirfd is None or dirfd == AT_FDCWD:
+                base, dirfd = tracee.cwd(), None
+            else:
+                base = tracee.fd_path(dirfd)
+        except OSError:  # its own error, as always
+            return translate(syscall, raw, _pinned(tracee, address, path, None, None), use_aliases, keep_probe)
+        pinned = _pinned(tracee, address, path, dirfd, None if path.startswith(b"/") else base)
+        if tracee.root() != b"/":
+            return translate(syscall, raw, pinned, use_aliases, keep_probe)
+        key = (syscall, use_aliases, path, base, *[raw[index] for index in shape.keyed])
+        entry = self._entries.get(key)
+        if entry is not None:
+            canonical, template = entry
+            _may_look_up(tracee, canonical)  # (a FUSE mount may have appeared since)
+            try:
+                probe = openat2(AT_FDCWD, canonical, os.O_PATH | os.O_CLOEXEC, 0,
+                                RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS)
+            except OSError:
+                del self._entries[key]  # a symlink, a missing file now: translated in full
+            else:
+                self.hits += 1
+                return _fresh(template, probe, keep_probe)
+        self.misses += 1
+        result = translate(syscall, raw, pinned, use_aliases, keep_probe)
+        plain = joined(base, path)
+        if plain is not None and _plain_result(result, plain):
+            if len(self._entries) >= MAX_ENTRIES:
+                self._entries.clear()
+            self._entries[key] = (plain, _fresh(result, -1, False))
+        return result
+
+
+def _plain_result(result: Translated, canonical: bytes) -> bool:
+    """Is this the translation the plain path gives (what a hit stands for)?"""
+    return (result.targets == [canonical] and [value for name, value in result.args if name == "filename"]
+            == [os.fsdecode(canonical)] and not result.proc_pins and not result.reaches_systrace
+            and not result.native_error and result.open_link is None and result.open_root in (None, "/"))
+
+
+def _fresh(template: Translated, probe: int, keep_probe: bool) -> Translated:
+    """A copy of `template` for one call (translator.Translated.copy), holding `probe` as
+    an open's probe when translate would have kept it; the template itself when there is
+    no probe to hold (nothing changes a translation once made)."""
+    if probe >= 0 and keep_probe and template.open_target is not None and not template.open_flags & os.O_PATH:
+        copy = template.copy()
+        copy.open_probe = probe
+        return copy
+    if probe >= 0:
+        os.close(probe)
+    if template.shared:
+        return template
+    copy = template.copy()
+    copy.shared = True
+    return copy
