@@ -97,7 +97,6 @@ class Supervisor:
         # after an exec (processes.py)
         self.by_name: dict[str, dict[int, Decision | None]] = {}
         self._state_checks = session.chain.state_checks()
-        self._by_name_on = replicas is None  # the replicas' marks are set call by call (Replicas.note)
         # pids named by continued calls the kernel may not have looked up: no helper gets one
         self.in_flight = protected.NamedInFlight(_watch_thread, alive, os.close)
         forking.reserve_from(self.in_flight.pids, self._helper_discarded)
@@ -164,12 +163,14 @@ class Supervisor:
         while len(batch) < MAX_BATCH:
             notif = self.listener.recv()
             if notif is not None:
-                if not batch and self._by_name_on and self.answered_by_name(notif):
+                if not batch and self.answered_by_name(notif):
                     return  # answered at once: the loop's poll finds the next one
                 batch.append(notif)
             ready = self._listener_ready.poll(0)
             if not ready or not ready[0][1] & select.POLLIN:  # POLLHUP alone: nothing to receive
                 break
+        if self.replicas is not None:  # several pending at once: the other supervisor processes take some
+            batch = self.replicas.delegate(batch)
         for notif in batch:
             self.serve_one(notif)
 
