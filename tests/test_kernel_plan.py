@@ -86,3 +86,23 @@ def test_baseline_overrides_policies() -> None:
     assert verdict(program, "io_uring_setup") == abi.ret_errno(errno.ENOSYS)
     assert verdict(program, "getpid") == abi.RET_ALLOW
     assert verdict(program, "exit_group") == abi.RET_ALLOW
+
+
+def test_a_rule_that_can_never_match_leaves_the_plan_as_it_was() -> None:
+    """lseek has no translated argument: `fd eq "3"` on it never holds (the parser warns),
+    so the plan must not route lseek for it, whatever its action; `not` of it always holds."""
+    parser = make_parser()
+    parser.parse_file('Policy: /bin/p, Emulation: native\n\tnative-lseek: fd eq "3" then permit\n')
+    assert any("never matches" in str(warning) for warning in parser.warnings)
+    without = kernel_plan(policies("lseek: permit", "lseek: permit"))
+    for never in ('lseek: fd eq "3" then deny', 'lseek: fd eq "3" then permit log', 'lseek: fd eq "3" then ask',
+                  'lseek: fd eq "3" and cmd eq "F_GETFD" then deny', 'lseek: fd neq "3" or filename match "/x" then kill'):
+        plan = kernel_plan(policies("lseek: permit", f"{never}\nlseek: permit"))
+        assert (plan.actions, plan.arg_rules) == (without.actions, without.arg_rules), never
+        assert plan.actions[NR["lseek"]] == abi.RET_ALLOW
+    always = kernel_plan(policies("lseek: permit", 'lseek: not fd eq "3" then permit\nlseek: deny'))
+    assert always.actions[NR["lseek"]] == abi.RET_ALLOW
+    # an argument the call has still goes by its value
+    _, program = program_for('fcntl: fd eq "3" then deny[ebadf]\nfcntl: permit')
+    assert verdict(program, "fcntl", 3, 1) == abi.ret_errno(errno.EBADF)
+    assert verdict(program, "fcntl", 4, 1) == abi.RET_ALLOW

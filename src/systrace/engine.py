@@ -30,7 +30,7 @@ def supervise(path: str, argv: list[str], env: dict[str, str], session: Session,
     if supervisors > 1:  # forked now: the filter guards their pids as it guards ours
         from .replicas import Replicas
 
-        replicas = Replicas(supervisors, session)
+        replicas = Replicas(supervisors - 1, session)  # with us, N processes
     protect_supervisor(plan, os.getpid(), os.getpgrp(), signals_scoped=domain is not None)
     for pid in replicas.pids if replicas is not None else ():
         protect_supervisor(plan, pid)

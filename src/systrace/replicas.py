@@ -1,27 +1,33 @@
-"""Several supervisor processes on one listener (`--supervisors N`, with -a only).
+"""More supervisor processes for one listener (`--supervisors N`, with -a only).
 
 One Python process serves one notification at a time; with many tracee threads opening
 files at once (bench/threads_open.c) every open waits behind the one being served, and
 most of an emulated open is Python work and a wait for the tracee to install the
 descriptor (ADDFD). Threads do not help: the work holds the GIL (measured slower, see
-BENCHMARKS.md). So N more processes, forked from systrace before the command is
-launched (their pids are guarded by the filter like systrace's own), receive from the
-same listener: the kernel hands each notification to exactly one receiver, and any
-holder of the listener may answer it.
+BENCHMARKS.md). So N-1 more processes (replicas), forked from systrace before the command
+is launched (their pids are guarded by the filter like systrace's own), hold the
+listener too: any holder of it may answer a notification.
 
-With --supervisors N, N replicas receive and the main process receives nothing once the
-command runs (start() says why): it serves what they hand it, signals and children.
+The main process alone receives, and hands a replica work only when several calls are
+pending at once: of a batch (supervisor.serve_batch receives every pending notification
+first) it serves the first itself and deals the others out in turn, to each replica
+(while fewer than MAX_QUEUED wait for it) and to itself. A command with one thread
+making routed calls never has two pending: it is served exactly as with one process,
+on one CPU, with no hand-off. (Before, every replica received from the listener: each
+notification woke all of them, and a one-thread command's consecutive calls were served
+by processes on different CPUs, each call paying cross-CPU wake-ups, the ADDFD's
+included: tar took 61 s instead of 3.2 s on a quiet machine.)
 
 What a replica decides on its own is what needs nothing the main process keeps:
 - only the path calls of ELIGIBLE (opens, stats, access, readlink), never an exec, a brk
-  or anything else that changes per-process state;
+  or anything else that changes per-process state (the main process hands it no others);
 - only for a process for which the main process holds no state (a pending exec check,
   a detach, an inherited policy; nor for its parent: a detached parent's child is
   detached), as the shared table of marks says. The main process sets a process's mark
   after deciding any of its calls and before answering it, so the first call after an
   exec it permitted always finds the mark;
-- only a decision that is not logged: a logged one, a kill, a signal, is sent to the
-  main process, which serves the notification from the start, as if it had received it.
+- only a decision that is not logged: a logged one, a kill, a signal, is sent back to
+  the main process, which serves the notification from the start.
 A replica reads the binary (/proc/TID/exe) per call; the thread facts it caches
 (processes.py) are dropped when the main process permitted an exec or a set*id of that
 process since (a shared generation per process, bumped before the answer).
@@ -29,10 +35,11 @@ So policy enforcement, exec checks and logging are the single process's. Learnin
 asking and fault injection are refused with --supervisors: their order is the run's.
 
 A replica's emulation refusals and internal errors are logged by the main process (the
-record is sent to it). The notification a replica is serving is written to a shared
-slot: if the replica dies, the main process fails that call (EPERM) and serves alone. A
-replica dies with systrace (PR_SET_PDEATHSIG), holds its signals blocked, is not
-dumpable, and ends when the listener hangs up, after sending its --stats counts.
+record is sent to it). The notification a replica is serving, and how many it has
+finished, are written to a shared slot: if the replica dies, the main process fails the
+call it was serving (EPERM), serves itself those still queued for it, and serves alone.
+A replica dies with systrace (PR_SET_PDEATHSIG), holds its signals blocked, is not
+dumpable, and ends when the main process shuts its link, after sending its --stats counts.
 """
 
 from __future__ import annotations
@@ -45,6 +52,7 @@ import select
 import signal
 import socket
 import struct
+from collections import deque
 
 from .call import Call
 from .decide import DENY, PERMIT, Decision, protected
@@ -69,7 +77,8 @@ ELIGIBLE = frozenset(SYSCALLS[name] for name in (
 PR_SET_PDEATHSIG = 1
 PR_SET_DUMPABLE = 4
 MAX_PID = 1 << 22  # PID_MAX_LIMIT on 64-bit Linux
-_SLOT = struct.Struct("=Q")
+MAX_QUEUED = 4  # notifications handed to one replica and not finished yet
+_SLOT = struct.Struct("=QQ")  # the notification being served (0: none), how many are finished
 _GENERATION = struct.Struct("=I")
 INVALIDATING = frozenset(SYSCALLS[name] for name in invalidating_calls())
 NOTIFICATION, RECORD, STATS = b"N", b"L", b"S"
@@ -114,7 +123,10 @@ class Replicas:
         self.pid_of: dict[int, int] = {}  # link fd -> replica pid
         self.links: dict[int, socket.socket] = {}  # by fd
         self.slots: dict[int, mmap.mmap] = {}  # by link fd: the notification its replica serves
+        self.queued: dict[int, deque[Notification]] = {}  # by link fd: handed to it, not known finished
+        self.finished: dict[int, int] = {}  # by link fd: how many of those it has finished
         self.started = False
+        self.ending = False  # the listener hung up: nothing is left to serve
         self.served = 0
         self.routed: dict[int, int] = {}
         self.supervisor: Supervisor | None = None
@@ -141,25 +153,59 @@ class Replicas:
             self.pid_of[ours.fileno()] = pid
             self.links[ours.fileno()] = ours
             self.slots[ours.fileno()] = slot
+            self.queued[ours.fileno()] = deque()
+            self.finished[ours.fileno()] = 0
 
     def start(self, supervisor: Supervisor, child_pid: int) -> None:
-        """The command runs: hand the listener to the replicas (once). From now on only
-        they receive: a RECV cannot be made non-blocking, so a main process that also
-        received could block in it after a replica took the notification poll() showed,
-        while a notification the replica forwarded waits for it."""
+        """The command runs: hand the listener to the replicas (once), each pinned to a CPU
+        other than ours when we are pinned (kernel/wakeup.py)."""
         if self.started:
             return
         self.started = True
         self.supervisor = supervisor
-        pinned = len(os.sched_getaffinity(0)) == 1  # kernel/wakeup.py pinned us: spread the replicas
+        ours = os.sched_getaffinity(0)
+        avoid = next(iter(ours)) if len(ours) == 1 else None
         for index, (fd, link) in enumerate(list(self.links.items())):
-            message = json.dumps({"child": child_pid, "cpu": index if pinned else None}).encode()
+            message = json.dumps({"child": child_pid, "index": index, "avoid": avoid}).encode()
             try:
                 socket.send_fds(link, [message], [supervisor.listener.fileno()])
             except OSError:
                 self._gone(fd)
-        if self.links:
-            supervisor.poller.modify(supervisor.listener.fileno(), 0)  # its hang-up only: the end of the run
+
+    def delegate(self, batch: list[Notification]) -> list[Notification]:
+        """Hand out the notifications of a batch received at once; return those to serve
+        here. The first is ours; the others go in turn to each replica and to us, a
+        replica taking only ELIGIBLE calls, and no more than MAX_QUEUED at a time."""
+        if not self.started or not self.links or len(batch) < 2:
+            return batch
+        here = [batch[0]]
+        turns = [*self.links, None]  # None: our turn
+        turn = 0
+        for notif in batch[1:]:
+            target = turns[turn % len(turns)]
+            turn += 1
+            if target is not None and notif.nr in ELIGIBLE and target in self.links and self._hand(target, notif):
+                continue
+            here.append(notif)
+        return here
+
+    def _hand(self, fd: int, notif: Notification) -> bool:
+        queued = self.queued[fd]
+        (_, finished) = _SLOT.unpack_from(self.slots[fd])
+        while self.finished[fd] < finished and queued:
+            queued.popleft()
+            self.finished[fd] += 1
+        if len(queued) >= MAX_QUEUED:
+            return False
+        try:
+            self.links[fd].send(NOTIFICATION + abi.NOTIF.pack(notif.id, notif.pid, notif.flags, notif.nr, notif.arch,
+                                                              notif.ip, *notif.args))
+        except BlockingIOError:
+            return False
+        except OSError:
+            return False  # it ended: its hang-up reaches the loop's poll (_gone)
+        queued.append(notif)
+        return True
 
     def note(self, call: Call, decision: Decision) -> None:
         """After the main process decided a call, before it answers: mark the process while
@@ -199,12 +245,18 @@ class Replicas:
                 self.routed[int(nr)] = self.routed.get(int(nr), 0) + count
 
     def _gone(self, fd: int) -> None:
-        """A replica ended (or died): fail closed the call it was serving, serve alone."""
+        """A replica ended (or died): fail closed the call it was serving, serve those
+        still queued for it here, and serve alone."""
         link = self.links.pop(fd)
         slot = self.slots.pop(fd)
+        queued = self.queued.pop(fd)
+        finished = self.finished.pop(fd)
         if self.supervisor is not None:
             self.supervisor.poller.unregister(fd)
-        (serving,) = _SLOT.unpack(slot[:])
+        serving, done = _SLOT.unpack(slot[:])
+        for _ in range(done - finished):
+            if queued:
+                queued.popleft()
         if serving and self.supervisor is not None:
             self.session.log.message("a supervisor process ended while serving a call; denied", event="error")
             try:
@@ -213,18 +265,25 @@ class Replicas:
                 pass
         link.close()
         slot.close()
-        if not self.links and self.started and self.supervisor is not None:  # the last one: receive ourselves again
-            self.supervisor.poller.modify(self.supervisor.listener.fileno(), select.POLLIN)
+        for notif in queued:  # handed to it, never started: ours now
+            if notif.id != serving and self.supervisor is not None and not self.ending:
+                self.supervisor.serve_one(notif)
 
     def finish(self) -> None:
         """The listener hung up: read what each replica still sends (its counts) until it ends."""
+        self.ending = True
         if not self.started:  # the command never ran (its exec failed): nothing to wait for
             for fd in list(self.links):
                 self.links.pop(fd).close()
                 self.slots.pop(fd).close()
+        for link in self.links.values():  # nothing more to hand out: each replica ends
+            try:
+                link.shutdown(socket.SHUT_WR)
+            except OSError:
+                pass
         for fd, link in list(self.links.items()):
             link.setblocking(True)
-            link.settimeout(10.0)  # a safety net: a replica ends as soon as the listener hangs up
+            link.settimeout(10.0)  # a safety net: a replica ends as soon as its link is shut
             while fd in self.links:
                 try:
                     data = link.recv(65536)
@@ -277,8 +336,8 @@ def _replica_main(link: socket.socket, slot: mmap.mmap, marks: Marks, session: S
     if not fds:
         return  # the command was never started
     start = json.loads(message)
-    if start["cpu"] is not None:
-        _pin(start["cpu"])
+    if start["avoid"] is not None:
+        _pin(start["index"], start["avoid"])
     os.set_inheritable(fds[0], False)
     forwarded = _ForwardedLog(link, session.log.structured)
     session.log = forwarded  # type: ignore[assignment]
@@ -287,12 +346,13 @@ def _replica_main(link: socket.socket, slot: mmap.mmap, marks: Marks, session: S
     Replica(Effects(session, listener, select.poll()), session, listener, link, slot, marks).run()
 
 
-def _pin(index: int) -> None:
-    """Keep to one CPU of those systrace had, the index-th: each replica on its own CPU
-    (SYNC_WAKE_UP gathers the tracees it serves there)."""
+def _pin(index: int, avoid: int) -> None:
+    """Keep to one CPU of those systrace had other than the main process's, the index-th:
+    each replica on its own CPU (its ADDFD wakes the tracee there: kernel/wakeup.py)."""
     try:
         allowed = sorted(os.sched_getaffinity(0))
-        os.sched_setaffinity(0, (allowed[index % len(allowed)],))
+        others = [cpu for cpu in allowed if cpu != avoid] or allowed
+        os.sched_setaffinity(0, (others[index % len(others)],))
     except OSError:
         pass
 
@@ -315,22 +375,26 @@ class Replica:
         effects.defer_open = self._defer  # type: ignore[method-assign]
 
     def run(self) -> None:
-        listener = self.listener
-        poller = select.poll()
-        poller.register(listener.fileno(), select.POLLIN)
+        """Serve what the main process hands us, in order, until it shuts the link."""
+        link = self.link
+        finished = 0
         while True:
-            events = [events for _, events in poller.poll()]
-            if any(e & select.POLLIN for e in events):
-                notif = listener.recv()
-                if notif is not None:
-                    self.slot[:] = _SLOT.pack(notif.id)
-                    try:
-                        self.serve(notif)
-                    finally:
-                        self.slot[:] = _SLOT.pack(0)
-            elif any(e & (select.POLLHUP | select.POLLERR) for e in events):
+            try:
+                data = link.recv(65536)
+            except OSError:
                 break
-        self.link.send(STATS + json.dumps({"served": self.served, "routed": self.routed}).encode())
+            if not data:
+                break
+            if data[:1] != NOTIFICATION:
+                continue
+            id_, pid, flags, nr, arch, ip, *args = abi.NOTIF.unpack(data[1:])
+            self.slot[:] = _SLOT.pack(id_, finished)
+            try:
+                self.serve(Notification(id_, pid, flags, nr, arch, ip, tuple(args)))
+            finally:
+                finished += 1
+                self.slot[:] = _SLOT.pack(0, finished)
+        link.send(STATS + json.dumps({"served": self.served, "routed": self.routed}).encode())
 
     def serve(self, notif: Notification) -> None:
         try:

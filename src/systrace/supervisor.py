@@ -103,7 +103,6 @@ class Supervisor:
         # after an exec (processes.py)
         self.by_name: dict[str, dict[int, Decision | None]] = {}
         self._state_checks = session.chain.state_checks()
-        self._by_name_on = replicas is None  # the replicas' marks are set call by call (Replicas.note)
         # pids named by continued calls the kernel may not have looked up: no helper gets one
         self.in_flight = protected.NamedInFlight(_watch_thread, alive, os.close)
         forking.reserve_from(self.in_flight.pids, self._helper_discarded)
@@ -201,7 +200,7 @@ class Supervisor:
         calls queued behind a slow decision are received at once, not one by one."""
         listener = self.listener
         batch: list[Notification] = []
-        by_name = self._by_name_on and self.handshake.child_started
+        by_name = self.handshake.child_started
         while len(batch) < MAX_BATCH:
             if by_name and not batch:  # the first: perhaps answered by name, from its id, pid and nr
                 brief = listener.recv_brief()
@@ -216,6 +215,8 @@ class Supervisor:
             ready = self._listener_ready.poll(0)
             if not ready or not ready[0][1] & select.POLLIN:  # POLLHUP alone: nothing to receive
                 break
+        if self.replicas is not None:  # several pending at once: the other supervisor processes take some
+            batch = self.replicas.delegate(batch)
         for notif in batch:
             self.serve_one(notif)
 

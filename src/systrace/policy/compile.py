@@ -21,7 +21,7 @@ from ..kernel import abi
 from ..kernel.filter import U64, ArgRule, ArgTest, FilterPlan
 from ..kernel.syscalls_x86_64 import SYSCALLS
 from ..translate import formats
-from ..translate.table import TRANSLATORS, IntArg, PidArg
+from ..translate.table import TRANSLATORS, IntArg, PidArg, arg_names
 from . import ast, errnos
 from .match import ascii_casefold
 
@@ -81,7 +81,10 @@ def _decide(rules: list[ast.Rule], syscall: str):
     # part (a pidname test on pid 0), only the calls whose pid is 0 (the rule's hidden
     # part, a pid naming the caller by number, never is); the rest go to the supervisor.
     within: list[tuple[ArgTest, ...]] = [()]
+    names = frozenset(arg_names(syscall))
     for rule in rules:
+        if rule.expr is not None and _known(rule.expr, names) is False:
+            continue  # never matches (the parser warned): the supervisor would skip it too
         action = _plain_action(rule.action)
         if action is None:
             break  # this rule needs the supervisor; so does everything after it
@@ -100,6 +103,23 @@ def _decide(rules: list[ast.Rule], syscall: str):
         for domain in partial:  # the values for which that rule's tests are exact
             within = _restrict(within, [(test,) for test in domain])
     return tuple(arg_rules) or None
+
+
+def _known(expr: ast.Expr, names: frozenset[str]) -> bool | None:
+    """The expression's value whatever the call's arguments, if it has one: a test of
+    an argument the call never has is false (policy/match.py), so is `a and` it, and
+    `not` it is true. None: it depends on the arguments."""
+    if isinstance(expr, ast.TrueExpr):
+        return True
+    if isinstance(expr, ast.Symbol):
+        return False if expr.name not in names else None
+    if isinstance(expr, ast.Not):
+        inner = _known(expr.expr, names)
+        return None if inner is None else not inner
+    left, right = _known(expr.left, names), _known(expr.right, names)
+    if expr.op == "and":
+        return False if False in (left, right) else (True if left is True and right is True else None)
+    return True if True in (left, right) else (False if left is False and right is False else None)
 
 
 def _restrict(alternatives: list[tuple[ArgTest, ...]], domain: list[tuple[ArgTest, ...]]
@@ -163,6 +183,8 @@ def _compile_expr(expr: ast.Expr, syscall: str, partial: list[list[ArgTest]]
 
 def _compile_symbol(symbol: ast.Symbol, syscall: str, negate: bool, partial: list[list[ArgTest]]
                     ) -> list[tuple[ArgTest, ...]] | None:
+    if symbol.name not in arg_names(syscall):  # the call never has it: false, whatever the operator
+        return [()] if negate else []
     if symbol.op not in ("eq", "neq"):
         return None
     if symbol.name == "pidname":
