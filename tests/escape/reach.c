@@ -190,13 +190,16 @@ static void *blocking_open(void *unused) {
     return NULL;
 }
 
+/* /proc, opened once before any attack (each scan rewinds it: no open that systrace
+   decides, which could fail under load, between the attack and the verdict) */
+static DIR *proc_scan, *proc_check;
+
 /* Is `pid` listed in /proc (a process, a zombie not yet reaped included)? */
 static int listed(pid_t pid) {
-    DIR *d = opendir("/proc");
     struct dirent *e;
     int found = 0;
-    while (!found && (e = readdir(d))) found = atoi(e->d_name) == pid;
-    closedir(d);
+    rewinddir(proc_check);
+    while (!found && (e = readdir(proc_check))) found = atoi(e->d_name) == pid;
     return found;
 }
 
@@ -207,23 +210,23 @@ static int listed(pid_t pid) {
 static pid_t find_helper(void) {
     pid_t parent = getppid(), me = getpid();
     for (int round = 0; round < 200000; round++) {
-        DIR *d = opendir("/proc");
         struct dirent *e;
-        while ((e = readdir(d))) {
+        rewinddir(proc_scan);
+        while ((e = readdir(proc_scan))) {
             pid_t pid = atoi(e->d_name);
             if (pid <= 0 || pid == me || pid == parent) continue;
-            if (getpgid(pid) < 0 && errno == ESRCH && listed(pid)) { closedir(d); return pid; }
+            if (getpgid(pid) < 0 && errno == ESRCH && listed(pid)) return pid;
         }
-        closedir(d);
         sched_yield();
     }
     return 0;
 }
 
-/* Alive: still listed (a helper systrace has not reaped yet counts as alive until it is
-   reaped: systrace reaps a killed helper at once). */
+/* Alive: a signal 0 finds it (EPERM: Landlock refuses signals to processes outside the
+   run, which exist; ESRCH once it is gone). A helper systrace has not reaped yet counts
+   as alive until it is reaped: systrace reaps a killed helper at once. */
 static int alive(pid_t pid) {
-    return listed(pid);
+    return kill(pid, 0) == 0 || errno == EPERM;
 }
 
 int main(int argc, char **argv) {
@@ -232,6 +235,9 @@ int main(int argc, char **argv) {
     int replica = argc == 3 && !strcmp(argv[1], "replica");  /* --supervisors: one of systrace's replicas */
     if (replica || (argc == 5 && !strcmp(argv[1], "helper")) || (argc == 4 && !strcmp(argv[1], "fifohelper"))) {
         pthread_t t;
+        proc_scan = opendir("/proc");
+        proc_check = opendir("/proc");
+        if (!proc_scan || !proc_check) { printf("cannot open /proc\n"); return 3; }
         if (replica) {
         } else if (argc == 4) {
             fifo_path = argv[3];

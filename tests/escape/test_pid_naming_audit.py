@@ -13,7 +13,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import TIMEOUT, Runner, run
+from conftest import TIMEOUT, Runner, run, systrace_argv
 from test_pid_reuse import ROUNDS, _aim, _children, _holds, _native_reuse, _policy, _Writer
 from test_supervisor_integrity import _compile, _full_listener, _permit_everything_but_connect
 
@@ -245,3 +245,26 @@ def test_a_replica_forks_no_helper_with_a_reserved_pid(request, shared_dir: Path
     assert discarded > 0  # the replica's fork did get the reserved pid: the guard was put to the test
     assert reached == 0
     assert proc.returncode == 0, proc.stderr.read()
+
+
+# -- bpf: kernel code reading any process's memory -----------------------------------------
+@pytest.mark.skipif(os.geteuid() != 0, reason="loading a tracing program needs CAP_BPF and CAP_PERFMON")
+def test_bpf_is_refused_unless_the_policy_names_it(shared_dir: Path, tmp_path: Path) -> None:
+    """A kprobe program may read systrace's memory: natively root loads one; under -A it
+    is refused and not learned, and so under -a with the policy that run learned."""
+    program = _compile("bpf_trace", shared_dir)
+    vectors = ("prog_load_kprobe_read_user", "map_create", "map_get_next_id")
+    native = run([program]).stdout.decode().splitlines()
+    if native[0] != f"{vectors[0]} ok":
+        pytest.skip(f"no tracing programs here: {native}")
+    policies = tmp_path / "policies"
+    learning = run([*systrace_argv(), "-d", str(policies), "-A", program])
+    enforcing = run([*systrace_argv(), "-d", str(policies), "-a", program])
+    refused = [f"{v} EPERM" for v in vectors]
+    print(f"natively {sum(line.endswith(' ok') for line in native)}/3 bpf calls succeed; under -A "
+          f"{sum(line.endswith(' ok') for line in learning.stdout.decode().splitlines())}/3, under -a "
+          f"{sum(line.endswith(' ok') for line in enforcing.stdout.decode().splitlines())}/3")
+    assert native == [f"{v} ok" for v in vectors]
+    assert learning.stdout.decode().splitlines() == refused, learning.stderr
+    assert enforcing.stdout.decode().splitlines() == refused, enforcing.stderr
+    assert "native-bpf" not in "".join(path.read_text() for path in policies.iterdir())
