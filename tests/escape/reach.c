@@ -203,10 +203,16 @@ static int listed(pid_t pid) {
     return found;
 }
 
+/* Hidden: listed in /proc, but getpgid answers ESRCH (systrace answers so for itself and
+   its helpers; a process of the machine that exited meanwhile is not listed again). */
+static int hidden(pid_t pid) {
+    return getpgid(pid) < 0 && errno == ESRCH && listed(pid);
+}
+
 /* A helper is found without opening its /proc entry (systrace refuses that whatever the
-   policy says): a pid listed in /proc, neither us nor systrace, for which getpgid answers
-   ESRCH (systrace answers so for itself and its helpers; a process of the machine that
-   exited meanwhile is not listed again). */
+   policy says): a pid, neither us nor systrace, hidden now and still 100 ms later (not a
+   child forked with a reserved pid, which exits at once, nor a memory reader systrace
+   gave up on, on its way out). */
 static pid_t find_helper(void) {
     pid_t parent = getppid(), me = getpid();
     for (int round = 0; round < 200000; round++) {
@@ -215,7 +221,9 @@ static pid_t find_helper(void) {
         while ((e = readdir(proc_scan))) {
             pid_t pid = atoi(e->d_name);
             if (pid <= 0 || pid == me || pid == parent) continue;
-            if (getpgid(pid) < 0 && errno == ESRCH && listed(pid)) return pid;
+            if (!hidden(pid)) continue;
+            usleep(100000);
+            if (hidden(pid)) return pid;
         }
         sched_yield();
     }
@@ -223,10 +231,11 @@ static pid_t find_helper(void) {
 }
 
 /* Alive: a signal 0 finds it (EPERM: Landlock refuses signals to processes outside the
-   run, which exist; ESRCH once it is gone). A helper systrace has not reaped yet counts
-   as alive until it is reaped: systrace reaps a killed helper at once. */
+   run, which exist), or, when it says ESRCH (the filter's answer for a replica's pid),
+   /proc still lists it. A helper systrace has not reaped yet counts as alive until it is
+   reaped: systrace reaps a killed helper at once. */
 static int alive(pid_t pid) {
-    return kill(pid, 0) == 0 || errno == EPERM;
+    return kill(pid, 0) == 0 || errno == EPERM || (errno == ESRCH && listed(pid));
 }
 
 int main(int argc, char **argv) {
