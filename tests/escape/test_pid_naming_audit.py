@@ -167,9 +167,9 @@ def test_reads_naming_a_helper_answer_as_for_no_process(request, shared_dir: Pat
     runner: Runner = request.getfixturevalue(f"{who}_runner")
     reach = _compile("reach", shared_dir)
     sockets = _full_listener()
-    policy = _permit_everything_but_connect(reach, shared_dir / f"audit-policy-{who}", sockets[0].getsockname()[1],
+    policy = _permit_everything_but_connect(reach, shared_dir / f"pid-audit-policy-{who}", sockets[0].getsockname()[1],
                                             opens_by_path=True)
-    fifo = shared_dir / f"audit-fifo-{who}"
+    fifo = shared_dir / f"pid-audit-fifo-{who}"
     fifo.unlink(missing_ok=True)
     os.mkfifo(fifo, 0o666)
     fifo.chmod(0o666)
