@@ -91,6 +91,16 @@ TARGETS_A_PROCESS = {"kill": 0, "tkill": 0, "tgkill": 0, "rt_sigqueueinfo": 0, "
                      "prlimit64": 0, "sched_setaffinity": 0, "sched_setscheduler": 0, "sched_setparam": 0,
                      "sched_setattr": 0, "migrate_pages": 0, "move_pages": 0, "get_robust_list": 0,
                      "kcmp": 0, "perf_event_open": 1}
+# Calls that read another process's state by its pid (scheduling, affinity, process group,
+# session): aimed at systrace or a helper they answer ESRCH, as for a pid naming nothing
+# (tests/escape/test_pid_naming_audit.py has the audit of every call taking a pid).
+READS_A_PROCESS = {"getpgid": 0, "getsid": 0, "sched_getparam": 0, "sched_getscheduler": 0,
+                   "sched_getaffinity": 0, "sched_getattr": 0, "sched_rr_get_interval": 0}
+# A clock id below 0 is the CPU-time clock of a process or thread, its pid encoded as
+# ~pid << 3 (the low 3 bits: which clock, per thread or not): any process of the PID
+# namespace may read it, time it, sleep on it. For no such process the kernel says EINVAL.
+CPU_CLOCK_CALLS = ("clock_gettime", "clock_getres", "clock_nanosleep", "timer_create")
+CPU_CLOCK_BIT, CPU_CLOCK_PID_MASK = 0x80000000, 0xFFFFFFF8
 KCMP_SECOND_PID = 1
 # which/who pairs: PRIO_PROCESS / IOPRIO_WHO_PROCESS name a pid, PRIO_PGRP / IOPRIO_WHO_PGRP
 # a process group; PRIO_USER / IOPRIO_WHO_USER reach every process of a user, systrace
@@ -102,23 +112,28 @@ F_SETOWN = 8
 
 def protect_supervisor(plan: FilterPlan, supervisor_pid: int, supervisor_pgid: int | None = None,
                        signals_scoped: bool = False) -> None:
-    """Refuse (EPERM) every call that names systrace's pid, or its process group when given
-    (PRIO_PGRP; and when no Landlock domain scopes signals, `kill(-pgid)` and `F_SETOWN
-    -pgid`, which then also refuses the command's own group signals: it shares the group
-    with systrace, as natively it shares it with its job)."""
+    """Answer ESRCH to every call that names systrace's pid (as if no process had it), and
+    refuse (EPERM) those naming its process group when given (PRIO_PGRP; and when no
+    Landlock domain scopes signals, `kill(-pgid)` and `F_SETOWN -pgid`, which then also
+    refuses the command's own group signals: it shares the group with systrace, as
+    natively it shares it with its job) or every process of a user."""
     refuse = abi.ret_errno(errno.EPERM)
+    absent = abi.ret_errno(errno.ESRCH)
 
     def pid_is(index: int, value: int) -> ArgTest:
         return ArgTest(index, "eq", value & 0xFFFFFFFF, width=32)
 
-    guards: list[tuple[str, tuple[ArgTest, ...]]] = [(name, (pid_is(index, supervisor_pid),))
-                                                      for name, index in TARGETS_A_PROCESS.items()]
-    guards.append(("kcmp", (pid_is(KCMP_SECOND_PID, supervisor_pid),)))
-    guards.append(("setpriority", (pid_is(0, PRIO_PROCESS), pid_is(1, supervisor_pid))))
-    guards.append(("setpriority", (pid_is(0, PRIO_USER),)))
-    guards.append(("ioprio_set", (pid_is(0, IOPRIO_WHO_PROCESS), pid_is(1, supervisor_pid))))
-    guards.append(("ioprio_set", (pid_is(0, IOPRIO_WHO_USER),)))
-    guards.append(("fcntl", (pid_is(1, F_SETOWN), pid_is(2, supervisor_pid))))
+    named: list[tuple[str, tuple[ArgTest, ...]]] = [(name, (pid_is(index, supervisor_pid),))
+                                                     for name, index in (TARGETS_A_PROCESS | READS_A_PROCESS).items()]
+    named.append(("kcmp", (pid_is(KCMP_SECOND_PID, supervisor_pid),)))
+    for call in ("setpriority", "getpriority"):
+        named.append((call, (pid_is(0, PRIO_PROCESS), pid_is(1, supervisor_pid))))
+    for call in ("ioprio_set", "ioprio_get"):
+        named.append((call, (pid_is(0, IOPRIO_WHO_PROCESS), pid_is(1, supervisor_pid))))
+    named.append(("fcntl", (pid_is(1, F_SETOWN), pid_is(2, supervisor_pid))))
+    clock_of_systrace = ArgTest(0, "masked_eq", cpu_clock(supervisor_pid), mask=CPU_CLOCK_PID_MASK, width=32)
+    guards: list[tuple[str, tuple[ArgTest, ...]]] = [("setpriority", (pid_is(0, PRIO_USER),)),
+                                                     ("ioprio_set", (pid_is(0, IOPRIO_WHO_USER),))]
     if supervisor_pgid is not None and not signals_scoped:
         guards.append(("kill", (pid_is(0, -supervisor_pgid),)))
         guards.append(("kill", (pid_is(0, -1),)))  # every process the caller may signal
@@ -128,7 +143,9 @@ def protect_supervisor(plan: FilterPlan, supervisor_pid: int, supervisor_pgid: i
         for who in (supervisor_pgid, 0):
             guards.append(("setpriority", (pid_is(0, PRIO_PGRP), pid_is(1, who))))
             guards.append(("ioprio_set", (pid_is(0, IOPRIO_WHO_PGRP), pid_is(1, who))))
-    rules = [(name, ArgRule(tests, refuse)) for name, tests in guards]
+    rules = [(name, ArgRule(tests, absent)) for name, tests in named]
+    rules += [(name, ArgRule((clock_of_systrace,), abi.ret_errno(errno.EINVAL))) for name in CPU_CLOCK_CALLS]
+    rules += [(name, ArgRule(tests, refuse)) for name, tests in guards]
     rules += [(name, ArgRule(tests, abi.RET_USER_NOTIF)) for name, tests in _naming_another_process()
               if _may_run(plan, SYSCALLS[name])]
     for name, rule in reversed(rules):
@@ -150,14 +167,29 @@ def _naming_another_process() -> list[tuple[str, tuple[ArgTest, ...]]]:
     def not_(index: int, value: int) -> ArgTest:
         return ArgTest(index, "ne", value & 0xFFFFFFFF, width=32)
 
-    own_pid_calls = ("sched_setaffinity", "sched_setscheduler", "sched_setparam", "sched_setattr")
+    own_pid_calls = ("sched_setaffinity", "sched_setscheduler", "sched_setparam", "sched_setattr", *READS_A_PROCESS)
     routed: list[tuple[str, tuple[ArgTest, ...]]] = [(name, (not_(0, 0),)) for name in own_pid_calls]
     routed.append(("prlimit64", (not_(0, 0), ArgTest(2, "ne", 0))))  # with a new limit
-    routed.append(("setpriority", (is_(0, PRIO_PROCESS), not_(1, 0))))
-    routed.append(("ioprio_set", (is_(0, IOPRIO_WHO_PROCESS), not_(1, 0))))
+    for name in ("setpriority", "getpriority"):
+        routed.append((name, (is_(0, PRIO_PROCESS), not_(1, 0))))
+    for name in ("ioprio_set", "ioprio_get"):
+        routed.append((name, (is_(0, IOPRIO_WHO_PROCESS), not_(1, 0))))
     routed.append(("perf_event_open", (not_(1, 0), not_(1, -1))))
     routed.append(("pidfd_open", ()))  # its pid is never 0
+    another_cpu_clock = (ArgTest(0, "any_set", 0, mask=CPU_CLOCK_BIT, width=32),
+                         ArgTest(0, "ne", cpu_clock(0), mask=CPU_CLOCK_PID_MASK, width=32))
+    routed += [(name, another_cpu_clock) for name in CPU_CLOCK_CALLS]
     return routed
+
+
+def cpu_clock(pid: int) -> int:
+    """The clock ids of a process's CPU-time clocks, their low 3 bits cleared (pid 0: the caller)."""
+    return (~pid << 3) & CPU_CLOCK_PID_MASK
+
+
+def absent_errno(nr: int) -> int:
+    """What the kernel answers a call of process_named()'s naming a pid no process has."""
+    return errno.EINVAL if _NAMED_BY.get(nr) in CPU_CLOCK_CALLS else errno.ESRCH
 
 
 def _may_run(plan: FilterPlan, nr: int) -> bool:
@@ -175,13 +207,16 @@ def process_named(nr: int, args: tuple[int, ...]) -> int | None:
     name = _NAMED_BY.get(nr)
     if name is None:
         return None
-    if name in ("setpriority", "ioprio_set"):
-        which = PRIO_PROCESS if name == "setpriority" else IOPRIO_WHO_PROCESS
+    if name in ("setpriority", "getpriority", "ioprio_set", "ioprio_get"):
+        which = PRIO_PROCESS if name.endswith("priority") else IOPRIO_WHO_PROCESS
         pid = signed(args[1]) if signed(args[0]) == which else 0
     elif name == "perf_event_open":
         pid = 0 if args[4] & PERF_FLAG_PID_CGROUP else signed(args[1])
     elif name == "prlimit64" and not args[2]:
         pid = 0  # only reads the limits
+    elif name in CPU_CLOCK_CALLS:
+        clock = signed(args[0])
+        pid = ~(clock >> 3) if clock < 0 else 0
     else:
         pid = signed(args[0])
     return pid if pid > 0 else None

@@ -58,7 +58,7 @@ from .call import Call
 from .decide import DENY, PERMIT, Decision, protected
 from .effects import Effects
 from .facts import invalidating_calls
-from .kernel import abi, procfs
+from .kernel import abi, forking, procfs
 from .kernel.libc import prctl
 from .kernel.notify import Listener, Notification
 from .kernel.signals import asynchronous_signals
@@ -86,14 +86,17 @@ NOTIFICATION, RECORD, STATS = b"N", b"L", b"S"
 
 class Marks:
     """Per process id, shared by every supervisor process (MAP_SHARED, made before the
-    fork): one byte, 1 while the main process holds state for that process; and a 32-bit
+    fork): one byte, 1 while the main process holds state for that process; a 32-bit
     generation, bumped each time the main process permits a call that changes what the
     process table caches (an exec, a set*id: facts `invalidates`), so a replica drops its
-    cached entries of that process (processes.py) before using them again."""
+    cached entries of that process (processes.py) before using them again; and one byte,
+    1 while a call the main process continued names that pid (decide/protected.py
+    NamedInFlight): a replica forks no helper with it (kernel/forking.py)."""
 
     def __init__(self) -> None:
         self.map = mmap.mmap(-1, MAX_PID)
         self.generations = mmap.mmap(-1, MAX_PID * _GENERATION.size)
+        self.reserved = ReservedPids(mmap.mmap(-1, MAX_PID))
 
     def bump(self, tgid: int) -> None:
         if 0 < tgid < MAX_PID:
@@ -110,6 +113,24 @@ class Marks:
 
     def marked(self, tgid: int) -> bool:
         return not 0 < tgid < MAX_PID or self.map[tgid] != 0  # out of range: not ours to decide
+
+
+class ReservedPids:
+    """The pids reserved by the main process, as every supervisor process sees them now
+    (a container for kernel/forking.py: read at each test, not copied)."""
+
+    def __init__(self, shared: mmap.mmap):
+        self.shared = shared
+
+    def set(self, pid: int, reserved: bool) -> None:
+        if 0 < pid < MAX_PID:
+            self.shared[pid] = reserved
+
+    def __contains__(self, pid: object) -> bool:
+        return isinstance(pid, int) and 0 < pid < MAX_PID and self.shared[pid] != 0
+
+    def __bool__(self) -> bool:
+        return True  # (may hold some: test each pid)
 
 
 class Replicas:
@@ -342,8 +363,20 @@ def _replica_main(link: socket.socket, slot: mmap.mmap, marks: Marks, session: S
     forwarded = _ForwardedLog(link, session.log.structured)
     session.log = forwarded  # type: ignore[assignment]
     session.reporter.log = forwarded  # type: ignore[assignment]
+    # the helpers it forks keep off the pids the main process's continued calls name
+    forking.reserve_from(lambda: marks.reserved, lambda pid: _discarded(forwarded, pid))
     listener = Listener(fds[0])
     Replica(Effects(session, listener, select.poll()), session, listener, link, slot, marks).run()
+
+
+def _discarded(log: _ForwardedLog, pid: int) -> None:
+    """A child forked with a reserved pid has exited (kernel/forking.py): reap it, say so."""
+    try:
+        os.waitpid(pid, 0)
+    except ChildProcessError:
+        pass
+    log.message(f"a helper was forked with pid {pid}, which a call of the command in flight names: discarded, "
+                "another forked", event="protect", pid=pid)
 
 
 def _pin(index: int, avoid: int) -> None:

@@ -27,7 +27,7 @@ import errno
 import os
 import select
 
-from .baseline import NAMING_A_PROCESS, process_named
+from .baseline import NAMING_A_PROCESS, absent_errno, process_named
 from .call import Call, syscall_name
 from .children import Children
 from .decide import DENY, EMULATE_OPEN, EMULATE_OPEN_AS, PERMIT, Decision, protected
@@ -35,7 +35,7 @@ from .decide.breaks import BreakKeeper
 from .effects import Effects
 from .facts import ROWS, invalidating_calls
 from .handshake import LaunchHandshake
-from .kernel import forking
+from .kernel import forking, procfs
 from .kernel.emulate_view import other_mount_view
 from .kernel.mounts import cgroups_holding_me
 from .kernel.syscalls_x86_64 import SYSCALLS
@@ -104,7 +104,8 @@ class Supervisor:
         self.by_name: dict[str, dict[int, Decision | None]] = {}
         self._state_checks = session.chain.state_checks()
         # pids named by continued calls the kernel may not have looked up: no helper gets one
-        self.in_flight = protected.NamedInFlight(_watch_thread, alive, os.close)
+        self.in_flight = protected.NamedInFlight(_watch_thread, alive, os.close,
+                                                 None if replicas is None else replicas.marks.reserved.set)
         forking.reserve_from(self.in_flight.pids, self._helper_discarded)
 
     @classmethod
@@ -345,7 +346,7 @@ class Supervisor:
         named = process_named(nr, call.args) if nr in NAMING_A_PROCESS else None
         if named is not None and self.names_us(call.tid, named):
             call.reason, call.no_learn = "it names systrace or one of its helpers", True
-            decision = Decision(DENY, errno.EPERM, log=True, source="guard")
+            decision = Decision(DENY, absent_errno(nr), log=True, source="guard")  # as if no process had that pid
         else:
             decision = self.guard_permit(call, self.session.chain.decide(call), named)
             if named is not None and decision.verdict == PERMIT:
@@ -376,7 +377,11 @@ class Supervisor:
                 return False
         except OSError:
             return True  # cannot tell: fail closed
-        return pid in self.effects.helper_pids() or (self.replicas is not None and pid in self.replicas.pids)
+        if pid in self.effects.helper_pids() or os.path.exists(f"/proc/self/task/{pid}"):  # (a thread: a Landlock copy's)
+            return True
+        if self.replicas is not None:  # a replica, one of its threads, or a helper it forked
+            return pid in self.replicas.pids or any(ours in self.replicas.pids for ours in _tgid_and_parent(pid))
+        return False
 
     def _helper_discarded(self, pid: int) -> None:
         self.session.log.message(f"a helper was forked with pid {pid}, which a call of the command in flight "
@@ -398,7 +403,7 @@ class Supervisor:
         if named is not None and not _alive(named):
             # Continued, it would reach whatever process takes that pid next, perhaps a
             # helper we fork before the kernel looks it up: answer as the kernel would now.
-            return Decision(DENY, errno.ESRCH, source="guard")
+            return Decision(DENY, absent_errno(call.nr), source="guard")
         return decision
 
     def write_open_permit(self, call: Call, decision: Decision) -> Decision:
@@ -464,6 +469,15 @@ def carried_as(decision: Decision | None) -> str:
     if decision.effect:
         return decision.effect
     return {PERMIT: CONTINUED, DENY: FAILED}.get(decision.verdict, decision.verdict)
+
+
+def _tgid_and_parent(pid: int) -> tuple[int, ...]:
+    try:
+        with open(f"/proc/{pid}/status", "rb") as handle:
+            status = handle.read()
+    except OSError:
+        return ()  # gone: it names nothing now
+    return tuple(int(value) for value in (procfs.field(status, b"Tgid"), procfs.field(status, b"PPid")) if value)
 
 
 def _watch_thread(tid: int) -> int | None:

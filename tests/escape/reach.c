@@ -26,6 +26,7 @@
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #ifndef F_SETOWN_EX
@@ -150,6 +151,26 @@ static long attack(const char *v) {
         return fd < 0 ? -1 : syscall(SYS_process_madvise, fd, &none, 1, 20, 0);
     }
     if (!strcmp(v, "robust_list")) { void *head; size_t len; return syscall(SYS_get_robust_list, target, &head, &len); }
+    /* calls that only read the target's state: that they answer is the attack (they say
+       it exists, and what it runs with) */
+    if (!strcmp(v, "getpriority")) { errno = 0; int r = getpriority(PRIO_PROCESS, target); return r == -1 && errno ? -1 : 0; }
+    if (!strcmp(v, "ioprio_get")) return syscall(SYS_ioprio_get, 1, target);
+    if (!strcmp(v, "getparam")) { struct sched_param p; return sched_getparam(target, &p); }
+    if (!strcmp(v, "getscheduler")) return sched_getscheduler(target);
+    if (!strcmp(v, "getaffinity")) { cpu_set_t set; return sched_getaffinity(target, sizeof set, &set); }
+    if (!strcmp(v, "getattr")) { unsigned int attr[14]; return syscall(SYS_sched_getattr, target, attr, sizeof attr, 0); }
+    if (!strcmp(v, "rr_interval")) { struct timespec t; return sched_rr_get_interval(target, &t); }
+    if (!strcmp(v, "getpgid")) return getpgid(target);
+    if (!strcmp(v, "getsid")) return getsid(target);
+    /* the target's CPU-time clock: read, its resolution, a timer on it */
+    clockid_t clock = ((~(clockid_t)target) << 3) | 2;  /* CPUCLOCK_SCHED of the process */
+    if (!strcmp(v, "cpuclock")) { struct timespec t; return syscall(SYS_clock_gettime, clock, &t); }
+    if (!strcmp(v, "cpuclock_res")) { struct timespec t; return syscall(SYS_clock_getres, clock, &t); }
+    if (!strcmp(v, "cpuclock_timer")) {
+        struct sigevent event = {.sigev_notify = SIGEV_NONE};
+        timer_t timer;
+        return syscall(SYS_timer_create, clock, &event, &timer);
+    }
     fprintf(stderr, "unknown vector %s\n", v);
     exit(2);
 }
@@ -169,29 +190,52 @@ static void *blocking_open(void *unused) {
     return NULL;
 }
 
-/* The helper shares systrace's process group, which is ours (the test gives systrace a
-   session of its own): a process of our group that is neither us nor systrace, found
-   without opening its /proc entry, which systrace refuses whatever the policy says. */
+/* /proc, opened once before any attack (each scan rewinds it: no open that systrace
+   decides, which could fail under load, between the attack and the verdict) */
+static DIR *proc_scan, *proc_check;
+
+/* Is `pid` listed in /proc (a process, a zombie not yet reaped included)? */
+static int listed(pid_t pid) {
+    struct dirent *e;
+    int found = 0;
+    rewinddir(proc_check);
+    while (!found && (e = readdir(proc_check))) found = atoi(e->d_name) == pid;
+    return found;
+}
+
+/* Hidden: listed in /proc, but getpgid answers ESRCH (systrace answers so for itself and
+   its helpers; a process of the machine that exited meanwhile is not listed again). */
+static int hidden(pid_t pid) {
+    return getpgid(pid) < 0 && errno == ESRCH && listed(pid);
+}
+
+/* A helper is found without opening its /proc entry (systrace refuses that whatever the
+   policy says): a pid, neither us nor systrace, hidden now and still 100 ms later (not a
+   child forked with a reserved pid, which exits at once, nor a memory reader systrace
+   gave up on, on its way out). */
 static pid_t find_helper(void) {
-    pid_t parent = getppid(), me = getpid(), group_id = getpgrp();
+    pid_t parent = getppid(), me = getpid();
     for (int round = 0; round < 200000; round++) {
-        DIR *d = opendir("/proc");
         struct dirent *e;
-        while ((e = readdir(d))) {
+        rewinddir(proc_scan);
+        while ((e = readdir(proc_scan))) {
             pid_t pid = atoi(e->d_name);
             if (pid <= 0 || pid == me || pid == parent) continue;
-            if (getpgid(pid) == group_id) { closedir(d); return pid; }
+            if (!hidden(pid)) continue;
+            usleep(100000);
+            if (hidden(pid)) return pid;
         }
-        closedir(d);
         sched_yield();
     }
     return 0;
 }
 
-/* Alive: still a process of our group (a helper systrace has not reaped yet counts as
-   alive until it is reaped: systrace reaps a killed helper at once). */
+/* Alive: a signal 0 finds it (EPERM: Landlock refuses signals to processes outside the
+   run, which exist), or, when it says ESRCH (the filter's answer for a replica's pid),
+   /proc still lists it. A helper systrace has not reaped yet counts as alive until it is
+   reaped: systrace reaps a killed helper at once. */
 static int alive(pid_t pid) {
-    return getpgid(pid) == getpgrp();
+    return kill(pid, 0) == 0 || errno == EPERM || (errno == ESRCH && listed(pid));
 }
 
 int main(int argc, char **argv) {
@@ -200,6 +244,9 @@ int main(int argc, char **argv) {
     int replica = argc == 3 && !strcmp(argv[1], "replica");  /* --supervisors: one of systrace's replicas */
     if (replica || (argc == 5 && !strcmp(argv[1], "helper")) || (argc == 4 && !strcmp(argv[1], "fifohelper"))) {
         pthread_t t;
+        proc_scan = opendir("/proc");
+        proc_check = opendir("/proc");
+        if (!proc_scan || !proc_check) { printf("cannot open /proc\n"); return 3; }
         if (replica) {
         } else if (argc == 4) {
             fifo_path = argv[3];
@@ -212,7 +259,7 @@ int main(int argc, char **argv) {
         }
         target = find_helper();
         if (!target) { printf("no helper found\n"); return 3; }
-        group = getpgid(target);
+        group = getpgrp();  /* the helper is in our group (systrace's), which getpgid does not say */
         attack(argv[2]) < 0 ? result(argv[2], -1) : result(argv[2], 0);
         /* the signal vectors work, if at all, by killing it */
         for (int i = 0; i < 1000 && alive(target); i++) usleep(1000);

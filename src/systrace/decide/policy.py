@@ -34,9 +34,11 @@ SEND_CALLS = ("sendto", "sendmsg", "sendmmsg")
 
 
 # Opened descriptors that escape the paths a policy names (a mount, a file handle, another
-# process's descriptor): refused unless a rule of the binary's policy names the call.
+# process's descriptor; bpf: a tracing program reads the memory of any process it fires
+# in, systrace's too, past the Landlock domain): refused unless a rule of the binary's
+# policy names the call.
 REFUSED_UNLESS_NAMED = frozenset(("open_tree", "open_tree_attr", "open_by_handle_at", "name_to_handle_at", "fsopen", "fsmount",
-                        "move_mount", "fspick", "mount_setattr", "pidfd_getfd"))
+                        "move_mount", "fspick", "mount_setattr", "pidfd_getfd", "bpf"))
 
 
 def effect_of(call: Call, translated: Translated, rule: ast.Rule) -> str:

@@ -51,11 +51,14 @@ class NamedInFlight:
     Until the calling thread makes its next notification, or exits, it may still be
     about to: a helper forked meanwhile must not get that pid (kernel/forking.py).
     Pure: `watch(tid)` gives a handle on the thread (or None), `alive(handle)` says
-    whether it still runs, `release(handle)` lets it go."""
+    whether it still runs, `release(handle)` lets it go; `published(pid, reserved)`, when
+    given, hears each pid become reserved or free (the replicas of --supervisors fork
+    helpers too: they read it from memory shared with them)."""
 
     def __init__(self, watch: Callable[[int], int | None], alive: Callable[[int], bool],
-                 release: Callable[[int], None]):
+                 release: Callable[[int], None], published: Callable[[int, bool], None] | None = None):
         self._watch, self._alive, self._release = watch, alive, release
+        self._published = published
         self._named: dict[int, tuple[int, int | None]] = {}  # tid -> (pid named, handle)
 
     def __len__(self) -> int:
@@ -64,6 +67,8 @@ class NamedInFlight:
     def continued(self, tid: int, pid: int) -> None:
         """Thread `tid`'s call naming `pid` is about to be continued."""
         self.notified(tid)
+        if self._published is not None and not self._names(pid):
+            self._published(pid, True)
         self._named[tid] = (pid, self._watch(tid))
 
     def notified(self, tid: int) -> None:
@@ -71,6 +76,11 @@ class NamedInFlight:
         entry = self._named.pop(tid, None)
         if entry is not None and entry[1] is not None:
             self._release(entry[1])
+        if entry is not None and self._published is not None and not self._names(entry[0]):
+            self._published(entry[0], False)
+
+    def _names(self, pid: int) -> bool:
+        return any(named == pid for named, _ in self._named.values())
 
     def pids(self) -> frozenset[int]:
         """The pids a helper must not get now (the entries of exited threads dropped).

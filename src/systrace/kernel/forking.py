@@ -18,7 +18,7 @@ import os
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Container
 
 MAX_TRIES = 64  # each try takes a new pid; the reserved set is one pid per tracee thread at most
 DISCARDED = 0  # exit status of a child forked with a reserved pid (systrace reaps it)
@@ -28,13 +28,14 @@ def _nothing_reserved() -> frozenset[int]:
     return frozenset()
 
 
-_reserved: Callable[[], frozenset[int]] = _nothing_reserved
+_reserved: Callable[[], Container[int]] = _nothing_reserved
 _discarded: Callable[[int], None] = lambda pid: None
 
 
-def reserve_from(reserved: Callable[[], frozenset[int]], discarded: Callable[[int], None]) -> None:
-    """`reserved()`: the pids no helper may get now; `discarded(pid)` hears of a child
-    forked with one (it has exited)."""
+def reserve_from(reserved: Callable[[], Container[int]], discarded: Callable[[int], None]) -> None:
+    """`reserved()`: the pids no helper may get now (a set, or a view of memory another
+    supervisor process writes: a replica's); `discarded(pid)` hears of a child forked
+    with one (it has exited)."""
     global _reserved, _discarded
     _reserved, _discarded = reserved, discarded
 

@@ -17,6 +17,7 @@ import ctypes
 import errno
 import os
 
+from .forking import fork_helper
 from .libc import libc
 from .mounts import ServedAnywhere
 
@@ -57,7 +58,7 @@ class _Reader:
         import socket
 
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
-        pid = os.fork()
+        pid = fork_helper()  # a pid no continued call of the tracee still names
         if pid == 0:
             code = 70
             try:
