@@ -35,7 +35,7 @@ sys.stdout.write(repr({"status": status, "modules": sorted(sys.modules), "after_
 
 # imported by none of the plain runs (each stands for what it drags in: socket its enums,
 # threading and queue the Landlock copies, json the JSON log, pickle the FUSE helpers...)
-HEAVY = {"pickle", "queue", "threading", "ssl", "json", "socket", "selectors", "tempfile", "shutil", "random",
+HEAVY = {"argparse", "gettext", "pickle", "queue", "threading", "ssl", "json", "socket", "selectors", "tempfile", "shutil", "random",
          "locale", "typing", "dataclasses", "subprocess", "pathlib", "asyncio", "logging", "inspect",
          "systrace.kernel.send", "systrace.kernel.landlock_domain", "systrace.kernel.sockets",
          "systrace.decide.generalise", "systrace.decide.modes", "systrace.policy.printer", "systrace.replicas",
