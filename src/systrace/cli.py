@@ -10,6 +10,7 @@ from . import __version__
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
 if TYPE_CHECKING:
     import argparse
+    from collections.abc import Callable
 
 USAGE = ("systrace [-AaeitUuV] [-c user:group] [-d policydir] [-E logfile] [-f file] [-g gui] [--json-log] "
          "[--kill-on-violation] command ...")
@@ -151,8 +152,9 @@ def _type_error(message: str) -> Exception:
 
 
 # the options whose values are converted (and checked) by a type function
-_TYPES = {"answer_timeout": _seconds, "converge": _positive, "max_runs": _positive, "random_percent": _percent,
-          "seed": int, "supervisors": _positive}
+_TYPES: dict[str, Callable[[str], object]] = {
+    "answer_timeout": _seconds, "converge": _positive, "max_runs": _positive, "random_percent": _percent,
+    "seed": int, "supervisors": _positive}
 
 
 def entry() -> None:

@@ -113,12 +113,12 @@ class _Cursor:
         tokens: list[Token] = []
         append = tokens.append
         for match in TOKEN.finditer(text):
-            kind = match.lastgroup
+            kind = match.lastgroup or "other"  # (never None: every alternative is a named group)
             if kind == "badstring":
                 raise fail("unterminated string", match.start(kind) + 1)
             if kind == "other":
                 raise fail(f"unexpected character '{shorten(match[kind])}'", match.start(kind) + 1)
-            append(_new_token(Token, (kind, match[kind], match.start(kind) + 1)))
+            append(_new_token(Token, (kind, match[kind], match.start(kind) + 1)))  # type: ignore[type-var]
         tokens.append(Token("end", "", len(text) + 1))
         self.tokens = tokens
         self.last = len(tokens) - 1  # the end token: taking it leaves the cursor there
