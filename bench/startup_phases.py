@@ -113,7 +113,7 @@ def _phases(marks: dict[str, float], start: float, end: float) -> dict[str, floa
     else:  # --permit-all: no policy; the plan is the base plan made in _build_mode
         times += [marks["session-start"], marks["session-start"]]
     times += [marks["session"], marks["filter"], marks["launch"], marks["command"], end]
-    return {phase: after - before for phase, before, after in zip(PHASES, times, times[1:])}
+    return {phase: after - before for phase, before, after in zip(PHASES, times, times[1:], strict=False)}
 
 
 def main() -> None:
