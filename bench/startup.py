@@ -10,7 +10,7 @@ leaves out this machine's site hooks (a .pth file here imports certifi, 40 ms), 
 installed venv does. The runs of every tree are
 interleaved, so a loaded machine slows them alike; prints the median wall time and CPU
 time (user + system, systrace and its tracee, from wait4) over `true`, and the
-interpreter's own (`python3 -S -c pass`). --venv runs the `systrace` a virtual
+interpreter's own (`python3 -c pass`, and `python3 -S -c pass`: the floor of any run). --venv runs the `systrace` a virtual
 environment has installed (issue 16's measure: `pip install .` into a fresh venv). Timing
 is never asserted by tests.
 """
@@ -56,6 +56,7 @@ def main() -> None:
     policies = str(scratch / "policies")
     configs: dict[str, tuple[list[str], dict[str, str]]] = {
         "true": ([true], dict(os.environ)),
+        "python3 -c pass": ([sys.executable, "-c", "pass"], dict(os.environ)),  # with this machine's site hooks
         "python3 -S -c pass": ([sys.executable, "-S", "-c", "pass"], dict(os.environ)),
     }
     for number, tree in enumerate(trees):

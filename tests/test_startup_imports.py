@@ -28,6 +28,11 @@ def hook(event, args):
     elif event == "import" and forked:
         after.append(args[0])
 sys.addaudithook(hook)
+# While any process on the machine serves a file system (FUSE: other tests make them),
+# tracee memory is read by a helper process, which pickles (kernel/memory.py): that path
+# has its own tests; here every read is made directly, whatever else runs.
+from systrace.kernel import memory
+memory._SERVED.present = lambda: False
 from systrace.cli import main
 status = main(sys.argv[1:])
 sys.stdout.write(repr({"status": status, "modules": sorted(sys.modules), "after_fork": sorted(set(after))}))
@@ -35,7 +40,7 @@ sys.stdout.write(repr({"status": status, "modules": sorted(sys.modules), "after_
 
 # imported by none of the plain runs (each stands for what it drags in: socket its enums,
 # threading and queue the Landlock copies, json the JSON log, pickle the FUSE helpers...)
-HEAVY = {"pickle", "queue", "threading", "ssl", "json", "socket", "selectors", "tempfile", "shutil", "random",
+HEAVY = {"argparse", "gettext", "pickle", "queue", "threading", "ssl", "json", "socket", "selectors", "tempfile", "shutil", "random",
          "locale", "typing", "dataclasses", "subprocess", "pathlib", "asyncio", "logging", "inspect",
          "systrace.kernel.send", "systrace.kernel.landlock_domain", "systrace.kernel.sockets",
          "systrace.decide.generalise", "systrace.decide.modes", "systrace.policy.printer", "systrace.replicas",

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 
 from . import __version__
+
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
+if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Callable
 
 USAGE = ("systrace [-AaeitUuV] [-c user:group] [-d policydir] [-E logfile] [-f file] [-g gui] [--json-log] "
          "[--kill-on-violation] command ...")
@@ -14,16 +18,6 @@ USAGE = ("systrace [-AaeitUuV] [-c user:group] [-d policydir] [-E logfile] [-f f
 
 class UsageError(Exception):
     pass
-
-
-class _Formatter(argparse.HelpFormatter):
-    """argparse's formatter imports shutil (2 ms of start-up) for the terminal width;
-    argparse builds one for every add_argument. os gives the same width."""
-
-    def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 24, width: int | None = None):
-        if width is None:
-            width = _columns() - 2
-        super().__init__(prog, indent_increment, max_help_position, width)
 
 
 def _columns() -> int:
@@ -40,21 +34,30 @@ def _columns() -> int:
         return 80
 
 
-def _untranslated() -> None:
-    """argparse passes each of its messages through gettext, and every gettext lookup
-    imports locale and searches the disk for message catalogues (2-3 ms of start-up).
-    Python ships no catalogue for argparse's messages, so they are used as they are."""
+def build_parser() -> argparse.ArgumentParser:
+    """The command line's grammar, its help and its messages. A plain command line is read
+    without it (quick_options.py: importing argparse costs start-up time)."""
+    import argparse
+
+    # argparse passes each of its messages through gettext, and every gettext lookup
+    # imports locale and searches the disk for message catalogues (2-3 ms of start-up).
+    # Python ships no catalogue for argparse's messages, so they are used as they are.
     argparse._ = lambda message: message  # type: ignore[attr-defined]
     argparse.ngettext = lambda singular, plural, count: singular if count == 1 else plural  # type: ignore[attr-defined]
 
+    class _Parser(argparse.ArgumentParser):
+        def error(self, message: str) -> None:  # type: ignore[override]
+            raise UsageError(message)
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
-        raise UsageError(message)
+    class _Formatter(argparse.HelpFormatter):
+        """argparse's formatter imports shutil (2 ms of start-up) for the terminal width;
+        argparse builds one for every add_argument. os gives the same width."""
 
+        def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 24, width: int | None = None):
+            if width is None:
+                width = _columns() - 2
+            super().__init__(prog, indent_increment, max_help_position, width)
 
-def build_parser() -> argparse.ArgumentParser:
-    _untranslated()
     parser = _Parser(prog="systrace", usage=USAGE, formatter_class=_Formatter,
                      description="Run a command under system call policies (seccomp user notification).")
     parser.add_argument("-V", action="version", version=f"systrace {__version__} (Linux, seccomp user notification)")
@@ -114,9 +117,9 @@ def _percent(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid percentage '{text}'") from None
+        raise _type_error(f"invalid percentage '{text}'") from None
     if not 0 <= value <= 100:
-        raise argparse.ArgumentTypeError(f"percentage out of range (0-100): '{text}'")
+        raise _type_error(f"percentage out of range (0-100): '{text}'")
     return value
 
 
@@ -124,9 +127,9 @@ def _positive(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid number '{text}'") from None
+        raise _type_error(f"invalid number '{text}'") from None
     if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1: '{text}'")
+        raise _type_error(f"must be at least 1: '{text}'")
     return value
 
 
@@ -134,10 +137,24 @@ def _seconds(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid number of seconds '{text}'") from None
+        raise _type_error(f"invalid number of seconds '{text}'") from None
     if not 0 < value <= 86400 * 365:
-        raise argparse.ArgumentTypeError(f"the answer timeout must be more than 0 seconds: '{text}'")
+        raise _type_error(f"the answer timeout must be more than 0 seconds: '{text}'")
     return value
+
+
+def _type_error(message: str) -> Exception:
+    """What argparse reports as the option's error: raised here when quick_options reads
+    the value too, and then argparse reads the line again to say it."""
+    import argparse
+
+    return argparse.ArgumentTypeError(message)
+
+
+# the options whose values are converted (and checked) by a type function
+_TYPES: dict[str, Callable[[str], object]] = {
+    "answer_timeout": _seconds, "converge": _positive, "max_runs": _positive, "random_percent": _percent,
+    "seed": int, "supervisors": _positive}
 
 
 def entry() -> None:
@@ -170,7 +187,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main(argv: list[str]) -> int:
-    options = build_parser().parse_args(argv)
+    from .quick_options import parse
+
+    options = parse(argv, _TYPES)  # a plain line; anything else argparse reads, and says what is wrong
+    if options is None:
+        options = build_parser().parse_args(argv)
     command = options.command
     if command and command[0] == "--":
         command = command[1:]

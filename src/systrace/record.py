@@ -51,19 +51,23 @@ else:
 
 
 def _record(cls: type) -> type:
-    fields = list(cls.__dict__.get("__annotations__", {}))
-    defaults = [cls.__dict__[name] for name in fields if name in cls.__dict__]
-    base = _namedtuple(cls.__name__, tuple(fields), tuple(defaults))
-    namespace = {key: value for key, value in cls.__dict__.items() if key not in _NOT_COPIED and key not in fields}
+    """One class, a tuple subclass with namedtuple's members and the class body's (one
+    type() instead of a namedtuple and a subclass of it: start-up builds forty of them)."""
+    fields = tuple(cls.__dict__.get("__annotations__", {}))
+    defaults = tuple(cls.__dict__[name] for name in fields if name in cls.__dict__)
+    namespace = _namedtuple_namespace(cls.__name__, fields, defaults)
+    namespace.update((key, value) for key, value in cls.__dict__.items() if key not in _NOT_COPIED and key not in fields)
     namespace.update(__slots__=(), __module__=cls.__module__, __qualname__=cls.__qualname__,
-                     __eq__=_eq, __ne__=_ne, __hash__=base.__hash__, __bool__=_true)
+                     __eq__=_eq, __ne__=_ne, __hash__=tuple.__hash__, __bool__=_true)
     if "__post_init__" in namespace:  # validation, as with dataclasses
+        new: Any = namespace["__new__"]
+
         def __new__(subclass: type, *args: object, **kwargs: object) -> tuple:
-            self: Any = base.__new__(subclass, *args, **kwargs)
+            self: Any = new(subclass, *args, **kwargs)
             self.__post_init__()
             return self
         namespace["__new__"] = __new__
-    return type(cls.__name__, (base,), namespace)
+    return type(cls.__name__, (tuple,), namespace)
 
 
 def _true(self: tuple) -> bool:
@@ -106,6 +110,11 @@ def _arg_list(fields: tuple[str, ...]) -> str:
 def _namedtuple(name: str, fields: tuple[str, ...], defaults: tuple[object, ...]) -> type:
     """What namedtuple(name, fields, defaults=defaults) builds (its methods, as it defines
     them), for fields that are identifiers not starting with an underscore."""
+    return type(name, (tuple,), _namedtuple_namespace(name, fields, defaults))
+
+
+def _namedtuple_namespace(name: str, fields: tuple[str, ...], defaults: tuple[object, ...]) -> dict[str, object]:
+    """The members of _namedtuple's class."""
     for field in fields:
         if not field.isidentifier() or field.startswith("_"):
             raise ValueError(f"record field names must be identifiers not starting with '_': {field!r}")
@@ -143,4 +152,4 @@ def _namedtuple(name: str, fields: tuple[str, ...], defaults: tuple[object, ...]
         "__repr__": __repr__, "_asdict": _asdict, "__getnewargs__": __getnewargs__, "__match_args__": fields}
     for index, field in enumerate(fields):
         namespace[field] = _tuplegetter(index, sys.intern(f"Alias for field number {index}"))
-    return type(name, (tuple,), namespace)
+    return namespace

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import os
 import pwd
 
@@ -25,6 +24,8 @@ from .translate.aliases import ALIASES
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
 if TYPE_CHECKING:
+    import argparse  # only named by annotations: the command line is read without it (quick_options.py)
+
     from .decide import Decider
     from .decide.ask import Asker
 

@@ -34,8 +34,13 @@ def kernel_plan(policies: list[ast.Policy]) -> FilterPlan:
     if not policies:
         return plan
     by_syscall = [_rules_by_syscall(policy) for policy in policies]
+    # a call some policy has no rule for is that policy's unmatched call, which only the
+    # supervisor decides (it is logged): only the calls every policy names can share rules
+    named = set(by_syscall[0]).intersection(*by_syscall[1:])
     for name, nr in SYSCALLS.items():
-        shared = _shared_prefix([_decide(rules.get(name, []), name) for rules in by_syscall])
+        if name not in named:
+            continue
+        shared = _shared_prefix([_decide(rules[name], name) for rules in by_syscall])
         if not shared:
             continue
         if len(shared) == 1 and not shared[0].tests:

@@ -118,6 +118,11 @@ class CompiledPolicy:
         if index is None:
             index = self.by_syscall[rule.syscall] = _Index()
         steps = index.steps
+        if rule.expr is None:  # `permit` alone (most of a learned policy's base): always holds
+            general = _General(rule, None)
+            steps.append(general)
+            index.general.append((len(steps) - 1, general))
+            return
         symbol = _plain_eq(rule, self.expand)
         if symbol is None:
             expanded = _expanded(rule, self.expand)

@@ -19,6 +19,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from functools import lru_cache
 
+from ..lazy import lazy_pattern
 from . import ast
 
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
@@ -176,10 +177,13 @@ def _evaluate(expr: ast.Expr, args: Args, expand: Callable[[str], str]) -> bool 
     return True if right is True else (None if left is None or right is None else False)
 
 
+_VARIABLE = lazy_pattern(r"\\(\$(?:\{\w+\}|\w))|\$(\{(\w+)\}|(\w+))")
+
+
 def expander(variables: Mapping[str, str]) -> Callable[[str], str]:
     """$HOME, $USER, $CWD (and ${NAME}) in rule values; `\\$` is a plain `$` (learned
     values are written that way: they match literally)."""
-    pattern = re.compile(r"\\(\$(?:\{\w+\}|\w))|\$(\{(\w+)\}|(\w+))")
+    pattern = _VARIABLE  # compiled at the first value with a `$`
 
     def substitute(m: re.Match[str]) -> str:
         if m.group(1):

@@ -27,15 +27,20 @@ from . import ast, errnos
 from .errors import PolicyError, PolicyWarning, shorten
 
 NATIVE_EMULATIONS = ("linux", "linux64", "native")
+# One pattern scans a rule: the blanks before a token are part of its match, and the
+# alternative that matched (its group's name) is the token's kind. A character no
+# alternative takes (a newline) is skipped, as before.
 TOKEN = re.compile(
     r"""
-    (?P<space>[ \t]+)
-  | (?P<string>"(?:[^"\\\n]|\\.)*")
-  | (?P<badstring>"(?:[^"\\\n]|\\.)*)
-  | (?P<arrow>->)
-  | (?P<op>!=|[=<>\[\](),:])
-  | (?P<word>[A-Za-z0-9_$./*@+-]+)
-  | (?P<other>.)
+    [ \t]*
+    (?:
+      (?P<string>"(?:[^"\\\n]|\\.)*")
+    | (?P<badstring>"(?:[^"\\\n]|\\.)*)
+    | (?P<arrow>->)
+    | (?P<op>!=|[=<>\[\](),:])
+    | (?P<word>[A-Za-z0-9_$./*@+-]+)
+    | (?P<other>.)
+    )
     """,
     re.VERBOSE,
 )
@@ -98,35 +103,40 @@ def unescape(body: str) -> str:
 _PLAIN_ACTIONS = {verdict: ast.Action(verdict) for verdict in ast.VERDICTS}  # (records: immutable, shared)
 
 
+_new_token = tuple.__new__  # Token(kind, text, column) as its _make builds it, without the call
+
+
 class _Cursor:
     def __init__(self, text: str, fail: Callable[[str, int], PolicyError]):
         self.text = text
         self.fail = fail
-        self.tokens: list[Token] = []
+        tokens: list[Token] = []
+        append = tokens.append
         for match in TOKEN.finditer(text):
-            kind = match.lastgroup or "other"
-            column = match.start() + 1
-            if kind == "space":
-                continue
+            kind = match.lastgroup or "other"  # (never None: every alternative is a named group)
             if kind == "badstring":
-                raise fail("unterminated string", column)
+                raise fail("unterminated string", match.start(kind) + 1)
             if kind == "other":
-                raise fail(f"unexpected character '{shorten(match.group())}'", column)
-            self.tokens.append(Token(kind, match.group(), column))
-        self.tokens.append(Token("end", "", len(text) + 1))
+                raise fail(f"unexpected character '{shorten(match[kind])}'", match.start(kind) + 1)
+            append(_new_token(Token, (kind, match[kind], match.start(kind) + 1)))  # type: ignore[type-var]
+        tokens.append(Token("end", "", len(text) + 1))
+        self.tokens = tokens
+        self.last = len(tokens) - 1  # the end token: taking it leaves the cursor there
         self.position = 0
 
     def peek(self, offset: int = 0) -> Token:
-        return self.tokens[min(self.position + offset, len(self.tokens) - 1)]
+        return self.tokens[min(self.position + offset, self.last)]
 
     def take(self) -> Token:
-        token = self.peek()
-        self.position = min(self.position + 1, len(self.tokens) - 1)
+        token = self.tokens[self.position]
+        if self.position < self.last:
+            self.position += 1
         return token
 
     def at(self, text: str) -> bool:
-        token = self.peek()
-        return token.kind in ("word", "op", "arrow") and token.text == text
+        """The next token is the word or operator `text` (a string token's text has its
+        quotes, the end token's is empty: neither is ever asked for)."""
+        return self.tokens[self.position].text == text
 
     def expect(self, text: str, what: str | None = None) -> Token:
         if not self.at(text):
@@ -308,20 +318,23 @@ class Parser:
         return left
 
     def _primary(self, cursor: _Cursor) -> ast.Expr:
-        token = cursor.peek()
-        if cursor.at("("):
+        # NAME OP "VALUE" is most of every policy: read from the tokens directly (a word
+        # or a string is never the end token, so the position can step past it)
+        tokens = cursor.tokens
+        token = tokens[cursor.position]
+        if token.text == "(":
             cursor.take()
             expr = self._expr(cursor)
             cursor.expect(")")
             return expr
-        if cursor.at("true"):
+        if token.text == "true":
             cursor.take()
             return ast.TrueExpr()
-        if token.kind != "word" or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", token.text):
+        if token.kind != "word" or not (token.text.isascii() and token.text.isidentifier()):  # [A-Za-z_][A-Za-z0-9_]*
             raise cursor.error("expected an argument name, 'true', 'not' or '('")
-        cursor.take()
+        cursor.position += 1
         index = None
-        if cursor.at("["):
+        if tokens[cursor.position].text == "[":
             cursor.take()
             number = cursor.take()
             if number.kind != "word" or not number.text.isdigit():
@@ -330,14 +343,14 @@ class Parser:
             if index >= 6:
                 raise cursor.fail(f"Bad offset: {index}", number.column)
             cursor.expect("]")
-        op = cursor.peek()
+        op = tokens[cursor.position]
         if op.kind != "word" or op.text not in ast.OPS:
             raise cursor.error(f"expected an operator ({', '.join(ast.OPS)})")
-        cursor.take()
-        value = cursor.peek()
+        cursor.position += 1
+        value = tokens[cursor.position]
         if value.kind != "string":
             raise cursor.error("expected a quoted string")
-        cursor.take()
+        cursor.position += 1
         try:
             text = unescape(value.text[1:-1])
         except BadEscape as error:
@@ -372,6 +385,8 @@ class Parser:
         if token.kind != "word" or token.text not in ast.VERDICTS:
             raise cursor.error("expected permit, deny, ask or kill")
         verdict = cursor.take().text
+        if cursor.peek().kind == "end":  # `then permit`: nothing more (most rules)
+            return _PLAIN_ACTIONS[verdict]
         errno_name = flag = None
         if cursor.at("["):
             cursor.take()
