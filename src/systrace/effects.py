@@ -28,7 +28,7 @@ from .decide import (
     protected,
 )
 from .domains import UNKNOWN, Domains
-from .kernel import memory, offload, procfs
+from .kernel import memory, offload, procfs, watchdog
 from .kernel.emulate import openat2
 from .kernel.emulate_identity import EmulationError, Identity, tracee_identity
 from .kernel.emulate_view import RootFd, other_mount_view
@@ -154,6 +154,7 @@ class Effects:
         pids.update(job.pid for job, _, _ in self.offloaded.values())
         pids.update(send.pid for send, _ in self.pending_sends.values())
         pids.update(memory.reader_pids())  # the readers of tracee memory while FUSE exists
+        pids.update(watchdog.watchdog_pids())  # kernel/watchdog.py
         for decider in self.session.chain.deciders:  # a -g frontend program
             process = getattr(getattr(decider, "transport", None), "process", None)
             if process is not None:

@@ -35,7 +35,7 @@ from .decide.breaks import BreakKeeper
 from .effects import Effects
 from .facts import ROWS, invalidating_calls
 from .handshake import LaunchHandshake
-from .kernel import forking
+from .kernel import forking, watchdog
 from .kernel.emulate_view import other_mount_view
 from .kernel.mounts import cgroups_holding_me
 from .kernel.syscalls_x86_64 import SYSCALLS
@@ -126,9 +126,15 @@ class Supervisor:
         for link in replicas.links if replicas is not None else ():
             poller.register(link, select.POLLIN)
         self.children.start()
+        watch = watchdog.start(os.getpid())  # ends a call that holds the loop (kernel/watchdog.py)
+        section = watch.section if watch is not None else memoryview(bytearray(8)).cast("Q")
+        turn = 0
         serving = True
         while serving:
+            section[0] = 0  # out of the section while waiting for work (poll)
             ready = poller.poll(self.effects.poll_timeout(self.session.poll_timeout()))
+            turn += 1
+            section[0] = turn  # every call the loop makes until the next poll is watched
             if not ready:
                 self.session.tick()
             self.effects.interrupt_helpers()
@@ -146,6 +152,8 @@ class Supervisor:
                     replicas.readable(fd)
                 else:
                     self.effects.on_ready(fd)
+        section[0] = 0
+        watchdog.stop()
         if replicas is not None:
             replicas.finish()
         self.effects.cancel_all()
