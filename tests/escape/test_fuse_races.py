@@ -22,7 +22,16 @@ from pathlib import Path
 
 import pytest
 from conftest import TIMEOUT, Runner
-from test_fuse_memory import _compile, _policy_with_opens_by_path, _Server, _wait_for, _waits_on_fuse
+from test_fuse_memory import (
+    _children,
+    _compile,
+    _gone,
+    _policy_with_opens_by_path,
+    _seccomp,
+    _Server,
+    _wait_for,
+    _waits_on_fuse,
+)
 
 from systrace.kernel.syscalls_x86_64 import SYSCALLS
 
@@ -155,3 +164,65 @@ def test_a_server_in_the_run_is_ended_with_the_run_for_the_user(shared_dir: Path
     assert waited_natively
     assert KILLED in proc.stderr and b"Traceback" not in proc.stderr, proc.stderr
     assert proc.returncode == 128 + signal.SIGKILL, proc.stderr
+
+
+# -- FUSE mounts only the tracee sees ------------------------------------------------------
+HELD = b"the supervisor is held"
+
+
+def test_a_fuse_mount_only_the_tracee_sees_is_looked_up_by_a_helper(runner: Runner, shared_dir: Path) -> None:
+    """The tracee mounts FUSE (a server that never answers) in a user and mount namespace
+    of its own, chroots above it and stats a path on it: systrace looks the path up
+    through the tracee's root, across mounts its own table does not name. The mount
+    points are taken from the tracee's view (/proc/TID/mountinfo), so a helper makes the
+    lookup: natively the stat waits; under systrace another process is served, the
+    watchdog never has to step in (without the tracee's view: the loop was held, and only
+    the watchdog ended it), and SIGTERM reaches the command at once; the stat's caller
+    waits for its answer, killably, as natively; once it is killed the run ends (143)."""
+    binary = _compile("fuse_chroot", shared_dir)
+    jail = shared_dir / f"jail-{runner.name}"
+    (jail / "mnt").mkdir(mode=0o755, parents=True)
+    jail.chmod(0o755)
+    argv = ["unshare", "-Ur", binary, str(jail)]
+    native = subprocess.Popen(runner.native_argv(*argv), stdout=subprocess.PIPE, env=runner.env, cwd=runner.cwd)
+    try:
+        assert native.stdout.readline() == b"mounted\n"
+        _wait_for(lambda: _waits_on_fuse(native.pid) or native.poll() is not None, "the native stat")
+        waited_natively = native.poll() is None
+    finally:
+        native.kill()  # a lookup waiting for INIT can be killed
+        native.communicate(timeout=TIMEOUT)
+
+    script = f"{' '.join(argv)} & read go; cat /etc/hostname >/dev/null && echo served; wait"
+    proc = subprocess.Popen(runner.argv("--permit-all", "-E", "/dev/null", "/bin/sh", "-c", script),
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=runner.env,
+                            cwd=runner.cwd)
+    try:
+        assert proc.stdout.readline() == b"mounted\n"
+
+        def waiting() -> list[int]:  # systrace's loop or one of its helpers, on the server
+            return [pid for pid in [proc.pid, *_children(proc.pid)] if _waits_on_fuse(pid)]
+
+        _wait_for(lambda: waiting() or proc.poll() is not None, "the stat's lookup")
+        loop_held = proc.pid in waiting()
+        proc.stdin.write(b"go\n")
+        proc.stdin.flush()
+        served = proc.stdout.readline() == b"served\n"
+        shell = next(c for c in _children(proc.pid) if _seccomp(c) == "2")
+        stat_caller = _children(shell)
+        os.kill(proc.pid, signal.SIGTERM)
+        _wait_for(lambda: _gone(shell), "SIGTERM to reach the shell")
+        for pid in stat_caller:  # it waits for its answer (killably), as natively on the server
+            os.kill(pid, signal.SIGKILL)
+        _, err = proc.communicate(timeout=TIMEOUT)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    print(f"{runner.name}: FUSE mount in the tracee's own mount namespace, under its chroot: natively the stat "
+          f"waits: {waited_natively}; under systrace the loop held: {loop_held}, another process served: {served}, "
+          f"watchdog needed: {HELD in err}, exit {proc.returncode}")
+    assert waited_natively
+    assert not loop_held and served
+    assert HELD not in err and b"Traceback" not in err, err
+    assert proc.returncode == 128 + signal.SIGTERM, err
