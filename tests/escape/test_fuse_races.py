@@ -16,6 +16,7 @@ it; a SIGTERM to systrace while the loop is held is honoured at once."""
 from __future__ import annotations
 
 import os
+import select
 import signal
 import subprocess
 from pathlib import Path
@@ -164,6 +165,63 @@ def test_a_server_in_the_run_is_ended_with_the_run_for_the_user(shared_dir: Path
     assert waited_natively
     assert KILLED in proc.stderr and b"Traceback" not in proc.stderr, proc.stderr
     assert proc.returncode == 128 + signal.SIGKILL, proc.stderr
+
+
+def test_a_server_outside_the_run_ends_systrace_for_the_user(shared_dir: Path, user_runner: Runner) -> None:
+    """The unprivileged user, the server outside the run: a process of the user's own
+    serves a FUSE mount in its user + mount namespace, and systrace is started in that
+    namespace (nsenter: it is root there, but fusectl cannot be mounted in a user
+    namespace) on a command that maps the file. No abort is possible and killing the run
+    does not free the loop: the watchdog says so, kills every process of the run, then
+    systrace. The loop's read was taken by the server, so the kernel lets systrace go only
+    when the server does: once that is killed, systrace is gone (SIGKILL)."""
+    server_binary, mapped = _compile("fuse_noread", shared_dir), _compile("fuse_mapped", shared_dir)
+
+    def serve() -> subprocess.Popen:
+        server = subprocess.Popen(user_runner.native_argv("unshare", "-Urm", "--propagation", "private",
+                                                          server_binary, "/mnt"),
+                                  stdout=subprocess.PIPE, env=user_runner.env, cwd="/")
+        assert server.stdout.readline() == b"mounted\n"
+        return server
+
+    def stop(server: subprocess.Popen) -> None:
+        server.kill()  # the connection goes: whatever waits on it fails
+        server.communicate(timeout=TIMEOUT)
+
+    def enter(server: subprocess.Popen) -> list[str]:
+        return ["nsenter", "-t", str(server.pid), "-U", "-m", "--preserve-credentials"]
+
+    server = serve()  # one for the native call: its page stays locked while the call waits
+    try:
+        native = subprocess.Popen(user_runner.native_argv(*enter(server), mapped, "open", "/mnt/file"),
+                                  stdout=subprocess.DEVNULL, env=user_runner.env, cwd="/")
+        _wait_for(lambda: _waits_on_fuse(native.pid) or native.poll() is not None, "the native call")
+        waited_natively = native.poll() is None
+    finally:
+        stop(server)
+        native.communicate(timeout=TIMEOUT)
+    server = serve()
+    try:
+        argv = [*user_runner.prefix, *enter(server), user_runner.python, "-m", "systrace", "--permit-all", "-E",
+                "/dev/null", mapped, "open", "/mnt/file"]  # setpriv and nsenter exec in place: proc.pid is systrace
+        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=_unseen(user_runner),
+                                cwd="/")
+        lines: list[bytes] = []
+        while not lines or b"systrace ends" not in lines[-1]:
+            assert select.select([proc.stderr], [], [], TIMEOUT)[0], lines  # a safety net
+            lines.append(proc.stderr.readline())
+            assert lines[-1], lines
+        run_left = [pid for pid in _children(proc.pid) if _seccomp(pid) == "2" and not _gone(pid)]
+    finally:
+        stop(server)
+    proc.communicate(timeout=TIMEOUT)
+    print(f"user, server outside the run: natively the call waits: {waited_natively}; under systrace: "
+          f"{b''.join(lines).decode(errors='replace').strip()}; processes of the run left: {len(run_left)}; "
+          f"systrace ended by signal {-proc.returncode}")
+    assert waited_natively
+    assert any(KILLED in line for line in lines), lines
+    assert run_left == []
+    assert proc.returncode == -signal.SIGKILL
 
 
 # -- FUSE mounts only the tracee sees ------------------------------------------------------

@@ -137,14 +137,15 @@ def _watch_main(loop: int, section: memoryview) -> None:
         waiting = _waiting(waiting)
         signalled = _ending_pending(loop)
         if asleep >= BOUND or signalled:
-            _end_stall(loop, section, watched, waiting, signalled)
+            if not _end_stall(loop, section, watched, waiting, signalled):
+                return  # systrace is killed: it ends when the kernel lets it, nothing more to do
             watched, asleep, waiting = 0, 0.0, None
 
 
-def _end_stall(loop: int, section: memoryview, held: int, waiting: set[str] | None, signalled: bool) -> None:
+def _end_stall(loop: int, section: memoryview, held: int, waiting: set[str] | None, signalled: bool) -> bool:
     """The steps of the module's docstring, each given BOUND (GRACE after a signal). Each
     is said before it is taken: once the loop is free it may end the run, and this process
-    with it."""
+    with it. False: systrace had to be killed."""
     why = "a signal asks systrace to end" if signalled else f"for {BOUND:g} s"
     within = GRACE if signalled else BOUND
     connections = _abortable(loop, waiting or set())
@@ -152,11 +153,11 @@ def _end_stall(loop: int, section: memoryview, held: int, waiting: set[str] | No
         _say(f"systrace: the supervisor is held inside a system call ({why}): the FUSE connection that does "
              f"not answer is aborted ({', '.join(sorted(connections))})")
         if _abort(connections) and _freed(section, held, within):
-            return
+            return True
     _say(f"systrace: the supervisor is held inside a system call a file server does not answer ({why}): "
          "every process of the run is killed")
     if _kill_run(loop) and _freed(section, held, within):
-        return
+        return True
     _say("systrace: the supervisor is still held inside a system call a file server does not answer: "
          "systrace ends (every process of the run killed)")
     try:
@@ -164,6 +165,7 @@ def _end_stall(loop: int, section: memoryview, held: int, waiting: set[str] | No
     except ProcessLookupError:
         pass
     _kill_run(loop)
+    return False
 
 
 def _say(line: str) -> None:
