@@ -85,7 +85,9 @@ class ServedAnywhere:
     mapped, has a backing device named after its anonymous device (0:N; a fuseblk one
     MAJ:MIN-fuseblk) in sysfs, which no namespace hides. sysfs counts a directory's
     subdirectories in its link count: one fstat per question, the names read again only
-    when that count changes. Cannot tell: yes (fail closed)."""
+    when that count changes. Cannot tell: yes (fail closed). A mount made just after the
+    answer, or one device swapped for another between two looks (the count unchanged),
+    is not seen: kernel/watchdog.py ends the stall that may follow."""
 
     def __init__(self) -> None:
         self._fd = -1

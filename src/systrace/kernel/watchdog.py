@@ -8,7 +8,7 @@ the call, and a mount made in between (by the tracee or by a process outside the
 not seen. So, by construction: every turn of the loop that serves something is a section
 (supervisor.py: one store to a page shared with the watchdog when it starts, one when it
 ends), and a forked watchdog process looks at that page every TICK. A section that stays
-the same while the loop sleeps in the kernel (state S or D) for BOUND is a stall; so is
+the same while the loop sleeps in the kernel (every thread in state S or D) for BOUND is a stall; so is
 one while a signal that ends systrace is pending (it is honoured at once). The watchdog
 then ends the stall, failing closed, one step at a time until the loop moves:
 
@@ -131,7 +131,7 @@ def _watch_main(loop: int, section: memoryview) -> None:
         if not now or now != watched:
             watched, asleep, waiting = now, 0.0, None
             continue
-        if _state(loop) not in ("S", "D"):
+        if not _asleep(loop):
             continue  # running (or waiting for a CPU): not held by anyone
         asleep += TICK
         waiting = _waiting(waiting)
@@ -186,12 +186,21 @@ def _freed(section: memoryview, held: int, within: float) -> bool:
     return section[0] != held
 
 
-def _state(pid: int) -> str:
+def _asleep(pid: int) -> bool:
+    """Is every thread of the loop asleep in the kernel (S or D)? One that runs or waits
+    for a CPU (a thread doing work for the loop: kernel/landlock_domain.py) is progress."""
     try:
-        with open(f"/proc/{pid}/stat", "rb") as handle:
-            return handle.read().rsplit(b")", 1)[1].split()[0].decode()
-    except (OSError, IndexError):
-        return ""
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return False
+    for task in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{task}/stat", "rb") as handle:
+                if handle.read().rsplit(b")", 1)[1].split()[0] not in (b"S", b"D"):
+                    return False
+        except (OSError, IndexError):
+            continue  # a thread that ended
+    return True
 
 
 def _ending_pending(pid: int) -> bool:
