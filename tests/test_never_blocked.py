@@ -90,12 +90,12 @@ def _systrace_pid(pid: int) -> int:
 
 def _children(pid: int) -> list[int]:
     """systrace's children, but its reader of tracee memory (started while a FUSE mount
-    exists anywhere on the machine, kernel/memory.py)."""
+    exists anywhere on the machine, kernel/memory.py) and its watchdog (kernel/watchdog.py)."""
     found = []
     for task in os.listdir(f"/proc/{pid}/task"):
         with open(f"/proc/{pid}/task/{task}/children") as handle:
             found += [int(child) for child in handle.read().split()]
-    return [child for child in found if _comm(child) != "systrace-memory"]
+    return [child for child in found if _comm(child) not in ("systrace-memory", "systrace-watch")]
 
 
 def _comm(pid: int) -> str:

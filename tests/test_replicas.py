@@ -109,7 +109,9 @@ def _wait_for_replica(systrace_pid: int) -> int:
     while time.monotonic() < deadline:
         for child in _children(systrace_pid):
             try:
-                if os.readlink(f"/proc/{child}/exe") == os.path.realpath(os.sys.executable):
+                with open(f"/proc/{child}/comm") as handle:  # not the watchdog (kernel/watchdog.py)
+                    watchdog = handle.read().strip() == "systrace-watch"
+                if not watchdog and os.readlink(f"/proc/{child}/exe") == os.path.realpath(os.sys.executable):
                     return child
             except OSError:
                 continue
@@ -182,7 +184,8 @@ def _probe(argv: list[str], targets: dict[str, int], supervisor_targets: bool) -
         asked = dict(targets)
         if supervisor_targets:
             children = [int(pid) for pid in Path(f"/proc/{process.pid}/task/{process.pid}/children").read_text().split()]
-            replicas = [pid for pid in children if "Seccomp:\t0" in Path(f"/proc/{pid}/status").read_text()]
+            replicas = [pid for pid in children if "Seccomp:\t0" in Path(f"/proc/{pid}/status").read_text()
+                        and Path(f"/proc/{pid}/comm").read_text().strip() != "systrace-watch"]  # kernel/watchdog.py
             assert len(replicas) == 2, children
             asked.update({"systrace": process.pid, "replica 1": replicas[0], "replica 2": replicas[1]})
         for name, pid in asked.items():

@@ -50,7 +50,7 @@ class Call:
         self.ask = False  # an `ask` rule matched: the mode's fallback decides
         self.asked_as: tuple[str, Args] | None = None  # asked about the alias: its name and arguments
         self.no_learn = False  # decided for a reason learning must not turn into a rule
-        self.may_block: Callable[[bytes], bool] | None = None  # is a path on a tracee-served mount? (the loop's)
+        self.may_block: Callable[[bytes, int, bytes | None], bool] | None = None  # is a path on a tracee-served mount? (the loop's)
 
     def require_translation(self) -> Translated:
         """The translate stage's result, for a decider that reads arguments. Missing (the

@@ -28,12 +28,12 @@ from .decide import (
     protected,
 )
 from .domains import UNKNOWN, Domains
-from .kernel import memory, offload, procfs
+from .kernel import memory, offload, procfs, watchdog
 from .kernel.emulate import openat2
 from .kernel.emulate_identity import EmulationError, Identity, tracee_identity
 from .kernel.emulate_view import RootFd, other_mount_view
 from .kernel.libc import pidfd_send_signal, tgkill
-from .kernel.mounts import MountTable, below
+from .kernel.mounts import MountTable, MountViews, below
 from .kernel.offload import Offloaded
 from .kernel.syscalls_x86_64 import SYSCALLS
 from .kernel.wakeup import WakeHere
@@ -86,6 +86,7 @@ class Effects:
         # (the job, the notification, what to do with its output)
         self.offloaded: dict[int, tuple[Offloaded, Notification, Callable[[Notification, bytes], None]]] = {}
         self.mounts = MountTable()  # where the cgroup files and FUSE mounts are
+        self.views = MountViews()  # ... as tracees with a root of their own see them
         self.next_signal_check = 0.0  # when to look again for signals to threads helpers work for
         # the Landlock domains tracees put themselves in, copied for the calls emulated for them
         self.domains = Domains(lambda text, pid: session.log.message(text, event="landlock", pid=pid))
@@ -143,6 +144,7 @@ class Effects:
             if fd in self.offloaded:
                 self.drop_offloaded(self.offloaded[fd][0]).cancel()
         self.mounts.close()
+        self.views.close()
         self.domains.close()
 
     def helper_pids(self) -> set[int]:
@@ -154,6 +156,7 @@ class Effects:
         pids.update(job.pid for job, _, _ in self.offloaded.values())
         pids.update(send.pid for send, _ in self.pending_sends.values())
         pids.update(memory.reader_pids())  # the readers of tracee memory while FUSE exists
+        pids.update(watchdog.watchdog_pids())  # kernel/watchdog.py
         for decider in self.session.chain.deciders:  # a -g frontend program
             process = getattr(getattr(decider, "transport", None), "process", None)
             if process is not None:
@@ -203,10 +206,18 @@ class Effects:
             pass
 
     # -- work that may wait on a FUSE daemon (kernel/offload.py) -------------------------
-    def may_block(self, path: bytes) -> bool:
-        """Would looking `path` up wait on a file system a process serves (FUSE)?"""
+    def may_block(self, path: bytes, tid: int = 0, root: str | bytes | None = None) -> bool:
+        """Would looking `path` up wait on a file system a process serves (FUSE)? With
+        the `root` of thread `tid` (not "/"), `path` is below that root: it is looked up
+        through /proc/TID/root, across the mounts the tracee sees (MountViews)."""
         points = self.mounts.servable()
-        return bool(points) and below(path, points)
+        if root is None or root in ("/", b"/"):
+            return bool(points) and below(path, points)
+        rooted = os.fsencode(root).rstrip(b"/")
+        if points and below(rooted + path, points):
+            return True
+        view = self.views.servable(tid, rooted)
+        return view is None or (bool(view) and below(path, view))
 
     def offload(self, notif: Notification, job: Callable[[], bytes],
                 done: Callable[[Notification, bytes], None]) -> None:
@@ -288,7 +299,8 @@ class Effects:
                                        self.session.processes.credentials_status(notif.pid, bool(
                                            translation.open_flags & (os.O_CREAT | O_TMPFILE))),
                                        translation.open_root, self.listener.fileno(), translation.open_link,
-                                       translation.proc_pins, self.may_block(target), domain, translation.open_probe)
+                                       translation.proc_pins, self.may_block(target, notif.pid, translation.open_root), domain,
+                                       translation.open_probe)
         except EmulationError as error:
             self._emulation_refused(notif, call, error.errno, str(error))
             return
@@ -306,7 +318,8 @@ class Effects:
         (kernel/resolve_flags.py). False when the call is answered already."""
         translation = translation_of(call)
         try:
-            if self.may_block(target) and resolve_flags.resolve_of(notif.pid, call.args):
+            if self.may_block(target, notif.pid, translation.open_root) and resolve_flags.resolve_of(notif.pid,
+                                                                                                      call.args):
                 raise EmulationError(errno.EACCES, "openat2 with RESOLVE flags on a FUSE mount")
             identity = tracee_identity(self.session.processes.credentials_status(notif.pid, False), notif.pid)
             resolve_flags.check_as_asked(notif.pid, call.tgid, call.args, translation.open_flags, target,
@@ -432,7 +445,8 @@ class Effects:
         except EmulationError as error:
             self._emulation_refused(notif, call, error.errno, str(error))
             return
-        if any(isinstance(target, bytes) and self.may_block(target) for target in translation.targets):
+        if any(isinstance(target, bytes) and self.may_block(target, notif.pid, translation.open_root)
+               for target in translation.targets):
             # it may wait on a FUSE daemon: a helper does it (pickle imported here, before its fork)
             import pickle
 
@@ -488,7 +502,8 @@ class Effects:
         if address is None:  # the effect is only chosen for an address that was read
             os.close(pidfd)
             raise RuntimeError(f"{call.name}: no address to carry out")
-        if translation.sockaddr_path is not None and self.may_block(translation.sockaddr_path):
+        if translation.sockaddr_path is not None and self.may_block(translation.sockaddr_path, notif.pid,
+                                                                                 translation.open_root):
             self.socket_call_elsewhere(notif, call, pidfd, address, identity)
             return
         try:
@@ -551,7 +566,8 @@ class Effects:
             # call knows which receivers are inside its domain (as for connect; SECURITY.md)
             self.listener.allow(notif.id)
             return
-        on_fuse = translation.sockaddr_path is not None and self.may_block(translation.sockaddr_path)
+        on_fuse = translation.sockaddr_path is not None and self.may_block(translation.sockaddr_path, notif.pid,
+                                                                           translation.open_root)
         if on_fuse and domain is not None:  # (the copy of a domain lives in a thread of ours: no helper has it)
             self._emulation_refused(notif, call, errno.EACCES, "a send to a unix socket on a FUSE mount, in a Landlock domain")
             return

@@ -1,6 +1,6 @@
-/* fuse_noread MOUNTPOINT: mount a FUSE file system with one regular file, "file" (one
+/* fuse_noread MOUNTPOINT [nostatfs]: mount a FUSE file system with one regular file, "file" (one
    page), and a socket inode, "sock" (no socket is bound there), answering INIT, LOOKUP, GETATTR, OPEN, FLUSH and RELEASE but never READ; print
-   "mounted" and serve until killed. Touching a page mapped from "file" then waits until
+   "mounted" and serve until killed. With nostatfs, STATFS is never answered either. Touching a page mapped from "file" then waits until
    this process dies (its /dev/fuse descriptor closes and the connection is aborted). */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -22,7 +22,7 @@ struct attr_out { uint64_t valid; uint32_t nsec, dummy; struct attr attr; };
 struct open_out { uint64_t fh; uint32_t flags; int32_t backing; };
 struct init_out { uint32_t major, minor, readahead, flags; uint16_t background, congestion; uint32_t max_write, gran;
                   uint16_t pages, align; uint32_t flags2, stack; uint16_t timeout, unused[11]; };
-enum { LOOKUP = 1, GETATTR = 3, OPEN = 14, READ = 15, RELEASE = 18, FLUSH = 25, INIT = 26, INTERRUPT = 36 };
+enum { LOOKUP = 1, GETATTR = 3, OPEN = 14, READ = 15, STATFS = 17, RELEASE = 18, FLUSH = 25, INIT = 26, INTERRUPT = 36 };
 
 static int dev;
 
@@ -45,7 +45,11 @@ static void fill(struct attr *a, uint64_t node) {
 }
 
 int main(int argc, char **argv) {
-    if (argc != 2) { fprintf(stderr, "usage: fuse_noread MOUNTPOINT\n"); return 2; }
+    if (argc != 2 && (argc != 3 || strcmp(argv[2], "nostatfs"))) {
+        fprintf(stderr, "usage: fuse_noread MOUNTPOINT [nostatfs]\n");
+        return 2;
+    }
+    int never_statfs = argc == 3;
     dev = open("/dev/fuse", O_RDWR);
     if (dev < 0) { perror("/dev/fuse"); return 3; }
     char options[128];
@@ -88,6 +92,10 @@ int main(int argc, char **argv) {
         }
         case READ: case INTERRUPT:
             break; /* never answered */
+        case STATFS:
+            if (never_statfs) break; /* asked: never answered either */
+            reply(in->unique, ENOSYS, NULL, 0);
+            break;
         case FLUSH: case RELEASE:
             reply(in->unique, 0, NULL, 0);
             break;

@@ -85,10 +85,10 @@ class _Server:
     """fuse_noread on a fresh mount point: each vector gets its own file, whose page no
     earlier read has left locked."""
 
-    def __init__(self, binary: str, mount_point: Path):
+    def __init__(self, binary: str, mount_point: Path, *options: str):
         mount_point.mkdir()
         self.mount_point = mount_point
-        self.process = subprocess.Popen([binary, str(mount_point)], stdout=subprocess.PIPE)
+        self.process = subprocess.Popen([binary, str(mount_point), *options], stdout=subprocess.PIPE)
         if self.process.stdout.readline() != b"mounted\n":
             self.stop()
             pytest.skip("cannot mount FUSE here")

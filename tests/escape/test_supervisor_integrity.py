@@ -320,12 +320,13 @@ def _seccomp(pid: int) -> str:
 
 def _open_helper(pid: int) -> bool:
     """A helper of systrace's (no filter), not its reader of tracee memory (started while
-    a FUSE mount exists anywhere on the machine, kernel/memory.py)."""
+    a FUSE mount exists anywhere on the machine, kernel/memory.py) nor its watchdog
+    (kernel/watchdog.py)."""
     try:
         comm = Path(f"/proc/{pid}/comm").read_text().strip()
     except OSError:
         return False
-    return _seccomp(pid) == "0" and comm != "systrace-memory"
+    return _seccomp(pid) == "0" and comm not in ("systrace-memory", "systrace-watch")
 
 
 def _in_openat(pid: int) -> bool:

@@ -11,6 +11,7 @@ import signal
 import time
 from collections.abc import Callable
 
+from ..kernel import watchdog
 from .errors import Abandoned, Interrupted, NoAnswer
 from .relay import SignalRelay
 
@@ -39,7 +40,12 @@ class Waiter:
                 if left <= 0:
                     raise NoAnswer
                 timeout = int(left * 1000) + 1
-            for ready, _ in poller.poll(timeout):
+            held = watchdog.pause()  # a wait made on purpose: not one the watchdog ends
+            try:
+                ready_now = poller.poll(timeout)
+            finally:
+                watchdog.resume(held)
+            for ready, _ in ready_now:
                 if ready == fd:
                     return
                 self._on_signals()

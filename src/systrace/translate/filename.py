@@ -48,9 +48,10 @@ class MayBlock(Exception):
     wait forever: the caller does it elsewhere (kernel/offload.py)."""
 
 
-def _may_look_up(tracee: Tracee | None, path: bytes) -> None:
+def _may_look_up(tracee: Tracee | None, path: bytes, root: bytes | None = None) -> None:
+    """`root`: `path` is below the tracee's own root (looked up through /proc/TID/root)."""
     check = getattr(tracee, "may_block", None)  # a live tracee's; fakes have none
-    if check is not None and check(path):
+    if check is not None and tracee is not None and check(path, tracee.tid, root):
         raise MayBlock(path)
 
 
@@ -336,7 +337,10 @@ def walk(prefix: bytes, parts: list[bytes], path: bytes, follow_last: bool, trac
             component = str(tracee.tid).encode()
         candidate = parts + [component]
         full = prefix + b"/" + b"/".join(candidate)
-        _may_look_up(tracee, full if not prefix else tracee.root().rstrip(b"/") + b"/" + b"/".join(candidate))
+        if prefix:
+            _may_look_up(tracee, b"/" + b"/".join(candidate), tracee.root())
+        else:
+            _may_look_up(tracee, full)
         try:
             mode = os.lstat(full).st_mode
         except OSError as error:

@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 class LiveTracee:
     """A real thread, read through process_vm_readv and /proc."""
 
-    def __init__(self, tid: int, tgid: int, may_block: Callable[[bytes], bool] | None = None):
+    def __init__(self, tid: int, tgid: int, may_block: Callable[[bytes, int, bytes | None], bool] | None = None):
         self.tid = tid
         self.tgid = tgid
         self._root: bytes | None = None

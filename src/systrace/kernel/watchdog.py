@@ -1,0 +1,329 @@
+"""A watchdog over the supervisor's loop: no call the loop makes may hold it for ever.
+
+A file system a process serves (FUSE) can hold any call that touches it: a page of tracee
+memory faulted in (process_vm_readv), a path looked up, an fstat or fstatfs, a helper
+reaped after it was killed while its request was taken. systrace avoids making those calls
+in the loop (memory.py, MountTable.servable, worker.py), but every such check comes before
+the call, and a mount made in between (by the tracee or by a process outside the run) is
+not seen. So, by construction: every turn of the loop that serves something is a section
+(supervisor.py: one store to a page shared with the watchdog when it starts, one when it
+ends), and a forked watchdog process looks at that page every TICK. A section that stays
+the same while the loop sleeps in the kernel (every thread in state S or D) for BOUND is a stall; so is
+one while a signal that ends systrace is pending (it is honoured at once). The watchdog
+then ends the stall, failing closed, one step at a time until the loop moves:
+
+1. it aborts the FUSE connections that had requests waiting at every look since the
+   stall began (/sys/fs/fuse/connections/N/abort, mounted in a mount namespace of the
+   watchdog's own when nobody mounted it; writable by root and by the connection's
+   owner): the held call fails (EIO/ENOTCONN) and the loop serves on;
+2. it kills every process of the run (every descendant of systrace but itself: the
+   command's tree comes back to systrace, a child subreaper), which frees a server that
+   is one of them;
+3. it says why on stderr and kills systrace (and again the run's processes).
+
+A wait the loop makes on purpose (a question to the user: frontend/waiting.py) is made
+outside a section. The watchdog holds no descriptor but stderr and the loop's pidfd,
+dies with systrace, and is protected as a helper."""
+
+from __future__ import annotations
+
+import mmap
+import os
+import signal
+
+from .forking import fork_helper
+from .libc import libc
+
+BOUND = 1.0  # seconds the loop may sleep in the kernel inside one section
+TICK = 0.02  # seconds between two looks at the page
+GRACE = 0.2  # seconds a step is given to free the loop once a signal asks systrace to end
+ENDING = (signal.SIGHUP, signal.SIGINT, signal.SIGQUIT, signal.SIGTERM)
+CONNECTIONS = "/sys/fs/fuse/connections"
+PR_SET_PDEATHSIG = 1
+PR_SET_NAME = 15
+NAME = b"systrace-watch"
+CLONE_NEWNS = 0x00020000
+MS_REC, MS_PRIVATE = 0x4000, 1 << 18
+
+
+class Watchdog:
+    """The loop's side: `section` is the shared word (0 outside a section, else the
+    section's number), `pid` the watchdog's."""
+
+    def __init__(self, loop_pid: int) -> None:
+        self._page = mmap.mmap(-1, mmap.PAGESIZE)  # MAP_SHARED: the watchdog sees our stores
+        self.section = memoryview(self._page).cast("Q")
+        pid = fork_helper()
+        if pid == 0:
+            code = 70
+            try:
+                _watch_main(loop_pid, self.section)
+                code = 0
+            finally:
+                os._exit(code)
+        self.pid = pid
+
+    def close(self) -> None:
+        try:
+            os.kill(self.pid, signal.SIGKILL)
+            os.waitpid(self.pid, 0)
+        except (ProcessLookupError, ChildProcessError):
+            pass  # reaped by the loop already
+
+
+_current: Watchdog | None = None
+
+
+def start(loop_pid: int) -> Watchdog | None:
+    """The process's watchdog (None if it cannot be started: then the loop runs
+    without one, as before, and says nothing; the checks before each call remain)."""
+    global _current
+    try:
+        _current = Watchdog(loop_pid)
+    except OSError:
+        _current = None
+    return _current
+
+
+def stop() -> None:
+    global _current
+    if _current is not None:
+        _current.close()
+        _current = None
+
+
+def pause() -> int:
+    """Leave the current section for a wait made on purpose (returns it for resume)."""
+    if _current is None:
+        return 0
+    held = _current.section[0]
+    _current.section[0] = 0
+    return held
+
+
+def resume(held: int) -> None:
+    if _current is not None and held:
+        _current.section[0] = held + (1 << 40)  # a new section: the wait is not counted
+    # (section numbers the loop hands out stay far below 1 << 40)
+
+
+def watchdog_pids() -> list[int]:
+    return [_current.pid] if _current is not None else []
+
+
+# -- the watchdog process ----------------------------------------------------------------
+def _watch_main(loop: int, section: memoryview) -> None:
+    import ctypes
+    import select
+
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    name = ctypes.create_string_buffer(NAME)
+    libc.prctl(PR_SET_NAME, ctypes.addressof(name), 0, 0, 0)
+    signal.pthread_sigmask(signal.SIG_BLOCK, set(signal.Signals) - {signal.SIGKILL, signal.SIGSTOP})
+    pidfd = os.pidfd_open(loop)
+    os.closerange(3, pidfd)  # nothing of the loop's: stderr, and the loop's pidfd
+    os.closerange(pidfd + 1, os.sysconf("SC_OPEN_MAX"))
+    ticker = select.poll()
+    ticker.register(pidfd, select.POLLIN)
+    watched, asleep, waiting = 0, 0.0, None
+    while not ticker.poll(int(TICK * 1000)):  # readable: the loop has ended
+        now = section[0]
+        if not now or now != watched:
+            watched, asleep, waiting = now, 0.0, None
+            continue
+        if not _asleep(loop):
+            continue  # running (or waiting for a CPU): not held by anyone
+        asleep += TICK
+        waiting = _waiting(waiting)
+        signalled = _ending_pending(loop)
+        if asleep >= BOUND or signalled:
+            if not _end_stall(loop, section, watched, waiting, signalled):
+                return  # systrace is killed: it ends when the kernel lets it, nothing more to do
+            watched, asleep, waiting = 0, 0.0, None
+
+
+def _end_stall(loop: int, section: memoryview, held: int, waiting: set[str] | None, signalled: bool) -> bool:
+    """The steps of the module's docstring, each given BOUND (GRACE after a signal). Each
+    is said before it is taken: once the loop is free it may end the run, and this process
+    with it. False: systrace had to be killed."""
+    why = "a signal asks systrace to end" if signalled else f"for {BOUND:g} s"
+    within = GRACE if signalled else BOUND
+    connections = _abortable(loop, waiting or set())
+    if connections:
+        _say(f"systrace: the supervisor is held inside a system call ({why}): the FUSE connection that does "
+             f"not answer is aborted ({', '.join(sorted(connections))})")
+        if _abort(connections) and _freed(section, held, within):
+            return True
+    _say(f"systrace: the supervisor is held inside a system call a file server does not answer ({why}): "
+         "every process of the run is killed")
+    if _kill_run(loop) and _freed(section, held, within):
+        return True
+    _say("systrace: the supervisor is still held inside a system call a file server does not answer: "
+         "systrace ends (every process of the run killed)")
+    try:
+        os.kill(loop, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    _kill_run(loop)
+    return False
+
+
+def _say(line: str) -> None:
+    try:
+        os.write(2, line.encode() + b"\n")
+    except OSError:
+        pass  # no stderr: the run's end says enough
+
+
+def _freed(section: memoryview, held: int, within: float) -> bool:
+    import select
+
+    ticker = select.poll()
+    for _ in range(max(1, int(within / TICK))):
+        if section[0] != held:
+            return True
+        ticker.poll(int(TICK * 1000))
+    return section[0] != held
+
+
+def _asleep(pid: int) -> bool:
+    """Is every thread of the loop asleep in the kernel (S or D)? One that runs or waits
+    for a CPU (a thread doing work for the loop: kernel/landlock_domain.py) is progress."""
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return False
+    for task in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{task}/stat", "rb") as handle:
+                if handle.read().rsplit(b")", 1)[1].split()[0] not in (b"S", b"D"):
+                    return False
+        except (OSError, IndexError):
+            continue  # a thread that ended
+    return True
+
+
+def _ending_pending(pid: int) -> bool:
+    """A signal asking systrace to end is pending (blocked: its signalfd reads it)."""
+    mask = sum(1 << (number - 1) for number in ENDING)
+    try:
+        with open(f"/proc/{pid}/status", "rb") as handle:
+            for line in handle:
+                if line.startswith((b"ShdPnd:", b"SigPnd:")) and int(line.split()[1], 16) & mask:
+                    return True
+    except (OSError, ValueError, IndexError):
+        pass
+    return False
+
+
+def _waiting(before: set[str] | None) -> set[str]:
+    """The FUSE connections with requests waiting now, and at every look before."""
+    now = set()
+    try:
+        for name in os.listdir(CONNECTIONS):
+            try:
+                with open(f"{CONNECTIONS}/{name}/waiting", "rb") as handle:
+                    if int(handle.read() or b"0"):
+                        now.add(name)
+            except (OSError, ValueError):
+                continue
+    except OSError:
+        pass
+    return now if before is None else now & before
+
+
+def _abortable(loop: int, waiting: set[str]) -> set[str]:
+    """Those of the connections that a process of the run (or systrace) sees mounted and
+    whose abort file this process may write. Without a fusectl mount, root mounts one in
+    a mount namespace of the watchdog's own (nothing changes for anyone else)."""
+    if not waiting and os.geteuid() == 0 and _private_fusectl():
+        waiting = _waiting(None)
+    return {name for name in waiting & _fuse_devices_seen([loop, *_descendants(loop)])
+            if os.access(f"{CONNECTIONS}/{name}/abort", os.W_OK)}
+
+
+def _abort(connections: set[str]) -> bool:
+    aborted = False
+    for name in connections:
+        try:
+            with open(f"{CONNECTIONS}/{name}/abort", "wb") as handle:
+                handle.write(b"1")
+            aborted = True
+        except OSError:
+            continue
+    return aborted
+
+
+def _fuse_devices_seen(pids: list[int]) -> set[str]:
+    """The connection numbers (anonymous device minors) of the FUSE mounts in the mount
+    namespaces of these processes."""
+    seen: set[str] = set()
+    out: set[str] = set()
+    for pid in pids:
+        try:
+            namespace = os.readlink(f"/proc/{pid}/ns/mnt")
+            if namespace in seen:
+                continue
+            seen.add(namespace)
+            with open(f"/proc/{pid}/mountinfo", "rb") as handle:
+                for line in handle:
+                    fields = line.split(b" ")
+                    kind = fields[fields.index(b"-") + 1]
+                    major, minor = fields[2].split(b":")
+                    if major == b"0" and (kind in (b"fuse", b"fuseblk") or kind.startswith(b"fuse.")):
+                        out.add(minor.decode())
+        except (OSError, ValueError, IndexError):
+            continue
+    return out
+
+
+def _private_fusectl() -> bool:
+    try:
+        if os.listdir(CONNECTIONS):
+            return False  # mounted already: what waits was seen
+    except OSError:
+        return False
+    if libc.unshare(CLONE_NEWNS) != 0:
+        return False
+    if libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None) != 0:
+        return False
+    return libc.mount(b"fusectl", CONNECTIONS.encode(), b"fusectl", 0, None) == 0
+
+
+def _kill_run(loop: int) -> bool:
+    """SIGKILL every descendant of the loop but this process, until a look finds none
+    not killed already (one the server holds in the kernel dies when it lets go)."""
+    me = os.getpid()
+    signalled: set[int] = set()
+    for _ in range(64):  # each round kills what the last round's processes forked
+        targets = [pid for pid in _descendants(loop) if pid != me and pid not in signalled]
+        if not targets:
+            break
+        for pid in targets:
+            try:
+                os.kill(pid, signal.SIGKILL)
+                signalled.add(pid)
+            except ProcessLookupError:
+                pass
+    return bool(signalled)
+
+
+def _descendants(root: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as handle:
+                fields = handle.read().rsplit(b")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if fields[0] in (b"Z", b"X"):
+            continue
+        children.setdefault(int(fields[1]), []).append(int(entry))
+    out, todo = [], [root]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            out.append(child)
+            todo.append(child)
+    return out

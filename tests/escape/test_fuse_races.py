@@ -1,0 +1,286 @@
+"""A FUSE mount that systrace's checks do not see (made just after the check, by the tracee
+or by a process outside the run) must not hold the supervisor's loop for ever
+(SECURITY.md "Never blocked by the tracee", kernel/watchdog.py).
+
+The interleaving is forced, not hoped for: SYSTRACE_TEST_FUSE_UNSEEN=1 makes every check
+(mounts.ServedAnywhere, MountTable.servable) answer "no FUSE here", exactly what a check
+made just before the mount answers. The loop then makes the call itself: it reads tracee
+memory mapped from a file whose server never answers READ, looks a path up on a mount
+whose server never answers at all, or asks a FUSE file's file system for its type
+(fstatfs, never answered) before an emulated open. Natively the caller waits on the
+server; under systrace the watchdog sees the loop held and ends it, failing closed: as
+root by aborting that connection (the loop serves on, the held call fails), as the
+unprivileged user (no abort file) by killing every process of the run, the server with
+it; a SIGTERM to systrace while the loop is held is honoured at once."""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+import subprocess
+from pathlib import Path
+
+import pytest
+from conftest import TIMEOUT, Runner
+from test_fuse_memory import (
+    _children,
+    _compile,
+    _gone,
+    _policy_with_opens_by_path,
+    _seccomp,
+    _Server,
+    _wait_for,
+    _waits_on_fuse,
+)
+
+from systrace.kernel.syscalls_x86_64 import SYSCALLS
+
+ATTEMPTS = 2  # per vector: each gets a fresh server (an aborted connection stays aborted)
+ABORTED = b"the FUSE connection that does not answer is aborted"
+KILLED = b"every process of the run is killed"
+
+
+def _unseen(runner: Runner) -> dict[str, str]:
+    return {**runner.env, "SYSTRACE_TEST_FUSE_UNSEEN": "1"}
+
+
+def _vector(vector: str, shared_dir: Path, server: _Server) -> list[str]:
+    """The command whose call the server holds (natively: its caller)."""
+    if vector == "memory":  # a path in memory mapped from the file: read by the loop to log it
+        return [_compile("fuse_mapped", shared_dir), "open", server.file]
+    if vector == "lookup":  # a path on a mount whose server never answers (not even INIT)
+        return ["stat", str(server.mount_point / "x")]
+    return ["cat", server.file]  # "fstatfs": the emulated open asks what the file is on
+
+
+SERVERS = {"memory": ("fuse_noread",), "lookup": ("fuse_stall",), "fstatfs": ("fuse_noread", "nostatfs")}
+
+
+def _in_call(pid: int, nr: int) -> bool:
+    """Is `pid` inside system call `nr` (/proc/PID/syscall: root reads it)?"""
+    try:
+        return Path(f"/proc/{pid}/syscall").read_text().split()[0] == str(nr)
+    except (OSError, IndexError):
+        return False
+
+
+@pytest.mark.parametrize("vector", ["memory", "lookup", "fstatfs"])
+def test_a_fuse_mount_the_checks_missed_cannot_hold_the_loop(vector: str, shared_dir: Path, root_runner: Runner,
+                                                             tmp_path: Path) -> None:
+    """Natively the call waits on the server. Under systrace (-E: every argument read for
+    the log; "fstatfs": -a with a filename rule, so the open is emulated) the watchdog
+    aborts the connection that holds the loop: the held call fails, the process after it
+    is served and the run ends with status 0 (the server never answered: it ends when
+    its connection is aborted)."""
+    server_binary, *server_options = SERVERS[vector]
+    server_binary = _compile(server_binary, shared_dir)
+    waited_natively = held = freed = 0
+    for attempt in range(ATTEMPTS):
+        server = _Server(server_binary, tmp_path / f"native-{attempt}", *server_options)
+        try:
+            native = subprocess.Popen(_vector(vector, shared_dir, server), stdout=subprocess.DEVNULL,
+                                      stderr=subprocess.DEVNULL)
+            _wait_for(lambda n=native: _waits_on_fuse(n.pid) or n.poll() is not None, "the native call")
+            waited_natively += native.poll() is None
+        finally:
+            server.stop()
+            native.wait(timeout=TIMEOUT)
+
+        server = _Server(server_binary, tmp_path / f"traced-{attempt}", *server_options)
+        try:
+            command = _vector(vector, shared_dir, server)
+            script = f"{' '.join(command)} >/dev/null 2>&1; cat /etc/hostname >/dev/null && echo served"
+            if vector == "fstatfs":
+                sh, cat = os.path.realpath("/bin/sh"), os.path.realpath("/usr/bin/cat")
+                policy = _policy_with_opens_by_path([sh, cat], tmp_path / f"policy-{attempt}")
+                options = ["-U", "-f", str(policy), "-a"]
+            else:
+                options = ["--permit-all", "-E", "/dev/null"]
+            proc = subprocess.run(root_runner.argv(*options, "/bin/sh", "-c", script), capture_output=True,
+                                  env=_unseen(root_runner), timeout=TIMEOUT)
+        finally:
+            server.stop()
+        held += ABORTED in proc.stderr
+        freed += proc.returncode == 0 and proc.stdout == b"served\n"
+        assert b"Traceback" not in proc.stderr, proc.stderr
+    print(f"{vector}: natively {waited_natively}/{ATTEMPTS} calls wait on the server; under systrace the loop was "
+          f"held {held}/{ATTEMPTS} times, each ended by the watchdog (connection aborted), run served on and ended "
+          f"{freed}/{ATTEMPTS}, stalled {ATTEMPTS - freed}/{ATTEMPTS}")
+    assert waited_natively == ATTEMPTS
+    assert held == ATTEMPTS  # the checks really were missed: the loop itself was held
+    assert freed == ATTEMPTS
+
+
+def test_sigterm_is_honoured_at_once_while_the_loop_is_held(shared_dir: Path, root_runner: Runner,
+                                                            tmp_path: Path) -> None:
+    """SIGTERM reaches systrace while its loop sits in process_vm_readv on a page the
+    server never serves: the watchdog sees it pending and ends the stall without waiting
+    for its bound; systrace passes SIGTERM on and ends with the command (143)."""
+    server = _Server(_compile("fuse_noread", shared_dir), tmp_path / "mnt")
+    mapped = _compile("fuse_mapped", shared_dir)
+    try:
+        proc = subprocess.Popen(root_runner.argv("--permit-all", "-E", "/dev/null", "/bin/sh", "-c",
+                                                 f"{mapped} open {server.file}; sleep {TIMEOUT}"),
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_unseen(root_runner))
+        _wait_for(lambda: _in_call(proc.pid, SYSCALLS["process_vm_readv"]) or proc.poll() is not None,
+                  "the loop to be held")
+        assert proc.poll() is None
+        os.kill(proc.pid, signal.SIGTERM)
+        _, err = proc.communicate(timeout=TIMEOUT)
+    finally:
+        server.stop()
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    print(f"SIGTERM while held: exit {proc.returncode}; {err.decode(errors='replace').strip()}")
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert ABORTED in err and b"Traceback" not in err, err
+
+
+def test_a_server_in_the_run_is_ended_with_the_run_for_the_user(shared_dir: Path, user_runner: Runner) -> None:
+    """The unprivileged user: the tracee mounts FUSE in a user and mount namespace of its
+    own (a view systrace's checks do not share) and maps its file. Natively the call
+    waits. Under systrace no connection can be aborted (no fusectl mount, not root):
+    the watchdog kills every process of the run, the server with it, which frees the
+    loop; systrace says why and ends with the command's status (SIGKILL: 137)."""
+    server_binary, mapped = _compile("fuse_noread", shared_dir), _compile("fuse_mapped", shared_dir)
+    mount_point = "/mnt"  # the user may mount over it in a mount namespace of its own
+    script = (f"{server_binary} {mount_point} & echo $! >&2; "  # (the file appears once mounted)
+              f"while [ ! -e {mount_point}/file ]; do :; done; exec {mapped} open {mount_point}/file")
+    argv = ["unshare", "-Urm", "--propagation", "private", "/bin/sh", "-c", script]
+    native = subprocess.Popen(user_runner.native_argv(*argv), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              env=user_runner.env, cwd="/")
+    server_pid = int(native.stderr.readline())
+    try:
+        _wait_for(lambda: _waits_on_fuse(native.pid) or native.poll() is not None, "the native call")
+        waited_natively = native.poll() is None
+    finally:
+        os.kill(server_pid, signal.SIGKILL)  # the mapper's fault then fails, and it ends
+        native.communicate(timeout=TIMEOUT)
+    proc = subprocess.run(user_runner.argv("--permit-all", "-E", "/dev/null", *argv), capture_output=True,
+                          env=_unseen(user_runner), cwd="/", timeout=TIMEOUT)
+    print(f"user, FUSE in the tracee's own namespaces: natively the call waits: {waited_natively}; under systrace "
+          f"exit {proc.returncode}; {proc.stderr.decode(errors='replace').strip()}")
+    assert waited_natively
+    assert KILLED in proc.stderr and b"Traceback" not in proc.stderr, proc.stderr
+    assert proc.returncode == 128 + signal.SIGKILL, proc.stderr
+
+
+def test_a_server_outside_the_run_ends_systrace_for_the_user(shared_dir: Path, user_runner: Runner) -> None:
+    """The unprivileged user, the server outside the run: a process of the user's own
+    serves a FUSE mount in its user + mount namespace, and systrace is started in that
+    namespace (nsenter: it is root there, but fusectl cannot be mounted in a user
+    namespace) on a command that maps the file. No abort is possible and killing the run
+    does not free the loop: the watchdog says so, kills every process of the run, then
+    systrace. The loop's read was taken by the server, so the kernel lets systrace go only
+    when the server does: once that is killed, systrace is gone (SIGKILL)."""
+    server_binary, mapped = _compile("fuse_noread", shared_dir), _compile("fuse_mapped", shared_dir)
+
+    def serve() -> subprocess.Popen:
+        server = subprocess.Popen(user_runner.native_argv("unshare", "-Urm", "--propagation", "private",
+                                                          server_binary, "/mnt"),
+                                  stdout=subprocess.PIPE, env=user_runner.env, cwd="/")
+        assert server.stdout.readline() == b"mounted\n"
+        return server
+
+    def stop(server: subprocess.Popen) -> None:
+        server.kill()  # the connection goes: whatever waits on it fails
+        server.communicate(timeout=TIMEOUT)
+
+    def enter(server: subprocess.Popen) -> list[str]:
+        return ["nsenter", "-t", str(server.pid), "-U", "-m", "--preserve-credentials"]
+
+    server = serve()  # one for the native call: its page stays locked while the call waits
+    try:
+        native = subprocess.Popen(user_runner.native_argv(*enter(server), mapped, "open", "/mnt/file"),
+                                  stdout=subprocess.DEVNULL, env=user_runner.env, cwd="/")
+        _wait_for(lambda: _waits_on_fuse(native.pid) or native.poll() is not None, "the native call")
+        waited_natively = native.poll() is None
+    finally:
+        stop(server)
+        native.communicate(timeout=TIMEOUT)
+    server = serve()
+    try:
+        argv = [*user_runner.prefix, *enter(server), user_runner.python, "-m", "systrace", "--permit-all", "-E",
+                "/dev/null", mapped, "open", "/mnt/file"]  # setpriv and nsenter exec in place: proc.pid is systrace
+        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=_unseen(user_runner),
+                                cwd="/")
+        lines: list[bytes] = []
+        while not lines or b"systrace ends" not in lines[-1]:
+            assert select.select([proc.stderr], [], [], TIMEOUT)[0], lines  # a safety net
+            lines.append(proc.stderr.readline())
+            assert lines[-1], lines
+        run_left = [pid for pid in _children(proc.pid) if _seccomp(pid) == "2" and not _gone(pid)]
+    finally:
+        stop(server)
+    proc.communicate(timeout=TIMEOUT)
+    print(f"user, server outside the run: natively the call waits: {waited_natively}; under systrace: "
+          f"{b''.join(lines).decode(errors='replace').strip()}; processes of the run left: {len(run_left)}; "
+          f"systrace ended by signal {-proc.returncode}")
+    assert waited_natively
+    assert any(KILLED in line for line in lines), lines
+    assert run_left == []
+    assert proc.returncode == -signal.SIGKILL
+
+
+# -- FUSE mounts only the tracee sees ------------------------------------------------------
+HELD = b"the supervisor is held"
+
+
+def test_a_fuse_mount_only_the_tracee_sees_is_looked_up_by_a_helper(runner: Runner, shared_dir: Path) -> None:
+    """The tracee mounts FUSE (a server that never answers) in a user and mount namespace
+    of its own, chroots above it and stats a path on it: systrace looks the path up
+    through the tracee's root, across mounts its own table does not name. The mount
+    points are taken from the tracee's view (/proc/TID/mountinfo), so a helper makes the
+    lookup: natively the stat waits; under systrace another process is served, the
+    watchdog never has to step in (without the tracee's view: the loop was held, and only
+    the watchdog ended it), and SIGTERM reaches the command at once; the stat's caller
+    waits for its answer, killably, as natively; once it is killed the run ends (143)."""
+    binary = _compile("fuse_chroot", shared_dir)
+    jail = shared_dir / f"jail-{runner.name}"
+    (jail / "mnt").mkdir(mode=0o755, parents=True)
+    jail.chmod(0o755)
+    argv = ["unshare", "-Ur", binary, str(jail)]
+    native = subprocess.Popen(runner.native_argv(*argv), stdout=subprocess.PIPE, env=runner.env, cwd=runner.cwd)
+    try:
+        assert native.stdout.readline() == b"mounted\n"
+        _wait_for(lambda: _waits_on_fuse(native.pid) or native.poll() is not None, "the native stat")
+        waited_natively = native.poll() is None
+    finally:
+        native.kill()  # a lookup waiting for INIT can be killed
+        native.communicate(timeout=TIMEOUT)
+
+    script = f"{' '.join(argv)} & read go; cat /etc/hostname >/dev/null && echo served; wait"
+    proc = subprocess.Popen(runner.argv("--permit-all", "-E", "/dev/null", "/bin/sh", "-c", script),
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=runner.env,
+                            cwd=runner.cwd)
+    try:
+        assert proc.stdout.readline() == b"mounted\n"
+
+        def waiting() -> list[int]:  # systrace's loop or one of its helpers, on the server
+            return [pid for pid in [proc.pid, *_children(proc.pid)] if _waits_on_fuse(pid)]
+
+        _wait_for(lambda: waiting() or proc.poll() is not None, "the stat's lookup")
+        loop_held = proc.pid in waiting()
+        proc.stdin.write(b"go\n")
+        proc.stdin.flush()
+        served = proc.stdout.readline() == b"served\n"
+        shell = next(c for c in _children(proc.pid) if _seccomp(c) == "2")
+        stat_caller = _children(shell)
+        os.kill(proc.pid, signal.SIGTERM)
+        _wait_for(lambda: _gone(shell), "SIGTERM to reach the shell")
+        for pid in stat_caller:  # it waits for its answer (killably), as natively on the server
+            os.kill(pid, signal.SIGKILL)
+        _, err = proc.communicate(timeout=TIMEOUT)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    print(f"{runner.name}: FUSE mount in the tracee's own mount namespace, under its chroot: natively the stat "
+          f"waits: {waited_natively}; under systrace the loop held: {loop_held}, another process served: {served}, "
+          f"watchdog needed: {HELD in err}, exit {proc.returncode}")
+    assert waited_natively
+    assert not loop_held and served
+    assert HELD not in err and b"Traceback" not in err, err
+    assert proc.returncode == 128 + signal.SIGTERM, err
