@@ -2,7 +2,8 @@
  * systrace asks about: a thread blocks in read(0); once it is in the read (its
  * /proc/self/task/TID/syscall says read), the main thread opens /etc/hostname and prints
  * "opened ok" (or "opened ERRNO"); the reader prints "line:WHAT IT READ".
- * `ttyjob join-parent` first joins its parent's process group, `ttyjob join-session`
+ * `ttyjob join-parent` first joins its parent's process group (the terminal's foreground
+ * group: systrace's job; getpgid of systrace answers as for no process, SECURITY.md), `ttyjob join-session`
  * the session leader's (an interactive shell's), and makes it the terminal's foreground
  * group (SIGTTOU ignored, as a shell does); it prints "joined" (or "join ERRNO"). */
 #define _GNU_SOURCE
@@ -46,7 +47,7 @@ static int in_read(void) {
 
 int main(int argc, char **argv) {
     if (argc > 1) {
-        pid_t group = !strcmp(argv[1], "join-parent") ? getpgid(getppid()) : getsid(0);
+        pid_t group = !strcmp(argv[1], "join-parent") ? tcgetpgrp(0) : getsid(0);
         signal(SIGTTOU, SIG_IGN);
         if (setpgid(0, group) || tcsetpgrp(0, group)) {
             printf("join %d\n", errno);
