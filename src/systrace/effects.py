@@ -342,8 +342,10 @@ class Effects:
         translation = translation_of(call)
         flags, mode = translation.open_flags, translation.open_mode
         status = self.session.processes.credentials_status(notif.pid, bool(flags & (os.O_CREAT | O_TMPFILE)))
+        target = translation.open_target
+        map_file = target is not None and protected.opener_checked(os.fsdecode(target))
         try:
-            if other_mount_view(notif.pid):
+            if other_mount_view(notif.pid) and not map_file:  # (a map file is reopened as checked, in any view)
                 path, dirfd = _raw_path(call)
                 if not self.listener.id_valid(notif.id):
                     return  # the thread is gone: what was read may be another process's

@@ -30,7 +30,7 @@ import ctypes
 import errno
 import os
 
-from .emulate_identity import EmulationError, tracee_identity
+from .emulate_identity import EmulationError, set_effective, tracee_identity
 from .libc import check, libc
 from .resolve_flags import starting_directory
 from .worker import Deferred, _defer
@@ -127,6 +127,11 @@ def in_own_view(notif_id: int, tid: int, tgid: int, path: bytes, dirfd: int, fla
     if os.geteuid() != 0:
         raise EmulationError(errno.EACCES, "a write open in another mount namespace, and systrace is not root")
     identity = tracee_identity(status, tid)
+    # a tracee in a user namespace of its own opens as a member of it: the kernel judges
+    # some files by their opener's namespace (a FUSE mount's /dev/fuse descriptor)
+    userns = -1
+    if os.readlink(f"/proc/{tid}/ns/user") != os.readlink("/proc/self/ns/user"):
+        userns = os.open(f"/proc/{tid}/ns/user", os.O_RDONLY | os.O_CLOEXEC)
     root = os.open(f"/proc/{tid}/root", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     start = -1
     try:
@@ -144,6 +149,12 @@ def in_own_view(notif_id: int, tid: int, tgid: int, path: bytes, dirfd: int, fla
             except OSError as error:
                 raise EmulationError(errno.EACCES, f"cannot take the tracee's root: {error}") from None
             identity.apply(creating)  # (a helper: never undone)
+            if userns >= 0:
+                try:  # its creator's ids: full capabilities there, then exactly the tracee's
+                    check(libc.setns(userns, CLONE_NEWUSER))
+                    set_effective(identity.caps)
+                except OSError as error:
+                    raise EmulationError(errno.EACCES, f"cannot join the tracee's user namespace: {error}") from None
             fd = os.open(path, flags | os.O_CLOEXEC, mode)
             reason = _refused(fd, own_fds, refused_pids)
             if reason:
@@ -156,6 +167,8 @@ def in_own_view(notif_id: int, tid: int, tgid: int, path: bytes, dirfd: int, fla
         os.close(root)
         if start >= 0:
             os.close(start)
+        if userns >= 0:
+            os.close(userns)
 
 
 def _refused(fd: int, own_fds: int, refused_pids: set[int]) -> str:
