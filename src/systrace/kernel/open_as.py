@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from .landlock_domain import Domain
 
 CLONE_NEWUSER = 0x10000000
+CLONE_NEWNS = 0x00020000
 PR_SET_KEEPCAPS = 8
 SYS_capset = 126
 CGROUP_SUPER_MAGIC, CGROUP2_SUPER_MAGIC, PROC_SUPER_MAGIC = 0x27E0EB, 0x63677270, 0x9FA0
@@ -124,15 +125,19 @@ def in_own_view(notif_id: int, tid: int, tgid: int, path: bytes, dirfd: int, fla
     """Open `path` (as the tracee gave it, relative to its `dirfd`) in the tracee's own
     mount namespace, root and working directory, as the tracee; refuse what it opened
     when it is a file no call may change (module docstring)."""
-    if os.geteuid() != 0:
-        raise EmulationError(errno.EACCES, "a write open in another mount namespace, and systrace is not root")
     identity = tracee_identity(status, tid)
     # a tracee in a user namespace of its own opens as a member of it: the kernel judges
     # some files by their opener's namespace (a FUSE mount's /dev/fuse descriptor)
     userns = -1
     if os.readlink(f"/proc/{tid}/ns/user") != os.readlink("/proc/self/ns/user"):
         userns = os.open(f"/proc/{tid}/ns/user", os.O_RDONLY | os.O_CLOEXEC)
+    unprivileged = os.geteuid() != 0
+    if unprivileged and (userns < 0 or identity.euid != os.geteuid()):
+        if userns >= 0:
+            os.close(userns)
+        raise EmulationError(errno.EACCES, "a write open in another mount namespace, and systrace is not root")
     root = os.open(f"/proc/{tid}/root", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    mountns = os.open(f"/proc/{tid}/ns/mnt", os.O_RDONLY | os.O_CLOEXEC) if unprivileged else -1
     start = -1
     try:
         if not path.startswith(b"/"):
@@ -141,6 +146,12 @@ def in_own_view(notif_id: int, tid: int, tgid: int, path: bytes, dirfd: int, fla
 
         def job() -> int:
             own_fds = os.open("/proc/self/fd", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)  # before the chroot
+            if unprivileged:  # the user's own namespaces: their creator has every capability there
+                try:
+                    check(libc.setns(userns, CLONE_NEWUSER))
+                    check(libc.setns(mountns, CLONE_NEWNS))
+                except OSError as error:
+                    raise EmulationError(errno.EACCES, f"cannot join the tracee's namespaces: {error}") from None
             try:
                 os.fchdir(root)
                 os.chroot(".")
@@ -148,8 +159,13 @@ def in_own_view(notif_id: int, tid: int, tgid: int, path: bytes, dirfd: int, fla
                     os.fchdir(start)
             except OSError as error:
                 raise EmulationError(errno.EACCES, f"cannot take the tracee's root: {error}") from None
-            identity.apply(creating)  # (a helper: never undone)
-            if userns >= 0:
+            if unprivileged:
+                if creating:
+                    os.umask(identity.umask)
+                set_effective(identity.caps)  # the same ids as systrace's (checked above)
+            else:
+                identity.apply(creating)  # (a helper: never undone)
+            if userns >= 0 and not unprivileged:
                 try:  # its creator's ids: full capabilities there, then exactly the tracee's
                     check(libc.setns(userns, CLONE_NEWUSER))
                     set_effective(identity.caps)
@@ -169,6 +185,8 @@ def in_own_view(notif_id: int, tid: int, tgid: int, path: bytes, dirfd: int, fla
             os.close(start)
         if userns >= 0:
             os.close(userns)
+        if mountns >= 0:
+            os.close(mountns)
 
 
 def _refused(fd: int, own_fds: int, refused_pids: set[int]) -> str:
