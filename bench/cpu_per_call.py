@@ -19,7 +19,8 @@ row is the median of --runs runs of a C loop, one routed call per iteration:
 beside the floors, which run the same loop: the C floor (bench/continue_floor.c: receive
 and continue, no logic; bench/emulated_open_floor.c for the emulated open: the same system
 calls as systrace) and the Python floor (bench/continue_floor.py: the same bare loop in
-Python; bench/emulated_open_floor.py: the emulated open's system calls, from Python).
+Python; bench/emulated_open_floor.py: the emulated open's system calls, from Python;
+with --systrace, the calls systrace itself makes for it).
 --src runs the systrace rows for other source trees (before/after, side by side: their
 runs interleaved). Timing is never asserted by tests.
 """
@@ -87,12 +88,13 @@ def main() -> None:
     emulated, logged = "emulated open", "--permit-all -E (openat continued + logged)"
     rows: dict[str, list[str]] = {
         by_name: [f"{median_us([*floor, lseek, *held], base_env):.1f}",
-                  f"{median_us([*python_floor, '--nr', lseek, *held], base_env):.1f}"],
+                  f"{median_us([*python_floor, '--nr', lseek, *held], base_env):.1f}", ""],
         flags: [f"{median_us([*floor, openat, *loop], base_env):.1f}",
-                f"{median_us([*python_floor, '--nr', openat, *loop], base_env):.1f}"],
+                f"{median_us([*python_floor, '--nr', openat, *loop], base_env):.1f}", ""],
         emulated: [f"{median_us([str(work / 'emulated_open_floor'), calls, 'emulate'], base_env):.1f}",
-                   f"{median_us([sys.executable, str(HERE / 'emulated_open_floor.py'), *loop], base_env):.1f}"],
-        logged: ["(the openat CONTINUE floors)", ""],
+                   f"{median_us([sys.executable, str(HERE / 'emulated_open_floor.py'), *loop], base_env):.1f}",
+                   f"{median_us([sys.executable, str(HERE / 'emulated_open_floor.py'), '--systrace', *loop], base_env):.1f}"],
+        logged: ["(the openat CONTINUE floors)", "", ""],
     }
     commands: dict[str, list[tuple[list[str], dict[str, str]]]] = {by_name: [], flags: [], emulated: [], logged: []}
     for index, source in enumerate(sources):
@@ -119,9 +121,9 @@ def main() -> None:
                 samples[index].append(sample_us(argv, env))
         rows[label].extend(f"{statistics.median(cell):.1f}" for cell in samples)
     print(f"CPU µs per call, median of {options.runs} runs of {options.calls} calls (systrace + tracee)")
-    print("| per routed call | C floor | Python floor | "
+    print("| per routed call | C floor | Python floor | Python floor, systrace's calls | "
           + " | ".join(Path(s).resolve().parent.name for s in sources) + " |")
-    print("|---|---:|---:|" + "---:|" * len(sources))
+    print("|---|---:|---:|---:|" + "---:|" * len(sources))
     for label, cells in rows.items():
         print(f"| {label} | " + " | ".join(cells) + " |")
 

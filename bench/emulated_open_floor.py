@@ -3,7 +3,7 @@
 for one, made from Python with no logic at all (no process table, no translation, no
 policy, no record), against a program whose openat is routed.
 
-    python3 bench/emulated_open_floor.py PROGRAM [ARGS...]
+    python3 bench/emulated_open_floor.py [--systrace] PROGRAM [ARGS...]
 
 Each open: poll for more, the liveness check (pidfd signal 0), /proc/TID/exe, the path
 from the tracee's memory (process_vm_readv), /proc/TID/root, the one-call symlink check
@@ -12,6 +12,15 @@ open (openat2), the check of what was opened (readlink), the wake-up hint (affin
 narrowed and restored), ADDFD and the answer. What systrace spends per emulated open
 beyond this is its own work; what this spends beyond the C floor is the interpreter's.
 bench/cpu_per_call.py runs it as the emulated open's "Python floor" column.
+
+--systrace: the system calls systrace itself makes for one emulated open instead (strace
+-f of its openat loop under -a), still with no logic: what the C floor leaves out and
+systrace must make (the FUSE checks: the backing-device directory's fstat before the
+memory read, the mount table's poll, fstat and fstatfs of the probe; the open made
+through the probe, O_NONBLOCK, and the flag cleared after) and what systrace does not
+make (the exe readlink and the status read: cached; the second lookup: the probe is
+reopened). Its "Python floor, systrace's calls" column is the cost of those calls from
+Python; what systrace spends beyond it is its own logic.
 """
 
 from __future__ import annotations
@@ -43,8 +52,12 @@ class IoVec(ctypes.Structure):
 
 
 def main() -> int:
+    as_systrace = sys.argv[1:2] == ["--systrace"]
+    argv = sys.argv[2:] if as_systrace else sys.argv[1:]
     libc = ctypes.CDLL(None, use_errno=True)
-    child, listener = launch(257, sys.argv[1:])  # openat
+    child, listener = launch(257, argv)  # openat
+    if as_systrace:
+        return _as_systrace(libc, child, listener)
     pidfd = os.pidfd_open(child)
     poller = select.poll()
     poller.register(listener, select.POLLIN)
@@ -110,6 +123,81 @@ def main() -> int:
             ioctl(listener, IOCTL_NOTIF_SEND, response, False)
         except OSError:
             pass
+    _, status_code = os.waitpid(child, 0)
+    return os.waitstatus_to_exitcode(status_code)
+
+
+def _as_systrace(libc: ctypes.CDLL, child: int, listener: int) -> int:
+    """The loop with systrace's own system calls for each open, in its order."""
+    pidfd = os.pidfd_open(child)
+    poller = select.poll()
+    poller.register(listener, select.POLLIN)
+    more = select.poll()
+    more.register(listener, select.POLLIN)
+    mountinfo = os.open("/proc/self/mountinfo", os.O_RDONLY | os.O_CLOEXEC)
+    mounts_changed = select.poll()
+    mounts_changed.register(mountinfo, select.POLLPRI | select.POLLERR)
+    devices = os.open("/sys/devices/virtual/bdi", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    buffer, zero = bytearray(NOTIF.size), bytes(NOTIF.size)
+    response, addfd, notif_id = bytearray(RESP.size), bytearray(ADDFD.size), bytearray(8)
+    page = ctypes.create_string_buffer(4096)
+    local, remote = IoVec(ctypes.addressof(page), 0), IoVec(0, 0)
+    how = ctypes.create_string_buffer(HOW.size)
+    statfs = ctypes.create_string_buffer(120)
+    cpu = libc.sched_getcpu()
+    ioctl, unpack_from, pack_into = fcntl.ioctl, NOTIF.unpack_from, RESP.pack_into
+    while True:
+        events = poller.poll()
+        if not events or not events[0][1] & select.POLLIN:
+            break
+        buffer[:] = zero
+        try:
+            ioctl(listener, IOCTL_NOTIF_RECV, buffer, True)
+        except OSError:
+            continue
+        fields = unpack_from(buffer)
+        ident, tid, address = fields[0], fields[1], fields[7]
+        more.poll(0)
+        pidfd_send_signal(pidfd, 0)
+        os.fstat(devices)  # any FUSE mount on the machine? (then the memory read is bounded)
+        local.len = remote.len = 4096 - address % 4096
+        remote.base = address
+        libc.process_vm_readv(tid, ctypes.byref(local), 1, ctypes.byref(remote), 1, 0)
+        path = page.value
+        os.readlink(f"/proc/{tid}/root")
+        mounts_changed.poll(0)  # the mount table: is the path on a FUSE mount?
+        HOW.pack_into(how, 0, os.O_PATH | os.O_CLOEXEC, 0, RESOLVE)
+        probe = libc.syscall(SYS_openat2, AT_FDCWD, path, how, HOW.size)
+        if probe < 0:  # (the loader's opens of missing files, before the loop: continued)
+            pack_into(response, 0, ident, 0, 0, CONTINUE)
+            ioctl(listener, IOCTL_NOTIF_SEND, response, False)
+            continue
+        notif_id[:] = ident.to_bytes(8, "little")
+        try:
+            ioctl(listener, IOCTL_NOTIF_ID_VALID, notif_id, False)
+        except OSError:
+            os.close(probe)
+            continue
+        os.readlink(f"/proc/self/fd/{probe}")  # still at the checked path
+        os.fstat(probe)  # what kind of file (a FIFO, a device: opened so as never to wait)
+        libc.fstatfs(probe, statfs)  # on FUSE?
+        opened = os.open(f"/proc/self/fd/{probe}", os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        fcntl.fcntl(opened, fcntl.F_SETFL, os.O_RDONLY)  # (O_NONBLOCK: a lease's break never waits)
+        allowed = os.sched_getaffinity(tid)
+        os.sched_setaffinity(tid, (cpu,))
+        ADDFD.pack_into(addfd, 0, ident, 0, opened, 0, 0)
+        try:
+            installed = ioctl(listener, IOCTL_NOTIF_ADDFD, addfd, True)
+        except OSError:
+            installed = -1
+        os.close(opened)
+        os.sched_setaffinity(tid, allowed)
+        pack_into(response, 0, ident, installed, 0, 0)
+        try:
+            ioctl(listener, IOCTL_NOTIF_SEND, response, False)
+        except OSError:
+            pass
+        os.close(probe)
     _, status_code = os.waitpid(child, 0)
     return os.waitstatus_to_exitcode(status_code)
 

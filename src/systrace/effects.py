@@ -281,7 +281,7 @@ class Effects:
             return
         translation = translation_of(call)
         target = translation.open_target
-        if target is not None and protected.opener_checked(os.fsdecode(target)):
+        if target is not None and target.startswith(b"/proc/") and protected.opener_checked(os.fsdecode(target)):
             self.emulate_open_as(notif, call)  # a write to it is judged by its opener: the tracee must be
             return
         if target is None:
@@ -299,7 +299,9 @@ class Effects:
                                        self.session.processes.credentials_status(notif.pid, bool(
                                            translation.open_flags & (os.O_CREAT | O_TMPFILE))),
                                        translation.open_root, self.listener.fileno(), translation.open_link,
-                                       translation.proc_pins, self.may_block(target, notif.pid, translation.open_root), domain,
+                                       translation.proc_pins,
+                                       # asked only if the path is looked up again (not through the probe)
+                                       lambda: self.may_block(target, notif.pid, translation.open_root), domain,
                                        translation.open_probe)
         except EmulationError as error:
             self._emulation_refused(notif, call, error.errno, str(error))

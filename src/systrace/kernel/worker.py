@@ -52,13 +52,14 @@ PIDFD_THREAD = os.O_EXCL  # pidfd_open: a pidfd for one thread (Linux 6.9)
 PR_SET_PDEATHSIG = 1
 O_TMPFILE = getattr(os, "O_TMPFILE", 0)
 _STATFS = ctypes.create_string_buffer(120)  # struct statfs; f_type is its first word
+_F_TYPE = ctypes.c_long.from_buffer(_STATFS)  # read in place (.raw would copy all 120 bytes per open)
 _ERROR = struct.Struct("=ci")  # kind (b"E" emulation refused, b"O" the open's own error), errno
 libc.fstatfs.argtypes = [ctypes.c_int, ctypes.c_void_p]
 
 
 def _on_fuse(fd: int) -> bool:
     check(libc.fstatfs(fd, _STATFS))
-    return int.from_bytes(_STATFS.raw[:8], "little") == FUSE_SUPER_MAGIC
+    return _F_TYPE.value == FUSE_SUPER_MAGIC
 
 
 class Deferred:
@@ -105,34 +106,42 @@ class Deferred:
 
 def open_without_blocking(notif_id: int, tid: int, tgid: int, checked_path: bytes, flags: int, mode: int,
                           status: bytes, root: str | None, listener_fd: int, link: bytes | None = None,
-                          pins: dict[int, int | None] | None = None, on_fuse: bool = False,
+                          pins: dict[int, int | None] | None = None, on_fuse: bool | Callable[[], bool] = False,
                           domain: Domain | None = None, resolved: int = -1) -> int | Deferred:
     """Our descriptor for what the tracee asked to open, or a Deferred open when opening
     it could wait; in the copy of the tracee's own Landlock `domain` when it has one.
     `link`: what the tracee's descriptor named, when the path reopens one
     (emulate.open_for); `pins`: the pids the path named by relation, which must still
     name the same processes once opened (else ENOENT, as if the process had exited);
-    `on_fuse`: the path crosses a FUSE mount, where even looking it up may wait;
+    `on_fuse`: the path crosses a FUSE mount, where even looking it up may wait (or a
+    function that tells, asked only when the path is looked up again);
     `resolved`: the O_PATH descriptor translation opened the path with (as systrace,
-    below "/", no symlink on the way; the caller closes it), the probe itself when the
-    tracee's identity is systrace's and it is still at the checked path.
+    below "/", no symlink on the way, after its own FUSE check; the caller closes it),
+    the probe itself when the tracee's identity is systrace's and it is still at the
+    checked path: nothing is looked up by name then (the probe's own file system is
+    checked by _open_probed), so the mount table is not read again.
     Raises EmulationError (fail closed) or OSError (the tracee's error)."""
+    creates = flags & os.O_CREAT and flags & os.O_EXCL or flags & O_TMPFILE == O_TMPFILE
+    credentials: Identity | None = None
+    if resolved >= 0 and root == "/" and link is None and not pins and not flags & os.O_PATH and not creates:
+        credentials = tracee_identity(status, tid)  # parsed once: the probe's and the open's
+        if credentials.same_as_own() and still_at(resolved, checked_path):  # the lookup it would repeat, done
+            return _open_probed(notif_id, tid, resolved, flags, credentials, listener_fd, domain)
+    if not isinstance(on_fuse, bool):
+        on_fuse = on_fuse()
     if on_fuse:
         return _defer(notif_id, tid, listener_fd,
                       lambda: _pinned(open_for(tid, tgid, checked_path, flags, mode, status, root, link, domain), pins),
                       domain)
     if flags & os.O_PATH:  # opens nothing
         return _pinned(open_for(tid, tgid, checked_path, flags, mode, status, root, link, domain), pins)
-    if flags & os.O_CREAT and flags & os.O_EXCL or flags & O_TMPFILE == O_TMPFILE:
-        # a new file: only its directory can be on FUSE
+    if creates:  # a new file: only its directory can be on FUSE
         if _parent_on_fuse(tid, tgid, checked_path, status, root):
             return _defer(notif_id, tid, listener_fd,
                           lambda: open_for(tid, tgid, checked_path, flags, mode, status, root, domain=domain), domain)
         return open_for(tid, tgid, checked_path, flags, mode, status, root, domain=domain)
-    credentials = tracee_identity(status, tid)  # parsed once: the probe's and the open's
-    if resolved >= 0 and root == "/" and link is None and not pins and credentials.same_as_own() \
-            and still_at(resolved, checked_path):  # the lookup it would repeat, done as it would be
-        return _open_probed(notif_id, tid, resolved, flags, credentials, listener_fd, domain)
+    if credentials is None:
+        credentials = tracee_identity(status, tid)  # parsed once: the probe's and the open's
     try:  # O_PATH: Landlock does not check it, systrace's own thread does it
         # (another process's descriptor is reached in the tracee's domain: Landlock scopes ptrace)
         probe = _pinned(open_for(tid, tgid, checked_path, os.O_PATH | (flags & os.O_NOFOLLOW), 0, status, root, link,
@@ -167,19 +176,19 @@ def _open_probed(notif_id: int, tid: int, probe: int, flags: int, credentials: I
         if flags & os.O_ACCMODE == os.O_RDONLY:  # waits for a writer
             return _defer(notif_id, tid, listener_fd, lambda: _reopen(probe, flags, credentials), domain)
         try:  # a writer: at once if a reader is there (else ENXIO)
-            return _blocking_again(_reopen(probe, flags | os.O_NONBLOCK, credentials))
+            return _blocking_again(_reopen(probe, flags | os.O_NONBLOCK, credentials), flags)
         except OSError as error:
             if error.errno != errno.ENXIO:
                 raise
         return _defer(notif_id, tid, listener_fd, lambda: _reopen(probe, flags, credentials), domain)
     if kind in (stat.S_IFCHR, stat.S_IFBLK) and not asked_nonblocking:
-        return _blocking_again(_reopen(probe, flags | os.O_NONBLOCK, credentials))
+        return _blocking_again(_reopen(probe, flags | os.O_NONBLOCK, credentials), flags)
     if kind == stat.S_IFREG and not asked_nonblocking:
         # a lease another process holds (fcntl F_SETLEASE) makes an open wait until it is
         # given up, up to /proc/sys/fs/lease-break-time (45 s): O_NONBLOCK gives EAGAIN
         # instead, before anything is truncated, and a helper does the open that waits
         try:
-            return _blocking_again(_reopen(probe, flags | os.O_NONBLOCK, credentials))
+            return _blocking_again(_reopen(probe, flags | os.O_NONBLOCK, credentials), flags)
         except BlockingIOError:
             return _defer(notif_id, tid, listener_fd, lambda: _reopen(probe, flags, credentials), domain)
     return _reopen(probe, flags, credentials)
@@ -198,7 +207,7 @@ def _create(notif_id: int, tid: int, tgid: int, checked_path: bytes, flags: int,
     if flags & os.O_NONBLOCK:
         return fd
     if stat.S_ISREG(os.fstat(fd).st_mode):
-        return _blocking_again(fd)
+        return _blocking_again(fd, flags)
     os.close(fd)  # something else appeared under that name: open it as asked, in a helper
     return _defer(notif_id, tid, listener_fd, full_open, domain)
 
@@ -219,14 +228,19 @@ def _reopen(probe: int, flags: int, credentials: Identity) -> int:
     """Open the inode our O_PATH descriptor names, with `flags` and the tracee's credentials
     (the permission check of an open happens now). O_NOFOLLOW was applied by the probe,
     O_CREAT/O_EXCL have nothing left to do."""
-    return credentials.run(
-        lambda: os.open(f"/proc/self/fd/{probe}", (flags & ~(os.O_NOFOLLOW | os.O_CREAT | os.O_EXCL)) | os.O_CLOEXEC))
+    path, reopen_flags = f"/proc/self/fd/{probe}", (flags & ~(os.O_NOFOLLOW | os.O_CREAT | os.O_EXCL)) | os.O_CLOEXEC
+    if credentials.domain is None and credentials.same_as_own():  # run() would switch nothing (nor the umask)
+        return os.open(path, reopen_flags)
+    return credentials.run(lambda: os.open(path, reopen_flags))
 
 
-def _blocking_again(fd: int) -> int:
-    """Clear the O_NONBLOCK systrace added (the tracee did not ask for it)."""
+def _blocking_again(fd: int, flags: int) -> int:
+    """Clear the O_NONBLOCK systrace added to an open with the tracee's `flags` (it did not
+    ask for it). F_SETFL changes only O_APPEND, O_NONBLOCK, O_DIRECT, O_NOATIME and
+    FASYNC, and the open set each of them as `flags` asked (or failed): `flags` less
+    O_NONBLOCK is what F_GETFL would give less O_NONBLOCK, without the F_GETFL."""
     try:
-        fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_NONBLOCK)
+        fcntl.fcntl(fd, fcntl.F_SETFL, flags & ~os.O_NONBLOCK)
     except OSError:
         os.close(fd)
         raise

@@ -138,9 +138,9 @@ class PathCache:
                 base = tracee.fd_path(dirfd)
         except OSError:  # its own error, as always
             return translate(syscall, raw, _pinned(tracee, address, path, None, None), use_aliases, keep_probe)
-        pinned = _pinned(tracee, address, path, dirfd, None if path.startswith(b"/") else base)
         if tracee.root() != b"/":
-            return translate(syscall, raw, pinned, use_aliases, keep_probe)
+            return translate(syscall, raw, _pinned(tracee, address, path, dirfd, None if path.startswith(b"/") else base),
+                             use_aliases, keep_probe)
         key = (syscall, use_aliases, path, base, *[raw[index] for index in shape.keyed])
         entry = self._entries.get(key)
         if entry is not None:
@@ -154,8 +154,9 @@ class PathCache:
             else:
                 self.hits += 1
                 return _fresh(template, probe, keep_probe)
-        self.misses += 1
-        result = translate(syscall, raw, pinned, use_aliases, keep_probe)
+        self.misses += 1  # (the pinned tracee is made only now: a hit needs none)
+        result = translate(syscall, raw, _pinned(tracee, address, path, dirfd, None if path.startswith(b"/") else base),
+                           use_aliases, keep_probe)
         plain = joined(base, path)
         if plain is not None and _plain_result(result, plain):
             if len(self._entries) >= MAX_ENTRIES:
