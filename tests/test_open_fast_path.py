@@ -139,3 +139,28 @@ def test_a_translation_dropped_without_an_answer_closes_its_lookup(target: Path)
     assert os.readlink(f"/proc/self/fd/{probe}") == str(target)
     del translation
     assert not os.path.exists(f"/proc/self/fd/{probe}")
+
+
+def test_an_emulated_open_leaves_the_native_file_status_flags(cbin, tmp_path: Path) -> None:
+    """The reopen through the probe adds O_NONBLOCK (an open that breaks a lease must not
+    wait) and clears it with one F_SETFL of the flags asked: every flag set, first open
+    and repeated (path cache) alike, is what F_GETFL shows natively (O_APPEND, O_NOATIME,
+    O_ASYNC, O_DSYNC kept, O_NONBLOCK only when asked; a FIFO opened O_RDWR too), and
+    every one of those opens was emulated."""
+    from conftest import run, systrace
+
+    binary = cbin("openflags")
+    data, fifo = tmp_path / "data", tmp_path / "fifo"
+    data.write_text("x\n")
+    os.mkfifo(fifo)
+    native = run([binary, str(data), str(fifo)])
+    assert native.returncode == 0 and native.stdout.count(b"\n") == 16, native
+    policies = tmp_path / "policies"
+    assert systrace("-d", str(policies), "-A", binary, str(data), str(fifo)).stdout == native.stdout
+    enforced = systrace("-d", str(policies), "-a", "--stats", binary, str(data), str(fifo))
+    assert enforced.returncode == 0 and enforced.stdout == native.stdout, enforced
+    carried = enforced.stderr.split(b"carried out as: ")[1].split(b"\n")[0]
+    emulated = int(carried.split(b"emulate-open ")[1].split(b",")[0])
+    assert emulated >= 16, carried  # the program's 16 opens (and the loader's)
+    hits = int(enforced.stderr.split(b"path cache: ")[1].split(b" ")[0])
+    assert hits >= 8, enforced.stderr[-400:]  # each set's second open
