@@ -52,22 +52,25 @@ class IoVec(ctypes.Structure):
 
 
 def main() -> int:
-    as_systrace = sys.argv[1:2] == ["--systrace"]
+    as_systrace = sys.argv[1:2] == ["--systrace"]  # systrace's own calls (the module's text)
     argv = sys.argv[2:] if as_systrace else sys.argv[1:]
     libc = ctypes.CDLL(None, use_errno=True)
     child, listener = launch(257, argv)  # openat
-    if as_systrace:
-        return _as_systrace(libc, child, listener)
     pidfd = os.pidfd_open(child)
     poller = select.poll()
     poller.register(listener, select.POLLIN)
     more = select.poll()
     more.register(listener, select.POLLIN)
+    mountinfo = os.open("/proc/self/mountinfo", os.O_RDONLY | os.O_CLOEXEC)
+    mounts_changed = select.poll()
+    mounts_changed.register(mountinfo, select.POLLPRI | select.POLLERR)
+    devices = os.open("/sys/devices/virtual/bdi", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     buffer, zero = bytearray(NOTIF.size), bytes(NOTIF.size)
     response, addfd, notif_id = bytearray(RESP.size), bytearray(ADDFD.size), bytearray(8)
     page = ctypes.create_string_buffer(4096)
     local, remote = IoVec(ctypes.addressof(page), 0), IoVec(0, 0)
     how = ctypes.create_string_buffer(HOW.size)
+    statfs = ctypes.create_string_buffer(120)
     status_fds: dict[int, int] = {}
     cpu = libc.sched_getcpu()
     ioctl, unpack_from, pack_into = fcntl.ioctl, NOTIF.unpack_from, RESP.pack_into
@@ -84,105 +87,44 @@ def main() -> int:
         ident, tid, address = fields[0], fields[1], fields[7]
         more.poll(0)
         pidfd_send_signal(pidfd, 0)
-        os.readlink(f"/proc/{tid}/exe")
+        if as_systrace:
+            os.fstat(devices)  # any FUSE mount on the machine? (then the memory read is bounded)
+        else:
+            os.readlink(f"/proc/{tid}/exe")
         local.len = remote.len = 4096 - address % 4096
         remote.base = address
         libc.process_vm_readv(tid, ctypes.byref(local), 1, ctypes.byref(remote), 1, 0)
         path = page.value
         os.readlink(f"/proc/{tid}/root")
+        if as_systrace:
+            mounts_changed.poll(0)  # the mount table: is the path on a FUSE mount?
         HOW.pack_into(how, 0, os.O_PATH | os.O_CLOEXEC, 0, RESOLVE)
         probe = libc.syscall(SYS_openat2, AT_FDCWD, path, how, HOW.size)
         if probe < 0:  # (the loader's opens of missing files, before the loop: continued)
             pack_into(response, 0, ident, 0, 0, CONTINUE)
             ioctl(listener, IOCTL_NOTIF_SEND, response, False)
             continue
-        os.close(probe)
-        notif_id[:] = ident.to_bytes(8, "little")
-        try:
-            ioctl(listener, IOCTL_NOTIF_ID_VALID, notif_id, False)
-        except OSError:
-            continue
-        status = status_fds.get(tid)
-        if status is None:
-            status = status_fds[tid] = os.open(f"/proc/{tid}/status", os.O_RDONLY | os.O_CLOEXEC)
-        os.pread(status, 4096, 0)
-        HOW.pack_into(how, 0, os.O_RDONLY | os.O_CLOEXEC, 0, RESOLVE)
-        opened = libc.syscall(SYS_openat2, AT_FDCWD, path, how, HOW.size)
-        os.readlink(f"/proc/self/fd/{opened}")
-        allowed = os.sched_getaffinity(tid)
-        os.sched_setaffinity(tid, (cpu,))
-        ADDFD.pack_into(addfd, 0, ident, 0, opened, 0, 0)
-        try:
-            installed = ioctl(listener, IOCTL_NOTIF_ADDFD, addfd, True)
-        except OSError:
-            installed = -1
-        os.close(opened)
-        os.sched_setaffinity(tid, allowed)
-        pack_into(response, 0, ident, installed, 0, 0)
-        try:
-            ioctl(listener, IOCTL_NOTIF_SEND, response, False)
-        except OSError:
-            pass
-    _, status_code = os.waitpid(child, 0)
-    return os.waitstatus_to_exitcode(status_code)
-
-
-def _as_systrace(libc: ctypes.CDLL, child: int, listener: int) -> int:
-    """The loop with systrace's own system calls for each open, in its order."""
-    pidfd = os.pidfd_open(child)
-    poller = select.poll()
-    poller.register(listener, select.POLLIN)
-    more = select.poll()
-    more.register(listener, select.POLLIN)
-    mountinfo = os.open("/proc/self/mountinfo", os.O_RDONLY | os.O_CLOEXEC)
-    mounts_changed = select.poll()
-    mounts_changed.register(mountinfo, select.POLLPRI | select.POLLERR)
-    devices = os.open("/sys/devices/virtual/bdi", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    buffer, zero = bytearray(NOTIF.size), bytes(NOTIF.size)
-    response, addfd, notif_id = bytearray(RESP.size), bytearray(ADDFD.size), bytearray(8)
-    page = ctypes.create_string_buffer(4096)
-    local, remote = IoVec(ctypes.addressof(page), 0), IoVec(0, 0)
-    how = ctypes.create_string_buffer(HOW.size)
-    statfs = ctypes.create_string_buffer(120)
-    cpu = libc.sched_getcpu()
-    ioctl, unpack_from, pack_into = fcntl.ioctl, NOTIF.unpack_from, RESP.pack_into
-    while True:
-        events = poller.poll()
-        if not events or not events[0][1] & select.POLLIN:
-            break
-        buffer[:] = zero
-        try:
-            ioctl(listener, IOCTL_NOTIF_RECV, buffer, True)
-        except OSError:
-            continue
-        fields = unpack_from(buffer)
-        ident, tid, address = fields[0], fields[1], fields[7]
-        more.poll(0)
-        pidfd_send_signal(pidfd, 0)
-        os.fstat(devices)  # any FUSE mount on the machine? (then the memory read is bounded)
-        local.len = remote.len = 4096 - address % 4096
-        remote.base = address
-        libc.process_vm_readv(tid, ctypes.byref(local), 1, ctypes.byref(remote), 1, 0)
-        path = page.value
-        os.readlink(f"/proc/{tid}/root")
-        mounts_changed.poll(0)  # the mount table: is the path on a FUSE mount?
-        HOW.pack_into(how, 0, os.O_PATH | os.O_CLOEXEC, 0, RESOLVE)
-        probe = libc.syscall(SYS_openat2, AT_FDCWD, path, how, HOW.size)
-        if probe < 0:  # (the loader's opens of missing files, before the loop: continued)
-            pack_into(response, 0, ident, 0, 0, CONTINUE)
-            ioctl(listener, IOCTL_NOTIF_SEND, response, False)
-            continue
-        notif_id[:] = ident.to_bytes(8, "little")
-        try:
-            ioctl(listener, IOCTL_NOTIF_ID_VALID, notif_id, False)
-        except OSError:
+        if not as_systrace:
             os.close(probe)
+        notif_id[:] = ident.to_bytes(8, "little")
+        try:
+            ioctl(listener, IOCTL_NOTIF_ID_VALID, notif_id, False)
+        except OSError:
             continue
-        os.readlink(f"/proc/self/fd/{probe}")  # still at the checked path
-        os.fstat(probe)  # what kind of file (a FIFO, a device: opened so as never to wait)
-        libc.fstatfs(probe, statfs)  # on FUSE?
-        opened = os.open(f"/proc/self/fd/{probe}", os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-        fcntl.fcntl(opened, fcntl.F_SETFL, os.O_RDONLY)  # (O_NONBLOCK: a lease's break never waits)
+        if as_systrace:  # the probe reopened (its credentials cached)
+            os.readlink(f"/proc/self/fd/{probe}")  # still at the checked path
+            os.fstat(probe)  # what kind of file (a FIFO, a device: opened so as never to wait)
+            libc.fstatfs(probe, statfs)  # on FUSE?
+            opened = os.open(f"/proc/self/fd/{probe}", os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+            fcntl.fcntl(opened, fcntl.F_SETFL, os.O_RDONLY)  # (O_NONBLOCK: a lease's break never waits)
+        else:
+            status = status_fds.get(tid)
+            if status is None:
+                status = status_fds[tid] = os.open(f"/proc/{tid}/status", os.O_RDONLY | os.O_CLOEXEC)
+            os.pread(status, 4096, 0)
+            HOW.pack_into(how, 0, os.O_RDONLY | os.O_CLOEXEC, 0, RESOLVE)
+            opened = libc.syscall(SYS_openat2, AT_FDCWD, path, how, HOW.size)
+            os.readlink(f"/proc/self/fd/{opened}")
         allowed = os.sched_getaffinity(tid)
         os.sched_setaffinity(tid, (cpu,))
         ADDFD.pack_into(addfd, 0, ident, 0, opened, 0, 0)
@@ -197,7 +139,8 @@ def _as_systrace(libc: ctypes.CDLL, child: int, listener: int) -> int:
             ioctl(listener, IOCTL_NOTIF_SEND, response, False)
         except OSError:
             pass
-        os.close(probe)
+        if as_systrace:
+            os.close(probe)
     _, status_code = os.waitpid(child, 0)
     return os.waitstatus_to_exitcode(status_code)
 
