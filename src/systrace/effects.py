@@ -30,6 +30,7 @@ from .decide import (
 from .domains import UNKNOWN, Domains
 from .kernel import memory, offload, procfs, watchdog
 from .kernel.emulate import openat2
+from .kernel.emulate_fstat import NEWFSTATAT, STATX, MayWait, descriptor_form, stat_descriptor
 from .kernel.emulate_identity import EmulationError, Identity, tracee_identity
 from .kernel.emulate_view import RootFd, other_mount_view
 from .kernel.libc import pidfd_send_signal, tgkill
@@ -41,6 +42,8 @@ from .kernel.worker import Deferred, open_without_blocking
 from .lazy import lazy
 from .translate.filename import NONEXISTENT
 from .translate.pids import OUTSIDE_RUN
+
+DESCRIPTOR_STATS = (NEWFSTATAT, STATX)  # their descriptor form: kernel/emulate_fstat.py
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
 if TYPE_CHECKING:
@@ -435,10 +438,13 @@ class Effects:
     def emulate_path_call(self, notif: Notification, call: Call) -> None:
         """Do a path call on what was checked (kernel/emulate_path.py), as the tracee; write
         its results into the tracee and answer with its return value."""
+        translation = translation_of(call)
+        if translation.fd_form and notif.nr in DESCRIPTOR_STATS:
+            self.emulate_descriptor_stat(notif)
+            return
         usable, domain = self.landlock_domain(notif, call)
         if not usable:
             return
-        translation = translation_of(call)
         checked = [value for name, value in translation.args if name in ("filename", "fd")]
         status = self.session.processes.credentials_status(notif.pid, path_calls.creates(call.name))
         try:
@@ -458,6 +464,39 @@ class Effects:
                          lambda notif, output: self._finish_path_call(notif, call, path_call, pickle.loads(output)))
             return
         self._finish_path_call(notif, call, path_call, _run_path_call(path_call))
+
+    def emulate_descriptor_stat(self, notif: Notification) -> None:
+        """newfstatat/statx(fd, "", AT_EMPTY_PATH) made by systrace on the tracee's
+        descriptor, the result written into the tracee (kernel/emulate_fstat.py): the
+        kernel never reads the path again. While a FUSE file system exists anywhere the
+        stat may wait on its server: a helper makes it."""
+        form = descriptor_form(notif.nr, notif.args)
+        if form is None:  # (translated as the descriptor form: flags the kernel refuses)
+            self.listener.fail(notif.id, errno.EINVAL)
+            return
+        fd, _, flags, mask, out = form
+        tid, nr = notif.pid, notif.nr
+        try:
+            outcome = _stat_outcome(tid, nr, fd, flags, mask, memory.fuse_present())
+        except MayWait:
+            self.offload(notif, lambda: _stat_outcome(tid, nr, fd, flags, mask),
+                         lambda notif, output: self._finish_descriptor_stat(notif, out, output))
+            return
+        self._finish_descriptor_stat(notif, out, outcome)
+
+    def _finish_descriptor_stat(self, notif: Notification, out: int, outcome: bytes) -> None:
+        """Answer with `outcome` (_stat_outcome): the errno, or the result written first."""
+        if outcome[:1] == b"E":
+            self.listener.fail(notif.id, int(outcome[1:]))
+            return
+        if not self.listener.id_valid(notif.id):
+            return  # the thread is gone: its id may name another process now, write nothing
+        try:
+            memory.write(notif.pid, out, outcome[1:])
+        except OSError:
+            self.listener.fail(notif.id, errno.EFAULT)  # where the kernel would write: EFAULT
+            return
+        self.listener.succeed(notif.id, 0)
 
     def _finish_path_call(self, notif: Notification, call: Call, path_call: PathCall,
                           outcome: tuple[str, int, str, list[tuple[int, bytes]]]) -> None:
@@ -717,6 +756,15 @@ EFFECTS: dict[str, Callable[[Effects, Notification, Call], None]] = {
     EMULATE_OPEN: Effects.emulate_open, EMULATE_SOCKET: Effects.emulate_socket_call,
     EMULATE_PATH: Effects.emulate_path_call, EMULATE_SEND: Effects.emulate_send,
     EMULATE_OPEN_AS: Effects.emulate_open_as}
+
+
+def _stat_outcome(tid: int, nr: int, fd: int, flags: int, mask: int, served_exist: bool = False) -> bytes:
+    """b"R" + the result of stat_descriptor, or b"E" + the errno (bytes: a helper's too).
+    MayWait: on a served file system (then a helper makes it)."""
+    try:
+        return b"R" + stat_descriptor(tid, nr, fd, flags, mask, served_exist)
+    except OSError as error:
+        return b"E%d" % (error.errno or errno.EIO)
 
 
 def _run_path_call(path_call: PathCall) -> tuple[str, int, str, list[tuple[int, bytes]]]:

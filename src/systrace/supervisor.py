@@ -32,10 +32,11 @@ from .call import Call, syscall_name
 from .children import Children
 from .decide import DENY, EMULATE_OPEN, EMULATE_OPEN_AS, PERMIT, Decision, protected
 from .decide.breaks import BreakKeeper
-from .effects import Effects
+from .effects import DESCRIPTOR_STATS, Effects
 from .facts import ROWS, invalidating_calls
 from .handshake import LaunchHandshake
-from .kernel import forking, procfs, watchdog
+from .kernel import forking, memory, procfs, watchdog
+from .kernel.emulate_fstat import MayWait, descriptor_form, stat_descriptor
 from .kernel.emulate_view import other_mount_view
 from .kernel.mounts import cgroups_holding_me
 from .kernel.syscalls_x86_64 import SYSCALLS
@@ -102,6 +103,8 @@ class Supervisor:
         # its rules cannot change during the run, and a process's binary is read again
         # after an exec (processes.py)
         self.by_name: dict[str, dict[int, Decision | None]] = {}
+        self.by_descriptor: dict[str, dict[int, Decision | None]] = {}  # the same, for fstat's form
+        self._by_descriptor_answers: dict[int, int] = {}  # (nr if emulated, -1 - nr if failed)
         self._state_checks = session.chain.state_checks()
         # pids named by continued calls the kernel may not have looked up: no helper gets one
         self.in_flight = protected.NamedInFlight(_watch_thread, alive, os.close,
@@ -123,16 +126,17 @@ class Supervisor:
 
     @property
     def served_by_name(self) -> int:
-        """... of them answered by name only (answered_by_name)."""
-        return sum(self._by_name_answers.values())
+        """... of them answered by name only (answered_by_name, answered_as_descriptor)."""
+        return sum(self._by_name_answers.values()) + sum(self._by_descriptor_answers.values())
 
     @property
     def routed(self) -> dict[int, int]:
         """... by system call number."""
         routed = dict(self._routed)
-        for key, count in self._by_name_answers.items():
-            nr = key if key >= 0 else -1 - key
-            routed[nr] = routed.get(nr, 0) + count
+        for answers in (self._by_name_answers, self._by_descriptor_answers):
+            for key, count in answers.items():
+                nr = key if key >= 0 else -1 - key
+                routed[nr] = routed.get(nr, 0) + count
         return routed
 
     @property
@@ -141,6 +145,9 @@ class Supervisor:
         carried = dict(self._carried)
         for key, count in self._by_name_answers.items():
             kind = CONTINUED if key >= 0 else FAILED
+            carried[kind] = carried.get(kind, 0) + count
+        for key, count in self._by_descriptor_answers.items():
+            kind = EMULATED_FSTAT if key >= 0 else FAILED
             carried[kind] = carried.get(kind, 0) + count
         return carried
 
@@ -236,7 +243,7 @@ class Supervisor:
         runs: serve_batch asks only then.) Every routed call the command makes while it
         runs steadily comes here first: each lookup is a dict's, each test a local's."""
         if nr not in BY_NAME_CALLS:
-            return False
+            return nr in DESCRIPTOR_STATS and self.answered_as_descriptor(notif_id, tid, nr)
         info = self.session.processes.cached(tid)
         if info is None or info.exe is None:
             return False
@@ -263,6 +270,75 @@ class Supervisor:
         except Exception as error:  # noqa: BLE001 - fail closed, keep serving
             self.effects.refuse_after_error(self.listener.last(), f"answering {syscall_name(nr)}", error)
         return True
+
+    def answered_as_descriptor(self, notif_id: int, tid: int, nr: int) -> bool:
+        """glibc's fstat (newfstatat/statx(fd, "", AT_EMPTY_PATH)), when the chain decides
+        every call of that form of the binary alike (Chain.by_descriptor): the path read
+        once, and if it is "", the stat made on the descriptor by systrace, never
+        continued (kernel/emulate_fstat.py); no Call, no translation. False: another
+        form, or not such a call: the stages serve it (as answered_by_name)."""
+        info = self.session.processes.cached(tid)
+        if info is None or info.exe is None:
+            return False
+        table = self.by_descriptor.get(info.exe)
+        if table is None:
+            table = self.by_descriptor[info.exe] = {}
+        decision = table.get(nr, _UNKNOWN)
+        if decision is _UNKNOWN:
+            decision = table[nr] = self._chain_by_descriptor(info.exe, nr)
+        if decision is None:
+            return False
+        for keeps_state in self._state_checks:
+            if keeps_state(info.tgid, info.ppid):
+                return False
+        notif = self.listener.last()
+        form = descriptor_form(nr, notif.args)
+        if form is None:
+            return False
+        fd, path, flags, mask, out = form
+        try:
+            if memory.read_cstring(tid, path, 1) != b"":
+                return False  # a path: checked through the stages
+        except OSError:
+            return False  # unreadable: the stages decide
+        answers = self._by_descriptor_answers
+        try:
+            if decision.verdict != PERMIT:
+                answers[-1 - nr] = answers.get(-1 - nr, 0) + 1
+                self.listener.fail(notif_id, decision.errno)
+                return True
+            answers[nr] = answers.get(nr, 0) + 1
+            try:
+                result = stat_descriptor(tid, nr, fd, flags, mask, memory.fuse_present())
+            except MayWait:  # the stages have a helper make it
+                answers[nr] -= 1
+                return False
+            except OSError as error:
+                self.listener.fail(notif_id, error.errno or errno.EIO)
+                return True
+            if not self.listener.id_valid(notif_id):
+                return True  # the thread is gone: write nothing
+            try:
+                memory.write(tid, out, result)
+            except OSError:
+                self.listener.fail(notif_id, errno.EFAULT)
+                return True
+            self.listener.succeed(notif_id, 0)
+        except Exception as error:  # noqa: BLE001 - fail closed, keep serving
+            self.effects.refuse_after_error(notif, f"answering {syscall_name(nr)}", error)
+        return True
+
+    def _chain_by_descriptor(self, exe: str, nr: int) -> Decision | None:
+        """The chain's decision for every call `nr` of `exe` in its descriptor form, if one
+        the fast path carries out exactly as the stages would (a permit, emulated; an
+        errno; nothing logged, no signal)."""
+        try:
+            decision = self.session.chain.by_descriptor(exe, nr)
+        except Exception:  # noqa: BLE001 - then call by call, where errors deny
+            return None
+        if decision is None or decision.signal or decision.log or decision.verdict not in (PERMIT, DENY):
+            return None
+        return decision
 
     def _chain_by_name(self, exe: str, nr: int) -> Decision | None:
         """The chain's decision by name, if it is one the fast path carries out exactly as
@@ -466,6 +542,7 @@ class Supervisor:
 
 
 CONTINUED, FAILED = "continue", "error"
+EMULATED_FSTAT = "emulate-fstat"  # the descriptor form's stat, answered by answered_as_descriptor
 
 
 def carried_as(decision: Decision | None) -> str:

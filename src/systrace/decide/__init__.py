@@ -91,6 +91,20 @@ class Chain:
             return None if answer is None or answer.log else answer
         return None  # undecided: denied and logged
 
+    def by_descriptor(self, exe: str, nr: int) -> Decision | None:
+        """As by_name, for the calls `nr` (newfstatat, statx) of `exe` in their descriptor
+        form (glibc's fstat) only: a decider says with `by_descriptor`, else its by_name
+        answer (for every call `nr`) holds for that form too."""
+        for decider in self.deciders:
+            by_form = getattr(decider, "by_descriptor", None) or getattr(decider, "by_name", None)
+            if by_form is None:
+                return None
+            answer = by_form(exe, nr)
+            if answer is PASSES:
+                continue
+            return None if answer is None or answer.log else answer
+        return None
+
     def state_checks(self) -> list[Callable[[int, int], bool]]:
         """The deciders' `keeps_state_for(tgid, ppid)`: a process any of them keeps state
         for (a pending exec check, a detach, an inherited policy) is decided call by call."""

@@ -55,10 +55,43 @@ def effect_of(call: Call, translated: Translated, rule: ast.Rule) -> str:
         return EMULATE_SOCKET if translated.sockaddr_raw is not None and _depends_on(rule, "sockaddr") else ""
     if call.name in SEND_CALLS:  # without a destination (a connected socket): continued
         return EMULATE_SEND if translated.send_names and _depends_on(rule, "sockaddr") else ""
+    if call.name in EMULATED_PATH_CALLS and translated.fd_form:
+        # the descriptor form. A NULL path (utimensat(fd, NULL)) is a register: continued.
+        # A "" read from memory the kernel reads again once continued, and a second thread
+        # may have put a path there: carried out on the descriptor, unless the rule permits
+        # whatever the call names (no test)
+        return EMULATE_PATH if translated.fd_form_read and rule.expr is not None else ""
     if call.name in EMULATED_PATH_CALLS and _depends_on(rule, "filename"):
-        # utimensat(fd, NULL): a descriptor operation like futimens, decided on the fd
-        return "" if any(name == "fd" for name, _ in translated.args) else EMULATE_PATH
+        return EMULATE_PATH
     return ""
+
+
+_DESCRIPTOR_ARGS = ("fd", "fdname")  # all a stat call in its descriptor form is translated to
+
+
+def _never_descriptor(expr: ast.Expr | None) -> bool:
+    """Is `expr` false for every call in the descriptor form (it tests, without `not`,
+    only arguments that form does not have: a missing argument is false)?"""
+    if isinstance(expr, ast.Symbol):
+        return expr.name not in _DESCRIPTOR_ARGS
+    if isinstance(expr, ast.BinOp):
+        if expr.op == "and":
+            return _never_descriptor(expr.left) or _never_descriptor(expr.right)
+        return _never_descriptor(expr.left) and _never_descriptor(expr.right)
+    return False
+
+
+def _every_descriptor(expr: ast.Expr | None) -> bool:
+    """Is `expr` true for every call in the descriptor form (no test, `fd match "*"`)?"""
+    if expr is None or isinstance(expr, ast.TrueExpr):
+        return True
+    if isinstance(expr, ast.Symbol):
+        return expr.name == "fd" and not expr.index and expr.op == "match" and expr.value == "*"
+    if isinstance(expr, ast.BinOp):
+        if expr.op == "and":
+            return _every_descriptor(expr.left) and _every_descriptor(expr.right)
+        return _every_descriptor(expr.left) or _every_descriptor(expr.right)
+    return False
 
 
 def _indices(expr: ast.Expr | None, name: str) -> set[int]:
@@ -164,6 +197,25 @@ class PolicyDecider:
                 or action.elevate is not None or action.verdict == "ask":
             return None
         return self.decision_of_action(action)
+
+    def by_descriptor(self, exe: str, nr: int) -> Decision | str | None:
+        """What `decide` answers for every call `nr` (newfstatat, statx) of `exe` in its
+        descriptor form ("" with AT_EMPTY_PATH: arguments fd and fdname only, no alias),
+        in a process this decider keeps no state for, as by_name: the first rule that can
+        match that form must match all of it (`fd match "*"`, the base's) and be plain;
+        PASSES when none can. None: it depends on the call."""
+        stored = self.store.find(exe)
+        if stored is None:
+            return None if self.require_policy else PASSES
+        for rule in stored.policy.rules_for(syscall_name(nr)):
+            if _never_descriptor(rule.expr):
+                continue  # (a rule on the filename: the descriptor form has none)
+            action = rule.action
+            if not _every_descriptor(rule.expr) or action.predicate is not None or action.flag is not None \
+                    or action.elevate is not None or action.verdict == "ask":
+                return None
+            return self.decision_of_action(action)
+        return PASSES
 
     def keeps_state_for(self, tgid: int, ppid: int) -> bool:
         """Might decide() find something kept for this process (or, for a detach, its parent)?"""

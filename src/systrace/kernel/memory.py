@@ -194,6 +194,12 @@ def _guarded(name: str, *args: object) -> object:
     return reader.run(name, args)
 
 
+def fuse_present() -> bool:
+    """Does a FUSE file system exist anywhere (a file's metadata may then wait on its
+    server: kernel/emulate_fstat.py)?"""
+    return _SERVED.present()
+
+
 def read(pid: int, address: int, size: int) -> bytes:
     """Read exactly `size` bytes or raise MemoryError_."""
     data: bytes = _guarded("read", pid, address, size)  # type: ignore[assignment]

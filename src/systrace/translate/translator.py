@@ -46,7 +46,7 @@ MSGHDR, MMSGHDR = 56, 64  # sizeof(struct msghdr), sizeof(struct mmsghdr)
 class Translated:
     __slots__ = ("args", "alias", "alias_list", "open_target", "open_link", "open_root", "sockaddr_raw", "sockfd", "open_flags",
                  "open_mode", "read_memory", "targets", "tails", "sockaddr_path", "fd_form", "proc_pins",
-                 "reaches_systrace", "send_names", "native_error", "open_probe", "shared")
+                 "reaches_systrace", "send_names", "native_error", "open_probe", "shared", "fd_form_read")
 
     def __init__(self, args: list[tuple[str, str]] | None = None, alias: str | None = None,
                  alias_list: list[tuple[str, str]] | None = None):
@@ -76,6 +76,10 @@ class Translated:
         # destination it cannot read: EFAULT), or 0
         self.native_error = 0
         self.fd_form = False  # a path call in its descriptor form (AT_EMPTY_PATH, NULL): names no file
+        # ... read from the tracee's memory ("" with AT_EMPTY_PATH, not a NULL pointer): the
+        # kernel reads that string again when continued, so a permit is carried out by
+        # systrace (decide/policy.effect_of, kernel/emulate_fstat.py)
+        self.fd_form_read = False
         # the pids of other processes named by relation (/proc/PID) -> their start time when
         # checked (None: it changed meanwhile); an emulated call checks they still match
         self.proc_pins: dict[int, int | None] = {}
@@ -99,6 +103,7 @@ class Translated:
         copy.targets, copy.tails, copy.sockaddr_path, copy.send_names = (self.targets, self.tails, self.sockaddr_path,
                                                                          self.send_names)
         copy.native_error, copy.fd_form, copy.reaches_systrace = self.native_error, self.fd_form, self.reaches_systrace
+        copy.fd_form_read = self.fd_form_read
         copy.proc_pins, copy.open_probe, copy.shared = {}, -1, self.shared
         return copy
 
@@ -256,6 +261,7 @@ def _translate_one(spec: ArgSpec, syscall: str, raw: tuple[int, ...], tracee: Tr
         out.args.append((name, value))
         if name == "fd":  # the descriptor form: what the descriptor names, for rules and learning
             out.fd_form = True
+            out.fd_form_read = raw[spec.index] != 0
             out.args.append(("fdname", _fdname(int(value), tracee)))
     elif isinstance(spec, FdArg):
         fd = formats.s32(raw[spec.index])

@@ -1,0 +1,93 @@
+"""The descriptor form of the stat calls, carried out on the descriptor itself.
+
+glibc's fstat is newfstatat(fd, "", &st, AT_EMPTY_PATH); statx has the same form. The
+path is in the tracee's memory: a CONTINUE after systrace read "" lets the kernel read it
+again, and a second thread can have written "/etc/shadow" there meanwhile (the kernel
+then stats that path, which the policy never saw: tests/escape/test_descriptor_stat_race.py).
+So systrace makes the call itself on what it checked, the tracee's descriptor, reached
+through its magic link /proc/TID/fd/N (one stat call: no pidfd, no descriptor taken), and
+writes the result into the tracee. The link leads to the open file's own path (O_PATH,
+pipes, sockets, deleted files included), so the result is the one fstat gives; systrace
+needs the ptrace access the kernel asks for reading the tracee's memory anyway.
+
+Pure ABI: which calls are in that form (`descriptor_form`) and the call made on the
+descriptor (`stat_descriptor`). Deciding whether it is permitted is not here."""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import os
+
+from .libc import libc
+
+AT_FDCWD = -100
+AT_SYMLINK_NOFOLLOW, AT_NO_AUTOMOUNT, AT_EMPTY_PATH, AT_STATX_SYNC_TYPE = 0x100, 0x800, 0x1000, 0x6000
+NEWFSTATAT, STATX = 262, 332
+SIZES = {NEWFSTATAT: 144, STATX: 256}  # struct stat, struct statx
+# the flags each accepts (others: EINVAL natively; left to the stages, which answer it)
+_VALID = AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT | AT_EMPTY_PATH | AT_STATX_SYNC_TYPE
+_buffer = ctypes.create_string_buffer(256)  # the supervisor is single-threaded (helpers fork)
+
+
+def _s32(value: int) -> int:
+    value &= 0xFFFFFFFF
+    return value - (1 << 32) if value & 0x80000000 else value
+
+
+def descriptor_form(nr: int, args: tuple[int, ...]) -> tuple[int, int, int, int, int] | None:
+    """(fd, path address, flags, mask, result address) of a newfstatat/statx whose flags
+    name the descriptor form (AT_EMPTY_PATH, valid flags, a descriptor or AT_FDCWD); None
+    otherwise. Whether the path is "" is for the caller to read."""
+    if nr == NEWFSTATAT:
+        fd, path, out, flags, mask = _s32(args[0]), args[1], args[2], args[3] & 0xFFFFFFFF, 0
+    elif nr == STATX:
+        fd, path, flags, mask, out = _s32(args[0]), args[1], args[2] & 0xFFFFFFFF, args[3] & 0xFFFFFFFF, args[4]
+    else:
+        return None
+    if not flags & AT_EMPTY_PATH or flags & ~_VALID or path == 0 or (fd < 0 and fd != AT_FDCWD):
+        return None
+    return fd, path, flags, mask, out
+
+
+class MayWait(Exception):
+    """The descriptor names a file a process serves (FUSE, a network file system): its
+    stat may wait on that process, so the caller has a helper make it."""
+
+
+def stat_descriptor(tid: int, nr: int, fd: int, flags: int, mask: int, served_exist: bool = False) -> bytes:
+    """The struct stat (newfstatat) or struct statx the tracee thread `tid` would get for
+    its descriptor `fd` (AT_FDCWD: its working directory). OSError: the tracee's error
+    (EBADF for a descriptor it does not hold). `served_exist`: file systems that a
+    process serves exist (mounts.ServedAnywhere): MayWait if the file is on one."""
+    place = b"/proc/%d/cwd" % tid if fd == AT_FDCWD else b"/proc/%d/fd/%d" % (tid, fd)
+    if served_exist and _served(place):
+        raise MayWait(place)
+    # following the magic link (never AT_SYMLINK_NOFOLLOW: that would stat the link);
+    # the descriptor form never triggers an automount, so neither does this
+    at = AT_NO_AUTOMOUNT | (flags & AT_STATX_SYNC_TYPE)
+    if nr == NEWFSTATAT:
+        result = libc.syscall(NEWFSTATAT, AT_FDCWD, place, _buffer, at)
+    else:
+        result = libc.syscall(STATX, AT_FDCWD, place, at, ctypes.c_uint(mask), _buffer)
+    if result < 0:
+        code = ctypes.get_errno()
+        if code == errno.ENOENT:  # no such entry: the tracee holds no such descriptor
+            code = errno.EBADF
+        raise OSError(code, "stat of the tracee's descriptor")
+    return _buffer.raw[:SIZES[nr]]
+
+
+AT_STATX_DONT_SYNC, STATX_TYPE = 0x4000, 0x1
+BACKING_DEVICES = "/sys/devices/virtual/bdi"  # (kernel/mounts.py: a served file system's device is named there)
+
+
+def _served(place: bytes) -> bool:
+    """Is the file at `place` on a file system a process serves? Asked with
+    AT_STATX_DONT_SYNC, which FUSE and network file systems answer from their cache,
+    never asking their server. An error: no (the stat itself then fails alike)."""
+    if libc.syscall(STATX, AT_FDCWD, place, AT_NO_AUTOMOUNT | AT_STATX_DONT_SYNC, ctypes.c_uint(STATX_TYPE), _buffer) < 0:
+        return False
+    major, minor = int.from_bytes(_buffer.raw[136:140], "little"), int.from_bytes(_buffer.raw[140:144], "little")
+    return os.path.exists(f"{BACKING_DEVICES}/{major}:{minor}") and major == 0 \
+        or os.path.exists(f"{BACKING_DEVICES}/{major}:{minor}-fuseblk")
