@@ -445,7 +445,9 @@ class Effects:
         usable, domain = self.landlock_domain(notif, call)
         if not usable:
             return
-        checked = [value for name, value in translation.args if name in ("filename", "fd")]
+        # what each path argument was checked as; "" for a descriptor form (faccessat2,
+        # getxattrat... on fd, ""): it acts on whatever the descriptor is, as fgetxattr would
+        checked = [value if name == "filename" else "" for name, value in translation.args if name in ("filename", "fd")]
         status = self.session.processes.credentials_status(notif.pid, path_calls.creates(call.name))
         try:
             identity = tracee_identity(status, notif.pid, path_calls.uses_access_identity(call.name, call.args))

@@ -145,7 +145,7 @@ class PathCall:
             os.close(pidfd)
         self._fds.append(fd)
         link = os.readlink(f"/proc/self/fd/{fd}")
-        if link != checked and object_name(link) != checked:  # replaced (dup2) since the check
+        if checked and link != checked and object_name(link) != checked:  # replaced (dup2) since the check
             raise EmulationError(errno.EACCES, f"descriptor {number} no longer names {checked}")
         return fd
 
