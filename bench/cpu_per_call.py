@@ -13,6 +13,10 @@ row is the median of --runs runs of a C loop, one routed call per iteration:
   (README "Caches": decided by name only). Nothing logged;
 - CONTINUE, openat on its flags: openat routed by a rule the kernel cannot evaluate
   (`oflags`), continued: translated (the path read and resolved) and matched. Nothing logged;
+- fstat (newfstatat on a descriptor, ""): glibc's fstat of a held descriptor (bench/fstat_loop.c),
+  permitted by the learned base (`fd match "*"`), carried out by systrace on the descriptor
+  (kernel/emulate_fstat.py: never continued, the kernel would read the path again); its
+  floor is the CONTINUE floor's (the C floor makes no stat, so it is a floor);
 - emulated open: openat permitted by a learned filename rule, opened by systrace (ADDFD);
 - --permit-all -E: every openat continued and logged (a text record to /dev/null);
 
@@ -72,11 +76,12 @@ def main() -> None:
     options = parser.parse_args()
     sources = options.src or [str(HERE.parent / "src")]
     work = Path(tempfile.mkdtemp())
-    for name in ("openat_loop", "held_loop", "emulated_open_floor", "continue_floor"):
+    for name in ("openat_loop", "held_loop", "fstat_loop", "emulated_open_floor", "continue_floor"):
         subprocess.run(["gcc", "-O2", "-o", str(work / name), str(HERE / f"{name}.c")], check=True)
     calls = str(options.calls)
     loop = [str(work / "openat_loop"), calls]
     held = [str(work / "held_loop"), calls]
+    fstats = [str(work / "fstat_loop"), calls]
     base_env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": str(work)}
     if os.environ.get("SYSTRACE_TEST_FUSE_UNSEEN") == "1":  # a stale FUSE mount on the machine: see below
         base_env["SYSTRACE_TEST_FUSE_UNSEEN"] = "1"
@@ -94,17 +99,21 @@ def main() -> None:
     lseek, openat = "8", "257"
     by_name, flags = "CONTINUE, decided by name (lseek)", "CONTINUE, openat on its flags (translated)"
     emulated, logged = "emulated open", "--permit-all -E (openat continued + logged)"
+    fstat = "fstat (newfstatat on a descriptor, carried out by systrace)"
     rows: dict[str, list[str]] = {
         by_name: [f"{median_us([*floor, lseek, *held], base_env):.1f}",
                   f"{median_us([*python_floor, '--nr', lseek, *held], base_env):.1f}", ""],
         flags: [f"{median_us([*floor, openat, *loop], base_env):.1f}",
                 f"{median_us([*python_floor, '--nr', openat, *loop], base_env):.1f}", ""],
+        fstat: [f"{median_us([*floor, '262', *fstats], base_env):.1f}",
+                f"{median_us([*python_floor, '--nr', '262', *fstats], base_env):.1f}", ""],
         emulated: [f"{median_us([str(work / 'emulated_open_floor'), calls, 'emulate'], base_env):.1f}",
                    f"{median_us([sys.executable, str(HERE / 'emulated_open_floor.py'), *loop], base_env):.1f}",
                    f"{median_us([sys.executable, str(HERE / 'emulated_open_floor.py'), '--systrace', *loop], base_env):.1f}"],
         logged: ["(the openat CONTINUE floors)", "", ""],
     }
-    commands: dict[str, list[tuple[list[str], dict[str, str]]]] = {by_name: [], flags: [], emulated: [], logged: []}
+    commands: dict[str, list[tuple[list[str], dict[str, str]]]] = {by_name: [], flags: [], fstat: [], emulated: [],
+                                                                   logged: []}
     for index, source in enumerate(sources):
         env = dict(base_env, PYTHONPATH=source)
         systrace = [sys.executable, "-m", "systrace"]
@@ -120,6 +129,10 @@ def main() -> None:
         held_dir = held_policies(systrace, env, work, work / "held_loop", str(index))
         commands[by_name].append(([*systrace, "-d", str(held_dir), "-a", *held], env))
         commands[flags].append(([*systrace, "-d", str(routed), "-a", *loop], env))
+        fstat_dir = work / f"fstat-{index}"
+        subprocess.run([*systrace, "-d", str(fstat_dir), "-A", str(work / "fstat_loop"), "10"], env=env, check=True,
+                       capture_output=True)
+        commands[fstat].append(([*systrace, "-d", str(fstat_dir), "-a", *fstats], env))
         commands[emulated].append(([*systrace, "-d", str(learned), "-a", *loop], env))
         commands[logged].append(([*systrace, "--permit-all", "-E", "/dev/null", *loop], env))
     for label, row in commands.items():  # the trees' runs interleaved: a change in load hits each alike

@@ -60,6 +60,35 @@ STAGES = [
     ("    SEND", "systrace.kernel.notify", "Listener.succeed"),
 ]
 
+# --loop dirfd-stat: the stages of an emulated path call (tar's lstat relative to a dirfd)
+PATH_CALL_STAGES = [
+    ("serve one notification", "systrace.supervisor", "Supervisor.serve_one"),
+    ("receive (RECV ioctl)", "systrace.kernel.notify", "Listener.recv"),
+    ("identify (process table)", "systrace.supervisor", "Supervisor.identify"),
+    ("translate", "systrace.translate.stage", "TranslateStage.before_deciding"),
+    ("  read the path (process_vm_readv)", "systrace.kernel.memory", "read_cstring"),
+    ("  what the dirfd names (readlink)", "systrace.translate.tracee", "LiveTracee.fd_path"),
+    ("  the tracee's root", "systrace.translate.tracee", "LiveTracee.root"),
+    ("  resolve it (a miss of the path cache)", "systrace.translate.filename", "resolve_target"),
+    ("  the path cache's O_PATH check", "systrace.translate.path_cache", "openat2"),
+    ("decide (guards, chain, ID_VALID)", "systrace.supervisor", "Supervisor.decide"),
+    ("  the chain", "systrace.decide", "Chain.decide"),
+    ("    policy matching", "systrace.decide.policy", "PolicyDecider.first_match"),
+    ("    mount view check", "systrace.decide.policy", "other_mount_view"),
+    ("  ID_VALID", "systrace.kernel.notify", "Listener.id_valid"),
+    ("carry out", "systrace.effects", "Effects.carry_out"),
+    ("  the Landlock domain", "systrace.effects", "Effects.landlock_domain"),
+    ("  credentials (/proc/TID/status)", "systrace.processes", "ProcessTable.credentials_status"),
+    ("  credentials (parse)", "systrace.effects", "tracee_identity"),
+    ("  run the call", "systrace.kernel.emulate_path", "PathCall.run"),
+    ("    the tracee's root (/proc/TID/root)", "systrace.kernel.emulate_path", "RootFd"),
+    ("    open the parent directory", "systrace.kernel.emulate_path", "open_directory"),
+    ("    as the tracee (identity apply + undo)", "systrace.kernel.emulate_identity", "Identity.apply"),
+    ("    the stat itself", "systrace.kernel.emulate_path", "_call"),
+    ("  write the result (process_vm_writev)", "systrace.kernel.memory", "write"),
+    ("  SEND", "systrace.kernel.notify", "Listener.succeed"),
+]
+
 
 CLOCK = time.perf_counter_ns  # --clock cpu: time.thread_time_ns
 
@@ -79,9 +108,9 @@ def _wrap(totals: dict[str, list[int]], label: str, function):  # noqa: ANN001, 
     return timed
 
 
-def instrument(totals: dict[str, list[int]]) -> None:
+def instrument(totals: dict[str, list[int]], stages: list[tuple[str, str, str]]) -> None:
     """Wrap each stage, in its module and wherever another module imported it by name."""
-    for label, module_name, attribute in STAGES:
+    for label, module_name, attribute in stages:
         module = importlib.import_module(module_name)
         owner: object = module
         *path, name = attribute.split(".")
@@ -104,24 +133,29 @@ def main() -> None:
                         help="cpu: the supervisor thread's CPU time (steadier on a loaded machine; each timer is a "
                              "system call then, ~0.5 µs, and ADDFD leaves out the tracee's side)")
     parser.add_argument("--src", default=str(HERE.parent / "src"), help="the systrace source tree to time")
+    parser.add_argument("--loop", choices=("openat", "dirfd-stat"), default="openat",
+                        help="dirfd-stat: lstat relative to a directory descriptor (an emulated path call, tar's shape)")
     options = parser.parse_args()
     sys.path.insert(0, options.src)
     global CLOCK
     CLOCK = time.thread_time_ns if options.clock == "cpu" else time.perf_counter_ns
     work = Path(tempfile.mkdtemp())
-    loop = work / "openat_loop"
-    subprocess.run(["gcc", "-O2", "-o", str(loop), str(HERE / "openat_loop.c")], check=True)
+    name = "openat_loop" if options.loop == "openat" else "dirfd_stat_loop"
+    loop = work / name
+    subprocess.run(["gcc", "-O2", "-o", str(loop), str(HERE / f"{name}.c")], check=True)
+    args = [options.path] if options.loop == "openat" else [os.path.dirname(options.path), os.path.basename(options.path)]
+    stages = STAGES if options.loop == "openat" else PATH_CALL_STAGES
     policies = work / "policies"
     env = dict(os.environ, PYTHONPATH=options.src)
-    subprocess.run([sys.executable, "-m", "systrace", "-d", str(policies), "-A", str(loop), "10", options.path],
+    subprocess.run([sys.executable, "-m", "systrace", "-d", str(policies), "-A", str(loop), "10", *args],
                    env=env, check=True, capture_output=True)
     from systrace import cli
 
     totals: dict[str, list[int]] = {}
-    instrument(totals)
+    instrument(totals, stages)
     gc.collect()
     start = time.perf_counter_ns()
-    status = cli.main(["-d", str(policies), "-a", str(loop), str(options.calls), options.path])
+    status = cli.main(["-d", str(policies), "-a", str(loop), str(options.calls), *args])
     elapsed = time.perf_counter_ns() - start
     if status:
         raise SystemExit(f"the run failed ({status})")
@@ -129,8 +163,8 @@ def main() -> None:
     print(f"µs per routed call ({options.clock}, supervisor thread), {served} calls, {options.path}; "
           f"whole run {elapsed / served / 1000:.1f} µs per call")
     print("| stage | µs per call | calls per routed call |\n|---|---:|---:|")
-    for label, _, _ in STAGES:
-        total, count = totals[label]
+    for label, _, _ in stages:
+        total, count = totals.get(label, (0, 0))
         depth = (len(label) - len(label.lstrip())) // 2
         print(f"| {'. ' * depth}{label.strip()} | {total / served / 1000:.1f} | {count / served:.2f} |")
 
