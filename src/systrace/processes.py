@@ -137,6 +137,12 @@ class ProcessTable:
             self._parents_exited()  # (its parent read again, in place)
         return info
 
+    def thread_pidfd(self, tid: int) -> int:
+        """The cached thread's own pidfd (PIDFD_THREAD: its descriptor table, even one it
+        does not share), or -1 (not cached, or a kernel before 6.9)."""
+        entry = self._threads.get(tid)
+        return entry[1] if entry is not None and self._thread_pidfds else -1
+
     def binary(self, tid: int, info: ThreadInfo) -> str:
         """The thread's binary (/proc/TID/exe), read once per process image: `info` is
         the thread's current entry, dropped at exec."""

@@ -309,7 +309,8 @@ class Supervisor:
                 return True
             answers[nr] = answers.get(nr, 0) + 1
             try:
-                result = stat_descriptor(tid, nr, fd, flags, mask, memory.fuse_present())
+                result = stat_descriptor(tid, nr, fd, flags, mask, memory.fuse_present(),
+                                         self.session.processes.thread_pidfd(tid))
             except MayWait:  # the stages have a helper make it
                 answers[nr] -= 1
                 return False
