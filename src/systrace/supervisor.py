@@ -53,6 +53,8 @@ INVALIDATES = {SYSCALLS[name]: what for name, what in invalidating_calls().items
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from .kernel.launch import Launched
     from .kernel.listening import Listener
     from .kernel.notify import Notification
@@ -333,22 +335,21 @@ class Supervisor:
         """The chain's decision for every call `nr` of `exe` in its descriptor form, if one
         the fast path carries out exactly as the stages would (a permit, emulated; an
         errno; nothing logged, no signal)."""
-        try:
-            decision = self.session.chain.by_descriptor(exe, nr)
-        except Exception:  # noqa: BLE001 - then call by call, where errors deny
-            return None
-        if decision is None or decision.signal or decision.log or decision.verdict not in (PERMIT, DENY):
-            return None
-        return decision
+        return self._chain_by(self.session.chain.by_descriptor, exe, nr)
 
     def _chain_by_name(self, exe: str, nr: int) -> Decision | None:
         """The chain's decision by name, if it is one the fast path carries out exactly as
         the stages would: continue, or an errno (no effect, no signal, nothing logged)."""
+        return self._chain_by(self.session.chain.by_name, exe, nr)
+
+    @staticmethod
+    def _chain_by(ask: Callable[[str, int], Decision | None], exe: str, nr: int) -> Decision | None:
         try:
-            decision = self.session.chain.by_name(exe, nr)
+            decision = ask(exe, nr)
         except Exception:  # noqa: BLE001 - then call by call, where errors deny
             return None
-        if decision is None or decision.effect or decision.signal or decision.verdict not in (PERMIT, DENY):
+        if decision is None or decision.effect or decision.signal or decision.log \
+                or decision.verdict not in (PERMIT, DENY):
             return None
         return decision
 
