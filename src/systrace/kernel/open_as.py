@@ -136,10 +136,10 @@ def in_own_view(notif_id: int, tid: int, tgid: int, path: bytes, dirfd: int, fla
         if userns >= 0:
             os.close(userns)
         raise EmulationError(errno.EACCES, "a write open in another mount namespace, and systrace is not root")
-    root = os.open(f"/proc/{tid}/root", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-    mountns = os.open(f"/proc/{tid}/ns/mnt", os.O_RDONLY | os.O_CLOEXEC) if unprivileged else -1
-    start = -1
-    try:
+    root = mountns = start = -1
+    try:  # every descriptor opened below is closed whatever fails (the tracee may be gone)
+        root = os.open(f"/proc/{tid}/root", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        mountns = os.open(f"/proc/{tid}/ns/mnt", os.O_RDONLY | os.O_CLOEXEC) if unprivileged else -1
         if not path.startswith(b"/"):
             start = starting_directory(tid, tgid, dirfd)
         creating = bool(flags & (os.O_CREAT | getattr(os, "O_TMPFILE", 0)))
@@ -180,13 +180,9 @@ def in_own_view(notif_id: int, tid: int, tgid: int, path: bytes, dirfd: int, fla
 
         return _defer(notif_id, tid, listener_fd, job, domain)
     finally:
-        os.close(root)
-        if start >= 0:
-            os.close(start)
-        if userns >= 0:
-            os.close(userns)
-        if mountns >= 0:
-            os.close(mountns)
+        for fd in (root, start, userns, mountns):
+            if fd >= 0:
+                os.close(fd)
 
 
 def _refused(fd: int, own_fds: int, refused_pids: set[int]) -> str:
