@@ -43,12 +43,12 @@ def _plan_permitting_everything() -> FilterPlan:
     ("prlimit64", (0, 0), False),
     ("sched_setaffinity", (SUPERVISOR,), True),
     ("setpriority", (0, SUPERVISOR, 19), True),  # PRIO_PROCESS
-    ("setpriority", (1, GROUP, 19), True),  # PRIO_PGRP of systrace's group
-    ("setpriority", (1, 0, 19), True),  # ... as the caller's own group
-    ("setpriority", (2, 1000, 19), True),  # PRIO_USER
+    ("setpriority", (1, GROUP, 19), False),  # PRIO_PGRP: routed, done without systrace (below)
+    ("setpriority", (1, 0, 19), False),  # ... as the caller's own group
+    ("setpriority", (2, 1000, 19), False),  # PRIO_USER
     ("setpriority", (0, 0, 19), False),  # itself
     ("ioprio_set", (1, SUPERVISOR, 0), True),
-    ("ioprio_set", (3, 1000, 0), True),
+    ("ioprio_set", (3, 1000, 0), False),
     ("fcntl", (3, 8, SUPERVISOR), True),  # F_SETOWN
     ("fcntl", (3, 8, 0), False),
     ("kcmp", (1, SUPERVISOR, 0), True),
@@ -71,6 +71,19 @@ def test_refused_whatever_the_policy(name: str, args: tuple[int, ...], refused: 
     assert (action in (EPERM, ESRCH, abi.ret_errno(errno.EINVAL))) == refused, hex(action)
     compiled = kfilter.compile_plan(plan)  # and the BPF program the kernel runs agrees
     assert bpf.run(compiled, bpf.seccomp_data(SYSCALLS[name], args=args)) == action
+
+
+@pytest.mark.parametrize(("name", "args"), [
+    ("setpriority", (1, GROUP, 19)), ("setpriority", (1, 0, 19)), ("setpriority", (2, 1000, 19)),
+    ("getpriority", (1, 0)), ("getpriority", (2, 0)), ("ioprio_set", (2, 0, 0)), ("ioprio_set", (3, 1000, 0)),
+    ("ioprio_get", (2, GROUP)), ("ioprio_get", (3, 0)),
+])
+def test_group_and_user_priorities_go_to_systrace(name: str, args: tuple[int, ...]) -> None:
+    """By process group or user they reach systrace's threads natively: systrace does
+    them over the others (kernel/group_priority.py), whatever the policy permits."""
+    plan = _plan_permitting_everything()
+    assert evaluate(plan, SYSCALLS[name], args) == abi.RET_USER_NOTIF
+    assert bpf.run(kfilter.compile_plan(plan), bpf.seccomp_data(SYSCALLS[name], args=args)) == abi.RET_USER_NOTIF
 
 
 def test_without_landlock_group_and_broadcast_kills_are_refused() -> None:

@@ -103,8 +103,9 @@ CPU_CLOCK_CALLS = ("clock_gettime", "clock_getres", "clock_nanosleep", "timer_cr
 CPU_CLOCK_BIT, CPU_CLOCK_PID_MASK = 0x80000000, 0xFFFFFFF8
 KCMP_SECOND_PID = 1
 # which/who pairs: PRIO_PROCESS / IOPRIO_WHO_PROCESS name a pid, PRIO_PGRP / IOPRIO_WHO_PGRP
-# a process group; PRIO_USER / IOPRIO_WHO_USER reach every process of a user, systrace
-# included, and are refused outright.
+# a process group; PRIO_USER / IOPRIO_WHO_USER every process of a user. The group and user
+# forms reach systrace natively: they are routed, and systrace does them over the same
+# threads minus its own (kernel/group_priority.py).
 PRIO_PROCESS, PRIO_PGRP, PRIO_USER = 0, 1, 2
 IOPRIO_WHO_PROCESS, IOPRIO_WHO_PGRP, IOPRIO_WHO_USER = 1, 2, 3
 F_SETOWN = 8
@@ -113,10 +114,9 @@ F_SETOWN = 8
 def protect_supervisor(plan: FilterPlan, supervisor_pid: int, supervisor_pgid: int | None = None,
                        signals_scoped: bool = False) -> None:
     """Answer ESRCH to every call that names systrace's pid (as if no process had it), and
-    refuse (EPERM) those naming its process group when given (PRIO_PGRP; and when no
-    Landlock domain scopes signals, `kill(-pgid)` and `F_SETOWN -pgid`, which then also
-    refuses the command's own group signals: it shares the group with systrace, as
-    natively it shares it with its job) or every process of a user."""
+    refuse (EPERM), when no Landlock domain scopes signals, those naming its process group
+    (`kill(-pgid)` and `F_SETOWN -pgid`, which then also refuses the command's own group
+    signals: it shares the group with systrace, as natively it shares it with its job)."""
     refuse = abi.ret_errno(errno.EPERM)
     absent = abi.ret_errno(errno.ESRCH)
 
@@ -132,17 +132,11 @@ def protect_supervisor(plan: FilterPlan, supervisor_pid: int, supervisor_pgid: i
         named.append((call, (pid_is(0, IOPRIO_WHO_PROCESS), pid_is(1, supervisor_pid))))
     named.append(("fcntl", (pid_is(1, F_SETOWN), pid_is(2, supervisor_pid))))
     clock_of_systrace = ArgTest(0, "masked_eq", cpu_clock(supervisor_pid), mask=CPU_CLOCK_PID_MASK, width=32)
-    guards: list[tuple[str, tuple[ArgTest, ...]]] = [("setpriority", (pid_is(0, PRIO_USER),)),
-                                                     ("ioprio_set", (pid_is(0, IOPRIO_WHO_USER),))]
+    guards: list[tuple[str, tuple[ArgTest, ...]]] = []
     if supervisor_pgid is not None and not signals_scoped:
         guards.append(("kill", (pid_is(0, -supervisor_pgid),)))
         guards.append(("kill", (pid_is(0, -1),)))  # every process the caller may signal
         guards.append(("fcntl", (pid_is(1, F_SETOWN), pid_is(2, -supervisor_pgid))))
-    if supervisor_pgid is not None:
-        # by number, or as 0: the caller's own group, systrace's unless the caller left it
-        for who in (supervisor_pgid, 0):
-            guards.append(("setpriority", (pid_is(0, PRIO_PGRP), pid_is(1, who))))
-            guards.append(("ioprio_set", (pid_is(0, IOPRIO_WHO_PGRP), pid_is(1, who))))
     rules = [(name, ArgRule(tests, absent)) for name, tests in named]
     rules += [(name, ArgRule((clock_of_systrace,), abi.ret_errno(errno.EINVAL))) for name in CPU_CLOCK_CALLS]
     rules += [(name, ArgRule(tests, refuse)) for name, tests in guards]
@@ -172,8 +166,10 @@ def _naming_another_process() -> list[tuple[str, tuple[ArgTest, ...]]]:
     routed.append(("prlimit64", (not_(0, 0), ArgTest(2, "ne", 0))))  # with a new limit
     for name in ("setpriority", "getpriority"):
         routed.append((name, (is_(0, PRIO_PROCESS), not_(1, 0))))
+        routed += [(name, (is_(0, which),)) for which in (PRIO_PGRP, PRIO_USER)]  # systrace's included
     for name in ("ioprio_set", "ioprio_get"):
         routed.append((name, (is_(0, IOPRIO_WHO_PROCESS), not_(1, 0))))
+        routed += [(name, (is_(0, which),)) for which in (IOPRIO_WHO_PGRP, IOPRIO_WHO_USER)]
     routed.append(("perf_event_open", (not_(1, 0), not_(1, -1))))
     routed.append(("pidfd_open", ()))  # its pid is never 0
     another_cpu_clock = (ArgTest(0, "any_set", 0, mask=CPU_CLOCK_BIT, width=32),

@@ -30,12 +30,12 @@ import select
 from .baseline import NAMING_A_PROCESS, absent_errno, process_named
 from .call import Call, syscall_name
 from .children import Children
-from .decide import DENY, EMULATE_OPEN, EMULATE_OPEN_AS, PERMIT, Decision, protected
+from .decide import DENY, EMULATE_OPEN, EMULATE_OPEN_AS, PERMIT, RETURN, Decision, protected
 from .decide.breaks import BreakKeeper
 from .effects import DESCRIPTOR_STATS, Effects
 from .facts import ROWS, invalidating_calls
 from .handshake import LaunchHandshake
-from .kernel import forking, memory, procfs, watchdog
+from .kernel import forking, group_priority, memory, procfs, watchdog
 from .kernel.emulate_fstat import MayWait, descriptor_form, stat_descriptor
 from .kernel.emulate_view import other_mount_view
 from .kernel.mounts import cgroups_holding_me
@@ -486,11 +486,41 @@ class Supervisor:
         if refusal is not None:
             call.reason, call.no_learn = refusal, True
             return Decision(DENY, errno.EACCES, log=True, source="protect")
+        if call.nr in NAMING_A_PROCESS and group_priority.over_a_group(call.name, call.args):
+            return self.over_a_group(call, decision)
         if named is not None and not _alive(named):
             # Continued, it would reach whatever process takes that pid next, perhaps a
             # helper we fork before the kernel looks it up: answer as the kernel would now.
             return Decision(DENY, absent_errno(call.nr), source="guard")
         return decision
+
+    def over_a_group(self, call: Call, decision: Decision) -> Decision:
+        """A permitted get/setpriority or ioprio_get/set by process group or user: done
+        over the threads the kernel would reach, systrace's and its helpers' left out
+        (kernel/group_priority.py). A thread in another PID namespace cannot reach them:
+        continued."""
+        from .kernel.emulate_identity import EmulationError, tracee_identity
+
+        try:
+            if os.stat(f"/proc/{call.tid}/ns/pid").st_ino != self.pid_namespace:
+                return decision
+            targets = group_priority.reached(call.name, call.args, group_priority.Caller(call.tid),
+                                             lambda tgid: self.names_us(call.tid, tgid))
+            if call.name in ("getpriority", "ioprio_get"):
+                result = group_priority.get(call.name, targets)
+            else:
+                identity = tracee_identity(self.session.processes.credentials_status(call.tid, False), call.tid)
+                result = identity.run(lambda: group_priority.set_(call.name, call.args, targets))
+        except EmulationError as error:
+            call.reason, call.no_learn = str(error), True
+            return Decision(DENY, error.errno, log=True, source="protect")
+        except OSError as error:  # the caller is gone, or /proc unreadable: fail closed
+            call.reason, call.no_learn = f"cannot find the threads it names: {error}", True
+            return Decision(DENY, errno.ESRCH if error.errno == errno.ESRCH else errno.EPERM, log=True,
+                            source="protect")
+        if result < 0:
+            return replace(decision, verdict=DENY, errno=-result, effect="")
+        return replace(decision, verdict=RETURN, value=result, effect="")
 
     def write_open_permit(self, call: Call, decision: Decision) -> Decision:
         """A write open the filter routes whatever the policy (decide/protected.py) and the
