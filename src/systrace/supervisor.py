@@ -488,6 +488,8 @@ class Supervisor:
             return Decision(DENY, errno.EACCES, log=True, source="protect")
         if call.nr in NAMING_A_PROCESS and group_priority.over_a_group(call.name, call.args):
             return self.over_a_group(call, decision)
+        if call.name == "capget":
+            return self.capget(call, decision)
         if named is not None and not _alive(named):
             # Continued, it would reach whatever process takes that pid next, perhaps a
             # helper we fork before the kernel looks it up: answer as the kernel would now.
@@ -521,6 +523,24 @@ class Supervisor:
         if result < 0:
             return replace(decision, verdict=DENY, errno=-result, effect="")
         return replace(decision, verdict=RETURN, value=result, effect="")
+
+    def capget(self, call: Call, decision: Decision) -> Decision:
+        """A permitted capget: made by systrace, a pid naming systrace or a helper
+        answered ESRCH (kernel/capget_for.py). A thread in another PID namespace cannot
+        name them: continued."""
+        from .kernel.capget_for import capget_for
+
+        try:
+            if os.stat(f"/proc/{call.tid}/ns/pid").st_ino != self.pid_namespace:
+                return decision
+        except OSError:
+            return Decision(DENY, errno.ESRCH, source="guard")  # the caller is gone
+        result = capget_for(call.tid, call.args, lambda pid: self.names_us(call.tid, pid))
+        if result == -errno.ESRCH:
+            call.reason, call.no_learn = "it names systrace or one of its helpers, or no process", True
+        if result < 0:
+            return replace(decision, verdict=DENY, errno=-result, effect="")
+        return replace(decision, verdict=RETURN, value=0, effect="")
 
     def write_open_permit(self, call: Call, decision: Decision) -> Decision:
         """A write open the filter routes whatever the policy (decide/protected.py) and the

@@ -162,6 +162,11 @@ static long attack(const char *v) {
     if (!strcmp(v, "rr_interval")) { struct timespec t; return sched_rr_get_interval(target, &t); }
     if (!strcmp(v, "getpgid")) return getpgid(target);
     if (!strcmp(v, "getsid")) return getsid(target);
+    if (!strcmp(v, "capget")) {  /* its capability sets */
+        struct { unsigned int version; int pid; } header = {0x20080522, target};
+        unsigned int data[6];
+        return syscall(SYS_capget, &header, data);
+    }
     /* the target's CPU-time clock: read, its resolution, a timer on it */
     clockid_t clock = ((~(clockid_t)target) << 3) | 2;  /* CPUCLOCK_SCHED of the process */
     if (!strcmp(v, "cpuclock")) { struct timespec t; return syscall(SYS_clock_gettime, clock, &t); }

@@ -28,7 +28,8 @@ SYSTRACE, HELPER = 4242, 4300  # a helper: forked after the filter was built, it
 FILTERED, ROUTED, LANDLOCK, PIDFD, OWN, ITSELF, MEMORY = (
     "the filter, on systrace's pid", "routed when it names another process; systrace refuses a helper",
     "Landlock: outside the command's domain", "a pidfd: pidfd_open of systrace or a helper is refused",
-    "acts only on the caller's own children or group", "acts only on the caller", "the pid is in memory")
+    "acts only on the caller's own children or group", "acts only on the caller",
+    "the pid is in memory: routed whenever the policy lets it run, systrace makes the call")
 # call -> how a pid of systrace or of a helper is kept out of its reach. Every call of the
 # kernel's list that takes a pid, a pgid, a thread id, a pidfd or a CPU clock is here.
 AUDIT = {
@@ -54,11 +55,11 @@ AUDIT = {
     "ioctl": (LANDLOCK,),  # FIOSETOWN, SIOCSPGRP: the owner is in memory
     "setpgid": (OWN,), "wait4": (OWN,), "waitid": (OWN,),  # P_PIDFD too: only a child of the caller
     "capset": (ITSELF,),  # any other pid: EPERM
-    "capget": (MEMORY,),  # reads the capability sets of any pid (SECURITY.md "not protected")
+    "capget": (MEMORY,),  # the pid is in memory: always routed, systrace makes the call (a helper's: ESRCH)
     "setns": (PIDFD, LANDLOCK),  # or a /proc/PID/ns file: its open is a ptrace-mode access
 }
 READ_VECTORS = ["getpriority", "ioprio_get", "getparam", "getscheduler", "getaffinity", "getattr", "rr_interval",
-                "getpgid", "getsid", "cpuclock", "cpuclock_res", "cpuclock_timer"]
+                "getpgid", "getsid", "cpuclock", "cpuclock_res", "cpuclock_timer", "capget"]
 
 
 def _absent(vector: str) -> str:
