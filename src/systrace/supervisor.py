@@ -559,7 +559,7 @@ class Supervisor:
             return Decision(DENY, errno.EFAULT, log=True, source="protect")
         if translation.reaches_systrace:  # opened by systrace, outside the command's Landlock domain
             call.reason = "systrace's own /proc entry, whatever the policy says"
-            return Decision(DENY, errno.EACCES, log=True, source="protect")
+            return Decision(DENY, errno.ENOENT, log=True, source="protect")  # as for a process gone
         if translation.native_error:  # it fails whatever is decided: the kernel's own error
             return Decision(DENY, translation.native_error, source="native")
         flags = translation.open_flags

@@ -131,6 +131,7 @@ def test_tracee_cannot_touch_the_supervisor(request, shared_dir: Path, who: str)
     if who == "root":  # CAP_SYS_PTRACE opens it; with --permit-all opens never reach systrace (SECURITY.md)
         del lines["proc_mem"]
     # ESRCH: the filter answers a call naming systrace's pid as if no process had it
+    # proc_mem (the user's): write opens do not reach a systrace that is not root: the kernel's EACCES
     expected = {"ptrace": "ESRCH", "process_vm_writev": "ESRCH", "proc_mem": "EACCES", "pidfd_getfd": "ESRCH",
                 "pidfd_open": "ESRCH", "tgkill": "ESRCH", "kill": "ESRCH"}
     assert lines == {k: v for k, v in expected.items() if k in lines} and len(lines) >= 6, lines
@@ -143,7 +144,7 @@ def test_systrace_own_proc_entry_is_refused_whatever_the_policy(tmp_path: Path) 
                              'cat /proc/$PPID/status >/dev/null; echo "cat: $?"; cat /proc/$$/status >/dev/null; echo "own: $?"'],
                             capture_output=True, env=CLEAN_ENV, timeout=120)
     assert result.stdout == b"cat: 1\nown: 0\n"
-    assert b"Permission denied" in result.stderr
+    assert b"No such file or directory" in result.stderr  # as for a process that is gone
     assert "(systrace's own /proc entry, whatever the policy says)" in log.read_text()
 
 

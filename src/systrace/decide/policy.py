@@ -242,7 +242,8 @@ class PolicyDecider:
         translated = call.require_translation()
         if translated.reaches_systrace:  # /proc/PID of systrace or a helper ("outside the run" by name)
             call.reason = "systrace's own /proc entry, whatever the policy says"
-            return Decision(DENY, errno.EACCES, log=True, source="protect")
+            # ENOENT: as for a process gone meanwhile (the pid answers ESRCH: SECURITY.md)
+            return Decision(DENY, errno.ENOENT, log=True, source="protect")
         if translated.native_error:  # it fails whatever is decided: the kernel's own error, not a denial
             return Decision(DENY, translated.native_error, source="native")
         if call.name in REFUSED_UNLESS_NAMED and (stored is None or not stored.policy.rules_for(call.name)):

@@ -175,7 +175,8 @@ def in_own_view(notif_id: int, tid: int, tgid: int, path: bytes, dirfd: int, fla
             reason = _refused(fd, own_fds, refused_pids)
             if reason:
                 os.close(fd)
-                raise EmulationError(errno.EACCES, reason)
+                # systrace's or a helper's entry: as for a process gone (SECURITY.md)
+                raise EmulationError(errno.ENOENT if reason == OWN_ENTRY else errno.EACCES, reason)
             return fd
 
         return _defer(notif_id, tid, listener_fd, job, domain)
@@ -183,6 +184,9 @@ def in_own_view(notif_id: int, tid: int, tgid: int, path: bytes, dirfd: int, fla
         for fd in (root, start, userns, mountns):
             if fd >= 0:
                 os.close(fd)
+
+
+OWN_ENTRY = "systrace's own /proc entry, whatever the policy says"
 
 
 def _refused(fd: int, own_fds: int, refused_pids: set[int]) -> str:
@@ -196,5 +200,5 @@ def _refused(fd: int, own_fds: int, refused_pids: set[int]) -> str:
         if name.endswith(PID_ALLOCATION):
             return "chooses the pids systrace's helpers get, whatever the policy says"
         if any(part.isdigit() and int(part) in refused_pids for part in name.split(b"/")):
-            return "systrace's own /proc entry, whatever the policy says"
+            return OWN_ENTRY
     return ""

@@ -314,6 +314,15 @@ def _parts(path: bytes) -> list[bytes]:
     return [part for part in path.split(b"/") if part]
 
 
+def _note_systrace(parts: list[bytes], tracee: Tracee) -> None:
+    """A path through /proc/PID of systrace or a helper, whatever it goes on to (a link
+    it holds, its cwd, exe, map_files...): refused whatever the policy (decide/policy.py)."""
+    if parts[0] == b"proc" and parts[1].isdigit():
+        pid = int(parts[1])
+        if pid not in (tracee.tgid, tracee.tid) and tracee.of_systrace(pid):
+            tracee.reaches_systrace = True
+
+
 def walk(prefix: bytes, parts: list[bytes], path: bytes, follow_last: bool, tracee: Tracee,
          hops: list[tuple[bytes, bytes] | None] | None = None, slash_follows: bool = True) -> bytes:
     """`hops` collects the descriptor magic links followed: (/proc/T/fd/N, what it
@@ -321,6 +330,8 @@ def walk(prefix: bytes, parts: list[bytes], path: bytes, follow_last: bool, trac
     pending = path.split(b"/")
     trailing_slash = path.endswith(b"/") and slash_follows
     links = 0
+    if len(parts) >= 2:  # relative to a directory below /proc/PID
+        _note_systrace(parts[:2], tracee)
     while pending:
         component = pending.pop(0)
         if component in (b"", b"."):
@@ -336,6 +347,8 @@ def walk(prefix: bytes, parts: list[bytes], path: bytes, follow_last: bool, trac
             parts = [b"proc", str(tracee.tgid).encode(), b"task"]
             component = str(tracee.tid).encode()
         candidate = parts + [component]
+        if len(candidate) == 2:
+            _note_systrace(candidate, tracee)
         full = prefix + b"/" + b"/".join(candidate)
         if prefix:
             _may_look_up(tracee, b"/" + b"/".join(candidate), tracee.root())

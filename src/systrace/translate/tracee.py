@@ -103,7 +103,8 @@ class LiveTracee:
     def of_systrace(self, pid: int) -> bool:
         """systrace itself, or a process of its own below it that no filter confines (an
         open helper, a frontend program): never the tracee's to open in /proc."""
-        return pid == SUPERVISOR_PID or (_unfiltered(pid) and self._below_supervisor(pid))
+        return pid == SUPERVISOR_PID or os.path.exists(f"/proc/{SUPERVISOR_PID}/task/{pid}") \
+            or (_unfiltered(pid) and self._below_supervisor(pid))  # (/proc/TID of one of its threads too)
 
     def _below_supervisor(self, pid: int) -> bool:
         """Is the supervisor one of `pid`'s ancestors (within 64 generations)?"""
