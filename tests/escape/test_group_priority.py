@@ -202,3 +202,80 @@ def test_only_group_and_user_forms_are_done_by_systrace() -> None:
     assert [t.uid for t in gp.reached("ioprio_set", (3, 0, 0), root_s, lambda tgid: False, lambda: iter(threads))] == [0]
     assert gp.map_uid(b"         0       1000          1\n", 0) == 1000
     assert gp.map_uid(b"         0       1000          1\n", 1) is None
+
+
+HELPER_TRACEE = r'''
+import ctypes, os, sys, threading
+libc = ctypes.CDLL(None, use_errno=True)
+def call(nr, *args):
+    result = libc.syscall(nr, *(ctypes.c_long(a) for a in args))
+    return f"{result}" if result >= 0 else f"E{ctypes.get_errno()}"
+threading.Thread(target=lambda: open(sys.argv[1], "rb"), daemon=True).start()  # a helper opens it
+print("opening", flush=True)
+sys.stdin.readline()
+print(call(141, 1, 0, 19), call(251, 2, 0, 3 << 13), flush=True)  # the whole group: nice 19, idle I/O
+sys.stdin.readline()
+os._exit(0)
+'''
+
+
+def _in_open(pid: int) -> bool:
+    """Is this process (a child of systrace) waiting in openat (the FIFO helper)?"""
+    try:
+        return Path(f"/proc/{pid}/syscall").read_text().split()[0] == str(SYS_OPENAT)
+    except (OSError, IndexError):
+        return False
+
+
+SYS_OPENAT = 257
+
+
+@pytest.mark.parametrize("who", ["root", "user"])
+def test_a_helper_is_left_out_of_its_group(request, shared_dir: Path, who: str) -> None:
+    """systrace's helper (the open of a FIFO with no writer) is in the command's group:
+    setpriority and ioprio_set of that group renice the command, not the helper."""
+    from test_pid_reuse import _children
+    from test_supervisor_integrity import _permit_everything_but_connect
+
+    runner: Runner = request.getfixturevalue(f"{who}_runner")
+    script = shared_dir / "group_priority_helper.py"
+    script.write_text(HELPER_TRACEE)
+    script.chmod(0o644)
+    fifo = shared_dir / f"group-priority-fifo-{who}"
+    fifo.unlink(missing_ok=True)
+    os.mkfifo(fifo, 0o666)
+    fifo.chmod(0o666)
+    python = os.path.realpath(runner.python)
+    policy = _permit_everything_but_connect(python, shared_dir / f"group-priority-policy-{who}", 1, opens_by_path=True)
+    proc = subprocess.Popen(runner.argv("-U", "-f", str(policy), "-a", python, str(script), str(fifo)),
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=runner.env,
+                            cwd=runner.cwd, start_new_session=True)
+    writer = -1
+    try:
+        assert proc.stdout.readline() == b"opening\n", proc.stderr.read() if proc.poll() is not None else b""
+        helper = None
+        for _ in range(100_000):  # until the helper waits in its open of the FIFO (the bound: a safety net)
+            helper = next((pid for pid in _children(proc.pid) if _in_open(pid)), None)
+            if helper is not None:
+                break
+            os.sched_yield()
+        assert helper is not None, "no helper opens the FIFO"
+        before = _state(helper)
+        proc.stdin.write(b"go\n")
+        proc.stdin.flush()
+        answers = proc.stdout.readline().decode().split()
+        after = _state(helper)
+        writer = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)  # the open ends
+        proc.stdin.write(b"end\n")
+        proc.stdin.close()
+        assert proc.wait(timeout=TIMEOUT) == 0, proc.stderr.read()
+    finally:
+        if writer >= 0:
+            os.close(writer)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        fifo.unlink()
+    print(f"{who}: the group reniced ({answers}); the helper's nice and I/O priority {before} -> {after}")
+    assert answers == ["0", "0"]
+    assert after == before

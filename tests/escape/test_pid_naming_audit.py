@@ -114,6 +114,14 @@ def test_the_filter_answers_for_systrace_as_for_no_process(name: str) -> None:
             assert evaluate(plan, nr, _args(name, 0)) == abi.RET_ALLOW  # the caller itself: in the kernel
 
 
+def test_capget_always_reaches_systrace() -> None:
+    """Its pid is in memory: every capget goes to systrace, which makes the call."""
+    plan = _plan()
+    for args in ((0x1000, 0x2000), (0, 0), (0x7FFF0000, 0)):
+        assert evaluate(plan, SYSCALLS["capget"], args) == abi.RET_USER_NOTIF
+        assert baseline.process_named(SYSCALLS["capget"], args) is None  # (the header address is no pid)
+
+
 def test_clock_ids_of_the_caller_stay_in_the_kernel() -> None:
     plan = _plan()
     for clock in (0, 1, 2, 3, 7, ((~0 << 3) | 2) & 0xFFFFFFFF, ((~0 << 3) | 6) & 0xFFFFFFFF):
