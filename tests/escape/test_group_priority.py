@@ -11,6 +11,7 @@ import dataclasses
 import os
 import pwd
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -254,10 +255,9 @@ def test_a_helper_is_left_out_of_its_group(request, shared_dir: Path, who: str) 
     try:
         assert proc.stdout.readline() == b"opening\n", proc.stderr.read() if proc.poll() is not None else b""
         helper = None
-        for _ in range(100_000):  # until the helper waits in its open of the FIFO (the bound: a safety net)
+        deadline = time.monotonic() + TIMEOUT  # a safety net: polled until the helper waits in its open
+        while helper is None and time.monotonic() < deadline:
             helper = next((pid for pid in _children(proc.pid) if _in_open(pid)), None)
-            if helper is not None:
-                break
             os.sched_yield()
         assert helper is not None, "no helper opens the FIFO"
         before = _state(helper)
