@@ -25,7 +25,7 @@ RULE_PIECES = (" ", "\t", "\n", "\r", '"', "\\", "-", ">", "->", "!", "!=", "=",
                "Z9", "$x", "/p.*", "é", "then", "permit", "\x00")
 
 
-@settings(max_examples=3000)
+@settings(max_examples=3000, deadline=None)
 @given(texts(*RULE_PIECES))
 def test_the_tokenizer_reads_as_the_token_pattern(text: str) -> None:
     expected: list[tuple[str, str, int]] = []
@@ -39,7 +39,7 @@ def test_the_tokenizer_reads_as_the_token_pattern(text: str) -> None:
     assert _scan(text) == (expected, stopped)
 
 
-@settings(max_examples=2000)
+@settings(max_examples=2000, deadline=None)
 @given(texts(*RULE_PIECES))
 def test_a_quoted_start_reads_as_its_pattern(text: str) -> None:
     found = re.match(r'\s*"((?:[^"\\\n]|\\.)*)"', text)
@@ -49,7 +49,7 @@ def test_a_quoted_start_reads_as_its_pattern(text: str) -> None:
 PROC_PIECES = ("/proc/", "/", "1", "23", "0", "task", "fd", "\n", "x", "", "\u0663", "/fd", "task/", "fd/")
 
 
-@settings(max_examples=3000)
+@settings(max_examples=3000, deadline=None)
 @given(texts(*PROC_PIECES), st.booleans())
 def test_proc_names_read_as_their_patterns(text: str, under_proc: bool) -> None:
     text = "/proc/" + text if under_proc else text
@@ -67,7 +67,7 @@ def test_proc_names_read_as_their_patterns(text: str, under_proc: bool) -> None:
 CHARACTERS = st.characters(min_codepoint=0, max_codepoint=0xDD10)
 
 
-@settings(max_examples=3000)
+@settings(max_examples=3000, deadline=None)
 @given(st.text(CHARACTERS, max_size=8))
 def test_escaping_reads_as_its_patterns(text: str) -> None:
     def as_byte(code: int) -> str:
@@ -80,7 +80,7 @@ def test_escaping_reads_as_its_patterns(text: str) -> None:
     assert escape(text) == special
 
 
-@settings(max_examples=3000)
+@settings(max_examples=3000, deadline=None)
 @given(texts("~", ".", "swp", "bak", "dpkg-", "rpm", "unsaved", "-", "a", "Z", "é", "_", "#", "\n", "old", "x1",
              "\u0663", " "))
 def test_policy_file_names_read_as_their_patterns(name: str) -> None:
@@ -89,7 +89,7 @@ def test_policy_file_names_read_as_their_patterns(name: str) -> None:
     assert file_name(name) == re.sub(r"[^A-Za-z0-9]", "_", name).lstrip("_")
 
 
-@settings(max_examples=3000)
+@settings(max_examples=3000, deadline=None)
 @given(texts("a", "/", "b", "*", "?", "[", "]", "\\", "é", "\n", ".", "ab/"), texts("a", "/", "b", "é", "\n", ".", "*"))
 def test_plain_globs_match_as_their_expressions(pattern: str, value: str) -> None:
     plain = match.compile_fnmatch(pattern)
@@ -98,7 +98,7 @@ def test_plain_globs_match_as_their_expressions(pattern: str, value: str) -> Non
     assert match.needs_regex("match", pattern) == (not isinstance(plain, (match.Literal, match.Anything)))
 
 
-@settings(max_examples=3000)
+@settings(max_examples=3000, deadline=None)
 @given(texts("^", "a", "b", "<", " ", ":", "$", ".", "\n", "[[:digit:]]", "1"), texts("a", "b", "<", " ", ":", "\n", "1"))
 def test_plain_eres_search_as_their_expressions(pattern: str, value: str) -> None:
     plain = match.compile_ere(pattern)

@@ -14,53 +14,53 @@ As with the patterns, `$` also accepts one newline ending the path. Pure.
 from __future__ import annotations
 
 
-class ProcMatch:
-    """The groups of a match: group(0) the whole text, group(N) the Nth."""
+class ProcMatch(tuple):  # type: ignore[type-arg]
+    """The groups of a match: group(0) the whole text, group(N) the Nth (a tuple: cheap
+    to make, on the path of every translated /proc name)."""
 
-    __slots__ = ("_groups",)
-
-    def __init__(self, *groups: bytes | str):
-        self._groups = groups
-
-    def group(self, index: int = 0) -> bytes | str:
-        return self._groups[index]
+    __slots__ = ()
+    group = tuple.__getitem__
 
 
-def _number(text: bytes) -> bool:
-    return text.isdigit()  # bytes: ASCII digits only, and not empty
+_match = tuple.__new__
 
 
-def _descriptor_parts(path: bytes, last: bytes | None) -> tuple[bytes, bytes] | None:
-    """(pid, what follows `fd/`) of /proc/PID/fd[/N] or /proc/PID/task/TID/fd[/N]."""
-    if not path.startswith(b"/proc/"):
+def _descriptor_parts(path: bytes, directory: bool) -> tuple[bytes, bytes] | None:
+    """(pid, what follows `fd/`) of /proc/PID/fd/N or /proc/PID/task/TID/fd/N (with
+    `directory`, of /proc/PID/fd or /proc/PID/task/TID/fd, and b"")."""
+    pid, _, rest = (path[6:-1] if path[-1:] == b"\n" else path[6:]).partition(b"/")
+    if rest[:5] == b"task/":
+        tid, _, after = rest[5:].partition(b"/")
+        if tid.isdigit() and after[:2] == b"fd":  # (bytes: ASCII digits, not empty)
+            rest = after
+    if not pid.isdigit():
         return None
-    body = path[6:-1] if path.endswith(b"\n") else path[6:]
-    parts = body.split(b"/")
-    if len(parts) >= 4 and parts[1] == b"task" and _number(parts[2]):
-        del parts[1:3]
-    if parts[1:2] != [b"fd"] or not _number(parts[0]):
-        return None
-    if last is None:  # the directory itself
-        return (parts[0], b"") if len(parts) == 2 else None
-    return (parts[0], parts[2]) if len(parts) == 3 and _number(parts[2]) else None
+    if directory:
+        return (pid, b"") if rest == b"fd" else None
+    fd = rest[3:]
+    return (pid, fd) if rest[:3] == b"fd/" and fd.isdigit() else None
 
 
 class _FdLink:
     def match(self, path: bytes) -> ProcMatch | None:
-        found = _descriptor_parts(path, b"")
-        return None if found is None else ProcMatch(path, *found)
+        if path[:6] != b"/proc/":  # most paths: one comparison
+            return None
+        found = _descriptor_parts(path, False)
+        return None if found is None else _match(ProcMatch, (path, *found))
 
 
 class _FdDir:
     def match(self, path: bytes) -> ProcMatch | None:
-        return None if _descriptor_parts(path, None) is None else ProcMatch(path)
+        if path[:6] != b"/proc/" or _descriptor_parts(path, True) is None:
+            return None
+        return _match(ProcMatch, (path,))
 
 
 class _Pid:
     def fullmatch(self, text: str) -> ProcMatch | None:
-        if text[:1] in ("", "0") or not (text.isascii() and text.isdigit()):
+        if not text.isdigit() or text[0] == "0" or not text.isascii():
             return None
-        return ProcMatch(text)
+        return _match(ProcMatch, (text,))
 
 
 FD_LINK = _FdLink()
