@@ -65,7 +65,7 @@ def _compiled(cache: dict[str, re.Pattern[str]], pattern: str, compile_pattern: 
     return compiled
 
 
-def compile_fnmatch(pattern: str) -> re.Pattern[str] | Literal | Anything:
+def compile_fnmatch(pattern: str) -> Glob:
     """fnmatch with FNM_PATHNAME | FNM_LEADING_DIR (backslash escapes, no FNM_PERIOD).
     `*` and a pattern with no wildcard, class or escape need no regular expression."""
     compiled = _FNMATCH.get(pattern)
@@ -148,6 +148,8 @@ class Anything:
 
 
 ANYTHING = Anything()
+if TYPE_CHECKING:
+    Glob = re.Pattern[str] | Literal | Anything  # what compile_fnmatch gives: each has match(value)
 
 
 def _compile_fnmatch(pattern: str) -> re.Pattern[str]:
