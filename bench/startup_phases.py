@@ -2,7 +2,7 @@
 """Where the start-up of `systrace -a true` goes, phase by phase, for several source trees
 side by side (issue 16).
 
-    python3 bench/startup_phases.py [--runs 30] [--src DIR ...] [--mode -a|--permit-all]
+    python3 bench/startup_phases.py [--runs 30] [--src DIR ...] [--mode -a|--permit-all] [--ignore-fuse]
 
 Each run is a fresh `python3 -S` (bytecode compiled once, as bench/startup.py does) that
 wraps systrace's own functions with timers and runs `systrace MODE true`. The phases:
@@ -17,6 +17,11 @@ wraps systrace's own functions with timers and runs `systrace MODE true`. The ph
     launch       fork, filter installed in the child, its listener taken (spawn)
     command      the loop serving the command until its tree is gone (Supervisor.run)
     exit         session.finish, the log closed, until the process is reaped
+
+--ignore-fuse: while another program keeps a FUSE file system mounted, systrace reads
+tracee memory through a helper process (kernel/memory.py, with pickle and socket); this
+tells every run there is none, as tests/test_startup_imports.py does, to measure what a
+machine without FUSE sees (the header says so).
 
 The runs of every tree are interleaved; medians of wall time and of systrace's own CPU
 time (time.process_time at each mark: on a loaded machine, the steadier measure) are
@@ -47,6 +52,9 @@ _marks = [("start", time.perf_counter(), time.process_time())]
 import os, sys
 def mark(name):
     _marks.append((name, time.perf_counter(), time.process_time()))
+if os.environ.get("STARTUP_IGNORE_FUSE"):
+    from systrace.kernel import memory as _memory
+    _memory._SERVED.present = lambda: False
 from systrace import cli
 from systrace import engine, wiring, log as _log
 from systrace.frontend import errors as _fe
@@ -121,6 +129,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=30)
     parser.add_argument("--src", action="append", type=Path, help="a source tree (default: this one)")
     parser.add_argument("--mode", default="-a", choices=("-a", "--permit-all"))
+    parser.add_argument("--ignore-fuse", action="store_true", help="runs read tracee memory directly even while FUSE is mounted")
     options = parser.parse_args()
     trees = options.src or [HERE.parent]
     true = shutil.which("true") or "/bin/true"
@@ -130,6 +139,8 @@ def main() -> None:
     for number, tree in enumerate(trees):
         env = {key: value for key, value in os.environ.items() if key != "PYTHONDONTWRITEBYTECODE"}
         env.update(PYTHONPATH=str(tree.resolve() / "src"), PYTHONPYCACHEPREFIX=str(scratch / f"pycache-{number}"))
+        if options.ignore_fuse:
+            env["STARTUP_IGNORE_FUSE"] = "1"
         learn = [sys.executable, "-S", "-c", "from systrace.cli import entry; entry()", "-d", policies, "-A", true]
         subprocess.run(learn, env=env, check=True, stdout=subprocess.DEVNULL)
         mode = ["-d", policies, "-a"] if options.mode == "-a" else ["--permit-all"]
@@ -141,7 +152,8 @@ def main() -> None:
         for label, (argv, env) in configs.items():
             samples[label].append(once(argv, env))
     print(f"systrace {options.mode} true: medians of {options.runs} interleaved runs, ms "
-          "(CPU: systrace's process; its exit row also holds the command's CPU, from wait4)")
+          "(CPU: systrace's process; its exit row also holds the command's CPU, from wait4)"
+          + ("; FUSE ignored (--ignore-fuse)" if options.ignore_fuse else ""))
     labels = list(configs)
     print(f"{'phase':12s}" + "".join(f"{label[-24:] + ' wall':>30s}{'cpu':>8s}" for label in labels))
     for phase in (*PHASES, "total"):

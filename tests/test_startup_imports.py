@@ -42,6 +42,9 @@ sys.stdout.write(repr({"status": status, "modules": sorted(sys.modules), "after_
 # threading and queue the Landlock copies, json the JSON log, pickle the FUSE helpers...)
 HEAVY = {"argparse", "gettext", "pickle", "queue", "threading", "ssl", "json", "socket", "selectors", "tempfile", "shutil", "random",
          "locale", "typing", "dataclasses", "subprocess", "pathlib", "asyncio", "logging", "inspect",
+         # re and signal (their enums), and what those bring: policy/parse.py, kernel/proc_names.py
+         # and kernel/plain_signal.py read a plain run's text and signals without them
+         "re", "enum", "functools", "collections", "signal",
          "systrace.kernel.send", "systrace.kernel.landlock_domain", "systrace.kernel.sockets",
          "systrace.decide.generalise", "systrace.decide.modes", "systrace.policy.printer", "systrace.replicas",
          "systrace.decide.ask", "systrace.faults.plan"}

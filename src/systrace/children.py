@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import errno
 import os
-import signal
 
 from .kernel.libc import libc, pidfd_send_signal
+from .kernel.plain_signal import signal
 from .kernel.procfs import field
 from .kernel.signals import JOB_STOPS, SI_KERNEL, SignalFd, stop_self
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import errno
 import os
 import select
-import signal
 import time
 
 from .call import Call, syscall_name
@@ -36,6 +35,7 @@ from .kernel.emulate_view import RootFd, other_mount_view
 from .kernel.libc import pidfd_send_signal, tgkill
 from .kernel.mounts import MountTable, MountViews, below
 from .kernel.offload import Offloaded
+from .kernel.plain_signal import signal
 from .kernel.syscalls_x86_64 import SYSCALLS
 from .kernel.wakeup import WakeHere
 from .kernel.worker import Deferred, open_without_blocking

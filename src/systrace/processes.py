@@ -32,9 +32,9 @@ from __future__ import annotations
 import errno
 import os
 import select
-from signal import pidfd_send_signal
 
 from .kernel import namespaces, procfs
+from .kernel.plain_signal import pidfd_send_signal
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
 if TYPE_CHECKING:

@@ -6,11 +6,14 @@ cgroups and the means to watch a thread."""
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 
 from ..kernel import abi
 from ..kernel.filter import ArgRule, ArgTest, FilterPlan
 from ..kernel.syscalls_x86_64 import SYSCALLS
+
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
+if TYPE_CHECKING:  # (collections.abc imports collections: start-up time)
+    from collections.abc import Callable
 
 # Writing a pid here moves that process: a write's content is not seen, so systrace's
 # pid cannot be told apart from the tracee's own, and every such file is refused.

@@ -18,6 +18,10 @@ from ..faults.tables import ERRNOS, NEVER_FAIL
 from ..policy.match import compile_fnmatch
 from ..record import record
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from ..policy.match import Glob
+
 GLOB_SPECIALS = "*?[\\"
 # ':' separates an --inject spec's fields, so path= cannot hold one: '?' stands for it
 # (it matches any one character but '/'; the recording counts with the same pattern).
@@ -89,7 +93,7 @@ def sites_of(calls: list[dict]) -> list[Site]:
     """The distinct sites, in the order the recording first met them."""
     by_syscall: dict[tuple[int, str], int] = {}
     seen_paths: dict[tuple[int, str], list[list[str]]] = {}  # (process, syscall) -> filenames of earlier calls
-    patterns: dict[str, re.Pattern[str]] = {}
+    patterns: dict[str, Glob] = {}
     out: dict[Site, None] = {}
     for call in calls:
         proc, syscall = call["proc"], call["syscall"]

@@ -3,9 +3,11 @@ the facts table names; translate/translator.py does the reading)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from ..record import record
+
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
+if TYPE_CHECKING:  # (collections.abc imports collections: start-up time)
+    from collections.abc import Callable
 
 
 @record

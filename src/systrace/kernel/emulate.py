@@ -14,11 +14,11 @@ from __future__ import annotations
 import ctypes
 import errno
 import os
-import re
 import struct
 
 from .emulate_identity import EmulationError, Identity, tracee_identity
 from .libc import check, libc, pidfd_getfd
+from .proc_names import FD_LINK
 from .procfs import FdLink, Replaced
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
@@ -34,7 +34,7 @@ OPEN_HOW = struct.Struct("=QQQ")
 VALID_FLAGS = (os.O_ACCMODE | os.O_CREAT | os.O_EXCL | os.O_NOCTTY | os.O_TRUNC | os.O_APPEND | os.O_NONBLOCK
                | os.O_DSYNC | os.O_SYNC | os.O_DIRECT | os.O_LARGEFILE | os.O_DIRECTORY | os.O_NOFOLLOW
                | os.O_NOATIME | os.O_CLOEXEC | os.O_PATH | getattr(os, "O_TMPFILE", 0) | 0o20000)  # FASYNC
-_OWN_FD = re.compile(rb"^/proc/(\d+)/(?:task/\d+/)?fd/(\d+)$")
+_OWN_FD = FD_LINK  # ^/proc/(\d+)/(?:task/\d+/)?fd/(\d+)$, without re (start-up)
 
 
 _HOW = ctypes.create_string_buffer(OPEN_HOW.size)  # the supervisor is single-threaded

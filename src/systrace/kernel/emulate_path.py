@@ -18,15 +18,15 @@ from __future__ import annotations
 import ctypes
 import errno
 import os
-import re
 import resource
-import signal
 import stat
 
 from . import memory
 from .emulate_identity import EmulationError, Identity
 from .emulate_view import RootFd, open_directory, split
 from .libc import libc, pidfd_getfd, tgkill
+from .plain_signal import signal
+from .proc_names import FD_DIR
 from .procfs import FdLink, Replaced, object_name, same_processes
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
@@ -267,7 +267,7 @@ def _unlink(call: PathCall, flags: int) -> int:
     return 0
 
 
-_OWN_FD_DIR = re.compile(rb"^/proc/[0-9]+/(?:task/[0-9]+/)?fd$")
+_OWN_FD_DIR = FD_DIR  # ^/proc/[0-9]+/(?:task/[0-9]+/)?fd$, without re (start-up)
 
 
 def _mkdir(call: PathCall, mode_arg: int) -> int:

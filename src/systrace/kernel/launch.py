@@ -14,13 +14,13 @@ import ctypes
 import errno
 import os
 import select
-import signal
 import stat
 import struct
 import time
 
 from . import abi, landlock
 from .libc import check, libc, pidfd_getfd, pidfd_send_signal, prctl
+from .plain_signal import signal
 
 LISTENER_LINK = "anon_inode:seccomp notify"
 HANDOFF_DEADLINE = 10.0  # seconds; a safety net, the hand-off takes microseconds

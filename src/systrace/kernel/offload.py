@@ -10,10 +10,10 @@ signals. If the calling thread goes away (its pidfd says so) the helper is kille
 from __future__ import annotations
 
 import os
-import signal
 
 from .forking import fork_helper
 from .libc import libc
+from .plain_signal import signal
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
 if TYPE_CHECKING:

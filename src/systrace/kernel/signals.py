@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import ctypes
 import os
-import signal
 import struct
 
 from .libc import check, libc
+from .plain_signal import signal
 
 SFD_NONBLOCK = os.O_NONBLOCK
 SFD_CLOEXEC = os.O_CLOEXEC

@@ -29,10 +29,10 @@ from __future__ import annotations
 
 import mmap
 import os
-import signal
 
 from .forking import fork_helper
 from .libc import libc
+from .plain_signal import NAMED_SIGNALS, signal
 
 BOUND = 1.0  # seconds the loop may sleep in the kernel inside one section
 TICK = 0.02  # seconds between two looks at the page
@@ -119,7 +119,7 @@ def _watch_main(loop: int, section: memoryview) -> None:
     libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     name = ctypes.create_string_buffer(NAME)
     libc.prctl(PR_SET_NAME, ctypes.addressof(name), 0, 0, 0)
-    signal.pthread_sigmask(signal.SIG_BLOCK, set(signal.Signals) - {signal.SIGKILL, signal.SIGSTOP})
+    signal.pthread_sigmask(signal.SIG_BLOCK, NAMED_SIGNALS - {signal.SIGKILL, signal.SIGSTOP})
     pidfd = os.pidfd_open(loop)
     os.closerange(3, pidfd)  # nothing of the loop's: stderr, and the loop's pidfd
     os.closerange(pidfd + 1, os.sysconf("SC_OPEN_MAX"))

@@ -29,7 +29,6 @@ import ctypes
 import errno
 import fcntl  # (a builtin module: nothing to load)
 import os
-import signal
 import stat
 import struct
 
@@ -38,6 +37,7 @@ from .emulate_identity import EmulationError, Identity, tracee_identity
 from .forking import fork_helper
 from .libc import check, libc
 from .offload import end_helper
+from .plain_signal import signal
 from .procfs import same_processes
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time

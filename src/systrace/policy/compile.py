@@ -15,10 +15,9 @@ without a policy are not allowed to run there, so the loaded policies are all th
 
 from __future__ import annotations
 
-import signal
-
 from ..kernel import abi
 from ..kernel.filter import U64, ArgRule, ArgTest, FilterPlan
+from ..kernel.plain_signal import SIGNAL_NUMBERS
 from ..kernel.syscalls_x86_64 import SYSCALLS
 from ..translate import formats
 from ..translate.table import TRANSLATORS, IntArg, PidArg, arg_names
@@ -269,7 +268,7 @@ def _parse(format_function, text: str) -> int | None:
             bits = dict(formats.PROT_NAMES)
             return sum(bits[part] for part in upper.split("|"))
         if format_function is formats.signame:
-            return 0 if upper == "SIG0" else int(signal.Signals[upper])
+            return 0 if upper == "SIG0" else SIGNAL_NUMBERS[upper]
         if format_function is formats.fcntl_cmd:
             reverse = {name: number for number, name in formats.FCNTL_COMMANDS.items()}
             return reverse[upper] if upper in reverse else int(text)

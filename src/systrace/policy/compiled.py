@@ -15,12 +15,14 @@ lookups. First-match order is kept exactly:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-
 from . import ast
 from .match import Unreadable, ascii_casefold, evaluate
 
-Args = Mapping[str, Sequence[str]]
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
+if TYPE_CHECKING:  # (collections.abc imports collections: start-up time)
+    from collections.abc import Callable, Mapping, Sequence
+
+    Args = Mapping[str, Sequence[str]]
 _NO_PREFIX = None
 
 

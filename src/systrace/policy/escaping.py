@@ -4,23 +4,10 @@ not UTF-8 (surrogateescape) become \\xNN. Pure."""
 
 from __future__ import annotations
 
-import re
-
-from ..lazy import lazy_pattern
-
-_SPECIAL = lazy_pattern(r'[\\"\x00-\x1f\x7f\udc80-\udcff]')  # compiled when first needed
-_NAMED = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r"}
-
-
-def _escape_char(match: re.Match[str]) -> str:
-    char = match.group()
-    named = _NAMED.get(char)
-    if named is not None:
-        return named
-    code = ord(char)
-    if code >= 0xDC80:  # a byte that was not UTF-8 (surrogateescape)
-        code -= 0xDC00
-    return f"\\x{code:02x}"
+# [\\"\x00-\x1f\x7f\udc80-\udcff] escaped, a table for str.translate (no re: start-up); a
+# surrogate is a byte that was not UTF-8 (surrogateescape)
+_SPECIAL = {code: f"\\x{code - 0xDC00 if code >= 0xDC80 else code:02x}" for code in (*range(0x20), 0x7F, *range(0xDC80, 0xDD00))}
+_SPECIAL.update({ord("\\"): "\\\\", ord('"'): '\\"', ord("\n"): "\\n", ord("\r"): "\\r"})
 
 
 _ESCAPED: dict[str, str] = {}  # the same names come back call after call (a third of a log record's cost)
@@ -31,7 +18,9 @@ def escape(value: str) -> str:
     escaped = _ESCAPED.get(value)
     if escaped is not None:
         return escaped
-    escaped = value if _SPECIAL.search(value) is None else _SPECIAL.sub(_escape_char, value)
+    # every special character but \\ and " is unprintable
+    plain = value.isprintable() and "\\" not in value and '"' not in value
+    escaped = value if plain else value.translate(_SPECIAL)
     if len(_ESCAPED) < MAX_ESCAPED:
         _ESCAPED[value] = escaped
     return escaped

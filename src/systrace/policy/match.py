@@ -15,12 +15,13 @@
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Mapping, Sequence
-from functools import lru_cache
-
 from ..lazy import lazy_pattern
 from . import ast
+
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
+if TYPE_CHECKING:  # (collections.abc imports collections: start-up time)
+    import re
+    from collections.abc import Callable, Mapping, Sequence
 
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 _POSIX_CLASSES = {
@@ -29,7 +30,8 @@ _POSIX_CLASSES = {
     "cntrl": "\\x00-\\x1f\\x7f", "print": " -~", "graph": "!-~",
 }
 
-Args = Mapping[str, Sequence[str]]  # argument name -> its values, in order
+if TYPE_CHECKING:
+    Args = Mapping[str, Sequence[str]]  # argument name -> its values, in order
 
 
 class Unreadable(str):
@@ -47,9 +49,112 @@ def ascii_casefold(text: str) -> str:
     return text.translate(_ASCII_LOWER)
 
 
-@lru_cache(maxsize=4096)
-def compile_fnmatch(pattern: str) -> re.Pattern[str]:
-    """fnmatch with FNM_PATHNAME | FNM_LEADING_DIR (backslash escapes, no FNM_PERIOD)."""
+# Patterns compiled once. `re` (with enum, functools and collections) is imported at the
+# first one, not with this module (start-up time): a policy that uses `match`, `re` or a
+# `$` has it imported when it is parsed (parse.py), before its command starts.
+_FNMATCH: dict[str, re.Pattern[str]] = {}
+_ERE: dict[str, re.Pattern[str]] = {}
+_MAX_COMPILED = 4096  # patterns kept of each kind (then the cache starts again)
+
+
+def _compiled(cache: dict[str, re.Pattern[str]], pattern: str, compile_pattern: Callable[[str], re.Pattern[str]]
+              ) -> re.Pattern[str]:
+    if len(cache) >= _MAX_COMPILED:
+        cache.clear()
+    compiled = cache[pattern] = compile_pattern(pattern)
+    return compiled
+
+
+def compile_fnmatch(pattern: str) -> Glob:
+    """fnmatch with FNM_PATHNAME | FNM_LEADING_DIR (backslash escapes, no FNM_PERIOD).
+    `*` and a pattern with no wildcard, class or escape need no regular expression."""
+    compiled = _FNMATCH.get(pattern)
+    if compiled is not None:
+        return compiled
+    if pattern == "*":
+        return ANYTHING
+    if needs_regex("match", pattern):
+        return _compiled(_FNMATCH, pattern, _compile_fnmatch)
+    return Literal(pattern)
+
+
+def needs_regex(op: str, pattern: str) -> bool:
+    """Whether matching `op pattern` compiles a regular expression (imports re)."""
+    if op == "re":
+        return _plain_ere(pattern) is None
+    return op == "match" and pattern != "*" and any(char in pattern for char in "*?[\\")
+
+
+_ERE_SPECIAL = frozenset(".^$*+?{}[]\\|()")
+
+
+def _plain_ere(pattern: str) -> tuple[bool, str] | None:
+    """(anchored, text) of an ERE that is a plain text, after a `^` or not: the base's
+    `pidname re "^<descendant: "` needs no regular expression."""
+    anchored = pattern.startswith("^")
+    text = pattern[1:] if anchored else pattern
+    return None if _ERE_SPECIAL.intersection(text) else (anchored, text)
+
+
+class Prefix:
+    """An ERE `^TEXT`: the values that start with TEXT."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str):
+        self.text = text
+
+    def search(self, value: str) -> bool | None:
+        return True if value.startswith(self.text) else None
+
+
+class Contains:
+    """An ERE `TEXT` (unanchored): the values that contain TEXT."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str):
+        self.text = text
+
+    def search(self, value: str) -> bool | None:
+        return True if self.text in value else None
+
+
+class Literal:
+    """fnmatch of a pattern with no wildcard, class or escape: the value itself or a path
+    below it (FNM_LEADING_DIR). As the regular expression `TEXT(?:/.*)?\\Z` does, what is
+    below it has no newline."""
+
+    __slots__ = ("text", "below")
+
+    def __init__(self, text: str):
+        self.text, self.below = text, text + "/"
+
+    def match(self, value: str) -> bool | None:
+        if value == self.text or value.startswith(self.below) and "\n" not in value[len(self.below):]:
+            return True
+        return None
+
+
+class Anything:
+    """fnmatch of `*`: a first component without '/' and anything below it without a
+    newline (as `(?s:[^/]*)(?:/.*)?\\Z` reads it)."""
+
+    __slots__ = ()
+
+    def match(self, value: str) -> bool | None:
+        slash = value.find("/")
+        return True if slash < 0 or "\n" not in value[slash:] else None
+
+
+ANYTHING = Anything()
+if TYPE_CHECKING:
+    Glob = re.Pattern[str] | Literal | Anything  # what compile_fnmatch gives: each has match(value)
+
+
+def _compile_fnmatch(pattern: str) -> re.Pattern[str]:
+    import re
+
     out = []
     index = 0
     while index < len(pattern):
@@ -76,6 +181,8 @@ def compile_fnmatch(pattern: str) -> re.Pattern[str]:
 
 def _bracket(pattern: str, start: int) -> tuple[int, str | None]:
     """A [...] class (never matching '/'); (index of ']', regex) or (start, None)."""
+    import re
+
     index = start + 1
     negate = index < len(pattern) and pattern[index] in "!^"
     if negate:
@@ -104,9 +211,21 @@ def _bracket(pattern: str, start: int) -> tuple[int, str | None]:
     return start, None
 
 
-@lru_cache(maxsize=4096)
-def compile_ere(pattern: str) -> re.Pattern[str]:
-    """POSIX ERE to Python: bracket classes like [[:digit:]] are translated."""
+def compile_ere(pattern: str) -> re.Pattern[str] | Prefix | Contains:
+    """POSIX ERE to Python: bracket classes like [[:digit:]] are translated. A plain text
+    needs no regular expression."""
+    compiled = _ERE.get(pattern)
+    if compiled is not None:
+        return compiled
+    plain = _plain_ere(pattern)
+    if plain is not None:
+        return Prefix(plain[1]) if plain[0] else Contains(plain[1])
+    return _compiled(_ERE, pattern, _compile_ere)
+
+
+def _compile_ere(pattern: str) -> re.Pattern[str]:
+    import re
+
     translated = re.sub(r"\[:(\w+):\]", lambda m: _POSIX_CLASSES.get(m.group(1), m.group()), pattern)
     return re.compile(translated)
 

@@ -19,32 +19,97 @@ Grammar as in the original (no precedence between `and` and `or`, both right-ass
 from __future__ import annotations
 
 import os
-import re
-from collections.abc import Callable
 
 from ..record import record
 from . import ast, errnos
 from .errors import PolicyError, PolicyWarning, shorten
+from .match import needs_regex
+
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
+if TYPE_CHECKING:  # (collections.abc imports collections: start-up time)
+    from collections.abc import Callable
 
 NATIVE_EMULATIONS = ("linux", "linux64", "native")
-# One pattern scans a rule: the blanks before a token are part of its match, and the
-# alternative that matched (its group's name) is the token's kind. A character no
-# alternative takes (a newline) is skipped, as before.
-TOKEN = re.compile(
-    r"""
-    [ \t]*
-    (?:
-      (?P<string>"(?:[^"\\\n]|\\.)*")
-    | (?P<badstring>"(?:[^"\\\n]|\\.)*)
-    | (?P<arrow>->)
-    | (?P<op>!=|[=<>\[\](),:])
-    | (?P<word>[A-Za-z0-9_$./*@+-]+)
-    | (?P<other>.)
-    )
-    """,
-    re.VERBOSE,
-)
-_QUOTED_START = re.compile(r'\s*"((?:[^"\\\n]|\\.)*)"')
+# A rule's tokens, read as this pattern reads them (without re: start-up time, issue 16;
+# tests/test_policy_language.py compares _scan with it):
+#     [ \t]* (?: (?P<string>"(?:[^"\\\n]|\\.)*") | (?P<badstring>"(?:[^"\\\n]|\\.)*) | (?P<arrow>->)
+#             | (?P<op>!=|[=<>\[\](),:]) | (?P<word>[A-Za-z0-9_$./*@+-]+) | (?P<other>.) )
+# the blanks before a token are part of its match; a character no alternative takes (a
+# newline) is skipped, as before.
+TOKEN_PATTERN = (r"""[ \t]*(?:(?P<string>"(?:[^"\\\n]|\\.)*")|(?P<badstring>"(?:[^"\\\n]|\\.)*)|(?P<arrow>->)"""
+                 r"""|(?P<op>!=|[=<>\[\](),:])|(?P<word>[A-Za-z0-9_$./*@+-]+)|(?P<other>.))""")
+_WORD = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_$./*@+-")
+_OPS = frozenset("=<>[](),:")
+_HEX = frozenset("0123456789abcdefABCDEF")
+
+
+def _string_end(text: str, start: int) -> int:
+    """The index after the closing quote of `"(?:[^"\\\n]|\\.)*"` at text[start], or -1."""
+    close = text.find('"', start + 1)
+    if close < 0:
+        return -1
+    if "\\" not in text[start + 1:close]:  # most strings: no escape
+        return close + 1 if "\n" not in text[start + 1:close] else -1
+    index, length = start + 1, len(text)
+    while index < length:
+        char = text[index]
+        if char == '"':
+            return index + 1
+        if char == "\n" or char == "\\" and (index + 1 == length or text[index + 1] == "\n"):
+            return -1
+        index += 2 if char == "\\" else 1
+    return -1
+
+
+def _scan(text: str) -> tuple[list[tuple[str, str, int]], tuple[str, int] | None]:
+    """TOKEN_PATTERN's matches in `text`: (kind, text, 0-based start) each, up to the first
+    badstring or other, which is returned apart (its kind and start)."""
+    tokens: list[tuple[str, str, int]] = []
+    append = tokens.append
+    index, length = 0, len(text)
+    while index < length:
+        start = index
+        while start < length and text[start] in " \t":
+            start += 1
+        char = text[start] if start < length else "\n"
+        if char == "\n":  # no alternative here: the pattern gives a blank back to `other`
+            if start > index:
+                return tokens, ("other", start - 1)
+            index = start + 1  # a newline alone is skipped
+            continue
+        if char == '"':
+            end = _string_end(text, start)
+            if end < 0:
+                return tokens, ("badstring", start)
+            append(("string", text[start:end], start))
+        elif char == "-" and text.startswith("->", start):
+            append(("arrow", "->", start))
+            end = start + 2
+        elif char == "!" and text.startswith("!=", start):
+            append(("op", "!=", start))
+            end = start + 2
+        elif char in _OPS:
+            append(("op", char, start))
+            end = start + 1
+        elif char in _WORD:
+            end = start + 1
+            while end < length and text[end] in _WORD:
+                end += 1
+            append(("word", text[start:end], start))
+        else:
+            return tokens, ("other", start)
+        index = end
+    return tokens, None
+
+
+def _quoted_start(text: str) -> tuple[int, int] | None:
+    """What `\\s*"((?:[^"\\\n]|\\.)*)"` matches at the start of `text`: (index of the
+    opening quote, index after the closing one), or None."""
+    start = len(text) - len(text.lstrip())
+    if text[start:start + 1] != '"':
+        return None
+    end = _string_end(text, start)
+    return None if end < 0 else (start, end)
 _ESCAPES = {"\\": "\\", '"': '"', "n": "\n", "r": "\r", "t": "\t", "$": "$"}
 
 
@@ -81,7 +146,7 @@ def unescape(body: str) -> str:
             nxt = body[index + 1 : index + 2]
             if nxt == "x":
                 digits = body[index + 2 : index + 4]
-                if not re.fullmatch(r"[0-9a-fA-F]{2}", digits):
+                if len(digits) != 2 or not _HEX.issuperset(digits):
                     raise BadEscape(f"bad escape '\\x{shorten(digits, 2)}': \\x needs two hex digits", index)
                 raw.append(int(digits, 16))
                 index += 4
@@ -112,13 +177,14 @@ class _Cursor:
         self.fail = fail
         tokens: list[Token] = []
         append = tokens.append
-        for match in TOKEN.finditer(text):
-            kind = match.lastgroup or "other"  # (never None: every alternative is a named group)
+        scanned, bad = _scan(text)
+        for kind, token, start in scanned:
+            append(_new_token(Token, (kind, token, start + 1)))  # type: ignore[type-var]
+        if bad is not None:
+            kind, start = bad
             if kind == "badstring":
-                raise fail("unterminated string", match.start(kind) + 1)
-            if kind == "other":
-                raise fail(f"unexpected character '{shorten(match[kind])}'", match.start(kind) + 1)
-            append(_new_token(Token, (kind, match[kind], match.start(kind) + 1)))  # type: ignore[type-var]
+                raise fail("unterminated string", start + 1)
+            raise fail(f"unexpected character '{shorten(text[start])}'", start + 1)
         tokens.append(Token("end", "", len(text) + 1))
         self.tokens = tokens
         self.last = len(tokens) - 1  # the end token: taking it leaves the cursor there
@@ -215,11 +281,12 @@ class Parser:
         template = line.startswith("Template:")
         keyword = "Template:" if template else "Policy:"
         rest = line[len(keyword):]
-        quoted = _QUOTED_START.match(rest)
+        quoted = _quoted_start(rest)
         if quoted is not None:  # a name with special characters, written escaped
-            name = self._unquote(quoted.group(1), indent + len(keyword) + quoted.start(1), fail)
-            rest = rest[quoted.end():]
-            name_end = indent + len(keyword) + quoted.end()
+            quote, end = quoted
+            name = self._unquote(rest[quote + 1:end - 1], indent + len(keyword) + quote + 1, fail)
+            rest = rest[end:]
+            name_end = indent + len(keyword) + end
             if not rest.startswith(", Emulation:"):
                 raise fail("expected ', Emulation: NAME' after the policy name", name_end + 1)
             sep, tail = ", Emulation:", rest[len(", Emulation:"):]
@@ -236,7 +303,7 @@ class Parser:
         column = name_end + len(", Emulation:") + 2
         self._check_emulation(emulation, fail, column)
         description = description.strip()
-        if _QUOTED_START.fullmatch(description):
+        if _quoted_start(description) == (0, len(description)):  # (stripped: no blank before the quote)
             quote_column = indent + line.index('"', line.rindex(", Description:")) + 1
             description = self._unquote(description[1:-1], quote_column, fail)
         return ast.Policy(name=name, emulation=emulation, template=template, description=description)
@@ -356,13 +423,18 @@ class Parser:
         except BadEscape as error:
             raise cursor.fail(str(error), value.column + 1 + error.offset) from None
         self._check_argument(cursor, token)
-        if op.text == "re":
-            from .match import compile_ere
+        if needs_regex(op.text, text) or "$" in text:
+            # matching it, or expanding a $VARIABLE, needs re (policy/match.py): loaded now,
+            # before the command starts
+            import re
 
-            try:
-                compile_ere(text)
-            except re.error as error:
-                raise cursor.fail(f"Invalid regular expression: {error}", value.column) from None
+            if op.text == "re":
+                from .match import compile_ere
+
+                try:
+                    compile_ere(text)
+                except re.error as error:
+                    raise cursor.fail(f"Invalid regular expression: {error}", value.column) from None
         return ast.Symbol(token.text, index, op.text, text)
 
     def _check_argument(self, cursor: _Cursor, token: Token) -> None:

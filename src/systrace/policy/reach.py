@@ -5,9 +5,11 @@ out of the fast path. Pure: the store lookup and the path resolution are passed 
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from . import ast
+
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
+if TYPE_CHECKING:  # (collections.abc imports collections: start-up time)
+    from collections.abc import Callable
 
 EXEC_CALLS = ("execve", "execveat")
 

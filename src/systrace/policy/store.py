@@ -22,7 +22,6 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
-import re
 import stat
 
 from . import ast, trust
@@ -40,14 +39,39 @@ else:  # only a run that writes or learns rules prints them (start-up time)
 SYSTEM_DIR = "/etc/systrace"  # paths are plain strings: importing pathlib costs start-up time
 LOCK = ".lock"
 UNSAVED = ".unsaved"  # suffix of rescued rules (ignored when loading: not merged silently)
-# names editors, package managers and systrace itself leave beside a file
-_NOT_POLICY_NAME = re.compile(r"(~|\.(swp|swo|swx|bak|orig|rej|tmp|old|save|dpkg-[a-z]+|rpm[a-z]+|unsaved(-\w+)?))$|^#.*#$")
+# names editors, package managers and systrace itself leave beside a file (_not_policy_name)
+_LEFT_BESIDE = frozenset(("swp", "swo", "swx", "bak", "orig", "rej", "tmp", "old", "save", "unsaved"))
 _READ = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK  # NONBLOCK: a FIFO must not stall us
 _DIRECTORY = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
 
 
+def _not_policy_name(name: str) -> bool:
+    """What `(~|\\.(swp|swo|swx|bak|orig|rej|tmp|old|save|dpkg-[a-z]+|rpm[a-z]+|unsaved(-\\w+)?))$|^#.*#$`
+    finds in the name (without re: start-up time; `$` also before a newline ending it)."""
+    text = name[:-1] if name.endswith("\n") else name
+    if text.endswith("~") or len(text) >= 2 and text[0] == "#" == text[-1] and "\n" not in text:
+        return True
+    if "." not in text:
+        return False
+    suffix = text[text.rindex(".") + 1:]
+    if suffix in _LEFT_BESIDE:
+        return True
+    for prefix, word in (("dpkg-", _lowercase), ("rpm", _lowercase), ("unsaved-", _word)):
+        if suffix.startswith(prefix) and word(suffix[len(prefix):]):
+            return True
+    return False
+
+
+def _lowercase(text: str) -> bool:  # [a-z]+
+    return text.isascii() and text.isalpha() and text.islower()
+
+
+def _word(text: str) -> bool:  # \w+
+    return text != "" and all(char.isalnum() or char == "_" for char in text)
+
+
 def file_name(binary: str) -> str:
-    return re.sub(r"[^A-Za-z0-9]", "_", binary).lstrip("_")
+    return "".join(char if char.isascii() and char.isalnum() else "_" for char in binary).lstrip("_")
 
 
 def looks_like_policy(text: str) -> bool:
@@ -119,7 +143,7 @@ class Store:
                 if name == "templates":
                     self._load_templates(dir_fd, path)
                     continue
-                if _NOT_POLICY_NAME.search(name):
+                if _not_policy_name(name):
                     ignored.append(path)
                     continue
                 text = _read_at(dir_fd, name, path)
@@ -143,7 +167,7 @@ class Store:
             trust.check(os.fstat(dir_fd), path, "template directory")
             for name in sorted(os.listdir(dir_fd)):
                 entry = os.path.join(path, name)
-                if name.startswith(".") or _NOT_POLICY_NAME.search(name):
+                if name.startswith(".") or _not_policy_name(name):
                     continue
                 text = _read_at(dir_fd, name, entry)
                 if text is not None:

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import errno
 import os
-import re
 import stat
 
 from ..kernel import procfs
 from ..kernel.emulate import RESOLVE_NO_MAGICLINKS, RESOLVE_NO_SYMLINKS, openat2
+from ..kernel.proc_names import FD_LINK, PID
 from ..policy.match import UNREADABLE
 from .pids import NO_SUCH_PROCESS, OUTSIDE_RUN, relation
 
@@ -128,8 +128,8 @@ def own_descriptor(link: bytes, tracee: Tracee) -> int | None:
     return int(match.group(2))
 
 
-_FD_LINK = re.compile(rb"^/proc/([0-9]+)/(?:task/[0-9]+/)?fd/([0-9]+)$")
-_PID = re.compile(r"[1-9][0-9]*")  # how /proc spells a pid (a leading zero names nothing)
+_FD_LINK = FD_LINK  # ^/proc/([0-9]+)/(?:task/[0-9]+/)?fd/([0-9]+)$, without re (start-up)
+_PID = PID  # [1-9][0-9]*: how /proc spells a pid (a leading zero names nothing)
 
 
 def _missing_name(path: bytes, tracee: Tracee) -> str:

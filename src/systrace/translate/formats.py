@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-import signal
+
+from ..kernel.plain_signal import SIGNAL_NAMES, signal
 
 O_ACCMODE = 0o3
 _OFLAG_LETTERS = ((os.O_NONBLOCK, "n"), (os.O_APPEND, "a"), (os.O_CREAT, "c"), (os.O_TRUNC, "t"), (os.O_EXCL, "x"))
@@ -72,8 +73,8 @@ def signame(value: int) -> str:
     if number == 0:
         return "SIG0"
     try:
-        return signal.Signals(number).name
-    except ValueError:
+        return SIGNAL_NAMES[number]
+    except KeyError:
         if signal.SIGRTMIN <= number <= signal.SIGRTMAX:
             return f"SIGRTMIN+{number - signal.SIGRTMIN}"
         return f"SIG{number}"
