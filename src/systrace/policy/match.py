@@ -122,8 +122,7 @@ class Contains:
 
 class Literal:
     """fnmatch of a pattern with no wildcard, class or escape: the value itself or a path
-    below it (FNM_LEADING_DIR). As the regular expression `TEXT(?:/.*)?\\Z` does, what is
-    below it has no newline."""
+    below it (FNM_LEADING_DIR), whatever its names hold (a newline too, as fnmatch(3))."""
 
     __slots__ = ("text", "below")
 
@@ -131,20 +130,17 @@ class Literal:
         self.text, self.below = text, text + "/"
 
     def match(self, value: str) -> bool | None:
-        if value == self.text or value.startswith(self.below) and "\n" not in value[len(self.below):]:
-            return True
-        return None
+        return True if value == self.text or value.startswith(self.below) else None
 
 
 class Anything:
-    """fnmatch of `*`: a first component without '/' and anything below it without a
-    newline (as `(?s:[^/]*)(?:/.*)?\\Z` reads it)."""
+    """fnmatch of `*`: a first component without '/' and anything below it, so every value
+    (as `(?s:[^/]*(?:/.*)?)\\Z` reads it)."""
 
     __slots__ = ()
 
     def match(self, value: str) -> bool | None:
-        slash = value.find("/")
-        return True if slash < 0 or "\n" not in value[slash:] else None
+        return True
 
 
 ANYTHING = Anything()
@@ -176,7 +172,9 @@ def _compile_fnmatch(pattern: str) -> re.Pattern[str]:
         else:
             out.append(re.escape(char))
         index += 1
-    return re.compile("(?s:" + "".join(out) + ")(?:/.*)?\\Z")
+    # DOTALL over the whole: a name below the pattern may hold a newline (a deny rule
+    # `match "/secret"` must hold for "/secret/a\nb", as fnmatch(3) with FNM_LEADING_DIR)
+    return re.compile("(?s:" + "".join(out) + "(?:/.*)?)\\Z")
 
 
 def _bracket(pattern: str, start: int) -> tuple[int, str | None]:
@@ -226,8 +224,38 @@ def compile_ere(pattern: str) -> re.Pattern[str] | Prefix | Contains:
 def _compile_ere(pattern: str) -> re.Pattern[str]:
     import re
 
-    translated = re.sub(r"\[:(\w+):\]", lambda m: _POSIX_CLASSES.get(m.group(1), m.group()), pattern)
-    return re.compile(translated)
+    translated = re.sub(r"\[:(\w+):\]", lambda m: _POSIX_CLASSES.get(m.group(1), m.group()), _strict_end(pattern))
+    # POSIX (regcomp without REG_NEWLINE): `.` matches a newline and `$` only the end, so
+    # that a name holding a newline cannot step past a rule
+    return re.compile(translated, re.DOTALL)
+
+
+def _strict_end(pattern: str) -> str:
+    """`$` outside a bracket expression as `\\Z`: Python's `$` also matches before a final
+    newline, POSIX's only at the end."""
+    out: list[str] = []
+    index, size = 0, len(pattern)
+    while index < size:
+        char = pattern[index]
+        if char == "\\" and index + 1 < size:
+            out.append(pattern[index : index + 2])
+            index += 2
+            continue
+        if char == "[":
+            end = index + 1
+            if end < size and pattern[end] == "^":
+                end += 1
+            if end < size and pattern[end] == "]":
+                end += 1
+            while end < size and pattern[end] != "]":
+                close = pattern.find(":]", end + 2) if pattern.startswith("[:", end) else -1
+                end = close + 2 if close >= 0 else end + 1
+            out.append(pattern[index : end + 1])
+            index = end + 1
+            continue
+        out.append("\\Z" if char == "$" else char)
+        index += 1
+    return "".join(out)
 
 
 def inpath(value: str, path: str) -> bool:
