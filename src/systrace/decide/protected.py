@@ -42,6 +42,27 @@ def pid_allocation_change_refused(path: str) -> str | None:
     return None
 
 
+# Entries of /proc/sys whose object the kernel picks by the *opener's* namespace when it
+# looks the name up (net/sysctl_net.c, ipc/ipc_sysctl.c, ipc/mq_sysctl.c, kernel/ucount.c):
+# opened by systrace (or a helper), they are those of systrace's namespace, so a tracee
+# in a namespace of its own would read and write the host's (SECURITY.md).
+NAMESPACED_SYSCTLS = (("net/", "net"), ("fs/mqueue/", "ipc"), ("kernel/shm", "ipc"), ("kernel/msg", "ipc"),
+                      ("kernel/sem", "ipc"), ("kernel/auto_msgmni", "ipc"), ("user/", "user"))
+
+
+def namespaced_sysctl(path: str, proc_points: list[str]) -> str | None:
+    """The kind of namespace ("net", "ipc", "user") whose entry `path` (canonical) is, on
+    one of the proc mounts `proc_points`; None when it is not such an entry."""
+    for point in proc_points:
+        prefix = point.rstrip("/") + "/sys/"
+        if path.startswith(prefix):
+            rest = path[len(prefix):] + "/"
+            for start, kind in NAMESPACED_SYSCTLS:
+                if rest.startswith(start):
+                    return kind
+    return None
+
+
 class NamedInFlight:
     """The pids named by continued calls the kernel may not have looked up yet.
 
