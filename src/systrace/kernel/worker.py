@@ -33,6 +33,7 @@ import signal
 import stat
 import struct
 
+from . import opener_devices
 from .emulate import open_for, still_at
 from .emulate_identity import EmulationError, Identity, tracee_identity
 from .forking import fork_helper
@@ -181,6 +182,8 @@ def _open_probed(notif_id: int, tid: int, probe: int, flags: int, credentials: I
             if error.errno != errno.ENXIO:
                 raise
         return _defer(notif_id, tid, listener_fd, lambda: _reopen(probe, flags, credentials), domain)
+    if kind == stat.S_IFCHR:
+        opener_devices.check_opener(tid, os.fstat(probe).st_rdev)
     if kind in (stat.S_IFCHR, stat.S_IFBLK) and not asked_nonblocking:
         return _blocking_again(_reopen(probe, flags | os.O_NONBLOCK, credentials), flags)
     if kind == stat.S_IFREG and not asked_nonblocking:
