@@ -184,6 +184,9 @@ def _open_probed(notif_id: int, tid: int, probe: int, flags: int, credentials: I
         return _defer(notif_id, tid, listener_fd, lambda: _reopen(probe, flags, credentials), domain)
     if kind == stat.S_IFCHR:
         opener_devices.check_opener(tid, os.fstat(probe).st_rdev)
+        # a terminal opened by systrace, a session leader without one, would become *its*
+        # controlling terminal (the tracee's pty master could then signal systrace's group)
+        flags |= os.O_NOCTTY
     if kind in (stat.S_IFCHR, stat.S_IFBLK) and not asked_nonblocking:
         return _blocking_again(_reopen(probe, flags | os.O_NONBLOCK, credentials), flags)
     if kind == stat.S_IFREG and not asked_nonblocking:
