@@ -575,7 +575,7 @@ class Supervisor:
         return replace(decision, effect=EMULATE_OPEN)
 
     def namespace_of_opener(self, call: Call, translation: Translated) -> str | None:
-        """Why systrace may not carry out this call itself: it names a /proc/sys entry the
+        """Why systrace may not carry out this call itself: it names a /proc entry the
         kernel resolves in its opener's network, IPC or user namespace, and the thread is
         in another one than systrace (decide/protected.py). Continued, the kernel would
         resolve it in the tracee's; carried out here it would be systrace's (the host's)."""
@@ -593,7 +593,7 @@ class Supervisor:
             except OSError:
                 elsewhere = True  # cannot tell: fail closed
             if elsewhere:
-                return (f"a /proc/sys entry of the {kind} namespace, and the caller is in another {kind} namespace "
+                return (f"a /proc entry of the opener's {kind} namespace, and the caller is in another {kind} namespace "
                         "than systrace (carried out by systrace it would be systrace's)")
         return None
 

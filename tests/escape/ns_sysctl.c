@@ -2,7 +2,9 @@
    "net" (net/ipv4/tcp_fin_timeout, after unshare(CLONE_NEWNET)) or "ipc" (kernel/msgmax,
    after unshare(CLONE_NEWIPC)); as a user, a user namespace of its own first. Natively
    the value lands in the new namespace only, never the host's. Prints "wrote VALUE" and
-   what the entry reads back in the new namespace, or "STEP ERRNONAME". */
+   what the entry reads back in the new namespace, or "STEP ERRNONAME". ns_sysctl
+   sysvipc: after unshare(CLONE_NEWIPC), count the lines of /proc/sysvipc/shm (natively
+   1, the header: the new namespace has no segment) and print "lines N". */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -12,6 +14,17 @@
 #include <unistd.h>
 
 int main(int argc, char **argv) {
+    if (argc == 2 && !strcmp(argv[1], "sysvipc")) {
+        if (unshare(CLONE_NEWIPC | (geteuid() != 0 ? CLONE_NEWUSER : 0)) < 0) { printf("unshare %s\n", strerrorname_np(errno)); return 1; }
+        int fd = open("/proc/sysvipc/shm", O_RDONLY);
+        if (fd < 0) { printf("open %s\n", strerrorname_np(errno)); return 1; }
+        char all[65536];
+        ssize_t got = read(fd, all, sizeof all);
+        int lines = 0;
+        for (ssize_t i = 0; i < got; i++) lines += all[i] == '\n';
+        printf("lines %d\n", lines);
+        return 0;
+    }
     if (argc != 3) return 2;
     int net = !strcmp(argv[1], "net");
     const char *path = net ? "/proc/sys/net/ipv4/tcp_fin_timeout" : "/proc/sys/kernel/msgmax";

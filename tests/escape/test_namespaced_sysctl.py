@@ -61,6 +61,30 @@ def test_a_sysctl_of_the_tracee_s_own_namespace_never_reaches_the_host(request, 
             entry.write_text(host)
 
 
+def test_the_host_s_ipc_objects_are_not_listed_to_a_tracee_in_its_own_ipc_namespace(runner: Runner,
+                                                                                       shared_dir: Path) -> None:
+    """/proc/sysvipc/shm lists the opener's IPC namespace's segments: opened by systrace
+    (a rule on its path, learned from this very run) it listed the host's (1/1 under -a)."""
+    binary = _binary(shared_dir)
+    made = subprocess.run(["ipcmk", "-M", "4096"], capture_output=True, text=True, timeout=30)
+    if made.returncode != 0:
+        pytest.skip(f"ipcmk: {made.stderr}")
+    segment = made.stdout.split()[-1]
+    try:
+        native = runner.native(binary, "sysvipc")
+        assert native.stdout == b"lines 1\n", native  # only the header: its namespace has no segment
+        policies = runner.policy_dir(shared_dir / f"ns-sysvipc-policies-{runner.name}")
+        listed = {}
+        for mode in (["--permit-all"], ["-A", "-d", str(policies)], ["-a", "-d", str(policies)]):
+            result = runner(*mode, binary, "sysvipc")
+            assert result.stdout in (native.stdout, b"open EACCES\n"), (mode, result)
+            listed[mode[0]] = result.stdout != native.stdout and result.stdout.startswith(b"lines ")
+        print(f"{runner.name}: the host's segments listed natively 0/1, under systrace {sum(listed.values())}/3")
+        assert not any(listed.values())
+    finally:
+        subprocess.run(["ipcrm", "-m", segment], capture_output=True, timeout=30)
+
+
 def test_the_tracee_s_own_sysctl_in_systrace_s_namespace_is_carried_out(shared_dir: Path, root_runner: Runner,
                                                                          tmp_path: Path) -> None:
     """Not in a namespace of its own, the same entry is opened as before (the refusal is
@@ -82,6 +106,7 @@ def test_which_entries_are_resolved_in_the_opener_s_namespace() -> None:
     assert namespaced_sysctl("/proc/sys/kernel/sem", points) == "ipc"
     assert namespaced_sysctl("/proc/sys/fs/mqueue/msg_max", points) == "ipc"
     assert namespaced_sysctl("/proc/sys/user/max_user_namespaces", points) == "user"
+    assert namespaced_sysctl("/proc/sysvipc/shm", points) == "ipc"
     for other in ("/proc/sys/kernel/hostname", "/proc/sys/vm/swappiness", "/proc/sys/network", "/procx/sys/net/a",
-                  "/etc/sys/net/x", "/proc/self/net/dev"):
+                  "/etc/sys/net/x", "/proc/self/net/dev", "/proc/sysvipcx", "/proc/sys"):
         assert namespaced_sysctl(other, points) is None, other
