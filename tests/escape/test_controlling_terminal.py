@@ -13,19 +13,7 @@ import subprocess
 from pathlib import Path
 
 from conftest import TIMEOUT, Runner
-
-HERE = Path(__file__).resolve().parent
-
-
-def _binary(shared_dir: Path) -> str:
-    directory = shared_dir / "escape-bin"
-    directory.mkdir(mode=0o755, exist_ok=True)
-    directory.chmod(0o755)
-    out = directory / "pty_ctty"
-    if not out.exists():
-        subprocess.run(["gcc", "-O1", "-o", str(out), str(HERE / "pty_ctty.c")], check=True, timeout=120)
-        out.chmod(0o755)
-    return str(out)
+from test_supervisor_integrity import _compile
 
 
 def _as_session_leader(argv: list[str], runner: Runner) -> subprocess.CompletedProcess:
@@ -34,7 +22,7 @@ def _as_session_leader(argv: list[str], runner: Runner) -> subprocess.CompletedP
 
 
 def test_a_terminal_the_tracee_opens_never_becomes_systrace_s(runner: Runner, shared_dir: Path) -> None:
-    binary = _binary(shared_dir)
+    binary = _compile("pty_ctty", shared_dir)
     # natively: under a session leader (sh), the pty is nobody's controlling terminal
     native = _as_session_leader(runner.native_argv("sh", "-c", f"{binary}; true"), runner)
     assert native.stdout == b"foreground 0\nsurvived\n", native

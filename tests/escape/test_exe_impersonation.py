@@ -7,30 +7,18 @@ whatever the policy, and the binary stays the one whose exec systrace checked.""
 from __future__ import annotations
 
 import os
-import subprocess
 from pathlib import Path
 
 import pytest
 from conftest import Runner
+from test_supervisor_integrity import _compile
 
-HERE = Path(__file__).resolve().parent
 LOADER = "/lib64/ld-linux-x86-64.so.2"
 pytestmark = pytest.mark.skipif(not os.path.exists(LOADER), reason="no x86_64 dynamic loader")
 
 
-def _binary(shared_dir: Path) -> str:
-    directory = shared_dir / "escape-bin"
-    directory.mkdir(mode=0o755, exist_ok=True)
-    directory.chmod(0o755)
-    out = directory / "mm_exe"
-    if not out.exists():
-        subprocess.run(["gcc", "-O1", "-Wl,-z,now", "-o", str(out), str(HERE / "mm_exe.c")], check=True, timeout=120)
-        out.chmod(0o755)
-    return str(out)
-
-
 def test_pr_set_mm_map_cannot_make_the_binary_another(runner: Runner, shared_dir: Path) -> None:
-    binary = _binary(shared_dir)
+    binary = _compile("mm_exe", shared_dir, "-Wl,-z,now")
     loader = os.path.realpath(LOADER)
     native = runner.native(LOADER, binary, "/usr/bin/cat")
     assert native.stdout == b"set_mm ok exe /usr/bin/cat\n", native  # the attack works natively

@@ -12,20 +12,9 @@ from pathlib import Path
 
 import pytest
 from conftest import Runner
+from test_supervisor_integrity import _compile
 
-HERE = Path(__file__).resolve().parent
 HOST_ENTRY = {"net": Path("/proc/sys/net/ipv4/tcp_fin_timeout"), "ipc": Path("/proc/sys/kernel/msgmax")}
-
-
-def _binary(shared_dir: Path) -> str:
-    directory = shared_dir / "escape-bin"
-    directory.mkdir(mode=0o755, exist_ok=True)
-    directory.chmod(0o755)
-    out = directory / "ns_sysctl"
-    if not out.exists():
-        subprocess.run(["gcc", "-O1", "-o", str(out), str(HERE / "ns_sysctl.c")], check=True, timeout=120)
-        out.chmod(0o755)
-    return str(out)
 
 
 # (as the user an IPC namespace's sysctls are not writable natively either: nothing to show)
@@ -33,7 +22,7 @@ def _binary(shared_dir: Path) -> str:
 def test_a_sysctl_of_the_tracee_s_own_namespace_never_reaches_the_host(request, shared_dir: Path, tmp_path: Path,
                                                                        who: str, kind: str) -> None:
     runner: Runner = request.getfixturevalue(f"{who}_runner")
-    binary = _binary(shared_dir)
+    binary = _compile("ns_sysctl", shared_dir)
     entry = HOST_ENTRY[kind]
     host = entry.read_text().strip()
     value = str(int(host) + 7)
@@ -65,7 +54,7 @@ def test_the_host_s_ipc_objects_are_not_listed_to_a_tracee_in_its_own_ipc_namesp
                                                                                        shared_dir: Path) -> None:
     """/proc/sysvipc/shm lists the opener's IPC namespace's segments: opened by systrace
     (a rule on its path, learned from this very run) it listed the host's (1/1 under -a)."""
-    binary = _binary(shared_dir)
+    binary = _compile("ns_sysctl", shared_dir)
     made = subprocess.run(["ipcmk", "-M", "4096"], capture_output=True, text=True, timeout=30)
     if made.returncode != 0:
         pytest.skip(f"ipcmk: {made.stderr}")

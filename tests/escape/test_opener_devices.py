@@ -10,25 +10,12 @@ from __future__ import annotations
 import os
 import pty
 import select
-import subprocess
 import time
 from pathlib import Path
 
 import pytest
 from conftest import TIMEOUT, Runner
-
-HERE = Path(__file__).resolve().parent
-
-
-def _binary(shared_dir: Path, name: str) -> str:
-    directory = shared_dir / "escape-bin"
-    directory.mkdir(mode=0o755, exist_ok=True)
-    directory.chmod(0o755)
-    out = directory / name
-    if not out.exists():
-        subprocess.run(["gcc", "-O1", "-o", str(out), str(HERE / f"{name}.c")], check=True, timeout=120)
-        out.chmod(0o755)
-    return str(out)
+from test_supervisor_integrity import _compile
 
 
 def _modes(runner: Runner, shared_dir: Path, name: str) -> dict[str, list[str]]:
@@ -39,7 +26,7 @@ def _modes(runner: Runner, shared_dir: Path, name: str) -> dict[str, list[str]]:
 
 @pytest.mark.skipif(not os.path.exists("/dev/net/tun"), reason="no /dev/net/tun")
 def test_a_tun_device_made_in_an_own_network_namespace_stays_there(runner: Runner, shared_dir: Path) -> None:
-    binary = _binary(shared_dir, "tun_netns")
+    binary = _compile("tun_netns", shared_dir)
     native = runner.native(binary)
     assert native.stdout == b"own=1 host=0\n", native  # natively: in its own namespace only
     outputs = {mode: runner(*args, binary) for mode, args in _modes(runner, shared_dir, "tun").items()}
@@ -81,7 +68,7 @@ def _on_pty(argv: list[str], env: dict[str, str]) -> bytes:
 
 @pytest.mark.parametrize("view", ["same", "mountns"])  # mountns: opened by a helper in its view (kernel/open_as.py)
 def test_dev_tty_after_leaving_the_session_is_enxio_as_natively(runner: Runner, shared_dir: Path, view: str) -> None:
-    binary = _binary(shared_dir, "devtty")
+    binary = _compile("devtty", shared_dir)
     attack = ["setsid"] + (["mountns"] if view == "mountns" else [])
     native = _on_pty(runner.native_argv(binary, *attack), runner.env)
     assert native == b"open ENXIO\n", native  # natively: no controlling terminal, no /dev/tty

@@ -12,31 +12,22 @@ from pathlib import Path
 
 import pytest
 from conftest import TIMEOUT, Runner
+from test_supervisor_integrity import _compile
 
 from systrace.kernel import landlock
 
-HERE = Path(__file__).resolve().parent
 pytestmark = pytest.mark.skipif(landlock.abi_version() < landlock.SCOPE_ABI,
                                 reason="Landlock signal scoping (Linux 6.12) is needed for these guarantees")
-
-
-def _binary(shared_dir: Path) -> str:
-    directory = shared_dir / "escape-bin"
-    directory.mkdir(mode=0o755, exist_ok=True)
-    directory.chmod(0o755)
-    out = directory / "sigio_routes"
-    if not out.exists():
-        subprocess.run(["gcc", "-O1", "-o", str(out), str(HERE / "sigio_routes.c")], check=True, timeout=120)
-        out.chmod(0o755)
-    return str(out)
 
 
 @pytest.mark.parametrize("vector", ["dnotify", "lease"])
 def test_owner_signals_by_dnotify_and_lease_breaks_never_reach_systrace(runner: Runner, shared_dir: Path,
                                                                          vector: str) -> None:
-    binary = _binary(shared_dir)
-    victim = subprocess.Popen(runner.native_argv("sleep", "1000"), process_group=0)
+    binary = _compile("sigio_routes", shared_dir)
+    victim = subprocess.Popen(runner.native_argv("sh", "-c", "echo ready; exec sleep 1000"), process_group=0,
+                              stdout=subprocess.PIPE)
     try:
+        assert victim.stdout.readline() == b"ready\n"  # it runs as the runner's user now
         attack = subprocess.run(runner.native_argv(binary, vector, str(victim.pid)), capture_output=True,
                                 timeout=TIMEOUT)
         assert attack.stdout == f"{vector} ok\n".encode(), attack
@@ -48,6 +39,7 @@ def test_owner_signals_by_dnotify_and_lease_breaks_never_reach_systrace(runner: 
     finally:
         victim.kill()
         victim.wait()
+        victim.stdout.close()
     policies = runner.policy_dir(shared_dir / f"sigio-routes-{vector}-{runner.name}")
     reached = {}
     for mode in (["--permit-all"], ["-A", "-d", str(policies)], ["-a", "-d", str(policies)]):
