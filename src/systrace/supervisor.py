@@ -581,7 +581,7 @@ class Supervisor:
         resolve it in the tracee's; carried out here it would be systrace's (the host's)."""
         points: list[str] | None = None
         for name in [value for name, value in translation.args if name == "filename"]:
-            if not name.startswith("/"):
+            if not name.startswith("/") or "/sys" not in name:  # (sys/..., sysvipc/...: no mount table read)
                 continue
             if points is None:
                 points = [point for point, kind, _ in self.effects.mounts.mounts() if kind == "proc"]
