@@ -35,7 +35,7 @@ from .decide.breaks import BreakKeeper
 from .effects import DESCRIPTOR_STATS, Effects
 from .facts import ROWS, invalidating_calls
 from .handshake import LaunchHandshake
-from .kernel import forking, group_priority, memory, procfs, watchdog
+from .kernel import forking, group_priority, memory, namespaces, procfs, watchdog
 from .kernel.emulate_fstat import MayWait, descriptor_form, stat_descriptor
 from .kernel.emulate_view import other_mount_view
 from .kernel.mounts import cgroups_holding_me
@@ -483,6 +483,8 @@ class Supervisor:
                 return decision
         translation = call.translation
         refusal = self.protected_path(call, translation) if translation is not None else None
+        if refusal is None and decision.effect and translation is not None:
+            refusal = self.namespace_of_opener(call, translation)
         if refusal is not None:
             call.reason, call.no_learn = refusal, True
             return Decision(DENY, errno.EACCES, log=True, source="protect")
@@ -571,6 +573,29 @@ class Supervisor:
         if flags & os.O_TMPFILE == os.O_TMPFILE:
             return decision  # (an O_TMPFILE open makes a file with no name: never a cgroup or sysctl file)
         return replace(decision, effect=EMULATE_OPEN)
+
+    def namespace_of_opener(self, call: Call, translation: Translated) -> str | None:
+        """Why systrace may not carry out this call itself: it names a /proc entry the
+        kernel resolves in its opener's network, IPC or user namespace, and the thread is
+        in another one than systrace (decide/protected.py). Continued, the kernel would
+        resolve it in the tracee's; carried out here it would be systrace's (the host's)."""
+        points: list[str] | None = None
+        for name in [value for name, value in translation.args if name == "filename"]:
+            if not name.startswith("/") or "/sys" not in name:  # (sys/..., sysvipc/...: no mount table read)
+                continue
+            if points is None:
+                points = [point for point, kind, _ in self.effects.mounts.mounts() if kind == "proc"]
+            kind = protected.namespaced_sysctl(name, points)
+            if kind is None:
+                continue
+            try:
+                elsewhere = namespaces.differs(call.tid, kind)
+            except OSError:
+                elsewhere = True  # cannot tell: fail closed
+            if elsewhere:
+                return (f"a /proc entry of the opener's {kind} namespace, and the caller is in another {kind} namespace "
+                        "than systrace (carried out by systrace it would be systrace's)")
+        return None
 
     def protected_path(self, call: Call, translation: Translated) -> str | None:
         """Why a permitted call may not change a file it names: a cgroup file that would

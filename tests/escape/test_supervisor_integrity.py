@@ -43,15 +43,17 @@ pytestmark = pytest.mark.skipif(landlock.abi_version() < landlock.SCOPE_ABI,
                                 reason="Landlock signal scoping (Linux 6.12) is needed for these guarantees")
 
 
-def _compile(name: str, shared_dir: Path) -> str:
+def _compile(name: str, shared_dir: Path, *flags: str) -> str:
     """tests/escape/NAME.c, built once into a directory of its own: tests/c has programs of
-    the same names, which the cbin fixture builds into shared_dir itself."""
+    the same names, which the cbin fixture builds into shared_dir itself. `flags`: more
+    for gcc (the same for every build of NAME)."""
     directory = shared_dir / "escape-bin"
     directory.mkdir(mode=0o755, exist_ok=True)
     directory.chmod(0o755)
     out = directory / name
     if not out.exists():
-        subprocess.run(["gcc", "-O1", "-pthread", "-o", str(out), str(HERE / f"{name}.c")], check=True, timeout=120)
+        subprocess.run(["gcc", "-O1", "-pthread", *flags, "-o", str(out), str(HERE / f"{name}.c")], check=True,
+                       timeout=120)
         out.chmod(0o755)
     return str(out)
 

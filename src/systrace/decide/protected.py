@@ -45,6 +45,29 @@ def pid_allocation_change_refused(path: str) -> str | None:
     return None
 
 
+# Entries of a proc mount whose object the kernel picks by the *opener's* namespace when
+# it looks the name up or opens it (net/sysctl_net.c, ipc/ipc_sysctl.c, ipc/mq_sysctl.c,
+# kernel/ucount.c; ipc/util.c sysvipc_proc_open): opened by systrace (or a helper), they
+# are those of systrace's namespace, so a tracee in a namespace of its own would read and
+# write the host's (SECURITY.md).
+NAMESPACED_ENTRIES = (("sys/net/", "net"), ("sys/fs/mqueue/", "ipc"), ("sys/kernel/shm", "ipc"),
+                      ("sys/kernel/msg", "ipc"), ("sys/kernel/sem", "ipc"), ("sys/kernel/auto_msgmni", "ipc"),
+                      ("sysvipc/", "ipc"), ("sys/user/", "user"))
+
+
+def namespaced_sysctl(path: str, proc_points: list[str]) -> str | None:
+    """The kind of namespace ("net", "ipc", "user") whose entry `path` (canonical) is, on
+    one of the proc mounts `proc_points`; None when it is not such an entry."""
+    for point in proc_points:
+        prefix = point.rstrip("/") + "/"
+        if path.startswith(prefix):
+            rest = path[len(prefix):] + "/"
+            for start, kind in NAMESPACED_ENTRIES:
+                if rest.startswith(start):
+                    return kind
+    return None
+
+
 class NamedInFlight:
     """The pids named by continued calls the kernel may not have looked up yet.
 

@@ -29,7 +29,9 @@ from __future__ import annotations
 import ctypes
 import errno
 import os
+import stat
 
+from . import opener_devices
 from .emulate_identity import EmulationError, set_effective, tracee_identity
 from .libc import check, libc
 from .resolve_flags import starting_directory
@@ -140,6 +142,7 @@ def in_own_view(notif_id: int, tid: int, tgid: int, path: bytes, dirfd: int, fla
     try:  # every descriptor opened below is closed whatever fails (the tracee may be gone)
         root = os.open(f"/proc/{tid}/root", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
         mountns = os.open(f"/proc/{tid}/ns/mnt", os.O_RDONLY | os.O_CLOEXEC) if unprivileged else -1
+        facts = opener_devices.opener_facts(tid)  # (read here: the helper leaves systrace's /proc)
         if not path.startswith(b"/"):
             start = starting_directory(tid, tgid, dirfd)
         creating = bool(flags & (os.O_CREAT | getattr(os, "O_TMPFILE", 0)))
@@ -172,6 +175,13 @@ def in_own_view(notif_id: int, tid: int, tgid: int, path: bytes, dirfd: int, fla
                 except OSError as error:
                     raise EmulationError(errno.EACCES, f"cannot join the tracee's user namespace: {error}") from None
             fd = os.open(path, flags | os.O_CLOEXEC, mode)
+            opened = os.fstat(fd)
+            if stat.S_ISCHR(opened.st_mode):
+                try:  # /dev/tty, /dev/net/tun: the helper's own terminal and network namespace are systrace's
+                    opener_devices.check_facts(opened.st_rdev, facts)
+                except BaseException:
+                    os.close(fd)
+                    raise
             reason = _refused(fd, own_fds, refused_pids)
             if reason:
                 os.close(fd)

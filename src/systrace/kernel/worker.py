@@ -32,6 +32,7 @@ import os
 import stat
 import struct
 
+from . import opener_devices
 from .emulate import open_for, still_at
 from .emulate_identity import EmulationError, Identity, tracee_identity
 from .forking import fork_helper
@@ -167,7 +168,8 @@ def _pinned(fd: int, pins: dict[int, int | None] | None) -> int:
 
 def _open_probed(notif_id: int, tid: int, probe: int, flags: int, credentials: Identity, listener_fd: int,
                  domain: Domain | None) -> int | Deferred:
-    kind = stat.S_IFMT(os.fstat(probe).st_mode)
+    probed = os.fstat(probe)
+    kind = stat.S_IFMT(probed.st_mode)
     asked_nonblocking = bool(flags & os.O_NONBLOCK)
     credentials.domain = domain
     if _on_fuse(probe):
@@ -181,6 +183,11 @@ def _open_probed(notif_id: int, tid: int, probe: int, flags: int, credentials: I
             if error.errno != errno.ENXIO:
                 raise
         return _defer(notif_id, tid, listener_fd, lambda: _reopen(probe, flags, credentials), domain)
+    if kind == stat.S_IFCHR:
+        opener_devices.check_opener(tid, probed.st_rdev)
+        # a terminal opened by systrace, a session leader without one, would become *its*
+        # controlling terminal (the tracee's pty master could then signal systrace's group)
+        flags |= os.O_NOCTTY
     if kind in (stat.S_IFCHR, stat.S_IFBLK) and not asked_nonblocking:
         return _blocking_again(_reopen(probe, flags | os.O_NONBLOCK, credentials), flags)
     if kind == stat.S_IFREG and not asked_nonblocking:
