@@ -56,7 +56,7 @@ class ThreadInfo:
         self.tgid, self.ppid, self.uid, self.gid, self.exe = tgid, ppid, uid, gid, exe
         self.stale = False  # the credentials must be read again
         self.status: bytes | None = None  # the /proc status its credentials were read from (credentials_status)
-        self.parent = -1  # a pidfd of the parent while it may still exit and leave this one an orphan
+        self.parent = -1  # a pidfd of the parent (one for all its children) while it may exit and leave this one an orphan
 
     def __repr__(self) -> str:
         return f"ThreadInfo(tgid={self.tgid}, ppid={self.ppid}, uid={self.uid}, gid={self.gid}, exe={self.exe!r})"
