@@ -67,7 +67,8 @@ def test_one_watch_per_parent_and_every_child_reads_its_parent_again_when_it_exi
     """Two children of one shell share one pidfd of it; when the shell exits both are
     reparented, and their next lookups say so."""
     table = ProcessTable()
-    shell = subprocess.Popen(["sh", "-c", "cat & cat & echo $!; wait"], stdin=subprocess.PIPE,
+    # (fd 3: an asynchronous list of a non-interactive shell reads /dev/null as its stdin)
+    shell = subprocess.Popen(["sh", "-c", "exec 3<&0; cat <&3 & cat <&3 & echo $!; wait"], stdin=subprocess.PIPE,
                              stdout=subprocess.PIPE)
     try:
         assert shell.stdout is not None
