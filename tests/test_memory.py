@@ -91,3 +91,24 @@ def test_exact_reads_and_pointer_arrays(pages) -> None:
     assert read(ME, address + PAGE - 8, 16) == b"ABCDEFGHIJKLMNOP"
     mapping[0:24] = struct.pack("<3Q", 0x1111, 0x2222, 0)
     assert read_pointer_array(ME, address) == [0x1111, 0x2222]
+
+
+def test_pointer_arrays_are_read_a_page_at_a_time_up_to_their_null(pages) -> None:
+    """read_pointer_array reads many pointers at once, but never past the page its NULL
+    is in: an array ending at the last word before unmapped memory reads whole, one
+    crossing into the next page reads on, one running into unmapped memory fails."""
+    mapping, address = pages
+    last = 2 * PAGE - 8  # the NULL in the last word before the inaccessible page
+    mapping[last - 16:last + 8] = struct.pack("<3Q", 0xA1, 0xA2, 0)
+    assert read_pointer_array(ME, address + last - 16) == [0xA1, 0xA2]
+    many = list(range(1, 300))  # more than one read's worth, across the first page's end
+    start = PAGE - 8 * 100
+    mapping[start:start + 8 * 300] = struct.pack(f"<{len(many)}Q", *many) + b"\0" * 8
+    assert read_pointer_array(ME, address + start) == many
+    mapping[2 * PAGE - 16:2 * PAGE] = struct.pack("<2Q", 0xB1, 0xB2)  # no NULL before unmapped memory
+    with pytest.raises(MemoryError_):
+        read_pointer_array(ME, address + 2 * PAGE - 16)
+    mapping[0:32] = struct.pack("<4Q", 1, 2, 3, 0)
+    with pytest.raises(MemoryError_):
+        read_pointer_array(ME, address, limit=3)  # as long as the limit, with no NULL within it
+    assert read_pointer_array(ME, address, limit=4) == [1, 2, 3]

@@ -56,7 +56,7 @@ class ThreadInfo:
         self.tgid, self.ppid, self.uid, self.gid, self.exe = tgid, ppid, uid, gid, exe
         self.stale = False  # the credentials must be read again
         self.status: bytes | None = None  # the /proc status its credentials were read from (credentials_status)
-        self.parent = -1  # a pidfd of the parent while it may still exit and leave this one an orphan
+        self.parent = -1  # a pidfd of the parent (one for all its children) while it may exit and leave this one an orphan
 
     def __repr__(self) -> str:
         return f"ThreadInfo(tgid={self.tgid}, ppid={self.ppid}, uid={self.uid}, gid={self.gid}, exe={self.exe!r})"
@@ -72,8 +72,10 @@ class ProcessTable:
         self._thread_pidfds = True
         self._exec_under_way: set[int] = set()  # groups whose exec was permitted while multi-threaded
         self._me = os.getpid()  # systrace: a parent that outlives every process of the run
-        # pidfds of the parents of cached threads (one each): readable once that parent exited
-        self._parents: dict[int, int] = {}  # parent pidfd -> tid
+        # pidfds of the parents of cached threads, one per parent however many children it
+        # has (a shell starting hundreds): readable once that parent exited
+        self._parents: dict[int, tuple[int, set[int]]] = {}  # parent pidfd -> (its pid, the tids it parents)
+        self._parent_fds: dict[int, int] = {}  # parent pid -> its pidfd
         self._parents_poll = select.poll()
 
     def info(self, tid: int) -> ThreadInfo:
@@ -158,11 +160,15 @@ class ProcessTable:
         permitted: the calling thread is blocked in it until the kernel runs it after our
         answer, so reading its state again at its next call is exact."""
         if what == "exec":
-            self.forget_group(tgid)
             try:
                 threads = procfs.field(self.status_bytes(tid), b"Threads")
             except OSError:
                 threads = b""
+            entry = self._threads.get(tid)
+            if threads == b"1" and tid == tgid and entry is not None:
+                self._new_image(tid, entry)
+                return
+            self.forget_group(tgid)
             if threads != b"1":  # the others may call until the exec has killed them
                 self._exec_under_way.add(tgid)
         elif what == "credentials":
@@ -173,13 +179,34 @@ class ProcessTable:
             namespaces.track(tid)
             self._threads[tid][0].stale = True  # (a new user namespace: new capabilities)
 
+    def _new_image(self, tid: int, entry: tuple[ThreadInfo, int]) -> None:
+        """The exec of a process's only thread, its leader: no thread is left to start
+        another, so whether the exec succeeds or fails the same task makes the next call,
+        with the same tid, parent and namespaces (an exec changes none of them). Its
+        pidfd, status fd and parent's watch are kept (nothing opened again for each
+        process a shell starts); what an exec may change, the binary and the credentials
+        (set-user-ID, file capabilities), is read again at its next call, into a new
+        entry (a new process image: brk and fault counters key on it)."""
+        old, pidfd = entry
+        info = ThreadInfo(old.tgid, old.ppid, old.uid, old.gid)
+        info.stale = True
+        info.parent = old.parent
+        self._threads[tid] = (info, pidfd)
+
     def _watch_parent(self, tid: int, info: ThreadInfo) -> None:
         """Keep a pidfd of the parent, unless it is systrace or init (never reparented
         from) or outside our PID namespace (0). The child's parent is read again once
         the pidfd is open: had the parent died and its pid been reused before, the child
-        would name another parent by now."""
+        would name another parent by now. A parent already watched for another child is
+        not opened again: its pidfd, opened before the child's status was read and still
+        not readable now (the parent has not exited, so its pid names it still), proves
+        that the pid the status gave named that same process then."""
         for _ in range(MAX_REPARENTS):
             if info.ppid <= 1 or info.ppid == self._me:
+                return
+            held = self._parent_fds.get(info.ppid)
+            if held is not None and not _readable(held):
+                self._attach_parent(tid, info, held)
                 return
             try:
                 parent = os.pidfd_open(info.ppid)
@@ -188,39 +215,59 @@ class ProcessTable:
             ppid = procfs.parse_status(self.status_bytes(tid, keep=True)).ppid
             if ppid == info.ppid:
                 if parent >= 0:  # (no descriptor left: not watched)
-                    info.parent = parent
-                    self._parents[parent] = tid
+                    if held is not None:  # that parent exited: its watchers are read again at the next call
+                        self._parent_fds.pop(info.ppid, None)
+                    self._parents[parent] = (ppid, set())
+                    self._parent_fds[ppid] = parent
                     self._parents_poll.register(parent, select.POLLIN)
+                    self._attach_parent(tid, info, parent)
                 return
             if parent >= 0:
                 os.close(parent)
             info.ppid = ppid
 
-    def _unwatch_parent(self, info: ThreadInfo) -> None:
-        if info.parent >= 0:
-            self._parents.pop(info.parent, None)
-            self._parents_poll.unregister(info.parent)
-            os.close(info.parent)
-            info.parent = -1
+    def _attach_parent(self, tid: int, info: ThreadInfo, parent: int) -> None:
+        info.parent = parent
+        self._parents[parent][1].add(tid)
+
+    def _unwatch_parent(self, tid: int, info: ThreadInfo) -> None:
+        parent = info.parent
+        if parent < 0:
+            return
+        info.parent = -1
+        watched = self._parents.get(parent)
+        if watched is None:
+            return
+        watched[1].discard(tid)
+        if not watched[1]:
+            self._close_parent(parent)
+
+    def _close_parent(self, parent: int) -> None:
+        ppid, _ = self._parents.pop(parent)
+        if self._parent_fds.get(ppid) == parent:
+            del self._parent_fds[ppid]
+        self._parents_poll.unregister(parent)
+        os.close(parent)
 
     def _parents_exited(self) -> None:
         """Some cached thread's parent exited (a zombie too: its children were reparented
         when it exited): read those threads' parents again."""
         for parent, _ in self._parents_poll.poll(0):
-            tid = self._parents.get(parent, -1)
-            entry = self._threads.get(tid)
-            if entry is None or entry[0].parent != parent:  # not expected: stop watching it
-                self._parents.pop(parent, None)
-                self._parents_poll.unregister(parent)
-                os.close(parent)
-                continue
-            info = entry[0]
-            self._unwatch_parent(info)
-            try:
-                info.ppid = procfs.parse_status(self.status_bytes(tid)).ppid
-                self._watch_parent(tid, info)
-            except OSError:
-                self._drop(tid)  # the thread is gone too: looked up afresh if it calls
+            if parent not in self._parents:
+                continue  # (closed while handling another in this loop)
+            _, tids = self._parents[parent]
+            self._close_parent(parent)
+            for tid in tids:
+                entry = self._threads.get(tid)
+                if entry is None or entry[0].parent != parent:
+                    continue
+                info = entry[0]
+                info.parent = -1
+                try:
+                    info.ppid = procfs.parse_status(self.status_bytes(tid)).ppid
+                    self._watch_parent(tid, info)
+                except OSError:
+                    self._drop(tid)  # the thread is gone too: looked up afresh if it calls
 
     def _refresh_credentials(self, tid: int, info: ThreadInfo) -> None:
         data = self.status_bytes(tid)
@@ -294,7 +341,7 @@ class ProcessTable:
         if entry is not None:
             os.close(entry[1])
             namespaces.forget(tid)
-            self._unwatch_parent(entry[0])
+            self._unwatch_parent(tid, entry[0])
         status_fd = self._status_fds.pop(tid, None)
         if status_fd is not None:
             os.close(status_fd)
@@ -375,6 +422,13 @@ class PerProcess:
 
 
 _MISSING = object()
+
+
+def _readable(pidfd: int) -> bool:
+    """Has the process of this pidfd exited (a zombie too)? (poll, not select: any fd number)"""
+    probe = select.poll()
+    probe.register(pidfd, select.POLLIN)
+    return bool(probe.poll(0))
 
 
 def alive(pidfd: int) -> bool:

@@ -487,13 +487,11 @@ def binary_run_by(path: str) -> str:
     interpreter (nested interpreters followed a few levels)."""
     for _ in range(4):  # nested interpreters
         try:
-            head = _head_of(path)
+            head, real = _head_of(path)
         except OSError:
             return path
-        if head is None:  # not a regular file: the kernel refuses to run it (EACCES)
-            return os.path.realpath(path)
-        if not head.startswith(b"#!"):
-            return os.path.realpath(path)
+        if head is None or not head.startswith(b"#!"):  # (not a regular file: the kernel refuses to run it)
+            return real
         interpreter = head[2:].split(b"\n", 1)[0].strip().split(maxsplit=1)
         if not interpreter:
             return path
@@ -501,19 +499,24 @@ def binary_run_by(path: str) -> str:
     return os.path.realpath(path)
 
 
-def _head_of(path: str) -> bytes | None:
-    """The first bytes of a regular file, read without waiting for anything the tracee
-    controls: a FIFO is never opened (that waits for a writer), nor a device, and a file
-    another process holds a lease on raises (its open would wait up to lease-break-time)."""
+def _head_of(path: str) -> tuple[bytes | None, str]:
+    """The first bytes of a regular file (None: not one), read without waiting for
+    anything the tracee controls: a FIFO is never opened (that waits for a writer), nor
+    a device, and a file another process holds a lease on raises (its open would wait up
+    to lease-break-time); and the file's path with every symlink resolved, as the
+    descriptor opened names it (one readlink, not a realpath's lstat per component)."""
     probe = os.open(path, os.O_PATH | os.O_CLOEXEC)
     try:
+        real = os.readlink(f"/proc/self/fd/{probe}")
+        if not real.startswith("/") or real.endswith(" (deleted)"):
+            real = os.path.realpath(path)  # (unlinked since, or outside our root: as before)
         if not stat.S_ISREG(os.fstat(probe).st_mode):
-            return None
+            return None, real
         fd = os.open(f"/proc/self/fd/{probe}", os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
     finally:
         os.close(probe)
     try:
-        return os.read(fd, 256)
+        return os.read(fd, 256), real
     finally:
         os.close(fd)
 

@@ -290,14 +290,24 @@ def read_cstring(pid: int, address: int, limit: int = PATH_MAX) -> bytes:
 
 
 def read_pointer_array(pid: int, address: int, limit: int = 4096) -> list[int]:
-    """A NULL-terminated array of pointers (argv, envp)."""
+    """A NULL-terminated array of pointers (argv, envp): read up to the end of a page at
+    a time (an exec's argv in one read, not one per pointer), never past the page the
+    NULL is in, so an array that ends just before unmapped memory reads as natively."""
     pointers: list[int] = []
+    position = address
     while len(pointers) < limit:
-        word = int.from_bytes(read(pid, address + 8 * len(pointers), 8), "little")
-        if word == 0:
-            return pointers
-        pointers.append(word)
+        words = min(_POINTERS_AT_ONCE, ((position // PAGE + 1) * PAGE - position) // 8, limit - len(pointers)) or 1
+        data = read(pid, position, 8 * words)
+        for index in range(0, len(data), 8):
+            word = int.from_bytes(data[index:index + 8], "little")
+            if word == 0:
+                return pointers
+            pointers.append(word)
+        position += len(data)
     raise MemoryError_(7, f"pointer array at {address:#x} longer than {limit}")
+
+
+_POINTERS_AT_ONCE = 64  # an exec's argv, most often
 
 
 libc.process_vm_writev.restype = ctypes.c_ssize_t
