@@ -21,6 +21,13 @@ then ends the stall, failing closed, one step at a time until the loop moves:
    is one of them;
 3. it says why on stderr and kills systrace (and again the run's processes).
 
+A replica of `--supervisors` (replicas.py) has a watchdog of its own over its loop, with
+the same sections, bound and steps: the run is then the main process's descendants but
+the supervisor processes (the replicas, the main watchdog and what they forked), a signal
+that ends systrace is the main process's (pending there, or said by the main process on a
+shared word once the listener hung up: the run is over), and the last step kills
+that replica only (the main process denies the call it held and serves on alone).
+
 A wait the loop makes on purpose (a question to the user: frontend/waiting.py) is made
 outside a section. The watchdog holds no descriptor but stderr and the loop's pidfd,
 dies with systrace, and is protected as a helper."""
@@ -46,18 +53,36 @@ CLONE_NEWNS = 0x00020000
 MS_REC, MS_PRIVATE = 0x4000, 1 << 18
 
 
+class Watched:
+    """What a watchdog watches: the loop, the run whose processes it may kill (the
+    descendants of `run` but the subtrees of `spared`), and a shared word that, non-zero,
+    says systrace is ending (a replica's: its main process said so)."""
+
+    def __init__(self, loop: int, run: int | None = None, spared: tuple[int, ...] = (),
+                 ending: memoryview | None = None) -> None:
+        self.loop = loop
+        self.run = loop if run is None else run
+        self.spared = frozenset(spared)
+        self.ending = ending
+        self.replica = self.run != loop
+        self.who = "a supervisor process sharing the listener" if self.replica else "the supervisor"
+
+    def signalled(self) -> bool:
+        return _ending_pending(self.run) or (self.ending is not None and self.ending[0] != 0)
+
+
 class Watchdog:
     """The loop's side: `section` is the shared word (0 outside a section, else the
     section's number), `pid` the watchdog's."""
 
-    def __init__(self, loop_pid: int) -> None:
+    def __init__(self, watched: Watched) -> None:
         self._page = mmap.mmap(-1, mmap.PAGESIZE)  # MAP_SHARED: the watchdog sees our stores
         self.section = memoryview(self._page).cast("Q")
         pid = fork_helper()
         if pid == 0:
             code = 70
             try:
-                _watch_main(loop_pid, self.section)
+                _watch_main(watched, self.section)
                 code = 0
             finally:
                 os._exit(code)
@@ -74,12 +99,15 @@ class Watchdog:
 _current: Watchdog | None = None
 
 
-def start(loop_pid: int) -> Watchdog | None:
+def start(loop_pid: int, run: int | None = None, spared: tuple[int, ...] = (),
+          ending: memoryview | None = None) -> Watchdog | None:
     """The process's watchdog (None if it cannot be started: then the loop runs
-    without one, as before, and says nothing; the checks before each call remain)."""
+    without one, as before, and says nothing; the checks before each call remain).
+    A replica passes the main process as `run`, the supervisor processes not to kill
+    as `spared`, and the word on which the main process says systrace ends."""
     global _current
     try:
-        _current = Watchdog(loop_pid)
+        _current = Watchdog(Watched(loop_pid, run, spared, ending))
     except OSError:
         _current = None
     return _current
@@ -112,10 +140,11 @@ def watchdog_pids() -> list[int]:
 
 
 # -- the watchdog process ----------------------------------------------------------------
-def _watch_main(loop: int, section: memoryview) -> None:
+def _watch_main(watched: Watched, section: memoryview) -> None:
     import ctypes
     import select
 
+    loop = watched.loop
     libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     name = ctypes.create_string_buffer(NAME)
     libc.prctl(PR_SET_NAME, ctypes.addressof(name), 0, 0, 0)
@@ -125,46 +154,49 @@ def _watch_main(loop: int, section: memoryview) -> None:
     os.closerange(pidfd + 1, os.sysconf("SC_OPEN_MAX"))
     ticker = select.poll()
     ticker.register(pidfd, select.POLLIN)
-    watched, asleep, waiting = 0, 0.0, None
+    held, asleep, waiting = 0, 0.0, None
     while not ticker.poll(int(TICK * 1000)):  # readable: the loop has ended
         now = section[0]
-        if not now or now != watched:
-            watched, asleep, waiting = now, 0.0, None
+        if not now or now != held:
+            held, asleep, waiting = now, 0.0, None
             continue
         if not _asleep(loop):
             continue  # running (or waiting for a CPU): not held by anyone
         asleep += TICK
         waiting = _waiting(waiting)
-        signalled = _ending_pending(loop)
+        signalled = watched.signalled()
         if asleep >= BOUND or signalled:
-            if not _end_stall(loop, section, watched, waiting, signalled):
-                return  # systrace is killed: it ends when the kernel lets it, nothing more to do
-            watched, asleep, waiting = 0, 0.0, None
+            if not _end_stall(watched, section, held, waiting, signalled):
+                return  # the loop's process is killed: it ends when the kernel lets it, nothing more to do
+            held, asleep, waiting = 0, 0.0, None
 
 
-def _end_stall(loop: int, section: memoryview, held: int, waiting: set[str] | None, signalled: bool) -> bool:
+def _end_stall(watched: Watched, section: memoryview, held: int, waiting: set[str] | None,
+               signalled: bool) -> bool:
     """The steps of the module's docstring, each given BOUND (GRACE after a signal). Each
     is said before it is taken: once the loop is free it may end the run, and this process
-    with it. False: systrace had to be killed."""
+    with it. False: the loop's process had to be killed."""
     why = "a signal asks systrace to end" if signalled else f"for {BOUND:g} s"
     within = GRACE if signalled else BOUND
-    connections = _abortable(loop, waiting or set())
+    who = watched.who
+    connections = _abortable(watched.run, waiting or set())
     if connections:
-        _say(f"systrace: the supervisor is held inside a system call ({why}): the FUSE connection that does "
+        _say(f"systrace: {who} is held inside a system call ({why}): the FUSE connection that does "
              f"not answer is aborted ({', '.join(sorted(connections))})")
         if _abort(connections) and _freed(section, held, within):
             return True
-    _say(f"systrace: the supervisor is held inside a system call a file server does not answer ({why}): "
+    _say(f"systrace: {who} is held inside a system call a file server does not answer ({why}): "
          "every process of the run is killed")
-    if _kill_run(loop) and _freed(section, held, within):
+    if _kill_run(watched.run, watched.spared) and _freed(section, held, within):
         return True
-    _say("systrace: the supervisor is still held inside a system call a file server does not answer: "
-         "systrace ends (every process of the run killed)")
+    ends = "it ends, the call it held denied" if watched.replica else "systrace ends"
+    _say(f"systrace: {who} is still held inside a system call a file server does not answer: "
+         f"{ends} (every process of the run killed)")
     try:
-        os.kill(loop, signal.SIGKILL)
+        os.kill(watched.loop, signal.SIGKILL)
     except ProcessLookupError:
         pass
-    _kill_run(loop)
+    _kill_run(watched.run, watched.spared)
     return False
 
 
@@ -290,13 +322,14 @@ def _private_fusectl() -> bool:
     return libc.mount(b"fusectl", CONNECTIONS.encode(), b"fusectl", 0, None) == 0
 
 
-def _kill_run(loop: int) -> bool:
-    """SIGKILL every descendant of the loop but this process, until a look finds none
-    not killed already (one the server holds in the kernel dies when it lets go)."""
+def _kill_run(run: int, spared: frozenset[int] = frozenset()) -> bool:
+    """SIGKILL every descendant of `run` but this process and the subtrees of `spared`,
+    until a look finds none not killed already (one the server holds in the kernel dies
+    when it lets go)."""
     me = os.getpid()
     signalled: set[int] = set()
     for _ in range(64):  # each round kills what the last round's processes forked
-        targets = [pid for pid in _descendants(loop) if pid != me and pid not in signalled]
+        targets = [pid for pid in _descendants(run, spared | {me}) if pid not in signalled]
         if not targets:
             break
         for pid in targets:
@@ -308,7 +341,8 @@ def _kill_run(loop: int) -> bool:
     return bool(signalled)
 
 
-def _descendants(root: int) -> list[int]:
+def _descendants(root: int, spared: frozenset[int] = frozenset()) -> list[int]:
+    """Every descendant of `root`, but the subtrees of `spared`."""
     children: dict[int, list[int]] = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -324,6 +358,8 @@ def _descendants(root: int) -> list[int]:
     out, todo = [], [root]
     while todo:
         for child in children.get(todo.pop(), []):
+            if child in spared:
+                continue
             out.append(child)
             todo.append(child)
     return out
