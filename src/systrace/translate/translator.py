@@ -425,9 +425,12 @@ def _checked_address(value: str, data: bytes | None, follow: bool, tracee: Trace
     path = _unix_path(data)
     if path is None:
         return value
-    value, target = resolve_target(tracee, path, None, follow=follow)
+    failed: list[int] = []
+    value, target = resolve_target(tracee, path, None, follow=follow, failed=failed)
     if isinstance(target, bytes) and not value.startswith("/<"):
         out.sockaddr_path = target
+    elif failed:  # the kernel's lookup fails too (ENOTCONN: an aborted FUSE connection), whatever is decided
+        out.native_error = out.native_error or failed[0]
     if out.open_root is None:
         out.open_root = os.fsdecode(tracee.root())
     return value
