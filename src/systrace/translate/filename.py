@@ -263,6 +263,48 @@ def resolve_for_open(tracee: Tracee, path: bytes, dirfd: int | None, follow: boo
     return stable_name(canonical, tracee), last[0], last[1]
 
 
+class _InRoot:
+    """The tracee, with a directory of its as its root (openat2's RESOLVE_IN_ROOT)."""
+
+    def __init__(self, tracee: Tracee, top: bytes):
+        self._tracee, self._top = tracee, top
+
+    def root(self) -> bytes:
+        return self._top
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._tracee, name)
+
+
+def resolve_in_root(tracee: Tracee, path: bytes, dirfd: int | None, follow: bool) -> tuple[str, bytes | None]:
+    """openat2 with RESOLVE_IN_ROOT: (the name the policy sees, what an emulated open
+    opens, or None), `path` resolved as the kernel does it, with the directory `dirfd`
+    (or the working directory) as the root: an absolute path or symlink starts there,
+    `..` stops there. Walked through /proc/TID/fd/N (or cwd), so each step is looked up
+    in that directory, whatever its path is now. Only for a tracee whose root is "/"
+    (its paths are then ours); any other is left unresolved (the open fails closed)."""
+    if not path:
+        raise BadBase("empty path", errno.ENOENT, path)
+    entry = b"cwd" if dirfd is None or dirfd == AT_FDCWD else str(dirfd).encode()
+    try:
+        top = tracee.cwd() if entry == b"cwd" else tracee.fd_path(dirfd or 0)
+    except OSError as error:
+        raise BadBase(f"bad dirfd {dirfd}", errno.EBADF, path) from error
+    if not top.startswith(b"/"):
+        raise BadBase(f"dirfd {dirfd} is not a directory ({top!r})", errno.ENOTDIR, path)
+    if tracee.root() != b"/":
+        return NONEXISTENT + os.fsdecode(path), None
+    prefix = f"/proc/{tracee.tid}/".encode() + (b"cwd" if entry == b"cwd" else b"fd/" + entry)
+    try:
+        below = walk(prefix, [], path, follow, _InRoot(tracee, top), None)  # type: ignore[arg-type]
+    except Missing as missing:
+        return _missing_name(top.rstrip(b"/") + missing.path, tracee), None
+    except Unresolvable:
+        return NONEXISTENT + os.fsdecode(path), None
+    canonical = top.rstrip(b"/") + below if below != b"/" else top
+    return stable_name(canonical, tracee), canonical
+
+
 def resolve_bytes(tracee: Tracee, path: bytes, dirfd: int | None, follow: bool,
                   hops: list[tuple[bytes, bytes] | None] | None = None, slash_follows: bool = True,
                   probes: list[int] | None = None) -> bytes:

@@ -10,7 +10,7 @@ import pwd
 from ..kernel.memory import PATH_MAX, MemoryError_
 from ..policy.match import UNREADABLE
 from . import aliases, formats
-from .filename import NONEXISTENT, BadBase, resolve_for_open, resolve_target, stable_name
+from .filename import NONEXISTENT, BadBase, resolve_for_open, resolve_in_root, resolve_target, stable_name
 from .pids import pidname
 from .table import (
     ARG_COUNTS,
@@ -230,6 +230,20 @@ def _open_how(raw: tuple[int, ...], tracee: Tracee) -> tuple[int, int] | None:
     return int.from_bytes(data[:8], "little"), int.from_bytes(data[8:16], "little")
 
 
+RESOLVE_IN_ROOT = 0x10
+
+
+def _resolve(raw: tuple[int, ...], tracee: Tracee) -> int:
+    """struct open_how's resolve field (0 when it has none or cannot be read: the
+    emulated open reads it again and checks the path as asked, kernel/resolve_flags.py)."""
+    if raw[3] < 24:
+        return 0
+    try:
+        return int.from_bytes(tracee.read(raw[2] + 16, 8), "little")
+    except MemoryError_:
+        return 0
+
+
 def _translate_one(spec: ArgSpec, syscall: str, raw: tuple[int, ...], tracee: Tracee, out: Translated,
                    open_flags: int | None, probes: list[int] | None = None) -> None:
     if isinstance(spec, IntArg):
@@ -328,6 +342,9 @@ def _filename(spec: PathArg, syscall: str, raw: tuple[int, ...], tracee: Tracee,
         follow = bool(flags & AT_SYMLINK_FOLLOW) if spec.follow_flag else not flags & AT_SYMLINK_NOFOLLOW
     if open_flags is not None and (open_flags & os.O_NOFOLLOW or (open_flags & os.O_CREAT and open_flags & os.O_EXCL)):
         follow = False
+    if syscall == "openat2" and _resolve(raw, tracee) & RESOLVE_IN_ROOT:  # the directory is the root
+        name, opened = resolve_in_root(tracee, path, dirfd, follow)
+        return ("filename", name, opened, b"", None)
     if open_flags is not None:  # the open family: also what an emulated open would open
         name, opened, link = resolve_for_open(tracee, path, dirfd, follow, probes)
         return ("filename", name, opened, b"", link)
