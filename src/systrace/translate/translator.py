@@ -176,7 +176,7 @@ def translate(syscall: str, raw: tuple[int, ...], tracee: Tracee, use_aliases: b
         else:
             for fd in probes:
                 os.close(fd)
-    if result.open_target is not None:
+    if open_flags is not None:
         result.open_mode = _open_mode(syscall, raw, tracee)
     if _names_a_file(syscall):
         # a path or a descriptor was named: the pids its /proc path named by relation
@@ -256,8 +256,10 @@ def _translate_one(spec: ArgSpec, syscall: str, raw: tuple[int, ...], tracee: Tr
             out.native_error = out.native_error or bad.errno
             name, value, target, tail, link = "filename", NONEXISTENT + os.fsdecode(bad.path), None, b"", None
         out.tails.append(tail)
+        if open_flags is not None:  # (also when the path is missing in systrace's view: another view opens it)
+            out.open_flags = open_flags
         if open_flags is not None and isinstance(target, bytes):
-            out.open_target, out.open_flags, out.open_link = target, open_flags, link
+            out.open_target, out.open_link = target, link
         if name == "fd":
             out.targets.append(int(value))
         elif name == "at-fd":  # AT_EMPTY_PATH: checked on the file the descriptor names
