@@ -391,3 +391,37 @@ def test_sigterm_is_honoured_at_once_while_a_replica_is_held(shared_dir: Path, r
     assert proc.returncode == 128 + signal.SIGTERM, err
     assert REPLICA_HELD in err and ABORTED in err and b"a signal asks systrace to end" in err, err
     assert b"Traceback" not in err, err
+
+
+def test_only_the_connection_that_holds_the_loop_is_aborted(shared_dir: Path, root_runner: Runner,
+                                                            tmp_path: Path) -> None:
+    """Two FUSE connections have a request waiting: the one the loop reads tracee memory
+    from (process_vm_readv of a page mapped from its file) and another one, whose server
+    a process outside the run waits on (a slow but honest server, as far as systrace can
+    tell). The watchdog reads what the loop is doing (/proc/LOOP/task/T/syscall, the
+    tracee's maps) and aborts only the first: the outsider still waits on the second
+    after the run (before, the connections were inferred from their waiting requests,
+    and both were aborted)."""
+    held = _Server(_compile("fuse_noread", shared_dir), tmp_path / "held")
+    other = _Server(_compile("fuse_stall", shared_dir), tmp_path / "other")
+    outsider = subprocess.Popen(["stat", str(other.mount_point / "x")], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+    try:
+        _wait_for(lambda: _waits_on_fuse(outsider.pid) or outsider.poll() is not None, "the outsider's stat")
+        assert outsider.poll() is None
+        connection = str(os.minor(os.stat(held.mount_point).st_dev))
+        mapped = _compile("fuse_mapped", shared_dir)
+        script = f"{mapped} open {held.file} >/dev/null 2>&1; cat /etc/hostname >/dev/null && echo served"
+        proc = subprocess.run(root_runner.argv("--permit-all", "-E", "/dev/null", "/bin/sh", "-c", script),
+                              capture_output=True, env=_unseen(root_runner), timeout=TIMEOUT)
+        outsider_waits = outsider.poll() is None and _waits_on_fuse(outsider.pid)
+    finally:
+        other.stop()
+        held.stop()
+        outsider.wait(timeout=TIMEOUT)
+    aborted = next((line for line in proc.stderr.splitlines() if ABORTED in line), b"")
+    print(f"two connections waiting, the loop held on {connection}: {aborted.decode(errors='replace')}; the "
+          f"outsider still waits on the other: {outsider_waits}; run: {proc.stdout!r}, exit {proc.returncode}")
+    assert aborted.endswith(f"aborted ({connection})".encode()), proc.stderr
+    assert outsider_waits
+    assert proc.returncode == 0 and proc.stdout == b"served\n" and b"Traceback" not in proc.stderr

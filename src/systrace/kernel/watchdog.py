@@ -12,10 +12,16 @@ the same while the loop sleeps in the kernel (every thread in state S or D) for 
 one while a signal that ends systrace is pending (it is honoured at once). The watchdog
 then ends the stall, failing closed, one step at a time until the loop moves:
 
-1. it aborts the FUSE connections that had requests waiting at every look since the
-   stall began (/sys/fs/fuse/connections/N/abort, mounted in a mount namespace of the
-   watchdog's own when nobody mounted it; writable by root and by the connection's
-   owner): the held call fails (EIO/ENOTCONN) and the loop serves on;
+1. it aborts the FUSE connection that holds the loop (/sys/fs/fuse/connections/N/abort,
+   mounted in a mount namespace of the watchdog's own when nobody mounted it; writable
+   by root and by the connection's owner): the held call fails (EIO/ENOTCONN) and the
+   loop serves on. Which connection is read from what the loop is doing
+   (/proc/LOOP/task/T/syscall): a call on a descriptor names its mount (fdinfo's
+   mnt_id), process_vm_readv/writev the FUSE files the other process maps, a path
+   call its path (read from the loop's memory, as root) and the mount it is on. Only
+   when none of that names a FUSE mount are the connections that had requests waiting
+   at every look since the stall began taken instead (inferred: as root that may be a
+   slow but honest server's too);
 2. it kills every process of the run (every descendant of systrace but itself: the
    command's tree comes back to systrace, a child subreaper), which frees a server that
    is one of them;
@@ -179,7 +185,8 @@ def _end_stall(watched: Watched, section: memoryview, held: int, waiting: set[st
     why = "a signal asks systrace to end" if signalled else f"for {BOUND:g} s"
     within = GRACE if signalled else BOUND
     who = watched.who
-    connections = _abortable(watched.run, waiting or set())
+    held_on = _held_on(watched.loop)
+    connections = _abortable(watched.run, waiting or set(), held_on)
     if connections:
         _say(f"systrace: {who} is held inside a system call ({why}): the FUSE connection that does "
              f"not answer is aborted ({', '.join(sorted(connections))})")
@@ -264,14 +271,113 @@ def _waiting(before: set[str] | None) -> set[str]:
     return now if before is None else now & before
 
 
-def _abortable(loop: int, waiting: set[str]) -> set[str]:
+def _abortable(loop: int, waiting: set[str], held_on: set[str] | None = None) -> set[str]:
     """Those of the connections that a process of the run (or systrace) sees mounted and
-    whose abort file this process may write. Without a fusectl mount, root mounts one in
-    a mount namespace of the watchdog's own (nothing changes for anyone else)."""
+    whose abort file this process may write: `held_on`, the connections the loop's call
+    is known to wait on, else those with requests waiting. Without a fusectl mount, root
+    mounts one in a mount namespace of the watchdog's own (nothing changes for anyone
+    else)."""
     if not waiting and os.geteuid() == 0 and _private_fusectl():
         waiting = _waiting(None)
-    return {name for name in waiting & _fuse_devices_seen([loop, *_descendants(loop)])
-            if os.access(f"{CONNECTIONS}/{name}/abort", os.W_OK)}
+    seen = _fuse_devices_seen([loop, *_descendants(loop)])
+    candidates = (held_on or set()) & seen or waiting & seen
+    return {name for name in candidates if os.access(f"{CONNECTIONS}/{name}/abort", os.W_OK)}
+
+
+# What the loop may be held in, by system call number (x86_64): calls on a descriptor
+# (arg 0), reads and writes of another process's memory, calls on a path (its argument).
+_ON_A_DESCRIPTOR = frozenset((0, 1, 3, 5, 8, 16, 17, 18, 19, 20, 72, 74, 75, 77, 78, 81, 91, 93, 138, 190, 193, 196,
+                              217, 285, 295, 296))
+_PROCESS_MEMORY = frozenset((310, 311))  # process_vm_readv, process_vm_writev
+_ON_A_PATH = {2: 0, 4: 0, 6: 0, 21: 0, 89: 0, 137: 0, 257: 1, 262: 1, 267: 1, 269: 1, 332: 1, 437: 1, 439: 1}
+
+
+def _held_on(loop: int) -> set[str]:
+    """The FUSE connections the loop's threads are in a call on, from what each is doing
+    (empty: nothing says; the connections with waiting requests are inferred then)."""
+    out: set[str] = set()
+    try:
+        tasks = os.listdir(f"/proc/{loop}/task")
+    except OSError:
+        return out
+    mounts = _fuse_mounts(loop)
+    if not mounts:
+        return out
+    for task in tasks:
+        try:
+            with open(f"/proc/{loop}/task/{task}/syscall", "rb") as handle:
+                fields = handle.read().split()
+            nr, args = int(fields[0]), [int(value, 16) for value in fields[1:7]]
+        except (OSError, ValueError, IndexError):
+            continue  # running, or not readable (not root and not the owner)
+        if nr in _ON_A_DESCRIPTOR:
+            connection = _descriptor_connection(loop, args[0] & 0xFFFFFFFF, mounts)
+            if connection:
+                out.add(connection)
+        elif nr in _PROCESS_MEMORY:
+            out |= _mapped_connections(args[0])
+        elif nr in _ON_A_PATH:
+            out |= _path_connections(loop, args[_ON_A_PATH[nr]], mounts)
+    return out
+
+
+def _fuse_mounts(pid: int) -> dict[str, tuple[bytes, str]]:
+    """mnt_id -> (mount point, connection) of the FUSE mounts in `pid`'s view."""
+    out = {}
+    try:
+        with open(f"/proc/{pid}/mountinfo", "rb") as handle:
+            for line in handle:
+                fields = line.split(b" ")
+                kind = fields[fields.index(b"-") + 1]
+                major, minor = fields[2].split(b":")
+                if major == b"0" and (kind in (b"fuse", b"fuseblk") or kind.startswith(b"fuse.")):
+                    out[fields[0].decode()] = (fields[4], minor.decode())
+    except (OSError, ValueError, IndexError):
+        pass
+    return out
+
+
+def _descriptor_connection(pid: int, fd: int, mounts: dict[str, tuple[bytes, str]]) -> str | None:
+    try:
+        with open(f"/proc/{pid}/fdinfo/{fd}", "rb") as handle:  # procfs only: never the file's own server
+            for line in handle:
+                if line.startswith(b"mnt_id:"):
+                    found = mounts.get(line.split()[1].decode())
+                    return found[1] if found else None
+    except (OSError, IndexError):
+        pass
+    return None
+
+
+def _mapped_connections(pid: int) -> set[str]:
+    """The FUSE connections whose files `pid` maps (their device 00:NN in its maps)."""
+    out = set()
+    try:
+        with open(f"/proc/{pid}/maps", "rb") as handle:
+            for line in handle:
+                fields = line.split()
+                if len(fields) >= 6 and fields[3].startswith(b"00:") and fields[5].startswith(b"/"):
+                    out.add(str(int(fields[3][3:], 16)))  # (only FUSE mounts' are kept: _abortable)
+    except (OSError, ValueError):
+        pass
+    return out
+
+
+def _path_connections(loop: int, address: int, mounts: dict[str, tuple[bytes, str]]) -> set[str]:
+    """The FUSE mount an absolute path in the loop's memory is below (root reads it)."""
+    try:
+        with open(f"/proc/{loop}/mem", "rb", buffering=0) as handle:
+            handle.seek(address)
+            path = handle.read(4096).split(b"\0", 1)[0]
+    except (OSError, ValueError, OverflowError):
+        return set()
+    if not path.startswith(b"/"):
+        return set()
+    best, connection = -1, None
+    for point, name in mounts.values():
+        if (path == point or path.startswith(point.rstrip(b"/") + b"/")) and len(point) > best:
+            best, connection = len(point), name
+    return {connection} if connection else set()
 
 
 def _abort(connections: set[str]) -> bool:
