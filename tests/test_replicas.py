@@ -185,7 +185,8 @@ def _probe(argv: list[str], targets: dict[str, int], supervisor_targets: bool) -
         if supervisor_targets:
             children = [int(pid) for pid in Path(f"/proc/{process.pid}/task/{process.pid}/children").read_text().split()]
             replicas = [pid for pid in children if "Seccomp:\t0" in Path(f"/proc/{pid}/status").read_text()
-                        and Path(f"/proc/{pid}/comm").read_text().strip() != "systrace-watch"]  # kernel/watchdog.py
+                        and Path(f"/proc/{pid}/comm").read_text().strip() not in ("systrace-watch", "systrace-memory")]
+            # (not the watchdog, kernel/watchdog.py, nor the memory reader while FUSE exists, kernel/memory.py)
             assert len(replicas) == 2, children
             asked.update({"systrace": process.pid, "replica 1": replicas[0], "replica 2": replicas[1]})
         for name, pid in asked.items():
