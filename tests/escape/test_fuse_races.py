@@ -57,6 +57,17 @@ def _vector(vector: str, shared_dir: Path, server: _Server) -> list[str]:
 SERVERS = {"memory": ("fuse_noread",), "lookup": ("fuse_stall",), "fstatfs": ("fuse_noread", "nostatfs")}
 
 
+def _waits_natively(command: list[str], server: _Server) -> bool:
+    """Run `command` natively: does it wait on the server? (The server is stopped after.)"""
+    try:
+        native = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        _wait_for(lambda: _waits_on_fuse(native.pid) or native.poll() is not None, "the native call")
+        return native.poll() is None
+    finally:
+        server.stop()
+        native.wait(timeout=TIMEOUT)
+
+
 def _in_call(pid: int, nr: int) -> bool:
     """Is `pid` inside system call `nr` (/proc/PID/syscall: root reads it)?"""
     try:
@@ -78,14 +89,7 @@ def test_a_fuse_mount_the_checks_missed_cannot_hold_the_loop(vector: str, shared
     waited_natively = held = freed = 0
     for attempt in range(ATTEMPTS):
         server = _Server(server_binary, tmp_path / f"native-{attempt}", *server_options)
-        try:
-            native = subprocess.Popen(_vector(vector, shared_dir, server), stdout=subprocess.DEVNULL,
-                                      stderr=subprocess.DEVNULL)
-            _wait_for(lambda n=native: _waits_on_fuse(n.pid) or n.poll() is not None, "the native call")
-            waited_natively += native.poll() is None
-        finally:
-            server.stop()
-            native.wait(timeout=TIMEOUT)
+        waited_natively += _waits_natively(_vector(vector, shared_dir, server), server)
 
         server = _Server(server_binary, tmp_path / f"traced-{attempt}", *server_options)
         try:
@@ -330,14 +334,7 @@ def test_a_fuse_mount_the_checks_missed_cannot_hold_a_replica(vector: str, share
     waited_natively = held = freed = 0
     for attempt in range(ATTEMPTS):
         server = _Server(server_binary, tmp_path / f"native-{attempt}", *server_options)
-        try:
-            native = subprocess.Popen(_replica_vector(vector, shared_dir, server), stdout=subprocess.DEVNULL,
-                                      stderr=subprocess.DEVNULL)
-            _wait_for(lambda n=native: _waits_on_fuse(n.pid) or n.poll() is not None, "the native call")
-            waited_natively += native.poll() is None
-        finally:
-            server.stop()
-            native.wait(timeout=TIMEOUT)
+        waited_natively += _waits_natively(_replica_vector(vector, shared_dir, server), server)
 
         server = _Server(server_binary, tmp_path / f"traced-{attempt}", *server_options)
         try:

@@ -400,18 +400,11 @@ def _fuse_devices_seen(pids: list[int]) -> set[str]:
     for pid in pids:
         try:
             namespace = os.readlink(f"/proc/{pid}/ns/mnt")
-            if namespace in seen:
-                continue
-            seen.add(namespace)
-            with open(f"/proc/{pid}/mountinfo", "rb") as handle:
-                for line in handle:
-                    fields = line.split(b" ")
-                    kind = fields[fields.index(b"-") + 1]
-                    major, minor = fields[2].split(b":")
-                    if major == b"0" and (kind in (b"fuse", b"fuseblk") or kind.startswith(b"fuse.")):
-                        out.add(minor.decode())
-        except (OSError, ValueError, IndexError):
+        except OSError:
             continue
+        if namespace not in seen:
+            seen.add(namespace)
+            out.update(connection for _, connection in _fuse_mounts(pid).values())
     return out
 
 
