@@ -3,8 +3,11 @@
 confined its own lookups with RESOLVE_BENEATH, NO_SYMLINKS or NO_XDEV got the file it
 had excluded, RESOLVE_IN_ROOT got the file of the same name in the real root, and a
 struct open_how the kernel refuses (a mode without O_CREAT, unknown flags, BENEATH with
-IN_ROOT, a later version's fields) was opened: 18 of the 27 lines below differed from
-natively, as root."""
+IN_ROOT, a later version's fields) was opened: 18 of the 27 first lines below differed
+from natively, as root. Then RESOLVE_IN_ROOT below another directory than "/" was
+refused (the check had resolved the path in the real root: 4 of those lines, EACCES);
+now the check resolves it with the directory as root, as the kernel does, so the policy
+sees the jail's file and the open opens what was checked: every line is as natively."""
 
 from __future__ import annotations
 
@@ -24,7 +27,8 @@ d = os.open(jail, os.O_PATH | os.O_DIRECTORY)
 cases = [("beneath", "../jail/etc/hostname"), ("beneath", "/etc/hostname"), ("beneath", "etc/hostname"),
          ("in_root", "/etc/hostname"), ("in_root", "link"), ("no_symlinks", "link"),
          ("no_symlinks", "etc/hostname"), ("no_xdev", "/proc/self/status"), ("none", "etc/hostname"),
-         ("beneath", "new"), ("bogus", "etc/hostname")]
+         ("beneath", "new"), ("bogus", "etc/hostname"),
+         ("in_root", "../../etc/hostname"), ("in_root", "up"), ("in_root", "missing/x"), ("in_root", "new2")]
 for name, path in cases:
     for mode, wr in (("r", os.O_RDONLY), ("w", os.O_WRONLY | os.O_CREAT)):
         how = struct.pack("=QQQ", wr | os.O_CLOEXEC, 0o644 if mode == "w" else 0, flags[name])
@@ -52,9 +56,11 @@ def _jail(shared_dir: Path, name: str) -> Path:
     (jail / "etc" / "hostname").write_text("jailed\n")
     (jail / "etc" / "hostname").chmod(0o666)
     (jail / "new").unlink(missing_ok=True)
-    link = jail / "link"
-    if not link.is_symlink():
-        link.symlink_to("/etc/hostname")
+    (jail / "new2").unlink(missing_ok=True)
+    for name, target in (("link", "/etc/hostname"), ("up", "../../../../etc/hostname")):
+        link = jail / name
+        if not link.is_symlink():
+            link.symlink_to(target)
     return jail
 
 
@@ -72,18 +78,50 @@ def test_openat2_resolve_flags_are_kept(runner: Runner, shared_dir: Path) -> Non
     jail = _jail(shared_dir, f"resolve-{runner.name}")
     native = runner.native(runner.python, "-c", PROBE, str(jail)).stdout.decode().splitlines()
     (jail / "new").unlink(missing_ok=True)
+    (jail / "new2").unlink(missing_ok=True)
     policy = _policy(runner.python, shared_dir / f"resolve-policy-{runner.name}")
     result = runner("-U", "-f", str(policy), "-a", runner.python, "-c", PROBE, str(jail))
     traced = result.stdout.decode().splitlines()
     print(f"{runner.name}:\n  natively {native}\n  under systrace {traced}")
     assert b"Traceback" not in result.stderr, result.stderr
-    assert len(native) == len(traced) == 27, (native, traced, result.stderr)
-    for before, after in zip(native, traced, strict=True):
-        if before.startswith("in_root /etc/hostname") or before.startswith("in_root link"):
-            # the check resolved it in the real root: another file than the one opened natively
-            assert after.endswith("error Permission denied"), after
-        else:
-            assert after == before
+    assert len(native) == len(traced) == 35, (native, traced, result.stderr)
+    differing = [(before, after) for before, after in zip(native, traced, strict=True) if before != after]
+    print(f"{runner.name}: {len(differing)} of {len(native)} lines differ from natively")
+    assert differing == []
+    assert "in_root /etc/hostname r JAIL/etc/hostname" in native and "in_root up r JAIL/etc/hostname" in native
     assert "beneath /etc/hostname r error Invalid cross-device link" in native
     assert "no_symlinks link r error Too many levels of symbolic links" in native
     assert "mode without O_CREAT error Invalid argument" in native and "a later version, zeroed opened" in native
+
+
+IN_ROOT_PROBE = r'''
+import ctypes, os, struct, sys
+libc = ctypes.CDLL(None, use_errno=True)
+d = os.open(sys.argv[1], os.O_PATH | os.O_DIRECTORY)
+for name, resolve in (("in_root", 0x10), ("none", 0)):
+    fd = libc.syscall(437, d, b"/etc/hostname", struct.pack("=QQQ", os.O_RDONLY | os.O_CLOEXEC, 0, resolve), 24)
+    print(name, os.read(fd, 64).decode().strip() if fd >= 0 else "error " + os.strerror(ctypes.get_errno()))
+'''
+
+
+def test_the_policy_sees_the_file_in_root_opens(runner: Runner, shared_dir: Path) -> None:
+    """A policy that permits the jail's etc/hostname and nothing else named /etc/hostname:
+    natively both opens of "/etc/hostname" from the jail's descriptor succeed, one with
+    RESOLVE_IN_ROOT (the jail's file), one without (the machine's). Under systrace the
+    first is permitted (the check saw the jail's file) and the second refused (the check
+    saw the machine's): the policy decides on what the kernel opens."""
+    jail = _jail(shared_dir, f"in-root-{runner.name}")
+    policy = _policy(runner.python, shared_dir / f"in-root-policy-{runner.name}")
+    text = policy.read_text().replace('native-openat2: filename sub "/" then permit',
+                                      f'native-openat2: filename eq "{jail}/etc/hostname" then permit\n'
+                                      '\tnative-openat2: filename eq "/etc/hostname" then deny[eacces]\n'
+                                      '\tnative-openat2: filename sub "/" then permit')
+    policy.write_text(text)
+    native = runner.native(runner.python, "-c", IN_ROOT_PROBE, str(jail)).stdout.decode().splitlines()
+    result = runner("-U", "-f", str(policy), "-a", runner.python, "-c", IN_ROOT_PROBE, str(jail))
+    traced = result.stdout.decode().splitlines()
+    machine = Path("/etc/hostname").read_text().strip()
+    print(f"{runner.name}: natively {native}, under systrace {traced}")
+    assert native == ["in_root jailed", f"none {machine}"]
+    assert traced == ["in_root jailed", "none error Permission denied"], result.stderr
+    assert b"Traceback" not in result.stderr

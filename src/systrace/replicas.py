@@ -40,6 +40,10 @@ finished, are written to a shared slot: if the replica dies, the main process fa
 call it was serving (EPERM), serves itself those still queued for it, and serves alone.
 A replica dies with systrace (PR_SET_PDEATHSIG), holds its signals blocked, is not
 dumpable, and ends when the main process shuts its link, after sending its --stats counts.
+Its loop is watched as the main one is (kernel/watchdog.py): a call a file server holds
+there is ended within the same bound, at once once systrace ends (a signal that ends it
+pending on the main process, or the listener hung up: the main process says so on a
+shared word).
 """
 
 from __future__ import annotations
@@ -58,7 +62,7 @@ from .call import Call
 from .decide import DENY, PERMIT, Decision, protected
 from .effects import Effects
 from .facts import invalidating_calls
-from .kernel import abi, forking, procfs
+from .kernel import abi, forking, procfs, watchdog
 from .kernel.libc import prctl
 from .kernel.notify import Listener, Notification
 from .kernel.signals import asynchronous_signals
@@ -82,6 +86,9 @@ _SLOT = struct.Struct("=QQ")  # the notification being served (0: none), how man
 _GENERATION = struct.Struct("=I")
 INVALIDATING = frozenset(SYSCALLS[name] for name in invalidating_calls())
 NOTIFICATION, RECORD, STATS = b"N", b"L", b"S"
+# Tests force the interleaving they need (as mounts.UNSEEN does): every eligible call,
+# even one received alone, is handed to a replica.
+EVERY_CALL_TO_A_REPLICA = os.environ.get("SYSTRACE_TEST_REPLICAS_SERVE_ALL") == "1"
 
 
 class Marks:
@@ -97,6 +104,7 @@ class Marks:
         self.map = mmap.mmap(-1, MAX_PID)
         self.generations = mmap.mmap(-1, MAX_PID * _GENERATION.size)
         self.reserved = ReservedPids(mmap.mmap(-1, MAX_PID))
+        self.ending = memoryview(mmap.mmap(-1, mmap.PAGESIZE)).cast("Q")  # non-zero: systrace ends
 
     def bump(self, tgid: int) -> None:
         if 0 < tgid < MAX_PID:
@@ -186,8 +194,9 @@ class Replicas:
         self.supervisor = supervisor
         ours = os.sched_getaffinity(0)
         avoid = next(iter(ours)) if len(ours) == 1 else None
+        spared = [*self.pids, *watchdog.watchdog_pids()]  # not the run's: a replica's watchdog kills none
         for index, (fd, link) in enumerate(list(self.links.items())):
-            message = json.dumps({"child": child_pid, "index": index, "avoid": avoid}).encode()
+            message = json.dumps({"child": child_pid, "index": index, "avoid": avoid, "spared": spared}).encode()
             try:
                 socket.send_fds(link, [message], [supervisor.listener.fileno()])
             except OSError:
@@ -197,12 +206,12 @@ class Replicas:
         """Hand out the notifications of a batch received at once; return those to serve
         here. The first is ours; the others go in turn to each replica and to us, a
         replica taking only ELIGIBLE calls, and no more than MAX_QUEUED at a time."""
-        if not self.started or not self.links or len(batch) < 2:
+        if not self.started or not self.links or (len(batch) < 2 and not EVERY_CALL_TO_A_REPLICA):
             return batch
-        here = [batch[0]]
-        turns = [*self.links, None]  # None: our turn
+        here = [] if EVERY_CALL_TO_A_REPLICA else [batch[0]]
+        turns = [*self.links] if EVERY_CALL_TO_A_REPLICA else [*self.links, None]  # None: our turn
         turn = 0
-        for notif in batch[1:]:
+        for notif in batch[len(here):]:
             target = turns[turn % len(turns)]
             turn += 1
             if target is not None and notif.nr in ELIGIBLE and target in self.links and self._hand(target, notif):
@@ -293,6 +302,7 @@ class Replicas:
     def finish(self) -> None:
         """The listener hung up: read what each replica still sends (its counts) until it ends."""
         self.ending = True
+        self.say_ending()  # a call a file server holds in a replica holds nothing anyone waits for now
         if not self.started:  # the command never ran (its exec failed): nothing to wait for
             for fd in list(self.links):
                 self.links.pop(fd).close()
@@ -323,6 +333,10 @@ class Replicas:
                 os.waitpid(pid, 0)
             except ChildProcessError:
                 pass  # reaped by the supervisor's loop
+
+    def say_ending(self) -> None:
+        """Tell the replicas' watchdogs that systrace ends: a held call is ended at once."""
+        self.marks.ending[0] = 1
 
     def close(self) -> None:
         """The command was never started: the replicas see their link close and end."""
@@ -366,7 +380,13 @@ def _replica_main(link: socket.socket, slot: mmap.mmap, marks: Marks, session: S
     # the helpers it forks keep off the pids the main process's continued calls name
     forking.reserve_from(lambda: marks.reserved, lambda pid: _discarded(forwarded, pid))
     listener = Listener(fds[0])
-    Replica(Effects(session, listener, select.poll()), session, listener, link, slot, marks).run()
+    # a call a file server holds here is ended as in the main loop (kernel/watchdog.py)
+    watch = watchdog.start(os.getpid(), run=main, spared=tuple(start["spared"]), ending=marks.ending)
+    section = watch.section if watch is not None else memoryview(bytearray(8)).cast("Q")
+    try:
+        Replica(Effects(session, listener, select.poll()), session, listener, link, slot, marks).run(section)
+    finally:
+        watchdog.stop()
 
 
 def _discarded(log: _ForwardedLog, pid: int) -> None:
@@ -407,8 +427,9 @@ class Replica:
         # watched there, and nothing is left behind here if this process ends
         effects.defer_open = self._defer  # type: ignore[method-assign]
 
-    def run(self) -> None:
-        """Serve what the main process hands us, in order, until it shuts the link."""
+    def run(self, section: memoryview) -> None:
+        """Serve what the main process hands us, in order, until it shuts the link. Each
+        call served is a section of the watchdog's (0 while waiting for the next)."""
         link = self.link
         finished = 0
         while True:
@@ -422,9 +443,11 @@ class Replica:
                 continue
             id_, pid, flags, nr, arch, ip, *args = abi.NOTIF.unpack(data[1:])
             self.slot[:] = _SLOT.pack(id_, finished)
+            section[0] = finished + 1
             try:
                 self.serve(Notification(id_, pid, flags, nr, arch, ip, tuple(args)))
             finally:
+                section[0] = 0
                 finished += 1
                 self.slot[:] = _SLOT.pack(0, finished)
         link.send(STATS + json.dumps({"served": self.served, "routed": self.routed}).encode())

@@ -570,7 +570,7 @@ class Supervisor:
         if other_mount_view(call.tid) \
                 or any(protected.opener_checked(value) for name, value in translation.args if name == "filename"):
             return replace(decision, effect=EMULATE_OPEN_AS)
-        if flags & os.O_TMPFILE == os.O_TMPFILE:
+        if flags & os.O_TMPFILE == os.O_TMPFILE and translation.open_target is not None:
             return decision  # (an O_TMPFILE open makes a file with no name: never a cgroup or sysctl file)
         return replace(decision, effect=EMULATE_OPEN)
 

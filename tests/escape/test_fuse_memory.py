@@ -264,35 +264,54 @@ def test_unix_sockets_on_fuse_are_reached_by_a_helper(shared_dir: Path, root_run
 
 
 
-def test_a_send_to_a_unix_name_on_a_stalled_fuse_mount_stalls_only_its_caller(shared_dir: Path, root_runner: Runner,
-                                                                              tmp_path: Path) -> None:
-    """A sendto to a unix name on a FUSE mount whose server never answers: natively the
-    sender waits in the lookup. Under systrace the name's lookup is made by a helper (the
-    translation's first, with this server; the send's own when the lookup is answered:
-    the test above); another process of the run is served meanwhile, and once the server
-    dies the sender gets an error and the run ends (ENOENT: the translation found no
-    name, where natively the lookup fails with ENOTCONN)."""
-    stall, unix_to = _compile("fuse_stall", shared_dir), _compile("unix_to", shared_dir)
-    mount_point = tmp_path / "mnt"
+def _stalled_server(stall: str, mount_point: Path) -> subprocess.Popen:
     mount_point.mkdir()
     server = subprocess.Popen([stall, str(mount_point)], stdout=subprocess.PIPE)
+    if server.stdout.readline() != b"mounted\n":
+        server.kill()
+        server.wait()
+        pytest.skip("cannot mount FUSE here")
+    return server
+
+
+def _end_server(server: subprocess.Popen, mount_point: Path) -> None:
+    server.kill()  # the connection is aborted: the lookup waiting on it fails
+    server.wait()
+    server.stdout.close()
+    subprocess.run(["umount", "-l", str(mount_point)], capture_output=True)
+
+
+@pytest.mark.parametrize("verb", ["sendto", "connect", "bind"])
+def test_a_unix_name_on_a_stalled_fuse_mount_stalls_only_its_caller(verb: str, shared_dir: Path,
+                                                                    root_runner: Runner, tmp_path: Path) -> None:
+    """A sendto, connect or bind to a unix name on a FUSE mount whose server never
+    answers: natively the caller waits in the lookup, and when the server dies the lookup
+    fails (ENOTCONN: the connection is aborted). Under systrace the name's lookup is made
+    by a helper (the translation's first, with this server; the call's own when the
+    lookup is answered: the test above); another process of the run is served meanwhile,
+    and once the server dies the caller gets the kernel's error, as natively (before:
+    ENOENT, the translation found no name)."""
+    stall, unix_to = _compile("fuse_stall", shared_dir), _compile("unix_to", shared_dir)
+    native_mount = tmp_path / "native"
+    server = _stalled_server(stall, native_mount)
+    try:
+        native = subprocess.Popen([unix_to, verb, str(native_mount / "sock")], stdout=subprocess.PIPE)
+        _wait_for(lambda: _waits_on_fuse(native.pid), "the native call to wait on the server")
+        assert native.poll() is None
+    finally:
+        _end_server(server, native_mount)
+    native_out = native.communicate(timeout=TIMEOUT)[0]
+
+    mount_point = tmp_path / "mnt"
+    server = _stalled_server(stall, mount_point)
     proc = None
     try:
-        if server.stdout.readline() != b"mounted\n":
-            pytest.skip("cannot mount FUSE here")
         sock = str(mount_point / "sock")
-        native = subprocess.Popen([unix_to, "sendto", sock], stdout=subprocess.PIPE)
-        _wait_for(lambda: _waits_on_fuse(native.pid), "the native send to wait on the server")
-        assert native.poll() is None
-        native.kill()
-        native.wait()
-        native.stdout.close()
-
         sh = os.path.realpath("/bin/sh")
         policy = tmp_path / "policy"
         text = _policy_with_opens_by_path([sh], tmp_path / "sh-policy").read_text()
         policy.write_text(text + "\n" + _unix_policy(unix_to, tmp_path / "unix-policy").read_text())
-        script = f"{unix_to} sendto {sock} & read go; read x < /etc/hostname && echo served; wait"
+        script = f"{unix_to} {verb} {sock} & read go; read x < /etc/hostname && echo served; wait"
         proc = subprocess.Popen(root_runner.argv("-U", "-f", str(policy), "-a", sh, "-c", script),
                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 env=root_runner.env)
@@ -305,17 +324,15 @@ def test_a_send_to_a_unix_name_on_a_stalled_fuse_mount_stalls_only_its_caller(sh
         proc.stdin.flush()
         assert select.select([proc.stdout], [], [], TIMEOUT)[0], "the run stalled"
         assert proc.stdout.readline() == b"served\n"
-        server.kill()  # the connection is aborted: the lookup fails
-        server.wait()
+        _end_server(server, mount_point)
         out, err = proc.communicate(timeout=TIMEOUT)
     finally:
-        server.kill()
-        server.wait()
+        _end_server(server, mount_point)
         if proc is not None and proc.poll() is None:
             proc.kill()
             proc.wait()
-        subprocess.run(["umount", "-l", str(mount_point)], capture_output=True)
-    print(f"send on a stalled FUSE mount: natively the sender waits; under systrace another process served, "
-          f"then {out!r}")
-    assert out == b"sendto -1 ENOENT\n", (out, err)
+    print(f"{verb} on a stalled FUSE mount, the server then killed: natively {native_out!r}; under systrace another "
+          f"process served, then {out!r}")
+    assert native_out == f"{verb} -1 ENOTCONN\n".encode()
+    assert out == native_out, (out, err)
     assert proc.returncode == 0 and b"Traceback" not in err and b"internal error" not in err, err

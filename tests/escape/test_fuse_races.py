@@ -57,6 +57,17 @@ def _vector(vector: str, shared_dir: Path, server: _Server) -> list[str]:
 SERVERS = {"memory": ("fuse_noread",), "lookup": ("fuse_stall",), "fstatfs": ("fuse_noread", "nostatfs")}
 
 
+def _waits_natively(command: list[str], server: _Server) -> bool:
+    """Run `command` natively: does it wait on the server? (The server is stopped after.)"""
+    try:
+        native = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        _wait_for(lambda: _waits_on_fuse(native.pid) or native.poll() is not None, "the native call")
+        return native.poll() is None
+    finally:
+        server.stop()
+        native.wait(timeout=TIMEOUT)
+
+
 def _in_call(pid: int, nr: int) -> bool:
     """Is `pid` inside system call `nr` (/proc/PID/syscall: root reads it)?"""
     try:
@@ -78,14 +89,7 @@ def test_a_fuse_mount_the_checks_missed_cannot_hold_the_loop(vector: str, shared
     waited_natively = held = freed = 0
     for attempt in range(ATTEMPTS):
         server = _Server(server_binary, tmp_path / f"native-{attempt}", *server_options)
-        try:
-            native = subprocess.Popen(_vector(vector, shared_dir, server), stdout=subprocess.DEVNULL,
-                                      stderr=subprocess.DEVNULL)
-            _wait_for(lambda n=native: _waits_on_fuse(n.pid) or n.poll() is not None, "the native call")
-            waited_natively += native.poll() is None
-        finally:
-            server.stop()
-            native.wait(timeout=TIMEOUT)
+        waited_natively += _waits_natively(_vector(vector, shared_dir, server), server)
 
         server = _Server(server_binary, tmp_path / f"traced-{attempt}", *server_options)
         try:
@@ -284,3 +288,137 @@ def test_a_fuse_mount_only_the_tracee_sees_is_looked_up_by_a_helper(runner: Runn
     assert not loop_held and served
     assert HELD not in err and b"Traceback" not in err, err
     assert proc.returncode == 128 + signal.SIGTERM, err
+
+
+# -- --supervisors: a replica's loop is watched as the main one is ---------------------------
+REPLICA_HELD = b"a supervisor process sharing the listener is held"
+
+
+def _to_replicas(runner: Runner) -> dict[str, str]:
+    """The checks miss the mount, and every eligible call goes to a replica (replicas.py)."""
+    return {**_unseen(runner), "SYSTRACE_TEST_REPLICAS_SERVE_ALL": "1"}
+
+
+def _replica_policy(mapped: str, path: Path) -> Path:
+    """sh and cat: opens decided by path (emulated). fuse_mapped: stats decided by path, so
+    the replica reads the path from the mapping (its open of the FUSE file stays in the
+    kernel: a replica takes only opens and path inspections)."""
+    _policy_with_opens_by_path([os.path.realpath("/bin/sh"), os.path.realpath("/usr/bin/cat")], path)
+    lines = [f"Policy: {mapped}, Emulation: native"]
+    lines += [f"\tnative-{name}: permit" for name in SYSCALLS if name != "newfstatat"]
+    lines += ['\tnative-newfstatat: filename sub "/" then permit', '\tnative-newfstatat: fdname sub "/" then permit']
+    path.write_text(path.read_text() + "\n".join(lines) + "\n")
+    return path
+
+
+def _replica_vector(vector: str, shared_dir: Path, server: _Server) -> list[str]:
+    if vector == "memory":  # a stat whose path is in memory mapped from the file
+        return [_compile("fuse_mapped", shared_dir), "stat", server.file]
+    return ["cat", server.file]  # "fstatfs": the emulated open asks what the file is on
+
+
+@pytest.mark.parametrize("vector", ["memory", "fstatfs"])
+def test_a_fuse_mount_the_checks_missed_cannot_hold_a_replica(vector: str, shared_dir: Path, root_runner: Runner,
+                                                              tmp_path: Path) -> None:
+    """As test_a_fuse_mount_the_checks_missed_cannot_hold_the_loop, with `--supervisors 2`
+    and the call served by the replica: it reads a stat's path from memory the server
+    never serves ("memory": a rule on the filename reads it) or asks the FUSE file's file system
+    what it is ("fstatfs"). Natively the call waits. Under systrace the replica's own
+    watchdog aborts the connection: the held call fails closed, the next process is
+    served and the run ends with status 0 (without a watchdog in the replica the run
+    stalled until the test's safety net)."""
+    server_binary, *server_options = SERVERS[vector]
+    server_binary = _compile(server_binary, shared_dir)
+    sh = os.path.realpath("/bin/sh")
+    policy = _replica_policy(_compile("fuse_mapped", shared_dir), tmp_path / "policy")
+    waited_natively = held = freed = 0
+    for attempt in range(ATTEMPTS):
+        server = _Server(server_binary, tmp_path / f"native-{attempt}", *server_options)
+        waited_natively += _waits_natively(_replica_vector(vector, shared_dir, server), server)
+
+        server = _Server(server_binary, tmp_path / f"traced-{attempt}", *server_options)
+        try:
+            script = f"{' '.join(_replica_vector(vector, shared_dir, server))} >/dev/null 2>&1; " \
+                     "cat /etc/hostname >/dev/null && echo served"
+            proc = subprocess.run(root_runner.argv("-U", "-f", str(policy), "-a", "--supervisors", "2", sh, "-c",
+                                                   script),
+                                  capture_output=True, env=_to_replicas(root_runner), timeout=TIMEOUT)
+        finally:
+            server.stop()
+        held += REPLICA_HELD in proc.stderr and ABORTED in proc.stderr
+        freed += proc.returncode == 0 and proc.stdout == b"served\n"
+        assert b"Traceback" not in proc.stderr and b"the supervisor is held" not in proc.stderr, proc.stderr
+    print(f"{vector}, --supervisors 2: natively {waited_natively}/{ATTEMPTS} calls wait on the server; under "
+          f"systrace a replica was held {held}/{ATTEMPTS} times, each ended by its watchdog (connection aborted), "
+          f"run served on and ended {freed}/{ATTEMPTS}, stalled {ATTEMPTS - freed}/{ATTEMPTS}")
+    assert waited_natively == ATTEMPTS
+    assert held == ATTEMPTS  # the replica itself was held, and its watchdog ended it
+    assert freed == ATTEMPTS
+
+
+def test_sigterm_is_honoured_at_once_while_a_replica_is_held(shared_dir: Path, root_runner: Runner,
+                                                             tmp_path: Path) -> None:
+    """A replica sits in process_vm_readv on a page the server never serves; SIGTERM to
+    systrace is passed on to the command at once (the main loop is free), the command
+    dies, and the replica's watchdog, told that systrace ends, aborts the connection
+    without waiting for its bound ("a signal asks systrace to end"): systrace ends with
+    the command (143). Without it the replica stayed in the kernel and systrace waited
+    for it for ever."""
+    server = _Server(_compile("fuse_noread", shared_dir), tmp_path / "mnt")
+    mapped = _compile("fuse_mapped", shared_dir)
+    policy = _replica_policy(mapped, tmp_path / "policy")
+    try:
+        proc = subprocess.Popen(root_runner.argv("-U", "-f", str(policy), "-a", "--supervisors", "2", mapped, "stat",
+                                                 server.file),
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_to_replicas(root_runner))
+
+        def replica_held() -> bool:
+            return any(_in_call(pid, SYSCALLS["process_vm_readv"]) for pid in _children(proc.pid))
+
+        _wait_for(lambda: replica_held() or proc.poll() is not None, "a replica to be held")
+        assert proc.poll() is None and not _in_call(proc.pid, SYSCALLS["process_vm_readv"])
+        os.kill(proc.pid, signal.SIGTERM)
+        _, err = proc.communicate(timeout=TIMEOUT)
+    finally:
+        server.stop()
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    print(f"SIGTERM while a replica is held: exit {proc.returncode}; {err.decode(errors='replace').strip()}")
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert REPLICA_HELD in err and ABORTED in err and b"a signal asks systrace to end" in err, err
+    assert b"Traceback" not in err, err
+
+
+def test_only_the_connection_that_holds_the_loop_is_aborted(shared_dir: Path, root_runner: Runner,
+                                                            tmp_path: Path) -> None:
+    """Two FUSE connections have a request waiting: the one the loop reads tracee memory
+    from (process_vm_readv of a page mapped from its file) and another one, whose server
+    a process outside the run waits on (a slow but honest server, as far as systrace can
+    tell). The watchdog reads what the loop is doing (/proc/LOOP/task/T/syscall, the
+    tracee's maps) and aborts only the first: the outsider still waits on the second
+    after the run (before, the connections were inferred from their waiting requests,
+    and both were aborted)."""
+    held = _Server(_compile("fuse_noread", shared_dir), tmp_path / "held")
+    other = _Server(_compile("fuse_stall", shared_dir), tmp_path / "other")
+    outsider = subprocess.Popen(["stat", str(other.mount_point / "x")], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+    try:
+        _wait_for(lambda: _waits_on_fuse(outsider.pid) or outsider.poll() is not None, "the outsider's stat")
+        assert outsider.poll() is None
+        connection = str(os.minor(os.stat(held.mount_point).st_dev))
+        mapped = _compile("fuse_mapped", shared_dir)
+        script = f"{mapped} open {held.file} >/dev/null 2>&1; cat /etc/hostname >/dev/null && echo served"
+        proc = subprocess.run(root_runner.argv("--permit-all", "-E", "/dev/null", "/bin/sh", "-c", script),
+                              capture_output=True, env=_unseen(root_runner), timeout=TIMEOUT)
+        outsider_waits = outsider.poll() is None and _waits_on_fuse(outsider.pid)
+    finally:
+        other.stop()
+        held.stop()
+        outsider.wait(timeout=TIMEOUT)
+    aborted = next((line for line in proc.stderr.splitlines() if ABORTED in line), b"")
+    print(f"two connections waiting, the loop held on {connection}: {aborted.decode(errors='replace')}; the "
+          f"outsider still waits on the other: {outsider_waits}; run: {proc.stdout!r}, exit {proc.returncode}")
+    assert aborted.endswith(f"aborted ({connection})".encode()), proc.stderr
+    assert outsider_waits
+    assert proc.returncode == 0 and proc.stdout == b"served\n" and b"Traceback" not in proc.stderr

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from conftest import TIMEOUT, Runner
-from test_supervisor_integrity import _cgroup_mounts, _compile, _frozen, _remove_cgroups, _thaw
+from test_supervisor_integrity import _cgroup_mounts, _compile, _remove_cgroups
 
 FORBIDDEN = "/proc/sys/kernel/ns_last_pid"  # refused for writing whatever the policy (root)
 UNSHARE = shutil.which("unshare") or "unshare"
@@ -86,37 +86,78 @@ def test_honest_map_and_mount_namespace_opens_still_work(root_runner: Runner, sh
     assert subprocess.run(cases["nobody maps root"], capture_output=True).stdout == b"status 1\n"
 
 
-def test_a_cgroup_file_opened_in_another_mount_namespace_is_refused(root_runner: Runner) -> None:
-    """A root tracee in a mount namespace of its own mounts cgroup2 where systrace's
-    mount table does not see it and writes cgroup.freeze there: natively the victim
-    cgroup freezes; under --permit-all the open is refused (what the helper opened is
-    a cgroup file), the victim runs on."""
+CGROUP_WRITES = ("own", "ancestor", "other", "move", "new hierarchy")
+
+
+def test_a_cgroup_file_opened_in_another_mount_namespace_is_checked_exactly(root_runner: Runner) -> None:
+    """systrace (and so the command) runs in a cgroup `base/inner` of the cgroup2
+    hierarchy; a root tracee in a mount namespace of its own mounts cgroup2 where
+    systrace's mount table does not see it and writes: `cgroup.freeze` of its own cgroup
+    (systrace's), of the ancestor `base`, of another cgroup (`other`, a victim's), a
+    victim's pid into `other/cgroup.procs`, and `cgroup.clone_children` of a v1 hierarchy
+    it makes there. Natively, from outside those cgroups, each of the five takes effect.
+    Under --permit-all the helper opens each in the tracee's view and checks what it
+    opened: the other cgroup's freeze works as natively (before: refused, as every cgroup
+    file in another mount namespace was); systrace's cgroup, its ancestor, the move and
+    the hierarchy systrace's table does not show are refused, nothing of systrace's
+    frozen, and the run ends."""
     v2, _ = _cgroup_mounts()
     if v2 is None:
         pytest.skip("needs a cgroup2 mount")
-    victim_cgroup = v2 / f"systrace-fallback-{os.getpid()}"
-    victim_cgroup.mkdir()
-    victim = subprocess.Popen(["sleep", "1000"])
+    base = v2 / f"systrace-view-{os.getpid()}"
+    inner, other = base / "inner", v2 / f"systrace-view-other-{os.getpid()}"
+    made = [base, inner, other]
+    for path in made:
+        path.mkdir()
+    victims = [subprocess.Popen(["sleep", "1000"]) for _ in range(3)]
     try:
-        (victim_cgroup / "cgroup.procs").write_text(str(victim.pid))
-        relative = victim_cgroup.relative_to(v2)
-        script = (f"m=$(mktemp -d); mount -t cgroup2 none $m && echo 1 > $m/{relative}/cgroup.freeze; "
-                  f"echo status $?; umount $m; rmdir $m")
+        (inner / "cgroup.procs").write_text(str(victims[0].pid))
+        (other / "cgroup.procs").write_text(str(victims[1].pid))
+        relative = lambda path: path.relative_to(v2)  # noqa: E731 - as the private mount shows it
+        script = (f"m=$(mktemp -d); mount -t cgroup2 none $m || exit 9; "
+                  f"echo 1 > $m/{relative(inner)}/cgroup.freeze; echo own $?; "
+                  f"echo 1 > $m/{relative(base)}/cgroup.freeze; echo ancestor $?; "
+                  f"echo 1 > $m/{relative(other)}/cgroup.freeze; echo other $?; "
+                  f"echo {victims[2].pid} > $m/{relative(other)}/cgroup.procs; echo move $?; "
+                  f"h=$(mktemp -d); mount -t cgroup -o none,name=systrace-view-{os.getpid()} none $h || exit 9; "
+                  f"echo 1 > $h/cgroup.clone_children; echo new hierarchy $?; "
+                  f"echo 0 > $h/cgroup.clone_children; umount $h; rmdir $h; umount $m; rmdir $m")
         argv = [UNSHARE, "-m", "--propagation", "private", "sh", "-c", script]
+
+        def effects() -> list[bool]:
+            return [(inner / "cgroup.freeze").read_text().strip() == "1",
+                    (base / "cgroup.freeze").read_text().strip() == "1",
+                    (other / "cgroup.freeze").read_text().strip() == "1",
+                    str(victims[2].pid) in (other / "cgroup.procs").read_text().split()]
+
+        def reset() -> None:
+            for path in made:
+                (path / "cgroup.freeze").write_text("0")
+            (v2 / "cgroup.procs").write_text(str(victims[2].pid))
+
         native = subprocess.run(argv, capture_output=True, timeout=TIMEOUT)
-        natively_frozen = "frozen 1" in (victim_cgroup / "cgroup.events").read_text() or \
-            (victim_cgroup / "cgroup.freeze").read_text().strip() == "1"
-        _thaw(victim_cgroup, None)
-        traced = root_runner("--permit-all", *argv)
-        traced_frozen = (victim_cgroup / "cgroup.freeze").read_text().strip() == "1" or _frozen(victim_cgroup, None)
+        natively = effects()
+        reset()
+        in_inner = ["sh", "-c", f'echo $$ > {inner}/cgroup.procs && exec "$@"', "sh"]  # systrace in `inner`
+        traced = subprocess.run([*in_inner, *root_runner.argv("--permit-all", *argv)], capture_output=True,
+                                env=root_runner.env, timeout=TIMEOUT)
+        under_systrace = effects()
+        reset()
     finally:
-        _thaw(victim_cgroup, None)
-        victim.kill()
-        victim.wait()
-        _remove_cgroups([victim_cgroup])
-    print(f"cgroup.freeze from another mount namespace: natively {native.stdout!r} frozen {natively_frozen}; "
-          f"under systrace {traced.stdout!r} frozen {traced_frozen}")
-    assert native.stdout == b"status 0\n" and natively_frozen
-    assert traced.stdout == b"status 2\n" and not traced_frozen, traced.stderr  # sh's status for a failed redirection
-    assert b"cgroup.freeze: Permission denied" in traced.stderr
-    assert b"a cgroup file opened for writing in another mount namespace" in traced.stderr
+        for path in made:
+            (path / "cgroup.freeze").write_text("0")
+        for victim in victims:
+            victim.kill()
+            victim.wait()
+        _remove_cgroups(made)
+    native_lines = native.stdout.decode().splitlines()
+    traced_lines = traced.stdout.decode().splitlines()
+    print(f"cgroup writes from another mount namespace: natively {native_lines} (took effect: {natively}); "
+          f"under systrace {traced_lines} (took effect: {under_systrace}), exit {traced.returncode}")
+    assert native_lines == [f"{name} 0" for name in CGROUP_WRITES] and all(natively), native.stderr
+    assert traced_lines == ["own 2", "ancestor 2", "other 0", "move 2", "new hierarchy 2"], traced.stderr
+    assert under_systrace == [False, False, True, False]
+    assert traced.returncode == 0 and b"Traceback" not in traced.stderr
+    for reason in (b"a cgroup that holds systrace", b"moves processes between cgroups",
+                   b"a hierarchy systrace's mount table does not show"):
+        assert reason in traced.stderr, traced.stderr

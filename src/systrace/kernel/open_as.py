@@ -15,11 +15,18 @@ in between opened what it liked, a cgroup file that freezes systrace included):
 - an open in another mount namespace than systrace's. The path names another file
   there, and systrace's view of it proves nothing. A helper takes the tracee's root and
   working directory (or the directory descriptor it gave, taken with pidfd_getfd), its
-  identity, opens the path as the tracee gives it, and then checks *what it opened*:
-  no cgroup file (cgroup and cgroup2 file systems: a cgroup holding systrace may be
-  mounted anywhere there), and on a proc file system no `ns_last_pid`, `pid_max`, nor an
-  entry of systrace or a helper. The check is on the opened object, so a swapped path
-  changes nothing. Needs root (chroot into the tracee's root): otherwise refused.
+  identity, opens the path as the tracee gives it, and then checks *what it opened*.
+  A cgroup file (a cgroup holding systrace may be mounted anywhere there) is refused
+  when it moves processes (`cgroup.procs`, `cgroup.threads`, `tasks`), or when its
+  directory is a cgroup holding systrace, or is of a hierarchy systrace's own mount
+  table does not show: its directory is opened by the name the kernel gives the file
+  there, checked to hold that very file (device and inode), and compared by device and
+  inode with the directories holding systrace in systrace's view (every mount of one
+  hierarchy shares its super block; a cgroup's inode is its kernfs id, the same in
+  every mount and cgroup namespace). On a proc file system no `ns_last_pid`, `pid_max`,
+  nor an entry of systrace or a helper. The check is on the opened object, so a swapped
+  path changes nothing. Needs root (chroot into the tracee's root), or the user's own
+  user and mount namespaces: otherwise refused.
 
 The helper passes the descriptor back (kernel/worker.py's Deferred); systrace installs
 it with ADDFD. An open that may wait (a FIFO, FUSE) waits in the helper only."""
@@ -31,7 +38,7 @@ import errno
 import os
 import stat
 
-from . import opener_devices
+from . import mounts, opener_devices
 from .emulate_identity import EmulationError, set_effective, tracee_identity
 from .libc import check, libc
 from .resolve_flags import starting_directory
@@ -122,12 +129,73 @@ def _capabilities() -> tuple[int, int, int]:
             low.inheritable | high.inheritable << 32)
 
 
+class SystraceCgroups:
+    """systrace's cgroups, as its own view shows them: the (device, inode) of every
+    directory whose cgroup holds systrace, and the devices of every cgroup hierarchy
+    mounted there (read in systrace, before the helper leaves its view)."""
+
+    def __init__(self) -> None:
+        self.holding: set[tuple[int, int]] = set()
+        self.devices: set[int] = set()
+        table = mounts.MountTable()
+        try:
+            mounted = table.mounts()
+        finally:
+            table.close()
+        for point, kind, _ in mounted:
+            if kind in ("cgroup", "cgroup2"):
+                try:
+                    self.devices.add(os.stat(point).st_dev)
+                except OSError:
+                    continue
+        try:
+            with open("/proc/self/cgroup", encoding="utf-8", errors="replace") as handle:
+                directories = mounts.cgroups_holding_me(mounted, handle.read())
+        except OSError:
+            directories = []
+            self.devices.clear()  # cannot tell which hold systrace: every cgroup file is refused
+        for directory in directories:
+            try:
+                found = os.stat(directory)
+            except OSError:  # a cgroup of systrace's it cannot name: every cgroup file is refused
+                self.devices.clear()
+                break
+            self.holding.add((found.st_dev, found.st_ino))
+
+    def refused(self, fd: int, own_fds: int) -> str:
+        """Why the cgroup file `fd` may not be written ("": it may)."""
+        name = os.fsencode(os.readlink(str(fd), dir_fd=own_fds))  # as the tracee's root shows it
+        directory, _, base = name.rpartition(b"/")
+        if base in (b"cgroup.procs", b"cgroup.threads", b"tasks"):
+            return "moves processes between cgroups (systrace's could be one), whatever the policy says"
+        opened = os.fstat(fd)
+        if opened.st_dev not in self.devices:
+            return "a cgroup file of a hierarchy systrace's mount table does not show, opened for writing"
+        try:
+            parent = os.open(directory or b"/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError:
+            return "a cgroup file whose directory cannot be found again"
+        try:
+            inside = os.stat(base, dir_fd=parent, follow_symlinks=False)
+            held = os.fstat(parent)
+        except OSError:
+            return "a cgroup file whose directory cannot be found again"
+        finally:
+            os.close(parent)
+        if (inside.st_dev, inside.st_ino) != (opened.st_dev, opened.st_ino):
+            return "a cgroup file whose directory cannot be found again"  # renamed meanwhile: fail closed
+        if (held.st_dev, held.st_ino) in self.holding:
+            return "a cgroup that holds systrace (freeze, kill, limits), whatever the policy says"
+        return ""
+
+
 def in_own_view(notif_id: int, tid: int, tgid: int, path: bytes, dirfd: int, flags: int, mode: int, status: bytes,
                 listener_fd: int, refused_pids: set[int], domain: Domain | None = None) -> Deferred:
     """Open `path` (as the tracee gave it, relative to its `dirfd`) in the tracee's own
     mount namespace, root and working directory, as the tracee; refuse what it opened
     when it is a file no call may change (module docstring)."""
     identity = tracee_identity(status, tid)
+    cgroups = SystraceCgroups()  # in systrace's view, before the helper takes the tracee's
     # a tracee in a user namespace of its own opens as a member of it: the kernel judges
     # some files by their opener's namespace (a FUSE mount's /dev/fuse descriptor)
     userns = -1
@@ -182,7 +250,7 @@ def in_own_view(notif_id: int, tid: int, tgid: int, path: bytes, dirfd: int, fla
                 except BaseException:
                     os.close(fd)
                     raise
-            reason = _refused(fd, own_fds, refused_pids)
+            reason = _refused(fd, own_fds, refused_pids, cgroups)
             if reason:
                 os.close(fd)
                 # systrace's or a helper's entry: as for a process gone (SECURITY.md)
@@ -199,12 +267,12 @@ def in_own_view(notif_id: int, tid: int, tgid: int, path: bytes, dirfd: int, fla
 OWN_ENTRY = "systrace's own /proc entry, whatever the policy says"
 
 
-def _refused(fd: int, own_fds: int, refused_pids: set[int]) -> str:
+def _refused(fd: int, own_fds: int, refused_pids: set[int], cgroups: SystraceCgroups) -> str:
     """Why what `fd` opened may not be written from another mount namespace ("": it may)."""
     check(libc.fstatfs(fd, _STATFS))
     kind = int.from_bytes(_STATFS.raw[:8], "little")
     if kind in (CGROUP_SUPER_MAGIC, CGROUP2_SUPER_MAGIC):
-        return "a cgroup file opened for writing in another mount namespace (it may hold systrace)"
+        return cgroups.refused(fd, own_fds)
     if kind == PROC_SUPER_MAGIC:
         name = os.fsencode(os.readlink(str(fd), dir_fd=own_fds))  # as the tracee's root shows it
         if name.endswith(PID_ALLOCATION):

@@ -10,7 +10,11 @@ asked: its directory descriptor (pidfd_getfd) or working directory, its flags, a
 tracee, into an O_PATH descriptor (which opens nothing). Its error is the tracee's
 answer (EXDEV, ELOOP, EAGAIN, as natively); what it names must be the file checked (or,
 for a file to create, its directory the checked one's), else the open is refused: the
-check did not see that file (RESOLVE_IN_ROOT below another directory than "/")."""
+check did not see that file. With RESOLVE_IN_ROOT the check itself resolves the path with
+the directory as root (translate/filename.resolve_in_root), so the two agree and the
+open opens the checked file. A tracee whose own root is not "/" (chroot) has every
+openat2 with resolve flags refused: an absolute path, an absolute symlink or `..` in its
+lookup would start from systrace's root here, not the tracee's."""
 
 from __future__ import annotations
 

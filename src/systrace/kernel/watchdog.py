@@ -12,14 +12,27 @@ the same while the loop sleeps in the kernel (every thread in state S or D) for 
 one while a signal that ends systrace is pending (it is honoured at once). The watchdog
 then ends the stall, failing closed, one step at a time until the loop moves:
 
-1. it aborts the FUSE connections that had requests waiting at every look since the
-   stall began (/sys/fs/fuse/connections/N/abort, mounted in a mount namespace of the
-   watchdog's own when nobody mounted it; writable by root and by the connection's
-   owner): the held call fails (EIO/ENOTCONN) and the loop serves on;
+1. it aborts the FUSE connection that holds the loop (/sys/fs/fuse/connections/N/abort,
+   mounted in a mount namespace of the watchdog's own when nobody mounted it; writable
+   by root and by the connection's owner): the held call fails (EIO/ENOTCONN) and the
+   loop serves on. Which connection is read from what the loop is doing
+   (/proc/LOOP/task/T/syscall): a call on a descriptor names its mount (fdinfo's
+   mnt_id), process_vm_readv/writev the FUSE files the other process maps, a path
+   call its path (read from the loop's memory, as root) and the mount it is on. Only
+   when none of that names a FUSE mount are the connections that had requests waiting
+   at every look since the stall began taken instead (inferred: as root that may be a
+   slow but honest server's too);
 2. it kills every process of the run (every descendant of systrace but itself: the
    command's tree comes back to systrace, a child subreaper), which frees a server that
    is one of them;
 3. it says why on stderr and kills systrace (and again the run's processes).
+
+A replica of `--supervisors` (replicas.py) has a watchdog of its own over its loop, with
+the same sections, bound and steps: the run is then the main process's descendants but
+the supervisor processes (the replicas, the main watchdog and what they forked), a signal
+that ends systrace is the main process's (pending there, or said by the main process on a
+shared word once the listener hung up: the run is over), and the last step kills
+that replica only (the main process denies the call it held and serves on alone).
 
 A wait the loop makes on purpose (a question to the user: frontend/waiting.py) is made
 outside a section. The watchdog holds no descriptor but stderr and the loop's pidfd,
@@ -46,18 +59,36 @@ CLONE_NEWNS = 0x00020000
 MS_REC, MS_PRIVATE = 0x4000, 1 << 18
 
 
+class Watched:
+    """What a watchdog watches: the loop, the run whose processes it may kill (the
+    descendants of `run` but the subtrees of `spared`), and a shared word that, non-zero,
+    says systrace is ending (a replica's: its main process said so)."""
+
+    def __init__(self, loop: int, run: int | None = None, spared: tuple[int, ...] = (),
+                 ending: memoryview | None = None) -> None:
+        self.loop = loop
+        self.run = loop if run is None else run
+        self.spared = frozenset(spared)
+        self.ending = ending
+        self.replica = self.run != loop
+        self.who = "a supervisor process sharing the listener" if self.replica else "the supervisor"
+
+    def signalled(self) -> bool:
+        return _ending_pending(self.run) or (self.ending is not None and self.ending[0] != 0)
+
+
 class Watchdog:
     """The loop's side: `section` is the shared word (0 outside a section, else the
     section's number), `pid` the watchdog's."""
 
-    def __init__(self, loop_pid: int) -> None:
+    def __init__(self, watched: Watched) -> None:
         self._page = mmap.mmap(-1, mmap.PAGESIZE)  # MAP_SHARED: the watchdog sees our stores
         self.section = memoryview(self._page).cast("Q")
         pid = fork_helper()
         if pid == 0:
             code = 70
             try:
-                _watch_main(loop_pid, self.section)
+                _watch_main(watched, self.section)
                 code = 0
             finally:
                 os._exit(code)
@@ -74,12 +105,15 @@ class Watchdog:
 _current: Watchdog | None = None
 
 
-def start(loop_pid: int) -> Watchdog | None:
+def start(loop_pid: int, run: int | None = None, spared: tuple[int, ...] = (),
+          ending: memoryview | None = None) -> Watchdog | None:
     """The process's watchdog (None if it cannot be started: then the loop runs
-    without one, as before, and says nothing; the checks before each call remain)."""
+    without one, as before, and says nothing; the checks before each call remain).
+    A replica passes the main process as `run`, the supervisor processes not to kill
+    as `spared`, and the word on which the main process says systrace ends."""
     global _current
     try:
-        _current = Watchdog(loop_pid)
+        _current = Watchdog(Watched(loop_pid, run, spared, ending))
     except OSError:
         _current = None
     return _current
@@ -112,10 +146,11 @@ def watchdog_pids() -> list[int]:
 
 
 # -- the watchdog process ----------------------------------------------------------------
-def _watch_main(loop: int, section: memoryview) -> None:
+def _watch_main(watched: Watched, section: memoryview) -> None:
     import ctypes
     import select
 
+    loop = watched.loop
     libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     name = ctypes.create_string_buffer(NAME)
     libc.prctl(PR_SET_NAME, ctypes.addressof(name), 0, 0, 0)
@@ -125,46 +160,50 @@ def _watch_main(loop: int, section: memoryview) -> None:
     os.closerange(pidfd + 1, os.sysconf("SC_OPEN_MAX"))
     ticker = select.poll()
     ticker.register(pidfd, select.POLLIN)
-    watched, asleep, waiting = 0, 0.0, None
+    held, asleep, waiting = 0, 0.0, None
     while not ticker.poll(int(TICK * 1000)):  # readable: the loop has ended
         now = section[0]
-        if not now or now != watched:
-            watched, asleep, waiting = now, 0.0, None
+        if not now or now != held:
+            held, asleep, waiting = now, 0.0, None
             continue
         if not _asleep(loop):
             continue  # running (or waiting for a CPU): not held by anyone
         asleep += TICK
         waiting = _waiting(waiting)
-        signalled = _ending_pending(loop)
+        signalled = watched.signalled()
         if asleep >= BOUND or signalled:
-            if not _end_stall(loop, section, watched, waiting, signalled):
-                return  # systrace is killed: it ends when the kernel lets it, nothing more to do
-            watched, asleep, waiting = 0, 0.0, None
+            if not _end_stall(watched, section, held, waiting, signalled):
+                return  # the loop's process is killed: it ends when the kernel lets it, nothing more to do
+            held, asleep, waiting = 0, 0.0, None
 
 
-def _end_stall(loop: int, section: memoryview, held: int, waiting: set[str] | None, signalled: bool) -> bool:
+def _end_stall(watched: Watched, section: memoryview, held: int, waiting: set[str] | None,
+               signalled: bool) -> bool:
     """The steps of the module's docstring, each given BOUND (GRACE after a signal). Each
     is said before it is taken: once the loop is free it may end the run, and this process
-    with it. False: systrace had to be killed."""
+    with it. False: the loop's process had to be killed."""
     why = "a signal asks systrace to end" if signalled else f"for {BOUND:g} s"
     within = GRACE if signalled else BOUND
-    connections = _abortable(loop, waiting or set())
+    who = watched.who
+    held_on = _held_on(watched.loop)
+    connections = _abortable(watched.run, waiting or set(), held_on)
     if connections:
-        _say(f"systrace: the supervisor is held inside a system call ({why}): the FUSE connection that does "
+        _say(f"systrace: {who} is held inside a system call ({why}): the FUSE connection that does "
              f"not answer is aborted ({', '.join(sorted(connections))})")
         if _abort(connections) and _freed(section, held, within):
             return True
-    _say(f"systrace: the supervisor is held inside a system call a file server does not answer ({why}): "
+    _say(f"systrace: {who} is held inside a system call a file server does not answer ({why}): "
          "every process of the run is killed")
-    if _kill_run(loop) and _freed(section, held, within):
+    if _kill_run(watched.run, watched.spared) and _freed(section, held, within):
         return True
-    _say("systrace: the supervisor is still held inside a system call a file server does not answer: "
-         "systrace ends (every process of the run killed)")
+    ends = "it ends, the call it held denied" if watched.replica else "systrace ends"
+    _say(f"systrace: {who} is still held inside a system call a file server does not answer: "
+         f"{ends} (every process of the run killed)")
     try:
-        os.kill(loop, signal.SIGKILL)
+        os.kill(watched.loop, signal.SIGKILL)
     except ProcessLookupError:
         pass
-    _kill_run(loop)
+    _kill_run(watched.run, watched.spared)
     return False
 
 
@@ -232,14 +271,113 @@ def _waiting(before: set[str] | None) -> set[str]:
     return now if before is None else now & before
 
 
-def _abortable(loop: int, waiting: set[str]) -> set[str]:
+def _abortable(loop: int, waiting: set[str], held_on: set[str] | None = None) -> set[str]:
     """Those of the connections that a process of the run (or systrace) sees mounted and
-    whose abort file this process may write. Without a fusectl mount, root mounts one in
-    a mount namespace of the watchdog's own (nothing changes for anyone else)."""
+    whose abort file this process may write: `held_on`, the connections the loop's call
+    is known to wait on, else those with requests waiting. Without a fusectl mount, root
+    mounts one in a mount namespace of the watchdog's own (nothing changes for anyone
+    else)."""
     if not waiting and os.geteuid() == 0 and _private_fusectl():
         waiting = _waiting(None)
-    return {name for name in waiting & _fuse_devices_seen([loop, *_descendants(loop)])
-            if os.access(f"{CONNECTIONS}/{name}/abort", os.W_OK)}
+    seen = _fuse_devices_seen([loop, *_descendants(loop)])
+    candidates = (held_on or set()) & seen or waiting & seen
+    return {name for name in candidates if os.access(f"{CONNECTIONS}/{name}/abort", os.W_OK)}
+
+
+# What the loop may be held in, by system call number (x86_64): calls on a descriptor
+# (arg 0), reads and writes of another process's memory, calls on a path (its argument).
+_ON_A_DESCRIPTOR = frozenset((0, 1, 3, 5, 8, 16, 17, 18, 19, 20, 72, 74, 75, 77, 78, 81, 91, 93, 138, 190, 193, 196,
+                              217, 285, 295, 296))
+_PROCESS_MEMORY = frozenset((310, 311))  # process_vm_readv, process_vm_writev
+_ON_A_PATH = {2: 0, 4: 0, 6: 0, 21: 0, 89: 0, 137: 0, 257: 1, 262: 1, 267: 1, 269: 1, 332: 1, 437: 1, 439: 1}
+
+
+def _held_on(loop: int) -> set[str]:
+    """The FUSE connections the loop's threads are in a call on, from what each is doing
+    (empty: nothing says; the connections with waiting requests are inferred then)."""
+    out: set[str] = set()
+    try:
+        tasks = os.listdir(f"/proc/{loop}/task")
+    except OSError:
+        return out
+    mounts = _fuse_mounts(loop)
+    if not mounts:
+        return out
+    for task in tasks:
+        try:
+            with open(f"/proc/{loop}/task/{task}/syscall", "rb") as handle:
+                fields = handle.read().split()
+            nr, args = int(fields[0]), [int(value, 16) for value in fields[1:7]]
+        except (OSError, ValueError, IndexError):
+            continue  # running, or not readable (not root and not the owner)
+        if nr in _ON_A_DESCRIPTOR:
+            connection = _descriptor_connection(loop, args[0] & 0xFFFFFFFF, mounts)
+            if connection:
+                out.add(connection)
+        elif nr in _PROCESS_MEMORY:
+            out |= _mapped_connections(args[0])
+        elif nr in _ON_A_PATH:
+            out |= _path_connections(loop, args[_ON_A_PATH[nr]], mounts)
+    return out
+
+
+def _fuse_mounts(pid: int) -> dict[str, tuple[bytes, str]]:
+    """mnt_id -> (mount point, connection) of the FUSE mounts in `pid`'s view."""
+    out = {}
+    try:
+        with open(f"/proc/{pid}/mountinfo", "rb") as handle:
+            for line in handle:
+                fields = line.split(b" ")
+                kind = fields[fields.index(b"-") + 1]
+                major, minor = fields[2].split(b":")
+                if major == b"0" and (kind in (b"fuse", b"fuseblk") or kind.startswith(b"fuse.")):
+                    out[fields[0].decode()] = (fields[4], minor.decode())
+    except (OSError, ValueError, IndexError):
+        pass
+    return out
+
+
+def _descriptor_connection(pid: int, fd: int, mounts: dict[str, tuple[bytes, str]]) -> str | None:
+    try:
+        with open(f"/proc/{pid}/fdinfo/{fd}", "rb") as handle:  # procfs only: never the file's own server
+            for line in handle:
+                if line.startswith(b"mnt_id:"):
+                    found = mounts.get(line.split()[1].decode())
+                    return found[1] if found else None
+    except (OSError, IndexError):
+        pass
+    return None
+
+
+def _mapped_connections(pid: int) -> set[str]:
+    """The FUSE connections whose files `pid` maps (their device 00:NN in its maps)."""
+    out = set()
+    try:
+        with open(f"/proc/{pid}/maps", "rb") as handle:
+            for line in handle:
+                fields = line.split()
+                if len(fields) >= 6 and fields[3].startswith(b"00:") and fields[5].startswith(b"/"):
+                    out.add(str(int(fields[3][3:], 16)))  # (only FUSE mounts' are kept: _abortable)
+    except (OSError, ValueError):
+        pass
+    return out
+
+
+def _path_connections(loop: int, address: int, mounts: dict[str, tuple[bytes, str]]) -> set[str]:
+    """The FUSE mount an absolute path in the loop's memory is below (root reads it)."""
+    try:
+        with open(f"/proc/{loop}/mem", "rb", buffering=0) as handle:
+            handle.seek(address)
+            path = handle.read(4096).split(b"\0", 1)[0]
+    except (OSError, ValueError, OverflowError):
+        return set()
+    if not path.startswith(b"/"):
+        return set()
+    best, connection = -1, None
+    for point, name in mounts.values():
+        if (path == point or path.startswith(point.rstrip(b"/") + b"/")) and len(point) > best:
+            best, connection = len(point), name
+    return {connection} if connection else set()
 
 
 def _abort(connections: set[str]) -> bool:
@@ -262,18 +400,11 @@ def _fuse_devices_seen(pids: list[int]) -> set[str]:
     for pid in pids:
         try:
             namespace = os.readlink(f"/proc/{pid}/ns/mnt")
-            if namespace in seen:
-                continue
-            seen.add(namespace)
-            with open(f"/proc/{pid}/mountinfo", "rb") as handle:
-                for line in handle:
-                    fields = line.split(b" ")
-                    kind = fields[fields.index(b"-") + 1]
-                    major, minor = fields[2].split(b":")
-                    if major == b"0" and (kind in (b"fuse", b"fuseblk") or kind.startswith(b"fuse.")):
-                        out.add(minor.decode())
-        except (OSError, ValueError, IndexError):
+        except OSError:
             continue
+        if namespace not in seen:
+            seen.add(namespace)
+            out.update(connection for _, connection in _fuse_mounts(pid).values())
     return out
 
 
@@ -290,13 +421,14 @@ def _private_fusectl() -> bool:
     return libc.mount(b"fusectl", CONNECTIONS.encode(), b"fusectl", 0, None) == 0
 
 
-def _kill_run(loop: int) -> bool:
-    """SIGKILL every descendant of the loop but this process, until a look finds none
-    not killed already (one the server holds in the kernel dies when it lets go)."""
+def _kill_run(run: int, spared: frozenset[int] = frozenset()) -> bool:
+    """SIGKILL every descendant of `run` but this process and the subtrees of `spared`,
+    until a look finds none not killed already (one the server holds in the kernel dies
+    when it lets go)."""
     me = os.getpid()
     signalled: set[int] = set()
     for _ in range(64):  # each round kills what the last round's processes forked
-        targets = [pid for pid in _descendants(loop) if pid != me and pid not in signalled]
+        targets = [pid for pid in _descendants(run, spared | {me}) if pid not in signalled]
         if not targets:
             break
         for pid in targets:
@@ -308,7 +440,8 @@ def _kill_run(loop: int) -> bool:
     return bool(signalled)
 
 
-def _descendants(root: int) -> list[int]:
+def _descendants(root: int, spared: frozenset[int] = frozenset()) -> list[int]:
+    """Every descendant of `root`, but the subtrees of `spared`."""
     children: dict[int, list[int]] = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -324,6 +457,8 @@ def _descendants(root: int) -> list[int]:
     out, todo = [], [root]
     while todo:
         for child in children.get(todo.pop(), []):
+            if child in spared:
+                continue
             out.append(child)
             todo.append(child)
     return out

@@ -43,6 +43,15 @@ class BadBase(Unresolvable):
         self.errno, self.path = code, path
 
 
+class LookupFailed(Unresolvable):
+    """A lookup on the way failed with an error the kernel's own lookup gives the call
+    too (ENOTCONN: a FUSE connection aborted, EIO...): not a missing name."""
+
+    def __init__(self, code: int):
+        super().__init__(os.strerror(code))
+        self.errno = code
+
+
 class MayBlock(Exception):
     """Resolving would look a name up on a mount the tracee may serve (FUSE), which can
     wait forever: the caller does it elsewhere (kernel/offload.py)."""
@@ -77,12 +86,13 @@ def resolve(tracee: Tracee, path: bytes, dirfd: int | None = None, follow: bool 
 
 
 def resolve_target(tracee: Tracee, path: bytes, dirfd: int | None = None, follow: bool = True,
-                   slash_follows: bool = True) -> tuple[str, bytes | int | None]:
+                   slash_follows: bool = True, failed: list[int] | None = None) -> tuple[str, bytes | int | None]:
     """(the name the policy sees, what the call acts on): the canonical path with the
     real numbers; the caller's own descriptor N when the path ends on its /proc/self/fd/N
     naming an object with no path (stat of /dev/fd/63, a pipe, is fstat of it); None when
-    it cannot be resolved (the call fails as missing). Raises BadBase for a relative path
-    on a descriptor that names no directory."""
+    it cannot be resolved (the call fails as missing; `failed` gets the errno of a
+    lookup that failed otherwise than on a missing name). Raises BadBase for a relative
+    path on a descriptor that names no directory."""
     hops: list[tuple[bytes, bytes] | None] = []
     try:
         canonical = resolve_bytes(tracee, path, dirfd, follow, hops, slash_follows)
@@ -90,7 +100,9 @@ def resolve_target(tracee: Tracee, path: bytes, dirfd: int | None = None, follow
         raise
     except Missing as missing:
         return _missing_name(missing.path, tracee), missing.path if _acted_on(missing, tracee) else None
-    except Unresolvable:
+    except Unresolvable as error:
+        if failed is not None and isinstance(error, LookupFailed):
+            failed.append(error.errno)
         return NONEXISTENT + os.fsdecode(path), None
     last = hops[-1] if hops else None
     if last is not None and own_descriptor(last[0], tracee) is None and _FD_LINK.match(last[0]):
@@ -251,6 +263,48 @@ def resolve_for_open(tracee: Tracee, path: bytes, dirfd: int | None, follow: boo
     return stable_name(canonical, tracee), last[0], last[1]
 
 
+class _InRoot:
+    """The tracee, with a directory of its as its root (openat2's RESOLVE_IN_ROOT)."""
+
+    def __init__(self, tracee: Tracee, top: bytes):
+        self._tracee, self._top = tracee, top
+
+    def root(self) -> bytes:
+        return self._top
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._tracee, name)
+
+
+def resolve_in_root(tracee: Tracee, path: bytes, dirfd: int | None, follow: bool) -> tuple[str, bytes | None]:
+    """openat2 with RESOLVE_IN_ROOT: (the name the policy sees, what an emulated open
+    opens, or None), `path` resolved as the kernel does it, with the directory `dirfd`
+    (or the working directory) as the root: an absolute path or symlink starts there,
+    `..` stops there. Walked through /proc/TID/fd/N (or cwd), so each step is looked up
+    in that directory, whatever its path is now. Only for a tracee whose root is "/"
+    (its paths are then ours); any other is left unresolved (the open fails closed)."""
+    if not path:
+        raise BadBase("empty path", errno.ENOENT, path)
+    entry = b"cwd" if dirfd is None or dirfd == AT_FDCWD else str(dirfd).encode()
+    try:
+        top = tracee.cwd() if entry == b"cwd" else tracee.fd_path(dirfd or 0)
+    except OSError as error:
+        raise BadBase(f"bad dirfd {dirfd}", errno.EBADF, path) from error
+    if not top.startswith(b"/"):
+        raise BadBase(f"dirfd {dirfd} is not a directory ({top!r})", errno.ENOTDIR, path)
+    if tracee.root() != b"/":
+        return NONEXISTENT + os.fsdecode(path), None
+    prefix = f"/proc/{tracee.tid}/".encode() + (b"cwd" if entry == b"cwd" else b"fd/" + entry)
+    try:
+        below = walk(prefix, [], path, follow, _InRoot(tracee, top), None)  # type: ignore[arg-type]
+    except Missing as missing:
+        return _missing_name(top.rstrip(b"/") + missing.path, tracee), None
+    except Unresolvable:
+        return NONEXISTENT + os.fsdecode(path), None
+    canonical = top.rstrip(b"/") + below if below != b"/" else top
+    return stable_name(canonical, tracee), canonical
+
+
 def resolve_bytes(tracee: Tracee, path: bytes, dirfd: int | None, follow: bool,
                   hops: list[tuple[bytes, bytes] | None] | None = None, slash_follows: bool = True,
                   probes: list[int] | None = None) -> bytes:
@@ -361,7 +415,7 @@ def walk(prefix: bytes, parts: list[bytes], path: bytes, follow_last: bool, trac
                 return b"/" + b"/".join(candidate)  # to be created
             if error.errno in (errno.ENOENT, errno.ENOTDIR, errno.EACCES):
                 raise Missing(_lexical(candidate, pending), error.errno == errno.EACCES) from None
-            raise Unresolvable(os.strerror(error.errno or errno.EIO)) from None
+            raise LookupFailed(error.errno or errno.EIO) from None
         if stat.S_ISLNK(mode) and (not last or follow_last or trailing_slash):
             links += 1
             if links > MAX_LINKS:

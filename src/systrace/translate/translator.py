@@ -10,7 +10,7 @@ import pwd
 from ..kernel.memory import PATH_MAX, MemoryError_
 from ..policy.match import UNREADABLE
 from . import aliases, formats
-from .filename import NONEXISTENT, BadBase, resolve_for_open, resolve_target, stable_name
+from .filename import NONEXISTENT, BadBase, resolve_for_open, resolve_in_root, resolve_target, stable_name
 from .pids import pidname
 from .table import (
     ARG_COUNTS,
@@ -181,7 +181,7 @@ def translate(syscall: str, raw: tuple[int, ...], tracee: Tracee, use_aliases: b
         else:
             for fd in probes:
                 os.close(fd)
-    if result.open_target is not None:
+    if open_flags is not None:
         result.open_mode = _open_mode(syscall, raw, tracee)
     if _names_a_file(syscall):
         # a path or a descriptor was named: the pids its /proc path named by relation
@@ -235,6 +235,20 @@ def _open_how(raw: tuple[int, ...], tracee: Tracee) -> tuple[int, int] | None:
     return int.from_bytes(data[:8], "little"), int.from_bytes(data[8:16], "little")
 
 
+RESOLVE_IN_ROOT = 0x10
+
+
+def _resolve(raw: tuple[int, ...], tracee: Tracee) -> int:
+    """struct open_how's resolve field (0 when it has none or cannot be read: the
+    emulated open reads it again and checks the path as asked, kernel/resolve_flags.py)."""
+    if raw[3] < 24:
+        return 0
+    try:
+        return int.from_bytes(tracee.read(raw[2] + 16, 8), "little")
+    except MemoryError_:
+        return 0
+
+
 def _translate_one(spec: ArgSpec, syscall: str, raw: tuple[int, ...], tracee: Tracee, out: Translated,
                    open_flags: int | None, probes: list[int] | None = None) -> None:
     if isinstance(spec, IntArg):
@@ -247,8 +261,10 @@ def _translate_one(spec: ArgSpec, syscall: str, raw: tuple[int, ...], tracee: Tr
             out.native_error = out.native_error or bad.errno
             name, value, target, tail, link = "filename", NONEXISTENT + os.fsdecode(bad.path), None, b"", None
         out.tails.append(tail)
+        if open_flags is not None:  # (also when the path is missing in systrace's view: another view opens it)
+            out.open_flags = open_flags
         if open_flags is not None and isinstance(target, bytes):
-            out.open_target, out.open_flags, out.open_link = target, open_flags, link
+            out.open_target, out.open_link = target, link
         if name == "fd":
             out.targets.append(int(value))
         elif name == "at-fd":  # AT_EMPTY_PATH: checked on the file the descriptor names
@@ -334,6 +350,9 @@ def _filename(spec: PathArg, syscall: str, raw: tuple[int, ...], tracee: Tracee,
         follow = bool(flags & AT_SYMLINK_FOLLOW) if spec.follow_flag else not flags & AT_SYMLINK_NOFOLLOW
     if open_flags is not None and (open_flags & os.O_NOFOLLOW or (open_flags & os.O_CREAT and open_flags & os.O_EXCL)):
         follow = False
+    if syscall == "openat2" and _resolve(raw, tracee) & RESOLVE_IN_ROOT:  # the directory is the root
+        name, opened = resolve_in_root(tracee, path, dirfd, follow)
+        return ("filename", name, opened, b"", None)
     if open_flags is not None:  # the open family: also what an emulated open would open
         name, opened, link = resolve_for_open(tracee, path, dirfd, follow, probes)
         return ("filename", name, opened, b"", link)
@@ -431,9 +450,12 @@ def _checked_address(value: str, data: bytes | None, follow: bool, tracee: Trace
     path = _unix_path(data)
     if path is None:
         return value
-    value, target = resolve_target(tracee, path, None, follow=follow)
+    failed: list[int] = []
+    value, target = resolve_target(tracee, path, None, follow=follow, failed=failed)
     if isinstance(target, bytes) and not value.startswith("/<"):
         out.sockaddr_path = target
+    elif failed:  # the kernel's lookup fails too (ENOTCONN: an aborted FUSE connection), whatever is decided
+        out.native_error = out.native_error or failed[0]
     if out.open_root is None:
         out.open_root = os.fsdecode(tracee.root())
     return value
