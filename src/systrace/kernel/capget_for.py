@@ -10,10 +10,13 @@ from __future__ import annotations
 import ctypes
 import errno
 import struct
-from collections.abc import Callable
 
 from . import memory
 from .libc import libc
+
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 SYS_capget = 125
 VERSION_1 = 0x19980330  # one 32-bit word per set; versions 2 and 3: two

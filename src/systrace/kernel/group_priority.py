@@ -15,9 +15,12 @@ from __future__ import annotations
 import ctypes
 import errno
 import os
-from collections.abc import Callable, Iterator
 
 from .libc import libc
+
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
 
 SYS_getpriority, SYS_setpriority, SYS_ioprio_set, SYS_ioprio_get = 140, 141, 251, 252
 PRIO_PROCESS, PRIO_PGRP, PRIO_USER = 0, 1, 2
