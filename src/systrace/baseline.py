@@ -197,25 +197,21 @@ def _may_run(plan: FilterPlan, nr: int) -> bool:
 def process_named(nr: int, args: tuple[int, ...]) -> int | None:
     """The pid a routed call acts on when it names another process than the caller (as
     the filter routes them, above), else None."""
-    def signed(value: int) -> int:
-        value &= 0xFFFFFFFF
-        return value - (1 << 32) if value & 0x80000000 else value
-
     name = _NAMED_BY.get(nr)
     if name is None or name == "capget":  # (its pid is in memory)
         return None
     if name in ("setpriority", "getpriority", "ioprio_set", "ioprio_get"):
         which = PRIO_PROCESS if name.endswith("priority") else IOPRIO_WHO_PROCESS
-        pid = signed(args[1]) if signed(args[0]) == which else 0
+        pid = abi.s32(args[1]) if abi.s32(args[0]) == which else 0
     elif name == "perf_event_open":
-        pid = 0 if args[4] & PERF_FLAG_PID_CGROUP else signed(args[1])
+        pid = 0 if args[4] & PERF_FLAG_PID_CGROUP else abi.s32(args[1])
     elif name == "prlimit64" and not args[2]:
         pid = 0  # only reads the limits
     elif name in CPU_CLOCK_CALLS:
-        clock = signed(args[0])
+        clock = abi.s32(args[0])
         pid = ~(clock >> 3) if clock < 0 else 0
     else:
-        pid = signed(args[0])
+        pid = abi.s32(args[0])
     return pid if pid > 0 else None
 
 

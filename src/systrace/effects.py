@@ -27,7 +27,7 @@ from .decide import (
     protected,
 )
 from .domains import UNKNOWN, Domains
-from .kernel import memory, offload, procfs, watchdog
+from .kernel import abi, memory, offload, procfs, watchdog
 from .kernel.emulate import openat2
 from .kernel.emulate_fstat import NEWFSTATAT, STATX, MayWait, descriptor_form, stat_descriptor
 from .kernel.emulate_identity import EmulationError, Identity, tracee_identity
@@ -255,7 +255,7 @@ class Effects:
     def restrict_landlock(self, notif: Notification, call: Call) -> None:
         """A permitted landlock_restrict_self: copy the domain it makes (domains.py), then
         let it run; or answer the kernel's error when it would change nothing."""
-        code = self.domains.restrict(notif.pid, call.tgid, call.ppid, _signed(call.args[0]), call.args[1] & 0xFFFFFFFF)
+        code = self.domains.restrict(notif.pid, call.tgid, call.ppid, abi.s32(call.args[0]), call.args[1] & 0xFFFFFFFF)
         if code:
             self.listener.fail(notif.id, code)
         else:
@@ -784,7 +784,7 @@ def _raw_path(call: Call) -> tuple[bytes, int]:
     """The path an open names and its directory descriptor, read from the tracee (for an
     open made in its own view: what it opens is checked after, not this string)."""
     if call.name in ("openat", "openat2"):
-        return memory.read_cstring(call.tid, call.args[1]), _signed(call.args[0])
+        return memory.read_cstring(call.tid, call.args[1]), abi.s32(call.args[0])
     return memory.read_cstring(call.tid, call.args[0]), -100
 
 
@@ -793,12 +793,6 @@ def _other_pid_namespace(tid: int) -> bool:
         return os.readlink(f"/proc/{tid}/ns/pid") != os.readlink("/proc/self/ns/pid")
     except OSError:
         return False  # cannot tell: systrace's pids are refused (the stricter answer)
-
-
-def _signed(value: int) -> int:
-    """A 32-bit int argument (a descriptor number), with its sign."""
-    value &= 0xFFFFFFFF
-    return value - (1 << 32) if value & 0x80000000 else value
 
 
 def translation_of(call: Call) -> Translated:

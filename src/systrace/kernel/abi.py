@@ -57,3 +57,10 @@ def ret_errno(errno_value: int) -> int:
     if not 0 < errno_value <= RET_DATA:
         raise ValueError(f"errno out of range: {errno_value}")
     return RET_ERRNO | errno_value
+
+
+def s32(value: int) -> int:
+    """A 32-bit int argument (a descriptor, a pid, a `which`) with its sign: the registers
+    hold it zero-extended or sign-extended, as the caller's C code left it."""
+    value &= 0xFFFFFFFF
+    return value - (1 << 32) if value & 0x80000000 else value

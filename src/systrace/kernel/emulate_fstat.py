@@ -19,6 +19,7 @@ import ctypes
 import errno
 import os
 
+from .abi import s32
 from .libc import libc, pidfd_getfd
 
 AT_FDCWD = -100
@@ -30,19 +31,14 @@ _VALID = AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT | AT_EMPTY_PATH | AT_STATX_SYNC_T
 _buffer = ctypes.create_string_buffer(256)  # the supervisor is single-threaded (helpers fork)
 
 
-def _s32(value: int) -> int:
-    value &= 0xFFFFFFFF
-    return value - (1 << 32) if value & 0x80000000 else value
-
-
 def descriptor_form(nr: int, args: tuple[int, ...]) -> tuple[int, int, int, int, int] | None:
     """(fd, path address, flags, mask, result address) of a newfstatat/statx whose flags
     name the descriptor form (AT_EMPTY_PATH, valid flags, a descriptor or AT_FDCWD); None
     otherwise. Whether the path is "" is for the caller to read."""
     if nr == NEWFSTATAT:
-        fd, path, out, flags, mask = _s32(args[0]), args[1], args[2], args[3] & 0xFFFFFFFF, 0
+        fd, path, out, flags, mask = s32(args[0]), args[1], args[2], args[3] & 0xFFFFFFFF, 0
     elif nr == STATX:
-        fd, path, flags, mask, out = _s32(args[0]), args[1], args[2] & 0xFFFFFFFF, args[3] & 0xFFFFFFFF, args[4]
+        fd, path, flags, mask, out = s32(args[0]), args[1], args[2] & 0xFFFFFFFF, args[3] & 0xFFFFFFFF, args[4]
     else:
         return None
     if not flags & AT_EMPTY_PATH or flags & ~_VALID or path == 0 or (fd < 0 and fd != AT_FDCWD):

@@ -16,6 +16,7 @@ import ctypes
 import errno
 import os
 
+from .abi import s32
 from .libc import libc
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
@@ -34,14 +35,9 @@ BY_USER = {"getpriority": PRIO_USER, "setpriority": PRIO_USER, "ioprio_get": IOP
            "ioprio_set": IOPRIO_WHO_USER}
 
 
-def _int(value: int) -> int:
-    value &= 0xFFFFFFFF
-    return value - (1 << 32) if value & 0x80000000 else value
-
-
 def over_a_group(name: str, args: tuple[int, ...]) -> bool:
     """Does this call name a process group or a user (not one process)?"""
-    which = _int(args[0]) if name in BY_GROUP else None
+    which = s32(args[0]) if name in BY_GROUP else None
     return which is not None and which in (BY_GROUP[name], BY_USER[name])
 
 
@@ -109,7 +105,7 @@ def _tgid(tid: int) -> int:
 def reached(name: str, args: tuple[int, ...], caller: Caller, ours: Callable[[int], bool],
             every: Callable[[], Iterator[Thread]] = threads) -> list[Thread]:
     """The threads the call reaches natively, those of systrace's processes (`ours(tgid)`) left out."""
-    which, who = _int(args[0]), _int(args[1])
+    which, who = s32(args[0]), s32(args[1])
     if which == BY_GROUP[name]:
         pgrp = who or caller.pgrp
         return [t for t in every() if t.pgrp == pgrp and not ours(t.tgid)]
@@ -161,7 +157,7 @@ def set_(name: str, args: tuple[int, ...], targets: list[Thread]) -> int:
     if name == "setpriority":
         result = -errno.ESRCH
         for thread in targets:
-            outcome = _syscall(SYS_setpriority, PRIO_PROCESS, thread.tid, _int(args[2]))
+            outcome = _syscall(SYS_setpriority, PRIO_PROCESS, thread.tid, s32(args[2]))
             if outcome == -errno.ESRCH:
                 continue  # gone meanwhile
             if outcome < 0:
@@ -169,7 +165,7 @@ def set_(name: str, args: tuple[int, ...], targets: list[Thread]) -> int:
             elif result == -errno.ESRCH:
                 result = 0
         return result
-    ioprio = _int(args[2])
+    ioprio = s32(args[2])
     # the kernel checks the priority (and the capability an RT class needs) first
     checked = _syscall(SYS_ioprio_set, IOPRIO_WHO_PGRP, NO_SUCH_GROUP, ioprio)
     if checked != -errno.ESRCH:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+from ..kernel.abi import s32 as s32  # (re-exported: the translators use formats.s32)
 from ..kernel.plain_signal import SIGNAL_NAMES, signal
 
 O_ACCMODE = 0o3
@@ -32,9 +33,6 @@ def _family_names() -> dict[int, str]:
     return _families
 
 
-def s32(value: int) -> int:
-    value &= 0xFFFFFFFF
-    return value - (1 << 32) if value & 0x80000000 else value
 
 
 def oflags(flags: int) -> str:
