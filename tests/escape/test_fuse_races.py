@@ -116,6 +116,33 @@ def test_a_fuse_mount_the_checks_missed_cannot_hold_the_loop(vector: str, shared
     assert freed == ATTEMPTS
 
 
+def test_a_fuse_file_whose_server_refuses_statfs_is_still_opened(shared_dir: Path, root_runner: Runner,
+                                                                 tmp_path: Path) -> None:
+    """The checks missed the mount, and the emulated open asks the file's file system for
+    its type: this server answers STATFS with ENOSYS. An error there can only come from a
+    file server, so the open is handed to a helper as on any FUSE file, and the tracee
+    opens the file as natively (before: the open failed with ENOSYS)."""
+    server_binary = _compile("fuse_noread", shared_dir)
+    sh = os.path.realpath("/bin/sh")
+    policy = _policy_with_opens_by_path([sh], tmp_path / "policy")
+    results = []
+    for where in ("native", "traced"):
+        server = _Server(server_binary, tmp_path / where)
+        script = f"exec 3<{server.file} && echo opened"
+        try:
+            if where == "native":
+                proc = subprocess.run(["/bin/sh", "-c", script], capture_output=True, timeout=TIMEOUT)
+            else:
+                proc = subprocess.run(root_runner.argv("-U", "-f", str(policy), "-a", "/bin/sh", "-c", script),
+                                      capture_output=True, env=_unseen(root_runner), timeout=TIMEOUT)
+        finally:
+            server.stop()
+        assert b"Traceback" not in proc.stderr, proc.stderr
+        results.append((proc.returncode, proc.stdout))
+    assert results[0] == (0, b"opened\n")
+    assert results[1] == results[0], results
+
+
 def test_sigterm_is_honoured_at_once_while_the_loop_is_held(shared_dir: Path, root_runner: Runner,
                                                             tmp_path: Path) -> None:
     """SIGTERM reaches systrace while its loop sits in process_vm_readv on a page the
