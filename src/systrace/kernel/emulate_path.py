@@ -21,7 +21,7 @@ import os
 import resource
 import stat
 
-from . import memory
+from . import abi, emulate_watch, memory
 from .emulate_identity import EmulationError, Identity
 from .emulate_view import RootFd, open_directory, split
 from .libc import libc, pidfd_getfd, tgkill
@@ -51,7 +51,7 @@ XATTR_SIZE_MAX, XATTR_NAME_MAX = 65536, 255
 SYS = {"newfstatat": 262, "statx": 332, "faccessat2": 439, "readlinkat": 267, "unlinkat": 263, "mkdirat": 258,
        "mknodat": 259, "renameat2": 316, "linkat": 265, "symlinkat": 266, "fchmodat2": 452, "fchownat": 260,
        "utimensat": 280, "lgetxattr": 192, "lsetxattr": 189, "llistxattr": 195, "lremovexattr": 198,
-       "getxattr": 191, "setxattr": 188, "listxattr": 194, "removexattr": 197}
+       "getxattr": 191, "setxattr": 188, "listxattr": 194, "removexattr": 197, **emulate_watch.SYS}
 # the *xattrat calls (Linux 6.13): (dirfd, path, at_flags, name, ...); get/set take a
 # struct xattr_args {u64 value; u32 size; u32 flags} and its size
 XATTR_AT = {"getxattrat": 3, "setxattrat": 3, "listxattrat": 3, "removexattrat": 3}
@@ -86,6 +86,8 @@ class PathCall:
         self.root: RootFd | None = None
         self._fds: list[int] = []
         self.writes: list[tuple[int, bytes]] = []  # (address, data) to put into the tracee
+        self.held = -1  # the tracee's descriptor the call acts through (emulate_watch.HELD_ARG)
+        self._applied: bool | None = None  # while the identity is applied: `creating`
 
     # -- what the handlers use --------------------------------------------------------
     def place(self, index: int) -> tuple[int, bytes]:
@@ -115,10 +117,22 @@ class PathCall:
         return fd, name
 
     def string(self, address: int, limit: int = 4096) -> bytes:
-        return memory.read_cstring(self.tid, address, limit)
+        return self._as_systrace(lambda: memory.read_cstring(self.tid, address, limit))
 
     def read(self, address: int, size: int) -> bytes | None:
-        return None if address == 0 else memory.read(self.tid, address, size)
+        return None if address == 0 else self._as_systrace(lambda: memory.read(self.tid, address, size))
+
+    def _as_systrace(self, operation: Callable[[], T]) -> T:
+        """operation() with systrace's own credentials while the tracee's are applied: its
+        access to the tracee (memory, descriptors: the kernel's ptrace check) is systrace's;
+        as another user the tracee's identity has no access to its own process here."""
+        if self._applied is None or self.identity.same_as_own():
+            return operation()
+        self.identity.undo()
+        try:
+            return operation()
+        finally:
+            self.identity.apply(self._applied)
 
     def inside(self, operation: Callable[[], T]) -> T:
         """operation() (the access the call makes) in the copy of the tracee's own Landlock
@@ -138,7 +152,7 @@ class PathCall:
     def _descriptor(self, number: int, checked: str) -> int:
         pidfd = os.pidfd_open(self.tgid)
         try:
-            fd = pidfd_getfd(pidfd, number)
+            fd = self._as_systrace(lambda: pidfd_getfd(pidfd, number))
         except OSError as error:
             raise OSError(errno.EBADF if error.errno == errno.EBADF else error.errno, "bad descriptor") from None
         finally:
@@ -147,6 +161,24 @@ class PathCall:
         link = os.readlink(f"/proc/self/fd/{fd}")
         if checked and link != checked and object_name(link) != checked:  # replaced (dup2) since the check
             raise EmulationError(errno.EACCES, f"descriptor {number} no longer names {checked}")
+        return fd
+
+    def _held(self, number: int) -> int:
+        """The tracee's descriptor `number` (the same open file: its inotify instance, its
+        fanotify group), taken as systrace; -1 when it has none (the call made with -1 then
+        fails as the tracee's would: EBADF, after the checks the kernel makes first)."""
+        if number < 0:
+            return -1
+        pidfd = os.pidfd_open(self.tgid)
+        try:
+            fd = pidfd_getfd(pidfd, number)
+        except OSError as error:
+            if error.errno == errno.EBADF:
+                return -1
+            raise EmulationError(errno.EACCES, f"cannot take descriptor {number}: {error}") from None
+        finally:
+            os.close(pidfd)
+        self._fds.append(fd)
         return fd
 
     def _through(self, entry: FdLink) -> int:
@@ -172,10 +204,14 @@ class PathCall:
         identity = self.identity
         self.root = RootFd(self.tid, self.root_name)  # as systrace: /proc/TID/root
         try:
+            if self.name in emulate_watch.HELD_ARG:
+                self.held = self._held(abi.s32(self.args[emulate_watch.HELD_ARG[self.name]]))
             identity.apply(creating)
+            self._applied = creating
             try:
                 result = handler(self)
             finally:
+                self._applied = None
                 identity.undo()
             if self.pins and not same_processes(self.pins):  # its results would be another's
                 raise OSError(errno.ENOENT, "the process exited while it was checked")
@@ -510,6 +546,10 @@ HANDLERS = {
     "setxattrat": (_setxattr, False, False),
     "listxattrat": (_listxattr, False, False),
     "removexattrat": (_removexattr, False, False),
+    "inotify_add_watch": (emulate_watch.inotify_add_watch, False, False),
+    "fanotify_mark": (emulate_watch.fanotify_mark, False, False),
+    "file_getattr": (emulate_watch.file_getattr, False, False),
+    "file_setattr": (emulate_watch.file_setattr, False, False),
 }
 EMULATED = frozenset(HANDLERS)
 

@@ -348,6 +348,9 @@ def _filename(spec: PathArg, syscall: str, raw: tuple[int, ...], tracee: Tracee,
     follow = spec.follow
     if spec.flags is not None:
         follow = bool(flags & AT_SYMLINK_FOLLOW) if spec.follow_flag else not flags & AT_SYMLINK_NOFOLLOW
+    if syscall in DONT_FOLLOW_BITS:  # a watch or mark on the link itself
+        index, bit = DONT_FOLLOW_BITS[syscall]
+        follow = follow and not raw[index] & bit
     if open_flags is not None and (open_flags & os.O_NOFOLLOW or (open_flags & os.O_CREAT and open_flags & os.O_EXCL)):
         follow = False
     if syscall == "openat2" and _resolve(raw, tracee) & RESOLVE_IN_ROOT:  # the directory is the root
@@ -360,6 +363,10 @@ def _filename(spec: PathArg, syscall: str, raw: tuple[int, ...], tracee: Tracee,
     name, target = resolve_target(tracee, path, dirfd, follow, slash_follows=not makes_name)
     return ("filename", name, target, _tail(path, makes_name), None)
 
+
+# (register, bit) of the flag that says a watch's path is not followed: IN_DONT_FOLLOW,
+# FAN_MARK_DONT_FOLLOW
+DONT_FOLLOW_BITS = {"inotify_add_watch": (2, 0x02000000), "fanotify_mark": (1, 0x04)}
 
 # The path arguments (by register) of the calls that make or remove a name: the kernel
 # looks up their parent only, so a trailing slash never follows the final symlink

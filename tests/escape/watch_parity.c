@@ -1,0 +1,154 @@
+/* Normal use of the path calls systrace carries out itself (inotify_add_watch,
+   fanotify_mark, file_getattr, file_setattr): one line per case, the result or the errno
+   name, so that a native run and a run under systrace can be compared line by line.
+   usage: watch_parity DIR [drop]   DIR holds f (a file), d (a directory), l -> f, u (mode
+   000), r (a file owned by root, when run as root). "drop": become nobody first (root
+   systrace then acts as another user). */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/fanotify.h>
+#include <sys/inotify.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+struct file_attr_ { uint64_t xflags; uint32_t extsize, nextents, projid, cowextsize; };
+static char dir[256];
+
+static const char *path(const char *name) {
+    static char buf[4][300];
+    static int next;
+    char *out = buf[next++ % 4];
+    snprintf(out, 300, "%s/%s", dir, name);
+    return out;
+}
+
+static void show(const char *what, long r) {
+    if (r < 0) printf("%s: %s\n", what, strerrorname_np(errno));
+    else printf("%s: ok\n", what);
+}
+
+static void inotify_cases(void) {
+    int g = inotify_init1(IN_CLOEXEC);
+    int wf = inotify_add_watch(g, path("f"), IN_MODIFY | IN_ATTRIB);
+    show("inotify file", wf);
+    int fd = open(path("f"), O_WRONLY | O_APPEND);
+    if (write(fd, "x", 1) != 1) perror("write");
+    close(fd);
+    char events[4096] __attribute__((aligned(8)));
+    ssize_t got = read(g, events, sizeof events);
+    struct inotify_event *first = (struct inotify_event *)events;
+    printf("inotify event: %s\n", got > 0 && first->wd == wf && first->mask & IN_MODIFY ? "arrived" : "missing");
+    printf("inotify link followed: %s\n", inotify_add_watch(g, path("l"), IN_MODIFY) == wf ? "same watch" : "other");
+    int wl = inotify_add_watch(g, path("l"), IN_MODIFY | IN_DONT_FOLLOW);
+    printf("inotify link itself: %s\n", wl >= 0 && wl != wf ? "own watch" : strerrorname_np(errno));
+    show("inotify missing", inotify_add_watch(g, path("nothing"), IN_MODIFY));
+    show("inotify onlydir file", inotify_add_watch(g, path("f"), IN_MODIFY | IN_ONLYDIR));
+    show("inotify onlydir dir", inotify_add_watch(g, path("d"), IN_CREATE | IN_ONLYDIR));
+    show("inotify onlydir link", inotify_add_watch(g, path("l"), IN_MODIFY | IN_ONLYDIR | IN_DONT_FOLLOW));
+    show("inotify mask create again", inotify_add_watch(g, path("f"), IN_MODIFY | IN_MASK_CREATE));
+    show("inotify mask add", inotify_add_watch(g, path("f"), IN_OPEN | IN_MASK_ADD));
+    show("inotify add and create", inotify_add_watch(g, path("f"), IN_OPEN | IN_MASK_ADD | IN_MASK_CREATE));
+    show("inotify no events", inotify_add_watch(g, path("f"), 0));
+    show("inotify unreadable", inotify_add_watch(g, path("u"), IN_MODIFY));
+    show("inotify trailing slash", inotify_add_watch(g, "d/", IN_CREATE));  /* relative: the cwd is DIR */
+    show("inotify bad descriptor", inotify_add_watch(99, path("f"), IN_MODIFY));
+    show("inotify not an instance", inotify_add_watch(0, path("f"), IN_MODIFY));
+    close(g);
+}
+
+static void fanotify_cases(void) {
+    int g = fanotify_init(FAN_CLASS_NOTIF | FAN_REPORT_FID | FAN_CLOEXEC | FAN_NONBLOCK, O_RDONLY);
+    show("fanotify init", g);
+    if (g < 0) return;
+    show("fanotify file", fanotify_mark(g, FAN_MARK_ADD, FAN_CLOSE_WRITE, AT_FDCWD, path("f")));
+    int fd = open(path("f"), O_WRONLY | O_APPEND);
+    if (write(fd, "y", 1) != 1) perror("write");
+    close(fd);
+    char events[4096] __attribute__((aligned(8)));
+    ssize_t got = read(g, events, sizeof events);
+    struct fanotify_event_metadata *first = (struct fanotify_event_metadata *)events;
+    printf("fanotify event: %s\n", got > 0 && first->mask & FAN_CLOSE_WRITE ? "arrived" : "missing");
+    int d = open(dir, O_RDONLY | O_DIRECTORY);
+    show("fanotify relative", fanotify_mark(g, FAN_MARK_ADD, FAN_OPEN, d, "f"));
+    int held = open(path("f"), O_RDONLY);
+    show("fanotify descriptor", fanotify_mark(g, FAN_MARK_ADD, FAN_ACCESS, held, NULL));
+    show("fanotify no descriptor", fanotify_mark(g, FAN_MARK_ADD, FAN_ACCESS, AT_FDCWD, NULL));
+    show("fanotify link itself", fanotify_mark(g, FAN_MARK_ADD | FAN_MARK_DONT_FOLLOW, FAN_ATTRIB, AT_FDCWD, path("l")));
+    show("fanotify missing", fanotify_mark(g, FAN_MARK_ADD, FAN_OPEN, AT_FDCWD, path("nothing")));
+    show("fanotify onlydir file", fanotify_mark(g, FAN_MARK_ADD | FAN_MARK_ONLYDIR, FAN_OPEN, AT_FDCWD, path("f")));
+    show("fanotify onlydir dir", fanotify_mark(g, FAN_MARK_ADD | FAN_MARK_ONLYDIR, FAN_OPEN, AT_FDCWD, path("d")));
+    show("fanotify unreadable", fanotify_mark(g, FAN_MARK_ADD, FAN_OPEN, AT_FDCWD, path("u")));
+    show("fanotify mount", fanotify_mark(g, FAN_MARK_ADD | FAN_MARK_MOUNT, FAN_OPEN, AT_FDCWD, path("d")));
+    show("fanotify filesystem", fanotify_mark(g, FAN_MARK_ADD | FAN_MARK_FILESYSTEM, FAN_OPEN, AT_FDCWD, path("d")));
+    show("fanotify remove", fanotify_mark(g, FAN_MARK_REMOVE, FAN_OPEN, AT_FDCWD, path("f")));
+    show("fanotify remove unmarked", fanotify_mark(g, FAN_MARK_REMOVE, FAN_OPEN, AT_FDCWD, path("d")));
+    show("fanotify add and remove", fanotify_mark(g, FAN_MARK_ADD | FAN_MARK_REMOVE, FAN_OPEN, AT_FDCWD, path("f")));
+    show("fanotify flush", fanotify_mark(g, FAN_MARK_FLUSH, 0, AT_FDCWD, path("f")));
+    show("fanotify not a group", fanotify_mark(0, FAN_MARK_ADD, FAN_OPEN, AT_FDCWD, path("f")));
+    close(held);
+    close(d);
+    close(g);
+}
+
+static void attr_cases(void) {
+    struct file_attr_ fa;
+    unsigned char big[64];
+    memset(&fa, 0xff, sizeof fa);
+    long r = syscall(468, AT_FDCWD, path("f"), &fa, sizeof fa, 0);
+    show("getattr file", r);
+    printf("getattr xflags: %#llx projid %u\n", (unsigned long long)fa.xflags, fa.projid);
+    memset(big, 0xff, sizeof big);
+    r = syscall(468, AT_FDCWD, path("f"), big, 32, 0);
+    int zeros = 1;
+    for (int i = 24; i < 32; i++) zeros &= big[i] == 0;
+    printf("getattr larger: %s, tail %s, beyond %s\n", r < 0 ? strerrorname_np(errno) : "ok", zeros ? "zeroed" : "kept",
+           big[32] == 0xff ? "untouched" : "written");
+    show("getattr small", syscall(468, AT_FDCWD, path("f"), &fa, 16, 0));
+    show("getattr huge", syscall(468, AT_FDCWD, path("f"), big, 8192, 0));
+    show("getattr bad flags", syscall(468, AT_FDCWD, path("f"), &fa, sizeof fa, 0x4));
+    show("getattr missing", syscall(468, AT_FDCWD, path("nothing"), &fa, sizeof fa, 0));
+    show("getattr link itself", syscall(468, AT_FDCWD, path("l"), &fa, sizeof fa, AT_SYMLINK_NOFOLLOW));
+    show("getattr bad buffer", syscall(468, AT_FDCWD, path("f"), (void *)8, sizeof fa, 0));
+    int held = open(path("f"), O_RDONLY);
+    show("getattr descriptor", syscall(468, held, "", &fa, sizeof fa, AT_EMPTY_PATH));
+    show("getattr relative", syscall(468, AT_FDCWD, "f", &fa, sizeof fa, 0));
+    memset(&fa, 0, sizeof fa);
+    syscall(468, AT_FDCWD, path("f"), &fa, sizeof fa, 0);
+    show("setattr file", syscall(469, AT_FDCWD, path("f"), &fa, sizeof fa, 0));
+    memset(big, 0, sizeof big);
+    memcpy(big, &fa, sizeof fa);
+    show("setattr larger zero tail", syscall(469, AT_FDCWD, path("f"), big, 32, 0));
+    big[30] = 1;
+    show("setattr larger tail", syscall(469, AT_FDCWD, path("f"), big, 32, 0));
+    show("setattr bad buffer", syscall(469, AT_FDCWD, path("f"), (void *)8, sizeof fa, 0));
+    show("setattr missing", syscall(469, AT_FDCWD, path("nothing"), &fa, sizeof fa, 0));
+    show("setattr descriptor", syscall(469, held, "", &fa, sizeof fa, AT_EMPTY_PATH));
+    show("setattr not owned", syscall(469, AT_FDCWD, path("r"), &fa, sizeof fa, 0));
+    fa.xflags = 0x00000008;  /* FS_XFLAG_APPEND: CAP_LINUX_IMMUTABLE */
+    show("setattr append-only", syscall(469, AT_FDCWD, path("d"), &fa, sizeof fa, 0));
+    fa.xflags = 0;
+    syscall(469, AT_FDCWD, path("d"), &fa, sizeof fa, 0);
+    close(held);
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) { fprintf(stderr, "usage: watch_parity DIR [drop]\n"); return 2; }
+    snprintf(dir, sizeof dir, "%s", argv[1]);
+    if (argc > 2 && !strcmp(argv[2], "drop")) {
+        if (setgroups(0, NULL) || setresgid(65534, 65534, 65534) || setresuid(65534, 65534, 65534)) {
+            perror("drop");
+            return 1;
+        }
+    }
+    if (chdir(dir)) { perror("chdir"); return 1; }
+    inotify_cases();
+    fanotify_cases();
+    attr_cases();
+    return 0;
+}
