@@ -1,12 +1,16 @@
-"""inotify_add_watch, fanotify_mark and file_getattr/file_setattr decided on their path are
-carried out by systrace on what was checked (kernel/emulate_watch.py): a second thread
-swapping the path after the check gets the watch, the mark or the attributes of the file
-it swapped in natively, never under systrace. Normal use gives the same results and
+"""inotify_add_watch, fanotify_mark, file_getattr/file_setattr, statfs and
+name_to_handle_at decided on their path are carried out by systrace on what was checked
+(kernel/emulate_watch.py, emulate_path.py): a second thread swapping the path after the
+check gets the watch, the mark, the attributes, the figures or the handle of the file it
+swapped in natively, never under systrace. quotactl (its `special`) and
+open_by_handle_at (its handle), which systrace does not carry out, are refused when the
+rule that permits them looks at that argument. Normal use gives the same results and
 errnos natively and under systrace, as root, as the user, and as another user than
 systrace's (root systrace, a tracee that became nobody)."""
 
 from __future__ import annotations
 
+import ctypes
 import os
 import shutil
 import subprocess
@@ -17,7 +21,7 @@ from conftest import Runner
 
 HERE = Path(__file__).resolve().parent
 ROUNDS = int(os.environ.get("SYSTRACE_RACE_ROUNDS", "2000"))
-FAMILIES = ["inotify", "fanotify", "fileattr"]
+FAMILIES = ["inotify", "fanotify", "fileattr", "statfs", "handle", "quota", "byhandle"]
 THREADING = ["mmap", "mprotect", "munmap", "clone", "clone3", "madvise", "rseq", "set_robust_list", "futex", "exit",
              "brk", "write"]
 NOBODY = 65534
@@ -49,11 +53,53 @@ def counts(result: subprocess.CompletedProcess) -> tuple[int, int, int]:
     return int(words[1]), int(words[3]), int(words[5])
 
 
-def arrange_race(directory: Path, uid: int) -> None:
-    """DIR/s (the name the policy does not permit) exists, DIR/a (the permitted one) does not."""
+def root_device() -> str:
+    """The block device of the root file system (skips when it has none)."""
+    st_dev = os.stat("/").st_dev
+    try:
+        uevent = Path(f"/sys/dev/block/{os.major(st_dev)}:{os.minor(st_dev)}/uevent").read_text()
+    except OSError:
+        pytest.skip("the root file system is not on a block device")
+    name = next((line.split("=", 1)[1] for line in uevent.splitlines() if line.startswith("DEVNAME=")), "")
+    if not name or not os.path.exists(f"/dev/{name}"):
+        pytest.skip("the root file system's device has no /dev node")
+    return f"/dev/{name}"
+
+
+def arrange_race(directory: Path, uid: int, family: str) -> None:
+    """DIR/s (the name the policy does not permit) exists, DIR/a (the permitted one) does
+    not; quota: DIR/s leads to a block device; byhandle: both exist (their handles flip)."""
     secret = directory / "s"
+    if family == "quota":
+        secret.symlink_to(root_device())
+        return
     secret.write_text("SECRET\n")
     os.chown(secret, uid, uid)
+    if family == "byhandle":
+        (directory / "a").write_text("a\n")
+
+
+class FileHandle(ctypes.Structure):
+    _fields_ = [("handle_bytes", ctypes.c_uint32), ("handle_type", ctypes.c_int), ("f_handle", ctypes.c_ubyte * 128)]
+
+
+def handle_of(path: Path) -> str:
+    """A file's handle as the policy sees it (translate/translator._handle): TYPE:HEX."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    handle, mount_id = FileHandle(128, 0), ctypes.c_int()
+    if libc.name_to_handle_at(-100, os.fsencode(path), ctypes.byref(handle), ctypes.byref(mount_id), 0):
+        raise OSError(ctypes.get_errno(), "name_to_handle_at")
+    return f"{handle.handle_type}:{bytes(handle.f_handle[:handle.handle_bytes]).hex()}"
+
+
+def rules_beyond_learning(directory: Path, family: str) -> str:
+    """The rules -A cannot learn (the calls are refused unless a rule names them)."""
+    if family == "handle":
+        return f'\tnative-name_to_handle_at: filename eq "{directory}/a" then permit\n'
+    if family == "byhandle":
+        return (f'\tnative-open_by_handle_at: handle eq "{handle_of(directory / "a")}" then permit\n'
+                "\tnative-name_to_handle_at: permit\n")
+    return ""
 
 
 def native_escapes(runner: Runner, binary: str, directory: Path, family: str) -> int:
@@ -69,25 +115,30 @@ def native_escapes(runner: Runner, binary: str, directory: Path, family: str) ->
 @pytest.mark.parametrize("family", FAMILIES)
 def test_watch_path_swapped_during_the_check(runner: Runner, binaries: dict[str, str], shared_dir: Path,
                                              family: str) -> None:
+    if family == "byhandle" and runner.name == "user":
+        pytest.skip("open_by_handle_at needs CAP_DAC_READ_SEARCH: natively EPERM")
     race = binaries["watch_race"]
     native_dir = fresh(shared_dir, f"watch-native-{runner.name}-{family}", runner.uid)
-    arrange_race(native_dir, runner.uid)
+    arrange_race(native_dir, runner.uid, family)
     assert native_escapes(runner, race, native_dir, family) > 0  # natively the swap reaches DIR/s
 
     directory = fresh(shared_dir, f"watch-{runner.name}-{family}", runner.uid)
-    arrange_race(directory, runner.uid)
+    arrange_race(directory, runner.uid, family)
     policies = runner.policy_dir(shared_dir / f"watch-policies-{runner.name}-{family}")
     learn = runner("-d", str(policies), "-A", race, family, str(directory), "0")
     assert learn.returncode == 0, learn.stderr
     policy = next(policies.glob("*watch_race"))
     assert f'"{directory}/s"' not in policy.read_text()
-    policy.write_text(policy.read_text() + "".join(f"\tnative-{name}: permit\n" for name in THREADING))
+    policy.write_text(policy.read_text() + "".join(f"\tnative-{name}: permit\n" for name in THREADING)
+                      + rules_beyond_learning(directory, family))
     log = runner.writable(shared_dir / f"watch-log-{runner.name}-{family}")
     result = runner("-d", str(policies), "-a", "-E", str(log), race, family, str(directory), str(ROUNDS), timeout=900)
     escapes, denied, total = counts(result)
     assert (escapes, total) == (0, ROUNDS), log.read_text()[-3000:]
     assert denied > 0  # the race did present DIR/s to the check
     assert "internal error" not in log.read_text()
+    if family in ("quota", "byhandle"):  # refused as decided on memory read again, not emulated
+        assert denied == ROUNDS and "which the kernel would read again: refused" in log.read_text()
 
 
 def arrange_parity(directory: Path, uid: int) -> None:
@@ -126,8 +177,11 @@ def test_watch_parity(request, binaries: dict[str, str], shared_dir: Path, who: 
     policies = runner.policy_dir(shared_dir / f"watch-parity-policies-{who}")
     learn = runner("-d", str(policies), "-A", program, str(directory), *extra)
     assert learn.returncode == 0, learn.stderr
-    policy = next(policies.glob("*watch_parity")).read_text()
+    policy_file = next(policies.glob("*watch_parity"))
+    policy = policy_file.read_text()
     assert "native-inotify_add_watch: filename " in policy and "native-fanotify_mark: filename " in policy
+    policy_file.write_text(policy + f'\tnative-name_to_handle_at: filename match "{directory}/*" or '
+                                    f'fdname match "{directory}/*" then permit\n')
     log = runner.writable(shared_dir / f"watch-parity-log-{who}")
     enforced = runner("-d", str(policies), "-a", "-E", str(log), program, str(directory), *extra)
     assert enforced.returncode == 0, enforced.stderr

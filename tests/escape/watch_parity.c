@@ -1,5 +1,5 @@
 /* Normal use of the path calls systrace carries out itself (inotify_add_watch,
-   fanotify_mark, file_getattr, file_setattr): one line per case, the result or the errno
+   fanotify_mark, file_getattr, file_setattr, statfs, name_to_handle_at): one line per case, the result or the errno
    name, so that a native run and a run under systrace can be compared line by line.
    usage: watch_parity DIR [drop]   DIR holds f (a file), d (a directory), l -> f, u (mode
    000), r (a file owned by root, when run as root). "drop": become nobody first (root
@@ -14,6 +14,8 @@
 #include <string.h>
 #include <sys/fanotify.h>
 #include <sys/inotify.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -137,6 +139,69 @@ static void attr_cases(void) {
     close(held);
 }
 
+static void statfs_cases(void) {
+    struct statfs st, root;
+    statfs(dir, &root);
+    long r = statfs(path("f"), &st);
+    printf("statfs file: %s, %s\n", r < 0 ? strerrorname_np(errno) : "ok",
+           r == 0 && st.f_type == root.f_type && st.f_bsize == root.f_bsize ? "same figures as its directory" : "differs");
+    show("statfs link", statfs(path("l"), &st));
+    show("statfs unreadable", statfs(path("u"), &st));
+    show("statfs missing", statfs(path("nothing"), &st));
+    show("statfs directory slash", statfs("d/", &st));
+    show("statfs file slash", statfs("f/", &st));
+    show("statfs bad buffer", statfs(path("f"), (void *)8));
+    show("statfs proc", statfs("/proc/self/fd/0", &st));
+}
+
+struct handle { struct file_handle h; unsigned char bytes[128]; };
+
+static int same_handle(struct handle *a, struct handle *b) {
+    return a->h.handle_bytes == b->h.handle_bytes && a->h.handle_type == b->h.handle_type &&
+           !memcmp(a->h.f_handle, b->h.f_handle, a->h.handle_bytes);
+}
+
+static void handle_cases(void) {
+    struct handle f = {{128, 0}, {0}}, other = {{128, 0}, {0}};
+    int mount_id = -1, other_id;
+    struct statx sx;
+    long r = name_to_handle_at(AT_FDCWD, path("f"), &f.h, &mount_id, 0);
+    statx(AT_FDCWD, path("f"), 0, STATX_MNT_ID, &sx);
+    printf("handle file: %s, mount id %s\n", r < 0 ? strerrorname_np(errno) : "ok",
+           (unsigned long long)mount_id == sx.stx_mnt_id ? "matches statx" : "differs");
+    int held = open(path("f"), O_RDONLY);
+    r = name_to_handle_at(held, "", &other.h, &other_id, AT_EMPTY_PATH);
+    printf("handle descriptor: %s, %s\n", r < 0 ? strerrorname_np(errno) : "ok", same_handle(&f, &other) ? "same" : "other");
+    other.h.handle_bytes = 128;
+    r = name_to_handle_at(AT_FDCWD, path("l"), &other.h, &other_id, AT_SYMLINK_FOLLOW);
+    printf("handle link followed: %s, %s\n", r < 0 ? strerrorname_np(errno) : "ok", same_handle(&f, &other) ? "same" : "other");
+    other.h.handle_bytes = 128;
+    r = name_to_handle_at(AT_FDCWD, path("l"), &other.h, &other_id, 0);
+    printf("handle link itself: %s, %s\n", r < 0 ? strerrorname_np(errno) : "ok", same_handle(&f, &other) ? "same" : "other");
+    other.h.handle_bytes = 0;
+    other.h.handle_type = 77;
+    other_id = -1;
+    r = name_to_handle_at(AT_FDCWD, path("f"), &other.h, &other_id, 0);
+    printf("handle too small: %s, size %s, type %d, mount id %s\n", r < 0 ? strerrorname_np(errno) : "ok",
+           other.h.handle_bytes == f.h.handle_bytes ? "needed" : "other", other.h.handle_type,
+           other_id == mount_id ? "written" : "not written");
+    other.h.handle_bytes = 200;
+    show("handle too large", name_to_handle_at(AT_FDCWD, path("f"), &other.h, &other_id, 0));
+    other.h.handle_bytes = 128;
+    unsigned long long unique = 0;
+    r = name_to_handle_at(AT_FDCWD, path("f"), &other.h, (int *)&unique, 0x1 /* AT_HANDLE_MNT_ID_UNIQUE */);
+    statx(AT_FDCWD, path("f"), 0, 0x4000 /* STATX_MNT_ID_UNIQUE */, &sx);
+    printf("handle unique mount id: %s, %s\n", r < 0 ? strerrorname_np(errno) : "ok",
+           unique == sx.stx_mnt_id ? "matches statx" : "differs");
+    show("handle missing", name_to_handle_at(AT_FDCWD, path("nothing"), &other.h, &other_id, 0));
+    show("handle bad flags", name_to_handle_at(AT_FDCWD, path("f"), &other.h, &other_id, 0x8000));
+    show("handle connectable fid", name_to_handle_at(AT_FDCWD, path("f"), &other.h, &other_id, 0x202));
+    show("handle fid", name_to_handle_at(AT_FDCWD, path("f"), &other.h, &other_id, 0x200));
+    show("handle bad buffer", name_to_handle_at(AT_FDCWD, path("f"), (void *)8, &other_id, 0));
+    show("handle relative", name_to_handle_at(AT_FDCWD, "d", &other.h, &other_id, 0));
+    close(held);
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) { fprintf(stderr, "usage: watch_parity DIR [drop]\n"); return 2; }
     snprintf(dir, sizeof dir, "%s", argv[1]);
@@ -150,5 +215,7 @@ int main(int argc, char **argv) {
     inotify_cases();
     fanotify_cases();
     attr_cases();
+    statfs_cases();
+    handle_cases();
     return 0;
 }

@@ -1,8 +1,12 @@
 /* Races the check of a path call systrace used to continue (inotify_add_watch,
-   fanotify_mark, file_getattr, file_setattr): a second thread flips the path between DIR/a
+   fanotify_mark, file_getattr, file_setattr, statfs, name_to_handle_at; quotactl and
+   open_by_handle_at, which systrace refuses when decided on that argument): a second thread flips the path between DIR/a
    (the name the policy permits, missing: the call fails there) and DIR/s (a name it does
    not permit, present: the call succeeds there). A success is an escape: the watch, the
-   mark or the attributes landed on DIR/s.
+   mark, the attributes, the file system's figures or the handle are those of DIR/s.
+   quota: DIR/s leads to the root file system's block device: a lookup of it (any error
+   but ENOENT) is an escape. byhandle: the handle itself flips between DIR/a's and DIR/s's
+   (both exist); an open that reads DIR/s's content is an escape.
    usage: watch_race FAMILY DIR ROUNDS   (ROUNDS 0: each variant once on DIR/a, no thread)
    Prints "escapes N denied D total T" (denied: refused with EPERM/EACCES by a check).
    Natively each escape is undone (the watch or mark removed) so that the next can happen. */
@@ -17,6 +21,8 @@
 #include <string.h>
 #include <sys/fanotify.h>
 #include <sys/inotify.h>
+#include <sys/quota.h>
+#include <sys/vfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -27,12 +33,24 @@ struct file_attr_ { uint64_t xflags; uint32_t extsize, nextents, projid, cowexts
 
 static char a[300], s[300];
 static char shared[300];
+struct handle { struct file_handle h; unsigned char bytes[128]; };
+static struct handle handle_a, handle_s, shared_handle;
+static int mount_fd = -1;
 static atomic_int stop, flips;
 static const char *family;
 static int group = -1;
 
 static void *flip(void *arg) {
     (void)arg;
+    while (!strcmp(family, "byhandle") && !atomic_load(&stop)) {
+        memcpy(&shared_handle, &handle_s, sizeof shared_handle);
+        __asm__ volatile("" ::: "memory");
+        for (volatile int i = 0; i < 500; i++) {}
+        memcpy(&shared_handle, &handle_a, sizeof shared_handle);
+        __asm__ volatile("" ::: "memory");
+        for (volatile int i = 0; i < 500; i++) {}
+        atomic_fetch_add(&flips, 1);
+    }
     while (!atomic_load(&stop)) {
         strcpy(shared, s);
         __asm__ volatile("" ::: "memory");  /* no store may be dropped or merged */
@@ -56,6 +74,30 @@ static long attempt(int v, const char *p) {
         if (v % 2 == 0) return syscall(SYS_file_getattr_, AT_FDCWD, p, &fa, sizeof fa, 0);
         return syscall(SYS_file_setattr_, AT_FDCWD, p, &fa, sizeof fa, 0);
     }
+    if (!strcmp(family, "statfs")) {
+        struct statfs st;
+        return statfs(p, &st);
+    }
+    if (!strcmp(family, "handle")) {
+        struct { struct file_handle h; unsigned char bytes[128]; } fh = {{128, 0}, {0}};
+        int mount_id;
+        return name_to_handle_at(AT_FDCWD, p, &fh.h, &mount_id, v % 2 ? AT_SYMLINK_FOLLOW : 0);
+    }
+    if (!strcmp(family, "quota")) {
+        unsigned fmt;
+        long r = quotactl(QCMD(Q_GETFMT, USRQUOTA), p, 0, (caddr_t)&fmt);
+        return r < 0 && errno != ENOENT && errno != EACCES && errno != EPERM ? 0 : r;
+    }
+    if (!strcmp(family, "byhandle")) {
+        int fd = open_by_handle_at(mount_fd, &shared_handle.h, O_RDONLY);
+        if (fd < 0) return -1;
+        char c = 0;
+        long r = read(fd, &c, 1);
+        close(fd);
+        if (r == 1 && c == 'S') return 0;
+        errno = ENOENT;  /* the permitted file, opened: no escape */
+        return -1;
+    }
     fprintf(stderr, "unknown family %s\n", family);
     exit(2);
 }
@@ -71,9 +113,20 @@ int main(int argc, char **argv) {
     long rounds = atol(argv[3]);
     snprintf(a, sizeof a, "%s/a", argv[2]);
     snprintf(s, sizeof s, "%s/s", argv[2]);
+    int watching = !strcmp(family, "inotify") || !strcmp(family, "fanotify");
     if (!strcmp(family, "inotify")) group = inotify_init1(IN_CLOEXEC);
     else if (!strcmp(family, "fanotify")) group = fanotify_init(FAN_CLASS_NOTIF | FAN_REPORT_FID | FAN_CLOEXEC, O_RDONLY);
-    if (!strcmp(family, "fileattr") ? 0 : group < 0) { perror("init"); return 1; }
+    if (watching && group < 0) { perror("init"); return 1; }
+    if (!strcmp(family, "byhandle") && rounds > 0) {  /* (learning: name_to_handle_at is refused unless named) */
+        int id;
+        handle_a.h.handle_bytes = handle_s.h.handle_bytes = 128;
+        if (name_to_handle_at(AT_FDCWD, a, &handle_a.h, &id, 0) || name_to_handle_at(AT_FDCWD, s, &handle_s.h, &id, 0)) {
+            perror("name_to_handle_at");
+            return 1;
+        }
+        memcpy(&shared_handle, &handle_a, sizeof shared_handle);
+    }
+    if (!strcmp(family, "byhandle")) mount_fd = open(argv[2], O_RDONLY | O_DIRECTORY);
     long escapes = 0, denied = 0, total = 0;
     if (rounds == 0) {  /* learning: every variant once on the allowed name */
         for (int v = 0; v < 2; v++) attempt(v, a);

@@ -40,6 +40,11 @@ SEND_CALLS = ("sendto", "sendmsg", "sendmmsg")
 REFUSED_UNLESS_NAMED = frozenset(("open_tree", "open_tree_attr", "open_by_handle_at", "name_to_handle_at", "fsopen", "fsmount",
                         "move_mount", "fspick", "mount_setattr", "pidfd_getfd", "bpf"))
 
+# Calls decided on memory that the kernel reads again once the call is continued (a second
+# thread may change it meanwhile) and that systrace does not carry out itself: refused
+# when the permitting rule looks at that argument (SECURITY.md, "Path calls")
+RACED_IF_CONTINUED = {"quotactl": "special", "open_by_handle_at": "handle"}
+
 
 def effect_of(call: Call, translated: Translated, rule: ast.Rule) -> str:
     """How a permit by `rule` is carried out. A rule that decides on the tracee's memory
@@ -286,6 +291,9 @@ class PolicyDecider:
             return Decision(DENY, errno.EACCES, log=True, source="mount-view")
         if effect:
             decision = self._with_effect(decision, effect)
+        elif call.name in RACED_IF_CONTINUED and _depends_on(rule, RACED_IF_CONTINUED[call.name]):
+            call.reason = f"decided on its {RACED_IF_CONTINUED[call.name]}, which the kernel would read again: refused"
+            return Decision(DENY, errno.EACCES, log=True, source="protect")
         if call.name in EXEC_NAMES:
             return self.check_exec(call, translated, rule, decision, stored)
         return decision

@@ -38,20 +38,25 @@ if TYPE_CHECKING:
 
 AT_SYMLINK_NOFOLLOW, AT_REMOVEDIR, AT_EACCESS, AT_EMPTY_PATH = 0x100, 0x200, 0x200, 0x1000
 AT_STATX_SYNC_TYPE, AT_NO_AUTOMOUNT, AT_SYMLINK_FOLLOW = 0x6000, 0x800, 0x400
+AT_FDCWD, AT_HANDLE_MNT_ID_UNIQUE, AT_HANDLE_CONNECTABLE, AT_HANDLE_FID = -100, 0x1, 0x2, 0x200
 # name -> (index of the flags argument, the flags the kernel accepts; others: EINVAL, as
 # natively, before anything is done)
 _AT = AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH
 VALID_FLAGS = {"newfstatat": (3, _AT | AT_NO_AUTOMOUNT | AT_STATX_SYNC_TYPE),
-               "statx": (2, _AT | AT_NO_AUTOMOUNT | AT_STATX_SYNC_TYPE), "faccessat2": (3, _AT | AT_EACCESS),
+               "statx": (2, _AT | AT_NO_AUTOMOUNT | AT_STATX_SYNC_TYPE),
+               "name_to_handle_at": (4, AT_SYMLINK_FOLLOW | AT_EMPTY_PATH | AT_HANDLE_FID | AT_HANDLE_MNT_ID_UNIQUE
+                                     | AT_HANDLE_CONNECTABLE), "faccessat2": (3, _AT | AT_EACCESS),
                "unlinkat": (2, AT_REMOVEDIR), "utimensat": (3, _AT), "fchmodat2": (3, _AT), "fchownat": (4, _AT),
                "linkat": (4, AT_SYMLINK_FOLLOW | AT_EMPTY_PATH), "getxattrat": (2, _AT), "setxattrat": (2, _AT),
                "listxattrat": (2, _AT), "removexattrat": (2, _AT)}
-STAT_SIZE, STATX_SIZE = 144, 256
+STAT_SIZE, STATX_SIZE, STATFS_SIZE = 144, 256, 120
+MAX_HANDLE_SZ = 128
 XATTR_SIZE_MAX, XATTR_NAME_MAX = 65536, 255
 SYS = {"newfstatat": 262, "statx": 332, "faccessat2": 439, "readlinkat": 267, "unlinkat": 263, "mkdirat": 258,
        "mknodat": 259, "renameat2": 316, "linkat": 265, "symlinkat": 266, "fchmodat2": 452, "fchownat": 260,
        "utimensat": 280, "lgetxattr": 192, "lsetxattr": 189, "llistxattr": 195, "lremovexattr": 198,
-       "getxattr": 191, "setxattr": 188, "listxattr": 194, "removexattr": 197, **emulate_watch.SYS}
+       "getxattr": 191, "setxattr": 188, "listxattr": 194, "removexattr": 197, "fstatfs": 138,
+       "name_to_handle_at": 303, **emulate_watch.SYS}
 # the *xattrat calls (Linux 6.13): (dirfd, path, at_flags, name, ...); get/set take a
 # struct xattr_args {u64 value; u32 size; u32 flags} and its size
 XATTR_AT = {"getxattrat": 3, "setxattrat": 3, "listxattrat": 3, "removexattrat": 3}
@@ -115,6 +120,20 @@ class PathCall:
         elif tail == b"dir" and not stat.S_ISDIR(os.stat(name, dir_fd=fd, follow_symlinks=False).st_mode):
             raise OSError(errno.ENOTDIR, "not a directory")  # a lookup with a trailing slash
         return fd, name
+
+    def where(self, index: int) -> tuple[int, bytes, bool]:
+        """(directory fd, name, by name) for a call that takes a directory and a name, on
+        path argument `index`: the checked parent and final name (never to be followed);
+        for another process's descriptor reached through /proc (an O_PATH descriptor
+        here), its /proc/self/fd magic link (to be followed: it leads to exactly that file,
+        whatever the call does with an O_PATH descriptor); for the tracee's own descriptor
+        (the descriptor form), (its copy, b"", False)."""
+        fd, name = self.place(index)
+        if name:
+            return fd, name, True
+        if isinstance(self.targets[index], int):
+            return fd, b"", False
+        return AT_FDCWD, f"/proc/self/fd/{fd}".encode(), False
 
     def string(self, address: int, limit: int = 4096) -> bytes:
         return self._as_systrace(lambda: memory.read_cstring(self.tid, address, limit))
@@ -285,6 +304,46 @@ def _readlink(call: PathCall, buf_arg: int) -> int:
     got = call.sys("readlinkat", fd, name, buffer, len(buffer))
     call.writes.append((call.args[buf_arg], buffer.raw[:got]))
     return got
+
+
+def _statfs(call: PathCall) -> int:
+    """statfs of the checked file: fstatfs of an O_PATH descriptor of its final name."""
+    fd, name = call.place(0)
+    opened = call.inside(lambda: os.open(name, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)) if name else fd
+    try:
+        buffer = ctypes.create_string_buffer(STATFS_SIZE)
+        call.sys("fstatfs", opened, buffer)
+    finally:
+        if opened != fd:
+            os.close(opened)
+    call.writes.append((call.args[1], buffer.raw))
+    return 0
+
+
+def _name_to_handle(call: PathCall) -> int:
+    """name_to_handle_at: the handle and mount id of the checked file, written as the
+    kernel writes them (the struct's header and mount id on EOVERFLOW too)."""
+    flags = call.args[4] & 0xFFFFFFFF
+    if flags & AT_HANDLE_CONNECTABLE and flags & (AT_HANDLE_FID | AT_EMPTY_PATH):
+        raise OSError(errno.EINVAL, "conflicting flags")
+    fd, name, by_name = call.where(0)
+    flags &= ~AT_SYMLINK_FOLLOW  # the canonical path followed what the call would
+    if not by_name:
+        flags |= AT_EMPTY_PATH if not name else AT_SYMLINK_FOLLOW  # the descriptor, or the magic link
+    header = call.read(call.args[2], 8) or b""  # (the kernel reads it after the lookup)
+    handle = ctypes.create_string_buffer(header + bytes(MAX_HANDLE_SZ), 8 + MAX_HANDLE_SZ)
+    mount_id = ctypes.create_string_buffer(8)
+    try:
+        call.sys("name_to_handle_at", fd, name, handle, mount_id, flags)
+        result = 0
+    except OSError as error:
+        if error.errno != errno.EOVERFLOW:
+            raise
+        result = -errno.EOVERFLOW  # answered as the value: the tracee's registers hold -EOVERFLOW either way
+    size = int.from_bytes(handle.raw[:4], "little") if result == 0 else 0
+    call.writes.append((call.args[3], mount_id.raw[:8 if flags & AT_HANDLE_MNT_ID_UNIQUE else 4]))
+    call.writes.append((call.args[2], handle.raw[:8 + size]))
+    return result
 
 
 # -- names -----------------------------------------------------------------------------
@@ -546,6 +605,8 @@ HANDLERS = {
     "setxattrat": (_setxattr, False, False),
     "listxattrat": (_listxattr, False, False),
     "removexattrat": (_removexattr, False, False),
+    "statfs": (_statfs, False, False),
+    "name_to_handle_at": (_name_to_handle, False, False),
     "inotify_add_watch": (emulate_watch.inotify_add_watch, False, False),
     "fanotify_mark": (emulate_watch.fanotify_mark, False, False),
     "file_getattr": (emulate_watch.file_getattr, False, False),

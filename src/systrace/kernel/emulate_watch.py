@@ -32,20 +32,6 @@ PAGE_SIZE = 4096
 HELD_ARG = {"inotify_add_watch": 0, "fanotify_mark": 0}
 
 
-def _where(call: PathCall, index: int) -> tuple[int, bytes, bool]:
-    """(directory fd, name, by name) for a call on path argument `index`: the checked
-    parent and final name (never to be followed), or, for another process's descriptor
-    reached through /proc (an O_PATH descriptor here), its /proc/self/fd magic link (to be
-    followed: it leads to exactly that file). A descriptor of the tracee's own (the
-    descriptor form) is (its copy, b"", False)."""
-    fd, name = call.place(index)
-    if name:
-        return fd, name, True
-    if isinstance(call.targets[index], int):
-        return fd, b"", False
-    return AT_FDCWD, f"/proc/self/fd/{fd}".encode(), False
-
-
 def _probe(call: PathCall, *args: object) -> int | None:
     """The call itself on an empty path (the kernel refuses "" only at the lookup, after
     it checked the descriptor, the mask and the flags): its own error for those, in its
@@ -62,7 +48,7 @@ def _probe(call: PathCall, *args: object) -> int | None:
 def inotify_add_watch(call: PathCall) -> int:
     mask = call.args[2] & 0xFFFFFFFF
     _probe(call, call.held, b"", ctypes.c_uint32(mask))
-    fd, name, by_name = _where(call, 0)
+    fd, name, by_name = call.where(0)
     if by_name:  # inotify has no directory argument: the parent's magic link, then the name
         path, mask = f"/proc/self/fd/{fd}/".encode() + name, mask | IN_DONT_FOLLOW
     else:
@@ -75,7 +61,7 @@ def fanotify_mark(call: PathCall) -> int:
     flushed = _probe(call, call.held, ctypes.c_uint32(flags), mask, AT_FDCWD, b"")
     if flushed is not None:
         return flushed
-    fd, name, by_name = _where(call, 0)  # (path NULL, the descriptor form, is continued: a register)
+    fd, name, by_name = call.where(0)  # (path NULL, the descriptor form, is continued: a register)
     flags = flags | FAN_MARK_DONT_FOLLOW if by_name else flags & ~FAN_MARK_DONT_FOLLOW
     return call.sys("fanotify_mark", call.held, ctypes.c_uint32(flags), mask, fd, name)
 
@@ -93,7 +79,7 @@ def _attr_args(call: PathCall) -> tuple[int, int, int]:
 
 
 def _attr_place(call: PathCall) -> tuple[int, bytes, int]:
-    fd, name, by_name = _where(call, 0)
+    fd, name, by_name = call.where(0)
     return (fd, name, AT_SYMLINK_NOFOLLOW) if by_name else (fd, name, 0 if name else AT_EMPTY_PATH)
 
 
