@@ -15,6 +15,7 @@ import time
 from .call import Call, syscall_name
 from .decide import (
     DENY,
+    EMULATE_HANDLE,
     EMULATE_OPEN,
     EMULATE_OPEN_AS,
     EMULATE_PATH,
@@ -49,8 +50,8 @@ TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from .kernel import emulate_handle, open_as, resolve_flags
     from .kernel import emulate_path as path_calls
-    from .kernel import open_as, resolve_flags
     from .kernel import send as sends
     from .kernel import sockets as socket_calls
     from .kernel.emulate_path import PathCall
@@ -63,6 +64,7 @@ if TYPE_CHECKING:
     from .translate.translator import Translated
 else:  # imported when first needed: most runs never use them (start-up time)
     path_calls = lazy("systrace.kernel.emulate_path")
+    emulate_handle = lazy("systrace.kernel.emulate_handle")
     open_as = lazy("systrace.kernel.open_as")
     resolve_flags = lazy("systrace.kernel.resolve_flags")
     sends = lazy("systrace.kernel.send")
@@ -316,6 +318,29 @@ class Effects:
             self.defer_open(fd, call)
             return
         self._install(notif, fd, translation.open_flags)
+
+    def emulate_open_by_handle(self, notif: Notification, call: Call) -> None:
+        """open_by_handle_at with the handle that was checked (kernel/emulate_handle.py),
+        installed in the tracee (ADDFD)."""
+        usable, domain = self.landlock_domain(notif, call)
+        if not usable:
+            return
+        texts = [value for name, value in translation_of(call).args if name == "handle"]
+        handle = emulate_handle.parse_handle(texts[0]) if texts else None
+        if handle is None:
+            self._emulation_refused(notif, call, errno.EACCES, "the handle checked could not be read")
+            return
+        try:
+            identity = tracee_identity(self.session.processes.credentials_status(notif.pid, False), notif.pid)
+            identity.domain = domain
+            fd = emulate_handle.open_by_handle(notif.pid, call.tgid, call.args, handle, identity)
+        except EmulationError as error:
+            self._emulation_refused(notif, call, error.errno, str(error))
+            return
+        except OSError as error:  # what the tracee's own call would have got
+            self.listener.fail(notif.id, error.errno or errno.EIO)
+            return
+        self._install(notif, fd, call.args[2] & 0xFFFFFFFF)
 
     def _resolve_flags_kept(self, notif: Notification, call: Call, target: bytes) -> bool:
         """openat2's struct open_how, as the kernel checks it (EINVAL, E2BIG), and its
@@ -757,7 +782,7 @@ class Effects:
 EFFECTS: dict[str, Callable[[Effects, Notification, Call], None]] = {
     EMULATE_OPEN: Effects.emulate_open, EMULATE_SOCKET: Effects.emulate_socket_call,
     EMULATE_PATH: Effects.emulate_path_call, EMULATE_SEND: Effects.emulate_send,
-    EMULATE_OPEN_AS: Effects.emulate_open_as}
+    EMULATE_OPEN_AS: Effects.emulate_open_as, EMULATE_HANDLE: Effects.emulate_open_by_handle}
 
 
 def _stat_outcome(tid: int, nr: int, fd: int, flags: int, mask: int, served_exist: bool = False) -> bytes:

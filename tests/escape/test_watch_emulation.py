@@ -2,9 +2,9 @@
 name_to_handle_at decided on their path are carried out by systrace on what was checked
 (kernel/emulate_watch.py, emulate_path.py): a second thread swapping the path after the
 check gets the watch, the mark, the attributes, the figures or the handle of the file it
-swapped in natively, never under systrace. quotactl (its `special`) and
-open_by_handle_at (its handle), which systrace does not carry out, are refused when the
-rule that permits them looks at that argument. Normal use gives the same results and
+swapped in natively, never under systrace; open_by_handle_at decided on its handle opens
+with the handle checked (kernel/emulate_handle.py). quotactl, which systrace does not
+carry out, is refused when the rule that permits it looks at its `special`. Normal use gives the same results and
 errnos natively and under systrace, as root, as the user, and as another user than
 systrace's (root systrace, a tracee that became nobody)."""
 
@@ -137,7 +137,7 @@ def test_watch_path_swapped_during_the_check(runner: Runner, binaries: dict[str,
     assert (escapes, total) == (0, ROUNDS), log.read_text()[-3000:]
     assert denied > 0  # the race did present DIR/s to the check
     assert "internal error" not in log.read_text()
-    if family in ("quota", "byhandle"):  # refused as decided on memory read again, not emulated
+    if family == "quota":  # refused as decided on memory read again, not carried out
         assert denied == ROUNDS and "which the kernel would read again: refused" in log.read_text()
 
 
@@ -181,7 +181,8 @@ def test_watch_parity(request, binaries: dict[str, str], shared_dir: Path, who: 
     policy = policy_file.read_text()
     assert "native-inotify_add_watch: filename " in policy and "native-fanotify_mark: filename " in policy
     policy_file.write_text(policy + f'\tnative-name_to_handle_at: filename match "{directory}/*" or '
-                                    f'fdname match "{directory}/*" then permit\n')
+                                    f'fdname match "{directory}/*" then permit\n'
+                                    '\tnative-open_by_handle_at: handle match "*" then permit\n')
     log = runner.writable(shared_dir / f"watch-parity-log-{who}")
     enforced = runner("-d", str(policies), "-a", "-E", str(log), program, str(directory), *extra)
     assert enforced.returncode == 0, enforced.stderr

@@ -200,6 +200,30 @@ static void handle_cases(void) {
     show("handle bad buffer", name_to_handle_at(AT_FDCWD, path("f"), (void *)8, &other_id, 0));
     show("handle relative", name_to_handle_at(AT_FDCWD, "d", &other.h, &other_id, 0));
     close(held);
+    /* open_by_handle_at (CAP_DAC_READ_SEARCH: EPERM for the user) */
+    int d = open(dir, O_RDONLY | O_DIRECTORY);
+    int fd = open_by_handle_at(d, &f.h, O_RDONLY);
+    char c = 0;
+    printf("open by handle: %s\n", fd < 0 ? strerrorname_np(errno) : read(fd, &c, 1) == 1 && c == 'f' ? "ok, reads f" : "other");
+    if (fd >= 0) close(fd);
+    fd = open_by_handle_at(AT_FDCWD, &f.h, O_RDONLY | O_CLOEXEC);
+    printf("open by handle cwd: %s, cloexec %s\n", fd < 0 ? strerrorname_np(errno) : "ok",
+           fd >= 0 && fcntl(fd, F_GETFD) & FD_CLOEXEC ? "set" : "clear");
+    if (fd >= 0) close(fd);
+    fd = open_by_handle_at(d, &f.h, O_RDWR);
+    printf("open by handle nonblock: %s\n", fd < 0 ? strerrorname_np(errno) : fcntl(fd, F_GETFL) & O_NONBLOCK ? "set" : "clear");
+    if (fd >= 0) close(fd);
+    show("open by handle bad mount", open_by_handle_at(99, &f.h, O_RDONLY));
+    other = f;
+    other.h.handle_bytes = 0;
+    show("open by handle empty", open_by_handle_at(d, &other.h, O_RDONLY));
+    other = f;
+    for (unsigned i = 0; i < other.h.handle_bytes; i++) other.h.f_handle[i] ^= 0x5a;
+    show("open by handle stale", open_by_handle_at(d, &other.h, O_RDONLY));
+    other.h.handle_bytes = 128;
+    if (name_to_handle_at(AT_FDCWD, path("u"), &other.h, &other_id, 0) == 0)
+        show("open by handle unreadable", open_by_handle_at(d, &other.h, O_RDONLY));
+    close(d);
 }
 
 int main(int argc, char **argv) {

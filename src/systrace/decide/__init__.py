@@ -33,7 +33,8 @@ RETURN = "return"  # complete the call without running it, returning `value`
 EMULATE_OPEN, EMULATE_SOCKET, EMULATE_PATH = "emulate-open", "emulate-socket", "emulate-path"
 EMULATE_SEND = "emulate-send"
 EMULATE_OPEN_AS = "emulate-open-as"  # a write open a helper makes as the tracee (kernel/open_as.py)
-EFFECTS = ("", EMULATE_OPEN, EMULATE_SOCKET, EMULATE_PATH, EMULATE_SEND, EMULATE_OPEN_AS)
+EMULATE_HANDLE = "emulate-handle"  # open_by_handle_at with the checked handle (kernel/emulate_handle.py)
+EFFECTS = ("", EMULATE_OPEN, EMULATE_SOCKET, EMULATE_PATH, EMULATE_SEND, EMULATE_OPEN_AS, EMULATE_HANDLE)
 PASSES = "passes"  # by_name: the decider passes every such call to the next one
 
 

@@ -21,7 +21,18 @@ from ..policy.store import StoredPolicy
 from ..processes import PerProcess
 from ..record import replace
 from ..translate.translator import Translated
-from . import DENY, EMULATE_OPEN, EMULATE_PATH, EMULATE_SEND, EMULATE_SOCKET, KILL, PASSES, PERMIT, Decision
+from . import (
+    DENY,
+    EMULATE_HANDLE,
+    EMULATE_OPEN,
+    EMULATE_PATH,
+    EMULATE_SEND,
+    EMULATE_SOCKET,
+    KILL,
+    PASSES,
+    PERMIT,
+    Decision,
+)
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
 if TYPE_CHECKING:
@@ -43,7 +54,7 @@ REFUSED_UNLESS_NAMED = frozenset(("open_tree", "open_tree_attr", "open_by_handle
 # Calls decided on memory that the kernel reads again once the call is continued (a second
 # thread may change it meanwhile) and that systrace does not carry out itself: refused
 # when the permitting rule looks at that argument (SECURITY.md, "Path calls")
-RACED_IF_CONTINUED = {"quotactl": "special", "open_by_handle_at": "handle"}
+RACED_IF_CONTINUED = {"quotactl": "special"}
 
 
 def effect_of(call: Call, translated: Translated, rule: ast.Rule) -> str:
@@ -60,6 +71,8 @@ def effect_of(call: Call, translated: Translated, rule: ast.Rule) -> str:
         return EMULATE_SOCKET if translated.sockaddr_raw is not None and _depends_on(rule, "sockaddr") else ""
     if call.name in SEND_CALLS:  # without a destination (a connected socket): continued
         return EMULATE_SEND if translated.send_names and _depends_on(rule, "sockaddr") else ""
+    if call.name == "open_by_handle_at":
+        return EMULATE_HANDLE if _depends_on(rule, "handle") else ""
     if call.name in EMULATED_PATH_CALLS and translated.fd_form:
         # the descriptor form. A NULL path (utimensat(fd, NULL)) is a register: continued.
         # A "" read from memory the kernel reads again once continued, and a second thread
