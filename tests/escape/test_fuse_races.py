@@ -178,18 +178,23 @@ def test_a_server_in_the_run_is_ended_with_the_run_for_the_user(shared_dir: Path
     _skip_when_the_user_can_abort()
     server_binary, mapped = _compile("fuse_noread", shared_dir), _compile("fuse_mapped", shared_dir)
     mount_point = "/mnt"  # the user may mount over it in a mount namespace of its own
-    script = (f"{server_binary} {mount_point} & echo $! >&2; "  # (the file appears once mounted)
-              f"while [ ! -e {mount_point}/file ]; do :; done; exec {mapped} open {mount_point}/file")
+    script = (f"{server_binary} {mount_point} & server=$!; echo $server >&2; "  # (the file appears once mounted)
+              f"while [ ! -e {mount_point}/file ]; do kill -0 $server || exit 3; done; "  # (no server: no wait)
+              f"exec {mapped} open {mount_point}/file")
     argv = ["unshare", "-Urm", "--propagation", "private", "/bin/sh", "-c", script]
     native = subprocess.Popen(user_runner.native_argv(*argv), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              env=user_runner.env, cwd="/")
+                              env=user_runner.env, cwd="/", start_new_session=True)
     server_pid = int(native.stderr.readline())
     try:
         _wait_for(lambda: _waits_on_fuse(native.pid) or native.poll() is not None, "the native call")
         waited_natively = native.poll() is None
     finally:
         os.kill(server_pid, signal.SIGKILL)  # the mapper's fault then fails, and it ends
-        native.communicate(timeout=TIMEOUT)
+        try:
+            native.communicate(timeout=TIMEOUT)
+        except subprocess.TimeoutExpired:  # never left behind holding the mount (it slows every run)
+            os.killpg(native.pid, signal.SIGKILL)
+            native.communicate()
     proc = subprocess.run(user_runner.argv("--permit-all", "-E", "/dev/null", *argv), capture_output=True,
                           env=_unseen(user_runner), cwd="/", timeout=TIMEOUT)
     print(f"user, FUSE in the tracee's own namespaces: natively the call waits: {waited_natively}; under systrace "
