@@ -12,6 +12,7 @@ from .kernel.filter import FilterPlan
 from .kernel.launch import LaunchError, spawn
 from .kernel.libc import prctl
 from .kernel.notify import Listener
+from .kernel.own_entries import empty_environ_and_auxv
 from .kernel.signals import SignalFd, asynchronous_signals
 from .kernel.wakeup import pin_here
 from .session import Session
@@ -26,6 +27,8 @@ def supervise(path: str, argv: list[str], env: dict[str, str], session: Session,
     # it (systrace, its helpers), and under a filter that refuses the other calls naming
     # systrace's pid (SECURITY.md "Out of reach").
     domain = landlock.signal_scope_ruleset()
+    # what a root tracee may still open of ours (kernel/own_entries.py); before any fork
+    empty_environ_and_auxv()  # (left as they were when it cannot: a hardening, not a decision)
     replicas = None
     if supervisors > 1:  # forked now: the filter guards their pids as it guards ours
         from .replicas import Replicas
