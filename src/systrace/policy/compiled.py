@@ -239,8 +239,8 @@ def _literal_start(op: str, pattern: str) -> str:
     while index < len(pattern):
         char = pattern[index]
         if char == "\\":
-            if index + 1 >= len(pattern) or pattern[index + 1].isalnum():
-                break  # \d, \w, \1...: not a literal
+            if index + 1 >= len(pattern) or pattern[index + 1].isalnum() or pattern[index + 1] in "<>`'":
+                break  # \w, \1, \<...: not a literal (match.py _ERE_ESCAPES)
             literal, step = pattern[index + 1], 2
         elif char in _RE_SPECIAL:
             break

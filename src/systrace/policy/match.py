@@ -144,8 +144,12 @@ class Anything:
 
 
 ANYTHING = Anything()
+
 if TYPE_CHECKING:
     Glob = re.Pattern[str] | Literal | Anything  # what compile_fnmatch gives: each has match(value)
+
+
+_NOTHING = "(?!)"  # a regular expression that matches nothing
 
 
 def _compile_fnmatch(pattern: str) -> re.Pattern[str]:
@@ -162,6 +166,8 @@ def _compile_fnmatch(pattern: str) -> re.Pattern[str]:
         elif char == "\\" and index + 1 < len(pattern):
             index += 1
             out.append(re.escape(pattern[index]))
+        elif char == "\\":
+            return re.compile(_NOTHING)  # a trailing backslash: fnmatch(3) matches nothing ("trailing \\ loses")
         elif char == "[":
             end, klass = _bracket(pattern, index)
             if klass is None:
@@ -174,7 +180,10 @@ def _compile_fnmatch(pattern: str) -> re.Pattern[str]:
         index += 1
     # DOTALL over the whole: a name below the pattern may hold a newline (a deny rule
     # `match "/secret"` must hold for "/secret/a\nb", as fnmatch(3) with FNM_LEADING_DIR)
-    return re.compile("(?s:" + "".join(out) + "(?:/.*)?)\\Z")
+    try:
+        return re.compile("(?s:" + "".join(out) + "(?:/.*)?)\\Z")
+    except re.error:  # a reversed range, [a-[:alpha:]]...: fnmatch(3) matches nothing
+        return re.compile(_NOTHING)
 
 
 def _bracket(pattern: str, start: int) -> tuple[int, str | None]:
@@ -200,10 +209,11 @@ def _bracket(pattern: str, start: int) -> tuple[int, str | None]:
                 index = close + 2
                 first = False
                 continue
-        if char == "\\" and index + 1 < len(pattern):
+        escaped = char == "\\" and index + 1 < len(pattern)
+        if escaped:
             index += 1
             char = pattern[index]
-        body.append(re.escape(char) if char not in "-" else "-")
+        body.append("-" if char == "-" and not escaped else re.escape(char))  # (an escaped one is no range)
         first = False
         index += 1
     return start, None
@@ -224,38 +234,123 @@ def compile_ere(pattern: str) -> re.Pattern[str] | Prefix | Contains:
 def _compile_ere(pattern: str) -> re.Pattern[str]:
     import re
 
-    translated = re.sub(r"\[:(\w+):\]", lambda m: _POSIX_CLASSES.get(m.group(1), m.group()), _strict_end(pattern))
-    # POSIX (regcomp without REG_NEWLINE): `.` matches a newline and `$` only the end, so
-    # that a name holding a newline cannot step past a rule
-    return re.compile(translated, re.DOTALL)
+    # POSIX (regcomp without REG_NEWLINE, C locale): `.` matches a newline and `$` only the
+    # end, so that a name holding a newline cannot step past a rule
+    return re.compile(posix_ere_to_python(pattern), re.DOTALL | re.ASCII)
 
 
-def _strict_end(pattern: str) -> str:
-    """`$` outside a bracket expression as `\\Z`: Python's `$` also matches before a final
-    newline, POSIX's only at the end."""
+# \c outside a bracket: what glibc's regcomp makes of it, in Python (any other c is c)
+_ERE_ESCAPES = {**{c: "\\" + c for c in "wWsSbB123456789"}, "<": "\\b(?=\\w)", ">": "\\b(?<=\\w)",
+                "`": "\\A", "'": "\\Z"}
+_QUANTIFIER_START = frozenset("*+?{")
+
+
+def posix_ere_to_python(pattern: str) -> str:
+    """A POSIX extended regular expression as Python reads the same: `$` is `\\Z`
+    (Python's `$` also matches before a final newline), a backslash before an ordinary
+    character is that character (Python's `\\d`, `\\n`, `\\Z` are not POSIX), a
+    bracket expression's backslash is literal and its `[:class:]` names are translated
+    (and only there). What Python reads otherwise than POSIX is refused (re.error, so
+    the policy is refused when parsed): `(?`, and a quantifier after a quantifier
+    (Python's lazy `*?` and possessive `*+`, POSIX's repeated repetition)."""
+    import re
+
     out: list[str] = []
     index, size = 0, len(pattern)
+    quantified = False  # the previous token was a quantifier
     while index < size:
         char = pattern[index]
-        if char == "\\" and index + 1 < size:
-            out.append(pattern[index : index + 2])
+        if char in _QUANTIFIER_START and quantified and (char != "{" or _interval(pattern, index)):
+            raise re.error("a quantifier after a quantifier (POSIX and Python read it otherwise)", pattern, index)
+        quantified = False
+        if char == "\\":
+            if index + 1 >= size:
+                raise re.error("trailing backslash", pattern, index)
+            escaped = pattern[index + 1]
+            out.append(_ERE_ESCAPES.get(escaped) or re.escape(escaped))
             index += 2
             continue
         if char == "[":
-            end = index + 1
-            if end < size and pattern[end] == "^":
-                end += 1
-            if end < size and pattern[end] == "]":
-                end += 1
-            while end < size and pattern[end] != "]":
-                close = pattern.find(":]", end + 2) if pattern.startswith("[:", end) else -1
-                end = close + 2 if close >= 0 else end + 1
-            out.append(pattern[index : end + 1])
-            index = end + 1
+            index = _ere_bracket(pattern, index, out)
             continue
+        if char == "(" and pattern.startswith("(?", index):
+            raise re.error("(? is not POSIX", pattern, index)
+        if char in "*+?":
+            quantified = True
+        elif char == "{" and _interval(pattern, index):
+            close = pattern.index("}", index)
+            out.append(pattern[index : close + 1])
+            index, quantified = close + 1, True
+            continue
+        elif char == "{":
+            char = "\\{"  # not an interval: a plain brace, as in glibc
         out.append("\\Z" if char == "$" else char)
         index += 1
     return "".join(out)
+
+
+def _interval(pattern: str, index: int) -> bool:
+    """Is the `{` at `index` an interval `{m}`, `{m,}`, `{m,n}` or `{,n}`?"""
+    close = pattern.find("}", index)
+    body = pattern[index + 1 : close] if close > 0 else ""
+    low, comma, high = body.partition(",")
+    return bool(body) and (low.isdigit() or (bool(comma) and not low)) and (not high or high.isdigit()) \
+        and (low.isdigit() or high.isdigit())
+
+
+def _ere_bracket(pattern: str, start: int, out: list[str]) -> int:
+    """A bracket expression at `start`, appended to `out` as a Python class; returns the
+    index after its `]`. Its backslash is a plain character (POSIX)."""
+    import re
+
+    index, size = start + 1, len(pattern)
+    negate = index < size and pattern[index] == "^"
+    index += negate
+    items: list[str] = []
+    first = True
+    while True:
+        if index >= size:
+            raise re.error("unterminated bracket expression", pattern, start)
+        char = pattern[index]
+        if char == "]" and not first:
+            break
+        first = False
+        if char == "[" and index + 1 < size and pattern[index + 1] in ":.=":
+            kind = pattern[index + 1]
+            close = pattern.find(kind + "]", index + 2)
+            if close < 0:
+                raise re.error("unterminated [: [. or [=", pattern, index)
+            name = pattern[index + 2 : close]
+            index = close + 2
+            if kind == ":":
+                if name not in _POSIX_CLASSES:
+                    raise re.error(f"unknown class [:{name}:]", pattern, index)
+                items.append(_POSIX_CLASSES[name])
+                continue
+            if len(name) != 1:
+                raise re.error("a collating element of more than one character", pattern, index)
+            char = name
+        else:
+            index += 1
+        if index + 1 < size and pattern[index] == "-" and pattern[index + 1] != "]":
+            high = pattern[index + 1]
+            index += 2
+            if high == "[" and pattern.startswith(("[.", "[="), index - 1):
+                close = pattern.find(pattern[index] + "]", index + 1)
+                if close < 0 or close != index + 2:
+                    raise re.error("a range ending in a collating element of more than one character", pattern, index)
+                high, index = pattern[index + 1], close + 2
+            if ord(high) < ord(char):
+                raise re.error("a reversed range", pattern, index)
+            items.append(_class_char(char) + "-" + _class_char(high))
+            continue
+        items.append(_class_char(char))
+    out.append("[" + ("^" if negate else "") + "".join(items) + "]")
+    return index + 1
+
+
+def _class_char(char: str) -> str:
+    return "\\" + char if char in "\\]^-[&~|" else char
 
 
 def inpath(value: str, path: str) -> bool:
