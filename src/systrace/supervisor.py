@@ -463,6 +463,10 @@ class Supervisor:
                 return False
         except OSError:
             return True  # cannot tell: fail closed
+        return self.is_ours(pid)
+
+    def is_ours(self, pid: int) -> bool:
+        """Is `pid`, in systrace's PID namespace, systrace or a process it started?"""
         if pid in self.effects.helper_pids() or os.path.exists(f"/proc/self/task/{pid}"):  # (a thread: a Landlock copy's)
             return True
         if self.replicas is not None:  # a replica, one of its threads, or a helper it forked
@@ -501,15 +505,17 @@ class Supervisor:
     def over_a_group(self, call: Call, decision: Decision) -> Decision:
         """A permitted get/setpriority or ioprio_get/set by process group or user: done
         over the threads the kernel would reach, systrace's and its helpers' left out
-        (kernel/group_priority.py). A thread in another PID namespace cannot reach them:
-        continued."""
+        (kernel/group_priority.py). A thread in another PID namespace cannot name them
+        (continued), except as its own process group (`who` 0): the kernel walks the
+        group's members whatever namespace they are in, systrace among them."""
         from .kernel.emulate_identity import EmulationError, tracee_identity
 
         try:
-            if os.stat(f"/proc/{call.tid}/ns/pid").st_ino != self.pid_namespace:
+            if os.stat(f"/proc/{call.tid}/ns/pid").st_ino != self.pid_namespace \
+                    and not group_priority.own_group(call.name, call.args):
                 return decision
-            targets = group_priority.reached(call.name, call.args, group_priority.Caller(call.tid),
-                                             lambda tgid: self.names_us(call.tid, tgid))
+            # (the threads are listed as systrace sees them, whatever the caller's namespace)
+            targets = group_priority.reached(call.name, call.args, group_priority.Caller(call.tid), self.is_ours)
             if call.name in ("getpriority", "ioprio_get"):
                 result = group_priority.get(call.name, targets)
             else:

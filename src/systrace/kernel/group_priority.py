@@ -41,6 +41,14 @@ def over_a_group(name: str, args: tuple[int, ...]) -> bool:
     return which is not None and which in (BY_GROUP[name], BY_USER[name])
 
 
+def own_group(name: str, args: tuple[int, ...]) -> bool:
+    """Does this call name the caller's own process group (`who` 0)? From a PID namespace
+    of its own that is the one form that still reaches systrace: a group it can name by
+    number has a leader made in that namespace, which systrace never joins; the user
+    forms skip the processes the caller cannot see."""
+    return s32(args[0]) == BY_GROUP[name] and s32(args[1]) == 0
+
+
 class Thread:
     __slots__ = ("tgid", "tid", "pgrp", "nice", "policy", "uid")
 
