@@ -131,6 +131,7 @@ class Identity:
                         raise OSError(errno.EPERM, "setfsuid/setfsgid refused")
                 set_effective(self.caps)
             except OSError as error:
+                self.undo()  # (and the umask): nothing of the tracee's is left on systrace's thread
                 raise EmulationError(errno.EACCES, f"cannot take the tracee's identity: {error}") from None
 
     def undo(self) -> None:
