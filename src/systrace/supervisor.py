@@ -559,6 +559,9 @@ class Supervisor:
         becomes the tracee (kernel/open_as.py). O_PATH opens write nothing (the kernel
         ignores the other flags; a reopen for writing through /proc/self/fd is a write
         open itself, checked on the file it names), and ADDFD cannot pass them: continued."""
+        if call.name == "open_by_handle_at":  # no path to check, and it may name any file (a cgroup's)
+            call.reason, call.no_learn = "a write open by file handle, whatever the policy says", True
+            return Decision(DENY, errno.EACCES, log=True, source="protect")
         if call.translation is None and not call.translation_error:
             self.translate.before_logging(call)
         translation = call.translation

@@ -125,7 +125,10 @@ class NamedInFlight:
 # write goes to it, even under --permit-all or a plain `permit` of openat (the filter
 # cannot read the path). openat2's flags are in memory: every openat2 goes.
 WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC
-_FLAGS_ARG = {"open": 1, "openat": 2}
+# open_by_handle_at opens by a handle (a root tracee's name_to_handle_at of a cgroup file
+# systrace is in, then a write to it froze systrace under --permit-all): a write open by
+# handle goes to systrace too, which refuses it (supervisor.write_open_permit)
+_FLAGS_ARG = {"open": 1, "openat": 2, "open_by_handle_at": 2}
 _ALWAYS = ("creat", "openat2")
 
 
