@@ -95,8 +95,12 @@ def test_a_write_open_by_handle_never_reaches_systrace(root_runner: Runner, shar
     binary = _compile("handle_write", shared_dir)
     native = {attack: _native(binary, attack, v2, a, b) for attack in ATTACKS}
     policies = root_runner.policy_dir(shared_dir / "handle-policies")
+    by_handle = shared_dir / "handle-rule"  # every call plainly permitted, the open by its handle
+    by_handle.write_text(_plain_permits(shared_dir / "handle-plain", False, binary).read_text().replace(
+        "native-open_by_handle_at: permit", 'native-open_by_handle_at: handle match "*" then permit'))
     modes = {"--permit-all": ["--permit-all"],
              "plain-permit": ["-U", "-f", str(_plain_permits(shared_dir / "handle-plain", False, binary)), "-a"],
+             "handle-rule": ["-U", "-f", str(by_handle), "-a"],  # carried out by systrace (emulate-handle)
              "-A": ["-A", "-d", str(policies)], "-a": ["-a", "-d", str(policies)]}
     reached, outputs = {}, {}
     for attack in ATTACKS:

@@ -65,6 +65,25 @@ def _served(fd: int) -> bool:
     return served_file(fd, b"", AT_EMPTY_PATH)
 
 
+# a write open by handle of a cgroup or proc file could freeze, kill or move systrace, or
+# write its /proc entry: a handle names no path the cgroup and /proc guards could check
+_MAY_WRITE = os.O_WRONLY | os.O_RDWR | os.O_TRUNC | os.O_APPEND
+_KERNEL_FILE = "a write open by handle of a cgroup or /proc file (it could reach systrace), whatever the policy says"
+_CGROUP_SUPER_MAGIC, _CGROUP2_SUPER_MAGIC, _PROC_SUPER_MAGIC = 0x27E0EB, 0x63677270, 0x9FA0
+_STATFS = ctypes.create_string_buffer(120)
+
+
+def _file_system(fd: int) -> int:
+    """The file system type of `fd`'s file (-1: fstatfs failed, counted as a kernel one)."""
+    if libc.fstatfs(fd, _STATFS) < 0:
+        return -1
+    return int.from_bytes(_STATFS.raw[:8], "little")
+
+
+def _kernel_file_system(kind: int) -> bool:
+    return kind in (-1, _CGROUP_SUPER_MAGIC, _CGROUP2_SUPER_MAGIC, _PROC_SUPER_MAGIC)
+
+
 def _by_handle(mount: int, kind: int, data: bytes, flags: int) -> int:
     handle = ctypes.create_string_buffer(len(data).to_bytes(4, "little") + kind.to_bytes(4, "little", signed=True) + data,
                                          8 + max(len(data), 1))
@@ -87,11 +106,13 @@ def open_by_handle(tid: int, tgid: int, args: tuple[int, ...], handle: tuple[int
             raise EmulationError(errno.EACCES, _ON_FUSE)
         probe = identity.run(lambda: _by_handle(mount, kind, data, os.O_PATH | os.O_CLOEXEC))
         try:
-            mode = os.fstat(probe).st_mode
+            mode, probe_kind = os.fstat(probe).st_mode, _file_system(probe)
         finally:
             os.close(probe)
         if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
             raise EmulationError(errno.EACCES, "open_by_handle_at of a FIFO, device or socket: its open could wait")
+        if flags & _MAY_WRITE and _kernel_file_system(probe_kind):
+            raise EmulationError(errno.EACCES, _KERNEL_FILE)
         opened = identity.run(lambda: _by_handle(mount, kind, data, flags | os.O_NONBLOCK | os.O_CLOEXEC))
     finally:
         os.close(mount)
