@@ -11,7 +11,7 @@ import pytest
 from systrace.baseline import base_plan
 from systrace.decide import protected
 from systrace.kernel import abi, bpf
-from systrace.kernel.filter import compile_plan
+from systrace.kernel.filter import ArgRule, ArgTest, FilterPlan, compile_plan, evaluate
 from systrace.kernel.syscalls_x86_64 import SYSCALLS
 from systrace.policy.compile import kernel_plan
 from systrace.wiring import make_parser
@@ -40,8 +40,59 @@ def test_write_opens_are_routed_and_read_opens_stay_in_the_kernel(plan_of) -> No
         assert _verdict(plan, call, 1 << 32) == abi.RET_ALLOW  # the kernel reads the low word only: a read open
         for flags in (os.O_WRONLY, os.O_RDWR | os.O_CLOEXEC, os.O_CREAT, os.O_TRUNC, os.O_WRONLY | (1 << 32)):
             assert _verdict(plan, call, flags) == abi.RET_USER_NOTIF, (call, flags)
+        for flags in NEW_FILE_ONLY:  # can only make a new file: left to the kernel (as the plan says)
+            assert _verdict(plan, call, flags) == abi.RET_ALLOW, (call, flags)
     for call in ("creat", "openat2"):  # creat always writes; openat2's flags are in memory
         assert _verdict(plan, call, os.O_RDONLY) == abi.RET_USER_NOTIF
+
+
+C, E, W, TMP = os.O_CREAT, os.O_EXCL, os.O_WRONLY, os.O_TMPFILE
+# opens that cannot open an existing file: O_CREAT|O_EXCL (EEXIST on any existing name) and O_TMPFILE
+NEW_FILE_ONLY = (C | E | W, C | E | os.O_RDWR | os.O_TRUNC | os.O_CLOEXEC, C | E, TMP | os.O_RDWR, TMP | W | E,
+                 C | E | W | (1 << 32))
+# every other combination of the flags that matter, with and without write access
+ALL_SHAPES = [access | extra for access in (os.O_RDONLY, W, os.O_RDWR)
+              for extra in (0, C, E, os.O_TRUNC, C | E, C | os.O_TRUNC, E | os.O_TRUNC, C | E | os.O_TRUNC, TMP, TMP | E)]
+
+
+def _own_rules_plan() -> FilterPlan:
+    """openat permitted, but refused from descriptor 7 (argument rules of the plan's own)."""
+    return FilterPlan(abi.RET_ALLOW, arg_rules={SYSCALLS["openat"]: (
+        ArgRule((ArgTest(0, "eq", 7, width=32),), abi.ret_errno(errno.EPERM)),)})
+
+
+@pytest.mark.parametrize("flags", ALL_SHAPES)
+def test_the_filter_and_the_supervisor_agree_on_every_flag_shape(flags: int) -> None:
+    """A write open is routed exactly when it may open an existing file for writing: the
+    compiled filter, the plan's meaning and routed_write_open agree, with a plan of argument
+    rules of its own kept behind the routing."""
+    may_write = protected.may_open_existing_for_writing(flags)
+    assert may_write is (bool(flags & (W | os.O_RDWR | os.O_TRUNC | C))
+                         and not (flags & C and flags & E) and not flags & (TMP & ~os.O_DIRECTORY))
+    for plan, own in ((base_plan(abi.RET_ALLOW), abi.RET_ALLOW), (_own_rules_plan(), abi.ret_errno(errno.EPERM))):
+        protected.route_write_opens(plan)
+        assert protected.routed_write_open("openat", (0, 0, flags, 0, 0, 0)) is may_write
+        expected = abi.RET_USER_NOTIF if may_write else own  # else: what the plan says without the routing
+        args = (7, 0, flags, 0, 0, 0)
+        assert bpf.run(compile_plan(plan), bpf.seccomp_data(SYSCALLS["openat"], args=args)) == expected
+        assert evaluate(plan, SYSCALLS["openat"], args) == expected
+
+
+def test_a_new_file_open_still_gets_the_plans_own_rules() -> None:
+    plan = _own_rules_plan()
+    protected.route_write_opens(plan)
+    assert bpf.run(compile_plan(plan), bpf.seccomp_data(SYSCALLS["openat"], args=(7, 0, C | E | W, 0, 0, 0))) \
+        == abi.ret_errno(errno.EPERM)
+    assert bpf.run(compile_plan(plan), bpf.seccomp_data(SYSCALLS["openat"], args=(7, 0, W, 0, 0, 0))) \
+        == abi.RET_USER_NOTIF  # the routing first
+
+
+def test_routing_twice_changes_nothing() -> None:
+    plan = base_plan(abi.RET_ALLOW)
+    protected.route_write_opens(plan)
+    once = FilterPlan(plan.default, dict(plan.actions), dict(plan.arg_rules))
+    protected.route_write_opens(plan)
+    assert plan == once
 
 
 def test_refused_opens_stay_refused() -> None:
@@ -52,6 +103,8 @@ def test_refused_opens_stay_refused() -> None:
 
 @pytest.mark.parametrize(("name", "args", "routed"), [
     ("openat", (0, 0, os.O_RDONLY), False), ("openat", (0, 0, os.O_WRONLY), True), ("open", (0, os.O_RDWR), True),
+    ("openat", (0, 0, os.O_WRONLY | os.O_CREAT | os.O_EXCL), False), ("open", (0, os.O_RDWR | os.O_TMPFILE), False),
+    ("open", (0, os.O_WRONLY | os.O_EXCL), True), ("open", (0, os.O_CREAT | os.O_TRUNC), True),
     ("open", (0, os.O_RDONLY), False), ("creat", (0, 0o644), True), ("openat2", (0, 0, 0, 24), True),
     ("stat", (0, 0), False)])
 def test_the_supervisor_knows_which_opens_were_routed(name: str, args: tuple[int, ...], routed: bool) -> None:

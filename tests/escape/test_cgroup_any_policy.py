@@ -7,6 +7,7 @@ checks its path and carries it out on the path checked."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 from pathlib import Path
@@ -191,3 +192,70 @@ def test_a_delegated_cgroup_is_protected_for_the_unprivileged_user(user_runner: 
             except OSError:
                 pass
         a.rmdir()
+
+
+NEW_FILE_SCRIPT = """
+import errno, os, sys
+kinds, targets, scratch = sys.argv[1].split(","), sys.argv[2:-1], sys.argv[-1]
+for path in targets:  # the files no policy may change, opened as a new file only
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600))
+        print(os.path.basename(path), "opened")
+    except OSError as error:
+        print(os.path.basename(path), errno.errorcode[error.errno])
+shapes = {"excl": os.O_WRONLY | os.O_CREAT | os.O_EXCL, "tmpfile": os.O_RDWR | os.O_TMPFILE}
+for flags in [shapes[kind] for kind in kinds]:
+    for i in range(100):  # new files, as tar -x makes them
+        name = os.path.join(scratch, str(i))
+        os.close(os.open(scratch if flags & os.O_TMPFILE == os.O_TMPFILE else name, flags, 0o600))
+        if not flags & os.O_TMPFILE == os.O_TMPFILE:
+            os.unlink(name)
+print("made", 100 * len(kinds))
+"""
+
+
+@pytest.mark.parametrize("mode", ["permit-all", "plain-permit", "supervisors"])
+def test_an_open_that_can_only_make_a_new_file_stays_in_the_kernel(shared_dir: Path, root_runner: Runner, cgroups,
+                                                                   mode: str) -> None:
+    """O_CREAT|O_EXCL (EEXIST on any existing name, a symlink too) and O_TMPFILE (a file
+    with no name) never open an existing file, and the files systrace protects exist
+    already, on file systems where open creates nothing: so the filter leaves such opens to
+    the kernel (decide/protected.py). Natively and under systrace, in systrace's own
+    cgroup, cgroup.freeze, cgroup.kill, cgroup.procs and ns_last_pid give EEXIST (nothing
+    frozen, killed or moved); the 200 new files are made with none of these opens routed
+    (with --supervisors, whose policy routes openat by its path, the same answers)."""
+    a, _, _ = cgroups
+    scratch = shared_dir / f"new-files-{mode}"
+    scratch.mkdir(exist_ok=True)
+    targets = [str(a / "cgroup.freeze"), str(a / "cgroup.kill"), str(a / "cgroup.procs"), "/proc/sys/kernel/ns_last_pid"]
+    python = os.path.realpath(root_runner.python)
+    # (an emulated O_TMPFILE open is refused, EACCES: the file it made is not at the checked
+    # path; with --supervisors openat is emulated by its path rule, so O_TMPFILE is left out)
+    kinds = "excl" if mode == "supervisors" else "excl,tmpfile"
+    argv_tail = [python, "-c", NEW_FILE_SCRIPT, kinds, *targets, str(scratch)]
+    native = subprocess.run(argv_tail, capture_output=True, timeout=TIMEOUT).stdout.decode().splitlines()
+    flags = {"permit-all": ["--permit-all"],
+             "plain-permit": ["-U", "-f", str(_plain_permits(shared_dir / "cg-new-files", False, python)), "-a"],
+             "supervisors": ["-U", "-f", str(_plain_permits(shared_dir / "cg-new-files-r", True, python)), "-a",
+                             "--supervisors", "2"]}[mode]
+    argv = root_runner.argv(*flags, "--stats", *argv_tail)
+    proc = subprocess.Popen(["sh", "-c", f'echo $$ > {a}/cgroup.procs; exec "$@"', "sh", *argv],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=root_runner.env)
+    _wait_for(lambda: proc.poll() is not None or _frozen(a, None), "systrace to end")
+    froze = proc.poll() is None
+    if froze:
+        _thaw(a, None)
+    out, err = proc.communicate(timeout=TIMEOUT)
+    traced = out.decode().splitlines()
+    routed = re.search(rb"routed by system call: (.*)", err)
+    routed_opens = re.search(rb"\bopenat (\d+)", routed.group(1)) if routed else None
+    print(f"new-file opens, {mode}: natively {native}, under systrace {traced}, frozen {froze}, "
+          f"openat routed {routed_opens.group(1).decode() if routed_opens else 0}")
+    made = f"made {100 * len(kinds.split(','))}"
+    assert native == [f"{Path(t).name} EEXIST" for t in targets] + [made], native
+    assert not froze and proc.returncode == 0, (traced, err)
+    if mode == "supervisors":  # openat routed by its path rule, the main process or a replica decides: refused
+        assert traced == [f"{Path(t).name} EACCES" for t in targets] + [made], (traced, err)
+        return
+    assert traced == native, (traced, err)
+    assert routed is not None and routed_opens is None, err  # none of the 204 opens reached systrace

@@ -56,7 +56,11 @@ def _native_reuse(rounds: int) -> int:
 
 def _children(pid: int) -> set[int]:
     out: set[int] = set()
-    for task in os.listdir(f"/proc/{pid}/task"):
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except FileNotFoundError:  # it has exited meanwhile: no children left to look at
+        return out
+    for task in tasks:
         try:
             out.update(int(p) for p in Path(f"/proc/{pid}/task/{task}/children").read_text().split())
         except OSError:

@@ -124,12 +124,34 @@ class NamedInFlight:
 # The files above are refused only where systrace sees the open: so every open that may
 # write goes to it, even under --permit-all or a plain `permit` of openat (the filter
 # cannot read the path). openat2's flags are in memory: every openat2 goes.
+# An open that can only make a new file stays in the kernel: O_CREAT|O_EXCL fails with
+# EEXIST on any existing name (a symlink too, followed or not), and O_TMPFILE makes a
+# file with no name. The files protected are the kernel's own (cgroup, cgroup2 and proc
+# file systems), which exist already and in whose directories open creates nothing
+# (EEXIST, EACCES, EOPNOTSUPP): such an open can never write one, whatever its path
+# names by the time the kernel reads it. The flags are a register, which the kernel
+# reads once: what the filter tests is what it runs. (tar -x opens each file that way.)
 WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC
+_WRITING = os.O_WRONLY | os.O_RDWR | os.O_TRUNC
+_NEW_FILE = os.O_CREAT | os.O_EXCL | (os.O_TMPFILE & ~os.O_DIRECTORY)  # (O_TMPFILE's own bit)
+_FLAGS_ARG = {"open": 1, "openat": 2}
 # open_by_handle_at opens by a handle (a root tracee's name_to_handle_at of a cgroup file
-# systrace is in, then a write to it froze systrace under --permit-all): a write open by
-# handle goes to systrace too, which refuses it (supervisor.write_open_permit)
-_FLAGS_ARG = {"open": 1, "openat": 2, "open_by_handle_at": 2}
+# systrace is in, then a write to it froze systrace under --permit-all): any write open by
+# handle goes to systrace, which refuses it (supervisor.write_open_permit); O_CREAT|O_EXCL
+# means nothing there (the handle names an existing file)
+_BY_HANDLE_FLAGS_ARG = {"open_by_handle_at": 2}
 _ALWAYS = ("creat", "openat2")
+
+
+def _routing_tests(index: int) -> tuple[tuple[ArgTest, ...], ...]:
+    """The flags of a write open that may open an existing file, as the filter's tests
+    (any one set holds): O_CREAT without O_EXCL; or O_WRONLY/O_RDWR/O_TRUNC with at most
+    one of O_CREAT and O_EXCL; never with O_TMPFILE."""
+    def new_file_bits(value: int) -> ArgTest:
+        return ArgTest(index, "masked_eq", value, mask=_NEW_FILE, width=32)
+
+    writing = ArgTest(index, "any_set", 0, mask=_WRITING, width=32)
+    return ((new_file_bits(os.O_CREAT),), (writing, new_file_bits(0)), (writing, new_file_bits(os.O_EXCL)))
 
 
 def route_write_opens(plan: FilterPlan) -> None:
@@ -137,6 +159,11 @@ def route_write_opens(plan: FilterPlan) -> None:
     for name, index in _FLAGS_ARG.items():
         nr = SYSCALLS[name]
         if nr in plan.arg_rules or plan.action_of(nr) == abi.RET_ALLOW:  # (all routed, or refused: as it is)
+            rules = tuple(ArgRule(tests, abi.RET_USER_NOTIF) for tests in _routing_tests(index))
+            plan.arg_rules[nr] = rules + tuple(r for r in plan.arg_rules.get(nr, ()) if r not in rules)
+    for name, index in _BY_HANDLE_FLAGS_ARG.items():
+        nr = SYSCALLS[name]
+        if nr in plan.arg_rules or plan.action_of(nr) == abi.RET_ALLOW:
             rule = ArgRule((ArgTest(index, "any_set", 0, mask=WRITE_FLAGS, width=32),), abi.RET_USER_NOTIF)
             plan.arg_rules[nr] = (rule,) + tuple(r for r in plan.arg_rules.get(nr, ()) if r != rule)
     for name in _ALWAYS:
@@ -150,8 +177,20 @@ def routed_write_open(name: str, args: tuple[int, ...]) -> bool:
     """Is this a call route_write_opens sends to systrace whatever the policy?"""
     index = _FLAGS_ARG.get(name)
     if index is not None:
+        return may_open_existing_for_writing(args[index])
+    index = _BY_HANDLE_FLAGS_ARG.get(name)
+    if index is not None:
         return bool(args[index] & WRITE_FLAGS)
     return name in _ALWAYS
+
+
+def may_open_existing_for_writing(flags: int) -> bool:
+    """Can an open with these flags write a file that exists (the kernel reads the low word)?"""
+    flags &= 0xFFFFFFFF
+    new_file = flags & _NEW_FILE
+    if new_file == os.O_CREAT:
+        return True
+    return bool(flags & _WRITING) and new_file in (0, os.O_EXCL)
 
 
 def _may_run(plan: FilterPlan, nr: int) -> bool:
