@@ -1,0 +1,178 @@
+"""Carrying out the mount-family calls on what systrace checked (no check-then-use race).
+
+`mount`, `umount2`, `pivot_root`, `swapon`, `swapoff` and `acct` read their path strings
+from the caller's memory. Continued after a check, the kernel reads them again, and a
+second thread can put another path there in between (mount over /etc where the policy
+permits /mnt/allowed, point acct at a file the policy refuses to let it write). So when
+a rule decides on their arguments, a helper makes the call instead:
+
+- every path argument is the canonical path the policy saw, opened O_PATH through the
+  tracee's root (/proc/TID/root, RESOLVE_IN_ROOT) following no symlink and no magic
+  link, as systrace, before anything else: the object checked, in the tracee's own mount
+  tree. The call is then given `N`, the helper's /proc/self/fd entry of that descriptor,
+  relative to its working directory (its own /proc/self/fd): the kernel follows that
+  magic link to exactly the object opened, and reads nothing of the tracee's;
+- the strings (mount's source and file system type) are the copies the check read;
+  mount's data page is read once here (no rule looks at it) and passed as that copy; a
+  bind or move source, which the kernel resolves as a path, is resolved once by the
+  helper (the tracee's root and working directory, following symlinks as the kernel does)
+  and passed as its descriptor too;
+- the helper joins the tracee's mount namespace (the kernel acts on the caller's: a
+  mount in another namespace than the caller's is EINVAL), and its user namespace when it
+  has its own (then it holds there what the tracee holds: `unshare -Urm` works as
+  natively, also when systrace is not root), takes its root (`pivot_root` moves the
+  caller's), ids, groups and capabilities (kernel/emulate_identity.py: EPERM where the
+  tracee has no CAP_SYS_ADMIN, as natively).
+
+The helper may wait (a mount of a network file system, a FUSE server): it is one of
+kernel/offload.py's, the loop serves everyone else meanwhile. What cannot be made this
+way is refused (EmulationError: EACCES, logged)."""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import os
+
+from .emulate import RESOLVE_IN_ROOT, RESOLVE_NO_MAGICLINKS, RESOLVE_NO_SYMLINKS, openat2
+from .emulate_identity import EmulationError, Identity, set_effective
+from .libc import check, libc
+
+SYS = {"mount": 165, "umount2": 166, "pivot_root": 155, "swapon": 167, "swapoff": 168, "acct": 163}
+CALLS = frozenset(SYS)
+SYS_uselib = 134
+CLONE_NEWUSER, CLONE_NEWNS = 0x10000000, 0x00020000
+MS_BIND, MS_MOVE = 0x1000, 0x2000
+UMOUNT_NOFOLLOW = 0x8
+PAGE = 4096
+libc.setns.argtypes = [ctypes.c_int, ctypes.c_int]
+
+
+def uselib_exists() -> bool:
+    """Does this kernel have uselib (CONFIG_USELIB)? Without it every uselib fails with
+    ENOSYS, whatever its path: nothing to carry out."""
+    return libc.syscall(SYS_uselib, None) == 0 or ctypes.get_errno() != errno.ENOSYS
+
+
+class MountCall:
+    """One call to make in a helper: what was read from the tracee (in the loop), and
+    the descriptors of its namespaces and root taken while it waits in the call."""
+
+    def __init__(self, name: str, tid: int, args: tuple[int, ...], targets: list[bytes | int | None],
+                 strings: dict[str, bytes | None], identity: Identity, data: bytes | None = None):
+        if name not in SYS:
+            raise EmulationError(errno.EACCES, f"{name} cannot be carried out by systrace")
+        self.name, self.tid, self.args, self.targets = name, tid, args, targets
+        self.strings, self.identity, self.data = strings, identity, data
+        self.unprivileged = os.geteuid() != 0
+        self._fds: list[int] = []
+        try:
+            self.root = self._open(f"/proc/{tid}/root", os.O_PATH | os.O_DIRECTORY)
+            self.cwd = self._open(f"/proc/{tid}/cwd", os.O_PATH | os.O_DIRECTORY)
+            self.mntns = self.userns = -1
+            if _differs(tid, "mnt"):
+                self.mntns = self._open(f"/proc/{tid}/ns/mnt", os.O_RDONLY)
+            if _differs(tid, "user"):
+                self.userns = self._open(f"/proc/{tid}/ns/user", os.O_RDONLY)
+        except OSError as error:
+            self.close()
+            raise EmulationError(errno.EACCES, f"cannot reach the tracee's namespaces and root: {error}") from None
+        if self.unprivileged and (self.userns < 0 and not identity.same_as_own()
+                                  or self.userns >= 0 and identity.euid != os.geteuid()):
+            self.close()
+            raise EmulationError(errno.EACCES, "the tracee's credentials differ from systrace's, which is not root")
+
+    def _open(self, path: str, flags: int) -> int:
+        fd = os.open(path, flags | os.O_CLOEXEC)
+        self._fds.append(fd)
+        return fd
+
+    def close(self) -> None:
+        for fd in self._fds:
+            os.close(fd)
+        self._fds.clear()
+
+    # -- in the helper -----------------------------------------------------------------
+    def run(self) -> int:
+        """Make the call (in a forked helper: it changes namespaces and identity for good).
+        Returns its result; raises OSError (the tracee's error) or EmulationError."""
+        own_fds = os.open("/proc/self/fd", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        placed = [self._place(target) for target in self.targets]  # as systrace, before any change
+        self._become()
+        source = self.strings.get("source")
+        if self.name == "mount" and source is not None and self.args[3] & (MS_BIND | MS_MOVE):
+            os.fchdir(self.cwd)  # the kernel resolves a bind or move source as a path, once: so does this
+            source = b"%d" % os.open(source, os.O_PATH | os.O_CLOEXEC)
+        os.fchdir(own_fds)  # "N" below: /proc/self/fd/N, the object opened above
+        number = SYS[self.name]
+        if self.name == "mount":
+            data = None if self.data is None else ctypes.create_string_buffer(self.data, PAGE)
+            return check(libc.syscall(number, source, placed[0], self.strings.get("fstype"),
+                                      ctypes.c_ulong(self.args[3]), data))
+        if self.name == "umount2":  # the descriptor's link is followed: the name was, at the check
+            return check(libc.syscall(number, placed[0], ctypes.c_int(self.args[1] & ~UMOUNT_NOFOLLOW & 0xFFFFFFFF)))
+        if self.name == "pivot_root":
+            return check(libc.syscall(number, placed[0], placed[1]))
+        if self.name == "swapon":
+            return check(libc.syscall(number, placed[0], ctypes.c_int(self.args[1] & 0xFFFFFFFF)))
+        return check(libc.syscall(number, placed[0]))  # swapoff, acct (None: accounting off)
+
+    def _place(self, target: bytes | int | None) -> bytes | None:
+        """The name to give the kernel for a checked path argument: `N` of an O_PATH
+        descriptor of it (None for acct's NULL)."""
+        if target is None:
+            raise OSError(errno.ENOENT, "no such file")  # the check could not resolve it
+        if isinstance(target, int):
+            raise EmulationError(errno.EACCES, "a descriptor path argument cannot be carried out")
+        if target == b"":  # (acct(NULL): translated as no path)
+            return None
+        fd = openat2(self.root, target, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, 0,
+                     RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS)
+        return b"%d" % fd
+
+    def _become(self) -> None:
+        """Join the tracee's namespaces, take its root and then its identity."""
+        identity = self.identity
+        try:
+            if self.unprivileged:
+                if self.userns >= 0:  # the user's own namespaces: their creator holds every capability there
+                    check(libc.setns(self.userns, CLONE_NEWUSER))
+                if self.mntns >= 0:
+                    check(libc.setns(self.mntns, CLONE_NEWNS))
+                os.fchdir(self.root)
+                os.chroot(".")
+                set_effective(identity.caps)  # the same ids as systrace's (checked in __init__)
+                return
+            if self.mntns >= 0:
+                check(libc.setns(self.mntns, CLONE_NEWNS))
+            os.fchdir(self.root)
+            os.chroot(".")
+            identity.apply()  # (in a helper: never undone)
+            if self.userns >= 0:  # its creator's ids: full capabilities there, then exactly the tracee's
+                check(libc.setns(self.userns, CLONE_NEWUSER))
+                set_effective(identity.caps)
+        except OSError as error:
+            raise EmulationError(errno.EACCES, f"cannot become the tracee for its {self.name}: {error}") from None
+
+
+def _differs(tid: int, kind: str) -> bool:
+    return os.readlink(f"/proc/{tid}/ns/{kind}") != os.readlink(f"/proc/self/ns/{kind}")
+
+
+def read_data(read: object, address: int) -> bytes | None:
+    """mount's data argument as the kernel copies it: up to a page from `address`,
+    stopping at the first unreadable byte's page (EFAULT when none is readable)."""
+    if address == 0:
+        return None
+    reader = read  # memory.read(tid, address, size), raising on a short read
+    first = PAGE - address % PAGE
+    try:
+        data: bytes = reader(address, first)  # type: ignore[operator]
+    except OSError:
+        raise OSError(errno.EFAULT, "mount data unreadable") from None
+    if first < PAGE:
+        try:
+            data += reader(address + first, PAGE - first)  # type: ignore[operator]
+        except OSError:
+            pass  # the kernel stops at the first fault too
+    return data

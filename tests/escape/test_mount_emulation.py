@@ -1,0 +1,143 @@
+"""The mount-family calls decided on their path are carried out by a helper on what was
+checked (kernel/emulate_mount.py): a thread swapping the path after the check changes
+nothing, natively it mounts, unmounts, pivots, swaps or accounts on the other name."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+SRC = HERE.parent.parent / "src"
+CLEAN_ENV = {"PATH": "/usr/bin:/bin:/usr/sbin:/sbin", "PYTHONPATH": str(SRC), "LANG": "C.UTF-8", "HOME": "/root"}
+ROUNDS = int(os.environ.get("SYSTRACE_MOUNT_RACE_ROUNDS", "1000"))  # each one a helper under systrace
+THREADING = ["mmap", "mprotect", "munmap", "clone", "clone3", "madvise", "rseq", "set_robust_list", "futex", "exit",
+             "brk", "write", "wait4", "exit_group"]
+CALLS = ["mount", "umount2", "pivot_root", "swapon", "swapoff", "acct"]
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the mount-family calls need root")
+
+
+@pytest.fixture(scope="module")
+def race_binary(tmp_path_factory) -> str:
+    out = tmp_path_factory.mktemp("race") / "mount_race"
+    subprocess.run(["gcc", "-O1", "-pthread", "-o", str(out), str(HERE / "mount_race.c")], check=True, timeout=120)
+    return str(out)
+
+
+def swap_file(path: Path) -> None:
+    path.write_bytes(bytes(1 << 20))
+    path.chmod(0o600)
+    subprocess.run(["mkswap", str(path)], check=True, capture_output=True, timeout=60)
+
+
+def arrange(directory: Path, call: str) -> None:
+    """DIR/a makes the call fail (mount_race.c), DIR/s makes it succeed."""
+    directory.mkdir(parents=True)
+    allowed, secret = directory / "a", directory / "s"
+    if call == "mount":
+        allowed.write_text("")
+        secret.mkdir()
+    elif call in ("umount2", "pivot_root"):
+        allowed.mkdir()
+        secret.mkdir()
+        if call == "umount2":
+            subprocess.run(["mount", "-t", "tmpfs", "none", str(secret)], check=True, timeout=60)
+    elif call in ("swapon", "swapoff"):
+        allowed.write_bytes(bytes(1 << 20))
+        allowed.chmod(0o600)
+        swap_file(secret)
+        if call == "swapoff":
+            subprocess.run(["swapon", str(secret)], check=True, timeout=60)
+    else:
+        allowed.mkdir()
+        secret.write_text("")
+
+
+def clean(directory: Path, call: str) -> None:
+    secret = directory / "s"
+    if call in ("mount", "umount2"):
+        subprocess.run(["umount", "-l", str(secret)], capture_output=True, timeout=60)
+    elif call in ("swapon", "swapoff"):
+        subprocess.run(["swapoff", str(secret)], capture_output=True, timeout=60)
+    elif call == "acct":
+        subprocess.run([sys.executable, "-c", "import ctypes; ctypes.CDLL(None).acct(None)"], timeout=60)
+
+
+def systrace(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "systrace", *args], capture_output=True, env=CLEAN_ENV, timeout=900)
+
+
+def counts(result: subprocess.CompletedProcess) -> tuple[int, int, int]:
+    words = result.stdout.decode().split()
+    assert len(words) == 6, (result.stdout, result.stderr[-2000:])
+    return int(words[1]), int(words[3]), int(words[5])
+
+
+def native_escapes(race_binary: str, directory: Path, call: str) -> int:
+    """Escapes of the race run natively, tried again (up to five times) when a loaded
+    machine let the checking thread win every round."""
+    rounds = "2000" if call == "pivot_root" else "20000"
+    for _ in range(5):
+        escapes = counts(subprocess.run([race_binary, call, str(directory), rounds], capture_output=True,
+                                        timeout=300))[0]
+        if escapes:
+            return escapes
+    return 0
+
+
+def rule(call: str, directory: Path) -> str:
+    """The rule permitting the call on DIR/a only (pivot_root runs in a mount namespace
+    of its own: permit[mountns])."""
+    allowed = f'"{directory}/a"'
+    if call == "pivot_root":
+        return f"\tnative-pivot_root: filename eq {allowed} and filename[1] eq {allowed} then permit[mountns]\n"
+    return f"\tnative-{call}: filename eq {allowed} then permit\n"
+
+
+def race_policy(race_binary: str, tmp_path: Path, call: str, directory: Path) -> Path:
+    """A policy learned from one call on DIR/a, its rule for the call replaced by one on
+    DIR/a's name (plain permits for the calls a success would undo with)."""
+    policies = tmp_path / "policies"
+    learn = systrace("-d", str(policies), "-A", race_binary, call, str(directory), "0")
+    assert learn.returncode == 0, learn.stderr
+    policy = next(policies.glob("*mount_race"))
+    replaced = {call, "mount"} if call == "pivot_root" else {call}  # (pivot_root: its child's tmpfs, below)
+    kept = [line for line in policy.read_text().splitlines(keepends=True)
+            if not any(f"native-{name}:" in line for name in replaced)]
+    assert f'"{directory}/s"' not in "".join(kept)
+    undo = {"mount": "umount2", "umount2": "mount", "swapon": "swapoff", "swapoff": "swapon", "acct": "acct"}.get(call)
+    extra = [f"\tnative-{name}: permit\n" for name in THREADING]
+    if call == "pivot_root":  # the child's private namespace and its tmpfs
+        extra += ["\tnative-unshare: permit\n", "\tnative-mount: permit\n", "\tnative-fork: permit\n"]
+    if undo and undo != call:
+        extra.append(f"\tnative-{undo}: permit\n")
+    policy.write_text("".join(kept) + rule(call, directory) + "".join(extra))
+    return policies
+
+
+@pytest.mark.parametrize("call", CALLS)
+def test_a_mount_family_path_swapped_after_the_check(race_binary: str, tmp_path: Path, call: str) -> None:
+    native_dir = tmp_path / "native"
+    arrange(native_dir, call)
+    try:
+        assert native_escapes(race_binary, native_dir, call) > 0  # natively the swap reaches DIR/s
+    finally:
+        clean(native_dir, call)
+
+    directory = tmp_path / "dir"
+    arrange(directory, call)
+    try:
+        policies = race_policy(race_binary, tmp_path, call, directory)
+        log = tmp_path / "log"
+        result = systrace("-d", str(policies), "-a", "-E", str(log), race_binary, call, str(directory), str(ROUNDS))
+        escapes, denied, total = counts(result)
+    finally:
+        clean(directory, call)
+    assert (escapes, total) == (0, ROUNDS), log.read_text()[-3000:]
+    assert denied > 0  # the race did present DIR/s to the check
+    assert "internal error" not in log.read_text()
