@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -141,3 +142,69 @@ def test_a_mount_family_path_swapped_after_the_check(race_binary: str, tmp_path:
     assert (escapes, total) == (0, ROUNDS), log.read_text()[-3000:]
     assert denied > 0  # the race did present DIR/s to the check
     assert "internal error" not in log.read_text()
+
+
+def arrange_cases(directory: Path, swap: bool) -> None:
+    """What mount_cases.c expects in DIR."""
+    for name in ("m", "b", "nr/old"):
+        (directory / name).mkdir(parents=True)
+    for name in ("b/marker", "f", "acct", "sw"):
+        (directory / name).write_text("")
+    if swap:
+        swap_file(directory / "sw")
+
+
+def parity(runner, cases: str, directory: Path, tmp_path: Path, *mode: str) -> None:
+    """Natively, learning (-A) and enforcing the learned policy (-a, the path rules
+    emulated): the same lines. The policy learned names every path (no plain permit)."""
+    native = runner.native(cases, str(directory), *mode)
+    assert native.returncode == 0, native.stderr
+    policies = runner.policy_dir(tmp_path / "policies")
+    # pivot_root's child (and with "userns" everything) is in a mount namespace of its
+    # own: path rules are refused there without a permit[mountns] rule
+    policy = policies / cases.strip("/").replace("/", "_")
+    policy.write_text(f"Policy: {cases}, Emulation: native\n"
+                      '\tnative-mount: filename eq "/nonexistent/mountns" then permit[mountns]\n')
+    os.chown(policy, runner.uid, -1)
+    learned = runner("-d", str(policies), "-A", "--add-base", cases, str(directory), *mode)
+    assert learned.stdout == native.stdout, learned.stderr[-3000:]
+    text = policy.read_text()
+    for call in ("mount", "umount2", "pivot_root"):
+        rules = [line for line in text.splitlines() if f"native-{call}:" in line]
+        assert len(rules) > 1 and all("filename eq" in line or "filename re" in line for line in rules), text[-3000:]
+    log = runner.writable(tmp_path / "log")
+    enforced = runner("-d", str(policies), "-a", "-E", str(log), cases, str(directory), *mode)
+    assert enforced.stdout == native.stdout, (enforced.stderr[-2000:], log.read_text()[-3000:])
+    assert "internal error" not in log.read_text()
+
+
+def test_honest_mount_family_calls_as_natively_as_root(root_runner, tmp_path: Path) -> None:
+    """Root in systrace's mount namespace: mount (a data string, a bind source absolute
+    and relative, a remount), umount2, pivot_root (in a child's private namespace),
+    swapon/swapoff, acct, and EPERM without CAP_SYS_ADMIN: the kernel's results and errnos."""
+    cases = tmp_path / "mount_cases"
+    subprocess.run(["gcc", "-O1", "-o", str(cases), str(HERE / "mount_cases.c")], check=True, timeout=120)
+    directory = tmp_path / "dir"
+    arrange_cases(directory, swap=True)
+    try:
+        parity(root_runner, str(cases), directory, tmp_path)
+    finally:
+        for mounted in (directory / "m", directory / "nr"):
+            subprocess.run(["umount", "-R", "-l", str(mounted)], capture_output=True, timeout=60)
+        subprocess.run(["swapoff", str(directory / "sw")], capture_output=True, timeout=60)
+
+
+def test_honest_mount_family_calls_in_an_own_user_namespace(user_runner, shared_dir: Path, tmp_path: Path) -> None:
+    """The unprivileged user in a user + mount namespace of its own (unshare -Urm):
+    mount of tmpfs (sized) and binds, umount2, pivot_root work as natively; swapon,
+    swapoff and acct get EPERM there, as natively."""
+    cases = shared_dir / "mount_cases"
+    if not cases.exists():
+        subprocess.run(["gcc", "-O1", "-o", str(cases), str(HERE / "mount_cases.c")], check=True, timeout=120)
+    work = Path(tempfile.mkdtemp(dir=shared_dir))
+    work.chmod(0o755)
+    directory = work / "dir"
+    arrange_cases(directory, swap=False)
+    for path in [directory, *directory.rglob("*")]:
+        os.chown(path, user_runner.uid, -1)
+    parity(user_runner, str(cases), directory, work, "userns")

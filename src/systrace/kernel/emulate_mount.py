@@ -11,7 +11,10 @@ a rule decides on their arguments, a helper makes the call instead:
   link, as systrace, before anything else: the object checked, in the tracee's own mount
   tree. The call is then given `N`, the helper's /proc/self/fd entry of that descriptor,
   relative to its working directory (its own /proc/self/fd): the kernel follows that
-  magic link to exactly the object opened, and reads nothing of the tracee's;
+  magic link to exactly the object opened, and reads nothing of the tracee's. For
+  `umount2` a descriptor of the mount would keep it busy: the parent directory is
+  opened so and made the working directory, and the last component is given with
+  UMOUNT_NOFOLLOW (a mount point cannot be renamed or replaced: EBUSY);
 - the strings (mount's source and file system type) are the copies the check read;
   mount's data page is read once here (no rule looks at it) and passed as that copy; a
   bind or move source, which the kernel resolves as a path, is resolved once by the
@@ -65,6 +68,7 @@ class MountCall:
         self.name, self.tid, self.args, self.targets = name, tid, args, targets
         self.strings, self.identity, self.data = strings, identity, data
         self.unprivileged = os.geteuid() != 0
+        self.lookup_error = 0  # why a checked path could not be opened (run)
         self._fds: list[int] = []
         try:
             self.root = self._open(f"/proc/{tid}/root", os.O_PATH | os.O_DIRECTORY)
@@ -95,9 +99,26 @@ class MountCall:
     # -- in the helper -----------------------------------------------------------------
     def run(self) -> int:
         """Make the call (in a forked helper: it changes namespaces and identity for good).
-        Returns its result; raises OSError (the tracee's error) or EmulationError."""
+        Returns its result; raises OSError (the tracee's error) or EmulationError. A path
+        that could not be opened is given as "": the kernel checks what it checks before
+        its lookup (flags, CAP_SYS_ADMIN, CAP_SYS_PACCT) and fails the lookup with
+        ENOENT, which is then the error the opening met (ENOENT, ENOTDIR, ELOOP...)."""
+        try:
+            return self._run()
+        except OSError as error:
+            if error.errno == errno.ENOENT and self.lookup_error:
+                raise OSError(self.lookup_error, os.strerror(self.lookup_error)) from None
+            raise
+
+    def _run(self) -> int:
         own_fds = os.open("/proc/self/fd", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-        placed = [self._place(target) for target in self.targets]  # as systrace, before any change
+        if self.name == "umount2" and self.targets[0] is not None:
+            # a descriptor of the mount would keep it busy (EBUSY): its parent directory
+            # is opened instead, and the call names the last component from there,
+            # following nothing (as emulate_path.py's calls do)
+            own_fds, placed = self._parent_of(self.targets[0])
+        else:
+            placed = [self._place(target) for target in self.targets]  # as systrace, before any change
         self._become()
         source = self.strings.get("source")
         if self.name == "mount" and source is not None and self.args[3] & (MS_BIND | MS_MOVE):
@@ -109,8 +130,8 @@ class MountCall:
             data = None if self.data is None else ctypes.create_string_buffer(self.data, PAGE)
             return check(libc.syscall(number, source, placed[0], self.strings.get("fstype"),
                                       ctypes.c_ulong(self.args[3]), data))
-        if self.name == "umount2":  # the descriptor's link is followed: the name was, at the check
-            return check(libc.syscall(number, placed[0], ctypes.c_int(self.args[1] & ~UMOUNT_NOFOLLOW & 0xFFFFFFFF)))
+        if self.name == "umount2":
+            return check(libc.syscall(number, placed[0], ctypes.c_int((self.args[1] | UMOUNT_NOFOLLOW) & 0xFFFFFFFF)))
         if self.name == "pivot_root":
             return check(libc.syscall(number, placed[0], placed[1]))
         if self.name == "swapon":
@@ -120,15 +141,33 @@ class MountCall:
     def _place(self, target: bytes | int | None) -> bytes | None:
         """The name to give the kernel for a checked path argument: `N` of an O_PATH
         descriptor of it (None for acct's NULL)."""
-        if target is None:
-            raise OSError(errno.ENOENT, "no such file")  # the check could not resolve it
+        if target is None:  # missing at the check: an empty name, so that the kernel checks
+            return b""  # what it checks first (flags, capabilities) and then fails with ENOENT
         if isinstance(target, int):
             raise EmulationError(errno.EACCES, "a descriptor path argument cannot be carried out")
         if target == b"":  # (acct(NULL): translated as no path)
             return None
-        fd = openat2(self.root, target, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, 0,
-                     RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS)
+        try:
+            fd = openat2(self.root, target, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, 0,
+                         RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS)
+        except OSError as error:  # (a missing name): the kernel's own checks come first, see run
+            self.lookup_error = error.errno or errno.ENOENT
+            return b""
         return b"%d" % fd
+
+    def _parent_of(self, target: bytes | int) -> tuple[int, list[bytes | None]]:
+        """(an O_PATH descriptor of the checked path's parent directory, [its last
+        component]), opened through the tracee's root following nothing."""
+        if not isinstance(target, bytes) or not target:
+            raise EmulationError(errno.EACCES, "a descriptor path argument cannot be carried out")
+        parent, _, name = target.rstrip(b"/").rpartition(b"/")
+        try:
+            fd = openat2(self.root, parent or b"/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC, 0,
+                         RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS)
+        except OSError as error:  # as in _place: the kernel checks the flags first
+            self.lookup_error = error.errno or errno.ENOENT
+            return os.open("/", os.O_PATH | os.O_CLOEXEC), [b""]
+        return fd, [name or b"."]
 
     def _become(self) -> None:
         """Join the tracee's namespaces, take its root and then its identity."""
