@@ -10,10 +10,13 @@
      swapon      DIR/a a plain file (EINVAL); DIR/s a swap file (mkswap)
      swapoff     DIR/a a plain file (EINVAL); DIR/s a swap file in use (the harness's)
      acct        DIR/a a directory (EISDIR); DIR/s a regular file
-   usage: mount_race CALL DIR ROUNDS   (ROUNDS 0: the call once on DIR/a, no thread)
+   usage: mount_race CALL DIR ROUNDS [userns]   (ROUNDS 0: the call once on DIR/a, no thread)
+   userns: first enter a user + mount namespace of its own (root mapped to the caller;
+   for umount2, DIR/s is then mounted here).
    Prints "escapes N denied D total T" (denied: refused with EPERM/EACCES by a check). */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -83,12 +86,33 @@ static void race(long rounds, long *escapes, long *denied) {
     if (rounds) pthread_join(thread, NULL);
 }
 
+static void write_file(const char *path, const char *text) {
+    int fd = open(path, O_WRONLY);
+    if (fd < 0 || write(fd, text, strlen(text)) < 0) { perror(path); exit(2); }
+    close(fd);
+}
+
+static void own_namespaces(void) {
+    char map[64];
+    uid_t uid = getuid();
+    gid_t gid = getgid();
+    if (unshare(CLONE_NEWUSER | CLONE_NEWNS)) { perror("unshare"); exit(2); }
+    write_file("/proc/self/setgroups", "deny");
+    snprintf(map, sizeof map, "0 %u 1", uid);
+    write_file("/proc/self/uid_map", map);
+    snprintf(map, sizeof map, "0 %u 1", gid);
+    write_file("/proc/self/gid_map", map);
+    if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL)) { perror("private"); exit(2); }
+    if (!strcmp(call, "umount2") && mount("none", s, "tmpfs", 0, NULL)) { perror("setup"); exit(2); }
+}
+
 int main(int argc, char **argv) {
     if (argc < 4) { fprintf(stderr, "usage: mount_race CALL DIR ROUNDS\n"); return 2; }
     call = argv[1];
     long rounds = atol(argv[3]), escapes = 0, denied = 0;
     snprintf(a, sizeof a, "%s/a", argv[2]);
     snprintf(s, sizeof s, "%s/s", argv[2]);
+    if (argc > 4 && !strcmp(argv[4], "userns")) own_namespaces();
     if (strcmp(call, "pivot_root")) {
         race(rounds, &escapes, &denied);
     } else {  /* children of 100 tries each, each in a mount namespace of its own */

@@ -5,6 +5,7 @@ nothing, natively it mounts, unmounts, pivots, swaps or accounts on the other na
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -13,8 +14,6 @@ from pathlib import Path
 import pytest
 
 HERE = Path(__file__).resolve().parent
-SRC = HERE.parent.parent / "src"
-CLEAN_ENV = {"PATH": "/usr/bin:/bin:/usr/sbin:/sbin", "PYTHONPATH": str(SRC), "LANG": "C.UTF-8", "HOME": "/root"}
 ROUNDS = int(os.environ.get("SYSTRACE_MOUNT_RACE_ROUNDS", "1000"))  # each one a helper under systrace
 THREADING = ["mmap", "mprotect", "munmap", "clone", "clone3", "madvise", "rseq", "set_robust_list", "futex", "exit",
              "brk", "write", "wait4", "exit_group"]
@@ -69,52 +68,64 @@ def clean(directory: Path, call: str) -> None:
         subprocess.run([sys.executable, "-c", "import ctypes; ctypes.CDLL(None).acct(None)"], timeout=60)
 
 
-def systrace(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "systrace", *args], capture_output=True, env=CLEAN_ENV, timeout=900)
-
-
 def counts(result: subprocess.CompletedProcess) -> tuple[int, int, int]:
     words = result.stdout.decode().split()
     assert len(words) == 6, (result.stdout, result.stderr[-2000:])
     return int(words[1]), int(words[3]), int(words[5])
 
 
-def native_escapes(race_binary: str, directory: Path, call: str) -> int:
+def native_escapes(runner, race_binary: str, directory: Path, call: str, *mode: str) -> int:
     """Escapes of the race run natively, tried again (up to five times) when a loaded
     machine let the checking thread win every round."""
-    rounds = "2000" if call == "pivot_root" else "20000"
+    rounds = {"pivot_root": "2000", "swapon": "2000", "swapoff": "5000"}.get(call, "20000")  # (each escape undone)
     for _ in range(5):
-        escapes = counts(subprocess.run([race_binary, call, str(directory), rounds], capture_output=True,
-                                        timeout=300))[0]
+        escapes = counts(runner.native(race_binary, call, str(directory), rounds, *mode, timeout=300))[0]
         if escapes:
             return escapes
     return 0
 
 
 def rule(call: str, directory: Path) -> str:
-    """The rule permitting the call on DIR/a only (pivot_root runs in a mount namespace
-    of its own: permit[mountns])."""
+    """The rule permitting the call on DIR/a only."""
     allowed = f'"{directory}/a"'
     if call == "pivot_root":
-        return f"\tnative-pivot_root: filename eq {allowed} and filename[1] eq {allowed} then permit[mountns]\n"
+        return f"\tnative-pivot_root: filename eq {allowed} and filename[1] eq {allowed} then permit\n"
     return f"\tnative-{call}: filename eq {allowed} then permit\n"
 
 
-def race_policy(race_binary: str, tmp_path: Path, call: str, directory: Path) -> Path:
+# pivot_root's child (and with "userns" everything) is in a mount namespace of its own:
+# path rules are refused there without a permit[mountns] rule
+MOUNT_VIEWS = '\tnative-mount: filename eq "/nonexistent/mountns" then permit[mountns]\n'
+
+
+def first_policy(runner, policies: Path, binary: str) -> Path:
+    """The policy file of `binary`, holding only the permit[mountns] rule, for -A to add to."""
+    policy = policies / binary.strip("/").replace("/", "_")
+    policy.write_text(f"Policy: {binary}, Emulation: native\n" + MOUNT_VIEWS)
+    os.chown(policy, runner.uid, -1)
+    return policy
+
+
+def race_policy(runner, race_binary: str, tmp_path: Path, call: str, directory: Path, *mode: str) -> Path:
     """A policy learned from one call on DIR/a, its rule for the call replaced by one on
     DIR/a's name (plain permits for the calls a success would undo with)."""
-    policies = tmp_path / "policies"
-    learn = systrace("-d", str(policies), "-A", race_binary, call, str(directory), "0")
-    assert learn.returncode == 0, learn.stderr
-    policy = next(policies.glob("*mount_race"))
-    replaced = {call, "mount"} if call == "pivot_root" else {call}  # (pivot_root: its child's tmpfs, below)
+    policies = runner.policy_dir(tmp_path / "policies")
+    policy = first_policy(runner, policies, race_binary)
+    learned = runner.writable(tmp_path / "learned")
+    learn = runner("-d", str(policies), "-A", "--add-base", "-E", str(learned), race_binary, call, str(directory), "0",
+                   *mode)
+    assert learn.returncode == 0, (learn.stderr, learned.read_text()[-3000:])
+    # the learned rules on DIR's names go (pivot_root's child mounts a tmpfs on DIR/s: a
+    # plain permit below); "/" made private and the permit[mountns] rule stay
     kept = [line for line in policy.read_text().splitlines(keepends=True)
-            if not any(f"native-{name}:" in line for name in replaced)]
+            if not ((f"native-{call}:" in line or "native-mount:" in line) and str(directory) in line)]
     assert f'"{directory}/s"' not in "".join(kept)
     undo = {"mount": "umount2", "umount2": "mount", "swapon": "swapoff", "swapoff": "swapon", "acct": "acct"}.get(call)
     extra = [f"\tnative-{name}: permit\n" for name in THREADING]
-    if call == "pivot_root":  # the child's private namespace and its tmpfs
-        extra += ["\tnative-unshare: permit\n", "\tnative-mount: permit\n", "\tnative-fork: permit\n"]
+    if call == "pivot_root" or mode:  # the private namespaces and their tmpfs
+        extra += ["\tnative-unshare: permit\n", "\tnative-fork: permit\n"]
+    if call == "pivot_root" or call == "umount2" and mode:  # (DIR/s mounted by the program)
+        extra.append("\tnative-mount: permit\n")
     if undo and undo != call:
         extra.append(f"\tnative-{undo}: permit\n")
     policy.write_text("".join(kept) + rule(call, directory) + "".join(extra))
@@ -122,23 +133,59 @@ def race_policy(race_binary: str, tmp_path: Path, call: str, directory: Path) ->
 
 
 @pytest.mark.parametrize("call", CALLS)
-def test_a_mount_family_path_swapped_after_the_check(race_binary: str, tmp_path: Path, call: str) -> None:
+def test_a_mount_family_path_swapped_after_the_check(root_runner, race_binary: str, tmp_path: Path, call: str) -> None:
+    """Root in systrace's mount namespace (pivot_root: in a child's private one)."""
     native_dir = tmp_path / "native"
     arrange(native_dir, call)
     try:
-        assert native_escapes(race_binary, native_dir, call) > 0  # natively the swap reaches DIR/s
+        native = native_escapes(root_runner, race_binary, native_dir, call)
+        assert native > 0  # natively the swap reaches DIR/s
     finally:
         clean(native_dir, call)
 
     directory = tmp_path / "dir"
     arrange(directory, call)
     try:
-        policies = race_policy(race_binary, tmp_path, call, directory)
-        log = tmp_path / "log"
-        result = systrace("-d", str(policies), "-a", "-E", str(log), race_binary, call, str(directory), str(ROUNDS))
-        escapes, denied, total = counts(result)
+        escapes, denied, total, log = enforced_race(root_runner, race_binary, tmp_path, call, directory)
     finally:
         clean(directory, call)
+    check_race(call, native, escapes, denied, total, log)
+
+
+@pytest.mark.parametrize("call", ["mount", "umount2", "pivot_root"])
+def test_a_mount_family_path_swapped_in_an_own_user_namespace(user_runner, race_binary: str, shared_dir: Path,
+                                                              call: str) -> None:
+    """The unprivileged user in a user + mount namespace of its own (umount2's DIR/s
+    mounted there): the calls the kernel allows there."""
+    work = Path(tempfile.mkdtemp(dir=shared_dir))
+    work.chmod(0o755)
+    binary = str(shutil.copy(race_binary, work / "mount_race"))
+    for place in ("native", "dir"):
+        (work / place / "s").mkdir(parents=True)
+        if call == "mount":
+            (work / place / "a").write_text("")
+        else:
+            (work / place / "a").mkdir()
+        for path in [work / place, *(work / place).iterdir()]:
+            os.chown(path, user_runner.uid, -1)
+    native = native_escapes(user_runner, binary, work / "native", call, "userns")
+    assert native > 0
+    escapes, denied, total, log = enforced_race(user_runner, binary, work, call, work / "dir", "userns")
+    check_race(call, native, escapes, denied, total, log)
+
+
+def enforced_race(runner, race_binary: str, work: Path, call: str, directory: Path,
+                  *mode: str) -> tuple[int, int, int, Path]:
+    policies = race_policy(runner, race_binary, work, call, directory, *mode)
+    log = runner.writable(work / "log")
+    result = runner("-d", str(policies), "-a", "-E", str(log), race_binary, call, str(directory), str(ROUNDS), *mode,
+                    timeout=900)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return (*counts(result), log)
+
+
+def check_race(call: str, native: int, escapes: int, denied: int, total: int, log: Path) -> None:
+    print(f"{call}: natively {native} escapes; under -a {escapes} of {total}, {denied} refused")
     assert (escapes, total) == (0, ROUNDS), log.read_text()[-3000:]
     assert denied > 0  # the race did present DIR/s to the check
     assert "internal error" not in log.read_text()
@@ -160,12 +207,7 @@ def parity(runner, cases: str, directory: Path, tmp_path: Path, *mode: str) -> N
     native = runner.native(cases, str(directory), *mode)
     assert native.returncode == 0, native.stderr
     policies = runner.policy_dir(tmp_path / "policies")
-    # pivot_root's child (and with "userns" everything) is in a mount namespace of its
-    # own: path rules are refused there without a permit[mountns] rule
-    policy = policies / cases.strip("/").replace("/", "_")
-    policy.write_text(f"Policy: {cases}, Emulation: native\n"
-                      '\tnative-mount: filename eq "/nonexistent/mountns" then permit[mountns]\n')
-    os.chown(policy, runner.uid, -1)
+    policy = first_policy(runner, policies, cases)
     learned = runner("-d", str(policies), "-A", "--add-base", cases, str(directory), *mode)
     assert learned.stdout == native.stdout, learned.stderr[-3000:]
     text = policy.read_text()
