@@ -122,6 +122,7 @@ int main(int argc, char **argv) {
     show("acct-off", acct(NULL));
     show("acct-dir", acct(at("m")));
     show("acct-missing", acct(at("missing")));
+    show("uselib", syscall(SYS_uselib, at("f")));  /* ENOSYS where the kernel lacks CONFIG_USELIB */
     if (!userns) without_sys_admin();
     return 0;
 }

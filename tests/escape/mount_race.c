@@ -10,6 +10,8 @@
      swapon      DIR/a a plain file (EINVAL); DIR/s a swap file (mkswap)
      swapoff     DIR/a a plain file (EINVAL); DIR/s a swap file in use (the harness's)
      acct        DIR/a a directory (EISDIR); DIR/s a regular file
+     mount_setattr  (MOUNT_ATTR_RDONLY) DIR/a a plain directory (EINVAL); DIR/s a mount
+                 point the harness made (under systrace refused: not carried out)
    usage: mount_race CALL DIR ROUNDS [userns]   (ROUNDS 0: the call once on DIR/a, no thread)
    userns: first enter a user + mount namespace of its own (root mapped to the caller;
    for umount2, DIR/s is then mounted here).
@@ -54,6 +56,10 @@ static long attempt(const char *p) {
     if (!strcmp(call, "swapon")) return swapon(p, 0);
     if (!strcmp(call, "swapoff")) return swapoff(p);
     if (!strcmp(call, "acct")) return acct(p);
+    if (!strcmp(call, "mount_setattr")) {
+        struct { unsigned long long set, clr, propagation, userns; } attr = {1 /* MOUNT_ATTR_RDONLY */, 0, 0, 0};
+        return syscall(442 /* mount_setattr */, AT_FDCWD, p, 0, &attr, sizeof attr);
+    }
     fprintf(stderr, "unknown call %s\n", call);
     exit(2);
 }
@@ -64,6 +70,10 @@ static void undo(void) {
     else if (!strcmp(call, "swapon")) swapoff(s);
     else if (!strcmp(call, "swapoff")) swapon(s, 0);
     else if (!strcmp(call, "acct")) acct(NULL);
+    else if (!strcmp(call, "mount_setattr")) {
+        struct { unsigned long long set, clr, propagation, userns; } attr = {0, 1, 0, 0};
+        syscall(442, AT_FDCWD, s, 0, &attr, sizeof attr);
+    }
 }
 
 /* rounds attempts with the flipping thread; counts escapes and denials */

@@ -17,7 +17,7 @@ HERE = Path(__file__).resolve().parent
 ROUNDS = int(os.environ.get("SYSTRACE_MOUNT_RACE_ROUNDS", "1000"))  # each one a helper under systrace
 THREADING = ["mmap", "mprotect", "munmap", "clone", "clone3", "madvise", "rseq", "set_robust_list", "futex", "exit",
              "brk", "write", "wait4", "exit_group"]
-CALLS = ["mount", "umount2", "pivot_root", "swapon", "swapoff", "acct"]
+CALLS = ["mount", "umount2", "pivot_root", "swapon", "swapoff", "acct", "mount_setattr"]
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the mount-family calls need root")
 
@@ -42,10 +42,10 @@ def arrange(directory: Path, call: str) -> None:
     if call == "mount":
         allowed.write_text("")
         secret.mkdir()
-    elif call in ("umount2", "pivot_root"):
+    elif call in ("umount2", "pivot_root", "mount_setattr"):
         allowed.mkdir()
         secret.mkdir()
-        if call == "umount2":
+        if call in ("umount2", "mount_setattr"):
             subprocess.run(["mount", "-t", "tmpfs", "none", str(secret)], check=True, timeout=60)
     elif call in ("swapon", "swapoff"):
         allowed.write_bytes(bytes(1 << 20))
@@ -60,7 +60,7 @@ def arrange(directory: Path, call: str) -> None:
 
 def clean(directory: Path, call: str) -> None:
     secret = directory / "s"
-    if call in ("mount", "umount2"):
+    if call in ("mount", "umount2", "mount_setattr"):
         subprocess.run(["umount", "-l", str(secret)], capture_output=True, timeout=60)
     elif call in ("swapon", "swapoff"):
         subprocess.run(["swapoff", str(secret)], capture_output=True, timeout=60)
@@ -250,3 +250,31 @@ def test_honest_mount_family_calls_in_an_own_user_namespace(user_runner, shared_
     for path in [directory, *directory.rglob("*")]:
         os.chown(path, user_runner.uid, -1)
     parity(user_runner, str(cases), directory, work, "userns")
+
+
+@pytest.mark.parametrize("text, effect", [
+    ('native-mount: filename eq "/mnt/a" then permit', "emulate-mount"),
+    ('native-mount: source eq "/srv" and flags eq "0x1000" then permit', "emulate-mount"),
+    ('native-mount: fstype eq "tmpfs" then permit', "emulate-mount"),
+    ('native-acct: filename eq "<null>" then permit', "emulate-mount"),
+    ('native-mount: flags eq "0x0" then permit', ""),  # registers only: the kernel reads nothing again
+    ("native-mount: permit", ""),  # every path anyway: continued
+    ('native-umount2: permit', ""),
+    ('native-move_mount: filename[1] eq "/mnt/a" then permit', "emulate-mount"),  # (then refused: effects.py)
+])
+def test_which_rules_carry_a_mount_family_call_out(text: str, effect: str) -> None:
+    """Pure: a permit that depends on what the call reads from memory is carried out by
+    a helper; one on registers only, or plain, is continued."""
+    from systrace.call import Call
+    from systrace.decide.policy import effect_of
+    from systrace.kernel.notify import Notification
+    from systrace.kernel.syscalls_x86_64 import SYSCALLS
+    from systrace.translate.translator import Translated
+    from systrace.wiring import make_parser
+
+    head, body = text.split(": ", 1)
+    name = head.split("-", 1)[1]
+    rule = make_parser().parse_rule(body, syscall=name)
+    call = Call(Notification(1, os.getpid(), 0, SYSCALLS[name], 0xC000003E, 0, (0,) * 6), os.getpid(), os.getppid(),
+                "/bin/true")
+    assert effect_of(call, Translated(), rule) == effect
