@@ -582,8 +582,9 @@ class Effects:
             targets = [b""]  # accounting off
         try:
             identity = tracee_identity(self.session.processes.credentials_status(notif.pid, False))
-            data = mount_calls.read_data(lambda address, size: memory.read(notif.pid, address, size),
-                                         call.args[4]) if call.name == "mount" else None
+            read = lambda address, size: memory.read(notif.pid, address, size)  # noqa: E731
+            data = mount_calls.read_data(read, call.args[4]) if call.name == "mount" else \
+                mount_calls.read_attr(read, call.args[3], call.args[4]) if call.name == "mount_setattr" else None
             mount_call = mount_calls.MountCall(call.name, notif.pid, call.args, targets, strings, identity, data)
         except EmulationError as error:
             self._emulation_refused(notif, call, error.errno, str(error))

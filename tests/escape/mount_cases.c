@@ -19,6 +19,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "own_userns.h"
+
 static char dir[300];
 
 static char *at(const char *name) {
@@ -34,22 +36,8 @@ static void show(const char *name, long r) {
     fflush(stdout);
 }
 
-static void write_file(const char *path, const char *text) {
-    int fd = open(path, O_WRONLY);
-    if (fd < 0 || write(fd, text, strlen(text)) < 0) { perror(path); exit(2); }
-    close(fd);
-}
-
 static void own_namespaces(void) {
-    char map[64];
-    uid_t uid = getuid();
-    gid_t gid = getgid();
-    if (unshare(CLONE_NEWUSER | CLONE_NEWNS)) { perror("unshare"); exit(2); }
-    write_file("/proc/self/setgroups", "deny");
-    snprintf(map, sizeof map, "0 %u 1", uid);
-    write_file("/proc/self/uid_map", map);
-    snprintf(map, sizeof map, "0 %u 1", gid);
-    write_file("/proc/self/gid_map", map);
+    enter_own_namespaces();
     show("private", mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL));
 }
 
@@ -110,6 +98,15 @@ int main(int argc, char **argv) {
     show("bind-relative", mount("b", "m", NULL, MS_BIND, NULL));
     show("umount-relative", umount2("m", 0));
     show("umount-detach", mount("none", at("m"), "tmpfs", 0, NULL) ? -1 : umount2(at("m"), MNT_DETACH));
+    struct { unsigned long long set, clr, propagation, userns; } ro = {1 /* MOUNT_ATTR_RDONLY */, 0, 0, 0};
+    show("setattr-mount", mount("none", at("m"), "tmpfs", 0, NULL));
+    show("setattr-ro", syscall(442 /* mount_setattr */, AT_FDCWD, at("m"), 0, &ro, sizeof ro));
+    if (!userns) show("setattr-created-on-ro", mkdir(at("m/x"), 0755));
+    show("setattr-small", syscall(442, AT_FDCWD, at("m"), 0, &ro, 8));
+    show("setattr-bad-flags", syscall(442, AT_FDCWD, at("m"), 0x2, &ro, sizeof ro));
+    show("setattr-missing", syscall(442, AT_FDCWD, at("missing"), 0, &ro, sizeof ro));
+    show("setattr-not-a-mount", syscall(442, AT_FDCWD, at("b"), 0, &ro, sizeof ro));
+    show("setattr-umount", umount2(at("m"), 0));
     child_pivot();
     show("swapon-not-swap", swapon(at("f"), 0));
     if (!userns) {

@@ -32,6 +32,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "own_userns.h"
+
 static char a[300], s[300], shared[300];
 static atomic_int stop;
 static const char *call;
@@ -96,22 +98,8 @@ static void race(long rounds, long *escapes, long *denied) {
     if (rounds) pthread_join(thread, NULL);
 }
 
-static void write_file(const char *path, const char *text) {
-    int fd = open(path, O_WRONLY);
-    if (fd < 0 || write(fd, text, strlen(text)) < 0) { perror(path); exit(2); }
-    close(fd);
-}
-
 static void own_namespaces(void) {
-    char map[64];
-    uid_t uid = getuid();
-    gid_t gid = getgid();
-    if (unshare(CLONE_NEWUSER | CLONE_NEWNS)) { perror("unshare"); exit(2); }
-    write_file("/proc/self/setgroups", "deny");
-    snprintf(map, sizeof map, "0 %u 1", uid);
-    write_file("/proc/self/uid_map", map);
-    snprintf(map, sizeof map, "0 %u 1", gid);
-    write_file("/proc/self/gid_map", map);
+    enter_own_namespaces();
     if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL)) { perror("private"); exit(2); }
     if (!strcmp(call, "umount2") && mount("none", s, "tmpfs", 0, NULL)) { perror("setup"); exit(2); }
 }

@@ -88,12 +88,13 @@ def effect_of(call: Call, translated: Translated, rule: ast.Rule) -> str:
 
 
 # The calls that need CAP_SYS_ADMIN or CAP_SYS_PACCT and read paths and strings from the
-# caller's memory (kernel/emulate_mount.py carries the first six out; uselib and the
-# new mount API are refused when a rule decides on what they read: effects.py), and
+# caller's memory (kernel/emulate_mount.py carries the first six and mount_setattr out;
+# uselib and the rest of the new mount API are refused when a rule decides on what they
+# read: effects.py), and
 # the arguments of theirs read from memory that a rule may decide on
 MOUNT_CALLS = frozenset(("mount", "umount2", "pivot_root", "swapon", "swapoff", "acct", "uselib", "open_tree",
                          "open_tree_attr", "move_mount", "fspick", "mount_setattr"))
-MOUNT_STRINGS = ("filename", "source", "fstype")
+MOUNT_STRINGS = ("filename", "source", "fstype", "fd", "fdname")  # (a descriptor form's "" may be rewritten)
 
 
 _DESCRIPTOR_ARGS = ("fd", "fdname")  # all a stat call in its descriptor form is translated to

@@ -1,6 +1,6 @@
 """Carrying out the mount-family calls on what systrace checked (no check-then-use race).
 
-`mount`, `umount2`, `pivot_root`, `swapon`, `swapoff` and `acct` read their path strings
+`mount`, `umount2`, `pivot_root`, `swapon`, `swapoff`, `acct` and `mount_setattr` read their path strings
 from the caller's memory. Continued after a check, the kernel reads them again, and a
 second thread can put another path there in between (mount over /etc where the policy
 permits /mnt/allowed, point acct at a file the policy refuses to let it write). So when
@@ -41,12 +41,15 @@ from .emulate import RESOLVE_IN_ROOT, RESOLVE_NO_MAGICLINKS, RESOLVE_NO_SYMLINKS
 from .emulate_identity import EmulationError, Identity, set_effective
 from .libc import check, libc
 
-SYS = {"mount": 165, "umount2": 166, "pivot_root": 155, "swapon": 167, "swapoff": 168, "acct": 163}
+SYS = {"mount": 165, "umount2": 166, "pivot_root": 155, "swapon": 167, "swapoff": 168, "acct": 163,
+       "mount_setattr": 442}
 CALLS = frozenset(SYS)
 SYS_uselib = 134
 CLONE_NEWUSER, CLONE_NEWNS = 0x10000000, 0x00020000
 MS_BIND, MS_MOVE = 0x1000, 0x2000
 UMOUNT_NOFOLLOW = 0x8
+AT_FDCWD, AT_SYMLINK_NOFOLLOW, AT_EMPTY_PATH = -100, 0x100, 0x1000
+MOUNT_ATTR_SIZE_VER0 = 32  # struct mount_attr's first size: smaller is EINVAL
 PAGE = 4096
 libc.setns.argtypes = [ctypes.c_int, ctypes.c_int]
 
@@ -132,6 +135,14 @@ class MountCall:
                                       ctypes.c_ulong(self.args[3]), data))
         if self.name == "umount2":
             return check(libc.syscall(number, placed[0], ctypes.c_int((self.args[1] | UMOUNT_NOFOLLOW) & 0xFFFFFFFF)))
+        if self.name == "mount_setattr":  # on the descriptor opened (AT_EMPTY_PATH), the attributes read once
+            attr = ctypes.create_string_buffer(self.data or b"", len(self.data or b""))
+            flags = self.args[2] & 0xFFFFFFFF
+            if placed[0]:
+                fd, flags = int(placed[0]), (flags & ~AT_SYMLINK_NOFOLLOW) | AT_EMPTY_PATH
+            else:  # (not opened: "" from the working directory, ENOENT after the kernel's checks)
+                fd, flags = AT_FDCWD, flags & ~AT_EMPTY_PATH
+            return check(libc.syscall(number, fd, b"", ctypes.c_uint(flags), attr, ctypes.c_size_t(len(attr))))
         if self.name == "pivot_root":
             return check(libc.syscall(number, placed[0], placed[1]))
         if self.name == "swapon":
@@ -196,6 +207,19 @@ class MountCall:
 
 def _differs(tid: int, kind: str) -> bool:
     return os.readlink(f"/proc/{tid}/ns/{kind}") != os.readlink(f"/proc/self/ns/{kind}")
+
+
+def read_attr(read: object, address: int, size: int) -> bytes:
+    """mount_setattr's struct mount_attr, read once as the kernel copies it (EINVAL
+    below its first size, E2BIG above a page, EFAULT when unreadable)."""
+    if size < MOUNT_ATTR_SIZE_VER0:
+        raise OSError(errno.EINVAL, "struct mount_attr too small")
+    if size > PAGE:
+        raise OSError(errno.E2BIG, "struct mount_attr too large")
+    try:
+        return read(address, size)  # type: ignore[operator, no-any-return]
+    except OSError:
+        raise OSError(errno.EFAULT, "struct mount_attr unreadable") from None
 
 
 def read_data(read: object, address: int) -> bytes | None:
