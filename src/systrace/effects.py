@@ -16,6 +16,7 @@ from .call import Call, syscall_name
 from .decide import (
     DENY,
     EMULATE_HANDLE,
+    EMULATE_MOUNT,
     EMULATE_OPEN,
     EMULATE_OPEN_AS,
     EMULATE_PATH,
@@ -41,6 +42,7 @@ from .kernel.syscalls_x86_64 import SYSCALLS
 from .kernel.wakeup import WakeHere
 from .kernel.worker import Deferred, open_without_blocking
 from .lazy import lazy
+from .policy.match import Unreadable
 from .translate.filename import NONEXISTENT
 from .translate.pids import OUTSIDE_RUN
 
@@ -51,6 +53,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from .kernel import emulate_handle, open_as, resolve_flags
+    from .kernel import emulate_mount as mount_calls
     from .kernel import emulate_path as path_calls
     from .kernel import send as sends
     from .kernel import sockets as socket_calls
@@ -65,6 +68,7 @@ if TYPE_CHECKING:
 else:  # imported when first needed: most runs never use them (start-up time)
     path_calls = lazy("systrace.kernel.emulate_path")
     emulate_handle = lazy("systrace.kernel.emulate_handle")
+    mount_calls = lazy("systrace.kernel.emulate_mount")
     open_as = lazy("systrace.kernel.open_as")
     resolve_flags = lazy("systrace.kernel.resolve_flags")
     sends = lazy("systrace.kernel.send")
@@ -546,6 +550,74 @@ class Effects:
             return
         self.listener.succeed(notif.id, value)
 
+    def emulate_mount_call(self, notif: Notification, call: Call) -> None:
+        """A mount-family call decided on what it reads from memory, made by a helper on
+        what was checked (kernel/emulate_mount.py); answered when the helper is done."""
+        usable, domain = self.landlock_domain(notif, call)
+        if not usable:
+            return
+        if domain is not None:  # (the helper is outside it; its copy lives in a thread of ours)
+            self._emulation_refused(notif, call, errno.EACCES, f"{call.name} in a Landlock domain of its own")
+            return
+        if call.name == "uselib":
+            if mount_calls.uselib_exists():  # (not this kernel: CONFIG_USELIB is off here)
+                self._emulation_refused(notif, call, errno.EACCES, "uselib reads its path again: not carried out")
+            else:
+                self.listener.fail(notif.id, errno.ENOSYS)  # as natively, whatever its path
+            return
+        if call.name not in mount_calls.CALLS:
+            self._emulation_refused(notif, call, errno.EACCES, f"{call.name} decided on its path: not carried out "
+                                                               "(SECURITY.md)")
+            return
+        translation = translation_of(call)
+        strings: dict[str, bytes | None] = {}
+        for name, value in translation.args:
+            if name in ("source", "fstype"):
+                if isinstance(value, Unreadable):  # the kernel cannot read it either
+                    self.listener.fail(notif.id, errno.EFAULT)
+                    return
+                strings[name] = None if call.args[0 if name == "source" else 2] == 0 else os.fsencode(value)
+        targets = list(translation.targets)
+        if call.name == "acct" and call.args[0] == 0:
+            targets = [b""]  # accounting off
+        try:
+            identity = tracee_identity(self.session.processes.credentials_status(notif.pid, False))
+            read = lambda address, size: memory.read(notif.pid, address, size)  # noqa: E731
+            data = mount_calls.read_data(read, call.args[4]) if call.name == "mount" else \
+                mount_calls.read_attr(read, call.args[3], call.args[4]) if call.name == "mount_setattr" else None
+            mount_call = mount_calls.MountCall(call.name, notif.pid, call.args, targets, strings, identity, data)
+        except EmulationError as error:
+            self._emulation_refused(notif, call, error.errno, str(error))
+            return
+        except OSError as error:
+            self.listener.fail(notif.id, error.errno or errno.EIO)
+            return
+
+        def job() -> bytes:
+            try:
+                return b"R%d" % mount_call.run()
+            except EmulationError as error:
+                return b"X%d " % error.errno + str(error).encode("utf-8", "replace")[:400]
+            except OSError as error:
+                return b"E%d" % (error.errno or errno.EIO)
+
+        try:
+            if not self.listener.id_valid(notif.id):
+                return  # the thread is gone: what was read may be another process's
+            self.offload(notif, job, lambda notif, output: self._finish_mount_call(notif, call, output))
+        finally:
+            mount_call.close()
+
+    def _finish_mount_call(self, notif: Notification, call: Call, output: bytes) -> None:
+        kind, rest = output[:1], output[1:]
+        if kind == b"R":
+            self.listener.succeed(notif.id, int(rest))
+        elif kind == b"E":
+            self.listener.fail(notif.id, int(rest))
+        else:
+            code, _, reason = rest.partition(b" ")
+            self._emulation_refused(notif, call, int(code), reason.decode("utf-8", "replace"))
+
     def emulate_socket_call(self, notif: Notification, call: Call) -> None:
         """connect/bind the address that was checked, on the tracee's own socket, as the tracee."""
         usable, domain = self.landlock_domain(notif, call)
@@ -782,7 +854,8 @@ class Effects:
 EFFECTS: dict[str, Callable[[Effects, Notification, Call], None]] = {
     EMULATE_OPEN: Effects.emulate_open, EMULATE_SOCKET: Effects.emulate_socket_call,
     EMULATE_PATH: Effects.emulate_path_call, EMULATE_SEND: Effects.emulate_send,
-    EMULATE_OPEN_AS: Effects.emulate_open_as, EMULATE_HANDLE: Effects.emulate_open_by_handle}
+    EMULATE_OPEN_AS: Effects.emulate_open_as, EMULATE_HANDLE: Effects.emulate_open_by_handle,
+    EMULATE_MOUNT: Effects.emulate_mount_call}
 
 
 def _stat_outcome(tid: int, nr: int, fd: int, flags: int, mask: int, served_exist: bool = False) -> bytes:

@@ -24,6 +24,7 @@ from ..translate.translator import Translated
 from . import (
     DENY,
     EMULATE_HANDLE,
+    EMULATE_MOUNT,
     EMULATE_OPEN,
     EMULATE_PATH,
     EMULATE_SEND,
@@ -81,7 +82,19 @@ def effect_of(call: Call, translated: Translated, rule: ast.Rule) -> str:
         return EMULATE_PATH if translated.fd_form_read and rule.expr is not None else ""
     if call.name in EMULATED_PATH_CALLS and _depends_on(rule, "filename"):
         return EMULATE_PATH
+    if call.name in MOUNT_CALLS and any(_depends_on(rule, name) for name in MOUNT_STRINGS):
+        return EMULATE_MOUNT  # a helper makes it on what was checked, or it is refused
     return ""
+
+
+# The calls that need CAP_SYS_ADMIN or CAP_SYS_PACCT and read paths and strings from the
+# caller's memory (kernel/emulate_mount.py carries the first six and mount_setattr out;
+# uselib and the rest of the new mount API are refused when a rule decides on what they
+# read: effects.py), and
+# the arguments of theirs read from memory that a rule may decide on
+MOUNT_CALLS = frozenset(("mount", "umount2", "pivot_root", "swapon", "swapoff", "acct", "uselib", "open_tree",
+                         "open_tree_attr", "move_mount", "fspick", "mount_setattr"))
+MOUNT_STRINGS = ("filename", "source", "fstype", "fd", "fdname")  # (a descriptor form's "" may be rewritten)
 
 
 _DESCRIPTOR_ARGS = ("fd", "fdname")  # all a stat call in its descriptor form is translated to

@@ -236,7 +236,7 @@ _row("execveat", 5, "desc file process", OUTSIDE, P(1, dirfd=0, flags=4), ArgvAr
      kernel="notified", fd_errnos=(E2BIG, EACCES, ENOMEM, ETXTBSY), invalidates="exec")
 _row("chroot", 1, "file", OUTSIDE, P(0))
 _row("pivot_root", 2, "file", OUTSIDE, P(0), P(1))
-_row("acct", 1, "file", OUTSIDE, P(0))
+_row("acct", 1, "file", OUTSIDE, P(0, nullable=True))  # NULL: accounting off
 _row("swapon", 2, "file", OUTSIDE, P(0))
 _row("swapoff", 1, "file", OUTSIDE, P(0))
 _row("uselib", 1, "file", OUTSIDE, P(0))

@@ -32,6 +32,8 @@ from .table import (
     UnameArg,
 )
 
+NULL_PATH = "<null>"  # a NULL string or (acct) path: never a path, which is absolute
+
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
 if TYPE_CHECKING:
     from .tracee import Tracee
@@ -337,6 +339,8 @@ def _filename(spec: PathArg, syscall: str, raw: tuple[int, ...], tracee: Tracee,
     address = raw[spec.index]
     if address == 0 and spec.nullable and dirfd is not None:
         return ("fd", str(dirfd), None, b"", None)
+    if address == 0 and spec.nullable:  # acct(NULL): no file (accounting off), as a string's NULL reads
+        return ("filename", NULL_PATH, None, b"", None)
     try:
         path = tracee.string(address, PATH_MAX - 1)  # the kernel's limit counts the NUL
     except MemoryError_:
@@ -443,7 +447,7 @@ def _fdname(fd: int, tracee: Tracee) -> str:
 
 def _string(address: int, tracee: Tracee) -> str:
     if address == 0:
-        return "<null>"
+        return NULL_PATH
     try:
         return os.fsdecode(tracee.string(address))
     except MemoryError_:

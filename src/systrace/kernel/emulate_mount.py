@@ -1,0 +1,241 @@
+"""Carrying out the mount-family calls on what systrace checked (no check-then-use race).
+
+`mount`, `umount2`, `pivot_root`, `swapon`, `swapoff`, `acct` and `mount_setattr` read their path strings
+from the caller's memory. Continued after a check, the kernel reads them again, and a
+second thread can put another path there in between (mount over /etc where the policy
+permits /mnt/allowed, point acct at a file the policy refuses to let it write). So when
+a rule decides on their arguments, a helper makes the call instead:
+
+- every path argument is the canonical path the policy saw, opened O_PATH through the
+  tracee's root (/proc/TID/root, RESOLVE_IN_ROOT) following no symlink and no magic
+  link, as systrace, before anything else: the object checked, in the tracee's own mount
+  tree. The call is then given `N`, the helper's /proc/self/fd entry of that descriptor,
+  relative to its working directory (its own /proc/self/fd): the kernel follows that
+  magic link to exactly the object opened, and reads nothing of the tracee's. For
+  `umount2` a descriptor of the mount would keep it busy: the parent directory is
+  opened so and made the working directory, and the last component is given with
+  UMOUNT_NOFOLLOW (a mount point cannot be renamed or replaced: EBUSY);
+- the strings (mount's source and file system type) are the copies the check read;
+  mount's data page is read once here (no rule looks at it) and passed as that copy; a
+  bind or move source, which the kernel resolves as a path, is resolved once by the
+  helper (the tracee's root and working directory, following symlinks as the kernel does)
+  and passed as its descriptor too;
+- the helper joins the tracee's mount namespace (the kernel acts on the caller's: a
+  mount in another namespace than the caller's is EINVAL), and its user namespace when it
+  has its own (then it holds there what the tracee holds: `unshare -Urm` works as
+  natively, also when systrace is not root), takes its root (`pivot_root` moves the
+  caller's), ids, groups and capabilities (kernel/emulate_identity.py: EPERM where the
+  tracee has no CAP_SYS_ADMIN, as natively).
+
+The helper may wait (a mount of a network file system, a FUSE server): it is one of
+kernel/offload.py's, the loop serves everyone else meanwhile. What cannot be made this
+way is refused (EmulationError: EACCES, logged)."""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import os
+
+from .emulate import RESOLVE_IN_ROOT, RESOLVE_NO_MAGICLINKS, RESOLVE_NO_SYMLINKS, openat2
+from .emulate_identity import EmulationError, Identity, set_effective
+from .libc import check, libc
+
+SYS = {"mount": 165, "umount2": 166, "pivot_root": 155, "swapon": 167, "swapoff": 168, "acct": 163,
+       "mount_setattr": 442}
+CALLS = frozenset(SYS)
+SYS_uselib = 134
+CLONE_NEWUSER, CLONE_NEWNS = 0x10000000, 0x00020000
+MS_BIND, MS_MOVE = 0x1000, 0x2000
+UMOUNT_NOFOLLOW = 0x8
+AT_FDCWD, AT_SYMLINK_NOFOLLOW, AT_EMPTY_PATH = -100, 0x100, 0x1000
+MOUNT_ATTR_SIZE_VER0 = 32  # struct mount_attr's first size: smaller is EINVAL
+PAGE = 4096
+libc.setns.argtypes = [ctypes.c_int, ctypes.c_int]
+
+
+def uselib_exists() -> bool:
+    """Does this kernel have uselib (CONFIG_USELIB)? Without it every uselib fails with
+    ENOSYS, whatever its path: nothing to carry out."""
+    return libc.syscall(SYS_uselib, None) == 0 or ctypes.get_errno() != errno.ENOSYS
+
+
+class MountCall:
+    """One call to make in a helper: what was read from the tracee (in the loop), and
+    the descriptors of its namespaces and root taken while it waits in the call."""
+
+    def __init__(self, name: str, tid: int, args: tuple[int, ...], targets: list[bytes | int | None],
+                 strings: dict[str, bytes | None], identity: Identity, data: bytes | None = None):
+        if name not in SYS:
+            raise EmulationError(errno.EACCES, f"{name} cannot be carried out by systrace")
+        self.name, self.tid, self.args, self.targets = name, tid, args, targets
+        self.strings, self.identity, self.data = strings, identity, data
+        self.unprivileged = os.geteuid() != 0
+        self.lookup_error = 0  # why a checked path could not be opened (run)
+        self._fds: list[int] = []
+        try:
+            self.root = self._open(f"/proc/{tid}/root", os.O_PATH | os.O_DIRECTORY)
+            self.cwd = self._open(f"/proc/{tid}/cwd", os.O_PATH | os.O_DIRECTORY)
+            self.mntns = self.userns = -1
+            if _differs(tid, "mnt"):
+                self.mntns = self._open(f"/proc/{tid}/ns/mnt", os.O_RDONLY)
+            if _differs(tid, "user"):
+                self.userns = self._open(f"/proc/{tid}/ns/user", os.O_RDONLY)
+        except OSError as error:
+            self.close()
+            raise EmulationError(errno.EACCES, f"cannot reach the tracee's namespaces and root: {error}") from None
+        if self.unprivileged and (self.userns < 0 and not identity.same_as_own()
+                                  or self.userns >= 0 and identity.euid != os.geteuid()):
+            self.close()
+            raise EmulationError(errno.EACCES, "the tracee's credentials differ from systrace's, which is not root")
+
+    def _open(self, path: str, flags: int) -> int:
+        fd = os.open(path, flags | os.O_CLOEXEC)
+        self._fds.append(fd)
+        return fd
+
+    def close(self) -> None:
+        for fd in self._fds:
+            os.close(fd)
+        self._fds.clear()
+
+    # -- in the helper -----------------------------------------------------------------
+    def run(self) -> int:
+        """Make the call (in a forked helper: it changes namespaces and identity for good).
+        Returns its result; raises OSError (the tracee's error) or EmulationError. A path
+        that could not be opened is given as "": the kernel checks what it checks before
+        its lookup (flags, CAP_SYS_ADMIN, CAP_SYS_PACCT) and fails the lookup with
+        ENOENT, which is then the error the opening met (ENOENT, ENOTDIR, ELOOP...)."""
+        try:
+            return self._run()
+        except OSError as error:
+            if error.errno == errno.ENOENT and self.lookup_error:
+                raise OSError(self.lookup_error, os.strerror(self.lookup_error)) from None
+            raise
+
+    def _run(self) -> int:
+        own_fds = os.open("/proc/self/fd", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        if self.name == "umount2" and self.targets[0] is not None:
+            # a descriptor of the mount would keep it busy (EBUSY): its parent directory
+            # is opened instead, and the call names the last component from there,
+            # following nothing (as emulate_path.py's calls do)
+            own_fds, placed = self._parent_of(self.targets[0])
+        else:
+            placed = [self._place(target) for target in self.targets]  # as systrace, before any change
+        self._become()
+        source = self.strings.get("source")
+        if self.name == "mount" and source is not None and self.args[3] & (MS_BIND | MS_MOVE):
+            os.fchdir(self.cwd)  # the kernel resolves a bind or move source as a path, once: so does this
+            source = b"%d" % os.open(source, os.O_PATH | os.O_CLOEXEC)
+        os.fchdir(own_fds)  # "N" below: /proc/self/fd/N, the object opened above
+        number = SYS[self.name]
+        if self.name == "mount":
+            data = None if self.data is None else ctypes.create_string_buffer(self.data, PAGE)
+            return check(libc.syscall(number, source, placed[0], self.strings.get("fstype"),
+                                      ctypes.c_ulong(self.args[3]), data))
+        if self.name == "umount2":
+            return check(libc.syscall(number, placed[0], ctypes.c_int((self.args[1] | UMOUNT_NOFOLLOW) & 0xFFFFFFFF)))
+        if self.name == "mount_setattr":  # on the descriptor opened (AT_EMPTY_PATH), the attributes read once
+            attr = ctypes.create_string_buffer(self.data or b"", len(self.data or b""))
+            flags = self.args[2] & 0xFFFFFFFF
+            if placed[0]:
+                fd, flags = int(placed[0]), (flags & ~AT_SYMLINK_NOFOLLOW) | AT_EMPTY_PATH
+            else:  # (not opened: "" from the working directory, ENOENT after the kernel's checks)
+                fd, flags = AT_FDCWD, flags & ~AT_EMPTY_PATH
+            return check(libc.syscall(number, fd, b"", ctypes.c_uint(flags), attr, ctypes.c_size_t(len(attr))))
+        if self.name == "pivot_root":
+            return check(libc.syscall(number, placed[0], placed[1]))
+        if self.name == "swapon":
+            return check(libc.syscall(number, placed[0], ctypes.c_int(self.args[1] & 0xFFFFFFFF)))
+        return check(libc.syscall(number, placed[0]))  # swapoff, acct (None: accounting off)
+
+    def _place(self, target: bytes | int | None) -> bytes | None:
+        """The name to give the kernel for a checked path argument: `N` of an O_PATH
+        descriptor of it (None for acct's NULL)."""
+        if target is None:  # missing at the check: an empty name, so that the kernel checks
+            return b""  # what it checks first (flags, capabilities) and then fails with ENOENT
+        if isinstance(target, int):
+            raise EmulationError(errno.EACCES, "a descriptor path argument cannot be carried out")
+        if target == b"":  # (acct(NULL): translated as no path)
+            return None
+        try:
+            fd = openat2(self.root, target, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, 0,
+                         RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS)
+        except OSError as error:  # (a missing name): the kernel's own checks come first, see run
+            self.lookup_error = error.errno or errno.ENOENT
+            return b""
+        return b"%d" % fd
+
+    def _parent_of(self, target: bytes | int) -> tuple[int, list[bytes | None]]:
+        """(an O_PATH descriptor of the checked path's parent directory, [its last
+        component]), opened through the tracee's root following nothing."""
+        if not isinstance(target, bytes) or not target:
+            raise EmulationError(errno.EACCES, "a descriptor path argument cannot be carried out")
+        parent, _, name = target.rstrip(b"/").rpartition(b"/")
+        try:
+            fd = openat2(self.root, parent or b"/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC, 0,
+                         RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS)
+        except OSError as error:  # as in _place: the kernel checks the flags first
+            self.lookup_error = error.errno or errno.ENOENT
+            return os.open("/", os.O_PATH | os.O_CLOEXEC), [b""]
+        return fd, [name or b"."]
+
+    def _become(self) -> None:
+        """Join the tracee's namespaces, take its root and then its identity."""
+        identity = self.identity
+        try:
+            if self.unprivileged:
+                if self.userns >= 0:  # the user's own namespaces: their creator holds every capability there
+                    check(libc.setns(self.userns, CLONE_NEWUSER))
+                if self.mntns >= 0:
+                    check(libc.setns(self.mntns, CLONE_NEWNS))
+                os.fchdir(self.root)
+                os.chroot(".")
+                set_effective(identity.caps)  # the same ids as systrace's (checked in __init__)
+                return
+            if self.mntns >= 0:
+                check(libc.setns(self.mntns, CLONE_NEWNS))
+            os.fchdir(self.root)
+            os.chroot(".")
+            identity.apply()  # (in a helper: never undone)
+            if self.userns >= 0:  # its creator's ids: full capabilities there, then exactly the tracee's
+                check(libc.setns(self.userns, CLONE_NEWUSER))
+                set_effective(identity.caps)
+        except OSError as error:
+            raise EmulationError(errno.EACCES, f"cannot become the tracee for its {self.name}: {error}") from None
+
+
+def _differs(tid: int, kind: str) -> bool:
+    return os.readlink(f"/proc/{tid}/ns/{kind}") != os.readlink(f"/proc/self/ns/{kind}")
+
+
+def read_attr(read: object, address: int, size: int) -> bytes:
+    """mount_setattr's struct mount_attr, read once as the kernel copies it (EINVAL
+    below its first size, E2BIG above a page, EFAULT when unreadable)."""
+    if size < MOUNT_ATTR_SIZE_VER0:
+        raise OSError(errno.EINVAL, "struct mount_attr too small")
+    if size > PAGE:
+        raise OSError(errno.E2BIG, "struct mount_attr too large")
+    try:
+        return read(address, size)  # type: ignore[operator, no-any-return]
+    except OSError:
+        raise OSError(errno.EFAULT, "struct mount_attr unreadable") from None
+
+
+def read_data(read: object, address: int) -> bytes | None:
+    """mount's data argument as the kernel copies it: up to a page from `address`,
+    stopping at the first unreadable byte's page (EFAULT when none is readable)."""
+    if address == 0:
+        return None
+    reader = read  # memory.read(tid, address, size), raising on a short read
+    first = PAGE - address % PAGE
+    try:
+        data: bytes = reader(address, first)  # type: ignore[operator]
+    except OSError:
+        raise OSError(errno.EFAULT, "mount data unreadable") from None
+    if first < PAGE:
+        try:
+            data += reader(address + first, PAGE - first)  # type: ignore[operator]
+        except OSError:
+            pass  # the kernel stops at the first fault too
+    return data
