@@ -66,3 +66,30 @@ def test_a_cgroup_mount_made_by_the_command_is_seen_by_its_next_call() -> None:
                             capture_output=True, text=True, timeout=TIMEOUT, env=base_env())
     assert "write=" in traced.stdout and "write=0" not in traced.stdout, (traced.stdout, traced.stderr)
     assert "cgroup.max.depth: Permission denied" in traced.stderr  # refused: EACCES
+
+
+def test_a_thread_s_new_mount_namespace_is_read_at_its_next_call() -> None:
+    """MountViews reads a thread's mount namespace once per call: after it unshares one
+    (its next call comes after), the next call looks at that namespace's table."""
+    from systrace.kernel.mounts import MountViews
+
+    child = subprocess.Popen(["/bin/sh", "-c", 'read x; exec unshare -m --propagation private /bin/sh -c "read y"'],
+                             stdin=subprocess.PIPE)
+    views = MountViews()
+    try:
+        before = os.stat(f"/proc/{child.pid}/ns/mnt").st_ino
+        assert views.servable(child.pid, b"/root") is not None
+        assert child.stdin is not None
+        child.stdin.write(b"go\n")
+        child.stdin.flush()
+        while os.stat(f"/proc/{child.pid}/ns/mnt").st_ino == before:  # the unshare, then its exec
+            assert child.poll() is None
+        assert views.servable(child.pid, b"/root") is not None
+        assert len(views._tables) == 1  # the same call: not read again
+        views.expire()  # its next call
+        assert views.servable(child.pid, b"/root") is not None
+        assert len(views._tables) == 2  # the new namespace's table
+    finally:
+        views.close()
+        child.kill()
+        child.wait()
