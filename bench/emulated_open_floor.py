@@ -3,13 +3,14 @@
 for one, made from Python with no logic at all (no process table, no translation, no
 policy, no record), against a program whose openat is routed.
 
-    python3 bench/emulated_open_floor.py [--systrace] PROGRAM [ARGS...]
+    python3 bench/emulated_open_floor.py [--systrace] [--hint] PROGRAM [ARGS...]
 
 Each open: poll for more, the liveness check (pidfd signal 0), /proc/TID/exe, the path
 from the tracee's memory (process_vm_readv), /proc/TID/root, the one-call symlink check
 (openat2 O_PATH RESOLVE_NO_SYMLINKS, closed), ID_VALID, /proc/TID/status (pread), the
-open (openat2), the check of what was opened (readlink), the wake-up hint (affinity
-narrowed and restored), ADDFD and the answer. What systrace spends per emulated open
+open (openat2), the check of what was opened (readlink), ADDFD and the answer; with
+--hint, the ADDFD wake-up hint systrace made until it was measured not to pay (the
+thread's affinity narrowed and restored: three calls; BENCHMARKS.md). What systrace spends per emulated open
 beyond this is its own work; what this spends beyond the C floor is the interpreter's.
 bench/cpu_per_call.py runs it as the emulated open's "Python floor" column.
 
@@ -52,8 +53,11 @@ class IoVec(ctypes.Structure):
 
 
 def main() -> int:
-    as_systrace = sys.argv[1:2] == ["--systrace"]  # systrace's own calls (the module's text)
-    argv = sys.argv[2:] if as_systrace else sys.argv[1:]
+    argv = sys.argv[1:]
+    as_systrace = argv[:1] == ["--systrace"]  # systrace's own calls (the module's text)
+    argv = argv[1:] if as_systrace else argv
+    hint = argv[:1] == ["--hint"]
+    argv = argv[1:] if hint else argv
     libc = ctypes.CDLL(None, use_errno=True)
     child, listener = launch(257, argv)  # openat
     pidfd = os.pidfd_open(child)
@@ -125,15 +129,17 @@ def main() -> int:
             HOW.pack_into(how, 0, os.O_RDONLY | os.O_CLOEXEC, 0, RESOLVE)
             opened = libc.syscall(SYS_openat2, AT_FDCWD, path, how, HOW.size)
             os.readlink(f"/proc/self/fd/{opened}")
-        allowed = os.sched_getaffinity(tid)
-        os.sched_setaffinity(tid, (cpu,))
+        if hint:
+            allowed = os.sched_getaffinity(tid)
+            os.sched_setaffinity(tid, (cpu,))
         ADDFD.pack_into(addfd, 0, ident, 0, opened, 0, 0)
         try:
             installed = ioctl(listener, IOCTL_NOTIF_ADDFD, addfd, True)
         except OSError:
             installed = -1
         os.close(opened)
-        os.sched_setaffinity(tid, allowed)
+        if hint:
+            os.sched_setaffinity(tid, allowed)
         pack_into(response, 0, ident, installed, 0, 0)
         try:
             ioctl(listener, IOCTL_NOTIF_SEND, response, False)

@@ -8,7 +8,7 @@ cost nothing), this process as the tracee, CPU time per open (time.process_time)
 
 Every system call the real path makes besides the listener's is made (the path read,
 the root, the mount-table check, the probe, the check of the probe, its reopen, the
-FUSE check) but the wake-up hint (on this process it would migrate it). --src: other source trees, each run in a
+FUSE check). --src: other source trees, each run in a
 fresh interpreter, their runs interleaved; medians. A quick check of a change to the
 per-call logic; the whole figure (tracee and kernel included) is bench/cpu_per_call.py's.
 While a FUSE mount exists anywhere on the machine every memory read goes through the
@@ -40,7 +40,7 @@ target = work / "file"
 target.write_text("x\n")
 parts = Parts(lambda p: [p.policy_decider(), Enforce()], work, f'\tnative-fsread: filename eq "{target}" then permit\n')
 path = Path_(str(target))
-parts.supervisor.effects.wake_here.enabled = False  # narrowing its own affinity would migrate this process
+parts.supervisor.effects.wake_here = None  # (none in one supervisor; narrowing its own affinity would migrate it)
 opens = int(sys.argv[3])
 for _ in range(200):  # warm: the process table, the caches
     openat(parts, path)

@@ -1,5 +1,6 @@
-"""The ADDFD wake-up hint (kernel/wakeup.py) against the real scheduler: it narrows a
-blocked thread to systrace's CPU and always restores the thread's own mask."""
+"""The ADDFD wake-up hint (kernel/wakeup.py, used with --supervisors) against the real
+scheduler: it narrows a blocked thread to systrace's CPU and always restores the
+thread's own mask."""
 
 from __future__ import annotations
 
@@ -56,15 +57,17 @@ def _policy_for_affinity(runner: Runner, policy_dir: Path, binary: str) -> None:
         assert learned.returncode == 0, learned.stderr
 
 
+@pytest.mark.parametrize("supervisors", ["1", "2"])  # the hint is used with --supervisors only
 @pytest.mark.parametrize("pin", [False, True])
-def test_emulated_opens_leave_the_program_its_affinity(runner: Runner, cbin, shared_dir: Path, pin: bool) -> None:
+def test_emulated_opens_leave_the_program_its_affinity(runner: Runner, cbin, shared_dir: Path, pin: bool,
+                                                       supervisors: str) -> None:
     binary = cbin("affinity")
-    policy_dir = shared_dir / f"policies-affinity-{runner.name}-{pin}"
+    policy_dir = shared_dir / f"policies-affinity-{runner.name}-{pin}-{supervisors}"
     runner.policy_dir(policy_dir)
     _policy_for_affinity(runner, policy_dir, binary)
     extra = ["pin"] if pin else []
     native = runner.native(binary, "400", *extra)
-    enforced = runner("-d", str(policy_dir), "-a", binary, "400", *extra)
+    enforced = runner("-d", str(policy_dir), "-a", "--supervisors", supervisors, binary, "400", *extra)
     assert enforced.returncode == 0, enforced.stderr
     assert enforced.stdout == native.stdout  # before == min_after == child_min, as natively
     before, min_after, child_min = (int(part.split(b"=")[1]) for part in enforced.stdout.split())

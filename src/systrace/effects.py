@@ -86,7 +86,8 @@ class Effects:
         self.session = session  # the process table (credentials) and the log
         self.listener = listener
         self.poller = poller  # the loop's: helpers' descriptors are watched there
-        self.wake_here = WakeHere() if wake_here is None else wake_here
+        # the ADDFD wake-up hint: only where it was measured to pay, with --supervisors (kernel/wakeup.py)
+        self.wake_here = wake_here
         self.pending: dict[int, Pending] = {}  # blocking connects done by helpers, by result fd
         self.pending_sends: dict[int, tuple[PendingSend, SendCall]] = {}  # blocking sends done by helpers, by fd watched
         self.deferred: dict[int, tuple[Deferred, Call]] = {}  # opens that may wait, done by helpers, by fd watched
@@ -126,9 +127,16 @@ class Effects:
         elif decision.verdict == RETURN:
             self.listener.succeed(notif.id, decision.value)
 
+    def new_call(self) -> None:
+        """The loop starts on another notification (or a helper's result): the mount
+        tables are polled again at its first question, once (kernel/mounts.py)."""
+        self.mounts.expire()
+        self.views.expire()
+
     # -- helpers the loop watches ------------------------------------------------------
     def on_ready(self, fd: int) -> bool:
         """A helper's descriptor is ready: finish its effect. False: not one of ours."""
+        self.new_call()
         if fd in self.pending:
             self.finish_socket_call(self.pending.pop(fd))
         elif fd in self.deferred:
@@ -451,15 +459,16 @@ class Effects:
 
     def _install(self, notif: Notification, fd: int, open_flags: int) -> None:
         """Hand our descriptor to the tracee (ADDFD) and answer the call with its number."""
-        # ADDFD wakes the waiting thread to install the fd: on this CPU, not an idle one.
-        # Its affinity is restored before the answer lets it run its own code again.
-        allowed = self.wake_here.narrow(notif.pid)
+        # With the hint, ADDFD wakes the waiting thread to install the fd on this CPU, not
+        # an idle one; its affinity is restored before the answer lets it run its own code.
+        wake_here = self.wake_here
+        allowed = wake_here.narrow(notif.pid) if wake_here is not None else None
         try:
             installed = self.listener.add_fd(notif.id, fd, cloexec=bool(open_flags & os.O_CLOEXEC))
         finally:
             os.close(fd)
             if allowed is not None:
-                self.wake_here.restore(notif.pid, allowed)
+                WakeHere.restore(notif.pid, allowed)
         if installed is not None:
             self.listener.succeed(notif.id, installed)
 

@@ -67,6 +67,7 @@ from .kernel.libc import prctl
 from .kernel.notify import Listener, Notification
 from .kernel.signals import asynchronous_signals
 from .kernel.syscalls_x86_64 import SYSCALLS
+from .kernel.wakeup import WakeHere
 from .translate.stage import TranslateStage
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
@@ -384,7 +385,8 @@ def _replica_main(link: socket.socket, slot: mmap.mmap, marks: Marks, session: S
     watch = watchdog.start(os.getpid(), run=main, spared=tuple(start["spared"]), ending=marks.ending)
     section = watch.section if watch is not None else memoryview(bytearray(8)).cast("Q")
     try:
-        Replica(Effects(session, listener, select.poll()), session, listener, link, slot, marks).run(section)
+        effects = Effects(session, listener, select.poll(), WakeHere())  # the hint pays here (kernel/wakeup.py)
+        Replica(effects, session, listener, link, slot, marks).run(section)
     finally:
         watchdog.stop()
 
@@ -453,6 +455,7 @@ class Replica:
         link.send(STATS + json.dumps({"served": self.served, "routed": self.routed}).encode())
 
     def serve(self, notif: Notification) -> None:
+        self.effects.new_call()  # the mount tables: polled once for this call
         try:
             decided = self.decide(notif)
         except Exception:  # noqa: BLE001 - the main process decides it, and logs what went wrong

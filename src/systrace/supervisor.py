@@ -40,6 +40,7 @@ from .kernel.emulate_fstat import MayWait, descriptor_form, stat_descriptor
 from .kernel.emulate_view import other_mount_view
 from .kernel.mounts import cgroups_holding_me
 from .kernel.syscalls_x86_64 import SYSCALLS
+from .kernel.wakeup import WakeHere
 from .processes import PIDFD_THREAD, alive
 from .record import replace
 from .translate import aliases
@@ -119,7 +120,8 @@ class Supervisor:
         """The parts for a command started by kernel/launch.py, wired."""
         handshake = LaunchHandshake(launched)
         children = Children(launched, signals, handshake, session.relay)
-        return cls(session, listener, handshake, children, Effects(session, listener, select.poll()), replicas=replicas)
+        effects = Effects(session, listener, select.poll(), WakeHere() if replicas is not None else None)  # (wakeup.py)
+        return cls(session, listener, handshake, children, effects, replicas=replicas)
 
     @property
     def served(self) -> int:
@@ -357,6 +359,7 @@ class Supervisor:
         """The stages of one notification; any error denies the call."""
         self._staged += 1
         self._routed[notif.nr] = self._routed.get(notif.nr, 0) + 1
+        self.effects.new_call()  # the mount tables: polled once for this call
         if self.in_flight:  # this thread's previous call is over: the kernel looked its pid up
             self.in_flight.notified(notif.pid)
         call: Call | None = None

@@ -1,6 +1,12 @@
 """systrace's mount table, re-read only when it changes (the kernel flags a change of
 /proc/self/mountinfo with POLLPRI), the cgroup directories that hold systrace, and
-whether a file system a process serves (FUSE) exists anywhere on the machine."""
+whether a file system a process serves (FUSE) exists anywhere on the machine.
+
+The loop asks whether a path is on a FUSE mount at every component a translation looks
+up; the tables are polled once per notification, not at each question (`expire`, called
+by the loop when it starts on the next one: effects.Effects.new_call). A mount made while
+one call is being served is seen from the next call on, as one made just after a poll
+always was: what may then wait on its server is ended by kernel/watchdog.py."""
 
 from __future__ import annotations
 
@@ -23,11 +29,19 @@ class MountTable:
         self._mounts: list[tuple[str, str, str]] | None = None  # (mount point, type, super options)
         self._served_for: list[tuple[str, str, str]] | None = None
         self._served: list[bytes] = []
+        self._polled = False  # since the last expire(): the table is current for this call
+        self.reads = 0  # how many times it was read (tests)
 
     def mounts(self) -> list[tuple[str, str, str]]:
-        if self._mounts is None or self._poll.poll(0):
+        if self._mounts is None or (not self._polled and self._poll.poll(0)):
             self._mounts = _parse(_read_all(self._fd))
+            self.reads += 1
+        self._polled = True
         return self._mounts
+
+    def expire(self) -> None:
+        """A new call: poll the table again at its next question."""
+        self._polled = False
 
     def servable(self) -> list[bytes]:
         """Mount points whose file system a process may serve (FUSE): a lookup there may
@@ -56,10 +70,20 @@ class MountViews:
 
     def __init__(self) -> None:
         self._tables: dict[tuple[int, bytes], MountTable] = {}
+        self._namespaces: dict[int, int] = {}  # tid -> its mount namespace, for this call (expire)
+
+    def expire(self) -> None:
+        """A new call: the threads' mount namespaces and their tables are read again."""
+        self._namespaces.clear()
+        for table in self._tables.values():
+            table.expire()
 
     def servable(self, tid: int, root: bytes) -> list[bytes] | None:
         try:
-            key = (os.stat(f"/proc/{tid}/ns/mnt").st_ino, root)
+            namespace = self._namespaces.get(tid)
+            if namespace is None:  # (setns, unshare: between two calls of the thread)
+                namespace = self._namespaces[tid] = os.stat(f"/proc/{tid}/ns/mnt").st_ino
+            key = (namespace, root)
             table = self._tables.get(key)
             if table is None:
                 if len(self._tables) >= self.MAX_VIEWS:
