@@ -99,6 +99,7 @@ class Supervisor:
         self._listener_ready = select.poll()  # is another notification pending right now?
         self._listener_ready.register(listener.fileno(), select.POLLIN)
         self.pid_namespace = os.stat("/proc/self/ns/pid").st_ino
+        self.undumpable: dict[int, str] = {}  # tgid -> why it was killed (kernel/undumpable.py)
         self.resolved: dict[int, Translated] = {}  # translations helpers made (FUSE paths), by notification id
         # decided by name only: binary -> nr -> the chain's decision for every such call
         # (None: call by call). Exact without invalidation: the chain answers only when
@@ -372,6 +373,8 @@ class Supervisor:
                 return  # decided again once a helper has resolved its path
             decision = INTERNAL_ERROR
         except Exception as error:  # noqa: BLE001 - fail closed, keep serving
+            if self.refused_undumpable(notif):  # (a process it may not read: killed, said once)
+                return
             self.session.log.message(
                 f"internal error deciding {syscall_name(notif.nr)} of pid {notif.pid}: {error!r}; denied",
                 event="error",
@@ -390,6 +393,27 @@ class Supervisor:
             self.effects.carry_out(notif, call, decision)
         except Exception as error:  # noqa: BLE001 - fail closed, keep serving
             self.effects.refuse_after_error(notif, f"answering {syscall_name(notif.nr)}", error)
+
+    def refused_undumpable(self, notif: Notification) -> bool:
+        """The call could not be looked at because its process is not dumpable and
+        systrace is not root (kernel/undumpable.py): kill the process, say why once.
+        False when that is not why."""
+        from .kernel.undumpable import unreadable_reason  # (only after an error: start-up time)
+
+        reason = unreadable_reason(notif.pid)
+        if reason is None:
+            return False
+        try:
+            tgid = self.session.processes.info(notif.pid).tgid
+        except OSError:
+            tgid = notif.pid
+        if tgid not in self.undumpable:
+            self.undumpable[tgid] = reason
+            self.session.log.message(f"killed pid {tgid}: not dumpable, systrace as this user cannot read it",
+                                     event="error", pid=tgid)
+        self.effects.kill_process_of(notif)
+        self.listener.fail(notif.id, errno.EPERM)  # (it is being killed: never runs on)
+        return True
 
     # -- identify ----------------------------------------------------------------------
     def identify(self, notif: Notification) -> Call | None:
