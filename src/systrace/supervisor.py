@@ -30,7 +30,7 @@ import select
 from .baseline import NAMING_A_PROCESS, absent_errno, process_named
 from .call import Call, syscall_name
 from .children import Children
-from .decide import DENY, EMULATE_OPEN, EMULATE_OPEN_AS, PERMIT, RETURN, Decision, protected
+from .decide import DENY, EMULATE_OPEN, EMULATE_OPEN_AS, EMULATE_PATH, PERMIT, RETURN, Decision, protected
 from .decide.breaks import BreakKeeper
 from .effects import DESCRIPTOR_STATS, Effects
 from .facts import ROWS, invalidating_calls
@@ -64,6 +64,8 @@ if TYPE_CHECKING:
     from .translate.translator import Translated
 
 INTERNAL_ERROR = Decision(DENY, errno.EPERM, log=True, source="error")
+# effects a helper can carry out in the caller's network, IPC and user namespaces
+JOINING_EFFECTS = (EMULATE_OPEN, EMULATE_OPEN_AS, EMULATE_PATH)
 # calls no check of the loop's looks at beyond the chain (decide by name: answered_by_name):
 # not those that change what is cached, name another process, move the break (a refused
 # brk returns it), or carry an alias (fswrite: the cgroup files)
@@ -512,7 +514,12 @@ class Supervisor:
         translation = call.translation
         refusal = self.protected_path(call, translation) if translation is not None else None
         if refusal is None and decision.effect and translation is not None:
-            refusal = self.namespace_of_opener(call, translation)
+            kinds = self.namespace_of_opener(call, translation)
+            if kinds and decision.effect in JOINING_EFFECTS:
+                call.opener_namespaces = kinds  # carried out by a helper in those namespaces (effects.py)
+            elif kinds:
+                refusal = (f"a /proc entry of the opener's {'/'.join(kinds)} namespace, and the caller is in another "
+                           "than systrace (carried out by systrace it would be systrace's)")
         if refusal is not None:
             call.reason, call.no_learn = refusal, True
             return Decision(DENY, errno.EACCES, log=True, source="protect")
@@ -607,12 +614,14 @@ class Supervisor:
             return decision  # (an O_TMPFILE open makes a file with no name: never a cgroup or sysctl file)
         return replace(decision, effect=EMULATE_OPEN)
 
-    def namespace_of_opener(self, call: Call, translation: Translated) -> str | None:
-        """Why systrace may not carry out this call itself: it names a /proc entry the
-        kernel resolves in its opener's network, IPC or user namespace, and the thread is
-        in another one than systrace (decide/protected.py). Continued, the kernel would
-        resolve it in the tracee's; carried out here it would be systrace's (the host's)."""
+    def namespace_of_opener(self, call: Call, translation: Translated) -> tuple[str, ...]:
+        """The kinds of namespace systrace may not carry out this call in itself: it names a
+        /proc entry the kernel resolves in its opener's network, IPC or user namespace,
+        and the thread is in another one than systrace (decide/protected.py). Continued,
+        the kernel would resolve it in the tracee's; carried out here it would be
+        systrace's (the host's): a helper that joins the tracee's does it."""
         points: list[str] | None = None
+        found: list[str] = []
         for name in [value for name, value in translation.args if name == "filename"]:
             if not name.startswith("/") or "/sys" not in name:  # (sys/..., sysvipc/...: no mount table read)
                 continue
@@ -625,10 +634,9 @@ class Supervisor:
                 elsewhere = namespaces.differs(call.tid, kind)
             except OSError:
                 elsewhere = True  # cannot tell: fail closed
-            if elsewhere:
-                return (f"a /proc entry of the opener's {kind} namespace, and the caller is in another {kind} namespace "
-                        "than systrace (carried out by systrace it would be systrace's)")
-        return None
+            if elsewhere and kind not in found:
+                found.append(kind)
+        return tuple(found)
 
     def protected_path(self, call: Call, translation: Translated) -> str | None:
         """Why a permitted call may not change a file it names: a cgroup file that would
