@@ -28,7 +28,7 @@ class Call:
 
     __slots__ = ("notif", "tgid", "ppid", "exe", "name", "uid", "gid", "translation", "translated", "arg_count",
                  "translation_error", "policy", "filters", "rule", "reason", "ask", "asked_as", "no_learn",
-                 "may_block")
+                 "may_block", "opener_namespaces")
 
     def __init__(self, notif: Notification, tgid: int, ppid: int, exe: str, uid: int = -1, gid: int = -1):
         self.notif = notif
@@ -51,6 +51,9 @@ class Call:
         self.asked_as: tuple[str, Args] | None = None  # asked about the alias: its name and arguments
         self.no_learn = False  # decided for a reason learning must not turn into a rule
         self.may_block: Callable[[bytes, int, bytes | None], bool] | None = None  # is a path on a tracee-served mount? (the loop's)
+        # the caller's namespaces ("net", "ipc", "user") a helper joins to carry it out: it
+        # names a /proc entry resolved by its opener's namespace (supervisor.namespace_of_opener)
+        self.opener_namespaces: tuple[str, ...] = ()
 
     def require_translation(self) -> Translated:
         """The translate stage's result, for a decider that reads arguments. Missing (the

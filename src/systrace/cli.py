@@ -321,7 +321,7 @@ def _run_once(options: argparse.Namespace, command: list[str], path: str) -> tup
             problems, lost = store.rescue()
             if lost:
                 status = status or 2
-        for problem in problems:
+        for problem in session.unsupervised + problems:
             _say(f"systrace: {problem}")
         for notice in (n for d in session.chain.deciders for n in getattr(d, "notices", ())):
             _say(f"systrace: {notice}")

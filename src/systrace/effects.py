@@ -37,6 +37,7 @@ from .kernel.emulate_view import RootFd, other_mount_view
 from .kernel.libc import pidfd_send_signal, tgkill
 from .kernel.mounts import MountTable, MountViews, below
 from .kernel.offload import Offloaded
+from .kernel.opener_devices import OpenerElsewhere
 from .kernel.plain_signal import signal
 from .kernel.syscalls_x86_64 import SYSCALLS
 from .kernel.wakeup import WakeHere
@@ -310,6 +311,9 @@ class Effects:
             return
         if call.name == "openat2" and not self._resolve_flags_kept(notif, call, target):
             return
+        if call.opener_namespaces:  # a /proc entry of its own network, IPC or user namespace
+            self.emulate_open_as(notif, call)
+            return
         try:
             fd = open_without_blocking(notif.id, notif.pid, call.tgid, target, translation.open_flags,
                                        translation.open_mode,
@@ -320,6 +324,10 @@ class Effects:
                                        # asked only if the path is looked up again (not through the probe)
                                        lambda: self.may_block(target, notif.pid, translation.open_root), domain,
                                        translation.open_probe)
+        except OpenerElsewhere as elsewhere:  # /dev/net/tun of its own network namespace: opened there
+            call.opener_namespaces = elsewhere.kinds
+            self.emulate_open_as(notif, call)
+            return
         except EmulationError as error:
             self._emulation_refused(notif, call, error.errno, str(error))
             return
@@ -394,6 +402,14 @@ class Effects:
                 pids = set() if _other_pid_namespace(notif.pid) else self.helper_pids()
                 deferred = open_as.in_own_view(notif.id, notif.pid, call.tgid, path, dirfd, flags, mode, status,
                                                self.listener.fileno(), pids, domain)
+            elif call.opener_namespaces and not map_file and target is not None:
+                joined = open_as.in_namespaces(notif.id, notif.pid, target, flags, mode, status,
+                                               translation.open_root, call.opener_namespaces,
+                                               self.listener.fileno(), lambda: self.listener.id_valid(notif.id),
+                                               domain)
+                if joined is None:
+                    return  # the thread is gone: its namespaces would be another's
+                deferred = joined
             else:
                 if domain is not None:
                     raise EmulationError(errno.EACCES, "a user namespace's map file, in a Landlock domain")
@@ -495,6 +511,9 @@ class Effects:
         except EmulationError as error:
             self._emulation_refused(notif, call, error.errno, str(error))
             return
+        if call.opener_namespaces:  # a /proc entry of its own network, IPC or user namespace
+            self._path_call_in_namespaces(notif, call, path_call, status)
+            return
         if any(isinstance(target, bytes) and self.may_block(target, notif.pid, translation.open_root)
                for target in translation.targets):
             # it may wait on a FUSE daemon: a helper does it (pickle imported here, before its fork)
@@ -504,6 +523,41 @@ class Effects:
                          lambda notif, output: self._finish_path_call(notif, call, path_call, pickle.loads(output)))
             return
         self._finish_path_call(notif, call, path_call, _run_path_call(path_call))
+
+    def _path_call_in_namespaces(self, notif: Notification, call: Call, path_call: PathCall, status: bytes) -> None:
+        """The path call made by a helper that joined the caller's namespaces of the kinds
+        its path is resolved by (kernel/opener_namespaces.py), as the tracee."""
+        import pickle  # (before the helper's fork)
+
+        from .kernel.opener_namespaces import Joining
+
+        try:
+            joining = Joining(notif.pid, call.opener_namespaces, status)
+        except EmulationError as error:
+            self._emulation_refused(notif, call, error.errno, str(error))
+            return
+        except OSError:  # the thread is gone
+            self.listener.fail(notif.id, errno.ESRCH)
+            return
+        try:
+            if not self.listener.id_valid(notif.id):
+                return  # the thread is gone: those namespaces may be another process's
+            tracee = path_call.identity
+
+            def job() -> bytes:
+                try:
+                    joining.enter()
+                except EmulationError as error:
+                    return pickle.dumps(("refused", error.errno, str(error), []))
+                own = Identity.own()  # the helper is the tracee now: nothing more to switch
+                path_call.identity = Identity(own[0], own[1], own[2], own[3], own[4], own[5], tracee.umask)
+                path_call.identity.domain = tracee.domain
+                return pickle.dumps(_run_path_call(path_call))
+
+            self.offload(notif, job,
+                         lambda notif, output: self._finish_path_call(notif, call, path_call, pickle.loads(output)))
+        finally:
+            joining.close()
 
     def emulate_descriptor_stat(self, notif: Notification) -> None:
         """newfstatat/statx(fd, "", AT_EMPTY_PATH) made by systrace on the tracee's

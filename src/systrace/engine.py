@@ -18,6 +18,8 @@ from .kernel.wakeup import pin_here
 from .session import Session
 from .supervisor import Supervisor
 
+UNDUMPABLE_STATUS = 126  # the command could not be supervised (as a shell's "cannot execute")
+
 
 def supervise(path: str, argv: list[str], env: dict[str, str], session: Session, plan: FilterPlan,
               pin_cpu: bool = True, credentials: tuple[int, int] | None = None, supervisors: int = 1) -> int:
@@ -74,4 +76,9 @@ def supervise(path: str, argv: list[str], env: dict[str, str], session: Session,
         signals.close()
     if supervisor.exec_error:
         raise LaunchError(f"{argv[0]}: {os.strerror(supervisor.exec_error)}", status)
+    undumpable = supervisor.undumpable
+    if launched.pid in undumpable:  # the command itself could not be supervised (kernel/undumpable.py)
+        session.unsupervised.extend(reason for pid, reason in undumpable.items() if pid != launched.pid)
+        raise LaunchError(undumpable[launched.pid], UNDUMPABLE_STATUS)
+    session.unsupervised.extend(undumpable.values())
     return status

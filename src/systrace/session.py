@@ -39,6 +39,7 @@ class Session:
         self.served_by_name = 0  # ... of them decided by name only (supervisor.answered_by_name)
         self.carried: dict[str, int] = {}  # ... of those this process served, by how (supervisor.carried_as)
         self.served_by_replicas = 0  # ... of them by the other supervisor processes (--supervisors)
+        self.unsupervised: list[str] = []  # processes killed because systrace could not read them (engine.py)
         self.path_cache = (0, 0)  # path calls translated from the path cache, in full (translate/path_cache.py)
         self._last_save = self.clock()
 

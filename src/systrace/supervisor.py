@@ -30,7 +30,7 @@ import select
 from .baseline import NAMING_A_PROCESS, absent_errno, process_named
 from .call import Call, syscall_name
 from .children import Children
-from .decide import DENY, EMULATE_OPEN, EMULATE_OPEN_AS, PERMIT, RETURN, Decision, protected
+from .decide import DENY, EMULATE_OPEN, EMULATE_OPEN_AS, EMULATE_PATH, PERMIT, RETURN, Decision, protected
 from .decide.breaks import BreakKeeper
 from .effects import DESCRIPTOR_STATS, Effects
 from .facts import ROWS, invalidating_calls
@@ -65,6 +65,8 @@ if TYPE_CHECKING:
     from .translate.translator import Translated
 
 INTERNAL_ERROR = Decision(DENY, errno.EPERM, log=True, source="error")
+# effects a helper can carry out in the caller's network, IPC and user namespaces
+JOINING_EFFECTS = (EMULATE_OPEN, EMULATE_OPEN_AS, EMULATE_PATH)
 # calls no check of the loop's looks at beyond the chain (decide by name: answered_by_name):
 # not those that change what is cached, name another process, move the break (a refused
 # brk returns it), or carry an alias (fswrite: the cgroup files)
@@ -100,6 +102,7 @@ class Supervisor:
         self._listener_ready = select.poll()  # is another notification pending right now?
         self._listener_ready.register(listener.fileno(), select.POLLIN)
         self.pid_namespace = os.stat("/proc/self/ns/pid").st_ino
+        self.undumpable: dict[int, str] = {}  # tgid -> why it was killed (kernel/undumpable.py)
         self.resolved: dict[int, Translated] = {}  # translations helpers made (FUSE paths), by notification id
         # decided by name only: binary -> nr -> the chain's decision for every such call
         # (None: call by call). Exact without invalidation: the chain answers only when
@@ -375,6 +378,8 @@ class Supervisor:
                 return  # decided again once a helper has resolved its path
             decision = INTERNAL_ERROR
         except Exception as error:  # noqa: BLE001 - fail closed, keep serving
+            if self.refused_undumpable(notif):  # (a process it may not read: killed, said once)
+                return
             self.session.log.message(
                 f"internal error deciding {syscall_name(notif.nr)} of pid {notif.pid}: {error!r}; denied",
                 event="error",
@@ -393,6 +398,27 @@ class Supervisor:
             self.effects.carry_out(notif, call, decision)
         except Exception as error:  # noqa: BLE001 - fail closed, keep serving
             self.effects.refuse_after_error(notif, f"answering {syscall_name(notif.nr)}", error)
+
+    def refused_undumpable(self, notif: Notification) -> bool:
+        """The call could not be looked at because its process is not dumpable and
+        systrace is not root (kernel/undumpable.py): kill the process, say why once.
+        False when that is not why."""
+        from .kernel.undumpable import unreadable_reason  # (only after an error: start-up time)
+
+        reason = unreadable_reason(notif.pid)
+        if reason is None:
+            return False
+        try:
+            tgid = self.session.processes.info(notif.pid).tgid
+        except OSError:
+            tgid = notif.pid
+        if tgid not in self.undumpable:
+            self.undumpable[tgid] = reason
+            self.session.log.message(f"killed pid {tgid}: not dumpable, systrace as this user cannot read it",
+                                     event="error", pid=tgid)
+        self.effects.kill_process_of(notif)
+        self.listener.fail(notif.id, errno.EPERM)  # (it is being killed: never runs on)
+        return True
 
     # -- identify ----------------------------------------------------------------------
     def identify(self, notif: Notification) -> Call | None:
@@ -491,7 +517,12 @@ class Supervisor:
         translation = call.translation
         refusal = self.protected_path(call, translation) if translation is not None else None
         if refusal is None and decision.effect and translation is not None:
-            refusal = self.namespace_of_opener(call, translation)
+            kinds = self.namespace_of_opener(call, translation)
+            if kinds and decision.effect in JOINING_EFFECTS:
+                call.opener_namespaces = kinds  # carried out by a helper in those namespaces (effects.py)
+            elif kinds:
+                refusal = (f"a /proc entry of the opener's {'/'.join(kinds)} namespace, and the caller is in another "
+                           "than systrace (carried out by systrace it would be systrace's)")
         if refusal is not None:
             call.reason, call.no_learn = refusal, True
             return Decision(DENY, errno.EACCES, log=True, source="protect")
@@ -586,12 +617,14 @@ class Supervisor:
             return decision  # (an O_TMPFILE open makes a file with no name: never a cgroup or sysctl file)
         return replace(decision, effect=EMULATE_OPEN)
 
-    def namespace_of_opener(self, call: Call, translation: Translated) -> str | None:
-        """Why systrace may not carry out this call itself: it names a /proc entry the
-        kernel resolves in its opener's network, IPC or user namespace, and the thread is
-        in another one than systrace (decide/protected.py). Continued, the kernel would
-        resolve it in the tracee's; carried out here it would be systrace's (the host's)."""
+    def namespace_of_opener(self, call: Call, translation: Translated) -> tuple[str, ...]:
+        """The kinds of namespace systrace may not carry out this call in itself: it names a
+        /proc entry the kernel resolves in its opener's network, IPC or user namespace,
+        and the thread is in another one than systrace (decide/protected.py). Continued,
+        the kernel would resolve it in the tracee's; carried out here it would be
+        systrace's (the host's): a helper that joins the tracee's does it."""
         points: list[str] | None = None
+        found: list[str] = []
         for name in [value for name, value in translation.args if name == "filename"]:
             if not name.startswith("/") or "/sys" not in name:  # (sys/..., sysvipc/...: no mount table read)
                 continue
@@ -604,10 +637,9 @@ class Supervisor:
                 elsewhere = namespaces.differs(call.tid, kind)
             except OSError:
                 elsewhere = True  # cannot tell: fail closed
-            if elsewhere:
-                return (f"a /proc entry of the opener's {kind} namespace, and the caller is in another {kind} namespace "
-                        "than systrace (carried out by systrace it would be systrace's)")
-        return None
+            if elsewhere and kind not in found:
+                found.append(kind)
+        return tuple(found)
 
     def protected_path(self, call: Call, translation: Translated) -> str | None:
         """Why a permitted call may not change a file it names: a cgroup file that would

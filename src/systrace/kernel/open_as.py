@@ -38,18 +38,23 @@ import errno
 import os
 import stat
 
-from . import mounts, opener_devices
+from . import mounts, namespaces, opener_devices
+from .emulate import RESOLVE_IN_ROOT, RESOLVE_NO_MAGICLINKS, RESOLVE_NO_SYMLINKS, _verify, openat2
 from .emulate_identity import EmulationError, set_effective, tracee_identity
 from .libc import check, libc
+from .opener_namespaces import KINDS, Joining
 from .resolve_flags import starting_directory
 from .worker import Deferred, _defer
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from .landlock_domain import Domain
 
 CLONE_NEWUSER = 0x10000000
 CLONE_NEWNS = 0x00020000
+CLONE_NEWNET = 0x40000000
 PR_SET_KEEPCAPS = 8
 SYS_capset = 126
 CGROUP_SUPER_MAGIC, CGROUP2_SUPER_MAGIC, PROC_SUPER_MAGIC = 0x27E0EB, 0x63677270, 0x9FA0
@@ -207,22 +212,30 @@ def in_own_view(notif_id: int, tid: int, tgid: int, path: bytes, dirfd: int, fla
             os.close(userns)
         raise EmulationError(errno.EACCES, "a write open in another mount namespace, and systrace is not root")
     root = mountns = start = -1
+    others: dict[int, int] = {}  # its network and IPC namespaces when they are its own: joined too
     try:  # every descriptor opened below is closed whatever fails (the tracee may be gone)
         root = os.open(f"/proc/{tid}/root", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
         mountns = os.open(f"/proc/{tid}/ns/mnt", os.O_RDONLY | os.O_CLOEXEC) if unprivileged else -1
+        for kind, flag in KINDS.items():
+            if namespaces.differs(tid, kind):
+                others[os.open(f"/proc/{tid}/ns/{kind}", os.O_RDONLY | os.O_CLOEXEC)] = flag
         facts = opener_devices.opener_facts(tid)  # (read here: the helper leaves systrace's /proc)
+        if others:  # /dev/net/tun opened there is the tracee's (kernel/opener_namespaces.py)
+            facts = (facts[0], facts[1], facts[2] and CLONE_NEWNET not in others.values())
         if not path.startswith(b"/"):
             start = starting_directory(tid, tgid, dirfd)
         creating = bool(flags & (os.O_CREAT | getattr(os, "O_TMPFILE", 0)))
 
         def job() -> int:
             own_fds = os.open("/proc/self/fd", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)  # before the chroot
-            if unprivileged:  # the user's own namespaces: their creator has every capability there
-                try:
+            try:
+                if unprivileged:  # the user's own namespaces: their creator has every capability there
                     check(libc.setns(userns, CLONE_NEWUSER))
                     check(libc.setns(mountns, CLONE_NEWNS))
-                except OSError as error:
-                    raise EmulationError(errno.EACCES, f"cannot join the tracee's namespaces: {error}") from None
+                for fd, flag in others.items():  # what /proc/sys/net, the IPC sysctls, a tun device are
+                    check(libc.setns(fd, flag))
+            except OSError as error:
+                raise EmulationError(errno.EACCES, f"cannot join the tracee's namespaces: {error}") from None
             try:
                 os.fchdir(root)
                 os.chroot(".")
@@ -259,9 +272,60 @@ def in_own_view(notif_id: int, tid: int, tgid: int, path: bytes, dirfd: int, fla
 
         return _defer(notif_id, tid, listener_fd, job, domain)
     finally:
-        for fd in (root, start, userns, mountns):
+        for fd in (root, start, userns, mountns, *others):
             if fd >= 0:
                 os.close(fd)
+
+
+def in_namespaces(notif_id: int, tid: int, checked_path: bytes, flags: int, mode: int, status: bytes,
+                  root: str | None, kinds: tuple[str, ...], listener_fd: int, valid: Callable[[], bool],
+                  domain: Domain | None = None) -> Deferred | None:
+    """Open the checked path (systrace's mount namespace, the tracee's root) in a helper
+    that joined the thread's namespaces of `kinds` and its user namespace, as the tracee:
+    a /proc entry or device the kernel resolves by its opener's namespace is then the
+    tracee's, as natively (kernel/opener_namespaces.py). `valid()`: is the call still
+    there, asked once its namespaces are open (None when it is not: TID may name
+    another thread by now)."""
+    if not checked_path.startswith(b"/"):
+        raise EmulationError(errno.EACCES, f"not a path: {checked_path!r}")
+    joining = Joining(tid, kinds, status)
+    root_fd = -1
+    try:
+        facts = opener_devices.opener_facts(tid)
+        if "net" in joining.fds:
+            facts = (facts[0], facts[1], False)  # the helper's network namespace is the tracee's
+        if root is None:
+            root = os.readlink(f"/proc/{tid}/root")
+        resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS
+        if root != "/":
+            root_fd = os.open(f"/proc/{tid}/root", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+            resolve |= RESOLVE_IN_ROOT
+        shown_root = root
+        if not valid():
+            return None
+
+        def job() -> int:
+            joining.enter()
+            if flags & (os.O_CREAT | getattr(os, "O_TMPFILE", 0)):
+                os.umask(int(_field(status, b"Umask")[0], 8))
+            # O_NOCTTY: a terminal opened here must not become the helper's (it ends at once)
+            fd = openat2(root_fd if root_fd >= 0 else -100, checked_path, flags | os.O_CLOEXEC | os.O_NOCTTY,
+                         mode, resolve)
+            _verify(fd, checked_path, shown_root)  # (closes it when it is not the checked path)
+            opened = os.fstat(fd)
+            if stat.S_ISCHR(opened.st_mode):
+                try:  # /dev/tty: the helper's terminal is systrace's
+                    opener_devices.check_facts(opened.st_rdev, facts)
+                except BaseException:
+                    os.close(fd)
+                    raise
+            return fd
+
+        return _defer(notif_id, tid, listener_fd, job, domain)
+    finally:
+        joining.close()
+        if root_fd >= 0:
+            os.close(root_fd)
 
 
 OWN_ENTRY = "systrace's own /proc entry, whatever the policy says"

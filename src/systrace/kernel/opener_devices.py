@@ -17,12 +17,26 @@ TTY = os.makedev(5, 0)
 TUN = os.makedev(10, 200)
 
 
+class OpenerElsewhere(EmulationError):
+    """The device must be opened in the caller's namespaces of `kinds`: by a helper that
+    joins them (kernel/open_as.py in_namespaces)."""
+
+    def __init__(self, kinds: tuple[str, ...], reason: str):
+        super().__init__(errno.EACCES, reason)
+        self.kinds = kinds
+
+
 def check_opener(tid: int, rdev: int) -> None:
     """Raise when the device `rdev`, opened by systrace, would not be what the thread `tid`
     would get: OSError(ENXIO) as natively for /dev/tty without a controlling terminal,
-    EmulationError (refused) when the tracee's terminal or network namespace differs."""
+    EmulationError (refused) when the tracee's terminal differs, OpenerElsewhere when
+    its network namespace does (/dev/net/tun: a helper opens it there)."""
     if rdev in (TTY, TUN):
-        check_facts(rdev, opener_facts(tid))
+        facts = opener_facts(tid)
+        if rdev == TUN and facts[2]:
+            raise OpenerElsewhere(("net",), "/dev/net/tun is bound to its opener's network namespace, and the caller "
+                                            "is in another than systrace")
+        check_facts(rdev, facts)
 
 
 def opener_facts(tid: int) -> tuple[int, int, bool]:
