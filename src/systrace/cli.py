@@ -263,6 +263,9 @@ class _Refused(Exception):
 
 
 def run(options: argparse.Namespace, command: list[str]) -> int:
+    from .preload import ENFORCING, PLAIN, preload
+
+    preload(PLAIN + ENFORCING if options.enforce else PLAIN)  # what the run imports, in one pass (start-up time)
     from .kernel.launch import LaunchError, resolve_command, user_notification_available
 
     try:
