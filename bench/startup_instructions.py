@@ -1,17 +1,15 @@
 #!/usr/bin/env python3
-"""The instructions systrace's start-up imports take, for several source trees (issue 16),
-counted by valgrind: the same on a loaded machine as on a quiet one.
+"""The instructions systrace's start-up takes until the command is forked, for several
+source trees (issue 16), counted by valgrind: the same on a loaded machine as on a quiet one.
 
     python3 bench/startup_instructions.py [--src DIR ...]
 
-A whole run cannot be counted (valgrind does not know seccomp(2): systrace says the
-kernel lacks user notification and stops), so each tree's count is that of a `python3
--S` importing what `systrace -a true` (and `--permit-all true`) imports before the
-command starts, as the run does (systrace/preload.py first, where the tree has it),
-against `python3 -S -c pass` (the interpreter's floor) and the standard library alone
-(what systrace's modules import of it). Bytecode is compiled first, as an install does.
-At this interpreter's rate (bench/startup.py's `python3 -S -c pass` against this
-count) about 2.3 M instructions make a millisecond on the test machine.
+valgrind does not know seccomp(2), so a run cannot go past its launch: each count is
+that of `systrace MODE true` run as it is (its bytecode compiled first, as an install
+does) with the kernel's check for user notification answered yes, up to the fork of the
+command (the forked child's count: valgrind counts it from the parent's start; after the
+fork it only fails to install the filter), against `python3 -S -c pass`, the floor of
+any run. On the test machine about 2.3 M instructions make a millisecond.
 """
 
 from __future__ import annotations
@@ -28,25 +26,32 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 COLLECTED = re.compile(rb"Collected : (\d+)")
 
-# what cli.run and _run_once import before the command starts (a plain run)
-MODULES = ("systrace.engine", "systrace.frontend.errors", "systrace.kernel.launch", "systrace.log",
-           "systrace.policy.errors", "systrace.wiring")
-ENFORCING = ("systrace.decide.enforce", "systrace.decide.policy", "systrace.policy.compile", "systrace.policy.reach")
-PRELOAD = """
+DRIVER = """
+import sys
+def answer_yes():  # (valgrind: seccomp(2) is ENOSYS)
+    from systrace.kernel import launch
+    launch.user_notification_available = lambda: True
 try:
-    from systrace import preload
+    from systrace import preload as _preload
 except ImportError:
-    pass
-else:
-    preload.preload(preload.PLAIN + preload.ENFORCING if {enforcing} else preload.PLAIN)
+    answer_yes()
+else:  # the check answered once the run's preload is done (before, it would import launch early)
+    _original = _preload.preload
+    def _preload_then_answer(*args, **kwargs):
+        loaded = _original(*args, **kwargs)
+        answer_yes()
+        return loaded
+    _preload.preload = _preload_then_answer
+from systrace.cli import main
+main(sys.argv[1:])
 """
-STDLIB = "import ctypes, os, struct, select, fcntl, _socket, mmap, pwd, grp, resource, errno, stat, types, marshal"
 
 
-def count(code: str, env: dict[str, str]) -> int:
+def count(argv: list[str], env: dict[str, str]) -> int:
+    """Instructions until the fork of the command (the lowest count: the forked child's)."""
     result = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable, "-S",
-                             "-c", code], env=env, capture_output=True, check=True)
-    return int(COLLECTED.findall(result.stderr)[-1])
+                             *argv], env=env, capture_output=True)
+    return min(int(found) for found in COLLECTED.findall(result.stderr))
 
 
 def main() -> None:
@@ -58,18 +63,19 @@ def main() -> None:
     trees = options.src or [HERE.parent]
     scratch = Path(tempfile.mkdtemp(prefix="startup-instructions-"))
     base = {key: value for key, value in os.environ.items() if key not in ("PYTHONPATH", "PYTHONDONTWRITEBYTECODE")}
-    floor = count("pass", base)
-    stdlib = count(STDLIB, base) - floor
-    print(f"python3 -S -c pass: {floor / 1e6:.1f} M instructions; the standard library systrace imports: "
-          f"{stdlib / 1e6:.1f} M more")
-    print(f"{'tree':40s} {'-a true':>14s} {'--permit-all':>14s}   (M instructions over python3 -S -c pass)")
+    floor = count(["-c", "pass"], base)
+    true = shutil.which("true") or "/bin/true"
+    print(f"python3 -S -c pass: {floor / 1e6:.1f} M instructions")
+    print(f"{'tree':40s} {'-a true':>14s} {'--permit-all':>14s}   (M instructions over python3 -S -c pass, until the fork)")
     for number, tree in enumerate(trees):
         env = dict(base, PYTHONPATH=str(tree.resolve() / "src"), PYTHONPYCACHEPREFIX=str(scratch / f"pycache-{number}"))
+        policies = str(scratch / f"policies-{number}")
+        subprocess.run([sys.executable, "-S", "-m", "systrace", "-d", policies, "-A", true], env=env, check=True)
         cells = []
-        for enforcing in (True, False):
-            code = PRELOAD.format(enforcing=enforcing) + "import " + ", ".join(MODULES + (ENFORCING if enforcing else ()))
-            subprocess.run([sys.executable, "-S", "-c", code], env=env, check=True)  # compiled
-            cells.append((count(code, env) - floor) / 1e6)
+        for mode in (["-d", policies, "-a"], ["--permit-all"]):
+            argv = ["-c", DRIVER, *mode, true]
+            subprocess.run([sys.executable, "-S", *argv], env=env, check=True)  # compiled
+            cells.append((count(argv, env) - floor) / 1e6)
         print(f"{str(tree)[-40:]:40s} {cells[0]:14.1f} {cells[1]:14.1f}")
     shutil.rmtree(scratch, ignore_errors=True)
 

@@ -201,3 +201,25 @@ def test_a_module_that_fails_is_not_left_loaded(package: str) -> None:
         preload.preload(("mod",), package)
     assert f"{package}.mod" not in sys.modules
     assert not hasattr(sys.modules[package], "mod")
+
+
+def test_the_collector_runs_while_the_command_runs(true_policy: Path) -> None:
+    """Start-up runs without the cyclic garbage collector (cli.run); it must be on again,
+    with what start-up made frozen out of its collections, while the command runs."""
+    code = """
+import gc, sys
+from systrace import engine
+seen = []
+original = engine.Supervisor.run
+def run(self, *args, **kwargs):
+    seen.append((gc.isenabled(), gc.get_freeze_count() > 1000))
+    return original(self, *args, **kwargs)
+engine.Supervisor.run = run
+from systrace.cli import main
+status = main(sys.argv[1:])
+print(repr((status, seen, gc.isenabled())))
+"""
+    for mode in (["-d", str(true_policy), "-a"], ["--permit-all"]):
+        result = subprocess.run([sys.executable, "-S", "-c", code, *mode, "true"], capture_output=True, text=True,
+                                env={**base_env(), "SYSTRACE_TEST_FUSE_UNSEEN": "1"}, timeout=TIMEOUT)
+        assert ast.literal_eval(result.stdout) == (0, [(True, True)], True), result.stderr
