@@ -10,7 +10,9 @@ each tree. Prints the median wall time and its ratio to native, and the median C
 by system call and by how they were carried out) and the workload's C floor: its native
 time plus each routed call at the C floor of its kind (bench.py's FloorModel, with the
 floors measured by this run). The output of each run is checked against the native
-run's (a run that did less work is no speed). Timing is never asserted by tests: this is
+run's (a run that did less work is no speed). systrace runs as `python3 -S`: this
+machine's site hooks (a .pth file importing certifi, some 50 ms of CPU) are not what an
+installed systrace pays (bench/startup.py's `python3 -c pass` against `-S`). Timing is never asserted by tests: this is
 a benchmark.
 """
 
@@ -107,7 +109,7 @@ def main() -> None:
             native.append(seconds)
             for index, src in enumerate(options.src):
                 env = dict(base_env, PYTHONPATH=src)
-                seconds, cpu, out = timed([sys.executable, "-m", "systrace", "-d", str(policies), "-a", "--stats",
+                seconds, cpu, out = timed([sys.executable, "-S", "-m", "systrace", "-d", str(policies), "-a", "--stats",
                                            *workload.argv], env, stats[index])
                 if out != expected:
                     raise SystemExit(f"{workload.key} under {src}: not the native output")
