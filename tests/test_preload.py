@@ -217,9 +217,29 @@ def run(self, *args, **kwargs):
 engine.Supervisor.run = run
 from systrace.cli import main
 status = main(sys.argv[1:])
-print(repr((status, seen, gc.isenabled())))
+print(repr((status, seen, gc.isenabled(), gc.get_freeze_count())))
 """
     for mode in (["-d", str(true_policy), "-a"], ["--permit-all"]):
         result = subprocess.run([sys.executable, "-S", "-c", code, *mode, "true"], capture_output=True, text=True,
                                 env={**base_env(), "SYSTRACE_TEST_FUSE_UNSEEN": "1"}, timeout=TIMEOUT)
-        assert ast.literal_eval(result.stdout) == (0, [(True, True)], True), result.stderr
+        assert ast.literal_eval(result.stdout) == (0, [(True, True)], True, 0), result.stderr
+
+
+def test_a_run_leaves_the_collector_as_it_found_it(tmp_path: Path) -> None:
+    """main() in a process that goes on (as tests call it): the collector on again and
+    nothing left frozen, whether the run went ahead or stopped early."""
+    code = """
+import gc, sys
+from systrace.cli import main
+found = []
+for argv in (["--permit-all", "true"], ["--permit-all", "/nonexistent/command"], ["-a", "-d", sys.argv[1], "true"]):
+    status = main(argv)
+    found.append((status != 0, gc.isenabled(), gc.get_freeze_count()))
+gc.disable()
+main(["--permit-all", "true"])
+found.append(gc.isenabled())
+print(repr(found))
+"""
+    result = subprocess.run([sys.executable, "-S", "-c", code, str(tmp_path / "empty")], capture_output=True, text=True,
+                            env={**base_env(), "SYSTRACE_TEST_FUSE_UNSEEN": "1"}, timeout=TIMEOUT)
+    assert ast.literal_eval(result.stdout) == [(False, True, 0), (True, True, 0), (True, True, 0), False], result.stderr

@@ -264,9 +264,21 @@ class _Refused(Exception):
 
 
 def run(options: argparse.Namespace, command: list[str]) -> int:
+    collecting = gc.isenabled()
+    gc.disable()  # until the command starts (_run_once): start-up makes no garbage worth collecting
+    try:
+        return _run(options, command)
+    finally:  # the collector as it was (main() may be called by a process that goes on)
+        gc.unfreeze()
+        if collecting:
+            gc.enable()
+        else:
+            gc.disable()
+
+
+def _run(options: argparse.Namespace, command: list[str]) -> int:
     from .preload import ENFORCING, PLAIN, preload
 
-    gc.disable()  # until the command starts (_run_once): start-up makes no garbage worth collecting
     preload(PLAIN + ENFORCING if options.enforce else PLAIN)  # what the run imports, in one pass (start-up time)
     from .kernel.launch import LaunchError, resolve_command, user_notification_available
 
