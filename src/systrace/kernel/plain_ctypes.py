@@ -56,13 +56,29 @@ else:
         sizeof,
     )
 
-    def _simple(name, code):
-        """A simple C type, as ctypes declares each: `class c_int(_SimpleCData): _type_ = "i"`."""
-        return type(name, (_SimpleCData,), {"_type_": code, "__module__": __name__})
+    class c_int(_SimpleCData):
+        _type_ = "i"
 
-    c_int, c_uint, c_long, c_ulong = _simple("c_int", "i"), _simple("c_uint", "I"), _simple("c_long", "l"), _simple("c_ulong", "L")
-    c_ushort, c_void_p, c_char_p, c_char = (_simple("c_ushort", "H"), _simple("c_void_p", "P"), _simple("c_char_p", "z"),
-                                            _simple("c_char", "c"))
+    class c_uint(_SimpleCData):
+        _type_ = "I"
+
+    class c_long(_SimpleCData):
+        _type_ = "l"
+
+    class c_ulong(_SimpleCData):
+        _type_ = "L"
+
+    class c_ushort(_SimpleCData):
+        _type_ = "H"
+
+    class c_void_p(_SimpleCData):
+        _type_ = "P"
+
+    class c_char_p(_SimpleCData):
+        _type_ = "z"
+
+    class c_char(_SimpleCData):
+        _type_ = "c"
 
     # as ctypes picks them on a 64-bit Linux (LP64: long is the size of a pointer, int 4 bytes)
     c_size_t, c_ssize_t, c_uint32 = c_ulong, c_long, c_uint
