@@ -45,8 +45,6 @@ HEAVY = {"argparse", "gettext", "pickle", "queue", "threading", "ssl", "json", "
          # re and signal (their enums), and what those bring: policy/parse.py, kernel/proc_names.py
          # and kernel/plain_signal.py read a plain run's text and signals without them
          "re", "enum", "functools", "collections", "signal",
-         # ctypes' own classes: kernel/plain_ctypes.py makes the few used from _ctypes
-         "ctypes",
          "systrace.kernel.send", "systrace.kernel.landlock_domain", "systrace.kernel.sockets",
          "systrace.decide.generalise", "systrace.decide.modes", "systrace.policy.printer", "systrace.replicas",
          "systrace.decide.ask", "systrace.faults.plan"}

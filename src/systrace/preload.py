@@ -37,7 +37,7 @@ PACKAGE = __name__.rpartition(".")[0]
 
 # every supervised run's modules (`--permit-all true`, `-a true`), in the order their imports finish
 PLAIN = (
-    "kernel", "kernel.abi", "kernel.plain_ctypes", "kernel.libc", "kernel.landlock", "kernel.plain_signal", "kernel.launch", "record",
+    "kernel", "kernel.abi", "kernel.libc", "kernel.landlock", "kernel.plain_signal", "kernel.launch", "record",
     "translate", "translate.formats", "facts.args", "facts.rows", "facts", "kernel.bpf", "kernel.filter",
     "kernel.syscalls_x86_64", "baseline", "kernel.notify", "kernel.signals", "kernel.wakeup", "call", "decide",
     "frontend", "policy", "policy.escaping", "frontend.question", "log", "decide.reporting", "frontend.relay",

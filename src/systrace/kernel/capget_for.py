@@ -7,11 +7,11 @@ any process may read another's sets) and writes back what the kernel would have.
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import struct
 
 from . import memory
-from . import plain_ctypes as ctypes
 from .libc import libc
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time

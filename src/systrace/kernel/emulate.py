@@ -11,11 +11,11 @@ the fd over with ADDFD. A path that is one of the tracee's own descriptors
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import os
 import struct
 
-from . import plain_ctypes as ctypes
 from .emulate_identity import EmulationError, Identity, tracee_identity
 from .libc import check, libc, pidfd_getfd
 from .proc_names import FD_LINK

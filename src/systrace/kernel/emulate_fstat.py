@@ -15,10 +15,10 @@ descriptor (`stat_descriptor`). Deciding whether it is permitted is not here."""
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import os
 
-from . import plain_ctypes as ctypes
 from .abi import s32
 from .libc import libc, pidfd_getfd
 

@@ -11,11 +11,11 @@ the operation is done with none (never more than the tracee has here)."""
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import os
 
 from . import namespaces, procfs
-from . import plain_ctypes as ctypes
 from .libc import libc
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time

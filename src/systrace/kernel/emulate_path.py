@@ -15,13 +15,13 @@ description, taken with pidfd_getfd and checked to still name the file the polic
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import os
 import resource
 import stat
 
 from . import memory
-from . import plain_ctypes as ctypes
 from .emulate_identity import EmulationError, Identity
 from .emulate_view import RootFd, open_directory, split
 from .libc import libc, pidfd_getfd, tgkill

@@ -12,10 +12,10 @@ kernel's permission checks are the ones it would make."""
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import os
 
-from . import plain_ctypes as ctypes
 from .abi import s32
 from .libc import libc
 

@@ -11,10 +11,10 @@ are outside the domain; the command and all its descendants are inside it."""
 
 from __future__ import annotations
 
+import ctypes
 import os
 import struct
 
-from . import plain_ctypes as ctypes
 from .libc import libc
 
 SYS_landlock_create_ruleset = 444

@@ -10,6 +10,7 @@ The listener is created O_CLOEXEC, so it is closed in the tracee by the exec.
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import os
 import select
@@ -18,7 +19,6 @@ import struct
 import time
 
 from . import abi, landlock
-from . import plain_ctypes as ctypes
 from .libc import check, libc, pidfd_getfd, pidfd_send_signal, prctl
 from .plain_signal import signal
 

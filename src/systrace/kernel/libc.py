@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
-
-from . import plain_ctypes as ctypes
 
 libc = ctypes.CDLL(None, use_errno=True)
 libc.syscall.restype = ctypes.c_long

@@ -13,10 +13,10 @@ the tracee could map a FUSE file over the address between such a check and the r
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import os
 
-from . import plain_ctypes as ctypes
 from .forking import fork_helper
 from .libc import libc
 from .mounts import ServedAnywhere

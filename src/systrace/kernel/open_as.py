@@ -33,12 +33,12 @@ it with ADDFD. An open that may wait (a FIFO, FUSE) waits in the helper only."""
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import os
 import stat
 
 from . import mounts, opener_devices
-from . import plain_ctypes as ctypes
 from .emulate_identity import EmulationError, set_effective, tracee_identity
 from .libc import check, libc
 from .resolve_flags import starting_directory

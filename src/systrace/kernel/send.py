@@ -24,6 +24,7 @@ helper process (as the blocking connect is) and the call is answered when it is 
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import fcntl
 import os
@@ -32,7 +33,6 @@ import socket
 import struct
 
 from . import memory, procfs
-from . import plain_ctypes as ctypes
 from .emulate_identity import EmulationError, Identity, set_effective
 from .emulate_view import RootFd
 from .forking import fork_helper

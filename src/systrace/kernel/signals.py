@@ -8,10 +8,10 @@ cannot be blocked)."""
 
 from __future__ import annotations
 
+import ctypes
 import os
 import struct
 
-from . import plain_ctypes as ctypes
 from .libc import check, libc
 from .plain_signal import signal
 

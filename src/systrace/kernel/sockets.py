@@ -17,6 +17,7 @@ meanwhile."""
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import fcntl
 import os
@@ -24,7 +25,6 @@ import signal
 import stat
 import struct
 
-from . import plain_ctypes as ctypes
 from .emulate import openat2
 from .emulate_identity import EmulationError, Identity
 from .emulate_view import RootFd, open_directory, split

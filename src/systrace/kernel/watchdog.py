@@ -147,9 +147,8 @@ def watchdog_pids() -> list[int]:
 
 # -- the watchdog process ----------------------------------------------------------------
 def _watch_main(watched: Watched, section: memoryview) -> None:
+    import ctypes
     import select
-
-    from . import plain_ctypes as ctypes
 
     loop = watched.loop
     libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)

@@ -25,6 +25,7 @@ calling thread goes away meanwhile (its pidfd says so) the helper is killed.
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import fcntl  # (a builtin module: nothing to load)
 import os
@@ -32,7 +33,6 @@ import stat
 import struct
 
 from . import opener_devices
-from . import plain_ctypes as ctypes
 from .emulate import open_for, still_at
 from .emulate_identity import EmulationError, Identity, tracee_identity
 from .forking import fork_helper
