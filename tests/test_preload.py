@@ -48,13 +48,30 @@ sys.stdout.write(repr({"status": status, "after": after, "loaded": loaded[0] if 
 """
 
 
+_PYCACHE: list[str] = []
+
+
+def _compiled_env() -> dict[str, str]:
+    """The environment of a run whose bytecode is written and then used, as an installed
+    systrace's is (the suite's PYTHONDONTWRITEBYTECODE would leave a changed module's
+    compiled file stale: preload() rightly refuses it), in a directory of this session's."""
+    if not _PYCACHE:
+        import atexit
+        import shutil
+        import tempfile
+
+        _PYCACHE.append(tempfile.mkdtemp(prefix="preload-pycache-"))
+        atexit.register(shutil.rmtree, _PYCACHE[0], True)
+    env = {key: value for key, value in base_env().items() if key != "PYTHONDONTWRITEBYTECODE"}
+    return {**env, "PYTHONPYCACHEPREFIX": _PYCACHE[0], "SYSTRACE_TEST_FUSE_UNSEEN": "1"}
+
+
 def probe(mode: str, *args: str) -> dict:
     flags = ["-X", "importtime"] if mode == "off" else []
     # (while a FUSE file system exists anywhere, tracee memory is read by a helper, which
     # imports more: tests/test_startup_imports.py; here every check says there is none)
-    env = {**base_env(), "SYSTRACE_TEST_FUSE_UNSEEN": "1"}
     result = subprocess.run([sys.executable, "-S", *flags, "-c", PROBE, mode, *args], capture_output=True,
-                            env=env, timeout=TIMEOUT, text=True)
+                            env=_compiled_env(), timeout=TIMEOUT, text=True)
     assert "Traceback" not in result.stderr, result.stderr
     report = ast.literal_eval(result.stdout)
     assert report["status"] == 0, result.stderr
@@ -89,6 +106,7 @@ def test_enforcing_is_what_an_enforcing_run_adds(true_policy: Path) -> None:
 
 
 def test_a_run_loads_its_modules_in_one_pass(true_policy: Path) -> None:
+    probe("on", "-d", str(true_policy), "-a", "true")  # (its modules compiled)
     report = probe("on", "-d", str(true_policy), "-a", "true")
     listed = {f"systrace.{name}" for name in preload.PLAIN + preload.ENFORCING}
     # left to import: kernel/ (a namespace package: no compiled file), and facts/, whose
