@@ -10,7 +10,9 @@ each tree. Prints the median wall time and its ratio to native, and the median C
 by system call and by how they were carried out) and the workload's C floor: its native
 time plus each routed call at the C floor of its kind (bench.py's FloorModel, with the
 floors measured by this run). The output of each run is checked against the native
-run's (a run that did less work is no speed). Timing is never asserted by tests: this is
+run's (a run that did less work is no speed). systrace runs as `python3 -S`: this
+machine's site hooks (a .pth file importing certifi, some 50 ms of CPU) are not what an
+installed systrace pays (bench/startup.py's `python3 -c pass` against `-S`). Timing is never asserted by tests: this is
 a benchmark.
 """
 
@@ -66,6 +68,14 @@ def floors(binaries: dict[str, str], env: dict[str, str]) -> tuple[dict[str, str
             statistics.median(loops) / 20000 * 1e6)
 
 
+def _systrace(src: str) -> list[str]:
+    """systrace of the tree `src`, as `python3 -S` (see above). The tree is put on sys.path
+    by the command line, not PYTHONPATH, which the command would inherit (a python3
+    workload then looks in the tree, and a policy learned with one tree refuses another's)."""
+    path = str(Path(src).resolve())
+    return [sys.executable, "-S", "-c", f"import sys; sys.path.insert(0, {path!r}); from systrace.cli import entry; entry()"]
+
+
 def _counts(text: bytes) -> dict[str, int]:
     return {name: int(count) for name, count in (item.rsplit(" ", 1) for item in text.decode().split(", "))}
 
@@ -94,10 +104,9 @@ def main() -> None:
     print("|---|---:|" + "---:|" * len(names))
     for workload in chosen:
         policies = scratch / f"policies-{workload.key}"
-        learn_env = dict(base_env, PYTHONPATH=options.src[0])
         for _ in range(2):  # twice: the second run learns what the first one's learning changed
-            subprocess.run([sys.executable, "-m", "systrace", "-d", str(policies), "-A", *workload.argv],
-                           env=learn_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+            subprocess.run([*_systrace(options.src[0]), "-d", str(policies), "-A", *workload.argv],
+                           env=base_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
         native: list[float] = []
         walls: list[list[float]] = [[] for _ in names]
         cpus: list[list[float]] = [[] for _ in names]
@@ -106,9 +115,8 @@ def main() -> None:
             seconds, _, expected = timed(workload.argv, base_env)
             native.append(seconds)
             for index, src in enumerate(options.src):
-                env = dict(base_env, PYTHONPATH=src)
-                seconds, cpu, out = timed([sys.executable, "-m", "systrace", "-d", str(policies), "-a", "--stats",
-                                           *workload.argv], env, stats[index])
+                seconds, cpu, out = timed([*_systrace(src), "-d", str(policies), "-a", "--stats", *workload.argv],
+                                          base_env, stats[index])
                 if out != expected:
                     raise SystemExit(f"{workload.key} under {src}: not the native output")
                 walls[index].append(seconds)

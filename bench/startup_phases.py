@@ -56,6 +56,12 @@ if os.environ.get("STARTUP_IGNORE_FUSE"):
     from systrace.kernel import memory as _memory
     _memory._SERVED.present = lambda: False
 from systrace import cli
+try:  # what cli.run loads first, where the tree has it (systrace/preload.py)
+    from systrace import preload as _preload
+except ImportError:
+    pass
+else:
+    _preload.preload(_preload.PLAIN + _preload.ENFORCING if "-a" in sys.argv else _preload.PLAIN)
 from systrace import engine, wiring, log as _log
 from systrace.frontend import errors as _fe
 from systrace.kernel import launch as _launch, filter as _kfilter

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 
@@ -263,6 +264,22 @@ class _Refused(Exception):
 
 
 def run(options: argparse.Namespace, command: list[str]) -> int:
+    collecting = gc.isenabled()
+    gc.disable()  # until the command starts (_run_once): start-up makes no garbage worth collecting
+    try:
+        return _run(options, command)
+    finally:  # the collector as it was (main() may be called by a process that goes on)
+        gc.unfreeze()
+        if collecting:
+            gc.enable()
+        else:
+            gc.disable()
+
+
+def _run(options: argparse.Namespace, command: list[str]) -> int:
+    from .preload import ENFORCING, PLAIN, preload
+
+    preload(PLAIN + ENFORCING if options.enforce else PLAIN)  # what the run imports, in one pass (start-up time)
     from .kernel.launch import LaunchError, resolve_command, user_notification_available
 
     try:
@@ -281,6 +298,7 @@ def run(options: argparse.Namespace, command: list[str]) -> int:
 def _run_once(options: argparse.Namespace, command: list[str], path: str) -> tuple[int, list[str] | None]:
     """One supervised run: (exit status, the rules it learned; None when systrace could not
     set the run up)."""
+    gc.disable()  # (again for each run of --converge)
     # Import the whole engine now: the child must not import anything after fork.
     from .engine import supervise
     from .frontend.errors import FrontendGone, Interrupted
@@ -309,6 +327,10 @@ def _run_once(options: argparse.Namespace, command: list[str], path: str) -> tup
             problem = _no_policy(path, store)
             if problem:
                 return _fail(problem, 2), None
+        # What start-up made lives as long as the run: collections while the command runs
+        # leave it out (gc.freeze), and they run again from here.
+        gc.freeze()
+        gc.enable()
         try:
             status = supervise(path, command, dict(os.environ), session, plan, pin_cpu=not options.no_cpu_pin,
                                credentials=options.credentials, supervisors=options.supervisors)
