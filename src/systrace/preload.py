@@ -39,7 +39,7 @@ PACKAGE = __name__.rpartition(".")[0]
 PLAIN = (
     "kernel", "kernel.abi", "kernel.libc", "kernel.landlock", "kernel.plain_signal", "kernel.launch", "record",
     "translate", "translate.formats", "facts.args", "facts.rows", "facts", "kernel.bpf", "kernel.filter",
-    "kernel.syscalls_x86_64", "baseline", "kernel.notify", "kernel.signals", "kernel.wakeup", "call", "decide",
+    "kernel.syscalls_x86_64", "baseline", "kernel.notify", "kernel.own_entries", "kernel.signals", "kernel.wakeup", "call", "decide",
     "frontend", "policy", "policy.escaping", "frontend.question", "log", "decide.reporting", "frontend.relay",
     "kernel.namespaces", "kernel.procfs", "processes", "session", "children", "decide.protected", "kernel.heap",
     "decide.breaks", "domains", "kernel.forking", "kernel.mounts", "kernel.memory", "kernel.offload",
@@ -51,7 +51,7 @@ PLAIN = (
     "policy.trust", "policy.store", "wiring",
 )
 # and those of a run that enforces its policies (-a), after them
-ENFORCING = ("decide.enforce", "kernel.emulate_path", "policy.compiled", "decide.policy", "policy.compile",
+ENFORCING = ("decide.enforce", "kernel.emulate_watch", "kernel.emulate_path", "policy.compiled", "decide.policy", "policy.compile",
              "policy.reach")
 
 _Module = type(sys)
