@@ -14,6 +14,7 @@ from __future__ import annotations
 import ctypes
 import errno
 import os
+import stat
 import struct
 
 from .emulate_identity import EmulationError, Identity, tracee_identity
@@ -127,11 +128,20 @@ def still_at(fd: int, checked_path: bytes) -> bool:
         return False
 
 
+def _unnamed_in(fd: int, actual: bytes, directory: bytes) -> bool:
+    """Is `fd` an O_TMPFILE file made in the checked `directory`? The kernel names it
+    "DIR/#INODE (deleted)", and it has no link yet."""
+    status = os.fstat(fd)
+    return (stat.S_ISREG(status.st_mode) and status.st_nlink == 0
+            and actual == b"%s/#%d (deleted)" % (directory.rstrip(b"/"), status.st_ino))
+
+
 def _verify(fd: int, checked_path: bytes, root: str) -> None:
     """What we opened is at the path we checked (else close it and fail closed)."""
     actual = os.readlink(f"/proc/self/fd/{fd}".encode())
     if root != "/" and actual.startswith(os.fsencode(root)):
         actual = actual[len(os.fsencode(root)):] or b"/"
-    if actual != checked_path and not (checked_path.endswith(b"/") and actual == checked_path.rstrip(b"/")):
+    if actual != checked_path and not (checked_path.endswith(b"/") and actual == checked_path.rstrip(b"/")) \
+            and not _unnamed_in(fd, actual, checked_path):
         os.close(fd)
         raise EmulationError(errno.EACCES, f"opened {actual!r}, not the checked {checked_path!r}")
