@@ -9,7 +9,7 @@ Each open: poll for more, the liveness check (pidfd signal 0), /proc/TID/exe, th
 from the tracee's memory (process_vm_readv), /proc/TID/root, the one-call symlink check
 (openat2 O_PATH RESOLVE_NO_SYMLINKS, closed), ID_VALID, /proc/TID/status (pread), the
 open (openat2), the check of what was opened (readlink), ADDFD and the answer; with
---hint, the ADDFD wake-up hint systrace made until it was measured not to pay (the
+--hint, the ADDFD wake-up hint systrace makes (the
 thread's affinity narrowed and restored: three calls; BENCHMARKS.md). What systrace spends per emulated open
 beyond this is its own work; what this spends beyond the C floor is the interpreter's.
 bench/cpu_per_call.py runs it as the emulated open's "Python floor" column.

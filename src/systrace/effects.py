@@ -87,7 +87,7 @@ class Effects:
         self.session = session  # the process table (credentials) and the log
         self.listener = listener
         self.poller = poller  # the loop's: helpers' descriptors are watched there
-        # the ADDFD wake-up hint: only where it was measured to pay, with --supervisors (kernel/wakeup.py)
+        # the ADDFD wake-up hint (kernel/wakeup.py); None: none (in-process tests)
         self.wake_here = wake_here
         self.pending: dict[int, Pending] = {}  # blocking connects done by helpers, by result fd
         self.pending_sends: dict[int, tuple[PendingSend, SendCall]] = {}  # blocking sends done by helpers, by fd watched

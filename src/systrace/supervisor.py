@@ -123,7 +123,7 @@ class Supervisor:
         """The parts for a command started by kernel/launch.py, wired."""
         handshake = LaunchHandshake(launched)
         children = Children(launched, signals, handshake, session.relay)
-        effects = Effects(session, listener, select.poll(), WakeHere() if replicas is not None else None)  # (wakeup.py)
+        effects = Effects(session, listener, select.poll(), WakeHere())  # the ADDFD wake-up hint (wakeup.py)
         return cls(session, listener, handshake, children, effects, replicas=replicas)
 
     @property

@@ -17,12 +17,11 @@ thread's affinity narrowed to systrace's CPU for the duration).
 
 So for the ADDFD only, the waiting thread's affinity is narrowed to the CPU systrace runs
 on; it is restored before the call is answered. It costs three system calls per open
-(~15 µs of systrace's CPU here), and measured again since (bench/wakeup_hint.py,
-BENCHMARKS.md) it pays only with --supervisors, where each replica is pinned to a CPU
-of its own and the threads it serves are woken there: the one supervisor of a plain run
-no longer uses it (on its own, an openat loop took 118 µs of CPU per open without it,
-146 µs with it, and less wall time too); the main process and each replica of
---supervisors do. The thread itself never runs its own
+(~15 µs of systrace's CPU), and pays on a quiet machine: bench/wakeup_hint.py, one
+supervisor, 5,000 opens, medians of 3: 136 µs wall and 138 µs CPU per open with it,
+252 and 219 without (on a machine loaded by other work, 118 against 146 µs CPU
+without it was measured once: then the other CPU is busy anyway). The main process
+and each replica of --supervisors use it. The thread itself never runs its own
 code with the narrowed mask (it is inside the system call throughout), and nothing it
 forks can inherit it. Only when that CPU is already one the thread may run on, so a
 user's pinning is never overridden; any failure just skips the hint. Visible to the
