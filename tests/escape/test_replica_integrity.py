@@ -104,9 +104,12 @@ def _replicas_reached(runner: Runner, reach: str, vector: str, fifo: Path, polic
     # the keeper, in a session of its own, holds the run open until the test lets it go;
     # the attacker waits for the test to have found the replicas
     script = f"setsid sh -c 'read line < {fifo}' & read go; exec {reach} {vector} 0 0"
+    # systrace in a process group of its own: the group vectors reach every other member of
+    # systrace's group, as natively, and the test's own process must not be one (renicing
+    # pytest to 19 made later tests' native attacks fail)
     proc = subprocess.Popen(runner.argv("-U", "-f", str(policy), "-a", "--supervisors", "3", "sh", "-c", script),
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=runner.env,
-                            cwd=runner.cwd)
+                            cwd=runner.cwd, process_group=0)
     try:
         def split() -> tuple[list[int], list[int]]:
             """(the replicas, the other children): systrace's command line read each time
