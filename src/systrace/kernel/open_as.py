@@ -42,7 +42,9 @@ from . import mounts, namespaces, opener_devices
 from .emulate import RESOLVE_IN_ROOT, RESOLVE_NO_MAGICLINKS, RESOLVE_NO_SYMLINKS, _verify, openat2
 from .emulate_identity import EmulationError, set_effective, tracee_identity
 from .libc import check, libc
-from .opener_namespaces import KINDS, Joining
+from .opener_namespaces import KINDS, Joining, permitted_caps
+from .opener_namespaces import field as _field
+from .opener_namespaces import set_caps as _set_caps
 from .resolve_flags import starting_directory
 from .worker import Deferred, _defer
 
@@ -56,37 +58,10 @@ CLONE_NEWUSER = 0x10000000
 CLONE_NEWNS = 0x00020000
 CLONE_NEWNET = 0x40000000
 PR_SET_KEEPCAPS = 8
-SYS_capset = 126
 CGROUP_SUPER_MAGIC, CGROUP2_SUPER_MAGIC, PROC_SUPER_MAGIC = 0x27E0EB, 0x63677270, 0x9FA0
 PID_ALLOCATION = (b"/sys/kernel/ns_last_pid", b"/sys/kernel/pid_max")
 _STATFS = ctypes.create_string_buffer(120)  # struct statfs; f_type is its first word
 libc.setns.argtypes = [ctypes.c_int, ctypes.c_int]
-
-
-class _CapHeader(ctypes.Structure):
-    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
-
-
-class _CapData(ctypes.Structure):
-    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32)]
-
-
-def _set_caps(effective: int, permitted: int, inheritable: int) -> None:
-    header = _CapHeader(0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3
-    data = (_CapData * 2)()
-    for index in range(2):
-        shift = 32 * index
-        data[index].effective = (effective >> shift) & 0xFFFFFFFF
-        data[index].permitted = (permitted >> shift) & 0xFFFFFFFF
-        data[index].inheritable = (inheritable >> shift) & 0xFFFFFFFF
-    check(libc.syscall(SYS_capset, ctypes.byref(header), data))
-
-
-def _field(status: bytes, name: bytes) -> list[bytes]:
-    for line in status.split(b"\n"):
-        if line.startswith(name + b":"):
-            return line.split()[1:]
-    raise EmulationError(errno.EACCES, f"cannot read the tracee's {name.decode()}")
 
 
 def map_file(notif_id: int, tid: int, probe: int, flags: int, status: bytes, listener_fd: int) -> Deferred:
@@ -111,7 +86,7 @@ def map_file(notif_id: int, tid: int, probe: int, flags: int, status: bytes, lis
             os.setresgid(gids[0], gids[1], gids[2])
             os.setresuid(uids[0], uids[1], uids[2])
             if foreign:
-                _, permitted, _ = _capabilities()
+                permitted = permitted_caps()
                 _set_caps(permitted, permitted, 0)
                 check(libc.setns(userns, CLONE_NEWUSER))  # full capabilities there, as its creator has
             _set_caps(caps[0], caps[1], caps[2])  # then exactly the tracee's
@@ -123,15 +98,6 @@ def map_file(notif_id: int, tid: int, probe: int, flags: int, status: bytes, lis
         return _defer(notif_id, tid, listener_fd, job)
     finally:
         os.close(userns)
-
-
-def _capabilities() -> tuple[int, int, int]:
-    header = _CapHeader(0x20080522, 0)
-    data = (_CapData * 2)()
-    check(libc.syscall(125, ctypes.byref(header), data))  # capget
-    low, high = data
-    return (low.effective | high.effective << 32, low.permitted | high.permitted << 32,
-            low.inheritable | high.inheritable << 32)
 
 
 class SystraceCgroups:

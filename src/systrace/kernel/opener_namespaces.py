@@ -51,6 +51,16 @@ class _CapData(ctypes.Structure):
     _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32)]
 
 
+def permitted_caps() -> int:
+    """The calling thread's permitted capabilities (also kernel/open_as.py)."""
+    return _caps()
+
+
+def set_caps(effective: int, permitted: int, inheritable: int) -> None:
+    """capset the calling thread to these sets (also kernel/open_as.py)."""
+    _caps(effective, permitted, inheritable)
+
+
 def _caps(effective: int | None = None, permitted: int = 0, inheritable: int = 0) -> int:
     """capset to these sets (capget's permitted set returned when `effective` is None)."""
     header = _CapHeader(0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3
@@ -67,7 +77,8 @@ def _caps(effective: int | None = None, permitted: int = 0, inheritable: int = 0
     return 0
 
 
-def _field(status: bytes, name: bytes) -> list[bytes]:
+def field(status: bytes, name: bytes) -> list[bytes]:
+    """The values of `name`'s line of a /proc/TID/status (also kernel/open_as.py)."""
     for line in status.split(b"\n"):
         if line.startswith(name + b":"):
             return line.split()[1:]
@@ -95,7 +106,7 @@ class Joining:
         except BaseException:
             self.close()
             raise
-        uid = int(_field(status, b"Uid")[1])
+        uid = int(field(status, b"Uid")[1])
         if not self.root and ("user" not in self.fds or uid != os.geteuid()):
             self.close()
             raise EmulationError(errno.EACCES, "the caller's namespaces are not the user's own, and systrace is not root")
@@ -119,9 +130,9 @@ class Joining:
 
     def _enter(self) -> None:
         status = self.status
-        uids, gids = [int(v) for v in _field(status, b"Uid")], [int(v) for v in _field(status, b"Gid")]
-        groups = [int(v) for v in _field(status, b"Groups")]
-        caps = [int(_field(status, name)[0], 16) for name in (b"CapEff", b"CapPrm", b"CapInh")]
+        uids, gids = [int(v) for v in field(status, b"Uid")], [int(v) for v in field(status, b"Gid")]
+        groups = [int(v) for v in field(status, b"Groups")]
+        caps = [int(field(status, name)[0], 16) for name in (b"CapEff", b"CapPrm", b"CapInh")]
         userns = self.fds.get("user", -1)
         if self.root:  # any namespace, while every capability is ours
             self._join_others()
