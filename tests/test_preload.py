@@ -133,7 +133,10 @@ print(repr({{"file": module.__file__, "cached": module.__cached__, "package": mo
             spec.parent, spec.has_location, spec.submodule_search_locations, spec.loader is module.__loader__),
             "bound": getattr(package, name.rpartition(".")[2]) is module, "doc": module.__doc__ is not None}}))
 """
-    result = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True, env=base_env(),
+    # (compiled first, in this session's cache: the suite may run with PYTHONDONTWRITEBYTECODE,
+    # and preload() loads compiled files only)
+    subprocess.run([sys.executable, "-S", "-c", f"import {name}"], env=_compiled_env(), timeout=TIMEOUT, check=True)
+    result = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True, env=_compiled_env(),
                             timeout=TIMEOUT, check=True)
     return ast.literal_eval(result.stdout)
 
