@@ -111,3 +111,33 @@ def test_a_pattern_below_another_directory_is_not_evaluated() -> None:
         assert rule is not None and rule.action.verdict == "permit" and len(calls) == 4
     finally:
         module.evaluate = real
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(RULE_LINES, st.sampled_from([None, "fsread", "fswrite", "getpid"])), min_size=1, max_size=10))
+def test_matches_between_appends_decide_as_the_plain_walk(steps: list[tuple[str, str | None]]) -> None:
+    """A syscall's index is built when it is first matched (its rules wait until then):
+    learning matches a call, appends a rule, matches again. Each match, before or after its
+    index exists, is the first rule in order."""
+    policy = _policy([])
+    compiled = CompiledPolicy(policy, str)
+    for line, asked in steps:
+        policy.lines.append(_policy([line]).rules[0])
+        assert compiled.catch_up()
+        for syscall in (asked,) if asked else ():
+            for name in NAMES:
+                args = {"filename": [name]}
+                assert compiled.first_match(syscall, args, lambda predicate: True) == _walk(policy, syscall, args, True)
+    assert compiled.rule_count == len(policy.rules)
+    assert set(compiled.by_syscall).isdisjoint(compiled._waiting)  # (each syscall's rules in one place)
+
+
+def test_only_the_syscalls_matched_are_indexed() -> None:
+    policy = _policy(["native-getpid: permit", 'native-fsread: filename eq "/etc/a" then permit',
+                      'native-fswrite: filename sub "c" then permit'])
+    compiled = CompiledPolicy(policy, str)
+    assert compiled.by_syscall == {} and compiled.rule_count == 3
+    assert compiled.first_match("fsread", {"filename": ["/etc/a"]}, lambda predicate: True) is not None
+    assert set(compiled.by_syscall) == {"fsread"}
+    assert compiled.first_match("open", {"filename": ["/etc/a"]}, lambda predicate: True) is None
+    assert set(compiled.by_syscall) == {"fsread"}
