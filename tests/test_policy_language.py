@@ -100,6 +100,11 @@ def test_comments_detached_templates_and_several_policies() -> None:
         ("native-fsread", "2:2", "expected 'EMULATION-SYSCALL: RULE'"),
         ("native-fsread: permit extra", "2:24", "expected end of rule"),
         ('native-fsread: (filename eq "x" then permit', "2:34", "expected ')'"),
+        # plain verdicts, read at once when well formed (parse_file), else as any rule
+        ("native-opnat: permit", "2:9", "unknown system call 'opnat'; did you mean 'openat'?"),
+        ("native-: deny", "2:2", "expected 'EMULATION-SYSCALL' before ':'"),
+        ("-read: permit", "2:2", "emulation '' is not this host's"),
+        ("native-read: permit permit", "2:22", "expected end of rule"),
     ],
 )
 def test_errors_name_their_place(rule: str, where: str, message: str) -> None:
@@ -112,6 +117,17 @@ def test_errors_name_their_place(rule: str, where: str, message: str) -> None:
     assert len(lines) == 3 and lines[2].strip() == "^"
     column = int(where.split(":")[1])
     assert lines[2].index("^") - 4 == len(("\t" + rule)[: column - 1].expandtabs(8))
+
+
+@pytest.mark.parametrize("line", ["native-read: permit", "linux64-fsread:\tdeny ", "native-getpid:permit", "linux-read: ask",
+                                  "native-write: permit\r", "\t  native-fswrite:   deny  \t"])
+def test_a_plain_verdict_line_is_the_rule_the_general_reading_gives(line: str) -> None:
+    parser = make_parser()
+    rule = parser.parse_file(f"Policy: /bin/x, Emulation: native\n{line}\n").policies[0].lines[0]
+    head, _, body = line.strip().partition(":")
+    emulation, _, syscall = head.partition("-")
+    assert rule == parser.parse_rule(body, emulation, syscall)
+    assert rule == ast.Rule(emulation, syscall, None, ast.Action(body.strip()))
 
 
 def test_rule_before_header_and_bad_header() -> None:

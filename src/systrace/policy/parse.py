@@ -247,6 +247,15 @@ class Parser:
         for number, raw in enumerate(text.split("\n"), start=1):
             raw = raw.removesuffix("\r")
             line = raw.strip()
+            if current is not None:  # `EMULATION-SYSCALL: VERDICT`, most of a learned policy (its base), at once:
+                head, colon, body = line.partition(":")  # what _rule_line and parse_rule make of it
+                plain = _PLAIN_ACTIONS.get(body.strip(" \t")) if colon else None
+                if plain is not None:
+                    emulation, dash, syscall = head.partition("-")
+                    if syscall and emulation in NATIVE_EMULATIONS and (self.syscall_known is None
+                                                                       or self.syscall_known(syscall)):
+                        current.lines.append(ast.Rule(emulation, syscall, None, plain))
+                        continue  # (anything else, errors included, is read below)
             fail = self._failer(number, raw)
             indent = len(raw) - len(raw.lstrip())
             if not line:
