@@ -39,7 +39,13 @@ def kernel_plan(policies: list[ast.Policy]) -> FilterPlan:
     for name, nr in SYSCALLS.items():
         if name not in named:
             continue
-        shared = _shared_prefix([_decide(rules[name], name) for rules in by_syscall])
+        decisions = [_decide(rules[name], name) for rules in by_syscall]
+        first = decisions[0]
+        if type(first) is int and all(decision == first for decision in decisions[1:]):
+            if first != NOTIFY:  # one plain action in every policy (most of a learned base): what the prefix gives
+                plan.actions[nr] = first
+            continue
+        shared = _shared_prefix(decisions)
         if not shared:
             continue
         if len(shared) == 1 and not shared[0].tests:
@@ -85,10 +91,13 @@ def _decide(rules: list[ast.Rule], syscall: str):
     # part (a pidname test on pid 0), only the calls whose pid is 0 (the rule's hidden
     # part, a pid naming the caller by number, never is); the rest go to the supervisor.
     within: list[tuple[ArgTest, ...]] = [()]
-    names = frozenset(arg_names(syscall))
+    names: frozenset[str] | None = None  # (made for the first rule that tests something)
     for rule in rules:
-        if rule.expr is not None and _known(rule.expr, names) is False:
-            continue  # never matches (the parser warned): the supervisor would skip it too
+        if rule.expr is not None:
+            if names is None:
+                names = frozenset(arg_names(syscall))
+            if _known(rule.expr, names) is False:
+                continue  # never matches (the parser warned): the supervisor would skip it too
         action = _plain_action(rule.action)
         if action is None:
             break  # this rule needs the supervisor; so does everything after it
