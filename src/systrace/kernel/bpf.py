@@ -11,6 +11,10 @@ import struct
 from ..record import record
 from . import abi
 
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
+if TYPE_CHECKING:
+    from typing import Any
+
 # instruction classes and fields (linux/bpf_common.h)
 LD, LDX, ST, STX, ALU, JMP, RET, MISC = range(8)
 W, ABS, MEM, IMM, K, X, A = 0x00, 0x20, 0x60, 0x00, 0x00, 0x08, 0x10
@@ -56,17 +60,38 @@ class Goto:
 
 Item = Insn | Label | Jump | Goto
 
+# The records' own constructors are Python functions (record.py); a filter is about 1,300
+# items and 700 instructions made at every start-up, so the helpers below make them as
+# their constructors would, with tuple.__new__ (values in field order, no defaults).
+_new: Any = tuple.__new__
+
+
+def insn(code: int, jt: int, jf: int, k: int) -> Insn:
+    return _new(Insn, (code, jt, jf, k))
+
+
+def label(name: str) -> Label:
+    return _new(Label, (name,))
+
+
+def jump(op: int, k: int, true: str, false: str) -> Jump:
+    return _new(Jump, (op, k, true, false))
+
+
+def goto(target: str) -> Goto:
+    return _new(Goto, (target,))
+
 
 def load_abs(offset: int) -> Insn:
-    return Insn(LD | W | ABS, 0, 0, offset)
+    return _new(Insn, (LD | W | ABS, 0, 0, offset))
 
 
 def ret(value: int) -> Insn:
-    return Insn(RET | K, 0, 0, value)
+    return _new(Insn, (RET | K, 0, 0, value))
 
 
 def alu_and(mask: int) -> Insn:
-    return Insn(ALU | AND | K, 0, 0, mask)
+    return _new(Insn, (ALU | AND | K, 0, 0, mask))
 
 
 def assemble(items: list[Item]) -> list[Insn]:
@@ -74,31 +99,35 @@ def assemble(items: list[Item]) -> list[Insn]:
     through a trampoline `ja` placed right after it; sizes are relaxed until stable."""
     long_true: set[int] = set()
     long_false: set[int] = set()
+    kinds = [type(item) for item in items]  # (the four records are never subclassed)
     while True:
         positions: dict[str, int] = {}
-        sizes: list[int] = []
+        starts: list[int] = []  # each item's first instruction
         pc = 0
         for index, item in enumerate(items):
-            if isinstance(item, Label):
-                if item.name in positions:
-                    raise ValueError(f"duplicate label {item.name}")
-                positions[item.name] = pc
-                sizes.append(0)
-                continue
-            size = 1 + (index in long_true) + (index in long_false)
-            sizes.append(size)
-            pc += size
+            starts.append(pc)
+            if kinds[index] is Label:
+                name = item.name  # type: ignore[union-attr]
+                if name in positions:
+                    raise ValueError(f"duplicate label {name}")
+                positions[name] = pc
+            elif long_true or long_false:
+                pc += 1 + (index in long_true) + (index in long_false)
+            else:
+                pc += 1
         grew = False
-        pc = 0
         out: list[Insn] = []
         for index, item in enumerate(items):
-            if isinstance(item, Label):
+            kind = kinds[index]
+            if kind is Label:
                 continue
-            if isinstance(item, Insn):
-                out.append(item)
-            elif isinstance(item, Goto):
-                out.append(Insn(JMP | JA, 0, 0, _target(positions, item.target) - pc - 1))
+            pc = starts[index]
+            if kind is Insn:
+                out.append(item)  # type: ignore[arg-type]
+            elif kind is Goto:
+                out.append(insn(JMP | JA, 0, 0, _target(positions, item.target) - pc - 1))  # type: ignore[union-attr]
             else:
+                assert isinstance(item, Jump)
                 out.extend(_jump(item, pc, positions, index in long_true, index in long_false))
                 if index not in long_true and _target(positions, item.true) - pc - 1 > 255:
                     long_true.add(index)
@@ -106,7 +135,6 @@ def assemble(items: list[Item]) -> list[Insn]:
                 if index not in long_false and _target(positions, item.false) - pc - 1 > 255:
                     long_false.add(index)
                     grew = True
-            pc += sizes[index]
         if not grew:
             if len(out) > MAX_INSNS:
                 raise ValueError(f"program too long: {len(out)} instructions")
@@ -131,13 +159,13 @@ def _jump(item: Jump, pc: int, positions: dict[str, int], far_t: bool, far_f: bo
     out = []
     jt = 0 if far_t else true_at - after + extra
     jf = (1 if far_t else 0) if far_f else false_at - after + extra
-    out.append(Insn(code, jt, jf, item.k))
+    out.append(insn(code, jt, jf, item.k))
     slot = pc + 1
     if far_t:
-        out.append(Insn(JMP | JA, 0, 0, true_at - slot - 1))
+        out.append(insn(JMP | JA, 0, 0, true_at - slot - 1))
         slot += 1
     if far_f:
-        out.append(Insn(JMP | JA, 0, 0, false_at - slot - 1))
+        out.append(insn(JMP | JA, 0, 0, false_at - slot - 1))
     return out
 
 

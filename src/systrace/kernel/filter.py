@@ -12,7 +12,7 @@ import errno as errno_codes
 
 from ..record import record
 from . import abi, bpf
-from .bpf import Goto, Insn, Item, Jump, Label
+from .bpf import Insn, Item
 
 U32 = 0xFFFFFFFF
 U64 = 0xFFFFFFFFFFFFFFFF
@@ -69,15 +69,15 @@ class FilterPlan:
 def compile_plan(plan: FilterPlan) -> list[Insn]:
     items: list[Item] = [
         bpf.load_abs(abi.DATA_ARCH),
-        Jump(bpf.JEQ, abi.AUDIT_ARCH_X86_64, "native", "foreign"),
-        Label("foreign"),
+        bpf.jump(bpf.JEQ, abi.AUDIT_ARCH_X86_64, "native", "foreign"),
+        bpf.label("foreign"),
         bpf.ret(abi.RET_KILL_PROCESS),
-        Label("native"),
+        bpf.label("native"),
         bpf.load_abs(abi.DATA_NR),
-        Jump(bpf.JGE, abi.X32_SYSCALL_BIT, "x32", "dispatch"),
-        Label("x32"),
+        bpf.jump(bpf.JGE, abi.X32_SYSCALL_BIT, "x32", "dispatch"),
+        bpf.label("x32"),
         bpf.ret(abi.ret_errno(errno_codes.ENOSYS)),
-        Label("dispatch"),
+        bpf.label("dispatch"),
     ]
     segments = _segments(plan)
     _emit_tree(items, segments, 0, len(segments), "t")
@@ -118,28 +118,28 @@ def _emit_tree(items: list[Item], segments: list, lo: int, hi: int, name: str) -
     if hi - lo == 1:
         leaf = segments[lo][1]
         if isinstance(leaf, tuple):
-            items.append(Goto(f"args_{leaf[1]}"))
+            items.append(bpf.goto(f"args_{leaf[1]}"))
         else:
             items.append(bpf.ret(leaf))
         return
     mid = (lo + hi) // 2
-    items.append(Jump(bpf.JGE, segments[mid][0], f"{name}r", f"{name}l"))
-    items.append(Label(f"{name}l"))
+    items.append(bpf.jump(bpf.JGE, segments[mid][0], f"{name}r", f"{name}l"))
+    items.append(bpf.label(f"{name}l"))
     _emit_tree(items, segments, lo, mid, f"{name}l")
-    items.append(Label(f"{name}r"))
+    items.append(bpf.label(f"{name}r"))
     _emit_tree(items, segments, mid, hi, f"{name}r")
 
 
 def _arg_block(nr: int, rules: tuple[ArgRule, ...], fallback: int) -> list[Item]:
-    items: list[Item] = [Label(f"args_{nr}")]
+    items: list[Item] = [bpf.label(f"args_{nr}")]
     for r, rule in enumerate(rules):
         fail = f"a{nr}_r{r + 1}"
         for t, test in enumerate(rule.tests):
             ok = f"a{nr}_r{r}_t{t + 1}"
             items.extend(_test(test, ok, fail, f"a{nr}_r{r}_t{t}"))
-            items.append(Label(ok))
+            items.append(bpf.label(ok))
         items.append(bpf.ret(rule.action))
-        items.append(Label(fail))
+        items.append(bpf.label(fail))
     items.append(bpf.ret(fallback))
     return items
 
@@ -167,31 +167,31 @@ def _test(test: ArgTest, ok: str, fail: str, prefix: str) -> list[Item]:
         pass_, miss = (ok, fail) if op != "ne" else (fail, ok)
         if wide:
             load(hi_at, m_hi)
-            out.append(Jump(bpf.JEQ, v_hi, nxt, miss))
-            out.append(Label(nxt))
+            out.append(bpf.jump(bpf.JEQ, v_hi, nxt, miss))
+            out.append(bpf.label(nxt))
         load(lo_at, m_lo)
-        out.append(Jump(bpf.JEQ, v_lo, pass_, miss))
+        out.append(bpf.jump(bpf.JEQ, v_lo, pass_, miss))
     elif op == "any_set":
         if wide and m_hi:
             out.append(bpf.load_abs(hi_at))
-            out.append(Jump(bpf.JSET, m_hi, ok, nxt))
-            out.append(Label(nxt))
+            out.append(bpf.jump(bpf.JSET, m_hi, ok, nxt))
+            out.append(bpf.label(nxt))
         if m_lo:
             out.append(bpf.load_abs(lo_at))
-            out.append(Jump(bpf.JSET, m_lo, ok, fail))
+            out.append(bpf.jump(bpf.JSET, m_lo, ok, fail))
         else:
-            out.append(Goto(fail))
+            out.append(bpf.goto(fail))
     else:  # gt, ge: unsigned, high word first
         low_op = bpf.JGT if op == "gt" else bpf.JGE
         if wide:
             eq_hi = f"{prefix}_eqhi"
             load(hi_at, m_hi)
-            out.append(Jump(bpf.JGT, v_hi, ok, eq_hi))
-            out.append(Label(eq_hi))
-            out.append(Jump(bpf.JEQ, v_hi, nxt, fail))
-            out.append(Label(nxt))
+            out.append(bpf.jump(bpf.JGT, v_hi, ok, eq_hi))
+            out.append(bpf.label(eq_hi))
+            out.append(bpf.jump(bpf.JEQ, v_hi, nxt, fail))
+            out.append(bpf.label(nxt))
         load(lo_at, m_lo)
-        out.append(Jump(low_op, v_lo, ok, fail))
+        out.append(bpf.jump(low_op, v_lo, ok, fail))
     return out
 
 
