@@ -55,18 +55,22 @@ def count(argv: list[str], env: dict[str, str]) -> int:
     return min(int(found) for found in COLLECTED.findall(result.stderr))
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def prepare(description: str, prefix: str) -> tuple[list[Path], Path, dict[str, str], int, str]:
+    """From the command line: the trees, a scratch directory, the runs' environment (FUSE
+    taken as absent), the count of `python3 -S -c pass` and the path of `true`."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--src", action="append", type=Path, help="a source tree (default: this one)")
     options = parser.parse_args()
     if shutil.which("valgrind") is None:
         raise SystemExit("valgrind is needed (apt-get install valgrind)")
-    trees = options.src or [HERE.parent]
-    scratch = Path(tempfile.mkdtemp(prefix="startup-instructions-"))
+    scratch = Path(tempfile.mkdtemp(prefix=prefix))
     base = {key: value for key, value in os.environ.items() if key not in ("PYTHONPATH", "PYTHONDONTWRITEBYTECODE")}
     base["SYSTRACE_TEST_FUSE_UNSEEN"] = "1"
-    floor = count(["-c", "pass"], base)
-    true = shutil.which("true") or "/bin/true"
+    return options.src or [HERE.parent], scratch, base, count(["-c", "pass"], base), shutil.which("true") or "/bin/true"
+
+
+def main() -> None:
+    trees, scratch, base, floor, true = prepare(__doc__.splitlines()[0], "startup-instructions-")
     print(f"python3 -S -c pass: {floor / 1e6:.1f} M instructions")
     print(f"{'tree':40s} {'-a true':>14s} {'--permit-all':>14s}   (M instructions over python3 -S -c pass, until the fork)")
     for number, tree in enumerate(trees):
