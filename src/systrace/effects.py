@@ -643,11 +643,14 @@ class Effects:
         targets = list(translation.targets)
         if call.name == "acct" and call.args[0] == 0:
             targets = [b""]  # accounting off
+        if call.name == "quotactl" and call.args[1] == 0:
+            targets[0] = b""  # no device: Q_SYNC of every file system (else ENODEV)
         try:
             identity = tracee_identity(self.session.processes.credentials_status(notif.pid, False))
             read = lambda address, size: memory.read(notif.pid, address, size)  # noqa: E731
             data = mount_calls.read_data(read, call.args[4]) if call.name == "mount" else \
-                mount_calls.read_attr(read, call.args[3], call.args[4]) if call.name == "mount_setattr" else None
+                mount_calls.read_attr(read, call.args[3], call.args[4]) if call.name == "mount_setattr" else \
+                mount_calls.read_quota_struct(read, call.args[0], call.args[3]) if call.name == "quotactl" else None
             mount_call = mount_calls.MountCall(call.name, notif.pid, call.args, targets, strings, identity, data)
         except EmulationError as error:
             self._emulation_refused(notif, call, error.errno, str(error))
@@ -658,7 +661,7 @@ class Effects:
 
         def job() -> bytes:
             try:
-                return b"R%d" % mount_call.run()
+                return b"R%d " % mount_call.run() + mount_call.written
             except EmulationError as error:
                 return b"X%d " % error.errno + str(error).encode("utf-8", "replace")[:400]
             except OSError as error:
@@ -674,7 +677,14 @@ class Effects:
     def _finish_mount_call(self, notif: Notification, call: Call, output: bytes) -> None:
         kind, rest = output[:1], output[1:]
         if kind == b"R":
-            self.listener.succeed(notif.id, int(rest))
+            value, _, written = rest.partition(b" ")
+            if written:  # (quotactl's struct, written by the call into the helper's copy)
+                try:
+                    memory.write(notif.pid, call.args[3], written)
+                except OSError:
+                    self.listener.fail(notif.id, errno.EFAULT)  # as the kernel's copy to the caller
+                    return
+            self.listener.succeed(notif.id, int(value))
         elif kind == b"E":
             self.listener.fail(notif.id, int(rest))
         else:

@@ -1,11 +1,13 @@
 /* Races the check of a path call systrace used to continue (inotify_add_watch,
-   fanotify_mark, file_getattr, file_setattr, statfs, name_to_handle_at; quotactl and
-   open_by_handle_at, which systrace refuses when decided on that argument): a second thread flips the path between DIR/a
+   fanotify_mark, file_getattr, file_setattr, statfs, name_to_handle_at, quotactl's device
+   and Q_QUOTAON's quota file; open_by_handle_at's handle): a second thread flips the path between DIR/a
    (the name the policy permits, missing: the call fails there) and DIR/s (a name it does
    not permit, present: the call succeeds there). A success is an escape: the watch, the
    mark, the attributes, the file system's figures or the handle are those of DIR/s.
    quota: DIR/s leads to the root file system's block device: a lookup of it (any error
-   but ENOENT) is an escape. byhandle: the handle itself flips between DIR/a's and DIR/s's
+   but ENOENT) is an escape. quotaon: Q_QUOTAON on DIR/dev (the root file system's
+   device, without quotas) with the quota file flipping: a lookup of DIR/s (EINVAL where
+   DIR/a gets ENOENT) is an escape. byhandle: the handle itself flips between DIR/a's and DIR/s's
    (both exist); an open that reads DIR/s's content is an escape.
    usage: watch_race FAMILY DIR ROUNDS   (ROUNDS 0: each variant once on DIR/a, no thread)
    Prints "escapes N denied D total T" (denied: refused with EPERM/EACCES by a check).
@@ -31,7 +33,7 @@
 
 struct file_attr_ { uint64_t xflags; uint32_t extsize, nextents, projid, cowextsize; };
 
-static char a[300], s[300];
+static char a[300], s[300], device[300];
 static char shared[300];
 struct handle { struct file_handle h; unsigned char bytes[128]; };
 static struct handle handle_a, handle_s, shared_handle;
@@ -88,6 +90,10 @@ static long attempt(int v, const char *p) {
         long r = quotactl(QCMD(Q_GETFMT, USRQUOTA), p, 0, (caddr_t)&fmt);
         return r < 0 && errno != ENOENT && errno != EACCES && errno != EPERM ? 0 : r;
     }
+    if (!strcmp(family, "quotaon")) {  /* the quota file: DIR/s is looked up (EINVAL, not ENOENT) */
+        long r = quotactl(QCMD(Q_QUOTAON, USRQUOTA), device, QFMT_VFS_V0, (caddr_t)p);
+        return r < 0 && errno == EINVAL ? 0 : r;
+    }
     if (!strcmp(family, "byhandle")) {
         int fd = open_by_handle_at(mount_fd, &shared_handle.h, O_RDONLY);
         if (fd < 0) return -1;
@@ -113,6 +119,7 @@ int main(int argc, char **argv) {
     long rounds = atol(argv[3]);
     snprintf(a, sizeof a, "%s/a", argv[2]);
     snprintf(s, sizeof s, "%s/s", argv[2]);
+    snprintf(device, sizeof device, "%s/dev", argv[2]);
     int watching = !strcmp(family, "inotify") || !strcmp(family, "fanotify");
     if (!strcmp(family, "inotify")) group = inotify_init1(IN_CLOEXEC);
     else if (!strcmp(family, "fanotify")) group = fanotify_init(FAN_CLASS_NOTIF | FAN_REPORT_FID | FAN_CLOEXEC, O_RDONLY);

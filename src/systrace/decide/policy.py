@@ -55,7 +55,7 @@ REFUSED_UNLESS_NAMED = frozenset(("open_tree", "open_tree_attr", "open_by_handle
 # Calls decided on memory that the kernel reads again once the call is continued (a second
 # thread may change it meanwhile) and that systrace does not carry out itself: refused
 # when the permitting rule looks at that argument (SECURITY.md, "Path calls")
-RACED_IF_CONTINUED = {"quotactl": "special"}
+RACED_IF_CONTINUED: dict[str, str] = {}
 
 
 def effect_of(call: Call, translated: Translated, rule: ast.Rule) -> str:
@@ -87,13 +87,14 @@ def effect_of(call: Call, translated: Translated, rule: ast.Rule) -> str:
     return ""
 
 
-# The calls that need CAP_SYS_ADMIN or CAP_SYS_PACCT and read paths and strings from the
-# caller's memory (kernel/emulate_mount.py carries the first six and mount_setattr out;
+# The calls that need CAP_SYS_ADMIN or CAP_SYS_PACCT (quotactl: for most commands) and
+# read paths and strings from the caller's memory (kernel/emulate_mount.py carries the
+# first six, quotactl and mount_setattr out;
 # uselib and the rest of the new mount API are refused when a rule decides on what they
 # read: effects.py), and
 # the arguments of theirs read from memory that a rule may decide on
 MOUNT_CALLS = frozenset(("mount", "umount2", "pivot_root", "swapon", "swapoff", "acct", "uselib", "open_tree",
-                         "open_tree_attr", "move_mount", "fspick", "mount_setattr"))
+                         "open_tree_attr", "move_mount", "fspick", "mount_setattr", "quotactl"))
 MOUNT_STRINGS = ("filename", "source", "fstype", "fd", "fdname")  # (a descriptor form's "" may be rewritten)
 
 

@@ -18,6 +18,9 @@ class PathArg:
     flags: int | None = None  # index of an AT_* flags argument
     follow_flag: bool = False  # flags say AT_SYMLINK_FOLLOW (linkat) instead of NOFOLLOW
     nullable: bool = False  # NULL means "the dirfd itself" (utimensat)
+    # (register, command): a path only when that register's command (its bits above the
+    # low 8, quotactl's QCMD) is this one (quotactl's Q_QUOTAON quota file); else no argument
+    only_for: tuple[int, int] | None = None
 
 
 @record

@@ -148,6 +148,7 @@ def _hex(name: str, i: int, width: int = 32) -> IntArg:
 
 
 P = PathArg
+Q_QUOTAON = 0x800002  # quotactl's command turning quotas on from a quota file (QCMD's high bits)
 FD0 = FdArg(0)
 
 # -- errno tables (man pages) -------------------------------------------------------------
@@ -242,7 +243,11 @@ _row("swapoff", 1, "file", OUTSIDE, P(0))
 _row("uselib", 1, "file", OUTSIDE, P(0))
 _row("mount", 5, "file", OUTSIDE, StrArg("source", 0), P(1), StrArg("fstype", 2), _hex("flags", 3, width=64))
 _row("umount2", 2, "file", OUTSIDE, P(0, follow=NOFOLLOW), _hex("flags", 1))
-_row("quotactl", 4, "file", OUTSIDE, _hex("cmd", 0), StrArg("special", 1), _num("id", 2))
+# quotactl: the block device (NULL: Q_SYNC of every file system) and, for Q_QUOTAON only,
+# the quota file (its addr); quotactl_fd's addr is never a path (the kernel passes no
+# path to Q_QUOTAON there: EINVAL)
+_row("quotactl", 4, "file", OUTSIDE, _hex("cmd", 0), P(1, nullable=True), _num("id", 2),
+     P(3, only_for=(0, Q_QUOTAON)))
 _row("inotify_add_watch", 3, "desc file", OUTSIDE, P(1), _hex("mask", 2))
 _row("fanotify_mark", 5, "desc file", OUTSIDE, P(4, dirfd=3, nullable=True), _hex("flags", 1), _hex("mask", 2))
 _row("name_to_handle_at", 5, "desc file", OUTSIDE, P(1, dirfd=0, follow=NOFOLLOW, flags=4, follow_flag=True), fd_errnos=())

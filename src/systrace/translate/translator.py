@@ -256,6 +256,8 @@ def _translate_one(spec: ArgSpec, syscall: str, raw: tuple[int, ...], tracee: Tr
     if isinstance(spec, IntArg):
         out.args.append((spec.name, spec.format(raw[spec.index])))
     elif isinstance(spec, PathArg):
+        if spec.only_for is not None and (raw[spec.only_for[0]] & 0xFFFFFFFF) >> 8 != spec.only_for[1]:
+            return  # not a path for this command
         out.read_memory = True
         try:
             name, value, target, tail, link = _filename(spec, syscall, raw, tracee, open_flags, probes)
