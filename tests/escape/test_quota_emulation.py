@@ -7,22 +7,16 @@ lookups). The swap race is in test_watch_emulation.py (quota, quotaon)."""
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
 from conftest import Runner
-from test_watch_emulation import fresh, root_device
-
-HERE = Path(__file__).resolve().parent
+from test_watch_emulation import binaries, fresh, root_device  # noqa: F401 (binaries: a fixture)
 
 
 @pytest.fixture(scope="module")
-def quota_cases(shared_dir: Path) -> str:
-    out = shared_dir / "quota_cases"
-    subprocess.run(["gcc", "-O1", "-o", str(out), str(HERE / "quota_cases.c")], check=True, timeout=120)
-    out.chmod(0o755)
-    return str(out)
+def quota_cases(binaries: dict[str, str]) -> str:  # noqa: F811
+    return binaries["quota_cases"]
 
 
 def test_quota_parity(runner: Runner, quota_cases: str, shared_dir: Path) -> None:

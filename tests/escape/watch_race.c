@@ -7,7 +7,8 @@
    quota: DIR/s leads to the root file system's block device: a lookup of it (any error
    but ENOENT) is an escape. quotaon: Q_QUOTAON on DIR/dev (the root file system's
    device, without quotas) with the quota file flipping: a lookup of DIR/s (EINVAL where
-   DIR/a gets ENOENT) is an escape. byhandle: the handle itself flips between DIR/a's and DIR/s's
+   DIR/a gets ENOENT) is an escape. bpfpin: bpf's BPF_OBJ_PIN of a map, its pathname in
+   union bpf_attr, on DIR a bpf file system: a pin that made DIR/s is an escape. byhandle: the handle itself flips between DIR/a's and DIR/s's
    (both exist); an open that reads DIR/s's content is an escape.
    usage: watch_race FAMILY DIR ROUNDS   (ROUNDS 0: each variant once on DIR/a, no thread)
    Prints "escapes N denied D total T" (denied: refused with EPERM/EACCES by a check).
@@ -15,6 +16,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/bpf.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -94,6 +96,15 @@ static long attempt(int v, const char *p) {
         long r = quotactl(QCMD(Q_QUOTAON, USRQUOTA), device, QFMT_VFS_V0, (caddr_t)p);
         return r < 0 && errno == EINVAL ? 0 : r;
     }
+    if (!strcmp(family, "bpfpin")) {  /* DIR is a bpf file system: a pin that made DIR/s */
+        union bpf_attr pin;
+        memset(&pin, 0, sizeof pin);
+        pin.pathname = (uint64_t)(uintptr_t)p;
+        pin.bpf_fd = (uint32_t)group;
+        long r = syscall(SYS_bpf, BPF_OBJ_PIN, &pin, sizeof pin);
+        if (r == 0 && unlink(a) == 0) { errno = ENOENT; return -1; }  /* the permitted name: no escape */
+        return r;
+    }
     if (!strcmp(family, "byhandle")) {
         int fd = open_by_handle_at(mount_fd, &shared_handle.h, O_RDONLY);
         if (fd < 0) return -1;
@@ -109,7 +120,8 @@ static long attempt(int v, const char *p) {
 }
 
 static void undo(long r) {
-    if (!strcmp(family, "inotify")) inotify_rm_watch(group, (int)r);
+    if (!strcmp(family, "bpfpin")) unlink(s);
+    else if (!strcmp(family, "inotify")) inotify_rm_watch(group, (int)r);
     else if (!strcmp(family, "fanotify")) fanotify_mark(group, FAN_MARK_FLUSH, 0, AT_FDCWD, NULL);
 }
 
@@ -123,6 +135,14 @@ int main(int argc, char **argv) {
     int watching = !strcmp(family, "inotify") || !strcmp(family, "fanotify");
     if (!strcmp(family, "inotify")) group = inotify_init1(IN_CLOEXEC);
     else if (!strcmp(family, "fanotify")) group = fanotify_init(FAN_CLASS_NOTIF | FAN_REPORT_FID | FAN_CLOEXEC, O_RDONLY);
+    if (!strcmp(family, "bpfpin") && rounds > 0) {  /* (learning: bpf is refused unless named) */
+        union bpf_attr create;
+        memset(&create, 0, sizeof create);
+        create.map_type = BPF_MAP_TYPE_ARRAY;
+        create.key_size = create.value_size = create.max_entries = 4;
+        group = (int)syscall(SYS_bpf, BPF_MAP_CREATE, &create, sizeof create);
+        watching = 1;
+    }
     if (watching && group < 0) { perror("init"); return 1; }
     if (!strcmp(family, "byhandle") && rounds > 0) {  /* (learning: name_to_handle_at is refused unless named) */
         int id;

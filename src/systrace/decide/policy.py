@@ -54,8 +54,11 @@ REFUSED_UNLESS_NAMED = frozenset(("open_tree", "open_tree_attr", "open_by_handle
 
 # Calls decided on memory that the kernel reads again once the call is continued (a second
 # thread may change it meanwhile) and that systrace does not carry out itself: refused
-# when the permitting rule looks at that argument (SECURITY.md, "Path calls")
-RACED_IF_CONTINUED: dict[str, str] = {}
+# when the permitting rule looks at one of those arguments (SECURITY.md, "Path calls"):
+# bpf's BPF_OBJ_PIN/BPF_OBJ_GET path (inside union bpf_attr), fsopen's file system type,
+# fsconfig's key and value (a string, or a path as filename)
+RACED_IF_CONTINUED: dict[str, tuple[str, ...]] = {"bpf": ("filename",), "fsopen": ("fstype",),
+                                                  "fsconfig": ("key", "value", "filename")}
 
 
 def effect_of(call: Call, translated: Translated, rule: ast.Rule) -> str:
@@ -318,9 +321,11 @@ class PolicyDecider:
             return Decision(DENY, errno.EACCES, log=True, source="mount-view")
         if effect:
             decision = self._with_effect(decision, effect)
-        elif call.name in RACED_IF_CONTINUED and _depends_on(rule, RACED_IF_CONTINUED[call.name]):
-            call.reason = f"decided on its {RACED_IF_CONTINUED[call.name]}, which the kernel would read again: refused"
-            return Decision(DENY, errno.EACCES, log=True, source="protect")
+        elif call.name in RACED_IF_CONTINUED:
+            raced = [name for name in RACED_IF_CONTINUED[call.name] if _depends_on(rule, name)]
+            if raced:
+                call.reason = f"decided on its {raced[0]}, which the kernel would read again: refused"
+                return Decision(DENY, errno.EACCES, log=True, source="protect")
         if call.name in EXEC_NAMES:
             return self.check_exec(call, translated, rule, decision, stored)
         return decision
