@@ -373,7 +373,7 @@ class Effects:
                 raise EmulationError(errno.EACCES, "openat2 with RESOLVE flags on a FUSE mount")
             identity = tracee_identity(self.session.processes.credentials_status(notif.pid, False), notif.pid)
             resolve_flags.check_as_asked(notif.pid, call.tgid, call.args, translation.open_flags, target,
-                                         translation.open_root, identity)
+                                         translation.open_root, identity, self.listener.fileno())
         except EmulationError as error:
             self._emulation_refused(notif, call, error.errno, str(error))
             return False
