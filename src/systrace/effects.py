@@ -651,7 +651,14 @@ class Effects:
             data = mount_calls.read_data(read, call.args[4]) if call.name == "mount" else \
                 mount_calls.read_attr(read, call.args[3], call.args[4]) if call.name == "mount_setattr" else \
                 mount_calls.read_quota_struct(read, call.args[0], call.args[3]) if call.name == "quotactl" else None
+            object_number = mount_calls.read_bpf_attr(read, call.args[1], call.args[2]) if call.name == "bpf" else -1
             mount_call = mount_calls.MountCall(call.name, notif.pid, call.args, targets, strings, identity, data)
+            if call.name == "bpf":
+                try:
+                    mount_call.object_fd = mount_call.take_descriptor(call.tgid, object_number)
+                except BaseException:
+                    mount_call.close()
+                    raise
         except EmulationError as error:
             self._emulation_refused(notif, call, error.errno, str(error))
             return

@@ -30,7 +30,7 @@ NOBODY = 65534
 @pytest.fixture(scope="module")
 def binaries(shared_dir: Path) -> dict[str, str]:
     built = {}
-    for name in ("watch_race", "watch_parity", "quota_cases", "fs_cases"):
+    for name in ("watch_race", "watch_parity", "quota_cases", "fs_cases", "bpf_cases"):
         out = shared_dir / name
         subprocess.run(["gcc", "-O1", "-pthread", "-o", str(out), str(HERE / f"{name}.c")], check=True, timeout=120)
         out.chmod(0o755)

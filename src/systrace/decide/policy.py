@@ -87,6 +87,8 @@ def effect_of(call: Call, translated: Translated, rule: ast.Rule) -> str:
         return EMULATE_PATH
     if call.name in MOUNT_CALLS and any(_depends_on(rule, name) for name in MOUNT_STRINGS):
         return EMULATE_MOUNT  # a helper makes it on what was checked, or it is refused
+    if call.name == "bpf" and call.args[0] & 0xFFFFFFFF == BPF_OBJ_PIN and _depends_on(rule, "filename"):
+        return EMULATE_MOUNT  # pinned by the same helper on the path checked (BPF_OBJ_GET: refused below)
     return ""
 
 
@@ -96,6 +98,7 @@ def effect_of(call: Call, translated: Translated, rule: ast.Rule) -> str:
 # uselib and the rest of the new mount API are refused when a rule decides on what they
 # read: effects.py), and
 # the arguments of theirs read from memory that a rule may decide on
+BPF_OBJ_PIN = 6
 MOUNT_CALLS = frozenset(("mount", "umount2", "pivot_root", "swapon", "swapoff", "acct", "uselib", "open_tree",
                          "open_tree_attr", "move_mount", "fspick", "mount_setattr", "quotactl"))
 MOUNT_STRINGS = ("filename", "source", "fstype", "fd", "fdname")  # (a descriptor form's "" may be rewritten)

@@ -39,13 +39,14 @@ from __future__ import annotations
 import ctypes
 import errno
 import os
+import struct
 
 from .emulate import RESOLVE_IN_ROOT, RESOLVE_NO_MAGICLINKS, RESOLVE_NO_SYMLINKS, openat2
 from .emulate_identity import EmulationError, Identity, set_effective
 from .libc import check, libc
 
 SYS = {"mount": 165, "umount2": 166, "pivot_root": 155, "swapon": 167, "swapoff": 168, "acct": 163,
-       "mount_setattr": 442, "quotactl": 179}
+       "mount_setattr": 442, "quotactl": 179, "bpf": 321}
 CALLS = frozenset(SYS)
 SYS_uselib = 134
 CLONE_NEWUSER, CLONE_NEWNS = 0x10000000, 0x00020000
@@ -55,6 +56,8 @@ AT_FDCWD, AT_SYMLINK_NOFOLLOW, AT_EMPTY_PATH = -100, 0x100, 0x1000
 MOUNT_ATTR_SIZE_VER0 = 32  # struct mount_attr's first size: smaller is EINVAL
 PAGE = 4096
 Q_QUOTAON = 0x800002
+BPF_OBJ_PIN, BPF_F_PATH_FD = 6, 1 << 14
+BPF_OBJ_ATTR = struct.Struct("=QIIi")  # union bpf_attr for BPF_OBJ_*: pathname, bpf_fd, file_flags, path_fd
 # quotactl's addr by command (QCMD's bits above the low 8), as the kernel uses it: ("in",
 # N) a struct of N bytes it reads, ("out", N) one it writes, ("inout", N) both, "path"
 # Q_QUOTAON's quota file; a command not listed uses no addr (Q_SYNC, Q_QUOTAOFF,
@@ -87,6 +90,7 @@ class MountCall:
         self.unprivileged = os.geteuid() != 0
         self.lookup_error = 0  # why a checked path could not be opened (run)
         self.written = b""  # what the call wrote into its copy of the caller's struct (quotactl)
+        self.object_fd = -1  # bpf's object to pin, taken from the tracee (take_descriptor)
         self._fds: list[int] = []
         try:
             self.root = self._open(f"/proc/{tid}/root", os.O_PATH | os.O_DIRECTORY)
@@ -103,6 +107,21 @@ class MountCall:
                                   or self.userns >= 0 and identity.euid != os.geteuid()):
             self.close()
             raise EmulationError(errno.EACCES, "the tracee's credentials differ from systrace's, which is not root")
+
+    def take_descriptor(self, tgid: int, number: int) -> int:
+        """The tracee's descriptor `number` (bpf's object to pin), taken now with
+        pidfd_getfd: the object the call names at this moment, as the kernel takes it.
+        Raises OSError (EINVAL, as the kernel answers for a number that names no bpf
+        object, descriptor or not)."""
+        from .resolve_flags import starting_directory  # (the same taking, for a directory)
+
+        try:
+            fd = starting_directory(self.tid, tgid, number)
+        except OSError as error:
+            code = errno.EINVAL if error.errno == errno.EBADF else error.errno or errno.EIO
+            raise OSError(code, os.strerror(code)) from None
+        self._fds.append(fd)
+        return fd
 
     def _open(self, path: str, flags: int) -> int:
         fd = os.open(path, flags | os.O_CLOEXEC)
@@ -130,6 +149,13 @@ class MountCall:
 
     def _run(self) -> int:
         own_fds = os.open("/proc/self/fd", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        if self.name == "bpf":  # BPF_OBJ_PIN: the last component made in the checked parent
+            parent, placed = self._parent_of(self.targets[0]) if self.targets[0] is not None else (own_fds, [b""])
+            self._become()
+            pathname = ctypes.create_string_buffer(placed[0] or b"")  # (kept alive until the call returns)
+            packed = BPF_OBJ_ATTR.pack(ctypes.addressof(pathname), self.object_fd, BPF_F_PATH_FD, parent)
+            buffer = ctypes.create_string_buffer(packed, len(packed))
+            return check(libc.syscall(SYS["bpf"], ctypes.c_int(BPF_OBJ_PIN), buffer, ctypes.c_uint(len(packed))))
         if self.name == "umount2" and self.targets[0] is not None:
             # a descriptor of the mount would keep it busy (EBUSY): its parent directory
             # is opened instead, and the call names the last component from there,
@@ -223,9 +249,10 @@ class MountCall:
                     check(libc.setns(self.userns, CLONE_NEWUSER))
                 if self.mntns >= 0:
                     check(libc.setns(self.mntns, CLONE_NEWNS))
-                if self.userns >= 0 or self.name != "quotactl":
-                    # (quotactl as the user, who may call it, cannot chroot: every path of
-                    # it is a descriptor opened in the tracee's root, which it does not need)
+                if self.userns >= 0 or self.name not in ("quotactl", "bpf"):
+                    # (quotactl or bpf as the user, who may call them, cannot chroot: every
+                    # path of theirs is a descriptor opened in the tracee's root, which they
+                    # do not need)
                     os.fchdir(self.root)
                     os.chroot(".")
                 set_effective(identity.caps)  # the same ids as systrace's (checked in __init__)
@@ -257,6 +284,27 @@ def read_attr(read: object, address: int, size: int) -> bytes:
         return read(address, size)  # type: ignore[operator, no-any-return]
     except OSError:
         raise OSError(errno.EFAULT, "struct mount_attr unreadable") from None
+
+
+def read_bpf_attr(read: object, address: int, size: int) -> int:
+    """BPF_OBJ_PIN's union bpf_attr, read once and checked as the kernel checks it: the
+    object's descriptor number. Raises OSError: E2BIG above a page or for bytes beyond
+    the fields that are not zero, EFAULT unreadable, EINVAL for flags other than
+    BPF_F_PATH_FD or a path_fd without it (the helper passes its own path_fd)."""
+    size &= 0xFFFFFFFF
+    if size > PAGE:
+        raise OSError(errno.E2BIG, "union bpf_attr too large")
+    try:
+        attr = read(address, size) if size else b""  # type: ignore[operator]
+    except OSError:
+        raise OSError(errno.EFAULT, "union bpf_attr unreadable") from None
+    attr = (attr + bytes(BPF_OBJ_ATTR.size))[:max(size, BPF_OBJ_ATTR.size)]
+    if any(attr[BPF_OBJ_ATTR.size:]):
+        raise OSError(errno.EINVAL, "union bpf_attr: fields BPF_OBJ_PIN does not use")
+    _, number, flags, path_fd = BPF_OBJ_ATTR.unpack_from(attr)
+    if flags & ~BPF_F_PATH_FD or (path_fd and not flags & BPF_F_PATH_FD):
+        raise OSError(errno.EINVAL, "BPF_OBJ_PIN flags")
+    return int(number)
 
 
 def read_quota_struct(read: object, cmd: int, address: int) -> bytes | None:
