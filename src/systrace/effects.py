@@ -42,6 +42,7 @@ from .kernel.plain_signal import signal
 from .kernel.syscalls_x86_64 import SYSCALLS
 from .kernel.wakeup import WakeHere
 from .kernel.worker import Deferred, open_without_blocking
+from .kernel.worker import _defer as defer_job
 from .lazy import lazy
 from .policy.match import Unreadable
 from .translate.filename import NONEXISTENT
@@ -471,7 +472,8 @@ class Effects:
         except OSError as error:
             self.listener.fail(notif.id, error.errno or errno.EIO)
             return
-        self._install(notif, fd, translation_of(call).open_flags)
+        # (bpf's BPF_OBJ_GET: the kernel's new descriptor is always close-on-exec)
+        self._install(notif, fd, os.O_CLOEXEC if call.name == "bpf" else translation_of(call).open_flags)
 
     def _install(self, notif: Notification, fd: int, open_flags: int) -> None:
         """Hand our descriptor to the tracee (ADDFD) and answer the call with its number."""
@@ -651,11 +653,13 @@ class Effects:
             data = mount_calls.read_data(read, call.args[4]) if call.name == "mount" else \
                 mount_calls.read_attr(read, call.args[3], call.args[4]) if call.name == "mount_setattr" else \
                 mount_calls.read_quota_struct(read, call.args[0], call.args[3]) if call.name == "quotactl" else None
-            object_number = mount_calls.read_bpf_attr(read, call.args[1], call.args[2]) if call.name == "bpf" else -1
+            number, access = mount_calls.read_bpf_attr(read, call.args[0], call.args[1], call.args[2]) \
+                if call.name == "bpf" else (-1, 0)
             mount_call = mount_calls.MountCall(call.name, notif.pid, call.args, targets, strings, identity, data)
-            if call.name == "bpf":
+            mount_call.object_flags = access
+            if call.name == "bpf" and call.args[0] & 0xFFFFFFFF == mount_calls.BPF_OBJ_PIN:
                 try:
-                    mount_call.object_fd = mount_call.take_descriptor(call.tgid, object_number)
+                    mount_call.object_fd = mount_call.take_descriptor(call.tgid, number)
                 except BaseException:
                     mount_call.close()
                     raise
@@ -677,6 +681,10 @@ class Effects:
         try:
             if not self.listener.id_valid(notif.id):
                 return  # the thread is gone: what was read may be another process's
+            if call.name == "bpf" and call.args[0] & 0xFFFFFFFF != mount_calls.BPF_OBJ_PIN:
+                # BPF_OBJ_GET: the helper passes the new descriptor back, installed with ADDFD
+                self.defer_open(defer_job(notif.id, notif.pid, self.listener.fileno(), mount_call.run), call)
+                return
             self.offload(notif, job, lambda notif, output: self._finish_mount_call(notif, call, output))
         finally:
             mount_call.close()

@@ -8,7 +8,8 @@
    but ENOENT) is an escape. quotaon: Q_QUOTAON on DIR/dev (the root file system's
    device, without quotas) with the quota file flipping: a lookup of DIR/s (EINVAL where
    DIR/a gets ENOENT) is an escape. bpfpin: bpf's BPF_OBJ_PIN of a map, its pathname in
-   union bpf_attr, on DIR a bpf file system: a pin that made DIR/s is an escape. byhandle: the handle itself flips between DIR/a's and DIR/s's
+   union bpf_attr, on DIR a bpf file system: a pin that made DIR/s is an escape. bpfget:
+   BPF_OBJ_GET, DIR/a and DIR/s pinned maps: a descriptor of DIR/s's map is an escape. byhandle: the handle itself flips between DIR/a's and DIR/s's
    (both exist); an open that reads DIR/s's content is an escape.
    usage: watch_race FAMILY DIR ROUNDS   (ROUNDS 0: each variant once on DIR/a, no thread)
    Prints "escapes N denied D total T" (denied: refused with EPERM/EACCES by a check).
@@ -105,6 +106,25 @@ static long attempt(int v, const char *p) {
         if (r == 0 && unlink(a) == 0) { errno = ENOENT; return -1; }  /* the permitted name: no escape */
         return r;
     }
+    if (!strcmp(family, "bpfget")) {  /* DIR/a and DIR/s pinned maps of 1 and 2 entries: a get of DIR/s's */
+        union bpf_attr get;
+        memset(&get, 0, sizeof get);
+        get.pathname = (uint64_t)(uintptr_t)p;
+        long r = syscall(SYS_bpf, BPF_OBJ_GET, &get, sizeof get);
+        if (r < 0) return r;
+        struct bpf_map_info info;
+        memset(&info, 0, sizeof info);
+        union bpf_attr query;
+        memset(&query, 0, sizeof query);
+        query.info.bpf_fd = (uint32_t)r;
+        query.info.info_len = sizeof info;
+        query.info.info = (uint64_t)(uintptr_t)&info;
+        long q = syscall(SYS_bpf, BPF_OBJ_GET_INFO_BY_FD, &query, sizeof query);
+        close((int)r);
+        if (q == 0 && info.max_entries == 2) return 0;
+        errno = ENOENT;  /* the permitted map: no escape */
+        return -1;
+    }
     if (!strcmp(family, "byhandle")) {
         int fd = open_by_handle_at(mount_fd, &shared_handle.h, O_RDONLY);
         if (fd < 0) return -1;
@@ -135,12 +155,20 @@ int main(int argc, char **argv) {
     int watching = !strcmp(family, "inotify") || !strcmp(family, "fanotify");
     if (!strcmp(family, "inotify")) group = inotify_init1(IN_CLOEXEC);
     else if (!strcmp(family, "fanotify")) group = fanotify_init(FAN_CLASS_NOTIF | FAN_REPORT_FID | FAN_CLOEXEC, O_RDONLY);
-    if (!strcmp(family, "bpfpin") && rounds > 0) {  /* (learning: bpf is refused unless named) */
+    if (!strncmp(family, "bpf", 3) && rounds > 0) {  /* (learning: bpf is refused unless named) */
         union bpf_attr create;
-        memset(&create, 0, sizeof create);
-        create.map_type = BPF_MAP_TYPE_ARRAY;
-        create.key_size = create.value_size = create.max_entries = 4;
-        group = (int)syscall(SYS_bpf, BPF_MAP_CREATE, &create, sizeof create);
+        for (unsigned entries = 1; entries <= 2; entries++) {
+            memset(&create, 0, sizeof create);
+            create.map_type = BPF_MAP_TYPE_ARRAY;
+            create.key_size = create.value_size = 4;
+            create.max_entries = entries;
+            group = (int)syscall(SYS_bpf, BPF_MAP_CREATE, &create, sizeof create);
+            union bpf_attr pin;
+            memset(&pin, 0, sizeof pin);
+            pin.pathname = (uint64_t)(uintptr_t)(entries == 1 ? a : s);
+            pin.bpf_fd = (uint32_t)group;
+            if (!strcmp(family, "bpfget") && syscall(SYS_bpf, BPF_OBJ_PIN, &pin, sizeof pin)) { perror("pin"); return 1; }
+        }
         watching = 1;
     }
     if (watching && group < 0) { perror("init"); return 1; }

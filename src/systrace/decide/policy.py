@@ -55,10 +55,8 @@ REFUSED_UNLESS_NAMED = frozenset(("open_tree", "open_tree_attr", "open_by_handle
 # Calls decided on memory that the kernel reads again once the call is continued (a second
 # thread may change it meanwhile) and that systrace does not carry out itself: refused
 # when the permitting rule looks at one of those arguments (SECURITY.md, "Path calls"):
-# bpf's BPF_OBJ_PIN/BPF_OBJ_GET path (inside union bpf_attr), fsopen's file system type,
-# fsconfig's key and value (a string, or a path as filename)
-RACED_IF_CONTINUED: dict[str, tuple[str, ...]] = {"bpf": ("filename",), "fsopen": ("fstype",),
-                                                  "fsconfig": ("key", "value", "filename")}
+# fsopen's file system type, fsconfig's key and value (a string, or a path as filename)
+RACED_IF_CONTINUED: dict[str, tuple[str, ...]] = {"fsopen": ("fstype",), "fsconfig": ("key", "value", "filename")}
 
 
 def effect_of(call: Call, translated: Translated, rule: ast.Rule) -> str:
@@ -87,8 +85,8 @@ def effect_of(call: Call, translated: Translated, rule: ast.Rule) -> str:
         return EMULATE_PATH
     if call.name in MOUNT_CALLS and any(_depends_on(rule, name) for name in MOUNT_STRINGS):
         return EMULATE_MOUNT  # a helper makes it on what was checked, or it is refused
-    if call.name == "bpf" and call.args[0] & 0xFFFFFFFF == BPF_OBJ_PIN and _depends_on(rule, "filename"):
-        return EMULATE_MOUNT  # pinned by the same helper on the path checked (BPF_OBJ_GET: refused below)
+    if call.name == "bpf" and call.args[0] & 0xFFFFFFFF in BPF_OBJ_CMDS and _depends_on(rule, "filename"):
+        return EMULATE_MOUNT  # pinned or got by the same helper on the path checked
     return ""
 
 
@@ -98,7 +96,7 @@ def effect_of(call: Call, translated: Translated, rule: ast.Rule) -> str:
 # uselib and the rest of the new mount API are refused when a rule decides on what they
 # read: effects.py), and
 # the arguments of theirs read from memory that a rule may decide on
-BPF_OBJ_PIN = 6
+BPF_OBJ_CMDS = (6, 7)  # BPF_OBJ_PIN, BPF_OBJ_GET
 MOUNT_CALLS = frozenset(("mount", "umount2", "pivot_root", "swapon", "swapoff", "acct", "uselib", "open_tree",
                          "open_tree_attr", "move_mount", "fspick", "mount_setattr", "quotactl"))
 MOUNT_STRINGS = ("filename", "source", "fstype", "fd", "fdname")  # (a descriptor form's "" may be rewritten)

@@ -56,7 +56,7 @@ AT_FDCWD, AT_SYMLINK_NOFOLLOW, AT_EMPTY_PATH = -100, 0x100, 0x1000
 MOUNT_ATTR_SIZE_VER0 = 32  # struct mount_attr's first size: smaller is EINVAL
 PAGE = 4096
 Q_QUOTAON = 0x800002
-BPF_OBJ_PIN, BPF_F_PATH_FD = 6, 1 << 14
+BPF_OBJ_PIN, BPF_F_PATH_FD, BPF_F_RDONLY, BPF_F_WRONLY = 6, 1 << 14, 1 << 3, 1 << 4
 BPF_OBJ_ATTR = struct.Struct("=QIIi")  # union bpf_attr for BPF_OBJ_*: pathname, bpf_fd, file_flags, path_fd
 # quotactl's addr by command (QCMD's bits above the low 8), as the kernel uses it: ("in",
 # N) a struct of N bytes it reads, ("out", N) one it writes, ("inout", N) both, "path"
@@ -91,6 +91,7 @@ class MountCall:
         self.lookup_error = 0  # why a checked path could not be opened (run)
         self.written = b""  # what the call wrote into its copy of the caller's struct (quotactl)
         self.object_fd = -1  # bpf's object to pin, taken from the tracee (take_descriptor)
+        self.object_flags = 0  # BPF_OBJ_GET's BPF_F_RDONLY/BPF_F_WRONLY
         self._fds: list[int] = []
         try:
             self.root = self._open(f"/proc/{tid}/root", os.O_PATH | os.O_DIRECTORY)
@@ -149,13 +150,18 @@ class MountCall:
 
     def _run(self) -> int:
         own_fds = os.open("/proc/self/fd", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-        if self.name == "bpf":  # BPF_OBJ_PIN: the last component made in the checked parent
-            parent, placed = self._parent_of(self.targets[0]) if self.targets[0] is not None else (own_fds, [b""])
+        if self.name == "bpf":
+            cmd = self.args[0] & 0xFFFFFFFF
+            if cmd == BPF_OBJ_PIN:  # the last component made in the checked parent
+                parent, placed = self._parent_of(self.targets[0]) if self.targets[0] is not None else (own_fds, [b""])
+            else:  # BPF_OBJ_GET: the object checked, N of own_fds (the kernel follows that magic link to it)
+                parent, placed = own_fds, [self._place(self.targets[0])]
             self._become()
             pathname = ctypes.create_string_buffer(placed[0] or b"")  # (kept alive until the call returns)
-            packed = BPF_OBJ_ATTR.pack(ctypes.addressof(pathname), self.object_fd, BPF_F_PATH_FD, parent)
+            packed = BPF_OBJ_ATTR.pack(ctypes.addressof(pathname), self.object_fd if cmd == BPF_OBJ_PIN else 0,
+                                       self.object_flags | BPF_F_PATH_FD, parent)
             buffer = ctypes.create_string_buffer(packed, len(packed))
-            return check(libc.syscall(SYS["bpf"], ctypes.c_int(BPF_OBJ_PIN), buffer, ctypes.c_uint(len(packed))))
+            return check(libc.syscall(SYS["bpf"], ctypes.c_int(cmd), buffer, ctypes.c_uint(len(packed))))
         if self.name == "umount2" and self.targets[0] is not None:
             # a descriptor of the mount would keep it busy (EBUSY): its parent directory
             # is opened instead, and the call names the last component from there,
@@ -286,11 +292,12 @@ def read_attr(read: object, address: int, size: int) -> bytes:
         raise OSError(errno.EFAULT, "struct mount_attr unreadable") from None
 
 
-def read_bpf_attr(read: object, address: int, size: int) -> int:
-    """BPF_OBJ_PIN's union bpf_attr, read once and checked as the kernel checks it: the
-    object's descriptor number. Raises OSError: E2BIG above a page or for bytes beyond
-    the fields that are not zero, EFAULT unreadable, EINVAL for flags other than
-    BPF_F_PATH_FD or a path_fd without it (the helper passes its own path_fd)."""
+def read_bpf_attr(read: object, cmd: int, address: int, size: int) -> tuple[int, int]:
+    """BPF_OBJ_PIN's or BPF_OBJ_GET's union bpf_attr, read once and checked as the kernel
+    checks it: (the object's descriptor number, GET's BPF_F_RDONLY/BPF_F_WRONLY). Raises
+    OSError: E2BIG above a page, EFAULT unreadable, EINVAL for bytes beyond the fields
+    that are not zero, other flags, a path_fd without BPF_F_PATH_FD, a GET's bpf_fd (the
+    helper passes its own path_fd)."""
     size &= 0xFFFFFFFF
     if size > PAGE:
         raise OSError(errno.E2BIG, "union bpf_attr too large")
@@ -302,9 +309,12 @@ def read_bpf_attr(read: object, address: int, size: int) -> int:
     if any(attr[BPF_OBJ_ATTR.size:]):
         raise OSError(errno.EINVAL, "union bpf_attr: fields BPF_OBJ_PIN does not use")
     _, number, flags, path_fd = BPF_OBJ_ATTR.unpack_from(attr)
-    if flags & ~BPF_F_PATH_FD or (path_fd and not flags & BPF_F_PATH_FD):
-        raise OSError(errno.EINVAL, "BPF_OBJ_PIN flags")
-    return int(number)
+    access = BPF_F_RDONLY | BPF_F_WRONLY if cmd != BPF_OBJ_PIN else 0
+    if flags & ~(BPF_F_PATH_FD | access) or (path_fd and not flags & BPF_F_PATH_FD) or (access and number):
+        raise OSError(errno.EINVAL, "BPF_OBJ_PIN/BPF_OBJ_GET flags")
+    if flags & access == access and access:
+        raise OSError(errno.EINVAL, "BPF_F_RDONLY with BPF_F_WRONLY")
+    return int(number), flags & access
 
 
 def read_quota_struct(read: object, cmd: int, address: int) -> bytes | None:
