@@ -472,8 +472,11 @@ class Effects:
         except OSError as error:
             self.listener.fail(notif.id, error.errno or errno.EIO)
             return
-        # (bpf's BPF_OBJ_GET: the kernel's new descriptor is always close-on-exec)
-        self._install(notif, fd, os.O_CLOEXEC if call.name == "bpf" else translation_of(call).open_flags)
+        # (bpf's BPF_OBJ_GET: the kernel's new descriptor is always close-on-exec; fsopen's
+        # with FSOPEN_CLOEXEC)
+        flags = os.O_CLOEXEC if call.name == "bpf" or call.name == "fsopen" and call.args[1] & 1 else \
+            translation_of(call).open_flags
+        self._install(notif, fd, flags)
 
     def _install(self, notif: Notification, fd: int, open_flags: int) -> None:
         """Hand our descriptor to the tracee (ADDFD) and answer the call with its number."""
@@ -636,12 +639,13 @@ class Effects:
             return
         translation = translation_of(call)
         strings: dict[str, bytes | None] = {}
+        registers = mount_calls.STRING_REGISTERS.get(call.name, {})
         for name, value in translation.args:
-            if name in ("source", "fstype"):
+            if name in registers:
                 if isinstance(value, Unreadable):  # the kernel cannot read it either
                     self.listener.fail(notif.id, errno.EFAULT)
                     return
-                strings[name] = None if call.args[0 if name == "source" else 2] == 0 else os.fsencode(value)
+                strings[name] = None if call.args[registers[name]] == 0 else os.fsencode(value)
         targets = list(translation.targets)
         if call.name == "acct" and call.args[0] == 0:
             targets = [b""]  # accounting off
@@ -657,9 +661,12 @@ class Effects:
                 if call.name == "bpf" else (-1, 0)
             mount_call = mount_calls.MountCall(call.name, notif.pid, call.args, targets, strings, identity, data)
             mount_call.object_flags = access
-            if call.name == "bpf" and call.args[0] & 0xFFFFFFFF == mount_calls.BPF_OBJ_PIN:
+            taken = number if call.name == "bpf" and call.args[0] & 0xFFFFFFFF == mount_calls.BPF_OBJ_PIN else \
+                call.args[0] & 0xFFFFFFFF if call.name == "fsconfig" else -1  # (its fs context)
+            if taken >= 0:
                 try:
-                    mount_call.object_fd = mount_call.take_descriptor(call.tgid, number)
+                    mount_call.object_fd = mount_call.take_descriptor(call.tgid, taken,
+                                                                      errno.EINVAL if call.name == "bpf" else errno.EBADF)
                 except BaseException:
                     mount_call.close()
                     raise
@@ -681,8 +688,8 @@ class Effects:
         try:
             if not self.listener.id_valid(notif.id):
                 return  # the thread is gone: what was read may be another process's
-            if call.name == "bpf" and call.args[0] & 0xFFFFFFFF != mount_calls.BPF_OBJ_PIN:
-                # BPF_OBJ_GET: the helper passes the new descriptor back, installed with ADDFD
+            if call.name == "fsopen" or call.name == "bpf" and call.args[0] & 0xFFFFFFFF != mount_calls.BPF_OBJ_PIN:
+                # BPF_OBJ_GET, fsopen: the helper passes the new descriptor back, installed with ADDFD
                 self.defer_open(defer_job(notif.id, notif.pid, self.listener.fileno(), mount_call.run), call)
                 return
             self.offload(notif, job, lambda notif, output: self._finish_mount_call(notif, call, output))

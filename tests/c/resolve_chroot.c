@@ -1,7 +1,7 @@
 /* openat2 with every RESOLVE_* flag from a chrooted process: one line per case with what
    it opened (the file's first line: "jailed" inside the jail, anything else is the real
    root's), "created", or the error. usage: resolve_chroot JAIL [userns]
-   userns: first a user namespace of its own (as the unprivileged user: root there), then
+   userns: first a user (and mount) namespace of its own (as the unprivileged user: root there), then
    chroot(JAIL), chdir("/"). In JAIL: etc/hostname ("jailed"), dir/, link ->
    /etc/hostname, up -> ../../../../etc/hostname. */
 #define _GNU_SOURCE
@@ -15,27 +15,14 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-struct how { uint64_t flags, mode, resolve; };
+#include "../escape/own_userns.h"
 
-static void write_file(const char *path, const char *text) {
-    int fd = open(path, O_WRONLY);
-    if (fd < 0 || write(fd, text, strlen(text)) < 0) { perror(path); exit(1); }
-    close(fd);
-}
+struct how { uint64_t flags, mode, resolve; };
 
 int main(int argc, char **argv) {
     if (argc < 2) { fprintf(stderr, "usage: resolve_chroot JAIL [userns]\n"); return 2; }
-    if (argc > 2 && !strcmp(argv[2], "userns")) {
-        char map[64];
-        uid_t uid = getuid();
-        gid_t gid = getgid();
-        if (unshare(CLONE_NEWUSER)) { perror("unshare"); return 1; }
-        write_file("/proc/self/setgroups", "deny");
-        snprintf(map, sizeof map, "0 %u 1", uid);
-        write_file("/proc/self/uid_map", map);
-        snprintf(map, sizeof map, "0 %u 1", gid);
-        write_file("/proc/self/gid_map", map);
-    }
+    if (argc > 2 && !strcmp(argv[2], "userns"))
+        enter_own_namespaces();
     if (chroot(argv[1]) || chdir("/")) { perror("chroot"); return 1; }
     int dir = open("/dir", O_PATH | O_DIRECTORY);
     static const struct { const char *name; uint64_t bits; } flags[] = {

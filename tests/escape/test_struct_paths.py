@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from conftest import Runner
+from test_mount_emulation import first_policy
 from test_watch_emulation import THREADING, counts, fresh
 from test_watch_emulation import binaries as programs  # noqa: F401 (a fixture)
 
@@ -63,36 +64,42 @@ def test_bpf_path_swapped_during_the_check(root_runner: Runner, programs: dict[s
     assert RACED not in text and "internal error" not in text
 
 
-def fs_policy(runner: Runner, shared_dir: Path, program: str, rules: str, name: str) -> tuple[list[str], str]:
+def fs_policy(runner: Runner, shared_dir: Path, program: str, args: list[str], rules: str,
+              name: str) -> tuple[list[str], str]:
     """fs_cases run under -a with a learned policy whose fsopen/fsconfig rules are `rules`."""
-    policies = runner.policy_dir(shared_dir / f"fs-policies-{name}")
-    learn = runner("-d", str(policies), "-A", program)
+    policies = runner.policy_dir(shared_dir / f"fs-policies-{runner.name}-{name}")
+    policy = first_policy(runner, policies, program)  # (its permit[mountns] rule: "userns" is another view)
+    learn = runner("-d", str(policies), "-A", "--add-base", program, *args)
     assert learn.returncode == 0, learn.stderr
-    policy = next(policies.glob("*fs_cases"))
     kept = [line for line in policy.read_text().splitlines() if "fsopen" not in line and "fsconfig" not in line]
     policy.write_text("\n".join(kept) + "\n" + rules)
-    log = runner.writable(shared_dir / f"fs-log-{name}")
-    result = runner("-d", str(policies), "-a", "-E", str(log), program)
+    log = runner.writable(shared_dir / f"fs-log-{runner.name}-{name}")
+    result = runner("-d", str(policies), "-a", "-E", str(log), program, *args)
     assert result.returncode == 0 and b"Traceback" not in result.stderr, result.stderr
     return result.stdout.decode().splitlines(), log.read_text()
 
 
-def test_fs_strings_decided_on_are_refused(root_runner: Runner, programs: dict[str, str], shared_dir: Path) -> None:  # noqa: F811
+def test_fs_strings_decided_on(runner: Runner, programs: dict[str, str], shared_dir: Path) -> None:  # noqa: F811
+    """fsopen decided on its type and fsconfig's FSCONFIG_SET_FLAG/SET_STRING decided on
+    their key or value are made by the mount-family helper with the strings checked (the
+    fs context taken with pidfd_getfd, the new one installed with ADDFD), as natively, as
+    root and as the user in a user and mount namespace of its own; FSCONFIG_SET_PATH
+    decided on its key is refused (EACCES, logged); a plain rule continues them."""
     program = programs["fs_cases"]
-    native = root_runner.native(program).stdout.decode().splitlines()
-    assert native == ["fsopen: ok", "fsconfig string: ok", "fsconfig flag: ok", "fsconfig bad key: -1 EINVAL",
-                      "fsconfig create: ok"]
-    lines, log = fs_policy(root_runner, shared_dir, program, '\tnative-fsopen: fstype eq "tmpfs" then permit\n', "type")
-    assert lines == ["fsopen: -1 EACCES"] and f"decided on its fstype, {RACED}" in log
-    lines, log = fs_policy(root_runner, shared_dir, program, '\tnative-fsopen: permit\n'
-                           '\tnative-fsconfig: cmd eq "6" then permit\n'
-                           '\tnative-fsconfig: key eq "mode" then permit\n'
-                           '\tnative-fsconfig: value eq "1" then permit\n', "key")
-    assert lines == ["fsopen: ok", "fsconfig string: -1 EACCES", "fsconfig flag: -1 EPERM",  # (no rule permits it)
-                     "fsconfig bad key: -1 EACCES", "fsconfig create: ok"], log[-3000:]
-    assert f"decided on its key, {RACED}" in log and f"decided on its value, {RACED}" in log
-    assert "key: mode, value: 0700" in log  # translated (SET_STRING's value)
-    lines, log = fs_policy(root_runner, shared_dir, program, '\tnative-fsopen: permit\n\tnative-fsconfig: permit\n',
+    args = ["userns"] if runner.name == "user" else []
+    native = runner.native(program, *args).stdout.decode().splitlines()
+    assert native[:2] == ["fsopen: ok", "fsconfig string: ok"] and native[-1] == "fsconfig create: ok", native
+    assert "fsconfig bad descriptor: -1 EBADF" in native and "fsconfig path: -1 EINVAL" in native
+    lines, log = fs_policy(runner, shared_dir, program, args, '\tnative-fsopen: fstype eq "tmpfs" then permit\n'
+                           '\tnative-fsconfig: permit\n', "type")
+    assert lines == native and RACED not in log, log[-3000:]
+    keys = "".join(f'\tnative-fsconfig: key eq "{key}" then permit\n' for key in ("mode", "noswap", "nokey", "source"))
+    lines, log = fs_policy(runner, shared_dir, program, args, '\tnative-fsopen: permit\n'
+                           '\tnative-fsconfig: cmd eq "6" then permit\n' + keys, "key")
+    expected = [line if not line.startswith("fsconfig path") else "fsconfig path: -1 EACCES" for line in native]
+    assert lines == expected, log[-3000:]
+    assert f"decided on its key, {RACED}" in log and "internal error" not in log
+    lines, log = fs_policy(runner, shared_dir, program, args, '\tnative-fsopen: permit\n\tnative-fsconfig: permit\n',
                            "plain")
     assert lines == native and "internal error" not in log  # continued: every value was permitted anyway
 

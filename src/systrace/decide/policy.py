@@ -87,6 +87,9 @@ def effect_of(call: Call, translated: Translated, rule: ast.Rule) -> str:
         return EMULATE_MOUNT  # a helper makes it on what was checked, or it is refused
     if call.name == "bpf" and call.args[0] & 0xFFFFFFFF in BPF_OBJ_CMDS and _depends_on(rule, "filename"):
         return EMULATE_MOUNT  # pinned or got by the same helper on the path checked
+    if call.name == "fsopen" and _depends_on(rule, "fstype") or call.name == "fsconfig" \
+            and call.args[1] & 0xFFFFFFFF in FSCONFIG_STRINGS and (_depends_on(rule, "key") or _depends_on(rule, "value")):
+        return EMULATE_MOUNT  # made by the same helper with the strings checked (the rest: refused, RACED_IF_CONTINUED)
     return ""
 
 
@@ -97,6 +100,7 @@ def effect_of(call: Call, translated: Translated, rule: ast.Rule) -> str:
 # read: effects.py), and
 # the arguments of theirs read from memory that a rule may decide on
 BPF_OBJ_CMDS = (6, 7)  # BPF_OBJ_PIN, BPF_OBJ_GET
+FSCONFIG_STRINGS = (0, 1)  # FSCONFIG_SET_FLAG, FSCONFIG_SET_STRING: a key and a string only
 MOUNT_CALLS = frozenset(("mount", "umount2", "pivot_root", "swapon", "swapoff", "acct", "uselib", "open_tree",
                          "open_tree_attr", "move_mount", "fspick", "mount_setattr", "quotactl"))
 MOUNT_STRINGS = ("filename", "source", "fstype", "fd", "fdname")  # (a descriptor form's "" may be rewritten)

@@ -46,7 +46,10 @@ from .emulate_identity import EmulationError, Identity, set_effective
 from .libc import check, libc
 
 SYS = {"mount": 165, "umount2": 166, "pivot_root": 155, "swapon": 167, "swapoff": 168, "acct": 163,
-       "mount_setattr": 442, "quotactl": 179, "bpf": 321}
+       "mount_setattr": 442, "quotactl": 179, "bpf": 321, "fsopen": 430, "fsconfig": 431}
+# the strings each call reads, by the register they are in (copies of the check's passed)
+STRING_REGISTERS = {"mount": {"source": 0, "fstype": 2}, "fsopen": {"fstype": 0}, "fsconfig": {"key": 2, "value": 3}}
+FSCONFIG_SET_FLAG, FSCONFIG_SET_STRING = 0, 1
 CALLS = frozenset(SYS)
 SYS_uselib = 134
 CLONE_NEWUSER, CLONE_NEWNS = 0x10000000, 0x00020000
@@ -109,17 +112,17 @@ class MountCall:
             self.close()
             raise EmulationError(errno.EACCES, "the tracee's credentials differ from systrace's, which is not root")
 
-    def take_descriptor(self, tgid: int, number: int) -> int:
-        """The tracee's descriptor `number` (bpf's object to pin), taken now with
-        pidfd_getfd: the object the call names at this moment, as the kernel takes it.
-        Raises OSError (EINVAL, as the kernel answers for a number that names no bpf
-        object, descriptor or not)."""
+    def take_descriptor(self, tgid: int, number: int, missing: int) -> int:
+        """The tracee's descriptor `number` (bpf's object to pin, fsconfig's fs context),
+        taken now with pidfd_getfd: the object the call names at this moment, as the
+        kernel takes it. Raises OSError (`missing` for a number that is no descriptor:
+        bpf says EINVAL for anything but a bpf object)."""
         from .resolve_flags import starting_directory  # (the same taking, for a directory)
 
         try:
             fd = starting_directory(self.tid, tgid, number)
         except OSError as error:
-            code = errno.EINVAL if error.errno == errno.EBADF else error.errno or errno.EIO
+            code = missing if error.errno == errno.EBADF else error.errno or errno.EIO
             raise OSError(code, os.strerror(code)) from None
         self._fds.append(fd)
         return fd
@@ -150,6 +153,18 @@ class MountCall:
 
     def _run(self) -> int:
         own_fds = os.open("/proc/self/fd", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        if self.name in ("fsopen", "fsconfig"):  # the strings checked; the tracee's fs context
+            self._become()
+            if self.name == "fsopen":
+                return check(libc.syscall(SYS["fsopen"], self.strings.get("fstype"), ctypes.c_uint(self.args[1])))
+            cmd = self.args[1] & 0xFFFFFFFF
+            if cmd not in (FSCONFIG_SET_FLAG, FSCONFIG_SET_STRING):
+                raise EmulationError(errno.EACCES, "fsconfig decided on what it reads: only its flags and strings "
+                                                   "are carried out")
+            # a SET_FLAG value must be NULL: any other is given as one (EINVAL, as natively)
+            value = self.strings.get("value") if cmd == FSCONFIG_SET_STRING else None if self.args[3] == 0 else b""
+            return check(libc.syscall(SYS["fsconfig"], self.object_fd, ctypes.c_uint(cmd), self.strings.get("key"),
+                                      value, ctypes.c_int(self.args[4] & 0xFFFFFFFF)))
         if self.name == "bpf":
             cmd = self.args[0] & 0xFFFFFFFF
             if cmd == BPF_OBJ_PIN:  # the last component made in the checked parent
@@ -255,10 +270,10 @@ class MountCall:
                     check(libc.setns(self.userns, CLONE_NEWUSER))
                 if self.mntns >= 0:
                     check(libc.setns(self.mntns, CLONE_NEWNS))
-                if self.userns >= 0 or self.name not in ("quotactl", "bpf"):
-                    # (quotactl or bpf as the user, who may call them, cannot chroot: every
-                    # path of theirs is a descriptor opened in the tracee's root, which they
-                    # do not need)
+                if self.userns >= 0 or self.name not in ("quotactl", "bpf", "fsopen", "fsconfig"):
+                    # (quotactl, bpf, fsopen and fsconfig as the user, who may call them,
+                    # cannot chroot: every path of theirs is a descriptor opened in the
+                    # tracee's root, or none, so they do not need it)
                     os.fchdir(self.root)
                     os.chroot(".")
                 set_effective(identity.caps)  # the same ids as systrace's (checked in __init__)
