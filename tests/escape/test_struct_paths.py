@@ -64,6 +64,37 @@ def test_bpf_path_swapped_during_the_check(root_runner: Runner, programs: dict[s
     assert RACED not in text and "internal error" not in text
 
 
+def test_fstype_swapped_during_the_check(runner: Runner, programs: dict[str, str], shared_dir: Path) -> None:  # noqa: F811
+    """A second thread flips fsopen's type between tmpfs (permitted) and ramfs: natively
+    ramfs contexts are made (and mounted), under -a with a rule permitting only tmpfs
+    never (the helper opens the type checked). As root, and as the user in a user and
+    mount namespace of its own."""
+    race = programs["watch_race"]
+    args = ["userns"] if runner.name == "user" else []
+    native = 0
+    for _ in range(5):  # (a loaded machine may let the checking thread win every round)
+        native = counts(runner.native(race, "fstype", "/", "20000", *args))[0]
+        if native:
+            break
+    assert native > 0
+    policies = runner.policy_dir(shared_dir / f"fstype-race-policies-{runner.name}")
+    policy = first_policy(runner, policies, race)
+    learn = runner("-d", str(policies), "-A", "--add-base", race, "fstype", "/", "0", *args)
+    assert learn.returncode == 0, learn.stderr
+    kept = [line for line in policy.read_text().splitlines() if not any(f"native-{name}:" in line for name in
+                                                                         ("fsopen", "fsconfig", "fsmount"))]
+    policy.write_text("\n".join(kept) + "\n" + "".join(f"\tnative-{name}: permit\n" for name in THREADING)
+                      + '\tnative-fsopen: fstype eq "tmpfs" then permit\n\tnative-fsconfig: permit\n'
+                      '\tnative-fsmount: permit\n\tnative-fstatfs: permit\n')
+    log = runner.writable(shared_dir / f"fstype-race-log-{runner.name}")
+    result = runner("-d", str(policies), "-a", "-E", str(log), race, "fstype", "/", str(ROUNDS), *args, timeout=900)
+    escapes, denied, total = counts(result)
+    print(f"fstype as {runner.name}: natively {native}/20,000 through; under -a {escapes}/{total} ({denied} refused)")
+    text = log.read_text()
+    assert (escapes, total) == (0, ROUNDS) and 0 < denied < ROUNDS, text[-3000:]
+    assert RACED not in text and "internal error" not in text
+
+
 def fs_policy(runner: Runner, shared_dir: Path, program: str, args: list[str], rules: str,
               name: str) -> tuple[list[str], str]:
     """fs_cases run under -a with a learned policy whose fsopen/fsconfig rules are `rules`."""

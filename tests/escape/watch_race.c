@@ -11,7 +11,10 @@
    union bpf_attr, on DIR a bpf file system: a pin that made DIR/s is an escape. bpfget:
    BPF_OBJ_GET, DIR/a and DIR/s pinned maps: a descriptor of DIR/s's map is an escape. byhandle: the handle itself flips between DIR/a's and DIR/s's
    (both exist); an open that reads DIR/s's content is an escape.
-   usage: watch_race FAMILY DIR ROUNDS   (ROUNDS 0: each variant once on DIR/a, no thread)
+   fstype: fsopen's file system type flips between tmpfs (permitted) and ramfs: a ramfs
+   made (fsconfig CMD_CREATE, fsmount, fstatfs) is an escape.
+   usage: watch_race FAMILY DIR ROUNDS [userns]   (ROUNDS 0: each variant once on DIR/a, no
+   thread; userns: in a user and mount namespace of its own first)
    Prints "escapes N denied D total T" (denied: refused with EPERM/EACCES by a check).
    Natively each escape is undone (the watch or mark removed) so that the next can happen. */
 #define _GNU_SOURCE
@@ -30,6 +33,8 @@
 #include <sys/vfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+
+#include "own_userns.h"
 
 #define SYS_file_getattr_ 468
 #define SYS_file_setattr_ 469
@@ -125,6 +130,19 @@ static long attempt(int v, const char *p) {
         errno = ENOENT;  /* the permitted map: no escape */
         return -1;
     }
+    if (!strcmp(family, "fstype")) {  /* fsopen's type flips between tmpfs and ramfs: a ramfs made */
+        int fd = (int)syscall(SYS_fsopen, p, 1);
+        if (fd < 0) return -1;
+        long m = syscall(SYS_fsconfig, fd, 6, NULL, NULL, 0) ? -1 : syscall(SYS_fsmount, fd, 1, 0);
+        close(fd);
+        if (m < 0) return -1;
+        struct statfs st;
+        long r = fstatfs((int)m, &st);
+        close((int)m);
+        if (r == 0 && st.f_type == 0x858458f6) return 0;  /* RAMFS_MAGIC */
+        errno = ENOENT;  /* the permitted tmpfs: no escape */
+        return -1;
+    }
     if (!strcmp(family, "byhandle")) {
         int fd = open_by_handle_at(mount_fd, &shared_handle.h, O_RDONLY);
         if (fd < 0) return -1;
@@ -152,6 +170,12 @@ int main(int argc, char **argv) {
     snprintf(a, sizeof a, "%s/a", argv[2]);
     snprintf(s, sizeof s, "%s/s", argv[2]);
     snprintf(device, sizeof device, "%s/dev", argv[2]);
+    if (!strcmp(family, "fstype")) {  /* (DIR unused: the strings are file system types) */
+        strcpy(a, "tmpfs");
+        strcpy(s, "ramfs");
+    }
+    if (argc > 4 && !strcmp(argv[4], "userns"))
+        enter_own_namespaces();
     int watching = !strcmp(family, "inotify") || !strcmp(family, "fanotify");
     if (!strcmp(family, "inotify")) group = inotify_init1(IN_CLOEXEC);
     else if (!strcmp(family, "fanotify")) group = fanotify_init(FAN_CLASS_NOTIF | FAN_REPORT_FID | FAN_CLOEXEC, O_RDONLY);
