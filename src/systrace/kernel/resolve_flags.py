@@ -142,7 +142,10 @@ def in_root_of(tid: int, start: int, path: bytes, flags: int, resolve: int, iden
         try:
             data, fds, _, _ = socket.recv_fds(ours, 512, 1)
         finally:
-            os.waitpid(pid, 0)
+            try:
+                os.waitpid(pid, 0)
+            except ChildProcessError:  # (reaped already)
+                pass
         if fds:
             return fds[0]
         if data[:1] == b"O":
