@@ -15,7 +15,7 @@ from systrace.decide.modes import exact_expr
 from systrace.frontend.question import escape
 from systrace.kernel.memory import MemoryError_
 from systrace.kernel.syscalls_x86_64 import SYSCALLS
-from systrace.policy.match import evaluate
+from systrace.policy.match import UNREADABLE, evaluate
 from systrace.policy.parse import Parser
 from systrace.policy.printer import expr_text
 from systrace.translate import aliases, formats
@@ -465,3 +465,31 @@ def test_what_systrace_acts_on_keeps_the_tracees_numbers(tree: Path) -> None:
     other = FakeTracee(tree, tgid=os.getpid())  # pid 1 by relation; the call acts on /proc/1
     result = translate("unlink", (other.put(b"/proc/1/environ\0"), 0, 0, 0, 0, 0), other)
     assert result.args == [("filename", "/proc/<outside the run>/environ")] and result.targets == [b"/proc/1/environ"]
+
+
+def test_paths_inside_structures_and_for_some_commands_only(tree: Path) -> None:
+    """bpf's BPF_OBJ_PIN/BPF_OBJ_GET pathname inside union bpf_attr (relative to path_fd
+    with BPF_F_PATH_FD, else to the working directory; an unreadable struct is an
+    unreadable path; other commands name none); quotactl's quota file for Q_QUOTAON only;
+    fsconfig's value by command (SET_STRING a string, SET_PATH a path relative to aux)."""
+    tracee = FakeTracee(tree, fds={5: str(tree / "dir")})
+    name = tracee.put(b"file\0")
+    plain = tracee.put(struct.pack("<QIIi", name, 3, 0, 0))
+    relative = tracee.put(struct.pack("<QIIi", name, 3, 1 << 14, 5))
+    for cmd in (6, 7):
+        assert translate("bpf", (cmd, plain, 20, 0, 0, 0), tracee).args == [("cmd", str(cmd)), ("filename", str(tree / "file"))]
+        assert translate("bpf", (cmd, relative, 20, 0, 0, 0), tracee).args[1] == ("filename", str(tree / "dir" / "file"))
+    assert translate("bpf", (6, 0, 20, 0, 0, 0), tracee).args[1] == ("filename", UNREADABLE)
+    assert translate("bpf", (6, plain, 8, 0, 0, 0), tracee).args[1] == ("filename", str(tree / "file"))  # (short: no flags)
+    assert translate("bpf", (0, plain, 20, 0, 0, 0), tracee).args == [("cmd", "0")]  # BPF_MAP_CREATE: no path
+    device, quota = tracee.put(b"dir\0"), tracee.put(b"dir/file\0")
+    on = translate("quotactl", ((0x800002 << 8), device, 0, quota, 0, 0), tracee).args
+    assert [value for key, value in on if key == "filename"] == [str(tree / "dir"), str(tree / "dir" / "file")]
+    get = translate("quotactl", ((0x800007 << 8), device, 0, quota, 0, 0), tracee).args
+    assert [value for key, value in get if key == "filename"] == [str(tree / "dir")]
+    assert ("filename", "<null>") in translate("quotactl", ((0x800001 << 8), 0, 0, 0, 0, 0), tracee).args
+    key, value = tracee.put(b"source\0"), tracee.put(b"file\0")
+    assert translate("fsconfig", (3, 1, key, value, 0, 0), tracee).args[-2:] == [("key", "source"), ("value", "file")]
+    assert translate("fsconfig", (3, 3, key, value, 5, 0), tracee).args[-2:] == [
+        ("key", "source"), ("filename", str(tree / "dir" / "file"))]
+    assert [k for k, _ in translate("fsconfig", (3, 2, key, value, 4, 0), tracee).args] == ["fd", "fdname", "cmd", "key"]

@@ -42,6 +42,7 @@ from .kernel.plain_signal import signal
 from .kernel.syscalls_x86_64 import SYSCALLS
 from .kernel.wakeup import WakeHere
 from .kernel.worker import Deferred, open_without_blocking
+from .kernel.worker import _defer as defer_job
 from .lazy import lazy
 from .policy.match import Unreadable
 from .translate.filename import NONEXISTENT
@@ -373,7 +374,7 @@ class Effects:
                 raise EmulationError(errno.EACCES, "openat2 with RESOLVE flags on a FUSE mount")
             identity = tracee_identity(self.session.processes.credentials_status(notif.pid, False), notif.pid)
             resolve_flags.check_as_asked(notif.pid, call.tgid, call.args, translation.open_flags, target,
-                                         translation.open_root, identity)
+                                         translation.open_root, identity, self.listener.fileno())
         except EmulationError as error:
             self._emulation_refused(notif, call, error.errno, str(error))
             return False
@@ -471,7 +472,11 @@ class Effects:
         except OSError as error:
             self.listener.fail(notif.id, error.errno or errno.EIO)
             return
-        self._install(notif, fd, translation_of(call).open_flags)
+        # (bpf's BPF_OBJ_GET: the kernel's new descriptor is always close-on-exec; fsopen's
+        # with FSOPEN_CLOEXEC)
+        flags = os.O_CLOEXEC if call.name == "bpf" or call.name == "fsopen" and call.args[1] & 1 else \
+            translation_of(call).open_flags
+        self._install(notif, fd, flags)
 
     def _install(self, notif: Notification, fd: int, open_flags: int) -> None:
         """Hand our descriptor to the tracee (ADDFD) and answer the call with its number."""
@@ -634,21 +639,37 @@ class Effects:
             return
         translation = translation_of(call)
         strings: dict[str, bytes | None] = {}
+        registers = mount_calls.STRING_REGISTERS.get(call.name, {})
         for name, value in translation.args:
-            if name in ("source", "fstype"):
+            if name in registers:
                 if isinstance(value, Unreadable):  # the kernel cannot read it either
                     self.listener.fail(notif.id, errno.EFAULT)
                     return
-                strings[name] = None if call.args[0 if name == "source" else 2] == 0 else os.fsencode(value)
+                strings[name] = None if call.args[registers[name]] == 0 else os.fsencode(value)
         targets = list(translation.targets)
         if call.name == "acct" and call.args[0] == 0:
             targets = [b""]  # accounting off
+        if call.name == "quotactl" and call.args[1] == 0:
+            targets[0] = b""  # no device: Q_SYNC of every file system (else ENODEV)
         try:
             identity = tracee_identity(self.session.processes.credentials_status(notif.pid, False))
             read = lambda address, size: memory.read(notif.pid, address, size)  # noqa: E731
             data = mount_calls.read_data(read, call.args[4]) if call.name == "mount" else \
-                mount_calls.read_attr(read, call.args[3], call.args[4]) if call.name == "mount_setattr" else None
+                mount_calls.read_attr(read, call.args[3], call.args[4]) if call.name == "mount_setattr" else \
+                mount_calls.read_quota_struct(read, call.args[0], call.args[3]) if call.name == "quotactl" else None
+            number, access = mount_calls.read_bpf_attr(read, call.args[0], call.args[1], call.args[2]) \
+                if call.name == "bpf" else (-1, 0)
             mount_call = mount_calls.MountCall(call.name, notif.pid, call.args, targets, strings, identity, data)
+            mount_call.object_flags = access
+            taken = number if call.name == "bpf" and call.args[0] & 0xFFFFFFFF == mount_calls.BPF_OBJ_PIN else \
+                call.args[0] & 0xFFFFFFFF if call.name == "fsconfig" else -1  # (its fs context)
+            if taken >= 0:
+                try:
+                    mount_call.object_fd = mount_call.take_descriptor(call.tgid, taken,
+                                                                      errno.EINVAL if call.name == "bpf" else errno.EBADF)
+                except BaseException:
+                    mount_call.close()
+                    raise
         except EmulationError as error:
             self._emulation_refused(notif, call, error.errno, str(error))
             return
@@ -658,7 +679,7 @@ class Effects:
 
         def job() -> bytes:
             try:
-                return b"R%d" % mount_call.run()
+                return b"R%d " % mount_call.run() + mount_call.written
             except EmulationError as error:
                 return b"X%d " % error.errno + str(error).encode("utf-8", "replace")[:400]
             except OSError as error:
@@ -667,6 +688,10 @@ class Effects:
         try:
             if not self.listener.id_valid(notif.id):
                 return  # the thread is gone: what was read may be another process's
+            if call.name == "fsopen" or call.name == "bpf" and call.args[0] & 0xFFFFFFFF != mount_calls.BPF_OBJ_PIN:
+                # BPF_OBJ_GET, fsopen: the helper passes the new descriptor back, installed with ADDFD
+                self.defer_open(defer_job(notif.id, notif.pid, self.listener.fileno(), mount_call.run), call)
+                return
             self.offload(notif, job, lambda notif, output: self._finish_mount_call(notif, call, output))
         finally:
             mount_call.close()
@@ -674,7 +699,14 @@ class Effects:
     def _finish_mount_call(self, notif: Notification, call: Call, output: bytes) -> None:
         kind, rest = output[:1], output[1:]
         if kind == b"R":
-            self.listener.succeed(notif.id, int(rest))
+            value, _, written = rest.partition(b" ")
+            if written:  # (quotactl's struct, written by the call into the helper's copy)
+                try:
+                    memory.write(notif.pid, call.args[3], written)
+                except OSError:
+                    self.listener.fail(notif.id, errno.EFAULT)  # as the kernel's copy to the caller
+                    return
+            self.listener.succeed(notif.id, int(value))
         elif kind == b"E":
             self.listener.fail(notif.id, int(rest))
         else:

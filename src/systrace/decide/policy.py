@@ -54,8 +54,9 @@ REFUSED_UNLESS_NAMED = frozenset(("open_tree", "open_tree_attr", "open_by_handle
 
 # Calls decided on memory that the kernel reads again once the call is continued (a second
 # thread may change it meanwhile) and that systrace does not carry out itself: refused
-# when the permitting rule looks at that argument (SECURITY.md, "Path calls")
-RACED_IF_CONTINUED = {"quotactl": "special"}
+# when the permitting rule looks at one of those arguments (SECURITY.md, "Path calls"):
+# fsopen's file system type, fsconfig's key and value (a string, or a path as filename)
+RACED_IF_CONTINUED: dict[str, tuple[str, ...]] = {"fsopen": ("fstype",), "fsconfig": ("key", "value", "filename")}
 
 
 def effect_of(call: Call, translated: Translated, rule: ast.Rule) -> str:
@@ -84,16 +85,24 @@ def effect_of(call: Call, translated: Translated, rule: ast.Rule) -> str:
         return EMULATE_PATH
     if call.name in MOUNT_CALLS and any(_depends_on(rule, name) for name in MOUNT_STRINGS):
         return EMULATE_MOUNT  # a helper makes it on what was checked, or it is refused
+    if call.name == "bpf" and call.args[0] & 0xFFFFFFFF in BPF_OBJ_CMDS and _depends_on(rule, "filename"):
+        return EMULATE_MOUNT  # pinned or got by the same helper on the path checked
+    if call.name == "fsopen" and _depends_on(rule, "fstype") or call.name == "fsconfig" \
+            and call.args[1] & 0xFFFFFFFF in FSCONFIG_STRINGS and (_depends_on(rule, "key") or _depends_on(rule, "value")):
+        return EMULATE_MOUNT  # made by the same helper with the strings checked (the rest: refused, RACED_IF_CONTINUED)
     return ""
 
 
-# The calls that need CAP_SYS_ADMIN or CAP_SYS_PACCT and read paths and strings from the
-# caller's memory (kernel/emulate_mount.py carries the first six and mount_setattr out;
+# The calls that need CAP_SYS_ADMIN or CAP_SYS_PACCT (quotactl: for most commands) and
+# read paths and strings from the caller's memory (kernel/emulate_mount.py carries the
+# first six, quotactl and mount_setattr out;
 # uselib and the rest of the new mount API are refused when a rule decides on what they
 # read: effects.py), and
 # the arguments of theirs read from memory that a rule may decide on
+BPF_OBJ_CMDS = (6, 7)  # BPF_OBJ_PIN, BPF_OBJ_GET
+FSCONFIG_STRINGS = (0, 1)  # FSCONFIG_SET_FLAG, FSCONFIG_SET_STRING: a key and a string only
 MOUNT_CALLS = frozenset(("mount", "umount2", "pivot_root", "swapon", "swapoff", "acct", "uselib", "open_tree",
-                         "open_tree_attr", "move_mount", "fspick", "mount_setattr"))
+                         "open_tree_attr", "move_mount", "fspick", "mount_setattr", "quotactl"))
 MOUNT_STRINGS = ("filename", "source", "fstype", "fd", "fdname")  # (a descriptor form's "" may be rewritten)
 
 
@@ -317,9 +326,11 @@ class PolicyDecider:
             return Decision(DENY, errno.EACCES, log=True, source="mount-view")
         if effect:
             decision = self._with_effect(decision, effect)
-        elif call.name in RACED_IF_CONTINUED and _depends_on(rule, RACED_IF_CONTINUED[call.name]):
-            call.reason = f"decided on its {RACED_IF_CONTINUED[call.name]}, which the kernel would read again: refused"
-            return Decision(DENY, errno.EACCES, log=True, source="protect")
+        elif call.name in RACED_IF_CONTINUED:
+            raced = [name for name in RACED_IF_CONTINUED[call.name] if _depends_on(rule, name)]
+            if raced:
+                call.reason = f"decided on its {raced[0]}, which the kernel would read again: refused"
+                return Decision(DENY, errno.EACCES, log=True, source="protect")
         if call.name in EXEC_NAMES:
             return self.check_exec(call, translated, rule, decision, stored)
         return decision

@@ -18,6 +18,13 @@ class PathArg:
     flags: int | None = None  # index of an AT_* flags argument
     follow_flag: bool = False  # flags say AT_SYMLINK_FOLLOW (linkat) instead of NOFOLLOW
     nullable: bool = False  # NULL means "the dirfd itself" (utimensat)
+    # (register, shift, commands): a path only when that register shifted right by `shift`
+    # is one of `commands` (quotactl's Q_QUOTAON quota file, fsconfig's FSCONFIG_SET_PATH);
+    # else no argument
+    only_for: tuple[int, int, tuple[int, ...]] | None = None
+    # "bpf_attr": the path is inside bpf's union bpf_attr (`index` its register), for
+    # BPF_OBJ_PIN and BPF_OBJ_GET only (translate/translator._bpf_obj_path)
+    struct: str | None = None
 
 
 @record
@@ -66,6 +73,7 @@ class StrArg:
 
     name: str
     index: int
+    only_for: tuple[int, int, tuple[int, ...]] | None = None  # as PathArg's (fsconfig's string value)
 
 
 @record

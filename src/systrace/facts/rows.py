@@ -148,6 +148,7 @@ def _hex(name: str, i: int, width: int = 32) -> IntArg:
 
 
 P = PathArg
+Q_QUOTAON = 0x800002  # quotactl's command turning quotas on from a quota file (QCMD's high bits)
 FD0 = FdArg(0)
 
 # -- errno tables (man pages) -------------------------------------------------------------
@@ -242,7 +243,11 @@ _row("swapoff", 1, "file", OUTSIDE, P(0))
 _row("uselib", 1, "file", OUTSIDE, P(0))
 _row("mount", 5, "file", OUTSIDE, StrArg("source", 0), P(1), StrArg("fstype", 2), _hex("flags", 3, width=64))
 _row("umount2", 2, "file", OUTSIDE, P(0, follow=NOFOLLOW), _hex("flags", 1))
-_row("quotactl", 4, "file", OUTSIDE, _hex("cmd", 0), StrArg("special", 1), _num("id", 2))
+# quotactl: the block device (NULL: Q_SYNC of every file system) and, for Q_QUOTAON only,
+# the quota file (its addr); quotactl_fd's addr is never a path (the kernel passes no
+# path to Q_QUOTAON there: EINVAL)
+_row("quotactl", 4, "file", OUTSIDE, _hex("cmd", 0), P(1, nullable=True), _num("id", 2),
+     P(3, only_for=(0, 8, (Q_QUOTAON,))))
 _row("inotify_add_watch", 3, "desc file", OUTSIDE, P(1), _hex("mask", 2))
 _row("fanotify_mark", 5, "desc file", OUTSIDE, P(4, dirfd=3, nullable=True), _hex("flags", 1), _hex("mask", 2))
 _row("name_to_handle_at", 5, "desc file", OUTSIDE, P(1, dirfd=0, follow=NOFOLLOW, flags=4, follow_flag=True), fd_errnos=())
@@ -524,7 +529,7 @@ _row("finit_module", 3, "desc", OUTSIDE, FD0, StrArg("params", 1))
 _row("delete_module", 2, "", OUTSIDE, StrArg("name", 0))
 _row("kexec_load", 4, "", OUTSIDE, _hex("flags", 3))
 _row("kexec_file_load", 5, "desc", OUTSIDE, FD0, StrArg("cmdline", 3))
-_row("bpf", 3, "desc", OUTSIDE, _num("cmd", 0))
+_row("bpf", 3, "desc", OUTSIDE, _num("cmd", 0), P(1, struct="bpf_attr"))  # BPF_OBJ_PIN/GET's pathname
 _row("fanotify_init", 2, "desc", OUTSIDE, _hex("flags", 0))
 _row("sync", 0, "", OUTSIDE)
 _row("vhangup", 0, "", OUTSIDE)
@@ -536,7 +541,10 @@ _rows("request_key", 4, "", OUTSIDE, StrArg("type", 0), StrArg("description", 1)
 _row("keyctl", 5, "", OUTSIDE, _num("operation", 0), IntArg("key", 1, formats.key_serial))
 _row("quotactl_fd", 4, "desc", OUTSIDE, FD0, _hex("cmd", 1))
 _row("fsopen", 2, "desc", OUTSIDE, StrArg("fstype", 0))
-_row("fsconfig", 5, "desc", OUTSIDE, FD0, _num("cmd", 1), StrArg("key", 2))
+# fsconfig's value by command: FSCONFIG_SET_STRING's string, FSCONFIG_SET_PATH's and
+# SET_PATH_EMPTY's path (relative to aux, a dirfd); SET_BINARY's blob is not translated
+_row("fsconfig", 5, "desc", OUTSIDE, FD0, _num("cmd", 1), StrArg("key", 2), StrArg("value", 3, only_for=(1, 0, (1,))),
+     P(3, dirfd=4, only_for=(1, 0, (3, 4))))
 _row("fsmount", 3, "desc", OUTSIDE, FD0)
 _rows("statmount listmount", 4, "", OUTSIDE, _hex("flags", 3))
 

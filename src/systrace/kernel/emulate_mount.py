@@ -1,10 +1,11 @@
 """Carrying out the mount-family calls on what systrace checked (no check-then-use race).
 
-`mount`, `umount2`, `pivot_root`, `swapon`, `swapoff`, `acct` and `mount_setattr` read their path strings
-from the caller's memory. Continued after a check, the kernel reads them again, and a
-second thread can put another path there in between (mount over /etc where the policy
-permits /mnt/allowed, point acct at a file the policy refuses to let it write). So when
-a rule decides on their arguments, a helper makes the call instead:
+`mount`, `umount2`, `pivot_root`, `swapon`, `swapoff`, `acct`, `mount_setattr` and `quotactl`
+(its block device, Q_QUOTAON's quota file) read their path strings from the caller's
+memory. Continued after a check, the kernel reads them again, and a second thread can
+put another path there in between (mount over /etc where the policy permits
+/mnt/allowed, point acct at a file the policy refuses to let it write). So when a rule
+decides on their arguments, a helper makes the call instead:
 
 - every path argument is the canonical path the policy saw, opened O_PATH through the
   tracee's root (/proc/TID/root, RESOLVE_IN_ROOT) following no symlink and no magic
@@ -19,7 +20,9 @@ a rule decides on their arguments, a helper makes the call instead:
   mount's data page is read once here (no rule looks at it) and passed as that copy; a
   bind or move source, which the kernel resolves as a path, is resolved once by the
   helper (the tracee's root and working directory, following symlinks as the kernel does)
-  and passed as its descriptor too;
+  and passed as its descriptor too; quotactl's struct (its addr, by command: QUOTA_ADDR)
+  is read once here and passed as that copy, and what the call writes there is written
+  back into the caller;
 - the helper joins the tracee's mount namespace (the kernel acts on the caller's: a
   mount in another namespace than the caller's is EINVAL), and its user namespace when it
   has its own (then it holds there what the tracee holds: `unshare -Urm` works as
@@ -36,13 +39,17 @@ from __future__ import annotations
 import ctypes
 import errno
 import os
+import struct
 
 from .emulate import RESOLVE_IN_ROOT, RESOLVE_NO_MAGICLINKS, RESOLVE_NO_SYMLINKS, openat2
 from .emulate_identity import EmulationError, Identity, set_effective
 from .libc import check, libc
 
 SYS = {"mount": 165, "umount2": 166, "pivot_root": 155, "swapon": 167, "swapoff": 168, "acct": 163,
-       "mount_setattr": 442}
+       "mount_setattr": 442, "quotactl": 179, "bpf": 321, "fsopen": 430, "fsconfig": 431}
+# the strings each call reads, by the register they are in (copies of the check's passed)
+STRING_REGISTERS = {"mount": {"source": 0, "fstype": 2}, "fsopen": {"fstype": 0}, "fsconfig": {"key": 2, "value": 3}}
+FSCONFIG_SET_FLAG, FSCONFIG_SET_STRING = 0, 1
 CALLS = frozenset(SYS)
 SYS_uselib = 134
 CLONE_NEWUSER, CLONE_NEWNS = 0x10000000, 0x00020000
@@ -51,6 +58,19 @@ UMOUNT_NOFOLLOW = 0x8
 AT_FDCWD, AT_SYMLINK_NOFOLLOW, AT_EMPTY_PATH = -100, 0x100, 0x1000
 MOUNT_ATTR_SIZE_VER0 = 32  # struct mount_attr's first size: smaller is EINVAL
 PAGE = 4096
+Q_QUOTAON = 0x800002
+BPF_OBJ_PIN, BPF_F_PATH_FD, BPF_F_RDONLY, BPF_F_WRONLY = 6, 1 << 14, 1 << 3, 1 << 4
+BPF_OBJ_ATTR = struct.Struct("=QIIi")  # union bpf_attr for BPF_OBJ_*: pathname, bpf_fd, file_flags, path_fd
+# quotactl's addr by command (QCMD's bits above the low 8), as the kernel uses it: ("in",
+# N) a struct of N bytes it reads, ("out", N) one it writes, ("inout", N) both, "path"
+# Q_QUOTAON's quota file; a command not listed uses no addr (Q_SYNC, Q_QUOTAOFF,
+# Q_XQUOTASYNC) or is unknown to the kernel (EINVAL): the helper passes NULL, so that
+# nothing of the tracee's memory is ever read again
+QUOTA_ADDR: dict[int, tuple[str, int]] = {
+    0x800002: ("path", 0), 0x800004: ("out", 4), 0x800005: ("out", 24), 0x800006: ("in", 24),  # QUOTAON GETFMT GETINFO SETINFO
+    0x800007: ("out", 72), 0x800008: ("in", 72), 0x800009: ("out", 72),  # GETQUOTA SETQUOTA GETNEXTQUOTA (if_[next]dqblk)
+    0x5801: ("in", 4), 0x5802: ("in", 4), 0x5803: ("out", 112), 0x5804: ("in", 112),  # XQUOTAON XQUOTAOFF XGETQUOTA XSETQLIM
+    0x5805: ("out", 80), 0x5806: ("in", 4), 0x5808: ("inout", 160), 0x5809: ("out", 112)}  # XGETQSTAT XQUOTARM XGETQSTATV XGETNEXTQUOTA
 libc.setns.argtypes = [ctypes.c_int, ctypes.c_int]
 
 
@@ -72,6 +92,9 @@ class MountCall:
         self.strings, self.identity, self.data = strings, identity, data
         self.unprivileged = os.geteuid() != 0
         self.lookup_error = 0  # why a checked path could not be opened (run)
+        self.written = b""  # what the call wrote into its copy of the caller's struct (quotactl)
+        self.object_fd = -1  # bpf's object to pin, taken from the tracee (take_descriptor)
+        self.object_flags = 0  # BPF_OBJ_GET's BPF_F_RDONLY/BPF_F_WRONLY
         self._fds: list[int] = []
         try:
             self.root = self._open(f"/proc/{tid}/root", os.O_PATH | os.O_DIRECTORY)
@@ -88,6 +111,21 @@ class MountCall:
                                   or self.userns >= 0 and identity.euid != os.geteuid()):
             self.close()
             raise EmulationError(errno.EACCES, "the tracee's credentials differ from systrace's, which is not root")
+
+    def take_descriptor(self, tgid: int, number: int, missing: int) -> int:
+        """The tracee's descriptor `number` (bpf's object to pin, fsconfig's fs context),
+        taken now with pidfd_getfd: the object the call names at this moment, as the
+        kernel takes it. Raises OSError (`missing` for a number that is no descriptor:
+        bpf says EINVAL for anything but a bpf object)."""
+        from .resolve_flags import starting_directory  # (the same taking, for a directory)
+
+        try:
+            fd = starting_directory(self.tid, tgid, number)
+        except OSError as error:
+            code = missing if error.errno == errno.EBADF else error.errno or errno.EIO
+            raise OSError(code, os.strerror(code)) from None
+        self._fds.append(fd)
+        return fd
 
     def _open(self, path: str, flags: int) -> int:
         fd = os.open(path, flags | os.O_CLOEXEC)
@@ -115,6 +153,30 @@ class MountCall:
 
     def _run(self) -> int:
         own_fds = os.open("/proc/self/fd", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        if self.name in ("fsopen", "fsconfig"):  # the strings checked; the tracee's fs context
+            self._become()
+            if self.name == "fsopen":
+                return check(libc.syscall(SYS["fsopen"], self.strings.get("fstype"), ctypes.c_uint(self.args[1])))
+            cmd = self.args[1] & 0xFFFFFFFF
+            if cmd not in (FSCONFIG_SET_FLAG, FSCONFIG_SET_STRING):
+                raise EmulationError(errno.EACCES, "fsconfig decided on what it reads: only its flags and strings "
+                                                   "are carried out")
+            # a SET_FLAG value must be NULL: any other is given as one (EINVAL, as natively)
+            value = self.strings.get("value") if cmd == FSCONFIG_SET_STRING else None if self.args[3] == 0 else b""
+            return check(libc.syscall(SYS["fsconfig"], self.object_fd, ctypes.c_uint(cmd), self.strings.get("key"),
+                                      value, ctypes.c_int(self.args[4] & 0xFFFFFFFF)))
+        if self.name == "bpf":
+            cmd = self.args[0] & 0xFFFFFFFF
+            if cmd == BPF_OBJ_PIN:  # the last component made in the checked parent
+                parent, placed = self._parent_of(self.targets[0]) if self.targets[0] is not None else (own_fds, [b""])
+            else:  # BPF_OBJ_GET: the object checked, N of own_fds (the kernel follows that magic link to it)
+                parent, placed = own_fds, [self._place(self.targets[0])]
+            self._become()
+            pathname = ctypes.create_string_buffer(placed[0] or b"")  # (kept alive until the call returns)
+            packed = BPF_OBJ_ATTR.pack(ctypes.addressof(pathname), self.object_fd if cmd == BPF_OBJ_PIN else 0,
+                                       self.object_flags | BPF_F_PATH_FD, parent)
+            buffer = ctypes.create_string_buffer(packed, len(packed))
+            return check(libc.syscall(SYS["bpf"], ctypes.c_int(cmd), buffer, ctypes.c_uint(len(packed))))
         if self.name == "umount2" and self.targets[0] is not None:
             # a descriptor of the mount would keep it busy (EBUSY): its parent directory
             # is opened instead, and the call names the last component from there,
@@ -143,11 +205,30 @@ class MountCall:
             else:  # (not opened: "" from the working directory, ENOENT after the kernel's checks)
                 fd, flags = AT_FDCWD, flags & ~AT_EMPTY_PATH
             return check(libc.syscall(number, fd, b"", ctypes.c_uint(flags), attr, ctypes.c_size_t(len(attr))))
+        if self.name == "quotactl":
+            return self._quotactl(number, placed)
         if self.name == "pivot_root":
             return check(libc.syscall(number, placed[0], placed[1]))
         if self.name == "swapon":
             return check(libc.syscall(number, placed[0], ctypes.c_int(self.args[1] & 0xFFFFFFFF)))
         return check(libc.syscall(number, placed[0]))  # swapoff, acct (None: accounting off)
+
+    def _quotactl(self, number: int, placed: list[bytes | None]) -> int:
+        """quotactl on the checked block device (None: Q_SYNC of every file system) with
+        Q_QUOTAON's checked quota file, or the copy of the caller's struct read once (the
+        loop writes what the call wrote back: `written`)."""
+        cmd = self.args[0] & 0xFFFFFFFF
+        use, size = QUOTA_ADDR.get(cmd >> 8, ("", 0))
+        addr: bytes | ctypes.Array[ctypes.c_char] | None = None
+        if use == "path":
+            addr = placed[1] if len(placed) > 1 else b""
+        elif use and (use == "out" or self.data is not None):  # (an unreadable struct: NULL, EFAULT)
+            addr = ctypes.create_string_buffer(self.data or b"", size)
+        result = check(libc.syscall(number, ctypes.c_uint(cmd), placed[0], ctypes.c_uint(self.args[2] & 0xFFFFFFFF),
+                                    addr))
+        if use in ("out", "inout") and isinstance(addr, ctypes.Array):
+            self.written = addr.raw[:size]
+        return result
 
     def _place(self, target: bytes | int | None) -> bytes | None:
         """The name to give the kernel for a checked path argument: `N` of an O_PATH
@@ -189,8 +270,12 @@ class MountCall:
                     check(libc.setns(self.userns, CLONE_NEWUSER))
                 if self.mntns >= 0:
                     check(libc.setns(self.mntns, CLONE_NEWNS))
-                os.fchdir(self.root)
-                os.chroot(".")
+                if self.userns >= 0 or self.name not in ("quotactl", "bpf", "fsopen", "fsconfig"):
+                    # (quotactl, bpf, fsopen and fsconfig as the user, who may call them,
+                    # cannot chroot: every path of theirs is a descriptor opened in the
+                    # tracee's root, or none, so they do not need it)
+                    os.fchdir(self.root)
+                    os.chroot(".")
                 set_effective(identity.caps)  # the same ids as systrace's (checked in __init__)
                 return
             if self.mntns >= 0:
@@ -220,6 +305,44 @@ def read_attr(read: object, address: int, size: int) -> bytes:
         return read(address, size)  # type: ignore[operator, no-any-return]
     except OSError:
         raise OSError(errno.EFAULT, "struct mount_attr unreadable") from None
+
+
+def read_bpf_attr(read: object, cmd: int, address: int, size: int) -> tuple[int, int]:
+    """BPF_OBJ_PIN's or BPF_OBJ_GET's union bpf_attr, read once and checked as the kernel
+    checks it: (the object's descriptor number, GET's BPF_F_RDONLY/BPF_F_WRONLY). Raises
+    OSError: E2BIG above a page, EFAULT unreadable, EINVAL for bytes beyond the fields
+    that are not zero, other flags, a path_fd without BPF_F_PATH_FD, a GET's bpf_fd (the
+    helper passes its own path_fd)."""
+    size &= 0xFFFFFFFF
+    if size > PAGE:
+        raise OSError(errno.E2BIG, "union bpf_attr too large")
+    try:
+        attr = read(address, size) if size else b""  # type: ignore[operator]
+    except OSError:
+        raise OSError(errno.EFAULT, "union bpf_attr unreadable") from None
+    attr = (attr + bytes(BPF_OBJ_ATTR.size))[:max(size, BPF_OBJ_ATTR.size)]
+    if any(attr[BPF_OBJ_ATTR.size:]):
+        raise OSError(errno.EINVAL, "union bpf_attr: fields BPF_OBJ_PIN does not use")
+    _, number, flags, path_fd = BPF_OBJ_ATTR.unpack_from(attr)
+    access = BPF_F_RDONLY | BPF_F_WRONLY if cmd != BPF_OBJ_PIN else 0
+    if flags & ~(BPF_F_PATH_FD | access) or (path_fd and not flags & BPF_F_PATH_FD) or (access and number):
+        raise OSError(errno.EINVAL, "BPF_OBJ_PIN/BPF_OBJ_GET flags")
+    if flags & access == access and access:
+        raise OSError(errno.EINVAL, "BPF_F_RDONLY with BPF_F_WRONLY")
+    return int(number), flags & access
+
+
+def read_quota_struct(read: object, cmd: int, address: int) -> bytes | None:
+    """The struct a quotactl command reads from `address`, read once (None: it reads
+    none, or it is unreadable: the helper passes NULL and the kernel says EFAULT after
+    its own checks)."""
+    use, size = QUOTA_ADDR.get((cmd & 0xFFFFFFFF) >> 8, ("", 0))
+    if use not in ("in", "inout") or address == 0:
+        return None
+    try:
+        return read(address, size)  # type: ignore[operator, no-any-return]
+    except OSError:
+        return None
 
 
 def read_data(read: object, address: int) -> bytes | None:

@@ -281,8 +281,9 @@ def resolve_in_root(tracee: Tracee, path: bytes, dirfd: int | None, follow: bool
     opens, or None), `path` resolved as the kernel does it, with the directory `dirfd`
     (or the working directory) as the root: an absolute path or symlink starts there,
     `..` stops there. Walked through /proc/TID/fd/N (or cwd), so each step is looked up
-    in that directory, whatever its path is now. Only for a tracee whose root is "/"
-    (its paths are then ours); any other is left unresolved (the open fails closed)."""
+    in that directory, whatever its path is now. For a tracee with another root (chroot)
+    the names are given below it; a directory outside that root is left unresolved (the
+    open fails closed)."""
     if not path:
         raise BadBase("empty path", errno.ENOENT, path)
     entry = b"cwd" if dirfd is None or dirfd == AT_FDCWD else str(dirfd).encode()
@@ -292,16 +293,17 @@ def resolve_in_root(tracee: Tracee, path: bytes, dirfd: int | None, follow: bool
         raise BadBase(f"bad dirfd {dirfd}", errno.EBADF, path) from error
     if not top.startswith(b"/"):
         raise BadBase(f"dirfd {dirfd} is not a directory ({top!r})", errno.ENOTDIR, path)
-    if tracee.root() != b"/":
+    root = tracee.root().rstrip(b"/")  # (b"" for "/"; top and the walk are in systrace's view)
+    if root and top != root and not top.startswith(root + b"/"):
         return NONEXISTENT + os.fsdecode(path), None
     prefix = f"/proc/{tracee.tid}/".encode() + (b"cwd" if entry == b"cwd" else b"fd/" + entry)
     try:
         below = walk(prefix, [], path, follow, _InRoot(tracee, top), None)  # type: ignore[arg-type]
     except Missing as missing:
-        return _missing_name(top.rstrip(b"/") + missing.path, tracee), None
+        return _missing_name((top.rstrip(b"/") + missing.path)[len(root):], tracee), None
     except Unresolvable:
         return NONEXISTENT + os.fsdecode(path), None
-    canonical = top.rstrip(b"/") + below if below != b"/" else top
+    canonical = (top.rstrip(b"/") + below if below != b"/" else top)[len(root):] or b"/"
     return stable_name(canonical, tracee), canonical
 
 
@@ -326,6 +328,10 @@ def resolve_bytes(tracee: Tracee, path: bytes, dirfd: int | None, follow: bool,
         plain = _plain(base, path, tracee, probes)
         if plain is not None:
             return plain
+    elif base != b"/" and (base == root.rstrip(b"/") or base.startswith(root.rstrip(b"/") + b"/")):
+        # (the kernel names the working directory and descriptors in systrace's view, here
+        # below the tracee's root: the walk below is in the tracee's)
+        base = base[len(root.rstrip(b"/")):] or b"/"
     prefix = b"" if root == b"/" else f"/proc/{tracee.tid}/root".encode()
     return walk(prefix, _parts(base), path, follow, tracee, hops, slash_follows)
 

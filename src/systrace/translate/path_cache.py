@@ -56,8 +56,8 @@ def _shapes() -> dict[str, Shape]:
         if len(paths) != 1 or name in NAME_ARGS or not all(isinstance(s, (IntArg, PathArg)) for s in specs):
             continue
         path = paths[0]
-        if path.nullable:
-            continue  # utimensat(fd, NULL): a descriptor form by address
+        if path.nullable or path.struct is not None:
+            continue  # utimensat(fd, NULL): a descriptor form by address; bpf's path in its struct
         keyed = {spec.index for spec in specs if isinstance(spec, IntArg)}
         keyed |= {index for index in (path.dirfd, path.flags, _OPEN_MODE_INDEX.get(name)) if index is not None}
         shapes[name] = Shape(path.index, path.dirfd, tuple(sorted(keyed)))

@@ -256,6 +256,13 @@ def _translate_one(spec: ArgSpec, syscall: str, raw: tuple[int, ...], tracee: Tr
     if isinstance(spec, IntArg):
         out.args.append((spec.name, spec.format(raw[spec.index])))
     elif isinstance(spec, PathArg):
+        if spec.struct is not None:
+            in_struct = _bpf_obj_path(raw, tracee)
+            if in_struct is None:
+                return  # not a command that names a path
+            raw, spec = in_struct
+        if spec.only_for is not None and not _applies(spec.only_for, raw):
+            return  # not a path for this command
         out.read_memory = True
         try:
             name, value, target, tail, link = _filename(spec, syscall, raw, tracee, open_flags, probes)
@@ -286,6 +293,8 @@ def _translate_one(spec: ArgSpec, syscall: str, raw: tuple[int, ...], tracee: Tr
         out.args.append(("fd", str(fd)))
         out.args.append(("fdname", _fdname(fd, tracee)))
     elif isinstance(spec, StrArg):
+        if spec.only_for is not None and not _applies(spec.only_for, raw):
+            return  # not a string for this command
         out.read_memory = True
         out.args.append((spec.name, _string(raw[spec.index], tracee)))
     elif isinstance(spec, MsgNameArg):
@@ -366,6 +375,37 @@ def _filename(spec: PathArg, syscall: str, raw: tuple[int, ...], tracee: Tracee,
     makes_name = spec.index in NAME_ARGS.get(syscall, ())
     name, target = resolve_target(tracee, path, dirfd, follow, slash_follows=not makes_name)
     return ("filename", name, target, _tail(path, makes_name), None)
+
+
+def _applies(only_for: tuple[int, int, tuple[int, ...]], raw: tuple[int, ...]) -> bool:
+    """Is an argument that exists for some commands only one for this call's command?"""
+    register, shift, commands = only_for
+    return (raw[register] & 0xFFFFFFFF) >> shift in commands
+
+
+BPF_OBJ_PIN, BPF_OBJ_GET = 6, 7
+BPF_F_PATH_FD = 1 << 14
+AT_FDCWD = -100
+
+
+def _bpf_obj_path(raw: tuple[int, ...], tracee: Tracee) -> tuple[tuple[int, ...], PathArg] | None:
+    """bpf's BPF_OBJ_PIN and BPF_OBJ_GET name a path inside union bpf_attr {u64 pathname;
+    u32 bpf_fd, file_flags; s32 path_fd}, relative to path_fd with BPF_F_PATH_FD (Linux
+    6.5), else to the working directory: (registers (dirfd, pathname), how to resolve it:
+    a pin makes the name, following no final symlink; a get follows it), or None for the
+    other commands. The kernel copies min(size, its own) bytes, the rest zero; an
+    unreadable struct is an unreadable path (the kernel: EFAULT)."""
+    cmd = raw[0] & 0xFFFFFFFF
+    if cmd not in (BPF_OBJ_PIN, BPF_OBJ_GET):
+        return None
+    size = min(raw[2] & 0xFFFFFFFF, 20)
+    try:
+        attr = tracee.read(raw[1], size) + bytes(20 - size) if size else bytes(20)
+    except MemoryError_:
+        attr = bytes(20)
+    flags = int.from_bytes(attr[12:16], "little")
+    dirfd = formats.s32(int.from_bytes(attr[16:20], "little")) if flags & BPF_F_PATH_FD else AT_FDCWD
+    return (dirfd & 0xFFFFFFFF, int.from_bytes(attr[:8], "little")), PathArg(1, dirfd=0, follow=cmd == BPF_OBJ_GET)
 
 
 # (register, bit) of the flag that says a watch's path is not followed: IN_DONT_FOLLOW,
