@@ -29,6 +29,7 @@ from . import (
     EMULATE_PATH,
     EMULATE_SEND,
     EMULATE_SOCKET,
+    EMULATE_STRING,
     KILL,
     PASSES,
     PERMIT,
@@ -57,6 +58,18 @@ REFUSED_UNLESS_NAMED = frozenset(("open_tree", "open_tree_attr", "open_by_handle
 # when the permitting rule looks at that argument (SECURITY.md, "Path calls")
 RACED_IF_CONTINUED = {"quotactl": "special"}
 
+# Calls decided on a string that is not a path, which the kernel reads again once the
+# call is continued: carried out on the checked copy when a rule looks at it (those of
+# kernel/emulate_strings.py: STRINGS_CARRIED_OUT), else refused (SECURITY.md). add_key
+# and request_key act on the caller's own process, thread and session keyrings, which no
+# other process can act on for it; a learned rule names their keyring only (facts `learn`)
+STRINGS_READ_AGAIN = {"memfd_create": ("name",), "mq_open": ("name",), "mq_unlink": ("name",),
+                      "sethostname": ("name",), "setdomainname": ("name",), "delete_module": ("name",),
+                      "init_module": ("params",), "finit_module": ("params",), "kexec_file_load": ("cmdline",),
+                      "add_key": ("type", "description"), "request_key": ("type", "description")}
+STRINGS_CARRIED_OUT = frozenset(("memfd_create", "mq_open", "mq_unlink", "sethostname", "setdomainname",
+                                 "delete_module"))
+
 
 def effect_of(call: Call, translated: Translated, rule: ast.Rule) -> str:
     """How a permit by `rule` is carried out. A rule that decides on the tracee's memory
@@ -84,7 +97,14 @@ def effect_of(call: Call, translated: Translated, rule: ast.Rule) -> str:
         return EMULATE_PATH
     if call.name in MOUNT_CALLS and any(_depends_on(rule, name) for name in MOUNT_STRINGS):
         return EMULATE_MOUNT  # a helper makes it on what was checked, or it is refused
+    if call.name in STRINGS_CARRIED_OUT and _depends_on_string(call.name, rule):
+        return EMULATE_STRING
     return ""
+
+
+def _depends_on_string(name: str, rule: ast.Rule) -> bool:
+    """Does the rule look at a string of `name`'s that the kernel reads again?"""
+    return any(_depends_on(rule, argument) for argument in STRINGS_READ_AGAIN.get(name, ()))
 
 
 # The calls that need CAP_SYS_ADMIN or CAP_SYS_PACCT and read paths and strings from the
@@ -319,6 +339,10 @@ class PolicyDecider:
             decision = self._with_effect(decision, effect)
         elif call.name in RACED_IF_CONTINUED and _depends_on(rule, RACED_IF_CONTINUED[call.name]):
             call.reason = f"decided on its {RACED_IF_CONTINUED[call.name]}, which the kernel would read again: refused"
+            return Decision(DENY, errno.EACCES, log=True, source="protect")
+        elif call.name in STRINGS_READ_AGAIN and _depends_on_string(call.name, rule):
+            strings = " or ".join(STRINGS_READ_AGAIN[call.name])
+            call.reason = f"decided on its {strings}, which the kernel would read again: refused"
             return Decision(DENY, errno.EACCES, log=True, source="protect")
         if call.name in EXEC_NAMES:
             return self.check_exec(call, translated, rule, decision, stored)
