@@ -48,6 +48,23 @@ def test_which_rules_carry_a_string_call_out(text: str, effect: str) -> None:
     assert effect_of(_call(name), Translated(), rule) == effect
 
 
+def _apply(rules: list[str]):
+    """The decision of the last rule of `rules` (one policy), and the call's reason."""
+    from systrace.decide.policy import PolicyDecider
+    from systrace.policy import ast
+    from systrace.policy.store import StoredPolicy
+    from systrace.translate.translator import Translated
+
+    parsed = [_rule(text) for text in rules]
+    name, rule = parsed[-1]
+    call = _call(name)
+    call.translation = Translated()
+    decider = PolicyDecider.__new__(PolicyDecider)
+    decider._decisions, decider._carried, decider._mountns = {}, {}, {}
+    stored = StoredPolicy(ast.Policy("/bin/true", "native", [r for _, r in parsed]), None, False)
+    return decider.apply(call, stored, rule), call
+
+
 @pytest.mark.parametrize("text, refused", [
     ('native-add_key: description eq "k" then permit', True),
     ('native-add_key: type eq "user" and keyring eq "session" then permit', True),
@@ -62,22 +79,45 @@ def test_which_rules_carry_a_string_call_out(text: str, effect: str) -> None:
 ])
 def test_a_rule_on_a_string_no_one_can_carry_out_is_refused(text: str, refused: bool) -> None:
     from systrace.decide import DENY, PERMIT
-    from systrace.decide.policy import PolicyDecider
-    from systrace.policy.store import StoredPolicy
-    from systrace.translate.translator import Translated
 
-    name, rule = _rule(text)
-    call = _call(name)
-    call.translation = Translated()
-    decider = PolicyDecider.__new__(PolicyDecider)
-    decider._decisions, decider._carried, decider._mountns = {}, {}, {}
-    decision = decider.apply(call, StoredPolicy.__new__(StoredPolicy), rule)
+    decision, call = _apply([text])
     assert decision is not None
     if refused:
         assert (decision.verdict, decision.errno, decision.log) == (DENY, errno.EACCES, True)
         assert "which the kernel would read again: refused" in call.reason
     else:
         assert decision.verdict == PERMIT
+
+
+@pytest.mark.parametrize("rules, effect", [
+    (['native-memfd_create: name eq "evil" then deny', "native-memfd_create: permit"], "emulate-string"),
+    (['native-add_key: description eq "x" then deny', "native-add_key: permit"], "refused"),
+    (["native-memfd_create: permit", 'native-memfd_create: name eq "evil" then deny'], ""),  # the first decides
+])
+def test_an_earlier_rule_on_the_string_counts_too(rules: list[str], effect: str) -> None:
+    """A string swapped after the check passes a deny on it that comes before a plain
+    permit: the string decided, so the permit is carried out (or refused)."""
+    from systrace.decide import DENY
+
+    decision, _ = _apply(rules[:1] if effect == "" else rules)
+    assert decision is not None
+    assert ("refused" if decision.verdict == DENY else decision.effect) == effect
+
+
+def test_the_parser_warns_of_a_rule_on_a_string_that_is_always_refused() -> None:
+    """Bad input: a rule on add_key's description parses, with a warning saying that each
+    call it decides is refused; one on memfd_create's name (carried out) does not."""
+    from systrace.wiring import make_parser
+
+    parser = make_parser("p")
+    parser.parse_rule('description eq "k" then permit', syscall="add_key")
+    parser.parse_rule('name eq "buf" then permit', syscall="memfd_create")
+    parser.parse_rule('keyring eq "session" then permit', syscall="add_key")
+    parser.parse_rule('params eq "" then deny', syscall="init_module")
+    warnings = [str(warning) for warning in parser.warnings]
+    assert len(warnings) == 2, warnings
+    assert "'add_key' decided on its 'description' is refused at every call (EACCES)" in warnings[0]
+    assert "'init_module' decided on its 'params'" in warnings[1]
 
 
 @pytest.mark.parametrize("name, args, learned", [

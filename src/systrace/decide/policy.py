@@ -12,6 +12,7 @@ import stat
 
 from ..call import syscall_name
 from ..facts import HELD, ROWS, SELF
+from ..facts.read_again import STRINGS_CARRIED_OUT, STRINGS_READ_AGAIN
 from ..kernel import procfs
 from ..kernel.emulate_path import EMULATED as EMULATED_PATH_CALLS
 from ..kernel.emulate_view import other_mount_view
@@ -58,19 +59,6 @@ REFUSED_UNLESS_NAMED = frozenset(("open_tree", "open_tree_attr", "open_by_handle
 # when the permitting rule looks at that argument (SECURITY.md, "Path calls")
 RACED_IF_CONTINUED = {"quotactl": "special"}
 
-# Calls decided on a string that is not a path, which the kernel reads again once the
-# call is continued: carried out on the checked copy when a rule looks at it (those of
-# kernel/emulate_strings.py: STRINGS_CARRIED_OUT), else refused (SECURITY.md). add_key
-# and request_key act on the caller's own process, thread and session keyrings, which no
-# other process can act on for it; a learned rule names their keyring only (facts `learn`)
-STRINGS_READ_AGAIN = {"memfd_create": ("name",), "mq_open": ("name",), "mq_unlink": ("name",),
-                      "sethostname": ("name",), "setdomainname": ("name",), "delete_module": ("name",),
-                      "init_module": ("params",), "finit_module": ("params",), "kexec_file_load": ("cmdline",),
-                      "add_key": ("type", "description"), "request_key": ("type", "description")}
-STRINGS_CARRIED_OUT = frozenset(("memfd_create", "mq_open", "mq_unlink", "sethostname", "setdomainname",
-                                 "delete_module"))
-
-
 def effect_of(call: Call, translated: Translated, rule: ast.Rule) -> str:
     """How a permit by `rule` is carried out. A rule that decides on the tracee's memory
     (a path, an address) is carried out by systrace on what was checked, so that nothing
@@ -103,8 +91,22 @@ def effect_of(call: Call, translated: Translated, rule: ast.Rule) -> str:
 
 
 def _depends_on_string(name: str, rule: ast.Rule) -> bool:
-    """Does the rule look at a string of `name`'s that the kernel reads again?"""
+    """Does the rule look at a string of `name`'s that the kernel reads again
+    (facts/read_again.py)?"""
     return any(_depends_on(rule, argument) for argument in STRINGS_READ_AGAIN.get(name, ()))
+
+
+def _decided_on_string(policy: ast.Policy, name: str, rule: ast.Rule) -> bool:
+    """Did the string decide, in the permitting rule or in an earlier rule for the call
+    that did not match (`deny: description eq "x"` before a plain permit: a string
+    swapped after the check passes that deny)? Rules for these calls are few and their
+    calls rare. A rule not in the policy (an answer's): every rule counts."""
+    for earlier in policy.rules_for(name):
+        if _depends_on_string(name, earlier):
+            return True
+        if earlier is rule:
+            break
+    return _depends_on_string(name, rule)
 
 
 # The calls that need CAP_SYS_ADMIN or CAP_SYS_PACCT and read paths and strings from the
@@ -335,14 +337,16 @@ class PolicyDecider:
         if named_in_a_view and other_mount_view(call.tid) and not self.permits_mount_views(stored.policy):
             call.reason = "in another mount namespace than the check (no permit[mountns] rule)"
             return Decision(DENY, errno.EACCES, log=True, source="mount-view")
+        if not effect and call.name in STRINGS_READ_AGAIN and _decided_on_string(stored.policy, call.name, rule):
+            if call.name not in STRINGS_CARRIED_OUT:
+                strings = " or ".join(STRINGS_READ_AGAIN[call.name])
+                call.reason = f"decided on its {strings}, which the kernel would read again: refused"
+                return Decision(DENY, errno.EACCES, log=True, source="protect")
+            effect = EMULATE_STRING  # (an earlier rule on the string did not match)
         if effect:
             decision = self._with_effect(decision, effect)
         elif call.name in RACED_IF_CONTINUED and _depends_on(rule, RACED_IF_CONTINUED[call.name]):
             call.reason = f"decided on its {RACED_IF_CONTINUED[call.name]}, which the kernel would read again: refused"
-            return Decision(DENY, errno.EACCES, log=True, source="protect")
-        elif call.name in STRINGS_READ_AGAIN and _depends_on_string(call.name, rule):
-            strings = " or ".join(STRINGS_READ_AGAIN[call.name])
-            call.reason = f"decided on its {strings}, which the kernel would read again: refused"
             return Decision(DENY, errno.EACCES, log=True, source="protect")
         if call.name in EXEC_NAMES:
             return self.check_exec(call, translated, rule, decision, stored)
