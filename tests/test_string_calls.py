@@ -77,8 +77,11 @@ def _apply(rules: list[str]):
     ('native-kexec_file_load: cmdline eq "quiet" then permit', True),
     ('native-memfd_create: name eq "buf" then permit', False),  # carried out instead
 ])
-def test_a_rule_on_a_string_no_one_can_carry_out_is_refused(text: str, refused: bool) -> None:
+def test_a_rule_on_a_string_no_one_can_carry_out_is_refused(text: str, refused: bool, monkeypatch) -> None:
     from systrace.decide import DENY, PERMIT
+    from systrace.kernel import emulate_strings
+
+    monkeypatch.setattr(emulate_strings, "kernel_lacks", lambda name: False)  # (no modules, no kexec here)
 
     decision, call = _apply([text])
     assert decision is not None
@@ -87,6 +90,17 @@ def test_a_rule_on_a_string_no_one_can_carry_out_is_refused(text: str, refused: 
         assert "which the kernel would read again: refused" in call.reason
     else:
         assert decision.verdict == PERMIT
+
+
+def test_a_module_call_the_kernel_lacks_gets_its_enosys(monkeypatch) -> None:
+    """Without CONFIG_MODULES (this machine) init_module fails with ENOSYS whatever its
+    parameters: that, not a refusal."""
+    from systrace.decide import DENY
+    from systrace.kernel import emulate_strings
+
+    monkeypatch.setattr(emulate_strings, "kernel_lacks", lambda name: True)
+    decision, _ = _apply(['native-init_module: params eq "x=1" then permit'])
+    assert decision is not None and (decision.verdict, decision.errno, decision.log) == (DENY, errno.ENOSYS, False)
 
 
 @pytest.mark.parametrize("rules, effect", [

@@ -706,6 +706,9 @@ class Effects:
                                                tracee_identity(status, notif.pid))
                 self._install(notif, fd, os.O_CLOEXEC if call.args[1] & string_calls.MFD_CLOEXEC else 0)
                 return
+            if call.name == "delete_module" and string_calls.kernel_lacks(call.name):
+                self.listener.fail(notif.id, errno.ENOSYS)  # as natively, whatever its name
+                return
             if call.name == "delete_module" and not string_calls.may_delete_module(status, notif.pid):
                 self.listener.fail(notif.id, errno.EPERM)  # as natively: no CAP_SYS_MODULE here
                 return

@@ -339,6 +339,10 @@ class PolicyDecider:
             return Decision(DENY, errno.EACCES, log=True, source="mount-view")
         if not effect and call.name in STRINGS_READ_AGAIN and _decided_on_string(stored.policy, call.name, rule):
             if call.name not in STRINGS_CARRIED_OUT:
+                from ..kernel.emulate_strings import kernel_lacks  # (rare: not at start-up)
+
+                if kernel_lacks(call.name):  # it fails whatever it reads: the kernel's own error
+                    return Decision(DENY, errno.ENOSYS, source="native")
                 strings = " or ".join(STRINGS_READ_AGAIN[call.name])
                 call.reason = f"decided on its {strings}, which the kernel would read again: refused"
                 return Decision(DENY, errno.EACCES, log=True, source="protect")

@@ -74,6 +74,25 @@ def read_mq_attr(read: object, address: int, oflag: int) -> bytes | None:
         raise OSError(errno.EFAULT, "struct mq_attr unreadable") from None
 
 
+_LACKED: dict[int, bool] = {}
+_PROBES = {"delete_module": 176, "init_module": 175, "finit_module": 313, "kexec_file_load": 320}
+
+
+def kernel_lacks(name: str) -> bool:
+    """Is `name` (a module call, kexec_file_load) missing from this kernel (no
+    CONFIG_MODULES, CONFIG_KEXEC_FILE: ENOSYS whatever its arguments)? Asked once, with
+    arguments it refuses before doing anything (a NULL name or image, descriptor -1)."""
+    number = _PROBES.get(name)
+    if number is None:
+        return False
+    lacked = _LACKED.get(number)
+    if lacked is None:
+        probe = (None, 0) if name == "delete_module" else (None, 0, None) if name == "init_module" else \
+            (-1, None, 0) if name == "finit_module" else (-1, -1, 0, None, 0)
+        lacked = _LACKED[number] = libc.syscall(number, *probe) < 0 and ctypes.get_errno() == errno.ENOSYS
+    return lacked
+
+
 def may_delete_module(status: bytes, tid: int) -> bool:
     """Does the caller hold CAP_SYS_MODULE in systrace's user namespace (modules belong
     to the initial one: in any other the kernel says EPERM)?"""

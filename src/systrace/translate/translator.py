@@ -458,13 +458,15 @@ def _string(address: int, tracee: Tracee) -> str:
 
 
 SIZED_STRING_MAX = 64  # sethostname's __NEW_UTS_LEN: the kernel refuses a longer one unread
+INVALID_LENGTH = "<invalid length>"
 
 
 def _sized_string(address: int, length: int, tracee: Tracee) -> str:
     """The `length` bytes the kernel copies (sethostname), as far as their first NUL
-    (what gethostname gives back); unreadable when the kernel would refuse or fault."""
-    if not 0 <= length <= SIZED_STRING_MAX:  # (an int: the kernel's EINVAL, unread)
-        return UNREADABLE
+    (what gethostname gives back); unreadable when the kernel would fault. A length it
+    refuses (EINVAL, after its EPERM) reads nothing: INVALID_LENGTH, which a rule may name."""
+    if not 0 <= length <= SIZED_STRING_MAX:  # (an int)
+        return INVALID_LENGTH
     if length == 0:
         return ""
     try:
