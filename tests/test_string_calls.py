@@ -39,6 +39,8 @@ def _rule(text: str):
     ("native-memfd_create: permit", ""),  # every name anyway: continued
     ("native-sethostname: permit", ""),
     ('native-add_key: keyring eq "session" then permit', ""),  # (refused in apply when on a string)
+    ('native-symlink: target eq "/ok" then permit', "emulate-path"),  # made with the target the check read
+    ('native-symlinkat: target eq "/ok" then permit', "emulate-path"),
 ])
 def test_which_rules_carry_a_string_call_out(text: str, effect: str) -> None:
     from systrace.decide.policy import effect_of

@@ -49,6 +49,7 @@ from .translate.filename import NONEXISTENT
 from .translate.pids import OUTSIDE_RUN
 
 DESCRIPTOR_STATS = (NEWFSTATAT, STATX)  # their descriptor form: kernel/emulate_fstat.py
+SYMLINKS = ("symlink", "symlinkat")  # their target (argument 0) is a string a rule may decide on
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
 if TYPE_CHECKING:
@@ -515,6 +516,10 @@ class Effects:
         except EmulationError as error:
             self._emulation_refused(notif, call, error.errno, str(error))
             return
+        if call.name in SYMLINKS and call.args[0] != 0:  # the target the check read, not read again
+            targets = [value for name, value in translation.args if name == "target"]
+            if targets and not isinstance(targets[0], Unreadable):
+                path_call.checked_target = os.fsencode(targets[0])
         if call.opener_namespaces:  # a /proc entry of its own network, IPC or user namespace
             self._path_call_in_namespaces(notif, call, path_call, status)
             return

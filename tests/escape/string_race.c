@@ -8,6 +8,7 @@
      setdomainname  uname's domainname is D-TAG (likewise)
      add_key        the key made in the process keyring is described D-TAG
      request_key    the key found (both made first, in the process keyring) is D-TAG's
+     symlink        the link /tmp/string-race-l-TAG made points at D-TAG
    Natively each escape is undone.
    usage: string_race CALL ROUNDS TAG [own]   (ROUNDS 0: the call once on A-TAG, no thread)
    own: first enter IPC and UTS namespaces of its own (as a user: with a user namespace,
@@ -29,7 +30,7 @@
 
 #include "own_userns.h"
 
-static char a[64], d[64], shared[64];
+static char a[64], d[64], shared[64], link_path[128];
 static atomic_int stop;
 static const char *call;
 static long allowed_key, denied_key;
@@ -94,6 +95,7 @@ static void setup(void) {
 }
 
 static void cleanup(void) {
+    if (!strcmp(call, "symlink")) unlink(link_path);
     if (!strncmp(call, "mq_", 3)) {
         syscall(SYS_mq_unlink, a);
         syscall(SYS_mq_unlink, d);
@@ -142,6 +144,16 @@ static int attempt(const char *p) {
     } else if (!strcmp(call, "request_key")) {
         r = syscall(SYS_request_key, "user", p, NULL, 0);
         if (r >= 0) escaped = r == denied_key;
+    } else if (!strcmp(call, "symlink")) {
+        unlink(link_path);
+        r = symlink(p, link_path);
+        if (r == 0) {
+            char target[64];
+            ssize_t n = readlink(link_path, target, sizeof target - 1);
+            if (n < 0) { perror("readlink"); exit(2); }
+            target[n] = 0;
+            escaped = !strcmp(target, d);
+        }
     } else {
         fprintf(stderr, "unknown call %s\n", call);
         exit(2);
@@ -160,6 +172,7 @@ int main(int argc, char **argv) {
     int rounds = atoi(argv[2]);
     snprintf(a, sizeof a, "a-%s", argv[3]);
     snprintf(d, sizeof d, "d-%s", argv[3]);
+    snprintf(link_path, sizeof link_path, "/tmp/string-race-l-%s", argv[3]);
     if ((argc > 4 && !strcmp(argv[4], "own")) || !strcmp(call, "sethostname") || !strcmp(call, "setdomainname"))
         enter_own();
     setup();

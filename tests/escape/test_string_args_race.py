@@ -2,8 +2,10 @@
 between the name the policy permits (a-TAG) and one it does not (d-TAG) while the call is
 checked (string_race.c). Continued after the check, the kernel read the flipped string
 again and acted on d-TAG (a memfd, a queue made or unlinked, a host or domain name, a
-key). Now memfd_create, mq_open, mq_unlink, sethostname and setdomainname are carried out
-on the copy the check read (kernel/emulate_strings.py); add_key and request_key, which no
+key, a symlink's target). Now memfd_create, mq_open, mq_unlink, sethostname and
+setdomainname are carried out on the copy the check read (kernel/emulate_strings.py),
+symlink by kernel/emulate_path.py with the target the check read (before: a rule on
+the target alone continued the call, and the emulated call read the target again); add_key and request_key, which no
 other process can make for the caller (its own keyrings), are refused when a rule looks
 at their strings: a learned rule names their keyring only (test_string_calls_parity.py)."""
 
@@ -20,12 +22,12 @@ from test_supervisor_integrity import _compile
 ROUNDS = int(os.environ.get("SYSTRACE_STRING_RACE_ROUNDS", "1000"))
 THREADING = ["mmap", "mprotect", "munmap", "clone", "clone3", "madvise", "rseq", "set_robust_list", "futex", "exit",
              "brk", "write", "wait4", "exit_group"]
-STRING = {"add_key": "description", "request_key": "description"}  # the others: name
+STRING = {"add_key": "description", "request_key": "description", "symlink": "target"}  # the others: name
 REFUSED = ("add_key", "request_key")
 # (call, mode): "own" enters IPC and UTS namespaces of its own first (the user's with a
 # user namespace); sethostname and setdomainname always do
 CASES = [("memfd_create", ""), ("mq_open", ""), ("mq_open", "own"), ("mq_unlink", "own"), ("sethostname", ""),
-         ("setdomainname", ""), ("add_key", ""), ("request_key", "")]
+         ("setdomainname", ""), ("add_key", ""), ("request_key", ""), ("symlink", "")]
 
 
 def counts(result: subprocess.CompletedProcess) -> tuple[int, int, int]:
@@ -53,10 +55,13 @@ def race_policy(runner: Runner, binary: str, work: Path, call: str, tag: str, mo
     learned = runner("-d", str(policies), "-A", binary, call, "0", tag, mode)
     assert learned.returncode == 0 and b"escapes 0 denied 0 total 1" in learned.stdout, learned
     policy = next(path for path in policies.iterdir() if not path.name.startswith("."))  # (not the lock)
-    kept = [line for line in policy.read_text().splitlines(keepends=True) if f"native-{call}:" not in line]
+    kept = [line for line in policy.read_text().splitlines(keepends=True) if f"native-{call}:" not in line
+            and not (call == "symlink" and line.startswith("\tnative-fswrite:"))]  # (its alias: any target)
     extra = [f"\tnative-{name}: permit\n" for name in THREADING]
     if call == "mq_unlink":  # d-TAG made first, and looked for after each unlink
         extra.append(f'\tnative-mq_open: name eq "a-{tag}" or name eq "d-{tag}" then permit\n')
+    if call == "symlink":  # the link removed before each try
+        extra.append(f'\tnative-unlink: filename eq "/tmp/string-race-l-{tag}" then permit\n')
     if call == "request_key":  # both keys made first
         extra.append('\tnative-add_key: keyring eq "process" then permit\n')
     policy.write_text("".join(kept) + f'\tnative-{call}: {STRING.get(call, "name")} eq "a-{tag}" then permit\n'

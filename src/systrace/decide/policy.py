@@ -45,6 +45,7 @@ if TYPE_CHECKING:
 EXEC_NAMES = ("execve", "execveat")
 OPEN_FAMILY = ("open", "openat", "openat2", "creat")
 SEND_CALLS = ("sendto", "sendmsg", "sendmmsg")
+SYMLINKS = ("symlink", "symlinkat")
 
 
 # Opened descriptors that escape the paths a policy names (a mount, a file handle, another
@@ -81,8 +82,9 @@ def effect_of(call: Call, translated: Translated, rule: ast.Rule) -> str:
         # may have put a path there: carried out on the descriptor, unless the rule permits
         # whatever the call names (no test)
         return EMULATE_PATH if translated.fd_form_read and rule.expr is not None else ""
-    if call.name in EMULATED_PATH_CALLS and _depends_on(rule, "filename"):
-        return EMULATE_PATH
+    if call.name in EMULATED_PATH_CALLS and (_depends_on(rule, "filename") or call.name in SYMLINKS
+                                             and _depends_on(rule, "target")):
+        return EMULATE_PATH  # (a symlink's target: the copy the check read, never read again)
     if call.name in MOUNT_CALLS and any(_depends_on(rule, name) for name in MOUNT_STRINGS):
         return EMULATE_MOUNT  # a helper makes it on what was checked, or it is refused
     if call.name in STRINGS_CARRIED_OUT and _depends_on_string(call.name, rule):
