@@ -139,7 +139,7 @@ def test_the_parser_warns_of_a_rule_on_a_string_that_is_always_refused() -> None
 @pytest.mark.parametrize("name, args, learned", [
     ("add_key", [("type", "user"), ("description", "k"), ("keyring", "session")], [("keyring", "session")]),
     ("request_key", [("type", "user"), ("description", "k"), ("keyring", "0")], [("keyring", "0")]),
-    ("init_module", [("params", "x=1")], []),
+    ("init_module", [("size", "4096"), ("params", "x=1")], [("size", "4096")]),
     ("finit_module", [("fd", "3"), ("fdname", "/m.ko"), ("params", "")], [("fdname", "/m.ko")]),
     ("kexec_file_load", [("fd", "3"), ("fdname", "/boot/k"), ("cmdline", "quiet")], [("fdname", "/boot/k")]),
     ("memfd_create", [("name", "buf")], [("name", "buf")]),  # carried out: learned with its name

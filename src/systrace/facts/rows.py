@@ -521,7 +521,7 @@ _row("iopl", 1, "", OUTSIDE, _num("level", 0))
 _row("ioperm", 3, "", OUTSIDE, _hex("from", 0), _num("num", 1))
 # a rule on the module parameters or kexec_file_load's command line is refused (the kernel
 # reads them again: decide/policy.py STRINGS_READ_AGAIN): learned without them
-_row("init_module", 3, "", OUTSIDE, StrArg("params", 2), learn=())
+_row("init_module", 3, "", OUTSIDE, _num("size", 1), StrArg("params", 2), learn=("size",))  # (the image's)
 _row("finit_module", 3, "desc", OUTSIDE, FD0, StrArg("params", 1), learn=("fdname",))
 _row("delete_module", 2, "", OUTSIDE, StrArg("name", 0))
 _row("kexec_load", 4, "", OUTSIDE, _hex("flags", 3))
