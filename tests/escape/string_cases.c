@@ -1,9 +1,10 @@
 /* The calls systrace carries out on a checked string (memfd_create, mq_open, mq_unlink,
    sethostname, setdomainname, delete_module) and the key calls it continues, with their
    results and errnos, one line each: compared natively and under systrace.
-   usage: string_cases TAG [own]   (own: IPC and UTS namespaces of its own first, as a
-   user with a user namespace; the host and domain name cases need it, else one case
-   shows sethostname's EPERM for a user) */
+   usage: string_cases TAG [own|pidns]   (own: IPC and UTS namespaces of its own first, as
+   a user with a user namespace; the host and domain name cases need it, else one case
+   shows sethostname's EPERM for a user. pidns: only two memfds, made by a child in a
+   PID namespace of its own, root only) */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -16,6 +17,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/utsname.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "own_userns.h"
@@ -80,6 +82,19 @@ int main(int argc, char **argv) {
     if (argc < 2) { fprintf(stderr, "usage: string_cases TAG [own]\n"); return 2; }
     snprintf(tag, sizeof tag, "%s", argv[1]);
     int own = argc > 2 && !strcmp(argv[2], "own");
+    if (argc > 2 && !strcmp(argv[2], "pidns")) {
+        if (unshare(CLONE_NEWPID)) { perror("unshare"); return 2; }
+        pid_t child = fork();
+        if (child == 0) {
+            memfd("memfd in a pid namespace", N("m"), 0);
+            memfd("memfd noexec in a pid namespace", N("m"), MFD_NOEXEC_SEAL);
+            fflush(stdout);
+            _exit(0);
+        }
+        int status;
+        waitpid(child, &status, 0);
+        return 0;
+    }
     if (own) {
         if (geteuid() != 0) {
             enter_own_user_namespace_with(CLONE_NEWIPC | CLONE_NEWUTS);

@@ -92,5 +92,8 @@ def test_a_string_swapped_after_the_check_is_never_acted_on(runner: Runner, shar
     if call in REFUSED:  # every call refused: the rule looks at a string the kernel reads again
         assert denied == ROUNDS, text[-3000:]
         assert "which the kernel would read again: refused" in text
+        # bad input: the rule parses, and systrace says once, at the start, that it lets nothing through
+        assert f"'{call}' decided on its 'description' is refused at every call (EACCES)".encode() in result.stderr
+        assert b"Traceback" not in result.stderr
     else:  # carried out on a-TAG, refused on d-TAG: the race did present it to the check
         assert 0 < denied < ROUNDS, text[-3000:]

@@ -51,3 +51,26 @@ def test_string_calls_carried_out_as_natively(runner: Runner, shared_dir: Path, 
     assert enforced.stdout == native.stdout, (native.stdout.decode(), enforced.stdout.decode(), log.read_text()[-3000:])
     logged = log.read_text()
     assert "internal error" not in logged and "refused" not in logged, logged[-3000:]
+
+
+def test_a_memfd_in_another_pid_namespace_is_carried_out_only_with_noexec_seal(root_runner: Runner, shared_dir: Path,
+                                                                            tmp_path: Path) -> None:
+    """vm.memfd_noexec is per PID namespace and systrace's would apply: a memfd decided on
+    its name for a caller in another PID namespace is carried out only with
+    MFD_NOEXEC_SEAL (the same file under every setting), else refused (EACCES, logged)."""
+    cases = _compile("string_cases", shared_dir)
+    native = root_runner.native(cases, "pidns", "pidns")
+    made = native.stdout.decode().splitlines()
+    assert [line.split(" ok")[0] for line in made if line.startswith("memfd")] == [
+        "memfd in a pid namespace:", "memfd noexec in a pid namespace:"], made
+    policies = root_runner.policy_dir(tmp_path / "policies")
+    policy = policies / cases.strip("/").replace("/", "_")
+    policy.write_text(f"Policy: {cases}, Emulation: native\n" + MEMFD_RULE)
+    learned = root_runner("-d", str(policies), "-A", "--add-base", cases, "pidns", "pidns")
+    assert learned.returncode == 0, learned.stderr[-2000:]
+    log = root_runner.writable(tmp_path / "log")
+    enforced = root_runner("-d", str(policies), "-a", "-E", str(log), cases, "pidns", "pidns")
+    lines = enforced.stdout.decode().splitlines()
+    assert lines[0] == "memfd in a pid namespace: EACCES", (lines, log.read_text()[-2000:])
+    assert lines[1:] == made[2:], lines  # (the first memfd's write line natively)
+    assert "another PID namespace" in log.read_text()
