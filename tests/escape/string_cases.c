@@ -56,7 +56,7 @@ static void memfd(const char *what, const char *name, unsigned flags) {
     link[n > 0 ? n : 0] = 0;
     printf("%s: ok cloexec %d mode %o uid %d gid %d seals %d link %s\n", what, !!(fcntl(fd, F_GETFD) & FD_CLOEXEC),
            st.st_mode, show_owner ? (int)st.st_uid : -1, show_owner ? (int)st.st_gid : -1, fcntl(fd, F_GET_SEALS),
-           strstr(link, "memfd:") ? "memfd:NAME" : link);
+           link);
     if (flags & MFD_ALLOW_SEALING) R("  seal write", fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE));
     R("  write", write(fd, "x", 1));
     close(fd);
