@@ -62,7 +62,7 @@ def _apply(rules: list[str]):
     call = _call(name)
     call.translation = Translated()
     decider = PolicyDecider.__new__(PolicyDecider)
-    decider._decisions, decider._carried, decider._mountns = {}, {}, {}
+    decider._decisions, decider._carried, decider._mountns, decider._earlier = {}, {}, {}, {}
     stored = StoredPolicy(ast.Policy("/bin/true", "native", [r for _, r in parsed]), None, False)
     return decider.apply(call, stored, rule), call
 

@@ -119,6 +119,9 @@ def _decided_on_string(policy: ast.Policy, name: str, rule: ast.Rule) -> bool:
 MOUNT_CALLS = frozenset(("mount", "umount2", "pivot_root", "swapon", "swapoff", "acct", "uselib", "open_tree",
                          "open_tree_attr", "move_mount", "fspick", "mount_setattr"))
 MOUNT_STRINGS = ("filename", "source", "fstype", "fd", "fdname")  # (a descriptor form's "" may be rewritten)
+# the calls effect_of may carry out (by the rule that permits, or by one before it)
+CARRIED_OUT_CALLS = frozenset((*OPEN_FAMILY, "connect", "bind", *SEND_CALLS, "open_by_handle_at", *EMULATED_PATH_CALLS,
+                               *MOUNT_CALLS, *STRINGS_CARRIED_OUT))
 
 
 _DESCRIPTOR_ARGS = ("fd", "fdname")  # all a stat call in its descriptor form is translated to
@@ -224,6 +227,9 @@ class PolicyDecider:
         self._decisions: dict[object, Decision] = {}  # by action
         self._carried: dict[tuple[int, str], tuple[Decision, Decision]] = {}  # (id(decision), effect) -> it, carried
         self._mountns: dict[int, tuple[int, bool]] = {}  # id(policy) -> (version, permits other mount views)
+        # (id(policy), its lines, call, alias, id(rule)) -> (the rule, the policy, the rules with a
+        # condition before it): _earlier_effect
+        self._earlier: dict[tuple, tuple[ast.Rule, ast.Policy, tuple[ast.Rule, ...]]] = {}
         # the rule a repeated path call matched (first_match), by the identity of its
         # translation's argument list, which the path cache keeps for that exact call
         self._matched: dict[int, tuple[list[tuple[str, str]], CompiledPolicy, int, int, int, ast.Rule | None]] = {}
@@ -334,8 +340,13 @@ class PolicyDecider:
             return decision
         translated = call.require_translation()
         effect = effect_of(call, translated, rule)
-        named_in_a_view = _depends_on(rule, "filename") or (translated.sockaddr_path is not None
-                                                             and _depends_on(rule, "sockaddr"))
+        decided_by = rule
+        if not effect and call.name in CARRIED_OUT_CALLS:
+            earlier = self._earlier_effect(stored.policy, call, translated, rule)
+            if earlier is not None:  # a rule before it looked at what the kernel would read again
+                effect, decided_by = earlier
+        named_in_a_view = _depends_on(decided_by, "filename") or (translated.sockaddr_path is not None
+                                                                   and _depends_on(decided_by, "sockaddr"))
         if named_in_a_view and other_mount_view(call.tid) and not self.permits_mount_views(stored.policy):
             call.reason = "in another mount namespace than the check (no permit[mountns] rule)"
             return Decision(DENY, errno.EACCES, log=True, source="mount-view")
@@ -357,6 +368,32 @@ class PolicyDecider:
         if call.name in EXEC_NAMES:
             return self.check_exec(call, translated, rule, decision, stored)
         return decision
+
+    def _earlier_effect(self, policy: ast.Policy, call: Call, translated: Translated,
+                        rule: ast.Rule) -> tuple[str, ast.Rule] | None:
+        """The effect, and the rule, of the first rule before `rule` (in first_match's
+        order: the call's own rules, then its alias's) that would carry the call out: it
+        did not match what the check read, so that decided too (`deny: filename eq
+        "/secret"` before a plain `permit`: a path swapped after the check passes the
+        deny, and the kernel would read the swapped one). None: nothing before it did.
+        The rules with a condition before each rule are kept per policy version."""
+        key = (id(policy), len(policy.lines), call.name, translated.alias, id(rule))
+        cached = self._earlier.get(key)
+        if cached is None or cached[0] is not rule or cached[1] is not policy:
+            before: list[ast.Rule] = []
+            for earlier in policy.rules_for(call.name) + (policy.rules_for(translated.alias) if translated.alias else []):
+                if earlier is rule:
+                    break
+                if earlier.expr is not None:
+                    before.append(earlier)
+            if len(self._earlier) >= 4096:
+                self._earlier.clear()
+            cached = self._earlier[key] = (rule, policy, tuple(before))
+        for earlier in cached[2]:
+            effect = effect_of(call, translated, earlier)
+            if effect:
+                return effect, earlier
+        return None
 
     def _detached_now(self, call: Call) -> bool:
         """A permit[detach] exec takes effect once the process runs the new binary (a
