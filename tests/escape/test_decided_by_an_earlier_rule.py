@@ -95,3 +95,31 @@ def test_the_first_rule_that_would_carry_the_call_out_decides_how() -> None:
 
     assert effect(['filename eq "/secret" then deny', "permit"]) == "emulate-open"
     assert effect(["permit"]) == ""
+
+
+def test_an_exec_denied_by_name_before_a_plain_permit_is_checked(tmp_path: Path) -> None:
+    """execve cannot be carried out: what it ran is compared at the new image's first
+    call with what was checked, and that comparison was made only when the permitting
+    rule looked at the name. A deny of /usr/bin/false before a plain permit let a swap
+    run false (exec_swap.c); now the binary run is compared too, and a mismatch killed."""
+    binary = tmp_path / "exec_swap"
+    subprocess.run(["gcc", "-O1", "-pthread", "-o", str(binary), str(HERE / "exec_swap.c")], check=True, timeout=120)
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(HERE.parent.parent / "src"), "LANG": "C.UTF-8", "HOME": "/root"}
+    policies = tmp_path / "policies"
+    for argv in ([str(binary), "learn", "3"], ["/usr/bin/true"], ["/usr/bin/false"]):
+        learn = subprocess.run([sys.executable, "-m", "systrace", "-d", str(policies), "-A", *argv], capture_output=True,
+                               env=env, timeout=120)
+        assert learn.returncode in (0, 1), learn.stderr
+    policy = next(policies.glob("*exec_swap"))
+    head, _, rules = policy.read_text().partition("\n")
+    rules = "".join(line for line in rules.splitlines(keepends=True) if "native-execve:" not in line)
+    first = '\tnative-execve: filename eq "/usr/bin/false" then deny\n\tnative-execve: permit\n'
+    policy.write_text(head + "\n" + first + rules + "".join(f"\tnative-{name}: permit\n" for name in THREADING))
+    result = subprocess.run([sys.executable, "-m", "systrace", "-d", str(policies), "-a", str(binary), "race", "150"],
+                            capture_output=True, env=env, timeout=600)
+    words = result.stdout.decode().split()
+    assert len(words) == 8, (result.stdout, result.stderr[-2000:])
+    ended = dict(zip(words[::2], map(int, words[1::2]), strict=True))
+    print(f"exec denied by name before a plain permit: {ended}")
+    assert ended["false"] == 0, ended  # no escape
+    assert ended["refused"] + ended["killed"] > 0, ended  # the race was there

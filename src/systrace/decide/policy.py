@@ -377,6 +377,16 @@ class PolicyDecider:
         "/secret"` before a plain `permit`: a path swapped after the check passes the
         deny, and the kernel would read the swapped one). None: nothing before it did.
         The rules with a condition before each rule are kept per policy version."""
+        for earlier in self._rules_before(policy, call, translated, rule):
+            effect = effect_of(call, translated, earlier)
+            if effect:
+                return effect, earlier
+        return None
+
+    def _rules_before(self, policy: ast.Policy, call: Call, translated: Translated,
+                      rule: ast.Rule) -> tuple[ast.Rule, ...]:
+        """The rules with a condition that first_match tried before `rule` (all of them
+        when `rule` is not the policy's: an answer's), kept per policy version."""
         key = (id(policy), len(policy.lines), call.name, translated.alias, id(rule))
         cached = self._earlier.get(key)
         if cached is None or cached[0] is not rule or cached[1] is not policy:
@@ -389,11 +399,7 @@ class PolicyDecider:
             if len(self._earlier) >= 4096:
                 self._earlier.clear()
             cached = self._earlier[key] = (rule, policy, tuple(before))
-        for earlier in cached[2]:
-            effect = effect_of(call, translated, earlier)
-            if effect:
-                return effect, earlier
-        return None
+        return cached[2]
 
     def _detached_now(self, call: Call) -> bool:
         """A permit[detach] exec takes effect once the process runs the new binary (a
@@ -544,8 +550,11 @@ class PolicyDecider:
                 return Decision(DENY, native, source="exec-native")
             call.reason = f"no policy for {target}"
             return Decision(DENY, errno.EACCES, log=True, source="no-policy")
-        if target is not None and _depends_on(rule, "filename"):
-            self.expect_exec(call, target)  # checked again at the new image's first call
+        if target is not None and (_depends_on(rule, "filename") or any(
+                _depends_on(earlier, "filename") for earlier in self._rules_before(stored.policy, call, translated, rule))):
+            # checked again at the new image's first call (also when a rule before this
+            # one looked at the name: a deny of it passed by a swap)
+            self.expect_exec(call, target)
         return decision
 
     def expect_exec(self, call: Call, target: str) -> None:
