@@ -11,8 +11,7 @@ import pwd
 import stat
 
 from ..call import syscall_name
-from ..facts import HELD, ROWS, SELF
-from ..facts.read_again import STRINGS_CARRIED_OUT, STRINGS_READ_AGAIN
+from ..facts import HELD, ROWS, SELF, STRINGS_CARRIED_OUT, STRINGS_READ_AGAIN
 from ..kernel import procfs
 from ..kernel.emulate_path import EMULATED as EMULATED_PATH_CALLS
 from ..kernel.emulate_view import other_mount_view
@@ -94,7 +93,7 @@ def effect_of(call: Call, translated: Translated, rule: ast.Rule) -> str:
 
 def _depends_on_string(name: str, rule: ast.Rule) -> bool:
     """Does the rule look at a string of `name`'s that the kernel reads again
-    (facts/read_again.py)?"""
+    (facts/__init__.py)?"""
     return any(_depends_on(rule, argument) for argument in STRINGS_READ_AGAIN.get(name, ()))
 
 
