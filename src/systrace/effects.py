@@ -22,6 +22,7 @@ from .decide import (
     EMULATE_PATH,
     EMULATE_SEND,
     EMULATE_SOCKET,
+    EMULATE_STRING,
     KILL,
     PERMIT,
     RETURN,
@@ -49,6 +50,7 @@ from .translate.filename import NONEXISTENT
 from .translate.pids import OUTSIDE_RUN
 
 DESCRIPTOR_STATS = (NEWFSTATAT, STATX)  # their descriptor form: kernel/emulate_fstat.py
+SYMLINKS = ("symlink", "symlinkat")  # their target (argument 0) is a string a rule may decide on
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
 if TYPE_CHECKING:
@@ -57,6 +59,7 @@ if TYPE_CHECKING:
     from .kernel import emulate_handle, open_as, resolve_flags
     from .kernel import emulate_mount as mount_calls
     from .kernel import emulate_path as path_calls
+    from .kernel import emulate_strings as string_calls
     from .kernel import send as sends
     from .kernel import sockets as socket_calls
     from .kernel.emulate_path import PathCall
@@ -71,6 +74,7 @@ else:  # imported when first needed: most runs never use them (start-up time)
     path_calls = lazy("systrace.kernel.emulate_path")
     emulate_handle = lazy("systrace.kernel.emulate_handle")
     mount_calls = lazy("systrace.kernel.emulate_mount")
+    string_calls = lazy("systrace.kernel.emulate_strings")
     open_as = lazy("systrace.kernel.open_as")
     resolve_flags = lazy("systrace.kernel.resolve_flags")
     sends = lazy("systrace.kernel.send")
@@ -472,9 +476,9 @@ class Effects:
         except OSError as error:
             self.listener.fail(notif.id, error.errno or errno.EIO)
             return
-        # (bpf's BPF_OBJ_GET: the kernel's new descriptor is always close-on-exec; fsopen's
-        # with FSOPEN_CLOEXEC)
-        flags = os.O_CLOEXEC if call.name == "bpf" or call.name == "fsopen" and call.args[1] & 1 else \
+        # (bpf's BPF_OBJ_GET and an mqueue descriptor (kernel/emulate_strings.py): the
+        # kernel's new descriptor is always close-on-exec; fsopen's with FSOPEN_CLOEXEC)
+        flags = os.O_CLOEXEC if call.name in ("bpf", "mq_open") or call.name == "fsopen" and call.args[1] & 1 else \
             translation_of(call).open_flags
         self._install(notif, fd, flags)
 
@@ -516,6 +520,10 @@ class Effects:
         except EmulationError as error:
             self._emulation_refused(notif, call, error.errno, str(error))
             return
+        if call.name in SYMLINKS and call.args[0] != 0:  # the target the check read, not read again
+            targets = [value for name, value in translation.args if name == "target"]
+            if targets and not isinstance(targets[0], Unreadable):
+                path_call.checked_target = os.fsencode(targets[0])
         if call.opener_namespaces:  # a /proc entry of its own network, IPC or user namespace
             self._path_call_in_namespaces(notif, call, path_call, status)
             return
@@ -712,6 +720,65 @@ class Effects:
         else:
             code, _, reason = rest.partition(b" ")
             self._emulation_refused(notif, call, int(code), reason.decode("utf-8", "replace"))
+
+    def emulate_string_call(self, notif: Notification, call: Call) -> None:
+        """A call decided on a string that is not a path, made on the copy the check read
+        (kernel/emulate_strings.py): memfd_create here, the others by a helper in the
+        caller's namespaces; answered (and a descriptor installed) when it is done."""
+        translation = translation_of(call)
+        values = [value for name, value in translation.args if name in ("name",)]
+        if not values:
+            raise RuntimeError(f"{call.name}: no string to carry out")
+        value = values[0]
+        out_of_range = call.name in ("sethostname", "setdomainname") and not 0 <= abi.s32(call.args[1]) <= 64
+        if call.args[0] == 0 or isinstance(value, Unreadable) and not out_of_range:
+            self.listener.fail(notif.id, errno.EFAULT)  # the kernel cannot read it either
+            return
+        string = b"" if out_of_range else os.fsencode(value)
+        status = self.session.processes.credentials_status(notif.pid, call.name in ("memfd_create", "mq_open"))
+        try:
+            if call.name == "memfd_create":
+                fd = string_calls.memfd_create(notif.pid, string, call.args[1] & 0xFFFFFFFF,
+                                               tracee_identity(status, notif.pid))
+                self._install(notif, fd, os.O_CLOEXEC if call.args[1] & string_calls.MFD_CLOEXEC else 0)
+                return
+            if call.name == "delete_module" and string_calls.kernel_lacks(call.name):
+                self.listener.fail(notif.id, errno.ENOSYS)  # as natively, whatever its name
+                return
+            if call.name == "delete_module" and not string_calls.may_delete_module(status, notif.pid):
+                self.listener.fail(notif.id, errno.EPERM)  # as natively: no CAP_SYS_MODULE here
+                return
+            attr = limit = None
+            if call.name == "mq_open":
+                attr = string_calls.read_mq_attr(lambda address, size: memory.read(notif.pid, address, size),
+                                                 call.args[3], call.args[1])
+                if call.args[1] & os.O_CREAT:
+                    limit = string_calls.msgqueue_limit(call.tgid)
+            string_call = string_calls.StringCall(call.name, call.args, string, status, attr, limit)
+            joining = None if call.name == "delete_module" else string_calls.joining_for(notif.pid, call.name, status)
+        except (EmulationError, OSError) as error:
+            self._refused_or_failed(notif, call, error)
+            return
+        try:
+            if not self.listener.id_valid(notif.id):
+                return  # the thread is gone: its namespaces may be another process's
+            if call.name == "mq_open":
+                self.defer_open(string_calls.in_helper_fd(notif.id, notif.pid, self.listener.fileno(), string_call,
+                                                          joining), call)
+            else:
+                self.offload(notif, lambda: string_calls.in_helper(string_call, joining),
+                             lambda notif, output: self._finish_mount_call(notif, call, output))
+        finally:
+            if joining is not None:
+                joining.close()
+
+    def _refused_or_failed(self, notif: Notification, call: Call, error: OSError | EmulationError) -> None:
+        """Answer a call that could not be carried out: refused (EmulationError, logged),
+        or the error the tracee's own call would have got (OSError)."""
+        if isinstance(error, EmulationError):
+            self._emulation_refused(notif, call, error.errno, str(error))
+        else:
+            self.listener.fail(notif.id, error.errno or errno.EIO)
 
     def emulate_socket_call(self, notif: Notification, call: Call) -> None:
         """connect/bind the address that was checked, on the tracee's own socket, as the tracee."""
@@ -950,7 +1017,7 @@ EFFECTS: dict[str, Callable[[Effects, Notification, Call], None]] = {
     EMULATE_OPEN: Effects.emulate_open, EMULATE_SOCKET: Effects.emulate_socket_call,
     EMULATE_PATH: Effects.emulate_path_call, EMULATE_SEND: Effects.emulate_send,
     EMULATE_OPEN_AS: Effects.emulate_open_as, EMULATE_HANDLE: Effects.emulate_open_by_handle,
-    EMULATE_MOUNT: Effects.emulate_mount_call}
+    EMULATE_MOUNT: Effects.emulate_mount_call, EMULATE_STRING: Effects.emulate_string_call}
 
 
 def _stat_outcome(tid: int, nr: int, fd: int, flags: int, mask: int, served_exist: bool = False) -> bytes:

@@ -189,8 +189,10 @@ def user_policy_dir(options: argparse.Namespace, variables: dict[str, str] | Non
 
 
 def make_parser(source: str = "<policy>") -> Parser:
+    from .facts import refused_argument
+
     return Parser(source, syscall_known=syscall_known, all_syscalls=all_syscall_names,
-                  argument_names=argument_names, id_known=id_known)
+                  argument_names=argument_names, id_known=id_known, refused_argument=refused_argument)
 
 
 def reachable_policies(store: Store, command_path: str | None) -> list:

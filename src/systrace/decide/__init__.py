@@ -35,7 +35,9 @@ EMULATE_SEND = "emulate-send"
 EMULATE_OPEN_AS = "emulate-open-as"  # a write open a helper makes as the tracee (kernel/open_as.py)
 EMULATE_HANDLE = "emulate-handle"  # open_by_handle_at with the checked handle (kernel/emulate_handle.py)
 EMULATE_MOUNT = "emulate-mount"  # a mount-family call a helper makes on what was checked (kernel/emulate_mount.py)
-EFFECTS = ("", EMULATE_OPEN, EMULATE_SOCKET, EMULATE_PATH, EMULATE_SEND, EMULATE_OPEN_AS, EMULATE_HANDLE, EMULATE_MOUNT)
+EMULATE_STRING = "emulate-string"  # a call decided on a string made on the checked copy (kernel/emulate_strings.py)
+EFFECTS = ("", EMULATE_OPEN, EMULATE_SOCKET, EMULATE_PATH, EMULATE_SEND, EMULATE_OPEN_AS, EMULATE_HANDLE, EMULATE_MOUNT,
+           EMULATE_STRING)
 PASSES = "passes"  # by_name: the decider passes every such call to the next one
 
 

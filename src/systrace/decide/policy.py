@@ -11,7 +11,7 @@ import pwd
 import stat
 
 from ..call import syscall_name
-from ..facts import HELD, ROWS, SELF
+from ..facts import HELD, ROWS, SELF, STRINGS_CARRIED_OUT, STRINGS_READ_AGAIN
 from ..kernel import procfs
 from ..kernel.emulate_path import EMULATED as EMULATED_PATH_CALLS
 from ..kernel.emulate_view import other_mount_view
@@ -29,6 +29,7 @@ from . import (
     EMULATE_PATH,
     EMULATE_SEND,
     EMULATE_SOCKET,
+    EMULATE_STRING,
     KILL,
     PASSES,
     PERMIT,
@@ -43,6 +44,7 @@ if TYPE_CHECKING:
 EXEC_NAMES = ("execve", "execveat")
 OPEN_FAMILY = ("open", "openat", "openat2", "creat")
 SEND_CALLS = ("sendto", "sendmsg", "sendmmsg")
+SYMLINKS = ("symlink", "symlinkat")
 
 
 # Opened descriptors that escape the paths a policy names (a mount, a file handle, another
@@ -57,7 +59,6 @@ REFUSED_UNLESS_NAMED = frozenset(("open_tree", "open_tree_attr", "open_by_handle
 # when the permitting rule looks at one of those arguments (SECURITY.md, "Path calls"):
 # fsopen's file system type, fsconfig's key and value (a string, or a path as filename)
 RACED_IF_CONTINUED: dict[str, tuple[str, ...]] = {"fsopen": ("fstype",), "fsconfig": ("key", "value", "filename")}
-
 
 def effect_of(call: Call, translated: Translated, rule: ast.Rule) -> str:
     """How a permit by `rule` is carried out. A rule that decides on the tracee's memory
@@ -81,8 +82,9 @@ def effect_of(call: Call, translated: Translated, rule: ast.Rule) -> str:
         # may have put a path there: carried out on the descriptor, unless the rule permits
         # whatever the call names (no test)
         return EMULATE_PATH if translated.fd_form_read and rule.expr is not None else ""
-    if call.name in EMULATED_PATH_CALLS and _depends_on(rule, "filename"):
-        return EMULATE_PATH
+    if call.name in EMULATED_PATH_CALLS and (_depends_on(rule, "filename") or call.name in SYMLINKS
+                                             and _depends_on(rule, "target")):
+        return EMULATE_PATH  # (a symlink's target: the copy the check read, never read again)
     if call.name in MOUNT_CALLS and any(_depends_on(rule, name) for name in MOUNT_STRINGS):
         return EMULATE_MOUNT  # a helper makes it on what was checked, or it is refused
     if call.name == "bpf" and call.args[0] & 0xFFFFFFFF in BPF_OBJ_CMDS and _depends_on(rule, "filename"):
@@ -90,7 +92,28 @@ def effect_of(call: Call, translated: Translated, rule: ast.Rule) -> str:
     if call.name == "fsopen" and _depends_on(rule, "fstype") or call.name == "fsconfig" \
             and call.args[1] & 0xFFFFFFFF in FSCONFIG_STRINGS and (_depends_on(rule, "key") or _depends_on(rule, "value")):
         return EMULATE_MOUNT  # made by the same helper with the strings checked (the rest: refused, RACED_IF_CONTINUED)
+    if call.name in STRINGS_CARRIED_OUT and _depends_on_string(call.name, rule):
+        return EMULATE_STRING
     return ""
+
+
+def _depends_on_string(name: str, rule: ast.Rule) -> bool:
+    """Does the rule look at a string of `name`'s that the kernel reads again
+    (facts/__init__.py)?"""
+    return any(_depends_on(rule, argument) for argument in STRINGS_READ_AGAIN.get(name, ()))
+
+
+def _decided_on_string(policy: ast.Policy, name: str, rule: ast.Rule) -> bool:
+    """Did the string decide, in the permitting rule or in an earlier rule for the call
+    that did not match (`deny: description eq "x"` before a plain permit: a string
+    swapped after the check passes that deny)? Rules for these calls are few and their
+    calls rare. A rule not in the policy (an answer's): every rule counts."""
+    for earlier in policy.rules_for(name):
+        if _depends_on_string(name, earlier):
+            return True
+        if earlier is rule:
+            break
+    return _depends_on_string(name, rule)
 
 
 # The calls that need CAP_SYS_ADMIN or CAP_SYS_PACCT (quotactl: for most commands) and
@@ -104,6 +127,9 @@ FSCONFIG_STRINGS = (0, 1)  # FSCONFIG_SET_FLAG, FSCONFIG_SET_STRING: a key and a
 MOUNT_CALLS = frozenset(("mount", "umount2", "pivot_root", "swapon", "swapoff", "acct", "uselib", "open_tree",
                          "open_tree_attr", "move_mount", "fspick", "mount_setattr", "quotactl"))
 MOUNT_STRINGS = ("filename", "source", "fstype", "fd", "fdname")  # (a descriptor form's "" may be rewritten)
+# the calls effect_of may carry out (by the rule that permits, or by one before it)
+CARRIED_OUT_CALLS = frozenset((*OPEN_FAMILY, "connect", "bind", *SEND_CALLS, "open_by_handle_at", *EMULATED_PATH_CALLS,
+                               *MOUNT_CALLS, *STRINGS_CARRIED_OUT, "bpf", "fsopen", "fsconfig"))
 
 
 _DESCRIPTOR_ARGS = ("fd", "fdname")  # all a stat call in its descriptor form is translated to
@@ -209,6 +235,9 @@ class PolicyDecider:
         self._decisions: dict[object, Decision] = {}  # by action
         self._carried: dict[tuple[int, str], tuple[Decision, Decision]] = {}  # (id(decision), effect) -> it, carried
         self._mountns: dict[int, tuple[int, bool]] = {}  # id(policy) -> (version, permits other mount views)
+        # (id(policy), its lines, call, alias, id(rule)) -> (the rule, the policy, the rules with a
+        # condition before it): _earlier_effect
+        self._earlier: dict[tuple, tuple[ast.Rule, ast.Policy, tuple[ast.Rule, ...]]] = {}
         # the rule a repeated path call matched (first_match), by the identity of its
         # translation's argument list, which the path cache keeps for that exact call
         self._matched: dict[int, tuple[list[tuple[str, str]], CompiledPolicy, int, int, int, ast.Rule | None]] = {}
@@ -319,21 +348,72 @@ class PolicyDecider:
             return decision
         translated = call.require_translation()
         effect = effect_of(call, translated, rule)
-        named_in_a_view = _depends_on(rule, "filename") or (translated.sockaddr_path is not None
-                                                             and _depends_on(rule, "sockaddr"))
+        decided_by = rule
+        if not effect and call.name in CARRIED_OUT_CALLS:
+            earlier = self._earlier_effect(stored.policy, call, translated, rule)
+            if earlier is not None:  # a rule before it looked at what the kernel would read again
+                effect, decided_by = earlier
+        named_in_a_view = _depends_on(decided_by, "filename") or (translated.sockaddr_path is not None
+                                                                   and _depends_on(decided_by, "sockaddr"))
         if named_in_a_view and other_mount_view(call.tid) and not self.permits_mount_views(stored.policy):
             call.reason = "in another mount namespace than the check (no permit[mountns] rule)"
             return Decision(DENY, errno.EACCES, log=True, source="mount-view")
+        if not effect and call.name in STRINGS_READ_AGAIN and _decided_on_string(stored.policy, call.name, rule):
+            if call.name not in STRINGS_CARRIED_OUT:
+                from ..kernel.emulate_strings import kernel_lacks  # (rare: not at start-up)
+
+                if kernel_lacks(call.name):  # it fails whatever it reads: the kernel's own error
+                    return Decision(DENY, errno.ENOSYS, source="native")
+                strings = " or ".join(STRINGS_READ_AGAIN[call.name])
+                call.reason = f"decided on its {strings}, which the kernel would read again: refused"
+                return Decision(DENY, errno.EACCES, log=True, source="protect")
+            effect = EMULATE_STRING  # (an earlier rule on the string did not match)
         if effect:
             decision = self._with_effect(decision, effect)
         elif call.name in RACED_IF_CONTINUED:
-            raced = [name for name in RACED_IF_CONTINUED[call.name] if _depends_on(rule, name)]
+            # (an earlier rule for the call that looked at what the kernel reads again
+            # decided too: a deny on fsconfig's value before a plain permit)
+            raced = [name for name in RACED_IF_CONTINUED[call.name]
+                     if any(_depends_on(looked, name) for looked in (*self._rules_before(stored.policy, call, translated,
+                                                                                        rule), rule))]
             if raced:
                 call.reason = f"decided on its {raced[0]}, which the kernel would read again: refused"
                 return Decision(DENY, errno.EACCES, log=True, source="protect")
         if call.name in EXEC_NAMES:
             return self.check_exec(call, translated, rule, decision, stored)
         return decision
+
+    def _earlier_effect(self, policy: ast.Policy, call: Call, translated: Translated,
+                        rule: ast.Rule) -> tuple[str, ast.Rule] | None:
+        """The effect, and the rule, of the first rule before `rule` (in first_match's
+        order: the call's own rules, then its alias's) that would carry the call out: it
+        did not match what the check read, so that decided too (`deny: filename eq
+        "/secret"` before a plain `permit`: a path swapped after the check passes the
+        deny, and the kernel would read the swapped one). None: nothing before it did.
+        The rules with a condition before each rule are kept per policy version."""
+        for earlier in self._rules_before(policy, call, translated, rule):
+            effect = effect_of(call, translated, earlier)
+            if effect:
+                return effect, earlier
+        return None
+
+    def _rules_before(self, policy: ast.Policy, call: Call, translated: Translated,
+                      rule: ast.Rule) -> tuple[ast.Rule, ...]:
+        """The rules with a condition that first_match tried before `rule` (all of them
+        when `rule` is not the policy's: an answer's), kept per policy version."""
+        key = (id(policy), len(policy.lines), call.name, translated.alias, id(rule))
+        cached = self._earlier.get(key)
+        if cached is None or cached[0] is not rule or cached[1] is not policy:
+            before: list[ast.Rule] = []
+            for earlier in policy.rules_for(call.name) + (policy.rules_for(translated.alias) if translated.alias else []):
+                if earlier is rule:
+                    break
+                if earlier.expr is not None:
+                    before.append(earlier)
+            if len(self._earlier) >= 4096:
+                self._earlier.clear()
+            cached = self._earlier[key] = (rule, policy, tuple(before))
+        return cached[2]
 
     def _detached_now(self, call: Call) -> bool:
         """A permit[detach] exec takes effect once the process runs the new binary (a
@@ -484,8 +564,11 @@ class PolicyDecider:
                 return Decision(DENY, native, source="exec-native")
             call.reason = f"no policy for {target}"
             return Decision(DENY, errno.EACCES, log=True, source="no-policy")
-        if target is not None and _depends_on(rule, "filename"):
-            self.expect_exec(call, target)  # checked again at the new image's first call
+        if target is not None and (_depends_on(rule, "filename") or any(
+                _depends_on(earlier, "filename") for earlier in self._rules_before(stored.policy, call, translated, rule))):
+            # checked again at the new image's first call (also when a rule before this
+            # one looked at the name: a deny of it passed by a swap)
+            self.expect_exec(call, target)
         return decision
 
     def expect_exec(self, call: Call, target: str) -> None:

@@ -69,11 +69,13 @@ class OpenHowArg:
 
 @record
 class StrArg:
-    """A string taken as it is, not resolved as a path (a symlink's target, a name)."""
+    """A string taken as it is, not resolved as a path (a symlink's target, a name).
+    `length`: the index of its length in bytes (sethostname), else it ends at its NUL."""
 
     name: str
     index: int
     only_for: tuple[int, int, tuple[int, ...]] | None = None  # as PathArg's (fsconfig's string value)
+    length: int | None = None
 
 
 @record

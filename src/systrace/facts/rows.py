@@ -516,7 +516,7 @@ _row("settimeofday", 2, "clock", OUTSIDE, IntArg("time", 0, formats.set_or_get, 
 _row("clock_settime", 2, "clock", OUTSIDE, _num("clockid", 0))
 _row("clock_adjtime", 2, "clock", OUTSIDE, _num("clockid", 0))
 _row("adjtimex", 1, "clock", OUTSIDE)  # what it sets is in memory: a rule is on the call
-_rows("sethostname setdomainname", 2, "", OUTSIDE, StrArg("name", 0))
+_rows("sethostname setdomainname", 2, "", OUTSIDE, StrArg("name", 0, length=1))
 _row("reboot", 4, "", OUTSIDE, _hex("cmd", 2))
 _row("syslog", 3, "", OUTSIDE, _num("type", 0))
 _row("sysfs", 3, "", OUTSIDE, _num("option", 0))
@@ -524,20 +524,26 @@ _row("ustat", 2, "", OUTSIDE, _hex("dev", 0))
 _row("_sysctl", 1, "", SELF)  # removed from the kernel: ENOSYS
 _row("iopl", 1, "", OUTSIDE, _num("level", 0))
 _row("ioperm", 3, "", OUTSIDE, _hex("from", 0), _num("num", 1))
-_row("init_module", 3, "", OUTSIDE, StrArg("params", 2))
-_row("finit_module", 3, "desc", OUTSIDE, FD0, StrArg("params", 1))
+# a rule on the module parameters or kexec_file_load's command line is refused (the kernel
+# reads them again: decide/policy.py STRINGS_READ_AGAIN): learned without them
+_row("init_module", 3, "", OUTSIDE, _num("size", 1), StrArg("params", 2), learn=("size",))  # (the image's)
+_row("finit_module", 3, "desc", OUTSIDE, FD0, StrArg("params", 1), learn=("fdname",))
 _row("delete_module", 2, "", OUTSIDE, StrArg("name", 0))
 _row("kexec_load", 4, "", OUTSIDE, _hex("flags", 3))
-_row("kexec_file_load", 5, "desc", OUTSIDE, FD0, StrArg("cmdline", 3))
+_row("kexec_file_load", 5, "desc", OUTSIDE, FD0, StrArg("cmdline", 3), learn=("fdname",))
 _row("bpf", 3, "desc", OUTSIDE, _num("cmd", 0), P(1, struct="bpf_attr"))  # BPF_OBJ_PIN/GET's pathname
 _row("fanotify_init", 2, "desc", OUTSIDE, _hex("flags", 0))
 _row("sync", 0, "", OUTSIDE)
 _row("vhangup", 0, "", OUTSIDE)
 # the keyring a key goes to, the key an operation acts on (KEYCTL_READ of a serial): a
-# rule learned on one key or keyring does not reach the user's other keys
-_KEY = IntArg("keyring", 3, formats.key_serial)
-_rows("add_key", 5, "", OUTSIDE, StrArg("type", 0), StrArg("description", 1), _KEY)
-_rows("request_key", 4, "", OUTSIDE, StrArg("type", 0), StrArg("description", 1), _KEY)
+# rule learned on one key or keyring does not reach the user's other keys. A rule on
+# add_key's or request_key's type or description is refused (the kernel reads them again:
+# decide/policy.py STRINGS_READ_AGAIN): learned on the keyring only
+# (add_key's keyring is its fifth argument, after the payload and its length)
+_rows("add_key", 5, "", OUTSIDE, StrArg("type", 0), StrArg("description", 1), IntArg("keyring", 4, formats.key_serial),
+      learn=("keyring",))
+_rows("request_key", 4, "", OUTSIDE, StrArg("type", 0), StrArg("description", 1), IntArg("keyring", 3, formats.key_serial),
+      learn=("keyring",))
 _row("keyctl", 5, "", OUTSIDE, _num("operation", 0), IntArg("key", 1, formats.key_serial))
 _row("quotactl_fd", 4, "desc", OUTSIDE, FD0, _hex("cmd", 1))
 _row("fsopen", 2, "desc", OUTSIDE, StrArg("fstype", 0))

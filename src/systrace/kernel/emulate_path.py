@@ -93,6 +93,8 @@ class PathCall:
         self.writes: list[tuple[int, bytes]] = []  # (address, data) to put into the tracee
         self.held = -1  # the tracee's descriptor the call acts through (emulate_watch.HELD_ARG)
         self._applied: bool | None = None  # while the identity is applied: `creating`
+        # symlink's target as the check read it (a rule may decide on it: never read again)
+        self.checked_target: bytes | None = None
 
     # -- what the handlers use --------------------------------------------------------
     def place(self, index: int) -> tuple[int, bytes]:
@@ -392,7 +394,8 @@ def _link(call: PathCall, flags: int) -> int:
 
 
 def _symlink(call: PathCall, target_arg: int) -> int:
-    target = call.string(call.args[target_arg])  # the link's content: read once, used as read
+    # the link's content as the check read it (read here only when it was not translated)
+    target = call.checked_target if call.checked_target is not None else call.string(call.args[target_arg])
     fd, name = call.place(0)
     call.sys("symlinkat", target, fd, name)
     return 0

@@ -36,8 +36,9 @@ from . import namespaces
 from .emulate_identity import EmulationError
 from .libc import check, libc
 
-CLONE_NEWUSER, CLONE_NEWNET, CLONE_NEWIPC = 0x10000000, 0x40000000, 0x08000000
+CLONE_NEWUSER, CLONE_NEWNET, CLONE_NEWIPC, CLONE_NEWUTS = 0x10000000, 0x40000000, 0x08000000, 0x04000000
 KINDS = {"net": CLONE_NEWNET, "ipc": CLONE_NEWIPC}  # joined besides the user namespace
+JOINED = {**KINDS, "uts": CLONE_NEWUTS}  # ... by Joining, when asked (uts: sethostname, kernel/emulate_strings.py)
 PR_SET_KEEPCAPS = 8
 SYS_capget, SYS_capset = 125, 126
 libc.setns.argtypes = [ctypes.c_int, ctypes.c_int]
@@ -100,7 +101,7 @@ class Joining:
         self.root = os.geteuid() == 0
         self.fds: dict[str, int] = {}
         try:
-            for kind in ("user", *(kind for kind in KINDS if kind in kinds)):
+            for kind in ("user", *(kind for kind in JOINED if kind in kinds)):
                 if namespaces.differs(tid, kind):
                     self.fds[kind] = os.open(f"/proc/{tid}/ns/{kind}", os.O_RDONLY | os.O_CLOEXEC)
         except BaseException:
@@ -154,7 +155,7 @@ class Joining:
         Identity._own = None
 
     def _join_others(self) -> None:
-        for kind, flag in KINDS.items():
+        for kind, flag in JOINED.items():
             fd = self.fds.get(kind, -1)
             if fd >= 0:
                 check(libc.setns(fd, flag))

@@ -223,18 +223,22 @@ class Parser:
     """Parses with positions. `syscall_known` says whether a syscall or alias name exists;
     `argument_names` gives the translated argument names of a syscall or alias (None: not
     checked; for "" every name some call has); `id_known("user"|"group", name)` whether a name in `if user = NAME` exists;
-    `is_root` allows `as user:group`. What is accepted but suspect goes to `warnings`."""
+    `is_root` allows `as user:group`; `refused_argument(syscall, name)` says why a rule that
+    looks at that argument lets no call through (None: it may). What is accepted but
+    suspect goes to `warnings`."""
 
     def __init__(self, source: str = "<policy>", syscall_known: Callable[[str], bool] | None = None,
                  all_syscalls: Callable[[], list[str]] | None = None, is_root: bool | None = None,
                  argument_names: Callable[[str], frozenset[str] | None] | None = None,
-                 id_known: Callable[[str, str], bool] | None = None):
+                 id_known: Callable[[str, str], bool] | None = None,
+                 refused_argument: Callable[[str, str], str | None] | None = None):
         self.source = source
         self.syscall_known = syscall_known
         self.all_syscalls = all_syscalls
         self.is_root = (os.geteuid() == 0) if is_root is None else is_root
         self.argument_names = argument_names
         self.id_known = id_known
+        self.refused_argument = refused_argument
         self.warnings: list[PolicyWarning] = []
         self._syscall = ""  # the rule being parsed is for this syscall or alias
 
@@ -453,6 +457,9 @@ class Parser:
             return
         names = self.argument_names(self._syscall)
         if names is None or token.text in names:
+            refused = self.refused_argument(self._syscall, token.text) if self.refused_argument else None
+            if refused:
+                self.warnings.append(cursor.warn(refused, token.column))
             return
         has = f"it has {', '.join(sorted(names))}" if names else "it has no translated arguments"
         if token.text not in (self.argument_names("") or frozenset()):

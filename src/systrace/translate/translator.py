@@ -296,7 +296,10 @@ def _translate_one(spec: ArgSpec, syscall: str, raw: tuple[int, ...], tracee: Tr
         if spec.only_for is not None and not _applies(spec.only_for, raw):
             return  # not a string for this command
         out.read_memory = True
-        out.args.append((spec.name, _string(raw[spec.index], tracee)))
+        if spec.length is None:
+            out.args.append((spec.name, _string(raw[spec.index], tracee)))
+        else:
+            out.args.append((spec.name, _sized_string(raw[spec.index], formats.s32(raw[spec.length]), tracee)))
     elif isinstance(spec, MsgNameArg):
         out.read_memory = True
         count = 1 if spec.count is None else min(raw[spec.count] & 0xFFFFFFFF, MAX_MMSG)
@@ -491,6 +494,24 @@ def _string(address: int, tracee: Tracee) -> str:
     try:
         return os.fsdecode(tracee.string(address))
     except MemoryError_:
+        return UNREADABLE
+
+
+SIZED_STRING_MAX = 64  # sethostname's __NEW_UTS_LEN: the kernel refuses a longer one unread
+INVALID_LENGTH = "<invalid length>"
+
+
+def _sized_string(address: int, length: int, tracee: Tracee) -> str:
+    """The `length` bytes the kernel copies (sethostname), as far as their first NUL
+    (what gethostname gives back); unreadable when the kernel would fault. A length it
+    refuses (EINVAL, after its EPERM) reads nothing: INVALID_LENGTH, which a rule may name."""
+    if not 0 <= length <= SIZED_STRING_MAX:  # (an int)
+        return INVALID_LENGTH
+    if length == 0:
+        return ""
+    try:
+        return os.fsdecode(tracee.read(address, length).split(b"\0", 1)[0])
+    except (MemoryError_, OSError):
         return UNREADABLE
 
 
