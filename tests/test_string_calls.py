@@ -155,3 +155,33 @@ def test_add_key_s_keyring_is_its_fifth_argument() -> None:
 
     assert [(spec.name, spec.index) for spec in ROWS["add_key"].args][-1] == ("keyring", 4)
     assert [(spec.name, spec.index) for spec in ROWS["request_key"].args][-1] == ("keyring", 3)
+
+
+@pytest.mark.parametrize("command, effect", [
+    (3, "refused"),  # FSCONFIG_SET_PATH: not carried out, and an earlier rule looked at its key
+    (1, "emulate-mount"),  # FSCONFIG_SET_STRING: carried out by the mount-family helper
+])
+def test_an_earlier_rule_on_fsconfig_s_key_counts_too(command: int, effect: str) -> None:
+    """fsconfig's key is read again by the kernel: a deny on it before a plain permit
+    decided too, so the permit is carried out on the checked strings, or refused for the
+    commands systrace does not carry out."""
+    from systrace.decide import DENY
+    from systrace.decide.policy import PolicyDecider
+    from systrace.policy import ast
+    from systrace.policy.store import StoredPolicy
+    from systrace.translate.translator import Translated
+
+    parsed = [_rule(text) for text in ('native-fsconfig: key eq "source" then deny', "native-fsconfig: permit")]
+    from systrace.call import Call
+    from systrace.kernel.notify import Notification
+    from systrace.kernel.syscalls_x86_64 import SYSCALLS
+
+    call = Call(Notification(1, os.getpid(), 0, SYSCALLS["fsconfig"], 0xC000003E, 0, (3, command, 0, 0, 0, 0)),
+                os.getpid(), os.getppid(), "/bin/true")
+    call.translation = Translated()
+    decider = PolicyDecider.__new__(PolicyDecider)
+    decider._decisions, decider._carried, decider._mountns, decider._earlier = {}, {}, {}, {}
+    stored = StoredPolicy(ast.Policy("/bin/true", "native", [rule for _, rule in parsed]), None, False)
+    decision = decider.apply(call, stored, parsed[-1][1])
+    assert decision is not None
+    assert ("refused" if decision.verdict == DENY else decision.effect) == effect
