@@ -16,7 +16,7 @@ import pytest
 from test_pipeline_in_process import Parts, Path_, openat
 
 from systrace.decide.modes import Enforce
-from systrace.kernel import emulate, memory
+from systrace.kernel import emulate, memory, procfs
 from systrace.kernel.syscalls_x86_64 import SYSCALLS
 
 
@@ -52,6 +52,7 @@ def _open_fds(parts: Parts) -> set[int]:
     memory._SERVED.present()  # the FUSE watch a path read keeps open (kernel/mounts.py): opened by the first one
     warm = ctypes.create_string_buffer(b"x")  # ... and the bounded reader it starts while a FUSE mount exists anywhere
     memory.read_cstring(os.getpid(), ctypes.addressof(warm))
+    procfs.own_link(0)  # ... and systrace's own /proc/self/fd directory, kept open once used (kernel/procfs.py)
     return {int(name) for name in os.listdir("/proc/self/fd")}
 
 
@@ -164,3 +165,36 @@ def test_an_emulated_open_leaves_the_native_file_status_flags(cbin, tmp_path: Pa
     assert emulated >= 16, carried  # the program's 16 opens (and the loader's)
     hits = int(enforced.stderr.split(b"path cache: ")[1].split(b" ")[0])
     assert hits >= 8, enforced.stderr[-400:]  # each set's second open
+
+
+def test_a_forked_child_reads_its_own_descriptors_not_its_parents(tmp_path: Path) -> None:
+    """systrace's /proc/self/fd directory is opened once (kernel/procfs.py own_link,
+    reopen_own); a forked helper reopens the probe it inherited by number while the
+    parent may have closed and reused that number: the child must look in its own table."""
+    first, second = tmp_path / "first", tmp_path / "second"
+    first.write_text("1\n")
+    second.write_text("2\n")
+    fd = os.open(first, os.O_RDONLY | os.O_CLOEXEC)
+    other = os.open(second, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        assert procfs.own_link(fd) == os.fsencode(first)  # the directory is open now
+        read, write = os.pipe()
+        child = os.fork()
+        if child == 0:  # the parent's table keeps `first` at fd; the child's gets `second` there
+            code = 1
+            try:
+                os.dup2(other, fd)
+                reopened = procfs.reopen_own(fd, os.O_RDONLY | os.O_CLOEXEC)
+                os.write(write, procfs.own_link(fd) + b"\n" + os.read(reopened, 10))
+                code = 0
+            finally:
+                os._exit(code)
+        os.close(write)
+        answer = os.read(read, 4096)
+        os.close(read)
+        assert os.waitpid(child, 0)[1] == 0
+        assert answer == os.fsencode(second) + b"\n2\n"
+        assert procfs.own_link(fd) == os.fsencode(first)
+    finally:
+        os.close(fd)
+        os.close(other)

@@ -20,7 +20,7 @@ import struct
 from .emulate_identity import EmulationError, Identity, tracee_identity
 from .libc import check, libc, pidfd_getfd
 from .proc_names import FD_LINK
-from .procfs import FdLink, Replaced
+from .procfs import FdLink, Replaced, own_link
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
 if TYPE_CHECKING:
@@ -123,7 +123,7 @@ def still_at(fd: int, checked_path: bytes) -> bool:
     """Is what `fd` names (below "/") at the checked path now? (A rename since it was
     opened moves it: then the path is looked up again.)"""
     try:
-        return os.readlink(f"/proc/self/fd/{fd}".encode()) == checked_path
+        return own_link(fd) == checked_path
     except OSError:
         return False
 
@@ -138,7 +138,7 @@ def _unnamed_in(fd: int, actual: bytes, directory: bytes) -> bool:
 
 def _verify(fd: int, checked_path: bytes, root: str) -> None:
     """What we opened is at the path we checked (else close it and fail closed)."""
-    actual = os.readlink(f"/proc/self/fd/{fd}".encode())
+    actual = own_link(fd)
     if root != "/" and actual.startswith(os.fsencode(root)):
         actual = actual[len(os.fsencode(root)):] or b"/"
     if actual != checked_path and not (checked_path.endswith(b"/") and actual == checked_path.rstrip(b"/")) \

@@ -70,6 +70,45 @@ def fd_path(tid: int, fd: int) -> bytes:
     return os.readlink(f"/proc/{tid}/fd/{fd}".encode())
 
 
+# -- systrace's own descriptors, by number ---------------------------------------------
+# Through its /proc/self/fd directory opened once: each readlink or reopen then starts
+# there, not at "/" (/proc, then the /proc/self link, then the pid's directory): about
+# 3 µs less each on the test machine, twice per emulated open. The directory is the
+# descriptor table of the process that opened it, so a forked child (a helper, a
+# replica) drops the one it inherited and opens its own at its first use.
+_OWN_FDS = [-1]
+
+
+def _own_fds() -> int:
+    fd = _OWN_FDS[0]
+    if fd < 0:
+        fd = _OWN_FDS[0] = os.open("/proc/self/fd", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    return fd
+
+
+def own_link(fd: int) -> bytes:
+    """What our descriptor `fd` names: readlink /proc/self/fd/FD."""
+    return os.readlink(b"%d" % fd, dir_fd=_own_fds())
+
+
+def reopen_own(fd: int, flags: int) -> int:
+    """open /proc/self/fd/FD with `flags`: the file our descriptor `fd` names, opened anew."""
+    return os.open(b"%d" % fd, flags, dir_fd=_own_fds())
+
+
+def _forget_own_fds() -> None:
+    """In a forked child: the inherited directory lists the parent's descriptors."""
+    fd, _OWN_FDS[0] = _OWN_FDS[0], -1
+    if fd >= 0:
+        try:
+            os.close(fd)
+        except OSError:
+            pass  # (a child that closed every descriptor already)
+
+
+os.register_at_fork(after_in_child=_forget_own_fds)
+
+
 def start_time(pid: int) -> int | None:
     """When the process (or thread) with this number started, in clock ticks since boot
     (field 22 of /proc/PID/stat): with the number, it names one process for good."""

@@ -39,7 +39,7 @@ from .forking import fork_helper
 from .libc import libc
 from .offload import end_helper
 from .plain_signal import signal
-from .procfs import same_processes
+from .procfs import reopen_own, same_processes
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
 if TYPE_CHECKING:
@@ -55,7 +55,8 @@ O_TMPFILE = getattr(os, "O_TMPFILE", 0)
 _STATFS = ctypes.create_string_buffer(120)  # struct statfs; f_type is its first word
 _F_TYPE = ctypes.c_long.from_buffer(_STATFS)  # read in place (.raw would copy all 120 bytes per open)
 _ERROR = struct.Struct("=ci")  # kind (b"E" emulation refused, b"O" the open's own error), errno
-libc.fstatfs.argtypes = [ctypes.c_int, ctypes.c_void_p]
+# (no argtypes for fstatfs: an int and a buffer convert as they are, 0.7 µs less per call than
+# through declared types, once per emulated open)
 
 
 def _on_fuse(fd: int) -> bool:
@@ -238,10 +239,10 @@ def _reopen(probe: int, flags: int, credentials: Identity) -> int:
     """Open the inode our O_PATH descriptor names, with `flags` and the tracee's credentials
     (the permission check of an open happens now). O_NOFOLLOW was applied by the probe,
     O_CREAT/O_EXCL have nothing left to do."""
-    path, reopen_flags = f"/proc/self/fd/{probe}", (flags & ~(os.O_NOFOLLOW | os.O_CREAT | os.O_EXCL)) | os.O_CLOEXEC
+    reopen_flags = (flags & ~(os.O_NOFOLLOW | os.O_CREAT | os.O_EXCL)) | os.O_CLOEXEC
     if credentials.domain is None and credentials.same_as_own():  # run() would switch nothing (nor the umask)
-        return os.open(path, reopen_flags)
-    return credentials.run(lambda: os.open(path, reopen_flags))
+        return reopen_own(probe, reopen_flags)
+    return credentials.run(lambda: reopen_own(probe, reopen_flags))
 
 
 def _blocking_again(fd: int, flags: int) -> int:
