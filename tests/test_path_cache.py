@@ -78,11 +78,12 @@ def test_a_repeated_open_hits_and_a_rename_a_symlink_or_a_missing_file_miss(tmp_
     os.rename(tmp_path / "d", tmp_path / "e")  # what the dirfd names is read again: a new key
     tracee._fds[3] = str(tmp_path / "e")
     cached, _ = _both(cache, tracee, "openat", on_dirfd)
-    assert cached.open_target == os.fsencode(tmp_path / "e" / "f") and cache.misses == 4
+    # (a new key; the same shape: the translation of d/f with the new name, not a walk)
+    assert cached.open_target == os.fsencode(tmp_path / "e" / "f") and (cache.misses, cache.shaped) == (3, 1)
     (tmp_path / "d").mkdir()
     os.symlink(tmp_path / "e" / "f", tmp_path / "d" / "f")  # the old name is a symlink now
     cached, _ = _both(cache, tracee, "openat", (AT_FDCWD & 0xFFFFFFFF, absolute, os.O_RDONLY, 0, 0, 0))
-    assert cached.open_target == os.fsencode(tmp_path / "e" / "f") and cache.misses == 5
+    assert cached.open_target == os.fsencode(tmp_path / "e" / "f") and (cache.misses, cache.shaped) == (4, 1)
     os.unlink(tmp_path / "e" / "f")  # missing: never a hit for a name that does not resolve
     before = cache.hits
     for _ in range(2):
@@ -130,6 +131,65 @@ def test_a_cached_translation_is_always_the_full_one(steps: list[tuple[str, str]
                 _both(cache, tracee, "newfstatat", (dirfd, address, 0, AT_SYMLINK_NOFOLLOW, 0, 0))
                 _both(cache, tracee, "newfstatat", (dirfd, address, 0, 0, 0, 0))
                 _both(cache, tracee, "openat", (dirfd, address, os.O_RDONLY, 0, 0, 0))
+
+
+_NAMES = ["a", "b.py", "sub", "sub/", "sub/c", "sub//c", "link", "sub/link", "missing", "dirlink/c", "d\xe9", "d\xff",
+          "sub/../a", "./a", "a/", "memfd:x"]
+_FLAGS = [os.O_RDONLY, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY, os.O_PATH,
+          os.O_DIRECTORY, os.O_WRONLY]
+
+
+def _named_tree(root: Path) -> None:
+    (root / "sub").mkdir()
+    for name in ("a", "b.py", "sub/c", "d\xe9"):
+        (root / name).write_text(name)
+    (root / os.fsdecode(b"d\xff")).write_text("raw")
+    os.symlink(root / "a", root / "link")
+    os.symlink("../a", root / "sub" / "link")
+    os.symlink(root / "sub", root / "dirlink")
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(_NAMES), st.sampled_from(_FLAGS), st.booleans(), st.booleans()),
+                min_size=1, max_size=25), st.booleans())
+def test_a_new_file_translated_from_the_same_shape_is_the_full_translation(
+        calls: list[tuple[str, int, bool, bool]], aliases: bool) -> None:
+    """tar's shape (each file new, stat'ed then opened on its directory's descriptor): a
+    miss translated from another file's translation of the same call and integers
+    equals its full translation, whatever the name (a symlink, a directory, a trailing
+    slash, `..`, a name that is not UTF-8, a missing file)."""
+    with tempfile.TemporaryDirectory() as scratch:
+        root = Path(scratch)
+        _named_tree(root)
+        tracee = FakeTracee(root, {3: str(root), 4: str(root / "sub")})
+        cache = PathCache()
+        for name, flags, on_sub, stat in calls:
+            address = tracee.put(os.fsencode(name) + b"\0")
+            dirfd = 4 if on_sub else 3
+            if stat:
+                cached, _ = _both(cache, tracee, "newfstatat", (dirfd, address, 0, AT_SYMLINK_NOFOLLOW, 0, 0))
+            else:
+                cached, _ = _both(cache, tracee, "openat", (dirfd, address, flags, 0, 0, 0))
+            cached, _ = _both(cache, tracee, "newfstatat", (AT_FDCWD & 0xFFFFFFFF, address, 0, 0, 0, 0))
+        cached, _ = _both(cache, tracee, "stat", (tracee.put(os.fsencode(root / "a") + b"\0"), 0, 0, 0, 0, 0))
+
+
+def test_new_files_of_one_shape_are_not_walked(tmp_path: Path) -> None:
+    """The second file of a shape and every one after it: no full translation."""
+    names = [f"f{index}" for index in range(20)]
+    for name in names:
+        (tmp_path / name).write_text(name)
+    tracee = FakeTracee(tmp_path, {3: str(tmp_path)})
+    cache = PathCache()
+    for name in names:
+        address = tracee.put(name.encode() + b"\0")
+        _both(cache, tracee, "newfstatat", (3, address, 0, AT_SYMLINK_NOFOLLOW, 0, 0))
+        cached, _ = _both(cache, tracee, "openat", (3, address, os.O_RDONLY | os.O_NOFOLLOW, 0, 0, 0))
+        assert cached.open_target == os.fsencode(tmp_path / name) and cached.args[0] == ("filename", str(tmp_path / name))
+    assert (cache.misses, cache.shaped, cache.hits) == (2, 38, 0)
+    os.symlink(tmp_path / "f0", tmp_path / "l")  # a symlink: never from the shape
+    _both(cache, tracee, "openat", (3, tracee.put(b"l\0"), os.O_RDONLY | os.O_NOFOLLOW, 0, 0, 0))
+    assert (cache.misses, cache.shaped) == (3, 38)
 
 
 def test_a_hit_needs_the_symlink_free_open_the_plain_path_makes(tmp_path: Path) -> None:

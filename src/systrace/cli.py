@@ -355,9 +355,10 @@ def _run_once(options: argparse.Namespace, command: list[str], path: str) -> tup
             _say(f"systrace: {session.served} calls reached systrace, {faults} faults injected, peak RSS {peak} KiB")
             if session.served_by_name:
                 _say(f"systrace: {session.served_by_name} of them decided by name only (README \"Caches\")")
-            hits, misses = session.path_cache
-            if hits or misses:
-                _say(f"systrace: path cache: {hits} path calls translated from it, {misses} in full (README \"Caches\")")
+            hits, misses, shaped = session.path_cache
+            if hits or misses or shaped:
+                _say(f"systrace: path cache: {hits + shaped} path calls translated from it ({shaped} of them from "
+                     f"another file's of the same shape), {misses} in full (README \"Caches\")")
             if options.supervisors > 1:
                 _say(f"systrace: {session.served_by_replicas} of them served by the supervisor processes sharing "
                      f"the listener ({options.supervisors})")

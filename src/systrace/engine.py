@@ -66,7 +66,8 @@ def supervise(path: str, argv: list[str], env: dict[str, str], session: Session,
         session.routed = supervisor.routed
         session.served_by_name = supervisor.served_by_name
         session.carried = supervisor.carried
-        session.path_cache = (supervisor.translate.paths.hits, supervisor.translate.paths.misses)
+        paths = supervisor.translate.paths
+        session.path_cache = (paths.hits, paths.misses, paths.shaped)
         if replicas is not None:  # what the other supervisor processes served
             session.served += replicas.served
             session.served_by_replicas = replicas.served

@@ -40,7 +40,8 @@ class Session:
         self.carried: dict[str, int] = {}  # ... of those this process served, by how (supervisor.carried_as)
         self.served_by_replicas = 0  # ... of them by the other supervisor processes (--supervisors)
         self.unsupervised: list[str] = []  # processes killed because systrace could not read them (engine.py)
-        self.path_cache = (0, 0)  # path calls translated from the path cache, in full (translate/path_cache.py)
+        # path calls translated from the path cache, in full, from a translation of the same shape (translate/path_cache.py)
+        self.path_cache = (0, 0, 0)
         self._last_save = self.clock()
 
     def decide(self, call: Call) -> Decision:

@@ -227,6 +227,28 @@ def with_detached(policies: list) -> list:
     return [*policies, ast.Policy("<detached>", "native", [ast.Rule("native", name, None, permit) for name in SYSCALLS])]
 
 
+def learning_plan(policies: list) -> FilterPlan:
+    """-A's kernel plan: what every policy that may apply permits alike, the base included
+    (every policy learning creates starts from it: decide/base.py), is decided in the
+    kernel; -A would learn such a call nowhere, since each policy it may reach permits it
+    already. Any other call is routed, among them every call one of them has no rule for
+    (learned), and the calls whose names learning notes as made up (decide/generalise.py
+    NOTED_CALLS), whatever the policies say. All the policies of the store, not only those
+    the command reaches now: -A learns new exec rules as it runs."""
+    from .decide.base import base_rules
+    from .decide.generalise import NOTED_CALLS
+    from .policy import ast
+    from .policy.compile import kernel_plan
+
+    plan = kernel_plan(with_detached([*policies, ast.Policy("<base>", "native", list(base_rules()))]))
+    for name in NOTED_CALLS:
+        nr = SYSCALLS.get(name)
+        if nr is not None:
+            plan.actions.pop(nr, None)
+            plan.arg_rules.pop(nr, None)
+    return plan
+
+
 DEFAULT_FRONTEND_TIMEOUT = 60.0  # seconds a -g frontend has to answer (-t: no default, a person)
 
 
@@ -312,7 +334,7 @@ def _build_mode(options: argparse.Namespace, log: Log, explicit_log: bool, comma
         fallback = Learn(store, use_aliases, add_base=options.add_base)
         fallback.policy_for = decider.policy_for
         deciders.insert(0, Observer(fallback))
-        plan = FilterPlan(default=abi.RET_USER_NOTIF)
+        plan = learning_plan([stored.policy for stored in store.all()])
     else:
         from .decide.ask import Asker  # only when asking (start-up time)
 

@@ -9,8 +9,9 @@ decides it the same way without looking at anything the kernel cannot see:
 - filter rules whose symbols are all integer arguments compared with eq/neq (prot, fd,
   uid, gid, signame, cmd, sockdom, socktype, mode) -> BPF argument tests, falling back
   to USER_NOTIF for the values no rule names.
-Everything else goes to the supervisor. This is only used with -a (enforce): binaries
-without a policy are not allowed to run there, so the loaded policies are all that apply.
+Everything else goes to the supervisor. Used with -a (enforce): binaries without a
+policy are not allowed to run there, so the loaded policies are all that apply; and with
+-A, for every policy of the store and the base (wiring.learning_plan).
 """
 
 from __future__ import annotations

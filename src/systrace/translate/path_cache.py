@@ -16,7 +16,15 @@ or fail that open: then the call is translated in full.
 
 What the base is is read at every call, never kept per (process, descriptor): a
 directory can be renamed by any process, which changes what its descriptor names
-without any call of the tracee's (README "Caches")."""
+without any call of the tracee's (README "Caches").
+
+A miss of another file has a fast path too (tar: every file is new, each stat'ed and
+opened on its directory's descriptor). The same facts make a plain path's translation
+a function of the canonical path and the integer arguments alone: a plain joined path
+with no trailing slash (its tail is b""), not starting /memfd: (named as an object), in
+which the same RESOLVE_NO_SYMLINKS open finds no symlink now, translates as the last
+plain translation of the same call and integers (its shape) with the filename its own
+(`_renamed`). Anything else, or no such translation yet, is translated in full."""
 
 from __future__ import annotations
 
@@ -113,8 +121,10 @@ class PathCache:
 
     def __init__(self) -> None:
         self._entries: dict[tuple[object, ...], tuple[bytes, Translated]] = {}
+        self._shapes: dict[tuple[object, ...], Translated] = {}  # (call, aliases, integers) -> a plain translation
         self.hits = 0
         self.misses = 0  # cacheable calls translated in full
+        self.shaped = 0  # misses translated from another file's translation of the same shape
 
     def translate(self, syscall: str, raw: tuple[int, ...], tracee: Tracee, use_aliases: bool = True,
                   keep_probe: bool = False) -> Translated:
@@ -154,15 +164,58 @@ class PathCache:
             else:
                 self.hits += 1
                 return _fresh(template, probe, keep_probe)
+        plain = joined(base, path)
+        shape_key = (syscall, use_aliases, *[raw[index] for index in shape.keyed])
+        same_shape = self._shapes.get(shape_key) if plain is not None and _renamable(path, plain) else None
+        if same_shape is not None and plain is not None:
+            _may_look_up(tracee, plain)
+            try:
+                probe = openat2(AT_FDCWD, plain, os.O_PATH | os.O_CLOEXEC, 0, RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS)
+            except OSError:
+                pass  # a symlink, a missing file: translated in full
+            else:
+                self.shaped += 1
+                entry_result = _renamed(same_shape, plain)
+                self._keep(key, plain, entry_result)
+                return _fresh(entry_result, probe, keep_probe)
         self.misses += 1  # (the pinned tracee is made only now: a hit needs none)
         result = translate(syscall, raw, _pinned(tracee, address, path, dirfd, None if path.startswith(b"/") else base),
                            use_aliases, keep_probe)
-        plain = joined(base, path)
         if plain is not None and _plain_result(result, plain):
-            if len(self._entries) >= MAX_ENTRIES:
-                self._entries.clear()
-            self._entries[key] = (plain, _fresh(result, -1, False))
+            entry_result = _fresh(result, -1, False)
+            self._keep(key, plain, entry_result)
+            if _renamable(path, plain) and result.tails == [b""]:
+                self._shapes[shape_key] = entry_result
         return result
+
+    def _keep(self, key: tuple[object, ...], plain: bytes, result: Translated) -> None:
+        if len(self._entries) >= MAX_ENTRIES:
+            self._entries.clear()
+            self._shapes.clear()
+        self._entries[key] = (plain, result)
+
+
+def _renamable(path: bytes, plain: bytes) -> bool:
+    """Does `plain`'s translation differ from another plain path's of the same shape by
+    the name alone? Not with a trailing slash (its tail says "a directory"), nor for a
+    path named as an object (filename.stable_name)."""
+    return not path.endswith(b"/") and not plain.startswith(b"/memfd:")
+
+
+def _renamed(template: Translated, plain: bytes) -> Translated:
+    """The translation of the same call and integers on the plain path `plain`: the
+    template's, with the filename its own (the only value a plain path gives it: the
+    canonical path, as the policy sees it, the target, what an emulated open opens)."""
+    name = os.fsdecode(plain)
+    copy = template.copy()
+    copy.args = [("filename", name) if arg_name == "filename" else (arg_name, value) for arg_name, value in template.args]
+    copy.alias_list = [("filename", name) if arg_name == "filename" else (arg_name, value)
+                       for arg_name, value in template.alias_list]
+    copy.targets = [plain]
+    if template.open_target is not None:
+        copy.open_target = plain
+    copy.shared = True
+    return copy
 
 
 def _plain_result(result: Translated, canonical: bytes) -> bool:
