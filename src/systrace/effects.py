@@ -224,6 +224,10 @@ class Effects:
             pass
 
     # -- work that may wait on a FUSE daemon (kernel/offload.py) -------------------------
+    def proc_points(self) -> list[str]:
+        """The proc mounts of systrace's mount table."""
+        return [point for point, kind, _ in self.mounts.mounts() if kind == "proc"]
+
     def may_block(self, path: bytes, tid: int = 0, root: str | bytes | None = None) -> bool:
         """Would looking `path` up wait on a file system a process serves (FUSE)? With
         the `root` of thread `tid` (not "/"), `path` is below that root: it is looked up

@@ -27,7 +27,9 @@ What a replica decides on its own is what needs nothing the main process keeps:
   after deciding any of its calls and before answering it, so the first call after an
   exec it permitted always finds the mark;
 - only a decision that is not logged: a logged one, a kill, a signal, is sent back to
-  the main process, which serves the notification from the start.
+  the main process, which serves the notification from the start;
+- never one carried out on a /proc entry the kernel resolves in its opener's namespace
+  (decide/protected.py): the main process has a helper join the tracee's namespaces.
 A replica reads the binary (/proc/TID/exe) per call; the thread facts it caches
 (processes.py) are dropped when the main process permitted an exec or a set*id of that
 process since (a shared generation per process, bumped before the answer).
@@ -492,6 +494,9 @@ class Replica:
         if decision.verdict == PERMIT and protected.routed_write_open(call.name, call.args):
             return None  # the files no policy may change (cgroups, pid allocation): the main process checks
         translation = call.translation
+        if decision.effect and translation is not None and protected.opener_resolved(
+                [value for name, value in translation.args if name == "filename"], self.effects.proc_points):
+            return None  # a /proc entry of its opener's namespace: the main process has a helper join the tracee's
         if translation is not None and translation.read_memory and not self.listener.id_valid(notif.id):
             return call, _STALE  # the call went away while we read its memory
         return call, decision
