@@ -19,7 +19,7 @@ import fcntl
 import os
 import stat
 
-from .emulate_fstat import _served as served_file  # (a stat from the cache, never the server's)
+from .closer import served as served_file  # (a stat from the cache, never the server's)
 from .emulate_identity import EmulationError, Identity
 from .libc import libc, pidfd_getfd
 
