@@ -378,8 +378,11 @@ class Supervisor:
                 return  # decided again once a helper has resolved its path
             decision = INTERNAL_ERROR
         except Exception as error:  # noqa: BLE001 - fail closed, keep serving
-            if self.refused_undumpable(notif):  # (a process it may not read: killed, said once)
-                return
+            try:
+                if self.refused_undumpable(notif):  # (a process it may not read: killed, said once)
+                    return
+            except Exception:  # noqa: BLE001 - (out of descriptors, say): denied below
+                pass
             self.session.log.message(
                 f"internal error deciding {syscall_name(notif.nr)} of pid {notif.pid}: {error!r}; denied",
                 event="error",
