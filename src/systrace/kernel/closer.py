@@ -6,8 +6,10 @@ with SO_LINGER and unsent data (a receiver that reads nothing) waits until its d
 acknowledged or the linger time ends (found by the red team: a thread fstat()ing such a
 socket while another closed it held the loop for the whole linger time). Any close of a
 file on a file system a process serves (FUSE: FLUSH; a network file system: its write
-back) waits for that server. So the copy of a socket or of such a file is closed by a
-thread of systrace's own: the loop hands the number over through a pipe and goes on.
+back) waits for that server. So the copy of such a socket (any but unix, netlink and
+UDP ones, which never linger: the tracee may set SO_LINGER at any time) or of such a file
+is closed by a thread of systrace's own: the loop hands the number over through a pipe
+and goes on.
 The thread inherits the loop's blocked signals; a helper forked later starts its own."""
 
 from __future__ import annotations
@@ -41,13 +43,36 @@ def _served_device(statx: bytes) -> bool:
 
 
 def may_wait_closing(fd: int) -> bool:
-    """Can a close of `fd` wait (a socket, a file a process serves)? Read from the cache
-    (AT_STATX_DONT_SYNC); when that fails, yes."""
+    """Can a close of `fd` wait (a socket that may linger, a file a process serves)? Read
+    from the cache (AT_STATX_DONT_SYNC); when that fails, yes."""
     if libc.syscall(STATX, fd, b"", AT_NO_AUTOMOUNT | AT_STATX_DONT_SYNC | AT_EMPTY_PATH, ctypes.c_uint(STATX_TYPE),
                     _buffer) < 0:
         return True
     raw = _buffer.raw
-    return int.from_bytes(raw[28:30], "little") & S_IFMT == S_IFSOCK or _served_device(raw)
+    if int.from_bytes(raw[28:30], "little") & S_IFMT == S_IFSOCK:
+        return socket_may_wait(fd)
+    return _served_device(raw)
+
+
+SOL_SOCKET, SO_TYPE, SO_DOMAIN = 1, 3, 39
+AF_UNIX, AF_INET, AF_NETLINK, AF_INET6, SOCK_DGRAM = 1, 2, 16, 10, 2
+_value, _size = ctypes.c_int(), ctypes.c_uint(4)
+
+
+def _option(fd: int, name: int) -> int:
+    _size.value = 4
+    if libc.getsockopt(fd, SOL_SOCKET, name, ctypes.byref(_value), ctypes.byref(_size)) < 0:
+        return -1
+    return _value.value
+
+
+def socket_may_wait(fd: int) -> bool:
+    """Can the last close of socket `fd` wait? Unix, netlink and UDP sockets never
+    linger; any other may (TCP, SCTP, vsock...); unknown: yes."""
+    domain = _option(fd, SO_DOMAIN)
+    if domain in (AF_UNIX, AF_NETLINK):
+        return False
+    return not (domain in (AF_INET, AF_INET6) and _option(fd, SO_TYPE) == SOCK_DGRAM)
 
 
 def close_taken(fd: int, may_wait: bool | None = None) -> None:

@@ -69,7 +69,7 @@ def stat_descriptor(tid: int, nr: int, fd: int, flags: int, mask: int, served_ex
             may_wait = True  # (closing a socket or a served file may wait: kernel/closer.py)
             try:
                 result = _stat_at(taken, b"", nr, flags | AT_EMPTY_PATH, mask, served_exist)
-                may_wait = _socket_or_unknown(nr, result)  # (a served file raised MayWait: served_exist)
+                may_wait = _socket_or_unknown(nr, result) and closer.socket_may_wait(taken)  # (served: MayWait)
                 return result
             finally:
                 closer.close_taken(taken, may_wait)

@@ -405,7 +405,7 @@ class SendCall:
         except OSError as error:
             return Outcome(error=error.errno or errno.EIO)
         finally:
-            closer.close_taken(theirs, True)  # a socket: its last close may wait (kernel/closer.py)
+            closer.close_taken(theirs)  # a socket: its last close may wait (kernel/closer.py)
         return None
 
     def run(self, pidfd: int, notif_id: int) -> Outcome | PendingSend:
