@@ -205,7 +205,7 @@ class Effects:
             return
         self.next_signal_check = time.monotonic() + SIGNAL_CHECK_MS / 1000
         for fd, pending in list(self.pending.items()):
-            if select.select([fd], [], [], 0)[0]:
+            if _readable(fd):
                 continue  # done: answered with its result next
             if procfs.signal_interrupts(pending.tid, self.pending_callers.get(fd, 0)):
                 self.poller.unregister(fd)
@@ -216,7 +216,7 @@ class Effects:
         for fd, (deferred, call) in list(self.deferred.items()):
             if fd != deferred.fd or fd not in self.deferred:
                 continue  # each is there under two fds
-            if select.select([deferred.fd], [], [], 0)[0]:
+            if _readable(deferred.fd):
                 continue  # the open is done: answered with it next
             if procfs.signal_interrupts(call.tid, call.tgid):
                 self.finish_deferred_open(fd, cancel=True)
@@ -229,6 +229,10 @@ class Effects:
             pass
 
     # -- work that may wait on a FUSE daemon (kernel/offload.py) -------------------------
+    def proc_points(self) -> list[str]:
+        """The proc mounts of systrace's mount table."""
+        return [point for point, kind, _ in self.mounts.mounts() if kind == "proc"]
+
     def may_block(self, path: bytes, tid: int = 0, root: str | bytes | None = None) -> bool:
         """Would looking `path` up wait on a file system a process serves (FUSE)? With
         the `root` of thread `tid` (not "/"), `path` is below that root: it is looked up
@@ -1072,3 +1076,10 @@ def _names_outside_the_run(call: Call) -> bool:
     translation = call.translation
     return translation is not None and bool(translation.proc_pins) and any(
         isinstance(value, str) and _OUTSIDE in value for _, value in translation.args)
+
+
+def _readable(fd: int) -> bool:
+    """Is `fd` readable now? (poll, not select(): a descriptor may be numbered past 1023)"""
+    ready = select.poll()
+    ready.register(fd, select.POLLIN)
+    return bool(ready.poll(0))

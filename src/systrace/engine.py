@@ -10,7 +10,7 @@ from .kernel import abi, bpf, landlock
 from .kernel import filter as kfilter
 from .kernel.filter import FilterPlan
 from .kernel.launch import LaunchError, spawn
-from .kernel.libc import prctl
+from .kernel.libc import prctl, raise_descriptor_limit
 from .kernel.notify import Listener
 from .kernel.own_entries import empty_environ_and_auxv
 from .kernel.signals import SignalFd, asynchronous_signals
@@ -56,6 +56,7 @@ def supervise(path: str, argv: list[str], env: dict[str, str], session: Session,
     prctl(abi.PR_SET_DUMPABLE, 0)
     if pin_cpu:  # after the fork: the command keeps every CPU it had
         pin_here()
+    raise_descriptor_limit()  # after the fork too: the command keeps its own limit
     listener = Listener(launched.listener_fd)
     listener.set_sync_wake_up()
     supervisor = Supervisor.of_launch(session, listener, launched, signals, replicas)

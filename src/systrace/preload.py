@@ -43,7 +43,7 @@ PLAIN = (
     "frontend", "policy", "policy.escaping", "frontend.question", "log", "decide.reporting", "frontend.relay",
     "kernel.namespaces", "kernel.procfs", "processes", "session", "children", "decide.protected", "kernel.heap",
     "decide.breaks", "domains", "kernel.forking", "kernel.mounts", "kernel.memory", "kernel.offload",
-    "kernel.watchdog", "kernel.emulate_identity", "kernel.proc_names", "kernel.emulate", "kernel.emulate_fstat",
+    "kernel.watchdog", "kernel.closer", "kernel.emulate_identity", "kernel.proc_names", "kernel.emulate", "kernel.emulate_fstat",
     "kernel.emulate_view", "kernel.opener_devices", "kernel.worker", "lazy", "policy.ast", "policy.match",
     "translate.pids", "translate.filename", "effects", "handshake", "kernel.group_priority", "translate.aliases",
     "translate.table", "translate.translator", "translate.path_cache", "translate.tracee", "translate.stage",

@@ -70,6 +70,11 @@ class ProcessTable:
         self._status_fds: dict[int, int] = {}
         self._sweep_at = SWEEP_AT
         self._thread_pidfds = True
+        # each cached thread holds two descriptors (its pidfd, its status file): past this
+        # many, threads are read uncached, so that a flood of threads (20,000 killed
+        # systrace with EMFILE) leaves descriptors for everything else
+        self._max_cached = max(64, os.sysconf("SC_OPEN_MAX") // 4)
+        self._uncached = 0
         self._exec_under_way: set[int] = set()  # groups whose exec was permitted while multi-threaded
         self._me = os.getpid()  # systrace: a parent that outlives every process of the run
         # pidfds of the parents of cached threads, one per parent however many children it
@@ -329,6 +334,12 @@ class ProcessTable:
     def _open_pidfd(self, tid: int) -> int:
         if not self._thread_pidfds:
             return -1
+        if len(self._threads) >= self._max_cached:
+            self._uncached += 1
+            if self._uncached % SWEEP_AT == 0:  # (now and then: a sweep walks every entry)
+                self._sweep()
+            if len(self._threads) >= self._max_cached:
+                return -1  # (not cached: read from /proc at each call, as before Linux 6.9)
         try:
             return os.pidfd_open(tid, PIDFD_THREAD)
         except OSError as error:

@@ -27,7 +27,11 @@ What a replica decides on its own is what needs nothing the main process keeps:
   after deciding any of its calls and before answering it, so the first call after an
   exec it permitted always finds the mark;
 - only a decision that is not logged: a logged one, a kill, a signal, is sent back to
-  the main process, which serves the notification from the start.
+  the main process, which serves the notification from the start;
+- no call carried out by systrace once a process of the run restricted itself with
+  Landlock (the copy of its domain is the main process's, domains.py);
+- never one carried out on a /proc entry the kernel resolves in its opener's namespace
+  (decide/protected.py): the main process has a helper join the tracee's namespaces.
 A replica reads the binary (/proc/TID/exe) per call; the thread facts it caches
 (processes.py) are dropped when the main process permitted an exec or a set*id of that
 process since (a shared generation per process, bumped before the answer).
@@ -86,6 +90,7 @@ MAX_QUEUED = 4  # notifications handed to one replica and not finished yet
 _SLOT = struct.Struct("=QQ")  # the notification being served (0: none), how many are finished
 _GENERATION = struct.Struct("=I")
 INVALIDATING = frozenset(SYSCALLS[name] for name in invalidating_calls())
+LANDLOCK_RESTRICT_SELF = SYSCALLS["landlock_restrict_self"]
 NOTIFICATION, RECORD, STATS = b"N", b"L", b"S"
 # Tests force the interleaving they need (as mounts.UNSEEN does): every eligible call,
 # even one received alone, is handed to a replica.
@@ -106,6 +111,9 @@ class Marks:
         self.generations = mmap.mmap(-1, MAX_PID * _GENERATION.size)
         self.reserved = ReservedPids(mmap.mmap(-1, MAX_PID))
         self.ending = memoryview(mmap.mmap(-1, mmap.PAGESIZE)).cast("Q")  # non-zero: systrace ends
+        # non-zero once a process of the run restricted itself with Landlock: the copy of
+        # its domain (domains.py) is the main process's, so it carries out every effect
+        self.sandboxed = memoryview(mmap.mmap(-1, mmap.PAGESIZE)).cast("Q")
 
     def bump(self, tgid: int) -> None:
         if 0 < tgid < MAX_PID:
@@ -244,6 +252,8 @@ class Replicas:
         replicas read it again after an exec or a credential change."""
         tgid = call.tgid
         self.marks.set(tgid, any(holds(tgid) for holds in self._holders))
+        if call.nr == LANDLOCK_RESTRICT_SELF and decision.verdict == PERMIT:
+            self.marks.sandboxed[0] = 1  # before the answer: its next call is the main process's
         if call.nr in INVALIDATING and decision.verdict == PERMIT:
             self.marks.bump(tgid)
 
@@ -492,6 +502,11 @@ class Replica:
         if decision.verdict == PERMIT and protected.routed_write_open(call.name, call.args):
             return None  # the files no policy may change (cgroups, pid allocation): the main process checks
         translation = call.translation
+        if decision.effect and self.marks.sandboxed[0]:
+            return None  # a process may be in a Landlock domain of its own: only the main process has its copy
+        if decision.effect and translation is not None and protected.opener_resolved(
+                [value for name, value in translation.args if name == "filename"], self.effects.proc_points):
+            return None  # a /proc entry of its opener's namespace: the main process has a helper join the tracee's
         if translation is not None and translation.read_memory and not self.listener.id_valid(notif.id):
             return call, _STALE  # the call went away while we read its memory
         return call, decision

@@ -378,8 +378,11 @@ class Supervisor:
                 return  # decided again once a helper has resolved its path
             decision = INTERNAL_ERROR
         except Exception as error:  # noqa: BLE001 - fail closed, keep serving
-            if self.refused_undumpable(notif):  # (a process it may not read: killed, said once)
-                return
+            try:
+                if self.refused_undumpable(notif):  # (a process it may not read: killed, said once)
+                    return
+            except Exception:  # noqa: BLE001 - (out of descriptors, say): denied below
+                pass
             self.session.log.message(
                 f"internal error deciding {syscall_name(notif.nr)} of pid {notif.pid}: {error!r}; denied",
                 event="error",
@@ -623,21 +626,14 @@ class Supervisor:
         and the thread is in another one than systrace (decide/protected.py). Continued,
         the kernel would resolve it in the tracee's; carried out here it would be
         systrace's (the host's): a helper that joins the tracee's does it."""
-        points: list[str] | None = None
         found: list[str] = []
-        for name in [value for name, value in translation.args if name == "filename"]:
-            if not name.startswith("/") or "/sys" not in name:  # (sys/..., sysvipc/...: no mount table read)
-                continue
-            if points is None:
-                points = [point for point, kind, _ in self.effects.mounts.mounts() if kind == "proc"]
-            kind = protected.namespaced_sysctl(name, points)
-            if kind is None:
-                continue
+        for kind in protected.opener_resolved([value for name, value in translation.args if name == "filename"],
+                                              self.effects.proc_points):
             try:
                 elsewhere = namespaces.differs(call.tid, kind)
             except OSError:
                 elsewhere = True  # cannot tell: fail closed
-            if elsewhere and kind not in found:
+            if elsewhere:
                 found.append(kind)
         return tuple(found)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -53,28 +54,59 @@ def test_a_sysctl_of_the_tracee_s_own_namespace_never_reaches_the_host(request, 
             entry.write_text(host)
 
 
-def test_the_host_s_ipc_objects_are_not_listed_to_a_tracee_in_its_own_ipc_namespace(runner: Runner,
-                                                                                       shared_dir: Path) -> None:
-    """/proc/sysvipc/shm lists the opener's IPC namespace's segments: opened by systrace
-    (a rule on its path, learned from this very run) it listed the host's (1/1 under -a)."""
-    binary = _compile("ns_sysctl", shared_dir)
+@pytest.fixture
+def host_segment() -> Iterator[str]:
+    """A shared memory segment of the host's IPC namespace (its id)."""
     made = subprocess.run(["ipcmk", "-M", "4096"], capture_output=True, text=True, timeout=30)
     if made.returncode != 0:
         pytest.skip(f"ipcmk: {made.stderr}")
     segment = made.stdout.split()[-1]
-    try:
-        native = runner.native(binary, "sysvipc")
-        assert native.stdout == b"lines 1\n", native  # only the header: its namespace has no segment
-        policies = runner.policy_dir(shared_dir / f"ns-sysvipc-policies-{runner.name}")
-        listed = {}
-        for mode in (["--permit-all"], ["-A", "-d", str(policies)], ["-a", "-d", str(policies)]):
-            result = runner(*mode, binary, "sysvipc")
-            assert result.stdout == native.stdout, (mode, result)  # its namespace's: none
-            listed[mode[0]] = result.stdout != native.stdout and result.stdout.startswith(b"lines ")
-        print(f"{runner.name}: the host's segments listed natively 0/1, under systrace {sum(listed.values())}/3")
-        assert not any(listed.values())
-    finally:
-        subprocess.run(["ipcrm", "-m", segment], capture_output=True, timeout=30)
+    yield segment
+    subprocess.run(["ipcrm", "-m", segment], capture_output=True, timeout=30)
+
+
+def _listing_natively(runner: Runner, shared_dir: Path) -> tuple[str, subprocess.CompletedProcess]:
+    binary = _compile("ns_sysctl", shared_dir)
+    native = runner.native(binary, "sysvipc")
+    assert native.stdout == b"lines 1\n", native  # only the header: its namespace has no segment
+    return binary, native
+
+
+def test_the_host_s_ipc_objects_are_not_listed_to_a_tracee_in_its_own_ipc_namespace(runner: Runner, shared_dir: Path,
+                                                                                       host_segment: str) -> None:
+    """/proc/sysvipc/shm lists the opener's IPC namespace's segments: opened by systrace
+    (a rule on its path, learned from this very run) it listed the host's (1/1 under -a)."""
+    binary, native = _listing_natively(runner, shared_dir)
+    policies = runner.policy_dir(shared_dir / f"ns-sysvipc-policies-{runner.name}")
+    listed = {}
+    for mode in (["--permit-all"], ["-A", "-d", str(policies)], ["-a", "-d", str(policies)]):
+        result = runner(*mode, binary, "sysvipc")
+        assert result.stdout == native.stdout, (mode, result)  # its namespace's: none
+        listed[mode[0]] = result.stdout != native.stdout and result.stdout.startswith(b"lines ")
+    print(f"{runner.name}: the host's segments listed natively 0/1, under systrace {sum(listed.values())}/3")
+    assert not any(listed.values())
+
+
+def test_a_replica_does_not_list_the_host_s_ipc_objects(runner: Runner, shared_dir: Path, host_segment: str) -> None:
+    """As above under `-a --supervisors 2`, every eligible call handed to a replica
+    (SYSTRACE_TEST_REPLICAS_SERVE_ALL; a program with several threads opening at once
+    gets the same): the replica decides opens itself, and it carried the permitted open
+    out in systrace's IPC namespace, listing the host's segments (found by the red team:
+    3/3 as root and as the user). Now it hands such an open to the main process, whose
+    helper joins the tracee's namespace."""
+    binary, native = _listing_natively(runner, shared_dir)
+    policies = runner.policy_dir(shared_dir / f"ns-sysvipc-replica-policies-{runner.name}")
+    learned = runner("-A", "-d", str(policies), binary, "sysvipc")
+    assert learned.stdout == native.stdout, learned
+    replicas = Runner(runner.name, runner.prefix, runner.python,
+                      {**runner.env, "SYSTRACE_TEST_REPLICAS_SERVE_ALL": "1"}, runner.cwd)
+    listed = 0
+    for _ in range(3):
+        result = replicas("-a", "--supervisors", "2", "-d", str(policies), binary, "sysvipc")
+        assert result.stdout.startswith(b"lines "), result
+        listed += result.stdout != native.stdout
+    print(f"{runner.name}: the host's segments listed natively 0/1, under -a --supervisors 2 {listed}/3")
+    assert listed == 0
 
 
 def test_the_tracee_s_own_sysctl_in_systrace_s_namespace_is_carried_out(shared_dir: Path, root_runner: Runner,

@@ -138,6 +138,38 @@ def _native_learned_enforced(runner, program: str, base: Path, family: str, mode
     assert "internal error" not in log.read_text()
 
 
+# the families whose refused call a replica of --supervisors may decide (replicas.ELIGIBLE:
+# opens that write nothing, stats, access, readlink)
+REPLICA_ELIGIBLE = ("read", "readdir")
+
+
+@pytest.mark.parametrize("family", REPLICA_ELIGIBLE)
+def test_a_replica_keeps_the_sandbox_too(runner, program: str, shared_dir: Path, family: str) -> None:
+    """Under `-a --supervisors 2`, every eligible call handed to a replica
+    (SYSTRACE_TEST_REPLICAS_SERVE_ALL; many threads opening at once get the same): the
+    replica, forked before the command ran, has no copy of the domain and opened the
+    file outside the ruleset (found by the red team: 3/3 opened, root and user). Now a
+    replica carries nothing out once a process of the run restricted itself."""
+    base = shared_dir / f"own-landlock-replica-{runner.name}-{family}"
+    base.mkdir(exist_ok=True)
+    os.chown(base, runner.uid, -1)
+    arena = _arena(base / "arena", family, runner.uid)
+    argv = [program, family, str(arena)]
+    native = runner.native(*argv)
+    assert native.stdout.decode().strip() == FAMILIES[family], native.stderr
+    policies = _learn(runner, base, family, argv, native.stdout)
+    replicas = type(runner)(runner.name, runner.prefix, runner.python,
+                            {**runner.env, "SYSTRACE_TEST_REPLICAS_SERVE_ALL": "1"}, runner.cwd)
+    through = 0
+    for _ in range(3):
+        _arena(base / "arena", family, runner.uid)
+        result = replicas("-d", str(policies), "-a", "--supervisors", "2", *argv)
+        assert result.stdout.startswith(b"in OK out "), result
+        through += result.stdout != native.stdout
+    print(f"{runner.name} {family}: outside the ruleset natively 0/1, under -a --supervisors 2 {through}/3")
+    assert through == 0
+
+
 # where the attempts are made -> what they get: a child forked after the restriction is
 # in the domain, one forked before is not, exec keeps it, and a second layer that allows
 # everything does not lift the first (the copy of a nested domain is nested too)

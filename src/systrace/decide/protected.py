@@ -68,6 +68,23 @@ def namespaced_sysctl(path: str, proc_points: list[str]) -> str | None:
     return None
 
 
+def opener_resolved(names: list[str], proc_points: Callable[[], list[str]]) -> list[str]:
+    """The kinds of namespace (namespaced_sysctl) in which the kernel resolves the entries
+    `names` (canonical filenames) name, once each, in order; `proc_points` gives the proc
+    mounts, asked only when a name may be one."""
+    points: list[str] | None = None
+    found: list[str] = []
+    for name in names:
+        if not name.startswith("/") or "/sys" not in name:  # (sys/..., sysvipc/...: no mount table read)
+            continue
+        if points is None:
+            points = proc_points()
+        kind = namespaced_sysctl(name, points)
+        if kind is not None and kind not in found:
+            found.append(kind)
+    return found
+
+
 class NamedInFlight:
     """The pids named by continued calls the kernel may not have looked up yet.
 

@@ -17,6 +17,7 @@ import os
 import stat
 import struct
 
+from . import closer
 from .emulate_identity import EmulationError, Identity, tracee_identity
 from .libc import check, libc, pidfd_getfd
 from .proc_names import FD_LINK
@@ -116,7 +117,7 @@ def _reopen_descriptor(tgid: int, number: int, flags: int, identity: Identity, l
             raise EmulationError(errno.EACCES, f"descriptor {number} no longer names {link!r}")
         return identity.run(lambda: os.open(f"/proc/self/fd/{theirs}", (flags & ~os.O_NOFOLLOW) | os.O_CLOEXEC))
     finally:
-        os.close(theirs)
+        closer.close_taken(theirs)  # (the tracee's own open file: its last close may wait)
 
 
 def still_at(fd: int, checked_path: bytes) -> bool:

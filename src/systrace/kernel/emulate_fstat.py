@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import ctypes
 import errno
-import os
 
+from . import closer
 from .abi import s32
 from .libc import libc, pidfd_getfd
 
@@ -66,10 +66,13 @@ def stat_descriptor(tid: int, nr: int, fd: int, flags: int, mask: int, served_ex
             if error.errno == errno.EBADF:
                 raise
         else:
+            may_wait = True  # (closing a socket or a served file may wait: kernel/closer.py)
             try:
-                return _stat_at(taken, b"", nr, flags | AT_EMPTY_PATH, mask, served_exist)
+                result = _stat_at(taken, b"", nr, flags | AT_EMPTY_PATH, mask, served_exist)
+                may_wait = _socket_or_unknown(nr, result) and closer.socket_may_wait(taken)  # (served: MayWait)
+                return result
             finally:
-                os.close(taken)
+                closer.close_taken(taken, may_wait)
     place = b"/proc/%d/cwd" % tid if fd == AT_FDCWD else b"/proc/%d/fd/%d" % (tid, fd)
     return _stat_at(AT_FDCWD, place, nr, 0, mask, served_exist)
 
@@ -77,7 +80,7 @@ def stat_descriptor(tid: int, nr: int, fd: int, flags: int, mask: int, served_ex
 def _stat_at(base: int, place: bytes, nr: int, flags: int, mask: int, served_exist: bool) -> bytes:
     """The stat of `place` from `base` (b"": `base` itself, with AT_EMPTY_PATH in `flags`)."""
     empty = flags & AT_EMPTY_PATH
-    if served_exist and _served(base, place, empty):
+    if served_exist and closer.served(base, place, empty):
         raise MayWait(place)
     # following the magic link (never AT_SYMLINK_NOFOLLOW: that would stat the link);
     # the descriptor form never triggers an automount, so neither does this
@@ -94,17 +97,8 @@ def _stat_at(base: int, place: bytes, nr: int, flags: int, mask: int, served_exi
     return _buffer.raw[:SIZES[nr]]
 
 
-AT_STATX_DONT_SYNC, STATX_TYPE = 0x4000, 0x1
-BACKING_DEVICES = "/sys/devices/virtual/bdi"  # (kernel/mounts.py: a served file system's device is named there)
+def _socket_or_unknown(nr: int, result: bytes) -> bool:
+    """Is the stat result a socket's, or one without the file type (statx's mask)?"""
+    mode = int.from_bytes(result[24:28], "little") if nr == NEWFSTATAT else int.from_bytes(result[28:30], "little")
+    return mode & closer.S_IFMT in (closer.S_IFSOCK, 0)
 
-
-def _served(base: int, place: bytes, empty: int) -> bool:
-    """Is the file at `place` on a file system a process serves? Asked with
-    AT_STATX_DONT_SYNC, which FUSE and network file systems answer from their cache,
-    never asking their server. An error: no (the stat itself then fails alike)."""
-    if libc.syscall(STATX, base, place, AT_NO_AUTOMOUNT | AT_STATX_DONT_SYNC | empty, ctypes.c_uint(STATX_TYPE),
-                    _buffer) < 0:
-        return False
-    major, minor = int.from_bytes(_buffer.raw[136:140], "little"), int.from_bytes(_buffer.raw[140:144], "little")
-    return os.path.exists(f"{BACKING_DEVICES}/{major}:{minor}") and major == 0 \
-        or os.path.exists(f"{BACKING_DEVICES}/{major}:{minor}-fuseblk")

@@ -19,7 +19,8 @@ import fcntl
 import os
 import stat
 
-from .emulate_fstat import _served as served_file  # (a stat from the cache, never the server's)
+from . import closer
+from .closer import served as served_file  # (a stat from the cache, never the server's)
 from .emulate_identity import EmulationError, Identity
 from .libc import libc, pidfd_getfd
 
@@ -115,7 +116,7 @@ def open_by_handle(tid: int, tgid: int, args: tuple[int, ...], handle: tuple[int
             raise EmulationError(errno.EACCES, _KERNEL_FILE)
         opened = identity.run(lambda: _by_handle(mount, kind, data, flags | os.O_NONBLOCK | os.O_CLOEXEC))
     finally:
-        os.close(mount)
+        closer.close_taken(mount)  # (the tracee's descriptor, or its cwd: its last close may wait)
     if not flags & os.O_NONBLOCK:
         fcntl.fcntl(opened, fcntl.F_SETFL, fcntl.fcntl(opened, fcntl.F_GETFL) & ~os.O_NONBLOCK)
     return opened

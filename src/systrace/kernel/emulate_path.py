@@ -21,7 +21,7 @@ import os
 import resource
 import stat
 
-from . import abi, emulate_watch, memory
+from . import abi, closer, emulate_watch, memory
 from .emulate_identity import EmulationError, Identity
 from .emulate_view import RootFd, open_directory, split
 from .libc import libc, pidfd_getfd, tgkill
@@ -90,6 +90,7 @@ class PathCall:
         self.root_name = root
         self.root: RootFd | None = None
         self._fds: list[int] = []
+        self._taken: list[int] = []  # the tracee's own open files (pidfd_getfd): kernel/closer.py
         self.writes: list[tuple[int, bytes]] = []  # (address, data) to put into the tracee
         self.held = -1  # the tracee's descriptor the call acts through (emulate_watch.HELD_ARG)
         self._applied: bool | None = None  # while the identity is applied: `creating`
@@ -178,7 +179,7 @@ class PathCall:
             raise OSError(errno.EBADF if error.errno == errno.EBADF else error.errno, "bad descriptor") from None
         finally:
             os.close(pidfd)
-        self._fds.append(fd)
+        self._taken.append(fd)
         link = os.readlink(f"/proc/self/fd/{fd}")
         if checked and link != checked and object_name(link) != checked:  # replaced (dup2) since the check
             raise EmulationError(errno.EACCES, f"descriptor {number} no longer names {checked}")
@@ -199,7 +200,7 @@ class PathCall:
             raise EmulationError(errno.EACCES, f"cannot take descriptor {number}: {error}") from None
         finally:
             os.close(pidfd)
-        self._fds.append(fd)
+        self._taken.append(fd)
         return fd
 
     def _through(self, entry: FdLink) -> int:
@@ -241,6 +242,9 @@ class PathCall:
             for fd in self._fds:
                 os.close(fd)
             self._fds.clear()
+            for fd in self._taken:
+                closer.close_taken(fd)
+            self._taken.clear()
             self.root.close()
 
     def flush(self) -> None:

@@ -40,3 +40,16 @@ def pidfd_send_signal(pidfd: int, signal_number: int) -> None:
 
 def tgkill(tgid: int, tid: int, signal_number: int) -> None:
     check(libc.syscall(234, tgid, tid, signal_number))
+
+
+SYS_prlimit64, RLIMIT_NOFILE = 302, 7
+
+
+def raise_descriptor_limit() -> None:
+    """Our soft limit of open descriptors up to the hard one (each process and thread of
+    the run may hold a few of ours: a pidfd, a /proc file). Made after the command is
+    forked, so that its limit stays as it was; nothing when it cannot."""
+    limits = (ctypes.c_uint64 * 2)()
+    if libc.syscall(SYS_prlimit64, 0, RLIMIT_NOFILE, None, limits) == 0 and limits[0] < limits[1]:
+        limits[0] = limits[1]
+        libc.syscall(SYS_prlimit64, 0, RLIMIT_NOFILE, limits, None)

@@ -90,7 +90,9 @@ class _Reader:
             reply = b""
             size = -1
             while size < 0 or len(reply) < size:
-                if not select.select([self.sock], [], [], READ_BOUND)[0]:
+                waiting = select.poll()  # (not select(): a descriptor may be numbered past 1023)
+                waiting.register(self.sock, select.POLLIN)
+                if not waiting.poll(READ_BOUND * 1000):
                     raise TimeoutError
                 chunk = self.sock.recv(1 << 20)
                 if not chunk:
@@ -124,7 +126,9 @@ class _Reader:
             return False
         import select
 
-        if select.select([self.pidfd], [], [], 0)[0]:
+        exited = select.poll()  # (not select(): a descriptor may be numbered past 1023)
+        exited.register(self.pidfd, select.POLLIN)
+        if exited.poll(0):
             os.close(self.pidfd)
             self.pidfd = -1
             return False

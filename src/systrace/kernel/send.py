@@ -32,7 +32,7 @@ import signal
 import socket
 import struct
 
-from . import memory, procfs
+from . import closer, memory, procfs
 from .emulate_identity import EmulationError, Identity, set_effective
 from .emulate_view import RootFd
 from .forking import fork_helper
@@ -405,7 +405,7 @@ class SendCall:
         except OSError as error:
             return Outcome(error=error.errno or errno.EIO)
         finally:
-            os.close(theirs)
+            closer.close_taken(theirs)  # a socket: its last close may wait (kernel/closer.py)
         return None
 
     def run(self, pidfd: int, notif_id: int) -> Outcome | PendingSend:
@@ -468,8 +468,8 @@ class SendCall:
                                Outcome(outcome.lengths), index, offset, self.tid)
             return outcome
         finally:
-            for fd in fds:
-                os.close(fd)
+            for fd in fds:  # (the tracee's socket and SCM_RIGHTS files: their last close may wait)
+                closer.close_taken(fd)
             if root_fd is not None:
                 root_fd.close()
 

@@ -25,6 +25,7 @@ import signal
 import stat
 import struct
 
+from . import closer
 from .emulate import openat2
 from .emulate_identity import EmulationError, Identity
 from .emulate_view import RootFd, open_directory, split
@@ -181,7 +182,7 @@ def socket_call(name: str, pidfd: int, sockfd: int, address: bytes, notif_id: in
         os.close(write_end)
         return Pending(notif_id, pid, read_end, tid)
     finally:
-        for fd in fds:
-            os.close(fd)
+        for fd in fds:  # (the tracee's socket among them: its last close may wait, kernel/closer.py)
+            closer.close_taken(fd)
         if root_fd is not None:
             root_fd.close()
