@@ -19,7 +19,7 @@ from __future__ import annotations
 import errno
 import os
 
-from .kernel import procfs
+from .kernel import closer, procfs
 from .kernel.libc import pidfd_getfd
 from .processes import PerProcess
 
@@ -114,7 +114,7 @@ class Domains:
                 return self._unknown(tgid, f"more than {MAX_DOMAINS} Landlock domains at once")
             domain = Domain(current if isinstance(current, Domain) else None, ruleset)
         finally:
-            os.close(ruleset)
+            closer.close_taken(ruleset)  # (the tracee's own open file, a socket maybe: its last close may wait)
         if domain.error == errno.E2BIG:
             return errno.E2BIG  # too many layers: the tracee's (never fewer) would fail too
         if domain.error:

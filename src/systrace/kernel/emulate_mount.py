@@ -41,6 +41,7 @@ import errno
 import os
 import struct
 
+from . import closer
 from .emulate import RESOLVE_IN_ROOT, RESOLVE_NO_MAGICLINKS, RESOLVE_NO_SYMLINKS, openat2
 from .emulate_identity import EmulationError, Identity, set_effective
 from .libc import check, libc
@@ -133,8 +134,8 @@ class MountCall:
         return fd
 
     def close(self) -> None:
-        for fd in self._fds:
-            os.close(fd)
+        for fd in self._fds:  # (some are the tracee's own open files: their last close may wait)
+            closer.close_taken(fd)
         self._fds.clear()
 
     # -- in the helper -----------------------------------------------------------------

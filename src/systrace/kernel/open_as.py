@@ -38,7 +38,7 @@ import errno
 import os
 import stat
 
-from . import mounts, namespaces, opener_devices
+from . import closer, mounts, namespaces, opener_devices
 from .emulate import RESOLVE_IN_ROOT, RESOLVE_NO_MAGICLINKS, RESOLVE_NO_SYMLINKS, _verify, openat2
 from .emulate_identity import EmulationError, set_effective, tracee_identity
 from .libc import check, libc
@@ -238,7 +238,9 @@ def in_own_view(notif_id: int, tid: int, tgid: int, path: bytes, dirfd: int, fla
 
         return _defer(notif_id, tid, listener_fd, job, domain)
     finally:
-        for fd in (root, start, userns, mountns, *others):
+        if start >= 0:
+            closer.close_taken(start)  # (the tracee's own open file: its last close may wait)
+        for fd in (root, userns, mountns, *others):
             if fd >= 0:
                 os.close(fd)
 

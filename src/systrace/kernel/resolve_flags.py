@@ -26,7 +26,7 @@ import errno
 import os
 import signal
 
-from . import memory
+from . import closer, memory
 from .emulate import VALID_FLAGS, openat2
 from .emulate_identity import EmulationError, Identity, set_effective
 from .libc import check, libc, pidfd_getfd
@@ -103,7 +103,7 @@ def check_as_asked(tid: int, tgid: int, args: tuple[int, ...], flags: int, check
             fd = probe(parent or b"/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
             _expect(fd, checked.rstrip(b"/").rpartition(b"/")[0] or b"/", prefix)
     finally:
-        os.close(start)
+        closer.close_taken(start)  # (the tracee's own open file: its last close may wait)
 
 
 def in_root_of(tid: int, start: int, path: bytes, flags: int, resolve: int, identity: Identity, listener_fd: int) -> int:
