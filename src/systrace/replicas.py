@@ -105,7 +105,8 @@ class Marks:
         self.map = mmap.mmap(-1, MAX_PID)
         self.generations = mmap.mmap(-1, MAX_PID * _GENERATION.size)
         self.reserved = ReservedPids(mmap.mmap(-1, MAX_PID))
-        self.ending = memoryview(mmap.mmap(-1, mmap.PAGESIZE)).cast("Q")  # non-zero: systrace ends
+        # [0] non-zero: systrace ends (the listener hung up); [1]: ending signals the main process received
+        self.ending = memoryview(mmap.mmap(-1, mmap.PAGESIZE)).cast("Q")
 
     def bump(self, tgid: int) -> None:
         if 0 < tgid < MAX_PID:
@@ -338,6 +339,11 @@ class Replicas:
     def say_ending(self) -> None:
         """Tell the replicas' watchdogs that systrace ends: a held call is ended at once."""
         self.marks.ending[0] = 1
+
+    def say_signals(self, received: int) -> None:
+        """Tell them how many signals that end systrace the main process has received: a
+        call held in a replica when one came is ended at once (its watchdog)."""
+        self.marks.ending[1] = received
 
     def close(self) -> None:
         """The command was never started: the replicas see their link close and end."""

@@ -30,8 +30,9 @@ then ends the stall, failing closed, one step at a time until the loop moves:
 A replica of `--supervisors` (replicas.py) has a watchdog of its own over its loop, with
 the same sections, bound and steps: the run is then the main process's descendants but
 the supervisor processes (the replicas, the main watchdog and what they forked), a signal
-that ends systrace is the main process's (pending there, or said by the main process on a
-shared word once the listener hung up: the run is over), and the last step kills
+that ends systrace is the main process's (pending there; received by it since the section
+began, counted on a shared word: its loop reads a signal at once while a replica is held;
+or said on that word once the listener hung up: the run is over), and the last step kills
 that replica only (the main process denies the call it held and serves on alone).
 
 A wait the loop makes on purpose (a question to the user: frontend/waiting.py) is made
@@ -65,7 +66,7 @@ class Watched:
     says systrace is ending (a replica's: its main process said so)."""
 
     def __init__(self, loop: int, run: int | None = None, spared: tuple[int, ...] = (),
-                 ending: memoryview | None = None) -> None:
+                 ending: memoryview | None = None) -> None:  # ending: [hung up, signals received]
         self.loop = loop
         self.run = loop if run is None else run
         self.spared = frozenset(spared)
@@ -73,8 +74,17 @@ class Watched:
         self.replica = self.run != loop
         self.who = "a supervisor process sharing the listener" if self.replica else "the supervisor"
 
-    def signalled(self) -> bool:
-        return _ending_pending(self.run) or (self.ending is not None and self.ending[0] != 0)
+    def signals(self) -> int:
+        """How many signals that end systrace the main process has received (a replica's)."""
+        return self.ending[1] if self.ending is not None else 0
+
+    def signalled(self, since: int = 0) -> bool:
+        """A signal asks systrace to end: pending on the main process, received by it
+        since the section began (`since`: signals() then; a replica's main loop reads its
+        signals at once, while the replica is held), or the listener hung up."""
+        if _ending_pending(self.run):
+            return True
+        return self.ending is not None and (self.ending[0] != 0 or self.ending[1] != since)
 
 
 class Watchdog:
@@ -160,21 +170,22 @@ def _watch_main(watched: Watched, section: memoryview) -> None:
     os.closerange(pidfd + 1, os.sysconf("SC_OPEN_MAX"))
     ticker = select.poll()
     ticker.register(pidfd, select.POLLIN)
-    held, asleep, waiting = 0, 0.0, None
+    held, asleep, waiting, since = 0, 0.0, None, watched.signals()
+    before = since  # counted at the last look: a section first seen now may have begun before this look's
     while not ticker.poll(int(TICK * 1000)):  # readable: the loop has ended
-        now = section[0]
+        now, before, signals = section[0], watched.signals(), before
         if not now or now != held:
-            held, asleep, waiting = now, 0.0, None
+            held, asleep, waiting, since = now, 0.0, None, signals
             continue
         if not _asleep(loop):
             continue  # running (or waiting for a CPU): not held by anyone
         asleep += TICK
         waiting = _waiting(waiting)
-        signalled = watched.signalled()
+        signalled = watched.signalled(since)
         if asleep >= BOUND or signalled:
             if not _end_stall(watched, section, held, waiting, signalled):
                 return  # the loop's process is killed: it ends when the kernel lets it, nothing more to do
-            held, asleep, waiting = 0, 0.0, None
+            held, asleep, waiting, since = 0, 0.0, None, watched.signals()
 
 
 def _end_stall(watched: Watched, section: memoryview, held: int, waiting: set[str] | None,
