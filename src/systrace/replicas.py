@@ -152,6 +152,7 @@ class Replicas:
         self.marks = Marks()
         self.pids: list[int] = []
         self.pid_of: dict[int, int] = {}  # link fd -> replica pid
+        self.pidfds: list[int] = []  # each replica's, in the order of self.pids
         self.links: dict[int, socket.socket] = {}  # by fd
         self.slots: dict[int, mmap.mmap] = {}  # by link fd: the notification its replica serves
         self.queued: dict[int, deque[Notification]] = {}  # by link fd: handed to it, not known finished
@@ -182,6 +183,7 @@ class Replicas:
             ours.setblocking(False)
             self.pids.append(pid)
             self.pid_of[ours.fileno()] = pid
+            self.pidfds.append(forking.pidfd_of(pid))  # (the loop reaps children too: never ended by pid)
             self.links[ours.fileno()] = ours
             self.slots[ours.fileno()] = slot
             self.queued[ours.fileno()] = deque()
@@ -321,7 +323,8 @@ class Replicas:
                 try:
                     data = link.recv(65536)
                 except TimeoutError:
-                    os.kill(self.pid_of[fd], signal.SIGKILL)  # stuck: it has nothing left to serve
+                    # stuck: it has nothing left to serve
+                    forking.kill_helper(self.pidfds[self.pids.index(self.pid_of[fd])])
                     data = b""
                 except OSError:
                     data = b""
@@ -330,11 +333,9 @@ class Replicas:
                     break
                 if data[:1] != NOTIFICATION:  # nothing is left to answer
                     self._receive(data)
-        for pid in self.pids:
-            try:
-                os.waitpid(pid, 0)
-            except ChildProcessError:
-                pass  # reaped by the supervisor's loop
+        for pid, pidfd in zip(self.pids, self.pidfds, strict=False):
+            forking.end_helper(pid, pidfd, kill=False)  # (reaped by the supervisor's loop, maybe)
+        self.pidfds = []
 
     def say_ending(self) -> None:
         """Tell the replicas' watchdogs that systrace ends: a held call is ended at once."""
