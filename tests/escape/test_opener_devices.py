@@ -8,7 +8,6 @@ in a network namespace of the tracee's own appeared in the host's (root, 3/3 mod
 from __future__ import annotations
 
 import os
-import pty
 import select
 import shutil
 import time
@@ -16,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from conftest import TIMEOUT, Runner
+from on_pty import fork_on_pty
 from test_supervisor_integrity import _compile
 
 from systrace.kernel.syscalls_x86_64 import SYSCALLS
@@ -46,12 +46,7 @@ def test_a_tun_device_made_in_an_own_network_namespace_stays_there(runner: Runne
 def _on_pty(argv: list[str], env: dict[str, str]) -> bytes:
     """argv's output, run as the session leader of a new pseudo-terminal (so systrace,
     or the native parent, has it as controlling terminal)."""
-    pid, master = pty.fork()
-    if pid == 0:
-        try:
-            os.execvpe(argv[0], argv, env)
-        finally:
-            os._exit(127)
+    pid, master = fork_on_pty(argv, env)
     out = b""
     try:
         deadline = time.monotonic() + TIMEOUT  # a safety net: the end of output decides
