@@ -152,21 +152,13 @@ def test_sigterm_is_honoured_at_once_while_the_loop_is_held(shared_dir: Path, ro
     server = _Server(_compile("fuse_noread", shared_dir), tmp_path / "mnt")
     mapped = _compile("fuse_mapped", shared_dir)
     try:
-        proc = subprocess.Popen(root_runner.argv("--permit-all", "-E", "/dev/null", "/bin/sh", "-c",
-                                                 f"{mapped} open {server.file}; sleep {TIMEOUT}"),
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_unseen(root_runner))
-        _wait_for(lambda: _in_call(proc.pid, SYSCALLS["process_vm_readv"]) or proc.poll() is not None,
-                  "the loop to be held")
-        assert proc.poll() is None
-        os.kill(proc.pid, signal.SIGTERM)
-        _, err = proc.communicate(timeout=TIMEOUT)
+        returncode, err = _sigterm_while_held(
+            root_runner.argv("--permit-all", "-E", "/dev/null", "/bin/sh", "-c",
+                             f"{mapped} open {server.file}; sleep {TIMEOUT}"), _unseen(root_runner), replica=False)
     finally:
         server.stop()
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
-    print(f"SIGTERM while held: exit {proc.returncode}; {err.decode(errors='replace').strip()}")
-    assert proc.returncode == 128 + signal.SIGTERM, err
+    print(f"SIGTERM while held: exit {returncode}; {err.decode(errors='replace').strip()}")
+    assert returncode == 128 + signal.SIGTERM, err
     assert ABORTED in err and b"Traceback" not in err, err
 
 
@@ -415,7 +407,7 @@ def test_sigterm_is_honoured_at_once_while_a_replica_is_held(shared_dir: Path, r
     mapped = _compile("fuse_mapped", shared_dir)
     policy = _replica_policy(mapped, tmp_path / "policy")
     try:
-        returncode, err = _sigterm_while_a_replica_is_held(
+        returncode, err = _sigterm_while_held(
             root_runner.argv("-U", "-f", str(policy), "-a", "--supervisors", "2", mapped, "stat", server.file),
             _to_replicas(root_runner))
     finally:
@@ -426,17 +418,19 @@ def test_sigterm_is_honoured_at_once_while_a_replica_is_held(shared_dir: Path, r
     assert b"Traceback" not in err, err
 
 
-def _sigterm_while_a_replica_is_held(argv: list[str], env: dict[str, str]) -> tuple[int, bytes]:
-    """Start systrace (argv's process is systrace itself), wait until one of its children
-    (a replica) sits in process_vm_readv while the main process does not, then send it
-    SIGTERM: (its exit status, its stderr)."""
+def _sigterm_while_held(argv: list[str], env: dict[str, str], replica: bool = True) -> tuple[int, bytes]:
+    """Start systrace (argv's process is systrace itself), wait until its loop sits in
+    process_vm_readv (`replica`: one of its children, a replica, while the main process
+    does not), then send it SIGTERM: (its exit status, its stderr)."""
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd="/")
     try:
-        def replica_held() -> bool:
-            return any(_in_call(pid, SYSCALLS["process_vm_readv"]) for pid in _children(proc.pid))
+        def held() -> bool:
+            return any(_in_call(pid, SYSCALLS["process_vm_readv"])
+                       for pid in (_children(proc.pid) if replica else [proc.pid]))
 
-        _wait_for(lambda: replica_held() or proc.poll() is not None, "a replica to be held")
-        assert proc.poll() is None and not _in_call(proc.pid, SYSCALLS["process_vm_readv"])
+        _wait_for(lambda: held() or proc.poll() is not None, "a replica to be held" if replica else "the loop")
+        assert proc.poll() is None
+        assert not replica or not _in_call(proc.pid, SYSCALLS["process_vm_readv"])
         os.kill(proc.pid, signal.SIGTERM)
         _, err = proc.communicate(timeout=TIMEOUT)
     finally:
@@ -554,7 +548,7 @@ def test_sigterm_is_honoured_at_once_while_a_replica_is_held_for_the_user(shared
     (the server with it: the replica is freed); systrace ends with the command (143)."""
     if _fusectl_elsewhere():
         pytest.skip("fusectl is mounted: the user's own connection is aborted, step 1")
-    returncode, err = _sigterm_while_a_replica_is_held(*_user_replica_run(shared_dir, user_runner, False))
+    returncode, err = _sigterm_while_held(*_user_replica_run(shared_dir, user_runner, False))
     print(f"user, SIGTERM while a replica is held: exit {returncode}; {err.decode(errors='replace').strip()}")
     assert returncode == 128 + signal.SIGTERM, err
     assert REPLICA_HELD in err and KILLED in err and b"a signal asks systrace to end" in err, err
