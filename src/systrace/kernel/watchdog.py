@@ -464,11 +464,12 @@ def _kill_run(watched: Watched) -> bool:
     signalled: set[int] = set()
     try:
         for _ in range(64):  # each round kills what the last round's processes forked
+            # every one named first, then all killed: a child is named while its parent is
+            # alive (killed first, its parent would be systrace's by the time it is looked at)
+            targets = [(pid, pidfd) for pid, parent in _descendants_with_parents(watched.run, watched.spared | {me})
+                       if (pidfd := _member(pid, parent, members)) >= 0 and pid not in signalled]
             fresh = False
-            for pid, parent in _descendants_with_parents(watched.run, watched.spared | {me}):
-                pidfd = _member(pid, parent, members)
-                if pidfd < 0 or pid in signalled:
-                    continue
+            for pid, pidfd in targets:
                 try:
                     signal.pidfd_send_signal(pidfd, signal.SIGKILL)
                     signalled.add(pid)
