@@ -39,6 +39,79 @@ def systrace(*args: str, **kwargs) -> subprocess.CompletedProcess:
     return run(systrace_argv() + list(args), **kwargs)
 
 
+# -- a guard on pytest's own process state ---------------------------------------------------
+_RLIMITS = sorted(value for name, value in vars(__import__("resource")).items() if name.startswith("RLIMIT_"))
+_STATUS_FIELDS = (b"SigBlk:", b"SigIgn:")  # the main thread's blocked and ignored signals
+IOPRIO_GET, IOPRIO_WHO_PROCESS = 252, 1
+
+
+def _own_state() -> dict[str, object]:
+    """What a test must not change in the process that runs the suite: attacks and the
+    commands under test run in processes (and groups) of their own, and a change here
+    (a renice through the process group, say) makes later tests fail far from its cause."""
+    import ctypes
+    import resource
+    import signal
+
+    state: dict[str, object] = {
+        "nice": os.getpriority(os.PRIO_PROCESS, 0),
+        "I/O priority": ctypes.CDLL(None, use_errno=True).syscall(IOPRIO_GET, IOPRIO_WHO_PROCESS, 0),
+        "scheduling policy": (os.sched_getscheduler(0), os.sched_getparam(0).sched_priority),
+        "CPU affinity": sorted(os.sched_getaffinity(0)),
+        "rlimits": [resource.getrlimit(number) for number in _RLIMITS],
+        "signal mask": sorted(signal.pthread_sigmask(signal.SIG_BLOCK, [])),
+        "process group": os.getpgrp(),
+        "session": os.getsid(0),
+        "cwd": os.getcwd(),
+    }
+    umask = os.umask(0o022)
+    os.umask(umask)
+    state["umask"] = oct(umask)
+    with open("/proc/self/status", "rb") as status:
+        for line in status:
+            if line.startswith(_STATUS_FIELDS):
+                key = "blocked signals" if line.startswith(b"SigBlk") else "ignored signals"
+                state[key] = line.split()[1].decode()
+    return state
+
+
+@pytest.fixture(autouse=True)
+def _pytest_process_state_unchanged(request):
+    """Fail the test that changed pytest's own process state (nice value, I/O priority,
+    scheduling, CPU affinity, rlimits, signal mask and ignored signals, umask, cwd,
+    process group or session), naming it and what changed."""
+    before = _own_state()
+    yield
+    after = _own_state()
+    changed = {key: (before[key], after[key]) for key in before if before[key] != after[key]}
+    if changed:
+        _restore(before, after)
+        what = "; ".join(f"{key}: {old} -> {new}" for key, (old, new) in changed.items())
+        pytest.fail(f"{request.node.nodeid} changed pytest's own process state ({what}); run what changes "
+                    "it in a process (and group or session) of its own", pytrace=False)
+
+
+def _restore(before: dict[str, object], after: dict[str, object]) -> None:
+    """Put back what can be put back (as root, a raised nice value too), so that the
+    tests after the one named are not failed by its change."""
+    import contextlib
+    import resource
+
+    with contextlib.suppress(OSError, ValueError):
+        if before["nice"] != after["nice"]:
+            os.setpriority(os.PRIO_PROCESS, 0, before["nice"])  # type: ignore[arg-type]
+    with contextlib.suppress(OSError, ValueError):
+        if before["CPU affinity"] != after["CPU affinity"]:
+            os.sched_setaffinity(0, before["CPU affinity"])  # type: ignore[arg-type]
+    with contextlib.suppress(OSError, ValueError):
+        for number, limit in zip(_RLIMITS, before["rlimits"], strict=True):  # type: ignore[call-overload]
+            resource.setrlimit(number, limit)
+    with contextlib.suppress(OSError, ValueError):
+        if before["cwd"] != after["cwd"]:
+            os.chdir(before["cwd"])  # type: ignore[arg-type]
+    os.umask(int(before["umask"], 8))  # type: ignore[call-overload]
+
+
 @pytest.fixture(scope="session")
 def shared_dir() -> Path:
     """A world-readable scratch directory (pytest's tmp dirs are private to root)."""

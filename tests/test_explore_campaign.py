@@ -281,6 +281,17 @@ def test_explore_as_an_unprivileged_user(user_runner, cbin, inputs: Path, shared
     assert data["summary"]["handled"] >= 4 and all(f["injected"] for f in data["findings"])
 
 
+def _sigint_at_its_default() -> None:
+    """In the child before its exec: SIGINT at its default and not blocked, as an
+    interactive shell starts a command, whatever the suite inherited (a non-interactive
+    shell's background job has SIGINT ignored, and an ignored SIGINT stays ignored
+    across exec: systrace would then never hear this test's Ctrl-C)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT])
+
+
 def test_ctrl_c_ends_the_campaign_and_every_run(tmp_path: Path) -> None:
     """Runs live in their own sessions (no SIGINT from the terminal reaches them): Ctrl-C
     on systrace --explore must kill them, the recording run included."""
@@ -291,7 +302,8 @@ def test_ctrl_c_ends_the_campaign_and_every_run(tmp_path: Path) -> None:
     os.mkfifo(fifo)
     process = subprocess.Popen(systrace_argv() + ["--explore", "--timeout", "100", "--only", "openat", "--", "sh", "-c",
                                                   f"echo $$ > {fifo}; exec sleep 100"],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=base_env())
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=base_env(),
+                               preexec_fn=_sigint_at_its_default)
     try:
         with open(fifo) as started:  # opens once the command runs under the recording
             pid = int(started.read())

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import fcntl
 import os
-import pty
 import select
 import shlex
 import signal
@@ -19,6 +18,7 @@ from pathlib import Path
 
 import pytest
 from conftest import TIMEOUT, Runner
+from on_pty import fork_on_pty
 
 from systrace.kernel.syscalls_x86_64 import SYSCALLS
 
@@ -39,12 +39,7 @@ ACTIONS = {"ctrl-c": 128 + signal.SIGINT, "ctrl-backslash": 128 + signal.SIGQUIT
 def _on_pty(argv: list[str], env: dict[str, str], action: str) -> tuple[int, bytes]:
     """Run argv as the session leader of a new pty; once it says ready, do `action`
     as a terminal would. Its status as a shell reports it (128+N when killed by N)."""
-    pid, master = pty.fork()
-    if pid == 0:
-        try:
-            os.execvpe(argv[0], argv, env)
-        finally:
-            os._exit(127)
+    pid, master = fork_on_pty(argv, env)
     out = b""
     closed = False
     try:
@@ -139,12 +134,7 @@ def _shell_session(argv: list[str], env: dict[str, str], job: str | None, asked:
     its threads opens a file, which under systrace is a question, answered `permit`
     through the pty. Then the job's read gets "hello". Returns the output and the steps
     that went as expected."""
-    pid, master = pty.fork()
-    if pid == 0:
-        try:
-            os.execvpe(argv[0], argv, {**env, "PS1": "$ ", "ENV": ""})
-        finally:
-            os._exit(127)
+    pid, master = fork_on_pty(argv, {**env, "PS1": "$ ", "ENV": ""})
     out = bytearray()
     steps = []
     try:
@@ -243,13 +233,7 @@ def _child_named(parent: int, name: str) -> int | None:
 
 
 def _interactive(env: dict[str, str]) -> tuple[int, int]:
-    pid, master = pty.fork()
-    if pid == 0:
-        try:
-            os.execvpe("/bin/sh", ["/bin/sh", "-i"], {**env, "PS1": "$ ", "ENV": ""})
-        finally:
-            os._exit(127)
-    return pid, master
+    return fork_on_pty(["/bin/sh", "-i"], {**env, "PS1": "$ ", "ENV": ""})
 
 
 def _end(pid: int, master: int) -> None:

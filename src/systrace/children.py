@@ -11,6 +11,7 @@ from .kernel.libc import libc, pidfd_send_signal
 from .kernel.plain_signal import signal
 from .kernel.procfs import field
 from .kernel.signals import JOB_STOPS, SI_KERNEL, SignalFd, stop_self
+from .kernel.watchdog import ENDING
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
 if TYPE_CHECKING:
@@ -33,6 +34,7 @@ class Children:
         self.terminal = _controlling_terminal()  # for job control: None without one
         self.child_stopped = 0  # the stop signal while the command's first process is stopped
         self.terminal_to_restore: int | None = None  # its own group held the terminal when it stopped
+        self.ending_signals = 0  # received so far of those that end systrace (kernel/watchdog.py ENDING)
 
     def fileno(self) -> int:
         return self.signals.fileno()
@@ -55,6 +57,8 @@ class Children:
         job stop), and a SIGCONT that reaches only systrace is passed on."""
         stop = 0
         for number, code, sender in signals:
+            if number in ENDING:
+                self.ending_signals += 1
             if number == signal.SIGCHLD:
                 stop = self.reap(block_for_child=False) or stop
                 self.relay.child_event()

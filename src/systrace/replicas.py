@@ -110,7 +110,8 @@ class Marks:
         self.map = mmap.mmap(-1, MAX_PID)
         self.generations = mmap.mmap(-1, MAX_PID * _GENERATION.size)
         self.reserved = ReservedPids(mmap.mmap(-1, MAX_PID))
-        self.ending = memoryview(mmap.mmap(-1, mmap.PAGESIZE)).cast("Q")  # non-zero: systrace ends
+        # [0] non-zero: systrace ends (the listener hung up); [1]: ending signals the main process received
+        self.ending = memoryview(mmap.mmap(-1, mmap.PAGESIZE)).cast("Q")
         # non-zero once a process of the run restricted itself with Landlock: the copy of
         # its domain (domains.py) is the main process's, so it carries out every effect
         self.sandboxed = memoryview(mmap.mmap(-1, mmap.PAGESIZE)).cast("Q")
@@ -159,6 +160,7 @@ class Replicas:
         self.marks = Marks()
         self.pids: list[int] = []
         self.pid_of: dict[int, int] = {}  # link fd -> replica pid
+        self.pidfds: list[int] = []  # each replica's, in the order of self.pids
         self.links: dict[int, socket.socket] = {}  # by fd
         self.slots: dict[int, mmap.mmap] = {}  # by link fd: the notification its replica serves
         self.queued: dict[int, deque[Notification]] = {}  # by link fd: handed to it, not known finished
@@ -189,6 +191,7 @@ class Replicas:
             ours.setblocking(False)
             self.pids.append(pid)
             self.pid_of[ours.fileno()] = pid
+            self.pidfds.append(forking.pidfd_of(pid))  # (the loop reaps children too: never ended by pid)
             self.links[ours.fileno()] = ours
             self.slots[ours.fileno()] = slot
             self.queued[ours.fileno()] = deque()
@@ -330,7 +333,8 @@ class Replicas:
                 try:
                     data = link.recv(65536)
                 except TimeoutError:
-                    os.kill(self.pid_of[fd], signal.SIGKILL)  # stuck: it has nothing left to serve
+                    # stuck: it has nothing left to serve
+                    forking.kill_helper(self.pidfds[self.pids.index(self.pid_of[fd])])
                     data = b""
                 except OSError:
                     data = b""
@@ -339,15 +343,18 @@ class Replicas:
                     break
                 if data[:1] != NOTIFICATION:  # nothing is left to answer
                     self._receive(data)
-        for pid in self.pids:
-            try:
-                os.waitpid(pid, 0)
-            except ChildProcessError:
-                pass  # reaped by the supervisor's loop
+        for pid, pidfd in zip(self.pids, self.pidfds, strict=False):
+            forking.end_helper(pid, pidfd, kill=False)  # (reaped by the supervisor's loop, maybe)
+        self.pidfds = []
 
     def say_ending(self) -> None:
         """Tell the replicas' watchdogs that systrace ends: a held call is ended at once."""
         self.marks.ending[0] = 1
+
+    def say_signals(self, received: int) -> None:
+        """Tell them how many signals that end systrace the main process has received: a
+        call held in a replica when one came is ended at once (its watchdog)."""
+        self.marks.ending[1] = received
 
     def close(self) -> None:
         """The command was never started: the replicas see their link close and end."""

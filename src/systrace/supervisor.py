@@ -201,6 +201,8 @@ class Supervisor:
                         serving = False
                 elif fd == signal_fd:
                     self.children.on_signals()
+                    if replicas is not None:  # a replica held when systrace is asked to end: ended at once
+                        replicas.say_signals(self.children.ending_signals)
                 elif replicas is not None and fd in replicas.links:
                     replicas.readable(fd)
                 else:

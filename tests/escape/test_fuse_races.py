@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import select
+import shutil
 import signal
 import subprocess
 from pathlib import Path
@@ -151,21 +152,13 @@ def test_sigterm_is_honoured_at_once_while_the_loop_is_held(shared_dir: Path, ro
     server = _Server(_compile("fuse_noread", shared_dir), tmp_path / "mnt")
     mapped = _compile("fuse_mapped", shared_dir)
     try:
-        proc = subprocess.Popen(root_runner.argv("--permit-all", "-E", "/dev/null", "/bin/sh", "-c",
-                                                 f"{mapped} open {server.file}; sleep {TIMEOUT}"),
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_unseen(root_runner))
-        _wait_for(lambda: _in_call(proc.pid, SYSCALLS["process_vm_readv"]) or proc.poll() is not None,
-                  "the loop to be held")
-        assert proc.poll() is None
-        os.kill(proc.pid, signal.SIGTERM)
-        _, err = proc.communicate(timeout=TIMEOUT)
+        returncode, err = _sigterm_while_held(
+            root_runner.argv("--permit-all", "-E", "/dev/null", "/bin/sh", "-c",
+                             f"{mapped} open {server.file}; sleep {TIMEOUT}"), _unseen(root_runner), replica=False)
     finally:
         server.stop()
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
-    print(f"SIGTERM while held: exit {proc.returncode}; {err.decode(errors='replace').strip()}")
-    assert proc.returncode == 128 + signal.SIGTERM, err
+    print(f"SIGTERM while held: exit {returncode}; {err.decode(errors='replace').strip()}")
+    assert returncode == 128 + signal.SIGTERM, err
     assert ABORTED in err and b"Traceback" not in err, err
 
 
@@ -414,26 +407,37 @@ def test_sigterm_is_honoured_at_once_while_a_replica_is_held(shared_dir: Path, r
     mapped = _compile("fuse_mapped", shared_dir)
     policy = _replica_policy(mapped, tmp_path / "policy")
     try:
-        proc = subprocess.Popen(root_runner.argv("-U", "-f", str(policy), "-a", "--supervisors", "2", mapped, "stat",
-                                                 server.file),
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_to_replicas(root_runner))
+        returncode, err = _sigterm_while_held(
+            root_runner.argv("-U", "-f", str(policy), "-a", "--supervisors", "2", mapped, "stat", server.file),
+            _to_replicas(root_runner))
+    finally:
+        server.stop()
+    print(f"SIGTERM while a replica is held: exit {returncode}; {err.decode(errors='replace').strip()}")
+    assert returncode == 128 + signal.SIGTERM, err
+    assert REPLICA_HELD in err and ABORTED in err and b"a signal asks systrace to end" in err, err
+    assert b"Traceback" not in err, err
 
-        def replica_held() -> bool:
-            return any(_in_call(pid, SYSCALLS["process_vm_readv"]) for pid in _children(proc.pid))
 
-        _wait_for(lambda: replica_held() or proc.poll() is not None, "a replica to be held")
-        assert proc.poll() is None and not _in_call(proc.pid, SYSCALLS["process_vm_readv"])
+def _sigterm_while_held(argv: list[str], env: dict[str, str], replica: bool = True) -> tuple[int, bytes]:
+    """Start systrace (argv's process is systrace itself), wait until its loop sits in
+    process_vm_readv (`replica`: one of its children, a replica, while the main process
+    does not), then send it SIGTERM: (its exit status, its stderr)."""
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd="/")
+    try:
+        def held() -> bool:
+            return any(_in_call(pid, SYSCALLS["process_vm_readv"])
+                       for pid in (_children(proc.pid) if replica else [proc.pid]))
+
+        _wait_for(lambda: held() or proc.poll() is not None, "a replica to be held" if replica else "the loop")
+        assert proc.poll() is None
+        assert not replica or not _in_call(proc.pid, SYSCALLS["process_vm_readv"])
         os.kill(proc.pid, signal.SIGTERM)
         _, err = proc.communicate(timeout=TIMEOUT)
     finally:
-        server.stop()
         if proc.poll() is None:
             proc.kill()
             proc.communicate()
-    print(f"SIGTERM while a replica is held: exit {proc.returncode}; {err.decode(errors='replace').strip()}")
-    assert proc.returncode == 128 + signal.SIGTERM, err
-    assert REPLICA_HELD in err and ABORTED in err and b"a signal asks systrace to end" in err, err
-    assert b"Traceback" not in err, err
+    return proc.returncode, err
 
 
 def test_only_the_connection_that_holds_the_loop_is_aborted(shared_dir: Path, root_runner: Runner,
@@ -468,3 +472,84 @@ def test_only_the_connection_that_holds_the_loop_is_aborted(shared_dir: Path, ro
     assert aborted.endswith(f"aborted ({connection})".encode()), proc.stderr
     assert outsider_waits
     assert proc.returncode == 0 and proc.stdout == b"served\n" and b"Traceback" not in proc.stderr
+
+
+# -- --supervisors as the unprivileged user ------------------------------------------------
+USER_MOUNT_POINT = "/mnt"  # the user may mount over it in a mount namespace of its own
+
+
+def _user_replica_run(shared_dir: Path, user_runner: Runner, fusectl: bool,
+                      then: str = "") -> tuple[list[str], dict[str, str]]:
+    """systrace as the user, `-a --supervisors 2`, every eligible call handed to the
+    replica: the command mounts FUSE (a server that never answers READ) in a user and
+    mount namespace of its own, and stats a path read from memory mapped from the file.
+    With `fusectl`, root first mounts fusectl in a mount namespace of its own, where
+    systrace then runs (so the user sees its connection's abort file, and nobody else's
+    view changes)."""
+    server_binary, mapped = _compile("fuse_noread", shared_dir), _compile("fuse_mapped", shared_dir)
+    unshare, sh = shutil.which("unshare"), os.path.realpath("/bin/sh")
+    policies = user_runner.policy_dir(shared_dir / "replica-user-policies")
+    policy = _replica_policy(mapped, policies / "policy")
+    policy.write_text(policy.read_text() + _policy_with_opens_by_path(
+        [os.path.realpath(unshare), server_binary], policies / "more").read_text())
+    # the command's calls are made in a mount namespace of its own
+    policy.write_text(policy.read_text().replace(" then permit\n", " then permit[mountns]\n"))
+    os.chown(policy, user_runner.uid, -1)
+    script = (f"{server_binary} {USER_MOUNT_POINT} & server=$!; "
+              f"while [ ! -e {USER_MOUNT_POINT}/file ]; do kill -0 $server || exit 1; done; "
+              f"{mapped} stat {USER_MOUNT_POINT}/file; {then}")
+    argv = user_runner.argv("-U", "-f", str(policy), "-a", "--supervisors", "2", unshare, "-Urm", "--propagation",
+                            "private", sh, "-c", script)
+    if fusectl:
+        argv = ["unshare", "-m", "--propagation", "private", sh, "-c",
+                'mount -t fusectl fusectl /sys/fs/fuse/connections && exec "$@"', "sh", *argv]
+    return argv, _to_replicas(user_runner)
+
+
+def _fusectl_elsewhere() -> bool:
+    with open("/proc/self/mounts") as mounts:
+        return any(line.split()[2] == "fusectl" for line in mounts)
+
+
+@pytest.mark.parametrize("fusectl", [False, True], ids=["no-fusectl", "fusectl"])
+def test_a_replica_held_for_the_user_is_freed(fusectl: bool, shared_dir: Path, user_runner: Runner,
+                                              tmp_path: Path) -> None:
+    """The unprivileged user, `--supervisors 2`: the replica reads a stat's path from a
+    page of a FUSE file whose server (a process of the run, in a user + mount namespace
+    of its own) never answers READ. Natively such a call waits (test_a_server_in_the_run_
+    is_ended_with_the_run_for_the_user). The replica's own watchdog, as the user, ends
+    the stall: with fusectl mounted where systrace runs, the connection is the user's and
+    is aborted (the held call fails, the run goes on and ends 0); without it no abort is
+    possible and every process of the run is killed (the server with it: the replica is
+    freed, the run ends 137). Either way the main process is never held."""
+    if not fusectl and _fusectl_elsewhere():
+        pytest.skip("fusectl is mounted: the user's own connection is aborted, step 1")
+    argv, env = _user_replica_run(shared_dir, user_runner, fusectl, then="echo served")
+    proc = subprocess.run(argv, capture_output=True, env=env, cwd="/", timeout=TIMEOUT)
+    err = proc.stderr.decode(errors="replace").strip()
+    print(f"user, --supervisors 2, fusectl {'mounted' if fusectl else 'absent'}: exit {proc.returncode}, "
+          f"stdout {proc.stdout!r}; {err}")
+    assert b"Traceback" not in proc.stderr and HELD not in proc.stderr, err
+    assert REPLICA_HELD in proc.stderr, err
+    if fusectl:
+        assert ABORTED in proc.stderr and KILLED not in proc.stderr, err
+        assert proc.returncode == 0 and proc.stdout.endswith(b"\nserved\n"), err
+    else:
+        assert ABORTED not in proc.stderr and KILLED in proc.stderr, err
+        assert proc.returncode == 128 + signal.SIGKILL, err
+
+
+def test_sigterm_is_honoured_at_once_while_a_replica_is_held_for_the_user(shared_dir: Path, user_runner: Runner,
+                                                                          tmp_path: Path) -> None:
+    """As test_sigterm_is_honoured_at_once_while_a_replica_is_held, as the unprivileged
+    user, the server a process of the run (no abort possible without fusectl): SIGTERM
+    to systrace while the replica sits in process_vm_readv is passed on at once, and the
+    replica's watchdog, told systrace ends, kills the run without waiting for its bound
+    (the server with it: the replica is freed); systrace ends with the command (143)."""
+    if _fusectl_elsewhere():
+        pytest.skip("fusectl is mounted: the user's own connection is aborted, step 1")
+    returncode, err = _sigterm_while_held(*_user_replica_run(shared_dir, user_runner, False))
+    print(f"user, SIGTERM while a replica is held: exit {returncode}; {err.decode(errors='replace').strip()}")
+    assert returncode == 128 + signal.SIGTERM, err
+    assert REPLICA_HELD in err and KILLED in err and b"a signal asks systrace to end" in err, err
+    assert b"Traceback" not in err, err

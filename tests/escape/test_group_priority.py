@@ -92,18 +92,25 @@ def _attack(argv: list[str], runner: Runner, victim_is_systrace: bool) -> tuple[
         if not first:
             first = proc.stdout.readline().decode().split()
         assert first == ["ready"], (first, proc.stderr.read() if proc.poll() is not None else b"")
-        before = _state(victim)
-        proc.stdin.write(b"go\n")
-        proc.stdin.flush()
-        answer = proc.stdout.readline().decode().strip()
-        after = _state(victim)
-        proc.stdin.write(b"end\n")
-        proc.stdin.close()
-        assert proc.wait(timeout=TIMEOUT) == 0, proc.stderr.read()
+        answer, changed = _go(proc, victim)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+    return answer.strip(), changed
+
+
+def _go(proc: subprocess.Popen, victim: int) -> tuple[str, bool]:
+    """The tracee is ready: let it make its calls ("go"), then end it ("end"). (The line
+    it answered, whether the victim's nice or I/O priority changed meanwhile.)"""
+    before = _state(victim)
+    proc.stdin.write(b"go\n")
+    proc.stdin.flush()
+    answer = proc.stdout.readline().decode()
+    after = _state(victim)
+    proc.stdin.write(b"end\n")
+    proc.stdin.close()
+    assert proc.wait(timeout=TIMEOUT) == 0, proc.stderr.read()
     return answer, after != before
 
 

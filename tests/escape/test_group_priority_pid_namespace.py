@@ -13,8 +13,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import TIMEOUT, Runner
-from test_group_priority import _state
+from conftest import Runner
+from test_group_priority import _go
 from test_supervisor_integrity import _compile
 
 
@@ -26,21 +26,15 @@ def _attack(argv: list[str], runner: Runner, native: bool) -> tuple[dict[str, st
         victim = int(proc.stdout.readline()) if native else proc.pid  # natively a victim; else systrace
         ready = proc.stdout.readline()
         assert ready == b"ready\n", (ready, proc.stderr.read() if proc.poll() is not None else b"")
-        before = _state(victim)
-        proc.stdin.write(b"go\n")
-        proc.stdin.flush()
-        results = dict(word.split("=") for word in proc.stdout.readline().decode().split())
-        after = _state(victim)
-        proc.stdin.write(b"end\n")
-        proc.stdin.close()
-        assert proc.wait(timeout=TIMEOUT) == 0, proc.stderr.read()
+        answer, changed = _go(proc, victim)
+        results = dict(word.split("=") for word in answer.split())
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
         proc.stdout.close()
         proc.stderr.close()
-    return results, victim, after != before
+    return results, victim, changed
 
 
 @pytest.mark.parametrize("who", ["root", "user"])

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from conftest import TIMEOUT, Runner, run, systrace_argv
-from test_pid_reuse import ROUNDS, _aim, _children, _holds, _native_reuse, _policy, _Writer
+from test_pid_reuse import ROUNDS, InPidNamespace, _by_inner, _children, _holds, _native_reuse, _policy, _Writer
 from test_supervisor_integrity import _compile, _full_listener, _permit_everything_but_connect
 
 from systrace import baseline
@@ -219,23 +219,24 @@ def test_a_replica_forks_no_helper_with_a_reserved_pid(request, shared_dir: Path
     log = runner.writable(shared_dir / f"replica-reuse-log-{who}")
     argv = runner.argv("-U", "-f", str(policy), "-a", "--supervisors", "2", "-E", str(log), tracee, str(fifo),
                        str(ROUNDS))
-    proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            env=runner.env, cwd=runner.cwd)  # setpriv execs in place: proc.pid is systrace
+    space = InPidNamespace(argv, runner.env, runner.cwd)  # (only the run forks there: test_pid_reuse.py)
+    proc = space.proc
     reached = 0
     try:
         assert select.select([proc.stdout], [], [], TIMEOUT)[0], "the tracee never started"
         first = proc.stdout.readline().decode()
         assert first.startswith("freed "), (first, proc.stderr.read() if proc.poll() is not None else b"")
-        freed = int(first.split()[1])
-        started = _children(proc.pid)  # the command and the replicas
+        freed = int(first.split()[1])  # (the namespace's pid)
+        supervisor = space.systrace()
+        started = _children(supervisor)  # the command and the replicas
         for _ in range(ROUNDS):
             writer = _Writer(fifo)
-            _aim(freed)
+            space.aim(freed)
             proc.stdin.write(b"go\n")
             proc.stdin.flush()
             fd = writer.opened()  # a helper (the replica's, then the main process's) opened the read end
-            helpers = (_children(proc.pid) - started).union(*(_children(pid) for pid in started))
-            reached += freed in helpers and _holds(freed, fifo)
+            helpers = _by_inner((_children(supervisor) - started).union(*(_children(pid) for pid in started)))
+            reached += freed in helpers and _holds(helpers[freed], fifo)
             # kept open until the tracee has its descriptor: the replica hands the open to the
             # main process, whose helper opens the FIFO again
             assert proc.stdout.readline() == b"opened\n"
@@ -246,6 +247,7 @@ def test_a_replica_forks_no_helper_with_a_reserved_pid(request, shared_dir: Path
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+        space.close()
         fifo.unlink()
     discarded = log.read_text().count("which a call of the command in flight names: discarded")
     print(f"{who}: natively the call reached the new process {native}/{ROUNDS}; under --supervisors 2 a helper "

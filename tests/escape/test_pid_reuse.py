@@ -3,13 +3,17 @@ reach": pid reuse). The calls checked only by uid (setpriority, prlimit64, sched
 are checked by systrace and continued: the kernel looks their pid up after the answer.
 If the named process dies and a helper systrace forks gets its pid before that, the
 call reaches the helper. The reuse is made deterministic by writing ns_last_pid (root,
-from the test, outside the run): the next process forked on the machine gets the pid."""
+from the test, outside the run): the next process forked gets the pid. systrace runs in a
+PID namespace of its own, whose first process (pid 1 there) sets that namespace's next pid
+when the test asks: on a loaded machine another process forked in between took an aimed
+pid of the machine's namespace, and a whole test's rounds could all be taken."""
 
 from __future__ import annotations
 
 import os
 import select
 import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -27,9 +31,81 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="writing ns_last_pid n
 
 
 def _aim(pid: int) -> None:
-    """The next pid the kernel hands out is `pid` (unless another fork on the machine
-    takes it first: the counts below say how often it did)."""
+    """The next pid the kernel hands out in our PID namespace is `pid` (unless another
+    fork on the machine takes it first: the counts below say how often it did)."""
     NS_LAST_PID.write_text(str(pid - 1))
+
+
+# pid 1 of the namespace: runs argv (systrace: stdin, stdout and stderr the test's), and
+# sets the namespace's next pid for each number read on the descriptor it is given, once
+# no process has that pid: the child systrace discarded last round (it got the pid and
+# exited at once) may not be reaped yet, and while it is a zombie the kernel skips its
+# pid (the next helper then got the one after, and nothing was put to the test)
+_FIRST = r"""
+import os, subprocess, sys, threading, time
+link = int(sys.argv[1])
+def aim():
+    for line in os.fdopen(link, "rb", buffering=0):
+        pid = int(line)
+        deadline = time.monotonic() + 60  # a safety net: systrace reaps it at its next turn
+        while os.path.exists(f"/proc/{pid}") and time.monotonic() < deadline:
+            time.sleep(0.001)
+        with open("/proc/sys/kernel/ns_last_pid", "w") as handle:
+            handle.write(str(pid - 1))
+        os.write(link, b"ok\n")
+threading.Thread(target=aim, daemon=True).start()  # (started before systrace: it takes its pid now)
+code = subprocess.Popen(sys.argv[2:], pass_fds=()).wait()
+sys.exit(128 - code if code < 0 else code)
+"""
+
+
+class InPidNamespace:
+    """`argv` (systrace) run in a PID namespace of its own, where only the run forks:
+    `aim(pid)` makes `pid` the next one handed out there. Pids are the namespace's (what
+    the tracee prints); `children` and `outer` translate what /proc (ours) says."""
+
+    def __init__(self, argv: list[str], env: dict[str, str], cwd: str | None):
+        import socket
+
+        ours, theirs = socket.socketpair()
+        self.link = ours.makefile("rwb", buffering=0)
+        self._socket = ours
+        self.proc = subprocess.Popen(["unshare", "--pid", "--fork", "--mount-proc", "--kill-child", sys.executable, "-c", _FIRST,
+                                      str(theirs.fileno()), *argv],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     env=env, cwd=cwd, pass_fds=(theirs.fileno(),))
+        theirs.close()
+
+    def aim(self, pid: int) -> None:
+        self.link.write(b"%d\n" % pid)
+        assert self.link.readline() == b"ok\n"
+
+    def systrace(self) -> int:
+        """systrace's pid in our namespace (the child of the namespace's first process)."""
+        first = _children(self.proc.pid)
+        supervisor = set().union(*(_children(pid) for pid in first))
+        assert len(supervisor) == 1, supervisor
+        return supervisor.pop()
+
+    def close(self) -> None:
+        self.link.close()
+        self._socket.close()
+
+
+def _inner(pid: int) -> int:
+    """The pid of our process `pid` in its own (innermost) PID namespace (0: gone)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("NSpid:"):
+                return int(line.split()[-1])
+    except OSError:
+        pass
+    return 0
+
+
+def _by_inner(pids: set[int]) -> dict[int, int]:
+    """Their pids in the namespace -> ours."""
+    return {_inner(pid): pid for pid in pids}
 
 
 def _native_reuse(rounds: int) -> int:
@@ -127,24 +203,25 @@ def test_a_pid_named_by_a_continued_call_is_never_a_helpers(request, shared_dir:
     fifo.chmod(0o666)
     log = runner.writable(shared_dir / f"pid-reuse-log-{who}")
     argv = runner.argv("-U", "-f", str(policy), "-a", "-E", str(log), tracee, str(fifo), str(ROUNDS))
-    proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            env=runner.env, cwd=runner.cwd)  # setpriv execs in place: proc.pid is systrace
+    space = InPidNamespace(argv, runner.env, runner.cwd)
+    proc = space.proc
     reached = handed_out = 0
     try:
         assert select.select([proc.stdout], [], [], TIMEOUT)[0], "the tracee never started"
         first = proc.stdout.readline().decode()
         assert first.startswith("freed "), (first, proc.stderr.read() if proc.poll() is not None else b"")
-        freed = int(first.split()[1])
-        command = _children(proc.pid)
+        freed = int(first.split()[1])  # (the namespace's pid)
+        supervisor = space.systrace()
+        command = _children(supervisor)
         for _ in range(ROUNDS):
             writer = _Writer(fifo)
-            _aim(freed)
+            space.aim(freed)
             proc.stdin.write(b"go\n")
             proc.stdin.flush()
             fd = writer.opened()  # the helper has the read end now: it is alive
-            helpers = _children(proc.pid) - command
+            helpers = _by_inner(_children(supervisor) - command)
             handed_out += freed in helpers  # the kernel gave the helper (or a discarded one) the pid
-            reached += freed in helpers and _holds(freed, fifo)
+            reached += freed in helpers and _holds(helpers[freed], fifo)
             os.close(fd)
             assert proc.stdout.readline() == b"opened\n"
         proc.stdin.close()
@@ -153,6 +230,7 @@ def test_a_pid_named_by_a_continued_call_is_never_a_helpers(request, shared_dir:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+        space.close()
         fifo.unlink()
     discarded = log.read_text().count("which a call of the command in flight names: discarded")
     print(f"{who}: natively a new process got the freed pid and the call reached it {native}/{ROUNDS}; "

@@ -14,11 +14,11 @@ from __future__ import annotations
 import ctypes
 import os
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 from conftest import TIMEOUT, Runner
+from proc_waits import wait_for as _wait_for
 from test_supervisor_integrity import GROUP_VECTORS, _compile, _native_through
 
 from systrace.kernel import landlock
@@ -51,14 +51,6 @@ def _state(pid: int) -> tuple[str, int, int] | None:
     if fields[0] in ("Z", "X"):
         return None
     return fields[0], int(fields[16]), _libc.syscall(SYS_ioprio_get, IOPRIO_WHO_PROCESS, pid)
-
-
-def _wait_for(predicate, what: str) -> None:
-    deadline = time.monotonic() + TIMEOUT  # a safety net: the condition decides
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.01)
 
 
 def _is_replica(pid: int, systrace_cmdline: bytes) -> bool:

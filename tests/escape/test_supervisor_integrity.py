@@ -12,11 +12,13 @@ import socket
 import struct
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 from conftest import TIMEOUT, Runner, run
+from proc_waits import children as _children
+from proc_waits import seccomp as _seccomp
+from proc_waits import wait_for as _wait_for
 
 from systrace.kernel import landlock
 from systrace.kernel.syscalls_x86_64 import SYSCALLS
@@ -210,14 +212,6 @@ def _slots(map_path: Path, count: int) -> list[tuple[str, int, int]]:
     return out
 
 
-def _wait_for(predicate, what: str) -> None:
-    deadline = time.monotonic() + TIMEOUT  # a safety net: the condition decides
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.01)
-
-
 def _run_tree(runner: Runner, tree: str, map_path: Path, extra: list[str], slots: int, kill: bool,
               mode: list[str]) -> list[tuple[str, int, int]]:
     map_path = runner.writable(map_path)
@@ -301,27 +295,6 @@ def test_killing_systrace_while_a_question_waits(shared_dir: Path, root_runner: 
 
 
 # -- a signal to a thread whose open a helper does -------------------------------------
-def _children(pid: int) -> list[int]:
-    out = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = Path(f"/proc/{entry}/stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                out.append(int(entry))
-    return out
-
-
-def _seccomp(pid: int) -> str:
-    try:
-        text = Path(f"/proc/{pid}/status").read_text()
-    except OSError:
-        return ""
-    return next((line.split()[1] for line in text.splitlines() if line.startswith("Seccomp:")), "")
-
-
 def _open_helper(pid: int) -> bool:
     """A helper of systrace's (no filter), not its reader of tracee memory (started while
     a FUSE mount exists anywhere on the machine, kernel/memory.py) nor its watchdog

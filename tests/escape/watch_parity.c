@@ -35,15 +35,21 @@ static void show(const char *what, long r) {
     else printf("%s: ok\n", what);
 }
 
+/* Append one byte to DIR/f (a change every watch of these cases reports), then read the
+ * events the instance `g` has queued. */
+static ssize_t append_and_read(int g, const char *byte, char *events, size_t size) {
+    int fd = open(path("f"), O_WRONLY | O_APPEND);
+    if (write(fd, byte, 1) != 1) perror("write");
+    close(fd);
+    return read(g, events, size);
+}
+
 static void inotify_cases(void) {
     int g = inotify_init1(IN_CLOEXEC);
     int wf = inotify_add_watch(g, path("f"), IN_MODIFY | IN_ATTRIB);
     show("inotify file", wf);
-    int fd = open(path("f"), O_WRONLY | O_APPEND);
-    if (write(fd, "x", 1) != 1) perror("write");
-    close(fd);
     char events[4096] __attribute__((aligned(8)));
-    ssize_t got = read(g, events, sizeof events);
+    ssize_t got = append_and_read(g, "x", events, sizeof events);
     struct inotify_event *first = (struct inotify_event *)events;
     printf("inotify event: %s\n", got > 0 && first->wd == wf && first->mask & IN_MODIFY ? "arrived" : "missing");
     printf("inotify link followed: %s\n", inotify_add_watch(g, path("l"), IN_MODIFY) == wf ? "same watch" : "other");
@@ -69,11 +75,8 @@ static void fanotify_cases(void) {
     show("fanotify init", g);
     if (g < 0) return;
     show("fanotify file", fanotify_mark(g, FAN_MARK_ADD, FAN_CLOSE_WRITE, AT_FDCWD, path("f")));
-    int fd = open(path("f"), O_WRONLY | O_APPEND);
-    if (write(fd, "y", 1) != 1) perror("write");
-    close(fd);
     char events[4096] __attribute__((aligned(8)));
-    ssize_t got = read(g, events, sizeof events);
+    ssize_t got = append_and_read(g, "y", events, sizeof events);
     struct fanotify_event_metadata *first = (struct fanotify_event_metadata *)events;
     printf("fanotify event: %s\n", got > 0 && first->mask & FAN_CLOSE_WRITE ? "arrived" : "missing");
     int d = open(dir, O_RDONLY | O_DIRECTORY);

@@ -559,7 +559,10 @@ class PolicyDecider:
         if self.require_policy and target is not None and self.store.find(target) is None:
             names = translated.by_name().get("filename", [])
             # by name only: a descriptor (execveat AT_EMPTY_PATH, a memfd) is what it is
-            native = (_exec_error(names[0]) or _exec_error(target)) if names and not names[0].startswith("/<") else 0
+            # (a chrooted thread's or another mount namespace's path is its own: only its target is ours)
+            own_view = translated.open_root in (None, "/") and not other_mount_view(call.tid)
+            named = names and not names[0].startswith("/<")
+            native = ((own_view and _exec_error(names[0])) or _exec_error(target)) if named else 0
             if native:  # it could not run anyway: the error the kernel would give, nothing logged
                 return Decision(DENY, native, source="exec-native")
             call.reason = f"no policy for {target}"
@@ -597,7 +600,8 @@ def _exec_error(target: str) -> int:
 def exec_target(translated: Translated, tid: int) -> str | None:
     """The binary an execve will run: the file, or the interpreter of a #! script. An
     execveat of a descriptor (AT_EMPTY_PATH) runs whatever the descriptor is, a memfd
-    included (`/memfd:NAME (deleted)`: no policy names it)."""
+    included (`/memfd:NAME (deleted)`: no policy names it). A thread chrooted or in
+    another mount namespace names its paths in its own view: they are looked up there."""
     args = translated.by_name()
     names = args.get("filename", [])
     if not names and args.get("fd"):
@@ -607,36 +611,58 @@ def exec_target(translated: Translated, tid: int) -> str | None:
             return "<unknown descriptor>"
     if not names or names[0].startswith("/<"):
         return None
+    if translated.open_root not in (None, "/") or other_mount_view(tid):
+        return binary_run_by(names[0], tid)
     return binary_run_by(names[0])
 
 
-def binary_run_by(path: str) -> str:
+def binary_run_by(path: str, tid: int | None = None) -> str:
     """The binary an exec of `path` runs: symlinks resolved, and for a #! script its
-    interpreter (nested interpreters followed a few levels)."""
-    for _ in range(4):  # nested interpreters
+    interpreter (nested interpreters followed a few levels). With `tid`, `path` and the
+    interpreters are that thread's, looked up below its root in its mount namespace
+    (/proc/TID/root), as the kernel does for its exec; the binary is named as systrace
+    sees it, as /proc/TID/exe names it once it runs (a chrooted tracee's script whose
+    `#!` names /opt/interp runs JAIL/opt/interp, whatever /opt/interp is outside)."""
+    root = -1
+    if tid is not None:
         try:
-            head, real = _head_of(path)
+            root = os.open(f"/proc/{tid}/root", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
         except OSError:
-            return path
-        if head is None or not head.startswith(b"#!"):  # (not a regular file: the kernel refuses to run it)
-            return real
-        interpreter = head[2:].split(b"\n", 1)[0].strip().split(maxsplit=1)
-        if not interpreter:
-            return path
-        path = os.fsdecode(interpreter[0])
-    return os.path.realpath(path)
+            return path  # gone: named as given, which no policy names in systrace's view
+    try:
+        for _ in range(4):  # nested interpreters
+            try:
+                head, real = _head_of(path, root)
+            except OSError:
+                return path
+            if head is None or not head.startswith(b"#!"):  # (not a regular file: the kernel refuses to run it)
+                return real
+            interpreter = head[2:].split(b"\n", 1)[0].strip().split(maxsplit=1)
+            if not interpreter:
+                return path
+            path = os.fsdecode(interpreter[0])
+    finally:
+        if root >= 0:
+            os.close(root)
+    return os.path.realpath(path) if tid is None else path  # (the kernel refuses more: ELOOP)
 
 
-def _head_of(path: str) -> tuple[bytes | None, str]:
+def _head_of(path: str, root: int = -1) -> tuple[bytes | None, str]:
     """The first bytes of a regular file (None: not one), read without waiting for
     anything the tracee controls: a FIFO is never opened (that waits for a writer), nor
     a device, and a file another process holds a lease on raises (its open would wait up
     to lease-break-time); and the file's path with every symlink resolved, as the
-    descriptor opened names it (one readlink, not a realpath's lstat per component)."""
-    probe = os.open(path, os.O_PATH | os.O_CLOEXEC)
+    descriptor opened names it (one readlink, not a realpath's lstat per component).
+    With `root` (a tracee's /proc/TID/root), `path` is looked up below it."""
+    if root >= 0:
+        from ..kernel.emulate import RESOLVE_IN_ROOT, openat2
+
+        probe = openat2(root, os.fsencode(path), os.O_PATH | os.O_CLOEXEC, 0, RESOLVE_IN_ROOT)
+    else:
+        probe = os.open(path, os.O_PATH | os.O_CLOEXEC)
     try:
         real = os.readlink(f"/proc/self/fd/{probe}")
-        if not real.startswith("/") or real.endswith(" (deleted)"):
+        if root < 0 and (not real.startswith("/") or real.endswith(" (deleted)")):
             real = os.path.realpath(path)  # (unlinked since, or outside our root: as before)
         if not stat.S_ISREG(os.fstat(probe).st_mode):
             return None, real

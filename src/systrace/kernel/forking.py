@@ -16,6 +16,8 @@ from __future__ import annotations
 import errno
 import os
 
+from .plain_signal import signal
+
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
 if TYPE_CHECKING:
     from collections.abc import Callable, Container
@@ -53,3 +55,60 @@ def fork_helper() -> int:
             return pid
         _discarded(pid)
     raise OSError(errno.EAGAIN, "every pid forked for a helper is named by a call of the tracee in flight")
+
+
+# -- ending a helper by its pidfd ------------------------------------------------------------
+# The supervisor's loop reaps every child it hears of (children.py: waitpid(-1), as a
+# subreaper must), helpers included, so a helper's pid may be another process's by the
+# time its holder ends it: a kill or a wait by pid could reach an outside process (or
+# another helper). A pidfd taken in the parent right after the fork names the helper
+# whatever happens to its pid: nothing can reap the child before it (the loop waits for
+# children only in its own thread, which is here; a helper forked by the Landlock thread
+# is returned to this thread, which waits for it, before anything else), and a
+# pidfd keeps naming its process, not the pid.
+def pidfd_of(pid: int) -> int:
+    """A pidfd of the child `pid` just forked by this thread and not waited for (-1 if none
+    can be opened, EMFILE: the helper is then ended by pid, as before)."""
+    try:
+        return os.pidfd_open(pid)
+    except OSError:
+        return -1
+
+
+def end_helper(pid: int, pidfd: int, kill: bool) -> None:
+    """Reap a helper (SIGKILLed first when `kill`) through its pidfd, which is closed."""
+    if pidfd < 0:
+        _end_by_pid(pid, kill)
+        return
+    try:
+        if kill:
+            kill_helper(pidfd)
+        try:
+            os.waitid(os.P_PIDFD, pidfd, os.WEXITED)
+        except ChildProcessError:
+            pass  # reaped by the supervisor's loop already: its pid may be anyone's now
+    finally:
+        os.close(pidfd)
+
+
+def kill_helper(pidfd: int) -> None:
+    """SIGKILL the process of `pidfd` (nothing if it has ended, or there is no pidfd: a
+    helper dies with systrace, PR_SET_PDEATHSIG)."""
+    if pidfd < 0:
+        return
+    try:
+        signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def _end_by_pid(pid: int, kill: bool) -> None:
+    if kill:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    try:
+        os.waitpid(pid, 0)
+    except ChildProcessError:
+        pass

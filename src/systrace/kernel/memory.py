@@ -17,7 +17,7 @@ import ctypes
 import errno
 import os
 
-from .forking import fork_helper
+from .forking import fork_helper, kill_helper
 from .libc import libc
 from .mounts import ServedAnywhere
 
@@ -115,10 +115,8 @@ class _Reader:
 
     def abandon(self) -> None:
         self.abandoned = True
-        try:
-            os.kill(self.pid, 9)  # it ends as soon as the server lets it (reaped with the others)
-        except OSError:
-            pass
+        if self.pidfd >= 0:  # (closed: it ended, and its pid may be anyone's now)
+            kill_helper(self.pidfd)  # it ends as soon as the server lets it (reaped with the others)
         self.sock.close()
 
     def alive(self) -> bool:

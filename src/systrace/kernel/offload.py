@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 
-from .forking import fork_helper
+from .forking import end_helper, fork_helper, pidfd_of
 from .libc import libc
 from .plain_signal import signal
 
@@ -27,8 +27,8 @@ class Offloaded:
     """A job running in a helper: `fd` is readable with its output (EOF: done), `watch`
     (the calling thread's pidfd) once the caller is gone."""
 
-    def __init__(self, pid: int, fd: int, watch: int):
-        self.pid, self.fd, self.watch = pid, fd, watch
+    def __init__(self, pid: int, fd: int, watch: int, pidfd: int = -1):
+        self.pid, self.fd, self.watch, self.pidfd = pid, fd, watch, pidfd  # pidfd: the helper's (forking.py)
         self.output = b""
 
     def fds(self) -> tuple[int, ...]:
@@ -50,24 +50,12 @@ class Offloaded:
         self._release(kill=True)
 
     def _release(self, kill: bool) -> None:
-        end_helper(self.pid, kill)
+        end_helper(self.pid, self.pidfd, kill)
+        self.pidfd = -1
         os.close(self.fd)
         if self.watch >= 0:
             os.close(self.watch)
             self.watch = -1
-
-
-def end_helper(pid: int, kill: bool) -> None:
-    """Reap a helper, SIGKILLed first when `kill`."""
-    if kill:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    try:
-        os.waitpid(pid, 0)
-    except ChildProcessError:
-        pass  # reaped by the supervisor's loop already
 
 
 def start(job: Callable[[], bytes], tid: int, listener_fd: int) -> Offloaded:
@@ -92,4 +80,4 @@ def start(job: Callable[[], bytes], tid: int, listener_fd: int) -> Offloaded:
         finally:
             os._exit(code)
     os.close(write_end)
-    return Offloaded(pid, read_end, watch)
+    return Offloaded(pid, read_end, watch, pidfd_of(pid))

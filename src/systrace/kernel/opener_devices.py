@@ -1,9 +1,12 @@
 """Character devices whose open is resolved by *who opens them*: `/dev/tty` is the
 opener's controlling terminal, `/dev/net/tun` is bound to the opener's network namespace
-(drivers/tty/tty_io.c tty_open_current_tty, drivers/net/tun.c tun_chr_open). Opened by
-systrace for the tracee, they would be systrace's: a process that left the session
-(setsid) got the user's terminal, with no job control over it; a tun device made in a
-network namespace of the tracee's own appeared in systrace's (SECURITY.md)."""
+(drivers/tty/tty_io.c tty_open_current_tty, drivers/net/tun.c tun_chr_open), and a
+`/dev/fuse` descriptor mounts only in its opener's user namespace (fs/fuse/inode.c
+fuse_fill_super compares the file's credentials' user namespace with the mount's: else
+EINVAL). Opened by systrace for the tracee, they would be systrace's: a process that left
+the session (setsid) got the user's terminal, with no job control over it; a tun device
+made in a network namespace of the tracee's own appeared in systrace's; a FUSE mount in a
+user namespace of the tracee's own (`unshare -Urm`, then mount) failed (SECURITY.md)."""
 
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ from .emulate_identity import EmulationError
 
 TTY = os.makedev(5, 0)
 TUN = os.makedev(10, 200)
+FUSE = os.makedev(10, 229)
 
 
 class OpenerElsewhere(EmulationError):
@@ -30,7 +34,17 @@ def check_opener(tid: int, rdev: int) -> None:
     """Raise when the device `rdev`, opened by systrace, would not be what the thread `tid`
     would get: OSError(ENXIO) as natively for /dev/tty without a controlling terminal,
     EmulationError (refused) when the tracee's terminal differs, OpenerElsewhere when
-    its network namespace does (/dev/net/tun: a helper opens it there)."""
+    its network namespace does (/dev/net/tun: a helper opens it there) or its user
+    namespace does (/dev/fuse: a helper joins it, kernel/opener_namespaces.py)."""
+    if rdev == FUSE:
+        try:
+            elsewhere = namespaces.differs(tid, "user")
+        except OSError:
+            elsewhere = True  # cannot tell: the helper's own checks fail closed
+        if elsewhere:
+            raise OpenerElsewhere(("user",), "/dev/fuse mounts only in its opener's user namespace, and the caller is in "
+                                      "another than systrace")
+        return
     if rdev in (TTY, TUN):
         facts = opener_facts(tid)
         if rdev == TUN and facts[2]:

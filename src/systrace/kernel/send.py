@@ -35,7 +35,7 @@ import struct
 from . import closer, memory, procfs
 from .emulate_identity import EmulationError, Identity, set_effective
 from .emulate_view import RootFd
-from .forking import fork_helper
+from .forking import end_helper, fork_helper, pidfd_of
 from .libc import libc, pidfd_getfd, tgkill
 from .sockets import AF_UNIX_HEADER, checked_unix_address, keep_only
 from .worker import PIDFD_THREAD
@@ -292,8 +292,10 @@ class PendingSend:
     """Blocking sends running in a helper; `fd` becomes readable when they are done,
     `watch` (the calling thread's pidfd) when the caller is gone."""
 
-    def __init__(self, notif_id: int, pid: int, fd: int, before: Outcome, offset: int, watch: int):
+    def __init__(self, notif_id: int, pid: int, fd: int, before: Outcome, offset: int, watch: int,
+                 pidfd: int = -1):
         self.notif_id, self.pid, self.fd, self.watch = notif_id, pid, fd, watch
+        self.pidfd = pidfd  # the helper's (forking.py: ended through it, never by pid)
         self.before, self.offset = before, offset  # what the loop sent first; bytes of the message in part
 
     def fds(self) -> tuple[int, ...]:
@@ -301,21 +303,15 @@ class PendingSend:
 
     def cancel(self) -> None:
         """The caller is gone (or systrace is ending): stop the helper."""
-        try:
-            os.kill(self.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        self._release()
+        self._release(kill=True)
 
-    def _release(self) -> None:
+    def _release(self, kill: bool = False) -> None:
         os.close(self.fd)
         if self.watch >= 0:
             os.close(self.watch)
             self.watch = -1
-        try:
-            os.waitpid(self.pid, 0)
-        except ChildProcessError:
-            pass  # already reaped by the supervisor's loop
+        end_helper(self.pid, self.pidfd, kill)
+        self.pidfd = -1
 
     def result(self) -> Outcome:
         try:
@@ -367,7 +363,7 @@ def _helper(notif_id: int, theirs: int, messages: list[Message], controls: list[
         if pid == 0:
             helper()
     os.close(write_end)
-    return PendingSend(notif_id, pid, read_end, before, offset, watch)
+    return PendingSend(notif_id, pid, read_end, before, offset, watch, pidfd_of(pid))
 
 
 def sigpipe_due(outcome: Outcome, flags: int, kind: int) -> bool:

@@ -29,9 +29,8 @@ from . import closer
 from .emulate import openat2
 from .emulate_identity import EmulationError, Identity
 from .emulate_view import RootFd, open_directory, split
-from .forking import fork_helper
+from .forking import end_helper, fork_helper, pidfd_of
 from .libc import libc, pidfd_getfd
-from .offload import end_helper
 
 libc.connect.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
 libc.bind.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
@@ -72,21 +71,21 @@ def _interrupted(number: int, frame: object) -> None:
 class Pending:
     """A blocking connect running in a helper; `fd` becomes readable when it is done."""
 
-    def __init__(self, notif_id: int, pid: int, fd: int, tid: int = 0):
+    def __init__(self, notif_id: int, pid: int, fd: int, tid: int = 0, pidfd: int = -1):
         self.notif_id, self.pid, self.fd, self.tid = notif_id, pid, fd, tid
+        self.pidfd = pidfd  # the helper's (forking.py: ended through it, never by pid)
 
     def cancel(self) -> None:
         """Abandon the connect (the caller was interrupted): end the helper."""
-        end_helper(self.pid, kill=True)
+        end_helper(self.pid, self.pidfd, kill=True)
+        self.pidfd = -1
         os.close(self.fd)
 
     def result(self) -> int:
         data = os.read(self.fd, 4)
         os.close(self.fd)
-        try:
-            os.waitpid(self.pid, 0)
-        except ChildProcessError:
-            pass  # already reaped by the supervisor's loop
+        end_helper(self.pid, self.pidfd, kill=False)
+        self.pidfd = -1
         return struct.unpack("=i", data)[0] if len(data) == 4 else errno.EIO
 
 
@@ -180,7 +179,7 @@ def socket_call(name: str, pidfd: int, sockfd: int, address: bytes, notif_id: in
             if pid == 0:
                 helper()
         os.close(write_end)
-        return Pending(notif_id, pid, read_end, tid)
+        return Pending(notif_id, pid, read_end, tid, pidfd_of(pid))
     finally:
         for fd in fds:  # (the tracee's socket among them: its last close may wait, kernel/closer.py)
             closer.close_taken(fd)

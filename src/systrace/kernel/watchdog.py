@@ -30,8 +30,9 @@ then ends the stall, failing closed, one step at a time until the loop moves:
 A replica of `--supervisors` (replicas.py) has a watchdog of its own over its loop, with
 the same sections, bound and steps: the run is then the main process's descendants but
 the supervisor processes (the replicas, the main watchdog and what they forked), a signal
-that ends systrace is the main process's (pending there, or said by the main process on a
-shared word once the listener hung up: the run is over), and the last step kills
+that ends systrace is the main process's (pending there; received by it since the section
+began, counted on a shared word: its loop reads a signal at once while a replica is held;
+or said on that word once the listener hung up: the run is over), and the last step kills
 that replica only (the main process denies the call it held and serves on alone).
 
 A wait the loop makes on purpose (a question to the user: frontend/waiting.py) is made
@@ -43,7 +44,7 @@ from __future__ import annotations
 import mmap
 import os
 
-from .forking import fork_helper
+from .forking import end_helper, fork_helper, kill_helper, pidfd_of
 from .libc import libc
 from .plain_signal import NAMED_SIGNALS, signal
 
@@ -65,16 +66,26 @@ class Watched:
     says systrace is ending (a replica's: its main process said so)."""
 
     def __init__(self, loop: int, run: int | None = None, spared: tuple[int, ...] = (),
-                 ending: memoryview | None = None) -> None:
+                 ending: memoryview | None = None) -> None:  # ending: [hung up, signals received]
         self.loop = loop
         self.run = loop if run is None else run
         self.spared = frozenset(spared)
         self.ending = ending
         self.replica = self.run != loop
+        self.loop_fd = self.run_fd = -1  # pidfds of the loop and of `run`, opened in the watchdog
         self.who = "a supervisor process sharing the listener" if self.replica else "the supervisor"
 
-    def signalled(self) -> bool:
-        return _ending_pending(self.run) or (self.ending is not None and self.ending[0] != 0)
+    def signals(self) -> int:
+        """How many signals that end systrace the main process has received (a replica's)."""
+        return self.ending[1] if self.ending is not None else 0
+
+    def signalled(self, since: int = 0) -> bool:
+        """A signal asks systrace to end: pending on the main process, received by it
+        since the section began (`since`: signals() then; a replica's main loop reads its
+        signals at once, while the replica is held), or the listener hung up."""
+        if _ending_pending(self.run):
+            return True
+        return self.ending is not None and (self.ending[0] != 0 or self.ending[1] != since)
 
 
 class Watchdog:
@@ -93,13 +104,11 @@ class Watchdog:
             finally:
                 os._exit(code)
         self.pid = pid
+        self.pidfd = pidfd_of(pid)  # the loop reaps children too: never killed by pid (forking.py)
 
     def close(self) -> None:
-        try:
-            os.kill(self.pid, signal.SIGKILL)
-            os.waitpid(self.pid, 0)
-        except (ProcessLookupError, ChildProcessError):
-            pass  # reaped by the loop already
+        end_helper(self.pid, self.pidfd, kill=True)
+        self.pidfd = -1
 
 
 _current: Watchdog | None = None
@@ -155,26 +164,29 @@ def _watch_main(watched: Watched, section: memoryview) -> None:
     name = ctypes.create_string_buffer(NAME)
     libc.prctl(PR_SET_NAME, ctypes.addressof(name), 0, 0, 0)
     signal.pthread_sigmask(signal.SIG_BLOCK, NAMED_SIGNALS - {signal.SIGKILL, signal.SIGSTOP})
-    pidfd = os.pidfd_open(loop)
-    os.closerange(3, pidfd)  # nothing of the loop's: stderr, and the loop's pidfd
-    os.closerange(pidfd + 1, os.sysconf("SC_OPEN_MAX"))
+    if not _open_pidfds(watched):
+        return  # the loop ended before the watchdog could name it: nothing to watch
+    kept = sorted({watched.loop_fd, watched.run_fd})  # nothing of the loop's: stderr, and these pidfds
+    for low, high in zip([2, *kept], [*kept, os.sysconf("SC_OPEN_MAX")], strict=True):
+        os.closerange(low + 1, high)
     ticker = select.poll()
-    ticker.register(pidfd, select.POLLIN)
-    held, asleep, waiting = 0, 0.0, None
+    ticker.register(watched.loop_fd, select.POLLIN)
+    held, asleep, waiting, since = 0, 0.0, None, watched.signals()
+    before = since  # counted at the last look: a section first seen now may have begun before this look's
     while not ticker.poll(int(TICK * 1000)):  # readable: the loop has ended
-        now = section[0]
+        now, before, signals = section[0], watched.signals(), before
         if not now or now != held:
-            held, asleep, waiting = now, 0.0, None
+            held, asleep, waiting, since = now, 0.0, None, signals
             continue
         if not _asleep(loop):
             continue  # running (or waiting for a CPU): not held by anyone
         asleep += TICK
         waiting = _waiting(waiting)
-        signalled = watched.signalled()
+        signalled = watched.signalled(since)
         if asleep >= BOUND or signalled:
             if not _end_stall(watched, section, held, waiting, signalled):
                 return  # the loop's process is killed: it ends when the kernel lets it, nothing more to do
-            held, asleep, waiting = 0, 0.0, None
+            held, asleep, waiting, since = 0, 0.0, None, watched.signals()
 
 
 def _end_stall(watched: Watched, section: memoryview, held: int, waiting: set[str] | None,
@@ -194,16 +206,13 @@ def _end_stall(watched: Watched, section: memoryview, held: int, waiting: set[st
             return True
     _say(f"systrace: {who} is held inside a system call a file server does not answer ({why}): "
          "every process of the run is killed")
-    if _kill_run(watched.run, watched.spared) and _freed(section, held, within):
+    if _kill_run(watched) and _freed(section, held, within):
         return True
     ends = "it ends, the call it held denied" if watched.replica else "systrace ends"
     _say(f"systrace: {who} is still held inside a system call a file server does not answer: "
          f"{ends} (every process of the run killed)")
-    try:
-        os.kill(watched.loop, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    _kill_run(watched.run, watched.spared)
+    kill_helper(watched.loop_fd)
+    _kill_run(watched)
     return False
 
 
@@ -421,27 +430,105 @@ def _private_fusectl() -> bool:
     return libc.mount(b"fusectl", CONNECTIONS.encode(), b"fusectl", 0, None) == 0
 
 
-def _kill_run(run: int, spared: frozenset[int] = frozenset()) -> bool:
-    """SIGKILL every descendant of `run` but this process and the subtrees of `spared`,
-    until a look finds none not killed already (one the server holds in the kernel dies
-    when it lets go)."""
+def _open_pidfds(watched: Watched) -> bool:
+    """Name the loop and the run's first process by pidfds, so that no kill of the steps
+    can reach another process that got one of their pids. The loop forked us: a pidfd of
+    its pid opened while our parent is still the loop is the loop's (after, a process
+    whose parent died is reparented at once). A replica's run is the main process, the
+    loop's parent: its pidfd is the main process's when, after it is opened, the loop
+    (alive: still our parent) still has it as its parent. False: the loop is gone."""
+    try:
+        watched.loop_fd = os.pidfd_open(watched.loop)
+        if watched.run == watched.loop:
+            watched.run_fd = watched.loop_fd
+        else:
+            watched.run_fd = os.pidfd_open(watched.run)
+            if _parent(watched.loop) != watched.run:
+                return False
+    except OSError:
+        return False
+    return os.getppid() == watched.loop
+
+
+def _kill_run(watched: Watched) -> bool:
+    """SIGKILL every descendant of the run's first process but this process and the
+    subtrees of the spared, until a look finds none not killed already (one the server
+    holds in the kernel dies when it lets go). Each is killed through a pidfd, and only
+    once that pidfd is known to be a process of the run: opened on a pid whose parent is
+    one (itself so known), the parent read again after the open, and both still not
+    reaped after that read (while a process is not reaped its pid is its own: what
+    /proc said of the pid was said of it). A process that ended meanwhile and whose pid
+    another process took is never signalled, nor are that process's children."""
     me = os.getpid()
+    members = {watched.run: watched.run_fd}  # pid -> a pidfd known to name a process of the run
     signalled: set[int] = set()
-    for _ in range(64):  # each round kills what the last round's processes forked
-        targets = [pid for pid in _descendants(run, spared | {me}) if pid not in signalled]
-        if not targets:
-            break
-        for pid in targets:
-            try:
-                os.kill(pid, signal.SIGKILL)
-                signalled.add(pid)
-            except ProcessLookupError:
-                pass
+    try:
+        for _ in range(64):  # each round kills what the last round's processes forked
+            # every one named first, then all killed: a child is named while its parent is
+            # alive (killed first, its parent would be systrace's by the time it is looked at)
+            targets = [(pid, pidfd) for pid, parent in _descendants_with_parents(watched.run, watched.spared | {me})
+                       if (pidfd := _member(pid, parent, members)) >= 0 and pid not in signalled]
+            fresh = False
+            for pid, pidfd in targets:
+                try:
+                    signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+                    signalled.add(pid)
+                    fresh = True
+                except (ProcessLookupError, PermissionError):
+                    pass  # ended; or not ours to kill (a set-user-ID program, for the user), as before
+            if not fresh:
+                break
+    finally:
+        for pid, pidfd in members.items():
+            if pid != watched.run:
+                os.close(pidfd)
     return bool(signalled)
 
 
-def _descendants(root: int, spared: frozenset[int] = frozenset()) -> list[int]:
-    """Every descendant of `root`, but the subtrees of `spared`."""
+def _member(pid: int, parent: int, members: dict[int, int]) -> int:
+    """A pidfd of `pid` known to be a process of the run, whose parent the scan of /proc
+    said was `parent`, or -1 (not a member, or it ended)."""
+    known = members.get(pid)
+    if known is not None:
+        if _alive(known):
+            return known
+        os.close(members.pop(pid))  # ended and reaped: its pid may be anyone's now
+    parent_fd = members.get(parent)
+    if parent_fd is None:
+        return -1
+    try:
+        pidfd = os.pidfd_open(pid)
+    except OSError:
+        return -1
+    if _parent(pid) == parent and _alive(parent_fd) and _alive(pidfd):
+        members[pid] = pidfd
+        return pidfd
+    os.close(pidfd)
+    return -1
+
+
+def _alive(pidfd: int) -> bool:
+    """Is the process of `pidfd` not reaped yet (a zombie counts: its pid is still its own)?"""
+    try:
+        signal.pidfd_send_signal(pidfd, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # it exists (another user's: a setuid program of the run)
+    return True
+
+
+def _parent(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            return int(handle.read().rsplit(b")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return -1
+
+
+def _descendants_with_parents(root: int, spared: frozenset[int] = frozenset()) -> list[tuple[int, int]]:
+    """(pid, parent) of every descendant of `root`, but the subtrees of `spared`, parents
+    first."""
     children: dict[int, list[int]] = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -456,9 +543,15 @@ def _descendants(root: int, spared: frozenset[int] = frozenset()) -> list[int]:
         children.setdefault(int(fields[1]), []).append(int(entry))
     out, todo = [], [root]
     while todo:
-        for child in children.get(todo.pop(), []):
+        parent = todo.pop(0)
+        for child in children.get(parent, []):
             if child in spared:
                 continue
-            out.append(child)
+            out.append((child, parent))
             todo.append(child)
     return out
+
+
+def _descendants(root: int, spared: frozenset[int] = frozenset()) -> list[int]:
+    """Every descendant of `root`, but the subtrees of `spared`."""
+    return [pid for pid, _ in _descendants_with_parents(root, spared)]

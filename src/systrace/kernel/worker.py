@@ -35,9 +35,8 @@ import struct
 from . import opener_devices
 from .emulate import open_for, still_at
 from .emulate_identity import EmulationError, Identity, tracee_identity
-from .forking import fork_helper
+from .forking import end_helper, fork_helper, pidfd_of
 from .libc import libc
-from .offload import end_helper
 from .plain_signal import signal
 from .procfs import reopen_own, same_processes
 
@@ -71,8 +70,9 @@ class Deferred:
     """An open a helper is doing. `fd` becomes readable with its result; `watch` (the
     calling thread's pidfd) when the caller is gone."""
 
-    def __init__(self, notif_id: int, pid: int, sock: socket.socket, watch: int):
+    def __init__(self, notif_id: int, pid: int, sock: socket.socket, watch: int, pidfd: int = -1):
         self.notif_id, self.pid, self.sock, self.watch = notif_id, pid, sock, watch
+        self.pidfd = pidfd  # the helper's (forking.py: ended through it, never by pid)
         self.fd = sock.fileno()
 
     def fds(self) -> tuple[int, ...]:
@@ -102,7 +102,8 @@ class Deferred:
         self._release(kill=True)
 
     def _release(self, kill: bool) -> None:
-        end_helper(self.pid, kill)
+        end_helper(self.pid, self.pidfd, kill)
+        self.pidfd = -1
         self.sock.close()
         if self.watch >= 0:
             os.close(self.watch)
@@ -297,4 +298,4 @@ def _defer(notif_id: int, tid: int, listener_fd: int, job: Callable[[], int], do
         if pid == 0:
             helper()
     theirs.close()
-    return Deferred(notif_id, pid, ours, watch)
+    return Deferred(notif_id, pid, ours, watch, pidfd_of(pid))
