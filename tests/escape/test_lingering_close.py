@@ -37,14 +37,18 @@ def _counts(output: bytes) -> tuple[int, int]:
 
 @pytest.mark.parametrize("vector", ["send", "fstat"])
 def test_a_lingering_last_close_never_holds_the_loop(runner: Runner, shared_dir: Path, vector: str) -> None:
-    """Natively no other holder makes a last close (0 in 3 attempts of 8 sockets).
+    """Natively no later call waits for a last close (and seldom does another holder make
+    it: a call in flight of the other thread).
     Under -a with the learned policy the copy systrace took is the last one in some
     attempts (sendto: in each run; fstat: seldom), and the next call is served at once:
     held 0, the run ends 0."""
     binary = _compile("linger_close", shared_dir)
     port = _free_port()
     native = runner.native(binary, "3", LINGER, port, vector)
-    assert native.returncode == 0 and _counts(native.stdout) == (0, 0), native
+    # (natively a close may return at once too, now and then under load: the other
+    # thread's call in flight holds the file, and its end makes the last close; what
+    # matters is that nothing else waits for it)
+    assert native.returncode == 0 and _counts(native.stdout)[1] == 0, native
     policies = runner.policy_dir(shared_dir / f"linger-policies-{runner.name}-{vector}")
     learned = runner("-A", "-d", str(policies), binary, "1", "1", port, vector)
     assert learned.returncode == 0, learned.stderr
