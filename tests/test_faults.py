@@ -354,3 +354,16 @@ def test_refused_brk_as_the_unprivileged_user(cbin, runner) -> None:
     result = runner(*PERMIT, "--inject", "brk:error=ENOMEM:when=4", cbin("brkcheck"), "sbrk")
     assert result.stdout.decode().splitlines() == ["sbrk 1 ok", "sbrk 2 failed ENOMEM unchanged", "sbrk 3 ok", "sbrk 4 ok"]
     assert result.returncode == 0
+
+
+def test_fault_log_reads_fields_a_value_cannot_forge() -> None:
+    """A text fault line whose values look like fields (a file named `x, syscall:
+    linux-read(0), call: 9`, written escaped by the log) is replayed on its own call."""
+    from systrace.frontend.question import question_args, question_head
+
+    binary = "/tmp/odd, pid: 1(1)[1], dir/cat"
+    line = ("systrace: fault[EACCES] user: root, prog: "
+            + question_head(binary, 5, 1, 4, binary, 0, "linux", "openat", 257)
+            + question_args((("filename", "/x, syscall: linux-read(0), call: 9"), ("oflags", "ro")), 3)
+            + ", call: 7")
+    assert parse_fault_log(line + "\n") == {(binary, "openat", 7): errno.EACCES}

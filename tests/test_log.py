@@ -154,7 +154,8 @@ def test_a_value_cannot_start_a_log_line(tmp_path: Path) -> None:
     lines = log.read_text().splitlines()
     assert all(line.startswith("systrace: ") for line in lines)
     assert not [line for line in lines if "forged" in line and not line.startswith("systrace: permit user: root, prog: /")]
-    assert sum("/tmp/x\\nsystrace: permit user: root, prog: /bin/true, forged" in line for line in lines) == 1
+    # (and its ", " cannot add a field either: test_a_value_cannot_add_a_field_to_a_text_record)
+    assert sum("/tmp/x\\nsystrace: permit user: root,\\x20prog: /bin/true,\\x20forged" in line for line in lines) == 1
 
 
 def test_json_records_carry_the_raw_value(tmp_path: Path) -> None:
@@ -392,3 +393,24 @@ def test_a_fault_record_escapes_the_user_name() -> None:
         with os.fdopen(read_end, "rb") as handle:
             lines = handle.read().decode().splitlines()
         assert len(lines) == 1 and lines[0].startswith(f"systrace: fault[EACCES] user: {shown}, prog: "), lines
+
+
+def test_a_value_cannot_add_a_field_to_a_text_record() -> None:
+    """Fields are separated by ", ": a value holding one is written ",\\x20", so a file
+    named to look like more fields (`/tmp/x, filename: /etc/shadow`) adds none. Before:
+    the record read `filename: /tmp/x, filename: /etc/shadow`, two filename fields."""
+    forged = "/tmp/x, filename: /etc/shadow, syscall: linux-read(0)"
+    calls = [_call(args=(("filename", forged), ("oflags", "ro")), exe="/tmp/a, pid: 1(1)[1], policy: /bin/sh")]
+    [line] = _records(False, calls, [Decision(PERMIT, log=True, source="policy")])
+    assert ", filename: /etc/shadow" not in line and ", pid: 1(1)" not in line
+    assert line.count(", filename: ") == 1 and line.count(", syscall: ") == 1 and line.count(", pid: ") == 1
+    assert "filename: /tmp/x,\\x20filename: /etc/shadow,\\x20syscall: linux-read(0), oflags: ro" in line
+
+
+def test_an_escaped_field_reads_back_as_written() -> None:
+    """What a question line shows of such a value is what a policy rule may quote."""
+    from systrace.policy.escaping import escape_field
+    from systrace.policy.parse import unescape
+
+    for value in ("a, b", "a,b", ", ", "x\n, y\\, z", ",,  ,"):
+        assert ", " not in escape_field(value) and unescape(escape_field(value)) == value

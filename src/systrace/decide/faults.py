@@ -7,7 +7,7 @@ from __future__ import annotations
 from ..facts import fd_form_key, real_name, row
 from ..faults.plan import Fault, RandomFaults, ReplayFaults, RuleFaults
 from ..policy.errnos import name_of
-from ..policy.escaping import escape
+from ..policy.escaping import escape_field
 from ..policy.match import compile_fnmatch
 from . import DENY, PERMIT, RETURN, Decision
 
@@ -94,7 +94,7 @@ class FaultDecider:
             f"fault[retval={fault.retval}]" if fault.retval is not None else "fault[signal]")
         extra = f", signal: {fault.signal}" if fault.signal else ""
         reporter.log.message(
-            f"{what} user: {escape(reporter.user_name(call.uid))}, prog: {reporter.question(call).line()}, "
+            f"{what} user: {escape_field(reporter.user_name(call.uid))}, prog: {reporter.question(call).line()}, "
             f"call: {fault.index}{extra}",
             event="fault", binary=call.exe, syscall=call.name, call=fault.index, errno=fault.error or 0,
             retval=fault.retval, signal=fault.signal or 0, pid=call.tgid, tid=call.tid, source=fault.source,

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pwd
 
-from ..frontend.question import Question, escape, question_args, question_head
+from ..frontend.question import Question, escape, escape_field, question_args, question_head
 from ..log import json_encoders
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
@@ -49,7 +49,7 @@ class Reporter:
         key = (call.uid, call.exe, call.tgid, call.ppid, policy_name, call.filters, syscall, call.nr)
         head = self._heads.get(key)
         if head is None:
-            head = self._remember(self._heads, key, f"user: {escape(self.user_name(call.uid))}, prog: " + question_head(
+            head = self._remember(self._heads, key, f"user: {escape_field(self.user_name(call.uid))}, prog: " + question_head(
                 call.exe, call.tgid, self._policy_number(policy_name), call.ppid, policy_name,
                 int(call.filters), EMULATION, syscall, call.nr))  # type: ignore[arg-type]
         described = args or call.arg_count  # (the arguments, or how many there are when none is translated)

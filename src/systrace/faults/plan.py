@@ -107,9 +107,11 @@ class ReplayFaults:
         return Fault(error=error, index=index, source="replay") if error is not None else None
 
 
+# (a value of a text record holds no ", ": frontend/question.py escapes it, so each ", NAME: "
+# below is systrace's own field)
 _TEXT_FAULT = re.compile(
-    r"fault\[(?P<errno>\w+)\] user: [^,]*, prog: (?P<binary>.*?), pid: \d+\(\d+\)\[\d+\], .*"
-    r"syscall: linux-(?P<syscall>\w+)\(\d+\).*, call: (?P<index>\d+)$"
+    r"fault\[(?P<errno>\w+)\] user: [^,]*, prog: (?P<binary>.*?), pid: \d+\(\d+\)\[\d+\], policy: .*?, "
+    r"filters: \d+, syscall: linux-(?P<syscall>\w+)\(\d+\)(?:, .*)?, call: (?P<index>\d+)$"
 )
 
 
@@ -131,5 +133,13 @@ def parse_fault_log(text: str) -> dict[tuple[str, str, int], int]:
         if match:
             number = errnos.lookup(match.group("errno"))
             if number is not None:
-                recorded[(match.group("binary"), match.group("syscall"), int(match.group("index")))] = number
+                binary = match.group("binary")
+                if "\\" in binary:  # written escaped, as in a policy (",\x20", \xNN)
+                    from ..policy.parse import BadEscape, unescape
+
+                    try:
+                        binary = unescape(binary)
+                    except BadEscape:
+                        continue
+                recorded[(binary, match.group("syscall"), int(match.group("index")))] = number
     return recorded

@@ -2,14 +2,15 @@
 
 `BINARY, pid: PID(POLICYNR)[PPID], policy: NAME, filters: N, syscall: EMUL-NAME(NR), ARG: VALUE...`
 or `..., args: N` when no translator applies. Values are escaped as the original did
-(\\ \" \n \r); other control bytes and bytes that are not UTF-8 become \\xNN."""
+(\\ \" \n \r); other control bytes and bytes that are not UTF-8 become \\xNN, and the ", "
+that separates fields becomes ",\\x20" inside a value."""
 
 from __future__ import annotations
 
-from ..policy.escaping import escape
+from ..policy.escaping import escape, escape_field
 from ..record import record
 
-__all__ = ["Question", "escape", "question_args", "question_head"]
+__all__ = ["Question", "escape", "escape_field", "question_args", "question_head"]
 
 
 @record
@@ -35,11 +36,11 @@ class Question:
 # and its head repeats call after call (decide/reporting.py keeps each; issue 16).
 def question_head(binary: str, pid: int, policy_number: int, ppid: int, policy_name: str, filters: int,
                   emulation: str, syscall: str, nr: int) -> str:
-    return (f"{escape(binary)}, pid: {pid}({policy_number})[{ppid}], policy: {escape(policy_name)}, "
+    return (f"{escape_field(binary)}, pid: {pid}({policy_number})[{ppid}], policy: {escape_field(policy_name)}, "
             f"filters: {filters}, syscall: {emulation}-{syscall}({nr})")
 
 
 def question_args(args: tuple[tuple[str, str], ...], arg_count: int) -> str:
     if not args:
         return f", args: {arg_count}"
-    return "".join([f", {name}: {escape(value)}" for name, value in args])
+    return "".join([f", {name}: {escape_field(value)}" for name, value in args])
