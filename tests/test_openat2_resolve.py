@@ -150,7 +150,12 @@ def test_resolve_flags_from_a_chrooted_tracee(runner: Runner, shared_dir: Path, 
                       + '\tnative-mount: filename eq "/nonexistent/mountns" then permit[mountns]\n')
     result = runner("-U", "-f", str(policy), "-a", program, *args)
     traced = result.stdout.decode().splitlines()
-    differing = [(before, after) for before, after in zip(lines, traced, strict=False) if before != after]
+    # (RESOLVE_CACHED may always answer EAGAIN: "not in the cache now, look up again
+    # without it", which the helper's first lookup of a name meets more often than the
+    # program's own: seen in CI for the user's symlink cases)
+    differing = [(before, after) for before, after in zip(lines, traced, strict=False) if before != after
+                 and not (before.startswith("cached ") and "EAGAIN" in (before.rpartition(": ")[2],
+                                                                         after.rpartition(": ")[2]))]
     print(f"{runner.name}: {len(differing)} of {len(lines)} lines differ from natively")
     assert b"Traceback" not in result.stderr, result.stderr
     assert len(lines) == len(traced) == 112 and differing == [], (differing, result.stderr[-2000:])

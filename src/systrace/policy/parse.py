@@ -413,6 +413,8 @@ class Parser:
             names = self.argument_names(syscall)
             if names is not None and name not in names:
                 return None
+        if self.refused_argument is not None and syscall and self.refused_argument(syscall, name):
+            return None  # (warned about: a rule on a string the kernel reads again, always refused)
         self._syscall = syscall
         return ast.Rule(emulation, syscall, ast.Symbol(name, None, op, value), _PLAIN_ACTIONS[verdict])
 
