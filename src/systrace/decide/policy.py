@@ -103,19 +103,6 @@ def _depends_on_string(name: str, rule: ast.Rule) -> bool:
     return any(_depends_on(rule, argument) for argument in STRINGS_READ_AGAIN.get(name, ()))
 
 
-def _decided_on_string(policy: ast.Policy, name: str, rule: ast.Rule) -> bool:
-    """Did the string decide, in the permitting rule or in an earlier rule for the call
-    that did not match (`deny: description eq "x"` before a plain permit: a string
-    swapped after the check passes that deny)? Rules for these calls are few and their
-    calls rare. A rule not in the policy (an answer's): every rule counts."""
-    for earlier in policy.rules_for(name):
-        if _depends_on_string(name, earlier):
-            return True
-        if earlier is rule:
-            break
-    return _depends_on_string(name, rule)
-
-
 # The calls that need CAP_SYS_ADMIN or CAP_SYS_PACCT (quotactl: for most commands) and
 # read paths and strings from the caller's memory (kernel/emulate_mount.py carries the
 # first six, quotactl and mount_setattr out;
@@ -358,7 +345,8 @@ class PolicyDecider:
         if named_in_a_view and other_mount_view(call.tid) and not self.permits_mount_views(stored.policy):
             call.reason = "in another mount namespace than the check (no permit[mountns] rule)"
             return Decision(DENY, errno.EACCES, log=True, source="mount-view")
-        if not effect and call.name in STRINGS_READ_AGAIN and _decided_on_string(stored.policy, call.name, rule):
+        if not effect and call.name in STRINGS_READ_AGAIN and self._looked_at(
+                stored.policy, call, translated, rule, STRINGS_READ_AGAIN[call.name]) is not None:
             if call.name not in STRINGS_CARRIED_OUT:
                 from ..kernel.emulate_strings import kernel_lacks  # (rare: not at start-up)
 
@@ -371,13 +359,9 @@ class PolicyDecider:
         if effect:
             decision = self._with_effect(decision, effect)
         elif call.name in RACED_IF_CONTINUED:
-            # (an earlier rule for the call that looked at what the kernel reads again
-            # decided too: a deny on fsconfig's value before a plain permit)
-            raced = [name for name in RACED_IF_CONTINUED[call.name]
-                     if any(_depends_on(looked, name) for looked in (*self._rules_before(stored.policy, call, translated,
-                                                                                        rule), rule))]
-            if raced:
-                call.reason = f"decided on its {raced[0]}, which the kernel would read again: refused"
+            raced = self._looked_at(stored.policy, call, translated, rule, RACED_IF_CONTINUED[call.name])
+            if raced is not None:
+                call.reason = f"decided on its {raced}, which the kernel would read again: refused"
                 return Decision(DENY, errno.EACCES, log=True, source="protect")
         if call.name in EXEC_NAMES:
             return self.check_exec(call, translated, rule, decision, stored)
@@ -395,6 +379,18 @@ class PolicyDecider:
             effect = effect_of(call, translated, earlier)
             if effect:
                 return effect, earlier
+        return None
+
+    def _looked_at(self, policy: ast.Policy, call: Call, translated: Translated, rule: ast.Rule,
+                   names: tuple[str, ...]) -> str | None:
+        """The first of `names` (arguments the kernel reads again once the call is
+        continued) that `rule` or a rule tried before it looks at: that rule decided too
+        (`deny: description eq "x"` before a plain permit: a string swapped after the
+        check passes that deny). None: no rule up to `rule` looked at any."""
+        looked = (*self._rules_before(policy, call, translated, rule), rule)
+        for name in names:
+            if any(_depends_on(each, name) for each in looked):
+                return name
         return None
 
     def _rules_before(self, policy: ast.Policy, call: Call, translated: Translated,
