@@ -43,7 +43,7 @@ PLAIN = (
     "frontend", "policy", "policy.escaping", "frontend.question", "log", "decide.reporting", "frontend.relay",
     "kernel.namespaces", "kernel.procfs", "processes", "session", "kernel.forking", "kernel.watchdog", "children",
     "decide.protected", "kernel.heap", "decide.breaks", "kernel.closer", "domains", "kernel.mounts", "kernel.memory",
-    "kernel.offload", "kernel.emulate_identity", "kernel.proc_names", "kernel.emulate", "kernel.emulate_fstat",
+    "kernel.offload", "kernel.emulate_identity", "kernel.proc_names", "kernel.emulate", "kernel.id_maps", "kernel.emulate_fstat",
     "kernel.emulate_view", "kernel.opener_devices", "kernel.worker", "lazy", "policy.ast", "policy.match",
     "translate.pids", "translate.filename", "effects", "handshake", "kernel.group_priority", "translate.aliases",
     "translate.table", "translate.translator", "translate.path_cache", "translate.tracee", "translate.stage",

@@ -18,7 +18,7 @@ from __future__ import annotations
 import ctypes
 import errno
 
-from . import closer
+from . import closer, id_maps
 from .abi import s32
 from .libc import libc, pidfd_getfd
 
@@ -70,11 +70,17 @@ def stat_descriptor(tid: int, nr: int, fd: int, flags: int, mask: int, served_ex
             try:
                 result = _stat_at(taken, b"", nr, flags | AT_EMPTY_PATH, mask, served_exist)
                 may_wait = _socket_or_unknown(nr, result) and closer.socket_may_wait(taken)  # (served: MayWait)
-                return result
+                return _ids_inside(tid, nr, result)
             finally:
                 closer.close_taken(taken, may_wait)
     place = b"/proc/%d/cwd" % tid if fd == AT_FDCWD else b"/proc/%d/fd/%d" % (tid, fd)
-    return _stat_at(AT_FDCWD, place, nr, 0, mask, served_exist)
+    return _ids_inside(tid, nr, _stat_at(AT_FDCWD, place, nr, 0, mask, served_exist))
+
+
+def _ids_inside(tid: int, nr: int, result: bytes) -> bytes:
+    """The owner and group as the tracee's user namespace shows them (kernel/id_maps.py)."""
+    maps = id_maps.maps_of(tid)
+    return result if maps is None else id_maps.stat_inside(maps, nr, result)
 
 
 def _stat_at(base: int, place: bytes, nr: int, flags: int, mask: int, served_exist: bool) -> bytes:

@@ -21,7 +21,7 @@ import os
 import resource
 import stat
 
-from . import abi, closer, emulate_watch, memory
+from . import abi, closer, emulate_watch, id_maps, memory
 from .emulate_identity import EmulationError, Identity
 from .emulate_view import RootFd, open_directory, split
 from .libc import libc, pidfd_getfd, tgkill
@@ -282,7 +282,7 @@ def _stat(call: PathCall, index: int, buf_arg: int) -> int:
         flags |= call.args[3] & (AT_NO_AUTOMOUNT | AT_STATX_SYNC_TYPE)
     buffer = ctypes.create_string_buffer(STAT_SIZE)
     call.sys("newfstatat", fd, name, buffer, flags)
-    call.writes.append((call.args[buf_arg], buffer.raw))
+    call.writes.append((call.args[buf_arg], _ids_inside(call, id_maps.NEWFSTATAT, buffer.raw)))
     return 0
 
 
@@ -291,8 +291,14 @@ def _statx(call: PathCall) -> int:
     buffer = ctypes.create_string_buffer(STATX_SIZE)
     call.sys("statx", fd, name, flags | (call.args[2] & (AT_STATX_SYNC_TYPE | AT_NO_AUTOMOUNT)), ctypes.c_uint(call.args[3] & 0xFFFFFFFF),
           buffer)
-    call.writes.append((call.args[4], buffer.raw))
+    call.writes.append((call.args[4], _ids_inside(call, id_maps.STATX, buffer.raw)))
     return 0
+
+
+def _ids_inside(call: PathCall, nr: int, raw: bytes) -> bytes:
+    """The stat's owner and group as the tracee's user namespace shows them (kernel/id_maps.py)."""
+    maps = id_maps.maps_of(call.tid)
+    return raw if maps is None else id_maps.stat_inside(maps, nr, raw)
 
 
 def _access(call: PathCall, mode_arg: int) -> int:
@@ -415,8 +421,14 @@ def _chmod(call: PathCall, mode_arg: int) -> int:
 def _chown(call: PathCall) -> int:
     fd, name, flags = _nofollow(*call.place(0))
     first = 0 if call.name in ("chown", "lchown") else 1
-    uid, gid = (ctypes.c_int(call.args[first + i] & 0xFFFFFFFF) for i in (1, 2))
-    call.sys("fchownat", fd, name, uid, gid, flags)
+    uid, gid = (call.args[first + i] & 0xFFFFFFFF for i in (1, 2))
+    maps = id_maps.maps_of(call.tid)
+    if maps is not None:  # the ids are the tracee's namespace's (kernel/id_maps.py)
+        mapped = id_maps.owner_outside(maps, uid, gid)
+        if mapped is None:
+            raise OSError(errno.EINVAL, "an id its user namespace does not map")
+        uid, gid = mapped
+    call.sys("fchownat", fd, name, ctypes.c_uint(uid), ctypes.c_uint(gid), flags)
     return 0
 
 
@@ -533,7 +545,9 @@ def _getxattr(call: PathCall) -> int:
     buffer = ctypes.create_string_buffer(max(size, 1))
     got = call.sys(*_xattr_path(call, "lgetxattr"), name, buffer if size else None, ctypes.c_size_t(size))
     if size:
-        call.writes.append((address, buffer.raw[:got]))
+        value = buffer.raw[:got]
+        maps = id_maps.maps_of(call.tid) if name in id_maps.ACL_NAMES else None
+        call.writes.append((address, value if maps is None else id_maps.acl_inside(maps, value)))
     return got
 
 
@@ -543,6 +557,12 @@ def _setxattr(call: PathCall) -> int:
     if size > XATTR_SIZE_MAX:
         raise OSError(errno.E2BIG, "value too large")
     value = call.read(address, size) if size else b""
+    maps = id_maps.maps_of(call.tid) if name in id_maps.ACL_NAMES and value else None
+    if maps is not None and value:  # the ACL's ids are the tracee's namespace's (kernel/id_maps.py)
+        mapped = id_maps.acl_outside(maps, value)
+        if mapped is None:
+            raise OSError(errno.EINVAL, "an id its user namespace does not map")
+        value = mapped
     call.sys(*_xattr_path(call, "lsetxattr"), name, value, ctypes.c_size_t(size), flags)
     return 0
 
