@@ -305,6 +305,7 @@ def _run_once(options: argparse.Namespace, command: list[str], path: str) -> tup
     from .kernel.launch import LaunchError
     from .log import default_log
     from .policy.errors import PolicyError
+    from .policy.errors import printable as printable_text
     from .wiring import FaultSetupError, NoMode, build
 
     problem = _log_in_policy_dir(options)
@@ -343,6 +344,8 @@ def _run_once(options: argparse.Namespace, command: list[str], path: str) -> tup
             problems, lost = store.rescue()
             if lost:
                 status = status or 2
+            for late in store.late:  # policy files first parsed mid-run: their warnings, a broken one
+                _say(f"systrace: {printable_text(late)}")
         for problem in session.unsupervised + problems:
             _say(f"systrace: {problem}")
         for notice in (n for d in session.chain.deciders for n in getattr(d, "notices", ())):
