@@ -356,6 +356,9 @@ def _run_once(options: argparse.Namespace, command: list[str], path: str) -> tup
             peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
             faults = sum(getattr(d, "injected", 0) for d in session.chain.deciders)
             _say(f"systrace: {session.served} calls reached systrace, {faults} faults injected, peak RSS {peak} KiB")
+            if store is not None:
+                _say(f"systrace: {store.parsed_files} of {store.read_files} policy files parsed (the others are "
+                     "not used: README \"Policies\")")
             if session.served_by_name:
                 _say(f"systrace: {session.served_by_name} of them decided by name only (README \"Caches\")")
             hits, misses, shaped = session.path_cache

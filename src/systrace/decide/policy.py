@@ -307,7 +307,7 @@ class PolicyDecider:
         if translated.native_error:  # it fails whatever is decided: the kernel's own error, not a denial
             return Decision(DENY, translated.native_error, source="native")
         if stored is not None and stored.broken is not None:  # fail closed: no rule of it can be known
-            call.reason = f"its policy does not parse: {stored.broken}"
+            call.reason = f"its policy does not parse: {stored.broken.one_line()}"
             return Decision(DENY, errno.EACCES, log=True, source="broken-policy")
         if call.name in REFUSED_UNLESS_NAMED and (stored is None or not stored.policy.rules_for(call.name)):
             call.reason = "a descriptor beyond the paths a policy names: refused unless a rule names the call"
@@ -561,7 +561,7 @@ class PolicyDecider:
         target = exec_target(translated, call.tid)
         reached = self.store.find(target) if target is not None else None
         if reached is not None and reached.broken is not None:  # (whatever the mode: none of its calls would pass)
-            call.reason = f"the policy of {target} does not parse: {reached.broken}"
+            call.reason = f"the policy of {target} does not parse: {reached.broken.one_line()}"
             return Decision(DENY, errno.EACCES, log=True, source="broken-policy")
         if self.require_policy and target is not None and reached is None:
             names = translated.by_name().get("filename", [])

@@ -120,7 +120,8 @@ class Store:
         # a binary name -> the directory file whose policy for it is used, read but not
         # parsed yet (a name is in by_name or here, never both)
         self.unparsed: dict[str, _Unparsed] = {}
-        self.parsed_files = 0  # files parsed (--stats, tests: unrelated ones are not)
+        self.read_files = 0  # policy files read at start-up, and of them
+        self.parsed_files = 0  # parsed (--stats, tests: unrelated ones are not)
         self.late: list[str] = []  # warnings and errors of files parsed mid-run, for the end of the run
 
     def searched(self) -> str:
@@ -185,6 +186,7 @@ class Store:
                     continue
                 text = _read_at(dir_fd, name, entry)
                 if text is not None:
+                    self.read_files += 1
                     self.templates.extend(p for p in self._parse_text(entry, text).policies if p.template)
         finally:
             os.close(dir_fd)
@@ -208,16 +210,18 @@ class Store:
                 text = handle.read()
             except OSError as error:
                 raise PolicyError(f"cannot read policy file: {error.strerror}", path) from None
+        self.read_files += 1
         self._register(self._parse_text(path, text), path, writable=False, from_directory=False)
 
-    def _parse_text(self, path: str, text: str) -> ast.PolicyFile:
+    def _parse_text(self, path: str, text: str, to_use: bool = True) -> ast.PolicyFile:
         self.parser.source = path
-        self.parsed_files += 1
+        self.parsed_files += to_use
         return self.parser.parse_file(text)
 
     def _index(self, path: str, text: str, writable: bool) -> None:
         """A directory file, by its headers only (parsed when used: `find`); one with
         templates at once (-t offers them from the start)."""
+        self.read_files += 1
         self.parser.source = path
         headers = self.parser.headers(text)
         if any(header.template for header in headers):
@@ -269,7 +273,7 @@ class Store:
             for name in names:
                 self.by_name[name] = StoredPolicy(ast.Policy(name, "native"), entry.path, False, broken=error)
                 del self.unparsed[name]
-            self.late.append(f"{error} (parsed when first used: the calls of its binary are denied)")
+            self.late.append(f"{error.one_line()} (parsed when first used, mid-run: the calls of its binary are denied)")
             return
         finally:
             self.late.extend(str(warning) for warning in self.parser.warnings)
@@ -443,7 +447,7 @@ class Store:
             fcntl.flock(lock_fd, fcntl.LOCK_EX)
             text = _read_at(dir_fd, name, path, missing_ok=True)
             if text is not None:
-                current = self._parse_text(path, text)  # raises if broken: never overwrite it
+                current = self._parse_text(path, text, to_use=False)  # raises if broken: never overwrite it
                 self.parser.warnings.clear()
                 target = next((p for p in current.policies if p.name == stored.policy.name), None)
                 if target is None:
