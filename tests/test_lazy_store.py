@@ -13,7 +13,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from conftest import base_env, systrace
+from conftest import Runner, base_env, systrace
 
 from systrace.policy.store import Store, file_name
 from systrace.wiring import make_parser
@@ -202,3 +202,26 @@ def test_a_bad_header_among_unrelated_files_is_refused(crowded: Path) -> None:
     err = _no_traceback(result)
     assert result.returncode == 2 and result.stdout == b""
     assert err.startswith(f"systrace: {crowded}/opt_bad_header:1:17: expected ', Emulation: NAME'"), err
+
+
+def test_unparsed_files_are_still_trusted_or_refused(runner: Runner, shared_dir: Path) -> None:
+    """As root and as the test user: unrelated files are not parsed, but each is checked
+    as it is read: one owned by someone else stops the run before anything is parsed."""
+    directory = runner.policy_dir(shared_dir / f"lazy-{runner.name}")
+    result = runner("-d", str(directory), "-A", "true")
+    assert result.returncode == 0, result.stderr
+    for n in range(UNRELATED - 1):
+        path = directory / f"opt_unrelated_{n}"
+        path.write_text(f"Policy: /opt/unrelated/{n}, Emulation: native\n\tnative-read: permit\n")
+        path.chmod(0o600)
+        os.chown(path, runner.uid, -1)
+    broken = directory / "opt_broken"
+    broken.write_text(f"Policy: /opt/broken, Emulation: native\n{BROKEN_RULE}")
+    os.chown(broken, runner.uid, -1)
+    result = runner("-d", str(directory), "--stats", "-a", "true")
+    assert result.returncode == 0, _no_traceback(result)
+    assert _parsed(result) == (1, UNRELATED + 1)
+    os.chown(broken, 65534, -1)  # nobody's: untrusted, whether used or not
+    result = runner("-d", str(directory), "-a", "true")
+    err = _no_traceback(result)
+    assert result.returncode == 2 and err.startswith(f"systrace: {broken}: untrusted policy file: owned by "), err
