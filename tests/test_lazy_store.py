@@ -114,6 +114,18 @@ def test_two_files_for_one_binary_still_warn_unparsed(crowded: Path, tmp_path: P
                               f"{crowded}/opt_large:1 has one for the same binary and comes first"]
 
 
+def test_policies_named_by_basename_in_two_files_still_warn(tmp_path: Path) -> None:
+    first, second = tmp_path / "a.policy", tmp_path / "b.policy"
+    for path in (first, second):
+        path.write_text("Policy: */sh, Emulation: native\n\tnative-read: permit\n")
+    store = Store(make_parser(), None, [first, second], use_user=False, system_dir=tmp_path / "none")
+    store.load()
+    assert store.warnings == [f"{second}:1:1: warning: the policy for '*/sh' is not used: {first}:1 has one for "
+                              "the same binary and comes first"]
+    found = store.find("/bin/sh")
+    assert found is not None and found.path == str(first)
+
+
 # -- real runs -------------------------------------------------------------------------
 def test_unrelated_policies_are_not_parsed(crowded: Path) -> None:
     result = systrace("-d", str(crowded), "--stats", "-a", "true", env=ENV)

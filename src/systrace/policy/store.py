@@ -231,6 +231,7 @@ class Store:
         for header in headers:
             if self._claim(header.name, header.line, path, from_directory=True):
                 self.unparsed[header.name] = entry
+                entry.names.append(header.name)
 
     def _claim(self, name: str, line: int, path: str, from_directory: bool) -> bool:
         """Is `name` (a policy of `path`, its header on `line`) the one used for its
@@ -258,15 +259,17 @@ class Store:
             stored = StoredPolicy(policy, path, writable and single)
             if not from_directory and policy.name.startswith("*/"):
                 first = self.by_basename.setdefault(policy.name[2:], stored)
-                if first is not stored:
-                    self._claim(policy.name, policy.line, path, from_directory=False)  # (its warning)
+                if first is not stored:  # two -f files: the first wins
+                    self.warnings.append(printable(
+                        f"{path}:{policy.line}:1: warning: the policy for '{policy.name}' is not used: "
+                        f"{first.path}:{first.policy.line} has one for the same binary and comes first"))
             elif self._claim(policy.name, policy.line, path, from_directory):
                 self.by_name[policy.name] = stored
 
     def _parse_late(self, entry: _Unparsed) -> None:
         """Parse a file read at start-up, for its policies the store uses: broken ones
         (raised by the caller at start-up, denied mid-run) when it does not parse."""
-        names = [name for name, unparsed in self.unparsed.items() if unparsed is entry]
+        names = entry.names
         try:
             policies = self._parse_text(entry.path, entry.text).policies
         except PolicyError as error:
@@ -480,12 +483,13 @@ class Store:
 class _Unparsed:
     """A policy file of a directory, read and trusted, not parsed yet."""
 
-    __slots__ = ("path", "text", "writable")
+    __slots__ = ("path", "text", "writable", "names")
 
     def __init__(self, path: str, text: str, writable: bool):
         self.path = path
         self.text = text
         self.writable = writable  # (a file of one policy only is written back)
+        self.names: list[str] = []  # its policies that are the ones used for their binaries
 
     def headers(self, parser: Parser) -> list[ast.Policy]:
         parser.source = self.path
