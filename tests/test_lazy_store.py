@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from conftest import Runner, base_env, systrace
 
-from systrace.policy.store import Store, file_name
+from systrace.policy.store import Store, file_name, looks_like_policy
 from systrace.wiring import make_parser
 
 TRUE = os.path.realpath(shutil.which("true", path="/usr/bin:/bin") or "/usr/bin/true")
@@ -89,6 +89,13 @@ def test_headers_are_read_as_the_parser_reads_them() -> None:
     headers = [(p.name, p.template, p.line) for p in parser.headers(text)]
     parsed = [(p.name, p.template, p.line) for p in make_parser().parse_file(text).policies]
     assert headers == parsed == [("/bin/a", False, 2), ("/bin/b, oddA", False, 4), ("web", True, 6)]
+
+
+@pytest.mark.parametrize("text", ["", "\n", "# c\n\n  Policy: /x, Emulation: native\n", "Template: t", "#\n x\nPolicy:",
+                                  "\r\n\tPolicy:\r\n", "# only a comment", "Policy:" + "\n" * 3])
+def test_looks_like_policy_reads_the_first_line_that_counts(text: str) -> None:
+    first = next((line.strip() for line in text.split("\n") if line.strip() and not line.strip().startswith("#")), "")
+    assert looks_like_policy(text) == first.startswith(("Policy:", "Template:"))
 
 
 def test_only_what_is_found_is_parsed(crowded: Path, tmp_path: Path) -> None:

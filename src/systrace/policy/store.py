@@ -81,11 +81,16 @@ def file_name(binary: str) -> str:
 
 
 def looks_like_policy(text: str) -> bool:
-    """Its first line that is not blank or a comment is a `Policy:` or `Template:` header."""
-    for line in text.split("\n"):
-        line = line.strip()
+    """Its first line that is not blank or a comment is a `Policy:` or `Template:` header.
+    (Line by line, not text.split: a learned policy of 500 KB is read for its first line.)"""
+    start, length = 0, len(text)
+    while start <= length:
+        end = text.find("\n", start)
+        end = length if end < 0 else end
+        line = text[start:end].strip()
         if line and not line.startswith("#"):
             return line.startswith(("Policy:", "Template:"))
+        start = end + 1
     return False
 
 
