@@ -46,13 +46,13 @@ Policy: /bin/unrelated, Emulation: native
 
 def test_reachable_follows_permitted_execs_transitively() -> None:
     policies = _policies(TREE)
-    found = reachable(policies["/bin/start"], list(policies.values()), policies.get, lambda path: path)
+    found = reachable(policies["/bin/start"], lambda: list(policies.values()), policies.get, lambda path: path)
     assert sorted(p.name for p in found) == ["/bin/leaf", "/bin/mid", "/bin/start"]
 
 
 def test_an_open_exec_rule_reaches_every_policy() -> None:
     policies = _policies(TREE + "Policy: /bin/open, Emulation: native\n\tnative-execve: permit\n")
-    found = reachable(policies["/bin/open"], list(policies.values()), policies.get, lambda path: path)
+    found = reachable(policies["/bin/open"], lambda: list(policies.values()), policies.get, lambda path: path)
     assert len(found) == len(policies)
 
 

@@ -78,8 +78,10 @@ def test_a_broken_file_is_never_overwritten(tmp_path: Path) -> None:
     errors = s.save()
     assert len(errors) == 1 and "bin_cat:2:" in errors[0]
     assert (tmp_path / "user" / "bin_cat").read_text() == broken
-    with pytest.raises(PolicyError, match="bin_cat:2:"):
-        store(tmp_path)
+    with pytest.raises(PolicyError, match="bin_cat:2:"):  # parsed when used: refused at start-up
+        store(tmp_path).require("/bin/cat")
+    late = store(tmp_path).find("/bin/cat")  # mid-run: a policy that denies, never written
+    assert late is not None and late.broken is not None and not late.writable and late.policy.rules == []
 
 
 def test_minus_U_writes_nothing(tmp_path: Path) -> None:

@@ -305,6 +305,7 @@ def _run_once(options: argparse.Namespace, command: list[str], path: str) -> tup
     from .kernel.launch import LaunchError
     from .log import default_log
     from .policy.errors import PolicyError
+    from .policy.errors import printable as printable_text
     from .wiring import FaultSetupError, NoMode, build
 
     problem = _log_in_policy_dir(options)
@@ -343,6 +344,8 @@ def _run_once(options: argparse.Namespace, command: list[str], path: str) -> tup
             problems, lost = store.rescue()
             if lost:
                 status = status or 2
+            for late in store.late:  # policy files first parsed mid-run: their warnings, a broken one
+                _say(f"systrace: {printable_text(late)}")
         for problem in session.unsupervised + problems:
             _say(f"systrace: {problem}")
         for notice in (n for d in session.chain.deciders for n in getattr(d, "notices", ())):
@@ -353,6 +356,9 @@ def _run_once(options: argparse.Namespace, command: list[str], path: str) -> tup
             peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
             faults = sum(getattr(d, "injected", 0) for d in session.chain.deciders)
             _say(f"systrace: {session.served} calls reached systrace, {faults} faults injected, peak RSS {peak} KiB")
+            if store is not None:
+                _say(f"systrace: {store.parsed_files} of {store.read_files} policy files parsed (the others are "
+                     "not used: README \"Policies\")")
             if session.served_by_name:
                 _say(f"systrace: {session.served_by_name} of them decided by name only (README \"Caches\")")
             hits, misses, shaped = session.path_cache

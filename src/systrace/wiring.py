@@ -197,17 +197,21 @@ def make_parser(source: str = "<policy>") -> Parser:
 
 def reachable_policies(store: Store, command_path: str | None) -> list:
     """The policies the command can reach through the exec rules it is permitted (all of
-    them when its own binary is not known or has none: then nothing runs anyway)."""
+    them when its own binary is not known or has none: then nothing runs anyway). Only
+    these are parsed (policy/store.py): one of them that does not parse raises
+    PolicyError, as at start-up it always did."""
     from .decide.policy import binary_run_by
     from .policy.reach import reachable
 
-    everything = [stored.policy for stored in store.all()]
-    start = store.find(binary_run_by(command_path)) if command_path else None
+    def everything() -> list:
+        return [stored.policy for stored in store.all()]
+
+    start = store.require(binary_run_by(command_path)) if command_path else None
     if start is None:
-        return everything
+        return everything()
 
     def find(binary: str):
-        stored = store.find(binary)
+        stored = store.require(binary)
         return stored.policy if stored is not None else None
 
     return reachable(start.policy, everything, find, binary_run_by)
@@ -344,6 +348,12 @@ def _build_mode(options: argparse.Namespace, log: Log, explicit_log: bool, comma
         fallback = Asker(transport_factory, store, make_parser(), decider, use_aliases, timeout, job,
                          reporter=reporter, transport=transport)
         plan = FilterPlan(default=abi.RET_USER_NOTIF)
+        from .decide.policy import binary_run_by
+
+        # the command's policy and those it can reach, parsed now: a broken one is refused
+        # before the run (no policy of its own: nothing reached, nothing more parsed)
+        if command_path is not None and store.require(binary_run_by(command_path)) is not None:
+            reachable_policies(store, command_path)
     apply_baseline(plan)
     route_refused_breaks(plan)
     if job is not None:  # no group or foreground change while a question waits (frontend/terminal.py)

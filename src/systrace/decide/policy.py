@@ -244,6 +244,8 @@ class PolicyDecider:
         stored = self.store.find(exe)
         if stored is None:
             return None if self.require_policy else PASSES  # -a: killed (logged)
+        if stored.broken is not None:
+            return None  # (decide denies each call, logged)
         rules = stored.policy.rules_for(name)
         if not rules:
             return PASSES
@@ -263,6 +265,8 @@ class PolicyDecider:
         stored = self.store.find(exe)
         if stored is None:
             return None if self.require_policy else PASSES
+        if stored.broken is not None:
+            return None
         for rule in stored.policy.rules_for(syscall_name(nr)):
             if _never_descriptor(rule.expr):
                 continue  # (a rule on the filename: the descriptor form has none)
@@ -302,6 +306,9 @@ class PolicyDecider:
             return Decision(DENY, errno.ENOENT, log=True, source="protect")
         if translated.native_error:  # it fails whatever is decided: the kernel's own error, not a denial
             return Decision(DENY, translated.native_error, source="native")
+        if stored is not None and stored.broken is not None:  # fail closed: no rule of it can be known
+            call.reason = f"its policy does not parse: {stored.broken.one_line()}"
+            return Decision(DENY, errno.EACCES, log=True, source="broken-policy")
         if call.name in REFUSED_UNLESS_NAMED and (stored is None or not stored.policy.rules_for(call.name)):
             call.reason = "a descriptor beyond the paths a policy names: refused unless a rule names the call"
             return Decision(DENY, errno.EPERM, log=True, source="protect")
@@ -552,7 +559,11 @@ class PolicyDecider:
             return decision
         self.inherited.pop(call.tgid, None)
         target = exec_target(translated, call.tid)
-        if self.require_policy and target is not None and self.store.find(target) is None:
+        reached = self.store.find(target) if target is not None else None
+        if reached is not None and reached.broken is not None:  # (whatever the mode: none of its calls would pass)
+            call.reason = f"the policy of {target} does not parse: {reached.broken.one_line()}"
+            return Decision(DENY, errno.EACCES, log=True, source="broken-policy")
+        if self.require_policy and target is not None and reached is None:
             names = translated.by_name().get("filename", [])
             # by name only: a descriptor (execveat AT_EMPTY_PATH, a memfd) is what it is
             # (a chrooted thread's or another mount namespace's path is its own: only its target is ours)

@@ -57,9 +57,13 @@ class PolicyError(Exception):
         source = printable(self.source)
         return f"{source}:{self.line}:{self.column}" if self.line else source
 
-    def __str__(self) -> str:
+    def one_line(self) -> str:
+        """Where and what, without the excerpt (a log record, a reason)."""
         label = "warning: " if self.severity == "warning" else ""
-        out = f"{self.where()}: {label}{self.message}"
+        return f"{self.where()}: {label}{self.message}"
+
+    def __str__(self) -> str:
+        out = self.one_line()
         if self.text is not None:
             shown, caret = excerpt(self.text, self.column)
             out += f"\n    {shown}\n    {' ' * caret}^"

@@ -292,6 +292,28 @@ class Parser:
             current.lines.append(self._rule_line(raw, number, fail))
         return result
 
+    def headers(self, text: str) -> list[ast.Policy]:
+        """The `Policy:` and `Template:` headers of a file, read as parse_file reads them
+        (each a Policy with no rules, its `line` set), without parsing a rule: the store
+        maps binaries to files by them and parses a file only when one of its policies is
+        used. A bad header raises as parse_file would; a header is a line that is one
+        once stripped, so a "Policy:" inside a rule's value is none."""
+        found: list[ast.Policy] = []
+        starts = [i for keyword in ("Policy:", "Template:") for i in _occurrences(text, keyword)]
+        number, counted = 1, 0  # line number of text[counted]
+        for index in sorted(starts):
+            begin = text.rfind("\n", 0, index) + 1
+            if text[begin:index].strip():
+                continue  # not at the start of its line
+            number += text.count("\n", counted, begin)
+            counted = begin
+            end = text.find("\n", index)
+            raw = text[begin:len(text) if end < 0 else end].removesuffix("\r")
+            policy = self._header(raw.strip(), len(raw) - len(raw.lstrip()), self._failer(number, raw))
+            policy.line = number
+            found.append(policy)
+        return found
+
     def _failer(self, number: int, raw: str) -> Callable[[str, int], PolicyError]:
         def fail(message: str, column: int) -> PolicyError:
             return PolicyError(message, self.source, number, column, raw)
@@ -579,3 +601,12 @@ class Parser:
         if not self.is_root:
             raise cursor.fail("Privilege elevation not allowed.", as_token.column)
         return ast.Elevate(user, group)
+
+
+def _occurrences(text: str, word: str) -> list[int]:
+    """The start of every occurrence of `word` in `text` (str.find: no re at start-up)."""
+    found, index = [], text.find(word)
+    while index >= 0:
+        found.append(index)
+        index = text.find(word, index + len(word))
+    return found

@@ -14,12 +14,13 @@ if TYPE_CHECKING:  # (collections.abc imports collections: start-up time)
 EXEC_CALLS = ("execve", "execveat")
 
 
-def reachable(start: ast.Policy, everything: list[ast.Policy], find: Callable[[str], ast.Policy | None],
+def reachable(start: ast.Policy, everything: Callable[[], list[ast.Policy]], find: Callable[[str], ast.Policy | None],
               binary_of: Callable[[str], str]) -> list[ast.Policy]:
     """`find(path)` is the policy that applies to a binary; `binary_of(path)` the binary an
     exec of `path` runs (symlinks resolved, a #! script's interpreter). A permitted exec
     rule whose target is not a fixed name (no filename test, a pattern, `or`, `not`) can
-    reach any binary: then every policy counts."""
+    reach any binary: then every policy counts (`everything()`: asked for only then, the
+    store parses each file only when asked)."""
     found = {id(start): start}
     queue = [start]
     while queue:
@@ -29,7 +30,7 @@ def reachable(start: ast.Policy, everything: list[ast.Policy], find: Callable[[s
                 continue
             targets = exec_targets(rule.expr)
             if targets is None:
-                return everything
+                return everything()
             for target in targets:
                 reached = find(binary_of(target))
                 if reached is not None and id(reached) not in found:

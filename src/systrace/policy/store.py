@@ -10,6 +10,12 @@ rules back safely.
   following symbolic links, the lock file included.
 - Files in a policy directory that are not policies (no `Policy:` header first: a log, a
   README; editor backups, rescued rules) are ignored, with one warning.
+- A directory's files are read (and trusted) at start-up, but a file is parsed only when
+  one of its policies is used (`find`): a directory of unrelated policies costs their
+  reading and their header lines only. A file that does not parse when it is first used
+  mid-run gives `broken` policies (decide/policy.py denies every call of theirs); at
+  start-up the caller refuses it (wiring.py). Files with templates, and -f files, are
+  parsed at once.
 - Writes take an exclusive flock on DIR/.lock, re-read the file, append the new rules
   that are not there yet (hand-written rules, comments and order are kept), and replace
   it atomically (write, fsync, rename). A file that does not parse is never overwritten.
@@ -75,17 +81,25 @@ def file_name(binary: str) -> str:
 
 
 def looks_like_policy(text: str) -> bool:
-    """Its first line that is not blank or a comment is a `Policy:` or `Template:` header."""
-    for line in text.split("\n"):
-        line = line.strip()
+    """Its first line that is not blank or a comment is a `Policy:` or `Template:` header.
+    (Line by line, not text.split: a learned policy of 500 KB is read for its first line.)"""
+    start, length = 0, len(text)
+    while start <= length:
+        end = text.find("\n", start)
+        end = length if end < 0 else end
+        line = text[start:end].strip()
         if line and not line.startswith("#"):
             return line.startswith(("Policy:", "Template:"))
+        start = end + 1
     return False
 
 
 class StoredPolicy:
-    def __init__(self, policy: ast.Policy, path: str | None, writable: bool):
+    def __init__(self, policy: ast.Policy, path: str | None, writable: bool, broken: PolicyError | None = None):
         self.policy = policy
+        # why its file does not parse (its policy is then empty and never written): parsed
+        # late, mid-run; every call of the binary is denied
+        self.broken = broken
         self.path = path  # the file it lives in (None: new, not written yet)
         self.writable = writable
         self.added: list[ast.Rule] = []  # learned since loading, to be written
@@ -108,6 +122,12 @@ class Store:
         self.by_basename: dict[str, StoredPolicy] = {}
         self.templates: list[ast.Policy] = []
         self.warnings: list[str] = []  # for the caller to print once, before the run
+        # a binary name -> the directory file whose policy for it is used, read but not
+        # parsed yet (a name is in by_name or here, never both)
+        self.unparsed: dict[str, _Unparsed] = {}
+        self.read_files = 0  # policy files read at start-up, and of them
+        self.parsed_files = 0  # parsed (--stats, tests: unrelated ones are not)
+        self.late: list[str] = []  # warnings and errors of files parsed mid-run, for the end of the run
 
     def searched(self) -> str:
         """Where policies are looked up, for messages."""
@@ -150,7 +170,7 @@ class Store:
                 if text is None or not looks_like_policy(text):
                     ignored.append(path)
                     continue
-                self._register(self._parse_text(path, text), path, writable, from_directory=True)
+                self._index(path, text, writable)
         except OSError as error:
             raise PolicyError(f"cannot read policy directory: {error.strerror}", directory) from None
         finally:
@@ -171,6 +191,7 @@ class Store:
                     continue
                 text = _read_at(dir_fd, name, entry)
                 if text is not None:
+                    self.read_files += 1
                     self.templates.extend(p for p in self._parse_text(entry, text).policies if p.template)
         finally:
             os.close(dir_fd)
@@ -194,11 +215,45 @@ class Store:
                 text = handle.read()
             except OSError as error:
                 raise PolicyError(f"cannot read policy file: {error.strerror}", path) from None
+        self.read_files += 1
         self._register(self._parse_text(path, text), path, writable=False, from_directory=False)
 
-    def _parse_text(self, path: str, text: str) -> ast.PolicyFile:
+    def _parse_text(self, path: str, text: str, to_use: bool = True) -> ast.PolicyFile:
         self.parser.source = path
+        self.parsed_files += to_use
         return self.parser.parse_file(text)
+
+    def _index(self, path: str, text: str, writable: bool) -> None:
+        """A directory file, by its headers only (parsed when used: `find`); one with
+        templates at once (-t offers them from the start)."""
+        self.read_files += 1
+        self.parser.source = path
+        headers = self.parser.headers(text)
+        if any(header.template for header in headers):
+            self._register(self._parse_text(path, text), path, writable, from_directory=True)
+            return
+        entry = _Unparsed(path, text, writable and len(headers) == 1)
+        for header in headers:
+            if self._claim(header.name, header.line, path, from_directory=True):
+                self.unparsed[header.name] = entry
+                entry.names.append(header.name)
+
+    def _claim(self, name: str, line: int, path: str, from_directory: bool) -> bool:
+        """Is `name` (a policy of `path`, its header on `line`) the one used for its
+        binary? No when one came first: said when that is a mistake (-f after the
+        directories, or two files of one directory: the first wins)."""
+        first = self.by_name.get(name)
+        first_path, first_line = (first.path, first.policy.line) if first is not None else (None, 0)
+        if first is None and name in self.unparsed:
+            first_path = self.unparsed[name].path
+            first_line = next(h.line for h in self.unparsed[name].headers(self.parser) if h.name == name)
+        if first_path is None:
+            return True
+        if not from_directory or os.path.dirname(first_path) == os.path.dirname(path):
+            self.warnings.append(printable(
+                f"{path}:{line}:1: warning: the policy for '{name}' is not used: "
+                f"{first_path}:{first_line} has one for the same binary and comes first"))
+        return False
 
     def _register(self, policy_file: ast.PolicyFile, path: str, writable: bool, from_directory: bool) -> None:
         single = sum(not p.template for p in policy_file.policies) == 1  # only such files are written back
@@ -207,20 +262,46 @@ class Store:
                 self.templates.append(policy)
                 continue
             stored = StoredPolicy(policy, path, writable and single)
-            basename = not from_directory and policy.name.startswith("*/")
-            table, key = (self.by_basename, policy.name[2:]) if basename else (self.by_name, policy.name)
-            first = table.setdefault(key, stored)
-            if first is not stored and (not from_directory or os.path.dirname(first.path or "") ==
-                                        os.path.dirname(path)):
-                # -f after the directories, or two files of one directory: the first wins
-                self.warnings.append(printable(
-                    f"{path}:{policy.line}:1: warning: the policy for '{policy.name}' is not used: "
-                    f"{first.path}:{first.policy.line} has one for the same binary and comes first"))
+            if not from_directory and policy.name.startswith("*/"):
+                first = self.by_basename.setdefault(policy.name[2:], stored)
+                if first is not stored:  # two -f files: the first wins
+                    self.warnings.append(printable(
+                        f"{path}:{policy.line}:1: warning: the policy for '{policy.name}' is not used: "
+                        f"{first.path}:{first.policy.line} has one for the same binary and comes first"))
+            elif self._claim(policy.name, policy.line, path, from_directory):
+                self.by_name[policy.name] = stored
+
+    def _parse_late(self, entry: _Unparsed) -> None:
+        """Parse a file read at start-up, for its policies the store uses: broken ones
+        (raised by the caller at start-up, denied mid-run) when it does not parse."""
+        names = entry.names
+        try:
+            policies = self._parse_text(entry.path, entry.text).policies
+        except PolicyError as error:
+            for name in names:
+                self.by_name[name] = StoredPolicy(ast.Policy(name, "native"), entry.path, False, broken=error)
+                del self.unparsed[name]
+            self.late.append(f"{error.one_line()} (parsed when first used, mid-run: the calls of its binary are denied)")
+            return
+        finally:
+            self.late.extend(str(warning) for warning in self.parser.warnings)
+            self.parser.warnings.clear()
+        for policy in policies:
+            if policy.name in names:
+                self.by_name[policy.name] = StoredPolicy(policy, entry.path, entry.writable)
+                del self.unparsed[policy.name]
+        entry.text = ""  # (every name it had is parsed now)
 
     # -- lookup ----------------------------------------------------------------------
     def find(self, binary: str) -> StoredPolicy | None:
+        """The policy for a binary, its file parsed now if not yet; never raises (a file
+        that does not parse gives a `broken` policy)."""
         found = self.by_name.get(binary)
         if found is None:
+            entry = self.unparsed.get(binary)
+            if entry is not None:
+                self._parse_late(entry)
+                return self.by_name.get(binary)
             found = self.by_basename.get(os.path.basename(binary))
         return found
 
@@ -231,10 +312,33 @@ class Store:
         return stored
 
     def all(self) -> list[StoredPolicy]:
+        """Every policy, each file parsed (at start-up: raises PolicyError for one that
+        does not parse, as it always did)."""
+        while self.unparsed:
+            self._parse_late(next(iter(self.unparsed.values())))
+        self.warnings.extend(self.late)  # (at start-up: printed before the run)
+        self.late.clear()
+        for stored in self.by_name.values():
+            if stored.broken is not None:
+                raise stored.broken
+        return self.parsed()
+
+    def parsed(self) -> list[StoredPolicy]:
+        """The policies parsed so far (those a run can have learned rules for)."""
         seen: dict[int, StoredPolicy] = {}
         for stored in [*self.by_name.values(), *self.by_basename.values()]:
             seen[id(stored)] = stored
         return list(seen.values())
+
+    def require(self, binary: str) -> StoredPolicy | None:
+        """At start-up: `find`, raising PolicyError if its file does not parse, its
+        warnings given before the run."""
+        found = self.find(binary)
+        self.warnings.extend(self.late)
+        self.late.clear()
+        if found is not None and found.broken is not None:
+            raise found.broken
+        return found
 
     # -- writing -------------------------------------------------------------------
     def check_writable(self) -> None:
@@ -301,7 +405,7 @@ class Store:
     def _unsaved(self) -> list[StoredPolicy]:
         if self.user_dir is None:
             return []
-        return [stored for stored in self.all() if stored.added and stored.writable]
+        return [stored for stored in self.parsed() if stored.added and stored.writable]
 
     def rescue(self) -> tuple[list[str], bool]:
         """At the end, for each policy whose rules could not be written (the write failed,
@@ -309,7 +413,7 @@ class Store:
         keep the whole policy in a file beside it, else in $TMPDIR. Returns one message per policy and
         whether anything is lost (not even a rescue file could be written)."""
         messages, lost = [], False
-        read_only = [s for s in self.all() if s.added and not s.writable and self.user_dir is not None]
+        read_only = [s for s in self.parsed() if s.added and not s.writable and self.user_dir is not None]
         for stored in self._unsaved() + read_only:
             import tempfile  # only on this failure path (start-up time: every run ends here)
 
@@ -351,7 +455,7 @@ class Store:
             fcntl.flock(lock_fd, fcntl.LOCK_EX)
             text = _read_at(dir_fd, name, path, missing_ok=True)
             if text is not None:
-                current = self._parse_text(path, text)  # raises if broken: never overwrite it
+                current = self._parse_text(path, text, to_use=False)  # raises if broken: never overwrite it
                 self.parser.warnings.clear()
                 target = next((p for p in current.policies if p.name == stored.policy.name), None)
                 if target is None:
@@ -379,6 +483,22 @@ class Store:
             if lock_fd >= 0:
                 os.close(lock_fd)
             os.close(dir_fd)
+
+
+class _Unparsed:
+    """A policy file of a directory, read and trusted, not parsed yet."""
+
+    __slots__ = ("path", "text", "writable", "names")
+
+    def __init__(self, path: str, text: str, writable: bool):
+        self.path = path
+        self.text = text
+        self.writable = writable  # (a file of one policy only is written back)
+        self.names: list[str] = []  # its policies that are the ones used for their binaries
+
+    def headers(self, parser: Parser) -> list[ast.Policy]:
+        parser.source = self.path
+        return parser.headers(self.text)
 
 
 def _open_directory(directory: str) -> int | None:
