@@ -176,6 +176,7 @@ class Supervisor:
         self.children.start()
         effects, session = self.effects, self.session
         serve_batch, poll, only_the_listener = self.serve_batch, poller.poll, [(listener_fd, select.POLLIN)]
+        new_turn = memory.new_call
         watch = watchdog.start(os.getpid())  # ends a call that holds the loop (kernel/watchdog.py)
         section = watch.section if watch is not None else memoryview(bytearray(8)).cast("Q")
         turn = 0
@@ -185,6 +186,7 @@ class Supervisor:
             ready = poll(effects.poll_timeout(session.poll_timeout()))
             turn += 1
             section[0] = turn  # every call the loop makes until the next poll is watched
+            new_turn()  # nothing it does trusts an answer from before the poll
             if not ready:
                 session.tick()
             effects.interrupt_helpers()
@@ -305,6 +307,7 @@ class Supervisor:
         if form is None:
             return False
         fd, path, flags, mask, out = form
+        memory.new_call()  # the served file systems: looked at once for this call
         try:
             if memory.read_cstring(tid, path, 1) != b"":
                 return False  # a path: checked through the stages
