@@ -288,6 +288,10 @@ class Supervisor:
         once, and if it is "", the stat made on the descriptor by systrace, never
         continued (kernel/emulate_fstat.py); no Call, no translation. False: another
         form, or not such a call: the stages serve it (as answered_by_name)."""
+        notif = self.listener.last()
+        form = descriptor_form(nr, notif.args)  # first: no system call, and a path form
+        if form is None:  # (tar's fstatat(dirfd, name)) goes to the stages, which check the thread
+            return False
         info = self.session.processes.cached(tid)
         if info is None or info.exe is None:
             return False
@@ -302,10 +306,6 @@ class Supervisor:
         for keeps_state in self._state_checks:
             if keeps_state(info.tgid, info.ppid):
                 return False
-        notif = self.listener.last()
-        form = descriptor_form(nr, notif.args)
-        if form is None:
-            return False
         fd, path, flags, mask, out = form
         memory.new_call()  # the served file systems: looked at once for this call
         try:
