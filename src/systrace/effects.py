@@ -135,9 +135,11 @@ class Effects:
 
     def new_call(self) -> None:
         """The loop starts on another notification (or a helper's result): the mount
-        tables are polled again at its first question, once (kernel/mounts.py)."""
+        tables are polled again at its first question, once, and whether a served file
+        system exists anywhere is looked at once (kernel/mounts.py)."""
         self.mounts.expire()
         self.views.expire()
+        memory.new_call()
 
     # -- helpers the loop watches ------------------------------------------------------
     def on_ready(self, fd: int) -> bool:

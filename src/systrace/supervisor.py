@@ -176,6 +176,7 @@ class Supervisor:
         self.children.start()
         effects, session = self.effects, self.session
         serve_batch, poll, only_the_listener = self.serve_batch, poller.poll, [(listener_fd, select.POLLIN)]
+        new_turn = memory.new_call
         watch = watchdog.start(os.getpid())  # ends a call that holds the loop (kernel/watchdog.py)
         section = watch.section if watch is not None else memoryview(bytearray(8)).cast("Q")
         turn = 0
@@ -185,6 +186,7 @@ class Supervisor:
             ready = poll(effects.poll_timeout(session.poll_timeout()))
             turn += 1
             section[0] = turn  # every call the loop makes until the next poll is watched
+            new_turn()  # nothing it does trusts an answer from before the poll
             if not ready:
                 session.tick()
             effects.interrupt_helpers()
@@ -286,6 +288,10 @@ class Supervisor:
         once, and if it is "", the stat made on the descriptor by systrace, never
         continued (kernel/emulate_fstat.py); no Call, no translation. False: another
         form, or not such a call: the stages serve it (as answered_by_name)."""
+        notif = self.listener.last()
+        form = descriptor_form(nr, notif.args)  # first: no system call, and a path form
+        if form is None:  # (tar's fstatat(dirfd, name)) goes to the stages, which check the thread
+            return False
         info = self.session.processes.cached(tid)
         if info is None or info.exe is None:
             return False
@@ -300,11 +306,8 @@ class Supervisor:
         for keeps_state in self._state_checks:
             if keeps_state(info.tgid, info.ppid):
                 return False
-        notif = self.listener.last()
-        form = descriptor_form(nr, notif.args)
-        if form is None:
-            return False
         fd, path, flags, mask, out = form
+        memory.new_call()  # the served file systems: looked at once for this call
         try:
             if memory.read_cstring(tid, path, 1) != b"":
                 return False  # a path: checked through the stages

@@ -121,6 +121,43 @@ def test_a_fuse_mount_anywhere_is_seen(shared_dir: Path, tmp_path: Path) -> None
         watch.close()
 
 
+def test_once_expired_one_answer_holds_per_call_and_a_forked_child_asks_again(shared_dir: Path,
+                                                                              tmp_path: Path) -> None:
+    """The supervisor's loop expires the answer at each call (memory.new_call): a FUSE
+    mount made during a call is seen from the next call on; a helper forked from the
+    loop looks at every question (no loop expires its answer)."""
+    server_binary = _compile("fuse_noread", shared_dir)
+    watch = mounts.ServedAnywhere()
+    try:
+        watch.expire()  # a call starts
+        if watch.present():
+            pytest.skip("a file system a process serves exists already")
+        (tmp_path / "mnt").mkdir()
+        server = subprocess.Popen(["unshare", "-m", "--propagation", "private", server_binary, str(tmp_path / "mnt")],
+                                  stdout=subprocess.PIPE)
+        try:
+            if server.stdout.readline() != b"mounted\n":
+                pytest.skip("cannot mount FUSE here")
+            assert not watch.present()  # the same call: its answer holds
+            read, write = os.pipe()
+            child = os.fork()
+            if child == 0:  # a helper: asks again, at once
+                os.write(write, b"1" if watch.present() else b"0")
+                os._exit(0)
+            os.close(write)
+            assert os.read(read, 1) == b"1"
+            os.close(read)
+            os.waitpid(child, 0)
+            watch.expire()  # the next call
+            assert watch.present()
+        finally:
+            server.kill()
+            server.wait()
+            server.stdout.close()
+    finally:
+        watch.close()
+
+
 def test_memory_mapped_from_fuse_stalls_only_the_tracee(shared_dir: Path, root_runner: Runner,
                                                          tmp_path: Path) -> None:
     """Each vector natively waits on the server. Under systrace (--permit-all -E: every

@@ -11,7 +11,7 @@ from __future__ import annotations
 import errno
 import os
 
-from . import namespaces
+from . import namespaces, procfs
 from .emulate import RESOLVE_IN_ROOT, RESOLVE_NO_MAGICLINKS, RESOLVE_NO_SYMLINKS, openat2
 from .emulate_identity import EmulationError
 
@@ -58,7 +58,7 @@ def open_directory(root: RootFd, path: bytes) -> int:
     opened without following a symlink anywhere, and checked to be at that path. Raises
     OSError (what the tracee would get) or EmulationError."""
     fd = openat2(root.fd, path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC, 0, root.resolve_flags())
-    actual = os.readlink(f"/proc/self/fd/{fd}".encode())
+    actual = procfs.own_link(fd)  # (from /proc/self/fd held open: no walk of /proc, /proc/self)
     prefix = os.fsencode(root.root) if root.root != "/" else b""
     if prefix and actual.startswith(prefix):
         actual = actual[len(prefix):] or b"/"

@@ -46,6 +46,13 @@ _SERVED = ServedAnywhere()
 _LENGTH = 8
 
 
+def new_call() -> None:
+    """The supervisor's loop starts on another notification (or turn): whether a served
+    file system exists is looked at again at the call's first question, and that answer
+    holds for the call (kernel/mounts.py ServedAnywhere)."""
+    _SERVED.expire()
+
+
 class _Reader:
     """A forked process that makes the accesses for the supervisor, one at a time, and
     hands back their outcome over a socket. A process, not a thread: once its request has

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import select
+import weakref
 
 # Test only (tests/escape/test_fuse_races.py): every check says "no FUSE here", as if the
 # mount had been made just after it; what remains to stop a stall is the watchdog.
@@ -111,16 +112,38 @@ class ServedAnywhere:
     subdirectories in its link count: one fstat per question, the names read again only
     when that count changes. Cannot tell: yes (fail closed). A mount made just after the
     answer, or one device swapped for another between two looks (the count unchanged),
-    is not seen: kernel/watchdog.py ends the stall that may follow."""
+    is not seen: kernel/watchdog.py ends the stall that may follow.
+
+    Once the supervisor's loop calls `expire` (at each notification and each turn), one
+    answer holds until the next expire: one fstat per call instead of one per memory
+    access (a call asks 2 to 3 times), as the mount tables are polled once per call. A
+    mount made during the call is then seen from the next call on, as one made just
+    after a look always was. A forked child (a helper) asks at every question again."""
 
     def __init__(self) -> None:
         self._fd = -1
         self._links = -1
         self._present = True
+        self._per_call = False  # expire() was called: an answer holds until the next one
+        self._answered = False  # since the last expire()
+        alive = weakref.ref(self)
+        os.register_at_fork(after_in_child=lambda: _asking_per_question(alive()))
+
+    def expire(self) -> None:
+        """A new call: look again at the next question; that answer holds for the call."""
+        self._per_call = True
+        self._answered = False
+
+    def per_question(self) -> None:
+        """Look at every question (a forked child: no loop expires its answer)."""
+        self._per_call = self._answered = False
 
     def present(self) -> bool:
         if UNSEEN:
             return False
+        if self._answered:
+            return self._present
+        self._answered = self._per_call
         try:
             if self._fd < 0:
                 self._fd = os.open(BACKING_DEVICES, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
@@ -136,6 +159,12 @@ class ServedAnywhere:
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
+
+
+def _asking_per_question(served: ServedAnywhere | None) -> None:
+    """In a forked child (a helper), which no loop expires."""
+    if served is not None:
+        served.per_question()
 
 
 def served_devices(names: list[str]) -> bool:
