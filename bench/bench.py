@@ -373,7 +373,8 @@ CONTINUED, EMULATED_OPEN, EMULATED_FSTAT, EMULATED_PATH = "continue", "emulate-o
 # per kind (supervisor.carried_as): the probe of its native loop, its C floor, its Python floor
 NATIVE_LOOPS = {CONTINUED: "native openat+close loop, per iteration", EMULATED_OPEN: "native openat+close loop, per iteration",
                 EMULATED_FSTAT: "native fstat loop, per call", EMULATED_PATH: "native stat loop, per call"}
-C_FLOORS = {CONTINUED: "CONTINUE floor", EMULATED_OPEN: "emulated open floor, fewest calls (emulated_open_floor.c)",
+C_FLOORS = {CONTINUED: "CONTINUE floor, best of 3 (emulated_open_floor.c continue)",
+            EMULATED_OPEN: "emulated open floor, fewest calls (emulated_open_floor.c)",
             EMULATED_FSTAT: "emulate-fstat floor (kind_floor.c, fstat loop)",
             EMULATED_PATH: "emulate-path floor (kind_floor.c, stat loop)"}
 PYTHON_FLOORS = {CONTINUED: "Python CONTINUE floor (continue_floor.py, openat loop)",
@@ -412,13 +413,13 @@ def kind_floors(binaries: dict[str, str], sizes: Sizes, scratch: Path) -> dict[s
                           EMULATED_FSTAT: [*python, str(HERE / "kind_floor.py"), "fstat"],
                           EMULATED_PATH: [*python, str(HERE / "kind_floor.py"), "path"]}
     out: dict[str, str] = {}
-    fewest = [_number(line.rsplit(": ", 1)[1]) or 0.0 for _ in range(3) for line in subprocess.run(
-        [binaries["emulated_open_floor"], str(n), "emulate-fewest"], capture_output=True, text=True, check=True
-    ).stdout.splitlines()]
-    out[C_FLOORS[EMULATED_OPEN]] = f"{min(fewest):.2f} us"  # (its own loop, best of 3)
+    for kind, mode in ((CONTINUED, "continue"), (EMULATED_OPEN, "emulate-fewest")):  # their own loop, best of 3
+        best = min(_number(line.rsplit(": ", 1)[1]) or 0.0 for _ in range(3) for line in subprocess.run(
+            [binaries["emulated_open_floor"], str(n), mode], capture_output=True, text=True, check=True).stdout.splitlines())
+        out[C_FLOORS[kind]] = f"{best:.2f} us"
     for kind, loop in loops.items():
         out.setdefault(NATIVE_LOOPS[kind], f"{loop_us(loop, n):.2f} us")
-        if kind in c_supervisors:  # (CONTINUE's: emulated_open_floor.c's own loop, with the probes')
+        if kind in c_supervisors:
             out[C_FLOORS[kind]] = f"{loop_us([*c_supervisors[kind], *loop], n):.2f} us"
         out[PYTHON_FLOORS[kind]] = f"{loop_us([*python_supervisors[kind], *loop], n):.2f} us"
     return out

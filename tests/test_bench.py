@@ -120,7 +120,7 @@ def test_without_a_venv_systrace_runs_from_the_checkout_and_says_so(tmp_path: Pa
 
 # the probes of a run: each kind's loop natively, at its C floor and at its Python floor (µs)
 PROBES = {"native openat+close loop, per iteration": "2.00 us", "native fstat loop, per call": "0.50 us",
-          "native stat loop, per call": "1.00 us", "CONTINUE floor": "10.00 us", bench.C_FLOORS["emulate-open"]: "42.00 us",
+          "native stat loop, per call": "1.00 us", bench.C_FLOORS["continue"]: "10.00 us", bench.C_FLOORS["emulate-open"]: "42.00 us",
           bench.C_FLOORS["emulate-fstat"]: "12.50 us", bench.C_FLOORS["emulate-path"]: "21.00 us",
           bench.PYTHON_FLOORS["continue"]: "14.00 us", bench.PYTHON_FLOORS["emulate-open"]: "62.00 us",
           bench.PYTHON_FLOORS["emulate-fstat"]: "20.50 us", bench.PYTHON_FLOORS["emulate-path"]: "31.00 us",
@@ -158,7 +158,7 @@ def test_the_floor_model_is_unknown_without_every_floor() -> None:
     model = bench.FloorModel(PROBES)
     assert model.ratio(_result(), 0.1) is None and model.ratio(_result({"continue": 1}), None) is None
     # a floor below the native loop (noise) adds nothing rather than a negative cost
-    assert bench.FloorModel(dict(PROBES, **{"CONTINUE floor": "1.00 us"})).extra_us["continue"] == 0.0
+    assert bench.FloorModel(dict(PROBES, **{bench.C_FLOORS["continue"]: "1.00 us"})).extra_us["continue"] == 0.0
 
 
 def test_a_target_is_out_of_reach_by_the_first_floor_that_misses_it() -> None:
