@@ -6,9 +6,10 @@
 
 Prints BENCHMARKS.md's content (Markdown): the table of medians and ratios against native,
 the C floors of this machine, and issue 16's targets, each target against what this run
-measured, met or not, with the floor that puts an unreachable one out of reach. Everything
-comes from the one run: native, systrace's configurations, strace -f and strace -f
---seccomp-bpf side by side, and the floors.
+measured, met or not, with the floor (C, or Python) that puts an unreachable one out of
+reach. Everything comes from the one run: native, systrace's configurations (the console
+script of a fresh venv: an installed systrace), strace -f and strace -f --seccomp-bpf side
+by side, and the floors.
 
 The ratio of each run is taken against the native run right before it (pair by pair), and
 the table shows the median of those ratios. Each run's status and output are compared
@@ -40,8 +41,13 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-# what the `systrace` console script runs (`-m` would add runpy's imports, ~4 ms)
-SYSTRACE = [sys.executable, "-c", "from systrace.cli import entry; entry()"]
+# systrace from the checkout, as its console script starts it (`-m` would add runpy's
+# imports, ~4 ms), with this interpreter and its site-packages: the fallback
+CHECKOUT = [sys.executable, "-c", "from systrace.cli import entry; entry()"]
+# what every configuration starts: the console script of a fresh venv when one could be
+# built (use_installed), else CHECKOUT
+SYSTRACE = list(CHECKOUT)
+ENGINE_PYTHON = [sys.executable]  # runs bench/notify_all.py (the engine imports systrace)
 POLICY_DIR = "{policy_dir}"  # replaced by the workload's learned policy directory
 FRESH_DIR = "{fresh_dir}"  # replaced by a new empty directory for every run
 LOG_FILE = "{log_file}"  # replaced by a scratch log file
@@ -60,11 +66,11 @@ class Sizes:
     emulated_floor: int = 20_000
     filter_floor: int = 1_000_000
     startups: int = 20  # runs of each start-up probe
-    venv: bool = True  # probe an installed systrace (pip install . into a fresh venv)
+    venv: bool = True  # run an installed systrace (pip install . into a fresh venv)
 
 
 SMOKE = Sizes(getppid=2000, openat=200, threads=10, processes=3, tar_glob="/usr/lib/python3*/json", gcc_units=1,
-              emulated_floor=200, filter_floor=10_000, startups=2, venv=False)
+              emulated_floor=200, filter_floor=10_000, startups=2)
 
 
 @dataclass
@@ -112,7 +118,7 @@ class Result:
 def build(scratch: Path, sizes: Sizes) -> dict[str, str]:
     out = {}
     for name in ("openat_loop", "getppid_loop", "threads_open", "filter_floor", "emulated_open_floor", "threads_floor",
-                 "held_loop", "continue_floor"):
+                 "held_loop", "continue_floor", "kind_floor", "fstat_loop", "path_loop"):
         binary = scratch / name
         subprocess.run(["gcc", "-O2", "-pthread", "-o", str(binary), str(HERE / f"{name}.c")], check=True)
         out[name] = str(binary)
@@ -163,7 +169,7 @@ def configs() -> list[Config]:
                SYSTRACE + ["--permit-all", "-E", LOG_FILE], only=("openat", "held")),
         Config("by-name", "systrace -a, lseek decided by name (routed: another reachable policy differs)", enforce,
                learn_first=True, routed_for_another=True, only=("held",)),
-        Config("engine", "engine: every call notified, permitted", [sys.executable, str(HERE / "notify_all.py")]),
+        Config("engine", "engine: every call notified, permitted", [*ENGINE_PYTHON, str(HERE / "notify_all.py")]),
         Config("enforce", "systrace -a (learned policy)", enforce, learn_first=True),
         Config("enforce-2", "systrace -a --supervisors 2", SYSTRACE + ["--supervisors", "2", "-d", POLICY_DIR, "-a"],
                learn_first=True),
@@ -296,8 +302,9 @@ def held_policies(policies: Path) -> None:
 def probes(binaries: dict[str, str], env: dict[str, str], sizes: Sizes, scratch: Path, threads: bool) -> dict[str, str]:
     """Floors that bound what any configuration can reach here: the cost of any seccomp
     filter, a C supervisor doing an emulated open's system calls with no logic (one
-    thread, and 16 threads with one and two supervisor processes), and the interpreter's
-    own start-up with and without this machine's site hooks."""
+    thread, and 16 threads with one and two supervisor processes), each kind's floor in C
+    and in Python (kind_floors), and the interpreter's own start-up with and without this
+    machine's site hooks, and with only the modules a Python supervisor imports."""
     out: dict[str, str] = {}
     runs = [([binaries["filter_floor"], str(sizes.filter_floor)], ""),
             ([binaries["emulated_open_floor"], str(sizes.emulated_floor)], "")]
@@ -315,34 +322,106 @@ def probes(binaries: dict[str, str], env: dict[str, str], sizes: Sizes, scratch:
         [binaries["continue_floor"], "8", binaries["held_loop"], str(sizes.openat)], capture_output=True,
         check=True).stderr)) for _ in range(3)]
     out[HELD_FLOOR] = f"{statistics.median(loops) / sizes.openat * 1e6:.2f} us"  # as the table: medians
+    out.update(kind_floors(binaries, sizes, scratch))
     true_path = shutil.which("true") or "/bin/true"
     policies = str(scratch / "probe-policies")
     time_once(SYSTRACE + ["-d", policies, "-A", true_path], env)
+    checkout_env = dict(env, PYTHONPATH=str(ROOT / "src"))
     starts = {
-        "true": [true_path],
-        "python3 -S -c pass (interpreter, no site)": [sys.executable, "-S", "-c", "pass"],
-        "python3 -c pass (interpreter with this machine's site)": [sys.executable, "-c", "pass"],
-        "systrace -a true, interpreter without site (-S)": [sys.executable, "-S", *SYSTRACE[1:], "-d", policies, "-a",
-                                                            true_path],
-        "systrace -a true (as the table runs it)": [*SYSTRACE, "-d", policies, "-a", true_path],
+        "true": ([true_path], env),
+        "python3 -S -c pass (interpreter, no site)": ([sys.executable, "-S", "-c", "pass"], env),
+        "python3 -c pass (interpreter with this machine's site)": ([sys.executable, "-c", "pass"], env),
+        PYTHON_STARTUP: ([sys.executable, "-S", "-c", "import " + ", ".join(SUPERVISOR_MODULES)], env),
+        "systrace -a true, from the checkout, interpreter without site (-S)": (
+            [sys.executable, "-S", *CHECKOUT[1:], "-d", policies, "-a", true_path], checkout_env),
+        "systrace -a true, from the checkout with this machine's site": (
+            [*CHECKOUT, "-d", policies, "-a", true_path], checkout_env),
+        "systrace -a true (as the table runs it)": ([*SYSTRACE, "-d", policies, "-a", true_path], env),
     }
-    # what a user gets from `pip install .` into a fresh virtual environment: its own
-    # site-packages, none of this machine's .pth files
-    venv = scratch / "venv"
-    clean_env = {k: v for k, v in env.items() if k not in ("PYTHONPATH", "PYTHONDONTWRITEBYTECODE")}
-    installed = sizes.venv and (
-        subprocess.run([sys.executable, "-m", "venv", str(venv)], capture_output=True).returncode == 0
-        and subprocess.run([str(venv / "bin" / "pip"), "install", "-q", str(ROOT)], capture_output=True,
-                           env=clean_env).returncode == 0)
-    if installed:
-        starts[INSTALLED] = [str(venv / "bin" / "systrace"), "-d", policies, "-a", true_path]
-    for label, argv in starts.items():
-        run_env = clean_env if label == INSTALLED else env
+    if SYSTRACE != CHECKOUT:
+        starts[INSTALLED] = ([*SYSTRACE, "-d", policies, "-a", true_path], env)
+    for label, (argv, run_env) in starts.items():
         outcomes = [time_once(argv, run_env)[0] for _ in range(sizes.startups)]
         times = [o.seconds for o in outcomes if o.status == 0]
         out[f"start-up: {label}"] = f"{statistics.median(times) * 1000:.1f} ms" if times else "failed"
-    if not installed:
-        out[f"start-up: {INSTALLED}"] = "not measured" + (" (pip install failed)" if sizes.venv else "")
+    if SYSTRACE == CHECKOUT:
+        out[f"start-up: {INSTALLED}"] = "not measured (no venv: systrace ran from the checkout)"
+    return out
+
+
+def use_installed(scratch: Path, env: dict[str, str]) -> str | None:
+    """What a user gets from `pip install .` into a fresh virtual environment: its own
+    site-packages (none of this machine's .pth files), its modules compiled by pip. Every
+    configuration then starts its console script. None: it is used; else why not."""
+    venv = scratch / "venv"
+    built = subprocess.run([sys.executable, "-m", "venv", str(venv)], capture_output=True)
+    if built.returncode != 0:
+        return "python3 -m venv failed: " + built.stderr.decode(errors="replace").strip()[-200:]
+    pip = subprocess.run([str(venv / "bin" / "pip"), "install", "-q", str(ROOT)], capture_output=True, env=env)
+    if pip.returncode != 0:
+        return "pip install failed: " + (pip.stderr.decode(errors="replace").strip().splitlines() or [""])[-1][-200:]
+    SYSTRACE[:] = [str(venv / "bin" / "systrace")]
+    ENGINE_PYTHON[:] = [str(venv / "bin" / "python3")]
+    return None
+
+
+# the modules any Python supervisor of this design imports (the listener's ioctls, poll,
+# the descriptor passing, the mapped records, the signals, the limits, the memory calls)
+SUPERVISOR_MODULES = ("os", "_socket", "select", "fcntl", "mmap", "struct", "errno", "_signal", "resource", "ctypes")
+PYTHON_STARTUP = "Python start-up floor (python3 -S importing " + ", ".join(SUPERVISOR_MODULES) + ")"
+CONTINUED, EMULATED_OPEN, EMULATED_FSTAT, EMULATED_PATH = "continue", "emulate-open", "emulate-fstat", "emulate-path"
+# per kind (supervisor.carried_as): the probe of its native loop, its C floor, its Python floor
+NATIVE_LOOPS = {CONTINUED: "native openat+close loop, per iteration", EMULATED_OPEN: "native openat+close loop, per iteration",
+                EMULATED_FSTAT: "native fstat loop, per call", EMULATED_PATH: "native stat loop, per call"}
+C_FLOORS = {CONTINUED: "CONTINUE floor, best of 3 (emulated_open_floor.c continue)",
+            EMULATED_OPEN: "emulated open floor, fewest calls (emulated_open_floor.c)",
+            EMULATED_FSTAT: "emulate-fstat floor (kind_floor.c, fstat loop)",
+            EMULATED_PATH: "emulate-path floor (kind_floor.c, stat loop)"}
+PYTHON_FLOORS = {CONTINUED: "Python CONTINUE floor (continue_floor.py, openat loop)",
+                 EMULATED_OPEN: "Python emulated open floor, fewest calls (emulated_open_floor.py --fewest --hint, openat loop)",
+                 EMULATED_FSTAT: "Python emulate-fstat floor (kind_floor.py, fstat loop)",
+                 EMULATED_PATH: "Python emulate-path floor (kind_floor.py, stat loop)"}
+PER_CALL = re.compile(rb"^us_per_call ([0-9.]+)$", re.MULTILINE)
+
+
+def loop_us(argv: list[str], calls: int) -> float:
+    """The best of 3 runs of a loop's own time per call, as it reports it (`loop: S s` on
+    stderr, or path_loop's `us_per_call X`): a floor is a lower bound, and a loaded
+    machine only makes a run slower."""
+    per_call = []
+    for _ in range(3):
+        done = subprocess.run(argv, capture_output=True, check=True)
+        loops, own = LOOP.findall(done.stderr), PER_CALL.findall(done.stdout)
+        per_call.append(float(loops[-1]) / calls * 1e6 if loops else float(own[-1]))
+    return min(per_call)
+
+
+def kind_floors(binaries: dict[str, str], sizes: Sizes, scratch: Path) -> dict[str, str]:
+    """Each kind's loop natively, and under its C and its Python floor supervisor (the same
+    system calls, no logic; the Python ones run with -S: no site at all)."""
+    n = sizes.emulated_floor
+    stat_dir = scratch / "stat-dir"
+    stat_dir.mkdir()
+    (stat_dir / "file").write_text("")
+    loops = {CONTINUED: [binaries["openat_loop"], str(n)], EMULATED_OPEN: [binaries["openat_loop"], str(n)],
+             EMULATED_FSTAT: [binaries["fstat_loop"], str(n), "/etc/hostname"],
+             EMULATED_PATH: [binaries["path_loop"], "stat", str(stat_dir), str(n)]}
+    python = [sys.executable, "-S"]
+    c_supervisors = {EMULATED_FSTAT: [binaries["kind_floor"], "fstat"], EMULATED_PATH: [binaries["kind_floor"], "path"]}
+    python_supervisors = {CONTINUED: [*python, str(HERE / "continue_floor.py")],
+                          EMULATED_OPEN: [*python, str(HERE / "emulated_open_floor.py"), "--fewest", "--hint"],
+                          EMULATED_FSTAT: [*python, str(HERE / "kind_floor.py"), "fstat"],
+                          EMULATED_PATH: [*python, str(HERE / "kind_floor.py"), "path"]}
+    out: dict[str, str] = {}
+    for kind, mode in ((CONTINUED, "continue"), (EMULATED_OPEN, "emulate-fewest")):  # their own loop, best of 3
+        best = min(_number(line.rsplit(": ", 1)[1]) or 0.0 for _ in range(3) for line in subprocess.run(
+            [binaries["emulated_open_floor"], str(n), mode], capture_output=True, text=True, check=True).stdout.splitlines())
+        out[C_FLOORS[kind]] = f"{best:.2f} us"
+    for kind, loop in loops.items():
+        out.setdefault(NATIVE_LOOPS[kind], f"{loop_us(loop, n):.2f} us")
+        if kind in c_supervisors:
+            out[C_FLOORS[kind]] = f"{loop_us([*c_supervisors[kind], *loop], n):.2f} us"
+        out[PYTHON_FLOORS[kind]] = f"{loop_us([*python_supervisors[kind], *loop], n):.2f} us"
     return out
 
 
@@ -356,29 +435,33 @@ def cell(text: str) -> str:
 
 
 TABLE_HEADER = ("| workload | configuration | median s | ratio vs native | extra vs native | loop ratio | per call in loop "
-                "| routed calls | systrace peak RSS | runs like native | C floor vs native |")
+                "| routed calls | systrace peak RSS | runs like native | C floor vs native | Python floor vs native |")
 NOT_A_SPEED = "not a speed"
-EMULATED_OPEN = "emulate-open"  # supervisor.carried_as: the calls the emulated-open floor prices
 
 
 class FloorModel:
-    """What a workload's routed calls cost at least, each kind at its own C floor: a
-    supervisor with no logic at all (bench/emulated_open_floor.c) adds, per call, its
-    loop's time less the native loop's (an openat and a close): an emulated open the
-    emulated-open floor's, every other routed call (continued, failed, emulated stat or
-    readlink, which do more) the CONTINUE floor's. The workload's floor is its native
-    time plus that for the calls one of its runs routed (`--stats`: carried out as)."""
+    """What a workload's routed calls cost at least, each kind (`--stats`' carried out as)
+    at its own floor: a supervisor with no logic at all, in C (C_FLOORS) or in Python
+    (PYTHON_FLOORS), adds per call its loop's time less the same loop's native time.
+    Kinds without a floor of their own (continued, failed, emulated socket, readlink...,
+    which make at least a receive and an answer) are priced at the CONTINUE floor. The
+    workload's floor is its native time plus that for the calls of its runs (the median
+    of each kind), plus, for the Python floor, the Python start-up floor: a supervisor in
+    Python starts an interpreter before the program's first routed call can be answered."""
 
-    def __init__(self, floors: dict[str, str], native_openat_us: float | None):
-        continue_us, emulated_us = _number(floors.get("CONTINUE floor")), _number(floors.get("emulated open floor"))
-        self.known = None not in (continue_us, emulated_us, native_openat_us)
-        native = native_openat_us or 0.0
-        self.continue_us = max(0.0, (continue_us or 0.0) - native)
-        self.emulated_us = max(0.0, (emulated_us or 0.0) - native)
+    def __init__(self, floors: dict[str, str], python: bool = False):
+        names = PYTHON_FLOORS if python else C_FLOORS
+        self.extra_us: dict[str, float] = {}
+        for kind, name in names.items():
+            floor, native = _number(floors.get(name)), _number(floors.get(NATIVE_LOOPS[kind]))
+            if floor is not None and native is not None:
+                self.extra_us[kind] = max(0.0, floor - native)
+        startup_ms = _number(floors.get(f"start-up: {PYTHON_STARTUP}")) if python else 0.0
+        self.startup_s = (startup_ms or 0.0) / 1000
+        self.known = len(self.extra_us) == len(names) and startup_ms is not None
 
     def extra_seconds(self, carried: dict[str, int]) -> float:
-        return sum(count * (self.emulated_us if kind == EMULATED_OPEN else self.continue_us)
-                   for kind, count in carried.items()) / 1e6
+        return sum(count * self.extra_us.get(kind, self.extra_us[CONTINUED]) for kind, count in carried.items()) / 1e6
 
     def ratio(self, result: Result | None, native_median: float | None) -> float | None:
         """The floor over native for the median run's routed calls (None: not known)."""
@@ -386,20 +469,12 @@ class FloorModel:
             return None
         kinds = {kind for run in result.carried for kind in run}
         carried = {kind: int(statistics.median(run.get(kind, 0) for run in result.carried)) for kind in kinds}
-        return (native_median + self.extra_seconds(carried)) / native_median
+        return (native_median + self.extra_seconds(carried) + self.startup_s) / native_median
 
 
-def native_openat_us(chosen: list[Workload], results: dict) -> float | None:
-    """The native openat loop's time per iteration (an openat and a close)."""
-    openat = next((w for w in chosen if w.key == "openat"), None)
-    native = results.get((openat.name, "native")) if openat else None
-    if openat is None or native is None or not native.loop_seconds:
-        return None
-    return statistics.median(native.loop_seconds) / openat.calls * 1e6
-
-
-def table(chosen: list[Workload], cfgs: list[Config], results: dict, model: FloorModel | None = None) -> str:
-    lines = [TABLE_HEADER, "|---|---|---:|---:|---:|---:|---:|---:|---:|---|---:|"]
+def table(chosen: list[Workload], cfgs: list[Config], results: dict, floors: dict[str, str]) -> str:
+    models = FloorModel(floors), FloorModel(floors, python=True)
+    lines = [TABLE_HEADER, "|---|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|"]
     for workload in chosen:
         native = results.get((workload.name, "native"))
         native_median = statistics.median(native.seconds) if native and native.seconds else None
@@ -409,8 +484,7 @@ def table(chosen: list[Workload], cfgs: list[Config], results: dict, model: Floo
                 continue  # the configuration does not run this workload
             like = f"{len(result.seconds)}/{result.runs}"
             routed = f"{int(statistics.median(result.routed))}" if result.routed else ""
-            floor_ratio = model.ratio(result, native_median) if model is not None else None
-            floor = f"{floor_ratio:.2f}x" if floor_ratio is not None else ""
+            floor = " | ".join(f"{r:.2f}x" if r is not None else "" for r in (m.ratio(result, native_median) for m in models))
             rss = f"{result.peak_rss_kib / 1024:.1f} MiB" if result.peak_rss_kib else ""
             if not result.comparable:
                 why = ("native run failed" if result.errors else
@@ -433,6 +507,19 @@ def table(chosen: list[Workload], cfgs: list[Config], results: dict, model: Floo
 
 # -- issue 16's targets ------------------------------------------------------------
 MET, NOT_MET, UNREACHABLE, NOT_MEASURED = "met", "not met", "not met: out of reach (floor)", "not measured"
+UNREACHABLE_IN_PYTHON = "not met: out of reach (Python floor)"  # the project must be Python
+
+
+def ratio_verdict(measured: float, limit: float, c_floor: float | None, python_floor: float | None) -> str:
+    """A ratio target's verdict: met, or out of reach when a floor already misses it (the C
+    floor first: no supervisor at all can reach it; then the Python floor), or not met."""
+    if measured <= limit:
+        return MET
+    if c_floor is not None and c_floor > limit:
+        return UNREACHABLE
+    if python_floor is not None and python_floor > limit:
+        return UNREACHABLE_IN_PYTHON
+    return NOT_MET
 
 
 def _number(text: str | None) -> float | None:
@@ -477,13 +564,12 @@ class Figures:
     def floor(self, name: str) -> float | None:
         return _number(self.floors.get(name))
 
-    def floor_ratio(self, workload: str, config: str) -> float | None:
-        """The workload's C floor over native (FloorModel), from its runs under `config`."""
+    def floor_ratio(self, workload: str, config: str, python: bool = False) -> float | None:
+        """The workload's C (or Python) floor over native (FloorModel), from its runs under `config`."""
         w = self.workloads.get(workload)
         name = next((c.name for c in configs() if c.key == config), None)
         result = self.results.get((w.name, name)) if w and name else None
-        model = FloorModel(self.floors, native_openat_us(list(self.workloads.values()), self.results))
-        return model.ratio(result, self.median(workload, "native"))
+        return FloorModel(self.floors, python).ratio(result, self.median(workload, "native"))
 
 
 def targets(figures: Figures) -> list[tuple[str, str, str]]:
@@ -515,18 +601,18 @@ def targets(figures: Figures) -> list[tuple[str, str, str]]:
             out.append((name, "", NOT_MEASURED))
             continue
         text = f"{ratio:.2f}x"
-        verdict = MET if ratio <= limit else NOT_MET
         routed, bound = figures.routed(key, "enforce"), figures.floor_ratio(key, "enforce")
+        in_python = figures.floor_ratio(key, "enforce", python=True)
         if bound is not None:
             # a lower bound: each routed call at the C floor of how it was carried out
             text += f"; its {routed} routed calls at the C floors (FloorModel) give {bound:.2f}x"
-            if verdict == NOT_MET and bound > limit:
-                verdict = UNREACHABLE
             native, started = figures.median(key, "native"), figures.floor("start-up: systrace -a true (as the table runs it)")
             true = figures.floor("start-up: true")
             if native and started is not None and true is not None:  # what systrace's own start-up adds to that
                 text += f", {bound + (started - true) / 1000 / native:.2f}x with this run's start-up of `-a true`"
-        out.append((name, text, verdict))
+        if in_python is not None:
+            text += f"; at the Python floors, with the Python start-up floor: {in_python:.2f}x"
+        out.append((name, text, ratio_verdict(ratio, limit, bound, in_python)))
     single, double = figures.median("threads", "enforce"), figures.median("threads", "enforce-2")
     strace = figures.median("threads", "strace-seccomp")
     name = "16 threads: `-a` faster than strace -f --seccomp-bpf"
@@ -560,7 +646,23 @@ def targets(figures: Figures) -> list[tuple[str, str, str]]:
         out.append((name, "", NOT_MEASURED))
     else:
         over = installed - true
-        out.append((name, f"{over:.1f} ms over `true`", MET if over <= 36.0 else NOT_MET))
+        text, python_floor = f"{over:.1f} ms over `true`", figures.floor(f"start-up: {PYTHON_STARTUP}")
+        if python_floor is not None:
+            text += f"; the Python start-up floor: {python_floor - true:.1f} ms over `true`"
+        out.append((name, text, ratio_verdict(over, 36.0, None, python_floor - true if python_floor is not None else None)))
+    return out
+
+
+def floor_ratios(figures: Figures) -> list[dict[str, object]]:
+    """Each routed run's floors over native (the table's last two columns), for --json."""
+    out: list[dict[str, object]] = []
+    for key, w in figures.workloads.items():
+        for config in configs():
+            result = figures.results.get((w.name, config.name))
+            if result is not None and result.carried:
+                out.append({"workload": key, "config": config.key, "carried": result.carried,
+                            "c_floor_ratio": figures.floor_ratio(key, config.key),
+                            "python_floor_ratio": figures.floor_ratio(key, config.key, python=True)})
     return out
 
 
@@ -571,7 +673,8 @@ def targets_table(rows: list[tuple[str, str, str]]) -> str:
 
 
 def document(args: argparse.Namespace, chosen: list[Workload], cfgs: list[Config], missing: list[Config],
-             results: dict, floors: dict[str, str], rows: list[tuple[str, str, str]], minutes: float) -> str:
+             results: dict, floors: dict[str, str], rows: list[tuple[str, str, str]], minutes: float,
+             not_installed: str | None) -> str:
     machine = (f"{platform.machine()}, {os.cpu_count()} CPUs, Linux {platform.release()}, "
                f"Python {platform.python_version()}")
     command = "python3 bench/bench.py " + " ".join(sys.argv[1:])
@@ -593,19 +696,35 @@ def document(args: argparse.Namespace, chosen: list[Workload], cfgs: list[Config
         "- **routed calls**: the calls that reached systrace (`--stats`).",
         "- **C floor vs native**: what this run's routed calls cost at least: native time plus, for",
         "  each routed call, what a C supervisor with no logic adds for a call carried out as it was",
-        "  (`--stats`' carried out as): an emulated open the emulated-open floor's, any other the",
-        "  CONTINUE floor's (both less the native openat loop's). A ratio target under it is out of",
-        "  reach without routing fewer calls.",
+        "  (`--stats`' carried out as), its floor's loop less the same loop natively: an emulated",
+        "  open the emulated-open floor's at its fewest calls, an emulated fstat or path call (a",
+        "  stat or access made by systrace and written back) its own floor's (`bench/kind_floor.c`;",
+        "  a path call priced as an absolute stat, the cheapest), any other the CONTINUE floor's.",
+        "  Each is the fewest calls of this design (an emulated open's leaves out the `emulated",
+        "  open floor`'s poll for more, `/proc/TID/exe` and `/proc/TID/status` reads and separate",
+        "  symlink check), and each per-kind floor is its loop's best of 3. A ratio target under",
+        "  it is out of reach without routing fewer calls.",
+        "- **Python floor vs native**: the same with each kind at its Python floor (the same",
+        "  supervisors' system calls from bare Python, standard library only, no logic:",
+        "  `bench/continue_floor.py`, `emulated_open_floor.py --fewest --hint`, `kind_floor.py`),",
+        "  plus the Python start-up floor (`python3 -S` importing the modules any Python",
+        "  supervisor of this design imports): what the routed calls cost at least in Python, as",
+        "  systrace must be.",
         "- **runs like native**: runs whose exit status and output were the native run's. A",
         f"  configuration with any other run shows `{NOT_A_SPEED}`: a run that a fault ended early or",
         "  a denial changed did less work, so its time is no overhead.",
-        "- systrace is started as its console script starts it (`python3 -c \"from systrace.cli",
-        "  import entry; entry()\"`), its modules compiled, and the workloads run with the",
-        "  system's `PATH`.",
+        *(["- systrace runs installed: the `systrace` console script of a fresh venv (`pip install .`,",
+            "  its modules compiled), whose interpreter reads none of this machine's site-packages",
+            "  (their `.pth` files run at every start); the workloads run with the system's `PATH`",
+            "  and its `python3`, as natively."] if not_installed is None else
+           [f"- **systrace runs from the checkout, not installed** ({not_installed}): started as its",
+            "  console script starts it (`python3 -c \"from systrace.cli import entry; entry()\"`) by this",
+            "  interpreter, with this machine's site-packages (and what their `.pth` files import at",
+            "  every start), its modules compiled; the workloads run with the system's `PATH`."]),
         "",
         "Timing never goes into the tests.",
         "",
-        table(chosen, cfgs, results, FloorModel(floors, native_openat_us(chosen, results))),
+        table(chosen, cfgs, results, floors),
         "",
     ]
     if missing:
@@ -617,7 +736,9 @@ def document(args: argparse.Namespace, chosen: list[Workload], cfgs: list[Config
     parts += [f"| {cell(name)} | {value} |" for name, value in floors.items()]
     parts += ["", "## The targets (issue 16)", "",
               "A target is out of reach when a floor measured in this run already misses it: a C",
-              "supervisor with no logic at all, or every routed call at the C CONTINUE floor.", "",
+              "supervisor with no logic at all, or every routed call at the C floor of its kind",
+              "(`(floor)`); or, since systrace must be Python, every routed call at the Python floor",
+              "of its kind with the Python start-up floor (`(Python floor)`).", "",
               targets_table(rows), "",
               "## Reproduce", "```sh",
               "python3 bench/bench.py --install --runs 5 --write BENCHMARKS.md  # this file (apt-get installs strace, "
@@ -652,6 +773,8 @@ def main() -> int:
     parser.add_argument("--json", type=Path, help="write the raw results, probes and targets here")
     parser.add_argument("--write", type=Path, metavar="FILE", help="also write the document to FILE (BENCHMARKS.md)")
     parser.add_argument("--note", help="a sentence printed under the header (how loaded the machine was...)")
+    parser.add_argument("--checkout", action="store_true", help="run systrace from the checkout with this interpreter "
+                        "(its site-packages too), not from a fresh venv's console script")
     args = parser.parse_args()
     args.runs = args.runs if args.runs is not None else (1 if args.smoke else 5)
     if args.runs < 1:
@@ -669,22 +792,33 @@ def main() -> int:
     started = time.monotonic()
     scratch = Path(tempfile.mkdtemp(prefix="systrace-bench-"))
     # The system's PATH: a version manager's shims (pyenv's `python3` is a bash script)
-    # would add their own processes to every workload. systrace itself runs from this
-    # interpreter, with its modules compiled once, as an installed package would be
-    # (with PYTHONDONTWRITEBYTECODE set, every run would compile them again).
-    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"), PATH="/usr/local/bin:/usr/bin:/bin")
-    compileall.compile_dir(str(ROOT / "src"), quiet=1)
+    # would add their own processes to every workload. systrace runs installed, from a
+    # fresh venv (use_installed); failing that, from the checkout with this interpreter,
+    # its modules compiled once, as an installed package's are (with
+    # PYTHONDONTWRITEBYTECODE set, every run would compile them again).
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
+    env["PATH"] = "/usr/local/bin:/usr/bin:/bin"
     try:
+        not_installed = "--checkout" if args.checkout else use_installed(scratch, env)
+        compileall.compile_dir(str(ROOT / "src"), quiet=1)  # (the start-up probes run the checkout too)
+        if not_installed is not None:
+            print(f"bench: systrace runs from the checkout, not installed ({not_installed})", file=sys.stderr)
+            env["PYTHONPATH"] = str(ROOT / "src")
         chosen, cfgs, missing, results, floors = run(args.runs, sizes, args.only, args.configs, scratch, env)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    rows = targets(Figures(chosen, results, floors))
-    text = document(args, chosen, cfgs, missing, results, floors, rows, (time.monotonic() - started) / 60)
+    figures = Figures(chosen, results, floors)
+    rows = targets(figures)
+    text = document(args, chosen, cfgs, missing, results, floors, rows, (time.monotonic() - started) / 60,
+                    not_installed)
     print(text)
     if args.write:
         args.write.write_text(text)
     if args.json:
         args.json.write_text(json.dumps({"results": [r.__dict__ for r in results.values()], "probes": floors,
+                                         "systrace": {"argv": SYSTRACE, "installed": not_installed is None,
+                                                      "not_installed": not_installed},
+                                         "floor_ratios": floor_ratios(figures),
                                          "targets": [dict(zip(("target", "measured", "verdict"), row, strict=True)) for row in rows],
                                          "missing": [c.name for c in missing]}, indent=1))
     # a configuration that cannot run a workload as natively is a failure, unless it

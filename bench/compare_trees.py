@@ -31,7 +31,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from bench import CARRIED, LOOP, FloorModel, Result, Sizes, build, workloads  # noqa: E402 - bench/ is not a package
+from bench import CARRIED, FloorModel, Result, Sizes, build, kind_floors, workloads  # noqa: E402 - bench/ is not a package
 
 ROUTED_BY_CALL = re.compile(rb"^systrace: routed by system call: (.*)$", re.MULTILINE)
 
@@ -50,22 +50,6 @@ def timed(argv: list[str], env: dict[str, str], stderr: list[bytes] | None = Non
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"{argv[:6]}... failed ({status})")
     return elapsed, usage.ru_utime + usage.ru_stime, out
-
-
-def floors(binaries: dict[str, str], env: dict[str, str]) -> tuple[dict[str, str], float]:
-    """The C floors (emulated_open_floor.c: CONTINUE and emulated open, per openat loop
-    iteration) and the native openat loop's time per iteration, medians of 3."""
-    probes: dict[str, list[float]] = {}
-    for _ in range(3):
-        text = subprocess.run([binaries["emulated_open_floor"], "20000"], capture_output=True, text=True,
-                              check=True).stdout
-        for line in text.splitlines():
-            name, value = line.split(": ", 1)
-            probes.setdefault(name, []).append(float(value.split()[0]))
-    loops = [float(LOOP.findall(subprocess.run([binaries["openat_loop"], "20000"], capture_output=True, env=env,
-                                               check=True).stderr)[-1]) for _ in range(3)]
-    return ({name: f"{statistics.median(values):.2f} us" for name, values in probes.items()},
-            statistics.median(loops) / 20000 * 1e6)
 
 
 def _systrace(src: str) -> list[str]:
@@ -95,9 +79,9 @@ def main() -> None:
     # machine when another's is left mounted (else every memory access is the reader's)
     base_env.update({k: v for k, v in os.environ.items() if k == "SYSTRACE_TEST_FUSE_UNSEEN"})
     names = [Path(src).resolve().parent.name for src in options.src]
-    probes, native_openat = floors(binaries, base_env)
-    model = FloorModel(probes, native_openat)
-    print(f"C floors: {probes}; native openat loop {native_openat:.2f} us per iteration")
+    probes = kind_floors(binaries, sizes, scratch)  # each kind's C floor and native loop (bench.py's)
+    model = FloorModel(probes)
+    print("C floors: " + "; ".join(f"{name} {value}" for name, value in probes.items() if "Python" not in name))
     routed_rows: list[str] = []
     print(f"median of {options.runs} runs, alternated; wall s (ratio to native) / CPU s")
     print("| workload | native | " + " | ".join(f"-a {name}" for name in names) + " |")

@@ -3,7 +3,7 @@
 for one, made from Python with no logic at all (no process table, no translation, no
 policy, no record), against a program whose openat is routed.
 
-    python3 bench/emulated_open_floor.py [--systrace] [--hint] PROGRAM [ARGS...]
+    python3 bench/emulated_open_floor.py [--systrace|--fewest] [--hint] PROGRAM [ARGS...]
 
 Each open: poll for more, the liveness check (pidfd signal 0), /proc/TID/exe, the path
 from the tracee's memory (process_vm_readv), /proc/TID/root, the one-call symlink check
@@ -23,6 +23,10 @@ make (the exe readlink and the status read: cached; the second lookup: the probe
 reopened; the probe's check and reopen through systrace's /proc/self/fd directory,
 opened once). Its "Python floor, systrace's calls" column is the cost of those calls from
 Python; what systrace spends beyond it is its own logic.
+
+--fewest: only the calls no supervisor of this design can do without, as
+emulated_open_floor.c's emulate-fewest (not the poll for more, the exe and status reads,
+the separate symlink check): bench/bench.py's floor model, a lower bound.
 """
 
 from __future__ import annotations
@@ -57,6 +61,8 @@ def main() -> int:
     argv = sys.argv[1:]
     as_systrace = argv[:1] == ["--systrace"]  # systrace's own calls (the module's text)
     argv = argv[1:] if as_systrace else argv
+    fewest = argv[:1] == ["--fewest"]
+    argv = argv[1:] if fewest else argv
     hint = argv[:1] == ["--hint"]
     argv = argv[1:] if hint else argv
     libc = ctypes.CDLL(None, use_errno=True)
@@ -91,11 +97,12 @@ def main() -> int:
             continue
         fields = unpack_from(buffer)
         ident, tid, address = fields[0], fields[1], fields[7]
-        more.poll(0)
+        if not fewest:
+            more.poll(0)
         pidfd_send_signal(pidfd, 0)
         if as_systrace:
             os.fstat(devices)  # any FUSE mount on the machine? (then the memory read is bounded)
-        else:
+        elif not fewest:
             os.readlink(f"/proc/{tid}/exe")
         local.len = remote.len = 4096 - address % 4096
         remote.base = address
@@ -104,13 +111,13 @@ def main() -> int:
         os.readlink(f"/proc/{tid}/root")
         if as_systrace:
             mounts_changed.poll(0)  # the mount table: is the path on a FUSE mount?
-        HOW.pack_into(how, 0, os.O_PATH | os.O_CLOEXEC, 0, RESOLVE)
-        probe = libc.syscall(SYS_openat2, AT_FDCWD, path, how, HOW.size)
+        HOW.pack_into(how, 0, (os.O_RDONLY if fewest else os.O_PATH) | os.O_CLOEXEC, 0, RESOLVE)
+        probe = libc.syscall(SYS_openat2, AT_FDCWD, path, how, HOW.size)  # (with --fewest: the open)
         if probe < 0:  # (the loader's opens of missing files, before the loop: continued)
             pack_into(response, 0, ident, 0, 0, CONTINUE)
             ioctl(listener, IOCTL_NOTIF_SEND, response, False)
             continue
-        if not as_systrace:
+        if not as_systrace and not fewest:
             os.close(probe)
         notif_id[:] = ident.to_bytes(8, "little")
         try:
@@ -123,6 +130,9 @@ def main() -> int:
             libc.fstatfs(probe, statfs)  # on FUSE?
             opened = os.open(b"%d" % probe, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=own_fds)
             fcntl.fcntl(opened, fcntl.F_SETFL, os.O_RDONLY)  # (O_NONBLOCK: a lease's break never waits)
+        elif fewest:
+            opened = probe
+            os.readlink(f"/proc/self/fd/{opened}")
         else:
             status = status_fds.get(tid)
             if status is None:

@@ -10,10 +10,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from conftest import base_env
 
 ROOT = Path(__file__).resolve().parent.parent
-VERDICTS = {"met", "not met", "not met: out of reach (floor)", "not measured"}
+sys.path.insert(0, str(ROOT / "bench"))
+import bench  # noqa: E402  (bench/bench.py: the floor model's arithmetic, the verdicts)
+
+VERDICTS = {"met", "not met", "not met: out of reach (floor)", "not met: out of reach (Python floor)", "not measured"}
 TARGETS = 9  # issue 16's
 
 
@@ -42,7 +46,7 @@ def test_the_smoke_run_prints_every_table(tmp_path: Path) -> None:
     assert text.startswith("# Benchmarks\n")
 
     rows = _rows(text, "| workload | configuration |")
-    assert all(len(row) == 11 for row in rows), [row for row in rows if len(row) != 11]
+    assert all(len(row) == 12 for row in rows), [row for row in rows if len(row) != 12]
     by_workload: dict[str, list[list[str]]] = {}
     for row in rows:
         by_workload.setdefault(row[0], []).append(row)
@@ -63,10 +67,11 @@ def test_the_smoke_run_prints_every_table(tmp_path: Path) -> None:
                 assert row[2] == "—" and row[4:7] == ["", "", ""] and like != runs
             else:
                 assert like == runs and row[3].endswith("x")
-            if row[1] == "systrace -a (learned policy)":  # its routed calls at the C floors (FloorModel)
-                assert row[10].endswith("x") and float(row[10][:-1]) >= 1.0, row
+            if row[1] == "systrace -a (learned policy)":  # its routed calls at the C and Python floors
+                assert all(c.endswith("x") and float(c[:-1]) >= 1.0 for c in row[10:12]), row
+                assert float(row[11][:-1]) >= float(row[10][:-1]), row  # (the start-up floor at least)
             elif row[1] == "native" or row[1].startswith(("strace", "fiu-run", "engine")):
-                assert row[10] == "", row  # no routed calls counted: no floor
+                assert row[10:12] == ["", ""], row  # no routed calls counted: no floor
     # the configurations that run one workload only
     assert any(row[1].startswith("systrace -A (fresh") for row in by_workload["tar cf - /usr/lib/python3*/json ¦ wc -c"])
     assert sum(row[1].startswith("systrace --permit-all -E") for row in rows) == 2  # the openat and lseek loops
@@ -75,14 +80,19 @@ def test_the_smoke_run_prints_every_table(tmp_path: Path) -> None:
     for probe in ("no filter", "allow-all filter", "CONTINUE floor", "emulated open floor",
                   "emulated open, 16 threads, 1 supervisor", "emulated open, 16 threads, 2 supervisors",
                   "CONTINUE, 16 threads, 1 supervisor", "CONTINUE floor, lseek loop (continue_floor.c, median of 3)",
-                  "start-up: true"):
-        assert probe in floors, probe
+                  "start-up: true", *bench.C_FLOORS.values(), *bench.PYTHON_FLOORS.values(), *bench.NATIVE_LOOPS.values(),
+                  f"start-up: {bench.PYTHON_STARTUP}"):
+        assert probe in floors and floors[probe][0].isdigit(), probe
+    assert "systrace runs installed" in text and floors[f"start-up: {bench.INSTALLED}"][0].isdigit()
     targets = _rows(text, "| target | measured |")
     assert len(targets) == TARGETS and all(row[2] in VERDICTS for row in targets), targets
 
     raw = json.loads(out.read_text())
     assert len(raw["targets"]) == TARGETS and raw["probes"] == floors
     assert all(r["runs"] == 1 for r in raw["results"])
+    assert raw["systrace"]["installed"] and raw["systrace"]["argv"][0].endswith("/bin/systrace")
+    enforced = [f for f in raw["floor_ratios"] if f["config"] == "enforce"]
+    assert len(enforced) == 8 and all(f["python_floor_ratio"] >= f["c_floor_ratio"] >= 1.0 for f in enforced)
     assert "Traceback" not in result.stderr.decode()
     assert not os.listdir(tmp_path) or set(os.listdir(tmp_path)) == {"results.json", "BENCHMARKS.md"}
 
@@ -91,3 +101,71 @@ def test_a_bad_option_is_one_line() -> None:
     result = subprocess.run([sys.executable, str(ROOT / "bench" / "bench.py"), "--runs", "0"], capture_output=True,
                             env=base_env(), timeout=60)
     assert result.returncode == 2 and b"--runs must be at least 1" in result.stderr and b"Traceback" not in result.stderr
+
+
+def test_without_a_venv_systrace_runs_from_the_checkout_and_says_so(tmp_path: Path) -> None:
+    out = tmp_path / "results.json"
+    env = base_env(PYTHONPATH=str(ROOT / "src"))
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    result = subprocess.run([sys.executable, str(ROOT / "bench" / "bench.py"), "--smoke", "--checkout", "--only", "true",
+                             "--configs", "permit-all", "--json", str(out)], capture_output=True, env=env, timeout=900)
+    assert result.returncode == 0, result.stderr.decode()[-3000:]
+    assert b"bench: systrace runs from the checkout, not installed (--checkout)" in result.stderr
+    text = result.stdout.decode()
+    assert "**systrace runs from the checkout, not installed** (--checkout)" in text
+    raw = json.loads(out.read_text())
+    assert not raw["systrace"]["installed"] and raw["systrace"]["argv"][1:2] == ["-c"]
+    assert raw["probes"][f"start-up: {bench.INSTALLED}"].startswith("not measured")
+
+
+# the probes of a run: each kind's loop natively, at its C floor and at its Python floor (µs)
+PROBES = {"native openat+close loop, per iteration": "2.00 us", "native fstat loop, per call": "0.50 us",
+          "native stat loop, per call": "1.00 us", bench.C_FLOORS["continue"]: "10.00 us", bench.C_FLOORS["emulate-open"]: "42.00 us",
+          bench.C_FLOORS["emulate-fstat"]: "12.50 us", bench.C_FLOORS["emulate-path"]: "21.00 us",
+          bench.PYTHON_FLOORS["continue"]: "14.00 us", bench.PYTHON_FLOORS["emulate-open"]: "62.00 us",
+          bench.PYTHON_FLOORS["emulate-fstat"]: "20.50 us", bench.PYTHON_FLOORS["emulate-path"]: "31.00 us",
+          f"start-up: {bench.PYTHON_STARTUP}": "15.0 ms"}
+
+
+def _result(*carried: dict[str, int]) -> bench.Result:
+    return bench.Result("w", "c", carried=list(carried))
+
+
+def test_the_floor_model_prices_each_kind_at_its_own_floor() -> None:
+    c, python = bench.FloorModel(PROBES), bench.FloorModel(PROBES, python=True)
+    assert c.known and python.known
+    assert c.extra_us == {"continue": 8.0, "emulate-open": 40.0, "emulate-fstat": 12.0, "emulate-path": 20.0}
+    assert python.extra_us == {"continue": 12.0, "emulate-open": 60.0, "emulate-fstat": 20.0, "emulate-path": 30.0}
+    # 1000 of each kind with a floor, and kinds without one at the CONTINUE floor
+    run = {"emulate-open": 1000, "emulate-fstat": 1000, "emulate-path": 1000, "continue": 500, "error": 250,
+           "emulate-socket": 250}
+    assert c.extra_seconds(run) == pytest.approx((40 + 12 + 20 + 8) * 1000e-6)
+    assert python.extra_seconds(run) == pytest.approx((60 + 20 + 30 + 12) * 1000e-6)
+    # native 0.1 s; the Python floor adds its start-up (15 ms); the median run of each kind
+    runs = _result(run, {k: v * 3 for k, v in run.items()}, run)
+    assert c.ratio(runs, 0.1) == pytest.approx((0.1 + 0.080) / 0.1)
+    assert python.ratio(runs, 0.1) == pytest.approx((0.1 + 0.122 + 0.015) / 0.1)
+
+
+def test_the_floor_model_is_unknown_without_every_floor() -> None:
+    for missing in (bench.C_FLOORS["emulate-path"], "native fstat loop, per call"):
+        model = bench.FloorModel({k: v for k, v in PROBES.items() if k != missing})
+        assert not model.known and model.ratio(_result({"continue": 1}), 0.1) is None
+    no_startup = {k: v for k, v in PROBES.items() if "start-up" not in k}
+    assert bench.FloorModel(no_startup).known and not bench.FloorModel(no_startup, python=True).known
+    failed = dict(PROBES, **{f"start-up: {bench.PYTHON_STARTUP}": "failed"})
+    assert not bench.FloorModel(failed, python=True).known
+    model = bench.FloorModel(PROBES)
+    assert model.ratio(_result(), 0.1) is None and model.ratio(_result({"continue": 1}), None) is None
+    # a floor below the native loop (noise) adds nothing rather than a negative cost
+    assert bench.FloorModel(dict(PROBES, **{bench.C_FLOORS["continue"]: "1.00 us"})).extra_us["continue"] == 0.0
+
+
+def test_a_target_is_out_of_reach_by_the_first_floor_that_misses_it() -> None:
+    verdict = bench.ratio_verdict
+    assert verdict(2.4, 2.5, 2.6, 3.0) == bench.MET  # met, whatever the floors say
+    assert verdict(7.0, 2.5, 2.6, 3.0) == bench.UNREACHABLE  # even a C supervisor misses it
+    assert verdict(7.0, 2.5, 1.5, 2.6) == bench.UNREACHABLE_IN_PYTHON  # only in Python
+    assert verdict(7.0, 2.5, 1.5, 2.5) == bench.NOT_MET  # the floors reach it exactly: not out of reach
+    assert verdict(7.0, 2.5, None, None) == bench.NOT_MET
+    assert verdict(7.0, 2.5, None, 2.6) == bench.UNREACHABLE_IN_PYTHON
