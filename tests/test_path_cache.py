@@ -192,6 +192,37 @@ def test_new_files_of_one_shape_are_not_walked(tmp_path: Path) -> None:
     assert (cache.misses, cache.shaped) == (3, 38)
 
 
+def test_a_probe_that_failed_is_not_made_again_by_the_full_translation(tmp_path: Path, monkeypatch) -> None:
+    """A symlink on the way (merged /usr's /lib) or a missing file: the path cache's probe
+    of the plain path fails, and the full translation walks it at once instead of making
+    the same openat2 again (one per miss: the answer is the walk's, as ever)."""
+    from systrace.translate import filename, path_cache
+
+    (tmp_path / "real").mkdir()
+    (tmp_path / "real" / "f").write_text("x")
+    os.symlink("real", tmp_path / "lib")
+    made: list[bytes] = []
+
+    def counted(dirfd: int, path: bytes, *args: int) -> int:
+        made.append(path)
+        return real(dirfd, path, *args)
+
+    real = filename.openat2
+    monkeypatch.setattr(filename, "openat2", counted)
+    monkeypatch.setattr(path_cache, "openat2", counted)
+    tracee = FakeTracee(tmp_path, {3: str(tmp_path)})
+    cache = PathCache()
+    through_link = tracee.put(b"lib/f\0")
+    for name in ("a", "b"):  # a shape: the second file is probed by the cache first
+        (tmp_path / name).write_text(name)
+        _both(cache, tracee, "newfstatat", (3, tracee.put(name.encode() + b"\0"), 0, AT_SYMLINK_NOFOLLOW, 0, 0))
+    made.clear()
+    cached = cache.translate("newfstatat", (3, through_link, 0, AT_SYMLINK_NOFOLLOW, 0, 0), tracee)
+    assert made == [os.fsencode(tmp_path / "lib" / "f")]  # the shape's probe only, then the walk
+    assert cached.args == translate("newfstatat", (3, through_link, 0, AT_SYMLINK_NOFOLLOW, 0, 0), tracee).args
+    assert cached.args[0] == ("filename", str(tmp_path / "real" / "f"))
+
+
 def test_a_hit_needs_the_symlink_free_open_the_plain_path_makes(tmp_path: Path) -> None:
     """What a hit stands for is filename._plain's answer: the same canonical path."""
     (tmp_path / "f").write_text("x")

@@ -346,6 +346,8 @@ def _plain(base: bytes, path: bytes, tracee: Tracee | None = None, probes: list[
     if not parts or parts[0] == b"proc" or b"." in parts or b".." in parts:
         return None
     canonical = b"/" + b"/".join(parts)
+    if canonical == getattr(tracee, "unplain", None):
+        return None  # the path cache's probe of it failed in this call: walk it (the walk decides anyway)
     _may_look_up(tracee, canonical)
     try:
         fd = openat2(AT_FDCWD, canonical, os.O_PATH | os.O_CLOEXEC, 0, RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS)

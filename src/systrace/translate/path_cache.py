@@ -92,8 +92,9 @@ class _Pinned:
     and base the key holds (a second read could see other bytes), the rest read live."""
 
     def __init__(self, tracee: Tracee, address: int, path: bytes | MemoryError_, dirfd: int | None,
-                 base: bytes | None):
+                 base: bytes | None, unplain: bytes | None = None):
         self._tracee, self._address, self._path, self._dirfd, self._base = tracee, address, path, dirfd, base
+        self.unplain = unplain  # a canonical path the plain probe just failed on (filename._plain: not tried again)
 
     def string(self, address: int, limit: int = 4096) -> bytes:
         if address == self._address:
@@ -112,8 +113,9 @@ class _Pinned:
         return getattr(self._tracee, name)
 
 
-def _pinned(tracee: Tracee, address: int, path: bytes | MemoryError_, dirfd: int | None, base: bytes | None) -> Tracee:
-    return _Pinned(tracee, address, path, dirfd, base)  # type: ignore[return-value]  # (the rest by __getattr__)
+def _pinned(tracee: Tracee, address: int, path: bytes | MemoryError_, dirfd: int | None, base: bytes | None,
+            unplain: bytes | None = None) -> Tracee:
+    return _Pinned(tracee, address, path, dirfd, base, unplain)  # type: ignore[return-value]  # (the rest by __getattr__)
 
 
 class PathCache:
@@ -153,6 +155,7 @@ class PathCache:
                              use_aliases, keep_probe)
         key = (syscall, use_aliases, path, base, *[raw[index] for index in shape.keyed])
         entry = self._entries.get(key)
+        unplain = None  # the plain path a probe below failed on: the full translation walks it at once
         if entry is not None:
             canonical, template = entry
             _may_look_up(tracee, canonical)  # (a FUSE mount may have appeared since)
@@ -161,6 +164,7 @@ class PathCache:
                                 RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS)
             except OSError:
                 del self._entries[key]  # a symlink, a missing file now: translated in full
+                unplain = canonical
             else:
                 self.hits += 1
                 return _fresh(template, probe, keep_probe)
@@ -172,15 +176,15 @@ class PathCache:
             try:
                 probe = openat2(AT_FDCWD, plain, os.O_PATH | os.O_CLOEXEC, 0, RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS)
             except OSError:
-                pass  # a symlink, a missing file: translated in full
+                unplain = plain  # a symlink, a missing file: translated in full
             else:
                 self.shaped += 1
                 entry_result = _renamed(same_shape, plain)
                 self._keep(key, plain, entry_result)
                 return _fresh(entry_result, probe, keep_probe)
         self.misses += 1  # (the pinned tracee is made only now: a hit needs none)
-        result = translate(syscall, raw, _pinned(tracee, address, path, dirfd, None if path.startswith(b"/") else base),
-                           use_aliases, keep_probe)
+        result = translate(syscall, raw, _pinned(tracee, address, path, dirfd, None if path.startswith(b"/") else base,
+                                                 unplain), use_aliases, keep_probe)
         if plain is not None and _plain_result(result, plain):
             entry_result = _fresh(result, -1, False)
             self._keep(key, plain, entry_result)
