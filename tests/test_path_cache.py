@@ -18,6 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_translate import FakeTracee
 
+from systrace.kernel.emulate import RESOLVE_NO_MAGICLINKS, RESOLVE_NO_SYMLINKS
 from systrace.policy.store import file_name
 from systrace.translate.filename import AT_FDCWD, _plain
 from systrace.translate.path_cache import SHAPES, PathCache, joined
@@ -195,17 +196,18 @@ def test_new_files_of_one_shape_are_not_walked(tmp_path: Path) -> None:
 def test_a_probe_that_failed_is_not_made_again_by_the_full_translation(tmp_path: Path, monkeypatch) -> None:
     """A symlink on the way (merged /usr's /lib) or a missing file: the path cache's probe
     of the plain path fails, and the full translation walks it at once instead of making
-    the same openat2 again (one per miss: the answer is the walk's, as ever)."""
+    the same openat2 again: the symlink on the way is followed by the kernel once
+    (filename._followed), and the answer is the walk's."""
     from systrace.translate import filename, path_cache
 
     (tmp_path / "real").mkdir()
     (tmp_path / "real" / "f").write_text("x")
     os.symlink("real", tmp_path / "lib")
-    made: list[bytes] = []
+    made: list[tuple[bytes, int]] = []
 
-    def counted(dirfd: int, path: bytes, *args: int) -> int:
-        made.append(path)
-        return real(dirfd, path, *args)
+    def counted(dirfd: int, path: bytes, flags: int, mode: int, resolve: int) -> int:
+        made.append((path, resolve))
+        return real(dirfd, path, flags, mode, resolve)
 
     real = filename.openat2
     monkeypatch.setattr(filename, "openat2", counted)
@@ -218,9 +220,15 @@ def test_a_probe_that_failed_is_not_made_again_by_the_full_translation(tmp_path:
         _both(cache, tracee, "newfstatat", (3, tracee.put(name.encode() + b"\0"), 0, AT_SYMLINK_NOFOLLOW, 0, 0))
     made.clear()
     cached = cache.translate("newfstatat", (3, through_link, 0, AT_SYMLINK_NOFOLLOW, 0, 0), tracee)
-    assert made == [os.fsencode(tmp_path / "lib" / "f")]  # the shape's probe only, then the walk
+    through = os.fsencode(tmp_path / "lib" / "f")
+    assert made == [(through, RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS), (through, RESOLVE_NO_MAGICLINKS)]
     assert cached.args == translate("newfstatat", (3, through_link, 0, AT_SYMLINK_NOFOLLOW, 0, 0), tracee).args
     assert cached.args[0] == ("filename", str(tmp_path / "real" / "f"))
+    missing = tracee.put(b"gone\0")  # (ld.so.preload's access at each exec): one probe per call
+    for _ in range(3):
+        made.clear()
+        _both(cache, tracee, "newfstatat", (3, missing, 0, AT_SYMLINK_NOFOLLOW, 0, 0))
+        assert made[:-1] == [(os.fsencode(tmp_path / "gone"), RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS)]
 
 
 def test_a_hit_needs_the_symlink_free_open_the_plain_path_makes(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ import errno
 import os
 import stat
 
-from ..kernel import procfs
+from ..kernel import memory, procfs
 from ..kernel.emulate import RESOLVE_NO_MAGICLINKS, RESOLVE_NO_SYMLINKS, openat2
 from ..kernel.proc_names import FD_LINK, PID
 from ..policy.match import UNREADABLE
@@ -102,7 +102,7 @@ def resolve_target(tracee: Tracee, path: bytes, dirfd: int | None = None, follow
         return _missing_name(missing.path, tracee), missing.path if _acted_on(missing, tracee) else None
     except Unresolvable as error:
         if failed is not None and isinstance(error, LookupFailed):
-            failed.append(error.errno)
+            failed.append(error.errno or 0)
         return NONEXISTENT + os.fsdecode(path), None
     last = hops[-1] if hops else None
     if last is not None and own_descriptor(last[0], tracee) is None and _FD_LINK.match(last[0]):
@@ -325,9 +325,14 @@ def resolve_bytes(tracee: Tracee, path: bytes, dirfd: int | None, follow: bool,
         raise BadBase(f"dirfd {dirfd} is not a directory ({base!r})", errno.ENOTDIR, path)
     root = tracee.root()
     if root == b"/":
-        plain = _plain(base, path, tracee, probes)
+        failed: list[int] = []
+        plain = _plain(base, path, tracee, probes, failed)
         if plain is not None:
             return plain
+        if failed == [errno.ELOOP]:  # a symlink on the way (merged /usr's /lib, /bin): the kernel follows it
+            followed = _followed(base, path, follow, tracee)
+            if followed is not None:
+                return followed
     elif base != b"/" and (base == root.rstrip(b"/") or base.startswith(root.rstrip(b"/") + b"/")):
         # (the kernel names the working directory and descriptors in systrace's view, here
         # below the tracee's root: the walk below is in the tracee's)
@@ -336,28 +341,67 @@ def resolve_bytes(tracee: Tracee, path: bytes, dirfd: int | None, follow: bool,
     return walk(prefix, _parts(base), path, follow, tracee, hops, slash_follows)
 
 
-def _plain(base: bytes, path: bytes, tracee: Tracee | None = None, probes: list[int] | None = None) -> bytes | None:
+def _plain(base: bytes, path: bytes, tracee: Tracee | None = None, probes: list[int] | None = None,
+           failed: list[int] | None = None) -> bytes | None:
     """The common case in one system call instead of a walk: no `.` or `..`, not below
     /proc, and the kernel finds no symlink on the way (RESOLVE_NO_SYMLINKS). Then the
     path, with repeated slashes dropped, is already canonical. None: walk it. With
-    `probes`, the O_PATH descriptor of it is kept there (an emulated open reuses it)."""
+    `probes`, the O_PATH descriptor of it is kept there (an emulated open reuses it);
+    `failed` gets the errno of a probe that failed."""
     joined = path if path.startswith(b"/") else base + b"/" + path
     parts = _parts(joined)
     if not parts or parts[0] == b"proc" or b"." in parts or b".." in parts:
         return None
     canonical = b"/" + b"/".join(parts)
-    if canonical == getattr(tracee, "unplain", None):
-        return None  # the path cache's probe of it failed in this call: walk it (the walk decides anyway)
+    unplain = getattr(tracee, "unplain", None)
+    if unplain is not None and canonical == unplain[0]:
+        if failed is not None:
+            failed.append(unplain[1])
+        return None  # the path cache's probe of it failed in this call: not made again
     _may_look_up(tracee, canonical)
     try:
         fd = openat2(AT_FDCWD, canonical, os.O_PATH | os.O_CLOEXEC, 0, RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS)
-    except OSError:
+    except OSError as error:
+        if failed is not None:
+            failed.append(error.errno or 0)
         return None  # missing, a symlink on the way, no permission...: the walk decides
     if probes is not None:
         probes.append(fd)
     else:
         os.close(fd)
     return canonical
+
+
+def _followed(base: bytes, path: bytes, follow: bool, tracee: Tracee) -> bytes | None:
+    """A plain path (as _plain's) with symlinks on the way, in two system calls instead of
+    a walk's lstat and readlink per component: the kernel follows them in an O_PATH open
+    (its last component too when `follow`), and the descriptor names where it led. Only
+    for what the walk would find the same way: no magic link (RESOLVE_NO_MAGICLINKS, which
+    fails: walked), an end outside /proc (a symlink there, /etc/mtab's ../proc/self, would
+    mean systrace: walked), no trailing slash, a file that exists and is not unlinked
+    meanwhile (" (deleted)"). A symlink's target is not known before the lookup, so it
+    could lead onto a FUSE mount: only while none exists anywhere (kernel/mounts.py
+    ServedAnywhere) for a tracee whose lookups must not wait (`may_block`). None: walk it."""
+    if path.endswith(b"/"):
+        return None
+    if getattr(tracee, "may_block", None) is not None and memory.fuse_present():
+        return None
+    joined = path if path.startswith(b"/") else base + b"/" + path
+    canonical = b"/" + b"/".join(_parts(joined))
+    try:
+        fd = openat2(AT_FDCWD, canonical, os.O_PATH | os.O_CLOEXEC | (0 if follow else os.O_NOFOLLOW), 0,
+                     RESOLVE_NO_MAGICLINKS)
+    except OSError:
+        return None
+    try:
+        real = procfs.own_link(fd)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    if not real.startswith(b"/") or real.endswith(b" (deleted)") or real == b"/proc" or real.startswith(b"/proc/"):
+        return None
+    return real
 
 
 def _lexical(parts: list[bytes], pending: list[bytes]) -> bytes:

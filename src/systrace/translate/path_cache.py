@@ -92,9 +92,9 @@ class _Pinned:
     and base the key holds (a second read could see other bytes), the rest read live."""
 
     def __init__(self, tracee: Tracee, address: int, path: bytes | MemoryError_, dirfd: int | None,
-                 base: bytes | None, unplain: bytes | None = None):
+                 base: bytes | None, unplain: tuple[bytes, int] | None = None):
         self._tracee, self._address, self._path, self._dirfd, self._base = tracee, address, path, dirfd, base
-        self.unplain = unplain  # a canonical path the plain probe just failed on (filename._plain: not tried again)
+        self.unplain = unplain  # (a canonical path, errno) the plain probe just failed with (filename._plain: not tried again)
 
     def string(self, address: int, limit: int = 4096) -> bytes:
         if address == self._address:
@@ -114,7 +114,7 @@ class _Pinned:
 
 
 def _pinned(tracee: Tracee, address: int, path: bytes | MemoryError_, dirfd: int | None, base: bytes | None,
-            unplain: bytes | None = None) -> Tracee:
+            unplain: tuple[bytes, int] | None = None) -> Tracee:
     return _Pinned(tracee, address, path, dirfd, base, unplain)  # type: ignore[return-value]  # (the rest by __getattr__)
 
 
@@ -155,28 +155,30 @@ class PathCache:
                              use_aliases, keep_probe)
         key = (syscall, use_aliases, path, base, *[raw[index] for index in shape.keyed])
         entry = self._entries.get(key)
-        unplain = None  # the plain path a probe below failed on: the full translation walks it at once
+        unplain = None  # (the plain path, errno) a probe below failed with: the full translation does not probe again
         if entry is not None:
             canonical, template = entry
             _may_look_up(tracee, canonical)  # (a FUSE mount may have appeared since)
             try:
                 probe = openat2(AT_FDCWD, canonical, os.O_PATH | os.O_CLOEXEC, 0,
                                 RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS)
-            except OSError:
+            except OSError as error:
                 del self._entries[key]  # a symlink, a missing file now: translated in full
-                unplain = canonical
+                unplain = (canonical, error.errno or 0)
             else:
                 self.hits += 1
                 return _fresh(template, probe, keep_probe)
         plain = joined(base, path)
         shape_key = (syscall, use_aliases, *[raw[index] for index in shape.keyed])
-        same_shape = self._shapes.get(shape_key) if plain is not None and _renamable(path, plain) else None
+        # (not when the entry's probe just failed: it was of this same path)
+        same_shape = self._shapes.get(shape_key) if plain is not None and unplain is None and _renamable(path, plain) \
+            else None
         if same_shape is not None and plain is not None:
             _may_look_up(tracee, plain)
             try:
                 probe = openat2(AT_FDCWD, plain, os.O_PATH | os.O_CLOEXEC, 0, RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS)
-            except OSError:
-                unplain = plain  # a symlink, a missing file: translated in full
+            except OSError as error:
+                unplain = (plain, error.errno or 0)  # a symlink, a missing file: translated in full
             else:
                 self.shaped += 1
                 entry_result = _renamed(same_shape, plain)
