@@ -96,3 +96,49 @@ def test_one_watch_per_parent_and_every_child_reads_its_parent_again_when_it_exi
             shell.kill()
             shell.wait()
         table.close()
+
+
+def test_a_status_read_in_the_same_call_that_says_one_thread_is_not_read_again_at_exec(monkeypatch) -> None:
+    """A shell's child's exec is its first call: its status, read to start its entry, says
+    one thread, which still holds (that thread is blocked in the exec being served: no
+    other can start). From the next call on (new_call), or when it said more than one,
+    the status is read again."""
+    from systrace import processes
+
+    table = ProcessTable()
+    reads: list[int] = []
+    real_pread = os.pread
+    monkeypatch.setattr(processes.os, "pread", lambda fd, n, at: reads.append(fd) or real_pread(fd, n, at))
+    child = subprocess.Popen(["sh", "-c", "read line"], stdin=subprocess.PIPE)
+    try:
+        table.new_call()
+        table.info(child.pid)
+        assert len(reads) == 1
+        table.permitted("exec", child.pid, child.pid)
+        assert len(reads) == 1  # the status this call read
+        table.new_call()
+        table.info(child.pid)  # (stale: its credentials are read again, in this call)
+        table.new_call()
+        reads.clear()
+        table.permitted("exec", child.pid, child.pid)  # another call: read now
+        assert len(reads) == 1
+    finally:
+        child.kill()
+        child.wait()
+        table.close()
+    python = subprocess.Popen(
+        ["python3", "-c", "import sys, threading; threading.Thread(target=sys.stdin.read).start(); sys.stdin.read()"],
+        stdin=subprocess.PIPE)
+    table = ProcessTable()
+    try:
+        while len(os.listdir(f"/proc/{python.pid}/task")) < 2:  # (no sleep: it blocks on stdin)
+            pass
+        table.new_call()
+        table.info(python.pid)
+        reads.clear()
+        table.permitted("exec", python.pid, python.pid)  # two threads: read again now
+        assert len(reads) == 1 and python.pid not in table._threads
+    finally:
+        python.kill()
+        python.wait()
+        table.close()

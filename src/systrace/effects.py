@@ -140,6 +140,7 @@ class Effects:
         self.mounts.expire()
         self.views.expire()
         memory.new_call()
+        self.session.processes.new_call()
 
     # -- helpers the loop watches ------------------------------------------------------
     def on_ready(self, fd: int) -> bool:

@@ -82,6 +82,13 @@ class ProcessTable:
         self._parents: dict[int, tuple[int, set[int]]] = {}  # parent pidfd -> (its pid, the tids it parents)
         self._parent_fds: dict[int, int] = {}  # parent pid -> its pidfd
         self._parents_poll = select.poll()
+        # the last /proc status read during the current call (new_call() ends it): a thread
+        # that called and is blocked in its call cannot start another thread meanwhile
+        self._read_in_call: tuple[int, bytes] | None = None
+
+    def new_call(self) -> None:
+        """The loop starts on another notification (effects.Effects.new_call)."""
+        self._read_in_call = None
 
     def info(self, tid: int) -> ThreadInfo:
         entry = self._threads.get(tid)
@@ -165,10 +172,7 @@ class ProcessTable:
         permitted: the calling thread is blocked in it until the kernel runs it after our
         answer, so reading its state again at its next call is exact."""
         if what == "exec":
-            try:
-                threads = procfs.field(self.status_bytes(tid), b"Threads")
-            except OSError:
-                threads = b""
+            threads = self._threads_now(tid)
             entry = self._threads.get(tid)
             if threads == b"1" and tid == tgid and entry is not None:
                 self._new_image(tid, entry)
@@ -183,6 +187,19 @@ class ProcessTable:
         elif what == "namespaces" and tid in self._threads:  # unshare, setns: read them again
             namespaces.track(tid)
             self._threads[tid][0].stale = True  # (a new user namespace: new capabilities)
+
+    def _threads_now(self, tid: int) -> bytes:
+        """How many threads the group of `tid` has now (b"": cannot tell). A status read
+        during this call that says 1 still holds: its only thread is `tid`, blocked in
+        the call being served, so none can be started (the shell's child read for its
+        exec, its first call, is not read again)."""
+        fresh = self._read_in_call
+        if fresh is not None and fresh[0] == tid and procfs.field(fresh[1], b"Threads") == b"1":
+            return b"1"
+        try:
+            return procfs.field(self.status_bytes(tid), b"Threads")
+        except OSError:
+            return b""
 
     def _new_image(self, tid: int, entry: tuple[ThreadInfo, int]) -> None:
         """The exec of a process's only thread, its leader: no thread is left to start
@@ -307,6 +324,7 @@ class ProcessTable:
             try:
                 data = os.pread(fd, 4096, 0)
                 if data:
+                    self._read_in_call = (tid, data)
                     return data
             except OSError:
                 pass
@@ -314,11 +332,14 @@ class ProcessTable:
         fd = os.open(f"/proc/{tid}/status", os.O_RDONLY | os.O_CLOEXEC)
         if keep if keep is not None else tid in self._threads:
             self._status_fds[tid] = fd
-            return os.pread(fd, 4096, 0)
-        try:
-            return os.pread(fd, 4096, 0)
-        finally:
-            os.close(fd)
+            data = os.pread(fd, 4096, 0)
+        else:
+            try:
+                data = os.pread(fd, 4096, 0)
+            finally:
+                os.close(fd)
+        self._read_in_call = (tid, data)
+        return data
 
     def forget_group(self, tgid: int) -> None:
         for tid in [tid for tid, (info, _) in self._threads.items() if info.tgid == tgid or tid == tgid]:
