@@ -41,7 +41,7 @@ def _resolved(tracee: FakeTracee, path: bytes, follow: bool) -> bytes | str:
 entries = st.lists(st.tuples(st.lists(st.sampled_from(NAMES), min_size=1, max_size=3),
                              st.sampled_from(["dir", "file", "link"]), st.sampled_from(TARGETS), st.booleans()),
                    max_size=10)
-paths = st.lists(st.sampled_from([*NAMES, "lib", "lib", "real"]), min_size=1, max_size=4)
+paths = st.lists(st.sampled_from([*NAMES, "lib", "lib", "real", "zz"]), min_size=1, max_size=4)
 
 
 @settings(max_examples=300, deadline=None)
@@ -79,7 +79,14 @@ def test_merged_usr_style_link_is_followed_without_a_walk(tmp_path: Path, monkey
     tracee = FakeTracee(tmp_path)
     assert resolve_bytes(tracee, b"lib/libc.so", None, True) == os.fsencode(tmp_path / "usr" / "lib" / "libc.so")
     assert resolve_bytes(tracee, b"dangling", None, False) == os.fsencode(tmp_path / "dangling")  # (lstat: the link)
+    assert resolve_bytes(tracee, b"usr/lib/none.so", None, True) == os.fsencode(tmp_path / "usr/lib/none.so")  # (missing)
     assert looked == []
+    try:  # its directory missing too: the walk says how far it exists
+        resolve_bytes(tracee, b"usr/none/x.so", None, True)
+    except Unresolvable as missing:
+        assert getattr(missing, "path", None) == os.fsencode(tmp_path / "usr/none/x.so")
+    assert looked
+    looked.clear()
     try:  # a dangling link followed: the walk decides (to be created where it points)
         resolve_bytes(tracee, b"dangling", None, True)
     except Unresolvable:

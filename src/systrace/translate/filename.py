@@ -333,6 +333,10 @@ def resolve_bytes(tracee: Tracee, path: bytes, dirfd: int | None, follow: bool,
             followed = _followed(base, path, follow, tracee)
             if followed is not None:
                 return followed
+        elif failed == [errno.ENOENT]:  # (a search path's miss: gcc's headers, ld.so.preload)
+            missing = _missing_last(base, path)
+            if missing is not None:
+                return missing
     elif base != b"/" and (base == root.rstrip(b"/") or base.startswith(root.rstrip(b"/") + b"/")):
         # (the kernel names the working directory and descriptors in systrace's view, here
         # below the tracee's root: the walk below is in the tracee's)
@@ -402,6 +406,23 @@ def _followed(base: bytes, path: bytes, follow: bool, tracee: Tracee) -> bytes |
     if not real.startswith(b"/") or real.endswith(b" (deleted)") or real == b"/proc" or real.startswith(b"/proc/"):
         return None
     return real
+
+
+def _missing_last(base: bytes, path: bytes) -> bytes | None:
+    """A plain path the kernel found missing (RESOLVE_NO_SYMLINKS: ENOENT, so no symlink
+    before the missing name) whose directory is there, a directory reached without a
+    symlink: only its last name is missing, and the walk would answer the path itself
+    (to be created), after an lstat per component. One open of the directory instead.
+    None: walk it."""
+    joined = path if path.startswith(b"/") else base + b"/" + path
+    parts = _parts(joined)
+    try:
+        fd = openat2(AT_FDCWD, b"/" + b"/".join(parts[:-1]), os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC, 0,
+                     RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS)
+    except OSError:
+        return None
+    os.close(fd)
+    return b"/" + b"/".join(parts)
 
 
 def _lexical(parts: list[bytes], pending: list[bytes]) -> bytes:
