@@ -45,6 +45,25 @@ def test_string_across_a_page_boundary(pages) -> None:
     assert read_cstring(ME, address + PAGE - 3) == b"hello"
 
 
+def test_a_string_across_a_page_boundary_reads_its_first_page_once(pages, monkeypatch) -> None:
+    """Two reads (the first page's part, then the next page's), not three: the first
+    page's part is not read again; the limit counts both parts."""
+    from systrace.kernel import memory
+
+    mapping, address = pages
+    mapping[PAGE - 3 : PAGE + 3] = b"hello\0"
+    reads: list[int] = []
+    real = memory._OPERATIONS["read"]
+    monkeypatch.setitem(memory._OPERATIONS, "read", lambda *args: reads.append(args[1]) or real(*args))
+    assert read_cstring(ME, address + PAGE - 3) == b"hello"
+    assert reads == [address + PAGE]  # (the first read is the preallocated one of the first page)
+    assert read_cstring(ME, address + PAGE - 3, limit=5) == b"hello"
+    with pytest.raises(MemoryError_, match="longer than 4"):
+        read_cstring(ME, address + PAGE - 3, limit=4)
+    with pytest.raises(MemoryError_, match="longer than 2"):
+        read_cstring(ME, address + PAGE - 3, limit=2)  # (too long within the first page already)
+
+
 def test_string_ending_exactly_at_the_end_of_a_page(pages) -> None:
     mapping, address = pages
     mapping[PAGE - 6 : PAGE] = b"hello\0"

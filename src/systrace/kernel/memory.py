@@ -281,8 +281,10 @@ def read_cstring(pid: int, address: int, limit: int = PATH_MAX) -> bytes:
     first = _PAGE_BUFFER.value  # up to the first NUL (without copying the rest of the page)
     if len(first) < got and len(first) <= limit:
         return first
-    collected = b""
-    position = address
+    # no NUL up to the page's end (or too long already): go on from there, the first
+    # page's part not read again (a string on the stack across a page boundary)
+    collected = first
+    position = address + got
     while len(collected) < limit:
         chunk = min(limit - len(collected) + 1, (position // PAGE + 1) * PAGE - position)
         data: bytes = _guarded("read", pid, position, chunk)  # type: ignore[assignment]
