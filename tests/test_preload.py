@@ -8,6 +8,7 @@ from __future__ import annotations
 import ast
 import importlib.util
 import os
+import pwd
 import py_compile
 import subprocess
 import sys
@@ -264,3 +265,95 @@ print(repr(found))
     result = subprocess.run([sys.executable, "-S", "-c", code, str(tmp_path / "empty")], capture_output=True, text=True,
                             env={**base_env(), "SYSTRACE_TEST_FUSE_UNSEEN": "1"}, timeout=TIMEOUT)
     assert ast.literal_eval(result.stdout) == [(False, True, 0), (True, True, 0), (True, True, 0), False], result.stderr
+
+
+# -- the bundle: every preloaded module's code in one file, trusted as the compiled files --
+@pytest.fixture
+def writing(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys, "dont_write_bytecode", False)  # (the suite may run with PYTHONDONTWRITEBYTECODE)
+
+
+def _forget(package: str) -> None:
+    sys.modules.pop(f"{package}.mod", None)
+    if hasattr(sys.modules[package], "mod"):
+        delattr(sys.modules[package], "mod")
+
+
+def _bundled(package: str, text: str = "VALUE = 1\n") -> tuple[Path, Path]:
+    """`mod` compiled, preloaded once (which writes the bundle), forgotten, and its
+    compiled file removed: what loads it next can only be the bundle."""
+    source = _write(package, text, TIMESTAMP)
+    assert preload.preload(("mod",), package) == [f"{package}.mod"]
+    bundle = Path(preload.bundle_path(sys.modules[package].__path__[0]))
+    assert bundle.is_file()
+    _forget(package)
+    Path(importlib.util.cache_from_source(str(source))).unlink()
+    return source, bundle
+
+
+def test_a_bundle_is_written_and_used_in_place_of_the_compiled_files(package: str, writing: None) -> None:
+    _bundled(package)
+    assert preload.preload(("mod",), package) == [f"{package}.mod"]
+    module = sys.modules[f"{package}.mod"]
+    assert module.VALUE == 1 and sys.modules[package].mod is module
+    assert module.__cached__ == importlib.util.cache_from_source(module.__file__)  # as import would say
+
+
+def test_a_bundle_entry_whose_source_changed_is_not_used(package: str, writing: None) -> None:
+    source, bundle = _bundled(package)
+    source.write_text("VALUE = 22\n")  # another size
+    assert preload.preload(("mod",), package) == []
+    assert __import__(f"{package}.mod", fromlist=["_"]).VALUE == 22
+    _forget(package)
+    source.write_text("VALUE = 3\n")  # the bundled size again, another time
+    stamp = os.stat(source).st_mtime + 10
+    os.utime(source, (stamp, stamp))
+    Path(importlib.util.cache_from_source(str(source))).unlink()
+    assert preload.preload(("mod",), package) == []
+    assert __import__(f"{package}.mod", fromlist=["_"]).VALUE == 3
+
+
+@pytest.mark.parametrize("damage", ["group-writable", "other-writable", "a symbolic link", "a FIFO", "junk", "truncated",
+                                    "another magic number", "another shape"])
+def test_a_foreign_or_damaged_bundle_is_not_used(package: str, writing: None, damage: str) -> None:
+    import marshal
+
+    _, bundle = _bundled(package)
+    data = bundle.read_bytes()
+    if damage == "group-writable":
+        bundle.chmod(0o664)
+    elif damage == "other-writable":
+        bundle.chmod(0o646)
+    elif damage == "a symbolic link":  # (even to a bundle that would do)
+        bundle.rename(bundle.with_suffix(".elsewhere"))
+        bundle.symlink_to(bundle.with_suffix(".elsewhere"))
+    elif damage == "a FIFO":  # (not opened to block: refused as no regular file)
+        bundle.unlink()
+        os.mkfifo(bundle, 0o644)
+    elif damage == "junk":
+        bundle.write_bytes(b"junk")
+    elif damage == "truncated":
+        bundle.write_bytes(data[:len(data) // 2])
+    elif damage == "another magic number":
+        bundle.write_bytes(b"\x00\x01\r\n" + data[4:])
+    else:  # a valid marshal of another structure
+        header = data[:data.index(b"\n", 4) + 1]
+        bundle.write_bytes(header + marshal.dumps({"mod.py": (1, 2)}))
+    assert preload.preload(("mod",), package) == []
+    assert __import__(f"{package}.mod", fromlist=["_"]).VALUE == 1
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to give the bundle to another user")
+def test_a_bundle_owned_by_another_user_is_not_used(package: str, writing: None, test_user: pwd.struct_passwd) -> None:
+    _, bundle = _bundled(package)
+    os.chown(bundle, test_user.pw_uid, -1)
+    assert preload.preload(("mod",), package) == []
+    os.chown(bundle, 0, -1)
+    assert preload.preload(("mod",), package) == [f"{package}.mod"]
+
+
+def test_no_bundle_is_written_without_bytecode_writing(package: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys, "dont_write_bytecode", True)
+    _write(package, "VALUE = 1\n", TIMESTAMP)
+    assert preload.preload(("mod",), package) == [f"{package}.mod"]
+    assert not os.path.exists(preload.bundle_path(sys.modules[package].__path__[0]))

@@ -18,6 +18,16 @@ PLAIN (and ENFORCING) list the modules in the order their imports finish in a pl
 (so that each module's own imports find theirs already loaded); a module missing from
 them is imported as usual, one listed that a run no longer imports is caught by
 tests/test_preload.py.
+
+The compiled code of every module loaded here is also kept in one bundle file beside the
+compiled files (`bundle_path`: one open and one read instead of two system calls and
+a read per module, issue 16). An entry of it is used only as its compiled file would be:
+when its source's modification time and size are still those recorded (each source is
+stat'ed as before), and only when the bundle is a regular file with this interpreter's
+magic number, owned by root or by the package directory's owner and writable by no one
+else (as trusted as the compiled files beside it). Anything else is read from the compiled
+file as above; the bundle is then written again (unless sys.dont_write_bytecode), as
+importlib writes a compiled file, atomically (a new file renamed over the old).
 """
 
 from __future__ import annotations
@@ -25,8 +35,25 @@ from __future__ import annotations
 import sys
 from _frozen_importlib import ModuleSpec  # what importlib.machinery re-exports, without importing it
 from _frozen_importlib_external import MAGIC_NUMBER, SourceFileLoader, cache_from_source
-from marshal import loads
-from posix import stat
+from marshal import dumps, loads
+from posix import (
+    O_CLOEXEC,
+    O_CREAT,
+    O_EXCL,
+    O_NOFOLLOW,
+    O_NONBLOCK,
+    O_RDONLY,
+    O_WRONLY,
+    close,
+    fstat,
+    getpid,
+    read,
+    replace,
+    stat,
+    unlink,
+    write,
+)
+from posix import open as posix_open
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
 if TYPE_CHECKING:
@@ -62,6 +89,7 @@ def preload(names: tuple[str, ...] = PLAIN, package: str = PACKAGE) -> list[str]
     the names of those loaded here."""
     modules = sys.modules
     root = modules[package].__path__[0]
+    bundle = Bundle(root)
     loaded = []
     for relative in names:
         name = f"{package}.{relative}"
@@ -74,10 +102,10 @@ def preload(names: tuple[str, ...] = PLAIN, package: str = PACKAGE) -> list[str]
                 continue
         path = f"{root}/{relative.replace('.', '/')}"
         try:
-            code, spec = _compiled(name, f"{path}.py", None)
+            code, spec = _compiled(name, f"{path}.py", None, bundle)
         except FileNotFoundError:  # a package
             try:
-                code, spec = _compiled(name, f"{path}/__init__.py", [path])
+                code, spec = _compiled(name, f"{path}/__init__.py", [path], bundle)
             except OSError:
                 continue
         except OSError:
@@ -100,26 +128,135 @@ def preload(names: tuple[str, ...] = PLAIN, package: str = PACKAGE) -> list[str]
             spec._initializing = False  # type: ignore[attr-defined]
         setattr(modules[parent], child, modules[name])
         loaded.append(name)
+    bundle.save()
     return loaded
 
 
-def _compiled(name: str, source: str, search: list[str] | None) -> tuple[CodeType | None, ModuleSpec]:
-    """The code of `source` from its compiled file and the module's spec, or (None, spec)
-    when importlib would not use that file as it is."""
+def _compiled(name: str, source: str, search: list[str] | None, bundle: Bundle | None = None
+              ) -> tuple[CodeType | None, ModuleSpec]:
+    """The code of `source` from the bundle or its compiled file and the module's spec, or
+    (None, spec) when importlib would not use that file as it is."""
     status = stat(source)
+    stamp, size = int(status.st_mtime) & 0xFFFFFFFF, status.st_size & 0xFFFFFFFF
     cached = cache_from_source(source)
     loader = SourceFileLoader(name, source)
     spec = ModuleSpec(name, loader, origin=source, is_package=search is not None)
     spec.has_location, spec.cached = True, cached
     if search is not None:
         spec.submodule_search_locations = search
+    if bundle is not None:
+        code = bundle.code(source, stamp, size)
+        if code is not None:
+            return loads(code), spec
     try:
         with open(cached, "rb") as file:
             data = file.read()
     except OSError:
         return None, spec
     if (len(data) < 16 or data[:4] != MAGIC_NUMBER or data[4:8] != b"\0\0\0\0"  # a timestamp-based file
-            or int.from_bytes(data[8:12], "little") != int(status.st_mtime) & 0xFFFFFFFF
-            or int.from_bytes(data[12:16], "little") != status.st_size & 0xFFFFFFFF):
+            or int.from_bytes(data[8:12], "little") != stamp or int.from_bytes(data[12:16], "little") != size):
         return None, spec
+    if bundle is not None:
+        bundle.add(source, stamp, size, data[16:])
     return loads(memoryview(data)[16:]), spec
+
+
+def bundle_path(root: str) -> str:
+    """Where the bundle of the package at `root` is kept: beside its compiled files, named
+    as they are (PYTHONPYCACHEPREFIX, the optimization level), with another suffix."""
+    return cache_from_source(f"{root}/__preload__.py").removesuffix(".pyc") + ".bundle"
+
+
+_BUNDLE_HEADER = MAGIC_NUMBER + b"systrace preload bundle 1\n"
+
+
+class Bundle:
+    """The compiled code of a package's preloaded modules in one file: (source path
+    relative to the package, modification time, size, marshalled code) per module."""
+
+    def __init__(self, root: str) -> None:
+        self._root, self._prefix = root, root + "/"
+        self._entries: dict[str, tuple[int, int, bytes]] = {}
+        self._changed = False
+        try:
+            self._path = bundle_path(root)
+        except NotImplementedError:  # no cache tag (sys.implementation.cache_tag is None)
+            self._path = ""
+            return
+        self._entries = self._read()
+
+    def _read(self) -> dict[str, tuple[int, int, bytes]]:
+        try:  # (not following a symbolic link; a FIFO put there would not block the open)
+            fd = posix_open(self._path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
+        except OSError:
+            return {}
+        try:
+            status = fstat(fd)
+            if not self._trusted(status.st_mode, status.st_uid):
+                return {}
+            data = read(fd, status.st_size + 1)
+        except OSError:
+            return {}
+        finally:
+            close(fd)
+        if not data.startswith(_BUNDLE_HEADER):
+            return {}
+        try:
+            entries = loads(memoryview(data)[len(_BUNDLE_HEADER):])
+        except (ValueError, EOFError, TypeError):
+            return {}
+        if type(entries) is not dict or not all(  # noqa: E721 - exactly a dict of marshal's own types
+                type(key) is str and type(value) is tuple and len(value) == 3 and type(value[0]) is int  # noqa: E721
+                and type(value[1]) is int and type(value[2]) is bytes for key, value in entries.items()):  # noqa: E721
+            return {}
+        return entries
+
+    def _trusted(self, mode: int, uid: int) -> bool:
+        """A regular file writable only by its owner, root or the package directory's."""
+        if mode & 0o170022 != 0o100000:  # S_IFREG, without group or other write permission
+            return False
+        try:
+            return uid == 0 or uid == stat(self._root).st_uid
+        except OSError:
+            return False
+
+    def code(self, source: str, stamp: int, size: int) -> bytes | None:
+        """The marshalled code of `source` if recorded for this modification time and size."""
+        key = source.removeprefix(self._prefix)
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        if entry[0] != stamp or entry[1] != size:  # stale: dropped from the bundle
+            del self._entries[key]
+            self._changed = True
+            return None
+        return entry[2]
+
+    def add(self, source: str, stamp: int, size: int, code: bytes) -> None:
+        """Record `source`'s code, read from its compiled file (which matched)."""
+        self._entries[source.removeprefix(self._prefix)] = (stamp, size, bytes(code))
+        self._changed = True
+
+    def save(self) -> None:
+        """Write the bundle again when an entry was added, as importlib writes a compiled file:
+        not under sys.dont_write_bytecode; a failure is no error (the files stay as they are)."""
+        if not self._changed or not self._path or sys.dont_write_bytecode:
+            return
+        temporary = f"{self._path}.{getpid()}"
+        try:
+            fd = posix_open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)  # (see _trusted)
+        except OSError:
+            return
+        try:
+            try:
+                data = memoryview(_BUNDLE_HEADER + dumps(self._entries))
+                while data:
+                    data = data[write(fd, data):]
+            finally:
+                close(fd)
+            replace(temporary, self._path)
+        except OSError:
+            try:
+                unlink(temporary)
+            except OSError:
+                pass
