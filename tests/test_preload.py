@@ -110,9 +110,9 @@ def test_a_run_loads_its_modules_in_one_pass(true_policy: Path) -> None:
     probe("on", "-d", str(true_policy), "-a", "true")  # (its modules compiled)
     report = probe("on", "-d", str(true_policy), "-a", "true")
     listed = {f"systrace.{name}" for name in preload.PLAIN + preload.ENFORCING}
-    # left to import: kernel/ (a namespace package: no compiled file), and facts/, whose
-    # __init__ imports its two modules as it runs
-    imported = {"systrace.kernel", "systrace.facts", "systrace.facts.args", "systrace.facts.rows"}
+    # left to import: kernel/ (a namespace package: no compiled file); facts/, whose
+    # __init__ imports its two modules as it runs, is made before them and run after them
+    imported = {"systrace.kernel"}
     assert listed - set(report["loaded"]) == imported
     assert set(report["after"]) == imported
 
@@ -215,6 +215,34 @@ def test_a_foreign_or_missing_compiled_file_is_left_to_import(package: str) -> N
     cached.write_bytes(b"\x01")  # truncated
     assert preload.preload(("mod",), package) == []
     assert __import__(f"{package}.mod", fromlist=["_"]).VALUE == 5
+
+
+def _subpackage(package: str, init: str, mod: str) -> Path:
+    directory = Path(sys.modules[package].__path__[0]) / "sub"
+    directory.mkdir()
+    for path, text in ((directory / "__init__.py", init), (directory / "mod.py", mod)):
+        path.write_text(text)
+        py_compile.compile(str(path), cfile=importlib.util.cache_from_source(str(path)), doraise=True,
+                           invalidation_mode=TIMESTAMP)
+    return directory
+
+
+def test_a_package_listed_after_its_modules_is_made_first_and_run_last(package: str) -> None:
+    """As facts/: the package's __init__ imports its module, which finds it loaded."""
+    directory = _subpackage(package, "from .mod import VALUE\nDOUBLE = 2 * VALUE\n", "VALUE = 21\n")
+    assert preload.preload(("sub.mod", "sub"), package) == [f"{package}.sub.mod", f"{package}.sub"]
+    sub, mod = sys.modules[f"{package}.sub"], sys.modules[f"{package}.sub.mod"]
+    assert (sub.DOUBLE, sub.mod, sys.modules[package].sub) == (42, mod, sub)
+    assert sub.__path__ == [str(directory)] and sub.__spec__.submodule_search_locations == [str(directory)]
+    assert not sub.__spec__._initializing and mod.__package__ == f"{package}.sub"
+
+
+def test_a_package_made_first_is_not_left_when_its_module_fails(package: str) -> None:
+    _subpackage(package, "from .mod import VALUE\n", "raise ValueError('at import')\n")
+    with pytest.raises(ValueError, match="at import"):
+        preload.preload(("sub.mod", "sub"), package)
+    assert f"{package}.sub" not in sys.modules and f"{package}.sub.mod" not in sys.modules
+    assert not hasattr(sys.modules[package], "sub")
 
 
 def test_a_module_that_fails_is_not_left_loaded(package: str) -> None:

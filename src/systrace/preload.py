@@ -86,50 +86,85 @@ _Module = type(sys)
 
 def preload(names: tuple[str, ...] = PLAIN, package: str = PACKAGE) -> list[str]:
     """Load the modules `names` (relative to `package`, already imported) not loaded yet;
-    the names of those loaded here."""
+    the names of those loaded here.
+
+    A package listed after some of its modules (facts/, whose __init__ imports them) is
+    made first, in sys.modules as importlib puts a package whose code is running, and its
+    code is run when its own turn comes: its modules, listed before, are then loaded here
+    too instead of by its imports (which find them loaded)."""
     modules = sys.modules
     root = modules[package].__path__[0]
     bundle = Bundle(root)
     loaded = []
-    for relative in names:
-        name = f"{package}.{relative}"
-        if name in modules:
-            continue
-        parent, _, child = name.rpartition(".")
-        if parent not in modules:  # its package first, by import (a namespace package, or
-            __import__(parent)  # one whose own imports load this module: then it is loaded)
-            if name in modules:
-                continue
-        path = f"{root}/{relative.replace('.', '/')}"
-        try:
-            code, spec = _compiled(name, f"{path}.py", None, bundle)
-        except FileNotFoundError:  # a package
+    early: dict[str, tuple[Any, CodeType]] = {}  # packages made before their modules, run at their turn
+    try:
+        for index, relative in enumerate(names):
+            name = f"{package}.{relative}"
+            parent, _, child = name.rpartition(".")
+            if name in early:
+                module, code = early.pop(name)
+            else:
+                if name in modules:
+                    continue
+                if parent not in modules:
+                    package_first = None
+                    if parent.rpartition(".")[0] in modules and parent.removeprefix(f"{package}.") in names[index + 1:]:
+                        package_first = _made(parent, f"{root}/{parent.removeprefix(f'{package}.').replace('.', '/')}",
+                                              bundle, is_package=True)
+                    if package_first is not None:
+                        modules[parent] = package_first[0]
+                        early[parent] = package_first
+                    else:  # its package first, by import (a namespace package, or one whose
+                        __import__(parent)  # own imports load this module: then it is loaded)
+                        if name in modules:
+                            continue
+                made = _made(name, f"{root}/{relative.replace('.', '/')}", bundle)
+                if made is None:
+                    continue
+                module, code = made
+                modules[name] = module
+            spec = module.__spec__
+            spec._initializing = True  # as importlib marks a module whose code runs
             try:
-                code, spec = _compiled(name, f"{path}/__init__.py", [path], bundle)
-            except OSError:
-                continue
-        except OSError:
-            continue
-        if code is None:
-            continue
-        module: Any = _Module(name)
-        module.__spec__, module.__loader__, module.__file__ = spec, spec.loader, spec.origin
-        module.__cached__, module.__package__ = spec.cached, spec.parent
-        if spec.submodule_search_locations is not None:
-            module.__path__ = spec.submodule_search_locations
-        modules[name] = module
-        spec._initializing = True  # type: ignore[attr-defined]  # as importlib marks a module whose code runs
-        try:
-            exec(code, module.__dict__)
-        except BaseException:
+                exec(code, module.__dict__)
+            except BaseException:
+                modules.pop(name, None)
+                raise
+            finally:
+                spec._initializing = False
+            setattr(modules[parent], child, modules[name])
+            loaded.append(name)
+    except BaseException:
+        for name in early:  # (made, never run)
             modules.pop(name, None)
-            raise
-        finally:
-            spec._initializing = False  # type: ignore[attr-defined]
-        setattr(modules[parent], child, modules[name])
-        loaded.append(name)
+        raise
     bundle.save()
     return loaded
+
+
+def _made(name: str, path: str, bundle: Bundle, is_package: bool = False) -> tuple[Any, CodeType] | None:
+    """The module `name` (its source `path`.py, or `path`/__init__.py for a package), made
+    with the attributes importlib gives it, and its code; None when it is left to import."""
+    try:
+        if is_package:
+            raise FileNotFoundError
+        code, spec = _compiled(name, f"{path}.py", None, bundle)
+    except FileNotFoundError:  # a package
+        try:
+            code, spec = _compiled(name, f"{path}/__init__.py", [path], bundle)
+        except OSError:
+            return None
+    except OSError:
+        return None
+    if code is None:
+        return None
+    module: Any = _Module(name)
+    module.__spec__, module.__loader__, module.__file__ = spec, spec.loader, spec.origin
+    module.__cached__, module.__package__ = spec.cached, spec.parent
+    if spec.submodule_search_locations is not None:
+        module.__path__ = spec.submodule_search_locations
+    spec._initializing = True  # type: ignore[attr-defined]  # (until its code has run: see preload)
+    return module, code
 
 
 def _compiled(name: str, source: str, search: list[str] | None, bundle: Bundle | None = None
