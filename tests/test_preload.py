@@ -364,9 +364,13 @@ def test_a_foreign_or_damaged_bundle_is_not_used(package: str, writing: None, da
         bundle.write_bytes(data[:len(data) // 2])
     elif damage == "another magic number":
         bundle.write_bytes(b"\x00\x01\r\n" + data[4:])
-    else:  # a valid marshal of another structure
+    else:  # a valid marshal of another structure; an entry's code beyond the file's end
         header = data[:data.index(b"\n", 4) + 1]
-        bundle.write_bytes(header + marshal.dumps({"mod.py": (1, 2)}))
+        source = Path(sys.modules[package].__path__[0]) / "mod.py"
+        for index in ({"mod.py": (1, 2)}, {"mod.py": (int(source.stat().st_mtime), source.stat().st_size, 0, 10**6)}):
+            marshalled = marshal.dumps(index)
+            bundle.write_bytes(header + len(marshalled).to_bytes(4, "little") + marshalled + data[len(header):])
+            assert preload.preload(("mod",), package) == []
     assert preload.preload(("mod",), package) == []
     assert __import__(f"{package}.mod", fromlist=["_"]).VALUE == 1
 

@@ -202,16 +202,19 @@ def bundle_path(root: str) -> str:
     return cache_from_source(f"{root}/__preload__.py").removesuffix(".pyc") + ".bundle"
 
 
-_BUNDLE_HEADER = MAGIC_NUMBER + b"systrace preload bundle 1\n"
+_BUNDLE_HEADER = MAGIC_NUMBER + b"systrace preload bundle 2\n"
 
 
 class Bundle:
-    """The compiled code of a package's preloaded modules in one file: (source path
-    relative to the package, modification time, size, marshalled code) per module."""
+    """The compiled code of a package's preloaded modules in one file: the header, the
+    length of the index (4 bytes, little-endian), the index (marshalled: source path
+    relative to the package -> modification time, size, offset and length of its code),
+    then every module's marshalled code, one after the other (each is unmarshalled from
+    the one buffer read: no copy of it is made, nor of the modules not loaded)."""
 
     def __init__(self, root: str) -> None:
         self._root, self._prefix = root, root + "/"
-        self._entries: dict[str, tuple[int, int, bytes]] = {}
+        self._entries: dict[str, tuple[int, int, bytes | memoryview]] = {}
         self._changed = False
         try:
             self._path = bundle_path(root)
@@ -220,7 +223,7 @@ class Bundle:
             return
         self._entries = self._read()
 
-    def _read(self) -> dict[str, tuple[int, int, bytes]]:
+    def _read(self) -> dict[str, tuple[int, int, bytes | memoryview]]:
         try:  # (not following a symbolic link; a FIFO put there would not block the open)
             fd = posix_open(self._path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
         except OSError:
@@ -234,16 +237,24 @@ class Bundle:
             return {}
         finally:
             close(fd)
-        if not data.startswith(_BUNDLE_HEADER):
+        start = len(_BUNDLE_HEADER) + 4
+        if len(data) < start or not data.startswith(_BUNDLE_HEADER):
             return {}
+        codes = start + int.from_bytes(data[start - 4:start], "little")
+        view = memoryview(data)
         try:
-            entries = loads(memoryview(data)[len(_BUNDLE_HEADER):])
+            index = loads(view[start:codes])
         except (ValueError, EOFError, TypeError):
             return {}
-        if type(entries) is not dict or not all(  # noqa: E721 - exactly a dict of marshal's own types
-                type(key) is str and type(value) is tuple and len(value) == 3 and type(value[0]) is int  # noqa: E721
-                and type(value[1]) is int and type(value[2]) is bytes for key, value in entries.items()):  # noqa: E721
+        if type(index) is not dict:  # noqa: E721 - exactly marshal's own types, checked before use
             return {}
+        entries: dict[str, tuple[int, int, bytes | memoryview]] = {}
+        for key, value in index.items():
+            if not (type(key) is str and type(value) is tuple and len(value) == 4  # noqa: E721
+                    and all(type(field) is int and field >= 0 for field in value)  # noqa: E721
+                    and codes + value[2] + value[3] <= len(data)):
+                return {}
+            entries[key] = (value[0], value[1], view[codes + value[2]:codes + value[2] + value[3]])
         return entries
 
     def _trusted(self, mode: int, uid: int) -> bool:
@@ -255,7 +266,7 @@ class Bundle:
         except OSError:
             return False
 
-    def code(self, source: str, stamp: int, size: int) -> bytes | None:
+    def code(self, source: str, stamp: int, size: int) -> bytes | memoryview | None:
         """The marshalled code of `source` if recorded for this modification time and size."""
         key = source.removeprefix(self._prefix)
         entry = self._entries.get(key)
@@ -284,7 +295,13 @@ class Bundle:
             return
         try:
             try:
-                data = memoryview(_BUNDLE_HEADER + dumps(self._entries))
+                index, codes, offset = {}, [], 0
+                for key, (stamp, size, code) in self._entries.items():
+                    index[key] = (stamp, size, offset, len(code))
+                    codes.append(code)
+                    offset += len(code)
+                marshalled = dumps(index)
+                data = memoryview(b"".join((_BUNDLE_HEADER, len(marshalled).to_bytes(4, "little"), marshalled, *codes)))
                 while data:
                     data = data[write(fd, data):]
             finally:
