@@ -389,3 +389,32 @@ def test_no_bundle_is_written_without_bytecode_writing(package: str, monkeypatch
     _write(package, "VALUE = 1\n", TIMESTAMP)
     assert preload.preload(("mod",), package) == [f"{package}.mod"]
     assert not os.path.exists(preload.bundle_path(sys.modules[package].__path__[0]))
+
+
+OPENS = """
+import sys
+opened = []
+sys.addaudithook(lambda event, args: opened.append(str(args[0])) if event == "open" and isinstance(args[0], str) else None)
+from systrace.cli import main
+status = main(sys.argv[1:])
+sys.stdout.write(repr({"status": status, "opened": opened}))
+"""
+
+
+def test_a_run_reads_its_modules_from_the_bundle_once_it_is_written(true_policy: Path) -> None:
+    """As installed (bytecode written): the first run writes the bundle, the next reads the
+    code of every module it loads from it, and no compiled file of them."""
+    argv = [sys.executable, "-S", "-c", OPENS, "-d", str(true_policy), "-a", "true"]
+    for _ in range(2):  # (compiled, then bundled: another test may have left the cache at either)
+        subprocess.run(argv, env=_compiled_env(), timeout=TIMEOUT, check=True, capture_output=True)
+    result = subprocess.run(argv, env=_compiled_env(), timeout=TIMEOUT, capture_output=True, text=True)
+    report = ast.literal_eval(result.stdout)
+    assert report["status"] == 0, result.stderr
+    compiled = [path for path in report["opened"] if path.endswith(".pyc") and "systrace" in path]
+    bundles = [path for path in report["opened"] if path.endswith(".bundle")]
+    assert len(bundles) == 1 and bundles[0].startswith(_PYCACHE[0]), report["opened"]
+    # (only what is imported before the preload, or left to import: the package, cli,
+    # quick_options, preload itself)
+    outside = [path for path in compiled if str(Path(path).parent).removesuffix("/__pycache__").rpartition("/")[2]
+               != "systrace" or Path(path).name.partition(".")[0] not in ("__init__", "cli", "quick_options", "preload")]
+    assert compiled and outside == [], compiled
