@@ -42,7 +42,16 @@ def tgkill(tgid: int, tid: int, signal_number: int) -> None:
     check(libc.syscall(234, tgid, tid, signal_number))
 
 
-SYS_prlimit64, RLIMIT_NOFILE = 302, 7
+SYS_prlimit64, RLIMIT_FSIZE, RLIMIT_NOFILE = 302, 1, 7
+RLIM_INFINITY = (1 << 64) - 1  # (unsigned, as the kernel's; the resource module says -1)
+
+
+def prlimit(pid: int, resource: int) -> tuple[int, int]:
+    """The (soft, hard) limit `resource` of process `pid`, as resource.prlimit reads it
+    (OSError when it cannot), without importing resource (start-up time)."""
+    limits = (ctypes.c_uint64 * 2)()
+    check(libc.syscall(SYS_prlimit64, pid, resource, None, limits))
+    return limits[0], limits[1]
 
 
 def raise_descriptor_limit() -> None:
