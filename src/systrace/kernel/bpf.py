@@ -96,12 +96,10 @@ def alu_and(mask: int) -> Insn:
 
 def assemble(items: list[Item]) -> list[Insn]:
     """Resolve labels. A conditional jump whose target is beyond 255 instructions goes
-    through a trampoline `ja` placed right after it; sizes are relaxed until stable, then
-    the program is emitted once (start-up time: a filter is about 700 items)."""
+    through a trampoline `ja` placed right after it; sizes are relaxed until stable."""
     long_true: set[int] = set()
     long_false: set[int] = set()
     kinds = [type(item) for item in items]  # (the four records are never subclassed)
-    jumps = [index for index, kind in enumerate(kinds) if kind is Jump]
     while True:
         positions: dict[str, int] = {}
         starts: list[int] = []  # each item's first instruction
@@ -118,38 +116,29 @@ def assemble(items: list[Item]) -> list[Insn]:
             else:
                 pc += 1
         grew = False
-        for index in jumps:
-            jump_item: Any = items[index]
+        out: list[Insn] = []
+        for index, item in enumerate(items):
+            kind = kinds[index]
+            if kind is Label:
+                continue
             pc = starts[index]
-            if index not in long_true and _target(positions, jump_item.true) - pc - 1 > 255:
-                long_true.add(index)
-                grew = True
-            if index not in long_false and _target(positions, jump_item.false) - pc - 1 > 255:
-                long_false.add(index)
-                grew = True
+            if kind is Insn:
+                out.append(item)  # type: ignore[arg-type]
+            elif kind is Goto:
+                out.append(insn(JMP | JA, 0, 0, _target(positions, item.target) - pc - 1))  # type: ignore[union-attr]
+            else:
+                assert isinstance(item, Jump)
+                out.extend(_jump(item, pc, positions, index in long_true, index in long_false))
+                if index not in long_true and _target(positions, item.true) - pc - 1 > 255:
+                    long_true.add(index)
+                    grew = True
+                if index not in long_false and _target(positions, item.false) - pc - 1 > 255:
+                    long_false.add(index)
+                    grew = True
         if not grew:
-            break
-    out: list[Insn] = []
-    append = out.append
-    for index, item in enumerate(items):
-        kind = kinds[index]
-        if kind is Insn:
-            append(item)  # type: ignore[arg-type]
-        elif kind is Label:
-            continue
-        elif kind is Goto:
-            append(_new(Insn, (JMP | JA, 0, 0, _target(positions, item.target) - starts[index] - 1)))  # type: ignore[union-attr]
-        elif index in long_true or index in long_false:
-            out.extend(_jump(item, starts[index], positions, index in long_true, index in long_false))  # type: ignore[arg-type]
-        else:  # (what _jump makes of a near jump)
-            pc = starts[index]
-            true_at, false_at = _target(positions, item.true), _target(positions, item.false)  # type: ignore[union-attr]
-            if true_at <= pc or false_at <= pc:
-                raise ValueError("BPF jumps go forward only")
-            append(_new(Insn, (JMP | item.op | K, true_at - pc - 1, false_at - pc - 1, item.k)))  # type: ignore[union-attr]
-    if len(out) > MAX_INSNS:
-        raise ValueError(f"program too long: {len(out)} instructions")
-    return out
+            if len(out) > MAX_INSNS:
+                raise ValueError(f"program too long: {len(out)} instructions")
+            return out
 
 
 def _target(positions: dict[str, int], name: str) -> int:
