@@ -8,6 +8,7 @@ from __future__ import annotations
 import ast
 import importlib.util
 import os
+import pwd
 import py_compile
 import subprocess
 import sys
@@ -109,9 +110,9 @@ def test_a_run_loads_its_modules_in_one_pass(true_policy: Path) -> None:
     probe("on", "-d", str(true_policy), "-a", "true")  # (its modules compiled)
     report = probe("on", "-d", str(true_policy), "-a", "true")
     listed = {f"systrace.{name}" for name in preload.PLAIN + preload.ENFORCING}
-    # left to import: kernel/ (a namespace package: no compiled file), and facts/, whose
-    # __init__ imports its two modules as it runs
-    imported = {"systrace.kernel", "systrace.facts", "systrace.facts.args", "systrace.facts.rows"}
+    # left to import: kernel/ (a namespace package: no compiled file); facts/, whose
+    # __init__ imports its two modules as it runs, is made before them and run after them
+    imported = {"systrace.kernel"}
     assert listed - set(report["loaded"]) == imported
     assert set(report["after"]) == imported
 
@@ -216,6 +217,34 @@ def test_a_foreign_or_missing_compiled_file_is_left_to_import(package: str) -> N
     assert __import__(f"{package}.mod", fromlist=["_"]).VALUE == 5
 
 
+def _subpackage(package: str, init: str, mod: str) -> Path:
+    directory = Path(sys.modules[package].__path__[0]) / "sub"
+    directory.mkdir()
+    for path, text in ((directory / "__init__.py", init), (directory / "mod.py", mod)):
+        path.write_text(text)
+        py_compile.compile(str(path), cfile=importlib.util.cache_from_source(str(path)), doraise=True,
+                           invalidation_mode=TIMESTAMP)
+    return directory
+
+
+def test_a_package_listed_after_its_modules_is_made_first_and_run_last(package: str) -> None:
+    """As facts/: the package's __init__ imports its module, which finds it loaded."""
+    directory = _subpackage(package, "from .mod import VALUE\nDOUBLE = 2 * VALUE\n", "VALUE = 21\n")
+    assert preload.preload(("sub.mod", "sub"), package) == [f"{package}.sub.mod", f"{package}.sub"]
+    sub, mod = sys.modules[f"{package}.sub"], sys.modules[f"{package}.sub.mod"]
+    assert (sub.DOUBLE, sub.mod, sys.modules[package].sub) == (42, mod, sub)
+    assert sub.__path__ == [str(directory)] and sub.__spec__.submodule_search_locations == [str(directory)]
+    assert not sub.__spec__._initializing and mod.__package__ == f"{package}.sub"
+
+
+def test_a_package_made_first_is_not_left_when_its_module_fails(package: str) -> None:
+    _subpackage(package, "from .mod import VALUE\n", "raise ValueError('at import')\n")
+    with pytest.raises(ValueError, match="at import"):
+        preload.preload(("sub.mod", "sub"), package)
+    assert f"{package}.sub" not in sys.modules and f"{package}.sub.mod" not in sys.modules
+    assert not hasattr(sys.modules[package], "sub")
+
+
 def test_a_module_that_fails_is_not_left_loaded(package: str) -> None:
     _write(package, "raise ValueError('at import')\n", TIMESTAMP)
     with pytest.raises(ValueError, match="at import"):
@@ -264,3 +293,128 @@ print(repr(found))
     result = subprocess.run([sys.executable, "-S", "-c", code, str(tmp_path / "empty")], capture_output=True, text=True,
                             env={**base_env(), "SYSTRACE_TEST_FUSE_UNSEEN": "1"}, timeout=TIMEOUT)
     assert ast.literal_eval(result.stdout) == [(False, True, 0), (True, True, 0), (True, True, 0), False], result.stderr
+
+
+# -- the bundle: every preloaded module's code in one file, trusted as the compiled files --
+@pytest.fixture
+def writing(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys, "dont_write_bytecode", False)  # (the suite may run with PYTHONDONTWRITEBYTECODE)
+
+
+def _forget(package: str) -> None:
+    sys.modules.pop(f"{package}.mod", None)
+    if hasattr(sys.modules[package], "mod"):
+        delattr(sys.modules[package], "mod")
+
+
+def _bundled(package: str, text: str = "VALUE = 1\n") -> tuple[Path, Path]:
+    """`mod` compiled, preloaded once (which writes the bundle), forgotten, and its
+    compiled file removed: what loads it next can only be the bundle."""
+    source = _write(package, text, TIMESTAMP)
+    assert preload.preload(("mod",), package) == [f"{package}.mod"]
+    bundle = Path(preload.bundle_path(sys.modules[package].__path__[0]))
+    assert bundle.is_file()
+    _forget(package)
+    Path(importlib.util.cache_from_source(str(source))).unlink()
+    return source, bundle
+
+
+def test_a_bundle_is_written_and_used_in_place_of_the_compiled_files(package: str, writing: None) -> None:
+    _bundled(package)
+    assert preload.preload(("mod",), package) == [f"{package}.mod"]
+    module = sys.modules[f"{package}.mod"]
+    assert module.VALUE == 1 and sys.modules[package].mod is module
+    assert module.__cached__ == importlib.util.cache_from_source(module.__file__)  # as import would say
+
+
+def test_a_bundle_entry_whose_source_changed_is_not_used(package: str, writing: None) -> None:
+    source, bundle = _bundled(package)
+    source.write_text("VALUE = 22\n")  # another size
+    assert preload.preload(("mod",), package) == []
+    assert __import__(f"{package}.mod", fromlist=["_"]).VALUE == 22
+    _forget(package)
+    source.write_text("VALUE = 3\n")  # the bundled size again, another time
+    stamp = os.stat(source).st_mtime + 10
+    os.utime(source, (stamp, stamp))
+    Path(importlib.util.cache_from_source(str(source))).unlink()
+    assert preload.preload(("mod",), package) == []
+    assert __import__(f"{package}.mod", fromlist=["_"]).VALUE == 3
+
+
+@pytest.mark.parametrize("damage", ["group-writable", "other-writable", "a symbolic link", "a FIFO", "junk", "truncated",
+                                    "another magic number", "another shape"])
+def test_a_foreign_or_damaged_bundle_is_not_used(package: str, writing: None, damage: str) -> None:
+    import marshal
+
+    _, bundle = _bundled(package)
+    data = bundle.read_bytes()
+    if damage == "group-writable":
+        bundle.chmod(0o664)
+    elif damage == "other-writable":
+        bundle.chmod(0o646)
+    elif damage == "a symbolic link":  # (even to a bundle that would do)
+        bundle.rename(bundle.with_suffix(".elsewhere"))
+        bundle.symlink_to(bundle.with_suffix(".elsewhere"))
+    elif damage == "a FIFO":  # (not opened to block: refused as no regular file)
+        bundle.unlink()
+        os.mkfifo(bundle, 0o644)
+    elif damage == "junk":
+        bundle.write_bytes(b"junk")
+    elif damage == "truncated":
+        bundle.write_bytes(data[:len(data) // 2])
+    elif damage == "another magic number":
+        bundle.write_bytes(b"\x00\x01\r\n" + data[4:])
+    else:  # a valid marshal of another structure; an entry's code beyond the file's end
+        header = data[:data.index(b"\n", 4) + 1]
+        source = Path(sys.modules[package].__path__[0]) / "mod.py"
+        for index in ({"mod.py": (1, 2)}, {"mod.py": (int(source.stat().st_mtime), source.stat().st_size, 0, 10**6)}):
+            marshalled = marshal.dumps(index)
+            bundle.write_bytes(header + len(marshalled).to_bytes(4, "little") + marshalled + data[len(header):])
+            assert preload.preload(("mod",), package) == []
+    assert preload.preload(("mod",), package) == []
+    assert __import__(f"{package}.mod", fromlist=["_"]).VALUE == 1
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to give the bundle to another user")
+def test_a_bundle_owned_by_another_user_is_not_used(package: str, writing: None, test_user: pwd.struct_passwd) -> None:
+    _, bundle = _bundled(package)
+    os.chown(bundle, test_user.pw_uid, -1)
+    assert preload.preload(("mod",), package) == []
+    os.chown(bundle, 0, -1)
+    assert preload.preload(("mod",), package) == [f"{package}.mod"]
+
+
+def test_no_bundle_is_written_without_bytecode_writing(package: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys, "dont_write_bytecode", True)
+    _write(package, "VALUE = 1\n", TIMESTAMP)
+    assert preload.preload(("mod",), package) == [f"{package}.mod"]
+    assert not os.path.exists(preload.bundle_path(sys.modules[package].__path__[0]))
+
+
+OPENS = """
+import sys
+opened = []
+sys.addaudithook(lambda event, args: opened.append(str(args[0])) if event == "open" and isinstance(args[0], str) else None)
+from systrace.cli import main
+status = main(sys.argv[1:])
+sys.stdout.write(repr({"status": status, "opened": opened}))
+"""
+
+
+def test_a_run_reads_its_modules_from_the_bundle_once_it_is_written(true_policy: Path) -> None:
+    """As installed (bytecode written): the first run writes the bundle, the next reads the
+    code of every module it loads from it, and no compiled file of them."""
+    argv = [sys.executable, "-S", "-c", OPENS, "-d", str(true_policy), "-a", "true"]
+    for _ in range(2):  # (compiled, then bundled: another test may have left the cache at either)
+        subprocess.run(argv, env=_compiled_env(), timeout=TIMEOUT, check=True, capture_output=True)
+    result = subprocess.run(argv, env=_compiled_env(), timeout=TIMEOUT, capture_output=True, text=True)
+    report = ast.literal_eval(result.stdout)
+    assert report["status"] == 0, result.stderr
+    compiled = [path for path in report["opened"] if path.endswith(".pyc") and "systrace" in path]
+    bundles = [path for path in report["opened"] if path.endswith(".bundle")]
+    assert len(bundles) == 1 and bundles[0].startswith(_PYCACHE[0]), report["opened"]
+    # (only what is imported before the preload, or left to import: the package, cli,
+    # quick_options, preload itself)
+    outside = [path for path in compiled if str(Path(path).parent).removesuffix("/__pycache__").rpartition("/")[2]
+               != "systrace" or Path(path).name.partition(".")[0] not in ("__init__", "cli", "quick_options", "preload")]
+    assert compiled and outside == [], compiled

@@ -18,12 +18,13 @@ like any object, `__post_init__` validation, and immutability. Methods and prope
 from __future__ import annotations
 
 import sys
-from operator import itemgetter
 from types import FunctionType
 
 try:
     from _collections import _tuplegetter  # type: ignore[import-not-found]  # what namedtuple uses (C)
 except ImportError:  # another Python
+    from operator import itemgetter  # (only here: importing operator costs start-up time)
+
     def _tuplegetter(index: int, doc: str) -> property:
         return property(itemgetter(index), doc=doc)
 

@@ -18,13 +18,12 @@ from __future__ import annotations
 import ctypes
 import errno
 import os
-import resource
 import stat
 
 from . import abi, closer, emulate_watch, id_maps, memory
 from .emulate_identity import EmulationError, Identity
 from .emulate_view import RootFd, open_directory, split
-from .libc import libc, pidfd_getfd, tgkill
+from .libc import RLIM_INFINITY, RLIMIT_FSIZE, libc, pidfd_getfd, prlimit, tgkill
 from .plain_signal import signal
 from .proc_names import FD_DIR
 from .procfs import FdLink, Replaced, object_name, same_processes
@@ -460,10 +459,10 @@ def _within_file_size_limit(call: PathCall, length: int) -> None:
     """Growing a file is bounded by the tracee's RLIMIT_FSIZE, not systrace's: past it
     the kernel sends the calling thread SIGXFSZ and fails with EFBIG."""
     try:
-        limit = resource.prlimit(call.tgid, resource.RLIMIT_FSIZE)[0]
+        limit = prlimit(call.tgid, RLIMIT_FSIZE)[0]
     except OSError as error:
         raise EmulationError(errno.EACCES, f"cannot read the tracee's file size limit: {error}") from None
-    if limit != resource.RLIM_INFINITY and length > limit:
+    if limit != RLIM_INFINITY and length > limit:
         try:
             tgkill(call.tgid, call.tid, signal.SIGXFSZ)
         except OSError:

@@ -12,7 +12,11 @@ from __future__ import annotations
 
 import os
 import select
-import weakref
+
+try:  # weakref.ref itself, without importing weakref (with _weakrefset and itertools: start-up time)
+    from _weakref import ref as weak_ref
+except ImportError:  # another Python
+    from weakref import ref as weak_ref
 
 # Test only (tests/escape/test_fuse_races.py): every check says "no FUSE here", as if the
 # mount had been made just after it; what remains to stop a stall is the watchdog.
@@ -126,7 +130,7 @@ class ServedAnywhere:
         self._present = True
         self._per_call = False  # expire() was called: an answer holds until the next one
         self._answered = False  # since the last expire()
-        alive = weakref.ref(self)
+        alive = weak_ref(self)
         os.register_at_fork(after_in_child=lambda: _asking_per_question(alive()))
 
     def expire(self) -> None:

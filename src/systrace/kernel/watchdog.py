@@ -41,11 +41,10 @@ dies with systrace, and is protected as a helper."""
 
 from __future__ import annotations
 
-import mmap
 import os
 
 from .forking import end_helper, fork_helper, kill_helper, pidfd_of
-from .libc import libc
+from .libc import libc, shared_page
 from .plain_signal import NAMED_SIGNALS, signal
 
 BOUND = 1.0  # seconds the loop may sleep in the kernel inside one section
@@ -93,8 +92,7 @@ class Watchdog:
     section's number), `pid` the watchdog's."""
 
     def __init__(self, watched: Watched) -> None:
-        self._page = mmap.mmap(-1, mmap.PAGESIZE)  # MAP_SHARED: the watchdog sees our stores
-        self.section = memoryview(self._page).cast("Q")
+        self.section = shared_page()  # MAP_SHARED: the watchdog sees our stores
         pid = fork_helper()
         if pid == 0:
             code = 70
