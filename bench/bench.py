@@ -362,6 +362,13 @@ def use_installed(scratch: Path, env: dict[str, str]) -> str | None:
         return "pip install failed: " + (pip.stderr.decode(errors="replace").strip().splitlines() or [""])[-1][-200:]
     SYSTRACE[:] = [str(venv / "bin" / "systrace")]
     ENGINE_PYTHON[:] = [str(venv / "bin" / "python3")]
+    # the first run after an install writes the preloaded modules' bundle (src/systrace/
+    # preload.py), as importlib writes .pyc files: not under PYTHONDONTWRITEBYTECODE,
+    # which this machine sets, so that run is made without it
+    writing = {k: v for k, v in env.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    empty = scratch / "no-policies"  # (-a loads the enforcing modules too, before it finds no policy)
+    empty.mkdir(mode=0o700, exist_ok=True)
+    subprocess.run([*SYSTRACE, "-d", str(empty), "-a", "true"], capture_output=True, env=writing, timeout=120)
     return None
 
 
