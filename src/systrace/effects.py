@@ -541,6 +541,7 @@ class Effects:
             self.offload(notif, lambda: pickle.dumps(_run_path_call(path_call)),
                          lambda notif, output: self._finish_path_call(notif, call, path_call, pickle.loads(output)))
             return
+        path_call.use_probe(translation.open_probe)  # (here only: a helper's copy holds no descriptor of ours)
         self._finish_path_call(notif, call, path_call, _run_path_call(path_call))
 
     def _path_call_in_namespaces(self, notif: Notification, call: Call, path_call: PathCall, status: bytes) -> None:

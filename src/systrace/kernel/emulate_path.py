@@ -22,6 +22,7 @@ import resource
 import stat
 
 from . import abi, closer, emulate_watch, id_maps, memory
+from .emulate import still_at
 from .emulate_identity import EmulationError, Identity
 from .emulate_view import RootFd, open_directory, split
 from .libc import libc, pidfd_getfd, tgkill
@@ -50,6 +51,7 @@ VALID_FLAGS = {"newfstatat": (3, _AT | AT_NO_AUTOMOUNT | AT_STATX_SYNC_TYPE),
                "linkat": (4, AT_SYMLINK_FOLLOW | AT_EMPTY_PATH), "getxattrat": (2, _AT), "setxattrat": (2, _AT),
                "listxattrat": (2, _AT), "removexattrat": (2, _AT)}
 STAT_SIZE, STATX_SIZE, STATFS_SIZE = 144, 256, 120
+PROBED = frozenset({"stat", "lstat", "newfstatat", "statx"})  # PathCall.use_probe (translate/path_cache.PROBED_STATS)
 MAX_HANDLE_SZ = 128
 XATTR_SIZE_MAX, XATTR_NAME_MAX = 65536, 255
 SYS = {"newfstatat": 262, "statx": 332, "faccessat2": 439, "readlinkat": 267, "unlinkat": 263, "mkdirat": 258,
@@ -96,6 +98,23 @@ class PathCall:
         self._applied: bool | None = None  # while the identity is applied: `creating`
         # symlink's target as the check read it (a rule may decide on it: never read again)
         self.checked_target: bytes | None = None
+        # systrace's O_PATH descriptor of the first target, opened by translation with no
+        # symlink on the way (translate/path_cache.py; the caller closes it), or -1: see
+        # use_probe
+        self.probe = -1
+
+    def use_probe(self, probe: int) -> None:
+        """A stat of one plain path, made on the file translation opened it as (`probe`)
+        when nothing of the tracee's differs from systrace's there: its identity (the
+        lookup as systrace is the lookup as the tracee: the same search permissions), its
+        root ("/"), no Landlock domain of its own, no pids named by relation, and while
+        the file is still at the checked path (checked as it is used, `place`): no second
+        lookup by name, no directory to open and check."""
+        identity = self.identity
+        if probe >= 0 and self.name in PROBED and self.root_name in (None, "/") and identity.domain is None \
+                and not self.pins and self.tails == [b""] and len(self.targets) == 1 \
+                and isinstance(self.targets[0], bytes) and identity.same_as_own():
+            self.probe = probe
 
     # -- what the handlers use --------------------------------------------------------
     def place(self, index: int) -> tuple[int, bytes]:
@@ -108,6 +127,8 @@ class PathCall:
             return self._descriptor(target, self.checked[index]), b""
         if isinstance(target, FdLink):
             return self._through(target), b""
+        if index == 0 and self.probe >= 0 and still_at(self.probe, target):  # (renamed since: by name)
+            return self.probe, b""
         assert self.root is not None
         parent, name = split(target)
         tail = self.tails[index] if index < len(self.tails) else b""

@@ -42,6 +42,9 @@ if TYPE_CHECKING:
     from .tracee import Tracee
 
 MAX_ENTRIES = 4096  # past this the cache starts again (a run touches fewer hot paths)
+# the stat calls a kept probe serves too (kernel/emulate_path.PathCall.probe): the file
+# the probe holds is the one a stat of the plain path names, no lookup by name again
+PROBED_STATS = frozenset({"stat", "lstat", "newfstatat", "statx"})
 _OPEN_MODE_INDEX = {"open": 2, "openat": 3, "creat": 1}  # translator._open_mode's registers
 
 
@@ -163,7 +166,7 @@ class PathCache:
                 del self._entries[key]  # a symlink, a missing file now: translated in full
             else:
                 self.hits += 1
-                return _fresh(template, probe, keep_probe)
+                return _fresh(template, probe, keep_probe and _keeps_probe(syscall, template))
         plain = joined(base, path)
         shape_key = (syscall, use_aliases, *[raw[index] for index in shape.keyed])
         same_shape = self._shapes.get(shape_key) if plain is not None and _renamable(path, plain) else None
@@ -177,7 +180,7 @@ class PathCache:
                 self.shaped += 1
                 entry_result = _renamed(same_shape, plain)
                 self._keep(key, plain, entry_result)
-                return _fresh(entry_result, probe, keep_probe)
+                return _fresh(entry_result, probe, keep_probe and _keeps_probe(syscall, entry_result))
         self.misses += 1  # (the pinned tracee is made only now: a hit needs none)
         result = translate(syscall, raw, _pinned(tracee, address, path, dirfd, None if path.startswith(b"/") else base),
                            use_aliases, keep_probe)
@@ -225,11 +228,20 @@ def _plain_result(result: Translated, canonical: bytes) -> bool:
             and not result.native_error and result.open_link is None and result.open_root in (None, "/"))
 
 
+def _keeps_probe(syscall: str, template: Translated) -> bool:
+    """Is the probe of a hit worth keeping: an open's (not O_PATH: it opens nothing), as
+    translate keeps it, or a stat's of one plain path (what it names is the file the stat
+    would look up: kernel/emulate_path.PathCall.probe)?"""
+    if template.open_target is not None:
+        return not template.open_flags & os.O_PATH
+    return syscall in PROBED_STATS and template.tails == [b""] and len(template.targets) == 1
+
+
 def _fresh(template: Translated, probe: int, keep_probe: bool) -> Translated:
-    """A copy of `template` for one call (translator.Translated.copy), holding `probe` as
-    an open's probe when translate would have kept it; the template itself when there is
-    no probe to hold (nothing changes a translation once made)."""
-    if probe >= 0 and keep_probe and template.open_target is not None and not template.open_flags & os.O_PATH:
+    """A copy of `template` for one call (translator.Translated.copy), holding `probe`
+    when `keep_probe` (_keeps_probe); the template itself when there is no probe to hold
+    (nothing changes a translation once made)."""
+    if probe >= 0 and keep_probe:
         copy = template.copy()
         copy.open_probe = probe
         return copy
