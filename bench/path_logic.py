@@ -8,6 +8,7 @@ tracee, CPU time per call (time.process_time). The kinds:
   files of one directory in turn (--files: 1 is a repeated call, the path cache's hit;
   more are tar's new file of the same shape);
 - abs-stat: newfstatat(AT_FDCWD, "/abs/name", buf, 0);
+- dirfd-readlink: readlinkat(dirfd, name, buf, 256) of a file (EINVAL: gcc's realpath);
 - open: openat(AT_FDCWD, "/abs/name", O_RDONLY).
 
     PYTHONPATH=src python3 bench/path_logic.py [--kind dirfd-stat] [--calls 20000] [--runs 5]
@@ -25,6 +26,7 @@ bench/cpu_per_call.py's; the open alone is bench/open_logic.py's.
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
 import statistics
@@ -35,7 +37,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-KINDS = ("dirfd-stat", "abs-stat", "open")
+KINDS = ("dirfd-stat", "abs-stat", "dirfd-readlink", "open")
 
 
 def child(source: str, tests: str, kind: str, calls: int, files: int, profile: bool) -> None:
@@ -65,6 +67,10 @@ def child(source: str, tests: str, kind: str, calls: int, files: int, profile: b
         paths = [Path_(str(work / name)) for name in names]
         args = [(AT_FDCWD, p.address, ctypes.addressof(stat_buffer), 0) for p in paths]
         nr = SYSCALLS["newfstatat"]
+    elif kind == "dirfd-readlink":
+        paths = [Path_(name) for name in names]
+        args = [(dirfd, p.address, ctypes.addressof(stat_buffer), 256) for p in paths]
+        nr = SYSCALLS["readlinkat"]
     else:
         paths = [Path_(str(work / name)) for name in names]
         args = [(AT_FDCWD, p.address, os.O_RDONLY, 0) for p in paths]
@@ -79,8 +85,8 @@ def child(source: str, tests: str, kind: str, calls: int, files: int, profile: b
                 listener.next_fd = 3
 
     run(200)  # warm: the process table, the caches
-    expected = "succeed"
-    assert listener.sent[-1][0] == expected and listener.sent[-1][2] in (0, 3), listener.sent[-3:]
+    expected = "fail" if kind == "dirfd-readlink" else "succeed"  # (EINVAL: no symlink)
+    assert listener.sent[-1][0] == expected and listener.sent[-1][2] in (0, 3, errno.EINVAL), listener.sent[-3:]
     if profile:
         import cProfile
         import pstats

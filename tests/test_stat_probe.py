@@ -1,7 +1,7 @@
-"""A stat of a plain path the path cache answers is made on the probe translation opened
-(kernel/emulate_path.PathCall.use_probe): in process, over the fake listener, it writes
-what the native call writes, looks no directory up by name, and falls back to the lookup
-by name when the file moved after the check."""
+"""A stat or readlink of a plain path the path cache answers is made on the probe
+translation opened (kernel/emulate_path.PathCall.use_probe): in process, over the fake
+listener, it answers and writes what the native call does, looks no directory up by
+name, and falls back to the lookup by name when the file moved after the check."""
 
 from __future__ import annotations
 
@@ -39,6 +39,9 @@ SHAPES = {
     "newfstatat absolute": ("newfstatat", lambda d, rel, abs_, buf: (AT_FDCWD, abs_, buf, 0)),
     "lstat": ("lstat", lambda d, rel, abs_, buf: (abs_, buf)),
     "statx": ("statx", lambda d, rel, abs_, buf: (d, rel, AT_SYMLINK_NOFOLLOW, 0xFFF, buf)),
+    # (no symlink: EINVAL, as natively, from the probe without a call)
+    "readlinkat on a dirfd": ("readlinkat", lambda d, rel, abs_, buf: (d, rel, buf, 100)),
+    "readlink absolute": ("readlink", lambda d, rel, abs_, buf: (abs_, buf, 100)),
 }
 
 
@@ -75,20 +78,22 @@ def _same_stat(name: str, ours: bytes, theirs: bytes) -> bool:
 
 
 @pytest.mark.parametrize("shape", sorted(SHAPES))
-def test_a_repeated_stat_is_made_on_the_probe_and_writes_what_the_native_call_writes(tmp_path: Path, arena: Path,
+def test_a_repeated_stat_or_readlink_is_made_on_the_probe_as_natively(tmp_path: Path, arena: Path,
                                                                                    shape: str, monkeypatch) -> None:
     looked_up: list[bytes] = []
     original = emulate_path.open_directory
     monkeypatch.setattr(emulate_path, "open_directory", lambda root, path: looked_up.append(path) or original(root, path))
     parts, results = serve_stat(tmp_path, arena, shape)
     for answer, ours, theirs, native_errno in results:
-        assert answer[0] == "succeed" and answer[2] == 0 and native_errno == 0
+        assert answer[::2] == (("fail", native_errno) if native_errno else ("succeed", 0))
         assert _same_stat(SHAPES[shape][0], ours, theirs)
     assert parts.supervisor.translate.paths.hits == 2  # the first is translated in full
     assert looked_up == [os.fsencode(arena)]  # by name only for the first: the others on the probe
 
 
-def test_a_file_moved_after_the_check_is_stat_by_name_as_natively(tmp_path: Path, arena: Path, monkeypatch) -> None:
+@pytest.mark.parametrize("shape", ["newfstatat on a dirfd", "readlinkat on a dirfd"])
+def test_a_file_moved_after_the_check_is_looked_up_by_name_as_natively(tmp_path: Path, arena: Path, monkeypatch,
+                                                                      shape: str) -> None:
     """Renamed away and replaced between translation and carrying out: the probe is not at
     the checked path any more, so the stat looks the name up (the new file's, as natively)."""
     original = emulate_path.PathCall.use_probe
@@ -97,15 +102,18 @@ def test_a_file_moved_after_the_check_is_stat_by_name_as_natively(tmp_path: Path
     def swap_then_use(self, probe: int) -> None:
         if probe >= 0:
             os.rename(arena / "file", arena / f"old{len(moved)}")
-            (arena / "file").write_text("another\n")
+            if shape.startswith("readlink"):  # a symlink now: the native call reads it
+                (arena / "file").symlink_to(f"old{len(moved)}")
+            else:
+                (arena / "file").write_text("another\n")
             moved.append(probe)
         original(self, probe)
 
     monkeypatch.setattr(emulate_path.PathCall, "use_probe", swap_then_use)
-    _, results = serve_stat(tmp_path, arena, "newfstatat on a dirfd")
+    _, results = serve_stat(tmp_path, arena, shape)
     assert moved  # the hits held a probe
-    for answer, ours, theirs, native_errno in results:
-        assert answer == (answer[0], answer[1], 0) and answer[0] == "succeed" and native_errno == 0
+    for answer, ours, theirs, native_errno in results[1:]:
+        assert native_errno == 0 and answer[0] == "succeed"
         assert ours[:STAT_SIZE] == theirs[:STAT_SIZE]  # the file at the path now, not the probe's
 
 

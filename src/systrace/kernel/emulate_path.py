@@ -22,7 +22,7 @@ import resource
 import stat
 
 from . import abi, closer, emulate_watch, id_maps, memory
-from .emulate import still_at
+from .emulate import PROBED_CALLS, still_at
 from .emulate_identity import EmulationError, Identity
 from .emulate_view import RootFd, open_directory, split
 from .libc import libc, pidfd_getfd, tgkill
@@ -51,7 +51,6 @@ VALID_FLAGS = {"newfstatat": (3, _AT | AT_NO_AUTOMOUNT | AT_STATX_SYNC_TYPE),
                "linkat": (4, AT_SYMLINK_FOLLOW | AT_EMPTY_PATH), "getxattrat": (2, _AT), "setxattrat": (2, _AT),
                "listxattrat": (2, _AT), "removexattrat": (2, _AT)}
 STAT_SIZE, STATX_SIZE, STATFS_SIZE = 144, 256, 120
-PROBED = frozenset({"stat", "lstat", "newfstatat", "statx"})  # PathCall.use_probe (translate/path_cache.PROBED_STATS)
 MAX_HANDLE_SZ = 128
 XATTR_SIZE_MAX, XATTR_NAME_MAX = 65536, 255
 SYS = {"newfstatat": 262, "statx": 332, "faccessat2": 439, "readlinkat": 267, "unlinkat": 263, "mkdirat": 258,
@@ -104,14 +103,15 @@ class PathCall:
         self.probe = -1
 
     def use_probe(self, probe: int) -> None:
-        """A stat of one plain path, made on the file translation opened it as (`probe`)
-        when nothing of the tracee's differs from systrace's there: its identity (the
+        """A stat or readlink of one plain path, made on the file translation opened it as
+        (`probe`; a readlink of it fails EINVAL: it is no symlink) when nothing of the
+        tracee's differs from systrace's there: its identity (the
         lookup as systrace is the lookup as the tracee: the same search permissions), its
         root ("/"), no Landlock domain of its own, no pids named by relation, and while
         the file is still at the checked path (checked as it is used, `place`): no second
         lookup by name, no directory to open and check."""
         identity = self.identity
-        if probe >= 0 and self.name in PROBED and self.root_name in (None, "/") and identity.domain is None \
+        if probe >= 0 and self.name in PROBED_CALLS and self.root_name in (None, "/") and identity.domain is None \
                 and not self.pins and self.tails == [b""] and len(self.targets) == 1 \
                 and isinstance(self.targets[0], bytes) and identity.same_as_own():
             self.probe = probe
@@ -333,6 +333,8 @@ def _readlink(call: PathCall, buf_arg: int) -> int:
     if size <= 0:
         raise OSError(errno.EINVAL, "bad size")
     fd, name = call.place(0)
+    if fd == call.probe:  # (still at the checked path) opened with no symlink on the way, the last either
+        raise OSError(errno.EINVAL, "not a symbolic link")
     buffer = ctypes.create_string_buffer(min(size, 65536))
     got = call.sys("readlinkat", fd, name, buffer, len(buffer))
     call.writes.append((call.args[buf_arg], buffer.raw[:got]))

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import os
 
-from ..kernel.emulate import RESOLVE_NO_MAGICLINKS, RESOLVE_NO_SYMLINKS, openat2
+from ..kernel.emulate import PROBED_CALLS, RESOLVE_NO_MAGICLINKS, RESOLVE_NO_SYMLINKS, openat2
 from ..kernel.memory import PATH_MAX, MemoryError_
 from . import formats
 from .filename import AT_FDCWD, _may_look_up
@@ -42,9 +42,6 @@ if TYPE_CHECKING:
     from .tracee import Tracee
 
 MAX_ENTRIES = 4096  # past this the cache starts again (a run touches fewer hot paths)
-# the stat calls a kept probe serves too (kernel/emulate_path.PathCall.probe): the file
-# the probe holds is the one a stat of the plain path names, no lookup by name again
-PROBED_STATS = frozenset({"stat", "lstat", "newfstatat", "statx"})
 _OPEN_MODE_INDEX = {"open": 2, "openat": 3, "creat": 1}  # translator._open_mode's registers
 
 
@@ -230,11 +227,11 @@ def _plain_result(result: Translated, canonical: bytes) -> bool:
 
 def _keeps_probe(syscall: str, template: Translated) -> bool:
     """Is the probe of a hit worth keeping: an open's (not O_PATH: it opens nothing), as
-    translate keeps it, or a stat's of one plain path (what it names is the file the stat
-    would look up: kernel/emulate_path.PathCall.probe)?"""
+    translate keeps it, or a stat's or readlink's of one plain path (what it names is the
+    file the call would look up: kernel/emulate_path.PathCall.use_probe)?"""
     if template.open_target is not None:
         return not template.open_flags & os.O_PATH
-    return syscall in PROBED_STATS and template.tails == [b""] and len(template.targets) == 1
+    return syscall in PROBED_CALLS and template.tails == [b""] and len(template.targets) == 1
 
 
 def _fresh(template: Translated, probe: int, keep_probe: bool) -> Translated:
