@@ -1,4 +1,4 @@
-"""A stat or readlink of a plain path the path cache answers is made on the probe
+"""A stat, readlink or access of a plain path the path cache answers is made on the probe
 translation opened (kernel/emulate_path.PathCall.use_probe): in process, over the fake
 listener, it answers and writes what the native call does, looks no directory up by
 name, and falls back to the lookup by name when the file moved after the check."""
@@ -42,6 +42,11 @@ SHAPES = {
     # (no symlink: EINVAL, as natively, from the probe without a call)
     "readlinkat on a dirfd": ("readlinkat", lambda d, rel, abs_, buf: (d, rel, buf, 100)),
     "readlink absolute": ("readlink", lambda d, rel, abs_, buf: (abs_, buf, 100)),
+    # (the file's mode is 0644: X_OK fails EACCES even for root)
+    "access R_OK": ("access", lambda d, rel, abs_, buf: (abs_, os.R_OK)),
+    "faccessat X_OK on a dirfd": ("faccessat", lambda d, rel, abs_, buf: (d, rel, os.X_OK)),
+    "faccessat2 W_OK|X_OK AT_EACCESS": ("faccessat2", lambda d, rel, abs_, buf: (d, rel, os.W_OK | os.X_OK, 0x200)),
+    "faccessat2 W_OK nofollow": ("faccessat2", lambda d, rel, abs_, buf: (d, rel, os.W_OK, AT_SYMLINK_NOFOLLOW)),
 }
 
 

@@ -103,7 +103,7 @@ class PathCall:
         self.probe = -1
 
     def use_probe(self, probe: int) -> None:
-        """A stat or readlink of one plain path, made on the file translation opened it as
+        """A stat, readlink or access of one plain path, made on the file translation opened it as
         (`probe`; a readlink of it fails EINVAL: it is no symlink) when nothing of the
         tracee's differs from systrace's there: its identity (the
         lookup as systrace is the lookup as the tracee: the same search permissions), its
