@@ -9,6 +9,7 @@ tracee, CPU time per call (time.process_time). The kinds:
   more are tar's new file of the same shape);
 - abs-stat: newfstatat(AT_FDCWD, "/abs/name", buf, 0);
 - dirfd-readlink: readlinkat(dirfd, name, buf, 256) of a file (EINVAL: gcc's realpath);
+- fstat: newfstatat(fd, "", buf, AT_EMPTY_PATH), glibc's fstat (the descriptor form);
 - open: openat(AT_FDCWD, "/abs/name", O_RDONLY).
 
     PYTHONPATH=src python3 bench/path_logic.py [--kind dirfd-stat] [--calls 20000] [--runs 5]
@@ -37,7 +38,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-KINDS = ("dirfd-stat", "abs-stat", "dirfd-readlink", "open")
+KINDS = ("dirfd-stat", "abs-stat", "dirfd-readlink", "fstat", "open")
 
 
 def child(source: str, tests: str, kind: str, calls: int, files: int, profile: bool) -> None:
@@ -55,6 +56,8 @@ def child(source: str, tests: str, kind: str, calls: int, files: int, profile: b
     for name in names:
         (work / name).write_text("x\n")
         rules.append(f'\tnative-fsread: filename eq "{work / name}" then permit\n')
+    if kind == "fstat":  # (its descriptor form names no file: permitted by name)
+        rules.append("\tnative-newfstatat: permit\n")
     parts = Parts(lambda p: [p.policy_decider(), Enforce()], work, "".join(rules))
     parts.supervisor.effects.wake_here = None  # (none in one supervisor)
     dirfd = os.open(work, os.O_RDONLY | os.O_DIRECTORY)
@@ -66,6 +69,11 @@ def child(source: str, tests: str, kind: str, calls: int, files: int, profile: b
     elif kind == "abs-stat":
         paths = [Path_(str(work / name)) for name in names]
         args = [(AT_FDCWD, p.address, ctypes.addressof(stat_buffer), 0) for p in paths]
+        nr = SYSCALLS["newfstatat"]
+    elif kind == "fstat":
+        empty = Path_("")
+        paths = [empty]
+        args = [(dirfd, empty.address, ctypes.addressof(stat_buffer), 0x1000)] * files
         nr = SYSCALLS["newfstatat"]
     elif kind == "dirfd-readlink":
         paths = [Path_(name) for name in names]

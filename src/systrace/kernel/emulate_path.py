@@ -297,13 +297,16 @@ def _nofollow(fd: int, name: bytes) -> tuple[int, bytes, int]:
 
 
 # -- the stat family -------------------------------------------------------------------
+# (one call at a time: the supervisor's thread, or the Landlock thread it waits for)
+_STAT_BUFFER = ctypes.create_string_buffer(STAT_SIZE)
+
+
 def _stat(call: PathCall, index: int, buf_arg: int) -> int:
     fd, name, flags = _nofollow(*call.place(index))
     if call.name == "newfstatat":
         flags |= call.args[3] & (AT_NO_AUTOMOUNT | AT_STATX_SYNC_TYPE)
-    buffer = ctypes.create_string_buffer(STAT_SIZE)
-    call.sys("newfstatat", fd, name, buffer, flags)
-    call.writes.append((call.args[buf_arg], _ids_inside(call, id_maps.NEWFSTATAT, buffer.raw)))
+    call.sys("newfstatat", fd, name, _STAT_BUFFER, flags)
+    call.writes.append((call.args[buf_arg], _ids_inside(call, id_maps.NEWFSTATAT, _STAT_BUFFER.raw)))
     return 0
 
 
