@@ -14,12 +14,13 @@ tracee, CPU time per call (time.process_time). The kinds:
 
     PYTHONPATH=src python3 bench/path_logic.py [--kind dirfd-stat] [--calls 20000] [--runs 5]
         [--files 1] [--src DIR ...]
-    PYTHONPATH=src:tests python3 bench/path_logic.py --child SRC TESTS KIND CALLS FILES [--profile]
+    python3 bench/path_logic.py --child SRC TESTS KIND CALLS FILES [--profile | --bytecodes]
 
 --src: other source trees, each run in a fresh interpreter, runs interleaved; medians.
 --child runs one measurement in this interpreter (its JSON line: CPU µs per call, the path
 cache's counts; or with --profile, cProfile's top functions and the function calls per
-call, a count steady on a loaded machine). Not under valgrind: it fails openat2 (ENOSYS).
+call, a count steady on a loaded machine; or with --bytecodes, the Python bytecodes executed
+per call by function, exact whatever the load). Not under valgrind: it fails openat2 (ENOSYS).
  The whole figure (tracee and kernel included) is
 bench/cpu_per_call.py's; the open alone is bench/open_logic.py's.
 """
@@ -41,7 +42,7 @@ HERE = Path(__file__).resolve().parent
 KINDS = ("dirfd-stat", "abs-stat", "dirfd-readlink", "fstat", "open")
 
 
-def child(source: str, tests: str, kind: str, calls: int, files: int, profile: bool) -> None:
+def child(source: str, tests: str, kind: str, calls: int, files: int, profile: bool, bytecodes: bool) -> None:
     sys.path[:0] = [source, tests]
     import ctypes
 
@@ -95,6 +96,27 @@ def child(source: str, tests: str, kind: str, calls: int, files: int, profile: b
     run(200)  # warm: the process table, the caches
     expected = "fail" if kind == "dirfd-readlink" else "succeed"  # (EINVAL: no symlink)
     assert listener.sent[-1][0] == expected and listener.sent[-1][2] in (0, 3, errno.EINVAL), listener.sent[-3:]
+    if bytecodes:  # exact on a loaded machine: sys.settrace's opcode events, per function
+        executed: dict[tuple[str, str], int] = {}
+
+        def tracer(frame, event, arg):  # noqa: ANN001, ANN202 - (sys.settrace's signature)
+            frame.f_trace_opcodes, frame.f_trace_lines = True, False
+            if event == "opcode":
+                code = frame.f_code
+                key = (code.co_filename.rsplit("/systrace/", 1)[-1], code.co_name)
+                executed[key] = executed.get(key, 0) + 1
+            return tracer
+
+        sys.settrace(tracer)
+        try:
+            run(calls)
+        finally:
+            sys.settrace(None)
+        executed.pop((__file__.rsplit("/systrace/", 1)[-1], "run"), None)  # (the bench's own loop)
+        for (where, name), count in sorted(executed.items(), key=lambda item: -item[1])[:40]:
+            print(f"{count / calls:8.1f} {where}:{name}")
+        print(json.dumps({"bytecodes_per_call": sum(executed.values()) / calls}))
+        return
     if profile:
         import cProfile
         import pstats
@@ -125,12 +147,13 @@ def main() -> None:
     parser.add_argument("--src", action="append", default=None, help="a systrace source tree (default: this one)")
     parser.add_argument("--child", nargs=5, metavar=("SRC", "TESTS", "KIND", "CALLS", "FILES"))
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--bytecodes", action="store_true", help="with --child: Python bytecodes executed per call")
     options = parser.parse_args()
     if options.child:
         source, tests, kind, calls, files = options.child
         if kind not in KINDS:
             parser.error(f"--child: unknown kind {kind!r} (one of {', '.join(KINDS)})")
-        child(source, tests, kind, int(calls), int(files), options.profile)
+        child(source, tests, kind, int(calls), int(files), options.profile, options.bytecodes)
         return
     if options.files < 1 or options.calls < 1:
         parser.error("--files and --calls must be at least 1")

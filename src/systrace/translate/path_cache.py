@@ -28,6 +28,7 @@ plain translation of the same call and integers (its shape) with the filename it
 
 from __future__ import annotations
 
+import operator
 import os
 
 from ..kernel.emulate import PROBED_CALLS, RESOLVE_NO_MAGICLINKS, RESOLVE_NO_SYMLINKS, openat2
@@ -39,6 +40,8 @@ from .translator import NAME_ARGS, Translated, translate
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from .tracee import Tracee
 
 MAX_ENTRIES = 4096  # past this the cache starts again (a run touches fewer hot paths)
@@ -48,10 +51,21 @@ _OPEN_MODE_INDEX = {"open": 2, "openat": 3, "creat": 1}  # translator._open_mode
 class Shape:
     """Where a cacheable call's path, dirfd and translated integers are."""
 
-    __slots__ = ("path", "dirfd", "keyed")
+    __slots__ = ("path", "dirfd", "keyed", "integers")
 
     def __init__(self, path: int, dirfd: int | None, keyed: tuple[int, ...]):
         self.path, self.dirfd, self.keyed = path, dirfd, keyed
+        # raw -> the registers at `keyed`, as a tuple (built per call: no list comprehension)
+        self.integers: Callable[[tuple[int, ...]], tuple[int, ...]] = _picker(keyed)
+
+
+def _picker(indices: tuple[int, ...]) -> Callable[[tuple[int, ...]], tuple[int, ...]]:
+    if len(indices) >= 2:
+        return operator.itemgetter(*indices)  # type: ignore[return-value]  # (a tuple for two or more)
+    if indices:
+        index = indices[0]
+        return lambda raw: (raw[index],)
+    return lambda raw: ()
 
 
 def _shapes() -> dict[str, Shape]:
@@ -151,7 +165,8 @@ class PathCache:
         if tracee.root() != b"/":
             return translate(syscall, raw, _pinned(tracee, address, path, dirfd, None if path.startswith(b"/") else base),
                              use_aliases, keep_probe)
-        key = (syscall, use_aliases, path, base, *[raw[index] for index in shape.keyed])
+        integers = shape.integers(raw)
+        key = (syscall, use_aliases, path, base, *integers)
         entry = self._entries.get(key)
         if entry is not None:
             canonical, template = entry
@@ -165,7 +180,7 @@ class PathCache:
                 self.hits += 1
                 return _fresh(template, probe, keep_probe and _keeps_probe(syscall, template))
         plain = joined(base, path)
-        shape_key = (syscall, use_aliases, *[raw[index] for index in shape.keyed])
+        shape_key = (syscall, use_aliases, *integers)
         same_shape = self._shapes.get(shape_key) if plain is not None and _renamable(path, plain) else None
         if same_shape is not None and plain is not None:
             _may_look_up(tracee, plain)
