@@ -534,15 +534,21 @@ class Effects:
         if call.opener_namespaces:  # a /proc entry of its own network, IPC or user namespace
             self._path_call_in_namespaces(notif, call, path_call, status)
             return
-        if any(isinstance(target, bytes) and self.may_block(target, notif.pid, translation.open_root)
-               for target in translation.targets):
+        if self._may_block_any(translation.targets, notif.pid, translation.open_root):
             # it may wait on a FUSE daemon: a helper does it (pickle imported here, before its fork)
             import pickle
 
             self.offload(notif, lambda: pickle.dumps(_run_path_call(path_call)),
                          lambda notif, output: self._finish_path_call(notif, call, path_call, pickle.loads(output)))
             return
+        path_call.use_probe(translation.open_probe)  # (here only: a helper's copy holds no descriptor of ours)
         self._finish_path_call(notif, call, path_call, _run_path_call(path_call))
+
+    def _may_block_any(self, targets: list[bytes | int | None], tid: int, root: str | None) -> bool:
+        for target in targets:  # (a loop, not any() over a generator: most calls have one)
+            if isinstance(target, bytes) and self.may_block(target, tid, root):
+                return True
+        return False
 
     def _path_call_in_namespaces(self, notif: Notification, call: Call, path_call: PathCall, status: bytes) -> None:
         """The path call made by a helper that joined the caller's namespaces of the kinds

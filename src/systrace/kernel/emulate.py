@@ -120,6 +120,13 @@ def _reopen_descriptor(tgid: int, number: int, flags: int, identity: Identity, l
         closer.close_taken(theirs)  # (the tracee's own open file: its last close may wait)
 
 
+# the path calls a probe of their one plain path serves (translate/path_cache.py keeps
+# it, kernel/emulate_path.PathCall.use_probe uses it): the file it holds is the one the
+# call would look up, and it is no symlink (opened with RESOLVE_NO_SYMLINKS)
+PROBED_CALLS = frozenset({"stat", "lstat", "newfstatat", "statx", "readlink", "readlinkat", "access", "faccessat",
+                          "faccessat2"})
+
+
 def still_at(fd: int, checked_path: bytes) -> bool:
     """Is what `fd` names (below "/") at the checked path now? (A rename since it was
     opened moves it: then the path is looked up again.)"""

@@ -80,7 +80,8 @@ def set_effective(effective: int) -> None:
 class Identity:
     """Who an operation is done as. `apply` switches to it, `undo` switches back."""
 
-    __slots__ = ("fsuid", "fsgid", "euid", "egid", "groups", "caps", "umask", "domain", "_saved_umask", "_switched")
+    __slots__ = ("fsuid", "fsgid", "euid", "egid", "groups", "caps", "umask", "domain", "_saved_umask", "_switched",
+                 "_same")
     _own: tuple[int, int, int, int, tuple[int, ...], int, int] | None = None  # systrace's: it never changes
 
     def __init__(self, fsuid: int, fsgid: int, euid: int, egid: int, groups: tuple[int, ...], caps: int,
@@ -91,6 +92,7 @@ class Identity:
         self.domain: Domain | None = None
         self._saved_umask: int | None = None
         self._switched = False
+        self._same: bool | None = None  # same_as_own, once asked (the ids are never changed)
 
     @classmethod
     def own(cls) -> tuple[int, int, int, int, tuple[int, ...], int, int]:
@@ -102,7 +104,10 @@ class Identity:
         return cls._own
 
     def same_as_own(self) -> bool:
-        return (self.fsuid, self.fsgid, self.euid, self.egid, self.groups, self.caps) == self.own()[:6]
+        same = self._same
+        if same is None:  # (asked two or three times per emulated call)
+            same = self._same = (self.fsuid, self.fsgid, self.euid, self.egid, self.groups, self.caps) == self.own()[:6]
+        return same
 
     def apply(self, creating: bool = False) -> None:
         """Switch to this identity (and its umask when the operation may create a file).

@@ -21,6 +21,7 @@ import os
 import stat
 
 from . import abi, closer, emulate_watch, id_maps, memory
+from .emulate import PROBED_CALLS, still_at
 from .emulate_identity import EmulationError, Identity
 from .emulate_view import RootFd, open_directory, split
 from .libc import RLIM_INFINITY, RLIMIT_FSIZE, libc, pidfd_getfd, prlimit, tgkill
@@ -95,6 +96,24 @@ class PathCall:
         self._applied: bool | None = None  # while the identity is applied: `creating`
         # symlink's target as the check read it (a rule may decide on it: never read again)
         self.checked_target: bytes | None = None
+        # systrace's O_PATH descriptor of the first target, opened by translation with no
+        # symlink on the way (translate/path_cache.py; the caller closes it), or -1: see
+        # use_probe
+        self.probe = -1
+
+    def use_probe(self, probe: int) -> None:
+        """A stat, readlink or access of one plain path, made on the file translation opened it as
+        (`probe`; a readlink of it fails EINVAL: it is no symlink) when nothing of the
+        tracee's differs from systrace's there: its identity (the
+        lookup as systrace is the lookup as the tracee: the same search permissions), its
+        root ("/"), no Landlock domain of its own, no pids named by relation, and while
+        the file is still at the checked path (checked as it is used, `place`): no second
+        lookup by name, no directory to open and check."""
+        identity = self.identity
+        if probe >= 0 and self.name in PROBED_CALLS and self.root_name in (None, "/") and identity.domain is None \
+                and not self.pins and self.tails == [b""] and len(self.targets) == 1 \
+                and isinstance(self.targets[0], bytes) and identity.same_as_own():
+            self.probe = probe
 
     # -- what the handlers use --------------------------------------------------------
     def place(self, index: int) -> tuple[int, bytes]:
@@ -107,6 +126,8 @@ class PathCall:
             return self._descriptor(target, self.checked[index]), b""
         if isinstance(target, FdLink):
             return self._through(target), b""
+        if index == 0 and self.probe >= 0 and still_at(self.probe, target):  # (renamed since: by name)
+            return self.probe, b""
         assert self.root is not None
         parent, name = split(target)
         tail = self.tails[index] if index < len(self.tails) else b""
@@ -275,13 +296,16 @@ def _nofollow(fd: int, name: bytes) -> tuple[int, bytes, int]:
 
 
 # -- the stat family -------------------------------------------------------------------
+# (one call at a time: the supervisor's thread, or the Landlock thread it waits for)
+_STAT_BUFFER = ctypes.create_string_buffer(STAT_SIZE)
+
+
 def _stat(call: PathCall, index: int, buf_arg: int) -> int:
     fd, name, flags = _nofollow(*call.place(index))
     if call.name == "newfstatat":
         flags |= call.args[3] & (AT_NO_AUTOMOUNT | AT_STATX_SYNC_TYPE)
-    buffer = ctypes.create_string_buffer(STAT_SIZE)
-    call.sys("newfstatat", fd, name, buffer, flags)
-    call.writes.append((call.args[buf_arg], _ids_inside(call, id_maps.NEWFSTATAT, buffer.raw)))
+    call.sys("newfstatat", fd, name, _STAT_BUFFER, flags)
+    call.writes.append((call.args[buf_arg], _ids_inside(call, id_maps.NEWFSTATAT, _STAT_BUFFER.raw)))
     return 0
 
 
@@ -311,6 +335,8 @@ def _readlink(call: PathCall, buf_arg: int) -> int:
     if size <= 0:
         raise OSError(errno.EINVAL, "bad size")
     fd, name = call.place(0)
+    if fd == call.probe:  # (still at the checked path) opened with no symlink on the way, the last either
+        raise OSError(errno.EINVAL, "not a symbolic link")
     buffer = ctypes.create_string_buffer(min(size, 65536))
     got = call.sys("readlinkat", fd, name, buffer, len(buffer))
     call.writes.append((call.args[buf_arg], buffer.raw[:got]))

@@ -107,6 +107,8 @@ class CompiledPolicy:
         time: recompiling everything for each would make -A quadratic). False when the
         policy changed in another way: then it must be compiled anew."""
         lines = self.policy.lines
+        if self.version == len(lines) and (not lines or lines[-1] is self._last):
+            return True  # nothing appended (every call of a run that learns nothing)
         if self.version and (len(lines) < self.version or lines[self.version - 1] is not self._last):
             return False
         indexed, waiting = self.by_syscall, self._waiting

@@ -28,9 +28,10 @@ plain translation of the same call and integers (its shape) with the filename it
 
 from __future__ import annotations
 
+import operator
 import os
 
-from ..kernel.emulate import RESOLVE_NO_MAGICLINKS, RESOLVE_NO_SYMLINKS, openat2
+from ..kernel.emulate import PROBED_CALLS, RESOLVE_NO_MAGICLINKS, RESOLVE_NO_SYMLINKS, openat2
 from ..kernel.memory import PATH_MAX, MemoryError_
 from . import formats
 from .filename import AT_FDCWD, _may_look_up
@@ -39,6 +40,8 @@ from .translator import NAME_ARGS, Translated, translate
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from .tracee import Tracee
 
 MAX_ENTRIES = 4096  # past this the cache starts again (a run touches fewer hot paths)
@@ -48,10 +51,21 @@ _OPEN_MODE_INDEX = {"open": 2, "openat": 3, "creat": 1}  # translator._open_mode
 class Shape:
     """Where a cacheable call's path, dirfd and translated integers are."""
 
-    __slots__ = ("path", "dirfd", "keyed")
+    __slots__ = ("path", "dirfd", "keyed", "integers")
 
     def __init__(self, path: int, dirfd: int | None, keyed: tuple[int, ...]):
         self.path, self.dirfd, self.keyed = path, dirfd, keyed
+        # raw -> the registers at `keyed`, as a tuple (built per call: no list comprehension)
+        self.integers: Callable[[tuple[int, ...]], tuple[int, ...]] = _picker(keyed)
+
+
+def _picker(indices: tuple[int, ...]) -> Callable[[tuple[int, ...]], tuple[int, ...]]:
+    if len(indices) >= 2:
+        return operator.itemgetter(*indices)  # type: ignore[return-value]  # (a tuple for two or more)
+    if indices:
+        index = indices[0]
+        return lambda raw: (raw[index],)
+    return lambda raw: ()
 
 
 def _shapes() -> dict[str, Shape]:
@@ -153,7 +167,8 @@ class PathCache:
         if tracee.root() != b"/":
             return translate(syscall, raw, _pinned(tracee, address, path, dirfd, None if path.startswith(b"/") else base),
                              use_aliases, keep_probe)
-        key = (syscall, use_aliases, path, base, *[raw[index] for index in shape.keyed])
+        integers = shape.integers(raw)
+        key = (syscall, use_aliases, path, base, *integers)
         entry = self._entries.get(key)
         unplain = None  # (the plain path, errno) a probe below failed with: the full translation does not probe again
         if entry is not None:
@@ -167,9 +182,9 @@ class PathCache:
                 unplain = (canonical, error.errno or 0)
             else:
                 self.hits += 1
-                return _fresh(template, probe, keep_probe)
+                return _fresh(template, probe, keep_probe and _keeps_probe(syscall, template))
         plain = joined(base, path)
-        shape_key = (syscall, use_aliases, *[raw[index] for index in shape.keyed])
+        shape_key = (syscall, use_aliases, *integers)
         # (not when the entry's probe just failed: it was of this same path)
         same_shape = self._shapes.get(shape_key) if plain is not None and unplain is None and _renamable(path, plain) \
             else None
@@ -183,7 +198,7 @@ class PathCache:
                 self.shaped += 1
                 entry_result = _renamed(same_shape, plain)
                 self._keep(key, plain, entry_result)
-                return _fresh(entry_result, probe, keep_probe)
+                return _fresh(entry_result, probe, keep_probe and _keeps_probe(syscall, entry_result))
         self.misses += 1  # (the pinned tracee is made only now: a hit needs none)
         result = translate(syscall, raw, _pinned(tracee, address, path, dirfd, None if path.startswith(b"/") else base,
                                                  unplain), use_aliases, keep_probe)
@@ -231,11 +246,20 @@ def _plain_result(result: Translated, canonical: bytes) -> bool:
             and not result.native_error and result.open_link is None and result.open_root in (None, "/"))
 
 
+def _keeps_probe(syscall: str, template: Translated) -> bool:
+    """Is the probe of a hit worth keeping: an open's (not O_PATH: it opens nothing), as
+    translate keeps it, or a stat's or readlink's of one plain path (what it names is the
+    file the call would look up: kernel/emulate_path.PathCall.use_probe)?"""
+    if template.open_target is not None:
+        return not template.open_flags & os.O_PATH
+    return syscall in PROBED_CALLS and template.tails == [b""] and len(template.targets) == 1
+
+
 def _fresh(template: Translated, probe: int, keep_probe: bool) -> Translated:
-    """A copy of `template` for one call (translator.Translated.copy), holding `probe` as
-    an open's probe when translate would have kept it; the template itself when there is
-    no probe to hold (nothing changes a translation once made)."""
-    if probe >= 0 and keep_probe and template.open_target is not None and not template.open_flags & os.O_PATH:
+    """A copy of `template` for one call (translator.Translated.copy), holding `probe`
+    when `keep_probe` (_keeps_probe); the template itself when there is no probe to hold
+    (nothing changes a translation once made)."""
+    if probe >= 0 and keep_probe:
         copy = template.copy()
         copy.open_probe = probe
         return copy

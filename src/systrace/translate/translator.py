@@ -88,7 +88,9 @@ class Translated:
         self.reaches_systrace = False  # a /proc path of systrace or of one of its helpers
         # open family, translated with keep_probe: systrace's O_PATH descriptor of
         # open_target as resolved (-1: none); an emulated open reuses it once it has
-        # checked it is still at that path (kernel/worker.py). Closed by release().
+        # checked it is still at that path (kernel/worker.py). A stat's plain path from
+        # the path cache holds one too (its target's: kernel/emulate_path.PathCall.probe).
+        # Closed by release().
         self.open_probe = -1
         # a copy the path cache made (translate/path_cache.py): its lists are the cache
         # entry's, the same objects at every hit (deciders may key on their identity)
