@@ -55,7 +55,7 @@ STAGES = [
     ("      clear O_NONBLOCK (fcntl)", "systrace.kernel.worker", "_blocking_again"),
     ("    the check of what was opened", "systrace.kernel.emulate", "_verify"),
     ("  install (affinity hint, ADDFD, SEND)", "systrace.effects", "Effects._install"),
-    ("    affinity hint (--supervisors only)", "systrace.kernel.wakeup", "WakeHere.narrow"),
+    ("    affinity hint (the ADDFD wake-up hint)", "systrace.kernel.wakeup", "WakeHere.narrow"),
     ("    ADDFD", "systrace.kernel.notify", "Listener.add_fd"),
     ("    SEND", "systrace.kernel.notify", "Listener.succeed"),
 ]
