@@ -70,17 +70,11 @@ def stat_descriptor(tid: int, nr: int, fd: int, flags: int, mask: int, served_ex
             try:
                 result = _stat_at(taken, b"", nr, flags | AT_EMPTY_PATH, mask, served_exist)
                 may_wait = _socket_or_unknown(nr, result) and closer.socket_may_wait(taken)  # (served: MayWait)
-                return _ids_inside(tid, nr, result)
+                return id_maps.stat_seen_by(tid, nr, result)
             finally:
                 closer.close_taken(taken, may_wait)
     place = b"/proc/%d/cwd" % tid if fd == AT_FDCWD else b"/proc/%d/fd/%d" % (tid, fd)
-    return _ids_inside(tid, nr, _stat_at(AT_FDCWD, place, nr, 0, mask, served_exist))
-
-
-def _ids_inside(tid: int, nr: int, result: bytes) -> bytes:
-    """The owner and group as the tracee's user namespace shows them (kernel/id_maps.py)."""
-    maps = id_maps.maps_of(tid)
-    return result if maps is None else id_maps.stat_inside(maps, nr, result)
+    return id_maps.stat_seen_by(tid, nr, _stat_at(AT_FDCWD, place, nr, 0, mask, served_exist))
 
 
 def _stat_at(base: int, place: bytes, nr: int, flags: int, mask: int, served_exist: bool) -> bytes:

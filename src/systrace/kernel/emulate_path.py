@@ -305,7 +305,7 @@ def _stat(call: PathCall, index: int, buf_arg: int) -> int:
     if call.name == "newfstatat":
         flags |= call.args[3] & (AT_NO_AUTOMOUNT | AT_STATX_SYNC_TYPE)
     call.sys("newfstatat", fd, name, _STAT_BUFFER, flags)
-    call.writes.append((call.args[buf_arg], _ids_inside(call, id_maps.NEWFSTATAT, _STAT_BUFFER.raw)))
+    call.writes.append((call.args[buf_arg], id_maps.stat_seen_by(call.tid, id_maps.NEWFSTATAT, _STAT_BUFFER.raw)))
     return 0
 
 
@@ -314,14 +314,8 @@ def _statx(call: PathCall) -> int:
     buffer = ctypes.create_string_buffer(STATX_SIZE)
     call.sys("statx", fd, name, flags | (call.args[2] & (AT_STATX_SYNC_TYPE | AT_NO_AUTOMOUNT)), ctypes.c_uint(call.args[3] & 0xFFFFFFFF),
           buffer)
-    call.writes.append((call.args[4], _ids_inside(call, id_maps.STATX, buffer.raw)))
+    call.writes.append((call.args[4], id_maps.stat_seen_by(call.tid, id_maps.STATX, buffer.raw)))
     return 0
-
-
-def _ids_inside(call: PathCall, nr: int, raw: bytes) -> bytes:
-    """The stat's owner and group as the tracee's user namespace shows them (kernel/id_maps.py)."""
-    maps = id_maps.maps_of(call.tid)
-    return raw if maps is None else id_maps.stat_inside(maps, nr, raw)
 
 
 def _access(call: PathCall, mode_arg: int) -> int:
@@ -582,9 +576,9 @@ def _setxattr(call: PathCall) -> int:
     if size > XATTR_SIZE_MAX:
         raise OSError(errno.E2BIG, "value too large")
     value = call.read(address, size) if size else b""
-    maps = id_maps.maps_of(call.tid) if name in id_maps.ACL_NAMES and value else None
-    if maps is not None and value:  # the ACL's ids are the tracee's namespace's (kernel/id_maps.py)
-        mapped = id_maps.acl_outside(maps, value)
+    if value and name in id_maps.ACL_NAMES:  # the ACL's ids are the tracee's namespace's (kernel/id_maps.py)
+        maps = id_maps.maps_of(call.tid)
+        mapped = value if maps is None else id_maps.acl_outside(maps, value)
         if mapped is None:
             raise OSError(errno.EINVAL, "an id its user namespace does not map")
         value = mapped

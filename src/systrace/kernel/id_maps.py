@@ -149,3 +149,10 @@ def maps_of(tid: int) -> Maps | None:
     with open(f"/proc/{tid}/gid_map", "rb") as handle:
         gids = parse(handle.read())
     return Maps(uids, gids, *_overflow_ids())
+
+
+def stat_seen_by(tid: int, nr: int, raw: bytes) -> bytes:
+    """A stat result (newfstatat or statx) systrace made for thread `tid`, its owner and
+    group as the thread's user namespace shows them."""
+    maps = maps_of(tid)
+    return raw if maps is None else stat_inside(maps, nr, raw)
