@@ -17,34 +17,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define IOCTL_NOTIF_SET_FLAGS _IOW(0x21, 4, __u64)
+#include "floor_launch.h"
 
 int main(int argc, char **argv) {
     if (argc < 3) { fprintf(stderr, "usage: continue_floor NR PROGRAM [ARGS...]\n"); return 2; }
-    int nr = atoi(argv[1]), report[2], go[2];
-    if (pipe(report) || pipe(go)) return 2;
-    pid_t child = fork();
-    if (child == 0) {
-        struct sock_filter f[] = {
-            BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-            BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, nr, 0, 1),
-            BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF),
-            BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW)};
-        struct sock_fprog program = {4, f};
-        char byte;
-        prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
-        int fd = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER, &program);
-        if (write(report[1], &fd, sizeof fd) != sizeof fd || read(go[0], &byte, 1) != 1) _exit(127);
-        execv(argv[2], argv + 2);
-        _exit(127);
-    }
-    int theirs;
-    if (read(report[0], &theirs, sizeof theirs) != sizeof theirs) return 2;
-    int pidfd = syscall(SYS_pidfd_open, child, 0);
-    int listener = syscall(SYS_pidfd_getfd, pidfd, theirs, 0);
-    if (listener < 0) { perror("pidfd_getfd"); return 2; }
-    ioctl(listener, IOCTL_NOTIF_SET_FLAGS, 1);  /* SYNC_WAKE_UP, as systrace */
-    if (write(go[1], "x", 1) != 1) return 2;
+    int nr = atoi(argv[1]);
+    pid_t child;
+    int pidfd, listener = launch_routing(nr, argv + 2, &child, &pidfd);
+    if (listener < 0) return 2;
     struct pollfd pfd = {listener, POLLIN, 0};
     struct seccomp_notif req;
     struct seccomp_notif_resp resp;
