@@ -59,10 +59,13 @@ class _Server:
     """fuse_noread on a fresh mount point: each vector gets its own file, whose page no
     earlier read has left locked."""
 
-    def __init__(self, binary: str, mount_point: Path, *options: str):
+    def __init__(self, binary: str, mount_point: Path, *options: str, own_mounts: bool = False):
+        """`own_mounts`: the server mounts in a mount namespace of its own, which
+        systrace's mount table does not show."""
         mount_point.mkdir()
         self.mount_point = mount_point
-        self.process = subprocess.Popen([binary, str(mount_point), *options], stdout=subprocess.PIPE)
+        prefix = ["unshare", "-m", "--propagation", "private"] if own_mounts else []
+        self.process = subprocess.Popen([*prefix, binary, str(mount_point), *options], stdout=subprocess.PIPE)
         if self.process.stdout.readline() != b"mounted\n":
             self.stop()
             pytest.skip("cannot mount FUSE here")
@@ -103,18 +106,12 @@ def test_a_fuse_mount_anywhere_is_seen(shared_dir: Path, tmp_path: Path) -> None
     watch = mounts.ServedAnywhere()
     try:
         before = watch.present()
-        (tmp_path / "mnt").mkdir()
-        server = subprocess.Popen(["unshare", "-m", "--propagation", "private", server_binary, str(tmp_path / "mnt")],
-                                  stdout=subprocess.PIPE)
+        server = _Server(server_binary, tmp_path / "mnt", own_mounts=True)
         try:
-            if server.stdout.readline() != b"mounted\n":
-                pytest.skip("cannot mount FUSE here")
             assert str(tmp_path / "mnt") not in Path("/proc/self/mountinfo").read_text()
             assert watch.present()
         finally:
-            server.kill()
-            server.wait()
-            server.stdout.close()
+            server.stop()
         if not before:  # (another test's FUSE mount may exist meanwhile)
             _wait_for(lambda: not watch.present(), "the mount's backing device to go")
     finally:
@@ -132,12 +129,8 @@ def test_once_expired_one_answer_holds_per_call_and_a_forked_child_asks_again(sh
         watch.expire()  # a call starts
         if watch.present():
             pytest.skip("a file system a process serves exists already")
-        (tmp_path / "mnt").mkdir()
-        server = subprocess.Popen(["unshare", "-m", "--propagation", "private", server_binary, str(tmp_path / "mnt")],
-                                  stdout=subprocess.PIPE)
+        server = _Server(server_binary, tmp_path / "mnt", own_mounts=True)
         try:
-            if server.stdout.readline() != b"mounted\n":
-                pytest.skip("cannot mount FUSE here")
             assert not watch.present()  # the same call: its answer holds
             read, write = os.pipe()
             child = os.fork()
@@ -151,9 +144,7 @@ def test_once_expired_one_answer_holds_per_call_and_a_forked_child_asks_again(sh
             watch.expire()  # the next call
             assert watch.present()
         finally:
-            server.kill()
-            server.wait()
-            server.stdout.close()
+            server.stop()
     finally:
         watch.close()
 
