@@ -250,10 +250,13 @@ class Store:
         if first_path is None:
             return True
         if not from_directory or os.path.dirname(first_path) == os.path.dirname(path):
-            self.warnings.append(printable(
-                f"{path}:{line}:1: warning: the policy for '{name}' is not used: "
-                f"{first_path}:{first_line} has one for the same binary and comes first"))
+            self._not_used(name, path, line, first_path, first_line)
         return False
+
+    def _not_used(self, name: str, path: str, line: int, first_path: str | None, first_line: int) -> None:
+        self.warnings.append(printable(
+            f"{path}:{line}:1: warning: the policy for '{name}' is not used: "
+            f"{first_path}:{first_line} has one for the same binary and comes first"))
 
     def _register(self, policy_file: ast.PolicyFile, path: str, writable: bool, from_directory: bool) -> None:
         single = sum(not p.template for p in policy_file.policies) == 1  # only such files are written back
@@ -265,9 +268,7 @@ class Store:
             if not from_directory and policy.name.startswith("*/"):
                 first = self.by_basename.setdefault(policy.name[2:], stored)
                 if first is not stored:  # two -f files: the first wins
-                    self.warnings.append(printable(
-                        f"{path}:{policy.line}:1: warning: the policy for '{policy.name}' is not used: "
-                        f"{first.path}:{first.policy.line} has one for the same binary and comes first"))
+                    self._not_used(policy.name, path, policy.line, first.path, first.policy.line)
             elif self._claim(policy.name, policy.line, path, from_directory):
                 self.by_name[policy.name] = stored
 
