@@ -169,3 +169,32 @@ def test_a_target_is_out_of_reach_by_the_first_floor_that_misses_it() -> None:
     assert verdict(7.0, 2.5, 1.5, 2.5) == bench.NOT_MET  # the floors reach it exactly: not out of reach
     assert verdict(7.0, 2.5, None, None) == bench.NOT_MET
     assert verdict(7.0, 2.5, None, 2.6) == bench.UNREACHABLE_IN_PYTHON
+
+
+def _workload_floor(*options: str) -> subprocess.CompletedProcess[bytes]:
+    env = base_env(PYTHONPATH=str(ROOT / "src"))
+    return subprocess.run([sys.executable, str(ROOT / "bench" / "workload_floors.py"), *options], capture_output=True,
+                          env=env, timeout=900)
+
+
+def test_the_workload_floor_routes_what_systrace_routes_and_does_what_native_does() -> None:
+    """bench/workload_floor.c under systrace's own dumped filter: the same calls reach it
+    as reach systrace (but for a few of systrace's launch), and it carries them out so that each run's output and status are
+    the native run's (its emulated opens, fstats and path calls included)."""
+    result = _workload_floor("--smoke", "--runs", "1", "--only", "tar,sh,python")
+    assert result.returncode == 0, result.stderr.decode()[-3000:]
+    rows = _rows(result.stdout.decode(), "| workload | native s |")
+    assert len(rows) == 3
+    for row in rows:
+        assert row[7] == "systrace 1/1, floor 1/1", row
+        by_systrace, by_floor = int(row[4]), int(row[5])  # (systrace's count has its own launch's few calls)
+        assert by_floor > 0 and abs(by_systrace - by_floor) <= max(3, by_systrace // 100), row
+        kinds = dict(item.split(" ") for item in row[6].split(", "))
+        assert int(kinds["open"]) > 0 and int(kinds["fstat"]) > 0, row
+
+
+def test_the_workload_floor_refuses_bad_input_in_one_line() -> None:
+    for options, said in ((["--runs", "0"], b"--runs must be at least 1"),
+                          (["--only", "nosuch"], b"no such workload: nosuch")):
+        result = _workload_floor(*options)
+        assert result.returncode == 2 and said in result.stderr and b"Traceback" not in result.stderr, result.stderr

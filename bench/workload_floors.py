@@ -1,0 +1,150 @@
+#!/usr/bin/env python3
+"""The C floor measured on the workloads themselves (issue 16's macro targets).
+
+    python3 bench/workload_floors.py [--runs 5] [--only tar,gcc,python,sh] [--installed] [--smoke]
+
+bench/bench.py's floor model prices each routed call at its kind's floor measured in a
+tight loop, where every cache is warm. A real workload's calls are each on a new path,
+with the tracee's own I/O between them. Here each workload (bench/bench.py's, full size)
+runs, alternated run by run:
+
+- natively;
+- under `systrace -a` with its learned policy (`--stats`: the calls routed);
+- under bench/workload_floor.c: the very BPF program `systrace -a` installs for it (dumped
+  from systrace itself, so exactly the same calls are routed), served by a C supervisor
+  with no logic making fewer system calls per kind than systrace (see its comment).
+
+and prints the medians' ratios to native. A ratio target under the measured floor is out
+of reach for any supervisor of this design. Each run's status and output must be the
+native run's (else the table says so). Timing is never asserted by tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+import bench  # noqa: E402  (the same workloads, sizes and run helpers)
+
+# systrace with its launch replaced: the BPF program it would install is written to the
+# file named in $WORKLOAD_FLOOR_FILTER, and it stops there (the command never runs)
+DUMP = ("import os, sys\n"
+        "import systrace.engine as engine\n"
+        "def spawn(path, argv, env, program, *rest):\n"
+        "    with open(os.environ['WORKLOAD_FLOOR_FILTER'], 'wb') as out:\n"
+        "        out.write(program)\n"
+        "    os._exit(0)\n"
+        "engine.spawn = spawn\n"
+        "from systrace.cli import entry\n"
+        "entry()\n")
+FLOOR_ROUTED = re.compile(rb"^workload floor: (\d+) routed \((.*)\)$", re.MULTILINE)
+
+
+def dump_filter(python: str, policy_dir: str, argv: list[str], out: Path, env: dict[str, str]) -> None:
+    done = subprocess.run([python, "-c", DUMP, "-d", policy_dir, "-a", *argv], capture_output=True,
+                          env={**env, "WORKLOAD_FLOOR_FILTER": str(out)}, timeout=120)
+    if done.returncode != 0 or not out.exists() or out.stat().st_size % 8:
+        raise SystemExit(f"workload_floor: could not dump systrace's filter for {' '.join(argv)}: "
+                         + done.stderr.decode(errors="replace").strip()[-300:])
+
+
+def absolute(argv: list[str], env: dict[str, str]) -> list[str]:
+    """The floor execs without a PATH search: the program the workloads' PATH finds."""
+    found = subprocess.run(["sh", "-c", 'command -v "$0"', argv[0]], capture_output=True, text=True,
+                           env=env).stdout.strip()
+    return [found or argv[0], *argv[1:]]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--only", default="tar,gcc,python,sh", help="workload keys, comma-separated")
+    parser.add_argument("--smoke", action="store_true", help="the smoke run's small workloads (a check that it all runs)")
+    parser.add_argument("--installed", action="store_true",
+                        help="run systrace installed in a fresh venv (pip install .), as bench/bench.py does")
+    args = parser.parse_args()
+    if args.runs < 1:
+        parser.error("--runs must be at least 1")
+    env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": os.environ.get("HOME", "/root"),
+           **{k: v for k, v in os.environ.items() if k == "PYTHONDONTWRITEBYTECODE"}}
+    if not args.installed:
+        env["PYTHONPATH"] = str(bench.ROOT / "src")
+    with tempfile.TemporaryDirectory(prefix="workload-floor-") as scratch_name:
+        scratch = Path(scratch_name)
+        python = sys.executable
+        if args.installed:
+            why_not = bench.use_installed(scratch, env)
+            if why_not:
+                raise SystemExit(f"workload_floor: {why_not}")
+            python = bench.ENGINE_PYTHON[0]
+        systrace = list(bench.SYSTRACE)
+        sizes = bench.SMOKE if args.smoke else bench.Sizes()
+        binaries = bench.build(scratch, sizes)
+        floor = scratch / "workload_floor"
+        subprocess.run(["gcc", "-O2", "-o", str(floor), str(HERE / "workload_floor.c")], check=True)
+        keys = args.only.split(",")
+        chosen = [w for w in bench.workloads(binaries, sizes) if w.key in keys]
+        unknown = set(keys) - {w.key for w in chosen}
+        if unknown:
+            parser.error(f"no such workload: {', '.join(sorted(unknown))}")
+        print("| workload | native s | systrace -a | C floor on the workload | routed (systrace) | routed (floor) "
+              "| floor's calls by kind | runs like native |")
+        print("|---|---:|---:|---:|---:|---:|---|---|")
+        for workload in chosen:
+            policies = scratch / f"policies-{workload.key}"
+            for _ in range(2):  # learned as the benchmark does: a second run adds what the first's order hid
+                subprocess.run([*systrace, "-d", str(policies), "-A", *workload.argv], capture_output=True, env=env,
+                               timeout=600)
+            program = scratch / f"filter-{workload.key}.bpf"
+            dump_filter(python, str(policies), workload.argv, program, env)
+            argv = {"native": workload.argv,
+                    "systrace": [*systrace, "--stats", "-d", str(policies), "-a", *workload.argv],
+                    "floor": [str(floor), str(program), *absolute(workload.argv, env)]}
+            times: dict[str, list[float]] = {name: [] for name in argv}
+            ratios: dict[str, list[float]] = {"systrace": [], "floor": []}
+            unlike = {"systrace": 0, "floor": 0}
+            routed: dict[str, str] = {"systrace": "", "floor": "", "kinds": ""}
+            for _ in range(args.runs):
+                native, _loop = bench.time_once(argv["native"], env)
+                times["native"].append(native.seconds)
+                for name in ("systrace", "floor"):
+                    start = time.perf_counter()
+                    done = subprocess.run(argv[name], capture_output=True, env=env, timeout=600)
+                    seconds = time.perf_counter() - start
+                    same = done.returncode == native.status and \
+                        hashlib.sha256(done.stdout).hexdigest() == native.output
+                    if not same:
+                        unlike[name] += 1
+                        continue
+                    times[name].append(seconds)
+                    ratios[name].append(seconds / native.seconds)
+                    if name == "systrace":
+                        counts = bench.ROUTED.findall(done.stderr)
+                        routed["systrace"] = counts[-1].decode() if counts else "?"
+                    elif name == "floor":
+                        found = FLOOR_ROUTED.findall(done.stderr)
+                        if found:
+                            routed["floor"], routed["kinds"] = found[-1][0].decode(), found[-1][1].decode()
+
+            def median_ratio(name: str) -> str:
+                return f"{statistics.median(ratios[name]):.2f}x" if ratios[name] else "failed"
+
+            like = ", ".join(f"{name} {args.runs - unlike[name]}/{args.runs}" for name in unlike)
+            print(f"| {bench.cell(workload.name)} | {statistics.median(times['native']):.4f} | {median_ratio('systrace')} "
+                  f"| {median_ratio('floor')} | {routed['systrace']} | {routed['floor']} | {routed['kinds']} | {like} |",
+                  flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
