@@ -1,7 +1,7 @@
 /* A program with an error path nobody ran: if its settings file cannot be opened it
    dereferences NULL. Used by the README's fault-injection walkthrough:
 
-     gcc -o crashy examples/crashy.c
+     gcc -static -o crashy examples/crashy.c
      systrace --permit-all -E faults.log -r 20 --eligible openat ./crashy   # until it crashes
      systrace --permit-all -r 20 --eligible openat --seed N ./crashy        # the same crash
      systrace --permit-all --replay faults.log ./crashy                     # and again
