@@ -204,10 +204,11 @@ LOOP = re.compile(rb"^loop: ([0-9.]+) s$", re.MULTILINE)
 
 
 class Outcome:
-    """One timed run: how long it took and what it did (status, digest of stdout)."""
+    """One timed run: how long it took and what it did (status, digest of stdout), and what
+    it said on stderr (the --stats lines, a floor's counts)."""
 
-    def __init__(self, seconds: float, status: int, output: str):
-        self.seconds, self.status, self.output = seconds, status, output
+    def __init__(self, seconds: float, status: int, output: str, stderr: bytes = b""):
+        self.seconds, self.status, self.output, self.stderr = seconds, status, output, stderr
 
     def same_as(self, other: Outcome) -> bool:
         return self.status == other.status and self.output == other.output
@@ -225,7 +226,7 @@ def time_once(argv: list[str], env: dict[str, str], result: Result | None = None
             result.carried.append({kind: int(count) for kind, count in
                                    (item.rsplit(" ", 1) for item in line.decode().split(", "))})
     loops = LOOP.findall(done.stderr)
-    return Outcome(elapsed, done.returncode, hashlib.sha256(done.stdout).hexdigest()), float(loops[-1]) if loops else None
+    return Outcome(elapsed, done.returncode, hashlib.sha256(done.stdout).hexdigest(), done.stderr), float(loops[-1]) if loops else None
 
 
 def available(cfgs: list[Config]) -> tuple[list[Config], list[Config]]:

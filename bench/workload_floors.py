@@ -22,14 +22,12 @@ native run's (else the table says so). Timing is never asserted by tests.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import os
 import re
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -63,6 +61,10 @@ def absolute(argv: list[str], env: dict[str, str]) -> list[str]:
     found = subprocess.run(["sh", "-c", 'command -v "$0"', argv[0]], capture_output=True, text=True,
                            env=env).stdout.strip()
     return [found or argv[0], *argv[1:]]
+
+
+def median_ratio(ratios: list[float]) -> str:
+    return f"{statistics.median(ratios):.2f}x" if ratios else "failed"
 
 
 def main() -> int:
@@ -118,30 +120,23 @@ def main() -> int:
                 native, _loop = bench.time_once(argv["native"], env)
                 times["native"].append(native.seconds)
                 for name in ("systrace", "floor"):
-                    start = time.perf_counter()
-                    done = subprocess.run(argv[name], capture_output=True, env=env, timeout=600)
-                    seconds = time.perf_counter() - start
-                    same = done.returncode == native.status and \
-                        hashlib.sha256(done.stdout).hexdigest() == native.output
-                    if not same:
+                    outcome, _loop = bench.time_once(argv[name], env)
+                    if not outcome.same_as(native):
                         unlike[name] += 1
                         continue
-                    times[name].append(seconds)
-                    ratios[name].append(seconds / native.seconds)
+                    times[name].append(outcome.seconds)
+                    ratios[name].append(outcome.seconds / native.seconds)
                     if name == "systrace":
-                        counts = bench.ROUTED.findall(done.stderr)
+                        counts = bench.ROUTED.findall(outcome.stderr)
                         routed["systrace"] = counts[-1].decode() if counts else "?"
-                    elif name == "floor":
-                        found = FLOOR_ROUTED.findall(done.stderr)
+                    else:
+                        found = FLOOR_ROUTED.findall(outcome.stderr)
                         if found:
                             routed["floor"], routed["kinds"] = found[-1][0].decode(), found[-1][1].decode()
-
-            def median_ratio(name: str) -> str:
-                return f"{statistics.median(ratios[name]):.2f}x" if ratios[name] else "failed"
-
             like = ", ".join(f"{name} {args.runs - unlike[name]}/{args.runs}" for name in unlike)
-            print(f"| {bench.cell(workload.name)} | {statistics.median(times['native']):.4f} | {median_ratio('systrace')} "
-                  f"| {median_ratio('floor')} | {routed['systrace']} | {routed['floor']} | {routed['kinds']} | {like} |",
+            print(f"| {bench.cell(workload.name)} | {statistics.median(times['native']):.4f} "
+                  f"| {median_ratio(ratios['systrace'])} | {median_ratio(ratios['floor'])} "
+                  f"| {routed['systrace']} | {routed['floor']} | {routed['kinds']} | {like} |",
                   flush=True)
     return 0
 
