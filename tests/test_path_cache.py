@@ -69,6 +69,7 @@ def test_joined_is_the_plain_path_or_nothing(parts: list[str], absolute: bool) -
 
 
 def test_a_repeated_open_hits_and_a_rename_a_symlink_or_a_missing_file_miss(tmp_path: Path) -> None:
+    """... and a missing file, once translated in full, is a hit as missing."""
     (tmp_path / "d").mkdir()
     (tmp_path / "d" / "f").write_text("x")
     tracee = FakeTracee(tmp_path, {3: str(tmp_path / "d")})
@@ -89,11 +90,12 @@ def test_a_repeated_open_hits_and_a_rename_a_symlink_or_a_missing_file_miss(tmp_
     os.symlink(tmp_path / "e" / "f", tmp_path / "d" / "f")  # the old name is a symlink now
     cached, _ = _both(cache, tracee, "openat", (AT_FDCWD & 0xFFFFFFFF, absolute, os.O_RDONLY, 0, 0, 0))
     assert cached.open_target == os.fsencode(tmp_path / "e" / "f") and (cache.misses, cache.shaped) == (4, 1)
-    os.unlink(tmp_path / "e" / "f")  # missing: never a hit for a name that does not resolve
-    before = cache.hits
-    for _ in range(2):
+    os.unlink(tmp_path / "e" / "f")  # missing: its translation names it as to be created, as in full
+    before, missed = cache.hits, cache.misses
+    for _ in range(3):
         cached, _ = _both(cache, tracee, "openat", on_dirfd)
-    assert cache.hits == before  # (its translation names it as to be created, as in full)
+    # (the first probe fails: in full, kept as MISSING; then hits while its directory is there)
+    assert (cache.hits - before, cache.misses - missed) == (2, 1)
     del tracee._fds[3]  # closed: the kernel's EBADF, whatever is decided
     cached, _ = _both(cache, tracee, "openat", on_dirfd)
     assert cached.native_error == errno.EBADF and cached.open_target is None
@@ -102,7 +104,8 @@ def test_a_repeated_open_hits_and_a_rename_a_symlink_or_a_missing_file_miss(tmp_
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.tuples(st.sampled_from(["open", "stat", "lstat", "rename", "symlink", "unlink", "mkfile", "cwd",
                                            "dup2"]),
-                          st.sampled_from(["x", "y", "x/f", "y/f", "x/l", "f", "l"])), min_size=1, max_size=30))
+                          st.sampled_from(["x", "y", "x/f", "y/f", "x/l", "f", "l", "l/f", "x/g"])),
+                min_size=1, max_size=30))
 def test_a_cached_translation_is_always_the_full_one(steps: list[tuple[str, str]]) -> None:
     """Random changes to the tree, the cwd and the dirfd between repeated calls: each
     call's cached translation equals its full one."""
@@ -138,7 +141,8 @@ def test_a_cached_translation_is_always_the_full_one(steps: list[tuple[str, str]
                 _both(cache, tracee, "openat", (dirfd, address, os.O_RDONLY, 0, 0, 0))
 
 
-_NAMES = ["a", "b.py", "sub", "sub/", "sub/c", "sub//c", "link", "sub/link", "missing", "dirlink/c", "d\xe9", "d\xff",
+_NAMES = ["a", "b.py", "sub", "sub/", "sub/c", "sub//c", "link", "sub/link", "missing", "dirlink/c", "dirlink/e",
+          "dirlink/gone", "sub/gone", "d\xe9", "d\xff",
           "sub/../a", "./a", "a/", "memfd:x"]
 _FLAGS = [os.O_RDONLY, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY, os.O_PATH,
           os.O_DIRECTORY, os.O_WRONLY]
@@ -146,7 +150,7 @@ _FLAGS = [os.O_RDONLY, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXE
 
 def _named_tree(root: Path) -> None:
     (root / "sub").mkdir()
-    for name in ("a", "b.py", "sub/c", "d\xe9"):
+    for name in ("a", "b.py", "sub/c", "sub/e", "d\xe9"):
         (root / name).write_text(name)
     (root / os.fsdecode(b"d\xff")).write_text("raw")
     os.symlink(root / "a", root / "link")
@@ -225,15 +229,62 @@ def test_a_probe_that_failed_is_not_made_again_by_the_full_translation(tmp_path:
     made.clear()
     cached = cache.translate("newfstatat", (3, through_link, 0, AT_SYMLINK_NOFOLLOW, 0, 0), tracee)
     through = os.fsencode(tmp_path / "lib" / "f")
-    assert made == [(through, RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS), (through, RESOLVE_NO_MAGICLINKS)]
+    # the cache's probe; where the kernel leads, following the last name and not (the
+    # path cache's FOLLOWED check: no symlink last); the full translation's own follow
+    probe, follow = (through, RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS), (through, RESOLVE_NO_MAGICLINKS)
+    assert made == [probe, follow, follow, follow] and cache.misses == 2
     assert cached.args == translate("newfstatat", (3, through_link, 0, AT_SYMLINK_NOFOLLOW, 0, 0), tracee).args
     assert cached.args[0] == ("filename", str(tmp_path / "real" / "f"))
+    made.clear()  # again: kept as FOLLOWED, a hit on the same three opens, no translation
+    again = cache.translate("newfstatat", (3, through_link, 0, AT_SYMLINK_NOFOLLOW, 0, 0), tracee)
+    assert made == [probe, follow, follow] and (cache.misses, cache.hits) == (2, 1) and again.args == cached.args
     missing = tracee.put(b"gone\0")  # (ld.so.preload's access at each exec): one probe per call
     for _ in range(3):
         made.clear()
         _both(cache, tracee, "newfstatat", (3, missing, 0, AT_SYMLINK_NOFOLLOW, 0, 0))
         gone = [made_path for made_path, _ in made if made_path == os.fsencode(tmp_path / "gone")]
         assert len(gone) == 2  # the cached translation's probe, the full one's (_both): then its directory's
+
+
+def test_missing_names_and_paths_through_a_symlink_are_kept_as_what_they_are(tmp_path: Path) -> None:
+    """gcc's header search (a new missing name of one shape each time) and merged /usr's
+    /lib (a symlinked directory on the way): after the first of a shape, neither is
+    translated in full again; each change to what the path is (the file created, the
+    last name made a symlink, the directory made a symlink or removed) is seen by the
+    next call, whose translation is the full one (_both)."""
+    (tmp_path / "real").mkdir()
+    os.symlink("real", tmp_path / "lib")
+    tracee = FakeTracee(tmp_path, {3: str(tmp_path)})
+    cache = PathCache()
+
+    def stat(name: str) -> Translated:
+        return _both(cache, tracee, "newfstatat", (3, tracee.put(name.encode() + b"\0"), 0, 0, 0, 0))[0]
+
+    for index in range(6):  # a search: each name new and missing
+        stat(f"real/h{index}.h")
+    # (the first is kept as PRESENT, its probe not made by the cache; the second fails the
+    # probe, its translation is kept as MISSING: the others are of its shape)
+    assert (cache.misses, cache.shaped) == (2, 4)
+    for index in range(6):  # each file found through the symlinked directory
+        (tmp_path / "real" / f"lib{index}.so").write_text("x")
+        assert stat(f"lib/lib{index}.so").args[0] == ("filename", str(tmp_path / "real" / f"lib{index}.so"))
+    assert (cache.misses, cache.shaped) == (3, 9)  # (the first through the symlink in full)
+    hits = cache.hits
+    stat("real/h3.h"), stat("lib/lib0.so")
+    assert (cache.hits - hits, cache.misses) == (2, 3)
+    (tmp_path / "real" / "h3.h").write_text("now there")
+    os.unlink(tmp_path / "real" / "lib0.so")
+    os.symlink("lib1.so", tmp_path / "real" / "lib0.so")  # the last name a symlink: where the call leads depends on it
+    assert stat("real/h3.h").targets == [os.fsencode(tmp_path / "real" / "h3.h")]
+    assert stat("lib/lib0.so").args[0] == ("filename", str(tmp_path / "real" / "lib1.so"))
+    assert cache.misses == 4
+    os.rename(tmp_path / "real", tmp_path / "moved")
+    os.symlink("moved", tmp_path / "real")  # the missing names' directory is a symlink now
+    stat("real/h1.h")
+    shutil.rmtree(tmp_path / "moved")  # and then nothing: below a missing directory
+    assert stat("real/h2.h").args[0][1].startswith("/<non-existent filename>: ")
+    assert stat("lib/lib2.so").args[0][1].startswith("/<non-existent filename>: ")
+    assert cache.misses == 7
 
 
 def test_a_hit_needs_the_symlink_free_open_the_plain_path_makes(tmp_path: Path) -> None:
@@ -351,3 +402,24 @@ def test_an_unreadable_path_is_read_once(tmp_path: Path) -> None:
     tracee.string = counted  # type: ignore[method-assign]
     cached = PathCache().translate("openat", (AT_FDCWD & 0xFFFFFFFF, 0xDEAD000, os.O_RDONLY, 0, 0, 0), tracee)
     assert reads == [0xDEAD000] and cached.args[0] == ("filename", "<unreadable>"), cached.args
+
+
+def test_the_full_translations_of_a_loop_of_execs_do_not_grow_with_its_processes(tmp_path: Path) -> None:
+    """Each /bin/true the loop starts: its loader's access of the missing
+    /etc/ld.so.preload and its open of libc through merged /usr's /lib (where /lib is a
+    symlink) are answered from the path cache after the first process, so 12 processes
+    translate no more paths in full than 4 (before, two more per process)."""
+    policies = tmp_path / "policies"
+    loop = "for i in $(seq {}); do /bin/true; done"
+    for count in (4, 12):  # learned for both argv
+        for _ in range(2):
+            assert systrace("-d", str(policies), "-A", "sh", "-c", loop.format(count)).returncode == 0
+    in_full = {}
+    for count in (4, 12):
+        result = systrace("-d", str(policies), "--stats", "-a", "sh", "-c", loop.format(count))
+        assert result.returncode == 0, result.stderr[-800:]
+        found = re.search(rb"path cache: (\d+) path calls translated from it .*?, (\d+) in full", result.stderr)
+        assert found, result.stderr[-800:]
+        in_full[count] = int(found.group(2))
+        assert int(found.group(1)) >= 3 * count  # (ld.so.cache, ld.so.preload, libc: each process's)
+    assert in_full[12] == in_full[4], in_full

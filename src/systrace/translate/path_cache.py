@@ -24,17 +24,29 @@ a function of the canonical path and the integer arguments alone: a plain joined
 with no trailing slash (its tail is b""), not starting /memfd: (named as an object), in
 which the same RESOLVE_NO_SYMLINKS open finds no symlink now, translates as the last
 plain translation of the same call and integers (its shape) with the filename its own
-(`_renamed`). Anything else, or no such translation yet, is translated in full."""
+(`_renamed`). Anything else, or no such translation yet, is translated in full.
+
+Two other outcomes of the plain path's probe are kept too, each standing for the fast
+route filename.resolve_bytes itself takes after that probe, checked again at each hit:
+- MISSING: the probe fails ENOENT and the path's directory opens without a symlink
+  (filename._missing_last): only the last name is missing, and the translation is the
+  plain path's as a name to be created (ld.so.preload's access at every exec, gcc's
+  header search: each a new name of the same shape);
+- FOLLOWED: the probe fails ELOOP and the kernel, following symlinks, leads to the same
+  place whether or not it follows the last one (filename._followed both ways: the last
+  name is no symlink): merged /usr's /lib/x86_64-linux-gnu/libc.so.6 at every exec. The
+  translation is the one of where it led, as in full."""
 
 from __future__ import annotations
 
+import errno
 import operator
 import os
 
 from ..kernel.emulate import PROBED_CALLS, RESOLVE_NO_MAGICLINKS, RESOLVE_NO_SYMLINKS, openat2
 from ..kernel.memory import PATH_MAX, MemoryError_
 from . import formats
-from .filename import AT_FDCWD, _may_look_up
+from .filename import AT_FDCWD, _followed, _may_look_up, _missing_last
 from .table import TRANSLATORS, IntArg, PathArg
 from .translator import NAME_ARGS, Translated, translate
 
@@ -45,6 +57,8 @@ if TYPE_CHECKING:
     from .tracee import Tracee
 
 MAX_ENTRIES = 4096  # past this the cache starts again (a run touches fewer hot paths)
+# what the plain path's probe found when an entry was kept (see the module's text)
+PRESENT, MISSING, FOLLOWED = 0, 1, 2
 _OPEN_MODE_INDEX = {"open": 2, "openat": 3, "creat": 1}  # translator._open_mode's registers
 
 
@@ -136,8 +150,10 @@ class PathCache:
     """Translations of plain path calls by their key (see the module's text)."""
 
     def __init__(self) -> None:
-        self._entries: dict[tuple[object, ...], tuple[bytes, Translated]] = {}
-        self._shapes: dict[tuple[object, ...], Translated] = {}  # (call, aliases, integers) -> a plain translation
+        # key -> (the plain path probed, its translation, what the probe found: PRESENT...)
+        self._entries: dict[tuple[object, ...], tuple[bytes, Translated, int]] = {}
+        # (call, aliases, integers) -> a plain translation of that shape per PRESENT, MISSING, FOLLOWED
+        self._shapes: dict[tuple[object, ...], list[Translated | None]] = {}
         self.hits = 0
         self.misses = 0  # cacheable calls translated in full
         self.shaped = 0  # misses translated from another file's translation of the same shape
@@ -171,49 +187,94 @@ class PathCache:
         key = (syscall, use_aliases, path, base, *integers)
         entry = self._entries.get(key)
         unplain = None  # (the plain path, errno) a probe below failed with: the full translation does not probe again
+        found: tuple[int, bytes | None] | None = None  # what that failed probe's path is (_found)
         if entry is not None:
-            canonical, template = entry
-            _may_look_up(tracee, canonical)  # (a FUSE mount may have appeared since)
+            probed, template, state = entry
+            _may_look_up(tracee, probed)  # (a FUSE mount may have appeared since)
             try:
-                probe = openat2(AT_FDCWD, canonical, os.O_PATH | os.O_CLOEXEC, 0,
+                probe = openat2(AT_FDCWD, probed, os.O_PATH | os.O_CLOEXEC, 0,
                                 RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS)
             except OSError as error:
+                unplain = (probed, error.errno or 0)
+                if state != PRESENT:
+                    found = _found(base, path, tracee, unplain[1])
+                    if found == (state, template.targets[0]):
+                        self.hits += 1
+                        return _fresh(template, -1, False)
                 del self._entries[key]  # a symlink, a missing file now: translated in full
-                unplain = (canonical, error.errno or 0)
             else:
-                self.hits += 1
-                return _fresh(template, probe, keep_probe and _keeps_probe(syscall, template))
+                if state == PRESENT:
+                    self.hits += 1
+                    return _fresh(template, probe, keep_probe and _keeps_probe(syscall, template))
+                os.close(probe)  # (there now, symlink-free: translated in full)
+                del self._entries[key]
         plain = joined(base, path)
         shape_key = (syscall, use_aliases, *integers)
         # (not when the entry's probe just failed: it was of this same path)
-        same_shape = self._shapes.get(shape_key) if plain is not None and unplain is None and _renamable(path, plain) \
-            else None
-        if same_shape is not None and plain is not None:
+        if plain is not None and unplain is None and _renamable(path, plain) and shape_key in self._shapes:
             _may_look_up(tracee, plain)
             try:
                 probe = openat2(AT_FDCWD, plain, os.O_PATH | os.O_CLOEXEC, 0, RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS)
             except OSError as error:
-                unplain = (plain, error.errno or 0)  # a symlink, a missing file: translated in full
+                unplain = (plain, error.errno or 0)  # a symlink, a missing file: as found, else in full
+                found = _found(base, path, tracee, unplain[1])
+                state, there = found
+                same_shape = self._shapes[shape_key][state] if there is not None else None
+                if same_shape is not None and there is not None and _renamable(path, there):
+                    self.shaped += 1
+                    entry_result = _renamed(same_shape, there)
+                    self._entries_keep(key, plain, entry_result, state)
+                    return _fresh(entry_result, -1, False)
             else:
-                self.shaped += 1
-                entry_result = _renamed(same_shape, plain)
-                self._keep(key, plain, entry_result)
-                return _fresh(entry_result, probe, keep_probe and _keeps_probe(syscall, entry_result))
+                same_shape = self._shapes[shape_key][PRESENT]
+                if same_shape is not None:
+                    self.shaped += 1
+                    entry_result = _renamed(same_shape, plain)
+                    self._entries_keep(key, plain, entry_result, PRESENT)
+                    return _fresh(entry_result, probe, keep_probe and _keeps_probe(syscall, entry_result))
+                os.close(probe)  # (no plain translation of this shape yet: in full)
         self.misses += 1  # (the pinned tracee is made only now: a hit needs none)
         result = translate(syscall, raw, _pinned(tracee, address, path, dirfd, None if path.startswith(b"/") else base,
                                                  unplain), use_aliases, keep_probe)
-        if plain is not None and _plain_result(result, plain):
-            entry_result = _fresh(result, -1, False)
-            self._keep(key, plain, entry_result)
-            if _renamable(path, plain) and result.tails == [b""]:
-                self._shapes[shape_key] = entry_result
+        if plain is not None:
+            if unplain is not None and found is None:
+                found = _found(base, path, tracee, unplain[1])
+            self._keep_translated(key, shape_key, path, plain, found, result)
         return result
 
-    def _keep(self, key: tuple[object, ...], plain: bytes, result: Translated) -> None:
+    def _keep_translated(self, key: tuple[object, ...], shape_key: tuple[object, ...], path: bytes, plain: bytes,
+                         found: tuple[int, bytes | None] | None, result: Translated) -> None:
+        """Keep a full translation if it is the one a plain path gives, with what its probe
+        found: PRESENT when no probe of it failed in this call (a hit probes it again),
+        else what _found made of the failed probe (MISSING, FOLLOWED; None: walked, not
+        kept). The translation must name where that led, or it took another route."""
+        state, there = found if found is not None else (PRESENT, plain)
+        if there is None or not _plain_result(result, there):
+            return
+        entry_result = _fresh(result, -1, False)
+        self._entries_keep(key, plain, entry_result, state)
+        if _renamable(path, plain) and _renamable(path, there) and result.tails == [b""]:
+            shapes = self._shapes.setdefault(shape_key, [None, None, None])
+            shapes[state] = entry_result
+
+    def _entries_keep(self, key: tuple[object, ...], plain: bytes, result: Translated, state: int) -> None:
         if len(self._entries) >= MAX_ENTRIES:
             self._entries.clear()
             self._shapes.clear()
-        self._entries[key] = (plain, result)
+        self._entries[key] = (plain, result, state)
+
+
+def _found(base: bytes, path: bytes, tracee: Tracee, code: int) -> tuple[int, bytes | None]:
+    """(MISSING or FOLLOWED, what the path then names) after its plain probe failed with
+    `code`, when resolve_bytes would take that fast route (filename._missing_last,
+    filename._followed); (.., None) when it would walk."""
+    if code == errno.ENOENT:
+        return MISSING, _missing_last(base, path)
+    if code == errno.ELOOP:
+        led = _followed(base, path, True, tracee)
+        # (the last name no symlink: the call's own follow flag cannot change where it leads)
+        return FOLLOWED, led if led is not None and _followed(base, path, False, tracee) == led else None
+    return PRESENT, None
 
 
 def _renamable(path: bytes, plain: bytes) -> bool:
