@@ -30,7 +30,7 @@ from .decide import (
     protected,
 )
 from .domains import UNKNOWN, Domains
-from .kernel import abi, memory, offload, procfs, watchdog
+from .kernel import abi, handed_procfs, memory, offload, procfs, watchdog
 from .kernel.emulate import openat2
 from .kernel.emulate_fstat import NEWFSTATAT, STATX, MayWait, descriptor_form, stat_descriptor
 from .kernel.emulate_identity import EmulationError, Identity, tracee_identity
@@ -48,6 +48,7 @@ from .lazy import lazy
 from .policy.match import Unreadable
 from .translate.filename import NONEXISTENT
 from .translate.pids import OUTSIDE_RUN
+from .translate.tracee import LiveTracee
 
 DESCRIPTOR_STATS = (NEWFSTATAT, STATX)  # their descriptor form: kernel/emulate_fstat.py
 SYMLINKS = ("symlink", "symlinkat")  # their target (argument 0) is a string a rule may decide on
@@ -349,7 +350,7 @@ class Effects:
         if isinstance(fd, Deferred):  # it may wait: a helper opens it, we keep serving
             self.defer_open(fd, call)
             return
-        self._install(notif, fd, translation.open_flags)
+        self._install(notif, call, fd, translation.open_flags)
 
     def emulate_open_by_handle(self, notif: Notification, call: Call) -> None:
         """open_by_handle_at with the handle that was checked (kernel/emulate_handle.py),
@@ -372,7 +373,7 @@ class Effects:
         except OSError as error:  # what the tracee's own call would have got
             self.listener.fail(notif.id, error.errno or errno.EIO)
             return
-        self._install(notif, fd, call.args[2] & 0xFFFFFFFF)
+        self._install(notif, call, fd, call.args[2] & 0xFFFFFFFF)
 
     def _resolve_flags_kept(self, notif: Notification, call: Call, target: bytes) -> bool:
         """openat2's struct open_how, as the kernel checks it (EINVAL, E2BIG), and its
@@ -487,10 +488,18 @@ class Effects:
         # kernel's new descriptor is always close-on-exec; fsopen's with FSOPEN_CLOEXEC)
         flags = os.O_CLOEXEC if call.name in ("bpf", "mq_open") or call.name == "fsopen" and call.args[1] & 1 else \
             translation_of(call).open_flags
-        self._install(notif, fd, flags)
+        self._install(notif, call, fd, flags)
 
-    def _install(self, notif: Notification, fd: int, open_flags: int) -> None:
-        """Hand our descriptor to the tracee (ADDFD) and answer the call with its number."""
+    def _install(self, notif: Notification, call: Call, fd: int, open_flags: int) -> None:
+        """Hand our descriptor to the tracee (ADDFD) and answer the call with its number;
+        never one of systrace's own /proc entries, whatever mount of proc named it
+        (kernel/handed_procfs.py)."""
+        tracee = LiveTracee(notif.pid, call.tgid)  # (of_systrace: systrace, a replica, their threads and helpers)
+        reason = handed_procfs.refused(fd, lambda pid: pid in self.helper_pids() or tracee.of_systrace(pid))
+        if reason:
+            os.close(fd)
+            self._emulation_refused(notif, call, errno.ENOENT, reason)  # (ENOENT: as translation refuses them)
+            return
         # With the hint, ADDFD wakes the waiting thread to install the fd on this CPU, not
         # an idle one; its affinity is restored before the answer lets it run its own code.
         wake_here = self.wake_here
@@ -753,7 +762,7 @@ class Effects:
             if call.name == "memfd_create":
                 fd = string_calls.memfd_create(notif.pid, string, call.args[1] & 0xFFFFFFFF,
                                                tracee_identity(status, notif.pid))
-                self._install(notif, fd, os.O_CLOEXEC if call.args[1] & string_calls.MFD_CLOEXEC else 0)
+                self._install(notif, call, fd, os.O_CLOEXEC if call.args[1] & string_calls.MFD_CLOEXEC else 0)
                 return
             if call.name == "delete_module" and string_calls.kernel_lacks(call.name):
                 self.listener.fail(notif.id, errno.ENOSYS)  # as natively, whatever its name
