@@ -223,14 +223,14 @@ class PathCache:
                 if same_shape is not None and there is not None and _renamable(path, there):
                     self.shaped += 1
                     entry_result = _renamed(same_shape, there)
-                    self._entries_keep(key, plain, entry_result, state)
+                    self._keep(key, plain, entry_result, state)
                     return _fresh(entry_result, -1, False)
             else:
                 same_shape = self._shapes[shape_key][PRESENT]
                 if same_shape is not None:
                     self.shaped += 1
                     entry_result = _renamed(same_shape, plain)
-                    self._entries_keep(key, plain, entry_result, PRESENT)
+                    self._keep(key, plain, entry_result, PRESENT)
                     return _fresh(entry_result, probe, keep_probe and _keeps_probe(syscall, entry_result))
                 os.close(probe)  # (no plain translation of this shape yet: in full)
         self.misses += 1  # (the pinned tracee is made only now: a hit needs none)
@@ -252,12 +252,12 @@ class PathCache:
         if there is None or not _plain_result(result, there):
             return
         entry_result = _fresh(result, -1, False)
-        self._entries_keep(key, plain, entry_result, state)
+        self._keep(key, plain, entry_result, state)
         if _renamable(path, plain) and _renamable(path, there) and result.tails == [b""]:
             shapes = self._shapes.setdefault(shape_key, [None, None, None])
             shapes[state] = entry_result
 
-    def _entries_keep(self, key: tuple[object, ...], plain: bytes, result: Translated, state: int) -> None:
+    def _keep(self, key: tuple[object, ...], plain: bytes, result: Translated, state: int) -> None:
         if len(self._entries) >= MAX_ENTRIES:
             self._entries.clear()
             self._shapes.clear()
