@@ -494,8 +494,10 @@ class Effects:
         """Hand our descriptor to the tracee (ADDFD) and answer the call with its number;
         never one of systrace's own /proc entries, whatever mount of proc named it
         (kernel/handed_procfs.py)."""
-        tracee = LiveTracee(notif.pid, call.tgid)  # (of_systrace: systrace, a replica, their threads and helpers)
-        reason = handed_procfs.refused(fd, lambda pid: pid in self.helper_pids() or tracee.of_systrace(pid))
+        def ours(pid: int) -> bool:  # (asked only for a descriptor on procfs: nothing made per open before)
+            return pid in self.helper_pids() or LiveTracee(notif.pid, call.tgid).of_systrace(pid)
+
+        reason = handed_procfs.refused(fd, ours)
         if reason:
             os.close(fd)
             self._emulation_refused(notif, call, errno.ENOENT, reason)  # (ENOENT: as translation refuses them)

@@ -38,6 +38,7 @@ from .handshake import LaunchHandshake
 from .kernel import forking, group_priority, memory, namespaces, procfs, watchdog
 from .kernel.emulate_fstat import MayWait, descriptor_form, stat_descriptor
 from .kernel.emulate_view import other_mount_view
+from .kernel.handed_procfs import OWN_ENTRY
 from .kernel.mounts import cgroups_holding_me
 from .kernel.syscalls_x86_64 import SYSCALLS
 from .kernel.wakeup import WakeHere
@@ -611,7 +612,7 @@ class Supervisor:
             call.reason = f"a write open whose path cannot be checked ({call.translation_error})"
             return Decision(DENY, errno.EFAULT, log=True, source="protect")
         if translation.reaches_systrace:  # opened by systrace, outside the command's Landlock domain
-            call.reason = "systrace's own /proc entry, whatever the policy says"
+            call.reason = OWN_ENTRY
             return Decision(DENY, errno.ENOENT, log=True, source="protect")  # as for a process gone
         if translation.native_error:  # it fails whatever is decided: the kernel's own error
             return Decision(DENY, translation.native_error, source="native")

@@ -15,6 +15,7 @@ from ..facts import HELD, ROWS, SELF, STRINGS_CARRIED_OUT, STRINGS_READ_AGAIN
 from ..kernel import procfs
 from ..kernel.emulate_path import EMULATED as EMULATED_PATH_CALLS
 from ..kernel.emulate_view import other_mount_view
+from ..kernel.handed_procfs import OWN_ENTRY
 from ..policy import ast, errnos
 from ..policy.compiled import CompiledPolicy
 from ..policy.store import StoredPolicy
@@ -301,7 +302,7 @@ class PolicyDecider:
         stored = self.policy_for(call)
         translated = call.require_translation()
         if translated.reaches_systrace:  # /proc/PID of systrace or a helper ("outside the run" by name)
-            call.reason = "systrace's own /proc entry, whatever the policy says"
+            call.reason = OWN_ENTRY
             # ENOENT: as for a process gone meanwhile (the pid answers ESRCH: SECURITY.md)
             return Decision(DENY, errno.ENOENT, log=True, source="protect")
         if translated.native_error:  # it fails whatever is decided: the kernel's own error, not a denial

@@ -38,8 +38,9 @@ def on_procfs(fd: int) -> bool:
 def names_systrace(link: bytes, is_ours: Callable[[int], bool]) -> bool:
     """Does a proc file system path name a process or thread of systrace's in any of its
     components (/elsewhere/PID/..., /elsewhere/PID/task/TID/..., /elsewhere/TID/...)?
-    `is_ours`: is this pid systrace, a replica, a helper or one of their threads."""
-    return any(part.isdigit() and part[:1] != b"0" and is_ours(int(part)) for part in link.split(b"/"))
+    `is_ours`: is this pid systrace, a replica, a helper or one of their threads. Also
+    kernel/open_as.py's check of an open made in the tracee's mount namespace."""
+    return any(part.isdigit() and is_ours(int(part)) for part in link.split(b"/"))
 
 
 def refused(fd: int, is_ours: Callable[[int], bool]) -> str:

@@ -41,6 +41,7 @@ import stat
 from . import closer, mounts, namespaces, opener_devices
 from .emulate import RESOLVE_IN_ROOT, RESOLVE_NO_MAGICLINKS, RESOLVE_NO_SYMLINKS, _verify, openat2
 from .emulate_identity import EmulationError, set_effective, tracee_identity
+from .handed_procfs import OWN_ENTRY, PROC_SUPER_MAGIC, names_systrace
 from .libc import check, libc
 from .opener_namespaces import KINDS, Joining, permitted_caps
 from .opener_namespaces import field as _field
@@ -58,7 +59,7 @@ CLONE_NEWUSER = 0x10000000
 CLONE_NEWNS = 0x00020000
 CLONE_NEWNET = 0x40000000
 PR_SET_KEEPCAPS = 8
-CGROUP_SUPER_MAGIC, CGROUP2_SUPER_MAGIC, PROC_SUPER_MAGIC = 0x27E0EB, 0x63677270, 0x9FA0
+CGROUP_SUPER_MAGIC, CGROUP2_SUPER_MAGIC = 0x27E0EB, 0x63677270
 PID_ALLOCATION = (b"/sys/kernel/ns_last_pid", b"/sys/kernel/pid_max")
 _STATFS = ctypes.create_string_buffer(120)  # struct statfs; f_type is its first word
 libc.setns.argtypes = [ctypes.c_int, ctypes.c_int]
@@ -296,9 +297,6 @@ def in_namespaces(notif_id: int, tid: int, checked_path: bytes, flags: int, mode
             os.close(root_fd)
 
 
-OWN_ENTRY = "systrace's own /proc entry, whatever the policy says"
-
-
 def _refused(fd: int, own_fds: int, refused_pids: set[int], cgroups: SystraceCgroups) -> str:
     """Why what `fd` opened may not be written from another mount namespace ("": it may)."""
     check(libc.fstatfs(fd, _STATFS))
@@ -309,6 +307,6 @@ def _refused(fd: int, own_fds: int, refused_pids: set[int], cgroups: SystraceCgr
         name = os.fsencode(os.readlink(str(fd), dir_fd=own_fds))  # as the tracee's root shows it
         if name.endswith(PID_ALLOCATION):
             return "chooses the pids systrace's helpers get, whatever the policy says"
-        if any(part.isdigit() and int(part) in refused_pids for part in name.split(b"/")):
+        if names_systrace(name, refused_pids.__contains__):
             return OWN_ENTRY
     return ""
