@@ -65,8 +65,17 @@ def main() -> int:
     argv = argv[1:] if fewest else argv
     hint = argv[:1] == ["--hint"]
     argv = argv[1:] if hint else argv
-    libc = ctypes.CDLL(None, use_errno=True)
     child, listener = launch(257, argv)  # openat
+    serve(listener, child, as_systrace, fewest, hint)
+    _, status_code = os.waitpid(child, 0)
+    return os.waitstatus_to_exitcode(status_code)
+
+
+def serve(listener: int, child: int, as_systrace: bool, fewest: bool, hint: bool, threads: bool = False) -> None:
+    """Serve the program's opens until its last thread is gone (POLLHUP). threads: as
+    bench/threads_floor.c's supervisors (several may share the listener): the status file
+    opened, read and closed at each open, the CPU of the hint asked at each open."""
+    libc = ctypes.CDLL(None, use_errno=True)
     pidfd = os.pidfd_open(child)
     poller = select.poll()
     poller.register(listener, select.POLLIN)
@@ -94,10 +103,10 @@ def main() -> int:
         try:
             ioctl(listener, IOCTL_NOTIF_RECV, buffer, True)
         except OSError:
-            continue
+            continue  # the call went away, or another supervisor took it (ENOENT)
         fields = unpack_from(buffer)
         ident, tid, address = fields[0], fields[1], fields[7]
-        if not fewest:
+        if not fewest and not threads:  # (threads_floor.c does not poll for more)
             more.poll(0)
         pidfd_send_signal(pidfd, 0)
         if as_systrace:
@@ -133,17 +142,22 @@ def main() -> int:
         elif fewest:
             opened = probe
             os.readlink(f"/proc/self/fd/{opened}")
-        else:
-            status = status_fds.get(tid)
-            if status is None:
-                status = status_fds[tid] = os.open(f"/proc/{tid}/status", os.O_RDONLY | os.O_CLOEXEC)
+        elif threads:  # (threads_floor.c opens the status file at each open)
+            status = os.open(f"/proc/{tid}/status", os.O_RDONLY | os.O_CLOEXEC)
             os.pread(status, 4096, 0)
+            os.close(status)
+        else:
+            cached = status_fds.get(tid)
+            if cached is None:
+                cached = status_fds[tid] = os.open(f"/proc/{tid}/status", os.O_RDONLY | os.O_CLOEXEC)
+            os.pread(cached, 4096, 0)
+        if not as_systrace and not fewest:
             HOW.pack_into(how, 0, os.O_RDONLY | os.O_CLOEXEC, 0, RESOLVE)
             opened = libc.syscall(SYS_openat2, AT_FDCWD, path, how, HOW.size)
             os.readlink(f"/proc/self/fd/{opened}")
         if hint:
             allowed = os.sched_getaffinity(tid)
-            os.sched_setaffinity(tid, (cpu,))
+            os.sched_setaffinity(tid, (libc.sched_getcpu() if threads else cpu,))
         ADDFD.pack_into(addfd, 0, ident, 0, opened, 0, 0)
         try:
             installed = ioctl(listener, IOCTL_NOTIF_ADDFD, addfd, True)
@@ -159,8 +173,6 @@ def main() -> int:
             pass
         if as_systrace:
             os.close(probe)
-    _, status_code = os.waitpid(child, 0)
-    return os.waitstatus_to_exitcode(status_code)
 
 
 if __name__ == "__main__":

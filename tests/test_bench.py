@@ -77,9 +77,10 @@ def test_the_smoke_run_prints_every_table(tmp_path: Path) -> None:
     assert sum(row[1].startswith("systrace --permit-all -E") for row in rows) == 2  # the openat and lseek loops
 
     floors = dict((name, value) for name, value in _rows(text, "| probe | value |"))
-    for probe in ("no filter", "allow-all filter", "CONTINUE floor", "emulated open floor",
+    for probe in ("no filter", "allow-all filter", "CONTINUE floor", bench.EMULATED_FLOOR,
                   "emulated open, 16 threads, 1 supervisor", "emulated open, 16 threads, 2 supervisors",
-                  "CONTINUE, 16 threads, 1 supervisor", "CONTINUE floor, lseek loop (continue_floor.c, median of 3)",
+                  "Python emulated open, 16 threads, 1 supervisor", "Python emulated open, 16 threads, 2 supervisors",
+                  "CONTINUE, 16 threads, 1 supervisor", bench.HELD_FLOOR, bench.HELD_PYTHON_FLOOR, bench.EMULATED_PYTHON_FLOOR,
                   "start-up: true", *bench.C_FLOORS.values(), *bench.PYTHON_FLOORS.values(), *bench.NATIVE_LOOPS.values(),
                   f"start-up: {bench.PYTHON_STARTUP}"):
         assert probe in floors and floors[probe][0].isdigit(), probe
@@ -169,6 +170,77 @@ def test_a_target_is_out_of_reach_by_the_first_floor_that_misses_it() -> None:
     assert verdict(7.0, 2.5, 1.5, 2.5) == bench.NOT_MET  # the floors reach it exactly: not out of reach
     assert verdict(7.0, 2.5, None, None) == bench.NOT_MET
     assert verdict(7.0, 2.5, None, 2.6) == bench.UNREACHABLE_IN_PYTHON
+
+
+def _per_call_targets(held_us: float, open_us: float, floors: dict[str, str]) -> dict[str, tuple[str, str]]:
+    """The two per-call targets' rows for a run whose lseek loop (decided by name) took
+    held_us per call and whose openat loop (-a) open_us."""
+    held = bench.Workload("held", "lseek loop", [], calls=1000)
+    openat = bench.Workload("openat", "openat loop", [], calls=1000)
+    names = {c.key: c.name for c in bench.configs()}
+    results = {(w.name, names[config]): bench.Result(w.name, names[config], seconds=[1.0], loop_seconds=[us * 1000e-6],
+                                                     runs=1)
+               for w, config, us in ((held, "by-name", held_us), (openat, "enforce", open_us))}
+    rows = bench.targets(bench.Figures([held, openat], results, floors))
+    return {label.split(" ≤")[0]: (text, verdict) for label, text, verdict in rows
+            if label.startswith(("CONTINUE per call", "emulated open"))}
+
+
+def test_a_per_call_target_is_out_of_reach_in_python_when_the_python_floor_misses_it() -> None:
+    """The CONTINUE and emulated-open targets are ratios to the C floor: a Python
+    supervisor with no logic making the same calls (its floor, measured beside the C one)
+    above the ratio puts it out of reach in Python; at or under it, a miss is a miss."""
+    floors = {bench.HELD_FLOOR: "5.00 us", bench.HELD_PYTHON_FLOOR: "8.00 us",  # 1.6x > 1.3x
+              bench.EMULATED_FLOOR: "30.00 us", bench.EMULATED_PYTHON_FLOOR: "42.00 us"}  # 1.4x <= 1.5x
+    rows = _per_call_targets(12.0, 90.0, floors)
+    assert rows["CONTINUE per call"][1] == bench.UNREACHABLE_IN_PYTHON
+    assert "the Python floor: 8.0 µs = 1.60x" in rows["CONTINUE per call"][0]
+    assert rows["emulated open"][1] == bench.NOT_MET and "the Python floor: 42.0 µs = 1.40x" in rows["emulated open"][0]
+    met = _per_call_targets(6.0, 44.0, floors)  # met, whatever the Python floor says
+    assert met["CONTINUE per call"][1] == met["emulated open"][1] == bench.MET
+    without = _per_call_targets(12.0, 90.0, {bench.HELD_FLOOR: "5.00 us", bench.EMULATED_FLOOR: "30.00 us"})
+    assert without["CONTINUE per call"][1] == without["emulated open"][1] == bench.NOT_MET  # no Python floor: no claim
+    assert "Python floor" not in without["CONTINUE per call"][0]
+
+
+def _threads_target(ours: float, strace: float, floors: dict[str, str]) -> tuple[str, str]:
+    threads = bench.Workload("threads", "16 threads", [])
+    names = {c.key: c.name for c in bench.configs()}
+    results = {(threads.name, names[config]): bench.Result(threads.name, names[config], seconds=[seconds], runs=1)
+               for config, seconds in (("enforce", ours), ("strace-seccomp", strace))}
+    rows = bench.targets(bench.Figures([threads], results, floors))
+    return next((text, verdict) for label, text, verdict in rows if label.startswith("16 threads"))
+
+
+def test_the_thread_target_is_out_of_reach_by_the_lower_floor_that_misses_it() -> None:
+    c = {"emulated open, 16 threads, 1 supervisor": "0.5600 s (70.00 us per open)",
+         "emulated open, 16 threads, 2 supervisors": "0.2400 s (30.00 us per open)"}
+    python = {"Python emulated open, 16 threads, 1 supervisor": "0.5400 s (67.50 us per open)",
+              "Python emulated open, 16 threads, 2 supervisors": "0.3000 s (37.50 us per open)"}
+    text, verdict = _threads_target(1.2, 0.26, {**c, **python})
+    assert verdict == bench.UNREACHABLE_IN_PYTHON  # the C floor with 2 supervisors beats strace, Python's does not
+    assert "the C emulated-open floor: 0.560 s with 1 supervisor, 0.240 s with 2 supervisors" in text
+    assert "the Python emulated-open floor: 0.540 s with 1 supervisor, 0.300 s with 2 supervisors" in text
+    assert _threads_target(1.2, 0.20, {**c, **python})[1] == bench.UNREACHABLE  # even the C floor misses it
+    assert _threads_target(1.2, 0.35, {**c, **python})[1] == bench.NOT_MET  # both floors beat strace
+    assert _threads_target(1.2, 0.26, c)[1] == bench.NOT_MET  # no Python floor measured: no claim
+    assert _threads_target(0.25, 0.26, {**c, **python})[1] == bench.MET
+
+
+def test_the_python_thread_floor_refuses_bad_input_in_one_line() -> None:
+    floor = [sys.executable, "-S", str(ROOT / "bench" / "threads_floor.py")]
+    for argv, said in (([], b"usage: threads_floor.py THREADS_OPEN [N]"), (["prog", "x"], b"usage:"),
+                       (["/nonexistent/program", "5"], b"every run with 1 supervisor(s) failed")):
+        result = subprocess.run([*floor, *argv], capture_output=True, timeout=120)
+        assert result.returncode != 0 and said in result.stderr and b"Traceback" not in result.stderr, result.stderr
+
+
+def test_a_floor_run_without_a_time_per_call_is_one_line_not_a_wrong_figure() -> None:
+    said = subprocess.CompletedProcess(["floor"], 0, b"nothing timed\n", b"")
+    with pytest.raises(SystemExit, match="floor: no time per call in its output"):
+        bench.per_call_us(said, 100)
+    assert bench.per_call_us(subprocess.CompletedProcess(["floor"], 0, b"", b"loop: 0.5 s\n"), 100_000) == pytest.approx(5.0)
+    assert bench.per_call_us(subprocess.CompletedProcess(["floor"], 0, b"emulated open floor: 31.25 us\n", b""), 1) == 31.25
 
 
 def _workload_floor(*options: str) -> subprocess.CompletedProcess[bytes]:
