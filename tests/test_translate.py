@@ -493,3 +493,30 @@ def test_paths_inside_structures_and_for_some_commands_only(tree: Path) -> None:
     assert translate("fsconfig", (3, 3, key, value, 5, 0), tracee).args[-2:] == [
         ("key", "source"), ("filename", str(tree / "dir" / "file"))]
     assert [k for k, _ in translate("fsconfig", (3, 2, key, value, 4, 0), tracee).args] == ["fd", "fdname", "cmd", "key"]
+
+
+@pytest.mark.parametrize("becomes", ["file", "nothing"])
+def test_a_symlink_changed_between_its_lstat_and_its_readlink_is_looked_at_again(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, becomes: str) -> None:
+    """A rename racing the walk (found by an adversarial review: 28 of 3000 calls): the
+    name was a symlink at the lstat and is a file, or gone, at the readlink. Before, the
+    readlink's ENOENT or EINVAL escaped as an internal error (EPERM, where natively the
+    call found what is there now); now the name is looked at again."""
+    (tmp_path / "target").write_text("t")
+    link = tmp_path / "name"
+    link.symlink_to(tmp_path / "target")
+    real_readlink = os.readlink
+    changed = []
+
+    def racing_readlink(path, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if os.fsencode(path) == os.fsencode(link) and not changed:
+            changed.append(True)
+            link.unlink()
+            if becomes == "file":
+                link.write_text("now a file")
+        return real_readlink(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "readlink", racing_readlink)
+    # the file there now; or, gone, the missing last name (as the kernel's lookup: ENOENT, or O_CREAT makes it)
+    assert walk(b"", [], os.fsencode(link), True, FakeTracee(tmp_path)) == os.fsencode(link)
+    assert changed == [True]

@@ -22,7 +22,8 @@ NEVER_FAIL = names_with(kernel="never-fail")
 PLUMBING = names_with(kernel="plumbing")
 # io_uring performs opens, connects... without system calls: seccomp never sees them.
 ALWAYS_REFUSED = {name: errno.ENOSYS for name in names_with(kernel="refused") if name != "clone3"}
-# The supervisor must see these: exec changes the binary and its policy.
+# The supervisor must see these: exec changes the binary and its policy; chroot the root
+# every later path of the caller is checked below (decide/roots.py: only checked roots).
 ALWAYS_NOTIFIED = names_with(kernel="notified")
 # Creating a process or thread grants nothing (the child is under the same filter, its
 # exec is checked), and a notified fork is unsafe: a signal that arrives before the

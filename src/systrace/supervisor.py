@@ -30,8 +30,9 @@ import select
 from .baseline import NAMING_A_PROCESS, absent_errno, process_named
 from .call import Call, syscall_name
 from .children import Children
-from .decide import DENY, EMULATE_OPEN, EMULATE_OPEN_AS, EMULATE_PATH, PERMIT, RETURN, Decision, protected
+from .decide import DENY, EMULATE_OPEN, EMULATE_OPEN_AS, EMULATE_PATH, KILL, PERMIT, RETURN, Decision, protected
 from .decide.breaks import BreakKeeper
+from .decide.roots import Roots
 from .effects import DESCRIPTOR_STATS, Effects
 from .facts import ROWS, invalidating_calls
 from .handshake import LaunchHandshake
@@ -74,6 +75,7 @@ JOINING_EFFECTS = (EMULATE_OPEN, EMULATE_OPEN_AS, EMULATE_PATH)
 BY_NAME_CALLS = frozenset(nr for name, nr in SYSCALLS.items()
                           if nr not in INVALIDATES and nr not in NAMING_A_PROCESS and name != "brk"
                           and name in ROWS and ROWS[name].alias is None)
+CHROOT = SYSCALLS["chroot"]
 MAX_BATCH = 256  # notifications received before deciding any
 STALE = Decision(DENY, errno.EPERM, source="stale")
 _UNKNOWN = Decision(DENY, errno.EPERM, source="unknown")  # not yet in a by-name table (None is "call by call")
@@ -103,6 +105,7 @@ class Supervisor:
         self._listener_ready = select.poll()  # is another notification pending right now?
         self._listener_ready.register(listener.fileno(), select.POLLIN)
         self.pid_namespace = os.stat("/proc/self/ns/pid").st_ino
+        self.roots = Roots(os.readlink("/proc/self/root"))  # the roots tracees may have (decide/roots.py)
         self.undumpable: dict[int, str] = {}  # tgid -> why it was killed (kernel/undumpable.py)
         self.resolved: dict[int, Translated] = {}  # translations helpers made (FUSE paths), by notification id
         # decided by name only: binary -> nr -> the chain's decision for every such call
@@ -468,7 +471,13 @@ class Supervisor:
     def decide(self, call: Call) -> Decision:
         nr = call.nr
         named = process_named(nr, call.args) if nr in NAMING_A_PROCESS else None
-        if named is not None and self.names_us(call.tid, named):
+        translation = call.translation
+        if translation is not None and not self.roots.allows(translation.open_root):
+            # a continued chroot whose path was swapped after its check: nothing is resolved there
+            call.reason = f"its root is {translation.open_root}, which no permitted chroot named (swapped after the check)"
+            call.no_learn = True
+            decision = Decision(KILL, log=True, source="root-mismatch")
+        elif named is not None and self.names_us(call.tid, named):
             call.reason, call.no_learn = "it names systrace or one of its helpers", True
             decision = Decision(DENY, absent_errno(nr), log=True, source="guard")  # as if no process had that pid
         else:
@@ -479,9 +488,12 @@ class Supervisor:
             self.translate.before_logging(call)
             self.session.log_decision(call, decision)
         decision = self.breaks.settle(call, decision)
+        if nr == CHROOT and decision.verdict == PERMIT and translation is not None and translation.open_root is not None:
+            for name, value in translation.args:  # before the answer: the kernel makes it the root
+                if name == "filename" and isinstance(value, str):
+                    self.roots.approve(translation.open_root, value)
         if self.replicas is not None:  # before the answer: the process's next call sees it
             self.replicas.note(call, decision)
-        translation = call.translation
         notif = call.notif
         if translation is not None and translation.read_memory and not self.listener.id_valid(notif.id):
             # The call went away while we read its memory: what we read may belong to

@@ -240,7 +240,7 @@ _row("futimesat", 3, "desc file", OUTSIDE, P(1, dirfd=0), alias="fswrite")
 _row("execve", 3, "file process", OUTSIDE, P(0), ArgvArg(1), errnos=_EXEC, kernel="notified", invalidates="exec")
 _row("execveat", 5, "desc file process", OUTSIDE, P(1, dirfd=0, flags=4), ArgvArg(2), errnos=_EXEC,
      kernel="notified", fd_errnos=(E2BIG, EACCES, ENOMEM, ETXTBSY), invalidates="exec")
-_row("chroot", 1, "file", OUTSIDE, P(0))
+_row("chroot", 1, "file", OUTSIDE, P(0), kernel="notified")  # its new root is checked (decide/roots.py)
 _row("pivot_root", 2, "file", OUTSIDE, P(0), P(1))
 _row("acct", 1, "file", OUTSIDE, P(0, nullable=True))  # NULL: accounting off
 _row("swapon", 2, "file", OUTSIDE, P(0))

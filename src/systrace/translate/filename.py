@@ -493,7 +493,15 @@ def walk(prefix: bytes, parts: list[bytes], path: bytes, follow_last: bool, trac
             links += 1
             if links > MAX_LINKS:
                 raise Unresolvable("too many levels of symbolic links")
-            target = os.readlink(full)
+            try:
+                target = os.readlink(full)
+            except OSError as error:
+                if error.errno not in (errno.ENOENT, errno.EINVAL):
+                    raise LookupFailed(error.errno or errno.EIO) from None
+                # gone, or no symlink any more, since the lstat (a rename racing the check):
+                # that name is looked at again, as the kernel's lookup would find it now
+                pending.insert(0, component)
+                continue
             magic = len(candidate) >= 3 and candidate[0] == b"proc" and candidate[-2] == b"fd"
             if magic and hops is not None:
                 hops.append((b"/" + b"/".join(candidate), target) if last else None)
