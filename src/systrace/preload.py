@@ -69,7 +69,7 @@ PLAIN = (
     "kernel.syscalls_x86_64", "baseline", "kernel.notify", "kernel.own_entries", "kernel.signals", "kernel.wakeup", "call", "decide",
     "frontend", "policy", "policy.escaping", "frontend.question", "log", "decide.reporting", "frontend.relay",
     "kernel.namespaces", "kernel.procfs", "processes", "session", "kernel.forking", "kernel.watchdog", "children",
-    "decide.protected", "kernel.heap", "decide.breaks", "kernel.closer", "domains", "kernel.handed_procfs", "kernel.mounts",
+    "decide.protected", "kernel.heap", "decide.breaks", "decide.roots", "kernel.closer", "domains", "kernel.handed_procfs", "kernel.mounts",
     "kernel.memory", "kernel.offload", "kernel.emulate_identity", "kernel.proc_names", "kernel.emulate", "kernel.id_maps",
     "kernel.emulate_fstat", "kernel.emulate_view", "kernel.opener_devices", "kernel.worker", "lazy", "policy.ast", "policy.match",
     "translate.pids", "translate.filename", "translate.tracee", "effects", "handshake", "kernel.group_priority", "translate.aliases",

@@ -101,3 +101,22 @@ def test_an_unconditional_chroot_permit_still_works_and_is_seen(root_runner: Run
     result = root_runner("-d", str(policies), "-a", "--stats", swapper, str(directory), "honest", "20")
     assert _counts(result.stdout) == {"leaked": 0, "jailed": 20, "failed": 0, "killed": 0}, result.stderr[-2000:]
     assert re.search(rb"routed by system call: .*chroot 20", result.stderr), result.stderr[-1000:]
+
+
+def test_a_jail_renamed_while_in_use_is_still_the_root_checked(root_runner: Runner, shared_dir: Path,
+                                                              tmp_path: Path) -> None:
+    """Roots are known by their directory too (decide/roots.py): a jail's name changing
+    under a process in it (a parent renames it) is no swap, and the process goes on."""
+    import subprocess
+
+    binary = shared_dir / "chroot_moved"
+    subprocess.run(["gcc", "-O1", "-o", str(binary), str(HERE / "chroot_moved.c")], check=True, timeout=120)
+    directory = _arrange(shared_dir / f"chroot-moved-{tmp_path.name}")
+    native = root_runner.native(str(binary), str(directory), "move")
+    assert native.stdout == b"read jail\nstatus 0 signalled 0\n", native.stderr
+    policies = root_runner.policy_dir(shared_dir / "chroot-moved-policies")
+    assert root_runner("-d", str(policies), "-A", str(binary), str(directory), "move").returncode == 0
+    policy_file = next(policies.glob("*chroot_moved"))
+    policy_file.write_text(_with_chroot_rule(policy_file.read_text(), f'native-chroot: filename eq "{directory}/jail" then permit'))
+    traced = root_runner("-d", str(policies), "-a", str(binary), str(directory), "move")
+    assert traced.stdout == native.stdout, traced.stderr[-2000:]

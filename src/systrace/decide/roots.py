@@ -11,9 +11,14 @@ trusting the continued call, every path call's translated root is compared with 
 roots checked chroots named in this run: any other root kills the process at its first
 path call there, before anything is resolved in it (SECURITY.md, "Path calls").
 
-Pure logic: the caller reads the roots (/proc/TID/root, as systrace sees it)."""
+Pure logic: the caller reads the roots (/proc/TID/root, as systrace sees it) and the
+directories they are (kernel/procfs.py: directory_identity)."""
 
 from __future__ import annotations
+
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 
 def new_root(root_before: str, target: str) -> str:
@@ -27,21 +32,38 @@ def new_root(root_before: str, target: str) -> str:
     return root_before.rstrip("/") + (target if target != "/" else "")
 
 
+Identity = tuple[int, int]  # (st_dev, st_ino) of a directory
+
+
 class Roots:
     """The roots tracees may have: systrace's own at the start, and each root a permitted
-    chroot named (add-only: a process forked in a jail keeps its root). A root not in it
+    chroot named (add-only: a process forked in a jail keeps its root). A root is known
+    by the name /proc/TID/root gives it and by the directory that name named when the
+    chroot was checked, so that a jail renamed or deleted in use (its name then changes:
+    `/srv/jail2`, `/srv/jail (deleted)`) is still the root checked. A root neither names
     was never checked."""
 
-    def __init__(self, own: str) -> None:
+    def __init__(self, own: str, own_identity: Identity | None = None) -> None:
         self._own = own or "/"
         self._allowed = {self._own}
+        self._identities = {own_identity} if own_identity is not None else set()
 
-    def approve(self, root_before: str, target: str) -> None:
-        self._allowed.add(new_root(root_before, target))
+    def approve(self, root_before: str, target: str, identity_of: Callable[[str], Identity | None]) -> None:
+        """A chroot to `target` was permitted; `identity_of` gives the directory a path
+        names as systrace sees it (asked now, before the kernel's chroot: what the check named)."""
+        root = new_root(root_before, target)
+        self._allowed.add(root)
+        identity = identity_of(root)
+        if identity is not None:
+            self._identities.add(identity)
 
-    def allows(self, root: str | None) -> bool:
-        """Is `root` (None: the call resolved no path) one a tracee may have?"""
-        return root is None or root in self._allowed
+    def allows(self, root: str | None, identity: Callable[[], Identity | None] = lambda: None) -> bool:
+        """Is `root` (None: the call resolved no path) one a tracee may have? `identity`
+        gives the directory that tracee's root is (asked only for a name not approved)."""
+        if root is None or root in self._allowed:
+            return True
+        found = identity()
+        return found is not None and found in self._identities
 
     def only_own(self) -> bool:
         """No chroot was permitted yet: every tracee's root is systrace's."""

@@ -66,6 +66,16 @@ def root(tid: int) -> bytes:
     return os.readlink(f"/proc/{tid}/root".encode())
 
 
+def directory_identity(path: str) -> tuple[int, int] | None:
+    """(st_dev, st_ino) of what `path` names as systrace sees it (a tracee's root:
+    /proc/TID/root), None when it names nothing."""
+    try:
+        status = os.stat(os.fsencode(path))
+    except OSError:
+        return None
+    return status.st_dev, status.st_ino
+
+
 def fd_path(tid: int, fd: int) -> bytes:
     return os.readlink(f"/proc/{tid}/fd/{fd}".encode())
 
