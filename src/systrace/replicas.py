@@ -442,7 +442,6 @@ class Replica:
         self.routed: dict[int, int] = {}
         self.translate = TranslateStage.for_deciders(session.chain.deciders, session.use_aliases)
         self.seen: dict[int, int] = {}  # tgid -> the generation its cached entries are of
-        self.own_root = os.readlink("/proc/self/root")  # (a tracee with another root: the main process serves it)
         # an open that could wait (a FIFO, FUSE) goes to the main process: its helper is
         # watched there, and nothing is left behind here if this process ends
         effects.defer_open = self._defer  # type: ignore[method-assign]
@@ -504,7 +503,7 @@ class Replica:
             return None
         call = Call(notif, info.tgid, info.ppid, procfs.exe(notif.pid), info.uid, info.gid)
         self.translate.before_deciding(call)
-        if call.translation is not None and call.translation.open_root not in (None, self.own_root):
+        if call.translation is not None and call.translation.open_root not in (None, "/"):  # (as systrace's root names it)
             return None  # chrooted: only the main process knows the roots its checked chroots named (decide/roots.py)
         decision = self.session.chain.decide(call)  # the chain only: logging is the main process's
         if decision.log or decision.signal or decision.verdict not in (PERMIT, DENY):

@@ -105,8 +105,7 @@ class Supervisor:
         self._listener_ready = select.poll()  # is another notification pending right now?
         self._listener_ready.register(listener.fileno(), select.POLLIN)
         self.pid_namespace = os.stat("/proc/self/ns/pid").st_ino
-        # the roots tracees may have (decide/roots.py)
-        self.roots = Roots(os.readlink("/proc/self/root"), procfs.directory_identity("/proc/self/root"))
+        self.roots = Roots(procfs.directory_identity)  # the roots tracees may have (decide/roots.py)
         self.undumpable: dict[int, str] = {}  # tgid -> why it was killed (kernel/undumpable.py)
         self.resolved: dict[int, Translated] = {}  # translations helpers made (FUSE paths), by notification id
         # decided by name only: binary -> nr -> the chain's decision for every such call
@@ -473,8 +472,7 @@ class Supervisor:
         nr = call.nr
         named = process_named(nr, call.args) if nr in NAMING_A_PROCESS else None
         translation = call.translation
-        if translation is not None and not self.roots.allows(translation.open_root,
-                                                             lambda: procfs.directory_identity(f"/proc/{call.tid}/root")):
+        if translation is not None and not self.roots.allows(translation.open_root, call.tid):
             # a continued chroot whose path was swapped after its check: nothing is resolved there
             call.reason = f"its root is {translation.open_root}, which no permitted chroot named (swapped after the check)"
             call.no_learn = True
@@ -493,7 +491,7 @@ class Supervisor:
         if nr == CHROOT and decision.verdict == PERMIT and translation is not None and translation.open_root is not None:
             for name, value in translation.args:  # before the answer: the kernel makes it the root
                 if name == "filename" and isinstance(value, str):
-                    self.roots.approve(translation.open_root, value, procfs.directory_identity)
+                    self.roots.approve(translation.open_root, value)
         if self.replicas is not None:  # before the answer: the process's next call sees it
             self.replicas.note(call, decision)
         notif = call.notif

@@ -36,35 +36,33 @@ Identity = tuple[int, int]  # (st_dev, st_ino) of a directory
 
 
 class Roots:
-    """The roots tracees may have: systrace's own at the start, and each root a permitted
-    chroot named (add-only: a process forked in a jail keeps its root). A root is known
-    by the name /proc/TID/root gives it and by the directory that name named when the
-    chroot was checked, so that a jail renamed or deleted in use (its name then changes:
-    `/srv/jail2`, `/srv/jail (deleted)`) is still the root checked. A root neither names
-    was never checked."""
+    """The roots tracees may have: systrace's own at the start ("/": /proc/TID/root names
+    a root relative to systrace's), and each root a permitted chroot named (add-only: a
+    process forked in a jail keeps its root). A root is known by the name /proc/TID/root
+    gives it and by the directory that name named when the chroot was checked, so that a
+    jail renamed or deleted in use (its name then changes: `/srv/jail2`, `/srv/jail
+    (deleted)`) is still the root checked. A root neither names was never checked.
+    `identity_of` gives the directory a path names as systrace sees it (None: none)."""
 
-    def __init__(self, own: str, own_identity: Identity | None = None) -> None:
-        self._own = own or "/"
-        self._allowed = {self._own}
-        self._identities = {own_identity} if own_identity is not None else set()
+    def __init__(self, identity_of: Callable[[str], Identity | None]) -> None:
+        self._identity_of = identity_of
+        self._allowed = {"/"}
+        own = identity_of("/")
+        self._identities = {own} if own is not None else set()
 
-    def approve(self, root_before: str, target: str, identity_of: Callable[[str], Identity | None]) -> None:
-        """A chroot to `target` was permitted; `identity_of` gives the directory a path
-        names as systrace sees it (asked now, before the kernel's chroot: what the check named)."""
+    def approve(self, root_before: str, target: str) -> None:
+        """A chroot to `target` was permitted (now, before the kernel's chroot: its
+        directory is what the check named)."""
         root = new_root(root_before, target)
         self._allowed.add(root)
-        identity = identity_of(root)
+        identity = self._identity_of(root)
         if identity is not None:
             self._identities.add(identity)
 
-    def allows(self, root: str | None, identity: Callable[[], Identity | None] = lambda: None) -> bool:
-        """Is `root` (None: the call resolved no path) one a tracee may have? `identity`
-        gives the directory that tracee's root is (asked only for a name not approved)."""
+    def allows(self, root: str | None, tid: int) -> bool:
+        """Is `root` (None: the call resolved no path) one thread `tid` may have? Its
+        directory is looked at only for a name not approved."""
         if root is None or root in self._allowed:
             return True
-        found = identity()
+        found = self._identity_of(f"/proc/{tid}/root")
         return found is not None and found in self._identities
-
-    def only_own(self) -> bool:
-        """No chroot was permitted yet: every tracee's root is systrace's."""
-        return self._allowed == {self._own}
