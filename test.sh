@@ -6,6 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 export DEBIAN_FRONTEND=noninteractive
+# useradd and apt-get live in the sbin directories, which a non-login root shell may not list
+case ":$PATH:" in *:/usr/sbin:*) ;; *) PATH="$PATH:/usr/sbin:/sbin" ;; esac
 
 # command -> Debian package that provides it
 declare -A wanted=(
