@@ -51,6 +51,9 @@ ENGINE_PYTHON = [sys.executable]  # runs bench/notify_all.py (the engine imports
 POLICY_DIR = "{policy_dir}"  # replaced by the workload's learned policy directory
 FRESH_DIR = "{fresh_dir}"  # replaced by a new empty directory for every run
 LOG_FILE = "{log_file}"  # replaced by a scratch log file
+FILTER_FILE = "{filter_file}"  # replaced by the BPF program `systrace -a` installs for the workload (dump_filter)
+WORKLOAD_FLOOR = "{workload_floor}"  # replaced by bench/workload_floor.c, built
+MACRO = ("tar", "gcc", "python", "sh")  # the workloads with a ratio target
 
 
 @dataclass
@@ -92,6 +95,7 @@ class Config:
     routed_for_another: bool = False  # then make another reachable policy route lseek (held_policies)
     faults: bool = False  # injected faults may change what a run does: such runs are counted, not timed
     only: tuple[str, ...] = ()  # the workloads it runs (keys); empty: all
+    floor: bool = False  # a supervisor with no logic under systrace's own filter: the program run by absolute path
 
 
 @dataclass
@@ -118,7 +122,7 @@ class Result:
 def build(scratch: Path, sizes: Sizes) -> dict[str, str]:
     out = {}
     for name in ("openat_loop", "getppid_loop", "threads_open", "filter_floor", "emulated_open_floor", "threads_floor",
-                 "held_loop", "continue_floor", "kind_floor", "fstat_loop", "path_loop"):
+                 "held_loop", "continue_floor", "kind_floor", "fstat_loop", "path_loop", "workload_floor"):
         binary = scratch / name
         subprocess.run(["gcc", "-O2", "-pthread", "-o", str(binary), str(HERE / f"{name}.c")], check=True)
         out[name] = str(binary)
@@ -180,6 +184,11 @@ def configs() -> list[Config]:
                SYSTRACE + ["-d", FRESH_DIR, "-A"], only=("tar", "openat")),
         Config("faults", "systrace -a -r 1 (1% faults, fixed seed)", enforce + ["-r", "1", "--seed", "1"],
                learn_first=True, faults=True),
+        Config("workload-floor", "C floor on the workload (systrace's filter, a C supervisor with no logic)",
+               [WORKLOAD_FLOOR, FILTER_FILE], learn_first=True, only=MACRO, floor=True),
+        Config("workload-floor-python", "Python floor on the workload (the same supervisor in bare Python, -S)",
+               [*ENGINE_PYTHON, "-S", str(HERE / "workload_floor.py"), FILTER_FILE], learn_first=True, only=MACRO,
+               floor=True),
         Config("strace", "strace -f", ["strace", "-f", "-qq", "-o", "/dev/null"], needs="strace"),
         Config("fiu", "fiu-run 1% open faults", ["fiu-run", "-x", "-c", "enable_random name=posix/io/oc/open,probability=0.01"],
                needs="fiu-run", faults=True),
@@ -188,8 +197,11 @@ def configs() -> list[Config]:
     ]
 
 
-def expand(argv: list[str], policy_dir: str, fresh_dir: str, log_file: str) -> list[str]:
+def expand(argv: list[str], policy_dir: str, fresh_dir: str, log_file: str, more: dict[str, str] | None = None
+           ) -> list[str]:
     out = [a.replace(POLICY_DIR, policy_dir).replace(FRESH_DIR, fresh_dir).replace(LOG_FILE, log_file) for a in argv]
+    for placeholder, value in (more or {}).items():
+        out = [a.replace(placeholder, value) for a in out]
     for index in range(len(out) - len(SYSTRACE) + 1):
         if out[index:index + len(SYSTRACE)] == SYSTRACE:
             out.insert(index + len(SYSTRACE), "--stats")  # systrace's routed calls and peak RSS
@@ -197,7 +209,37 @@ def expand(argv: list[str], policy_dir: str, fresh_dir: str, log_file: str) -> l
     return out
 
 
+# systrace with its launch replaced: the BPF program it would install is written to the
+# file named in $WORKLOAD_FLOOR_FILTER, and it stops there (the command never runs)
+DUMP = ("import os, sys\n"
+        "import systrace.engine as engine\n"
+        "def spawn(path, argv, env, program, *rest):\n"
+        "    with open(os.environ['WORKLOAD_FLOOR_FILTER'], 'wb') as out:\n"
+        "        out.write(program)\n"
+        "    os._exit(0)\n"
+        "engine.spawn = spawn\n"
+        "from systrace.cli import entry\n"
+        "entry()\n")
+
+
+def dump_filter(python: str, policy_dir: str, argv: list[str], out: Path, env: dict[str, str]) -> None:
+    """Write the BPF program `systrace -d POLICY_DIR -a ARGV` installs to `out`."""
+    done = subprocess.run([python, "-c", DUMP, "-d", policy_dir, "-a", *argv], capture_output=True,
+                          env={**env, "WORKLOAD_FLOOR_FILTER": str(out)}, timeout=120)
+    if done.returncode != 0 or not out.exists() or out.stat().st_size % 8:
+        raise SystemExit(f"workload_floor: could not dump systrace's filter for {' '.join(argv)}: "
+                         + done.stderr.decode(errors="replace").strip()[-300:])
+
+
+def absolute(argv: list[str], env: dict[str, str]) -> list[str]:
+    """The floors exec without a PATH search: the program the workloads' PATH finds."""
+    found = subprocess.run(["sh", "-c", 'command -v "$0"', argv[0]], capture_output=True, text=True,
+                           env=env).stdout.strip()
+    return [found or argv[0], *argv[1:]]
+
+
 RSS = re.compile(rb"peak RSS (\d+) KiB")
+FLOOR_ROUTED = re.compile(rb"^workload floor: (\d+) routed \((.*)\)$", re.MULTILINE)
 ROUTED = re.compile(rb"^systrace: (\d+) calls reached systrace", re.MULTILINE)
 CARRIED = re.compile(rb"^systrace: carried out as: (.*)$", re.MULTILINE)
 LOOP = re.compile(rb"^loop: ([0-9.]+) s$", re.MULTILINE)
@@ -222,6 +264,7 @@ def time_once(argv: list[str], env: dict[str, str], result: Result | None = None
     if result is not None:
         result.peak_rss_kib = max([result.peak_rss_kib, *(int(m) for m in RSS.findall(done.stderr))])
         result.routed.extend(int(m) for m in ROUTED.findall(done.stderr))
+        result.routed.extend(int(m[0]) for m in FLOOR_ROUTED.findall(done.stderr))  # (a workload floor's)
         for line in CARRIED.findall(done.stderr)[-1:]:  # "continue 309, emulate-open 572, ..."
             result.carried.append({kind: int(count) for kind, count in
                                    (item.rsplit(" ", 1) for item in line.decode().split(", "))})
@@ -256,12 +299,17 @@ def run(runs: int, sizes: Sizes, only: str | None, config_filter: str | None, sc
                 time_once(SYSTRACE + ["-d", policy_dir, "-A"] + workload.argv, env)
         if any(c.routed_for_another for c in mine):
             held_policies(Path(policy_dir))
+        more = {WORKLOAD_FLOOR: binaries["workload_floor"], FILTER_FILE: str(scratch / f"filter-{number}.bpf")}
+        if any(c.floor for c in mine):  # the very filter `-a` installs here, so the floors get the calls systrace gets
+            dump_filter(ENGINE_PYTHON[0], policy_dir, workload.argv, Path(more[FILTER_FILE]), env)
+        floor_argv = absolute(workload.argv, env)
         for _ in range(runs):
             native: Outcome | None = None
             native_loop = None
             for config in mine:  # alternate configurations run by run
                 fresh += 1
-                argv = expand(config.prefix, policy_dir, str(scratch / f"fresh-{fresh}"), log_file) + workload.argv
+                argv = (expand(config.prefix, policy_dir, str(scratch / f"fresh-{fresh}"), log_file, more)
+                        + (floor_argv if config.floor else workload.argv))
                 result = results.setdefault((workload.name, config.name), Result(workload.name, config.name))
                 outcome, own_loop = time_once(argv, env, result)
                 result.runs += 1
@@ -573,6 +621,12 @@ def ratio_verdict(measured: float, limit: float, c_floor: float | None, python_f
     return NOT_MET
 
 
+def _highest(*bounds: float | None) -> float | None:
+    """The highest of the lower bounds known (None: none is)."""
+    known = [b for b in bounds if b is not None]
+    return max(known) if known else None
+
+
 def _number(text: str | None) -> float | None:
     match = re.match(r"\s*([0-9.]+)", text or "")
     return float(match.group(1)) if match else None
@@ -667,7 +721,15 @@ def targets(figures: Figures) -> list[tuple[str, str, str]]:
                 text += f", {bound + (started - true) / 1000 / native:.2f}x with this run's start-up of `-a true`"
         if in_python is not None:
             text += f"; at the Python floors, with the Python start-up floor: {in_python:.2f}x"
-        out.append((name, text, ratio_verdict(ratio, limit, bound, in_python)))
+        # the floors run on the workload itself, under the same filter: its own cache and
+        # scheduling effects, which the loops' floors leave out
+        measured_c, measured_python = figures.ratio(key, "workload-floor"), figures.ratio(key, "workload-floor-python")
+        if measured_c is not None or measured_python is not None:
+            text += "; measured on the workload: " + ", ".join(
+                f"{language} floor {value:.2f}x" for language, value in (("C", measured_c), ("Python", measured_python))
+                if value is not None)
+        out.append((name, text, ratio_verdict(ratio, limit, _highest(bound, measured_c),
+                                              _highest(in_python, measured_python))))
     single, double = figures.median("threads", "enforce"), figures.median("threads", "enforce-2")
     strace = figures.median("threads", "strace-seccomp")
     name = "16 threads: `-a` faster than strace -f --seccomp-bpf"
@@ -766,6 +828,12 @@ def document(args: argparse.Namespace, chosen: list[Workload], cfgs: list[Config
         "  plus the Python start-up floor (`python3 -S` importing the modules any Python",
         "  supervisor of this design imports): what the routed calls cost at least in Python, as",
         "  systrace must be.",
+        "- **C floor on the workload** and **Python floor on the workload**: the workload run under",
+        "  the very BPF program `systrace -a` installs for it (dumped from systrace), served by a",
+        "  supervisor with no logic that carries each routed call out as systrace must, with fewer",
+        "  system calls (`bench/workload_floor.c`, and `bench/workload_floor.py` in bare Python,",
+        "  `python3 -S`, its start-up included): the floors measured with the workload's own cache",
+        "  and scheduling effects. Their routed calls are the calls they served.",
         "- **runs like native**: runs whose exit status and output were the native run's. A",
         f"  configuration with any other run shows `{NOT_A_SPEED}`: a run that a fault ended early or",
         "  a denial changed did less work, so its time is no overhead.",
@@ -793,8 +861,9 @@ def document(args: argparse.Namespace, chosen: list[Workload], cfgs: list[Config
     parts += ["", "## The targets (issue 16)", "",
               "A target is out of reach when a floor measured in this run already misses it: a C",
               "supervisor with no logic at all, or every routed call at the C floor of its kind",
-              "(`(floor)`); or, since systrace must be Python, every routed call at the Python floor",
-              "of its kind with the Python start-up floor (`(Python floor)`).", "",
+              "(`(floor)`), or the C floor run on the workload; or, since systrace must be Python,",
+              "every routed call at the Python floor of its kind with the Python start-up floor, or",
+              "the Python floor run on the workload (`(Python floor)`).", "",
               targets_table(rows), "",
               "## Reproduce", "```sh",
               "python3 bench/bench.py --install --runs 5 --write BENCHMARKS.md  # this file (apt-get installs strace, "

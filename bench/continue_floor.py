@@ -14,13 +14,16 @@ bench/cpu_per_call.py runs it as the "Python floor" column.
 
 from __future__ import annotations
 
-import argparse
 import ctypes
 import fcntl
 import os
 import select
 import struct
 import sys
+
+TYPE_CHECKING = False  # (not typing's: the Python floors import nothing they do not use)
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 SYS_seccomp, SYS_pidfd_getfd = 317, 438
 PR_SET_NO_NEW_PRIVS = 38
@@ -43,8 +46,12 @@ def filter_routing(nr: int) -> bytes:
 def launch(nr: int, argv: list[str]) -> tuple[int, int]:
     """Run `argv` under a filter routing `nr`; return (its pid, our listener fd), the
     listener set to SYNC_WAKE_UP before the program runs."""
+    return launch_program(filter_routing(nr), argv)
+
+
+def launch_program(code: bytes, argv: list[str]) -> tuple[int, int]:
+    """Run `argv` (an absolute path) under the BPF program `code`; as launch()."""
     libc = ctypes.CDLL(None, use_errno=True)
-    code = filter_routing(nr)
     program = ctypes.create_string_buffer(code)
     fprog = struct.pack("=HxxxxxxQ", len(code) // 8, ctypes.addressof(program))
     fprog_buffer = ctypes.create_string_buffer(fprog)
@@ -76,7 +83,26 @@ def launch(nr: int, argv: list[str]) -> tuple[int, int]:
     return child, listener
 
 
+def received(listener: int) -> Iterator[tuple[int, ...]]:
+    """Each notification's fields (NOTIF), until no task is left (POLLHUP)."""
+    poller = select.poll()
+    poller.register(listener, select.POLLIN)
+    buffer, zero = bytearray(NOTIF.size), bytes(NOTIF.size)
+    while True:
+        events = poller.poll()
+        if not events or not events[0][1] & select.POLLIN:
+            return
+        buffer[:] = zero
+        try:
+            fcntl.ioctl(listener, IOCTL_NOTIF_RECV, buffer, True)
+        except OSError:
+            continue  # the call went away
+        yield NOTIF.unpack_from(buffer)
+
+
 def main() -> int:
+    import argparse  # (here: bench/workload_floor.py's start-up is part of its floor)
+
     parser = argparse.ArgumentParser()
     parser.add_argument("--nr", type=int, default=257, help="the routed system call (default openat)")
     parser.add_argument("argv", nargs=argparse.REMAINDER)

@@ -12,10 +12,12 @@ runs, alternated run by run:
 - under `systrace -a` with its learned policy (`--stats`: the calls routed);
 - under bench/workload_floor.c: the very BPF program `systrace -a` installs for it (dumped
   from systrace itself, so exactly the same calls are routed), served by a C supervisor
-  with no logic making fewer system calls per kind than systrace (see its comment).
+  with no logic making fewer system calls per kind than systrace (see its comment);
+- under bench/workload_floor.py: the same supervisor, call for call, in bare Python
+  (`python3 -S`, the interpreter systrace runs under), its start-up included.
 
-and prints the medians' ratios to native. A ratio target under the measured floor is out
-of reach for any supervisor of this design. Each run's status and output must be the
+and prints the medians' ratios to native. A ratio target under the C floor is out of
+reach for any supervisor of this design; under the Python floor, for one in Python. Each run's status and output must be the
 native run's (else the table says so). Timing is never asserted by tests.
 """
 
@@ -23,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import statistics
 import subprocess
 import sys
@@ -34,33 +35,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import bench  # noqa: E402  (the same workloads, sizes and run helpers)
 
-# systrace with its launch replaced: the BPF program it would install is written to the
-# file named in $WORKLOAD_FLOOR_FILTER, and it stops there (the command never runs)
-DUMP = ("import os, sys\n"
-        "import systrace.engine as engine\n"
-        "def spawn(path, argv, env, program, *rest):\n"
-        "    with open(os.environ['WORKLOAD_FLOOR_FILTER'], 'wb') as out:\n"
-        "        out.write(program)\n"
-        "    os._exit(0)\n"
-        "engine.spawn = spawn\n"
-        "from systrace.cli import entry\n"
-        "entry()\n")
-FLOOR_ROUTED = re.compile(rb"^workload floor: (\d+) routed \((.*)\)$", re.MULTILINE)
-
-
-def dump_filter(python: str, policy_dir: str, argv: list[str], out: Path, env: dict[str, str]) -> None:
-    done = subprocess.run([python, "-c", DUMP, "-d", policy_dir, "-a", *argv], capture_output=True,
-                          env={**env, "WORKLOAD_FLOOR_FILTER": str(out)}, timeout=120)
-    if done.returncode != 0 or not out.exists() or out.stat().st_size % 8:
-        raise SystemExit(f"workload_floor: could not dump systrace's filter for {' '.join(argv)}: "
-                         + done.stderr.decode(errors="replace").strip()[-300:])
-
-
-def absolute(argv: list[str], env: dict[str, str]) -> list[str]:
-    """The floor execs without a PATH search: the program the workloads' PATH finds."""
-    found = subprocess.run(["sh", "-c", 'command -v "$0"', argv[0]], capture_output=True, text=True,
-                           env=env).stdout.strip()
-    return [found or argv[0], *argv[1:]]
+dump_filter, absolute = bench.dump_filter, bench.absolute
+FLOOR_ROUTED = bench.FLOOR_ROUTED
 
 
 def median_ratio(ratios: list[float]) -> str:
@@ -99,9 +75,9 @@ def main() -> int:
         unknown = set(keys) - {w.key for w in chosen}
         if unknown:
             parser.error(f"no such workload: {', '.join(sorted(unknown))}")
-        print("| workload | native s | systrace -a | C floor on the workload | routed (systrace) | routed (floor) "
-              "| floor's calls by kind | runs like native |")
-        print("|---|---:|---:|---:|---:|---:|---|---|")
+        print("| workload | native s | systrace -a | C floor on the workload | Python floor on the workload "
+              "| routed (systrace) | routed (floor) | floor's calls by kind | runs like native |")
+        print("|---|---:|---:|---:|---:|---:|---:|---|---|")
         for workload in chosen:
             policies = scratch / f"policies-{workload.key}"
             for _ in range(2):  # learned as the benchmark does: a second run adds what the first's order hid
@@ -111,15 +87,17 @@ def main() -> int:
             dump_filter(python, str(policies), workload.argv, program, env)
             argv = {"native": workload.argv,
                     "systrace": [*systrace, "--stats", "-d", str(policies), "-a", *workload.argv],
-                    "floor": [str(floor), str(program), *absolute(workload.argv, env)]}
+                    "floor": [str(floor), str(program), *absolute(workload.argv, env)],
+                    "python": [python, "-S", str(HERE / "workload_floor.py"), str(program),
+                               *absolute(workload.argv, env)]}
             times: dict[str, list[float]] = {name: [] for name in argv}
-            ratios: dict[str, list[float]] = {"systrace": [], "floor": []}
-            unlike = {"systrace": 0, "floor": 0}
+            ratios: dict[str, list[float]] = {"systrace": [], "floor": [], "python": []}
+            unlike = {"systrace": 0, "floor": 0, "python": 0}
             routed: dict[str, str] = {"systrace": "", "floor": "", "kinds": ""}
             for _ in range(args.runs):
                 native, _loop = bench.time_once(argv["native"], env)
                 times["native"].append(native.seconds)
-                for name in ("systrace", "floor"):
+                for name in ("systrace", "floor", "python"):
                     outcome, _loop = bench.time_once(argv[name], env)
                     if not outcome.same_as(native):
                         unlike[name] += 1
@@ -129,13 +107,14 @@ def main() -> int:
                     if name == "systrace":
                         counts = bench.ROUTED.findall(outcome.stderr)
                         routed["systrace"] = counts[-1].decode() if counts else "?"
-                    else:
+                    elif name == "floor":
                         found = FLOOR_ROUTED.findall(outcome.stderr)
                         if found:
                             routed["floor"], routed["kinds"] = found[-1][0].decode(), found[-1][1].decode()
             like = ", ".join(f"{name} {args.runs - unlike[name]}/{args.runs}" for name in unlike)
             print(f"| {bench.cell(workload.name)} | {statistics.median(times['native']):.4f} "
                   f"| {median_ratio(ratios['systrace'])} | {median_ratio(ratios['floor'])} "
+                  f"| {median_ratio(ratios['python'])} "
                   f"| {routed['systrace']} | {routed['floor']} | {routed['kinds']} | {like} |",
                   flush=True)
     return 0

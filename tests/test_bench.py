@@ -72,6 +72,11 @@ def test_the_smoke_run_prints_every_table(tmp_path: Path) -> None:
                 assert float(row[11][:-1]) >= float(row[10][:-1]), row  # (the start-up floor at least)
             elif row[1] == "native" or row[1].startswith(("strace", "fiu-run", "engine")):
                 assert row[10:12] == ["", ""], row  # no routed calls counted: no floor
+    # the floors run on the four macro workloads under systrace's own filter: as native, routing what it routes
+    floored = [row for row in rows if row[1].startswith(("C floor on the workload", "Python floor on the workload"))]
+    assert len(floored) == 8, floored
+    for row in floored:
+        assert row[9] == "1/1" and row[3].endswith("x") and int(row[7]) > 0, row
     # the configurations that run one workload only
     assert any(row[1].startswith("systrace -A (fresh") for row in by_workload["tar cf - /usr/lib/python3*/json ¦ wc -c"])
     assert sum(row[1].startswith("systrace --permit-all -E") for row in rows) == 2  # the openat and lseek loops
@@ -87,6 +92,9 @@ def test_the_smoke_run_prints_every_table(tmp_path: Path) -> None:
     assert "systrace runs installed" in text and floors[f"start-up: {bench.INSTALLED}"][0].isdigit()
     targets = _rows(text, "| target | measured |")
     assert len(targets) == TARGETS and all(row[2] in VERDICTS for row in targets), targets
+    macro = [row for row in targets if row[0].startswith(("tar ", "gcc ", "python import ", "sh loop "))]
+    assert len(macro) == 4 and all("measured on the workload: C floor " in row[1] and ", Python floor " in row[1]
+                                   for row in macro), macro
 
     raw = json.loads(out.read_text())
     assert len(raw["targets"]) == TARGETS and raw["probes"] == floors
@@ -203,6 +211,32 @@ def test_a_per_call_target_is_out_of_reach_in_python_when_the_python_floor_misse
     assert "Python floor" not in without["CONTINUE per call"][0]
 
 
+def _macro_target(ours: float, c_floor: float | None, python_floor: float | None) -> tuple[str, str]:
+    """The gcc target's row for a run at `ours` times native, with the floors measured on
+    the workload at the given ratios (None: not run)."""
+    gcc = bench.Workload("gcc", "gcc -c", [])
+    names = {c.key: c.name for c in bench.configs()}
+    ratios = {"native": 1.0, "enforce": ours, "workload-floor": c_floor, "workload-floor-python": python_floor}
+    results = {(gcc.name, names[config]): bench.Result(gcc.name, names[config], seconds=[ratio / 10],
+                                                       ratios=[] if config == "native" else [ratio], runs=1)
+               for config, ratio in ratios.items() if ratio is not None}
+    rows = bench.targets(bench.Figures([gcc], results, {}))
+    return next((text, verdict) for label, text, verdict in rows if label.startswith("gcc"))
+
+
+def test_a_macro_target_is_out_of_reach_when_a_floor_run_on_the_workload_misses_it() -> None:
+    """The floors run on the workload itself (bench/workload_floor.c and .py under systrace's
+    own filter) are lower bounds too: the C one above the target puts it out of reach for
+    any supervisor, the Python one for one in Python; under it, a miss is a miss."""
+    text, verdict = _macro_target(5.0, 1.4, 2.6)
+    assert verdict == bench.UNREACHABLE_IN_PYTHON and "measured on the workload: C floor 1.40x, Python floor 2.60x" in text
+    assert _macro_target(5.0, 2.7, 3.0)[1] == bench.UNREACHABLE
+    assert _macro_target(5.0, 1.4, 2.0)[1] == bench.NOT_MET
+    assert _macro_target(2.4, 1.4, 2.6)[1] == bench.MET
+    text, verdict = _macro_target(5.0, None, None)  # no floor run: no claim
+    assert verdict == bench.NOT_MET and "measured on the workload" not in text
+
+
 def _threads_target(ours: float, strace: float, floors: dict[str, str]) -> tuple[str, str]:
     threads = bench.Workload("threads", "16 threads", [])
     names = {c.key: c.name for c in bench.configs()}
@@ -250,19 +284,33 @@ def _workload_floor(*options: str) -> subprocess.CompletedProcess[bytes]:
 
 
 def test_the_workload_floor_routes_what_systrace_routes_and_does_what_native_does() -> None:
-    """bench/workload_floor.c under systrace's own dumped filter: the same calls reach it
-    as reach systrace (but for a few of systrace's launch), and it carries them out so that each run's output and status are
-    the native run's (its emulated opens, fstats and path calls included)."""
+    """bench/workload_floor.c, and workload_floor.py (the same in bare Python), under
+    systrace's own dumped filter: the same calls reach it as reach systrace (but for a few of
+    systrace's launch), and both carry them out so that each run's output and status are the
+    native run's (their emulated opens, fstats and path calls included)."""
     result = _workload_floor("--smoke", "--runs", "1", "--only", "tar,sh,python")
     assert result.returncode == 0, result.stderr.decode()[-3000:]
     rows = _rows(result.stdout.decode(), "| workload | native s |")
     assert len(rows) == 3
     for row in rows:
-        assert row[7] == "systrace 1/1, floor 1/1", row
-        by_systrace, by_floor = int(row[4]), int(row[5])  # (systrace's count has its own launch's few calls)
+        assert row[8] == "systrace 1/1, floor 1/1, python 1/1", row
+        assert row[4].endswith("x"), row  # the Python floor's ratio
+        by_systrace, by_floor = int(row[5]), int(row[6])  # (systrace's count has its own launch's few calls)
         assert by_floor > 0 and abs(by_systrace - by_floor) <= max(3, by_systrace // 100), row
-        kinds = dict(item.split(" ") for item in row[6].split(", "))
+        kinds = dict(item.split(" ") for item in row[7].split(", "))
         assert int(kinds["open"]) > 0 and int(kinds["fstat"]) > 0, row
+
+
+def test_the_python_workload_floor_refuses_bad_input_in_one_line(tmp_path: Path) -> None:
+    odd = tmp_path / "odd.bpf"
+    odd.write_bytes(b"\0" * 7)
+    script = str(ROOT / "bench" / "workload_floor.py")
+    for argv, said in (([], b"usage: workload_floor.py FILTER_FILE /PROGRAM"),
+                       ([str(odd), "true"], b"usage: workload_floor.py FILTER_FILE /PROGRAM"),
+                       ([str(tmp_path / "missing.bpf"), "/bin/true"], b"missing.bpf: No such file or directory"),
+                       ([str(odd), "/bin/true"], b"odd.bpf: not a BPF program")):
+        result = subprocess.run([sys.executable, "-S", script, *argv], capture_output=True, timeout=60)
+        assert result.returncode == 2 and said in result.stderr and b"Traceback" not in result.stderr, result.stderr
 
 
 def test_the_workload_floor_refuses_bad_input_in_one_line() -> None:
