@@ -90,6 +90,10 @@ def test_the_smoke_run_prints_every_table(tmp_path: Path) -> None:
                   f"start-up: {bench.PYTHON_STARTUP}"):
         assert probe in floors and floors[probe][0].isdigit(), probe
     assert "systrace runs installed" in text and floors[f"start-up: {bench.INSTALLED}"][0].isdigit()
+    first = floors[f"start-up: {bench.REFERENCE_STARTUP}"]  # (a shallow clone has no first version to install)
+    assert first[0].isdigit() or first.startswith("not measured (commit "), first
+    if first[0].isdigit():
+        assert floors[f"start-up: {bench.OURS_BESIDE}"][0].isdigit()
     targets = _rows(text, "| target | measured |")
     assert len(targets) == TARGETS and all(row[2] in VERDICTS for row in targets), targets
     macro = [row for row in targets if row[0].startswith(("tar ", "gcc ", "python import ", "sh loop "))]
@@ -235,6 +239,26 @@ def test_a_macro_target_is_out_of_reach_when_a_floor_run_on_the_workload_misses_
     assert _macro_target(2.4, 1.4, 2.6)[1] == bench.MET
     text, verdict = _macro_target(5.0, None, None)  # no floor run: no claim
     assert verdict == bench.NOT_MET and "measured on the workload" not in text
+
+
+def _startup_target(floors: dict[str, str]) -> tuple[str, str]:
+    rows = bench.targets(bench.Figures([], {}, {"start-up: true": "1.0 ms", **floors}))
+    return next((text, verdict) for label, text, verdict in rows if label.startswith("start-up"))
+
+
+def test_the_start_up_target_is_the_first_versions_start_up_measured_beside_ours() -> None:
+    """"Unchanged or better" than the first version's start-up: that tree installed and timed
+    in the same run, alternated with ours; only without it, the 36 ms of its own run."""
+    beside = {f"start-up: {bench.OURS_BESIDE}": "45.4 ms", f"start-up: {bench.REFERENCE_STARTUP}": "45.7 ms",
+              f"start-up: {bench.INSTALLED}": "46.0 ms"}
+    text, verdict = _startup_target(beside)
+    assert verdict == bench.MET and text.startswith("44.4 ms over `true`, the first version") and "44.7 ms" in text
+    slower = {**beside, f"start-up: {bench.OURS_BESIDE}": "47.0 ms"}
+    assert _startup_target(slower)[1] == bench.NOT_MET
+    alone = {f"start-up: {bench.INSTALLED}": "46.0 ms", f"start-up: {bench.REFERENCE_STARTUP}": "not measured (why)"}
+    text, verdict = _startup_target(alone)  # no reference run: against the 36 ms
+    assert verdict == bench.NOT_MET and text.startswith("45.0 ms over `true`")
+    assert _startup_target({f"start-up: {bench.INSTALLED}": "30.0 ms"})[1] == bench.MET
 
 
 def _threads_target(ours: float, strace: float, floors: dict[str, str]) -> tuple[str, str]:
