@@ -196,9 +196,14 @@ def holds(rule_expr: str, **args: str | list[str]) -> bool:
     return evaluate(expr, {k: v if isinstance(v, list) else [v] for k, v in args.items()})
 
 
-def test_eq_and_neq_ignore_ascii_case() -> None:
-    assert holds('filename eq "/ETC/Passwd"', filename="/etc/passwd")
-    assert not holds('filename neq "/ETC/Passwd"', filename="/etc/passwd")
+def test_eq_and_neq_compare_exactly() -> None:
+    """Not the original's strcasecmp: on Linux "/etc/Passwd" is another file (a learned
+    rule on one must not permit the other: tests/escape/test_case_variants.py)."""
+    assert holds('filename eq "/etc/passwd"', filename="/etc/passwd")
+    assert not holds('filename eq "/ETC/Passwd"', filename="/etc/passwd")
+    assert holds('filename neq "/ETC/Passwd"', filename="/etc/passwd")
+    assert not holds('filename neq "/etc/passwd"', filename="/etc/passwd")
+    assert not holds('argv eq "rm /tmp/Keep"', argv="rm /tmp/keep")
     assert not holds('filename eq "/etc/É"', filename="/etc/é")
 
 

@@ -23,7 +23,6 @@ from ..kernel.syscalls_x86_64 import SYSCALLS
 from ..translate import formats
 from ..translate.table import TRANSLATORS, IntArg, PidArg, arg_names
 from . import ast, errnos
-from .match import ascii_casefold
 
 NOTIFY = abi.RET_USER_NOTIF
 MAX_ARG_RULES = 64
@@ -213,7 +212,7 @@ def _compile_symbol(symbol: ast.Symbol, syscall: str, negate: bool, partial: lis
     if negate:
         equal = not equal
     if spec.format is formats.set_or_get:  # NULL is "get", any other pointer "set"
-        wanted = ascii_casefold(symbol.value)
+        wanted = symbol.value
         if wanted not in ("get", "set"):
             return [] if equal else [()]
         null = (wanted == "get") == equal
@@ -247,7 +246,7 @@ def _compile_pidname(symbol: ast.Symbol, syscall: str, equal: bool, partial: lis
     tests = {value: ArgTest(spec.index, "eq", value, width=32) for value in constant}
     partial.append(list(tests.values()))
     return [(tests[value],) for value, name in constant.items()
-            if (ascii_casefold(name) == ascii_casefold(symbol.value)) == equal]
+            if (name == symbol.value) == equal]
 
 
 INVERTIBLE = (formats.decimal, formats.mode, formats.prot, formats.signame, formats.fcntl_cmd, formats.sockdom,
@@ -256,11 +255,11 @@ INVERTIBLE = (formats.decimal, formats.mode, formats.prot, formats.signame, form
 
 
 def invert(format_function, text: str, width: int = 32) -> int | None:
-    """The integer whose formatted form is `text` (ignoring ASCII case), if any."""
+    """The integer whose formatted form is `text` exactly (eq compares exactly), if any."""
     candidate = _parse(format_function, text)
     if candidate is None:
         return None
-    if ascii_casefold(format_function(candidate)) != ascii_casefold(text):
+    if format_function(candidate) != text:
         return None
     return candidate & ((1 << width) - 1)
 

@@ -21,7 +21,7 @@ first call).
 from __future__ import annotations
 
 from . import ast
-from .match import Unreadable, ascii_casefold, evaluate
+from .match import Unreadable, evaluate
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
 if TYPE_CHECKING:  # (collections.abc imports collections: start-up time)
@@ -157,7 +157,7 @@ class CompiledPolicy:
                 return  # the block holds it (the block's position is its first rule's)
             index.general.append((position, _Block(general, position) if general.need is not None else general))
             return
-        key = ascii_casefold(symbol.value)
+        key = symbol.value
         if steps and isinstance(steps[-1], _EqRun) and steps[-1].name == symbol.name:
             steps[-1].first.setdefault(key, rule)
         else:
@@ -177,7 +177,7 @@ class CompiledPolicy:
             for name, keys in index.literal.items():  # the earliest literal rule that holds
                 values = args.get(name)
                 if values and not isinstance(values[0], Unreadable):
-                    hit = keys.get(ascii_casefold(values[0]))
+                    hit = keys.get(values[0])
                     if hit is not None and hit[0] < limit:
                         limit, found = hit
         for position, step in index.general:  # the other rules before it, in order

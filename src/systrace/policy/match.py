@@ -23,7 +23,6 @@ if TYPE_CHECKING:  # (collections.abc imports collections: start-up time)
     import re
     from collections.abc import Callable, Mapping, Sequence
 
-_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 _POSIX_CLASSES = {
     "alpha": "a-zA-Z", "digit": "0-9", "alnum": "a-zA-Z0-9", "upper": "A-Z", "lower": "a-z",
     "space": " \\t\\n\\r\\f\\v", "blank": " \\t", "punct": "!-/:-@\\[-`{-~", "xdigit": "0-9A-Fa-f",
@@ -43,10 +42,6 @@ class Unreadable(str):
 
 
 UNREADABLE = Unreadable("<unreadable>")
-
-
-def ascii_casefold(text: str) -> str:
-    return text.translate(_ASCII_LOWER)
 
 
 # Patterns compiled once. `re` (with enum, functools and collections) is imported at the
@@ -366,10 +361,12 @@ def inpath(value: str, path: str) -> bool:
 def symbol_holds(symbol: ast.Symbol, value: str) -> bool:
     """The symbol's operator applied to one present argument value (already expanded)."""
     op = symbol.op
+    # eq and neq compare exactly: the original's strcasecmp made a rule on "/a/notes"
+    # permit "/a/NOTES", another file on Linux (SECURITY.md)
     if op == "eq":
-        return ascii_casefold(value) == ascii_casefold(symbol.value)
+        return value == symbol.value
     if op == "neq":
-        return ascii_casefold(value) != ascii_casefold(symbol.value)
+        return value != symbol.value
     if op == "match":
         return compile_fnmatch(symbol.value).match(value) is not None
     if op == "sub":
