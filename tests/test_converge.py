@@ -6,10 +6,12 @@ from __future__ import annotations
 import argparse
 import io
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
-from conftest import Runner
+from conftest import Runner, base_env, systrace_argv
 
 from systrace.converge import converge
 
@@ -67,6 +69,41 @@ def test_converges_on_a_real_program(root_runner: Runner, tmp_path: Path) -> Non
     counts = [int(n) for n in re.findall(rb"run \d+: status 0: (\d+) rules added", result.stderr)]
     assert counts[0] > 0 and counts[-2:] == [0, 0]
     assert b"converged after" in result.stderr
+
+
+def _runs(stderr: bytes) -> int:
+    return len(re.findall(rb"run \d+:", stderr))
+
+
+def test_every_run_reads_the_same_piped_stdin(root_runner: Runner, tmp_path: Path) -> None:
+    """A pipe is read once, whole; each run reads the copy from its start (before, the
+    second run read an empty stdin and learned the empty-input path)."""
+    result = root_runner("-A", "--converge", "2", "-d", str(tmp_path / "p"), "/usr/bin/wc", "-c", input=b"b\na\n")
+    assert result.returncode == 0 and _runs(result.stderr) >= 3, result.stderr[-2000:]
+    assert result.stdout == b"4\n" * _runs(result.stderr)
+
+
+def test_a_file_stdin_is_read_again_from_where_it_stood(tmp_path: Path) -> None:
+    source = tmp_path / "in.txt"
+    source.write_bytes(b"skip:kept\n")
+    with open(source, "rb", buffering=0) as stdin:
+        stdin.read(5)  # (the shell's offset: a run starts there)
+        result = subprocess.run([*systrace_argv(), "-A", "--converge", "1", "-d", str(tmp_path / "p"), "/usr/bin/cat"],
+                                stdin=stdin, capture_output=True, env=base_env(), timeout=120)
+    assert result.returncode == 0 and _runs(result.stderr) >= 2, result.stderr[-2000:]
+    assert result.stdout == b"kept\n" * _runs(result.stderr)
+
+
+def test_a_piped_stdin_over_the_limit_is_one_line_and_no_run(tmp_path: Path) -> None:
+    script = ("import sys; from systrace import converge, cli; converge.STDIN_LIMIT = 8; "
+              "sys.exit(cli.main(sys.argv[1:]))")
+    policies = tmp_path / "p"
+    result = subprocess.run([sys.executable, "-c", script, "-A", "--converge", "2", "-d", str(policies), "/usr/bin/cat"],
+                            input=b"0123456789", capture_output=True, env=base_env(), timeout=120)
+    assert result.returncode == 2 and result.stdout == b""
+    assert result.stderr == (b"systrace: --converge: stdin is longer than 8 bytes: give it from a file (< FILE), "
+                             b"which every run reads from its start\n")
+    assert not policies.exists() or not list(policies.iterdir())
 
 
 def test_random_faults_drive_error_paths_into_the_policy(root_runner: Runner, tmp_path: Path) -> None:
