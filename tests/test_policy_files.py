@@ -73,9 +73,9 @@ def test_untrusted_policies_are_refused(runner: Runner, shared_dir: Path) -> Non
     # a policy owned by someone else (nobody): for root and for the user alike
     nobody = pwd.getpwnam("nobody").pw_uid
     os.chown(policy, nobody, -1)
-    me = "root" if runner.name == "root" else runner.env["USER"]
+    trusted = "root" if runner.name == "root" else f'{runner.env["USER"]} or root'  # (not "root or root")
     _refused(runner("-d", str(policy_dir), "-a", "cat", "/etc/hostname"), policy,
-             rf"untrusted policy file: owned by nobody, not by {me} or root; refusing it")
+             rf"untrusted policy file: owned by nobody, not by {trusted}; refusing it")
     os.chown(policy, 0, -1)  # root's files are trusted by everyone
     assert runner("-d", str(policy_dir), "-a", "cat", "/etc/hostname").returncode == 0
     os.chown(policy, runner.uid, -1)

@@ -26,8 +26,8 @@ def check(info: os.stat_result, path: str, what: str, uid: int | None = None, st
     nobody else can replace the files in it (only for the directory of a -f file)."""
     me = os.geteuid() if uid is None else uid
     if info.st_uid not in (0, me):
-        raise PolicyError(f"untrusted {what}: owned by {_owner(info.st_uid)}, not by {_owner(me)} or root; "
-                          "refusing it", path)
+        trusted = "root" if me == 0 else f"{_owner(me)} or root"  # (not "root or root" when systrace runs as root)
+        raise PolicyError(f"untrusted {what}: owned by {_owner(info.st_uid)}, not by {trusted}; refusing it", path)
     if info.st_mode & 0o022:
         if sticky_ok and stat.S_ISDIR(info.st_mode) and info.st_mode & stat.S_ISVTX and info.st_uid == 0:
             return
