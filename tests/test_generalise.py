@@ -4,6 +4,7 @@ leak into a rule. Pure logic first, then real runs."""
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -42,11 +43,18 @@ MADE_UP = [
     ("cat /proc/29580/environ", "cat /proc/30963/environ"),  # argv: cat's own policy decides the read
     ("tar --mtime @1796114472 -cf x.tar", "tar --mtime @1796114999 -cf x.tar"),
     ("/tmp/tmp.jD9LLZX8SC/f", "/tmp/tmp.a8Hq2LmZ0x/f"),  # mktemp -d
+    # content hashes: git's loose objects (its fan-out directory too), a digest in argv, a cache key
+    ("/w/.git/objects/87/d047ba431894c111ed2ee9516fab0c1d2e3f4a", "/w/.git/objects/4b/825dc642cb6eb9a060e54bf8d69288fbee4904"),
+    ("/w/.git/objects/87", "/w/.git/objects/a3"),
+    ("git cat-file -p 87d047ba431894c111ed2ee9516fab0c1d2e3f4a", "git cat-file -p 4b825dc642cb6eb9a060e54bf8d69288fbee4904"),
+    ("/w/cache/9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+     "/w/cache/60303ae22b998861bce3b28f33eec1be758a213c86c93c076dbe9f558c11c752"),
 ]
 PLAIN = ["/w/notes2024", "/w/config1", "/usr/bin/sha256sum", "/w/Makefile", "/w/Dockerfile", "/w/CMakeLists.txt",
          "/usr/lib/x86_64-linux-gnu/libc.so.6", "/usr/lib/python3.11/__pycache__/abc.cpython-311.pyc", "/w/libQt5Core.so.5",
          "/w/.git/objects", "ls -l /usr/share/doc", "sleep 2024", "/etc/ld.so.cache",
-         "/proc/30963/stat"]  # a pattern there would name every process
+         "/proc/30963/stat",  # a pattern there would name every process
+         "/w/ab/cd", "/w/objects/readme", "/w/deadbeef", "/w/abcdefabcdefabcdefabcdefabcdefab"]  # (no digest: no digit)
 
 
 @pytest.mark.parametrize(("value", "other"), MADE_UP)
@@ -84,7 +92,7 @@ def test_a_name_the_run_created_is_generalised_even_when_it_looks_plain() -> Non
     run.note("openat", [("filename", "/w/.git/objects/42/tmp_obj_arfa84"), ("oflags", "rwcx"), ("mode", "0444")])
     # (git's mkstemp, or Python's mkstemp(prefix="tmp_ob") drawing `j_arfa84`: either)
     assert generalised("/w/.git/objects/42/tmp_obj_arfa84", run) == \
-        r"^/w/\.git/objects/42/tmp_ob(j_[A-Za-z0-9]{6}|[a-z0-9_]{8})$"
+        r"^/w/\.git/objects/[0-9a-f]{2}/tmp_ob(j_[A-Za-z0-9]{6}|[a-z0-9_]{8})$"  # (42: the object's fan-out)
     run.note("openat", [("filename", "/tmp/ccabcdef.cdtor.c"), ("oflags", "rwcx"), ("mode", "0600")])
     assert generalised("/tmp/ccabcdef.cdtor.c", run) == r"^/tmp/cc[A-Za-z0-9]{6}\.cdtor\.c$"
     run.note("openat", [("filename", "/w/stabc123"), ("oflags", "rwcx"), ("mode", "0600")])  # ar, no capital drawn
@@ -123,6 +131,26 @@ def test_learned_values_match_literally() -> None:
     # a made-up name next to a `$` stays literal there too
     pattern = generalised("/w/$HOME/sedNg9Pwi", made_up())
     assert re.search(compile_ere(expand(pattern)), "/w/$HOME/sedAAAAA1")
+
+
+def test_git_commit_replays_with_new_objects(runner: Runner, shared_dir: Path, tmp_path: Path) -> None:
+    """Each commit writes objects named by their content (`objects/XX/` + 38 hex): learned
+    literally, the next commit's were refused ("insufficient permission for adding an
+    object", found in a new user's trial); their digests are learned as patterns now."""
+    repo = shared_dir / f"git-{runner.name}-{tmp_path.name}"
+    repo.mkdir()
+    os.chown(repo, runner.uid, -1)
+    git = ["/usr/bin/git", "-C", str(repo), "-c", "user.email=a@b", "-c", "user.name=n"]
+    assert runner.native(*git, "init", "-q").returncode == 0
+    policies = runner.policy_dir(shared_dir / f"git-policies-{runner.name}")
+    for message in ("one", "two"):  # learned as the corpus does: twice
+        learned = runner("-d", str(policies), "-A", *git, "commit", "-q", "--allow-empty", "-m", message)
+        assert learned.returncode == 0, learned.stderr[-2000:]
+    for message in ("three", "four"):
+        enforced = runner("-d", str(policies), "-a", *git, "commit", "-q", "--allow-empty", "-m", message)
+        assert enforced.returncode == 0, enforced.stderr[-2000:]
+    log = runner.native(*git, "log", "--format=%s").stdout.split()
+    assert log == [b"four", b"three", b"two", b"one"]
 
 
 def test_dollar_home_argv_replays(root_runner: Runner, tmp_path: Path) -> None:

@@ -13,7 +13,9 @@ target, a name it unlinked) and it looks generated, or when its shape alone says
   (`sedNg9Pwi`, `f.txt.oBJVyOL`, `cc2vSrz7.s`), or 10 or more such (mktemp's default);
 - a hex address (`0x00005609a4d94610`) or a long decimal one (`139928116257424`);
 - a pid of the run (`--keep=fetch-pack 29580`), the current time (`@1796114472`);
-  never the pid of a `/proc/PID` path, whose pattern would name every process.
+  never the pid of a `/proc/PID` path, whose pattern would name every process;
+- a content hash: 32 or more lowercase hex digits with a digit and a letter, and
+  git's loose-object fan-out `objects/XX` (`objects/87/d047...`).
 Plain names (`notes2024`, `config1`, `python3`, `Makefile`) are not made up.
 
 Pure logic: no kernel, no files.
@@ -41,6 +43,7 @@ _COMPONENT = re.compile(r"[^/ =]+")  # a path component or an argv word (or its 
 _HEX = re.compile(r"0x[0-9a-fA-F]{8,16}(?![0-9A-Za-z])")
 _DIGITS = re.compile(r"(?<![0-9A-Za-z])[0-9]+(?![0-9A-Za-z])")
 _ALNUM = re.compile(r"[A-Za-z0-9]+")
+_DIGEST = re.compile(r"[0-9a-f]+")
 # Python's tempfile names: 8 of [a-z0-9_] after `tmp`, a `-` or a `.` (tmpk3j_9xab,
 # pymp-..., sem.mp-...), or alone when created with O_EXCL (its probe of a temporary dir)
 _PYTHON_TEMP = re.compile(r"(?:(?<=tmp)|(?<=[.\-]))[a-z0-9_]{8}(?![A-Za-z0-9_])")
@@ -145,7 +148,12 @@ def generalised(value: str, made_up: MadeUp) -> str | None:
     """An anchored ERE matching the value with its made-up parts varying, or None when
     nothing in it was made up."""
     spans: list[Span] = []
-    for component in _COMPONENT.finditer(value):
+    components = list(_COMPONENT.finditer(value))
+    for position, component in enumerate(components):
+        digest = _digest_pattern(value, components, position)
+        if digest is not None:  # a content hash: what the content was, not a name chosen
+            spans.append((component.start(), component.end(), digest))
+            continue
         created = made_up.created.get(component.group(), NOT_CREATED)
         # a path /proc/PID: a pattern would grant every process's entry (translation names
         # them by relation, so none should be left). In an argv word (`head /proc/$$/status`)
@@ -163,6 +171,22 @@ def generalised(value: str, made_up: MadeUp) -> str | None:
     out.append(ere_literal(value[position:]))
     out.append("$")
     return "".join(out)
+
+
+def _digest_pattern(value: str, components: list[re.Match[str]], position: int) -> str | None:
+    """The pattern of a content hash's part, or None: a component of 32 or more lowercase
+    hex digits with both a digit and a letter (an md5, sha1 or sha256 in hex: `git
+    cat-file -p 87d047ba...`, a cache's key), and git's loose-object fan-out, the two hex
+    digits of `objects/XX` (its object `objects/XX/` + 38 or 62 more; the directory made
+    for it; its `tmp_obj_XXXXXX` there), which the next commit's content changes."""
+    text = components[position].group()
+    if len(text) >= 32 and _DIGEST.fullmatch(text) and not text.isdigit() and not text.isalpha():
+        return f"[0-9a-f]{{{len(text)}}}"
+    if len(text) == 2 and _DIGEST.fullmatch(text) and position > 0:
+        parent = components[position - 1]
+        if parent.group() == "objects" and value[parent.end():components[position].start()] == "/":
+            return "[0-9a-f]{2}"
+    return None
 
 
 def ere_literal(text: str) -> str:
