@@ -320,9 +320,9 @@ def _build_mode(options: argparse.Namespace, log: Log, explicit_log: bool, comma
     variables = user_variables()
     store = Store(make_parser(), user_policy_dir(options, variables), options.policy_files,
                   use_user=not options.no_user)
+    if options.learn:  # now, not at the end when the rules are already lost (and first: a directory
+        store.check_writable()  # it cannot write, such as /etc, is said to be one before a file it cannot read)
     store.load()
-    if options.learn:
-        store.check_writable()  # now, not at the end when the rules are already lost
     use_aliases = not options.no_aliases
     decider = PolicyDecider(store, expander(variables), inherit=options.inherit,
                             require_policy=options.enforce and not options.inherit,
