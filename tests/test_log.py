@@ -59,6 +59,19 @@ def test_log_file_on_a_full_disk() -> None:
     assert any("prog: /usr/bin/cat" in line for line in lines[1:])
 
 
+def test_a_failed_log_file_beside_stderr_writes_each_record_once() -> None:
+    """`-E /dev/full -e`: stderr took the record the file failed on, so it is not given it
+    again (found in a new user's trial: the first record was printed twice)."""
+    traced = run(systrace_argv() + ["--permit-all", "-E", "/dev/full", "-e", "sh", "-c", SCRIPT])
+    native = _native(SCRIPT)
+    assert traced.stdout == native.stdout and traced.returncode == native.returncode
+    plain = run(systrace_argv() + ["--permit-all", "-e", "sh", "-c", SCRIPT])  # the same records, to stderr only
+    records = [line for line in traced.stderr.decode().splitlines() if "prog: " in line]
+    assert len(records) == len([line for line in plain.stderr.decode().splitlines() if "prog: " in line]) > 0
+    assert records[0] != records[1]
+    assert sum("log to /dev/full failed" in line for line in traced.stderr.decode().splitlines()) == 1
+
+
 def test_every_sink_failing_is_counted_not_fatal() -> None:
     """-E /dev/full, stderr closed and no syslog: nothing can be logged; the run is the
     same as without systrace."""

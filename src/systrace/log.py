@@ -359,7 +359,8 @@ class Log:
                 failed = failed or []
                 failed.append((sink, repr(error)))
         if failed:
-            taken = self._replace(failed, message, fields) or taken
+            had = [sink for sink in self.sinks if all(sink is not bad for bad, _ in failed)]  # (it took the record)
+            taken = self._replace(failed, message, fields, had) or taken
         if not taken:
             self.unlogged += 1
 
@@ -375,8 +376,9 @@ class Log:
         for sink, why, what in notes:
             self.message(f"{what} ({why}): logging to {where}", event="log-error", sink=sink, reason=why)
 
-    def _replace(self, failed: list[tuple[Sink, str]], message: str, fields: Fields) -> bool:
-        """Drop the failed sinks, say so once on the next one, and give it this record."""
+    def _replace(self, failed: list[tuple[Sink, str]], message: str, fields: Fields, had: list[Sink]) -> bool:
+        """Drop the failed sinks, say so once on the next one, and give it this record (not
+        again to the sinks in `had`, which took it)."""
         taken = False
         for sink, reason in failed:
             self.sinks.remove(sink)
@@ -395,6 +397,8 @@ class Log:
             self._sinks_changed()
             self.message(note, event="log-error", sink=sink.name, reason=reason)
         for sink in self.sinks:
+            if any(sink is took for took in had):
+                continue
             try:
                 sink.write(message, fields)
                 taken = True
