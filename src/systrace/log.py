@@ -359,7 +359,8 @@ class Log:
                 failed = failed or []
                 failed.append((sink, repr(error)))
         if failed:
-            had = [sink for sink in self.sinks if all(sink is not bad for bad, _ in failed)]  # (it took the record)
+            bad = [sink for sink, _ in failed]
+            had = [sink for sink in self.sinks if sink not in bad]  # (it took the record)
             taken = self._replace(failed, message, fields, had) or taken
         if not taken:
             self.unlogged += 1
@@ -397,7 +398,7 @@ class Log:
             self._sinks_changed()
             self.message(note, event="log-error", sink=sink.name, reason=reason)
         for sink in self.sinks:
-            if any(sink is took for took in had):
+            if sink in had:  # (sinks compare by identity)
                 continue
             try:
                 sink.write(message, fields)
