@@ -300,9 +300,10 @@ def run(runs: int, sizes: Sizes, only: str | None, config_filter: str | None, sc
         if any(c.routed_for_another for c in mine):
             held_policies(Path(policy_dir))
         more = {WORKLOAD_FLOOR: binaries["workload_floor"], FILTER_FILE: str(scratch / f"filter-{number}.bpf")}
+        floor_argv = workload.argv
         if any(c.floor for c in mine):  # the very filter `-a` installs here, so the floors get the calls systrace gets
             dump_filter(ENGINE_PYTHON[0], policy_dir, workload.argv, Path(more[FILTER_FILE]), env)
-        floor_argv = absolute(workload.argv, env)
+            floor_argv = absolute(workload.argv, env)
         for _ in range(runs):
             native: Outcome | None = None
             native_loop = None
@@ -430,12 +431,21 @@ def _reference_installed(scratch: Path, env: dict[str, str]) -> tuple[str, str]:
         return f"commit {REFERENCE} is not in this checkout", ""
     tree.mkdir()
     unpacked = subprocess.run(["tar", "-x", "-C", str(tree)], input=archive.stdout, capture_output=True)
-    built = subprocess.run([sys.executable, "-m", "venv", str(venv)], capture_output=True)
-    pip = subprocess.run([str(venv / "bin" / "pip"), "install", "-q", str(tree)], capture_output=True, env=env) \
-        if unpacked.returncode == 0 and built.returncode == 0 else None
-    if pip is None or pip.returncode != 0:
-        return "the first version could not be installed", ""
+    why = _install_into(venv, tree, env) if unpacked.returncode == 0 else "tar -x failed"
+    if why:
+        return f"the first version could not be installed: {why}", ""
     return "", str(venv / "bin" / "systrace")
+
+
+def _install_into(venv: Path, tree: Path, env: dict[str, str]) -> str | None:
+    """`pip install TREE` into a fresh virtual environment VENV; None, or why it failed."""
+    built = subprocess.run([sys.executable, "-m", "venv", str(venv)], capture_output=True)
+    if built.returncode != 0:
+        return "python3 -m venv failed: " + built.stderr.decode(errors="replace").strip()[-200:]
+    pip = subprocess.run([str(venv / "bin" / "pip"), "install", "-q", str(tree)], capture_output=True, env=env)
+    if pip.returncode != 0:
+        return "pip install failed: " + (pip.stderr.decode(errors="replace").strip().splitlines() or [""])[-1][-200:]
+    return None
 
 
 def use_installed(scratch: Path, env: dict[str, str]) -> str | None:
@@ -443,12 +453,9 @@ def use_installed(scratch: Path, env: dict[str, str]) -> str | None:
     site-packages (none of this machine's .pth files), its modules compiled by pip. Every
     configuration then starts its console script. None: it is used; else why not."""
     venv = scratch / "venv"
-    built = subprocess.run([sys.executable, "-m", "venv", str(venv)], capture_output=True)
-    if built.returncode != 0:
-        return "python3 -m venv failed: " + built.stderr.decode(errors="replace").strip()[-200:]
-    pip = subprocess.run([str(venv / "bin" / "pip"), "install", "-q", str(ROOT)], capture_output=True, env=env)
-    if pip.returncode != 0:
-        return "pip install failed: " + (pip.stderr.decode(errors="replace").strip().splitlines() or [""])[-1][-200:]
+    why = _install_into(venv, ROOT, env)
+    if why:
+        return why
     SYSTRACE[:] = [str(venv / "bin" / "systrace")]
     ENGINE_PYTHON[:] = [str(venv / "bin" / "python3")]
     # the first run after an install writes the preloaded modules' bundle (src/systrace/

@@ -35,9 +35,6 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import bench  # noqa: E402  (the same workloads, sizes and run helpers)
 
-dump_filter, absolute = bench.dump_filter, bench.absolute
-FLOOR_ROUTED = bench.FLOOR_ROUTED
-
 
 def median_ratio(ratios: list[float]) -> str:
     return f"{statistics.median(ratios):.2f}x" if ratios else "failed"
@@ -84,12 +81,12 @@ def main() -> int:
                 subprocess.run([*systrace, "-d", str(policies), "-A", *workload.argv], capture_output=True, env=env,
                                timeout=600)
             program = scratch / f"filter-{workload.key}.bpf"
-            dump_filter(python, str(policies), workload.argv, program, env)
+            bench.dump_filter(python, str(policies), workload.argv, program, env)
+            found = bench.absolute(workload.argv, env)  # (the floors exec without a PATH search)
             argv = {"native": workload.argv,
                     "systrace": [*systrace, "--stats", "-d", str(policies), "-a", *workload.argv],
-                    "floor": [str(floor), str(program), *absolute(workload.argv, env)],
-                    "python": [python, "-S", str(HERE / "workload_floor.py"), str(program),
-                               *absolute(workload.argv, env)]}
+                    "floor": [str(floor), str(program), *found],
+                    "python": [python, "-S", str(HERE / "workload_floor.py"), str(program), *found]}
             times: dict[str, list[float]] = {name: [] for name in argv}
             ratios: dict[str, list[float]] = {"systrace": [], "floor": [], "python": []}
             unlike = {"systrace": 0, "floor": 0, "python": 0}
@@ -108,9 +105,9 @@ def main() -> int:
                         counts = bench.ROUTED.findall(outcome.stderr)
                         routed["systrace"] = counts[-1].decode() if counts else "?"
                     elif name == "floor":
-                        found = FLOOR_ROUTED.findall(outcome.stderr)
-                        if found:
-                            routed["floor"], routed["kinds"] = found[-1][0].decode(), found[-1][1].decode()
+                        counted = bench.FLOOR_ROUTED.findall(outcome.stderr)
+                        if counted:
+                            routed["floor"], routed["kinds"] = counted[-1][0].decode(), counted[-1][1].decode()
             like = ", ".join(f"{name} {args.runs - unlike[name]}/{args.runs}" for name in unlike)
             print(f"| {bench.cell(workload.name)} | {statistics.median(times['native']):.4f} "
                   f"| {median_ratio(ratios['systrace'])} | {median_ratio(ratios['floor'])} "
