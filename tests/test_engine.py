@@ -240,6 +240,45 @@ def test_exec_format_error(tmp_path: Path, mode: list[str]) -> None:
     assert result.stderr == b"systrace: " + bytes(target) + b": Exec format error\n"
 
 
+@pytest.mark.parametrize("mode", [["-A"], ["-a"], PERMIT], ids=["learn", "enforce", "default"])
+def test_missing_interpreter_named(tmp_path: Path, mode: list[str]) -> None:
+    """A script whose #! interpreter is missing fails with ENOENT, as natively (127), and
+    the message names the interpreter, not the script, as missing (found in a new user's
+    trial: "s.sh: No such file or directory" under -A, "no policy for /nonexistent/interp"
+    under -a). Nothing is learned for it."""
+    script = tmp_path / "s.sh"
+    script.write_text("#!/nonexistent/interp -x\necho never\n")
+    script.chmod(0o755)
+    with pytest.raises(FileNotFoundError):  # natively: the exec fails with ENOENT
+        subprocess.run([str(script)], capture_output=True, timeout=TIMEOUT)
+    policies = tmp_path / "policies"
+    policies.mkdir(mode=0o700)
+    argv = [*mode, str(script)] if mode == PERMIT else ["-d", str(policies), *mode, str(script)]
+    result = systrace(*argv)
+    assert result.returncode == 127
+    assert result.stderr == b"systrace: " + bytes(script) + b": /nonexistent/interp: bad interpreter: No such file or directory\n"
+    assert result.stdout == b""
+    assert [path.name for path in policies.iterdir() if path.name != ".lock"] == []
+
+
+def test_missing_loader_named(tmp_path: Path) -> None:
+    """A binary whose dynamic loader is missing: ENOENT for a file that is there, said as
+    bash says it, 127."""
+    binary = bytearray(Path("/bin/true").read_bytes())
+    at = binary.find(b"/lib64/ld-linux-x86-64.so.2")
+    if at < 0:
+        pytest.skip("/bin/true names another loader")
+    binary[at:at + 5] = b"/nope"
+    target = tmp_path / "noloader"
+    target.write_bytes(bytes(binary))
+    target.chmod(0o755)
+    with pytest.raises(FileNotFoundError):
+        subprocess.run([str(target)], capture_output=True, timeout=TIMEOUT)
+    result = systrace(*PERMIT, str(target))
+    assert result.returncode == 127
+    assert result.stderr == b"systrace: " + bytes(target) + b": cannot execute: required file not found\n"
+
+
 def test_command_not_found_via_path(tmp_path: Path) -> None:
     (tmp_path / "tool").write_text("#!/bin/sh\n")
     (tmp_path / "tool").chmod(0o644)

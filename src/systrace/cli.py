@@ -388,8 +388,8 @@ def _no_policy(path: str, store) -> str | None:
     from .policy.errors import printable
 
     binary = binary_run_by(path)
-    if store.find(binary) is not None:
-        return None
+    if store.find(binary) is not None or not os.path.lexists(binary):
+        return None  # (a missing #! interpreter: the exec fails as natively, and says so)
     return printable(f"no policy for {binary} (searched {store.searched() or 'no policy directory'}): "
                      "learn one with -A, or write one (README: Policies)")
 

@@ -9,7 +9,7 @@ from .baseline import protect_supervisor
 from .kernel import abi, bpf, landlock
 from .kernel import filter as kfilter
 from .kernel.filter import FilterPlan
-from .kernel.launch import LaunchError, spawn
+from .kernel.launch import LaunchError, exec_failure, spawn
 from .kernel.libc import prctl, raise_descriptor_limit
 from .kernel.notify import Listener
 from .kernel.own_entries import empty_environ_and_auxv
@@ -77,7 +77,7 @@ def supervise(path: str, argv: list[str], env: dict[str, str], session: Session,
         listener.close()
         signals.close()
     if supervisor.exec_error:
-        raise LaunchError(f"{argv[0]}: {os.strerror(supervisor.exec_error)}", status)
+        raise LaunchError(exec_failure(argv[0], path, supervisor.exec_error), status)
     undumpable = supervisor.undumpable
     if launched.pid in undumpable:  # the command itself could not be supervised (kernel/undumpable.py)
         session.unsupervised.extend(reason for pid, reason in undumpable.items() if pid != launched.pid)

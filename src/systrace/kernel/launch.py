@@ -90,6 +90,26 @@ def _check_executable(shown: str, path: str) -> str:
     return path
 
 
+def exec_failure(shown: str, path: str, error: int) -> str:
+    """What a failed exec of the command says, as a shell would: an ENOENT of a file that
+    is there names what is missing, the interpreter of a #! script (bash: "bad
+    interpreter") or a binary's dynamic loader ("required file not found"), never the
+    file itself as missing."""
+    if error == errno.ENOENT and os.path.lexists(path):
+        try:
+            with open(path, "rb") as file:
+                head = file.read(256)
+        except OSError:
+            head = b""
+        if head.startswith(b"#!"):
+            words = head[2:].split(b"\n", 1)[0].split()
+            if words:
+                interpreter = os.fsdecode(words[0])
+                return f"{shown}: {interpreter}: bad interpreter: No such file or directory"
+        return f"{shown}: cannot execute: required file not found"
+    return f"{shown}: {os.strerror(error)}"
+
+
 def user_notification_available() -> bool:
     """Does this kernel know SECCOMP_RET_USER_NOTIF?"""
     action = ctypes.c_uint32(abi.RET_USER_NOTIF)
