@@ -7,6 +7,7 @@ import os
 import pwd
 import re
 import shutil
+import stat
 import subprocess
 from pathlib import Path
 
@@ -194,6 +195,34 @@ def test_learning_into_an_unwritable_directory_stops_before_launching(user_runne
     # a directory it cannot write, whose files it cannot all read either: the first is why
     _one_line_error(user_runner("-d", "/etc", "-A", "true"),
                     r"systrace: /etc: cannot write learned policies here: Permission denied")
+
+
+ABOVE = re.escape("(systrace makes the policy directory, not the directories above it)")
+
+
+def test_only_the_policy_directory_itself_is_made(runner: Runner, shared_dir: Path) -> None:
+    """-A makes the policy directory (0700), never the directories above it: a typo in -d
+    or a HOME that is not there stops with one line, nothing made and nothing launched
+    (found in a new user's trial: -d with a mistyped parent, and HOME unset to a missing
+    directory, made whole trees)."""
+    base = shared_dir / f"made-{runner.name}"
+    shutil.rmtree(base, ignore_errors=True)
+    base.mkdir(mode=0o755)
+    os.chown(base, runner.uid, -1)
+    marker = base / "marker"
+    result = runner("-d", str(base / "typo" / "policies"), "-A", "sh", "-c", f"touch {marker}")
+    _one_line_error(result, rf"systrace: {re.escape(str(base / 'typo' / 'policies'))}: cannot write learned "
+                    rf"policies here: {re.escape(str(base / 'typo'))} does not exist {ABOVE}")
+    assert sorted(path.name for path in base.iterdir()) == []
+    home = base / "no-such-home"
+    result = run(runner.argv("-A", "sh", "-c", f"touch {marker}"), env={**runner.env, "HOME": str(home)}, cwd=runner.cwd)
+    _one_line_error(result, rf"systrace: {re.escape(str(home / '.systrace'))}: cannot write learned policies here: "
+                    rf"{re.escape(str(home))} does not exist {ABOVE}")
+    assert sorted(path.name for path in base.iterdir()) == []
+    result = runner("-d", str(base / "policies"), "-A", "true")  # one level: made, private
+    assert result.returncode == 0, result.stderr
+    made = (base / "policies").stat()
+    assert stat.S_IMODE(made.st_mode) == 0o700 and made.st_uid == runner.uid
 
 
 def test_rules_that_cannot_be_written_late_are_kept_and_the_status_too(user_runner: Runner, shared_dir: Path,

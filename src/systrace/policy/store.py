@@ -343,15 +343,23 @@ class Store:
 
     # -- writing -------------------------------------------------------------------
     def check_writable(self) -> None:
-        """Before learning: the user directory exists (made 0700 if not), is trusted, and a
-        file can be created in it. Raises PolicyError saying why not."""
+        """Before learning: the user directory exists (made 0700 if not, in a directory that
+        exists), is trusted, and a file can be created in it. Raises PolicyError saying
+        why not."""
         directory = self.user_dir
         if directory is None:
             return
+        parent = os.path.dirname(os.path.normpath(directory)) or "."
+        if not os.path.lexists(directory) and not os.path.isdir(parent):
+            # only the directory itself is made: a typo in -d, or a HOME that is not there,
+            # must not become a new tree of directories nobody asked for
+            raise PolicyError(f"cannot write learned policies here: {parent} does not exist (systrace makes "
+                              "the policy directory, not the directories above it)", directory)
         try:
-            os.makedirs(directory, mode=0o700, exist_ok=True)
+            os.mkdir(directory, mode=0o700)
         except FileExistsError:
-            raise PolicyError("cannot write learned policies here: not a directory", directory) from None
+            if not os.path.isdir(directory):
+                raise PolicyError("cannot write learned policies here: not a directory", directory) from None
         except OSError as error:
             raise PolicyError(f"cannot write learned policies here: {error.strerror}", directory) from None
         dir_fd = _open_directory(directory)
@@ -445,7 +453,10 @@ class Store:
     def _save_one(self, stored: StoredPolicy) -> None:
         directory = self.user_dir
         assert directory is not None
-        os.makedirs(directory, mode=0o700, exist_ok=True)
+        try:
+            os.mkdir(directory, mode=0o700)  # (removed since the start: made again, not its parents)
+        except FileExistsError:
+            pass
         name = os.path.basename(stored.path) if stored.path else file_name(stored.policy.name)
         path = os.path.join(directory, name)
         dir_fd = _open_directory(directory)
