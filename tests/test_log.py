@@ -427,3 +427,21 @@ def test_an_escaped_field_reads_back_as_written() -> None:
 
     for value in ("a, b", "a,b", ", ", "x\n, y\\, z", ",,  ,"):
         assert ", " not in escape_field(value) and unescape(escape_field(value)) == value
+
+
+def test_stderr_only_says_where_records_go(tmp_path: Path) -> None:
+    """Log.stderr_only: every record a text line on stderr (then a message said there
+    need not be logged too); with no sink yet, the fallback the first record would open."""
+    from systrace.log import FdSink, Log
+
+    def sink(name: str, json_lines: bool = False) -> FdSink:
+        path = tmp_path / name.replace("/", "_")
+        return FdSink(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600), name, json_lines, owned=True)
+
+    assert Log([sink("stderr")]).stderr_only()
+    assert not Log([sink("stderr", json_lines=True)]).stderr_only()
+    assert not Log([sink("stderr"), sink("syslog")]).stderr_only()
+    assert not Log([sink("/var/log/x")]).stderr_only()
+    assert Log([], fallbacks=("stderr", "syslog")).stderr_only()  # no syslog socket: stderr next
+    assert not Log([], fallbacks=("syslog",)).stderr_only()
+    assert not Log([], fallbacks=("stderr",), json_lines=True).stderr_only()

@@ -252,6 +252,27 @@ def test_rules_that_cannot_be_written_late_are_kept_and_the_status_too(user_runn
     assert [p.name for p in make_parser().parse_file(cat_text).policies] == [CAT]
 
 
+@pytest.mark.parametrize("log", [[], ["-e"]], ids=["no-syslog", "stderr"])
+def test_rules_kept_elsewhere_are_said_once_when_the_log_is_stderr(user_runner: Runner, shared_dir: Path,
+                                                                   log: list[str]) -> None:
+    """With the log on stderr (-e, or no syslog socket: the fallback), a policy that could
+    not be written is said once, by the line saying where its rules are kept, not also by
+    a log record (found in a new user's trial: two lines per policy)."""
+    policy_dir = user_runner.policy_dir(shared_dir / f"late-stderr{len(log)}")
+    rescue = user_runner.policy_dir(shared_dir / f"late-stderr{len(log)}-tmp")
+    runner = Runner(user_runner.name, user_runner.prefix, user_runner.python,
+                    dict(user_runner.env, TMPDIR=str(rescue), SYSTRACE_SYSLOG_SOCKET=str(shared_dir / "no-such-socket")),
+                    user_runner.cwd)
+    result = runner(*log, "-d", str(policy_dir), "-A", "sh", "-c", f"chmod 500 {policy_dir}; cat /etc/hostname; exit 3")
+    policy_dir.chmod(0o700)
+    err = result.stderr.decode()
+    assert result.returncode == 3, err
+    assert len(list(rescue.iterdir())) == 3, err
+    lines = err.splitlines()
+    assert len(lines) == 3, err  # sh's, chmod's and cat's: one line each
+    assert all(line.startswith("systrace: learned rules for /") and " kept in " in line for line in lines), err
+
+
 @pytest.mark.skipif(os.geteuid() != 0 or shutil.which("unshare") is None, reason="mounts a tmpfs: needs root")
 def test_a_full_policy_directory_keeps_the_rules_elsewhere(tmp_path: Path, syslog_socket) -> None:
     policy_dir = tmp_path / "small"

@@ -334,6 +334,14 @@ class Log:
         self.structured = False  # does any sink write the fields (JSON)? If not, callers may leave them out
         self._sinks_changed()
 
+    def stderr_only(self) -> bool:
+        """Does every record go to stderr as a text line, where systrace's own messages go
+        too (a message said there already need not be logged again)? With no sink yet (no
+        syslog socket), the one the first record would open is asked."""
+        if not self.sinks:
+            return self.fallbacks[:1] == ["stderr"] and not self.json_lines
+        return all(sink.name == "stderr" and not sink.json_lines for sink in self.sinks)
+
     def _sinks_changed(self) -> None:
         # an attribute, not a property: read once per logged call
         self.structured = self.json_lines or any(sink.json_lines for sink in self.sinks)

@@ -70,18 +70,21 @@ class Session:
         if self.save_interval is not None and self.clock() >= self._last_save + self.save_interval:
             self.save()
 
-    def save(self) -> list[str]:
+    def save(self, reported: bool = False) -> list[str]:
+        """Write what was learned; the problems, logged unless `reported` (the caller says
+        them on stderr) and the log is stderr itself: one line per policy, not two."""
         self._last_save = self.clock()
         problems = self.store.save() if self.store is not None else []
-        for problem in problems:
-            self.log.message(f"policy not written: {problem}", event="error")
+        if not (reported and self.log.stderr_only()):
+            for problem in problems:
+                self.log.message(f"policy not written: {problem}", event="error")
         return problems
 
     def finish(self) -> list[str]:
         """At exit: write what was learned, let deciders release what they hold (a
         frontend); the problems are reported by the caller."""
         self.processes.close()
-        problems = self.save()
+        problems = self.save(reported=True)
         for decider in self.chain.deciders:
             close = getattr(decider, "close", None)
             if close is not None:
